@@ -1,0 +1,25 @@
+/* The running service: configuration, store, token verifier, route table. */
+#ifndef OMS_APP_H
+#define OMS_APP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "auth/jwt.h"
+#include "http/routes.h"
+#include "ops/config.h"
+#include "store/store.h"
+
+struct oms_app {
+    oms_config *cfg;
+    oms_store *store;
+    oms_jwt_verifier *jwt;
+    oms_route_table *routes;
+    atomic_bool draining;
+    atomic_long inflight;
+};
+
+/* Runs `oms serve` until SIGTERM/SIGINT, then drains. */
+int oms_server_run(oms_app *app, oms_error *err);
+
+#endif

@@ -1,0 +1,280 @@
+#include "http/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "audit/audit.h"
+#include "auth/authenticate.h"
+#include "http/app.h"
+#include "ops/log.h"
+#include "util/encoding.h"
+#include "util/time.h"
+
+static json_t *roles_json(const oms_principal *p)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < p->nroles; i++)
+        json_array_append_new(a, json_string(p->roles[i]));
+    return a;
+}
+
+/* Durably records a refusal. The route is the pattern when one matched,
+ * else the raw path cut to 256 bytes (never the query: it may hold secrets). */
+static int audit_refusal(oms_request *req, const char *action, int status, const char *reason)
+{
+    char route[260];
+    if (req->route)
+        snprintf(route, sizeof route, "%s", req->route->pattern);
+    else
+        snprintf(route, sizeof route, "%.*s", (int)(req->raw_path_len > 256 ? 256 : req->raw_path_len),
+                 req->raw_path ? req->raw_path : "");
+    if (!oms_utf8_valid(route, strlen(route)))
+        snprintf(route, sizeof route, "(invalid utf-8)");
+    char *roles = NULL;
+    if (req->authenticated) {
+        json_t *rj = roles_json(&req->principal);
+        roles = json_dumps(rj, JSON_COMPACT);
+        json_decref(rj);
+    }
+    json_t *dj = json_pack("{s:s}", "reason", reason);
+    char *detail = json_dumps(dj, JSON_COMPACT);
+    json_decref(dj);
+    oms_audit_event ev = {
+        .actor_sub = req->authenticated ? req->principal.sub : NULL,
+        .actor_roles = roles,
+        .client_addr = req->client_addr,
+        .user_agent = req->user_agent,
+        .action = action,
+        .outcome = "denied",
+        .http_status = status,
+        .request_id = req->request_id,
+        .method = req->method,
+        .route = route,
+        .detail = detail,
+    };
+    oms_error err;
+    int rc = oms_audit_record(req->app->store, &ev, &err);
+    free(roles);
+    free(detail);
+    if (rc)
+        oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit write failed: %s", err.msg);
+    return rc;
+}
+
+/* Refuses the request: audit first (fail closed with 503 if that fails),
+ * then the problem document. */
+static void refuse(oms_request *req, oms_err code, const char *detail, const char *action, json_t *extra)
+{
+    int status = oms_err_http_status(code);
+    if (action && audit_refusal(req, action, status, oms_err_problem_code(code)) != OMS_OK) {
+        json_decref(extra);
+        oms_resp_problem(req, OMS_EAUDIT, "the audit store cannot record this request", NULL);
+        return;
+    }
+    oms_resp_problem(req, code, detail, extra);
+}
+
+static bool header_sizes_ok(oms_request *req);
+
+static bool has_body(oms_request *req)
+{
+    const char *cl = oms_req_header(req, "Content-Length");
+    const char *te = oms_req_header(req, "Transfer-Encoding");
+    return (cl && strtoull(cl, NULL, 10) > 0) || te;
+}
+
+static bool json_content_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+static void authorize(oms_request *req)
+{
+    const oms_route *r = req->route;
+    if (r->perm == OMS_PERM_AUTHENTICATED || oms_rbac_allows(req->principal.perms, r->perm))
+        return;
+    char detail[160];
+    snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(r->perm));
+    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied",
+           json_pack("{s:s}", "missing_permission", oms_perm_name(r->perm)));
+}
+
+bool oms_pipeline_head(oms_request *req)
+{
+    oms_error err;
+    oms_err_clear(&err);
+
+    /* 1. Input limits that need no routing. */
+    if (strlen(req->raw_target) > OMS_MAX_URI) {
+        refuse(req, OMS_EURI, "the request target is longer than 8 KiB", "request.rejected", NULL);
+        return true;
+    }
+    if (!header_sizes_ok(req)) {
+        refuse(req, OMS_EHEADERS, "the request headers are larger than 16 KiB", "request.rejected", NULL);
+        return true;
+    }
+    const char *cl = oms_req_header(req, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > OMS_MAX_BODY) {
+        refuse(req, OMS_ETOOBIG, "the request body is larger than 1 MiB", "request.rejected", NULL);
+        return true;
+    }
+
+    /* 2. The raw path, before routing and authentication. */
+    if (oms_path_parse(&req->path, req->raw_path, req->raw_path_len, req->arena, &err) != OMS_OK) {
+        refuse(req, OMS_EBADPATH, err.msg, "request.rejected", NULL);
+        return true;
+    }
+
+    /* 3. Route lookup on raw segments. */
+    char allow[128];
+    oms_route_match m = oms_routes_match(req->app->routes, req, allow, sizeof allow, &err);
+    bool is_public = m == OMS_ROUTE_FOUND && req->route->perm == OMS_PERM_PUBLIC;
+    if (m == OMS_ROUTE_WRONG_METHOD && req->path.nseg == 1 &&
+        (strcmp(req->path.seg[0], "health") == 0 || strcmp(req->path.seg[0], "ready") == 0))
+        is_public = true;
+
+    /* 4. Authentication, for everything but the exact public paths. */
+    if (!is_public) {
+        int rc = oms_authenticate(req, &err);
+        if (rc != OMS_OK) {
+            refuse(req, (oms_err)rc, oms_err_title((oms_err)rc), "auth.failed", NULL);
+            return true;
+        }
+    }
+    if (m == OMS_ROUTE_NONE) {
+        refuse(req, OMS_ENOTFOUND, "no such route", "request.rejected", NULL);
+        return true;
+    }
+    if (m == OMS_ROUTE_WRONG_METHOD) {
+        oms_resp_header(req, "Allow", allow);
+        refuse(req, OMS_EMETHOD, "this route does not accept that method", "request.rejected", NULL);
+        return true;
+    }
+    if (err.code != OMS_OK) { /* a path parameter failed its grammar */
+        refuse(req, (oms_err)err.code, err.msg, "request.rejected", NULL);
+        return true;
+    }
+
+    /* 5. Authorization: the route's permission. */
+    if (!is_public) {
+        authorize(req);
+        if (req->responded)
+            return true;
+    }
+
+    /* 6. A body must be JSON. */
+    if (has_body(req) && !json_content_type(oms_req_header(req, "Content-Type"))) {
+        refuse(req, OMS_EMEDIA, "request bodies must be application/json", "request.rejected", NULL);
+        return true;
+    }
+    return false;
+}
+
+void oms_pipeline_body(oms_request *req, const char *data, size_t len)
+{
+    if (req->body_too_large)
+        return;
+    if (req->body_len + len > OMS_MAX_BODY) {
+        req->body_too_large = true;
+        return;
+    }
+    if (req->body_len + len + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 4096;
+        while (cap < req->body_len + len + 1)
+            cap *= 2;
+        char *nb = oms_arena_alloc(req->arena, cap);
+        if (req->body_len)
+            memcpy(nb, req->body, req->body_len);
+        req->body = nb;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, len);
+    req->body_len += len;
+    req->body[req->body_len] = '\0';
+}
+
+/* Nesting depth outside strings; jansson's own limit is far higher. */
+static bool json_depth_ok(const char *s, size_t len)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > OMS_MAX_JSON_DEPTH)
+                return false;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+static void json_decref_cb(void *p) { json_decref(p); }
+
+void oms_pipeline_finish(oms_request *req)
+{
+    if (req->body_too_large) {
+        refuse(req, OMS_ETOOBIG, "the request body is larger than 1 MiB", "request.rejected", NULL);
+        return;
+    }
+    if (req->body_len) {
+        if (!oms_utf8_valid(req->body, req->body_len)) {
+            refuse(req, OMS_EINVAL, "the request body is not valid UTF-8", NULL, NULL);
+            return;
+        }
+        if (!json_depth_ok(req->body, req->body_len)) {
+            refuse(req, OMS_EINVAL, "JSON nesting deeper than 64", NULL, NULL);
+            return;
+        }
+        json_error_t jerr;
+        req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!req->json) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "invalid JSON at line %d column %d: %s", jerr.line,
+                     jerr.column, jerr.text);
+            refuse(req, OMS_EINVAL, detail, NULL, NULL);
+            return;
+        }
+        oms_arena_on_cleanup(req->arena, json_decref_cb, req->json);
+    }
+    int rc = req->route->handler(req);
+    if (!req->responded)
+        oms_resp_problem(req, rc ? (oms_err)rc : OMS_EINTERNAL, NULL, NULL);
+}
+
+/* Sum of header names and values; MHD's own buffer limit stops anything far
+ * larger before we are called. */
+typedef struct {
+    size_t total;
+} header_sum;
+
+#include <microhttpd.h>
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    header_sum *s = cls;
+    s->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+static bool header_sizes_ok(oms_request *req)
+{
+    header_sum s = {0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &s);
+    return s.total <= OMS_MAX_HEADERS;
+}

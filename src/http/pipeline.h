@@ -1,0 +1,18 @@
+/* The request pipeline in one place (Redis processCommand, nginx phases):
+ * limits and raw-path checks, route lookup, authentication, authorization,
+ * body checks, handler. Every refusal goes through refuse(), which records
+ * the audit event durably before the response is sent. */
+#ifndef OMS_PIPELINE_H
+#define OMS_PIPELINE_H
+
+#include "http/request.h"
+
+/* Phase 1, once the headers are in. Returns true when the request was
+ * answered already (refused) and its body must be ignored. */
+bool oms_pipeline_head(oms_request *req);
+/* Body bytes as they arrive. */
+void oms_pipeline_body(oms_request *req, const char *data, size_t len);
+/* Phase 2, once the body is complete: body checks and the handler. */
+void oms_pipeline_finish(oms_request *req);
+
+#endif

@@ -1,0 +1,86 @@
+/* One request as it travels the pipeline (ENGINEERING.md "The shape of the
+ * system"). Everything hangs off the per-request arena. */
+#ifndef OMS_REQUEST_H
+#define OMS_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/principal.h"
+#include "http/path.h"
+#include "util/arena.h"
+#include "util/error.h"
+
+struct MHD_Connection;
+typedef struct oms_app oms_app;
+typedef struct oms_route oms_route;
+
+#define OMS_MAX_BODY (1024 * 1024)
+#define OMS_MAX_HEADERS (16 * 1024)
+#define OMS_MAX_JSON_DEPTH 64
+#define OMS_MAX_RESP_HEADERS 12
+
+typedef struct {
+    const char *name, *value;
+} oms_header;
+
+typedef struct oms_request {
+    oms_arena *arena;
+    oms_app *app;
+    struct MHD_Connection *conn;
+    int64_t start_ns;
+
+    /* What arrived. */
+    const char *method;
+    char *raw_target;          /* as received, query included */
+    const char *raw_path;      /* raw_target up to '?' */
+    size_t raw_path_len;
+    const char *raw_query;     /* after '?', or NULL */
+    char request_id[65];
+    char client_addr[64];
+    const char *user_agent;
+    oms_path path;
+
+    /* Routing. */
+    const oms_route *route;
+    const char *params[OMS_MAX_SEGMENTS]; /* decoded path parameters, in pattern order */
+    size_t nparams;
+
+    /* Identity. */
+    bool authenticated;
+    oms_principal principal;
+
+    /* Body. */
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+    json_t *json;              /* parsed body, or NULL */
+
+    /* Pipeline state. */
+    bool started, responded;
+
+    /* Response. */
+    int status;
+    char *resp_body;
+    size_t resp_len;
+    const char *resp_type;
+    oms_header resp_headers[OMS_MAX_RESP_HEADERS];
+    size_t nresp_headers;
+} oms_request;
+
+/* Request accessors (implemented over libmicrohttpd in server.c). */
+const char *oms_req_header(oms_request *r, const char *name);
+/* The query argument, percent-decoded once (NULL when absent or malformed). */
+const char *oms_req_query(oms_request *r, const char *name);
+
+/* Responses. Each replaces any earlier one. */
+void oms_resp_header(oms_request *r, const char *name, const char *value);
+/* Serialises `body` (stolen) with status. */
+int oms_resp_json(oms_request *r, int status, json_t *body);
+int oms_resp_text(oms_request *r, int status, const char *content_type, const char *text, size_t len);
+/* RFC 9457 problem document for `code`, with `detail`; `extra` (stolen, may be
+ * NULL) adds members such as the missing permission. */
+int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *extra);
+
+#endif

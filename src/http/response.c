@@ -1,0 +1,70 @@
+/* Response building shared by every handler: JSON bodies and RFC 9457
+ * problem documents carrying a stable `code` and the request id. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/request.h"
+
+void oms_resp_header(oms_request *r, const char *name, const char *value)
+{
+    for (size_t i = 0; i < r->nresp_headers; i++)
+        if (strcasecmp(r->resp_headers[i].name, name) == 0) {
+            r->resp_headers[i].value = oms_arena_strdup(r->arena, value);
+            return;
+        }
+    if (r->nresp_headers < OMS_MAX_RESP_HEADERS) {
+        r->resp_headers[r->nresp_headers].name = name;
+        r->resp_headers[r->nresp_headers].value = oms_arena_strdup(r->arena, value);
+        r->nresp_headers++;
+    }
+}
+
+int oms_resp_text(oms_request *r, int status, const char *content_type, const char *text, size_t len)
+{
+    r->status = status;
+    r->resp_type = content_type;
+    r->resp_body = oms_arena_strndup(r->arena, text, len);
+    r->resp_len = len;
+    r->responded = true;
+    return OMS_OK;
+}
+
+int oms_resp_json(oms_request *r, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(body);
+    if (!s) {
+        static const char k_oom[] = "{\"status\":500,\"code\":\"internal\"}";
+        return oms_resp_text(r, 500, "application/problem+json", k_oom, sizeof k_oom - 1);
+    }
+    int rc = oms_resp_text(r, status, "application/json", s, strlen(s));
+    free(s);
+    return rc;
+}
+
+int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *extra)
+{
+    int status = oms_err_http_status(code);
+    const char *pcode = oms_err_problem_code(code);
+    json_t *doc = json_object();
+    json_object_set_new(doc, "type", json_sprintf("urn:oms:problem:%s", pcode));
+    json_object_set_new(doc, "title", json_string(oms_err_title(code)));
+    json_object_set_new(doc, "status", json_integer(status));
+    /* detail is built by us; if it somehow is not UTF-8, fall back to the title */
+    json_t *d = json_string(detail && *detail ? detail : oms_err_title(code));
+    json_object_set_new(doc, "detail", d ? d : json_string(oms_err_title(code)));
+    json_object_set_new(doc, "code", json_string(pcode));
+    json_object_set_new(doc, "request_id", json_string(r->request_id));
+    if (extra) {
+        json_object_update_missing(doc, extra);
+        json_decref(extra);
+    }
+    char *s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    oms_resp_text(r, status, "application/problem+json", s ? s : "{}", s ? strlen(s) : 2);
+    free(s);
+    if (status == 401)
+        oms_resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    return code;
+}

@@ -1,0 +1,55 @@
+/* The route table is data (ENGINEERING.md habit 1): method, pattern, handler,
+ * the permission it needs, its audit action, and whether it is a change that
+ * needs an issue reference. Registration refuses an entry without a
+ * permission, and only the exact paths /health and /ready may be public. */
+#ifndef OMS_ROUTES_H
+#define OMS_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth/rbac.h"
+#include "http/request.h"
+
+typedef int (*oms_handler)(oms_request *req);
+
+/* Pattern segments: a literal, "{name}" for a parameter checked by the
+ * handler's grammar, "{branch}" (branch-name grammar, 400 when invalid),
+ * "{api_name}", "{id}" (opaque id), or "{kind}" (one of the resource kind
+ * segments: anything else does not match the route). */
+struct oms_route {
+    const char *method;
+    const char *pattern;
+    oms_handler handler;
+    oms_perm perm;
+    const char *audit_action; /* NULL for reads */
+    bool change;              /* a change: needs an issue reference (SPEC §6.3) */
+};
+
+typedef struct oms_route_table oms_route_table;
+
+/* Builds the lookup structure; refuses (OMS_ECONFIG, with the offending
+ * entry in err) a route without a permission, a public route other than
+ * /health and /ready, an unknown pattern parameter, or a duplicate. */
+int oms_routes_new(oms_route_table **out, const oms_route *routes, size_t n, oms_error *err);
+void oms_routes_free(oms_route_table *t);
+size_t oms_routes_count(const oms_route_table *t);
+const oms_route *oms_routes_at(const oms_route_table *t, size_t i);
+
+typedef enum { OMS_ROUTE_FOUND, OMS_ROUTE_WRONG_METHOD, OMS_ROUTE_NONE } oms_route_match;
+
+/* Matches raw segments. On FOUND, fills req->route and req->params (decoded
+ * once; an invalid parameter yields OMS_EBADPATH / OMS_EINVAL in err and
+ * FOUND). On WRONG_METHOD, `allow` gets "GET, POST" style text. */
+oms_route_match oms_routes_match(const oms_route_table *t, oms_request *req, char *allow,
+                                 size_t allow_cap, oms_error *err);
+
+/* The application's full table (app_routes.c). */
+extern const oms_route oms_app_routes[];
+extern const size_t oms_app_routes_count;
+
+/* Resource kind URL segments (SPEC §3). */
+extern const char *const oms_kind_segments[];
+extern const size_t oms_kind_segments_count;
+
+#endif

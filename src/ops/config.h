@@ -1,0 +1,52 @@
+/* Configuration is one table (Redis static_configs[], pgbouncer
+ * bouncer_params[]): name, type, default, bounds, secret or not. The same
+ * table drives parsing, validation and `oms config check`.
+ * Precedence: command-line flags > environment > --config FILE. */
+#ifndef OMS_CONFIG_H
+#define OMS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/error.h"
+
+typedef enum { CFG_STRING, CFG_INT } oms_cfg_type;
+
+typedef struct {
+    const char *name;       /* environment name, e.g. DATABASE_URL */
+    oms_cfg_type type;
+    const char *def;        /* default as text, NULL for none */
+    long min, max;          /* bounds for CFG_INT */
+    bool secret;            /* never printed, never logged */
+    bool has_file_form;     /* NAME_FILE reads the value from a file */
+    const char *help;
+} oms_cfg_def;
+
+typedef struct oms_config oms_config;
+
+extern const oms_cfg_def oms_cfg_table[];
+extern const size_t oms_cfg_table_len;
+
+/* Builds the configuration from argv flags (--name value / --name=value, where
+ * name is the setting lower-cased with '-' for '_', or the setting itself),
+ * the environment and an optional --config FILE. Consumed flags are removed
+ * from argv; remaining arguments stay in order. On failure `err` says which
+ * setting is wrong without echoing any secret value. */
+int oms_config_load(oms_config **out, int *argc, char **argv, char **envp, oms_error *err);
+void oms_config_free(oms_config *c);
+
+const char *oms_config_str(const oms_config *c, const char *name); /* NULL when unset */
+long oms_config_int(const oms_config *c, const char *name);
+/* Where the value came from: "default", "environment", "file", "flag", "unset". */
+const char *oms_config_source(const oms_config *c, const char *name);
+
+/* Validates the settings `oms serve` needs (JWT secret rules of SPEC §2). */
+int oms_config_validate_serve(const oms_config *c, oms_error *err);
+/* True when the secret is a known placeholder (case-insensitive). */
+bool oms_config_weak_secret(const char *s, size_t len);
+
+/* Prints the effective configuration, secrets redacted. */
+void oms_config_print(const oms_config *c, FILE *f);
+
+#endif

@@ -1,0 +1,221 @@
+/* SQLite backend: WAL, synchronous=FULL (a commit is on disk before it is
+ * acknowledged), foreign keys on, a busy timeout for the single writer.
+ * Prepared statements are cached per connection, keyed by the SQL text's
+ * address (statements are string literals). */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/db_driver.h"
+
+#define STMT_CACHE 128
+
+typedef struct {
+    const char *key;
+    sqlite3_stmt *stmt;
+} cached_stmt;
+
+typedef struct {
+    sqlite3 *db;
+    cached_stmt cache[STMT_CACHE];
+} sqlite_conn;
+
+static int map_error(sqlite3 *db, int rc, oms_error *err)
+{
+    int ext = sqlite3_extended_errcode(db);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return oms_err_set(err, OMS_ECONFLICT, "unique constraint: %s", sqlite3_errmsg(db));
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return oms_err_set(err, OMS_EUNAVAIL, "database busy");
+    if (rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN)
+        return oms_err_set(err, OMS_EDB, "sqlite: %s", sqlite3_errmsg(db));
+    return oms_err_set(err, OMS_EINTERNAL, "sqlite: %s", sqlite3_errmsg(db));
+}
+
+/* mkdir -p of the directory holding the database file, private to us. */
+static void make_parent_dirs(const char *path)
+{
+    char *p = strdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        mkdir(p, 0700);
+        *s = '/';
+    }
+    free(p);
+}
+
+static int sqlite_connect(void **out, const char *dsn, int busy_timeout_ms, oms_error *err)
+{
+    make_parent_dirs(dsn);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(dsn, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        oms_err_set(err, OMS_EDB, "cannot open SQLite database %s: %s", dsn,
+                    db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return OMS_EDB;
+    }
+    sqlite3_busy_timeout(db, busy_timeout_ms);
+    char *msg = NULL;
+    rc = sqlite3_exec(db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                      NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        oms_err_set(err, OMS_EDB, "cannot configure SQLite database: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return OMS_EDB;
+    }
+    chmod(dsn, 0600);
+    sqlite_conn *c = calloc(1, sizeof *c);
+    c->db = db;
+    *out = c;
+    return OMS_OK;
+}
+
+static void sqlite_disconnect(void *p)
+{
+    sqlite_conn *c = p;
+    if (!c)
+        return;
+    for (int i = 0; i < STMT_CACHE; i++)
+        sqlite3_finalize(c->cache[i].stmt);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* $1 -> ?1, outside string literals. */
+static char *convert_placeholders(const char *sql)
+{
+    size_t n = strlen(sql);
+    char *out = malloc(n + 1);
+    bool in_str = false;
+    for (size_t i = 0; i <= n; i++) {
+        char ch = sql[i];
+        if (ch == '\'')
+            in_str = !in_str;
+        out[i] = (!in_str && ch == '$' && sql[i + 1] >= '0' && sql[i + 1] <= '9') ? '?' : ch;
+    }
+    return out;
+}
+
+static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, oms_error *err)
+{
+    size_t h = ((uintptr_t)sql >> 3) % STMT_CACHE;
+    for (size_t k = 0; k < STMT_CACHE; k++) {
+        cached_stmt *e = &c->cache[(h + k) % STMT_CACHE];
+        if (e->key == sql) {
+            *out = e->stmt;
+            return OMS_OK;
+        }
+        if (!e->key) {
+            char *conv = convert_placeholders(sql);
+            int rc = sqlite3_prepare_v3(c->db, conv, -1, SQLITE_PREPARE_PERSISTENT, &e->stmt, NULL);
+            free(conv);
+            if (rc != SQLITE_OK)
+                return map_error(c->db, rc, err);
+            e->key = sql;
+            *out = e->stmt;
+            return OMS_OK;
+        }
+    }
+    /* Cache full (more distinct statements than slots): prepare uncached. */
+    return oms_err_set(err, OMS_EINTERNAL, "statement cache full");
+}
+
+static int bind_all(sqlite3_stmt *st, const oms_dbparam *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int rc;
+        switch (p[i].type) {
+        case OMS_DBP_TEXT: rc = sqlite3_bind_text(st, i + 1, p[i].s, -1, SQLITE_STATIC); break;
+        case OMS_DBP_INT: rc = sqlite3_bind_int64(st, i + 1, p[i].i); break;
+        default: rc = sqlite3_bind_null(st, i + 1); break;
+        }
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+typedef struct {
+    char **cells;
+    size_t n, cap;
+} cellbuf;
+
+static int sqlite_exec(void *p, const char *sql, const oms_dbparam *params, int n, oms_dbres **out,
+                       oms_error *err)
+{
+    sqlite_conn *c = p;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(c, sql, &st, err);
+    if (rc)
+        return rc;
+    if ((rc = bind_all(st, params, n)) != SQLITE_OK) {
+        sqlite3_reset(st);
+        return map_error(c->db, rc, err);
+    }
+    size_t ncols = (size_t)sqlite3_column_count(st), nrows = 0;
+    cellbuf buf = {0};
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        nrows++;
+        if (!out)
+            continue;
+        if (buf.n + ncols > buf.cap) {
+            buf.cap = buf.cap ? buf.cap * 2 : 16 + ncols;
+            while (buf.cap < buf.n + ncols)
+                buf.cap *= 2;
+            buf.cells = realloc(buf.cells, buf.cap * sizeof *buf.cells);
+        }
+        for (size_t i = 0; i < ncols; i++) {
+            const unsigned char *t = sqlite3_column_text(st, (int)i);
+            buf.cells[buf.n++] = t ? strdup((const char *)t) : NULL;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        int r = map_error(c->db, rc, err);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        for (size_t i = 0; i < buf.n; i++)
+            free(buf.cells[i]);
+        free(buf.cells);
+        return r;
+    }
+    if (out) {
+        oms_dbres *r = oms_dbres_new(0, ncols);
+        r->nrows = nrows;
+        r->cells = buf.cells;
+        r->changes = sqlite3_changes64(c->db);
+        *out = r;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return OMS_OK;
+}
+
+static int sqlite_exec_script(void *p, const char *sql, oms_error *err)
+{
+    sqlite_conn *c = p;
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        oms_err_set(err, OMS_EINTERNAL, "sqlite: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return OMS_EINTERNAL;
+    }
+    return OMS_OK;
+}
+
+const oms_db_driver oms_db_sqlite_driver = {
+    .name = "sqlite",
+    .connect = sqlite_connect,
+    .disconnect = sqlite_disconnect,
+    .exec = sqlite_exec,
+    .exec_script = sqlite_exec_script,
+    .begin_write = "BEGIN IMMEDIATE",
+};

@@ -1,0 +1,28 @@
+/* The one storage interface the rest of OMS uses. Domain operations live in
+ * the files of their concern (audit/, vcs/, locks/) and speak SQL through
+ * store/db.h; this file owns opening, migrating and health. */
+#ifndef OMS_STORE_H
+#define OMS_STORE_H
+
+#include "store/db.h"
+#include "util/error.h"
+
+typedef struct {
+    oms_db *db;
+} oms_store;
+
+int oms_store_open(oms_store **out, const char *url, int busy_timeout_ms, oms_error *err);
+void oms_store_close(oms_store *s);
+
+/* Newest schema version this binary knows for the store's backend. */
+int oms_store_latest_version(const oms_store *s);
+/* Current version (0 for an empty database). */
+int oms_store_schema_version(oms_store *s, int *out, oms_error *err);
+/* Applies pending migrations under the migration lock (a transaction-scoped
+ * advisory lock on PostgreSQL, the write lock on SQLite), so concurrent starts
+ * migrate once. Refuses (OMS_ECONFIG) a database newer than the binary. */
+int oms_store_migrate(oms_store *s, int *applied, oms_error *err);
+/* Reachable and fully migrated? OMS_EDB / OMS_EUNAVAIL with a reason. */
+int oms_store_ready(oms_store *s, oms_error *err);
+
+#endif
