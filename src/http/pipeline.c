@@ -9,6 +9,7 @@
 #include "auth/authenticate.h"
 #include "http/app.h"
 #include "ops/log.h"
+#include "ops/metrics.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -55,7 +56,9 @@ static int audit_refusal(oms_request *req, const char *action, int status, const
         .detail = detail,
     };
     oms_error err;
+    int64_t t0 = oms_mono_ns();
     int rc = oms_audit_record(req->app->store, &ev, &err);
+    oms_metrics_audit_write((double)(oms_mono_ns() - t0) / 1e9, rc == OMS_OK);
     free(roles);
     free(detail);
     if (rc)
@@ -100,6 +103,7 @@ static void authorize(oms_request *req)
     const oms_route *r = req->route;
     if (r->perm == OMS_PERM_AUTHENTICATED || oms_rbac_allows(req->principal.perms, r->perm))
         return;
+    oms_metrics_denial();
     char detail[160];
     snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(r->perm));
     refuse(req, OMS_EFORBIDDEN, detail, "authz.denied",
@@ -144,6 +148,9 @@ bool oms_pipeline_head(oms_request *req)
     if (!is_public) {
         int rc = oms_authenticate(req, &err);
         if (rc != OMS_OK) {
+            oms_metrics_auth_failure(rc == OMS_ENOAUTH    ? OMS_AUTHFAIL_MISSING
+                                     : rc == OMS_EEXPIRED ? OMS_AUTHFAIL_EXPIRED
+                                                          : OMS_AUTHFAIL_INVALID);
             refuse(req, (oms_err)rc, oms_err_title((oms_err)rc), "auth.failed", NULL);
             return true;
         }

@@ -19,6 +19,7 @@
 #include "http/app.h"
 #include "http/pipeline.h"
 #include "ops/log.h"
+#include "ops/metrics.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -165,8 +166,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     oms_request *req = *con_cls;
     if (!req)
         return;
+    double ms = (double)(oms_mono_ns() - req->start_ns) / 1e6;
+    if (req->started)
+        oms_metrics_request(req, ms / 1e3);
     if (req->started && OMS_LOG_INFO >= oms_log_min) {
-        double ms = (double)(oms_mono_ns() - req->start_ns) / 1e6;
         json_t *f = json_pack("{s:s,s:s,s:i,s:f}", "method", req->method ? req->method : "",
                               "route", req->route ? req->route->pattern : "(none)", "status",
                               req->status, "duration_ms", ms);
@@ -270,7 +273,7 @@ int oms_server_run(oms_app *app, oms_error *err)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)workers,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)oms_config_int(app->cfg, "OMS_MAX_CONNECTIONS"),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)oms_config_int(app->cfg, "OMS_CONNECTION_TIMEOUT"),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(192 * 1024),
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, app,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,

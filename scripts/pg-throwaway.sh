@@ -1,0 +1,48 @@
+#!/bin/sh
+# A throwaway PostgreSQL 15 server for tests and benchmarks: temporary data
+# directory, free port, loopback only, run as the postgres user.
+#   scripts/pg-throwaway.sh start      prints OMS_PG_DIR=... OMS_PG_PORT=... OMS_PG_URL=...
+#   scripts/pg-throwaway.sh stop DIR   stops it and removes the directory
+set -eu
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+case "${1:-}" in
+start)
+  dir=$(mktemp -d /tmp/oms-pg.XXXXXX)
+  chmod 755 "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+  as_pg "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 || {
+    cat "$dir/initdb.log" >&2; exit 1; }
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB" \
+        start >/dev/null 2>&1; then
+      echo "OMS_PG_DIR=$dir"
+      echo "OMS_PG_PORT=$port"
+      echo "OMS_PG_URL=postgresql://postgres@127.0.0.1:$port/postgres"
+      exit 0
+    fi
+  done
+  cat "$dir/server.log" >&2
+  exit 1
+  ;;
+stop)
+  dir=${2:?usage: pg-throwaway.sh stop DIR}
+  case "$dir" in /tmp/oms-pg.*) ;; *) echo "refusing to remove $dir" >&2; exit 2 ;; esac
+  as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+  ;;
+*)
+  echo "usage: $0 start | stop DIR" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Runs every test: unit tests and fuzz-corpus replays, then the API suite on
+# SQLite and on a throwaway PostgreSQL. Ends with "N passed, N failed".
+set -u
+BUILD=${BUILD:-build/rel}
+OMS_BIN=${OMS_BIN:-$BUILD/oms}
+export OMS_BIN
+log=$(mktemp /tmp/oms-test.XXXXXX)
+status=0
+
+run() { # name, command...
+  "$@" 2>&1 | tee -a "$log"
+  rc=$?
+  [ $rc -ne 0 ] && status=1
+}
+
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] || continue
+  "$t" 2>&1 | tee -a "$log" || status=1
+done
+for f in "$BUILD"/fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=$(basename "$f" | sed 's/^fuzz_//')
+  "$f" "tests/fuzz/corpus/$name" 2>&1 | tee -a "$log" || status=1
+done
+
+python3 tests/api/run.py sqlite 2>&1 | tee -a "$log"
+[ "$(tail -n1 "$log" | grep -c ', 0 failed')" -eq 1 ] || status=1
+
+pgenv=$(scripts/pg-throwaway.sh start) || { echo "cannot start PostgreSQL"; echo "pg: 0 passed, 1 failed" >>"$log"; status=1; pgenv=""; }
+if [ -n "$pgenv" ]; then
+  eval "$pgenv"
+  export OMS_PG_URL
+  python3 tests/api/run.py pg 2>&1 | tee -a "$log"
+  [ "$(tail -n1 "$log" | grep -c ', 0 failed')" -eq 1 ] || status=1
+  scripts/pg-throwaway.sh stop "$OMS_PG_DIR"
+fi
+
+# Sum every "X: N passed, M failed" line into the closing line.
+grep -E '^[^ ]+: [0-9]+ passed, [0-9]+ failed' "$log" | awk '
+  { p += $2; f += $4 } END { printf "\n%d passed, %d failed\n", p, f; if (f > 0) exit 1 }' || status=1
+rm -f "$log"
+exit $status

@@ -1,0 +1,270 @@
+"""Test harness for the API suite: starts the real `oms serve` on a free port
+with a temporary database (SQLite file or a fresh database on the throwaway
+PostgreSQL server), speaks raw HTTP/1.1 to it, mints tokens and reads the
+audit table. Standard library only."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+OMS_BIN = os.environ.get("OMS_BIN", "build/rel/oms")
+PG_URL = os.environ.get("OMS_PG_URL")  # throwaway server's admin URL, when testing PostgreSQL
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_token(secret, payload=None, header=None, alg="HS256", sign=True):
+    """A JWT built by hand, so tests can forge every malformed variant."""
+    header = header if header is not None else {"alg": alg, "typ": "JWT"}
+    h = b64url(json.dumps(header, separators=(",", ":")))
+    p = b64url(json.dumps(payload, separators=(",", ":")))
+    signing_input = f"{h}.{p}".encode()
+    if not sign:
+        return f"{h}.{p}."
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    if isinstance(secret, str):
+        secret = secret.encode()
+    sig = hmac.new(secret, signing_input, digest).digest()
+    return f"{h}.{p}.{b64url(sig)}"
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # lower-cased names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+def _read_response(sock):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed before the response headers: {buf[:200]!r}")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1])
+    reason = parts[2] if len(parts) > 2 else ""
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        while len(rest) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        body = rest[:n]
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            while b"\r\n" not in rest:
+                rest += sock.recv(65536)
+            size_line, rest = rest.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            while len(rest) < size + 2:
+                rest += sock.recv(65536)
+            body += rest[:size]
+            rest = rest[size + 2:]
+            if size == 0:
+                break
+    else:
+        body = rest
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return Response(status, reason, headers, body.decode("utf-8", "replace"))
+
+
+class Server:
+    """One `oms serve` process on a fresh database."""
+
+    def __init__(self, backend, env=None, secret=None, start=True):
+        self.backend = backend
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="oms-api-")
+        self.secret = secret or secrets.token_urlsafe(48)
+        self.proc = None
+        self.log_path = os.path.join(self.tmp, "server.log")
+        if backend == "sqlite":
+            self.db_path = os.path.join(self.tmp, "data", "oms.db")
+            self.database_url = f"sqlite:{self.db_path}"
+        else:
+            self.dbname = "oms_" + secrets.token_hex(6)
+            _psql(PG_URL, f"CREATE DATABASE {self.dbname}")
+            self.database_url = PG_URL.rsplit("/", 1)[0] + "/" + self.dbname
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "DATABASE_URL": self.database_url,
+            "JWT_SECRET": self.secret,
+            "OMS_LISTEN": f"127.0.0.1:{self.port}",
+            "OMS_LOG_LEVEL": "info",
+        }
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                self.env[k] = os.environ[k]
+        if env:
+            for k, v in env.items():
+                if v is None:
+                    self.env.pop(k, None)
+                else:
+                    self.env[k] = v
+        if start:
+            self.start()
+
+    def run_cli(self, *args, env=None, timeout=30):
+        e = dict(self.env)
+        if env:
+            for k, v in env.items():
+                if v is None:
+                    e.pop(k, None)
+                else:
+                    e[k] = v
+        return subprocess.run([OMS_BIN, *args], env=e, capture_output=True, text=True, timeout=timeout)
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([OMS_BIN, "serve"], env=self.env, stdout=self.log, stderr=self.log)
+        if not wait:
+            return
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"oms exited with {self.proc.returncode}: {self.read_log()[-2000:]}")
+            try:
+                if self.request("GET", "/health").status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("oms did not become healthy: " + self.read_log()[-2000:])
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=None):
+        if self.proc and self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        code = self.proc.returncode if self.proc else None
+        self.proc = None
+        return code
+
+    def destroy(self):
+        self.stop()
+        if self.backend == "pg":
+            _psql(PG_URL, f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)")
+        subprocess.run(["rm", "-rf", self.tmp])
+
+    # ---- tokens ----
+    def token(self, sub="alice", roles=("viewer",), ttl=3600, **extra):
+        now = int(time.time())
+        payload = {"sub": sub, "roles": list(roles), "iat": now, "exp": now + ttl}
+        payload.update(extra)
+        return make_token(self.secret, payload)
+
+    def auth(self, sub="alice", roles=("viewer",)):
+        return {"Authorization": "Bearer " + self.token(sub, roles)}
+
+    # ---- HTTP ----
+    def raw(self, data, timeout=10):
+        """Sends raw bytes and reads one response."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(data)
+            return _read_response(s)
+
+    def request(self, method, path, headers=None, body=None, json_body=None, timeout=10):
+        h = {"Host": f"127.0.0.1:{self.port}", "Connection": "close"}
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            h["Content-Type"] = "application/json"
+        if isinstance(body, str):
+            body = body.encode()
+        if body is not None:
+            h["Content-Length"] = str(len(body))
+        if headers:
+            h.update(headers)
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+        return self.raw(head.encode("latin-1") + (body or b""), timeout=timeout)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    # ---- the database ----
+    def query(self, sql):
+        """Rows of a read-only query against the server's database."""
+        if self.backend == "sqlite":
+            con = sqlite3.connect(self.db_path, timeout=10)
+            try:
+                return [tuple(r) for r in con.execute(sql).fetchall()]
+            finally:
+                con.close()
+        out = _psql(self.database_url, sql, tuples=True)
+        return [tuple(None if c == "\\N" else c for c in line.split("\x1f")) for line in out.splitlines() if line]
+
+    def audit_events(self, where="1=1"):
+        cols = "seq, action, outcome, http_status, actor_sub, client_addr, route, request_id, detail"
+        rows = self.query(f"SELECT {cols} FROM audit_events WHERE {where} ORDER BY seq")
+        names = [c.strip() for c in cols.split(",")]
+        return [dict(zip(names, r)) for r in rows]
+
+
+def _psql(url, sql, tuples=False):
+    args = ["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-X"]
+    if tuples:
+        args += ["-A", "-t", "-F", "\x1f", "-P", "null=\\N"]
+    r = subprocess.run(args + ["-c", sql], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql failed: {r.stderr}")
+    return r.stdout
+
+
+def quote(s):
+    return urllib.parse.quote(s, safe="")

@@ -1,0 +1,79 @@
+"""Runs the API suite against one backend: every `test_*` function of every
+tests/api/test_*.py module, each given a context with a shared server (or
+starting its own). Ends with "api[BACKEND]: N passed, N failed"."""
+
+import importlib.util
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+
+class Context:
+    def __init__(self, backend):
+        self.backend = backend
+        self._server = None
+        self.owned = []
+
+    @property
+    def server(self):
+        """A server shared by the tests that do not need their own."""
+        if self._server is None or self._server.proc is None or self._server.proc.poll() is not None:
+            self._server = harness.Server(self.backend)
+            self.owned.append(self._server)
+        return self._server
+
+    def new_server(self, **kw):
+        s = harness.Server(self.backend, **kw)
+        self.owned.append(s)
+        return s
+
+    def close(self):
+        for s in self.owned:
+            try:
+                s.destroy()
+            except Exception as e:  # keep tearing down the rest
+                print(f"  teardown: {e}", file=sys.stderr)
+
+
+def main():
+    backend = sys.argv[1]
+    only = sys.argv[2] if len(sys.argv) > 2 else None
+    here = os.path.dirname(os.path.abspath(__file__))
+    modules = sorted(f for f in os.listdir(here) if f.startswith("test_") and f.endswith(".py"))
+    ctx = Context(backend)
+    passed = failed = 0
+    try:
+        for fname in modules:
+            spec = importlib.util.spec_from_file_location(fname[:-3], os.path.join(here, fname))
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            skip = getattr(mod, "BACKENDS", None)
+            if skip and backend not in skip:
+                continue
+            for name in sorted(n for n in dir(mod) if n.startswith("test_")):
+                full = f"{fname[:-3]}.{name}"
+                if only and only not in full:
+                    continue
+                t0 = time.time()
+                try:
+                    getattr(mod, name)(ctx)
+                    passed += 1
+                    print(f"ok   {full} ({time.time() - t0:.2f}s)")
+                except Exception:
+                    failed += 1
+                    print(f"FAIL {full}")
+                    traceback.print_exc()
+                    if ctx._server is not None:
+                        print("---- server log tail ----\n" + ctx._server.read_log()[-1500:])
+    finally:
+        ctx.close()
+    print(f"api[{backend}]: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

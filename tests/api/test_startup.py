@@ -1,0 +1,126 @@
+"""Start-up refusals (SPEC §2): exit code 2 and one clear line on stderr,
+never echoing the secret; migrations and readiness."""
+
+import os
+import subprocess
+
+import harness
+
+
+def _refused(ctx, env, expect):
+    srv = ctx.new_server(env=env, start=False)
+    r = subprocess.run([harness.OMS_BIN, "serve"], env=srv.env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, (env, r.returncode, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    assert expect in lines[0], (expect, lines[0])
+    for v in env.values():
+        if v and len(v) >= 6 and "FILE" not in v and "/" not in v:
+            assert v not in r.stderr, "secret echoed"
+    return lines[0]
+
+
+def test_no_secret(ctx):
+    _refused(ctx, {"JWT_SECRET": None}, "no JWT secret")
+
+
+def test_both_secret_forms(ctx):
+    srv = ctx.new_server(start=False)
+    path = os.path.join(srv.tmp, "secret")
+    with open(path, "w") as f:
+        f.write("Zq8Lw3Nx7Vb2Mc5Kd9Jf4Hg6Ts1Ry0Pe-file-form\n")
+    _refused(ctx, {"JWT_SECRET_FILE": path}, "both JWT_SECRET and JWT_SECRET_FILE")
+
+
+def test_short_secret(ctx):
+    _refused(ctx, {"JWT_SECRET": "Xy7#kP2!qL9"}, "shorter than 32 bytes")
+
+
+def test_placeholder_secrets(ctx):
+    for s in ("your-secret-key-your-secret-key-123", "changeme-changeme-changeme-changeme",
+              "dev-secret-dev-secret-dev-secret-1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+              "password1234567890password1234567890", "secret"):
+        line = _refused(ctx, {"JWT_SECRET": s}, "JWT_SECRET")
+        assert "placeholder" in line or "shorter" in line, line
+
+
+def test_secret_file_form_works(ctx):
+    srv = ctx.new_server(start=False)
+    path = os.path.join(srv.tmp, "secret")
+    with open(path, "w") as f:
+        f.write(srv.secret + "\n")
+    os.chmod(path, 0o600)
+    srv.env.pop("JWT_SECRET")
+    srv.env["JWT_SECRET_FILE"] = path
+    srv.start()
+    assert srv.get("/api/v1/me", headers=srv.auth()).status == 200
+
+
+def test_database_url_file_form(ctx):
+    srv = ctx.new_server(start=False)
+    path = os.path.join(srv.tmp, "dburl")
+    with open(path, "w") as f:
+        f.write(srv.env.pop("DATABASE_URL") + "\n")
+    srv.env["DATABASE_URL_FILE"] = path
+    srv.start()
+    assert srv.get("/ready").status == 200
+
+
+def test_database_unreachable(ctx):
+    env = {"DATABASE_URL": "postgresql://nobody:hunter2-db-password@127.0.0.1:1/none?connect_timeout=2"}
+    line = _refused(ctx, env, "database unreachable")
+    assert "hunter2" not in line
+
+
+def test_migration_newer_than_binary(ctx):
+    srv = ctx.new_server()
+    srv.stop()
+    if srv.backend == "sqlite":
+        import sqlite3
+        con = sqlite3.connect(srv.db_path)
+        con.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+        con.commit()
+        con.close()
+    else:
+        harness._psql(srv.database_url,
+                      "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+    r = subprocess.run([harness.OMS_BIN, "serve"], env=srv.env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "newer than this binary" in r.stderr, r.stderr
+
+
+def test_migrate_command_is_idempotent(ctx):
+    srv = ctx.new_server(start=False)
+    r1 = srv.run_cli("migrate")
+    assert r1.returncode == 0 and "applied 1" in r1.stdout or "applied" in r1.stdout, r1
+    r2 = srv.run_cli("migrate")
+    assert r2.returncode == 0 and "applied 0" in r2.stdout, r2.stdout
+
+
+def test_concurrent_starts_migrate_once(ctx):
+    srv = ctx.new_server(start=False)
+    procs = [subprocess.Popen([harness.OMS_BIN, "migrate"], env=srv.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    applied = sum(int(o[0].split()[1]) for o in outs)
+    assert applied == 1, outs
+    rows = srv.query("SELECT version FROM schema_migrations")
+    assert len(rows) == 1
+
+
+def test_config_check_redacts(ctx):
+    srv = ctx.new_server(start=False)
+    r = srv.run_cli("config", "check")
+    assert r.returncode == 0, r.stderr
+    assert srv.secret not in r.stdout
+    assert "JWT_SECRET=(set, redacted)" in r.stdout
+    r = srv.run_cli("config", "check", env={"DATABASE_URL": "postgresql://u:topsecretpw@h:5432/d"})
+    assert "topsecretpw" not in r.stdout and "u:***@h:5432/d" in r.stdout
+
+
+def test_drain_on_sigterm(ctx):
+    srv = ctx.new_server()
+    code = srv.stop()
+    assert code == 0, code
+    actions = [e["action"] for e in srv.audit_events()]
+    assert actions[0] == "server.start" and actions[-1] == "server.stop", actions
