@@ -32,7 +32,8 @@
 #define MAX_LEEWAY 86400
 #define MIN_RSA_BITS 2048
 #define ES256_SIG_LEN 64
-#define MAX_MAC_LEN 64 /* SHA-512 */
+#define MAX_MAC_LEN 64 /* SHA-512 output */
+#define MAX_BLOCK 128  /* SHA-384/512 block size */
 /* Time claims are clamped to ±2^62 so that adding the leeway cannot overflow. */
 #define TIME_LIMIT ((int64_t)1 << 62)
 
@@ -41,8 +42,9 @@ typedef struct {
     size_t len; /* MAC length in bytes */
 } hmac_key;
 
-/* Headers that almost every issuer emits, compared byte-for-byte in base64url
- * form so the common case skips a JSON parse; anything else is parsed. */
+/* Headers that almost every issuer emits (the first is the one we mint),
+ * compared byte-for-byte in base64url form so the common case skips a JSON
+ * parse; anything else is parsed and checked. */
 #define N_STD_HEADERS 3
 static const char *const k_std_headers[N_STD_HEADERS] = {
     "{\"alg\":\"%s\",\"typ\":\"JWT\"}",
@@ -108,7 +110,6 @@ static const char *hmac_digest(oms_jwt_alg alg)
  * three and allocates more, which measured about twice as slow. The result is
  * cross-checked against OpenSSL's HMAC() in the unit tests. The templates are
  * only read (copied) after construction, so they may be shared by threads. */
-#define MAX_BLOCK 128 /* SHA-384/512 block size */
 
 static void hmac_key_free(hmac_key *k)
 {
@@ -453,23 +454,18 @@ static int check_header(const oms_jwt_verifier *v, span h, unsigned char *buf, o
     long len = decode_part(buf, h);
     if (len < 0)
         return oms_err_set(err, OMS_ETOKEN, "bad base64url");
-    int rc = OMS_OK;
     json_t *hdr = load_object(buf, (size_t)len);
     if (!hdr)
         return oms_err_set(err, OMS_ETOKEN, "bad header json");
-    if (!json_str_eq(json_object_get(hdr, "alg"), v->alg_name)) {
-        rc = oms_err_set(err, OMS_ETOKEN, "alg mismatch");
-        goto cleanup;
-    }
-    /* We implement no extensions, so any critical one must be refused (RFC 7515 §4.1.11). */
-    if (json_object_get(hdr, "crit")) {
-        rc = oms_err_set(err, OMS_ETOKEN, "crit header");
-        goto cleanup;
-    }
+    int rc = OMS_OK;
     const json_t *typ = json_object_get(hdr, "typ");
-    if (typ && !json_str_ieq(typ, "JWT") && !json_str_ieq(typ, "at+jwt"))
+    if (!json_str_eq(json_object_get(hdr, "alg"), v->alg_name))
+        rc = oms_err_set(err, OMS_ETOKEN, "alg mismatch");
+    /* We implement no extensions, so any critical one must be refused (RFC 7515 §4.1.11). */
+    else if (json_object_get(hdr, "crit"))
+        rc = oms_err_set(err, OMS_ETOKEN, "crit header");
+    else if (typ && !json_str_ieq(typ, "JWT") && !json_str_ieq(typ, "at+jwt"))
         rc = oms_err_set(err, OMS_ETOKEN, "bad typ");
-cleanup:
     json_decref(hdr);
     return rc;
 }
@@ -553,18 +549,11 @@ static int copy_roles(const json_t *roles, oms_jwt_claims *out, oms_arena *a, om
     return OMS_OK;
 }
 
-static int check_claims(const oms_jwt_verifier *v, const json_t *c, int64_t now,
-                        oms_jwt_claims *out, oms_arena *a, oms_error *err)
+/* Reads exp/nbf/iat into `out` and applies the nbf and iat windows; the
+ * expiry decision is left to the caller. `now` is already clamped. */
+static int check_times(const oms_jwt_verifier *v, const json_t *c, int64_t now,
+                       oms_jwt_claims *out, oms_error *err)
 {
-    const json_t *sub = json_object_get(c, "sub");
-    if (!sub)
-        return oms_err_set(err, OMS_ETOKEN, "missing sub");
-    if (!json_is_string(sub))
-        return oms_err_set(err, OMS_ETOKEN, "bad sub");
-    size_t sublen = json_string_length(sub);
-    if (sublen == 0 || sublen > MAX_SUB_LEN)
-        return oms_err_set(err, OMS_ETOKEN, "bad sub");
-
     const json_t *exp = json_object_get(c, "exp");
     if (!exp)
         return oms_err_set(err, OMS_ETOKEN, "missing exp");
@@ -574,18 +563,33 @@ static int check_claims(const oms_jwt_verifier *v, const json_t *c, int64_t now,
         return oms_err_set(err, OMS_ETOKEN, "bad nbf");
     if (!optional_time(c, "iat", &out->iat))
         return oms_err_set(err, OMS_ETOKEN, "bad iat");
-
-    now = clamp_time(now);
     if (json_object_get(c, "nbf") && now + v->leeway < out->nbf)
         return oms_err_set(err, OMS_ETOKEN, "not yet valid");
     if (json_object_get(c, "iat") && out->iat > now + v->leeway)
         return oms_err_set(err, OMS_ETOKEN, "iat in the future");
+    return OMS_OK;
+}
+
+static int check_claims(const oms_jwt_verifier *v, const json_t *c, int64_t now,
+                        oms_jwt_claims *out, oms_arena *a, oms_error *err)
+{
+    const json_t *sub = json_object_get(c, "sub");
+    if (!sub)
+        return oms_err_set(err, OMS_ETOKEN, "missing sub");
+    size_t sublen = json_string_length(sub); /* 0 for non-strings */
+    if (!json_is_string(sub) || sublen == 0 || sublen > MAX_SUB_LEN)
+        return oms_err_set(err, OMS_ETOKEN, "bad sub");
+
+    now = clamp_time(now);
+    int rc = check_times(v, c, now, out, err);
+    if (rc != OMS_OK)
+        return rc;
     if (v->issuer && !json_str_eq(json_object_get(c, "iss"), v->issuer))
         return oms_err_set(err, OMS_ETOKEN, "issuer mismatch");
     if (v->audience && !audience_ok(json_object_get(c, "aud"), v->audience))
         return oms_err_set(err, OMS_ETOKEN, "audience mismatch");
 
-    int rc = copy_roles(json_object_get(c, "roles"), out, a, err);
+    rc = copy_roles(json_object_get(c, "roles"), out, a, err);
     if (rc != OMS_OK)
         return rc;
     if (!(out->sub = oms_arena_strndup(a, json_string_value(sub), sublen)))
@@ -704,8 +708,7 @@ int oms_jwt_sign_hmac(char **out, oms_jwt_alg alg, const unsigned char *secret, 
         return rc;
 
     char header[64];
-    int hn = snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\"}",
-                      oms_jwt_alg_name(alg));
+    int hn = snprintf(header, sizeof header, k_std_headers[0], oms_jwt_alg_name(alg));
     char *tok = NULL;
     hmac_key key = {0};
     char *payload = claims_json(sub, roles, nroles, now, ttl, issuer, audience);

@@ -197,6 +197,15 @@ class Server:
         self.proc = None
         return code
 
+    def sanitizer_report(self):
+        """A sanitizer's report in the server log, if any (ASan, UBSan, LSan)."""
+        log = self.read_log() if os.path.exists(self.log_path) else ""
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            i = log.find(marker)
+            if i >= 0:
+                return log[max(0, i - 200):i + 3000]
+        return None
+
     def destroy(self):
         self.stop()
         if self.backend == "pg":

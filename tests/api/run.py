@@ -32,11 +32,18 @@ class Context:
         return s
 
     def close(self):
+        """Tears every server down; returns the sanitizer reports found."""
+        reports = []
         for s in self.owned:
             try:
+                s.stop()
+                rep = s.sanitizer_report()
+                if rep:
+                    reports.append(rep)
                 s.destroy()
             except Exception as e:  # keep tearing down the rest
                 print(f"  teardown: {e}", file=sys.stderr)
+        return reports
 
 
 def main():
@@ -70,7 +77,9 @@ def main():
                     if ctx._server is not None:
                         print("---- server log tail ----\n" + ctx._server.read_log()[-1500:])
     finally:
-        ctx.close()
+        for rep in ctx.close():
+            failed += 1
+            print("FAIL sanitizer report in a server log:\n" + rep)
     print(f"api[{backend}]: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
