@@ -1,9 +1,12 @@
 #include "audit/audit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "http/request.h"
+#include "http/routes.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -68,4 +71,24 @@ int oms_audit_record(oms_store *s, const oms_audit_event *ev, oms_error *err)
     if (rc != OMS_OK)
         return oms_err_set(err, OMS_EAUDIT, "audit store cannot write: %s", err->msg);
     return OMS_OK;
+}
+
+void oms_audit_from_request(oms_audit_event *ev, oms_request *req)
+{
+    if (req->authenticated) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < req->principal.nroles; i++)
+            json_array_append_new(a, json_string(req->principal.roles[i]));
+        char *s = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        ev->actor_roles = s ? oms_arena_strdup(req->arena, s) : NULL;
+        free(s);
+        ev->actor_sub = req->principal.sub;
+    }
+    ev->client_addr = req->client_addr;
+    ev->user_agent = req->user_agent;
+    ev->request_id = req->request_id;
+    ev->method = req->method;
+    if (req->route)
+        ev->route = req->route->pattern;
 }

@@ -30,6 +30,11 @@ typedef struct {
     const char *detail;        /* JSON object text */
 } oms_audit_event;
 
+/* Fills the actor and request fields of `ev` from the request; the roles
+ * JSON text is arena-allocated. */
+struct oms_request;
+void oms_audit_from_request(oms_audit_event *ev, struct oms_request *req);
+
 /* Appends inside the caller's open transaction. */
 int oms_audit_append(oms_dbconn *c, const oms_audit_event *ev, oms_error *err);
 /* Appends in a transaction of its own; durable when it returns OMS_OK.

@@ -13,17 +13,10 @@
 #include "util/encoding.h"
 #include "util/time.h"
 
-static json_t *roles_json(const oms_principal *p)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < p->nroles; i++)
-        json_array_append_new(a, json_string(p->roles[i]));
-    return a;
-}
-
 /* Durably records a refusal. The route is the pattern when one matched,
  * else the raw path cut to 256 bytes (never the query: it may hold secrets). */
-static int audit_refusal(oms_request *req, const char *action, int status, const char *reason)
+static int audit_refusal(oms_request *req, const char *action, const char *outcome, int status,
+                         const char *reason)
 {
     char route[260];
     if (req->route)
@@ -33,33 +26,17 @@ static int audit_refusal(oms_request *req, const char *action, int status, const
                  req->raw_path ? req->raw_path : "");
     if (!oms_utf8_valid(route, strlen(route)))
         snprintf(route, sizeof route, "(invalid utf-8)");
-    char *roles = NULL;
-    if (req->authenticated) {
-        json_t *rj = roles_json(&req->principal);
-        roles = json_dumps(rj, JSON_COMPACT);
-        json_decref(rj);
-    }
     json_t *dj = json_pack("{s:s}", "reason", reason);
     char *detail = json_dumps(dj, JSON_COMPACT);
     json_decref(dj);
-    oms_audit_event ev = {
-        .actor_sub = req->authenticated ? req->principal.sub : NULL,
-        .actor_roles = roles,
-        .client_addr = req->client_addr,
-        .user_agent = req->user_agent,
-        .action = action,
-        .outcome = "denied",
-        .http_status = status,
-        .request_id = req->request_id,
-        .method = req->method,
-        .route = route,
-        .detail = detail,
-    };
+    oms_audit_event ev = {.action = action, .outcome = outcome, .http_status = status, .detail = detail};
+    oms_audit_from_request(&ev, req);
+    ev.route = route;
     oms_error err;
     int64_t t0 = oms_mono_ns();
     int rc = oms_audit_record(req->app->store, &ev, &err);
     oms_metrics_audit_write((double)(oms_mono_ns() - t0) / 1e9, rc == OMS_OK);
-    free(roles);
+    req->audited = rc == OMS_OK;
     free(detail);
     if (rc)
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit write failed: %s", err.msg);
@@ -71,7 +48,7 @@ static int audit_refusal(oms_request *req, const char *action, int status, const
 static void refuse(oms_request *req, oms_err code, const char *detail, const char *action, json_t *extra)
 {
     int status = oms_err_http_status(code);
-    if (action && audit_refusal(req, action, status, oms_err_problem_code(code)) != OMS_OK) {
+    if (action && audit_refusal(req, action, "denied", status, oms_err_problem_code(code)) != OMS_OK) {
         json_decref(extra);
         oms_resp_problem(req, OMS_EAUDIT, "the audit store cannot record this request", NULL);
         return;
@@ -233,7 +210,20 @@ static bool json_depth_ok(const char *s, size_t len)
 
 static void json_decref_cb(void *p) { json_decref(p); }
 
+static void run_body_and_handler(oms_request *req);
+
+/* A change route's failure is audited too (SPEC §9: every change, success
+ * or failure); successes are audited inside the change's own transaction. */
 void oms_pipeline_finish(oms_request *req)
+{
+    run_body_and_handler(req);
+    const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : NULL;
+    if (action && req->status >= 400 && !req->audited)
+        audit_refusal(req, action, "failure", req->status,
+                      req->problem_code ? req->problem_code : "error");
+}
+
+static void run_body_and_handler(oms_request *req)
 {
     if (req->body_too_large) {
         refuse(req, OMS_ETOOBIG, "the request body is larger than 1 MiB", "request.rejected", NULL);

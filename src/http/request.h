@@ -59,9 +59,12 @@ typedef struct oms_request {
 
     /* Pipeline state. */
     bool started, responded;
+    bool audited; /* an event for this request is already recorded */
+    const char *audit_action; /* set by a handler when it knows better than the route */
 
     /* Response. */
     int status;
+    const char *problem_code; /* set with a problem document */
     char *resp_body;
     size_t resp_len;
     const char *resp_type;
@@ -82,5 +85,9 @@ int oms_resp_text(oms_request *r, int status, const char *content_type, const ch
 /* RFC 9457 problem document for `code`, with `detail`; `extra` (stolen, may be
  * NULL) adds members such as the missing permission. */
 int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *extra);
+/* The same with a more precise problem `code` than the error's own
+ * (e.g. OMS_ECONFLICT as "integrity_violation"); `problem_code` is static. */
+int oms_resp_problem_as(oms_request *r, oms_err code, const char *problem_code, const char *detail,
+                        json_t *extra);
 
 #endif

@@ -45,8 +45,13 @@ int oms_resp_json(oms_request *r, int status, json_t *body)
 
 int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *extra)
 {
+    return oms_resp_problem_as(r, code, NULL, detail, extra);
+}
+
+int oms_resp_problem_as(oms_request *r, oms_err code, const char *problem_code, const char *detail, json_t *extra)
+{
     int status = oms_err_http_status(code);
-    const char *pcode = oms_err_problem_code(code);
+    const char *pcode = problem_code ? problem_code : oms_err_problem_code(code);
     json_t *doc = json_object();
     json_object_set_new(doc, "type", json_sprintf("urn:oms:problem:%s", pcode));
     json_object_set_new(doc, "title", json_string(oms_err_title(code)));
@@ -64,6 +69,7 @@ int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *e
     json_decref(doc);
     oms_resp_text(r, status, "application/problem+json", s ? s : "{}", s ? strlen(s) : 2);
     free(s);
+    r->problem_code = pcode;
     if (status == 401)
         oms_resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
     return code;

@@ -176,6 +176,8 @@ void oms_db_rollback(oms_dbconn *c)
     c->depth = 0;
 }
 
+bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }
+
 oms_dbres *oms_dbres_new(size_t nrows, size_t ncols)
 {
     oms_dbres *r = calloc(1, sizeof *r);

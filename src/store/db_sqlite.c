@@ -1,7 +1,6 @@
 /* SQLite backend: WAL, synchronous=FULL (a commit is on disk before it is
  * acknowledged), foreign keys on, a busy timeout for the single writer.
- * Prepared statements are cached per connection, keyed by the SQL text's
- * address (statements are string literals). */
+ * Prepared statements are cached per connection, keyed by the SQL text. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -13,7 +12,7 @@
 #define STMT_CACHE 128
 
 typedef struct {
-    const char *key;
+    char *key; /* the SQL text */
     sqlite3_stmt *stmt;
 } cached_stmt;
 
@@ -83,8 +82,10 @@ static void sqlite_disconnect(void *p)
     sqlite_conn *c = p;
     if (!c)
         return;
-    for (int i = 0; i < STMT_CACHE; i++)
+    for (int i = 0; i < STMT_CACHE; i++) {
         sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].key);
+    }
     sqlite3_close(c->db);
     free(c);
 }
@@ -104,28 +105,44 @@ static char *convert_placeholders(const char *sql)
     return out;
 }
 
-static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, oms_error *err)
+static uint64_t fnv1a(const char *s)
 {
-    size_t h = ((uintptr_t)sql >> 3) % STMT_CACHE;
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Cached by the statement's text. *temp is set when the cache is full and
+ * the statement must be finalized after use. */
+static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, bool *temp, oms_error *err)
+{
+    *temp = false;
+    size_t h = (size_t)(fnv1a(sql) % STMT_CACHE);
+    cached_stmt *slot = NULL;
     for (size_t k = 0; k < STMT_CACHE; k++) {
         cached_stmt *e = &c->cache[(h + k) % STMT_CACHE];
-        if (e->key == sql) {
+        if (e->key && strcmp(e->key, sql) == 0) {
             *out = e->stmt;
             return OMS_OK;
         }
         if (!e->key) {
-            char *conv = convert_placeholders(sql);
-            int rc = sqlite3_prepare_v3(c->db, conv, -1, SQLITE_PREPARE_PERSISTENT, &e->stmt, NULL);
-            free(conv);
-            if (rc != SQLITE_OK)
-                return map_error(c->db, rc, err);
-            e->key = sql;
-            *out = e->stmt;
-            return OMS_OK;
+            slot = e;
+            break;
         }
     }
-    /* Cache full (more distinct statements than slots): prepare uncached. */
-    return oms_err_set(err, OMS_EINTERNAL, "statement cache full");
+    char *conv = convert_placeholders(sql);
+    int rc = sqlite3_prepare_v3(c->db, conv, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
+    free(conv);
+    if (rc != SQLITE_OK)
+        return map_error(c->db, rc, err);
+    if (slot) {
+        slot->key = strdup(sql);
+        slot->stmt = *out;
+    } else {
+        *temp = true;
+    }
+    return OMS_OK;
 }
 
 static int bind_all(sqlite3_stmt *st, const oms_dbparam *p, int n)
@@ -143,6 +160,16 @@ static int bind_all(sqlite3_stmt *st, const oms_dbparam *p, int n)
     return SQLITE_OK;
 }
 
+static void finish(sqlite3_stmt *st, bool temp)
+{
+    if (temp) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
 typedef struct {
     char **cells;
     size_t n, cap;
@@ -153,12 +180,14 @@ static int sqlite_exec(void *p, const char *sql, const oms_dbparam *params, int 
 {
     sqlite_conn *c = p;
     sqlite3_stmt *st = NULL;
-    int rc = prepare(c, sql, &st, err);
+    bool temp;
+    int rc = prepare(c, sql, &st, &temp, err);
     if (rc)
         return rc;
     if ((rc = bind_all(st, params, n)) != SQLITE_OK) {
-        sqlite3_reset(st);
-        return map_error(c->db, rc, err);
+        rc = map_error(c->db, rc, err);
+        finish(st, temp);
+        return rc;
     }
     size_t ncols = (size_t)sqlite3_column_count(st), nrows = 0;
     cellbuf buf = {0};
@@ -179,8 +208,7 @@ static int sqlite_exec(void *p, const char *sql, const oms_dbparam *params, int 
     }
     if (rc != SQLITE_DONE) {
         int r = map_error(c->db, rc, err);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        finish(st, temp);
         for (size_t i = 0; i < buf.n; i++)
             free(buf.cells[i]);
         free(buf.cells);
@@ -193,8 +221,7 @@ static int sqlite_exec(void *p, const char *sql, const oms_dbparam *params, int 
         r->changes = sqlite3_changes64(c->db);
         *out = r;
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    finish(st, temp);
     return OMS_OK;
 }
 

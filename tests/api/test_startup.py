@@ -91,7 +91,7 @@ def test_migration_newer_than_binary(ctx):
 def test_migrate_command_is_idempotent(ctx):
     srv = ctx.new_server(start=False)
     r1 = srv.run_cli("migrate")
-    assert r1.returncode == 0 and "applied 1" in r1.stdout or "applied" in r1.stdout, r1
+    assert r1.returncode == 0 and "applied 0" not in r1.stdout, r1
     r2 = srv.run_cli("migrate")
     assert r2.returncode == 0 and "applied 0" in r2.stdout, r2.stdout
 
@@ -103,9 +103,10 @@ def test_concurrent_starts_migrate_once(ctx):
     outs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     applied = sum(int(o[0].split()[1]) for o in outs)
-    assert applied == 1, outs
     rows = srv.query("SELECT version FROM schema_migrations")
-    assert len(rows) == 1
+    assert applied == len(rows) >= 2, (applied, rows, outs)
+    # the root commit and main were created exactly once
+    assert len(srv.query("SELECT name FROM branches")) == 1
 
 
 def test_config_check_redacts(ctx):

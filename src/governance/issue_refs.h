@@ -1,0 +1,22 @@
+/* Issue references of a change (SPEC §6.3): X-Issue-ID, X-Issue-IDs
+ * (comma-separated), body issue_id / issue_ids, and keys found in the commit
+ * message. Default key forms: ABC-123 (Jira style, GH-123 included) and #123. */
+#ifndef OMS_ISSUE_REFS_H
+#define OMS_ISSUE_REFS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "http/request.h"
+
+/* Is `s` a well-formed issue key? */
+bool oms_issue_key_valid(const char *s);
+/* Appends every key found in free text (a commit message) to `out` (set
+ * semantics: no duplicates). */
+void oms_issue_keys_scan(const char *text, json_t *out);
+/* All references of the request, unique, in order of appearance. Invalid
+ * explicit references (headers, body) are appended to `invalid` when it is
+ * non-NULL. `body` may be NULL. */
+json_t *oms_issue_refs_collect(oms_request *req, const json_t *body, const char *message, json_t *invalid);
+
+#endif

@@ -1,0 +1,18 @@
+/* The lock check of the write path (SPEC §7). Every change calls it inside
+ * its own database transaction, after the branch head is read and before
+ * anything is written, with every resource the change touches. */
+#ifndef OMS_LOCK_CHECK_H
+#define OMS_LOCK_CHECK_H
+
+#include <stddef.h>
+
+#include "http/request.h"
+#include "store/db.h"
+
+/* OMS_OK when no other holder's active lock covers the branch or any of the
+ * resources ("KIND/API_NAME"); otherwise OMS_ELOCKED with the problem
+ * members in *extra. */
+int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, const char *const *resources,
+                         size_t n, json_t **extra, oms_error *err);
+
+#endif

@@ -1,0 +1,487 @@
+#include "ontology/handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "governance/issue_refs.h"
+#include "http/app.h"
+#include "http/params.h"
+#include "util/encoding.h"
+#include "util/time.h"
+#include "vcs/write.h"
+
+/* ---- rendering ---- */
+
+/* The stored document plus server data under `meta`, spliced as text so a
+ * read never parses the document. */
+static char *render_entry(oms_request *req, const oms_entry *e, const char *branch, size_t *len)
+{
+    char t[40];
+    oms_time_rfc3339_ms(t, sizeof t, e->time_ms);
+    json_t *meta = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "kind", oms_kind_segment(e->kind), "branch", branch,
+                             "etag", e->hash, "last_commit", e->commit, "author", e->author, "updated_at", t);
+    char *m = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    /* e->text is a JSON object with at least api_name: "{...}" */
+    char *out = oms_arena_printf(req->arena, "%.*s,\"meta\":%s}", (int)(e->len - 1), e->text, m);
+    free(m);
+    *len = strlen(out);
+    return out;
+}
+
+static int respond_entry(oms_request *req, int status, const oms_entry *e, const char *branch)
+{
+    size_t len;
+    char *body = render_entry(req, e, branch, &len);
+    oms_resp_etag(req, e->hash);
+    return oms_resp_text(req, status, "application/json", body, len);
+}
+
+/* ---- reads ---- */
+
+static int branch_snapshot(oms_request *req, const char *branch, oms_snapshot **out)
+{
+    oms_error err;
+    oms_dbconn *c;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = oms_snapshot_for_branch(c, branch, out, &err);
+    if (rc)
+        oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
+    return rc;
+}
+
+static void snapshot_unref_cb(void *p) { oms_snapshot_unref(p); }
+
+static oms_kind param_kind(oms_request *req)
+{
+    oms_kind k = OMS_KIND_OBJECT_TYPE;
+    oms_kind_parse(&k, req->params[1]); /* the router matched a kind segment */
+    return k;
+}
+
+int oms_h_resource_get(oms_request *req)
+{
+    const char *branch = req->params[0];
+    oms_snapshot *s;
+    if (branch_snapshot(req, branch, &s))
+        return OMS_OK;
+    oms_arena_on_cleanup(req->arena, snapshot_unref_cb, s);
+    const oms_entry *e = oms_snapshot_get(s, param_kind(req), req->params[2]);
+    if (!e)
+        return oms_resp_problem(req, OMS_ENOTFOUND, "no such resource on this branch", NULL);
+    if (oms_not_modified(req, e->hash))
+        return OMS_OK;
+    oms_resp_header(req, "X-Commit", s->commit);
+    return respond_entry(req, 200, e, branch);
+}
+
+typedef struct {
+    oms_kind kind;
+    const char *q, *status, *after;
+    const oms_entry **items;
+    size_t n, cap;
+} list_ctx;
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+    return hay && strcasestr(hay, needle) != NULL;
+}
+
+static bool matches_filters(const oms_entry *e, const list_ctx *lc)
+{
+    if (!lc->q && !lc->status)
+        return true;
+    json_t *doc = json_loadb(e->text, e->len, 0, NULL);
+    bool ok = true;
+    if (lc->status)
+        ok = strcmp(json_string_value(json_object_get(doc, "status")) ?: "", lc->status) == 0;
+    if (ok && lc->q)
+        ok = contains_ci(e->api_name, lc->q) ||
+             contains_ci(json_string_value(json_object_get(doc, "display_name")), lc->q) ||
+             contains_ci(json_string_value(json_object_get(doc, "description")), lc->q);
+    json_decref(doc);
+    return ok;
+}
+
+static void collect_kind(void *p, const oms_entry *e)
+{
+    list_ctx *lc = p;
+    if (e->kind != lc->kind || (lc->after && strcmp(e->api_name, lc->after) <= 0) || !matches_filters(e, lc))
+        return;
+    if (lc->n == lc->cap) {
+        lc->cap = lc->cap ? lc->cap * 2 : 64;
+        lc->items = realloc(lc->items, lc->cap * sizeof *lc->items);
+    }
+    lc->items[lc->n++] = e;
+}
+
+static int by_api_name(const void *a, const void *b)
+{
+    return strcmp((*(const oms_entry *const *)a)->api_name, (*(const oms_entry *const *)b)->api_name);
+}
+
+/* Appends entries as a JSON array body into a growing buffer. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} textbuf;
+
+static void tb_add(textbuf *tb, const char *s, size_t n)
+{
+    if (tb->len + n + 1 > tb->cap) {
+        tb->cap = (tb->len + n + 1) * 2;
+        tb->buf = realloc(tb->buf, tb->cap);
+    }
+    memcpy(tb->buf + tb->len, s, n);
+    tb->len += n;
+    tb->buf[tb->len] = '\0';
+}
+
+int oms_h_resource_list(oms_request *req)
+{
+    const char *branch = req->params[0];
+    size_t limit;
+    const char *cursor;
+    if (!oms_paging(req, &limit, &cursor))
+        return OMS_OK;
+    const char *status = oms_req_query(req, "status");
+    if (status && strcmp(status, "experimental") && strcmp(status, "active") && strcmp(status, "deprecated"))
+        return oms_resp_problem(req, OMS_EINVAL, "status must be experimental, active or deprecated", NULL);
+    oms_snapshot *s;
+    if (branch_snapshot(req, branch, &s))
+        return OMS_OK;
+    oms_arena_on_cleanup(req->arena, snapshot_unref_cb, s);
+    const char *q = oms_req_query(req, "q");
+    list_ctx lc = {.kind = param_kind(req), .q = q && *q ? q : NULL, .status = status, .after = cursor};
+    oms_snapshot_each(s, collect_kind, &lc);
+    qsort(lc.items, lc.n, sizeof *lc.items, by_api_name);
+    textbuf tb = {0};
+    tb_add(&tb, "{\"items\":[", 10);
+    size_t shown = lc.n < limit ? lc.n : limit;
+    for (size_t i = 0; i < shown; i++) {
+        size_t len;
+        char *one = render_entry(req, lc.items[i], branch, &len);
+        if (i)
+            tb_add(&tb, ",", 1);
+        tb_add(&tb, one, len);
+    }
+    tb_add(&tb, "],\"next_cursor\":", 16);
+    if (lc.n > limit) {
+        char *next = oms_arena_printf(req->arena, "\"%s\"", oms_cursor_encode(req, lc.items[limit - 1]->api_name));
+        tb_add(&tb, next, strlen(next));
+    } else {
+        tb_add(&tb, "null", 4);
+    }
+    tb_add(&tb, "}", 1);
+    oms_resp_header(req, "X-Commit", s->commit);
+    oms_resp_text(req, 200, "application/json", tb.buf, tb.len);
+    free(tb.buf);
+    free(lc.items);
+    return OMS_OK;
+}
+
+int oms_h_schema_export(oms_request *req)
+{
+    const char *branch = req->params[0];
+    oms_snapshot *s;
+    if (branch_snapshot(req, branch, &s))
+        return OMS_OK;
+    oms_arena_on_cleanup(req->arena, snapshot_unref_cb, s);
+    if (oms_not_modified(req, s->commit))
+        return OMS_OK;
+    textbuf tb = {0};
+    char *head = oms_arena_printf(req->arena, "{\"branch\":\"%s\",\"commit\":\"%s\",\"tree\":\"%s\"", branch,
+                                  s->commit, s->tree);
+    tb_add(&tb, head, strlen(head));
+    for (int k = 0; k < OMS_KIND__COUNT; k++) {
+        list_ctx lc = {.kind = (oms_kind)k};
+        oms_snapshot_each(s, collect_kind, &lc);
+        qsort(lc.items, lc.n, sizeof *lc.items, by_api_name);
+        char *name = oms_arena_printf(req->arena, ",\"%s\":[", oms_kind_segment((oms_kind)k));
+        tb_add(&tb, name, strlen(name));
+        for (size_t i = 0; i < lc.n; i++) {
+            if (i)
+                tb_add(&tb, ",", 1);
+            tb_add(&tb, lc.items[i]->text, lc.items[i]->len);
+        }
+        tb_add(&tb, "]", 1);
+        free(lc.items);
+    }
+    tb_add(&tb, "}", 1);
+    oms_resp_etag(req, s->commit);
+    oms_resp_text(req, 200, "application/json", tb.buf, tb.len);
+    free(tb.buf);
+    return OMS_OK;
+}
+
+/* ---- writes ---- */
+
+/* The commit message from X-Commit-Message (percent-encoded for non-ASCII). */
+static const char *commit_message(oms_request *req, bool *bad)
+{
+    *bad = false;
+    const char *h = oms_req_header(req, "X-Commit-Message");
+    if (!h)
+        return NULL;
+    oms_error err;
+    size_t n;
+    char *m = oms_pct_decode(h, strlen(h), req->arena, &n, &err);
+    if (!m || !oms_utf8_valid(m, n) || n > 4096) {
+        *bad = true;
+        return NULL;
+    }
+    return m;
+}
+
+static int refuse_write(oms_request *req, int rc, oms_error *err, oms_write_result *res)
+{
+    json_t *extra = res->problem_extra;
+    res->problem_extra = NULL;
+    return oms_resp_problem_as(req, (oms_err)rc, res->problem_code, err->msg, extra);
+}
+
+static void write_headers(oms_request *req, const oms_write_result *res)
+{
+    oms_resp_header(req, "X-Commit", res->commit);
+}
+
+static char *action_name(oms_request *req, oms_kind k, const char *verb)
+{
+    return oms_arena_printf(req->arena, "%s.%s", oms_kind_noun(k), verb);
+}
+
+/* Validates the request body as a document of the route's kind; on failure
+ * a 400 with every error is queued. */
+static bool valid_body(oms_request *req, oms_kind kind, const char *url_name)
+{
+    if (!json_is_object(req->json)) {
+        oms_resp_problem(req, OMS_EINVAL, "the body must be a JSON object", NULL);
+        return false;
+    }
+    json_t *errors = json_array();
+    if (oms_validate_document(kind, req->json, url_name, errors) > 0) {
+        oms_resp_problem_as(req, OMS_EINVAL, "invalid_document", "the document is not valid",
+                            json_pack("{s:o}", "errors", errors));
+        return false;
+    }
+    json_decref(errors);
+    return true;
+}
+
+static int single_write(oms_request *req, oms_op_type type)
+{
+    const char *branch = req->params[0];
+    oms_kind kind = param_kind(req);
+    const char *url_name = type == OMS_OP_CREATE ? NULL : req->params[2];
+    static const char *const verbs[] = {"create", "update", "delete"};
+    req->audit_action = action_name(req, kind, verbs[type]);
+    const char *if_match = oms_req_etag(req, "If-Match");
+    if (type != OMS_OP_CREATE && !if_match)
+        return oms_resp_problem(req, OMS_EPRECONDREQ, "this request needs If-Match with the resource's ETag", NULL);
+    if (type != OMS_OP_DELETE && !valid_body(req, kind, url_name))
+        return OMS_OK;
+    bool bad;
+    const char *message = commit_message(req, &bad);
+    if (bad)
+        return oms_resp_problem(req, OMS_EINVAL, "X-Commit-Message must be percent-encoded UTF-8, at most 4096 bytes", NULL);
+    oms_write_op op = {.op = type, .kind = kind, .doc = type == OMS_OP_DELETE ? NULL : req->json};
+    op.api_name = url_name ? url_name : json_string_value(json_object_get(req->json, "api_name"));
+    if (type != OMS_OP_CREATE)
+        op.if_match = if_match;
+    json_t *issues = oms_issue_refs_collect(req, NULL, message, NULL);
+    oms_write w = {.branch = branch, .if_match_head = type == OMS_OP_CREATE ? if_match : NULL, .ops = &op,
+                   .nops = 1, .message = message, .issue_keys = issues, .audit_action = req->audit_action};
+    oms_write_result res;
+    oms_error err;
+    int rc = oms_vcs_write(req, &w, &res, &err);
+    json_decref(issues);
+    if (rc) {
+        refuse_write(req, rc, &err, &res);
+        oms_write_result_clear(&res);
+        return OMS_OK;
+    }
+    write_headers(req, &res);
+    if (type == OMS_OP_DELETE) {
+        oms_resp_text(req, 204, "application/json", "", 0);
+    } else {
+        const oms_entry *e = oms_snapshot_get(res.snap, kind, op.api_name);
+        if (type == OMS_OP_CREATE) {
+            char *loc = oms_arena_printf(req->arena, "/api/v1/schemas/%s/%s/%s", req->path.seg[3],
+                                         oms_kind_segment(kind), op.api_name);
+            oms_resp_header(req, "Location", loc);
+        }
+        respond_entry(req, type == OMS_OP_CREATE ? 201 : 200, e, branch);
+    }
+    oms_write_result_clear(&res);
+    return OMS_OK;
+}
+
+int oms_h_resource_create(oms_request *req) { return single_write(req, OMS_OP_CREATE); }
+int oms_h_resource_replace(oms_request *req) { return single_write(req, OMS_OP_REPLACE); }
+int oms_h_resource_delete(oms_request *req) { return single_write(req, OMS_OP_DELETE); }
+
+/* ---- batch and validate ---- */
+
+static const char *const k_batch_fields[] = {"message", "issue_id", "issue_ids", "operations", NULL};
+static const char *const k_op_fields[] = {"op", "kind", "api_name", "document", "if_match", NULL};
+
+static bool only_fields(const json_t *o, const char *const *allowed, const char *where, json_t *errors)
+{
+    const char *key;
+    json_t *v;
+    bool ok = true;
+    json_object_foreach((json_t *)o, key, v) {
+        bool known = false;
+        for (size_t i = 0; allowed[i]; i++)
+            known = known || strcmp(key, allowed[i]) == 0;
+        if (!known) {
+            json_array_append_new(errors, json_pack("{s:s,s:s}", "path", where, "message", "unknown field"));
+            json_object_set_new(json_array_get(errors, json_array_size(errors) - 1), "field", json_string(key));
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+/* Parses {"message","issue_ids","operations":[...]} into ops; documents are
+ * validated in place. Errors carry the operation's index. */
+static int parse_batch(oms_request *req, oms_write_op **out, size_t *n, json_t *errors)
+{
+    json_t *body = req->json;
+    if (!json_is_object(body)) {
+        json_array_append_new(errors, json_pack("{s:s,s:s}", "path", "", "message", "the body must be a JSON object"));
+        return -1;
+    }
+    only_fields(body, k_batch_fields, "", errors);
+    json_t *ops = json_object_get(body, "operations");
+    if (!json_is_array(ops) || json_array_size(ops) == 0 || json_array_size(ops) > 10000) {
+        json_array_append_new(errors, json_pack("{s:s,s:s}", "path", "/operations", "message",
+                                                "operations must be a non-empty array of at most 10000"));
+        return -1;
+    }
+    const json_t *msg = json_object_get(body, "message");
+    if (msg && !json_is_string(msg))
+        json_array_append_new(errors, json_pack("{s:s,s:s}", "path", "/message", "message", "must be a string"));
+    *n = json_array_size(ops);
+    *out = oms_arena_alloc(req->arena, *n * sizeof **out);
+    size_t i;
+    json_t *o;
+    json_array_foreach(ops, i, o) {
+        char *where = oms_arena_printf(req->arena, "/operations/%zu", i);
+        oms_write_op *op = &(*out)[i];
+        if (!json_is_object(o)) {
+            json_array_append_new(errors, json_pack("{s:s,s:s}", "path", where, "message", "must be an object"));
+            continue;
+        }
+        only_fields(o, k_op_fields, where, errors);
+        const char *opname = json_string_value(json_object_get(o, "op"));
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *name = json_string_value(json_object_get(o, "api_name"));
+        json_t *doc = json_object_get(o, "document");
+        const char *if_match = json_string_value(json_object_get(o, "if_match"));
+        if (!opname || (strcmp(opname, "create") && strcmp(opname, "replace") && strcmp(opname, "delete"))) {
+            json_array_append_new(errors, json_pack("{s:s,s:s}", "path", oms_arena_printf(req->arena, "%s/op", where),
+                                                    "message", "op must be create, replace or delete"));
+            continue;
+        }
+        op->op = !strcmp(opname, "create") ? OMS_OP_CREATE : !strcmp(opname, "replace") ? OMS_OP_REPLACE : OMS_OP_DELETE;
+        if (!kind || oms_kind_parse(&op->kind, kind)) {
+            json_array_append_new(errors, json_pack("{s:s,s:s}", "path", oms_arena_printf(req->arena, "%s/kind", where),
+                                                    "message", "unknown kind"));
+            continue;
+        }
+        if (op->op != OMS_OP_CREATE && (!name || !oms_valid_api_name(name))) {
+            json_array_append_new(errors, json_pack("{s:s,s:s}", "path", oms_arena_printf(req->arena, "%s/api_name", where),
+                                                    "message", "api_name is required and must match ^[A-Za-z][A-Za-z0-9_]{0,99}$"));
+            continue;
+        }
+        op->if_match = if_match;
+        if (op->op == OMS_OP_DELETE) {
+            if (doc)
+                json_array_append_new(errors, json_pack("{s:s,s:s}", "path", oms_arena_printf(req->arena, "%s/document", where),
+                                                        "message", "a delete takes no document"));
+            op->api_name = name;
+            continue;
+        }
+        if (!json_is_object(doc)) {
+            json_array_append_new(errors, json_pack("{s:s,s:s}", "path", oms_arena_printf(req->arena, "%s/document", where),
+                                                    "message", "document must be an object"));
+            continue;
+        }
+        json_t *errs = json_array();
+        if (oms_validate_document(op->kind, doc, name, errs) > 0) {
+            size_t k;
+            json_t *e;
+            json_array_foreach(errs, k, e) {
+                json_t *copy = json_deep_copy(e);
+                json_object_set_new(copy, "path", json_sprintf("%s/document%s", where, json_string_value(json_object_get(e, "path"))));
+                json_array_append_new(errors, copy);
+            }
+        }
+        json_decref(errs);
+        op->doc = doc;
+        op->api_name = json_string_value(json_object_get(doc, "api_name"));
+        if (!op->api_name)
+            op->api_name = "";
+    }
+    return json_array_size(errors) ? -1 : 0;
+}
+
+static int batch(oms_request *req, bool dry_run)
+{
+    const char *branch = req->params[0];
+    req->audit_action = dry_run ? NULL : "schema.changes";
+    json_t *errors = json_array();
+    oms_write_op *ops = NULL;
+    size_t n = 0;
+    if (parse_batch(req, &ops, &n, errors)) {
+        if (dry_run)
+            return oms_resp_json(req, 200, json_pack("{s:b,s:o,s:b,s:[]}", "valid", 0, "errors", errors, "breaking", 0, "changes"));
+        return oms_resp_problem_as(req, OMS_EINVAL, "invalid_document", "the change set is not valid",
+                                   json_pack("{s:o}", "errors", errors));
+    }
+    json_decref(errors);
+    const char *message = json_string_value(json_object_get(req->json, "message"));
+    json_t *issues = oms_issue_refs_collect(req, req->json, message, NULL);
+    oms_write w = {.branch = branch, .if_match_head = oms_req_etag(req, "If-Match"), .ops = ops, .nops = n,
+                   .message = message, .issue_keys = issues, .dry_run = dry_run, .audit_action = "schema.changes"};
+    oms_write_result res;
+    oms_error err;
+    int rc = oms_vcs_write(req, &w, &res, &err);
+    json_decref(issues);
+    if (dry_run) {
+        json_t *out;
+        if (rc == OMS_OK || rc == OMS_ECONFLICT || rc == OMS_EPRECOND || rc == OMS_ENOTFOUND) {
+            json_t *errs = json_object_get(res.problem_extra, "errors");
+            json_t *list = errs ? json_incref(errs) : json_array();
+            if (rc && !errs)
+                json_array_append_new(list, json_pack("{s:s,s:s,s:O?}", "code", res.problem_code ? res.problem_code : oms_err_problem_code((oms_err)rc),
+                                                      "message", err.msg, "detail", res.problem_extra));
+            json_t *changes = res.changes ? json_incref(res.changes) : json_array();
+            out = json_pack("{s:b,s:o,s:b,s:o}", "valid", rc == OMS_OK, "errors", list, "breaking", res.breaking,
+                            "changes", changes);
+            oms_resp_json(req, 200, out);
+        } else {
+            refuse_write(req, rc, &err, &res);
+        }
+        oms_write_result_clear(&res);
+        return OMS_OK;
+    }
+    if (rc) {
+        refuse_write(req, rc, &err, &res);
+        oms_write_result_clear(&res);
+        return OMS_OK;
+    }
+    write_headers(req, &res);
+    oms_resp_etag(req, res.commit);
+    oms_resp_json(req, 200, json_pack("{s:s,s:b,s:b,s:O}", "commit", res.commit, "changed", res.changed,
+                                      "breaking", res.breaking, "changes", res.changes));
+    oms_write_result_clear(&res);
+    return OMS_OK;
+}
+
+int oms_h_schema_changes(oms_request *req) { return batch(req, false); }
+int oms_h_schema_validate(oms_request *req) { return batch(req, true); }

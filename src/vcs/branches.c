@@ -1,0 +1,278 @@
+/* Branches: named pointers to commits (SPEC §4). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "governance/issue_refs.h"
+#include "http/app.h"
+#include "http/params.h"
+#include "util/time.h"
+#include "vcs/commit.h"
+#include "vcs/handlers.h"
+#include "vcs/refs.h"
+#include "vcs/snapshot.h"
+
+#define BRANCH_COLS                                                                                     \
+    "name, head, protected, required_approvals, breaking_change_approvals, issue_required, created_at,"     \
+    " created_by, updated_at"
+
+static json_t *branch_json(const oms_dbres *r, size_t i)
+{
+    char created[40], updated[40];
+    oms_time_rfc3339_ms(created, sizeof created, oms_dbres_int(r, i, 6));
+    oms_time_rfc3339_ms(updated, sizeof updated, oms_dbres_int(r, i, 8));
+    const char *ir = oms_dbres_get(r, i, 5);
+    return json_pack("{s:s,s:s,s:b,s:I,s:I,s:o,s:s,s:s,s:s}", "name", oms_dbres_get(r, i, 0), "head",
+                     oms_dbres_get(r, i, 1), "protected", oms_dbres_int(r, i, 2) != 0, "required_approvals",
+                     (json_int_t)oms_dbres_int(r, i, 3), "breaking_change_approvals",
+                     (json_int_t)oms_dbres_int(r, i, 4), "issue_required",
+                     ir ? json_boolean(strcmp(ir, "0") != 0) : json_null(), "created_at", created, "created_by",
+                     oms_dbres_get(r, i, 7), "updated_at", updated);
+}
+
+static int problem_from(oms_request *req, int rc, const oms_error *err)
+{
+    return oms_resp_problem(req, (oms_err)rc, err->msg, NULL);
+}
+
+int oms_h_branch_list(oms_request *req)
+{
+    size_t limit;
+    const char *cursor;
+    if (!oms_paging(req, &limit, &cursor))
+        return OMS_OK;
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    oms_dbparam p[] = {DBP_TEXT(cursor ? cursor : ""), DBP_INT((int64_t)limit + 1)};
+    if (rc == OMS_OK)
+        rc = oms_db_exec(c, "SELECT " BRANCH_COLS " FROM branches WHERE name > $1 ORDER BY name LIMIT $2", p, 2, &r,
+                         &err);
+    if (rc)
+        return problem_from(req, rc, &err);
+    json_t *items = json_array();
+    size_t n = r->nrows < limit ? r->nrows : limit;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, branch_json(r, i));
+    json_t *next = r->nrows > limit ? json_string(oms_cursor_encode(req, oms_dbres_get(r, limit - 1, 0))) : json_null();
+    oms_dbres_free(r);
+    return oms_resp_json(req, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+}
+
+static int load_branch(oms_dbconn *c, oms_request *req, const char *name, oms_dbres **out, oms_error *err)
+{
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_exec(c, "SELECT " BRANCH_COLS " FROM branches WHERE name = $1", p, 1, out, err);
+    if (rc == OMS_OK && (*out)->nrows == 0) {
+        oms_dbres_free(*out);
+        *out = NULL;
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", name);
+    }
+    return rc;
+}
+
+int oms_h_branch_get(oms_request *req)
+{
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = load_branch(c, req, req->params[0], &r, &err);
+    if (rc)
+        return problem_from(req, rc, &err);
+    const char *head = oms_arena_strdup(req->arena, oms_dbres_get(r, 0, 1));
+    json_t *b = branch_json(r, 0);
+    oms_dbres_free(r);
+    if (oms_not_modified(req, head)) {
+        json_decref(b);
+        return OMS_OK;
+    }
+    oms_resp_etag(req, head);
+    return oms_resp_json(req, 200, b);
+}
+
+int oms_resolve_ref(oms_dbconn *c, const char *ref, char out[65], oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(ref)};
+    int rc;
+    if (oms_is_commit_id(ref)) {
+        rc = oms_db_exec(c, "SELECT id FROM commits WHERE id = $1", p, 1, &r, err);
+    } else {
+        if (!oms_valid_branch_name(ref))
+            return oms_err_set(err, OMS_EINVAL, "not a branch name or commit id");
+        rc = oms_db_exec(c, "SELECT head FROM branches WHERE name = $1", p, 1, &r, err);
+    }
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch or commit %.100s", ref);
+    if (rc == OMS_OK)
+        snprintf(out, 65, "%s", oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return rc;
+}
+
+typedef struct {
+    oms_dbconn *c;
+    const char *branch;
+    int rc;
+    oms_error *err;
+} materialize_ctx;
+
+static void materialize_entry(void *p, const oms_entry *e)
+{
+    materialize_ctx *m = p;
+    if (m->rc)
+        return;
+    oms_dbparam q[] = {DBP_TEXT(m->branch), DBP_TEXT(e->key), DBP_TEXT(e->hash), DBP_TEXT(e->commit),
+                       DBP_TEXT(e->author), DBP_INT(e->time_ms)};
+    m->rc = oms_db_exec(m->c,
+                        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+                        " VALUES ($1, $2, $3, $4, $5, $6)",
+                        q, 6, NULL, m->err);
+}
+
+int oms_materialize_commit(oms_dbconn *c, const char *branch, const char *commit, oms_error *err)
+{
+    oms_snapshot *s = NULL;
+    int rc = oms_snapshot_for_commit(c, commit, &s, err);
+    if (rc)
+        return rc;
+    materialize_ctx m = {c, branch, OMS_OK, err};
+    oms_snapshot_each(s, materialize_entry, &m);
+    oms_snapshot_unref(s);
+    return m.rc;
+}
+
+static void audit_branch(oms_dbconn *c, oms_request *req, const char *action, const char *branch,
+                         const char *commit, int status, const json_t *issues, oms_error *err, int *rc)
+{
+    if (*rc)
+        return;
+    char *keys = issues ? json_dumps(issues, JSON_COMPACT) : NULL;
+    oms_audit_event ev = {.action = action, .outcome = "success", .http_status = status,
+                          .resource_kind = "branches", .resource_branch = branch, .resource_id = branch,
+                          .commit_id = commit, .issue_keys = keys};
+    oms_audit_from_request(&ev, req);
+    *rc = oms_audit_append(c, &ev, err);
+    free(keys);
+    if (*rc)
+        *rc = oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+}
+
+static const char *const k_create_fields[] = {"name", "from", NULL};
+
+int oms_h_branch_create(oms_request *req)
+{
+    json_t *b = req->json;
+    if (!json_is_object(b))
+        return oms_resp_problem(req, OMS_EINVAL, "the body must be {\"name\", \"from\"}", NULL);
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v) {
+        bool known = false;
+        for (size_t i = 0; k_create_fields[i]; i++)
+            known = known || strcmp(key, k_create_fields[i]) == 0;
+        if (!known)
+            return oms_resp_problem(req, OMS_EINVAL, oms_arena_printf(req->arena, "unknown field %.64s", key), NULL);
+    }
+    const char *name = json_string_value(json_object_get(b, "name"));
+    const char *from = json_string_value(json_object_get(b, "from"));
+    if (!name || !oms_valid_branch_name(name))
+        return oms_resp_problem(req, OMS_EINVAL,
+                                "name must match ^[a-z0-9][a-z0-9._/-]{0,99}$ without '..', '//', a trailing '/' or '.lock'",
+                                NULL);
+    if (!from)
+        from = "main";
+    oms_error err;
+    oms_dbconn *c;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = oms_db_begin(c, true, &err);
+    if (rc)
+        return problem_from(req, rc, &err);
+    char head[65];
+    bool from_branch = !oms_is_commit_id(from);
+    int64_t now = oms_now_ms();
+    if ((rc = oms_resolve_ref(c, from, head, &err)))
+        goto fail;
+    {
+        oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(head), DBP_INT(now), DBP_TEXT(req->principal.sub)};
+        rc = oms_db_exec(c,
+                         "INSERT INTO branches (name, head, protected, created_at, created_by, updated_at)"
+                         " VALUES ($1, $2, 0, $3, $4, $3)",
+                         p, 4, NULL, &err);
+        if (rc == OMS_ECONFLICT)
+            oms_err_set(&err, OMS_ECONFLICT, "a branch named %s already exists", name);
+    }
+    if (rc)
+        goto fail;
+    if (from_branch) {
+        oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(from)};
+        rc = oms_db_exec(c,
+                         "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+                         " SELECT $1, resource, hash, commit_id, author, time_ms FROM branch_resources WHERE branch = $2",
+                         p, 2, NULL, &err);
+    } else {
+        rc = oms_materialize_commit(c, name, head, &err);
+    }
+    audit_branch(c, req, "branch.create", name, head, 201, NULL, &err, &rc);
+    if (rc || (rc = oms_db_commit(c, &err)))
+        goto fail;
+    oms_dbres *r = NULL;
+    if ((rc = load_branch(c, req, name, &r, &err)))
+        return problem_from(req, rc, &err);
+    json_t *out = branch_json(r, 0);
+    oms_dbres_free(r);
+    char *raw = oms_arena_strdup(req->arena, name);
+    oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/branches/%s", raw));
+    oms_resp_etag(req, head);
+    oms_resp_header(req, "X-Commit", head);
+    return oms_resp_json(req, 201, out);
+fail:
+    oms_db_rollback(c);
+    return problem_from(req, rc, &err);
+}
+
+int oms_h_branch_delete(oms_request *req)
+{
+    const char *name = req->params[0];
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = oms_db_begin(c, true, &err);
+    if (rc)
+        return problem_from(req, rc, &err);
+    if ((rc = load_branch(c, req, name, &r, &err)))
+        goto fail;
+    bool protect = oms_dbres_int(r, 0, 2) != 0;
+    char head[65];
+    snprintf(head, sizeof head, "%s", oms_dbres_get(r, 0, 1));
+    oms_dbres_free(r);
+    if (protect) {
+        oms_db_rollback(c);
+        return oms_resp_problem_as(req, OMS_EFORBIDDEN, "protected_branch", "protected branches cannot be deleted", NULL);
+    }
+    const char *if_match = oms_req_etag(req, "If-Match");
+    if (if_match && strcmp(if_match, head) != 0 && strcmp(if_match, "*") != 0) {
+        oms_db_rollback(c);
+        return oms_resp_problem(req, OMS_EPRECOND, "the branch head has moved", json_pack("{s:s}", "current_etag", head));
+    }
+    json_t *issues = oms_issue_refs_collect(req, req->json, NULL, NULL);
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    rc = oms_db_exec(c, "DELETE FROM branch_resources WHERE branch = $1", p, 1, NULL, &err);
+    if (rc == OMS_OK)
+        rc = oms_db_exec(c, "DELETE FROM branches WHERE name = $1", p, 1, NULL, &err);
+    audit_branch(c, req, "branch.delete", name, head, 204, issues, &err, &rc);
+    json_decref(issues);
+    if (rc || (rc = oms_db_commit(c, &err)))
+        goto fail;
+    return oms_resp_text(req, 204, "application/json", "", 0);
+fail:
+    oms_db_rollback(c);
+    return problem_from(req, rc, &err);
+}

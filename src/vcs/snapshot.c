@@ -1,0 +1,482 @@
+#include "vcs/snapshot.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/canonical.h"
+#include "util/encoding.h"
+
+/* ---- entries ---- */
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} strvec;
+
+static void collect_ref(void *ctx, oms_kind kind, const char *api_name, const char *path)
+{
+    strvec *sv = ctx;
+    char key[160];
+    snprintf(key, sizeof key, "%s/%s", oms_kind_segment(kind), api_name);
+    for (size_t i = 0; i < sv->n; i++)
+        if (strcmp(sv->v[i], key) == 0)
+            return;
+    if (sv->n == sv->cap) {
+        sv->cap = sv->cap ? sv->cap * 2 : 4;
+        sv->v = realloc(sv->v, sv->cap * sizeof *sv->v);
+    }
+    sv->v[sv->n++] = strdup(key);
+}
+
+oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, const char *text,
+                         size_t len, const char *commit, const char *author, int64_t time_ms)
+{
+    oms_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    atomic_init(&e->refs, 1);
+    const char *seg = oms_kind_segment(kind);
+    size_t sl = strlen(seg), al = strlen(api_name);
+    e->key = malloc(sl + 1 + al + 1);
+    memcpy(e->key, seg, sl);
+    e->key[sl] = '/';
+    memcpy(e->key + sl + 1, api_name, al + 1);
+    e->api_name = e->key + sl + 1;
+    e->kind = kind;
+    snprintf(e->hash, sizeof e->hash, "%s", hash);
+    e->text = malloc(len + 1);
+    memcpy(e->text, text, len);
+    e->text[len] = '\0';
+    e->len = len;
+    snprintf(e->commit, sizeof e->commit, "%s", commit ? commit : "");
+    e->author = strdup(author ? author : "");
+    e->time_ms = time_ms;
+    /* Outgoing references, computed once: deletes and integrity checks need
+     * the dependents of a resource without parsing every document. */
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    if (doc) {
+        strvec sv = {0};
+        oms_document_refs(kind, doc, collect_ref, &sv);
+        e->refs_to = sv.v;
+        e->nrefs_to = sv.n;
+        json_decref(doc);
+    }
+    return e;
+}
+
+void oms_entry_unref(oms_entry *e)
+{
+    if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < e->nrefs_to; i++)
+        free(e->refs_to[i]);
+    free(e->refs_to);
+    free(e->key);
+    free(e->text);
+    free(e->author);
+    free(e);
+}
+
+int oms_bucket_of(const char *key)
+{
+    unsigned char md[32];
+    oms_sha256(md, key, strlen(key));
+    return md[0];
+}
+
+/* ---- buckets ---- */
+
+static oms_bucket *bucket_new(size_t cap)
+{
+    oms_bucket *b = calloc(1, sizeof *b);
+    atomic_init(&b->refs, 1);
+    b->cap = cap ? cap : 4;
+    b->e = malloc(b->cap * sizeof *b->e);
+    return b;
+}
+
+static void bucket_unref(oms_bucket *b)
+{
+    if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        oms_entry_unref(b->e[i]);
+    free(b->e);
+    free(b);
+}
+
+static oms_bucket *bucket_copy(const oms_bucket *src)
+{
+    oms_bucket *b = bucket_new(src->n + 4);
+    for (size_t i = 0; i < src->n; i++) {
+        b->e[i] = src->e[i];
+        atomic_fetch_add(&b->e[i]->refs, 1);
+    }
+    b->n = src->n;
+    b->hash[0] = '\0';
+    return b;
+}
+
+/* Index of key, or -(insertion point) - 1. */
+static long bucket_find(const oms_bucket *b, const char *key)
+{
+    long lo = 0, hi = (long)b->n - 1;
+    while (lo <= hi) {
+        long mid = (lo + hi) / 2;
+        int c = strcmp(b->e[mid]->key, key);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -lo - 1;
+}
+
+/* ---- snapshots ---- */
+
+oms_snapshot *oms_snapshot_new_empty(void)
+{
+    oms_snapshot *s = calloc(1, sizeof *s);
+    atomic_init(&s->refs, 1);
+    return s;
+}
+
+void oms_snapshot_ref(oms_snapshot *s) { atomic_fetch_add(&s->refs, 1); }
+
+void oms_snapshot_unref(oms_snapshot *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (int i = 0; i < OMS_BUCKETS; i++)
+        bucket_unref(s->b[i]);
+    free(s);
+}
+
+const oms_entry *oms_snapshot_get_key(const oms_snapshot *s, const char *key)
+{
+    const oms_bucket *b = s->b[oms_bucket_of(key)];
+    if (!b)
+        return NULL;
+    long i = bucket_find(b, key);
+    return i >= 0 ? b->e[i] : NULL;
+}
+
+const oms_entry *oms_snapshot_get(const oms_snapshot *s, oms_kind kind, const char *api_name)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s/%s", oms_kind_segment(kind), api_name);
+    return oms_snapshot_get_key(s, key);
+}
+
+oms_snapshot *oms_snapshot_fork(const oms_snapshot *base)
+{
+    oms_snapshot *s = oms_snapshot_new_empty();
+    for (int i = 0; i < OMS_BUCKETS; i++)
+        if (base->b[i]) {
+            s->b[i] = base->b[i];
+            atomic_fetch_add(&s->b[i]->refs, 1);
+        }
+    s->count = base->count;
+    snprintf(s->tree, sizeof s->tree, "%s", base->tree);
+    return s;
+}
+
+/* A bucket of a forked snapshot, made private before it is changed. The
+ * empty hash marks it for oms_snapshot_seal. */
+static oms_bucket *writable_bucket(oms_snapshot *s, int idx)
+{
+    oms_bucket *b = s->b[idx];
+    if (!b) {
+        b = s->b[idx] = bucket_new(4);
+    } else if (atomic_load(&b->refs) > 1 || b->hash[0]) {
+        oms_bucket *copy = bucket_copy(b);
+        bucket_unref(b);
+        b = s->b[idx] = copy;
+    }
+    b->hash[0] = '\0';
+    s->tree[0] = '\0';
+    return b;
+}
+
+void oms_snapshot_put(oms_snapshot *s, oms_entry *e)
+{
+    oms_bucket *b = writable_bucket(s, oms_bucket_of(e->key));
+    long i = bucket_find(b, e->key);
+    if (i >= 0) {
+        oms_entry_unref(b->e[i]);
+        b->e[i] = e;
+        return;
+    }
+    size_t at = (size_t)(-i - 1);
+    if (b->n == b->cap) {
+        b->cap *= 2;
+        b->e = realloc(b->e, b->cap * sizeof *b->e);
+    }
+    memmove(b->e + at + 1, b->e + at, (b->n - at) * sizeof *b->e);
+    b->e[at] = e;
+    b->n++;
+    s->count++;
+}
+
+bool oms_snapshot_remove(oms_snapshot *s, const char *key)
+{
+    int idx = oms_bucket_of(key);
+    if (!s->b[idx] || bucket_find(s->b[idx], key) < 0)
+        return false;
+    oms_bucket *b = writable_bucket(s, idx);
+    long i = bucket_find(b, key);
+    oms_entry_unref(b->e[i]);
+    memmove(b->e + i, b->e + i + 1, (b->n - (size_t)i - 1) * sizeof *b->e);
+    b->n--;
+    s->count--;
+    if (b->n == 0) {
+        bucket_unref(b);
+        s->b[idx] = NULL;
+    }
+    return true;
+}
+
+static int seal_bucket(oms_bucket *b, oms_tree_emit_fn emit, void *ctx)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < b->n; i++)
+        json_object_set_new(o, b->e[i]->key, json_string(b->e[i]->hash));
+    char *text = NULL;
+    int rc = oms_canonical_hash(o, b->hash, &text);
+    json_decref(o);
+    if (rc == 0 && emit)
+        rc = emit(ctx, b->hash, text);
+    free(text);
+    return rc;
+}
+
+int oms_snapshot_seal(oms_snapshot *s, oms_tree_emit_fn emit, void *ctx)
+{
+    json_t *root = json_object();
+    int rc = 0;
+    for (int i = 0; i < OMS_BUCKETS && rc == 0; i++) {
+        oms_bucket *b = s->b[i];
+        if (!b)
+            continue;
+        if (!b->hash[0])
+            rc = seal_bucket(b, emit, ctx);
+        char name[3];
+        snprintf(name, sizeof name, "%02x", i);
+        json_object_set_new(root, name, json_string(b->hash));
+    }
+    char *text = NULL;
+    if (rc == 0)
+        rc = oms_canonical_hash(root, s->tree, &text);
+    if (rc == 0 && emit)
+        rc = emit(ctx, s->tree, text);
+    free(text);
+    json_decref(root);
+    return rc;
+}
+
+void oms_snapshot_each(const oms_snapshot *s, oms_entry_fn fn, void *ctx)
+{
+    for (int i = 0; i < OMS_BUCKETS; i++)
+        if (s->b[i])
+            for (size_t k = 0; k < s->b[i]->n; k++)
+                fn(ctx, s->b[i]->e[k]);
+}
+
+/* ---- the cache ---- */
+
+#define CACHE_SLOTS 16
+
+static struct {
+    pthread_mutex_t mu;
+    oms_snapshot *slot[CACHE_SLOTS];
+    uint64_t used[CACHE_SLOTS];
+    uint64_t clock;
+} g_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+oms_snapshot *oms_snapshot_cache_get(const char *commit)
+{
+    oms_snapshot *found = NULL;
+    pthread_mutex_lock(&g_cache.mu);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (g_cache.slot[i] && strcmp(g_cache.slot[i]->commit, commit) == 0) {
+            found = g_cache.slot[i];
+            oms_snapshot_ref(found);
+            g_cache.used[i] = ++g_cache.clock;
+            break;
+        }
+    pthread_mutex_unlock(&g_cache.mu);
+    return found;
+}
+
+void oms_snapshot_cache_put(oms_snapshot *s)
+{
+    oms_snapshot *evicted = NULL;
+    pthread_mutex_lock(&g_cache.mu);
+    int victim = 0;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (g_cache.slot[i] && strcmp(g_cache.slot[i]->commit, s->commit) == 0) {
+            victim = -1;
+            break;
+        }
+        if (!g_cache.slot[i] || g_cache.used[i] < g_cache.used[victim])
+            victim = i;
+        if (!g_cache.slot[i])
+            break;
+    }
+    if (victim >= 0) {
+        evicted = g_cache.slot[victim];
+        oms_snapshot_ref(s);
+        g_cache.slot[victim] = s;
+        g_cache.used[victim] = ++g_cache.clock;
+    }
+    pthread_mutex_unlock(&g_cache.mu);
+    oms_snapshot_unref(evicted);
+}
+
+/* ---- loading ---- */
+
+static int kind_and_name(const char *key, oms_kind *kind, const char **name)
+{
+    const char *slash = strchr(key, '/');
+    if (!slash)
+        return -1;
+    char seg[32];
+    size_t n = (size_t)(slash - key);
+    if (n >= sizeof seg)
+        return -1;
+    memcpy(seg, key, n);
+    seg[n] = '\0';
+    *name = slash + 1;
+    return oms_kind_parse(kind, seg);
+}
+
+static int load_branch_rows(oms_dbconn *c, const char *branch, const char *head, oms_snapshot **out,
+                            oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_exec(c,
+                         "SELECT br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
+                         " FROM branch_resources br JOIN objects o ON o.hash = br.hash"
+                         " WHERE br.branch = $1",
+                         p, 1, &r, err);
+    if (rc)
+        return rc;
+    oms_snapshot *s = oms_snapshot_new_empty();
+    for (size_t i = 0; i < r->nrows; i++) {
+        oms_kind kind;
+        const char *name;
+        if (kind_and_name(oms_dbres_get(r, i, 0), &kind, &name))
+            continue;
+        const char *text = oms_dbres_get(r, i, 5);
+        oms_snapshot_put(s, oms_entry_new(kind, name, oms_dbres_get(r, i, 1), text, strlen(text),
+                                          oms_dbres_get(r, i, 2), oms_dbres_get(r, i, 3),
+                                          oms_dbres_int(r, i, 4)));
+    }
+    oms_dbres_free(r);
+    oms_snapshot_seal(s, NULL, NULL);
+    snprintf(s->commit, sizeof s->commit, "%s", head);
+    *out = s;
+    return OMS_OK;
+}
+
+static int read_head(oms_dbconn *c, const char *branch, char head[65], oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_exec(c, "SELECT head FROM branches WHERE name = $1", p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+    if (rc == OMS_OK)
+        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err)
+{
+    char head[65];
+    int rc = read_head(c, branch, head, err);
+    if (rc)
+        return rc;
+    if ((*out = oms_snapshot_cache_get(head)) != NULL)
+        return OMS_OK;
+    /* Cold load: the head and its rows must be read in one transaction. */
+    bool own_tx = !oms_db_in_tx(c);
+    if (own_tx && (rc = oms_db_begin(c, false, err)))
+        return rc;
+    if ((rc = read_head(c, branch, head, err)) == OMS_OK)
+        rc = load_branch_rows(c, branch, head, out, err);
+    if (own_tx)
+        oms_db_rollback(c); /* read-only */
+    if (rc == OMS_OK)
+        oms_snapshot_cache_put(*out);
+    return rc;
+}
+
+static int load_object(oms_dbconn *c, const char *hash, json_t **out, char **text, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(hash)};
+    int rc = oms_db_exec(c, "SELECT content FROM objects WHERE hash = $1", p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_EINTERNAL, "object %.12s missing", hash);
+    if (rc == OMS_OK && out && !(*out = json_loads(oms_dbres_get(r, 0, 0), 0, NULL)))
+        rc = oms_err_set(err, OMS_EINTERNAL, "object %.12s unreadable", hash);
+    if (rc == OMS_OK && text)
+        *text = strdup(oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err)
+{
+    if ((*out = oms_snapshot_cache_get(commit)) != NULL)
+        return OMS_OK;
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(commit)};
+    int rc = oms_db_exec(c, "SELECT tree, author, time_ms FROM commits WHERE id = $1", p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no commit %.64s", commit);
+    if (rc) {
+        oms_dbres_free(r);
+        return rc;
+    }
+    json_t *root = NULL;
+    oms_snapshot *s = oms_snapshot_new_empty();
+    rc = load_object(c, oms_dbres_get(r, 0, 0), &root, NULL, err);
+    const char *key, *bucket_key;
+    json_t *bh;
+    json_object_foreach(root, bucket_key, bh) {
+        json_t *bucket = NULL;
+        if (rc || (rc = load_object(c, json_string_value(bh), &bucket, NULL, err)))
+            break;
+        json_t *rh;
+        json_object_foreach(bucket, key, rh) {
+            oms_kind kind;
+            const char *name;
+            char *text = NULL;
+            if (kind_and_name(key, &kind, &name) ||
+                (rc = load_object(c, json_string_value(rh), NULL, &text, err)))
+                break;
+            oms_snapshot_put(s, oms_entry_new(kind, name, json_string_value(rh), text, strlen(text), commit,
+                                              oms_dbres_get(r, 0, 1), oms_dbres_int(r, 0, 2)));
+            free(text);
+        }
+        json_decref(bucket);
+    }
+    json_decref(root);
+    oms_dbres_free(r);
+    if (rc) {
+        oms_snapshot_unref(s);
+        return rc;
+    }
+    oms_snapshot_seal(s, NULL, NULL);
+    snprintf(s->commit, sizeof s->commit, "%s", commit);
+    *out = s;
+    return OMS_OK;
+}

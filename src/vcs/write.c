@@ -1,0 +1,457 @@
+#include "vcs/write.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "http/app.h"
+#include "locks/lock_check.h"
+#include "ops/log.h"
+#include "util/canonical.h"
+#include "util/time.h"
+#include "vcs/commit.h"
+
+void oms_write_result_clear(oms_write_result *res)
+{
+    json_decref(res->changes);
+    json_decref(res->problem_extra);
+    oms_snapshot_unref(res->snap);
+    memset(res, 0, sizeof *res);
+}
+
+json_t *oms_entry_diff(const oms_entry *old_e, const oms_entry *new_e, bool *breaking)
+{
+    json_t *o = old_e ? json_loadb(old_e->text, old_e->len, 0, NULL) : NULL;
+    json_t *n = new_e ? json_loadb(new_e->text, new_e->len, 0, NULL) : NULL;
+    oms_kind kind = new_e ? new_e->kind : old_e->kind;
+    json_t *d = oms_diff_documents(kind, o, n, breaking);
+    json_decref(o);
+    json_decref(n);
+    return d;
+}
+
+/* ---- integrity over the new state ---- */
+
+typedef struct {
+    const oms_snapshot *snap;
+    json_t *parsed; /* key -> parsed document, filled on demand */
+} lookup_ctx;
+
+static const json_t *lookup_doc(void *p, oms_kind kind, const char *api_name)
+{
+    lookup_ctx *ctx = p;
+    const oms_entry *e = oms_snapshot_get(ctx->snap, kind, api_name);
+    if (!e)
+        return NULL;
+    json_t *doc = json_object_get(ctx->parsed, e->key);
+    if (!doc) {
+        doc = json_loadb(e->text, e->len, 0, NULL);
+        if (!doc)
+            return NULL;
+        json_object_set_new(ctx->parsed, e->key, doc);
+    }
+    return doc;
+}
+
+static void add_resource_errors(json_t *all, const char *key, json_t *errs)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(errs, i, e) {
+        json_object_set_new(e, "resource", json_string(key));
+        json_array_append(all, e);
+    }
+}
+
+typedef struct {
+    json_t *targets;    /* set: keys whose dependents we look for */
+    json_t *deleted;    /* set: keys removed by this change */
+    json_t *dependents; /* key -> [dependent keys] of deleted targets */
+    json_t *recheck;    /* set: dependents to re-validate */
+} dep_scan;
+
+static void scan_entry(void *p, const oms_entry *e)
+{
+    dep_scan *d = p;
+    for (size_t i = 0; i < e->nrefs_to; i++) {
+        if (!json_object_get(d->targets, e->refs_to[i]))
+            continue;
+        if (json_object_get(d->deleted, e->refs_to[i])) {
+            json_t *list = json_object_get(d->dependents, e->refs_to[i]);
+            if (!list)
+                json_object_set_new(d->dependents, e->refs_to[i], list = json_array());
+            json_array_append_new(list, json_string(e->key));
+        } else {
+            json_object_set_new(d->recheck, e->key, json_true());
+        }
+    }
+}
+
+/* Refuses deletes of referenced resources (409 has_dependents) and checks
+ * the integrity of every changed resource and of every resource whose
+ * integrity depends on a changed one (transitively through interfaces). */
+static int check_integrity(const oms_snapshot *snap, json_t *touched, json_t *deleted, oms_write_result *res,
+                           oms_error *err)
+{
+    lookup_ctx lc = {snap, json_object()};
+    json_t *errors = json_array();
+    dep_scan d = {json_deep_copy(touched), deleted, json_object(), json_object()};
+    int rc = OMS_OK;
+
+    oms_snapshot_each(snap, scan_entry, &d);
+    if (json_object_size(d.dependents)) {
+        json_t *list = json_array();
+        const char *key;
+        json_t *deps;
+        json_object_foreach(d.dependents, key, deps) {
+            json_array_append_new(list, json_pack("{s:s,s:O}", "resource", key, "dependents", deps));
+        }
+        res->problem_code = "has_dependents";
+        res->problem_extra = json_pack("{s:o}", "dependents", list);
+        rc = oms_err_set(err, OMS_ECONFLICT, "a deleted resource is still referenced");
+        goto cleanup;
+    }
+    /* Dependents of changed interfaces propagate: rescan until stable. */
+    json_t *scanned = json_deep_copy(touched);
+    for (int round = 0; round < 16; round++) {
+        json_t *next = json_object();
+        const char *key;
+        json_t *v;
+        json_object_foreach(d.recheck, key, v) {
+            if (!json_object_get(scanned, key) && strncmp(key, "interfaces/", 11) == 0)
+                json_object_set_new(next, key, json_true());
+        }
+        if (json_object_size(next) == 0) {
+            json_decref(next);
+            break;
+        }
+        json_object_update(scanned, next);
+        json_decref(d.targets);
+        d.targets = next;
+        oms_snapshot_each(snap, scan_entry, &d);
+    }
+    json_decref(scanned);
+    json_t *to_check = json_deep_copy(touched);
+    json_object_update(to_check, d.recheck);
+    const char *key;
+    json_t *v;
+    json_object_foreach(to_check, key, v) {
+        if (json_object_get(deleted, key))
+            continue;
+        const oms_entry *e = oms_snapshot_get_key(snap, key);
+        if (!e)
+            continue;
+        json_t *errs = json_array();
+        if (oms_check_integrity(e->kind, lookup_doc(&lc, e->kind, e->api_name), lookup_doc, &lc, errs) > 0)
+            add_resource_errors(errors, key, errs);
+        json_decref(errs);
+    }
+    json_decref(to_check);
+    if (json_array_size(errors)) {
+        res->problem_code = "integrity_violation";
+        res->problem_extra = json_pack("{s:O}", "errors", errors);
+        rc = oms_err_set(err, OMS_ECONFLICT, "the change breaks the ontology's integrity");
+    }
+cleanup:
+    json_decref(errors);
+    json_decref(d.targets);
+    json_decref(d.dependents);
+    json_decref(d.recheck);
+    json_decref(lc.parsed);
+    return rc;
+}
+
+/* ---- applying operations ---- */
+
+static int apply_ops(oms_snapshot *fork, oms_write *w, json_t *touched, json_t *deleted, oms_write_result *res,
+                     oms_error *err)
+{
+    for (size_t i = 0; i < w->nops; i++) {
+        oms_write_op *op = &w->ops[i];
+        char key[160];
+        snprintf(key, sizeof key, "%s/%s", oms_kind_segment(op->kind), op->api_name);
+        const oms_entry *cur = oms_snapshot_get_key(fork, key);
+        op->old_hash[0] = op->new_hash[0] = '\0';
+        if (cur)
+            snprintf(op->old_hash, sizeof op->old_hash, "%s", cur->hash);
+        if (op->op == OMS_OP_CREATE && cur) {
+            res->problem_code = "already_exists";
+            res->problem_extra = json_pack("{s:s,s:i}", "resource", key, "operation", (int)i);
+            return oms_err_set(err, OMS_ECONFLICT, "%s already exists", key);
+        }
+        if (op->op != OMS_OP_CREATE && !cur) {
+            res->problem_extra = json_pack("{s:s,s:i}", "resource", key, "operation", (int)i);
+            return oms_err_set(err, OMS_ENOTFOUND, "%s does not exist", key);
+        }
+        if (op->if_match && cur && strcmp(op->if_match, "*") != 0 && strcmp(op->if_match, cur->hash) != 0) {
+            res->problem_extra = json_pack("{s:s,s:s,s:i}", "resource", key, "current_etag", cur->hash,
+                                           "operation", (int)i);
+            return oms_err_set(err, OMS_EPRECOND, "%s has changed since %.12s", key, op->if_match);
+        }
+        json_object_set_new(touched, key, json_true());
+        if (op->op == OMS_OP_DELETE) {
+            oms_snapshot_remove(fork, key);
+            json_object_set_new(deleted, key, json_true());
+            continue;
+        }
+        json_object_del(deleted, key);
+        char *text = NULL;
+        if (oms_canonical_hash(op->doc, op->new_hash, &text))
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        oms_snapshot_put(fork, oms_entry_new(op->kind, op->api_name, op->new_hash, text, strlen(text), "", "", 0));
+        free(text);
+    }
+    return OMS_OK;
+}
+
+/* [{resource, change, old_hash, new_hash, breaking, fields}] for touched keys
+ * whose content differs between base and the new state. */
+static json_t *describe_changes(const oms_snapshot *base, const oms_snapshot *fork, json_t *touched, bool *breaking)
+{
+    json_t *out = json_array();
+    const char *key;
+    json_t *v;
+    *breaking = false;
+    json_object_foreach(touched, key, v) {
+        const oms_entry *o = oms_snapshot_get_key(base, key), *n = oms_snapshot_get_key(fork, key);
+        if ((!o && !n) || (o && n && strcmp(o->hash, n->hash) == 0))
+            continue;
+        bool b = false;
+        json_t *fields = oms_entry_diff(o, n, &b);
+        *breaking = *breaking || b;
+        json_array_append_new(out, json_pack("{s:s,s:s,s:s?,s:s?,s:b,s:o}", "resource", key, "change",
+                                             !o ? "added" : !n ? "removed" : "modified", "old_hash",
+                                             o ? o->hash : NULL, "new_hash", n ? n->hash : NULL, "breaking",
+                                             b, "fields", fields ? fields : json_array()));
+    }
+    return out;
+}
+
+/* ---- storing ---- */
+
+static int store_tree_node(void *ctx, const char *hash, const char *text)
+{
+    oms_error err;
+    return oms_object_store(ctx, hash, "tree", text, &err);
+}
+
+static char *changed_paths_text(json_t *changes)
+{
+    json_t *paths = json_array();
+    size_t i, k;
+    json_t *ch, *f;
+    json_array_foreach(changes, i, ch) {
+        const char *res = json_string_value(json_object_get(ch, "resource"));
+        json_array_foreach(json_object_get(ch, "fields"), k, f) {
+            json_array_append_new(paths, json_sprintf("%s#%s", res, json_string_value(json_object_get(f, "path"))));
+        }
+    }
+    char *s = json_dumps(paths, JSON_COMPACT);
+    json_decref(paths);
+    return s;
+}
+
+static char *default_message(const oms_write *w)
+{
+    if (w->nops == 1) {
+        static const char *const verbs[] = {"Create", "Update", "Delete"};
+        char buf[200];
+        snprintf(buf, sizeof buf, "%s %s/%s", verbs[w->ops[0].op], oms_kind_segment(w->ops[0].kind),
+                 w->ops[0].api_name);
+        return strdup(buf);
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "Apply %zu changes", w->nops);
+    return strdup(buf);
+}
+
+static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *head, oms_snapshot *fork,
+                   json_t *changes, bool breaking, oms_write_result *res, oms_error *err)
+{
+    int rc = oms_snapshot_seal(fork, store_tree_node, c);
+    if (rc)
+        return oms_err_set(err, OMS_EDB, "cannot store the tree");
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch) {
+        const oms_entry *e = oms_snapshot_get_key(fork, json_string_value(json_object_get(ch, "resource")));
+        if (e && (rc = oms_object_store(c, e->hash, "resource", e->text, err)))
+            return rc;
+    }
+    char *message = w->message ? strdup(w->message) : default_message(w);
+    const char *author = req->principal.sub ? req->principal.sub : "oms";
+    oms_commit_info ci = {.tree = fork->tree, .parents = {head}, .nparents = 1, .author = author,
+                          .message = message, .time_ms = oms_now_ms(), .issue_keys = w->issue_keys,
+                          .override_id = w->override_id};
+    char id[65];
+    oms_commit_id(&ci, id, NULL);
+    rc = oms_commit_store(c, &ci, id, err);
+    free(message);
+    json_array_foreach(changes, i, ch) {
+        if (rc)
+            break;
+        const char *key = json_string_value(json_object_get(ch, "resource"));
+        const char *change = json_string_value(json_object_get(ch, "change"));
+        const char *old_hash = json_string_value(json_object_get(ch, "old_hash"));
+        const char *new_hash = json_string_value(json_object_get(ch, "new_hash"));
+        rc = oms_commit_store_change(c, id, key, change, old_hash, new_hash, err);
+        oms_entry *e = (oms_entry *)oms_snapshot_get_key(fork, key);
+        if (rc == OMS_OK && e) {
+            /* New entries are private to this fork until it is published. */
+            snprintf(e->commit, sizeof e->commit, "%s", id);
+            free(e->author);
+            e->author = strdup(author);
+            e->time_ms = ci.time_ms;
+            oms_dbparam p[] = {DBP_TEXT(w->branch), DBP_TEXT(key), DBP_TEXT(e->hash), DBP_TEXT(id),
+                               DBP_TEXT(author), DBP_INT(ci.time_ms)};
+            rc = oms_db_exec(c,
+                             "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+                             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (branch, resource) DO UPDATE SET"
+                             " hash = excluded.hash, commit_id = excluded.commit_id, author = excluded.author,"
+                             " time_ms = excluded.time_ms",
+                             p, 6, NULL, err);
+        } else if (rc == OMS_OK) {
+            oms_dbparam p[] = {DBP_TEXT(w->branch), DBP_TEXT(key)};
+            rc = oms_db_exec(c, "DELETE FROM branch_resources WHERE branch = $1 AND resource = $2", p, 2, NULL,
+                             err);
+        }
+    }
+    if (rc)
+        return rc;
+    /* The head moves by compare-and-swap. */
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_INT(ci.time_ms), DBP_TEXT(w->branch), DBP_TEXT(head)};
+    rc = oms_db_exec(c, "UPDATE branches SET head = $1, updated_at = $2 WHERE name = $3 AND head = $4", p, 4, &r,
+                     err);
+    if (rc == OMS_OK && r->changes != 1)
+        rc = oms_err_set(err, OMS_EPRECOND, "the branch head moved during the write");
+    oms_dbres_free(r);
+    if (rc)
+        return rc;
+
+    oms_audit_event ev = {.action = w->audit_action, .outcome = "success", .resource_branch = w->branch,
+                          .commit_id = id};
+    oms_audit_from_request(&ev, req);
+    if (w->nops == 1) {
+        ev.resource_kind = oms_kind_segment(w->ops[0].kind);
+        ev.resource_id = w->ops[0].api_name;
+        ev.before_hash = w->ops[0].old_hash[0] ? w->ops[0].old_hash : NULL;
+        ev.after_hash = w->ops[0].new_hash[0] ? w->ops[0].new_hash : NULL;
+    }
+    ev.http_status = w->nops == 1 && w->ops[0].op == OMS_OP_CREATE ? 201 : w->nops == 1 && w->ops[0].op == OMS_OP_DELETE ? 204 : 200;
+    char *paths = changed_paths_text(changes);
+    char *keys = w->issue_keys ? json_dumps(w->issue_keys, JSON_COMPACT) : NULL;
+    ev.changed_paths = paths;
+    ev.issue_keys = keys;
+    ev.override_id = w->override_id;
+    char detail[64];
+    snprintf(detail, sizeof detail, "{\"operations\":%zu,\"breaking\":%s}", w->nops, breaking ? "true" : "false");
+    ev.detail = detail;
+    rc = oms_audit_append(c, &ev, err);
+    free(paths);
+    free(keys);
+    if (rc)
+        return oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+    snprintf(res->commit, sizeof res->commit, "%s", id);
+    snprintf(fork->commit, sizeof fork->commit, "%s", id);
+    return OMS_OK;
+}
+
+/* ---- the transaction ---- */
+
+static int read_branch(oms_dbconn *c, oms_request *req, const char *branch, char head[65], bool *protect,
+                       oms_error *err)
+{
+    bool pg = oms_db_backend_of(req->app->store->db) == OMS_DB_PG;
+    /* FOR UPDATE serialises writers of one branch on PostgreSQL; SQLite's
+     * BEGIN IMMEDIATE already serialises every writer. */
+    const char *sql = pg ? "SELECT head, protected FROM branches WHERE name = $1 FOR UPDATE"
+                         : "SELECT head, protected FROM branches WHERE name = $1";
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_exec(c, sql, p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+    if (rc == OMS_OK) {
+        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
+        *protect = oms_dbres_int(r, 0, 1) != 0;
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_error *err)
+{
+    memset(res, 0, sizeof *res);
+    oms_dbconn *c;
+    int rc = oms_db_conn(req->app->store->db, &c, err);
+    if (rc)
+        return rc;
+    if ((rc = oms_db_begin(c, !w->dry_run, err)))
+        return rc;
+    oms_snapshot *base = NULL, *fork = NULL;
+    json_t *touched = json_object(), *deleted = json_object();
+    char head[65];
+    bool protect = false;
+    if ((rc = read_branch(c, req, w->branch, head, &protect, err)))
+        goto done;
+    if (protect && !w->dry_run) {
+        res->problem_code = "protected_branch";
+        rc = oms_err_set(err, OMS_EFORBIDDEN,
+                         "%s is protected: changes arrive by merging an approved proposal", w->branch);
+        goto done;
+    }
+    if (w->if_match_head && strcmp(w->if_match_head, head) != 0 && strcmp(w->if_match_head, "*") != 0) {
+        res->problem_extra = json_pack("{s:s}", "current_etag", head);
+        rc = oms_err_set(err, OMS_EPRECOND, "the branch head is no longer %.12s", w->if_match_head);
+        goto done;
+    }
+    if ((rc = oms_snapshot_for_branch(c, w->branch, &base, err)))
+        goto done;
+    fork = oms_snapshot_fork(base);
+    if ((rc = apply_ops(fork, w, touched, deleted, res, err)))
+        goto done;
+    if ((rc = check_integrity(fork, touched, deleted, res, err)))
+        goto done;
+    {
+        const char **keys = oms_arena_alloc(req->arena, (json_object_size(touched) + 1) * sizeof *keys);
+        size_t n = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(touched, key, v) keys[n++] = key;
+        json_t *extra = NULL;
+        if ((rc = oms_lock_check_write(c, req, w->branch, keys, n, &extra, err))) {
+            res->problem_extra = extra;
+            goto done;
+        }
+    }
+    res->changes = describe_changes(base, fork, touched, &res->breaking);
+    if (w->dry_run || json_array_size(res->changes) == 0) {
+        snprintf(res->commit, sizeof res->commit, "%s", head);
+        res->changed = false;
+        oms_db_rollback(c);
+        res->snap = w->dry_run ? fork : base;
+        oms_snapshot_ref(res->snap);
+        goto out;
+    }
+    if ((rc = persist(c, req, w, head, fork, res->changes, res->breaking, res, err)))
+        goto done;
+    if ((rc = oms_db_commit(c, err)))
+        goto out;
+    res->changed = true;
+    oms_snapshot_cache_put(fork);
+    res->snap = fork;
+    oms_snapshot_ref(fork);
+    goto out;
+done:
+    oms_db_rollback(c);
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(req->app->store->db);
+out:
+    oms_snapshot_unref(base);
+    oms_snapshot_unref(fork);
+    json_decref(touched);
+    json_decref(deleted);
+    return rc;
+}
