@@ -170,9 +170,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->started)
         oms_metrics_request(req, ms / 1e3);
     if (req->started && OMS_LOG_INFO >= oms_log_min) {
-        json_t *f = json_pack("{s:s,s:s,s:i,s:f}", "method", req->method ? req->method : "",
-                              "route", req->route ? req->route->pattern : "(none)", "status",
-                              req->status, "duration_ms", ms);
+        json_t *f = json_pack("{s:s,s:s,s:i}", "method", req->method ? req->method : "", "route",
+                              req->route ? req->route->pattern : "(none)", "status", req->status);
         if (req->authenticated)
             json_object_set_new(f, "subject", json_string(req->principal.sub));
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -180,11 +179,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         char *s = json_dumps(f, JSON_COMPACT);
         json_decref(f);
         /* splice the object's members after the fixed ones: drop its braces */
+        char *fields = NULL;
         if (s) {
             s[strlen(s) - 1] = '\0';
             s[0] = ',';
+            fields = oms_arena_printf(req->arena, "%s,\"duration_ms\":%.3f", s, ms);
         }
-        oms_log_write(OMS_LOG_INFO, req->request_id, s, "request");
+        oms_log_write(OMS_LOG_INFO, req->request_id, fields, "request");
         free(s);
     }
     atomic_fetch_sub(&app->inflight, 1);

@@ -157,7 +157,8 @@ int oms_h_resource_list(oms_request *req)
     const char *q = oms_req_query(req, "q");
     list_ctx lc = {.kind = param_kind(req), .q = q && *q ? q : NULL, .status = status, .after = cursor};
     oms_snapshot_each(s, collect_kind, &lc);
-    qsort(lc.items, lc.n, sizeof *lc.items, by_api_name);
+    if (lc.n > 1)
+        qsort(lc.items, lc.n, sizeof *lc.items, by_api_name);
     textbuf tb = {0};
     tb_add(&tb, "{\"items\":[", 10);
     size_t shown = lc.n < limit ? lc.n : limit;
@@ -199,7 +200,8 @@ int oms_h_schema_export(oms_request *req)
     for (int k = 0; k < OMS_KIND__COUNT; k++) {
         list_ctx lc = {.kind = (oms_kind)k};
         oms_snapshot_each(s, collect_kind, &lc);
-        qsort(lc.items, lc.n, sizeof *lc.items, by_api_name);
+        if (lc.n > 1)
+            qsort(lc.items, lc.n, sizeof *lc.items, by_api_name);
         char *name = oms_arena_printf(req->arena, ",\"%s\":[", oms_kind_segment((oms_kind)k));
         tb_add(&tb, name, strlen(name));
         for (size_t i = 0; i < lc.n; i++) {

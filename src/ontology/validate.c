@@ -383,8 +383,9 @@ static void interface_post(vctx *v, json_t *doc)
     json_array_foreach(ext, i, item) {
         const char *name = json_string_value(item);
         if (name && strcmp(name, self) == 0) {
-            size_t mark = oms_ont_ptr_push_index(&v->ptr, i);
-            verr_at(v, "extends", "an interface cannot extend itself");
+            size_t mark = oms_ont_ptr_push(&v->ptr, "extends");
+            oms_ont_ptr_push_index(&v->ptr, i);
+            verr(v, "an interface cannot extend itself");
             oms_ont_ptr_pop(&v->ptr, mark);
         }
     }
