@@ -67,6 +67,7 @@ typedef struct oms_request {
     const char *problem_code; /* set with a problem document */
     char *resp_body;
     size_t resp_len;
+    char *resp_owned; /* malloc'd body handed to the HTTP library without a copy */
     const char *resp_type;
     oms_header resp_headers[OMS_MAX_RESP_HEADERS];
     size_t nresp_headers;
@@ -82,6 +83,8 @@ void oms_resp_header(oms_request *r, const char *name, const char *value);
 /* Serialises `body` (stolen) with status. */
 int oms_resp_json(oms_request *r, int status, json_t *body);
 int oms_resp_text(oms_request *r, int status, const char *content_type, const char *text, size_t len);
+/* Like oms_resp_text for a large malloc'd body, which it takes over. */
+int oms_resp_take(oms_request *r, int status, const char *content_type, char *body, size_t len);
 /* RFC 9457 problem document for `code`, with `detail`; `extra` (stolen, may be
  * NULL) adds members such as the missing permission. */
 int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *extra);

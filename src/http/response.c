@@ -22,9 +22,23 @@ void oms_resp_header(oms_request *r, const char *name, const char *value)
 
 int oms_resp_text(oms_request *r, int status, const char *content_type, const char *text, size_t len)
 {
+    free(r->resp_owned);
+    r->resp_owned = NULL;
     r->status = status;
     r->resp_type = content_type;
     r->resp_body = oms_arena_strndup(r->arena, text, len);
+    r->resp_len = len;
+    r->responded = true;
+    return OMS_OK;
+}
+
+int oms_resp_take(oms_request *r, int status, const char *content_type, char *body, size_t len)
+{
+    free(r->resp_owned);
+    r->status = status;
+    r->resp_type = content_type;
+    r->resp_owned = body;
+    r->resp_body = body;
     r->resp_len = len;
     r->responded = true;
     return OMS_OK;

@@ -111,8 +111,15 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 
 static enum MHD_Result queue(oms_request *req)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        req->resp_len, req->resp_body ? req->resp_body : (char *)"", MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp;
+    if (req->resp_owned) {
+        resp = MHD_create_response_from_buffer(req->resp_len, req->resp_owned, MHD_RESPMEM_MUST_FREE);
+        if (resp)
+            req->resp_owned = NULL;
+    } else {
+        resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body ? req->resp_body : (char *)"",
+                                               MHD_RESPMEM_MUST_COPY);
+    }
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", req->resp_type ? req->resp_type : "application/json");
@@ -189,6 +196,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(s);
     }
     atomic_fetch_sub(&app->inflight, 1);
+    free(req->resp_owned);
     oms_arena_free(req->arena);
     *con_cls = NULL;
 }

@@ -248,7 +248,8 @@ static void diff_object(dctx *d, const rule_set *rules, const json_t *old_obj,
 {
     const char *key;
     json_t *val;
-    /* jansson iterates objects in insertion order: the documents' order. */
+    /* jansson iterates objects in insertion order (the documents' order);
+     * its iterator API takes non-const objects but does not modify them. */
     json_object_foreach((json_t *)new_obj, key, val)
         diff_field(d, rules, key, json_object_get(old_obj, key), val);
     json_object_foreach((json_t *)old_obj, key, val)

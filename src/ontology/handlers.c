@@ -178,8 +178,7 @@ int oms_h_resource_list(oms_request *req)
     }
     tb_add(&tb, "}", 1);
     oms_resp_header(req, "X-Commit", s->commit);
-    oms_resp_text(req, 200, "application/json", tb.buf, tb.len);
-    free(tb.buf);
+    oms_resp_take(req, 200, "application/json", tb.buf, tb.len);
     free(lc.items);
     return OMS_OK;
 }
@@ -214,8 +213,7 @@ int oms_h_schema_export(oms_request *req)
     }
     tb_add(&tb, "}", 1);
     oms_resp_etag(req, s->commit);
-    oms_resp_text(req, 200, "application/json", tb.buf, tb.len);
-    free(tb.buf);
+    oms_resp_take(req, 200, "application/json", tb.buf, tb.len);
     return OMS_OK;
 }
 

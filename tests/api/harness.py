@@ -84,12 +84,14 @@ def _read_response(sock):
         headers[k.strip().lower()] = v.strip()
     if "content-length" in headers:
         n = int(headers["content-length"])
-        while len(rest) < n:
-            chunk = sock.recv(65536)
+        parts, got = [rest], len(rest)
+        while got < n:
+            chunk = sock.recv(1 << 20)
             if not chunk:
                 break
-            rest += chunk
-        body = rest[:n]
+            parts.append(chunk)
+            got += len(chunk)
+        body = b"".join(parts)[:n]
     elif headers.get("transfer-encoding", "").lower() == "chunked":
         body = b""
         while True:

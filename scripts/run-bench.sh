@@ -1,0 +1,23 @@
+#!/bin/sh
+# `make bench`: every benchmark, on both backends where it applies. Results
+# are printed as ratios against baselines measured in the same run where the
+# benchmark has one; docs/BENCHMARKS.md records them with this command.
+set -u
+OMS_BIN=${OMS_BIN:-build/rel/oms}
+BUILD=${BUILD:-build/rel}
+export OMS_BIN
+status=0
+pgenv=$(scripts/pg-throwaway.sh start) || { echo "cannot start PostgreSQL" >&2; exit 1; }
+eval "$pgenv"
+export OMS_PG_URL OMS_PG_PORT OMS_PG_DIR
+for b in bench/*.sh; do
+  [ -x "$b" ] || continue
+  echo "== $b"
+  "$b" || status=1
+done
+echo "== bench/ontology_memory.py (SQLite)"
+python3 bench/ontology_memory.py sqlite 10000 || status=1
+echo "== bench/ontology_memory.py (PostgreSQL)"
+python3 bench/ontology_memory.py pg 10000 || status=1
+scripts/pg-throwaway.sh stop "$OMS_PG_DIR"
+exit $status
