@@ -18,6 +18,7 @@
 #include "audit/audit.h"
 #include "http/app.h"
 #include "http/pipeline.h"
+#include "ops/background.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "util/encoding.h"
@@ -297,6 +298,7 @@ int oms_server_run(oms_app *app, oms_error *err)
     snprintf(detail, sizeof detail, "{\"listen\":\"%s\",\"port\":%u,\"workers\":%ld,\"backend\":\"%s\"}",
              listen, di ? di->port : 0, workers, oms_db_backend_name(app->store->db));
     record_lifecycle(app, "server.start", detail);
+    oms_background_start(app);
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "oms serving on %s (port %u, %ld workers, %s)", listen,
                   di ? di->port : 0, workers, oms_db_backend_name(app->store->db));
 
@@ -311,6 +313,7 @@ int oms_server_run(oms_app *app, oms_error *err)
     for (int i = 0; i < 100 && atomic_load(&app->inflight) > 0; i++)
         usleep(100 * 1000);
     MHD_stop_daemon(d);
+    oms_background_stop(app);
     record_lifecycle(app, "server.stop", "{}");
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "stopped");
     return OMS_OK;

@@ -36,17 +36,11 @@ int oms_kind_parse(oms_kind *out, const char *segment);
  * {"path": "/properties/0/type", "message": "..."}; returns the number added. */
 int oms_validate_document(oms_kind k, json_t *doc, const char *url_api_name, json_t *errors);
 
-/* Reference to another resource: its kind and api_name. */
-typedef struct {
-    oms_kind kind;
-    const char *api_name; /* borrowed from the document */
-    const char *path;     /* JSON pointer of the referring field, static or from `pathbuf` */
-} oms_ref;
-
 /* Calls fn for every resource a (valid) document refers to: link ends,
  * implements[], extends[], property shared_property, action rule targets and
  * parameter object types (object_reference), function inputs/output object
- * types if any. `path` is a JSON pointer into the document. */
+ * types if any. `path` is a JSON pointer into the document, valid only
+ * during the call. */
 typedef void (*oms_ref_fn)(void *ctx, oms_kind kind, const char *api_name, const char *path);
 void oms_document_refs(oms_kind k, const json_t *doc, oms_ref_fn fn, void *ctx);
 
@@ -73,7 +67,10 @@ int oms_check_integrity(oms_kind k, const json_t *doc, oms_lookup_fn lookup, voi
  * except widening (integer->long->double, integer->double, date->timestamp),
  * making a property required, changing a primary key, narrowing a link
  * cardinality, removing an action parameter or adding a required one,
- * removing an interface property. `*breaking` is set when any is. */
+ * removing an interface property; also changing a link's `from`/`to`, a
+ * parameter's, input's or output's type or object type, a shared property's
+ * type, any array flag, and adding a required property. `*breaking` is set
+ * when any is. Returns NULL only when memory runs out. */
 json_t *oms_diff_documents(oms_kind k, const json_t *old_doc, const json_t *new_doc, bool *breaking);
 
 #endif
