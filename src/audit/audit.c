@@ -1,76 +1,50 @@
+/* The event model (SPEC §9): what an event holds and how a request fills
+ * it. Appending is in chain.c, durable recording in group_commit.c. */
 #include "audit/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "http/request.h"
 #include "http/routes.h"
-#include "util/encoding.h"
-#include "util/time.h"
+#include "ops/log.h"
 
-static void new_event_id(char out[40])
+/* Fills resource kind, branch and id from the matched route's parameters
+ * ({kind}, {branch}, then {api_name}, {id} or {key}) where the caller left
+ * them empty, so that refusals and failures name what they were about. */
+static void resource_from_route(oms_audit_event *ev, const oms_request *req)
 {
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-        for (size_t i = 0; i < sizeof b; i++) /* never reached on Linux >= 3.17 */
-            b[i] = (unsigned char)(oms_mono_ns() >> (i % 8));
-    memcpy(out, "evt_", 4);
-    oms_hex(out + 4, b, sizeof b);
-}
-
-int oms_audit_append(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)
-{
-    char id[40];
-    new_event_id(id);
-    oms_dbparam p[] = {
-        DBP_TEXT(id),
-        DBP_INT(oms_now_ms()),
-        DBP_TEXT(ev->actor_sub),
-        DBP_TEXT(ev->actor_roles),
-        DBP_TEXT(ev->client_addr),
-        DBP_TEXT(ev->user_agent),
-        DBP_TEXT(ev->action),
-        DBP_TEXT(ev->outcome),
-        ev->http_status ? DBP_INT(ev->http_status) : DBP_NULL,
-        DBP_TEXT(ev->request_id),
-        DBP_TEXT(ev->method),
-        DBP_TEXT(ev->route),
-        DBP_TEXT(ev->resource_kind),
-        DBP_TEXT(ev->resource_branch),
-        DBP_TEXT(ev->resource_id),
-        DBP_TEXT(ev->issue_keys),
-        DBP_TEXT(ev->override_id),
-        DBP_TEXT(ev->commit_id),
-        DBP_TEXT(ev->before_hash),
-        DBP_TEXT(ev->after_hash),
-        DBP_TEXT(ev->changed_paths),
-        DBP_TEXT(ev->detail),
-    };
-    return oms_db_exec(c,
-                       "INSERT INTO audit_events (event_id, time_ms, actor_sub, actor_roles, client_addr,"
-                       " user_agent, action, outcome, http_status, request_id, method, route,"
-                       " resource_kind, resource_branch, resource_id, issue_keys, override_id,"
-                       " commit_id, before_hash, after_hash, changed_paths, detail) VALUES ($1, $2,"
-                       " $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-                       " $19, $20, $21, $22)",
-                       p, (int)(sizeof p / sizeof p[0]), NULL, err);
-}
-
-int oms_audit_record(oms_store *s, const oms_audit_event *ev, oms_error *err)
-{
-    oms_dbconn *c;
-    int rc = oms_db_conn(s->db, &c, err);
-    if (rc == OMS_OK && (rc = oms_db_begin(c, true, err)) == OMS_OK) {
-        if ((rc = oms_audit_append(c, ev, err)) == OMS_OK)
-            rc = oms_db_commit(c, err);
-        else
-            oms_db_rollback(c);
+    const char *p = req->route->pattern;
+    size_t k = 0;
+    const char *last_literal = NULL;
+    size_t last_len = 0;
+    while (*p && k <= req->nparams) {
+        if (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if (len == 0)
+            break;
+        if (p[0] != '{') {
+            last_literal = p;
+            last_len = len;
+        } else if (k < req->nparams) {
+            const char *v = req->params[k++];
+            if (len == 8 && strncmp(p, "{branch}", 8) == 0) {
+                if (!ev->resource_branch)
+                    ev->resource_branch = v;
+            } else if (len == 6 && strncmp(p, "{kind}", 6) == 0) {
+                if (!ev->resource_kind)
+                    ev->resource_kind = v;
+            } else if (!ev->resource_id) {
+                ev->resource_id = v;
+                /* /api/v1/locks/{id}: the kind is the collection's name */
+                if (!ev->resource_kind && last_literal)
+                    ev->resource_kind = oms_arena_strndup(req->arena, last_literal, last_len);
+            }
+        }
+        p += len;
     }
-    if (rc != OMS_OK)
-        return oms_err_set(err, OMS_EAUDIT, "audit store cannot write: %s", err->msg);
-    return OMS_OK;
 }
 
 void oms_audit_from_request(oms_audit_event *ev, oms_request *req)
@@ -89,6 +63,24 @@ void oms_audit_from_request(oms_audit_event *ev, oms_request *req)
     ev->user_agent = req->user_agent;
     ev->request_id = req->request_id;
     ev->method = req->method;
-    if (req->route)
+    if (req->route) {
         ev->route = req->route->pattern;
+        resource_from_route(ev, req);
+    }
+}
+
+int oms_audit_after_migrate(oms_store *s, int from_version, int applied, oms_error *err)
+{
+    if (applied <= 0)
+        return OMS_OK;
+    int to = 0;
+    int rc = oms_store_schema_version(s, &to, err);
+    if (rc)
+        return rc;
+    char detail[96];
+    snprintf(detail, sizeof detail, "{\"from_version\":%d,\"to_version\":%d,\"applied\":%d}", from_version, to,
+             applied);
+    oms_audit_event ev = {.actor_sub = "oms", .action = "schema.migrate", .outcome = "success",
+                          .resource_kind = "schema", .detail = detail};
+    return oms_audit_record(s, &ev, err);
 }

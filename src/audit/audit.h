@@ -5,6 +5,10 @@
 #ifndef OMS_AUDIT_H
 #define OMS_AUDIT_H
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "store/store.h"
 
 typedef struct {
@@ -35,10 +39,63 @@ typedef struct {
 struct oms_request;
 void oms_audit_from_request(oms_audit_event *ev, struct oms_request *req);
 
-/* Appends inside the caller's open transaction. */
+/* Appends inside the caller's open write transaction: the event takes the
+ * next sequence number and hash from the chain head (whose row it locks on
+ * PostgreSQL until the commit), so call it as late as possible, right
+ * before the commit. */
 int oms_audit_append(oms_dbconn *c, const oms_audit_event *ev, oms_error *err);
 /* Appends in a transaction of its own; durable when it returns OMS_OK.
- * Failure is OMS_EAUDIT: callers fail closed. */
+ * While the group-commit writer runs (oms_audit_start), the event joins the
+ * next batch (one transaction, one fsync, for many events) and the caller
+ * waits, bounded, for that batch to commit. Failure is OMS_EAUDIT: callers
+ * fail closed. Never call it inside an open transaction. */
 int oms_audit_record(oms_store *s, const oms_audit_event *ev, oms_error *err);
+
+/* ---- lifecycle ---- */
+
+typedef struct oms_config oms_config;
+typedef struct oms_app oms_app;
+
+/* Loads OMS_AUDIT_KEY(_FILE). Unset: refused on PostgreSQL (OMS_ECONFIG);
+ * on SQLite a random key is generated into a 0600 file `audit.key` beside
+ * the database (with a warning) and reused afterwards. `create` false only
+ * reads an existing file. The key is never logged. */
+int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool create, oms_error *err);
+/* After migrations: records schema.migrate (version from -> to) when any
+ * were applied. */
+int oms_audit_after_migrate(oms_store *s, int from_version, int applied, oms_error *err);
+/* Starts / stops the group-commit writer; stop flushes it and seals. */
+void oms_audit_start(oms_app *app);
+void oms_audit_stop(oms_app *app);
+
+/* ---- sealing and verification ---- */
+
+/* Seals the events written since the last checkpoint into a signed
+ * checkpoint (on PostgreSQL only the instance holding the sealer's advisory
+ * lock does). *sealed_upto (may be NULL) gets the sealed sequence. */
+int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err);
+/* The background task (src/ops/tasks.c). */
+void oms_audit_seal_task(oms_app *app);
+
+typedef struct {
+    bool ok;
+    int64_t events;          /* events checked */
+    int64_t checkpoints;     /* checkpoints checked */
+    int64_t first_seq, last_seq;
+    int64_t sealed_upto;     /* newest sealed sequence */
+    int64_t archived_upto;   /* events up to here were archived */
+    int64_t unsealed;        /* events after sealed_upto */
+    int64_t first_bad_seq;   /* 0: none */
+    int64_t bad_checkpoint;  /* 0: none */
+    char reason[256];
+} oms_audit_verify_result;
+
+/* Recomputes the chain and checks every checkpoint. OMS_OK with out->ok
+ * false means tampering was found; an error means it could not check. */
+int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err);
+json_t *oms_audit_verify_json(const oms_audit_verify_result *v);
+
+/* `oms audit verify|export|archive ...`; returns the exit code. */
+int oms_audit_cli(oms_config *cfg, int argc, char **argv);
 
 #endif

@@ -3,10 +3,12 @@
  * tests/unit/test_routes.c. */
 #include "auth/handlers.h"
 #include "http/routes.h"
+#include "locks/handlers.h"
 #include "ops/handlers.h"
 #include "ops/metrics.h"
 #include "ontology/handlers.h"
 #include "vcs/handlers.h"
+#include "vcs/proposals.h"
 
 const oms_route oms_app_routes[] = {
     /* method, pattern, handler, permission, audit action, change */
@@ -36,5 +38,27 @@ const oms_route oms_app_routes[] = {
     {"GET", "/api/v1/commits/{id}", oms_h_commit_get, OMS_PERM_SCHEMA_READ, NULL, false},
     {"GET", "/api/v1/diff", oms_h_diff, OMS_PERM_SCHEMA_READ, NULL, false},
     {"GET", "/api/v1/issues/{key}/commits", oms_h_issue_commits, OMS_PERM_SCHEMA_READ, NULL, false},
+
+    /* merges, reverts, settings, proposals (SPEC §4) */
+    {"POST", "/api/v1/branches/{branch}/merge", oms_h_branch_merge, OMS_PERM_SCHEMA_WRITE, "branch.merge", true},
+    {"POST", "/api/v1/branches/{branch}/revert", oms_h_branch_revert, OMS_PERM_SCHEMA_WRITE, "branch.revert", true},
+    {"PUT", "/api/v1/branches/{branch}/settings", oms_h_branch_settings, OMS_PERM_BRANCH_ADMIN, "branch.settings", false},
+    {"GET", "/api/v1/proposals", oms_h_proposal_list, OMS_PERM_SCHEMA_READ, NULL, false},
+    {"POST", "/api/v1/proposals", oms_h_proposal_create, OMS_PERM_PROPOSAL_CREATE, "proposal.create", false},
+    {"GET", "/api/v1/proposals/{id}", oms_h_proposal_get, OMS_PERM_SCHEMA_READ, NULL, false},
+    {"POST", "/api/v1/proposals/{id}/open", oms_h_proposal_open, OMS_PERM_PROPOSAL_CREATE, "proposal.open", false},
+    {"POST", "/api/v1/proposals/{id}/approve", oms_h_proposal_approve, OMS_PERM_PROPOSAL_REVIEW, "proposal.approve", false},
+    {"POST", "/api/v1/proposals/{id}/reject", oms_h_proposal_reject, OMS_PERM_PROPOSAL_REVIEW, "proposal.reject", false},
+    {"POST", "/api/v1/proposals/{id}/close", oms_h_proposal_close, OMS_PERM_PROPOSAL_CREATE, "proposal.close", false},
+    {"POST", "/api/v1/proposals/{id}/merge", oms_h_proposal_merge, OMS_PERM_PROPOSAL_MERGE, "proposal.merge", true},
+    /* locks (SPEC §7): release by a non-holder also needs lock:admin and an
+     * issue reference (checked by the handler, which audits it as
+     * lock.force_release); heartbeats are liveness, audited only on failure */
+    {"GET", "/api/v1/locks", oms_h_lock_list, OMS_PERM_LOCK_READ, NULL, false},
+    {"POST", "/api/v1/locks", oms_h_lock_acquire, OMS_PERM_LOCK_WRITE, "lock.acquire", false},
+    {"GET", "/api/v1/locks/{id}", oms_h_lock_get, OMS_PERM_LOCK_READ, NULL, false},
+    {"DELETE", "/api/v1/locks/{id}", oms_h_lock_release, OMS_PERM_LOCK_WRITE, "lock.release", false},
+    {"POST", "/api/v1/locks/{id}/heartbeat", oms_h_lock_heartbeat, OMS_PERM_LOCK_WRITE, "lock.heartbeat", false},
+    {"POST", "/api/v1/locks/{id}/extend", oms_h_lock_extend, OMS_PERM_LOCK_WRITE, "lock.extend", false},
 };
 const size_t oms_app_routes_count = sizeof oms_app_routes / sizeof oms_app_routes[0];

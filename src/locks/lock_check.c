@@ -1,11 +1,205 @@
 #include "locks/lock_check.h"
 
-/* No lock can exist yet: the lock manager (SPEC §7) fills this hook with the
- * covered-resource query, checked in the caller's transaction (fencing). */
-int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, const char *const *resources,
-                         size_t n, json_t **extra, oms_error *err)
+#include <stdio.h>
+#include <string.h>
+
+#include "http/app.h"
+#include "http/routes.h"
+#include "locks/locks.h"
+
+#define MAX_OWN_LOCKS 16
+#define MAX_BLOCKED_LISTED 100
+
+#define NAMED_LOCK_SQL(NOW, LOCKING)                                                                    \
+    OMS_LOCK_WITH_NOW(NOW) "SELECT n.t, " OMS_LOCK_COLS " FROM n CROSS JOIN locks l WHERE l.id = $1" LOCKING
+
+#define BRANCH_LOCKS_SQL(NOW)                                                                            \
+    OMS_LOCK_WITH_NOW(NOW) "SELECT n.t, " OMS_LOCK_COLS " FROM n CROSS JOIN locks l"                     \
+                           " WHERE l.branch = $1 AND l.state = 'active' AND l.deadline_at > n.t"         \
+                           " ORDER BY l.fencing_token"
+
+/* Reads are never blocked (SPEC §7). A read route has no audit action, and a
+ * handler that knows better (dry-run validation) clears its own. */
+static bool is_read(const oms_request *req)
 {
-    (void)c, (void)req, (void)branch, (void)resources, (void)n, (void)err;
-    *extra = NULL;
+    const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : "write";
+    return action == NULL;
+}
+
+/* X-Lock-ID: one lock id, or several separated by commas (a batch touching
+ * two locked regions). */
+static int parse_own_ids(oms_request *req, const char **ids, size_t *n, oms_error *err)
+{
+    *n = 0;
+    const char *h = oms_req_header(req, "X-Lock-ID");
+    if (!h)
+        return OMS_OK;
+    char *copy = oms_arena_strdup(req->arena, h);
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ' || *t == '\t')
+            t++;
+        size_t len = strlen(t);
+        while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+            t[--len] = '\0';
+        if (!oms_lock_id_valid(t) || *n == MAX_OWN_LOCKS)
+            return oms_err_set(err, OMS_EINVAL, "X-Lock-ID must name at most %d lock ids (lck_ + 32 hex digits)",
+                               MAX_OWN_LOCKS);
+        ids[(*n)++] = t;
+    }
+    if (*n == 0)
+        return oms_err_set(err, OMS_EINVAL, "X-Lock-ID is empty");
     return OMS_OK;
+}
+
+/* Fencing: every lock the request writes under must still be live and held
+ * by the caller, judged by the database clock inside the write's own
+ * transaction. On PostgreSQL the row is share-locked so a concurrent
+ * release, expiry or forced release waits until this write has committed. */
+static int check_own_lock(oms_dbconn *c, oms_request *req, oms_db_backend be, const char *id, json_t **extra,
+                          oms_error *err)
+{
+    static const char *const sql[2] = {NAMED_LOCK_SQL(OMS_LOCK_NOW_SQLITE, ""),
+                                       NAMED_LOCK_SQL(OMS_LOCK_NOW_PG, " FOR SHARE OF l")};
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    int rc = oms_db_exec(c, sql[be == OMS_DB_PG], p, 1, &r, err);
+    if (rc)
+        return rc;
+    const char *sub = req->principal.sub ? req->principal.sub : "";
+    if (r->nrows == 0) {
+        *extra = json_pack("{s:s,s:s}", "lock_id", id, "lock_state", "unknown");
+        rc = oms_err_set(err, OMS_ELOCKLOST, "X-Lock-ID %s names no lock", id);
+    } else {
+        oms_lock l;
+        int64_t now = oms_dbres_int(r, 0, 0);
+        oms_lock_from_row(&l, r, 0, 1, req->arena);
+        if (strcmp(l.holder, sub) != 0) {
+            *extra = json_pack("{s:s,s:s}", "lock_id", id, "lock_state", "not_holder");
+            rc = oms_err_set(err, OMS_ELOCKLOST, "lock %s is not held by you", id);
+        } else if (!oms_lock_live(&l, now)) {
+            *extra = json_pack("{s:s,s:s,s:o}", "lock_id", id, "lock_state", oms_lock_effective_state(&l, now),
+                               "lock", oms_lock_json(&l, now));
+            rc = oms_err_set(err, OMS_ELOCKLOST, "lock %s is %s: writes under it are refused (fencing)", id,
+                             oms_lock_effective_state(&l, now));
+        }
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* The approved `lock` emergency override (SPEC §6.4; governance issue) lets
+ * one write through another holder's lock. Until overrides exist nothing is
+ * admitted; the override subsystem fills this in and consumes the override
+ * in this same transaction. */
+static bool lock_override_admits(oms_dbconn *c, oms_request *req, const char *branch, const oms_lock *blocking,
+                                 size_t nblocking)
+{
+    (void)c, (void)req, (void)branch, (void)blocking, (void)nblocking;
+    return false;
+}
+
+static int64_t ceil_seconds(int64_t ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
+
+/* The 423 problem members: the blocking locks, an ETA, what can still be
+ * written, and Retry-After (header and member). */
+static json_t *locked_problem(oms_request *req, const char *branch, const oms_lock *locks, size_t n, int64_t now,
+                              const char *const *resources, size_t nres)
+{
+    json_t *list = json_array(), *patterns = json_array(), *blocked = json_array();
+    int64_t retry = 1, eta_max = 0;
+    bool eta_known = true, whole_branch = false;
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(list, oms_lock_json(&locks[i], now));
+        json_array_append_new(patterns, json_string(oms_lock_pattern(&locks[i], req->arena)));
+        whole_branch = whole_branch || !strcmp(locks[i].scope, "branch");
+        int64_t eta, until_end = ceil_seconds(locks[i].deadline_at - now), wait = until_end;
+        if (oms_lock_eta_seconds(&locks[i], now, &eta)) {
+            eta_max = eta > eta_max ? eta : eta_max;
+            wait = eta < until_end ? eta : until_end;
+        } else {
+            eta_known = false;
+        }
+        retry = wait > retry ? wait : retry;
+    }
+    for (size_t i = 0; i < nres && json_array_size(blocked) < MAX_BLOCKED_LISTED; i++)
+        for (size_t k = 0; k < n; k++)
+            if (oms_lock_covers(&locks[k], resources[i])) {
+                json_array_append_new(blocked, json_string(resources[i]));
+                break;
+            }
+    const char *writable;
+    if (whole_branch) {
+        writable = oms_arena_printf(req->arena, "nothing on branch %s until the lock ends; every other branch", branch);
+    } else {
+        char *joined = oms_arena_strdup(req->arena, "");
+        for (size_t i = 0; i < json_array_size(patterns); i++)
+            joined = oms_arena_printf(req->arena, "%s%s%s", joined, i ? ", " : "",
+                                      json_string_value(json_array_get(patterns, i)));
+        writable = oms_arena_printf(req->arena, "resources outside %s on branch %s; every other branch", joined, branch);
+    }
+    char ra[24];
+    snprintf(ra, sizeof ra, "%lld", (long long)retry);
+    oms_resp_header(req, "Retry-After", ra);
+    json_t *first = json_incref(json_array_get(list, 0));
+    return json_pack("{s:o,s:o,s:o,s:s,s:o,s:o,s:I}", "lock", first, "locks", list, "eta_seconds",
+                     eta_known ? json_integer(eta_max) : json_null(), "writable", writable, "locked", patterns,
+                     "blocked_resources", blocked, "retry_after_seconds", (json_int_t)retry);
+}
+
+int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, const char *const *resources, size_t n,
+                         json_t **extra, oms_error *err)
+{
+    *extra = NULL;
+    if (is_read(req))
+        return OMS_OK;
+    oms_db_backend be = oms_db_backend_of(req->app->store->db);
+    const char *own[MAX_OWN_LOCKS];
+    size_t nown = 0;
+    oms_dbres *r = NULL;
+    int rc = parse_own_ids(req, own, &nown, err);
+    if (rc)
+        return rc;
+    /* Shared against the exclusive lock every acquisition on this branch
+     * takes: an acquisition waits for writes that already passed this check
+     * and writes wait for an acquisition in flight, so no write commits
+     * after a lock that covers it was granted (docs/locks.md). */
+    if (be == OMS_DB_PG) {
+        oms_dbparam k[] = {DBP_INT(oms_lock_branch_key(branch))};
+        if ((rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock_shared($1)", k, 1, NULL, err)))
+            return rc;
+    }
+    for (size_t i = 0; i < nown; i++)
+        if ((rc = check_own_lock(c, req, be, own[i], extra, err)))
+            return rc;
+
+    static const char *const sql[2] = {BRANCH_LOCKS_SQL(OMS_LOCK_NOW_SQLITE), BRANCH_LOCKS_SQL(OMS_LOCK_NOW_PG)};
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    if ((rc = oms_db_exec(c, sql[be == OMS_DB_PG], p, 1, &r, err)))
+        return rc;
+    oms_lock *blocking = r->nrows ? oms_arena_alloc(req->arena, r->nrows * sizeof *blocking) : NULL;
+    size_t nblocking = 0;
+    int64_t now = r->nrows ? oms_dbres_int(r, 0, 0) : 0;
+    for (size_t i = 0; i < r->nrows; i++) {
+        oms_lock *l = &blocking[nblocking];
+        oms_lock_from_row(l, r, i, 1, req->arena);
+        bool mine = false;
+        for (size_t k = 0; k < nown; k++)
+            mine = mine || strcmp(own[k], l->id) == 0;
+        if (mine)
+            continue;
+        /* A branch lock covers every change to its branch, even one that
+         * touches no resource (an empty merge commit still moves the head). */
+        bool covers = !strcmp(l->scope, "branch");
+        for (size_t k = 0; k < n && !covers; k++)
+            covers = oms_lock_covers(l, resources[k]);
+        if (covers)
+            nblocking++;
+    }
+    oms_dbres_free(r);
+    if (nblocking == 0 || lock_override_admits(c, req, branch, blocking, nblocking))
+        return OMS_OK;
+    *extra = locked_problem(req, branch, blocking, nblocking, now, resources, n);
+    return oms_err_set(err, OMS_ELOCKED, "%s on branch %s is locked by %s (%s): %s",
+                       nblocking == 1 ? oms_lock_pattern(&blocking[0], req->arena) : "part of the change", branch,
+                       blocking[0].holder, blocking[0].kind, blocking[0].reason);
 }

@@ -3,12 +3,15 @@
 
 #include <stddef.h>
 
+#include "locks/reaper.h"
+
 /* A task with nothing to do keeps the table non-empty in C; real tasks are
  * added above it by the subsystems that need them. */
 static void heartbeat(oms_app *app) { (void)app; }
 
 const oms_task oms_tasks[] = {
     /* name, interval (ms), function */
+    {"lock-reaper", 1000, oms_lock_reaper_run}, /* expiry is exact without it; this records and audits it */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);

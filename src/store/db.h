@@ -65,6 +65,7 @@ int oms_db_begin(oms_dbconn *c, bool write, oms_error *err);
 int oms_db_commit(oms_dbconn *c, oms_error *err);
 void oms_db_rollback(oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
+oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c);
 
 void oms_dbres_free(oms_dbres *r);
 const char *oms_dbres_get(const oms_dbres *r, size_t row, size_t col);

@@ -38,6 +38,7 @@ static const struct {
     {OMS_EIO, 500, "internal", "Internal server error"},
     {OMS_EAUDIT, 503, "audit_unavailable", "Audit store unavailable"},
     {OMS_ENOTMODIFIED, 304, "not_modified", "Not modified"},
+    {OMS_ELOCKLOST, 409, "lock_expired", "Lock expired"},
 };
 
 static int find(oms_err code)

@@ -32,6 +32,7 @@ typedef enum {
     OMS_EIO = -24,            /* 500 internal */
     OMS_EAUDIT = -25,         /* 503 audit_unavailable */
     OMS_ENOTMODIFIED = -26,   /* 304 */
+    OMS_ELOCKLOST = -27,      /* 409 lock_expired: X-Lock-ID names no live lock of the caller (fencing) */
 } oms_err;
 
 /* An error with its message; `msg` never holds secrets. */

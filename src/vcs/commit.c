@@ -114,7 +114,7 @@ int oms_commit_load_json(oms_dbconn *c, const char *id, json_t **out, oms_error 
     oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(id)};
     int rc = oms_db_exec(c,
-                         "SELECT id, tree, parents, author, message, time_ms, issue_keys, override_id"
+                         "SELECT id, tree, parents, author, message, time_ms, issue_keys, override_id, generation"
                          " FROM commits WHERE id = $1",
                          p, 1, &r, err);
     if (rc)
@@ -133,6 +133,7 @@ int oms_commit_load_json(oms_dbconn *c, const char *id, json_t **out, oms_error 
                      oms_dbres_get(r, 0, 1), "parents", parents ? parents : json_array(), "author",
                      oms_dbres_get(r, 0, 3), "message", oms_dbres_get(r, 0, 4), "time", t, "issue_keys",
                      keys ? keys : json_array(), "override_id", ov ? json_string(ov) : json_null());
+    json_object_set_new(*out, "generation", json_integer(oms_dbres_int(r, 0, 8)));
     oms_dbres_free(r);
     return OMS_OK;
 }

@@ -12,5 +12,8 @@ int oms_h_branch_history(oms_request *req);
 int oms_h_commit_get(oms_request *req);
 int oms_h_diff(oms_request *req);
 int oms_h_issue_commits(oms_request *req);
+int oms_h_branch_merge(oms_request *req);
+int oms_h_branch_revert(oms_request *req);
+int oms_h_branch_settings(oms_request *req);
 
 #endif

@@ -53,26 +53,47 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
     snprintf(e->commit, sizeof e->commit, "%s", commit ? commit : "");
     e->author = strdup(author ? author : "");
     e->time_ms = time_ms;
-    /* Outgoing references, computed once: deletes and integrity checks need
-     * the dependents of a resource without parsing every document. */
-    json_t *doc = json_loadb(text, len, 0, NULL);
-    if (doc) {
-        strvec sv = {0};
-        oms_document_refs(kind, doc, collect_ref, &sv);
-        e->refs_to = sv.v;
-        e->nrefs_to = sv.n;
-        json_decref(doc);
-    }
     return e;
+}
+
+/* Outgoing references are computed on first use and kept: deletes and
+ * integrity checks need the dependents of a resource without parsing every
+ * document each time, and most reads never need them at all. */
+const oms_refs *oms_entry_refs(const oms_entry *ce)
+{
+    oms_entry *e = (oms_entry *)ce;
+    oms_refs *r = atomic_load(&e->refs_to);
+    if (r)
+        return r;
+    strvec sv = {0};
+    json_t *doc = json_loadb(e->text, e->len, 0, NULL);
+    if (doc)
+        oms_document_refs(e->kind, doc, collect_ref, &sv);
+    json_decref(doc);
+    r = malloc(sizeof *r + sv.n * sizeof r->v[0]);
+    r->n = sv.n;
+    for (size_t i = 0; i < sv.n; i++)
+        r->v[i] = sv.v[i];
+    free(sv.v);
+    oms_refs *expected = NULL;
+    if (!atomic_compare_exchange_strong(&e->refs_to, &expected, r)) {
+        /* another thread won the race: use its copy */
+        for (size_t i = 0; i < r->n; i++)
+            free(r->v[i]);
+        free(r);
+        r = expected;
+    }
+    return r;
 }
 
 void oms_entry_unref(oms_entry *e)
 {
     if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
         return;
-    for (size_t i = 0; i < e->nrefs_to; i++)
-        free(e->refs_to[i]);
-    free(e->refs_to);
+    oms_refs *r = atomic_load(&e->refs_to);
+    for (size_t i = 0; r && i < r->n; i++)
+        free(r->v[i]);
+    free(r);
     free(e->key);
     free(e->text);
     free(e->author);
@@ -418,19 +439,42 @@ int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **ou
     return rc;
 }
 
-static int load_object(oms_dbconn *c, const char *hash, json_t **out, char **text, oms_error *err)
+/* Loads many objects in one statement: hash -> parsed JSON (trees) or text
+ * (resources) into `out` (a JSON object). The hashes travel as one JSON
+ * array parameter. */
+static int load_objects(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(hash)};
-    int rc = oms_db_exec(c, "SELECT content FROM objects WHERE hash = $1", p, 1, &r, err);
-    if (rc == OMS_OK && r->nrows == 0)
-        rc = oms_err_set(err, OMS_EINTERNAL, "object %.12s missing", hash);
-    if (rc == OMS_OK && out && !(*out = json_loads(oms_dbres_get(r, 0, 0), 0, NULL)))
-        rc = oms_err_set(err, OMS_EINTERNAL, "object %.12s unreadable", hash);
-    if (rc == OMS_OK && text)
-        *text = strdup(oms_dbres_get(r, 0, 0));
-    oms_dbres_free(r);
-    return rc;
+    bool pg = oms_db_backend_of_conn(c) == OMS_DB_PG;
+    const char *sql = pg ? "SELECT hash, content FROM objects WHERE hash IN"
+                           " (SELECT json_array_elements_text($1::json))"
+                         : "SELECT hash, content FROM objects WHERE hash IN (SELECT value FROM json_each($1))";
+    size_t total = json_array_size(hashes);
+    for (size_t start = 0; start < total; start += 1000) {
+        json_t *chunk = json_array();
+        for (size_t i = start; i < total && i < start + 1000; i++)
+            json_array_append(chunk, json_array_get(hashes, i));
+        char *param = json_dumps(chunk, JSON_COMPACT);
+        json_decref(chunk);
+        oms_dbres *r = NULL;
+        oms_dbparam p[] = {DBP_TEXT(param)};
+        int rc = oms_db_exec(c, sql, p, 1, &r, err);
+        free(param);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < r->nrows; i++) {
+            const char *content = oms_dbres_get(r, i, 1);
+            json_t *v = parse ? json_loads(content, 0, NULL) : json_string(content);
+            if (v)
+                json_object_set_new(out, oms_dbres_get(r, i, 0), v);
+        }
+        oms_dbres_free(r);
+    }
+    return OMS_OK;
+}
+
+static int missing_object(oms_error *err, const char *hash)
+{
+    return oms_err_set(err, OMS_EINTERNAL, "object %.12s missing or unreadable", hash ? hash : "?");
 }
 
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err)
@@ -446,37 +490,69 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
         oms_dbres_free(r);
         return rc;
     }
-    json_t *root = NULL;
     oms_snapshot *s = oms_snapshot_new_empty();
-    rc = load_object(c, oms_dbres_get(r, 0, 0), &root, NULL, err);
-    const char *key, *bucket_key;
-    json_t *bh;
-    json_object_foreach(root, bucket_key, bh) {
-        json_t *bucket = NULL;
-        if (rc || (rc = load_object(c, json_string_value(bh), &bucket, NULL, err)))
-            break;
+    json_t *want = json_array(), *nodes = json_object(), *docs = json_object();
+    const char *tree = oms_dbres_get(r, 0, 0);
+    json_array_append_new(want, json_string(tree));
+    if ((rc = load_objects(c, want, true, nodes, err)))
+        goto done;
+    json_t *root = json_object_get(nodes, tree);
+    if (!root) {
+        rc = missing_object(err, tree);
+        goto done;
+    }
+    json_array_clear(want);
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) json_array_append(want, v);
+    if ((rc = load_objects(c, want, true, nodes, err)))
+        goto done;
+    json_array_clear(want);
+    json_object_foreach(root, k, v) {
+        json_t *bucket = json_object_get(nodes, json_string_value(v));
+        if (!bucket) {
+            rc = missing_object(err, json_string_value(v));
+            goto done;
+        }
+        const char *key;
+        json_t *rh;
+        json_object_foreach(bucket, key, rh) json_array_append(want, rh);
+    }
+    if ((rc = load_objects(c, want, false, docs, err)))
+        goto done;
+    json_object_foreach(root, k, v) {
+        json_t *bucket = json_object_get(nodes, json_string_value(v));
+        const char *key;
         json_t *rh;
         json_object_foreach(bucket, key, rh) {
             oms_kind kind;
             const char *name;
-            char *text = NULL;
-            if (kind_and_name(key, &kind, &name) ||
-                (rc = load_object(c, json_string_value(rh), NULL, &text, err)))
-                break;
-            oms_snapshot_put(s, oms_entry_new(kind, name, json_string_value(rh), text, strlen(text), commit,
-                                              oms_dbres_get(r, 0, 1), oms_dbres_int(r, 0, 2)));
-            free(text);
+            json_t *text = json_object_get(docs, json_string_value(rh));
+            if (kind_and_name(key, &kind, &name))
+                continue;
+            if (!text) {
+                rc = missing_object(err, json_string_value(rh));
+                goto done;
+            }
+            oms_snapshot_put(s, oms_entry_new(kind, name, json_string_value(rh), json_string_value(text),
+                                              json_string_length(text), commit, oms_dbres_get(r, 0, 1),
+                                              oms_dbres_int(r, 0, 2)));
         }
-        json_decref(bucket);
     }
-    json_decref(root);
+    oms_snapshot_seal(s, NULL, NULL);
+    /* A tree that does not hash to its id was altered in the database. */
+    if (strcmp(s->tree, tree) != 0)
+        rc = oms_err_set(err, OMS_EINTERNAL, "tree %.12s does not match its content", tree);
+    snprintf(s->commit, sizeof s->commit, "%s", commit);
+done:
+    json_decref(want);
+    json_decref(nodes);
+    json_decref(docs);
     oms_dbres_free(r);
     if (rc) {
         oms_snapshot_unref(s);
         return rc;
     }
-    oms_snapshot_seal(s, NULL, NULL);
-    snprintf(s->commit, sizeof s->commit, "%s", commit);
     *out = s;
     return OMS_OK;
 }

@@ -32,9 +32,17 @@ typedef struct {
     char commit[65];      /* last commit on the first-parent line that changed it */
     char *author;
     int64_t time_ms;
-    char **refs_to;       /* outgoing references as "KIND/NAME" */
-    size_t nrefs_to;
+    _Atomic(struct oms_refs *) refs_to; /* outgoing references, computed on first use */
 } oms_entry;
+
+/* Outgoing references of a resource as "KIND/NAME" strings. */
+typedef struct oms_refs {
+    size_t n;
+    char *v[];
+} oms_refs;
+
+/* The entry's outgoing references (parsed once, then shared). */
+const oms_refs *oms_entry_refs(const oms_entry *e);
 
 typedef struct {
     atomic_int refs;

@@ -74,13 +74,14 @@ typedef struct {
 static void scan_entry(void *p, const oms_entry *e)
 {
     dep_scan *d = p;
-    for (size_t i = 0; i < e->nrefs_to; i++) {
-        if (!json_object_get(d->targets, e->refs_to[i]))
+    const oms_refs *refs = oms_entry_refs(e);
+    for (size_t i = 0; i < refs->n; i++) {
+        if (!json_object_get(d->targets, refs->v[i]))
             continue;
-        if (json_object_get(d->deleted, e->refs_to[i])) {
-            json_t *list = json_object_get(d->dependents, e->refs_to[i]);
+        if (json_object_get(d->deleted, refs->v[i])) {
+            json_t *list = json_object_get(d->dependents, refs->v[i]);
             if (!list)
-                json_object_set_new(d->dependents, e->refs_to[i], list = json_array());
+                json_object_set_new(d->dependents, refs->v[i], list = json_array());
             json_array_append_new(list, json_string(e->key));
         } else {
             json_object_set_new(d->recheck, e->key, json_true());
@@ -281,9 +282,9 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
     }
     char *message = w->message ? strdup(w->message) : default_message(w);
     const char *author = req->principal.sub ? req->principal.sub : "oms";
-    oms_commit_info ci = {.tree = fork->tree, .parents = {head}, .nparents = 1, .author = author,
-                          .message = message, .time_ms = oms_now_ms(), .issue_keys = w->issue_keys,
-                          .override_id = w->override_id};
+    oms_commit_info ci = {.tree = fork->tree, .parents = {head, w->merge_parent}, .nparents = w->merge_parent ? 2 : 1,
+                          .author = author, .message = message, .time_ms = oms_now_ms(),
+                          .issue_keys = w->issue_keys, .override_id = w->override_id};
     char id[65];
     oms_commit_id(&ci, id, NULL);
     rc = oms_commit_store(c, &ci, id, err);
@@ -333,13 +334,19 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
     oms_audit_event ev = {.action = w->audit_action, .outcome = "success", .resource_branch = w->branch,
                           .commit_id = id};
     oms_audit_from_request(&ev, req);
-    if (w->nops == 1) {
+    if (w->nops == 1 && !w->audit_resource_kind) {
         ev.resource_kind = oms_kind_segment(w->ops[0].kind);
         ev.resource_id = w->ops[0].api_name;
         ev.before_hash = w->ops[0].old_hash[0] ? w->ops[0].old_hash : NULL;
         ev.after_hash = w->ops[0].new_hash[0] ? w->ops[0].new_hash : NULL;
+    } else {
+        ev.resource_kind = w->audit_resource_kind;
+        ev.resource_id = w->audit_resource_id;
     }
-    ev.http_status = w->nops == 1 && w->ops[0].op == OMS_OP_CREATE ? 201 : w->nops == 1 && w->ops[0].op == OMS_OP_DELETE ? 204 : 200;
+    ev.http_status = w->success_status                                       ? w->success_status
+                     : w->nops == 1 && w->ops[0].op == OMS_OP_CREATE ? 201
+                     : w->nops == 1 && w->ops[0].op == OMS_OP_DELETE ? 204
+                                                                     : 200;
     char *paths = changed_paths_text(changes);
     char *keys = w->issue_keys ? json_dumps(w->issue_keys, JSON_COMPACT) : NULL;
     ev.changed_paths = paths;
@@ -347,12 +354,14 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
     ev.override_id = w->override_id;
     char detail[64];
     snprintf(detail, sizeof detail, "{\"operations\":%zu,\"breaking\":%s}", w->nops, breaking ? "true" : "false");
-    ev.detail = detail;
+    ev.detail = w->audit_detail ? w->audit_detail : detail;
     rc = oms_audit_append(c, &ev, err);
     free(paths);
     free(keys);
     if (rc)
         return oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+    if (w->in_tx && (rc = w->in_tx(c, w->in_tx_ctx, id, err)))
+        return rc;
     snprintf(res->commit, sizeof res->commit, "%s", id);
     snprintf(fork->commit, sizeof fork->commit, "%s", id);
     return OMS_OK;
@@ -396,7 +405,7 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
     bool protect = false;
     if ((rc = read_branch(c, req, w->branch, head, &protect, err)))
         goto done;
-    if (protect && !w->dry_run) {
+    if (protect && !w->dry_run && !w->bypass_protection) {
         res->problem_code = "protected_branch";
         rc = oms_err_set(err, OMS_EFORBIDDEN,
                          "%s is protected: changes arrive by merging an approved proposal", w->branch);
@@ -427,7 +436,7 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
         }
     }
     res->changes = describe_changes(base, fork, touched, &res->breaking);
-    if (w->dry_run || json_array_size(res->changes) == 0) {
+    if (w->dry_run || (json_array_size(res->changes) == 0 && !w->allow_empty)) {
         snprintf(res->commit, sizeof res->commit, "%s", head);
         res->changed = false;
         oms_db_rollback(c);

@@ -34,6 +34,18 @@ typedef struct {
     const char *override_id;
     bool dry_run;              /* validate only: nothing is written */
     const char *audit_action;
+    /* merges, reverts, proposals */
+    const char *merge_parent;  /* second parent of a merge commit, or NULL */
+    bool bypass_protection;    /* the change arrives by an approved path (proposal merge, override) */
+    const char *audit_resource_kind, *audit_resource_id; /* override the single-op defaults */
+    const char *audit_detail;  /* JSON object text, or NULL */
+    int success_status;        /* HTTP status recorded with the event; 0: derived from the operation */
+    bool allow_empty;          /* commit even when no resource changes (merge commits) */
+    /* Runs inside the transaction after the head moved, with the new commit:
+     * for state that must change atomically with the commit (a proposal
+     * becoming merged). */
+    int (*in_tx)(oms_dbconn *c, void *ctx, const char *commit, oms_error *err);
+    void *in_tx_ctx;
 } oms_write;
 
 typedef struct {

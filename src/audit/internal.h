@@ -1,0 +1,177 @@
+/* Shared inside src/audit only: the event row layout, the canonical forms
+ * that are hashed and signed, the key, and the chain walker used by sealing,
+ * verification and archiving. docs/audit.md describes the design. */
+#ifndef OMS_AUDIT_INTERNAL_H
+#define OMS_AUDIT_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+#include "store/db.h"
+
+/* Columns of audit_events in hashing order; every query that feeds the
+ * chain walker or the JSON renderer selects exactly these. */
+#define AUDIT_COLS                                                                                       \
+    "seq, event_id, time_ms, actor_sub, actor_roles, client_addr, user_agent, action, outcome,"           \
+    " http_status, request_id, method, route, resource_kind, resource_branch, resource_id, issue_keys,"  \
+    " override_id, commit_id, before_hash, after_hash, changed_paths, detail, prev_hash, hash"
+
+enum {
+    AC_SEQ, AC_EVENT_ID, AC_TIME, AC_SUB, AC_ROLES, AC_ADDR, AC_UA, AC_ACTION, AC_OUTCOME, AC_STATUS,
+    AC_REQUEST_ID, AC_METHOD, AC_ROUTE, AC_RKIND, AC_RBRANCH, AC_RID, AC_ISSUES, AC_OVERRIDE, AC_COMMIT,
+    AC_BEFORE, AC_AFTER, AC_PATHS, AC_DETAIL, AC_PREV_HASH, AC_HASH,
+    AC__COUNT,
+    AC__HASHED = AC_HASH /* fields covered by the event hash: seq .. prev_hash */
+};
+extern const char *const oms_audit_col_names[AC__COUNT];
+
+#define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+/* Key of the transaction-scoped advisory lock held by the instance that
+ * seals or archives ("OMS-SEAL" in ASCII). */
+#define AUDIT_SEAL_LOCK_KEY "5714731494797968716"
+
+/* ---- canonical forms (chain.c) ---- */
+
+/* SHA-256 (hex) of "oms-audit-event/1" followed, for each hashed field in
+ * column order, by "|~" for NULL or "|<byte length>:<bytes>". */
+void oms_audit_event_hash(char out[65], const char *const fields[AC__HASHED]);
+
+/* ---- key (key.c) ---- */
+
+bool oms_audit_have_key(void);
+/* HMAC-SHA256 with OMS_AUDIT_KEY as 64 hex digits; false without a key. */
+bool oms_audit_hmac_hex(char out[65], const void *data, size_t len);
+
+/* ---- checkpoints (seal.c) ---- */
+
+typedef struct {
+    int64_t id;
+    char kind[16];     /* seal | archive */
+    int64_t from_seq, upto_seq, event_count, time_ms;
+    char chain_hash[65];
+    char sealed_by[128];
+    char *detail;      /* malloc'd JSON text or NULL */
+    char prev_hmac[65];
+    char hmac[65];
+} oms_audit_checkpoint;
+
+#define CHECKPOINT_COLS \
+    "id, kind, from_seq, upto_seq, chain_hash, event_count, time_ms, sealed_by, detail, prev_hmac, hmac"
+
+void oms_audit_checkpoint_from_row(oms_audit_checkpoint *cp, const oms_dbres *r, size_t row);
+void oms_audit_checkpoint_clear(oms_audit_checkpoint *cp);
+/* HMAC over the canonical checkpoint ("oms-audit-checkpoint/1" and its fields
+ * length-prefixed as for events); false without a key. */
+bool oms_audit_checkpoint_hmac(char out[65], const oms_audit_checkpoint *cp);
+/* Appends `cp` (id, prev_hmac and hmac filled here) inside the caller's
+ * write transaction. */
+int oms_audit_checkpoint_insert(oms_dbconn *c, oms_audit_checkpoint *cp, oms_error *err);
+/* The instance name recorded in sealed_by: host:pid. */
+const char *oms_audit_instance(void);
+
+/* ---- the chain walker (chain.c) ---- */
+
+typedef struct {
+    int64_t legacy_upto; /* rows at or below carry no hash (written before version 4) */
+    int64_t last_seq;    /* last row accepted, 0 before the first */
+    char prev[65];       /* chain hash after the last row accepted */
+    int64_t count;
+    int64_t bad_seq;     /* set when a row fails */
+    char reason[200];
+} oms_audit_walk;
+
+void oms_audit_walk_init(oms_audit_walk *w, int64_t legacy_upto, int64_t start_after_seq, const char *prev);
+/* Checks one row (AUDIT_COLS) against the chain; false and bad_seq/reason
+ * set when it breaks the chain. */
+bool oms_audit_walk_row(oms_audit_walk *w, const oms_dbres *r, size_t row);
+
+/* Reads the chain head: seq, hash (NULL until legacy rows are adopted) and
+ * legacy_upto. `for_update` locks the row on PostgreSQL. */
+int oms_audit_head_read(oms_dbconn *c, bool for_update, int64_t *seq, char hash[65], bool *has_hash,
+                        int64_t *legacy_upto, oms_error *err);
+
+/* ---- group commit (group_commit.c) ---- */
+
+/* Appends every event of the batch in the caller's write transaction:
+ * one head read, n inserts, one head update. */
+int oms_audit_append_many(oms_dbconn *c, const oms_audit_event *const *evs, size_t n, oms_error *err);
+
+/* ---- query filters (query.c) ---- */
+
+typedef struct {
+    const char *actor, *action, *resource_kind, *resource_id, *branch, *outcome, *request_id, *commit_id;
+    bool action_prefix; /* action ended in ".*" */
+    bool has_from, has_to;
+    int64_t from_ms, to_ms;
+    bool asc;
+    bool has_cursor;
+    int64_t cursor_seq;
+    int64_t upto_seq; /* > 0: only seq <= this (export snapshots) */
+} oms_audit_filter;
+
+/* Parses one named filter value; false with a message in err. Values are
+ * borrowed. */
+bool oms_audit_filter_set(oms_audit_filter *f, const char *name, const char *value, oms_error *err);
+/* The query-string filter names, NULL-terminated. */
+extern const char *const oms_audit_filter_names[];
+
+typedef struct {
+    char sql[2048];
+    oms_dbparam p[24];
+    int n;
+} oms_audit_sql;
+
+/* SELECT AUDIT_COLS FROM audit_events WHERE <filter> ORDER BY seq LIMIT n. */
+void oms_audit_filter_sql(oms_audit_sql *q, const oms_audit_filter *f, int64_t limit);
+/* A filter as a JSON object (for the audit.read / audit.export detail). */
+json_t *oms_audit_filter_json(const oms_audit_filter *f);
+
+/* The event as its public JSON form. */
+json_t *oms_audit_row_json(const oms_dbres *r, size_t row);
+/* RFC 3339 (or a bare date, midnight UTC) to epoch milliseconds. */
+bool oms_audit_parse_time(const char *s, int64_t *out_ms);
+
+/* ---- export (export.c) ---- */
+
+typedef enum { OMS_AUDIT_JSONL, OMS_AUDIT_CSV } oms_audit_format;
+typedef struct oms_audit_exporter oms_audit_exporter;
+
+/* Streams the events matching `f` (copied) in seq order, bounded by the
+ * newest event at creation time so a live export ends. */
+int oms_audit_exporter_new(oms_audit_exporter **out, oms_db *db, const oms_audit_filter *f,
+                           oms_audit_format fmt, oms_error *err);
+/* Up to `max` bytes of output; 0 at the end, -1 on a database error. */
+long oms_audit_exporter_read(oms_audit_exporter *x, char *buf, size_t max);
+int64_t oms_audit_exporter_rows(const oms_audit_exporter *x);
+void oms_audit_exporter_free(oms_audit_exporter *x);
+
+/* ---- compliance report (report.c, report_html.c) ---- */
+
+json_t *oms_compliance_report(oms_db *db, const char *exempt_globs, int64_t from_ms, int64_t to_ms,
+                              oms_error *err);
+char *oms_compliance_report_csv(const json_t *report);
+char *oms_compliance_report_html(const json_t *report);
+/* Glob with ** (any characters) and * (no '/'); comma-separated lists. */
+bool oms_branch_glob_match(const char *pattern, const char *branch);
+bool oms_branch_glob_list_match(const char *globs, const char *branch);
+
+/* ---- a growable text buffer ---- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} oms_sbuf;
+
+void oms_sbuf_add(oms_sbuf *b, const char *s, size_t n);
+void oms_sbuf_puts(oms_sbuf *b, const char *s);
+void oms_sbuf_printf(oms_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* HTML-escapes s (may be NULL: nothing). */
+void oms_sbuf_html(oms_sbuf *b, const char *s);
+/* One CSV field, quoted when needed; a cell a spreadsheet would run as a
+ * formula (leading = + - @ tab CR) gets a leading apostrophe. */
+void oms_sbuf_csv(oms_sbuf *b, const char *s);
+
+#endif

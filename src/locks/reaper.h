@@ -1,0 +1,10 @@
+/* The lock reaper (SPEC §7): a background task that turns locks past their
+ * deadline into `expired` rows and audits `lock.expired` once per lock. */
+#ifndef OMS_LOCK_REAPER_H
+#define OMS_LOCK_REAPER_H
+
+typedef struct oms_app oms_app;
+
+void oms_lock_reaper_run(oms_app *app);
+
+#endif

@@ -1,0 +1,16 @@
+/* Proposals: reviewed merges of a source branch into a target (SPEC §4). */
+#ifndef OMS_PROPOSALS_H
+#define OMS_PROPOSALS_H
+
+#include "http/request.h"
+
+int oms_h_proposal_list(oms_request *req);
+int oms_h_proposal_create(oms_request *req);
+int oms_h_proposal_get(oms_request *req);
+int oms_h_proposal_open(oms_request *req);
+int oms_h_proposal_approve(oms_request *req);
+int oms_h_proposal_reject(oms_request *req);
+int oms_h_proposal_close(oms_request *req);
+int oms_h_proposal_merge(oms_request *req);
+
+#endif
