@@ -19,5 +19,9 @@ echo "== bench/ontology_memory.py (SQLite)"
 python3 bench/ontology_memory.py sqlite 10000 || status=1
 echo "== bench/ontology_memory.py (PostgreSQL)"
 python3 bench/ontology_memory.py pg 10000 || status=1
+echo "== bench/merge_bench.py (SQLite)"
+python3 bench/merge_bench.py sqlite 10000 1000 || status=1
+echo "== bench/merge_bench.py (PostgreSQL)"
+python3 bench/merge_bench.py pg 10000 1000 || status=1
 scripts/pg-throwaway.sh stop "$OMS_PG_DIR"
 exit $status

@@ -110,6 +110,7 @@ typedef struct {
     bool has_cursor;
     int64_t cursor_seq;
     int64_t upto_seq; /* > 0: only seq <= this (export snapshots) */
+    char kind_buf[128]; /* the KIND of a KIND/NAME resource filter */
 } oms_audit_filter;
 
 /* Parses one named filter value; false with a message in err. Values are

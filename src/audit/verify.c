@@ -3,6 +3,7 @@
  * archive record (or the first event), each row checked for its sequence
  * number, its own hash and its link, and the chain hash compared with every
  * checkpoint it passes. The first failure names the sequence number. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,39 +26,48 @@ static void cp_list_free(cp_list *l)
     free(l->v);
 }
 
-static void bad(oms_audit_verify_result *out, int64_t seq, int64_t cp, const char *fmt, const char *a,
-                long long x)
+/* Records a finding: the first bad sequence and the first bad checkpoint
+ * are kept apart; the reason is the first finding's. */
+static void bad(oms_audit_verify_result *out, int64_t seq, int64_t cp, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void bad(oms_audit_verify_result *out, int64_t seq, int64_t cp, const char *fmt, ...)
 {
-    if (!out->ok)
-        return; /* keep the first */
+    if (seq && !out->first_bad_seq)
+        out->first_bad_seq = seq;
+    if (cp && !out->bad_checkpoint)
+        out->bad_checkpoint = cp;
+    if (out->ok) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(out->reason, sizeof out->reason, fmt, ap);
+        va_end(ap);
+    }
     out->ok = false;
-    out->first_bad_seq = seq;
-    out->bad_checkpoint = cp;
-    snprintf(out->reason, sizeof out->reason, fmt, a, x);
 }
 
-/* HMACs, ids 1..n without gaps, each linked to its predecessor. */
-static void check_checkpoints(const cp_list *l, oms_audit_verify_result *out)
+/* HMACs, ids 1..n without gaps, each linked to its predecessor. valid[i]
+ * says whether checkpoint i may be trusted by the walk. */
+static void check_checkpoints(const cp_list *l, bool *valid, oms_audit_verify_result *out)
 {
     const char *prev = AUDIT_GENESIS;
     for (size_t i = 0; i < l->n; i++) {
         const oms_audit_checkpoint *cp = &l->v[i];
         char h[65];
-        if (cp->id != (int64_t)i + 1) {
-            bad(out, 0, (int64_t)i + 1, "%scheckpoint %lld is missing", "", (long long)i + 1);
-            return;
-        }
-        if (!oms_audit_checkpoint_hmac(h, cp) || !oms_ct_equal(h, cp->hmac, 64) || strlen(cp->hmac) != 64) {
-            bad(out, 0, cp->id, "%scheckpoint %lld is forged or modified (its HMAC does not verify)", "",
+        valid[i] = false;
+        if (cp->id != (int64_t)i + 1)
+            bad(out, 0, (int64_t)i + 1, "checkpoint %lld is missing", (long long)i + 1);
+        if (strlen(cp->hmac) != 64 || !oms_audit_checkpoint_hmac(h, cp) || !oms_ct_equal(h, cp->hmac, 64)) {
+            bad(out, 0, cp->id, "checkpoint %lld is forged or modified (its HMAC does not verify)",
                 (long long)cp->id);
-            return;
-        }
-        if (strcmp(cp->prev_hmac, prev) != 0) {
-            bad(out, 0, cp->id, "%scheckpoint %lld does not follow its predecessor", "", (long long)cp->id);
-            return;
+        } else {
+            if (strcmp(cp->prev_hmac, prev) != 0)
+                bad(out, 0, cp->id, "checkpoint %lld does not follow its predecessor", (long long)cp->id);
+            valid[i] = true;
         }
         prev = cp->hmac;
         out->checkpoints++;
+        if (!valid[i])
+            continue;
         if (strcmp(cp->kind, "archive") == 0 && cp->upto_seq > out->archived_upto)
             out->archived_upto = cp->upto_seq;
         if (cp->upto_seq > out->sealed_upto)
@@ -97,15 +107,17 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
         return rc;
     cp_list l = {0};
     oms_audit_checkpoint **seals = NULL;
+    bool *valid = NULL;
     if ((rc = load_checkpoints(c, &l, err)))
         goto done;
-    check_checkpoints(&l, out);
+    valid = calloc(l.n ? l.n : 1, sizeof *valid);
+    check_checkpoints(&l, valid, out);
 
     /* Where the chain starts: after the newest archive record. */
     int64_t start_after = 0;
     const char *start_hash = AUDIT_GENESIS;
     for (size_t i = 0; i < l.n; i++)
-        if (strcmp(l.v[i].kind, "archive") == 0 && l.v[i].upto_seq >= start_after) {
+        if (valid[i] && strcmp(l.v[i].kind, "archive") == 0 && l.v[i].upto_seq >= start_after) {
             start_after = l.v[i].upto_seq;
             start_hash = l.v[i].chain_hash;
         }
@@ -113,7 +125,7 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
     seals = calloc(l.n ? l.n : 1, sizeof *seals);
     size_t ns = 0, next = 0;
     for (size_t i = 0; i < l.n; i++)
-        if (l.v[i].upto_seq > start_after)
+        if (valid[i] && l.v[i].upto_seq > start_after)
             seals[ns++] = &l.v[i];
     qsort(seals, ns, sizeof *seals, cmp_upto);
 
@@ -141,8 +153,8 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
             }
             /* A checkpoint the walk stepped over: its range lost events. */
             while (next < ns && seals[next]->upto_seq < w.last_seq) {
-                bad(out, seals[next]->upto_seq, seals[next]->id,
-                    "%sevent %lld, sealed by a checkpoint, is missing", "", (long long)seals[next]->upto_seq);
+                bad(out, seals[next]->upto_seq, seals[next]->id, "event %lld, sealed by a checkpoint, is missing",
+                    (long long)seals[next]->upto_seq);
                 next++;
                 broken = true;
             }
@@ -152,29 +164,26 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
                      * consistently: only the signed checkpoint shows it. */
                     int64_t from = next ? seals[next - 1]->upto_seq + 1 : start_after + 1;
                     bad(out, from, seals[next]->id,
-                        "%sevents up to seq %lld do not match the signed checkpoint (rewritten)", "",
-                        (long long)w.last_seq);
+                        "events %lld to %lld do not match the signed checkpoint %lld (rewritten)", (long long)from,
+                        (long long)w.last_seq, (long long)seals[next]->id);
                     broken = true;
                 }
                 next++;
             }
         }
         oms_dbres_free(r);
-        if (broken || n < PAGE) {
-            if (broken || n > 0)
-                break;
+        if (broken || n < PAGE)
             break;
-        }
     }
     if (broken && w.bad_seq)
-        bad(out, w.bad_seq, 0, "%s", w.reason, 0);
+        bad(out, w.bad_seq, 0, "seq %lld: %s", (long long)w.bad_seq, w.reason);
     out->events = w.count;
     out->last_seq = w.last_seq;
     if (!broken) {
         /* Sealed events beyond the end of the table were removed. */
         if (next < ns)
-            bad(out, w.last_seq + 1, seals[next]->id, "%sevents from seq %lld on, sealed by a checkpoint, are missing",
-                "", (long long)w.last_seq + 1);
+            bad(out, w.last_seq + 1, seals[next]->id, "events from seq %lld on, sealed by a checkpoint, are missing",
+                (long long)w.last_seq + 1);
         /* The head is read after the walk: honest appends only move it
          * forward, so a head behind the table means rows were inserted
          * behind the service's back, and a head ahead with nothing more to
@@ -182,16 +191,16 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
         else if ((rc = oms_audit_head_read(c, false, &head_seq, head_hash, &has_hash, &legacy_upto, err)))
             goto done;
         else if (w.last_seq > head_seq)
-            bad(out, head_seq + 1, 0, "%sevent %lld was inserted beyond the chain head", "", (long long)head_seq + 1);
+            bad(out, head_seq + 1, 0, "event %lld was inserted beyond the chain head", (long long)head_seq + 1);
         else if (w.last_seq == head_seq && has_hash && strcmp(head_hash, w.prev) != 0)
-            bad(out, head_seq, 0, "%sthe chain head disagrees with event %lld", "", (long long)head_seq);
+            bad(out, head_seq, 0, "the chain head disagrees with event %lld", (long long)head_seq);
         else if (w.last_seq < head_seq) {
             oms_dbres *r = NULL;
             oms_dbparam p[] = {DBP_INT(w.last_seq)};
             if ((rc = oms_db_exec(c, "SELECT count(*) FROM audit_events WHERE seq > $1", p, 1, &r, err)))
                 goto done;
             if (oms_dbres_int(r, 0, 0) == 0)
-                bad(out, w.last_seq + 1, 0, "%sevents from seq %lld on are missing (the tail was cut)", "",
+                bad(out, w.last_seq + 1, 0, "events from seq %lld on are missing (the tail was cut)",
                     (long long)w.last_seq + 1);
             oms_dbres_free(r);
         }
@@ -200,6 +209,7 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
         out->unsealed = out->last_seq - (out->sealed_upto > start_after ? out->sealed_upto : start_after);
 done:
     free(seals);
+    free(valid);
     cp_list_free(&l);
     return rc;
 }

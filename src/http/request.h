@@ -71,6 +71,10 @@ typedef struct oms_request {
     const char *resp_type;
     oms_header resp_headers[OMS_MAX_RESP_HEADERS];
     size_t nresp_headers;
+    /* A streamed body (oms_resp_stream), owned until the HTTP library takes it. */
+    long (*stream_fn)(void *ctx, char *buf, size_t max);
+    void *stream_ctx;
+    void (*stream_free)(void *ctx);
 } oms_request;
 
 /* Request accessors (implemented over libmicrohttpd in server.c). */
@@ -85,6 +89,12 @@ int oms_resp_json(oms_request *r, int status, json_t *body);
 int oms_resp_text(oms_request *r, int status, const char *content_type, const char *text, size_t len);
 /* Like oms_resp_text for a large malloc'd body, which it takes over. */
 int oms_resp_take(oms_request *r, int status, const char *content_type, char *body, size_t len);
+/* A body produced while it is sent (chunked): `fn` fills buf with up to max
+ * bytes and returns the count, 0 at the end, or -1 on an error (the stream
+ * is then cut, which the client sees as a truncated chunked body).
+ * `free_fn(ctx)` runs once, when the response is done or replaced. */
+int oms_resp_stream(oms_request *r, int status, const char *content_type, long (*fn)(void *ctx, char *buf, size_t max),
+                    void *ctx, void (*free_fn)(void *ctx));
 /* RFC 9457 problem document for `code`, with `detail`; `extra` (stolen, may be
  * NULL) adds members such as the missing permission. */
 int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *extra);

@@ -20,8 +20,28 @@ void oms_resp_header(oms_request *r, const char *name, const char *value)
     }
 }
 
+static void drop_stream(oms_request *r)
+{
+    if (r->stream_fn && r->stream_free)
+        r->stream_free(r->stream_ctx);
+    r->stream_fn = NULL;
+    r->stream_ctx = NULL;
+    r->stream_free = NULL;
+}
+
+int oms_resp_stream(oms_request *r, int status, const char *content_type, long (*fn)(void *ctx, char *buf, size_t max),
+                    void *ctx, void (*free_fn)(void *ctx))
+{
+    oms_resp_text(r, status, content_type, "", 0);
+    r->stream_fn = fn;
+    r->stream_ctx = ctx;
+    r->stream_free = free_fn;
+    return OMS_OK;
+}
+
 int oms_resp_text(oms_request *r, int status, const char *content_type, const char *text, size_t len)
 {
+    drop_stream(r);
     free(r->resp_owned);
     r->resp_owned = NULL;
     r->status = status;
@@ -34,6 +54,7 @@ int oms_resp_text(oms_request *r, int status, const char *content_type, const ch
 
 int oms_resp_take(oms_request *r, int status, const char *content_type, char *body, size_t len)
 {
+    drop_stream(r);
     free(r->resp_owned);
     r->status = status;
     r->resp_type = content_type;

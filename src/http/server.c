@@ -110,10 +110,42 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
+/* A streamed body (oms_resp_stream) as libmicrohttpd's content reader. */
+typedef struct {
+    long (*fn)(void *ctx, char *buf, size_t max);
+    void *ctx;
+    void (*free_fn)(void *ctx);
+} stream_reader;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_reader *s = cls;
+    long n = s->fn(s->ctx, buf, max);
+    return n > 0 ? (ssize_t)n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_done(void *cls)
+{
+    stream_reader *s = cls;
+    if (s->free_fn)
+        s->free_fn(s->ctx);
+    free(s);
+}
+
 static enum MHD_Result queue(oms_request *req)
 {
     struct MHD_Response *resp;
-    if (req->resp_owned) {
+    if (req->stream_fn) {
+        stream_reader *s = malloc(sizeof *s);
+        resp = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_done) : NULL;
+        if (!resp) {
+            free(s);
+            return MHD_NO;
+        }
+        *s = (stream_reader){req->stream_fn, req->stream_ctx, req->stream_free};
+        req->stream_fn = NULL; /* the response owns it now */
+        req->stream_free = NULL;
+    } else if (req->resp_owned) {
         resp = MHD_create_response_from_buffer(req->resp_len, req->resp_owned, MHD_RESPMEM_MUST_FREE);
         if (resp)
             req->resp_owned = NULL;
@@ -197,6 +229,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(s);
     }
     atomic_fetch_sub(&app->inflight, 1);
+    if (req->stream_fn && req->stream_free) /* a stream never handed to the library */
+        req->stream_free(req->stream_ctx);
     free(req->resp_owned);
     oms_arena_free(req->arena);
     *con_cls = NULL;

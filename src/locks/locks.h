@@ -47,6 +47,11 @@ typedef struct {
     " l.progress_phase, l.progress_message, l.progress_updated_at, l.fencing_token, l.state, l.ended_at,"     \
     " l.ended_by"
 #define OMS_LOCK_NCOLS 21
+/* The same unqualified, for RETURNING (SQLite allows no alias there). */
+#define OMS_LOCK_COLS_BARE                                                                                     \
+    "id, branch, scope, resource_type, resource_id, kind, holder, reason, acquired_at, expires_at,"            \
+    " heartbeat_seconds, last_heartbeat_at, deadline_at, progress_percent, progress_phase, progress_message,"  \
+    " progress_updated_at, fencing_token, state, ended_at, ended_by"
 
 /* "The database clock now" as a SQL expression, and a statement prefix
  * binding it once as n.t (clock_timestamp() moves within a statement, so

@@ -19,9 +19,9 @@
 #define PROBE(NOW) "SELECT 1 FROM locks WHERE state = 'active' AND deadline_at <= " NOW " LIMIT 1"
 
 #define REAP(NOW, LOCKING)                                                                                 \
-    "UPDATE locks AS l SET state = 'expired', ended_at = l.deadline_at, ended_by = 'oms' WHERE l.id IN"    \
+    "UPDATE locks SET state = 'expired', ended_at = deadline_at, ended_by = 'oms' WHERE id IN"              \
     " (SELECT id FROM locks WHERE state = 'active' AND deadline_at <= " NOW " ORDER BY id LIMIT " BATCH     \
-    LOCKING ") RETURNING " OMS_LOCK_COLS
+    LOCKING ") RETURNING " OMS_LOCK_COLS_BARE
 
 static int audit_expired(oms_dbconn *c, const oms_lock *l, oms_error *err)
 {

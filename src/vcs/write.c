@@ -10,6 +10,7 @@
 #include "ops/log.h"
 #include "util/canonical.h"
 #include "util/time.h"
+#include "vcs/bulk.h"
 #include "vcs/commit.h"
 
 void oms_write_result_clear(oms_write_result *res)
@@ -231,10 +232,10 @@ static json_t *describe_changes(const oms_snapshot *base, const oms_snapshot *fo
 
 /* ---- storing ---- */
 
-static int store_tree_node(void *ctx, const char *hash, const char *text)
+/* Collects new tree nodes for one bulk insert. */
+static int collect_tree_node(void *ctx, const char *hash, const char *text)
 {
-    oms_error err;
-    return oms_object_store(ctx, hash, "tree", text, &err);
+    return json_array_append_new(ctx, json_pack("[s,s,s]", hash, "tree", text));
 }
 
 static char *changed_paths_text(json_t *changes)
@@ -270,15 +271,26 @@ static char *default_message(const oms_write *w)
 static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *head, oms_snapshot *fork,
                    json_t *changes, bool breaking, oms_write_result *res, oms_error *err)
 {
-    int rc = oms_snapshot_seal(fork, store_tree_node, c);
-    if (rc)
-        return oms_err_set(err, OMS_EDB, "cannot store the tree");
+    json_t *objects = json_array(), *change_rows = json_array(), *upserts = json_array(), *removed = json_array();
+    int rc = oms_snapshot_seal(fork, collect_tree_node, objects);
+    if (rc) {
+        rc = oms_err_set(err, OMS_ENOMEM, "cannot build the tree");
+        goto done;
+    }
     size_t i;
     json_t *ch;
     json_array_foreach(changes, i, ch) {
-        const oms_entry *e = oms_snapshot_get_key(fork, json_string_value(json_object_get(ch, "resource")));
-        if (e && (rc = oms_object_store(c, e->hash, "resource", e->text, err)))
-            return rc;
+        const char *key = json_string_value(json_object_get(ch, "resource"));
+        const oms_entry *e = oms_snapshot_get_key(fork, key);
+        json_array_append_new(change_rows, json_pack("[s,s,s?,s?]", key, json_string_value(json_object_get(ch, "change")),
+                                                     json_string_value(json_object_get(ch, "old_hash")),
+                                                     json_string_value(json_object_get(ch, "new_hash"))));
+        if (e) {
+            json_array_append_new(objects, json_pack("[s,s,s]", e->hash, "resource", e->text));
+            json_array_append_new(upserts, json_pack("[s,s]", key, e->hash));
+        } else {
+            json_array_append_new(removed, json_string(key));
+        }
     }
     char *message = w->message ? strdup(w->message) : default_message(w);
     const char *author = req->principal.sub ? req->principal.sub : "oms";
@@ -287,37 +299,25 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
                           .issue_keys = w->issue_keys, .override_id = w->override_id};
     char id[65];
     oms_commit_id(&ci, id, NULL);
-    rc = oms_commit_store(c, &ci, id, err);
+    /* Objects first: a commit row never names a tree that is not stored. */
+    if ((rc = oms_bulk_objects(c, objects, err)) == OMS_OK && (rc = oms_commit_store(c, &ci, id, err)) == OMS_OK &&
+        (rc = oms_bulk_changes(c, id, change_rows, err)) == OMS_OK &&
+        (rc = oms_bulk_branch_upsert(c, w->branch, id, author, ci.time_ms, upserts, err)) == OMS_OK)
+        rc = oms_bulk_branch_delete(c, w->branch, removed, err);
     free(message);
-    json_array_foreach(changes, i, ch) {
-        if (rc)
-            break;
-        const char *key = json_string_value(json_object_get(ch, "resource"));
-        const char *change = json_string_value(json_object_get(ch, "change"));
-        const char *old_hash = json_string_value(json_object_get(ch, "old_hash"));
-        const char *new_hash = json_string_value(json_object_get(ch, "new_hash"));
-        rc = oms_commit_store_change(c, id, key, change, old_hash, new_hash, err);
-        oms_entry *e = (oms_entry *)oms_snapshot_get_key(fork, key);
-        if (rc == OMS_OK && e) {
-            /* New entries are private to this fork until it is published. */
-            snprintf(e->commit, sizeof e->commit, "%s", id);
-            free(e->author);
-            e->author = strdup(author);
-            e->time_ms = ci.time_ms;
-            oms_dbparam p[] = {DBP_TEXT(w->branch), DBP_TEXT(key), DBP_TEXT(e->hash), DBP_TEXT(id),
-                               DBP_TEXT(author), DBP_INT(ci.time_ms)};
-            rc = oms_db_exec(c,
-                             "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
-                             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (branch, resource) DO UPDATE SET"
-                             " hash = excluded.hash, commit_id = excluded.commit_id, author = excluded.author,"
-                             " time_ms = excluded.time_ms",
-                             p, 6, NULL, err);
-        } else if (rc == OMS_OK) {
-            oms_dbparam p[] = {DBP_TEXT(w->branch), DBP_TEXT(key)};
-            rc = oms_db_exec(c, "DELETE FROM branch_resources WHERE branch = $1 AND resource = $2", p, 2, NULL,
-                             err);
-        }
+    /* New entries are private to this fork until it is published. */
+    json_array_foreach(upserts, i, ch) {
+        oms_entry *e = (oms_entry *)oms_snapshot_get_key(fork, json_string_value(json_array_get(ch, 0)));
+        snprintf(e->commit, sizeof e->commit, "%s", id);
+        free(e->author);
+        e->author = strdup(author);
+        e->time_ms = ci.time_ms;
     }
+done:
+    json_decref(objects);
+    json_decref(change_rows);
+    json_decref(upserts);
+    json_decref(removed);
     if (rc)
         return rc;
     /* The head moves by compare-and-swap. */

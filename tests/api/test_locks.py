@@ -62,6 +62,11 @@ def _put(srv, branch, kind, name, doc, sub="dev", **headers):
                        json_body=doc)
 
 
+def _ot(api_name):
+    return {"api_name": api_name, "properties": [{"api_name": "id", "type": "string", "required": True}],
+            "primary_key": "id"}
+
+
 def _prop(api_name, desc=""):
     return {"api_name": api_name, "type": "string", "description": desc}
 
@@ -87,6 +92,7 @@ def test_isolation_423_progress_heartbeat_fencing(ctx):
                     kind="indexing", reason="rebuilding the Person index", ttl_seconds=60, heartbeat_seconds=1)
     lid = lock["id"]
     assert lock["state"] == "active" and lock["holder"] == "alice" and lock["scope"] == "resource"
+    time.sleep(0.2)  # progress needs elapsed time to have a rate
     _heartbeat(srv, lid, percent=25, phase="build", message="a quarter")
 
     # B: the write meets 423 with the lock, its progress, an ETA and Retry-After.
@@ -208,18 +214,19 @@ def test_scope_coverage_of_writes(ctx):
     _branch(srv, "cover/x")
     _branch(srv, "cover/y")
     for n in ("P1", "P2"):
-        assert _create(srv, "cover/x", "object-types", {"api_name": n, "properties": []}).status == 201
+        assert _create(srv, "cover/x", "object-types", _ot(n)).status == 201
     assert _create(srv, "cover/x", "shared-properties", _prop("S1")).status == 201
     batch = {"message": "two", "operations": [
         {"op": "create", "kind": "shared-properties", "api_name": "S2", "document": _prop("S2")},
-        {"op": "create", "kind": "object-types", "api_name": "P3", "document": {"api_name": "P3", "properties": []}}]}
+        {"op": "create", "kind": "object-types", "api_name": "P3", "document": _ot("P3")}]}
 
     t = _acquire(srv, "alice", branch="cover/x", scope="resource_type", resource_type="object-types")
     # a new object type is inside object-types/*
-    r = _create(srv, "cover/x", "object-types", {"api_name": "P9", "properties": []}, sub="bob")
+    r = _create(srv, "cover/x", "object-types", _ot("P9"), sub="bob")
     assert r.status == 423 and r.json()["locked"] == ["object-types/*"], r
+    # a link type only refers to the locked object types: it touches only link-types/L1
     assert _create(srv, "cover/x", "link-types", {"api_name": "L1", "from": "P1", "to": "P2",
-                                                  "cardinality": "one_to_one"}, sub="bob").status == 423
+                                                  "cardinality": "one_to_one"}, sub="bob").status == 201
     assert _create(srv, "cover/x", "shared-properties", _prop("S3"), sub="bob").status == 201
     # a batch touching one locked resource is refused whole
     r = srv.request("POST", _url("cover/x", "changes"), headers=_h(srv, "bob"), json_body=batch)
@@ -263,7 +270,7 @@ def test_fencing_token_only_increases(ctx):
     assert l2["fencing_token"] > l1["fencing_token"] > tokens[-1]
     batch = {"operations": [
         {"op": "replace", "kind": "shared-properties", "api_name": "S", "document": _prop("S", "v2")},
-        {"op": "create", "kind": "object-types", "api_name": "O", "document": {"api_name": "O", "properties": []}}]}
+        {"op": "create", "kind": "object-types", "api_name": "O", "document": _ot("O")}]}
     r = srv.request("POST", _url("fence/a", "changes"), headers=_h(srv, "alice", **{"X-Lock-ID": l1["id"]}), json_body=batch)
     assert r.status == 423 and r.json()["lock"]["id"] == l2["id"], r
     r = srv.request("POST", _url("fence/a", "changes"),

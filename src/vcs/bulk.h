@@ -1,0 +1,22 @@
+/* Set-based writes of a commit: many rows in one statement each (the rows
+ * travel as one JSON array parameter), so a commit of a thousand resources
+ * costs a handful of round trips, not thousands. */
+#ifndef OMS_BULK_H
+#define OMS_BULK_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "store/db.h"
+
+/* rows: [[hash, type, content], ...]; existing objects are kept. */
+int oms_bulk_objects(oms_dbconn *c, const json_t *rows, oms_error *err);
+/* rows: [[resource, change, old_hash, new_hash], ...] */
+int oms_bulk_changes(oms_dbconn *c, const char *commit, const json_t *rows, oms_error *err);
+/* rows: [[resource, hash], ...]: upserted with the commit's provenance. */
+int oms_bulk_branch_upsert(oms_dbconn *c, const char *branch, const char *commit, const char *author,
+                           int64_t time_ms, const json_t *rows, oms_error *err);
+/* resources: [resource, ...] removed from the branch. */
+int oms_bulk_branch_delete(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err);
+
+#endif
