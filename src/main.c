@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "auth/jwt.h"
+#include "governance/issue_check.h"
 #include "http/app.h"
 #include "ops/config.h"
 #include "ops/log.h"
@@ -27,10 +29,12 @@ static int usage(void)
             "usage: oms [--config FILE] [--SETTING VALUE ...] COMMAND\n"
             "commands:\n"
             "  serve                      run the server\n"
-            "  migrate                    apply database migrations\n"
+            "  migrate [--to N]           apply database migrations (up to schema version N)\n"
             "  token --sub NAME [--roles a,b] [--ttl 1h]\n"
             "                             mint a token signed with the configured secret\n"
             "  config check               print the effective configuration (secrets redacted)\n"
+            "  audit verify|export|archive|seal|report\n"
+            "                             the audit log (`oms audit` for details)\n"
             "settings: see `oms config check`; flags > environment > --config FILE\n");
     return EXIT_REFUSED;
 }
@@ -69,6 +73,8 @@ static int cmd_serve(oms_config *cfg)
         return refuse_start("refusing to start", &err);
     if (build_verifier(&app.jwt, cfg, &err))
         return refuse_start("refusing to start", &err);
+    if (oms_issue_check_configure(cfg, &err))
+        return refuse_start("refusing to start", &err);
     if (oms_routes_new(&app.routes, oms_app_routes, oms_app_routes_count, &err)) {
         code = refuse_start("refusing to start", &err);
         goto cleanup;
@@ -77,9 +83,18 @@ static int cmd_serve(oms_config *cfg)
         code = refuse_start("refusing to start: database unreachable", &err);
         goto cleanup;
     }
-    int applied = 0;
+    if (oms_audit_load_key(cfg, app.store, true, &err)) {
+        code = refuse_start("refusing to start", &err);
+        goto cleanup;
+    }
+    int applied = 0, from_version = 0;
+    oms_store_schema_version(app.store, &from_version, &err);
     if (oms_store_migrate(app.store, &applied, &err)) {
         code = refuse_start("refusing to start", &err);
+        goto cleanup;
+    }
+    if (oms_audit_after_migrate(app.store, from_version, applied, &err)) {
+        code = refuse_start("refusing to start: the audit store cannot write", &err);
         goto cleanup;
     }
     if (applied)
@@ -92,13 +107,35 @@ cleanup:
     return code;
 }
 
-static int cmd_migrate(oms_config *cfg)
+/* schema.migrate is recorded only once the audit chain exists (version 4);
+ * `oms migrate --to 3` stops short of it. */
+static bool version_has_audit_chain(oms_store *s)
+{
+    oms_error err;
+    int v = 0;
+    return oms_store_schema_version(s, &v, &err) == OMS_OK && v >= 4;
+}
+
+/* oms migrate [--to N]: --to stops at schema version N (upgrade tests). */
+static int cmd_migrate(oms_config *cfg, int argc, char **argv)
 {
     oms_error err;
     oms_store *store = NULL;
+    long target = 0;
+    for (int i = 0; i < argc; i++) {
+        char *end = NULL;
+        if (!strcmp(argv[i], "--to") && i + 1 < argc)
+            target = strtol(argv[++i], &end, 10);
+        if (!end || *end || target <= 0)
+            return usage();
+    }
     if (open_store(&store, cfg, &err))
         return refuse_start("database unreachable", &err);
-    int applied = 0, rc = oms_store_migrate(store, &applied, &err), version = 0;
+    int applied = 0, version = 0, from_version = 0;
+    oms_store_schema_version(store, &from_version, &err);
+    int rc = target ? oms_store_migrate_to(store, (int)target, &applied, &err) : oms_store_migrate(store, &applied, &err);
+    if (rc == OMS_OK && version_has_audit_chain(store))
+        rc = oms_audit_after_migrate(store, from_version, applied, &err);
     if (rc == OMS_OK)
         rc = oms_store_schema_version(store, &version, &err);
     oms_store_close(store);
@@ -183,7 +220,9 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "serve"))
         code = cmd_serve(cfg);
     else if (!strcmp(argv[1], "migrate"))
-        code = cmd_migrate(cfg);
+        code = cmd_migrate(cfg, argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "audit"))
+        code = oms_audit_cli(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "token"))
         code = cmd_token(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {

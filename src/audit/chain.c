@@ -70,7 +70,14 @@ bool oms_audit_walk_row(oms_audit_walk *w, const oms_dbres *r, size_t row)
     const char *f[AC__COUNT];
     for (int i = 0; i < AC__COUNT; i++)
         f[i] = oms_dbres_get(r, row, (size_t)i);
-    int64_t seq = oms_dbres_int(r, row, AC_SEQ);
+    return oms_audit_walk_fields(w, f);
+}
+
+bool oms_audit_walk_fields(oms_audit_walk *w, const char *const fields[AC__COUNT])
+{
+    const char *f[AC__COUNT];
+    memcpy(f, fields, sizeof f);
+    int64_t seq = f[AC_SEQ] ? strtoll(f[AC_SEQ], NULL, 10) : 0;
     const char *stored_prev = f[AC_PREV_HASH], *stored_hash = f[AC_HASH];
     bool legacy = seq <= w->legacy_upto && !stored_hash;
     if (seq <= w->last_seq)

@@ -87,6 +87,8 @@ void oms_audit_walk_init(oms_audit_walk *w, int64_t legacy_upto, int64_t start_a
 /* Checks one row (AUDIT_COLS) against the chain; false and bad_seq/reason
  * set when it breaks the chain. */
 bool oms_audit_walk_row(oms_audit_walk *w, const oms_dbres *r, size_t row);
+/* The same for a row given as its AUDIT_COLS values (an archive file). */
+bool oms_audit_walk_fields(oms_audit_walk *w, const char *const fields[AC__COUNT]);
 
 /* Reads the chain head: seq, hash (NULL until legacy rows are adopted) and
  * legacy_upto. `for_update` locks the row on PostgreSQL. */
@@ -151,13 +153,22 @@ void oms_audit_exporter_free(oms_audit_exporter *x);
 
 /* ---- compliance report (report.c, report_html.c) ---- */
 
-json_t *oms_compliance_report(oms_db *db, const char *exempt_globs, int64_t from_ms, int64_t to_ms,
+json_t *oms_compliance_report(oms_store *s, const char *exempt_globs, int64_t from_ms, int64_t to_ms,
                               oms_error *err);
 char *oms_compliance_report_csv(const json_t *report);
 char *oms_compliance_report_html(const json_t *report);
-/* Glob with ** (any characters) and * (no '/'); comma-separated lists. */
-bool oms_branch_glob_match(const char *pattern, const char *branch);
-bool oms_branch_glob_list_match(const char *globs, const char *branch);
+
+/* ---- archive (archive.c) ---- */
+
+/* Moves the sealed events older than `before_ms` (after the last archive)
+ * into a new file `path` (JSON lines: a header, then each row as stored),
+ * then, in one transaction, appends a signed archive record {from_seq,
+ * upto_seq, chain hash at upto_seq, count, file sha256} and deletes the
+ * range. Refuses a log that does not verify. *summary gets what was done. */
+int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t **summary, oms_error *err);
+/* Checks an archive file against its signed record: its sha256, its chain
+ * and its range. OMS_OK with *ok set; *summary describes it. */
+int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **summary, oms_error *err);
 
 /* ---- a growable text buffer ---- */
 

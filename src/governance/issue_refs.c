@@ -1,6 +1,9 @@
 #include "governance/issue_refs.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
 #include <string.h>
 
 static void add_unique(json_t *arr, const char *key, size_t len)
@@ -15,46 +18,102 @@ static void add_unique(json_t *arr, const char *key, size_t len)
     json_array_append_new(arr, json_stringn(key, len));
 }
 
-/* Length of a key starting at s: PROJECT-123 (project: a capital letter, then
- * capitals, digits or '_', 1-32 long) or #123; 0 when none starts here. */
-static size_t key_at(const char *s)
+/* Key forms: POSIX extended regular expressions, each matching a whole
+ * key. Configured once at start-up (OMS_ISSUE_KEY_PATTERNS); the default
+ * covers ABC-123 (GH-123 included) and #123. */
+#define MAX_PATTERNS 8
+static const char k_default_patterns[] = "[A-Z][A-Z0-9_]{0,31}-[0-9]{1,18};#[0-9]{1,18}";
+
+static struct {
+    regex_t re[MAX_PATTERNS];
+    int n;
+    bool ready;
+    pthread_mutex_t mu;
+} g_pat = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int compile(const char *spec, oms_error *err)
 {
-    size_t i = 0;
-    if (s[0] == '#') {
-        for (i = 1; isdigit((unsigned char)s[i]) && i < 20; i++)
-            ;
-        return i > 1 ? i : 0;
+    int n = 0;
+    const char *p = spec;
+    while (*p && n < MAX_PATTERNS) {
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len) {
+            char buf[256];
+            if (len + 3 > sizeof buf)
+                return oms_err_set(err, OMS_ECONFIG, "OMS_ISSUE_KEY_PATTERNS: a pattern is too long");
+            snprintf(buf, sizeof buf, "^%.*s$", (int)len, p);
+            if (regcomp(&g_pat.re[n], buf, REG_EXTENDED | REG_NOSUB) != 0)
+                return oms_err_set(err, OMS_ECONFIG, "OMS_ISSUE_KEY_PATTERNS: invalid pattern %.*s", (int)(len > 64 ? 64 : len), p);
+            n++;
+        }
+        p = end ? end + 1 : p + len;
     }
-    if (!(s[0] >= 'A' && s[0] <= 'Z'))
-        return 0;
-    for (i = 1; i < 32 && ((s[i] >= 'A' && s[i] <= 'Z') || isdigit((unsigned char)s[i]) || s[i] == '_'); i++)
-        ;
-    if (s[i] != '-' || !isdigit((unsigned char)s[i + 1]))
-        return 0;
-    size_t j = i + 1;
-    while (isdigit((unsigned char)s[j]) && j - i < 18)
-        j++;
-    return j;
+    if (n == 0)
+        return oms_err_set(err, OMS_ECONFIG, "OMS_ISSUE_KEY_PATTERNS has no pattern");
+    g_pat.n = n;
+    g_pat.ready = true;
+    return OMS_OK;
+}
+
+int oms_issue_patterns_configure(const char *spec, oms_error *err)
+{
+    pthread_mutex_lock(&g_pat.mu);
+    for (int i = 0; i < g_pat.n; i++)
+        regfree(&g_pat.re[i]);
+    g_pat.n = 0;
+    g_pat.ready = false;
+    int rc = compile(spec && *spec ? spec : k_default_patterns, err);
+    pthread_mutex_unlock(&g_pat.mu);
+    return rc;
+}
+
+static void ensure_patterns(void)
+{
+    if (g_pat.ready)
+        return;
+    oms_error err;
+    pthread_mutex_lock(&g_pat.mu);
+    if (!g_pat.ready)
+        compile(k_default_patterns, &err);
+    pthread_mutex_unlock(&g_pat.mu);
 }
 
 bool oms_issue_key_valid(const char *s)
 {
-    size_t n = key_at(s);
-    return n > 0 && s[n] == '\0';
+    ensure_patterns();
+    if (!s || !*s || strlen(s) > 64)
+        return false;
+    for (int i = 0; i < g_pat.n; i++)
+        if (regexec(&g_pat.re[i], s, 0, NULL, 0) == 0)
+            return true;
+    return false;
 }
+
+static bool token_char(char c) { return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '#'; }
 
 void oms_issue_keys_scan(const char *text, json_t *out)
 {
     if (!text)
         return;
-    for (const char *p = text; *p; p++) {
-        /* a key starts at a word boundary and ends at one */
-        if (p != text && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '-'))
-            continue;
-        size_t n = key_at(p);
-        if (n && !(isalnum((unsigned char)p[n]) || p[n] == '_')) {
-            add_unique(out, p, n);
-            p += n - 1;
+    /* Candidate keys are the words of the text (letters, digits, _ - #). */
+    const char *p = text;
+    while (*p) {
+        while (*p && !token_char(*p))
+            p++;
+        const char *start = p;
+        while (*p && token_char(*p))
+            p++;
+        size_t len = (size_t)(p - start);
+        /* trailing '-' (e.g. "OMS-1-") is punctuation, not part of a key */
+        while (len && start[len - 1] == '-')
+            len--;
+        char buf[65];
+        if (len && len < sizeof buf) {
+            memcpy(buf, start, len);
+            buf[len] = '\0';
+            if (oms_issue_key_valid(buf))
+                add_unique(out, buf, len);
         }
     }
 }

@@ -1,6 +1,7 @@
 /* Issue references of a change (SPEC §6.3): X-Issue-ID, X-Issue-IDs
  * (comma-separated), body issue_id / issue_ids, and keys found in the commit
- * message. Default key forms: ABC-123 (Jira style, GH-123 included) and #123. */
+ * message. Key forms are configurable; by default ABC-123 (Jira style,
+ * GH-123 included) and #123. */
 #ifndef OMS_ISSUE_REFS_H
 #define OMS_ISSUE_REFS_H
 
@@ -9,6 +10,9 @@
 
 #include "http/request.h"
 
+/* Compiles the key forms (OMS_ISSUE_KEY_PATTERNS; NULL or "" for the
+ * default). Until called, the default applies. */
+int oms_issue_patterns_configure(const char *spec, oms_error *err);
 /* Is `s` a well-formed issue key? */
 bool oms_issue_key_valid(const char *s);
 /* Appends every key found in free text (a commit message) to `out` (set

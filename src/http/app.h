@@ -22,4 +22,10 @@ struct oms_app {
 /* Runs `oms serve` until SIGTERM/SIGINT, then drains. */
 int oms_server_run(oms_app *app, oms_error *err);
 
+/* The same in pieces, for in-process tests. */
+typedef struct oms_server oms_server;
+int oms_server_start(oms_app *app, oms_server **out, oms_error *err);
+unsigned oms_server_port(const oms_server *srv);
+void oms_server_stop(oms_server *srv);
+
 #endif

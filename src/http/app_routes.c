@@ -1,6 +1,11 @@
 /* Every route OMS serves, with the permission it needs (SPEC §5). Adding a
  * route is adding a line here; the table is checked at start-up and by
  * tests/unit/test_routes.c. */
+/* Route entries leave their optional trailing fields out. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#include "audit/handlers.h"
+#include "auth/acl_handlers.h"
 #include "auth/handlers.h"
 #include "http/routes.h"
 #include "locks/handlers.h"
@@ -9,6 +14,8 @@
 #include "ontology/handlers.h"
 #include "vcs/handlers.h"
 #include "vcs/proposals.h"
+#include "governance/overrides.h"
+#include "ops/alerts.h"
 
 const oms_route oms_app_routes[] = {
     /* method, pattern, handler, permission, audit action, change */
@@ -50,7 +57,24 @@ const oms_route oms_app_routes[] = {
     {"POST", "/api/v1/proposals/{id}/approve", oms_h_proposal_approve, OMS_PERM_PROPOSAL_REVIEW, "proposal.approve", false},
     {"POST", "/api/v1/proposals/{id}/reject", oms_h_proposal_reject, OMS_PERM_PROPOSAL_REVIEW, "proposal.reject", false},
     {"POST", "/api/v1/proposals/{id}/close", oms_h_proposal_close, OMS_PERM_PROPOSAL_CREATE, "proposal.close", false},
-    {"POST", "/api/v1/proposals/{id}/merge", oms_h_proposal_merge, OMS_PERM_PROPOSAL_MERGE, "proposal.merge", true},
+    {"POST", "/api/v1/proposals/{id}/merge", oms_h_proposal_merge, OMS_PERM_PROPOSAL_MERGE, "proposal.merge", true,
+     oms_proposal_target_branch},
+
+    /* emergency overrides (SPEC §6.4) and alerts (SPEC §10) */
+    {"GET", "/api/v1/overrides", oms_h_override_list, OMS_PERM_OVERRIDE_REQUEST, NULL, false},
+    {"POST", "/api/v1/overrides", oms_h_override_create, OMS_PERM_OVERRIDE_REQUEST, "override.request", false},
+    {"GET", "/api/v1/overrides/{id}", oms_h_override_get, OMS_PERM_OVERRIDE_REQUEST, NULL, false},
+    {"POST", "/api/v1/overrides/{id}/approve", oms_h_override_approve, OMS_PERM_OVERRIDE_APPROVE, "override.approve", false},
+    {"POST", "/api/v1/overrides/{id}/reject", oms_h_override_reject, OMS_PERM_OVERRIDE_APPROVE, "override.reject", false},
+    {"POST", "/api/v1/overrides/{id}/cancel", oms_h_override_cancel, OMS_PERM_OVERRIDE_REQUEST, "override.cancel", false},
+    {"GET", "/api/v1/alerts", oms_h_alert_list, OMS_PERM_ALERT_READ, NULL, false},
+    /* ACL policies (SPEC §6.2): every change bumps acl_version, is audited
+     * and raises an alert in its own transaction (src/auth/acl_handlers.c) */
+    {"GET", "/api/v1/acl/policies", oms_h_acl_list, OMS_PERM_ACL_READ, NULL, false},
+    {"POST", "/api/v1/acl/policies", oms_h_acl_create, OMS_PERM_ACL_WRITE, "acl.create", true},
+    {"GET", "/api/v1/acl/policies/{id}", oms_h_acl_get, OMS_PERM_ACL_READ, NULL, false},
+    {"PUT", "/api/v1/acl/policies/{id}", oms_h_acl_replace, OMS_PERM_ACL_WRITE, "acl.update", true},
+    {"DELETE", "/api/v1/acl/policies/{id}", oms_h_acl_delete, OMS_PERM_ACL_WRITE, "acl.delete", true},
     /* locks (SPEC §7): release by a non-holder also needs lock:admin and an
      * issue reference (checked by the handler, which audits it as
      * lock.force_release); heartbeats are liveness, audited only on failure */
@@ -60,5 +84,14 @@ const oms_route oms_app_routes[] = {
     {"DELETE", "/api/v1/locks/{id}", oms_h_lock_release, OMS_PERM_LOCK_WRITE, "lock.release", false},
     {"POST", "/api/v1/locks/{id}/heartbeat", oms_h_lock_heartbeat, OMS_PERM_LOCK_WRITE, "lock.heartbeat", false},
     {"POST", "/api/v1/locks/{id}/extend", oms_h_lock_extend, OMS_PERM_LOCK_WRITE, "lock.extend", false},
+
+    /* audit and compliance (SPEC §9): the literal routes come before
+     * /audit/{id}, which would match them too (first match wins); each read
+     * records its own audit.read / audit.export / audit.verify event */
+    {"GET", "/api/v1/audit", oms_h_audit_list, OMS_PERM_AUDIT_READ, NULL, false},
+    {"GET", "/api/v1/audit/verify", oms_h_audit_verify, OMS_PERM_AUDIT_READ, NULL, false},
+    {"GET", "/api/v1/audit/export", oms_h_audit_export, OMS_PERM_AUDIT_READ, NULL, false},
+    {"GET", "/api/v1/audit/{id}", oms_h_audit_get, OMS_PERM_AUDIT_READ, NULL, false},
+    {"GET", "/api/v1/compliance/report", oms_h_compliance_report, OMS_PERM_COMPLIANCE_READ, NULL, false},
 };
 const size_t oms_app_routes_count = sizeof oms_app_routes / sizeof oms_app_routes[0];

@@ -6,7 +6,10 @@
 #include <strings.h>
 
 #include "audit/audit.h"
+#include "auth/acl_store.h"
 #include "auth/authenticate.h"
+#include "governance/issue_check.h"
+#include "governance/overrides.h"
 #include "http/app.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -75,16 +78,35 @@ static bool json_content_type(const char *ct)
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
+/* RBAC refined by ACL policies (src/auth/acl_store.c): a matching deny
+ * policy wins, an allow policy may grant what the roles lack. When the
+ * policies cannot be read the request is refused (fail closed). */
 static void authorize(oms_request *req)
 {
     const oms_route *r = req->route;
-    if (r->perm == OMS_PERM_AUTHENTICATED || oms_rbac_allows(req->principal.perms, r->perm))
+    if (r->perm == OMS_PERM_AUTHENTICATED)
+        return;
+    oms_acl_verdict v;
+    oms_error err;
+    if (oms_acl_authorize(req, &v, &err) != OMS_OK) {
+        if (err.code == OMS_EDB)
+            oms_db_conn_reset(req->app->store->db);
+        refuse(req, OMS_EUNAVAIL, "the ACL policies cannot be read", "authz.unavailable", NULL);
+        return;
+    }
+    if (v.allowed)
         return;
     oms_metrics_denial();
     char detail[160];
-    snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(r->perm));
-    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied",
-           json_pack("{s:s}", "missing_permission", oms_perm_name(r->perm)));
+    if (v.denied_by)
+        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s here", v.denied_by,
+                 oms_perm_name(r->perm));
+    else
+        snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(r->perm));
+    json_t *extra = json_pack("{s:s}", "missing_permission", oms_perm_name(r->perm));
+    if (v.denied_by)
+        json_object_set_new(extra, "denied_by", json_string(v.denied_by));
+    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied", extra);
 }
 
 bool oms_pipeline_head(oms_request *req)
@@ -249,9 +271,16 @@ static void run_body_and_handler(oms_request *req)
         }
         oms_arena_on_cleanup(req->arena, json_decref_cb, req->json);
     }
+    /* Governance of changes: an override named by X-Override-ID is checked
+     * first (the issue rule may rely on it), then issue references. */
+    if (req->route->change && (!oms_override_attach(req) || !oms_issue_check(req)))
+        return;
     int rc = req->route->handler(req);
     if (!req->responded)
         oms_resp_problem(req, rc ? (oms_err)rc : OMS_EINTERNAL, NULL, NULL);
+    if (req->override_needed && !req->override_used && req->status < 300)
+        oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "a change relied on override %s without using it",
+                      req->override_id);
 }
 
 /* Sum of header names and values; MHD's own buffer limit stops anything far

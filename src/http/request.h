@@ -51,6 +51,16 @@ typedef struct oms_request {
     bool authenticated;
     oms_principal principal;
 
+    /* Governance (SPEC §6.3, §6.4): an emergency override named by
+     * X-Override-ID, checked before the handler and used (consumed) inside
+     * the change's own transaction when the change needs it. */
+    const char *override_id;
+    char override_kind[24];
+    char override_branch[104];
+    const char *override_resource; /* KIND/API_NAME, or NULL for the whole branch */
+    bool override_needed;          /* the change relies on it */
+    bool override_used;
+
     /* Body. */
     char *body;
     size_t body_len, body_cap;

@@ -24,6 +24,9 @@ struct oms_route {
     oms_perm perm;
     const char *audit_action; /* NULL for reads */
     bool change;              /* a change: needs an issue reference (SPEC §6.3) */
+    /* The branch a change applies to, when not the {branch} parameter
+     * (a proposal's target, a lock's branch); NULL for the default. */
+    const char *(*change_branch)(oms_request *req);
 };
 
 typedef struct oms_route_table oms_route_table;

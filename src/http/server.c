@@ -281,6 +281,12 @@ static int parse_listen(struct sockaddr_storage *ss, const char *listen, oms_err
     return OMS_OK;
 }
 
+struct oms_server {
+    struct MHD_Daemon *daemon;
+    oms_app *app;
+    unsigned port;
+};
+
 static void record_lifecycle(oms_app *app, const char *action, const char *detail)
 {
     oms_audit_event ev = {.actor_sub = "oms", .action = action, .outcome = "success", .detail = detail};
@@ -289,7 +295,8 @@ static void record_lifecycle(oms_app *app, const char *action, const char *detai
         oms_log_write(OMS_LOG_ERROR, NULL, NULL, "audit write failed: %s", err.msg);
 }
 
-int oms_server_run(oms_app *app, oms_error *err)
+/* Starts listening and serving on worker threads; returns at once. */
+int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
 {
     struct sockaddr_storage ss;
     const char *listen = oms_config_str(app->cfg, "OMS_LISTEN");
@@ -300,14 +307,7 @@ int oms_server_run(oms_app *app, oms_error *err)
     if (workers <= 0)
         workers = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
 
-    /* Signals are taken synchronously by this thread; workers never see them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -331,24 +331,55 @@ int oms_server_run(oms_app *app, oms_error *err)
     char detail[160];
     snprintf(detail, sizeof detail, "{\"listen\":\"%s\",\"port\":%u,\"workers\":%ld,\"backend\":\"%s\"}",
              listen, di ? di->port : 0, workers, oms_db_backend_name(app->store->db));
+    oms_audit_start(app); /* group commit for events outside a change transaction */
     record_lifecycle(app, "server.start", detail);
     oms_background_start(app);
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "oms serving on %s (port %u, %ld workers, %s)", listen,
                   di ? di->port : 0, workers, oms_db_backend_name(app->store->db));
+    oms_server *srv = calloc(1, sizeof *srv);
+    srv->daemon = d;
+    srv->app = app;
+    srv->port = di ? di->port : 0;
+    *out = srv;
+    return OMS_OK;
+}
 
-    int sig = 0;
-    sigwait(&set, &sig);
+unsigned oms_server_port(const oms_server *srv) { return srv->port; }
 
-    /* Drain: /ready answers 503, no new connections, in-flight requests
-     * finish (bounded), then the shutdown is audited. */
+/* Drain: /ready answers 503, no new connections, in-flight requests finish
+ * (bounded), then the shutdown is audited. */
+void oms_server_stop(oms_server *srv)
+{
+    oms_app *app = srv->app;
+    struct MHD_Daemon *d = srv->daemon;
     atomic_store(&app->draining, true);
-    oms_log_write(OMS_LOG_INFO, NULL, NULL, "draining after signal %d", sig);
     MHD_quiesce_daemon(d);
     for (int i = 0; i < 100 && atomic_load(&app->inflight) > 0; i++)
         usleep(100 * 1000);
     MHD_stop_daemon(d);
     oms_background_stop(app);
     record_lifecycle(app, "server.stop", "{}");
+    oms_audit_stop(app); /* flushes the writer and seals the tail */
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "stopped");
+    free(srv);
+}
+
+int oms_server_run(oms_app *app, oms_error *err)
+{
+    /* Signals are taken synchronously by this thread; workers, started
+     * after the mask is set, never see them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    oms_server *srv;
+    int rc = oms_server_start(app, &srv, err);
+    if (rc)
+        return rc;
+    int sig = 0;
+    sigwait(&set, &sig);
+    oms_log_write(OMS_LOG_INFO, NULL, NULL, "draining after signal %d", sig);
+    oms_server_stop(srv);
     return OMS_OK;
 }

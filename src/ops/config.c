@@ -20,6 +20,8 @@ const oms_cfg_def oms_cfg_table[] = {
     {"JWT_AUDIENCE", CFG_STRING, NULL, 0, 0, false, false, "required `aud` when set"},
     {"OMS_LISTEN", CFG_STRING, "127.0.0.1:8080", 0, 0, false, false, "address:port to listen on"},
     {"OMS_AUDIT_KEY", CFG_STRING, NULL, 0, 0, true, true, "HMAC key signing audit checkpoints"},
+    {"OMS_AUDIT_RETENTION_DAYS", CFG_INT, "2555", 1, 36500, false, false,
+     "age after which `oms audit archive` moves events to a file (default for --before)"},
     {"OMS_ALERT_WEBHOOK_URL", CFG_STRING, NULL, 0, 0, false, false, "security alert webhook"},
     {"OMS_ALERT_WEBHOOK_SECRET", CFG_STRING, NULL, 0, 0, true, true, "webhook HMAC secret"},
     {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false, "CIDRs whose X-Forwarded-For is believed"},
@@ -30,6 +32,17 @@ const oms_cfg_def oms_cfg_table[] = {
      "seconds a connection may stay idle or trickle a request"},
     {"OMS_DB_BUSY_TIMEOUT_MS", CFG_INT, "5000", 0, 600000, false, false,
      "how long a SQLite writer waits for the write lock"},
+    /* governance (SPEC §6.3, §6.4) */
+    {"OMS_ISSUE_EXEMPT_BRANCHES", CFG_STRING, "sandbox/**,personal/**", 0, 0, false, false,
+     "branch globs where changes need no issue reference"},
+    {"OMS_ISSUE_KEY_PATTERNS", CFG_STRING, "[A-Z][A-Z0-9_]{0,31}-[0-9]{1,18};#[0-9]{1,18}", 0, 0, false, false,
+     "issue key forms: POSIX extended regular expressions separated by ';'"},
+    {"OMS_ISSUE_TRACKER_URL", CFG_STRING, NULL, 0, 0, false, false,
+     "when set, each key is checked with GET on this URL ({key} is replaced); 2xx means it exists"},
+    {"OMS_ISSUE_TRACKER_TIMEOUT_MS", CFG_INT, "2000", 50, 60000, false, false, "tracker request timeout"},
+    {"OMS_ISSUE_TRACKER_CACHE_SECONDS", CFG_INT, "300", 0, 86400, false, false,
+     "how long a key the tracker confirmed is trusted"},
+    {"OMS_OVERRIDE_APPROVALS", CFG_INT, "1", 1, 5, false, false, "approvals an emergency override needs"},
 };
 const size_t oms_cfg_table_len = sizeof oms_cfg_table / sizeof oms_cfg_table[0];
 

@@ -22,6 +22,9 @@ int oms_store_schema_version(oms_store *s, int *out, oms_error *err);
  * advisory lock on PostgreSQL, the write lock on SQLite), so concurrent starts
  * migrate once. Refuses (OMS_ECONFIG) a database newer than the binary. */
 int oms_store_migrate(oms_store *s, int *applied, oms_error *err);
+/* The same, stopping at version `target` (current <= target <= latest):
+ * `oms migrate --to N`, which builds earlier schemas for upgrade tests. */
+int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err);
 /* Reachable and fully migrated? OMS_EDB / OMS_EUNAVAIL with a reason. */
 int oms_store_ready(oms_store *s, oms_error *err);
 

@@ -5,6 +5,7 @@
 
 #include "audit/audit.h"
 #include "governance/issue_refs.h"
+#include "governance/overrides.h"
 #include "http/app.h"
 #include "http/params.h"
 #include "util/time.h"
@@ -267,6 +268,8 @@ int oms_h_branch_delete(oms_request *req)
     rc = oms_db_exec(c, "DELETE FROM branch_resources WHERE branch = $1", p, 1, NULL, &err);
     if (rc == OMS_OK)
         rc = oms_db_exec(c, "DELETE FROM branches WHERE name = $1", p, 1, NULL, &err);
+    if (rc == OMS_OK)
+        rc = oms_governance_in_tx(c, req, &err);
     audit_branch(c, req, "branch.delete", name, head, 204, issues, &err, &rc);
     json_decref(issues);
     if (rc || (rc = oms_db_commit(c, &err)))

@@ -6,6 +6,7 @@
 
 #include "audit/audit.h"
 #include "http/app.h"
+#include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "util/time.h"
 #include "vcs/commit.h"
@@ -68,7 +69,7 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
         rc = oms_err_set(err, OMS_EPRECOND, "the target moved during the merge; retry");
         goto fail;
     }
-    if (protect && !m->bypass_protection) {
+    if (protect && !m->bypass_protection && !oms_override_permits(req, "protected_branch", m->target, NULL, 0)) {
         out->problem_code = "protected_branch";
         rc = oms_err_set(err, OMS_EFORBIDDEN, "%s is protected: merge through an approved proposal", m->target);
         goto fail;
@@ -76,6 +77,11 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
     size_t n;
     const char *const *keys = changed_keys(req, out->changes, &n);
     json_t *extra = NULL;
+    if (!oms_override_in_scope(req, keys, n)) {
+        out->problem_code = "override_out_of_scope";
+        rc = oms_err_set(err, OMS_EFORBIDDEN, "the override covers only %s", req->override_resource);
+        goto fail;
+    }
     if ((rc = oms_lock_check_write(c, req, m->target, keys, n, &extra, err))) {
         out->problem_extra = extra;
         goto fail;
@@ -92,11 +98,13 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
     if ((rc = oms_db_exec(c, "DELETE FROM branch_resources WHERE branch = $1", q, 1, NULL, err)) ||
         (rc = oms_materialize_commit(c, m->target, out->source_head, err)))
         goto fail;
+    if ((rc = oms_governance_in_tx(c, req, err)))
+        goto fail;
     char *issue_keys = m->issue_keys ? json_dumps(m->issue_keys, JSON_COMPACT) : NULL;
     oms_audit_event ev = {.action = m->audit_action, .outcome = "success", .http_status = 200,
                           .resource_kind = "branches", .resource_branch = m->target, .resource_id = m->target,
                           .commit_id = out->source_head, .before_hash = head, .after_hash = out->source_head,
-                          .issue_keys = issue_keys, .override_id = m->override_id,
+                          .issue_keys = issue_keys, .override_id = req->override_used ? req->override_id : m->override_id,
                           .detail = m->audit_detail ? m->audit_detail : "{\"fast_forward\":true}"};
     oms_audit_from_request(&ev, req);
     rc = oms_audit_append(c, &ev, err);

@@ -415,6 +415,21 @@ int oms_h_proposal_close(oms_request *req)
 
 /* ---- merge ---- */
 
+/* The branch a proposal merge changes: its target (issue rules, overrides). */
+const char *oms_proposal_target_branch(oms_request *req)
+{
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(req->params[0])};
+    const char *target = NULL;
+    if (oms_db_conn(req->app->store->db, &c, &err) == OMS_OK &&
+        oms_db_exec(c, "SELECT target FROM proposals WHERE id = $1", p, 1, &r, &err) == OMS_OK && r->nrows)
+        target = oms_arena_strdup(req->arena, oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return target;
+}
+
 static const char *const k_merge_fields[] = {"message", "issue_id", "issue_ids", NULL};
 
 /* The proposal becomes merged in the merge's own transaction. */

@@ -12,5 +12,6 @@ int oms_h_proposal_approve(oms_request *req);
 int oms_h_proposal_reject(oms_request *req);
 int oms_h_proposal_close(oms_request *req);
 int oms_h_proposal_merge(oms_request *req);
+const char *oms_proposal_target_branch(oms_request *req);
 
 #endif

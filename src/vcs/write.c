@@ -6,6 +6,7 @@
 
 #include "audit/audit.h"
 #include "http/app.h"
+#include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "ops/log.h"
 #include "util/canonical.h"
@@ -271,8 +272,14 @@ static char *default_message(const oms_write *w)
 static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *head, oms_snapshot *fork,
                    json_t *changes, bool breaking, oms_write_result *res, oms_error *err)
 {
+    /* An override the change relies on is used in this transaction; the
+     * commit names it. */
+    int rc = oms_governance_in_tx(c, req, err);
+    if (rc)
+        return rc;
+    const char *override_id = req->override_used ? req->override_id : w->override_id;
     json_t *objects = json_array(), *change_rows = json_array(), *upserts = json_array(), *removed = json_array();
-    int rc = oms_snapshot_seal(fork, collect_tree_node, objects);
+    rc = oms_snapshot_seal(fork, collect_tree_node, objects);
     if (rc) {
         rc = oms_err_set(err, OMS_ENOMEM, "cannot build the tree");
         goto done;
@@ -296,7 +303,7 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
     const char *author = req->principal.sub ? req->principal.sub : "oms";
     oms_commit_info ci = {.tree = fork->tree, .parents = {head, w->merge_parent}, .nparents = w->merge_parent ? 2 : 1,
                           .author = author, .message = message, .time_ms = oms_now_ms(),
-                          .issue_keys = w->issue_keys, .override_id = w->override_id};
+                          .issue_keys = w->issue_keys, .override_id = override_id};
     char id[65];
     oms_commit_id(&ci, id, NULL);
     /* Objects first: a commit row never names a tree that is not stored. */
@@ -351,7 +358,7 @@ done:
     char *keys = w->issue_keys ? json_dumps(w->issue_keys, JSON_COMPACT) : NULL;
     ev.changed_paths = paths;
     ev.issue_keys = keys;
-    ev.override_id = w->override_id;
+    ev.override_id = req->override_used ? req->override_id : w->override_id;
     char detail[64];
     snprintf(detail, sizeof detail, "{\"operations\":%zu,\"breaking\":%s}", w->nops, breaking ? "true" : "false");
     ev.detail = w->audit_detail ? w->audit_detail : detail;
@@ -405,7 +412,8 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
     bool protect = false;
     if ((rc = read_branch(c, req, w->branch, head, &protect, err)))
         goto done;
-    if (protect && !w->dry_run && !w->bypass_protection) {
+    if (protect && !w->dry_run && !w->bypass_protection &&
+        !oms_override_permits(req, "protected_branch", w->branch, NULL, 0)) {
         res->problem_code = "protected_branch";
         rc = oms_err_set(err, OMS_EFORBIDDEN,
                          "%s is protected: changes arrive by merging an approved proposal", w->branch);
@@ -430,6 +438,11 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
         json_t *v;
         json_object_foreach(touched, key, v) keys[n++] = key;
         json_t *extra = NULL;
+        if (!oms_override_in_scope(req, keys, n)) {
+            res->problem_code = protect ? "protected_branch" : "override_out_of_scope";
+            rc = oms_err_set(err, OMS_EFORBIDDEN, "the override covers only %s", req->override_resource);
+            goto done;
+        }
         if ((rc = oms_lock_check_write(c, req, w->branch, keys, n, &extra, err))) {
             res->problem_extra = extra;
             goto done;

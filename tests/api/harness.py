@@ -139,6 +139,8 @@ class Server:
             "OMS_LISTEN": f"127.0.0.1:{self.port}",
             "OMS_LOG_LEVEL": "info",
         }
+        if backend == "pg":  # required there (SQLite generates audit.key beside the database)
+            self.env["OMS_AUDIT_KEY"] = secrets.token_hex(32)
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 self.env[k] = os.environ[k]

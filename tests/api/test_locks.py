@@ -461,3 +461,28 @@ def test_list_filters_and_paging(ctx):
     for i, lid in enumerate(ids[1:], 1):
         _release(srv, lid, sub="carol" if i % 2 else "dave")
     _release(srv, other, sub="carol")
+
+
+def test_sixteen_clients_race_for_one_lock(ctx):
+    """Concurrent acquisitions on one instance (SQLite: one process; the
+    two-instance PostgreSQL race is in test_locks_cluster.py)."""
+    import threading
+    srv = ctx.server
+    _branch(srv, "race/one")
+    barrier = threading.Barrier(16)
+    results = [None] * 16
+
+    def worker(i):
+        hdr = _h(srv, f"client{i}")
+        barrier.wait()
+        results[i] = srv.request("POST", "/api/v1/locks", headers=hdr, json_body={
+            "branch": "race/one", "resource_type": "object-types", "resource_id": "Hot", "reason": "race"})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status for r in results) == [201] + [409] * 15, [r.status for r in results]
+    winner = next(r for r in results if r.status == 201).json()
+    _release(srv, winner["id"], sub=winner["holder"])

@@ -7,8 +7,11 @@ DEV = ("developer",)
 ROOT = "f3ab1c4df08af46a9952b5215a76f927995c22be60560bd9441fc9b938e0534d"  # the empty root commit
 
 
-def _h(srv, sub="dev", roles=DEV, **extra):
+def _h(srv, sub="dev", roles=DEV, issue="OMS-100", **extra):
+    """Auth headers; changes carry an issue reference unless issue=None."""
     h = srv.auth(sub, roles)
+    if issue:
+        h["X-Issue-ID"] = issue
     h.update(extra)
     return h
 

@@ -1,0 +1,229 @@
+/* Compiled ACL policy sets and the decision (SPEC §6.2). A set is built once
+ * per ACL version and then only read, by every worker thread at once, so it
+ * needs no lock: immutability plus a reference count.
+ *
+ * For speed each permission keeps the list of deny and allow policies that
+ * name it, and the set keeps the union of all denied and allowed
+ * permissions: a request whose permission no policy names costs two AND
+ * operations on top of RBAC. */
+#include "auth/acl.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/acl_internal.h"
+
+typedef struct {
+    char id[OMS_ACL_ID_LEN + 1];
+    bool is_role;
+    bool deny;
+    char *name; /* the user's sub or the role */
+    oms_permset perms;
+    size_t nglobs;
+    oms_acl_glob *globs;
+} policy;
+
+typedef struct {
+    uint32_t off, n;
+} span;
+
+struct oms_acl {
+    atomic_long refs;
+    int64_t version;
+    const void *owner;
+    policy *pol;
+    size_t n, cap;
+    oms_permset deny_any, allow_any;
+    uint32_t *idx; /* policy indexes, grouped by permission and effect */
+    span deny[OMS_PERM__COUNT], allow[OMS_PERM__COUNT];
+};
+
+oms_acl *oms_acl_new(int64_t version, const void *owner)
+{
+    oms_acl *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    atomic_init(&a->refs, 1);
+    a->version = version;
+    a->owner = owner;
+    return a;
+}
+
+static void policy_free(policy *p)
+{
+    for (size_t i = 0; i < p->nglobs; i++)
+        oms_acl_glob_free(&p->globs[i]);
+    free(p->globs);
+    free(p->name);
+}
+
+static int compile_globs(policy *p, const json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return OMS_OK;
+    p->globs = calloc(n, sizeof *p->globs);
+    if (!p->globs)
+        return OMS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (oms_acl_glob_compile(&p->globs[i], json_string_value(json_array_get(arr, i))) != OMS_OK)
+            return OMS_ENOMEM;
+        p->nglobs++;
+    }
+    return OMS_OK;
+}
+
+int oms_acl_add(oms_acl *a, const char *id, const char *subject, const char *effect,
+                const char *permissions_json, const char *branches_json, oms_error *err)
+{
+    json_t *perms = NULL, *branches = NULL;
+    policy p;
+    memset(&p, 0, sizeof p);
+    int rc = OMS_OK;
+    const char *name;
+    if (!id || strlen(id) > OMS_ACL_ID_LEN) {
+        rc = oms_err_set(err, OMS_EINVAL, "policy id is not valid");
+        goto cleanup;
+    }
+    snprintf(p.id, sizeof p.id, "%s", id);
+    if ((rc = oms_acl_subject_parse(subject, &p.is_role, &name, err)))
+        goto cleanup;
+    if (!effect || (strcmp(effect, "allow") != 0 && strcmp(effect, "deny") != 0)) {
+        rc = oms_err_set(err, OMS_EINVAL, "policy %s: effect is not allow or deny", id);
+        goto cleanup;
+    }
+    p.deny = strcmp(effect, "deny") == 0;
+    perms = permissions_json ? json_loads(permissions_json, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    branches = branches_json ? json_loads(branches_json, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if ((rc = oms_acl_perms_parse(perms, &p.perms, err)) || (rc = oms_acl_branches_check(branches, err)))
+        goto cleanup;
+    if (!(p.name = strdup(name)) || compile_globs(&p, branches) != OMS_OK) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        policy *np = realloc(a->pol, cap * sizeof *np);
+        if (!np) {
+            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        a->pol = np;
+        a->cap = cap;
+    }
+    a->pol[a->n++] = p;
+    memset(&p, 0, sizeof p); /* handed to the set */
+cleanup:
+    policy_free(&p);
+    json_decref(perms);
+    json_decref(branches);
+    return rc;
+}
+
+/* Lays the per-permission lists out in one array: for each permission, its
+ * deny policies then its allow policies, in insertion order. */
+int oms_acl_seal(oms_acl *a)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < a->n; i++)
+        total += (size_t)__builtin_popcountll(a->pol[i].perms);
+    a->idx = calloc(total ? total : 1, sizeof *a->idx);
+    if (!a->idx)
+        return OMS_ENOMEM;
+    uint32_t off = 0;
+    for (int perm = 0; perm < OMS_PERM__COUNT; perm++) {
+        oms_permset bit = OMS_PERMSET(perm);
+        for (int deny = 1; deny >= 0; deny--) {
+            span *s = deny ? &a->deny[perm] : &a->allow[perm];
+            s->off = off;
+            for (size_t i = 0; i < a->n; i++)
+                if ((a->pol[i].perms & bit) && a->pol[i].deny == (bool)deny)
+                    a->idx[off++] = (uint32_t)i;
+            s->n = off - s->off;
+            if (s->n)
+                *(deny ? &a->deny_any : &a->allow_any) |= bit;
+        }
+    }
+    return OMS_OK;
+}
+
+oms_acl *oms_acl_ref(oms_acl *a)
+{
+    if (a)
+        atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+    return a;
+}
+
+void oms_acl_unref(oms_acl *a)
+{
+    if (!a || atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        policy_free(&a->pol[i]);
+    free(a->pol);
+    free(a->idx);
+    free(a);
+}
+
+int64_t oms_acl_version(const oms_acl *a) { return a->version; }
+const void *oms_acl_owner(const oms_acl *a) { return a->owner; }
+size_t oms_acl_count(const oms_acl *a) { return a->n; }
+
+static bool subject_matches(const policy *p, const oms_principal *pr)
+{
+    if (!p->is_role)
+        return pr->sub && strcmp(p->name, pr->sub) == 0;
+    for (size_t i = 0; i < pr->nroles; i++)
+        if (strcmp(p->name, pr->roles[i]) == 0)
+            return true;
+    return false;
+}
+
+/* An empty glob list applies everywhere; a non-empty one needs a branch. */
+static bool branch_matches(const policy *p, const char *branch, size_t len)
+{
+    if (p->nglobs == 0)
+        return true;
+    if (!branch)
+        return false;
+    for (size_t i = 0; i < p->nglobs; i++)
+        if (oms_acl_glob_matches(&p->globs[i], branch, len))
+            return true;
+    return false;
+}
+
+static const policy *first_match(const oms_acl *a, span s, const oms_principal *pr, const char *branch,
+                                 size_t len)
+{
+    for (uint32_t k = 0; k < s.n; k++) {
+        const policy *p = &a->pol[a->idx[s.off + k]];
+        if (subject_matches(p, pr) && branch_matches(p, branch, len))
+            return p;
+    }
+    return NULL;
+}
+
+oms_acl_verdict oms_acl_decide(const oms_acl *a, const oms_principal *pr, oms_perm perm, const char *branch)
+{
+    oms_acl_verdict v = {false, NULL};
+    if (!oms_perm_is_real(perm)) /* route markers are never granted */
+        return v;
+    oms_permset bit = OMS_PERMSET(perm);
+    size_t len = branch ? strlen(branch) : 0;
+    if (a && (a->deny_any & bit)) {
+        const policy *p = first_match(a, a->deny[perm], pr, branch, len);
+        if (p) {
+            v.denied_by = p->id;
+            return v;
+        }
+    }
+    if (oms_rbac_allows(pr->perms, perm)) {
+        v.allowed = true;
+        return v;
+    }
+    if (a && (a->allow_any & bit))
+        v.allowed = first_match(a, a->allow[perm], pr, branch, len) != NULL;
+    return v;
+}

@@ -1,0 +1,39 @@
+/* ACL policies in the database and the compiled set a server decides with.
+ *
+ * Freshness across instances (SPEC §11): `acl_version` is a one-row table
+ * whose counter every ACL change bumps in its own transaction. Each
+ * authorization reads that counter once (one indexed single-row SELECT on
+ * the thread's connection) and compares it with the version of the set the
+ * worker thread holds; only when the database is ahead is the whole policy
+ * table reloaded and recompiled, once per process, and published to the
+ * other threads. A change acknowledged by any instance is therefore seen by
+ * every request that starts after the acknowledgement. docs/security.md
+ * ("ACL policies") has the details and the measured cost. */
+#ifndef OMS_ACL_STORE_H
+#define OMS_ACL_STORE_H
+
+#include <stdint.h>
+
+#include "auth/acl.h"
+#include "http/request.h"
+#include "store/db.h"
+
+/* The database's ACL version. */
+int oms_acl_db_version(oms_dbconn *c, int64_t *out, oms_error *err);
+/* Bumps it; call inside the write transaction of every ACL change. */
+int oms_acl_db_bump(oms_dbconn *c, oms_error *err);
+/* Reads the version and every policy in one statement (one snapshot on both
+ * backends) and compiles them; `owner` tags the set (the db handle). */
+int oms_acl_db_load(oms_dbconn *c, const void *owner, oms_acl **out, oms_error *err);
+
+/* The route's decision for the request: RBAC refined by the current ACL
+ * policies, with the {branch} path parameter as the branch context (NULL on
+ * routes without one). out->denied_by, when set, is in the request arena.
+ * Fails (OMS_EDB, OMS_EINTERNAL, ...) when the policies cannot be read: the
+ * caller refuses the request (fail closed). */
+int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err);
+
+/* The {branch} parameter of the matched route, or NULL. */
+const char *oms_acl_route_branch(const oms_request *req);
+
+#endif
