@@ -314,7 +314,7 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, app,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)workers,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(workers > 1 ? workers : 0), /* 1: the polling thread serves */
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)oms_config_int(app->cfg, "OMS_MAX_CONNECTIONS"),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)oms_config_int(app->cfg, "OMS_CONNECTION_TIMEOUT"),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(192 * 1024),
