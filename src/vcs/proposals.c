@@ -7,6 +7,7 @@
 
 #include "audit/audit.h"
 #include "governance/issue_refs.h"
+#include "governance/overrides.h"
 #include "http/app.h"
 #include "http/params.h"
 #include "util/encoding.h"
@@ -92,7 +93,8 @@ static int branch_rules(oms_dbconn *c, const char *branch, int64_t *required, in
 typedef struct {
     json_t *doc;
     bool mergeable;
-    int64_t approvals, required;
+    int64_t approvals, required, required_if_not_breaking;
+    bool breaking;
     json_t *conflicts;
 } proposal_view;
 
@@ -120,6 +122,8 @@ static int view(oms_request *req, oms_dbconn *c, const proposal *p, proposal_vie
         if (rc == OMS_OK || rc == OMS_ECONFLICT) {
             bool breaking = mr.breaking;
             v->required = breaking ? breaking_required : required;
+            v->required_if_not_breaking = required;
+            v->breaking = breaking;
             json_t *approvals = valid_approvals(c, p, mr.source_head, err);
             v->approvals = (int64_t)json_array_size(approvals);
             json_object_set_new(doc, "source_head", json_string(mr.source_head));
@@ -484,7 +488,11 @@ int oms_h_proposal_merge(oms_request *req)
         return oms_resp_problem_as(req, OMS_ECONFLICT, "merge_conflict",
                                    "the proposal conflicts with its target: merge the target into the source first", extra);
     }
-    if (v.approvals < v.required) {
+    /* An approved breaking_change override stands in for the extra
+     * approvals a breaking change needs, never for the ordinary ones. */
+    bool override_ok = v.breaking && v.approvals >= v.required_if_not_breaking &&
+                       oms_override_permits(req, "breaking_change", p.target, NULL, 0);
+    if (v.approvals < v.required && !override_ok) {
         proposal_free(&p);
         return oms_resp_problem_as(req, OMS_ECONFLICT, "approvals_required",
                                    oms_arena_printf(req->arena, "the proposal has %lld of the %lld approvals it needs",

@@ -285,3 +285,42 @@ def test_issue_requirement_override(ctx):
     r = srv.request("POST", "/api/v1/schemas/gov%2Fnoissue/shared-properties",
                     headers=_h(srv, **{"X-Override-ID": oid}), json_body=_sp("NoIssue2"))
     assert r.status == 403, r
+
+
+def test_breaking_change_override(ctx):
+    srv = ctx.server
+    admin = _h(srv, sub="boss", roles=("admin",))
+    srv.request("POST", "/api/v1/branches", headers=admin, json_body={"name": "gov/target", "from": ROOT})
+    srv.request("PUT", "/api/v1/branches/gov%2Ftarget/settings", headers=admin,
+                json_body={"protected": True, "required_approvals": 1, "breaking_change_approvals": 2})
+    # an active resource on the target, then a breaking change to it on a source branch
+    src = "gov/bsrc"
+    _branch(srv, src)
+    r = srv.request("POST", f"/api/v1/schemas/{quote(src)}/shared-properties", headers=_h(srv, **{"X-Issue-ID": "OMS-5"}),
+                    json_body={"api_name": "Amount", "type": "integer", "status": "active"})
+    pid = srv.request("POST", "/api/v1/proposals", headers=_h(srv), json_body={"source": src, "target": "gov/target",
+                      "title": "add"}).json()["id"]
+    srv.request("POST", f"/api/v1/proposals/{pid}/approve", headers=_h(srv, sub="r1", roles=("reviewer",)))
+    assert srv.request("POST", f"/api/v1/proposals/{pid}/merge", headers=_h(srv, sub="r1", roles=("reviewer",), **{"X-Issue-ID": "OMS-5"}),
+                       json_body={}).status == 200
+    etag = srv.get(f"/api/v1/schemas/{quote(src)}/shared-properties/Amount", headers=_h(srv)).header("ETag")
+    r = srv.request("PUT", f"/api/v1/schemas/{quote(src)}/shared-properties/Amount",
+                    headers=_h(srv, **{"X-Issue-ID": "OMS-5", "If-Match": etag}),
+                    json_body={"api_name": "Amount", "type": "string", "status": "active"})
+    assert r.status == 200, r
+    pid = srv.request("POST", "/api/v1/proposals", headers=_h(srv), json_body={"source": src, "target": "gov/target",
+                      "title": "breaking"}).json()
+    assert pid["breaking"] is True and pid["required_approvals"] == 2
+    pid = pid["id"]
+    srv.request("POST", f"/api/v1/proposals/{pid}/approve", headers=_h(srv, sub="r1", roles=("reviewer",)))
+    merge = lambda **h: srv.request("POST", f"/api/v1/proposals/{pid}/merge",  # noqa: E731
+                                    headers=_h(srv, sub="rel", roles=("reviewer", "override:request"), **{"X-Issue-ID": "OMS-5", **h}),
+                                    json_body={})
+    assert merge().status == 409
+    oid = srv.request("POST", "/api/v1/overrides", headers=_h(srv, sub="rel", roles=("reviewer",)),
+                      json_body={"kind": "breaking_change", "branch": "gov/target", "justification": JUSTIFICATION,
+                                 "incident": "INC-2", "ttl_seconds": 600}).json()["id"]
+    _approve(srv, oid)
+    r = merge(**{"X-Override-ID": oid})
+    assert r.status == 200 and r.json()["state"] == "merged", r
+    assert srv.get(f"/api/v1/overrides/{oid}", headers=_h(srv, sub="rel", roles=("reviewer",))).json()["state"] == "used"
