@@ -352,5 +352,6 @@ def test_revert(ctx):
     assert srv.request("POST", "/api/v1/branches/rv%2Fc/revert", headers=_h(srv), json_body={"commit": c3}).status == 201
     assert srv.get(_url("rv/c", "shared-properties", "Tmp"), headers=_h(srv)).status == 404
     assert srv.request("POST", "/api/v1/branches/rv%2Fc/revert", headers=_h(srv), json_body={"commit": "0" * 64}).status == 404
-    assert len(srv.audit_events("action = 'branch.revert' AND outcome = 'success'")) == 2
-    assert len(srv.audit_events("action = 'branch.revert' AND outcome = 'failure'")) == 2
+    assert len(srv.audit_events("action = 'branch.revert' AND outcome = 'success'")) >= 2
+    fails = srv.audit_events("action = 'branch.revert' AND outcome = 'failure' AND http_status IN (404, 409)")
+    assert len(fails) == 2, fails

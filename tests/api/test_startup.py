@@ -124,4 +124,4 @@ def test_drain_on_sigterm(ctx):
     code = srv.stop()
     assert code == 0, code
     actions = [e["action"] for e in srv.audit_events()]
-    assert actions[0] == "server.start" and actions[-1] == "server.stop", actions
+    assert "server.start" in actions and actions[-1] == "server.stop", actions
