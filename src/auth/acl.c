@@ -19,7 +19,9 @@ typedef struct {
     char id[OMS_ACL_ID_LEN + 1];
     bool is_role;
     bool deny;
-    char *name; /* the user's sub or the role */
+    char *name;    /* the user's sub or the role */
+    uint64_t hash; /* of name: most mismatches cost one compare */
+    uint32_t subj; /* index of the first policy with the same subject */
     oms_permset perms;
     size_t nglobs;
     oms_acl_glob *globs;
@@ -49,6 +51,15 @@ oms_acl *oms_acl_new(int64_t version, const void *owner)
     a->version = version;
     a->owner = owner;
     return a;
+}
+
+/* FNV-1a. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
 }
 
 static void policy_free(policy *p)
@@ -99,6 +110,7 @@ int oms_acl_add(oms_acl *a, const char *id, const char *subject, const char *eff
     branches = branches_json ? json_loads(branches_json, JSON_REJECT_DUPLICATES, NULL) : NULL;
     if ((rc = oms_acl_perms_parse(perms, &p.perms, err)) || (rc = oms_acl_branches_check(branches, err)))
         goto cleanup;
+    p.hash = name_hash(name);
     if (!(p.name = strdup(name)) || compile_globs(&p, branches) != OMS_OK) {
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto cleanup;
@@ -126,6 +138,19 @@ cleanup:
  * deny policies then its allow policies, in insertion order. */
 int oms_acl_seal(oms_acl *a)
 {
+    /* Policies with equal subjects share an index, so a decision that
+     * meets one subject in many policies compares names once. */
+    for (size_t i = 0; i < a->n; i++) {
+        policy *p = &a->pol[i];
+        p->subj = (uint32_t)i;
+        for (size_t j = 0; j < i; j++) {
+            const policy *q = &a->pol[j];
+            if (q->hash == p->hash && q->is_role == p->is_role && strcmp(q->name, p->name) == 0) {
+                p->subj = q->subj;
+                break;
+            }
+        }
+    }
     size_t total = 0;
     for (size_t i = 0; i < a->n; i++)
         total += (size_t)__builtin_popcountll(a->pol[i].perms);
@@ -171,14 +196,42 @@ int64_t oms_acl_version(const oms_acl *a) { return a->version; }
 const void *oms_acl_owner(const oms_acl *a) { return a->owner; }
 size_t oms_acl_count(const oms_acl *a) { return a->n; }
 
-static bool subject_matches(const policy *p, const oms_principal *pr)
+/* The principal as the policies see it: name hashes computed on first
+ * use, once per decision. Roles past the 16th are compared by name. */
+#define HASHED_ROLES 16
+typedef struct {
+    const oms_principal *p;
+    bool ready;
+    uint64_t sub;
+    uint64_t role[HASHED_ROLES];
+    uint32_t last_subj; /* the subject answered last, and its answer */
+    bool last;
+} who;
+
+static bool subject_matches_uncached(const policy *p, who *w)
 {
+    const oms_principal *pr = w->p;
+    if (!w->ready) {
+        w->sub = pr->sub ? name_hash(pr->sub) : 0;
+        for (size_t i = 0; i < pr->nroles && i < HASHED_ROLES; i++)
+            w->role[i] = name_hash(pr->roles[i]);
+        w->ready = true;
+    }
     if (!p->is_role)
-        return pr->sub && strcmp(p->name, pr->sub) == 0;
+        return pr->sub && w->sub == p->hash && strcmp(p->name, pr->sub) == 0;
     for (size_t i = 0; i < pr->nroles; i++)
-        if (strcmp(p->name, pr->roles[i]) == 0)
+        if ((i >= HASHED_ROLES || w->role[i] == p->hash) && strcmp(p->name, pr->roles[i]) == 0)
             return true;
     return false;
+}
+
+static bool subject_matches(const policy *p, who *w)
+{
+    if (p->subj != w->last_subj) {
+        w->last = subject_matches_uncached(p, w);
+        w->last_subj = p->subj;
+    }
+    return w->last;
 }
 
 /* An empty glob list applies everywhere; a non-empty one needs a branch. */
@@ -189,17 +242,16 @@ static bool branch_matches(const policy *p, const char *branch, size_t len)
     if (!branch)
         return false;
     for (size_t i = 0; i < p->nglobs; i++)
-        if (oms_acl_glob_matches(&p->globs[i], branch, len))
+        if (oms_acl_glob_may_match(&p->globs[i], branch, len) && oms_acl_glob_matches(&p->globs[i], branch, len))
             return true;
     return false;
 }
 
-static const policy *first_match(const oms_acl *a, span s, const oms_principal *pr, const char *branch,
-                                 size_t len)
+static const policy *first_match(const oms_acl *a, span s, who *w, const char *branch, size_t len)
 {
     for (uint32_t k = 0; k < s.n; k++) {
         const policy *p = &a->pol[a->idx[s.off + k]];
-        if (subject_matches(p, pr) && branch_matches(p, branch, len))
+        if (subject_matches(p, w) && branch_matches(p, branch, len))
             return p;
     }
     return NULL;
@@ -211,9 +263,19 @@ oms_acl_verdict oms_acl_decide(const oms_acl *a, const oms_principal *pr, oms_pe
     if (!oms_perm_is_real(perm)) /* route markers are never granted */
         return v;
     oms_permset bit = OMS_PERMSET(perm);
+    /* No policy names this permission: RBAC decides, at RBAC's cost. */
+    if (!a || !((a->deny_any | a->allow_any) & bit)) {
+        v.allowed = oms_rbac_allows(pr->perms, perm);
+        return v;
+    }
     size_t len = branch ? strlen(branch) : 0;
-    if (a && (a->deny_any & bit)) {
-        const policy *p = first_match(a, a->deny[perm], pr, branch, len);
+    who w;
+    w.p = pr;
+    w.ready = false;
+    w.last_subj = UINT32_MAX;
+    w.last = false;
+    if (a->deny_any & bit) {
+        const policy *p = first_match(a, a->deny[perm], &w, branch, len);
         if (p) {
             v.denied_by = p->id;
             return v;
@@ -223,7 +285,7 @@ oms_acl_verdict oms_acl_decide(const oms_acl *a, const oms_principal *pr, oms_pe
         v.allowed = true;
         return v;
     }
-    if (a && (a->allow_any & bit))
-        v.allowed = first_match(a, a->allow[perm], pr, branch, len) != NULL;
+    if (a->allow_any & bit)
+        v.allowed = first_match(a, a->allow[perm], &w, branch, len) != NULL;
     return v;
 }

@@ -36,28 +36,28 @@ bool oms_acl_glob_valid(const char *g)
     return true;
 }
 
-int oms_acl_glob_compile(oms_acl_glob *out, const char *g)
+static int char_class(unsigned char c)
 {
-    size_t n = strlen(g);
-    const char *star = strchr(g, '*');
-    out->text = malloc(n + 1);
-    if (!out->text)
-        return OMS_ENOMEM;
-    if (!star) {
-        out->kind = OMS_GLOB_EXACT;
-        out->len = n;
-        memcpy(out->text, g, n + 1);
-        return OMS_OK;
+    if (c >= 'a' && c <= 'z')
+        return c - 'a';
+    if (c >= '0' && c <= '9')
+        return 26 + (c - '0');
+    switch (c) {
+    case '.': return 36;
+    case '_': return 37;
+    case '/': return 38;
+    case '-': return 39;
+    default: return 40;
     }
-    size_t lit = (size_t)(star - g);
-    if (strcmp(star, "**") == 0 || strcmp(star, "*") == 0) {
-        out->kind = star[1] ? OMS_GLOB_PREFIX_ANY : OMS_GLOB_PREFIX_SEG;
-        out->len = lit;
-        memcpy(out->text, g, lit);
-        out->text[lit] = '\0';
-        return OMS_OK;
-    }
-    out->kind = OMS_GLOB_GENERAL;
+}
+
+static bool is_star(char t) { return t == OMS_GLOB_TOK_STAR || t == OMS_GLOB_TOK_STARSTAR; }
+
+/* Tokens, the rejection figures and, up to 63 tokens, the Shift-And masks:
+ * bit i of lit[class] is set when token i is that literal character; the
+ * accepting state is bit `len`. */
+static int compile_general(oms_acl_glob *out, const char *g, size_t n)
+{
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (g[i] == '*' && g[i + 1] == '*') {
@@ -68,8 +68,61 @@ int oms_acl_glob_compile(oms_acl_glob *out, const char *g)
         }
     }
     out->text[k] = '\0';
-    out->len = k;
+    out->len = (uint8_t)k;
+    while (out->prefix < k && !is_star(out->text[out->prefix]))
+        out->prefix++;
+    while (out->suffix < k && !is_star(out->text[k - 1 - out->suffix]))
+        out->suffix++;
+    out->head = out->suffix ? out->text[k - 1] : 0;
+    for (size_t i = 0; i < k; i++) {
+        char t = out->text[i];
+        out->min_len += !is_star(t);
+        out->slashes += t == '/';
+        out->crosses = out->crosses || t == OMS_GLOB_TOK_STARSTAR;
+    }
+    if (k > 63)
+        return OMS_OK;
+    out->lit = calloc(OMS_GLOB_CLASSES, sizeof *out->lit);
+    if (!out->lit)
+        return OMS_ENOMEM;
+    for (size_t i = 0; i < k; i++) {
+        char t = out->text[i];
+        if (t == OMS_GLOB_TOK_STAR)
+            out->stars |= (uint64_t)1 << i;
+        else if (t == OMS_GLOB_TOK_STARSTAR)
+            out->stars |= (uint64_t)1 << i, out->starstars |= (uint64_t)1 << i;
+        else
+            out->lit[char_class((unsigned char)t)] |= (uint64_t)1 << i;
+    }
     return OMS_OK;
+}
+
+int oms_acl_glob_compile(oms_acl_glob *out, const char *g)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = strlen(g);
+    const char *star = strchr(g, '*');
+    out->text = malloc(n + 1);
+    if (!out->text)
+        return OMS_ENOMEM;
+    if (!star) {
+        out->kind = OMS_GLOB_EXACT;
+        out->len = (uint8_t)n;
+        memcpy(out->text, g, n + 1);
+        out->head = g[0];
+        return OMS_OK;
+    }
+    size_t lit = (size_t)(star - g);
+    if (strcmp(star, "**") == 0 || strcmp(star, "*") == 0) {
+        out->kind = star[1] ? OMS_GLOB_PREFIX_ANY : OMS_GLOB_PREFIX_SEG;
+        out->len = (uint8_t)lit;
+        memcpy(out->text, g, lit);
+        out->text[lit] = '\0';
+        out->head = g[0] == '*' ? 0 : g[0];
+        return OMS_OK;
+    }
+    out->kind = OMS_GLOB_GENERAL;
+    return compile_general(out, g, n);
 }
 
 void oms_acl_glob_free(oms_acl_glob *g)
@@ -77,20 +130,23 @@ void oms_acl_glob_free(oms_acl_glob *g)
     if (!g)
         return;
     free(g->text);
+    free(g->lit);
     g->text = NULL;
+    g->lit = NULL;
 }
 
-/* After a state is reached, the stars that follow it may match nothing. */
+/* After a state is reached, the star that follows it may match nothing.
+ * (Star tokens are never adjacent: "***" is not a valid glob.) */
 static void close_stars(const char *tok, size_t n, unsigned char *st)
 {
     for (size_t i = 0; i < n; i++)
-        if (st[i] && (tok[i] == OMS_GLOB_TOK_STAR || tok[i] == OMS_GLOB_TOK_STARSTAR))
+        if (st[i] && is_star(tok[i]))
             st[i + 1] = 1;
 }
 
-/* A set-of-states simulation: O(tokens * length) in the worst case, never
- * exponential like naive backtracking over several stars. */
-static bool general_match(const char *tok, size_t n, const char *s, size_t len)
+/* A set-of-states simulation, one byte per state, for long globs: O(tokens
+ * * length) in the worst case, never exponential like naive backtracking. */
+static bool bytes_match(const char *tok, size_t n, const char *s, size_t len)
 {
     unsigned char a[OMS_ACL_MAX_GLOB + 1], b[OMS_ACL_MAX_GLOB + 1];
     unsigned char *cur = a, *nxt = b;
@@ -120,8 +176,46 @@ static bool general_match(const char *tok, size_t n, const char *s, size_t len)
     return cur[n] != 0;
 }
 
+/* The same automaton with the states as bits of one word: a literal moves
+ * its state on (shift), a star keeps its state (any character but '/'; a
+ * two-star any character), and every reached star also reaches the next
+ * state (empty match). A few operations per character of the name. */
+static bool bits_match(const oms_acl_glob *g, const char *s, size_t len)
+{
+    uint64_t d = 1;
+    d |= (d & g->stars) << 1;
+    for (size_t k = 0; k < len; k++) {
+        unsigned char c = (unsigned char)s[k];
+        uint64_t keep = c == '/' ? g->starstars : g->stars;
+        d = ((d & g->lit[char_class(c)]) << 1) | (d & keep);
+        d |= (d & g->stars) << 1;
+        if (!d)
+            return false;
+    }
+    return (d >> g->len) & 1;
+}
+
+static bool general_match(const oms_acl_glob *g, const char *s, size_t len)
+{
+    /* the last byte inline first: it rejects most names before any call */
+    if (len < g->min_len || (g->head && s[len - 1] != g->head) || memcmp(s, g->text, g->prefix) != 0 ||
+        memcmp(s + len - g->suffix, g->text + g->len - g->suffix, g->suffix) != 0)
+        return false;
+    size_t slashes = 0;
+    for (size_t i = 0; i < len; i++)
+        slashes += s[i] == '/';
+    /* One-star tokens never match '/': without a two-star, every '/' of the
+     * name is one of the glob's. */
+    if (g->crosses ? slashes < g->slashes : slashes != g->slashes)
+        return false;
+    return g->lit ? bits_match(g, s, len) : bytes_match(g->text, g->len, s, len);
+}
+
 bool oms_acl_glob_matches(const oms_acl_glob *g, const char *s, size_t len)
 {
+    /* the first byte inline first: it rejects most names before any call */
+    if (g->kind != OMS_GLOB_GENERAL && g->head && (len == 0 || s[0] != g->head))
+        return false;
     switch (g->kind) {
     case OMS_GLOB_EXACT:
         return len == g->len && memcmp(s, g->text, len) == 0;
@@ -130,7 +224,7 @@ bool oms_acl_glob_matches(const oms_acl_glob *g, const char *s, size_t len)
     case OMS_GLOB_PREFIX_SEG:
         return len >= g->len && memcmp(s, g->text, g->len) == 0 && !memchr(s + g->len, '/', len - g->len);
     case OMS_GLOB_GENERAL:
-        return general_match(g->text, g->len, s, len);
+        return general_match(g, s, len);
     }
     return false;
 }

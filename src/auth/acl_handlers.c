@@ -2,9 +2,9 @@
  *
  * Every change is one write transaction: the policy row, the bump of
  * acl_version (which makes every instance recompile before its next
- * decision), the change's audit event and an `alert.raised` event
- * (rule acl_change: SPEC §10 asks an alert for every ACL change; the alert
- * store converts these events). Replace and delete need If-Match with the
+ * decision), the change's audit event, an `alert.raised` event and the
+ * stored alert itself (rule acl_change: SPEC §10 asks an alert for every
+ * ACL change). Replace and delete need If-Match with the
  * policy's ETag (428 without, 412 when stale) and compare-and-swap on it. */
 #include "auth/acl_handlers.h"
 
@@ -18,6 +18,7 @@
 #include "governance/issue_refs.h"
 #include "http/app.h"
 #include "http/params.h"
+#include "ops/alerts.h"
 #include "util/canonical.h"
 #include "util/time.h"
 
@@ -210,6 +211,8 @@ static int record_change(oms_dbconn *c, oms_request *req, const acl_change *ch, 
         oms_audit_from_request(&al, req);
         rc = oms_audit_append(c, &al, err);
     }
+    if (rc == OMS_OK)
+        rc = oms_alert_raise(c, req, "acl_change", "warning", alert_txt, err);
     free(detail_txt);
     free(alert_txt);
     free(keys);

@@ -143,21 +143,38 @@ const char *oms_acl_route_branch(const oms_request *req)
     return NULL;
 }
 
-int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err)
+/* The request whose version check this thread made last: a second
+ * decision in the same request (a handler's own check) reuses it, so the
+ * version is read at most once per request. start_ns (the monotonic clock
+ * when the request arrived) tells apart two requests at one address; a
+ * request without it is always checked. */
+static _Thread_local const oms_request *tl_req;
+static _Thread_local int64_t tl_req_start;
+
+int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err)
 {
     oms_db *db = req->app->store->db;
-    oms_dbconn *c;
-    int64_t version = 0;
-    const oms_acl *set = NULL;
-    int rc = oms_db_conn(db, &c, err);
-    if (rc == OMS_OK)
-        rc = oms_acl_db_version(c, &version, err);
-    if (rc == OMS_OK)
-        rc = thread_set(c, db, version, &set, err);
-    if (rc)
-        return rc;
-    *out = oms_acl_decide(set, &req->principal, req->route->perm, oms_acl_route_branch(req));
+    const oms_acl *set = tl_set;
+    if (!(set && req->start_ns && tl_req == req && tl_req_start == req->start_ns && oms_acl_owner(set) == db)) {
+        oms_dbconn *c;
+        int64_t version = 0;
+        int rc = oms_db_conn(db, &c, err);
+        if (rc == OMS_OK)
+            rc = oms_acl_db_version(c, &version, err);
+        if (rc == OMS_OK)
+            rc = thread_set(c, db, version, &set, err);
+        if (rc)
+            return rc;
+        tl_req = req;
+        tl_req_start = req->start_ns;
+    }
+    *out = oms_acl_decide(set, &req->principal, perm, branch);
     if (out->denied_by)
         out->denied_by = oms_arena_strdup(req->arena, out->denied_by);
     return OMS_OK;
+}
+
+int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err)
+{
+    return oms_acl_check(req, req->route->perm, oms_acl_route_branch(req), out, err);
 }

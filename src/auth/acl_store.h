@@ -33,6 +33,11 @@ int oms_acl_db_load(oms_dbconn *c, const void *owner, oms_acl **out, oms_error *
  * caller refuses the request (fail closed). */
 int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err);
 
+/* The same decision for another permission and branch, for a handler's own
+ * check beyond the route's (lock:admin for a forced release, a reviewer's
+ * rights on a proposal's target): reuses the request's version check. */
+int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err);
+
 /* The {branch} parameter of the matched route, or NULL. */
 const char *oms_acl_route_branch(const oms_request *req);
 
