@@ -1,0 +1,90 @@
+#!/bin/sh
+# Authenticated GET of one object type (SPEC §12), on SQLite and PostgreSQL,
+# beside nginx serving a static file of the same size, measured with wrk in
+# the same run. Prints req/s, p50/p99 and the ratio to nginx.
+#   bench/http_bench.sh            (OMS_BIN, OMS_PG_URL from scripts/run-bench.sh)
+set -eu
+OMS_BIN=${OMS_BIN:-build/rel/oms}
+DURATION=${DURATION:-8}
+CONNS=${CONNS:-32}
+work=$(mktemp -d /tmp/oms-httpbench.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  [ -n "${oms_pid:-}" ] && kill "$oms_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+run_wrk() { # url, header
+  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$2" "$1" > "$work/wrk.out" 2>&1
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  p50=$(awk '$1=="50%" {print $2}' "$work/wrk.out")
+  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
+  echo "$rps $p50 $p99 ${non2xx:-0}"
+}
+
+export JWT_SECRET
+JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
+
+bench_backend() { # name, database url
+  port=$(free_port)
+  OMS_LISTEN=127.0.0.1:$port DATABASE_URL=$2 OMS_LOG_LEVEL=warn "$OMS_BIN" serve 2>"$work/oms.log" &
+  oms_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  token=$("$OMS_BIN" token --sub bench --roles admin --ttl 1h)
+  auth="Authorization: Bearer $token"
+  curl -sf -X POST -H "$auth" -H 'Content-Type: application/json' -H 'X-Issue-ID: OMS-1' \
+    -d '{"name":"bench"}' "http://127.0.0.1:$port/api/v1/branches" >"$work/setup.log" || { cat "$work/setup.log" "$work/oms.log" >&2; exit 1; }
+  curl -sf -X POST -H "$auth" -H 'Content-Type: application/json' -H 'X-Issue-ID: OMS-1' \
+    -d '{"api_name":"Customer","display_name":"Customer","description":"A customer of the company.","status":"active","properties":[{"api_name":"id","type":"string","required":true},{"api_name":"name","type":"string"},{"api_name":"email","type":"string"},{"api_name":"created","type":"timestamp"},{"api_name":"score","type":"double"}],"primary_key":"id"}' \
+    "http://127.0.0.1:$port/api/v1/schemas/bench/object-types" >/dev/null
+  url="http://127.0.0.1:$port/api/v1/schemas/bench/object-types/Customer"
+  curl -sf -H "$auth" "$url" > "$work/body.json"
+  result=$(run_wrk "$url" "$auth")
+  kill "$oms_pid"; wait "$oms_pid" 2>/dev/null || true; oms_pid=
+  echo "$1 $result"
+}
+
+# nginx serving a file of the same size as the OMS response
+nginx_port=$(free_port)
+mkdir -p "$work/www" "$work/tmp"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  server { listen 127.0.0.1:$nginx_port; root $work/www; location / { default_type application/json; } }
+}
+CONF
+
+sqlite_line=$(bench_backend SQLite "sqlite:$work/oms.db")
+cp "$work/body.json" "$work/www/customer.json"
+chmod 644 "$work/www/customer.json"
+pg_line=""
+if [ -n "${OMS_PG_URL:-}" ]; then
+  dbname="oms_httpbench_$$"
+  psql "$OMS_PG_URL" -qc "CREATE DATABASE $dbname" >/dev/null
+  pg_line=$(bench_backend PostgreSQL "${OMS_PG_URL%/*}/$dbname")
+  psql "$OMS_PG_URL" -qc "DROP DATABASE $dbname WITH (FORCE)" >/dev/null
+fi
+nginx -c "$work/nginx.conf" -g 'daemon on;' 2>/dev/null || nginx -c "$work/nginx.conf"
+sleep 0.3
+nginx_line="nginx $(run_wrk "http://127.0.0.1:$nginx_port/customer.json" "X-Bench: 1")"
+size=$(wc -c < "$work/body.json")
+
+echo "authenticated GET of one object type ($size bytes), wrk -t2 -c$CONNS -d${DURATION}s, same machine:"
+printf '%-11s %10s %9s %9s %9s %8s\n' server req/s p50 p99 non-2xx "x nginx"
+nginx_rps=$(echo "$nginx_line" | awk '{print $2}')
+for line in "$nginx_line" "$sqlite_line" "$pg_line"; do
+  [ -n "$line" ] || continue
+  echo "$line" | awk -v n="$nginx_rps" '{ printf "%-11s %10s %9s %9s %9s %8.2f\n", $1, $2, $3, $4, $5, $2 / n }'
+done
