@@ -56,6 +56,8 @@ static int open_audit_store(oms_store **out, oms_config *cfg, bool need_key, boo
     return rc;
 }
 
+/* Records the command's own event and seals it (with a key), so a CLI
+ * read never leaves an unsealed tail behind. */
 static void record(oms_store *s, const char *action, const char *command, json_t *detail)
 {
     struct passwd *pw = getpwuid(geteuid());
@@ -67,6 +69,8 @@ static void record(oms_store *s, const char *action, const char *command, json_t
     oms_error err;
     if (oms_audit_record(s, &ev, &err) != OMS_OK)
         fprintf(stderr, "oms: warning: %s\n", err.msg);
+    else if (oms_audit_have_key() && oms_audit_seal(s, NULL, &err) != OMS_OK)
+        fprintf(stderr, "oms: warning: cannot seal: %s\n", err.msg);
     free(d);
 }
 

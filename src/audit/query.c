@@ -86,11 +86,12 @@ bool oms_audit_filter_set(oms_audit_filter *f, const char *name, const char *v, 
         f->actor = v;
     } else if (!strcmp(name, "action")) {
         size_t n = strlen(v);
-        f->action_prefix = n > 2 && strcmp(v + n - 2, ".*") == 0;
-        if (!charset(v, 128, "._-*") || strchr(v, '*') != (f->action_prefix ? v + n - 1 : NULL))
+        bool prefix = n > 2 && strcmp(v + n - 2, ".*") == 0;
+        if (!charset(v, 128, "._-*") || strchr(v, '*') != (prefix ? v + n - 1 : NULL))
             return oms_err_set(err, OMS_EINVAL, "action must be a name such as authz.denied, or a prefix such as auth.*"),
                    false;
         f->action = v;
+        f->action_prefix = prefix;
     } else if (!strcmp(name, "resource")) {
         const char *slash = strchr(v, '/');
         if (!charset(v, 240, "_-/") || (slash && (size_t)(slash - v) >= 128) || (slash && (strchr(slash + 1, '/') || slash == v || !slash[1])))

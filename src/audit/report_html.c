@@ -49,8 +49,10 @@ typedef struct {
     long long v[3];
 } bar;
 
-/* Horizontal bars, stacked by outcome when nseries is 3. */
-static void chart(oms_sbuf *b, const bar *bars, size_t n, int nseries, const char *title)
+/* Horizontal bars, stacked by outcome when nseries is 3; `W` is the width
+ * of the drawing in its own units (about its width on the page, so the
+ * text keeps its size). */
+static void chart(oms_sbuf *b, const bar *bars, size_t n, int nseries, const char *title, int W)
 {
     if (n == 0)
         return;
@@ -62,7 +64,7 @@ static void chart(oms_sbuf *b, const bar *bars, size_t n, int nseries, const cha
         if (t > max)
             max = t;
     }
-    const int W = 1000, label_w = 260, row_h = 28, bar_w = W - label_w - 70;
+    const int label_w = W > 600 ? 260 : 170, row_h = 28, bar_w = W - label_w - 70;
     int h = (int)n * row_h + 8;
     oms_sbuf_printf(b, "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" aria-label=\"", W, h);
     oms_sbuf_html(b, title);
@@ -166,7 +168,7 @@ static void totals_section(oms_sbuf *b, const json_t *rep)
     oms_sbuf_puts(b, "<section><h2>Activity by action</h2>");
     if (nb == 0)
         oms_sbuf_puts(b, "<p class=\"none\">No events in this period.</p>");
-    chart(b, bars, nb < 15 ? nb : 15, 3, "events by action and outcome");
+    chart(b, bars, nb < 15 ? nb : 15, 3, "events by action and outcome", 1000);
     if (nb) {
         static const char *const h[] = {"Action", "#Success", "#Denied", "#Failure", "#Total", NULL};
         heads(b, h);
@@ -199,7 +201,7 @@ static void counted_section(oms_sbuf *b, const json_t *list, const char *title, 
         bars[i].label = jstr(v, key);
         bars[i].v[0] = jint(v, "count");
     }
-    chart(b, bars, shown, 1, title);
+    chart(b, bars, shown, 1, title, 480);
     free(bars);
     oms_sbuf_puts(b, "</section>");
 }
@@ -351,7 +353,7 @@ char *oms_compliance_report_html(const json_t *rep)
             bars[i].v[1] = jint(v, "denied");
             bars[i].v[2] = jint(v, "failure");
         }
-        chart(&b, bars, n, 3, "events by actor");
+        chart(&b, bars, n, 3, "events by actor", 1000);
         free(bars);
     }
     oms_sbuf_puts(&b, "</section>");

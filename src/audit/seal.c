@@ -139,14 +139,18 @@ static int frontier(oms_dbconn *c, int64_t *upto, char hash[65], oms_error *err)
 static int64_t g_logged_bad_seq; /* tampering seen by the sealer, logged once */
 
 /* Re-hashes the events after the frontier; *w ends at the last good one. */
-static int walk_new(oms_dbconn *c, oms_audit_walk *w, bool *broken, oms_error *err)
+static int walk_new(oms_dbconn *c, oms_audit_walk *w, int64_t head_seq, bool *broken, oms_error *err)
 {
     *broken = false;
     while (w->count < SEAL_MAX_EVENTS) {
         oms_dbres *r = NULL;
-        oms_dbparam p[] = {DBP_INT(w->last_seq)};
-        int rc = oms_db_exec(c, "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 2000",
-                             p, 1, &r, err);
+        /* Never past the head: a row the head does not account for was not
+         * written by the service, and is not signed. */
+        oms_dbparam p[] = {DBP_INT(w->last_seq), DBP_INT(head_seq)};
+        int rc = oms_db_exec(c,
+                             "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq"
+                             " LIMIT 2000",
+                             p, 2, &r, err);
         if (rc)
             return rc;
         size_t n = r->nrows;
@@ -196,7 +200,7 @@ int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err)
     if (seq <= upto || !has_hash) /* nothing new, or legacy rows not adopted yet */
         goto done;
     oms_audit_walk_init(&w, legacy_upto, upto, hash);
-    if ((rc = walk_new(c, &w, &broken, err)))
+    if ((rc = walk_new(c, &w, seq, &broken, err)))
         goto done;
     if (broken && w.bad_seq != g_logged_bad_seq) {
         g_logged_bad_seq = w.bad_seq;

@@ -11,6 +11,7 @@
 #include "governance/issue_check.h"
 #include "governance/overrides.h"
 #include "http/app.h"
+#include "ontology/ontology.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "util/encoding.h"
@@ -234,10 +235,21 @@ static void json_decref_cb(void *p) { json_decref(p); }
 
 static void run_body_and_handler(oms_request *req);
 
+/* Resource routes audit under the kind's own name (object_type.create), even
+ * when the pipeline refuses the change before the handler runs. */
+static void derive_audit_action(oms_request *req)
+{
+    const char *a = req->route ? req->route->audit_action : NULL;
+    oms_kind k;
+    if (a && strncmp(a, "resource.", 9) == 0 && req->nparams >= 2 && oms_kind_parse(&k, req->params[1]) == 0)
+        req->audit_action = oms_arena_printf(req->arena, "%s.%s", oms_kind_noun(k), a + 9);
+}
+
 /* A change route's failure is audited too (SPEC §9: every change, success
  * or failure); successes are audited inside the change's own transaction. */
 void oms_pipeline_finish(oms_request *req)
 {
+    derive_audit_action(req);
     run_body_and_handler(req);
     const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : NULL;
     if (action && req->status >= 400 && !req->audited)

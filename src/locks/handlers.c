@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "auth/acl_store.h"
 #include "governance/issue_refs.h"
 #include "http/app.h"
 #include "http/params.h"
@@ -30,6 +31,34 @@ static int db_problem(oms_request *req, int rc, const oms_error *err)
 }
 
 static int bad(oms_request *req, const char *detail) { return oms_resp_problem(req, OMS_EINVAL, detail, NULL); }
+
+/* ACL policies refine permissions per branch (SPEC §6.2). The route's own
+ * check had no branch context: a lock's branch is in the body or the row.
+ * False with a 403 (or 503, failing closed) queued. */
+static bool acl_allows(oms_request *req, oms_perm perm, const char *branch, json_t *extra)
+{
+    oms_acl_verdict v;
+    oms_error err;
+    if (oms_acl_check(req, perm, branch, &v, &err) != OMS_OK) {
+        json_decref(extra);
+        oms_resp_problem(req, OMS_EUNAVAIL, "the ACL policies cannot be read", NULL);
+        return false;
+    }
+    if (v.allowed) {
+        json_decref(extra);
+        return true;
+    }
+    if (!extra)
+        extra = json_object();
+    json_object_set_new(extra, "missing_permission", json_string(oms_perm_name(perm)));
+    if (v.denied_by)
+        json_object_set_new(extra, "denied_by", json_string(v.denied_by));
+    oms_resp_problem(req, OMS_EFORBIDDEN,
+                     oms_arena_printf(req->arena, "this needs the permission %s on branch %s", oms_perm_name(perm),
+                                      branch),
+                     extra);
+    return false;
+}
 
 /* Refuses members outside `allowed` (typos never pass silently). */
 static bool only_fields(oms_request *req, const json_t *o, const char *const *allowed)
@@ -194,93 +223,125 @@ static bool parse_acquire(oms_request *req, oms_lock *l, int64_t *ttl)
                            " FROM n LEFT JOIN locks l ON l.branch = $1 AND l.state = 'active'"            \
                            " AND l.deadline_at > n.t ORDER BY l.fencing_token"
 
-#define INSERT_COLS                                                                                         \
+/* The common case in one statement: insert unless the branch is missing or
+ * a live lock conflicts (the SQL form of oms_locks_conflict). When it
+ * inserts nothing, the scan above finds out why and reports it; the scan's
+ * verdict (in C) is the one that counts. $9: TTL in ms, $11: the deadline's
+ * offset from now in ms, $12: the fencing token (SQLite only). */
+#define ACQUIRE_INSERT(NOW, TOKEN)                                                                          \
+    OMS_LOCK_WITH_NOW(NOW)                                                                                  \
     "INSERT INTO locks (id, branch, scope, resource_type, resource_id, kind, holder, reason, acquired_at,"   \
-    " expires_at, heartbeat_seconds, last_heartbeat_at, deadline_at, fencing_token, state) VALUES ($1, $2,"  \
-    " $3, $4, $5, $6, $7, $8, $9, $10, $11, $9, $12, "
+    " expires_at, heartbeat_seconds, last_heartbeat_at, deadline_at, fencing_token, state)"                 \
+    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, n.t, n.t + $9, $10, n.t, n.t + $11, " TOKEN ", 'active' FROM n" \
+    " WHERE EXISTS (SELECT 1 FROM branches WHERE name = $2) AND NOT EXISTS (SELECT 1 FROM locks o"          \
+    " WHERE o.branch = $2 AND o.state = 'active' AND o.deadline_at > n.t AND (o.scope = 'branch'"           \
+    " OR $3 = 'branch' OR (o.resource_type = $4 AND (o.scope = 'resource_type' OR $3 = 'resource_type'"      \
+    " OR o.resource_id = $5))))"                                                                           \
+    " RETURNING acquired_at, fencing_token"
+
+/* Why the guarded insert inserted nothing: 404 or 409 (queued, returns
+ * true); false when the C rule finds no conflict after all. */
+static bool explain_refusal(oms_dbconn *c, oms_request *req, oms_db_backend be, const oms_lock *l, int *rc,
+                            oms_error *err)
+{
+    static const char *const scan_sql[2] = {ACQUIRE_SCAN(NOW_LITE), ACQUIRE_SCAN(NOW_PG)};
+    oms_dbres *r = NULL;
+    oms_dbparam bp[] = {DBP_TEXT(l->branch)};
+    if ((*rc = oms_db_exec(c, scan_sql[be == OMS_DB_PG], bp, 1, &r, err)))
+        return false;
+    int64_t now = oms_dbres_int(r, 0, 0);
+    json_t *conflicts = json_array();
+    bool missing = oms_dbres_int(r, 0, 1) == 0;
+    for (size_t i = 0; i < r->nrows && !missing; i++) {
+        if (!oms_dbres_get(r, i, 2))
+            continue;
+        oms_lock other;
+        oms_lock_from_row(&other, r, i, 2, req->arena);
+        if (oms_locks_conflict(l, &other))
+            json_array_append_new(conflicts, oms_lock_json(&other, now));
+    }
+    oms_dbres_free(r);
+    if (missing) {
+        json_decref(conflicts);
+        *rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", l->branch);
+        return false;
+    }
+    if (json_array_size(conflicts) == 0) {
+        json_decref(conflicts);
+        return false;
+    }
+    oms_resp_problem_as(req, OMS_ECONFLICT, "lock_conflict", "the lock conflicts with locks already held",
+                        json_pack("{s:o}", "conflicts", conflicts));
+    return true;
+}
 
 int oms_h_lock_acquire(oms_request *req)
 {
     oms_lock l;
     int64_t ttl = 0;
-    if (!parse_acquire(req, &l, &ttl))
+    if (!parse_acquire(req, &l, &ttl) || !acl_allows(req, OMS_PERM_LOCK_WRITE, l.branch, NULL))
         return OMS_OK;
     oms_error err;
     oms_dbconn *c;
     oms_dbres *r = NULL;
     oms_db_backend be = backend(req);
-    json_t *conflicts = NULL;
     char id[OMS_LOCK_ID_LEN + 1];
     oms_lock_new_id(id);
     l.id = id;
     l.holder = req->principal.sub;
     l.state = "active";
+    int64_t token = 0, ttl_ms = ttl * 1000;
+    int64_t deadline_ms = l.heartbeat_seconds > 0 && OMS_LOCK_MISSED_HEARTBEATS * l.heartbeat_seconds * 1000 < ttl_ms
+                              ? OMS_LOCK_MISSED_HEARTBEATS * l.heartbeat_seconds * 1000
+                              : ttl_ms;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
     if (rc || (rc = oms_db_begin(c, true, &err)))
         return db_problem(req, rc, &err);
     /* Conflict check and insert under one transaction-scoped advisory lock
      * per branch: concurrent acquisitions on a branch, through any instance,
      * are serialised; the lock is released by COMMIT or ROLLBACK, never left
-     * in a session (docs/locks.md). */
+     * in a session. The check is a new statement after the lock is granted,
+     * so it sees every acquisition committed before (docs/locks.md). */
     if (be == OMS_DB_PG) {
         oms_dbparam k[] = {DBP_INT(oms_lock_branch_key(l.branch))};
         if ((rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock($1)", k, 1, NULL, &err)))
             goto fail;
-    }
-    static const char *const scan_sql[2] = {ACQUIRE_SCAN(NOW_LITE), ACQUIRE_SCAN(NOW_PG)};
-    oms_dbparam bp[] = {DBP_TEXT(l.branch)};
-    if ((rc = oms_db_exec(c, scan_sql[be == OMS_DB_PG], bp, 1, &r, &err)))
-        goto fail;
-    int64_t now = oms_dbres_int(r, 0, 0);
-    if (oms_dbres_int(r, 0, 1) == 0) {
-        rc = oms_err_set(&err, OMS_ENOTFOUND, "no branch named %s", l.branch);
-        goto fail;
-    }
-    for (size_t i = 0; i < r->nrows; i++) {
-        if (!oms_dbres_get(r, i, 2))
-            continue;
-        oms_lock other;
-        oms_lock_from_row(&other, r, i, 2, req->arena);
-        if (oms_locks_conflict(&l, &other)) {
-            if (!conflicts)
-                conflicts = json_array();
-            json_array_append_new(conflicts, oms_lock_json(&other, now));
-        }
-    }
-    oms_dbres_free(r);
-    r = NULL;
-    if (conflicts) {
-        oms_db_rollback(c);
-        return oms_resp_problem_as(req, OMS_ECONFLICT, "lock_conflict",
-                                   "the lock conflicts with locks already held", json_pack("{s:o}", "conflicts", conflicts));
-    }
-    l.acquired_at = l.last_heartbeat_at = now;
-    l.expires_at = now + ttl * 1000;
-    l.deadline_at = deadline_of(l.expires_at, l.heartbeat_seconds, now);
-    /* The fencing token: one sequence for every lock, so it only increases. */
-    if (be == OMS_DB_SQLITE) {
+    } else {
+        /* The fencing token: one sequence for every lock, so it only
+         * increases (SQLite: a counter row, rolled back with a refusal). */
         if ((rc = oms_db_exec(c, "UPDATE lock_fencing SET value = value + 1 WHERE id = 1 RETURNING value", NULL, 0,
                               &r, &err)))
             goto fail;
-    }
-    {
-        oms_dbparam p[] = {DBP_TEXT(l.id), DBP_TEXT(l.branch), DBP_TEXT(l.scope), DBP_TEXT(l.resource_type),
-                           DBP_TEXT(l.resource_id), DBP_TEXT(l.kind), DBP_TEXT(l.holder), DBP_TEXT(l.reason),
-                           DBP_INT(now), DBP_INT(l.expires_at), DBP_INT(l.heartbeat_seconds), DBP_INT(l.deadline_at),
-                           DBP_INT(r ? oms_dbres_int(r, 0, 0) : 0)};
-        oms_dbres_free(r);
-        r = NULL;
-        if (be == OMS_DB_PG)
-            rc = oms_db_exec(c, INSERT_COLS "nextval('lock_fencing_seq'), 'active') RETURNING fencing_token", p, 12,
-                             &r, &err);
-        else
-            rc = oms_db_exec(c, INSERT_COLS "$13, 'active') RETURNING fencing_token", p, 13, &r, &err);
-        if (rc)
-            goto fail;
-        l.fencing_token = oms_dbres_int(r, 0, 0);
+        token = oms_dbres_int(r, 0, 0);
         oms_dbres_free(r);
         r = NULL;
     }
+    static const char *const insert_sql[2] = {ACQUIRE_INSERT(NOW_LITE, "$12"),
+                                              ACQUIRE_INSERT(NOW_PG, "nextval('lock_fencing_seq')")};
+    oms_dbparam p[] = {DBP_TEXT(l.id), DBP_TEXT(l.branch), DBP_TEXT(l.scope), DBP_TEXT(l.resource_type),
+                       DBP_TEXT(l.resource_id), DBP_TEXT(l.kind), DBP_TEXT(l.holder), DBP_TEXT(l.reason),
+                       DBP_INT(ttl_ms), DBP_INT(l.heartbeat_seconds), DBP_INT(deadline_ms), DBP_INT(token)};
+    if ((rc = oms_db_exec(c, insert_sql[be == OMS_DB_PG], p, be == OMS_DB_PG ? 11 : 12, &r, &err)))
+        goto fail;
+    if (r->nrows != 1) {
+        oms_dbres_free(r);
+        r = NULL;
+        if (explain_refusal(c, req, be, &l, &rc, &err) || rc) {
+            oms_db_rollback(c);
+            return rc ? db_problem(req, rc, &err) : OMS_OK;
+        }
+        /* the SQL guard refused what the C rule allows: a bug in one of
+         * them; refuse rather than guess */
+        rc = oms_err_set(&err, OMS_EINTERNAL, "lock conflict rules disagree");
+        goto fail;
+    }
+    int64_t now = oms_dbres_int(r, 0, 0);
+    l.fencing_token = oms_dbres_int(r, 0, 1);
+    oms_dbres_free(r);
+    r = NULL;
+    l.acquired_at = l.last_heartbeat_at = now;
+    l.expires_at = now + ttl_ms;
+    l.deadline_at = now + deadline_ms;
     oms_audit_event ev;
     json_t *d = lock_detail(&l);
     json_object_set_new(d, "ttl_seconds", json_integer(ttl));
@@ -561,6 +622,36 @@ static int issue_required(oms_request *req, json_t *invalid)
                                json_pack("{s:o,s:o}", "invalid", invalid, "examples", examples));
 }
 
+/* The common case in one statement: the holder releases its live lock.
+ * *done stays false when the row is not that (someone else's, ended,
+ * unknown), and the caller takes the slow path that explains why. */
+#define RELEASE_OWN_SQLITE                                                                                  \
+    "UPDATE locks SET state = 'released', ended_at = " NOW_LITE ", ended_by = $2 WHERE id = $1"              \
+    " AND holder = $2 AND state = 'active' AND deadline_at > " NOW_LITE " RETURNING ended_at, "               \
+    OMS_LOCK_COLS_BARE
+#define RELEASE_OWN_PG                                                                                      \
+    OMS_LOCK_WITH_NOW(NOW_PG) "UPDATE locks SET state = 'released', ended_at = n.t, ended_by = $2 FROM n"     \
+                              " WHERE id = $1 AND holder = $2 AND state = 'active' AND deadline_at > n.t"    \
+                              " RETURNING ended_at, " OMS_LOCK_COLS_BARE
+
+static int release_own(oms_dbconn *c, oms_request *req, const char *sub, oms_lock *l, int64_t *now, bool *done,
+                       oms_error *err)
+{
+    *done = false;
+    if (!oms_lock_id_valid(req->params[0]))
+        return OMS_OK;
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(req->params[0]), DBP_TEXT(sub)};
+    int rc = oms_db_exec(c, backend(req) == OMS_DB_PG ? RELEASE_OWN_PG : RELEASE_OWN_SQLITE, p, 2, &r, err);
+    if (rc == OMS_OK && r->nrows == 1) {
+        *now = oms_dbres_int(r, 0, 0);
+        oms_lock_from_row(l, r, 0, 1, req->arena);
+        *done = true;
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
 /* The holder releases its lock; anyone else needs lock:admin, an issue
  * reference, and raises a security alert (SPEC §7). The alert subsystem
  * does not exist yet: the alert is an `alert.raised` audit event in the
@@ -579,19 +670,21 @@ int oms_h_lock_release(oms_request *req)
     int64_t now = 0;
     json_t *issues = NULL;
     char *issue_text = NULL;
+    const char *sub = req->principal.sub ? req->principal.sub : "";
+    bool forced = false, done = false;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
     if (rc || (rc = oms_db_begin(c, true, &err)))
         return db_problem(req, rc, &err);
-    if ((rc = load_lock(c, req, true, &l, &now, &err)))
+    if ((rc = release_own(c, req, sub, &l, &now, &done, &err)))
         goto fail;
-    const char *sub = req->principal.sub ? req->principal.sub : "";
-    bool forced = strcmp(l.holder, sub) != 0;
+    if (!done && (rc = load_lock(c, req, true, &l, &now, &err)))
+        goto fail;
+    forced = !done && strcmp(l.holder, sub) != 0;
     if (forced) {
         req->audit_action = "lock.force_release";
-        if (!oms_rbac_allows(req->principal.perms, OMS_PERM_LOCK_ADMIN)) {
+        if (!acl_allows(req, OMS_PERM_LOCK_ADMIN, l.branch, json_pack("{s:s}", "holder", l.holder))) {
             oms_db_rollback(c);
-            return oms_resp_problem(req, OMS_EFORBIDDEN, "releasing another holder's lock needs lock:admin",
-                                    json_pack("{s:s,s:s}", "missing_permission", "lock:admin", "holder", l.holder));
+            return OMS_OK;
         }
         json_t *invalid = json_array();
         issues = oms_issue_refs_collect(req, b, NULL, invalid);
@@ -606,17 +699,19 @@ int oms_h_lock_release(oms_request *req)
         free(t);
         json_decref(issues);
     }
-    if (!oms_lock_live(&l, now)) {
+    if (!done && !oms_lock_live(&l, now)) {
         oms_db_rollback(c);
         return not_active(req, &l, now);
     }
-    l.state = forced ? "force_released" : "released";
-    l.ended_at = now;
-    l.ended_by = sub;
-    oms_dbparam p[] = {DBP_TEXT(l.id), DBP_TEXT(l.state), DBP_INT(now), DBP_TEXT(sub)};
-    if ((rc = oms_db_exec(c, "UPDATE locks SET state = $2, ended_at = $3, ended_by = $4 WHERE id = $1 AND state = 'active'",
-                          p, 4, NULL, &err)))
-        goto fail;
+    if (!done) {
+        l.state = forced ? "force_released" : "released";
+        l.ended_at = now;
+        l.ended_by = sub;
+        oms_dbparam p[] = {DBP_TEXT(l.id), DBP_TEXT(l.state), DBP_INT(now), DBP_TEXT(sub)};
+        if ((rc = oms_db_exec(c, "UPDATE locks SET state = $2, ended_at = $3, ended_by = $4 WHERE id = $1 AND state = 'active'",
+                              p, 4, NULL, &err)))
+            goto fail;
+    }
     oms_audit_event ev;
     json_t *d = lock_detail(&l);
     if (why)

@@ -15,8 +15,12 @@ DEV = ("developer",)
 ADMIN = ("admin",)
 
 
-def _h(srv, sub="dev", roles=DEV, **extra):
+def _h(srv, sub="dev", roles=DEV, issue=True, **extra):
+    """Auth headers; changes carry an issue reference (SPEC §6.3) unless
+    a test is about its absence."""
     h = srv.auth(sub, roles)
+    if issue:
+        h["X-Issue-ID"] = "LOCK-7"
     h.update(extra)
     return h
 
@@ -39,7 +43,7 @@ def _acquire(srv, sub="alice", expect=201, roles=DEV, **body):
 
 
 def _release(srv, lock_id, sub="alice", roles=DEV, expect=200, **headers):
-    r = srv.request("DELETE", f"/api/v1/locks/{lock_id}", headers=_h(srv, sub, roles, **headers))
+    r = srv.request("DELETE", f"/api/v1/locks/{lock_id}", headers=_h(srv, sub, roles, issue=False, **headers))
     assert r.status == expect, r
     return r
 
@@ -315,7 +319,7 @@ def test_release_rules_forced_release_and_alert(ctx):
     # heartbeats and extends belong to the holder alone
     r = srv.request("POST", f"/api/v1/locks/{lid}/heartbeat", headers=_h(srv, "root", ADMIN), json_body={})
     assert r.status == 403 and r.json()["code"] == "not_lock_holder", r
-    r = srv.request("DELETE", f"/api/v1/locks/{lid}", headers=_h(srv, "root", ADMIN, **{"X-Issue-ID": "OPS-7"}),
+    r = srv.request("DELETE", f"/api/v1/locks/{lid}", headers=_h(srv, "root", ADMIN, issue=False, **{"X-Issue-ID": "OPS-7"}),
                     json_body={"reason": "the migration host died"})
     assert r.status == 200 and r.json()["state"] == "force_released" and r.json()["ended_by"] == "root", r
     ev = srv.audit_events(f"action = 'lock.force_release' AND outcome = 'success' AND resource_id = '{lid}'")
@@ -486,3 +490,29 @@ def test_sixteen_clients_race_for_one_lock(ctx):
     assert sorted(r.status for r in results) == [201] + [409] * 15, [r.status for r in results]
     winner = next(r for r in results if r.status == 201).json()
     _release(srv, winner["id"], sub=winner["holder"])
+
+
+def test_acl_policies_refine_lock_permissions_per_branch(ctx):
+    """The branch of a lock is in the body (acquire) or the row (forced
+    release): ACL policies (SPEC §6.2) are applied to it there."""
+    srv = ctx.new_server()
+    _branch(srv, "frozen/a")
+    _branch(srv, "open/a")
+    admin = _h(srv, "sec", ("admin",))
+    ids = []
+    for doc in ({"subject": "role:developer", "effect": "deny", "permissions": ["lock:write"], "branches": ["frozen/**"]},
+                {"subject": "user:ops", "effect": "allow", "permissions": ["lock:admin"], "branches": ["open/**"]}):
+        r = srv.request("POST", "/api/v1/acl/policies", headers=admin, json_body=doc)
+        assert r.status == 201, r
+        ids.append(r.json()["id"])
+    deny_id = ids[0]
+    r = srv.request("POST", "/api/v1/locks", headers=_h(srv, "alice"),
+                    json_body={"branch": "frozen/a", "scope": "branch", "reason": "x"})
+    assert r.status == 403 and r.json()["missing_permission"] == "lock:write" and r.json()["denied_by"] == deny_id, r
+    held = _acquire(srv, "alice", branch="open/a", scope="branch")
+    # ops (a developer) may force-release on open/** only by the allow policy
+    r = _release(srv, held["id"], sub="bob", expect=403)
+    assert r.json()["missing_permission"] == "lock:admin" and r.json()["holder"] == "alice"
+    r = _release(srv, held["id"], sub="ops", expect=200, **{"X-Issue-ID": "OPS-9"})
+    assert r.json()["state"] == "force_released" and r.json()["ended_by"] == "ops"
+    srv.stop()

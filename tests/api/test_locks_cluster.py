@@ -13,8 +13,12 @@ BACKENDS = ("pg",)
 DEV = ("developer",)
 
 
-def _h(srv, sub="dev", roles=DEV, **extra):
+def _h(srv, sub="dev", roles=DEV, issue=True, **extra):
+    """Auth headers; changes carry an issue reference (SPEC §6.3) unless
+    a test is about its absence."""
     h = srv.auth(sub, roles)
+    if issue:
+        h["X-Issue-ID"] = "LOCK-7"
     h.update(extra)
     return h
 
