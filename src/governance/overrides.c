@@ -237,6 +237,17 @@ static int problem(oms_request *req, int rc, const oms_error *err)
     return oms_resp_problem(req, (oms_err)rc, err->msg, NULL);
 }
 
+typedef struct {
+    oms_dbconn *c;
+    int64_t now;
+} list_ctx;
+
+static json_t *list_row(const oms_dbres *r, size_t i, void *ctx)
+{
+    list_ctx *lc = ctx;
+    return row_json(lc->c, r, i, lc->now);
+}
+
 int oms_h_override_list(oms_request *req)
 {
     size_t limit;
@@ -256,14 +267,10 @@ int oms_h_override_list(oms_request *req)
                          p, 3, &r, &err);
     if (rc)
         return problem(req, rc, &err);
-    int64_t now = db_now(c, req);
-    json_t *items = json_array();
-    size_t n = r->nrows < limit ? r->nrows : limit;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, row_json(c, r, i, now));
-    json_t *next = r->nrows > limit ? json_string(oms_cursor_encode(req, oms_dbres_get(r, limit - 1, 0))) : json_null();
+    list_ctx lc = {c, db_now(c, req)};
+    oms_resp_page(req, r, limit, 0, list_row, &lc, NULL);
     oms_dbres_free(r);
-    return oms_resp_json(req, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+    return OMS_OK;
 }
 
 static int respond_one(oms_request *req, oms_dbconn *c, const char *id, int status)
@@ -290,15 +297,6 @@ static const char *const k_fields[] = {"kind", "branch", "resource", "justificat
 
 static const char *validate_request(const json_t *b)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)b, key, v) {
-        bool known = false;
-        for (size_t i = 0; k_fields[i]; i++)
-            known = known || strcmp(key, k_fields[i]) == 0;
-        if (!known)
-            return "unknown field in the override request";
-    }
     const char *kind = json_string_value(json_object_get(b, "kind"));
     bool kind_ok = false;
     for (size_t i = 0; kind && k_kinds[i]; i++)
@@ -335,6 +333,8 @@ static const char *validate_request(const json_t *b)
 int oms_h_override_create(oms_request *req)
 {
     const json_t *b = req->json;
+    if (json_is_object(b) && !oms_body_fields_ok(req, b, k_fields))
+        return OMS_OK;
     const char *why = json_is_object(b) ? validate_request(b) : "the body must be an override request";
     if (why)
         return oms_resp_problem(req, OMS_EINVAL, why, NULL);

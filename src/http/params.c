@@ -74,3 +74,36 @@ char *oms_cursor_encode(oms_request *r, const char *position)
     oms_b64url_encode(out, (const unsigned char *)position, n);
     return out;
 }
+
+bool oms_body_fields_ok(oms_request *r, const json_t *body, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v) {
+        bool known = false;
+        for (size_t i = 0; allowed[i] && !known; i++)
+            known = strcmp(key, allowed[i]) == 0;
+        if (!known) {
+            oms_resp_problem(r, OMS_EINVAL, oms_arena_printf(r->arena, "unknown field %.64s", key), NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+int oms_resp_page(oms_request *r, const oms_dbres *res, size_t limit, size_t cursor_col, oms_row_fn row, void *ctx,
+                  json_t *extra)
+{
+    json_t *items = json_array();
+    size_t n = res->nrows < limit ? res->nrows : limit;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, row(res, i, ctx));
+    json_t *next = res->nrows > limit ? json_string(oms_cursor_encode(r, oms_dbres_get(res, limit - 1, cursor_col)))
+                                      : json_null();
+    json_t *page = json_pack("{s:o,s:o}", "items", items, "next_cursor", next);
+    if (extra) {
+        json_object_update(page, extra);
+        json_decref(extra);
+    }
+    return oms_resp_json(r, 200, page);
+}

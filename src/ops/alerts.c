@@ -39,6 +39,18 @@ int oms_alert_raise(oms_dbconn *c, oms_request *req, const char *rule, const cha
     return rc;
 }
 
+static json_t *alert_row(const oms_dbres *r, size_t i, void *ctx)
+{
+    (void)ctx;
+    char t[40];
+    oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 1));
+    json_t *detail = json_loads(oms_dbres_get(r, i, 7), 0, NULL);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:o}", "id", oms_dbres_get(r, i, 0), "time", t, "rule",
+                     oms_dbres_get(r, i, 2), "severity", oms_dbres_get(r, i, 3), "subject", oms_dbres_get(r, i, 4),
+                     "client_addr", oms_dbres_get(r, i, 5), "request_id", oms_dbres_get(r, i, 6), "detail",
+                     detail ? detail : json_object());
+}
+
 int oms_h_alert_list(oms_request *req)
 {
     size_t limit;
@@ -61,24 +73,7 @@ int oms_h_alert_list(oms_request *req)
                          p, 3, &r, &err);
     if (rc)
         return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
-    json_t *items = json_array();
-    size_t n = r->nrows < limit ? r->nrows : limit;
-    for (size_t i = 0; i < n; i++) {
-        char t[40];
-        oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 1));
-        json_t *detail = json_loads(oms_dbres_get(r, i, 7), 0, NULL);
-        json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:o}", "id", oms_dbres_get(r, i, 0),
-                                               "time", t, "rule", oms_dbres_get(r, i, 2), "severity",
-                                               oms_dbres_get(r, i, 3), "subject", oms_dbres_get(r, i, 4),
-                                               "client_addr", oms_dbres_get(r, i, 5), "request_id",
-                                               oms_dbres_get(r, i, 6), "detail", detail ? detail : json_object()));
-    }
-    json_t *next = json_null();
-    if (r->nrows > limit) {
-        char pos[32];
-        snprintf(pos, sizeof pos, "%lld", (long long)oms_dbres_int(r, limit - 1, 1));
-        next = json_string(oms_cursor_encode(req, pos));
-    }
+    oms_resp_page(req, r, limit, 1, alert_row, NULL, NULL);
     oms_dbres_free(r);
-    return oms_resp_json(req, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+    return OMS_OK;
 }

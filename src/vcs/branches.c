@@ -32,6 +32,12 @@ static json_t *branch_json(const oms_dbres *r, size_t i)
                      oms_dbres_get(r, i, 7), "updated_at", updated);
 }
 
+static json_t *branch_row(const oms_dbres *r, size_t i, void *ctx)
+{
+    (void)ctx;
+    return branch_json(r, i);
+}
+
 static int problem_from(oms_request *req, int rc, const oms_error *err)
 {
     return oms_resp_problem(req, (oms_err)rc, err->msg, NULL);
@@ -53,13 +59,9 @@ int oms_h_branch_list(oms_request *req)
                          &err);
     if (rc)
         return problem_from(req, rc, &err);
-    json_t *items = json_array();
-    size_t n = r->nrows < limit ? r->nrows : limit;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, branch_json(r, i));
-    json_t *next = r->nrows > limit ? json_string(oms_cursor_encode(req, oms_dbres_get(r, limit - 1, 0))) : json_null();
+    oms_resp_page(req, r, limit, 0, branch_row, NULL, NULL);
     oms_dbres_free(r);
-    return oms_resp_json(req, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+    return OMS_OK;
 }
 
 static int load_branch(oms_dbconn *c, oms_request *req, const char *name, oms_dbres **out, oms_error *err)
@@ -170,15 +172,8 @@ int oms_h_branch_create(oms_request *req)
     json_t *b = req->json;
     if (!json_is_object(b))
         return oms_resp_problem(req, OMS_EINVAL, "the body must be {\"name\", \"from\"}", NULL);
-    const char *key;
-    json_t *v;
-    json_object_foreach(b, key, v) {
-        bool known = false;
-        for (size_t i = 0; k_create_fields[i]; i++)
-            known = known || strcmp(key, k_create_fields[i]) == 0;
-        if (!known)
-            return oms_resp_problem(req, OMS_EINVAL, oms_arena_printf(req->arena, "unknown field %.64s", key), NULL);
-    }
+    if (!oms_body_fields_ok(req, b, k_create_fields))
+        return OMS_OK;
     const char *name = json_string_value(json_object_get(b, "name"));
     const char *from = json_string_value(json_object_get(b, "from"));
     if (!name || !oms_valid_branch_name(name))

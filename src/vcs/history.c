@@ -30,6 +30,12 @@ static json_t *commit_row_json(const oms_dbres *r, size_t i)
                      "message", oms_dbres_get(r, i, 6), "issue_keys", keys ? keys : json_array());
 }
 
+static json_t *commit_row(const oms_dbres *r, size_t i, void *ctx)
+{
+    (void)ctx;
+    return commit_row_json(r, i);
+}
+
 int oms_h_branch_history(oms_request *req)
 {
     size_t limit;
@@ -217,11 +223,7 @@ int oms_h_issue_commits(oms_request *req)
                          p, 3, &r, &err);
     if (rc)
         return problem_from(req, rc, &err);
-    json_t *items = json_array();
-    size_t n = r->nrows < limit ? r->nrows : limit;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, commit_row_json(r, i));
-    json_t *next = r->nrows > limit ? json_string(oms_cursor_encode(req, oms_dbres_get(r, limit - 1, 0))) : json_null();
+    oms_resp_page(req, r, limit, 0, commit_row, NULL, json_pack("{s:s}", "issue", key));
     oms_dbres_free(r);
-    return oms_resp_json(req, 200, json_pack("{s:s,s:o,s:o}", "issue", key, "items", items, "next_cursor", next));
+    return OMS_OK;
 }

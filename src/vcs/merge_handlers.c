@@ -16,22 +16,6 @@
 #include "vcs/snapshot.h"
 #include "vcs/write.h"
 
-static bool only_fields(oms_request *req, const json_t *o, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)o, key, v) {
-        bool known = false;
-        for (size_t i = 0; allowed[i]; i++)
-            known = known || strcmp(key, allowed[i]) == 0;
-        if (!known) {
-            oms_resp_problem(req, OMS_EINVAL, oms_arena_printf(req->arena, "unknown field %.64s", key), NULL);
-            return false;
-        }
-    }
-    return true;
-}
-
 static const char *const k_merge_fields[] = {"source", "message", "resolutions", "issue_id", "issue_ids", NULL};
 
 /* Resolutions must name resources and say "source", "target" or give a
@@ -67,7 +51,7 @@ static bool valid_resolutions(oms_request *req, const json_t *res)
 int oms_h_branch_merge(oms_request *req)
 {
     const json_t *b = req->json;
-    if (!json_is_object(b) || !only_fields(req, b, k_merge_fields))
+    if (!json_is_object(b) || !oms_body_fields_ok(req, b, k_merge_fields))
         return req->responded ? OMS_OK : oms_resp_problem(req, OMS_EINVAL, "the body must be {\"source\", ...}", NULL);
     const char *source = json_string_value(json_object_get(b, "source"));
     if (!source || (!oms_valid_branch_name(source) && !oms_is_commit_id(source)))
@@ -107,7 +91,7 @@ static const char *const k_revert_fields[] = {"commit", "message", "issue_id", "
 int oms_h_branch_revert(oms_request *req)
 {
     const json_t *b = req->json;
-    if (!json_is_object(b) || !only_fields(req, b, k_revert_fields))
+    if (!json_is_object(b) || !oms_body_fields_ok(req, b, k_revert_fields))
         return req->responded ? OMS_OK : oms_resp_problem(req, OMS_EINVAL, "the body must be {\"commit\"}", NULL);
     const char *commit = json_string_value(json_object_get(b, "commit"));
     if (!commit || !oms_is_commit_id(commit))
@@ -216,7 +200,7 @@ static const char *const k_settings_fields[] = {"protected", "required_approvals
 int oms_h_branch_settings(oms_request *req)
 {
     const json_t *b = req->json;
-    if (!json_is_object(b) || !only_fields(req, b, k_settings_fields))
+    if (!json_is_object(b) || !oms_body_fields_ok(req, b, k_settings_fields))
         return req->responded ? OMS_OK : oms_resp_problem(req, OMS_EINVAL, "the body must be a settings object", NULL);
     const json_t *prot = json_object_get(b, "protected"), *ra = json_object_get(b, "required_approvals"),
                  *bra = json_object_get(b, "breaking_change_approvals"), *ir = json_object_get(b, "issue_required");

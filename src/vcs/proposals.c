@@ -188,6 +188,16 @@ static int audit_transition(oms_dbconn *c, oms_request *req, const char *action,
 
 /* ---- list and create ---- */
 
+static json_t *summary_row(const oms_dbres *r, size_t i, void *ctx)
+{
+    (void)ctx;
+    char t[40];
+    oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 6));
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", oms_dbres_get(r, i, 0), "source", oms_dbres_get(r, i, 1),
+                     "target", oms_dbres_get(r, i, 2), "title", oms_dbres_get(r, i, 3), "state", oms_dbres_get(r, i, 4),
+                     "author", oms_dbres_get(r, i, 5), "created_at", t);
+}
+
 int oms_h_proposal_list(oms_request *req)
 {
     size_t limit;
@@ -208,19 +218,9 @@ int oms_h_proposal_list(oms_request *req)
                          p, 4, &r, &err);
     if (rc)
         return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
-    json_t *items = json_array();
-    size_t n = r->nrows < limit ? r->nrows : limit;
-    for (size_t i = 0; i < n; i++) {
-        char t[40];
-        oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 6));
-        json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", oms_dbres_get(r, i, 0), "source",
-                                               oms_dbres_get(r, i, 1), "target", oms_dbres_get(r, i, 2), "title",
-                                               oms_dbres_get(r, i, 3), "state", oms_dbres_get(r, i, 4), "author",
-                                               oms_dbres_get(r, i, 5), "created_at", t));
-    }
-    json_t *next = r->nrows > limit ? json_string(oms_cursor_encode(req, oms_dbres_get(r, limit - 1, 0))) : json_null();
+    oms_resp_page(req, r, limit, 0, summary_row, NULL, NULL);
     oms_dbres_free(r);
-    return oms_resp_json(req, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+    return OMS_OK;
 }
 
 static const char *const k_create_fields[] = {"source", "target", "title", "description", "draft", "issue_id",
@@ -241,15 +241,8 @@ int oms_h_proposal_create(oms_request *req)
     const json_t *b = req->json;
     if (!json_is_object(b))
         return oms_resp_problem(req, OMS_EINVAL, "the body must be {\"source\", \"target\", \"title\", ...}", NULL);
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)b, key, val) {
-        bool known = false;
-        for (size_t i = 0; k_create_fields[i]; i++)
-            known = known || strcmp(key, k_create_fields[i]) == 0;
-        if (!known)
-            return oms_resp_problem(req, OMS_EINVAL, oms_arena_printf(req->arena, "unknown field %.64s", key), NULL);
-    }
+    if (!oms_body_fields_ok(req, b, k_create_fields))
+        return OMS_OK;
     const char *source = json_string_value(json_object_get(b, "source"));
     const char *target = json_string_value(json_object_get(b, "target"));
     const char *title = json_string_value(json_object_get(b, "title"));
@@ -456,15 +449,8 @@ int oms_h_proposal_merge(oms_request *req)
     const json_t *b = req->json;
     if (b && !json_is_object(b))
         return oms_resp_problem(req, OMS_EINVAL, "the body must be an object", NULL);
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)b, key, val) {
-        bool known = false;
-        for (size_t i = 0; k_merge_fields[i]; i++)
-            known = known || strcmp(key, k_merge_fields[i]) == 0;
-        if (!known)
-            return oms_resp_problem(req, OMS_EINVAL, oms_arena_printf(req->arena, "unknown field %.64s", key), NULL);
-    }
+    if (b && !oms_body_fields_ok(req, b, k_merge_fields))
+        return OMS_OK;
     oms_dbconn *c;
     if (conn(req, &c))
         return OMS_OK;
