@@ -16,6 +16,7 @@
 #include "http/path.h"
 #include "locks/locks.h"
 #include "ontology/ontology.h"
+#include "ops/alerts.h"
 #include "util/time.h"
 
 #define NOW_PG OMS_LOCK_NOW_PG
@@ -653,9 +654,9 @@ static int release_own(oms_dbconn *c, oms_request *req, const char *sub, oms_loc
 }
 
 /* The holder releases its lock; anyone else needs lock:admin, an issue
- * reference, and raises a security alert (SPEC §7). The alert subsystem
- * does not exist yet: the alert is an `alert.raised` audit event in the
- * same transaction, which that subsystem will turn into stored alerts. */
+ * reference, and raises a security alert (SPEC §7, §10): a stored alert
+ * (rule forced_lock_release) and its `alert.raised` audit event, in the
+ * release's own transaction. */
 int oms_h_lock_release(oms_request *req)
 {
     const json_t *b = req->json;
@@ -720,10 +721,15 @@ int oms_h_lock_release(oms_request *req)
     if ((rc = append(c, &ev, &err)))
         goto fail;
     if (forced) {
-        json_t *ad = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "rule", "forced_lock_release", "severity", "high",
-                               "lock_id", l.id, "holder", l.holder, "released_by", sub, "kind", l.kind, "reason", why);
+        json_t *ad = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "rule", "forced_lock_release", "severity",
+                               "warning", "lock_id", l.id, "branch", l.branch, "holder", l.holder, "released_by", sub,
+                               "kind", l.kind, "reason", why);
+        char *adt = json_dumps(ad, JSON_COMPACT);
+        rc = adt ? oms_alert_raise(c, req, "forced_lock_release", "warning", adt, &err)
+                 : oms_err_set(&err, OMS_ENOMEM, "out of memory");
+        free(adt);
         audit_lock(req, &l, "alert.raised", 200, issue_text, ad, &ev);
-        if ((rc = append(c, &ev, &err)))
+        if (rc || (rc = append(c, &ev, &err)))
             goto fail;
     }
     if ((rc = oms_db_commit(c, &err)))

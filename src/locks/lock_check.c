@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "governance/overrides.h"
 #include "http/app.h"
 #include "http/routes.h"
 #include "locks/locks.h"
@@ -87,15 +88,15 @@ static int check_own_lock(oms_dbconn *c, oms_request *req, oms_db_backend be, co
     return rc;
 }
 
-/* The approved `lock` emergency override (SPEC §6.4; governance issue) lets
- * one write through another holder's lock. Until overrides exist nothing is
- * admitted; the override subsystem fills this in and consumes the override
- * in this same transaction. */
-static bool lock_override_admits(oms_dbconn *c, oms_request *req, const char *branch, const oms_lock *blocking,
-                                 size_t nblocking)
+/* An approved `lock` emergency override (SPEC §6.4), attached with
+ * X-Override-ID by its requester, lets one write through other holders'
+ * locks on its branch (only its resource, when it names one). Marking it
+ * needed here makes the write path consume it (state `used`, once, with the
+ * override_used alert) in this same transaction. It never revives a lapsed
+ * lock of the caller's own: fencing is checked before. */
+static bool lock_override_admits(oms_request *req, const char *branch, const char *const *resources, size_t n)
 {
-    (void)c, (void)req, (void)branch, (void)blocking, (void)nblocking;
-    return false;
+    return oms_override_permits(req, "lock", branch, resources, n);
 }
 
 static int64_t ceil_seconds(int64_t ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
@@ -189,14 +190,14 @@ int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, co
             continue;
         /* A branch lock covers every change to its branch, even one that
          * touches no resource (an empty merge commit still moves the head). */
-        bool covers = !strcmp(l->scope, "branch");
+        bool covers = !strcmp(l->scope, "branch") || (n == 1 && !strcmp(resources[0], OMS_LOCK_WHOLE_BRANCH));
         for (size_t k = 0; k < n && !covers; k++)
             covers = oms_lock_covers(l, resources[k]);
         if (covers)
             nblocking++;
     }
     oms_dbres_free(r);
-    if (nblocking == 0 || lock_override_admits(c, req, branch, blocking, nblocking))
+    if (nblocking == 0 || lock_override_admits(req, branch, resources, n))
         return OMS_OK;
     *extra = locked_problem(req, branch, blocking, nblocking, now, resources, n);
     return oms_err_set(err, OMS_ELOCKED, "%s on branch %s is locked by %s (%s): %s",

@@ -9,6 +9,10 @@
 #include "http/request.h"
 #include "store/db.h"
 
+/* Pass as the only resource for a change to the whole branch (deleting
+ * it): then every live lock on the branch blocks. */
+#define OMS_LOCK_WHOLE_BRANCH "*"
+
 /* OMS_OK when no other holder's active lock covers the branch or any of the
  * resources ("KIND/API_NAME"); otherwise OMS_ELOCKED with the problem
  * members in *extra. */

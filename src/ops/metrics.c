@@ -8,6 +8,7 @@
 
 #include "http/app.h"
 #include "http/routes.h"
+#include "util/time.h"
 
 #define MAX_ROUTES 128
 #define NBUCKETS 12
@@ -137,6 +138,20 @@ int oms_h_metrics(oms_request *req)
          atomic_load(&g_audit_writes), atomic_load(&g_audit_failures), (double)atomic_load(&g_audit_us) / 1e6);
     emit(&b, "# HELP oms_inflight_requests Requests being served.\n# TYPE oms_inflight_requests gauge\n"
              "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));
+    /* Shared state lives in the database: every instance reports the same
+     * live locks (by kind), judged by the process clock. */
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(oms_now_ms())};
+    if (oms_db_conn(req->app->store->db, &c, &err) == OMS_OK &&
+        oms_db_exec(c, "SELECT kind, count(*) FROM locks WHERE state = 'active' AND deadline_at > $1 GROUP BY kind",
+                    p, 1, &r, &err) == OMS_OK) {
+        emit(&b, "# HELP oms_locks_active Live locks by kind (all instances).\n# TYPE oms_locks_active gauge\n");
+        for (size_t i = 0; i < r->nrows; i++)
+            emit(&b, "oms_locks_active{kind=\"%s\"} %lld\n", oms_dbres_get(r, i, 0), (long long)oms_dbres_int(r, i, 1));
+    }
+    oms_dbres_free(r);
     int rc = oms_resp_text(req, 200, "text/plain; version=0.0.4", b.buf, b.len);
     free(b.buf);
     return rc;

@@ -8,6 +8,7 @@
 #include "governance/overrides.h"
 #include "http/app.h"
 #include "http/params.h"
+#include "locks/lock_check.h"
 #include "util/time.h"
 #include "vcs/commit.h"
 #include "vcs/handlers.h"
@@ -257,6 +258,13 @@ int oms_h_branch_delete(oms_request *req)
     if (if_match && strcmp(if_match, head) != 0 && strcmp(if_match, "*") != 0) {
         oms_db_rollback(c);
         return oms_resp_problem(req, OMS_EPRECOND, "the branch head has moved", json_pack("{s:s}", "current_etag", head));
+    }
+    /* Deleting a branch touches everything on it: any live lock blocks. */
+    const char *whole[] = {OMS_LOCK_WHOLE_BRANCH};
+    json_t *lock_extra = NULL;
+    if ((rc = oms_lock_check_write(c, req, name, whole, 1, &lock_extra, &err))) {
+        oms_db_rollback(c);
+        return oms_resp_problem(req, (oms_err)rc, err.msg, lock_extra);
     }
     json_t *issues = oms_issue_refs_collect(req, req->json, NULL, NULL);
     oms_dbparam p[] = {DBP_TEXT(name)};

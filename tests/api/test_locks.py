@@ -330,6 +330,9 @@ def test_release_rules_forced_release_and_alert(ctx):
     assert len(alerts) == 1
     d = json.loads(alerts[0]["detail"])
     assert d["rule"] == "forced_lock_release" and d["holder"] == "alice" and d["released_by"] == "root"
+    stored = srv.get("/api/v1/alerts?rule=forced_lock_release", headers=_h(srv, "aud", ("auditor",))).json()["items"]
+    mine = [a for a in stored if a["detail"].get("lock_id") == lid]
+    assert len(mine) == 1 and mine[0]["subject"] == "root" and mine[0]["severity"] == "warning", stored
     # refusals were audited too
     assert len(srv.audit_events(f"action = 'lock.force_release' AND outcome = 'failure'")) >= 3
     # a second release finds nothing to release
@@ -516,3 +519,56 @@ def test_acl_policies_refine_lock_permissions_per_branch(ctx):
     r = _release(srv, held["id"], sub="ops", expect=200, **{"X-Issue-ID": "OPS-9"})
     assert r.json()["state"] == "force_released" and r.json()["ended_by"] == "ops"
     srv.stop()
+
+
+def test_lock_override_lets_one_write_through(ctx):
+    """An approved `lock` override (SPEC §6.4) lets its requester write once
+    through another holder's lock, within its scope; it is used up."""
+    srv = ctx.server
+    _branch(srv, "ovr/a")
+    for n in ("S", "T"):
+        assert _create(srv, "ovr/a", "shared-properties", _prop(n)).status == 201
+    lock = _acquire(srv, "alice", branch="ovr/a", scope="branch", kind="maintenance")
+    justification = "Production incident: the billing pipeline is down and needs an urgent schema fix now."
+    r = srv.request("POST", "/api/v1/overrides", headers=_h(srv, "bob"), json_body={
+        "kind": "lock", "branch": "ovr/a", "resource": "shared-properties/S", "justification": justification,
+        "incident": "INC-42", "ttl_seconds": 600})
+    assert r.status == 201, r
+    oid = r.json()["id"]
+    assert srv.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(srv, "sec", ("security_officer",))).status == 200
+    ovr = {"X-Override-ID": oid}
+    # out of its scope: refused, and not used up
+    r = _put(srv, "ovr/a", "shared-properties", "T", _prop("T", "bob"), sub="bob", **ovr)
+    assert r.status == 423, r
+    r = _put(srv, "ovr/a", "shared-properties", "S", _prop("S", "bob"), sub="bob", **ovr)
+    assert r.status == 200, r
+    assert srv.get(f"/api/v1/overrides/{oid}", headers=_h(srv, "bob")).json()["state"] == "used"
+    # once only; the lock still holds for everything else
+    r = _put(srv, "ovr/a", "shared-properties", "S", _prop("S", "again"), sub="bob", **ovr)
+    assert r.status == 403, r  # the override is used
+    assert _put(srv, "ovr/a", "shared-properties", "S", _prop("S", "again"), sub="bob").status == 423
+    assert srv.get(f"/api/v1/locks/{lock['id']}", headers=_h(srv)).json()["state"] == "active"
+    _release(srv, lock["id"])
+
+
+def test_locks_block_branch_deletion(ctx):
+    srv = ctx.server
+    _branch(srv, "lk/doomed")
+    for body in ({"scope": "branch", "kind": "maintenance"},
+                 {"scope": "resource", "resource_type": "object-types", "resource_id": "NotYetThere"}):
+        lock = _acquire(srv, branch="lk/doomed", **body)
+        r = srv.request("DELETE", "/api/v1/branches/lk%2Fdoomed", headers=_h(srv, "bob"))
+        assert r.status == 423 and r.header("Retry-After"), r
+        assert r.json()["code"] == "locked"
+        _release(srv, lock["id"])
+    assert srv.request("DELETE", "/api/v1/branches/lk%2Fdoomed", headers=_h(srv, "bob")).status == 204
+
+
+
+def test_metrics_report_live_locks(ctx):
+    srv = ctx.server
+    _branch(srv, "lk/metrics")
+    lock = _acquire(srv, branch="lk/metrics", scope="branch", kind="backup")
+    body = srv.get("/metrics", headers=_h(srv, "svc", ("service_account",))).body
+    assert 'oms_locks_active{kind="backup"}' in body, body[-500:]
+    _release(srv, lock["id"])
