@@ -308,7 +308,7 @@ static int parse_listen(struct sockaddr_storage *ss, const char *listen, oms_err
  * between requests, so a larger one costs every request (192 KiB cost a
  * fifth of the CPU of a GET); a header block past it is refused by the
  * library itself and recorded by on_completed. */
-#define OMS_CONN_MEMORY (48 * 1024)
+#define OMS_CONN_MEMORY (32 * 1024)
 
 struct oms_server {
     struct MHD_Daemon *daemon;
