@@ -16,18 +16,47 @@
 
 /* The stored document plus server data under `meta`, spliced as text so a
  * read never parses the document. */
+/* Appends s as a JSON string (quotes included) at *p; returns the new end.
+ * The buffer was sized for the worst case (6 bytes per input byte + 2). */
+static char *json_string_at(char *p, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)*c;
+        } else if (*c < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[*c >> 4];
+            p[5] = hex[*c & 15];
+            p += 6;
+        } else {
+            *p++ = (char)*c;
+        }
+    }
+    *p++ = '"';
+    return p;
+}
+
+/* The stored document plus server data under `meta`, spliced as text so a
+ * read never parses or re-serialises the document (the hot path of GET). */
 static char *render_entry(oms_request *req, const oms_entry *e, const char *branch, size_t *len)
 {
     char t[40];
     oms_time_rfc3339_ms(t, sizeof t, e->time_ms);
-    json_t *meta = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "kind", oms_kind_segment(e->kind), "branch", branch,
-                             "etag", e->hash, "last_commit", e->commit, "author", e->author, "updated_at", t);
-    char *m = json_dumps(meta, JSON_COMPACT);
-    json_decref(meta);
+    const char *kind = oms_kind_segment(e->kind);
+    size_t cap = e->len + 160 + strlen(kind) + 6 * (strlen(branch) + strlen(e->author)) + 2 * 65 + sizeof t;
+    char *out = oms_arena_alloc(req->arena, cap), *p = out;
     /* e->text is a JSON object with at least api_name: "{...}" */
-    char *out = oms_arena_printf(req->arena, "%.*s,\"meta\":%s}", (int)(e->len - 1), e->text, m);
-    free(m);
-    *len = strlen(out);
+    memcpy(p, e->text, e->len - 1);
+    p += e->len - 1;
+    p += sprintf(p, ",\"meta\":{\"kind\":\"%s\",\"branch\":", kind);
+    p = json_string_at(p, branch);
+    p += sprintf(p, ",\"etag\":\"%s\",\"last_commit\":\"%s\",\"author\":", e->hash, e->commit);
+    p = json_string_at(p, e->author);
+    p += sprintf(p, ",\"updated_at\":\"%s\"}}", t);
+    *len = (size_t)(p - out);
     return out;
 }
 
