@@ -30,6 +30,8 @@ run_wrk() { # url, header
 
 export JWT_SECRET
 JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
+export OMS_AUDIT_KEY
+OMS_AUDIT_KEY=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
 
 bench_backend() { # name, database url
   port=$(free_port)

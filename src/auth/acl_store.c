@@ -143,6 +143,27 @@ const char *oms_acl_route_branch(const oms_request *req)
     return NULL;
 }
 
+/* The ACL version and the branch's head in one round trip: a read of a
+ * branch needs both, fresh, and on PostgreSQL a round trip is the cost. */
+static int version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65], oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_exec(c,
+                         "SELECT v.version, (SELECT head FROM branches WHERE name = $1) FROM acl_version v"
+                         " WHERE v.id = 1",
+                         p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows != 1)
+        rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
+    if (rc == OMS_OK) {
+        *version = oms_dbres_int(r, 0, 0);
+        const char *h = oms_dbres_get(r, 0, 1);
+        snprintf(head, 65, "%s", h ? h : "");
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
 /* The request whose version check this thread made last: a second
  * decision in the same request (a handler's own check) reuses it, so the
  * version is read at most once per request. start_ns (the monotonic clock
@@ -159,7 +180,9 @@ int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_v
         oms_dbconn *c;
         int64_t version = 0;
         int rc = oms_db_conn(db, &c, err);
-        if (rc == OMS_OK)
+        if (rc == OMS_OK && branch && !req->branch_head[0])
+            rc = version_and_head(c, branch, &version, req->branch_head, err);
+        else if (rc == OMS_OK)
             rc = oms_acl_db_version(c, &version, err);
         if (rc == OMS_OK)
             rc = thread_set(c, db, version, &set, err);

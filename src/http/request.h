@@ -47,6 +47,11 @@ typedef struct oms_request {
     const char *params[OMS_MAX_SEGMENTS]; /* decoded path parameters, in pattern order */
     size_t nparams;
 
+    /* The head of the route's {branch}, read by the authorization step in
+     * the same round trip as the ACL version (empty when not read): reads
+     * use it instead of asking the database again. */
+    char branch_head[65];
+
     /* Identity. */
     bool authenticated;
     oms_principal principal;

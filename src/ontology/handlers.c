@@ -76,7 +76,7 @@ static int branch_snapshot(oms_request *req, const char *branch, oms_snapshot **
     oms_dbconn *c;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
     if (rc == OMS_OK)
-        rc = oms_snapshot_for_branch(c, branch, out, &err);
+        rc = oms_snapshot_for_branch_head(c, branch, req->branch_head, out, &err);
     if (rc)
         oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
     return rc;

@@ -420,9 +420,17 @@ static int read_head(oms_dbconn *c, const char *branch, char head[65], oms_error
 
 int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err)
 {
+    return oms_snapshot_for_branch_head(c, branch, NULL, out, err);
+}
+
+int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *known, oms_snapshot **out,
+                                 oms_error *err)
+{
     char head[65];
-    int rc = read_head(c, branch, head, err);
-    if (rc)
+    int rc = OMS_OK;
+    if (known && *known)
+        snprintf(head, sizeof head, "%s", known);
+    else if ((rc = read_head(c, branch, head, err)))
         return rc;
     if ((*out = oms_snapshot_cache_get(head)) != NULL)
         return OMS_OK;

@@ -102,6 +102,9 @@ void oms_snapshot_cache_put(oms_snapshot *s);
  * the cache or is loaded from branch_resources in one read transaction.
  * OMS_ENOTFOUND when the branch does not exist. */
 int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err);
+/* The same when this request already read the head (head may be NULL). */
+int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *head, oms_snapshot **out,
+                                 oms_error *err);
 /* Snapshot of any commit (from the cache or its stored tree; provenance
  * fields are then the commit itself). */
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err);
