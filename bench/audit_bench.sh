@@ -5,10 +5,16 @@
 #     committed by the group-commit writer; beside pgbench inserting single
 #     rows from 64 clients (PostgreSQL's own group commit) in the same run;
 #  2. what the audit adds to a commit: pgbench runs a commit-shaped write
-#     transaction without and with the audit part (chain head FOR UPDATE,
-#     event insert, head update), 1 and 16 clients; then one-resource
-#     commits over HTTP, 1 client and 16 (one branch each, so only the audit
-#     chain is shared).
+#     transaction without and with the audit part as OMS writes it since
+#     schema version 8 (one statement: the event insert and its chainer
+#     queue row; chaining happens after commit), and, for reference, with the
+#     audit part chained at insert as versions 4-7 did (chain head FOR
+#     UPDATE, event insert, head update), 1 and 16 clients; then
+#     one-resource commits over HTTP, 1 client and 16 (one branch each, so
+#     nothing but the audit tables is shared);
+#  3. both again for several OMS_WORKERS values (AUDIT_BENCH_WORKERS, default
+#     "0 8 16 32"; 0 is the default, one per core): HTTP workers block on
+#     database I/O, so on PostgreSQL more workers than cores can help.
 #
 # Run by `make bench` (scripts/run-bench.sh exports OMS_BIN, OMS_PG_URL,
 # OMS_PG_PORT). Alone:
@@ -44,6 +50,7 @@ base="${OMS_PG_URL%/*}/$db2"
 psql "$base" -q -X >/dev/null <<'SQL'
 CREATE TABLE ev (seq BIGSERIAL PRIMARY KEY, event_id TEXT, time_ms BIGINT, actor_sub TEXT, action TEXT,
                  outcome TEXT, http_status INT, request_id TEXT, route TEXT, detail TEXT, prev_hash TEXT, hash TEXT);
+CREATE TABLE unchained (seq BIGINT PRIMARY KEY);
 CREATE TABLE head (id INT PRIMARY KEY, seq BIGINT, hash TEXT);
 INSERT INTO head VALUES (1, 0, repeat('0', 64));
 CREATE TABLE objects (hash TEXT PRIMARY KEY, content TEXT);
@@ -70,6 +77,10 @@ UPDATE branches SET head = md5(random()::text) WHERE name = 'b' || :client_id;
 SQL
   if [ "$1" = audit ]; then
     cat <<'SQL'
+WITH e AS (INSERT INTO ev (event_id, time_ms, actor_sub, action, outcome, http_status, request_id, route, detail) VALUES (md5(random()::text), 1, 'dev', 'shared_property.create', 'success', 201, md5(random()::text), '/api/v1/schemas/{branch}/{kind}', '{"operations":1}') RETURNING seq) INSERT INTO unchained (seq) SELECT seq FROM e;
+SQL
+  elif [ "$1" = head ]; then
+    cat <<'SQL'
 SELECT seq, hash FROM head WHERE id = 1 FOR UPDATE;
 INSERT INTO ev (event_id, time_ms, actor_sub, action, outcome, http_status, request_id, route, detail, prev_hash, hash) VALUES (md5(random()::text), 1, 'dev', 'shared_property.create', 'success', 201, md5(random()::text), '/api/v1/schemas/{branch}/{kind}', '{"operations":1}', repeat('a', 64), repeat('b', 64));
 UPDATE head SET seq = seq + 1, hash = md5(random()::text) WHERE id = 1;
@@ -79,15 +90,18 @@ SQL
 }
 commit_sql plain >"$tmp/commit_plain.sql"
 commit_sql audit >"$tmp/commit_audit.sql"
+commit_sql head >"$tmp/commit_head.sql"
 pgb() { # script clients -> tps
   pgbench -n -M extended -f "$tmp/$1" -c "$2" -j 2 -T "$PGB_SECS" "$base" 2>&1 | awk '/^tps/ { print int($3) }'
 }
 ev64=$(pgb event.sql 64)
 echo "pgbench single-row INSERT, autocommit, 64 clients: $ev64 tps"
-cp1=$(pgb commit_plain.sql 1); ca1=$(pgb commit_audit.sql 1)
-cp16=$(pgb commit_plain.sql 16); ca16=$(pgb commit_audit.sql 16)
-echo "pgbench commit-shaped transaction, 1 client:   without audit $cp1 tps, with audit $ca1 tps ($(ratio "$ca1" "$cp1") x)"
-echo "pgbench commit-shaped transaction, 16 clients: without audit $cp16 tps, with audit $ca16 tps ($(ratio "$ca16" "$cp16") x)"
+cp1=$(pgb commit_plain.sql 1); ca1=$(pgb commit_audit.sql 1); ch1=$(pgb commit_head.sql 1)
+cp16=$(pgb commit_plain.sql 16); ca16=$(pgb commit_audit.sql 16); ch16=$(pgb commit_head.sql 16)
+echo "pgbench commit-shaped transaction, 1 client:   without audit $cp1 tps, with audit $ca1 tps ($(ratio "$ca1" "$cp1") x);" \
+     "chained at insert (versions 4-7) $ch1 tps ($(ratio "$ch1" "$cp1") x)"
+echo "pgbench commit-shaped transaction, 16 clients: without audit $cp16 tps, with audit $ca16 tps ($(ratio "$ca16" "$cp16") x);" \
+     "chained at insert (versions 4-7) $ch16 tps ($(ratio "$ch16" "$cp16") x)"
 
 run_backend() { # name database-url workers
   name=$1 url=$2 workers=$3 port=$(free_port)
@@ -114,22 +128,38 @@ run_backend() { # name database-url workers
     [ "$c" = 64 ] && [ "$name" = PostgreSQL ] &&
       echo "$label: denials/s = $(ratio "$(field "$out" per_s)" "$ev64") x pgbench single-row inserts (64 clients)"
   done
-  if [ "$workers" = 0 ]; then
-    one=$("$tmp/audit_client" write "$port" "$dt" "$SECS" 1 ab-0)
-    many=$("$tmp/audit_client" write "$port" "$dt" "$SECS" 16 ab-)
-    echo "$label: one-resource commits, 1 client:  $one"
-    echo "$label: one-resource commits, 16 clients (own branch each): $many"
-    if [ "$name" = PostgreSQL ]; then
-      echo "$label: commits/s (16 clients) = $(ratio "$(field "$many" per_s)" "$ca16") x the pgbench commit-shaped" \
-           "transaction with audit, $(ratio "$(field "$many" per_s)" "$cp16") x without"
-    fi
+  one=$("$tmp/audit_client" write "$port" "$dt" "$SECS" 1 ab-0)
+  many=$("$tmp/audit_client" write "$port" "$dt" "$SECS" 16 ab-)
+  echo "$label: one-resource commits, 1 client:  $one"
+  echo "$label: one-resource commits, 16 clients (own branch each): $many"
+  if [ "$name" = PostgreSQL ]; then
+    echo "$label: commits/s (16 clients) = $(ratio "$(field "$many" per_s)" "$ca16") x the pgbench commit-shaped" \
+         "transaction with audit, $(ratio "$(field "$many" per_s)" "$cp16") x without"
   fi
   # the log stays verifiable under load
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
   DATABASE_URL=$url OMS_AUDIT_KEY=$akey "$OMS_BIN" audit verify | sed "s/^/$label: /"
+  chain_stats "$url" | sed "s/^/$label: /"
 }
 
-for w in 0 32; do
+# How the chain came out: positions where the chain order differs from seq
+# order (events whose transactions committed late), and how long events
+# waited between their insert and the checkpoint that sealed them (the
+# window in which an event is durable but not yet chained).
+CHAIN_STATS_SQL="SELECT (SELECT count(*) FROM audit_chain a JOIN audit_chain b ON b.pos = a.pos + 1
+  WHERE b.event_seq < a.event_seq), count(*), avg(lag), max(lag) FROM (SELECT (SELECT time_ms FROM
+  audit_checkpoints k WHERE k.upto_seq >= c.pos ORDER BY k.upto_seq LIMIT 1) - e.time_ms AS lag
+  FROM audit_chain c JOIN audit_events e ON e.seq = c.event_seq) x"
+chain_stats() { # database-url
+  case "$1" in
+  sqlite:*) python3 -c 'import sqlite3,sys; print("|".join(str(v) for v in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()))' \
+              "${1#sqlite:}" "$CHAIN_STATS_SQL" ;;
+  *) psql "$1" -q -X -A -t -c "$CHAIN_STATS_SQL" ;;
+  esac | awk -F'|' '{ printf "chain: %d of %d positions hold an event with a lower seq than the one before;" \
+                      " insert to sealed: mean %.0f ms, max %d ms\n", $1, $2, $3, $4 }'
+}
+
+for w in ${AUDIT_BENCH_WORKERS:-0 8 16 32}; do
   psql "$OMS_PG_URL" -q -X -c "DROP DATABASE IF EXISTS $db1 WITH (FORCE)" -c "CREATE DATABASE $db1" >/dev/null
   run_backend PostgreSQL "${OMS_PG_URL%/*}/$db1" "$w"
   rm -f "$tmp"/oms.db*

@@ -107,13 +107,14 @@ cleanup:
     return code;
 }
 
-/* schema.migrate is recorded only once the audit chain exists (version 4);
- * `oms migrate --to 3` stops short of it. */
+/* schema.migrate is recorded only at a schema the audit code writes to
+ * (events chained after commit, version 8); `oms migrate --to 7` and
+ * earlier, which build the upgrade test's old databases, stop short of it. */
 static bool version_has_audit_chain(oms_store *s)
 {
     oms_error err;
     int v = 0;
-    return oms_store_schema_version(s, &v, &err) == OMS_OK && v >= 4;
+    return oms_store_schema_version(s, &v, &err) == OMS_OK && v >= OMS_AUDIT_SCHEMA_VERSION;
 }
 
 /* oms migrate [--to N]: --to stops at schema version N (upgrade tests). */

@@ -1,10 +1,10 @@
 /* Retention (docs/audit.md "Archiving"): `oms audit archive` moves a sealed,
- * verified range of old events into a file and leaves a signed archive
- * record of it. The rows are deleted in the same transaction that appends
- * the record; the delete trigger lets through only rows an archive record
- * covers, so nothing else can remove events, and verification then starts
- * from the record's chain hash. Only this command (never the service)
- * deletes events. */
+ * verified range of chain positions (old events with their links) into a
+ * file and leaves a signed archive record of it. The rows are deleted in
+ * the same transaction that appends the record; the delete triggers let
+ * through only rows an archive record covers, so nothing else can remove
+ * events or links, and verification then starts from the record's chain
+ * hash. Only this command (never the service) deletes events. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -17,8 +17,6 @@
 #include "audit/internal.h"
 #include "util/encoding.h"
 #include "util/time.h"
-
-#define PAGE 2000
 
 typedef struct {
     int fd;
@@ -46,12 +44,14 @@ static void out_write(out_file *o, const char *s, size_t n)
     }
 }
 
-/* A row as stored: numbers as numbers, text as strings, NULL as null. */
-static json_t *raw_row(const oms_dbres *r, size_t i)
+/* A position as stored: its chain position, then the event's columns with
+ * the chain link; numbers as numbers, text as strings, NULL as null. */
+static json_t *raw_row(int64_t pos, const char *const f[AC__COUNT])
 {
     json_t *o = json_object();
+    json_object_set_new(o, "pos", json_integer(pos));
     for (int k = 0; k < AC__COUNT; k++) {
-        const char *v = oms_dbres_get(r, i, (size_t)k);
+        const char *v = f[k];
         json_t *j;
         if (!v)
             j = json_null();
@@ -75,6 +75,49 @@ static void fsync_dir(const char *path)
     free(copy);
 }
 
+static bool write_row(void *ctx, const oms_audit_walk *w, const char *const f[AC__COUNT])
+{
+    out_file *o = ctx;
+    json_t *row = raw_row(w->last_pos, f);
+    char *line = json_dumps(row, JSON_COMPACT);
+    json_decref(row);
+    if (!line) {
+        o->failed = true;
+        return false;
+    }
+    out_write(o, line, strlen(line));
+    out_write(o, "\n", 1);
+    free(line);
+    return !o->failed;
+}
+
+/* The last position to archive: the furthest sealed one, after the last
+ * archive, whose event is older than `before`. */
+static int range_end(oms_dbconn *c, int64_t before_ms, int64_t start_after, int64_t sealed, int64_t legacy_upto,
+                     int64_t *to_pos, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(before_ms), DBP_INT(start_after), DBP_INT(sealed)};
+    int rc = oms_db_exec(c,
+                         "SELECT MAX(c.pos) FROM audit_chain c JOIN audit_events e ON e.seq = c.event_seq"
+                         " WHERE e.time_ms < $1 AND c.pos > $2 AND c.pos <= $3",
+                         p, 3, &r, err);
+    if (rc)
+        return rc;
+    *to_pos = oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
+    oms_dbres_free(r);
+    if (*to_pos || start_after >= legacy_upto)
+        return OMS_OK;
+    /* Legacy positions are their events' seqs. */
+    p[2] = DBP_INT(sealed < legacy_upto ? sealed : legacy_upto);
+    if ((rc = oms_db_exec(c, "SELECT MAX(seq) FROM audit_events WHERE time_ms < $1 AND seq > $2 AND seq <= $3", p, 3,
+                          &r, err)))
+        return rc;
+    *to_pos = oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
+    oms_dbres_free(r);
+    return OMS_OK;
+}
+
 int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t **summary, oms_error *err)
 {
     *summary = NULL;
@@ -90,9 +133,8 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     if ((rc = oms_db_conn(s->db, &c, err)))
         return rc;
 
-    /* The range: after the last archive, up to the newest sealed event
-     * older than `before`. */
-    int64_t start_after = v.archived_upto;
+    /* The range: chain positions after the last archive. */
+    int64_t start_after = v.archived_upto, legacy_upto, to_pos;
     char start_hash[65] = AUDIT_GENESIS;
     oms_dbres *r = NULL;
     oms_dbparam q[] = {DBP_INT(start_after)};
@@ -104,23 +146,15 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     if (r->nrows)
         snprintf(start_hash, sizeof start_hash, "%s", oms_dbres_get(r, 0, 0));
     oms_dbres_free(r);
-    oms_dbparam p[] = {DBP_INT(before_ms), DBP_INT(start_after), DBP_INT(v.sealed_upto)};
-    if ((rc = oms_db_exec(c, "SELECT MAX(seq) FROM audit_events WHERE time_ms < $1 AND seq > $2 AND seq <= $3", p, 3,
-                          &r, err)))
+    if ((rc = oms_audit_legacy_upto(c, &legacy_upto, err)) ||
+        (rc = range_end(c, before_ms, start_after, v.sealed_upto, legacy_upto, &to_pos, err)))
         return rc;
-    int64_t to_seq = oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
-    oms_dbres_free(r);
     char before[40];
     oms_time_rfc3339_ms(before, sizeof before, before_ms);
-    if (to_seq == 0) {
+    if (to_pos == 0) {
         *summary = json_pack("{s:I,s:s}", "archived", (json_int_t)0, "before", before);
         return OMS_OK;
     }
-    int64_t legacy_upto, head_seq;
-    char head_hash[65];
-    bool has_hash;
-    if ((rc = oms_audit_head_read(c, false, &head_seq, head_hash, &has_hash, &legacy_upto, err)))
-        return rc;
 
     out_file o = {.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), .md = EVP_MD_CTX_new()};
     if (o.fd < 0) {
@@ -128,8 +162,9 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
         return oms_err_set(err, OMS_EIO, "cannot create %s: %s", path, strerror(errno));
     }
     EVP_DigestInit_ex(o.md, EVP_sha256(), NULL);
-    json_t *hdr = json_pack("{s:i,s:I,s:I,s:s,s:s,s:s}", "oms_audit_archive", 1, "from_seq", (json_int_t)start_after + 1,
-                            "to_seq", (json_int_t)to_seq, "prev_hash", start_hash, "before", before, "created_by",
+    json_t *hdr = json_pack("{s:i,s:I,s:I,s:I,s:s,s:s,s:s}", "oms_audit_archive", 2, "from_pos",
+                            (json_int_t)start_after + 1, "to_pos", (json_int_t)to_pos, "legacy_upto",
+                            (json_int_t)legacy_upto, "prev_hash", start_hash, "before", before, "created_by",
                             oms_audit_instance());
     char *line = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(hdr);
@@ -140,26 +175,7 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     oms_audit_walk w;
     oms_audit_walk_init(&w, legacy_upto, start_after, start_hash);
     bool broken = false;
-    while (!broken && !o.failed && w.last_seq < to_seq) {
-        oms_dbparam pp[] = {DBP_INT(w.last_seq), DBP_INT(to_seq)};
-        if ((rc = oms_db_exec(c, "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq"
-                                 " LIMIT 2000",
-                              pp, 2, &r, err)))
-            break;
-        size_t n = r->nrows;
-        for (size_t i = 0; i < n && !broken; i++) {
-            broken = !oms_audit_walk_row(&w, r, i);
-            json_t *row = raw_row(r, i);
-            line = json_dumps(row, JSON_COMPACT);
-            json_decref(row);
-            out_write(&o, line, strlen(line));
-            out_write(&o, "\n", 1);
-            free(line);
-        }
-        oms_dbres_free(r);
-        if (n == 0)
-            break;
-    }
+    rc = oms_audit_walk_db(c, &w, to_pos, 0, write_row, &o, &broken, err);
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_DigestFinal_ex(o.md, md, &mdlen);
@@ -168,9 +184,10 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     oms_hex(sha, md, sizeof md);
     bool synced = !o.failed && fsync(o.fd) == 0;
     close(o.fd);
-    if (rc == OMS_OK && (broken || w.last_seq != to_seq))
-        rc = oms_err_set(err, OMS_EAUDIT, "the range changed while it was archived (seq %lld): nothing was deleted",
-                         (long long)(w.bad_seq ? w.bad_seq : w.last_seq + 1));
+    if (rc == OMS_OK && (broken || w.last_pos != to_pos))
+        rc = oms_err_set(err, OMS_EAUDIT,
+                         "the range changed while it was archived (chain position %lld): nothing was deleted",
+                         (long long)(w.bad_pos ? w.bad_pos : w.last_pos + 1));
     if (rc == OMS_OK && !synced)
         rc = oms_err_set(err, OMS_EIO, "cannot write %s: nothing was deleted", path);
     if (rc) {
@@ -179,27 +196,32 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     }
     fsync_dir(path);
 
-    /* One transaction: the signed record, the delete it permits, and the
+    /* One transaction: the signed record, the deletes it permits (events
+     * first: their delete trigger finds their chain position), and the
      * audit event of the archiving itself. */
     char *name_copy = strdup(path);
     json_t *detail = json_pack("{s:s,s:s,s:I,s:s}", "file", basename(name_copy), "sha256", sha, "bytes",
                                (json_int_t)o.bytes, "before", before);
     free(name_copy);
     char *dtext = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    oms_audit_checkpoint cp = {.kind = "archive", .from_seq = start_after + 1, .upto_seq = to_seq,
+    oms_audit_checkpoint cp = {.kind = "archive", .from_seq = start_after + 1, .upto_seq = to_pos,
                                .event_count = w.count, .time_ms = oms_now_ms(), .detail = dtext};
     memcpy(cp.chain_hash, w.prev, sizeof cp.chain_hash);
     bool pg = oms_db_backend_of(s->db) == OMS_DB_PG;
     if ((rc = oms_db_begin(c, true, err)) == OMS_OK) {
-        oms_dbparam dp[] = {DBP_INT(to_seq)};
+        oms_dbparam dp[] = {DBP_INT(to_pos), DBP_INT(legacy_upto)};
         char range[64];
-        snprintf(range, sizeof range, "%lld-%lld", (long long)start_after + 1, (long long)to_seq);
+        snprintf(range, sizeof range, "%lld-%lld", (long long)start_after + 1, (long long)to_pos);
         oms_audit_event ev = {.actor_sub = "oms-cli", .action = "audit.archive", .outcome = "success",
                               .resource_kind = "audit", .resource_id = range, .detail = dtext, .client_addr = "local",
                               .user_agent = "oms audit archive"};
         if ((pg && (rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock(" AUDIT_SEAL_LOCK_KEY ")", NULL, 0, NULL, err))) ||
             (rc = oms_audit_checkpoint_insert(c, &cp, err)) ||
-            (rc = oms_db_exec(c, "DELETE FROM audit_events WHERE seq <= $1", dp, 1, NULL, err)) ||
+            (rc = oms_db_exec(c,
+                              "DELETE FROM audit_events WHERE seq IN (SELECT event_seq FROM audit_chain WHERE pos <= $1)"
+                              " OR (seq <= $1 AND seq <= $2)",
+                              dp, 2, NULL, err)) ||
+            (rc = oms_db_exec(c, "DELETE FROM audit_chain WHERE pos <= $1", dp, 1, NULL, err)) ||
             (rc = oms_audit_append(c, &ev, err)) || (rc = oms_db_commit(c, err)))
             oms_db_rollback(c);
     }
@@ -210,8 +232,8 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
         return rc;
     }
     json_object_set_new(detail, "archived", json_integer(w.count));
-    json_object_set_new(detail, "from_seq", json_integer(start_after + 1));
-    json_object_set_new(detail, "to_seq", json_integer(to_seq));
+    json_object_set_new(detail, "from_pos", json_integer(start_after + 1));
+    json_object_set_new(detail, "to_pos", json_integer(to_pos));
     json_object_set_new(detail, "chain_hash", json_string(w.prev));
     json_object_set_new(detail, "record", json_integer(cp.id));
     *summary = detail;
@@ -220,6 +242,9 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
 
 /* ---- checking a file against its record ---- */
 
+/* Version 1 files (before schema version 8) name positions by seq and mark
+ * no legacy range: the whole range is walked as legacy-tolerant, as then;
+ * the signed chain hash covers every row either way. */
 int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **summary, oms_error *err)
 {
     *ok = false;
@@ -233,6 +258,8 @@ int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **
     size_t cap = 0;
     ssize_t n;
     json_t *hdr = NULL;
+    int version = 0;
+    int64_t from = 0, to = 0;
     oms_audit_walk w;
     oms_audit_walk_init(&w, 0, 0, NULL);
     bool broken = false;
@@ -244,16 +271,16 @@ int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **
         json_t *j = json_loadb(line, (size_t)n, 0, NULL);
         if (!hdr) {
             hdr = j;
-            if (!json_is_object(hdr) || json_integer_value(json_object_get(hdr, "oms_audit_archive")) != 1) {
+            version = (int)json_integer_value(json_object_get(hdr, "oms_audit_archive"));
+            if (!json_is_object(hdr) || (version != 1 && version != 2)) {
                 broken = true;
                 why = "not an OMS audit archive";
                 continue;
             }
-            oms_audit_walk_init(&w, 0, json_integer_value(json_object_get(hdr, "from_seq")) - 1,
-                                json_string_value(json_object_get(hdr, "prev_hash")));
-            /* every row of an archive made after version 4 has a hash; legacy
-             * rows (hash null) are allowed where they were */
-            w.legacy_upto = json_integer_value(json_object_get(hdr, "to_seq"));
+            from = json_integer_value(json_object_get(hdr, version == 1 ? "from_seq" : "from_pos"));
+            to = json_integer_value(json_object_get(hdr, version == 1 ? "to_seq" : "to_pos"));
+            oms_audit_walk_init(&w, version == 1 ? to : json_integer_value(json_object_get(hdr, "legacy_upto")),
+                                from - 1, json_string_value(json_object_get(hdr, "prev_hash")));
             continue;
         }
         const char *fields[AC__COUNT];
@@ -268,7 +295,9 @@ int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **
                 fields[k] = json_string_value(v);
             }
         }
-        if (!json_is_object(j) || !oms_audit_walk_fields(&w, fields)) {
+        int64_t seq = json_integer_value(json_object_get(j, "seq"));
+        int64_t pos = version == 1 ? seq : json_integer_value(json_object_get(j, "pos"));
+        if (!json_is_object(j) || !fields[AC_SEQ] || !oms_audit_walk_row(&w, pos, seq, fields)) {
             broken = true;
             why = w.reason[0] ? w.reason : "malformed row";
         }
@@ -285,7 +314,6 @@ int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **
     if (!hdr) {
         return oms_err_set(err, OMS_EINVAL, "%s is empty", path);
     }
-    int64_t from = json_integer_value(json_object_get(hdr, "from_seq")), to = json_integer_value(json_object_get(hdr, "to_seq"));
     json_decref(hdr);
     /* The signed record of this range. */
     oms_dbconn *c;
@@ -313,10 +341,10 @@ int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **
         why = "the archive record is forged or modified";
     else if (!why && (!rec_sha || strcmp(rec_sha, sha) != 0))
         why = "the file's sha256 differs from the signed record";
-    else if (!why && (w.last_seq != to || strcmp(w.prev, cp.chain_hash) != 0 || w.count != cp.event_count))
+    else if (!why && (w.last_pos != to || strcmp(w.prev, cp.chain_hash) != 0 || w.count != cp.event_count))
         why = "the file's events do not match the signed record";
     *ok = why == NULL;
-    *summary = json_pack("{s:b,s:s,s:I,s:I,s:I,s:s}", "ok", *ok, "file", path, "from_seq", (json_int_t)from, "to_seq",
+    *summary = json_pack("{s:b,s:s,s:I,s:I,s:I,s:s}", "ok", *ok, "file", path, "from_pos", (json_int_t)from, "to_pos",
                          (json_int_t)to, "events", (json_int_t)w.count, "sha256", sha);
     if (why)
         json_object_set_new(*summary, "reason", json_string(why));

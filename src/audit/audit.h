@@ -40,9 +40,9 @@ struct oms_request;
 void oms_audit_from_request(oms_audit_event *ev, struct oms_request *req);
 
 /* Appends inside the caller's open write transaction: the event takes the
- * next sequence number and hash from the chain head (whose row it locks on
- * PostgreSQL until the commit), so call it as late as possible, right
- * before the commit. */
+ * next seq of the table's sequence and is queued for the chainer, which
+ * links it into the hash chain after it commits (docs/audit.md "Chain").
+ * It locks nothing shared, so concurrent changes commit independently. */
 int oms_audit_append(oms_dbconn *c, const oms_audit_event *ev, oms_error *err);
 /* Appends in a transaction of its own; durable when it returns OMS_OK.
  * While the group-commit writer runs (oms_audit_start), the event joins the
@@ -50,6 +50,11 @@ int oms_audit_append(oms_dbconn *c, const oms_audit_event *ev, oms_error *err);
  * waits, bounded, for that batch to commit. Failure is OMS_EAUDIT: callers
  * fail closed. Never call it inside an open transaction. */
 int oms_audit_record(oms_store *s, const oms_audit_event *ev, oms_error *err);
+
+/* The schema version the audit code writes to (migration 8: events are
+ * chained after commit); `oms migrate --to` an earlier version records no
+ * event. */
+#define OMS_AUDIT_SCHEMA_VERSION 8
 
 /* ---- lifecycle ---- */
 
@@ -70,28 +75,35 @@ void oms_audit_stop(oms_app *app);
 
 /* ---- sealing and verification ---- */
 
-/* Seals the events written since the last checkpoint into a signed
- * checkpoint (on PostgreSQL only the instance holding the sealer's advisory
- * lock does). *sealed_upto (may be NULL) gets the sealed sequence. */
+/* One sealing round: chains the events committed since the last round and
+ * seals the chain's new tip into a signed checkpoint (on PostgreSQL only
+ * the instance holding the sealer's advisory lock does). *sealed_upto (may
+ * be NULL) gets the sealed chain position, 0 when nothing was sealed. */
 int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err);
 /* The background task (src/ops/tasks.c). */
 void oms_audit_seal_task(oms_app *app);
 
+/* Positions are chain positions (the chainer's order); seqs name events. */
 typedef struct {
     bool ok;
-    int64_t events;          /* events checked */
+    int64_t events;          /* chain positions checked */
     int64_t checkpoints;     /* checkpoints checked */
-    int64_t first_seq, last_seq;
-    int64_t sealed_upto;     /* newest sealed sequence */
-    int64_t archived_upto;   /* events up to here were archived */
-    int64_t unsealed;        /* events after sealed_upto */
+    int64_t first_seq, last_seq; /* lowest and highest event seq checked */
+    int64_t last_pos;        /* the chain's last position */
+    int64_t sealed_upto;     /* newest sealed position */
+    int64_t archived_upto;   /* positions up to here were archived */
+    int64_t unsealed;        /* positions after sealed_upto */
+    int64_t pending;         /* committed events the chainer has not reached yet */
+    int64_t overdue;         /* ... of which queued longer than the grace period */
     int64_t first_bad_seq;   /* 0: none */
     int64_t bad_checkpoint;  /* 0: none */
     char reason[256];
 } oms_audit_verify_result;
 
-/* Recomputes the chain and checks every checkpoint. OMS_OK with out->ok
- * false means tampering was found; an error means it could not check. */
+/* Recomputes the chain and checks every checkpoint and every event the
+ * chain does not hold. OMS_OK with out->ok false means tampering was
+ * found; an error means it could not check. Pending events are not
+ * tampering. */
 int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err);
 json_t *oms_audit_verify_json(const oms_audit_verify_result *v);
 

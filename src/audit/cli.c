@@ -102,9 +102,9 @@ static int cmd_verify(oms_config *cfg, int argc, char **argv)
         if (as_json)
             printf("%s\n", t);
         else if (ok)
-            printf("archive ok: %s holds events %lld to %lld, as its signed record says\n", archive,
-                   (long long)json_integer_value(json_object_get(sum, "from_seq")),
-                   (long long)json_integer_value(json_object_get(sum, "to_seq")));
+            printf("archive ok: %s holds chain positions %lld to %lld, as its signed record says\n", archive,
+                   (long long)json_integer_value(json_object_get(sum, "from_pos")),
+                   (long long)json_integer_value(json_object_get(sum, "to_pos")));
         else
             printf("archive TAMPERED: %s: %s\n", archive, json_string_value(json_object_get(sum, "reason")));
         free(t);
@@ -123,9 +123,11 @@ static int cmd_verify(oms_config *cfg, int argc, char **argv)
             free(t);
             json_decref(j);
         } else if (v.ok) {
-            printf("audit chain ok: %lld events (seq %lld to %lld), %lld checkpoints, sealed up to %lld, %lld unsealed\n",
-                   (long long)v.events, (long long)v.first_seq, (long long)v.last_seq, (long long)v.checkpoints,
-                   (long long)v.sealed_upto, (long long)v.unsealed);
+            printf("audit chain ok: %lld events (seq %lld to %lld) at chain positions up to %lld, %lld checkpoints,"
+                   " sealed up to position %lld, %lld unsealed, %lld pending (not chained yet%s)\n",
+                   (long long)v.events, (long long)v.first_seq, (long long)v.last_seq, (long long)v.last_pos,
+                   (long long)v.checkpoints, (long long)v.sealed_upto, (long long)v.unsealed, (long long)v.pending,
+                   v.overdue ? "; some for longer than the grace period: is a server sealing?" : "");
         } else {
             printf("audit chain TAMPERED: first bad seq %lld%s: %s\n", (long long)v.first_bad_seq,
                    v.bad_checkpoint ? " (checkpoint)" : "", v.reason);
@@ -220,10 +222,10 @@ static int cmd_archive(oms_config *cfg, int argc, char **argv)
     if (json_integer_value(json_object_get(sum, "archived")) == 0)
         printf("nothing to archive before %s\n", json_string_value(json_object_get(sum, "before")));
     else
-        printf("archived %lld events (seq %lld to %lld) into %s, sha256 %s; signed record %lld\n",
+        printf("archived %lld events (chain positions %lld to %lld) into %s, sha256 %s; signed record %lld\n",
                (long long)json_integer_value(json_object_get(sum, "archived")),
-               (long long)json_integer_value(json_object_get(sum, "from_seq")),
-               (long long)json_integer_value(json_object_get(sum, "to_seq")), out,
+               (long long)json_integer_value(json_object_get(sum, "from_pos")),
+               (long long)json_integer_value(json_object_get(sum, "to_pos")), out,
                json_string_value(json_object_get(sum, "sha256")),
                (long long)json_integer_value(json_object_get(sum, "record")));
     json_decref(sum);
@@ -244,7 +246,7 @@ static int cmd_seal(oms_config *cfg, int argc, char **argv)
     if (rc)
         return cannot("seal", &err);
     if (upto)
-        printf("sealed up to seq %lld\n", (long long)upto);
+        printf("chained and sealed up to chain position %lld\n", (long long)upto);
     else
         printf("nothing to seal\n");
     return 0;

@@ -115,7 +115,7 @@ int oms_h_audit_get(oms_request *req)
     oms_dbparam p[] = {DBP_TEXT(id)};
     int rc = oms_db_conn(req->app->store->db, &c, &err);
     if (rc == OMS_OK)
-        rc = oms_db_exec(c, "SELECT " AUDIT_COLS " FROM audit_events WHERE event_id = $1", p, 1, &r, &err);
+        rc = oms_db_exec(c, "SELECT " AUDIT_COLS " FROM " AUDIT_FROM " WHERE e.event_id = $1", p, 1, &r, &err);
     if (rc)
         return db_problem(req, rc, &err);
     if (r->nrows == 0) {

@@ -12,31 +12,43 @@
 #include "audit/audit.h"
 #include "store/db.h"
 
-/* Columns of audit_events in hashing order; every query that feeds the
- * chain walker or the JSON renderer selects exactly these. */
-#define AUDIT_COLS                                                                                       \
-    "seq, event_id, time_ms, actor_sub, actor_roles, client_addr, user_agent, action, outcome,"           \
-    " http_status, request_id, method, route, resource_kind, resource_branch, resource_id, issue_keys,"  \
-    " override_id, commit_id, before_hash, after_hash, changed_paths, detail, prev_hash, hash"
+/* An event's columns in hashing order (seq .. detail), from audit_events
+ * aliased `e`. */
+#define AUDIT_EVENT_COLS                                                                                  \
+    "e.seq, e.event_id, e.time_ms, e.actor_sub, e.actor_roles, e.client_addr, e.user_agent, e.action,"   \
+    " e.outcome, e.http_status, e.request_id, e.method, e.route, e.resource_kind, e.resource_branch,"    \
+    " e.resource_id, e.issue_keys, e.override_id, e.commit_id, e.before_hash, e.after_hash,"             \
+    " e.changed_paths, e.detail"
+/* An event with its chain link (NULL until the chainer reaches it): every
+ * query that feeds the JSON/CSV renderers selects exactly these, FROM
+ * AUDIT_FROM. The event row's own prev_hash/hash columns are no longer
+ * written (version 8): the link lives in audit_chain. */
+#define AUDIT_COLS AUDIT_EVENT_COLS ", c.prev_hash, c.hash"
+#define AUDIT_FROM "audit_events e LEFT JOIN audit_chain c ON c.event_seq = e.seq"
 
 enum {
     AC_SEQ, AC_EVENT_ID, AC_TIME, AC_SUB, AC_ROLES, AC_ADDR, AC_UA, AC_ACTION, AC_OUTCOME, AC_STATUS,
     AC_REQUEST_ID, AC_METHOD, AC_ROUTE, AC_RKIND, AC_RBRANCH, AC_RID, AC_ISSUES, AC_OVERRIDE, AC_COMMIT,
     AC_BEFORE, AC_AFTER, AC_PATHS, AC_DETAIL, AC_PREV_HASH, AC_HASH,
     AC__COUNT,
-    AC__HASHED = AC_HASH /* fields covered by the event hash: seq .. prev_hash */
+    AC__HASHED = AC_HASH /* fields covered by the chain hash: seq .. prev_hash */
 };
 extern const char *const oms_audit_col_names[AC__COUNT];
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 /* Key of the transaction-scoped advisory lock held by the instance that
- * seals or archives ("OMS-SEAL" in ASCII). */
+ * chains and seals, or archives ("OMS-SEAL" in ASCII). */
 #define AUDIT_SEAL_LOCK_KEY "5714731494797968716"
+/* A queued event older than this is reported as overdue by verification:
+ * the chainer is not running or is failing (not tampering: it was queued by
+ * its own transaction). */
+#define AUDIT_CHAIN_GRACE_MS 5000
 
 /* ---- canonical forms (chain.c) ---- */
 
 /* SHA-256 (hex) of "oms-audit-event/1" followed, for each hashed field in
- * column order, by "|~" for NULL or "|<byte length>:<bytes>". */
+ * column order, by "|~" for NULL or "|<byte length>:<bytes>". The last field
+ * is the previous chain position's hash. */
 void oms_audit_event_hash(char out[65], const char *const fields[AC__HASHED]);
 
 /* ---- key (key.c) ---- */
@@ -47,6 +59,8 @@ bool oms_audit_hmac_hex(char out[65], const void *data, size_t len);
 
 /* ---- checkpoints (seal.c) ---- */
 
+/* from_seq and upto_seq are chain positions (their column names predate
+ * version 8, when position and seq were the same number). */
 typedef struct {
     int64_t id;
     char kind[16];     /* seal | archive */
@@ -74,32 +88,54 @@ const char *oms_audit_instance(void);
 
 /* ---- the chain walker (chain.c) ---- */
 
+/* Walks the chain in position order from a trusted start (the genesis, a
+ * checkpoint or an archive record). Positions 1, 2, 3, ... are the order in
+ * which the chainer appended events; an event row's seq is only its name.
+ * Positions up to legacy_upto are events written before version 4 that a
+ * version 4-7 chain had adopted in memory: they have no chain row, their
+ * position is their seq (which may skip), and their hash is computed here. */
 typedef struct {
-    int64_t legacy_upto; /* rows at or below carry no hash (written before version 4) */
-    int64_t last_seq;    /* last row accepted, 0 before the first */
-    char prev[65];       /* chain hash after the last row accepted */
-    int64_t count;
-    int64_t bad_seq;     /* set when a row fails */
+    int64_t legacy_upto;
+    int64_t last_pos;    /* last position accepted (the start before the first) */
+    char prev[65];       /* chain hash at last_pos */
+    int64_t count;       /* positions accepted */
+    int64_t bad_seq;     /* when a row fails: the event it names (0: not known) */
+    int64_t bad_pos;     /* ... and the position that failed */
+    int64_t next_seq;    /* after a gap in positions: the event found after it */
     char reason[200];
 } oms_audit_walk;
 
-void oms_audit_walk_init(oms_audit_walk *w, int64_t legacy_upto, int64_t start_after_seq, const char *prev);
-/* Checks one row (AUDIT_COLS) against the chain; false and bad_seq/reason
- * set when it breaks the chain. */
-bool oms_audit_walk_row(oms_audit_walk *w, const oms_dbres *r, size_t row);
-/* The same for a row given as its AUDIT_COLS values (an archive file). */
-bool oms_audit_walk_fields(oms_audit_walk *w, const char *const fields[AC__COUNT]);
+void oms_audit_walk_init(oms_audit_walk *w, int64_t legacy_upto, int64_t start_pos, const char *prev);
+/* Checks the chain row at `pos` naming event `event_seq`. `fields` are the
+ * event's columns in AUDIT_COLS order with the chain row's prev_hash and
+ * hash (both NULL for a legacy row); fields[AC_SEQ] is NULL when the event
+ * row is missing. False, with bad_* and reason, when the row breaks the
+ * chain. */
+bool oms_audit_walk_row(oms_audit_walk *w, int64_t pos, int64_t event_seq, const char *const fields[AC__COUNT]);
 
-/* Reads the chain head: seq, hash (NULL until legacy rows are adopted) and
- * legacy_upto. `for_update` locks the row on PostgreSQL. */
-int oms_audit_head_read(oms_dbconn *c, bool for_update, int64_t *seq, char hash[65], bool *has_hash,
-                        int64_t *legacy_upto, oms_error *err);
+/* Called after each accepted position; returning false stops the walk. */
+typedef bool (*oms_audit_visit)(void *ctx, const oms_audit_walk *w, const char *const fields[AC__COUNT]);
+/* Walks the database from w->last_pos: legacy rows, then chain rows by
+ * position joined with their events, up to `upto_pos` (0: the end) and at
+ * most `max_rows` positions (0: no limit). *broken when a row fails. */
+int oms_audit_walk_db(oms_dbconn *c, oms_audit_walk *w, int64_t upto_pos, int64_t max_rows, oms_audit_visit visit,
+                      void *ctx, bool *broken, oms_error *err);
+/* legacy_upto (see oms_audit_walk), kept in the version-4 head row. */
+int oms_audit_legacy_upto(oms_dbconn *c, int64_t *out, oms_error *err);
 
-/* ---- group commit (group_commit.c) ---- */
+/* ---- appending and chaining (append.c, chainer.c) ---- */
 
-/* Appends every event of the batch in the caller's write transaction:
- * one head read, n inserts, one head update. */
+/* Inserts every event of the batch in the caller's write transaction, each
+ * with the next seq of the table's sequence and a row in the chainer's
+ * queue (audit_unchained). No shared row is touched: concurrent
+ * transactions append and commit independently. */
 int oms_audit_append_many(oms_dbconn *c, const oms_audit_event *const *evs, size_t n, oms_error *err);
+
+/* Appends to the chain after w (the tip: w->last_pos, w->prev) the queued,
+ * committed events not chained yet, in seq order, at most `max`; w moves to
+ * the new tip. Removes the queue entries of chained events. Inside the
+ * chainer's write transaction. */
+int oms_audit_chain_queued(oms_dbconn *c, oms_audit_walk *w, int64_t max, int64_t *appended, oms_error *err);
 
 /* ---- query filters (query.c) ---- */
 
@@ -127,7 +163,7 @@ typedef struct {
     int n;
 } oms_audit_sql;
 
-/* SELECT AUDIT_COLS FROM audit_events WHERE <filter> ORDER BY seq LIMIT n. */
+/* SELECT AUDIT_COLS FROM AUDIT_FROM WHERE <filter> ORDER BY seq LIMIT n. */
 void oms_audit_filter_sql(oms_audit_sql *q, const oms_audit_filter *f, int64_t limit);
 /* A filter as a JSON object (for the audit.read / audit.export detail). */
 json_t *oms_audit_filter_json(const oms_audit_filter *f);
@@ -160,11 +196,13 @@ char *oms_compliance_report_html(const json_t *report);
 
 /* ---- archive (archive.c) ---- */
 
-/* Moves the sealed events older than `before_ms` (after the last archive)
- * into a new file `path` (JSON lines: a header, then each row as stored),
- * then, in one transaction, appends a signed archive record {from_seq,
- * upto_seq, chain hash at upto_seq, count, file sha256} and deletes the
- * range. Refuses a log that does not verify. *summary gets what was done. */
+/* Moves the sealed chain positions whose events are older than `before_ms`
+ * (after the last archive) into a new file `path` (JSON lines: a header,
+ * then each event with its chain position and link), then, in one
+ * transaction, appends a signed archive record {from_seq, upto_seq: the
+ * positions, chain hash at upto_seq, count, file sha256} and deletes those
+ * events and chain rows. Refuses a log that does not verify. *summary gets
+ * what was done. */
 int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t **summary, oms_error *err);
 /* Checks an archive file against its signed record: its sha256, its chain
  * and its range. OMS_OK with *ok set; *summary describes it. */

@@ -162,7 +162,7 @@ static void text_term(oms_audit_sql *q, size_t *len, const char *col, const char
 void oms_audit_filter_sql(oms_audit_sql *q, const oms_audit_filter *f, int64_t limit)
 {
     memset(q, 0, sizeof *q);
-    size_t len = (size_t)snprintf(q->sql, sizeof q->sql, "SELECT " AUDIT_COLS " FROM audit_events");
+    size_t len = (size_t)snprintf(q->sql, sizeof q->sql, "SELECT " AUDIT_COLS " FROM " AUDIT_FROM);
     text_term(q, &len, "actor_sub", f->actor);
     if (f->action && f->action_prefix) {
         /* "auth.*" -> the first 5 characters are "auth." (no LIKE: '_' is a wildcard there) */

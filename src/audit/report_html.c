@@ -367,8 +367,9 @@ char *oms_compliance_report_html(const json_t *rep)
     } else if (intact) {
         oms_sbuf_printf(&b,
                         "<span class=\"status-ok\">Intact.</span> %lld events re-hashed and %lld signed checkpoints "
-                        "verified; sealed up to event %lld.",
-                        jint(in, "events_checked"), jint(in, "checkpoints_checked"), jint(in, "sealed_upto"));
+                        "verified; sealed up to chain position %lld; %lld events not chained yet.",
+                        jint(in, "events_checked"), jint(in, "checkpoints_checked"), jint(in, "sealed_upto"),
+                        jint(in, "pending"));
     } else {
         oms_sbuf_printf(&b, "<span class=\"status-bad\">TAMPERING DETECTED</span> at event %lld: ",
                         jint(in, "first_bad_seq"));

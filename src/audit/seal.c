@@ -1,12 +1,14 @@
-/* Checkpoints (docs/audit.md "Checkpoints"): every ~250 ms the events
- * written since the last checkpoint are re-hashed from that checkpoint and,
- * when the chain holds, sealed by a new checkpoint: {id, kind, from_seq,
- * upto_seq, chain_hash, event_count, time, sealed_by, detail, prev_hmac}
- * signed with HMAC-SHA256(OMS_AUDIT_KEY). Ids are 1, 2, 3, ... and each names
- * its predecessor's hmac, so a removed or forged checkpoint is found too.
- * On PostgreSQL exactly one instance seals at a time: the sealing
- * transaction holds a transaction-scoped advisory lock, taken with try, so
- * the others skip that round instead of waiting. */
+/* Sealing rounds (docs/audit.md "Chain" and "Checkpoints"): every ~250 ms
+ * one round chains the events that committed since the last round
+ * (chainer.c) and seals the chain up to its new tip with a checkpoint
+ * {id, kind, from_seq, upto_seq (chain positions), chain_hash, event_count,
+ * time, sealed_by, detail, prev_hmac} signed with
+ * HMAC-SHA256(OMS_AUDIT_KEY), in one transaction. Ids are 1, 2, 3, ... and
+ * each names its predecessor's hmac, so a removed or forged checkpoint is
+ * found too. On PostgreSQL exactly one instance runs a round at a time: the
+ * round's transaction holds a transaction-scoped advisory lock, taken with
+ * try, so the others skip that round instead of waiting. On SQLite the
+ * round's write transaction serialises it. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -20,8 +22,9 @@
 #include "ops/log.h"
 #include "util/time.h"
 
-#define SEAL_MAX_EVENTS 50000
-#define SEAL_PAGE 2000
+/* Positions one round chains and seals at most; a backlog takes several
+ * rounds (at 4 rounds a second, 40,000 events a second). */
+#define SEAL_MAX_EVENTS 10000
 
 const char *oms_audit_instance(void)
 {
@@ -136,32 +139,28 @@ static int frontier(oms_dbconn *c, int64_t *upto, char hash[65], oms_error *err)
     return OMS_OK;
 }
 
-static int64_t g_logged_bad_seq; /* tampering seen by the sealer, logged once */
-
-/* Re-hashes the events after the frontier; *w ends at the last good one. */
-static int walk_new(oms_dbconn *c, oms_audit_walk *w, int64_t head_seq, bool *broken, oms_error *err)
+/* The common round finds nothing to do: answer that without a transaction
+ * (no write lock on SQLite, no advisory lock on PostgreSQL). Work is a
+ * queued event that exists, or chain positions beyond the last checkpoint
+ * (left by the version-8 migration). */
+static int idle(oms_dbconn *c, bool *out, oms_error *err)
 {
-    *broken = false;
-    while (w->count < SEAL_MAX_EVENTS) {
-        oms_dbres *r = NULL;
-        /* Never past the head: a row the head does not account for was not
-         * written by the service, and is not signed. */
-        oms_dbparam p[] = {DBP_INT(w->last_seq), DBP_INT(head_seq)};
-        int rc = oms_db_exec(c,
-                             "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq"
-                             " LIMIT 2000",
-                             p, 2, &r, err);
-        if (rc)
-            return rc;
-        size_t n = r->nrows;
-        for (size_t i = 0; i < n && !*broken; i++)
-            *broken = !oms_audit_walk_row(w, r, i);
-        oms_dbres_free(r);
-        if (*broken || n < SEAL_PAGE)
-            break;
-    }
+    oms_dbres *r = NULL;
+    int rc = oms_db_exec(c,
+                         "SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_unchained q JOIN audit_events e ON e.seq = q.seq)"
+                         " THEN 1 ELSE 0 END, (SELECT COALESCE(MAX(pos), 0) FROM audit_chain),"
+                         " (SELECT legacy_upto FROM audit_chain_head WHERE id = 1),"
+                         " (SELECT COALESCE(MAX(upto_seq), 0) FROM audit_checkpoints)",
+                         NULL, 0, &r, err);
+    if (rc)
+        return rc;
+    int64_t sealed = oms_dbres_int(r, 0, 3);
+    *out = oms_dbres_int(r, 0, 0) == 0 && oms_dbres_int(r, 0, 1) <= sealed && oms_dbres_int(r, 0, 2) <= sealed;
+    oms_dbres_free(r);
     return OMS_OK;
 }
+
+static int64_t g_logged_bad_pos = -1; /* tampering seen by the sealer, logged once */
 
 int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err)
 {
@@ -171,67 +170,58 @@ int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err)
         return oms_err_set(err, OMS_ECONFIG, "no audit key: cannot seal");
     oms_dbconn *c;
     int rc = oms_db_conn(s->db, &c, err);
-    if (rc)
+    bool nothing = false;
+    if (rc == OMS_OK)
+        rc = idle(c, &nothing, err);
+    if (rc || nothing)
         return rc;
-    bool pg = oms_db_backend_of(s->db) == OMS_DB_PG;
-    /* PostgreSQL: the whole round in one transaction under the sealer's
-     * lock (reads never block writers there). SQLite: read and hash outside
-     * any transaction, then take the write lock only to append the
-     * checkpoint, after checking nobody sealed meanwhile. */
-    if (pg) {
-        if ((rc = oms_db_begin(c, true, err)))
-            return rc;
+    if ((rc = oms_db_begin(c, true, err)))
+        return rc;
+    if (oms_db_backend_of(s->db) == OMS_DB_PG) {
         oms_dbres *r = NULL;
         rc = oms_db_exec(c, "SELECT pg_try_advisory_xact_lock(" AUDIT_SEAL_LOCK_KEY ")", NULL, 0, &r, err);
         bool got = rc == OMS_OK && oms_dbres_get(r, 0, 0) && oms_dbres_get(r, 0, 0)[0] == 't';
         oms_dbres_free(r);
-        if (!got) {
-            oms_db_rollback(c);
-            return rc;
-        }
+        if (!got)
+            goto done; /* another instance runs this round */
     }
-    int64_t upto, seq, legacy_upto;
-    char hash[65], head_hash[65];
-    bool has_hash, broken = false;
+    int64_t upto, legacy_upto, appended = 0;
+    char hash[65];
+    bool broken = false;
     oms_audit_walk w;
-    if ((rc = frontier(c, &upto, hash, err)) ||
-        (rc = oms_audit_head_read(c, false, &seq, head_hash, &has_hash, &legacy_upto, err)))
+    if ((rc = frontier(c, &upto, hash, err)) || (rc = oms_audit_legacy_upto(c, &legacy_upto, err)))
         goto done;
-    if (seq <= upto || !has_hash) /* nothing new, or legacy rows not adopted yet */
-        goto done;
+    /* Positions beyond the last checkpoint are re-checked before they are
+     * signed (normally there are none: chaining and sealing commit
+     * together). A row that does not check out is never sealed, and
+     * nothing is chained after it: verification reports it. */
     oms_audit_walk_init(&w, legacy_upto, upto, hash);
-    if ((rc = walk_new(c, &w, seq, &broken, err)))
+    if ((rc = oms_audit_walk_db(c, &w, 0, SEAL_MAX_EVENTS, NULL, NULL, &broken, err)))
         goto done;
-    if (broken && w.bad_seq != g_logged_bad_seq) {
-        g_logged_bad_seq = w.bad_seq;
-        oms_log_write(OMS_LOG_ERROR, NULL, NULL,
-                      "audit chain broken at seq %lld (%s): events from there on are not sealed; run oms audit verify",
-                      (long long)w.bad_seq, w.reason);
-    }
-    if (w.count == 0)
+    if (broken) {
+        if (w.bad_pos != g_logged_bad_pos) {
+            g_logged_bad_pos = w.bad_pos;
+            oms_log_write(OMS_LOG_ERROR, NULL, NULL,
+                          "audit chain broken at position %lld (seq %lld: %s): nothing is chained or sealed after it;"
+                          " run oms audit verify",
+                          (long long)w.bad_pos, (long long)w.bad_seq, w.reason);
+        }
         goto done;
-    if (!pg) {
-        if ((rc = oms_db_begin(c, true, err)))
-            return rc;
-        int64_t again;
-        char h2[65];
-        if ((rc = frontier(c, &again, h2, err)))
-            goto done;
-        if (again != upto) /* another process sealed meanwhile */
-            goto done;
     }
-    {
-        oms_audit_checkpoint cp = {.kind = "seal", .from_seq = upto + 1, .upto_seq = w.last_seq,
+    if (w.count < SEAL_MAX_EVENTS && (rc = oms_audit_chain_queued(c, &w, SEAL_MAX_EVENTS - w.count, &appended, err)))
+        goto done;
+    if (w.last_pos > upto) {
+        oms_audit_checkpoint cp = {.kind = "seal", .from_seq = upto + 1, .upto_seq = w.last_pos,
                                    .event_count = w.count, .time_ms = oms_now_ms()};
         memcpy(cp.chain_hash, w.prev, sizeof cp.chain_hash);
         if ((rc = oms_audit_checkpoint_insert(c, &cp, err)))
             goto done;
-        if ((rc = oms_db_commit(c, err)))
-            return rc;
-        if (sealed_upto)
-            *sealed_upto = cp.upto_seq;
-        return OMS_OK;
     }
+    if ((rc = oms_db_commit(c, err)))
+        return rc;
+    if (sealed_upto)
+        *sealed_upto = w.last_pos > upto ? w.last_pos : 0;
+    return OMS_OK;
 done:
     if (oms_db_in_tx(c))
         oms_db_rollback(c);

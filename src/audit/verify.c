@@ -1,8 +1,11 @@
 /* Verification (docs/audit.md "Verification"): every checkpoint's HMAC and
- * its link to the previous one, then the chain recomputed from the last
- * archive record (or the first event), each row checked for its sequence
- * number, its own hash and its link, and the chain hash compared with every
- * checkpoint it passes. The first failure names the sequence number. */
+ * its link to the previous one; then the chain walked by position from the
+ * last archive record (or the genesis), each position's hash recomputed
+ * from its event row and checked against its link, and the chain hash
+ * compared with every checkpoint it passes; then the events the chain does
+ * not hold: queued ones are pending (the chainer has not reached them yet),
+ * any other one was written behind the service's back. Findings name the
+ * event's seq. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +14,6 @@
 #include "audit/internal.h"
 #include "util/encoding.h"
 #include "util/time.h"
-
-#define PAGE 2000
 
 typedef struct {
     oms_audit_checkpoint *v;
@@ -95,6 +96,95 @@ static int cmp_upto(const void *a, const void *b)
     return x->upto_seq < y->upto_seq ? -1 : x->upto_seq > y->upto_seq;
 }
 
+/* The walk's meeting with the checkpoints, in position order. */
+typedef struct {
+    oms_audit_verify_result *out;
+    oms_audit_checkpoint **seals;
+    size_t ns, next;
+    int64_t range_min_seq; /* lowest event seq since the last checkpoint met */
+    bool failed;
+} walk_ctx;
+
+static bool visit(void *p, const oms_audit_walk *w, const char *const f[AC__COUNT])
+{
+    walk_ctx *x = p;
+    int64_t seq = strtoll(f[AC_SEQ], NULL, 10);
+    if (!x->out->first_seq || seq < x->out->first_seq)
+        x->out->first_seq = seq;
+    if (seq > x->out->last_seq)
+        x->out->last_seq = seq;
+    if (!x->range_min_seq || seq < x->range_min_seq)
+        x->range_min_seq = seq;
+    /* A checkpoint the walk stepped over (only legacy positions may
+     * skip): the event it ended at is gone. */
+    if (x->next < x->ns && x->seals[x->next]->upto_seq < w->last_pos) {
+        bad(x->out, x->seals[x->next]->upto_seq, x->seals[x->next]->id,
+            "event %lld, sealed by checkpoint %lld, is missing", (long long)x->seals[x->next]->upto_seq,
+            (long long)x->seals[x->next]->id);
+        x->failed = true;
+        return false;
+    }
+    while (x->next < x->ns && x->seals[x->next]->upto_seq == w->last_pos) {
+        const oms_audit_checkpoint *cp = x->seals[x->next];
+        if (strcmp(cp->chain_hash, w->prev) != 0) {
+            /* Every row checked out, so the range was rewritten
+             * consistently: only the signed checkpoint shows it. */
+            bad(x->out, x->range_min_seq, cp->id,
+                "chain positions %lld to %lld (events from seq %lld) do not match the signed checkpoint %lld"
+                " (rewritten)",
+                (long long)cp->from_seq, (long long)w->last_pos, (long long)x->range_min_seq, (long long)cp->id);
+            x->failed = true;
+            return false;
+        }
+        x->next++;
+        x->range_min_seq = 0;
+    }
+    return true;
+}
+
+/* Events the chain does not hold (beyond the legacy positions). A queued
+ * one waits for the chainer: pending, overdue when older than the grace
+ * period (no chainer is running, or it fails). One with no queue row was
+ * inserted behind the service's back (or its queue row, or its chain row,
+ * was removed): the service writes the queue row in the event's own
+ * transaction and replaces it by the chain row in the chainer's, so one
+ * statement's snapshot never sees a genuine event in neither. A queue row
+ * whose event is gone is an event deleted before it was chained. */
+static int check_unchained(oms_dbconn *c, int64_t legacy_upto, oms_audit_verify_result *out, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(legacy_upto), DBP_INT(oms_now_ms() - AUDIT_CHAIN_GRACE_MS)};
+    int rc = oms_db_exec(c,
+                         "SELECT MIN(CASE WHEN q.seq IS NULL THEN e.seq END),"
+                         " COALESCE(SUM(CASE WHEN q.seq IS NULL THEN 0 ELSE 1 END), 0),"
+                         " COALESCE(SUM(CASE WHEN q.seq IS NOT NULL AND e.time_ms < $2 THEN 1 ELSE 0 END), 0)"
+                         " FROM audit_events e LEFT JOIN audit_unchained q ON q.seq = e.seq"
+                         " WHERE e.seq > $1 AND NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = e.seq)",
+                         p, 2, &r, err);
+    if (rc)
+        return rc;
+    const char *forged = oms_dbres_get(r, 0, 0);
+    out->pending = oms_dbres_int(r, 0, 1);
+    out->overdue = oms_dbres_int(r, 0, 2);
+    if (forged)
+        bad(out, strtoll(forged, NULL, 10), 0,
+            "event %s is not in the chain and was never queued for it (inserted behind the service's back, or its"
+            " chain row removed)",
+            forged);
+    oms_dbres_free(r);
+    rc = oms_db_exec(c,
+                     "SELECT MIN(q.seq) FROM audit_unchained q WHERE NOT EXISTS (SELECT 1 FROM audit_events e"
+                     " WHERE e.seq = q.seq) AND NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = q.seq)",
+                     NULL, 0, &r, err);
+    if (rc)
+        return rc;
+    const char *gone = oms_dbres_get(r, 0, 0);
+    if (gone)
+        bad(out, strtoll(gone, NULL, 10), 0, "event %s was deleted before it was chained", gone);
+    oms_dbres_free(r);
+    return OMS_OK;
+}
+
 int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -121,92 +211,43 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
             start_after = l.v[i].upto_seq;
             start_hash = l.v[i].chain_hash;
         }
-    /* The checkpoints the walk must meet, in sequence order. */
+    /* The checkpoints the walk must meet, in position order. */
     seals = calloc(l.n ? l.n : 1, sizeof *seals);
-    size_t ns = 0, next = 0;
+    size_t ns = 0;
     for (size_t i = 0; i < l.n; i++)
         if (valid[i] && l.v[i].upto_seq > start_after)
             seals[ns++] = &l.v[i];
     qsort(seals, ns, sizeof *seals, cmp_upto);
 
-    int64_t head_seq, legacy_upto;
-    char head_hash[65];
-    bool has_hash;
-    if ((rc = oms_audit_head_read(c, false, &head_seq, head_hash, &has_hash, &legacy_upto, err)))
+    int64_t legacy_upto;
+    if ((rc = oms_audit_legacy_upto(c, &legacy_upto, err)))
         goto done;
     oms_audit_walk w;
     oms_audit_walk_init(&w, legacy_upto, start_after, start_hash);
+    walk_ctx x = {.out = out, .seals = seals, .ns = ns};
     bool broken = false;
-    for (;;) {
-        oms_dbres *r = NULL;
-        oms_dbparam p[] = {DBP_INT(w.last_seq)};
-        if ((rc = oms_db_exec(c, "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 2000",
-                              p, 1, &r, err)))
-            goto done;
-        size_t n = r->nrows;
-        for (size_t i = 0; i < n && !broken; i++) {
-            if (!out->first_seq)
-                out->first_seq = oms_dbres_int(r, i, AC_SEQ);
-            if (!oms_audit_walk_row(&w, r, i)) {
-                broken = true;
-                break;
-            }
-            /* A checkpoint the walk stepped over: its range lost events. */
-            while (next < ns && seals[next]->upto_seq < w.last_seq) {
-                bad(out, seals[next]->upto_seq, seals[next]->id, "event %lld, sealed by a checkpoint, is missing",
-                    (long long)seals[next]->upto_seq);
-                next++;
-                broken = true;
-            }
-            if (!broken && next < ns && seals[next]->upto_seq == w.last_seq) {
-                if (strcmp(seals[next]->chain_hash, w.prev) != 0) {
-                    /* Row-level checks passed, so the range was rewritten
-                     * consistently: only the signed checkpoint shows it. */
-                    int64_t from = next ? seals[next - 1]->upto_seq + 1 : start_after + 1;
-                    bad(out, from, seals[next]->id,
-                        "events %lld to %lld do not match the signed checkpoint %lld (rewritten)", (long long)from,
-                        (long long)w.last_seq, (long long)seals[next]->id);
-                    broken = true;
-                }
-                next++;
-            }
-        }
-        oms_dbres_free(r);
-        if (broken || n < PAGE)
-            break;
-    }
+    if ((rc = oms_audit_walk_db(c, &w, 0, 0, visit, &x, &broken, err)))
+        goto done;
     if (broken && w.bad_seq)
-        bad(out, w.bad_seq, 0, "seq %lld: %s", (long long)w.bad_seq, w.reason);
+        bad(out, w.bad_seq, 0, "seq %lld (chain position %lld): %s", (long long)w.bad_seq, (long long)w.bad_pos,
+            w.reason);
+    else if (broken)
+        bad(out, 0, 0, "%s", w.reason);
+    else if (!x.failed && x.next < ns)
+        /* Sealed positions beyond the end of the chain were removed. */
+        bad(out, 0, seals[x.next]->id, "chain positions from %lld on, sealed by checkpoint %lld, are missing",
+            (long long)w.last_pos + 1, (long long)seals[x.next]->id);
     out->events = w.count;
-    out->last_seq = w.last_seq;
-    if (!broken) {
-        /* Sealed events beyond the end of the table were removed. */
-        if (next < ns)
-            bad(out, w.last_seq + 1, seals[next]->id, "events from seq %lld on, sealed by a checkpoint, are missing",
-                (long long)w.last_seq + 1);
-        /* The head is read after the walk: honest appends only move it
-         * forward, so a head behind the table means rows were inserted
-         * behind the service's back, and a head ahead with nothing more to
-         * read means the tail was cut. */
-        else if ((rc = oms_audit_head_read(c, false, &head_seq, head_hash, &has_hash, &legacy_upto, err)))
-            goto done;
-        else if (w.last_seq > head_seq)
-            bad(out, head_seq + 1, 0, "event %lld was inserted beyond the chain head", (long long)head_seq + 1);
-        else if (w.last_seq == head_seq && has_hash && strcmp(head_hash, w.prev) != 0)
-            bad(out, head_seq, 0, "the chain head disagrees with event %lld", (long long)head_seq);
-        else if (w.last_seq < head_seq) {
-            oms_dbres *r = NULL;
-            oms_dbparam p[] = {DBP_INT(w.last_seq)};
-            if ((rc = oms_db_exec(c, "SELECT count(*) FROM audit_events WHERE seq > $1", p, 1, &r, err)))
-                goto done;
-            if (oms_dbres_int(r, 0, 0) == 0)
-                bad(out, w.last_seq + 1, 0, "events from seq %lld on are missing (the tail was cut)",
-                    (long long)w.last_seq + 1);
-            oms_dbres_free(r);
-        }
-    }
-    if (out->last_seq > out->sealed_upto)
-        out->unsealed = out->last_seq - (out->sealed_upto > start_after ? out->sealed_upto : start_after);
+    out->last_pos = w.last_pos;
+    int64_t sealed_from = out->sealed_upto > start_after ? out->sealed_upto : start_after;
+    if (w.last_pos > sealed_from && !broken)
+        out->unsealed = w.last_pos - sealed_from;
+    if ((rc = check_unchained(c, legacy_upto, out, err)))
+        goto done;
+    /* Chain rows cut out with their events: name the event after the gap
+     * when no event was found orphaned by it. */
+    if (!out->ok && !out->first_bad_seq && w.next_seq)
+        out->first_bad_seq = w.next_seq;
 done:
     free(seals);
     free(valid);
@@ -216,10 +257,12 @@ done:
 
 json_t *oms_audit_verify_json(const oms_audit_verify_result *v)
 {
-    json_t *o = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ok", v->ok, "events_checked", (json_int_t)v->events,
-                          "checkpoints_checked", (json_int_t)v->checkpoints, "first_seq", (json_int_t)v->first_seq,
-                          "last_seq", (json_int_t)v->last_seq, "sealed_upto", (json_int_t)v->sealed_upto,
-                          "archived_upto", (json_int_t)v->archived_upto, "unsealed", (json_int_t)v->unsealed);
+    json_t *o = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "ok", v->ok, "events_checked",
+                          (json_int_t)v->events, "checkpoints_checked", (json_int_t)v->checkpoints, "first_seq",
+                          (json_int_t)v->first_seq, "last_seq", (json_int_t)v->last_seq, "last_pos",
+                          (json_int_t)v->last_pos, "sealed_upto", (json_int_t)v->sealed_upto, "archived_upto",
+                          (json_int_t)v->archived_upto, "unsealed", (json_int_t)v->unsealed, "pending",
+                          (json_int_t)v->pending, "pending_overdue", (json_int_t)v->overdue);
     json_object_set_new(o, "first_bad_seq", v->first_bad_seq ? json_integer(v->first_bad_seq) : json_null());
     json_object_set_new(o, "bad_checkpoint", v->bad_checkpoint ? json_integer(v->bad_checkpoint) : json_null());
     json_object_set_new(o, "reason", v->ok ? json_null() : json_string(v->reason));

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import stat
 import subprocess
 import threading
@@ -14,7 +15,8 @@ import time
 
 import harness
 from harness import quote
-from test_audit_util import (COLS, GENESIS, Clone, event_hash, execute, rows, verify, wait_sealed)
+from test_audit_util import (COLS, GENESIS, Clone, chain, drop_protection, event_hash, execute, rows, sql_literal, verify,
+                             wait_sealed)
 
 AUD = ("auditor",)
 
@@ -66,21 +68,24 @@ def test_chain_and_checkpoints_recomputed_independently(ctx):
     for i in range(3):
         _deny(srv, "chainvic", f"chain-{i}")
     wait_sealed(srv)
-    evs = rows(srv)
+    links = chain(srv)
     prev = GENESIS
-    for i, e in enumerate(evs):
-        assert e["seq"] == i + 1, "sequence numbers have no gaps"
-        assert e["prev_hash"] == prev and e["hash"] == event_hash(e), e["seq"]
+    for i, e in enumerate(links):
+        assert e["pos"] == i + 1, "chain positions have no gaps"
+        assert e["seq"] == e["event_seq"], "every chain row's event is there"
+        assert e["prev_hash"] == prev and e["hash"] == event_hash(e), e["pos"]
         prev = e["hash"]
+    evs = rows(srv, f"e.seq <= {max(l['event_seq'] for l in links)}")
+    assert sorted(l["event_seq"] for l in links) == [e["seq"] for e in evs], "every event is chained, once"
     names = ["id", "kind", "from_seq", "upto_seq", "chain_hash", "event_count", "time_ms", "sealed_by", "detail",
              "prev_hmac", "hmac"]
     cps = [dict(zip(names, r)) for r in srv.query(f"SELECT {', '.join(names)} FROM audit_checkpoints ORDER BY id")]
-    key, prev_hmac, by_seq = _key(srv), GENESIS, {e["seq"]: e["hash"] for e in evs}
+    key, prev_hmac, by_pos = _key(srv), GENESIS, {e["pos"]: e["hash"] for e in links}
     assert cps
     for i, cp in enumerate(cps):
         assert int(cp["id"]) == i + 1 and cp["prev_hmac"] == prev_hmac
         assert cp["hmac"] == _checkpoint_hmac(key, cp)
-        assert cp["chain_hash"] == by_seq[int(cp["upto_seq"])]
+        assert cp["chain_hash"] == by_pos[int(cp["upto_seq"])], "checkpoints seal chain positions"
         prev_hmac = cp["hmac"]
     r = srv.get("/api/v1/audit/verify", headers=_h(srv, "aud", AUD))
     assert r.status == 200 and r.json()["ok"] is True and r.json()["first_bad_seq"] is None, r
@@ -91,7 +96,9 @@ def test_query_filters_paging_and_audited_reads(ctx):
     srv = ctx.server
     for i in range(3):
         _deny(srv, "qvic", f"q-deny-{i}")
+        time.sleep(0.003)  # distinct milliseconds, for the time filters below
     srv.get("/api/v1/me", headers={"Authorization": "Bearer garbage", "X-Request-ID": "q-authfail"})
+    wait_sealed(srv)  # an event's hash is its chain link, there once the chainer has run
     got = _audit(srv, query="?actor=qvic")
     assert [e["request_id"] for e in got["items"]] == ["q-deny-2", "q-deny-1", "q-deny-0"], got
     ev = got["items"][0]
@@ -244,8 +251,9 @@ def test_migrations_and_lifecycle_are_audited(ctx):
     assert evs[0]["action"] == "schema.migrate" and json.loads(evs[0]["detail"])["from_version"] == 0
     actions = [e["action"] for e in evs]
     assert actions[1] == "server.start" and actions[-1] == "server.stop", actions
-    # the tail was sealed at shutdown
-    assert int(srv.query("SELECT MAX(upto_seq) FROM audit_checkpoints")[0][0]) == evs[-1]["seq"]
+    # the tail was chained and sealed at shutdown
+    assert all(e["pos"] for e in evs), evs
+    assert int(srv.query("SELECT MAX(upto_seq) FROM audit_checkpoints")[0][0]) == max(e["pos"] for e in evs)
 
 
 def test_archive_moves_a_sealed_range_to_a_file(ctx):
@@ -255,23 +263,26 @@ def test_archive_moves_a_sealed_range_to_a_file(ctx):
     time.sleep(0.05)
     cut = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 1)) + "Z"
     srv.stop()
-    before = rows(srv)
+    before = sorted(rows(srv), key=lambda e: e["pos"])  # chain order
     out = os.path.join(srv.tmp, "audit-archive.jsonl")
     r = srv.run_cli("audit", "archive", "--before", cut, "--out", out)
     assert r.returncode == 0 and "archived" in r.stdout, (r.stdout, r.stderr)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     lines = open(out).read().splitlines()
     hdr = json.loads(lines[0])
-    assert hdr["from_seq"] == 1 and hdr["to_seq"] == before[-1]["seq"] and len(lines) - 1 == len(before)
+    assert hdr["from_pos"] == 1 and hdr["to_pos"] == before[-1]["pos"] and len(lines) - 1 == len(before)
     assert [json.loads(l)["hash"] for l in lines[1:]] == [e["hash"] for e in before]
+    assert [json.loads(l)["pos"] for l in lines[1:]] == [e["pos"] for e in before]
     left = rows(srv)
     assert [e["action"] for e in left] == ["audit.archive"], left
     rec = srv.query("SELECT from_seq, upto_seq, chain_hash, event_count, detail FROM audit_checkpoints"
                     " WHERE kind = 'archive'")
-    assert len(rec) == 1 and int(rec[0][1]) == before[-1]["seq"] and rec[0][2] == before[-1]["hash"]
+    assert len(rec) == 1 and int(rec[0][1]) == before[-1]["pos"] and rec[0][2] == before[-1]["hash"]
+    assert int(srv.query("SELECT count(*) FROM audit_chain")[0][0]) == 0 or \
+        int(srv.query("SELECT MIN(pos) FROM audit_chain")[0][0]) > before[-1]["pos"], "archived links left too"
     assert json.loads(rec[0][4])["sha256"] == hashlib.sha256(open(out, "rb").read()).hexdigest()
     code, v = verify(srv)
-    assert code == 0 and v["ok"] and v["archived_upto"] == before[-1]["seq"], v
+    assert code == 0 and v["ok"] and v["archived_upto"] == before[-1]["pos"], v
     r = srv.run_cli("audit", "verify", "--archive", out)
     assert r.returncode == 0 and "archive ok" in r.stdout, r.stdout
     # nothing older is left; the file is refused when touched
@@ -296,9 +307,9 @@ def test_archive_moves_a_sealed_range_to_a_file(ctx):
 
 
 def test_upgrade_adopts_events_written_before_the_chain(ctx):
-    """Events written by a version-3 database have no hash: the first append
-    after the upgrade chains them, the next checkpoint seals them, and a
-    change to one afterwards is found."""
+    """Events written by a version-3 database have no hash: the upgrade
+    queues them, the chainer chains them first, the same round seals them,
+    and a change to one afterwards is found."""
     srv = ctx.new_server(start=False)
     r = srv.run_cli("migrate", "--to", "3")
     assert r.returncode == 0, r.stderr
@@ -308,20 +319,17 @@ def test_upgrade_adopts_events_written_before_the_chain(ctx):
     srv.start()
     wait_sealed(srv)
     evs = rows(srv)
-    assert [e["actor_sub"] for e in evs[:3]] == ["old0", "old1", "old2"] and evs[0]["hash"] is None
-    assert evs[3]["action"] == "schema.migrate" and evs[3]["prev_hash"] is not None
+    assert [e["actor_sub"] for e in evs[:3]] == ["old0", "old1", "old2"] and [e["pos"] for e in evs[:3]] == [1, 2, 3]
+    assert evs[3]["action"] == "schema.migrate" and evs[3]["prev_hash"] == evs[2]["hash"]
     srv.stop()
     code, v = verify(srv)
     assert code == 0 and v["ok"], v
     c = Clone(srv)
     try:
-        from test_audit_util import drop_protection
         drop_protection(srv, url=c.url, path=c.path)
         c.exec("UPDATE audit_events SET actor_sub = 'someone' WHERE event_id = 'evt_legacy1';")
         code, v = c.verify()
-        # unchained rows have no hash of their own: the change shows where
-        # the chain resumes (or at the checkpoint that sealed them)
-        assert code == 1 and not v["ok"] and 1 <= v["first_bad_seq"] <= 4, v
+        assert code == 1 and not v["ok"] and v["first_bad_seq"] == 2 and "modified" in v["reason"], v
     finally:
         c.drop()
 
@@ -366,11 +374,74 @@ def test_two_instances_write_one_chain(ctx):
     a.stop()
     b.stop()
     evs = rows(a)
-    assert [e["seq"] for e in evs] == list(range(1, len(evs) + 1))
+    links = chain(a)
+    assert [l["pos"] for l in links] == list(range(1, len(links) + 1)), "one chain, no gaps"
+    assert sorted(l["event_seq"] for l in links) == [e["seq"] for e in evs], "every event chained exactly once"
     code, v = verify(a)
-    assert code == 0 and v["ok"] and v["unsealed"] == 0, v
+    assert code == 0 and v["ok"] and v["unsealed"] == 0 and v["pending"] == 0, v
     sealers = {r[0] for r in a.query("SELECT sealed_by FROM audit_checkpoints")}
     assert len(sealers) >= 1
     # both instances' events are in the one chain
     routes = {e["request_id"].split("-")[1][0] for e in evs if (e["request_id"] or "").startswith("two-")}
     assert routes == {"a", "b"}, routes
+
+
+def test_upgrade_keeps_the_inline_chain_of_versions_4_to_7(ctx):
+    """A database chained inline by versions 4-7 (each event hashed at
+    insert under the chain head; the events from before version 4 adopted in
+    memory; a checkpoint over part of it) upgrades: its links move to
+    audit_chain at positions equal to their seq, the older events stay
+    positions of their own, new events continue the same chain, and all of
+    it verifies. A change to an old event is still found."""
+    key = "inline-upgrade-key-" + secrets.token_hex(16)
+    srv = ctx.new_server(start=False, env={"OMS_AUDIT_KEY": key})
+    assert srv.run_cli("migrate", "--to", "3").returncode == 0
+    base = {c: None for c in COLS}
+    legacy = [dict(base, seq=s, event_id=f"evt_old{s}", time_ms=1700000000000 + s, actor_sub=f"old{s}",
+                   action="authz.denied", outcome="denied", http_status=403, detail="{}") for s in (1, 3)]
+    execute(srv, "\n".join(f"INSERT INTO audit_events ({', '.join(COLS[:-2])}) VALUES"
+                           f" ({', '.join(sql_literal(e[c]) for c in COLS[:-2])});" for e in legacy))
+    assert srv.run_cli("migrate", "--to", "7").returncode == 0
+    legacy_upto, head_hash = srv.query("SELECT legacy_upto, hash FROM audit_chain_head")[0]
+    assert int(legacy_upto) == 3 and head_hash is None
+    # What versions 4-7 did: the first append hashed the legacy events in
+    # memory, then each event was hashed at insert and the head moved.
+    prev = GENESIS
+    for e in legacy:
+        prev = event_hash(dict(e, prev_hash=prev))
+    now = int(time.time() * 1000)
+    stmts, hashes = [], {}
+    for s in (4, 5, 6):
+        e = dict(base, seq=s, event_id=f"evt_inline{s}", time_ms=now, actor_sub=f"v7user{s}", action="authz.denied",
+                 outcome="denied", http_status=403, detail="{}", prev_hash=prev)
+        e["hash"] = prev = hashes[s] = event_hash(e)
+        stmts.append(f"INSERT INTO audit_events ({', '.join(COLS)}) VALUES ({', '.join(sql_literal(e[c]) for c in COLS)});")
+    stmts.append(f"UPDATE audit_chain_head SET seq = 6, hash = '{prev}' WHERE id = 1;")
+    cp = {"id": 1, "kind": "seal", "from_seq": 1, "upto_seq": 5, "chain_hash": hashes[5], "event_count": 4,
+          "time_ms": now, "sealed_by": "v7:1", "detail": None, "prev_hmac": GENESIS}
+    cp["hmac"] = _checkpoint_hmac(key.encode(), cp)
+    stmts.append(f"INSERT INTO audit_checkpoints ({', '.join(cp)}) VALUES ({', '.join(sql_literal(v) for v in cp.values())});")
+    execute(srv, "BEGIN;\n" + "\n".join(stmts) + "\nCOMMIT;")
+
+    srv.start()  # migrates to the latest version
+    _deny(srv, "after-upgrade", "v8-deny")
+    wait_sealed(srv)
+    srv.stop()
+    links = chain(srv)
+    code, v = verify(srv)
+    assert code == 0 and v["ok"] and v["pending"] == 0 and v["unsealed"] == 0, v
+    assert [(l["pos"], l["event_seq"], l["hash"]) for l in links[:3]] == [(s, s, hashes[s]) for s in (4, 5, 6)]
+    assert [l["pos"] for l in links] == list(range(4, 4 + len(links))) and links[3]["prev_hash"] == hashes[6]
+    assert v["events_checked"] == 2 + len(links), v
+    assert rows(srv, "request_id = 'v8-deny'")[0]["seq"] > 6, "the sequence continues after the inline events"
+    for where, lo, hi in (("seq = 5", 5, 5), ("seq = 1", 1, 4)):
+        c = Clone(srv)
+        try:
+            drop_protection(srv, url=c.url, path=c.path)
+            c.exec(f"UPDATE audit_events SET actor_sub = 'someone' WHERE {where};")
+            code, v = c.verify()
+            # a legacy event has no hash of its own: its change shows where
+            # the chain resumes after the legacy positions
+            assert code == 1 and not v["ok"] and lo <= v["first_bad_seq"] <= hi, (where, v)
+        finally:
+            c.drop()

@@ -1,15 +1,18 @@
 """Tampering with the audit log directly in the database (SPEC §9): an
 attacker with database access drops the protective triggers, then edits,
-deletes, reorders or inserts events, rewrites the chain consistently, or
-forges, edits or removes checkpoints. `oms audit verify` (and the API)
-names the first bad sequence number, or the bad checkpoint, each time.
-Each case runs on its own copy of one sealed log."""
+deletes, reorders or inserts events, edits, removes or reorders chain rows,
+rewrites the chain consistently, or forges, edits or removes checkpoints.
+`oms audit verify` (and the API) names the first bad sequence number, or the
+bad checkpoint, each time. Events the chainer has not reached yet are
+pending, not tampering. Each case runs on its own copy of one sealed log."""
 
 import hashlib
 import hmac
 import secrets
 
-from test_audit_util import COLS, Clone, drop_protection, event_hash, rows, sql_literal, verify, wait_sealed
+import time
+
+from test_audit_util import EVENT_COLS, Clone, chain, drop_protection, event_hash, rows, sql_literal, verify, wait_sealed
 
 K = 6  # the event tampered with: a denial in the middle of the log
 
@@ -26,9 +29,9 @@ def _log(ctx):
         wait_sealed(srv)
     srv.stop()
     code, v = verify(srv)  # records (and seals) an audit.verify event of its own
-    assert code == 0 and v["ok"] and v["unsealed"] == 0 and v["checkpoints_checked"] >= 2, v
+    assert code == 0 and v["ok"] and v["unsealed"] == 0 and v["pending"] == 0 and v["checkpoints_checked"] >= 2, v
     evs = rows(srv)
-    assert evs[K - 1]["action"] == "authz.denied"
+    assert evs[K - 1]["action"] == "authz.denied" and all(e["pos"] for e in evs)
     return srv, evs
 
 
@@ -45,8 +48,13 @@ def _case(srv, sql_fn):
 
 
 def _set_row(seq, row, skip=("seq",)):
-    sets = ", ".join(f"{c} = {sql_literal(row[c])}" for c in COLS if c not in skip)
+    sets = ", ".join(f"{c} = {sql_literal(row[c])}" for c in EVENT_COLS if c not in skip)
     return f"UPDATE audit_events SET {sets} WHERE seq = {seq};"
+
+
+def _insert(row):
+    return (f"INSERT INTO audit_events ({', '.join(EVENT_COLS)}) VALUES"
+            f" ({', '.join(sql_literal(row[c]) for c in EVENT_COLS)});")
 
 
 def _bad(result, seq):
@@ -73,35 +81,78 @@ def test_tampered_events_are_found(ctx):
                               + _set_row(K + 1, a) + _set_row(K, b)), K)
     # a forged event inserted at K, the rest shifted up by one
     forged = dict(a, event_id="evt_" + secrets.token_hex(16), actor_sub="ghost")
-    forged["prev_hash"] = evs[K - 2]["hash"]
-    ins = f"INSERT INTO audit_events ({', '.join(COLS)}) VALUES ({', '.join(sql_literal(forged[c]) for c in COLS)});"
     _bad(_case(srv, lambda c: f"UPDATE audit_events SET seq = -seq WHERE seq >= {K};"
-                              f" UPDATE audit_events SET seq = 1 - seq WHERE seq < 0; " + ins), K)
-    # a well-formed event appended behind the service's back
-    tail = dict(evs[-1], seq=n + 1, event_id="evt_" + secrets.token_hex(16), prev_hash=evs[-1]["hash"])
-    tail["hash"] = event_hash(tail)
-    ins = f"INSERT INTO audit_events ({', '.join(COLS)}) VALUES ({', '.join(sql_literal(tail[c]) for c in COLS)});"
-    v = _bad(_case(srv, lambda c: ins), n + 1)
+                              f" UPDATE audit_events SET seq = 1 - seq WHERE seq < 0; " + _insert(forged)), K)
+    # a well-formed event appended behind the service's back (not queued for
+    # the chainer, as the service's own transaction would have): found at
+    # once, however young
+    tail = dict(evs[-1], seq=n + 1, event_id="evt_" + secrets.token_hex(16), time_ms=int(time.time() * 1000))
+    v = _bad(_case(srv, lambda c: _insert(tail)), n + 1)
     assert "inserted" in v["reason"]
     # the newest (sealed) event removed
     _bad(_case(srv, lambda c: f"DELETE FROM audit_events WHERE seq = {n};"), n)
 
 
-def test_consistent_rewrite_is_caught_by_the_signed_checkpoint(ctx):
-    """Rewriting an event and re-hashing everything after it (and the head)
-    passes every row check; only the HMAC-signed checkpoint shows it."""
+def test_tampered_chain_rows_are_found(ctx):
     srv, evs = _log(ctx)
+    links = chain(srv)
+    at = {l["event_seq"]: l["pos"] for l in links}
+    pk, last = at[K], links[-1]
+    # a link's hash or prev_hash edited: the event no longer matches it
+    v = _bad(_case(srv, lambda c: f"UPDATE audit_chain SET hash = '{'0' * 64}' WHERE pos = {pk};"), K)
+    assert "modified" in v["reason"]
+    _bad(_case(srv, lambda c: f"UPDATE audit_chain SET prev_hash = '{'1' * 64}' WHERE pos = {pk};"), K)
+    # a link removed: a gap in the positions, and the event it held is in no
+    # chain and no queue
+    v = _bad(_case(srv, lambda c: f"DELETE FROM audit_chain WHERE pos = {pk};"), K)
+    assert "missing" in v["reason"], v
+    # two links exchanged: position pk now names event K + 1
+    _bad(_case(srv, lambda c: f"UPDATE audit_chain SET event_seq = -1 WHERE pos = {pk};"
+                              f" UPDATE audit_chain SET event_seq = {K} WHERE pos = {at[K + 1]};"
+                              f" UPDATE audit_chain SET event_seq = {K + 1} WHERE pos = {pk};"), K + 1)
+    # the sealed tail cut, links and events together: the checkpoint says so
+    code, v = _case(srv, lambda c: f"DELETE FROM audit_events WHERE seq = {last['event_seq']};"
+                                   f" DELETE FROM audit_chain WHERE pos = {last['pos']};")
+    assert code == 1 and v["bad_checkpoint"] and "missing" in v["reason"], v
+
+
+def test_pending_events_are_not_tampering(ctx):
+    """An event committed but not chained yet (its queue row written by the
+    same transaction, as the service does) is pending; overdue once older
+    than the grace period, which says no chainer runs. A queue row whose
+    event is gone is an event deleted before it was chained."""
+    srv, evs = _log(ctx)
+    n = evs[-1]["seq"]
+
+    def late(age_ms):
+        ev = dict(evs[-1], seq=n + 1, event_id="evt_" + secrets.token_hex(16),
+                  time_ms=int(time.time() * 1000) - age_ms)
+        return _insert(ev) + f" INSERT INTO audit_unchained (seq) VALUES ({n + 1});"
+
+    code, v = _case(srv, lambda c: late(0))
+    assert code == 0 and v["ok"] and v["pending"] == 1 and v["pending_overdue"] == 0, v
+    code, v = _case(srv, lambda c: late(60000))
+    assert code == 0 and v["ok"] and v["pending"] == 1 and v["pending_overdue"] == 1, v
+    v = _bad(_case(srv, lambda c: late(0) + f" DELETE FROM audit_events WHERE seq = {n + 1};"), n + 1)
+    assert "deleted before it was chained" in v["reason"], v
+
+
+def test_consistent_rewrite_is_caught_by_the_signed_checkpoint(ctx):
+    """Rewriting an event and re-hashing every link from it on passes every
+    row check; only the HMAC-signed checkpoint shows it."""
+    srv, evs = _log(ctx)
+    links = chain(srv)
 
     def rewrite(c):
-        out, prev = [], evs[K - 2]["hash"]
-        for e in evs[K - 1:]:
+        i = next(i for i, l in enumerate(links) if l["event_seq"] == K)
+        out, prev = [f"UPDATE audit_events SET actor_sub = 'mallory' WHERE seq = {K};"], links[i - 1]["hash"]
+        for e in links[i:]:
             e = dict(e)
             if e["seq"] == K:
                 e["actor_sub"] = "mallory"
             e["prev_hash"] = prev
             e["hash"] = prev = event_hash(e)
-            out.append(_set_row(e["seq"], e))
-        out.append(f"UPDATE audit_chain_head SET hash = '{prev}' WHERE id = 1;")
+            out.append(f"UPDATE audit_chain SET prev_hash = '{e['prev_hash']}', hash = '{e['hash']}' WHERE pos = {e['pos']};")
         return "\n".join(out)
 
     code, v = _case(srv, rewrite)

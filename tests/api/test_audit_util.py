@@ -40,14 +40,35 @@ def sql_literal(v):
     return "'" + str(v).replace("'", "''") + "'"
 
 
+EVENT_COLS = COLS[:-2]  # the event row's own columns; prev_hash/hash live in audit_chain (version 8)
+
+
+def _typed(d):
+    for k in ("seq", "time_ms", "http_status", "pos"):
+        if d.get(k) is not None:
+            d[k] = int(d[k])
+    return d
+
+
 def rows(srv, where="1=1"):
-    out = srv.query(f"SELECT {', '.join(COLS)} FROM audit_events WHERE {where} ORDER BY seq")
+    """Events in seq order, each with its chain link (prev_hash and hash are
+    None until the chainer has reached it) and its chain position."""
+    cols = ", ".join(f"e.{c}" for c in EVENT_COLS) + ", c.prev_hash, c.hash, c.pos"
+    out = srv.query(f"SELECT {cols} FROM audit_events e LEFT JOIN audit_chain c ON c.event_seq = e.seq"
+                    f" WHERE {where} ORDER BY e.seq")
+    return [_typed(dict(zip(COLS + ["pos"], r))) for r in out]
+
+
+def chain(srv):
+    """Chain rows in position order, each with its event's columns (None
+    when the event row is gone)."""
+    cols = "c.pos, c.event_seq, " + ", ".join(f"e.{c}" for c in EVENT_COLS) + ", c.prev_hash, c.hash"
+    out = srv.query(f"SELECT {cols} FROM audit_chain c LEFT JOIN audit_events e ON e.seq = c.event_seq"
+                    " ORDER BY c.pos")
     res = []
     for r in out:
-        d = dict(zip(COLS, r))
-        for k in ("seq", "time_ms", "http_status"):
-            if d[k] is not None:
-                d[k] = int(d[k])
+        d = _typed(dict(zip(["pos", "event_seq"] + COLS, r)))
+        d["event_seq"] = int(d["event_seq"])
         res.append(d)
     return res
 
@@ -65,25 +86,19 @@ def execute(srv, sql, url=None, path=None):
 
 
 def append_fixture_events(srv, events):
-    """TEST FIXTURE: appends correctly chained events straight into the
-    database, for actions no public route produces yet. The server must be
-    stopped (the chain head is read and moved here, as the service does)."""
-    assert srv.proc is None, "stop the server first"
-    head = srv.query("SELECT seq, hash FROM audit_chain_head WHERE id = 1")[0]
-    seq, prev = int(head[0]), head[1]
+    """TEST FIXTURE: inserts events straight into the database, for actions
+    no public route produces yet, as the service does: the event row and its
+    queue row in one transaction (the chainer links them)."""
     stmts = []
     now = int(time.time() * 1000)
     for e in events:
-        seq += 1
-        row = {c: None for c in COLS}
-        row.update({"seq": seq, "event_id": "evt_" + secrets.token_hex(16), "time_ms": now, "outcome": "success"})
+        row = {c: None for c in EVENT_COLS if c != "seq"}
+        row.update({"event_id": "evt_" + secrets.token_hex(16), "time_ms": now, "outcome": "success"})
         row.update(e)
-        row["prev_hash"] = prev
-        row["hash"] = event_hash(row)
-        prev = row["hash"]
-        stmts.append(f"INSERT INTO audit_events ({', '.join(COLS)}) VALUES "
-                     f"({', '.join(sql_literal(row[c]) for c in COLS)});")
-    stmts.append(f"UPDATE audit_chain_head SET seq = {seq}, hash = '{prev}' WHERE id = 1;")
+        names = list(row)
+        stmts.append(f"INSERT INTO audit_events ({', '.join(names)}) VALUES "
+                     f"({', '.join(sql_literal(row[c]) for c in names)});")
+        stmts.append(f"INSERT INTO audit_unchained (seq) SELECT seq FROM audit_events WHERE event_id = '{row['event_id']}';")
     execute(srv, "BEGIN;\n" + "\n".join(stmts) + "\nCOMMIT;")
 
 
@@ -92,10 +107,13 @@ def drop_protection(srv, url=None, path=None):
     if srv.backend == "sqlite":
         execute(srv, "DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;"
                      " DROP TRIGGER IF EXISTS audit_checkpoints_no_update;"
-                     " DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;", path=path)
+                     " DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;"
+                     " DROP TRIGGER IF EXISTS audit_chain_no_update; DROP TRIGGER IF EXISTS audit_chain_no_delete;",
+                path=path)
     else:
         execute(srv, "ALTER TABLE audit_events DISABLE TRIGGER USER;"
-                     " ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;", url=url)
+                     " ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;"
+                     " ALTER TABLE audit_chain DISABLE TRIGGER USER;", url=url)
 
 
 class Clone:
@@ -155,12 +173,15 @@ def verify(srv, env=None):
 
 
 def wait_sealed(srv, timeout=5):
-    """Until every event is sealed (the sealer runs every 250 ms)."""
+    """Until every event is chained and the chain sealed (one round every
+    250 ms); returns the last chain position."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        mx = srv.query("SELECT COALESCE(MAX(seq), 0) FROM audit_events")[0][0]
-        sealed = srv.query("SELECT COALESCE(MAX(upto_seq), 0) FROM audit_checkpoints")[0][0]
-        if int(sealed) >= int(mx):
-            return int(mx)
+        unchained, last, sealed = srv.query(
+            "SELECT (SELECT count(*) FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_chain c"
+            " WHERE c.event_seq = e.seq) AND e.seq > (SELECT legacy_upto FROM audit_chain_head)),"
+            " (SELECT COALESCE(MAX(pos), 0) FROM audit_chain), (SELECT COALESCE(MAX(upto_seq), 0) FROM audit_checkpoints)")[0]
+        if int(unchained) == 0 and int(sealed) >= int(last):
+            return int(last)
         time.sleep(0.05)
-    raise AssertionError("events were not sealed within the time limit")
+    raise AssertionError("events were not chained and sealed within the time limit")

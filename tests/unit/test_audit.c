@@ -48,31 +48,78 @@ static void walker_accepts_a_chain_and_names_the_bad_row(void)
     row(a, "1", "evt_00", "alice", AUDIT_GENESIS, V1);
     row(b, "2", "evt_01", "b\xc3\xb3" "b|1:x", V1, V2);
     oms_audit_walk_init(&w, 0, 0, NULL);
-    CHECK(oms_audit_walk_fields(&w, a) && oms_audit_walk_fields(&w, b));
+    CHECK(oms_audit_walk_row(&w, 1, 1, a) && oms_audit_walk_row(&w, 2, 2, b));
     CHECK_EQ_STR(w.prev, V2);
     CHECK_EQ_INT(w.count, 2);
-    /* modified */
+    CHECK_EQ_INT(w.last_pos, 2);
+    /* modified: named by the event's seq */
     row(b, "2", "evt_01", "mallory", V1, V2);
     oms_audit_walk_init(&w, 0, 0, NULL);
-    CHECK(oms_audit_walk_fields(&w, a) && !oms_audit_walk_fields(&w, b));
+    CHECK(oms_audit_walk_row(&w, 1, 1, a) && !oms_audit_walk_row(&w, 2, 2, b));
     CHECK_EQ_INT(w.bad_seq, 2);
-    /* a gap: seq 1 missing */
+    CHECK_EQ_INT(w.bad_pos, 2);
+    /* a gap in positions: the chain row at 1 is gone; the event after it
+     * is remembered */
     row(b, "2", "evt_01", "b\xc3\xb3" "b|1:x", V1, V2);
     oms_audit_walk_init(&w, 0, 0, NULL);
-    CHECK(!oms_audit_walk_fields(&w, b));
-    CHECK_EQ_INT(w.bad_seq, 1);
+    CHECK(!oms_audit_walk_row(&w, 2, 2, b));
+    CHECK_EQ_INT(w.bad_pos, 1);
+    CHECK_EQ_INT(w.bad_seq, 0);
+    CHECK_EQ_INT(w.next_seq, 2);
+    /* a chain row whose event row is gone */
+    row(b, NULL, NULL, NULL, AUDIT_GENESIS, V1);
+    oms_audit_walk_init(&w, 0, 0, NULL);
+    CHECK(!oms_audit_walk_row(&w, 1, 7, b));
+    CHECK_EQ_INT(w.bad_seq, 7);
+    CHECK(strstr(w.reason, "missing") != NULL);
     /* a broken link */
     row(b, "2", "evt_01", "b\xc3\xb3" "b|1:x", AUDIT_GENESIS, V2);
     oms_audit_walk_init(&w, 0, 0, NULL);
-    CHECK(oms_audit_walk_fields(&w, a) && !oms_audit_walk_fields(&w, b));
+    CHECK(oms_audit_walk_row(&w, 1, 1, a) && !oms_audit_walk_row(&w, 2, 2, b));
     CHECK_EQ_INT(w.bad_seq, 2);
-    /* legacy rows: no hash, gaps allowed, hashed with the running prev */
+}
+
+/* Chain order is the chainer's order: an event committed late (a lower
+ * seq) sits at a later position, and the walk accepts it. */
+static void positions_need_not_follow_seq(void)
+{
+    const char *late[AC__COUNT], *early[AC__COUNT];
+    char h1[65], h2[65];
+    row(early, "9", "evt_09", "bob", AUDIT_GENESIS, NULL);
+    oms_audit_event_hash(h1, early);
+    early[AC_HASH] = h1;
+    row(late, "8", "evt_08", "carol", h1, NULL);
+    oms_audit_event_hash(h2, late);
+    late[AC_HASH] = h2;
+    oms_audit_walk w;
+    oms_audit_walk_init(&w, 0, 0, NULL);
+    CHECK(oms_audit_walk_row(&w, 1, 9, early) && oms_audit_walk_row(&w, 2, 8, late));
+    CHECK_EQ_STR(w.prev, h2);
+    /* a chain row pointing at another event than the one joined */
+    oms_audit_walk_init(&w, 0, 0, NULL);
+    CHECK(!oms_audit_walk_row(&w, 1, 8, early));
+}
+
+/* Events a version 4-7 chain adopted in memory: no chain row, position =
+ * seq (gaps allowed), hashed with the running hash; the chain rows after
+ * them start at legacy_upto + 1. */
+static void legacy_positions(void)
+{
+    const char *a[AC__COUNT], *b[AC__COUNT];
+    oms_audit_walk w;
     row(a, "3", "evt_00", "alice", NULL, NULL);
     oms_audit_walk_init(&w, 5, 0, NULL);
-    CHECK(oms_audit_walk_fields(&w, a));
-    CHECK_EQ_INT(w.last_seq, 3);
-    row(a, "6", "evt_00", "alice", NULL, NULL); /* past legacy_upto, a hash is required */
-    CHECK(!oms_audit_walk_fields(&w, a));
+    CHECK(oms_audit_walk_row(&w, 3, 3, a));
+    CHECK_EQ_INT(w.last_pos, 3);
+    char running[65], h[65];
+    memcpy(running, w.prev, sizeof running);
+    row(b, "6", "evt_06", "dan", running, NULL);
+    oms_audit_event_hash(h, b);
+    b[AC_HASH] = h;
+    CHECK(oms_audit_walk_row(&w, 6, 6, b));
+    row(a, "7", "evt_07", "alice", NULL, NULL); /* past legacy_upto, a link is required */
+    CHECK(!oms_audit_walk_row(&w, 7, 7, a));
+    CHECK_EQ_INT(w.bad_seq, 7);
 }
 
 static void checkpoint_hmac_depends_on_every_field_and_the_key(void)
@@ -155,6 +202,8 @@ int main(void)
     static const t_case cases[] = {
         T(event_hash_matches_the_documented_form),
         T(walker_accepts_a_chain_and_names_the_bad_row),
+        T(positions_need_not_follow_seq),
+        T(legacy_positions),
         T(checkpoint_hmac_depends_on_every_field_and_the_key),
         T(rfc3339_times),
         T(filters_build_parameterised_sql),
