@@ -333,8 +333,13 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     if (rc)
         return rc;
     long workers = oms_config_int(app->cfg, "OMS_WORKERS");
-    if (workers <= 0)
-        workers = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
+    if (workers <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
+        /* A worker blocks while its database answers: against PostgreSQL
+         * (another process) four per core keep the cores busy; SQLite works
+         * in-process and has one writer, so one per core. */
+        workers = oms_db_backend_of(app->store->db) == OMS_DB_PG ? 4 * cores : cores;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;

@@ -26,7 +26,7 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_ALERT_WEBHOOK_SECRET", CFG_STRING, NULL, 0, 0, true, true, "webhook HMAC secret"},
     {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false, "CIDRs whose X-Forwarded-For is believed"},
     {"OMS_LOG_LEVEL", CFG_STRING, "info", 0, 0, false, false, "debug, info, warn or error"},
-    {"OMS_WORKERS", CFG_INT, "0", 0, 256, false, false, "worker threads (0: one per core)"},
+    {"OMS_WORKERS", CFG_INT, "0", 0, 256, false, false, "worker threads (0: one per core on SQLite, four per core on PostgreSQL)"},
     {"OMS_MAX_CONNECTIONS", CFG_INT, "1024", 1, 100000, false, false, "concurrent connections"},
     {"OMS_CONNECTION_TIMEOUT", CFG_INT, "15", 1, 3600, false, false,
      "seconds a connection may stay idle or trickle a request"},

@@ -9,7 +9,7 @@
 static int chunked(oms_dbconn *c, const char *sql, const json_t *rows, const oms_dbparam *extra, int nextra,
                    oms_error *err)
 {
-    size_t total = json_array_size(rows);
+    size_t total = json_array_size(rows); /* nothing to do: no round trip */
     for (size_t start = 0; start < total; start += CHUNK) {
         json_t *chunk = json_array();
         for (size_t i = start; i < total && i < start + CHUNK; i++)

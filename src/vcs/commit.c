@@ -40,32 +40,23 @@ int oms_object_store(oms_dbconn *c, const char *hash, const char *type, const ch
 
 int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    int64_t generation = 1;
-    for (size_t i = 0; i < ci->nparents; i++) {
-        oms_dbparam p[] = {DBP_TEXT(ci->parents[i])};
-        int rc = oms_db_exec(c, "SELECT generation FROM commits WHERE id = $1", p, 1, &r, err);
-        if (rc)
-            return rc;
-        if (r->nrows && oms_dbres_int(r, 0, 0) + 1 > generation)
-            generation = oms_dbres_int(r, 0, 0) + 1;
-        oms_dbres_free(r);
-        r = NULL;
-    }
     json_t *parents = json_array();
     for (size_t i = 0; i < ci->nparents; i++)
         json_array_append_new(parents, json_string(ci->parents[i]));
     char *parents_text = json_dumps(parents, JSON_COMPACT);
     json_decref(parents);
     char *keys_text = ci->issue_keys ? json_dumps(ci->issue_keys, JSON_COMPACT) : strdup("[]");
-    oms_dbparam p[] = {DBP_TEXT(id),           DBP_TEXT(ci->tree),       DBP_TEXT(ci->nparents ? ci->parents[0] : NULL),
-                       DBP_TEXT(parents_text), DBP_TEXT(ci->author),     DBP_TEXT(ci->message),
-                       DBP_INT(ci->time_ms),   DBP_TEXT(keys_text),      DBP_TEXT(ci->override_id),
-                       DBP_INT(generation)};
+    /* generation = 1 + the highest of the parents', computed by the insert
+     * itself (one round trip, whatever the number of parents) */
+    oms_dbparam p[] = {DBP_TEXT(id),           DBP_TEXT(ci->tree),   DBP_TEXT(ci->nparents ? ci->parents[0] : NULL),
+                       DBP_TEXT(parents_text), DBP_TEXT(ci->author), DBP_TEXT(ci->message),
+                       DBP_INT(ci->time_ms),   DBP_TEXT(keys_text),  DBP_TEXT(ci->override_id),
+                       DBP_TEXT(ci->nparents > 1 ? ci->parents[1] : NULL)};
     int rc = oms_db_exec(c,
                          "INSERT INTO commits (id, tree, first_parent, parents, author, message, time_ms,"
-                         " issue_keys, override_id, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                         " ON CONFLICT (id) DO NOTHING",
+                         " issue_keys, override_id, generation) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                         " 1 + COALESCE((SELECT max(generation) FROM commits WHERE id = $3 OR id = $10), 0)"
+                         " WHERE true ON CONFLICT (id) DO NOTHING",
                          p, 10, NULL, err);
     free(parents_text);
     free(keys_text);

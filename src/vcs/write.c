@@ -424,7 +424,7 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
         rc = oms_err_set(err, OMS_EPRECOND, "the branch head is no longer %.12s", w->if_match_head);
         goto done;
     }
-    if ((rc = oms_snapshot_for_branch(c, w->branch, &base, err)))
+    if ((rc = oms_snapshot_for_branch_head(c, w->branch, head, &base, err)))
         goto done;
     fork = oms_snapshot_fork(base);
     if ((rc = apply_ops(fork, w, touched, deleted, res, err)))
