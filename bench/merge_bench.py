@@ -37,6 +37,7 @@ def main():
     srv = harness.Server(backend, env={"OMS_LOG_LEVEL": "warn"})
     try:
         h = srv.auth("bench", ["admin"])
+        h["X-Issue-ID"] = "OMS-1"
         for b in ("base",):
             assert srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": b, "from": ROOT}).status == 201
         batch(srv, h, "base", [{"op": "create", "kind": "object-types", "document": doc(i)} for i in range(n)])

@@ -40,6 +40,7 @@ def main():
     srv = harness.Server(backend, env={"OMS_LOG_LEVEL": "warn"})
     try:
         h = srv.auth("bench", ["admin"])
+        h["X-Issue-ID"] = "OMS-1"
         r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": "bench"})
         assert r.status == 201, r
         base = [{"op": "create", "kind": "interfaces", "document": {"api_name": "Named", "properties": [

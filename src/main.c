@@ -41,6 +41,7 @@ static int usage(void)
 
 static int open_store(oms_store **out, const oms_config *cfg, oms_error *err)
 {
+    oms_db_pg_prepared = oms_config_int(cfg, "OMS_PG_PREPARED_STATEMENTS") != 0;
     return oms_store_open(out, oms_config_str(cfg, "DATABASE_URL"),
                           (int)oms_config_int(cfg, "OMS_DB_BUSY_TIMEOUT_MS"), err);
 }

@@ -32,6 +32,8 @@ const oms_cfg_def oms_cfg_table[] = {
      "seconds a connection may stay idle or trickle a request"},
     {"OMS_DB_BUSY_TIMEOUT_MS", CFG_INT, "5000", 0, 600000, false, false,
      "how long a SQLite writer waits for the write lock"},
+    {"OMS_PG_PREPARED_STATEMENTS", CFG_INT, "1", 0, 1, false, false,
+     "prepare statements per PostgreSQL connection (0 behind a transaction-pooling proxy that cannot)"},
     /* governance (SPEC §6.3, §6.4) */
     {"OMS_ISSUE_EXEMPT_BRANCHES", CFG_STRING, "sandbox/**,personal/**", 0, 0, false, false,
      "branch globs where changes need no issue reference"},

@@ -41,6 +41,11 @@ typedef struct {
     int64_t changes; /* rows affected by INSERT/UPDATE/DELETE */
 } oms_dbres;
 
+/* PostgreSQL: prepare statements once per connection (default) or send
+ * every one unnamed (for transaction-pooling proxies that cannot keep
+ * prepared statements). Set before the first connection. */
+extern bool oms_db_pg_prepared;
+
 int oms_db_open(oms_db **out, const char *url, int busy_timeout_ms, oms_error *err);
 void oms_db_close(oms_db *db);
 oms_db_backend oms_db_backend_of(const oms_db *db);

@@ -125,3 +125,19 @@ def test_drain_on_sigterm(ctx):
     assert code == 0, code
     actions = [e["action"] for e in srv.audit_events()]
     assert "server.start" in actions and actions[-1] == "server.stop", actions
+
+
+def test_postgresql_without_prepared_statements(ctx):
+    """Behind a transaction-pooling proxy that cannot keep prepared
+    statements, every statement goes unnamed; everything still works."""
+    if ctx.backend != "pg":
+        return
+    srv = ctx.new_server(env={"OMS_PG_PREPARED_STATEMENTS": "0"})
+    h = srv.auth("dev", ["developer"])
+    h["X-Issue-ID"] = "OMS-1"
+    assert srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": "unnamed"}).status == 201
+    r = srv.request("POST", "/api/v1/schemas/unnamed/shared-properties", headers=h,
+                    json_body={"api_name": "Plain", "type": "string"})
+    assert r.status == 201, r
+    assert srv.get("/api/v1/schemas/unnamed/shared-properties/Plain", headers=h).status == 200
+    assert srv.get("/api/v1/audit/verify", headers=srv.auth("aud", ["auditor"])).status == 200
