@@ -1,5 +1,6 @@
 /* oms: subcommand dispatch. Configuration refusals exit with status 2 and
  * one clear line on stderr. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,9 @@ static int cmd_token(oms_config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* glibc gives each thread its own heap arena; with many workers the
+     * memory a large request freed stays spread over all of them. */
+    mallopt(M_ARENA_MAX, 2);
     oms_error err;
     oms_config *cfg = NULL;
     if (oms_config_load(&cfg, &argc, argv, environ, &err))

@@ -3,6 +3,7 @@
  * no percent-decoding by MHD (our path check sees the raw bytes). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -253,9 +254,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&app->inflight, 1);
     if (req->stream_fn && req->stream_free) /* a stream never handed to the library */
         req->stream_free(req->stream_ctx);
+    /* A large request (a batch, an export) leaves much freed memory behind:
+     * give it back rather than let the resident size ratchet up. */
+    bool large = req->body_len > (256 << 10) || req->resp_len > (1 << 20);
     free(req->resp_owned);
     oms_arena_free(req->arena);
     *con_cls = NULL;
+    if (large)
+        malloc_trim(0);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
