@@ -231,7 +231,10 @@ int main(int argc, char **argv)
         code = oms_audit_cli(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "token"))
         code = cmd_token(cfg, argc - 2, argv + 2);
-    else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
+    else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "docs")) {
+        oms_config_print_docs(stdout);
+        code = 0;
+    } else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
         oms_config_print(cfg, stdout);
         code = oms_config_validate_serve(cfg, &err) ? refuse_start("config check", &err) : 0;
     } else

@@ -46,6 +46,9 @@ int oms_config_validate_serve(const oms_config *c, oms_error *err);
 /* True when the secret is a known placeholder (case-insensitive). */
 bool oms_config_weak_secret(const char *s, size_t len);
 
+/* Prints the settings table as Markdown (docs/configuration.md). */
+void oms_config_print_docs(FILE *f);
+
 /* Prints the effective configuration, secrets redacted. */
 void oms_config_print(const oms_config *c, FILE *f);
 

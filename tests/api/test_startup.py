@@ -141,3 +141,11 @@ def test_postgresql_without_prepared_statements(ctx):
     assert r.status == 201, r
     assert srv.get("/api/v1/schemas/unnamed/shared-properties/Plain", headers=h).status == 200
     assert srv.get("/api/v1/audit/verify", headers=srv.auth("aud", ["auditor"])).status == 200
+
+
+def test_configuration_doc_matches_the_table(ctx):
+    srv = ctx.new_server(start=False)
+    r = srv.run_cli("config", "docs")
+    assert r.returncode == 0
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "configuration.md")) as f:
+        assert f.read() == r.stdout, "docs/configuration.md is stale: run `oms config docs > docs/configuration.md`"
