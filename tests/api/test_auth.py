@@ -229,3 +229,43 @@ def test_token_cli_mints_usable_token(ctx):
     me = _me(srv, tok, "cli-token")
     assert me.status == 200 and me.json()["roles"] == ["admin", "auditor"]
     assert srv.secret not in r.stdout + r.stderr
+
+
+def _openssl(*args, data=None):
+    import subprocess
+    r = subprocess.run(["openssl", *args], input=data, capture_output=True, check=True)
+    return r.stdout
+
+
+def test_rs256_and_key_confusion(ctx):
+    """RS256 with JWT_PUBLIC_KEY_FILE: a token signed with the private key
+    passes; an HS256 token whose HMAC key is the public key PEM (the classic
+    confusion attack) and an alg:none token are refused."""
+    import base64
+    import json
+    import os
+    srv = ctx.new_server(start=False, env={"JWT_SECRET": None, "JWT_ALGORITHM": "RS256"})
+    key = os.path.join(srv.tmp, "key.pem")
+    pub = os.path.join(srv.tmp, "pub.pem")
+    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
+    _openssl("pkey", "-in", key, "-pubout", "-out", pub)
+    srv.env["JWT_PUBLIC_KEY_FILE"] = pub
+    srv.start()
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    now = int(time.time())
+    claims = b64(json.dumps({"sub": "rsa-user", "roles": ["viewer"], "exp": now + 600}).encode())
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    signing_input = f"{header}.{claims}".encode()
+    sig = _openssl("dgst", "-sha256", "-sign", key, data=signing_input)
+    r = srv.get("/api/v1/me", headers={"Authorization": f"Bearer {header}.{claims}.{b64(sig)}"})
+    assert r.status == 200 and r.json()["subject"] == "rsa-user", r
+    with open(pub, "rb") as f:
+        pem = f.read()
+    forged = make_token(pem, {"sub": "mallory", "roles": ["admin"], "exp": now + 600})
+    _assert_401(_me(srv, forged, "confusion-1"))
+    _one_event(srv, "confusion-1", "auth.failed", 401)
+    _assert_401(_me(srv, make_token(None, _claims(), header={"alg": "none"}, sign=False), "rs-none"))
+    # an HMAC secret next to a public-key algorithm is refused at start-up
+    srv.stop()
+    bad = srv.run_cli("serve", env={"JWT_SECRET": "k9Xw2Lq8Vz4Rt6Yp1Hs3Jd5Fg7Bn0Mc-zz"}, timeout=20)
+    assert bad.returncode == 2 and "must not be set" in bad.stderr, bad.stderr
