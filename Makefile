@@ -26,7 +26,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test unit api run deps clean bench fuzz-replay
+.PHONY: all test unit api run deps clean bench fuzz-replay fuzz
 all: $(BUILD)/oms
 
 deps:
@@ -61,6 +61,18 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/liboms.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/liboms.a $(LDLIBS)
 
 unit: $(UNIT_BINS) $(FUZZ_REPLAY)
+
+# `make fuzz [FUZZ_SECONDS=60]`: every target under libFuzzer (clang, ASan,
+# UBSan), starting from a scratch copy of its committed corpus.
+FUZZ_SECONDS ?= 30
+fuzz: $(BUILD)/gen/migrations.c
+	@for t in $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%); do \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc -I$(BUILD)/gen \
+	    -I/usr/include/postgresql -o build/fuzz-$$t tests/fuzz/fuzz_$$t.c $(LIB_SRCS) $(BUILD)/gen/migrations.c \
+	    $(LDLIBS) || exit 1; \
+	  rm -rf build/fuzz-corpus-$$t && cp -r tests/fuzz/corpus/$$t build/fuzz-corpus-$$t; \
+	  build/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz-corpus-$$t || exit 1; \
+	done
 
 test: deps $(BUILD)/oms unit
 	@OMS_BIN=$(BUILD)/oms BUILD=$(BUILD) scripts/run-tests.sh
