@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/db_driver.h"
 
@@ -61,9 +62,18 @@ static int sqlite_connect(void **out, const char *dsn, int busy_timeout_ms, oms_
     }
     sqlite3_busy_timeout(db, busy_timeout_ms);
     char *msg = NULL;
-    rc = sqlite3_exec(db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-                      NULL, NULL, &msg);
+    /* Switching a new database to WAL takes its lock without going through
+     * the busy handler: when several processes open a fresh file at once
+     * (concurrent `oms migrate`), retry for as long as a writer would wait. */
+    for (int waited = 0;; waited += 10) {
+        rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL,
+                          NULL, &msg);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= busy_timeout_ms)
+            break;
+        sqlite3_free(msg);
+        msg = NULL;
+        usleep(10 * 1000);
+    }
     if (rc != SQLITE_OK) {
         oms_err_set(err, OMS_EDB, "cannot configure SQLite database: %s", msg ? msg : "?");
         sqlite3_free(msg);
