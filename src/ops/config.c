@@ -322,8 +322,8 @@ const char *oms_config_source(const oms_config *c, const char *name)
 /* Placeholders seen in sample configs and tutorials. A secret that contains
  * one of them was typed by a person from an example, not generated. */
 static const char *const k_placeholders[] = {
-    "your-secret-key", "your_secret_key", "yoursecretkey", "changeme", "change-me", "change_me",
-    "dev-secret", "dev_secret", "devsecret", "secret-key", "secret_key", "secretkey", "supersecret",
+    "your-secret-key", "your_secret_key", "yoursecretkey", "changeme", "change-me", "change_me", /* refused */
+    "dev-secret", "dev_secret", "devsecret", "secret-key", "secret_key", "secretkey", "supersecret", /* refused */
     "super-secret", "replace-me", "replaceme", "mysecret", "my-secret", "placeholder", "example",
     "password", "jwt-secret", "jwt_secret", "default",
 };
