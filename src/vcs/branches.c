@@ -65,10 +65,21 @@ int oms_h_branch_list(oms_request *req)
     return OMS_OK;
 }
 
-static int load_branch(oms_dbconn *c, oms_request *req, const char *name, oms_dbres **out, oms_error *err)
+typedef enum { BRANCH_READ, BRANCH_LOCK } branch_mode;
+
+/* BRANCH_LOCK: inside a write transaction, the row as it is once every
+ * transaction that holds it has ended, locked until this one ends
+ * (PostgreSQL: FOR UPDATE, which waits for writers in flight and sees their
+ * commit, or finds the row gone; SQLite: BEGIN IMMEDIATE already excludes
+ * every other writer). */
+static int load_branch(oms_dbconn *c, oms_request *req, const char *name, branch_mode mode, oms_dbres **out,
+                       oms_error *err)
 {
+    static const char *const sql[2] = {"SELECT " BRANCH_COLS " FROM branches WHERE name = $1",
+                                       "SELECT " BRANCH_COLS " FROM branches WHERE name = $1 FOR UPDATE"};
+    bool lock = mode == BRANCH_LOCK && oms_db_backend_of(req->app->store->db) == OMS_DB_PG;
     oms_dbparam p[] = {DBP_TEXT(name)};
-    int rc = oms_db_exec(c, "SELECT " BRANCH_COLS " FROM branches WHERE name = $1", p, 1, out, err);
+    int rc = oms_db_exec(c, sql[lock], p, 1, out, err);
     if (rc == OMS_OK && (*out)->nrows == 0) {
         oms_dbres_free(*out);
         *out = NULL;
@@ -84,7 +95,7 @@ int oms_h_branch_get(oms_request *req)
     oms_dbres *r = NULL;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
     if (rc == OMS_OK)
-        rc = load_branch(c, req, req->params[0], &r, &err);
+        rc = load_branch(c, req, req->params[0], BRANCH_READ, &r, &err);
     if (rc)
         return problem_from(req, rc, &err);
     const char *head = oms_arena_strdup(req->arena, oms_dbres_get(r, 0, 1));
@@ -193,7 +204,26 @@ int oms_h_branch_create(oms_request *req)
     char head[65];
     bool from_branch = !oms_is_commit_id(from);
     int64_t now = oms_now_ms();
-    if ((rc = oms_resolve_ref(c, from, head, &err)))
+    if (from_branch && oms_db_backend_of(req->app->store->db) == OMS_DB_PG) {
+        /* The source's head and its rows, copied below by another
+         * statement, must be one state: share-lock the source's row, which
+         * waits for a write or a delete of it in flight and holds off the
+         * next ones until this branch exists. */
+        oms_dbres *src = NULL;
+        oms_dbparam p[] = {DBP_TEXT(from)};
+        if (!oms_valid_branch_name(from))
+            rc = oms_err_set(&err, OMS_EINVAL, "not a branch name or commit id");
+        else if ((rc = oms_db_exec(c, "SELECT head FROM branches WHERE name = $1 FOR SHARE", p, 1, &src, &err)) ==
+                     OMS_OK &&
+                 src->nrows == 0)
+            rc = oms_err_set(&err, OMS_ENOTFOUND, "no branch or commit %.100s", from);
+        if (rc == OMS_OK)
+            snprintf(head, sizeof head, "%s", oms_dbres_get(src, 0, 0));
+        oms_dbres_free(src);
+    } else {
+        rc = oms_resolve_ref(c, from, head, &err);
+    }
+    if (rc)
         goto fail;
     {
         oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(head), DBP_INT(now), DBP_TEXT(req->principal.sub)};
@@ -219,7 +249,7 @@ int oms_h_branch_create(oms_request *req)
     if (rc || (rc = oms_db_commit(c, &err)))
         goto fail;
     oms_dbres *r = NULL;
-    if ((rc = load_branch(c, req, name, &r, &err)))
+    if ((rc = load_branch(c, req, name, BRANCH_READ, &r, &err)))
         return problem_from(req, rc, &err);
     json_t *out = branch_json(r, 0);
     oms_dbres_free(r);
@@ -244,12 +274,17 @@ int oms_h_branch_delete(oms_request *req)
         rc = oms_db_begin(c, true, &err);
     if (rc)
         return problem_from(req, rc, &err);
-    if ((rc = load_branch(c, req, name, &r, &err)))
+    /* The row first, locked: a write in flight commits before this reads
+     * the head (If-Match is judged on the head the delete removes) and its
+     * rows are then seen by the DELETE below; a write that comes later
+     * waits and finds no branch (404). SPEC §4, docs/storage.md. */
+    if ((rc = load_branch(c, req, name, BRANCH_LOCK, &r, &err)))
         goto fail;
     bool protect = oms_dbres_int(r, 0, 2) != 0;
     char head[65];
     snprintf(head, sizeof head, "%s", oms_dbres_get(r, 0, 1));
     oms_dbres_free(r);
+    r = NULL;
     if (protect) {
         oms_db_rollback(c);
         return oms_resp_problem_as(req, OMS_EFORBIDDEN, "protected_branch", "protected branches cannot be deleted", NULL);
@@ -269,8 +304,10 @@ int oms_h_branch_delete(oms_request *req)
     json_t *issues = oms_issue_refs_collect(req, req->json, NULL, NULL);
     oms_dbparam p[] = {DBP_TEXT(name)};
     rc = oms_db_exec(c, "DELETE FROM branch_resources WHERE branch = $1", p, 1, NULL, &err);
-    if (rc == OMS_OK)
-        rc = oms_db_exec(c, "DELETE FROM branches WHERE name = $1", p, 1, NULL, &err);
+    if (rc == OMS_OK && (rc = oms_db_exec(c, "DELETE FROM branches WHERE name = $1", p, 1, &r, &err)) == OMS_OK &&
+        r->changes != 1)
+        rc = oms_err_set(&err, OMS_EINTERNAL, "branch %s vanished under its row lock", name);
+    oms_dbres_free(r);
     if (rc == OMS_OK)
         rc = oms_governance_in_tx(c, req, &err);
     audit_branch(c, req, "branch.delete", name, head, 204, issues, &err, &rc);
