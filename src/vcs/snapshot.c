@@ -375,32 +375,38 @@ static int kind_and_name(const char *key, oms_kind *kind, const char **name)
     return oms_kind_parse(kind, seg);
 }
 
-static int load_branch_rows(oms_dbconn *c, const char *branch, const char *head, oms_snapshot **out,
-                            oms_error *err)
+/* The head and its rows in one statement: one snapshot of the database on
+ * both backends (a PostgreSQL transaction reads committed, so two statements
+ * could see a write, or a branch deletion and re-creation, committed between
+ * them and file one head's rows under another's commit id). */
+static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err)
 {
     oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(branch)};
     int rc = oms_db_exec(c,
-                         "SELECT br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
-                         " FROM branch_resources br JOIN objects o ON o.hash = br.hash"
-                         " WHERE br.branch = $1",
+                         "SELECT b.head, br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
+                         " FROM branches b LEFT JOIN branch_resources br ON br.branch = b.name"
+                         " LEFT JOIN objects o ON o.hash = br.hash WHERE b.name = $1",
                          p, 1, &r, err);
     if (rc)
         return rc;
+    if (r->nrows == 0) {
+        oms_dbres_free(r);
+        return oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+    }
     oms_snapshot *s = oms_snapshot_new_empty();
     for (size_t i = 0; i < r->nrows; i++) {
         oms_kind kind;
-        const char *name;
-        if (kind_and_name(oms_dbres_get(r, i, 0), &kind, &name))
+        const char *name, *key = oms_dbres_get(r, i, 1), *text = oms_dbres_get(r, i, 6);
+        if (!key || !text || kind_and_name(key, &kind, &name))
             continue;
-        const char *text = oms_dbres_get(r, i, 5);
-        oms_snapshot_put(s, oms_entry_new(kind, name, oms_dbres_get(r, i, 1), text, strlen(text),
-                                          oms_dbres_get(r, i, 2), oms_dbres_get(r, i, 3),
-                                          oms_dbres_int(r, i, 4)));
+        oms_snapshot_put(s, oms_entry_new(kind, name, oms_dbres_get(r, i, 2), text, strlen(text),
+                                          oms_dbres_get(r, i, 3), oms_dbres_get(r, i, 4),
+                                          oms_dbres_int(r, i, 5)));
     }
+    snprintf(s->commit, sizeof s->commit, "%s", oms_dbres_get(r, 0, 0));
     oms_dbres_free(r);
     oms_snapshot_seal(s, NULL, NULL);
-    snprintf(s->commit, sizeof s->commit, "%s", head);
     *out = s;
     return OMS_OK;
 }
@@ -434,15 +440,9 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
         return rc;
     if ((*out = oms_snapshot_cache_get(head)) != NULL)
         return OMS_OK;
-    /* Cold load: the head and its rows must be read in one transaction. */
-    bool own_tx = !oms_db_in_tx(c);
-    if (own_tx && (rc = oms_db_begin(c, false, err)))
-        return rc;
-    if ((rc = read_head(c, branch, head, err)) == OMS_OK)
-        rc = load_branch_rows(c, branch, head, out, err);
-    if (own_tx)
-        oms_db_rollback(c); /* read-only */
-    if (rc == OMS_OK)
+    /* Cold load: the head may have moved since; the snapshot is the state
+     * of the head read with its rows. */
+    if ((rc = load_branch_rows(c, branch, out, err)) == OMS_OK)
         oms_snapshot_cache_put(*out);
     return rc;
 }
