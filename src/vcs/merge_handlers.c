@@ -219,9 +219,15 @@ int oms_h_branch_settings(oms_request *req)
         rc = oms_db_begin(c, true, &err);
     if (rc)
         return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
+    /* Read-modify-write of the row: locked on PostgreSQL (SQLite's write
+     * transaction excludes other writers), so a concurrent change of the
+     * settings or deletion of the branch is seen, never overwritten. */
+    static const char *const sql[2] = {
+        "SELECT protected, required_approvals, breaking_change_approvals, issue_required FROM branches WHERE name = $1",
+        "SELECT protected, required_approvals, breaking_change_approvals, issue_required FROM branches WHERE name = $1"
+        " FOR UPDATE"};
     oms_dbparam p[] = {DBP_TEXT(branch)};
-    rc = oms_db_exec(c, "SELECT protected, required_approvals, breaking_change_approvals, issue_required FROM branches WHERE name = $1",
-                     p, 1, &r, &err);
+    rc = oms_db_exec(c, sql[oms_db_backend_of(req->app->store->db) == OMS_DB_PG], p, 1, &r, &err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(&err, OMS_ENOTFOUND, "no branch named %s", branch);
     if (rc) {
