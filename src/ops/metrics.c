@@ -8,7 +8,7 @@
 
 #include "http/app.h"
 #include "http/routes.h"
-#include "util/time.h"
+#include "locks/locks.h"
 
 #define MAX_ROUTES 128
 #define NBUCKETS 12
@@ -139,14 +139,19 @@ int oms_h_metrics(oms_request *req)
     emit(&b, "# HELP oms_inflight_requests Requests being served.\n# TYPE oms_inflight_requests gauge\n"
              "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));
     /* Shared state lives in the database: every instance reports the same
-     * live locks (by kind), judged by the process clock. */
+     * live locks (by kind), judged like every lock decision by the
+     * database clock. */
+#define LIVE_LOCKS_SQL(NOW)                                                                                 \
+    OMS_LOCK_WITH_NOW(NOW) "SELECT l.kind, count(*) FROM n CROSS JOIN locks l"                               \
+                           " WHERE l.state = 'active' AND l.deadline_at > n.t GROUP BY l.kind"
     oms_error err;
     oms_dbconn *c;
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_INT(oms_now_ms())};
     if (oms_db_conn(req->app->store->db, &c, &err) == OMS_OK &&
-        oms_db_exec(c, "SELECT kind, count(*) FROM locks WHERE state = 'active' AND deadline_at > $1 GROUP BY kind",
-                    p, 1, &r, &err) == OMS_OK) {
+        oms_db_exec(c,
+                    oms_lock_sql(oms_db_backend_of(req->app->store->db), LIVE_LOCKS_SQL(OMS_LOCK_NOW_SQLITE),
+                                 LIVE_LOCKS_SQL(OMS_LOCK_NOW_PG)),
+                    NULL, 0, &r, &err) == OMS_OK) {
         emit(&b, "# HELP oms_locks_active Live locks by kind (all instances).\n# TYPE oms_locks_active gauge\n");
         for (size_t i = 0; i < r->nrows; i++)
             emit(&b, "oms_locks_active{kind=\"%s\"} %lld\n", oms_dbres_get(r, i, 0), (long long)oms_dbres_int(r, i, 1));
