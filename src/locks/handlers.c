@@ -17,6 +17,7 @@
 #include "locks/locks.h"
 #include "ontology/ontology.h"
 #include "ops/alerts.h"
+#include "ops/metrics.h"
 #include "util/time.h"
 
 #define NOW_PG OMS_LOCK_NOW_PG
@@ -271,6 +272,7 @@ static bool explain_refusal(oms_dbconn *c, oms_request *req, oms_db_backend be, 
         json_decref(conflicts);
         return false;
     }
+    oms_metrics_lock_wait(OMS_LOCKWAIT_ACQUIRE);
     oms_resp_problem_as(req, OMS_ECONFLICT, "lock_conflict", "the lock conflicts with locks already held",
                         json_pack("{s:o}", "conflicts", conflicts));
     return true;

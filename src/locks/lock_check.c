@@ -7,6 +7,7 @@
 #include "http/app.h"
 #include "http/routes.h"
 #include "locks/locks.h"
+#include "ops/metrics.h"
 
 #define MAX_OWN_LOCKS 16
 #define MAX_BLOCKED_LISTED 100
@@ -199,6 +200,7 @@ int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, co
     oms_dbres_free(r);
     if (nblocking == 0 || lock_override_admits(req, branch, resources, n))
         return OMS_OK;
+    oms_metrics_lock_wait(OMS_LOCKWAIT_WRITE);
     *extra = locked_problem(req, branch, blocking, nblocking, now, resources, n);
     return oms_err_set(err, OMS_ELOCKED, "%s on branch %s is locked by %s (%s): %s",
                        nblocking == 1 ? oms_lock_pattern(&blocking[0], req->arena) : "part of the change", branch,

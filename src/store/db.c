@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/metrics.h"
 #include "store/db_driver.h"
 
 struct oms_dbconn {
@@ -40,6 +41,7 @@ static void conn_destroy(void *p)
     if (!c)
         return;
     forget_conn(c->db, c);
+    oms_metrics_db_conn(-1, -(c->depth > 0));
     c->db->drv->disconnect(c->handle);
     free(c);
 }
@@ -83,6 +85,7 @@ void oms_db_close(oms_db *db)
     pthread_key_delete(db->key);
     /* Threads that used the db are gone (or idle) by now: close what is left. */
     for (size_t i = 0; i < db->nall; i++) {
+        oms_metrics_db_conn(-1, -(db->all[i]->depth > 0));
         db->drv->disconnect(db->all[i]->handle);
         free(db->all[i]);
     }
@@ -116,6 +119,7 @@ int oms_db_conn(oms_db *db, oms_dbconn **out, oms_error *err)
     }
     db->all[db->nall++] = c;
     pthread_mutex_unlock(&db->mu);
+    oms_metrics_db_conn(1, 0);
     pthread_setspecific(db->key, c);
     *out = c;
     return OMS_OK;
@@ -133,7 +137,10 @@ void oms_db_conn_reset(oms_db *db)
 static int exec_checked(oms_dbconn *c, const char *sql, const oms_dbparam *p, int n, oms_dbres **out,
                         oms_error *err)
 {
+    bool alone = c->depth == 0; /* a statement outside a transaction uses the connection by itself */
+    oms_metrics_db_conn(0, alone);
     int rc = c->db->drv->exec(c->handle, sql, p, n, out, err);
+    oms_metrics_db_conn(0, -alone);
     if (rc == OMS_EDB && c->depth == 0)
         oms_db_conn_reset(c->db); /* reconnect on next use */
     return rc;
@@ -152,11 +159,18 @@ int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err)
     return c->db->drv->exec_script(c->handle, sql, err);
 }
 
+/* A connection is in use (for /metrics) while a transaction is open. */
+static void set_depth(oms_dbconn *c, int depth)
+{
+    oms_metrics_db_conn(0, (depth > 0) - (c->depth > 0));
+    c->depth = depth;
+}
+
 int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
 {
     int rc = c->db->drv->exec(c->handle, write ? c->db->drv->begin_write : "BEGIN", NULL, 0, NULL, err);
     if (rc == OMS_OK)
-        c->depth = 1;
+        set_depth(c, 1);
     return rc;
 }
 
@@ -165,7 +179,7 @@ int oms_db_commit(oms_dbconn *c, oms_error *err)
     int rc = c->db->drv->exec(c->handle, "COMMIT", NULL, 0, NULL, err);
     if (rc != OMS_OK)
         c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, NULL);
-    c->depth = 0;
+    set_depth(c, 0);
     return rc;
 }
 
@@ -173,7 +187,7 @@ void oms_db_rollback(oms_dbconn *c)
 {
     oms_error ignored;
     c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, &ignored);
-    c->depth = 0;
+    set_depth(c, 0);
 }
 
 bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }

@@ -8,6 +8,7 @@
 #include "http/app.h"
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
+#include "ops/metrics.h"
 #include "util/time.h"
 #include "vcs/commit.h"
 #include "vcs/merge.h"
@@ -62,7 +63,7 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
     if (rc || (rc = oms_db_begin(c, true, err)))
         return rc;
     char head[65];
-    bool protect = false;
+    bool protect = false, writing = false; /* past the checks: the outcome counts in /metrics */
     if ((rc = read_head(c, m->target, head, &protect, true, pg, err)))
         goto fail;
     if (strcmp(head, out->target_head) != 0) {
@@ -86,6 +87,7 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
         out->problem_extra = extra;
         goto fail;
     }
+    writing = true;
     oms_dbparam p[] = {DBP_TEXT(out->source_head), DBP_INT(oms_now_ms()), DBP_TEXT(m->target), DBP_TEXT(head)};
     oms_dbres *r = NULL;
     rc = oms_db_exec(c, "UPDATE branches SET head = $1, updated_at = $2 WHERE name = $3 AND head = $4", p, 4, &r, err);
@@ -115,12 +117,16 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
     }
     if (m->in_tx && (rc = m->in_tx(c, m->in_tx_ctx, out->source_head, err)))
         goto fail;
-    if ((rc = oms_db_commit(c, err)))
+    rc = oms_db_commit(c, err);
+    oms_metrics_commit(OMS_COMMIT_FAST_FORWARD, rc);
+    if (rc)
         return rc;
     snprintf(out->commit, sizeof out->commit, "%s", out->source_head);
     out->status = "fast_forward";
     return OMS_OK;
 fail:
+    if (writing)
+        oms_metrics_commit(OMS_COMMIT_FAST_FORWARD, rc);
     oms_db_rollback(c);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "ops/log.h"
+#include "ops/metrics.h"
 #include "util/canonical.h"
 #include "util/time.h"
 #include "vcs/bulk.h"
@@ -397,6 +398,14 @@ static int read_branch(oms_dbconn *c, oms_request *req, const char *branch, char
     return rc;
 }
 
+/* What /metrics counts the commit as. */
+static oms_commit_kind commit_kind(const oms_write *w)
+{
+    if (w->merge_parent)
+        return OMS_COMMIT_MERGE;
+    return w->audit_action && strcmp(w->audit_action, "branch.revert") == 0 ? OMS_COMMIT_REVERT : OMS_COMMIT_CHANGE;
+}
+
 int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_error *err)
 {
     memset(res, 0, sizeof *res);
@@ -457,9 +466,13 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
         oms_snapshot_ref(res->snap);
         goto out;
     }
-    if ((rc = persist(c, req, w, head, fork, res->changes, res->breaking, res, err)))
+    if ((rc = persist(c, req, w, head, fork, res->changes, res->breaking, res, err))) {
+        oms_metrics_commit(commit_kind(w), rc);
         goto done;
-    if ((rc = oms_db_commit(c, err)))
+    }
+    rc = oms_db_commit(c, err);
+    oms_metrics_commit(commit_kind(w), rc);
+    if (rc)
         goto out;
     res->changed = true;
     oms_snapshot_cache_put(fork);
