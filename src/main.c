@@ -34,10 +34,28 @@ static int usage(void)
             "  token --sub NAME [--roles a,b] [--ttl 1h]\n"
             "                             mint a token signed with the configured secret\n"
             "  config check               print the effective configuration (secrets redacted)\n"
+            "  routes                     the route table as JSON lines (method, pattern, permission)\n"
             "  audit verify|export|archive|seal|report\n"
             "                             the audit log (`oms audit` for details)\n"
             "settings: see `oms config check`; flags > environment > --config FILE\n");
     return EXIT_REFUSED;
+}
+
+/* The route table as data, for tests that walk it from outside (a new
+ * content route must come with its read-denial probe) and for tooling. */
+static int cmd_routes(void)
+{
+    for (size_t i = 0; i < oms_app_routes_count; i++) {
+        const oms_route *r = &oms_app_routes[i];
+        json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s?}", "method", r->method, "pattern", r->pattern, "permission",
+                              oms_perm_name(r->perm), "change", r->change, "audit_action", r->audit_action);
+        char *s = json_dumps(o, JSON_COMPACT);
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(o);
+    }
+    return 0;
 }
 
 static int open_store(oms_store **out, const oms_config *cfg, oms_error *err)
@@ -229,6 +247,8 @@ int main(int argc, char **argv)
         code = cmd_migrate(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "audit"))
         code = oms_audit_cli(cfg, argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "routes"))
+        code = cmd_routes();
     else if (!strcmp(argv[1], "token"))
         code = cmd_token(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "docs")) {

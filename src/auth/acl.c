@@ -289,3 +289,17 @@ oms_acl_verdict oms_acl_decide(const oms_acl *a, const oms_principal *pr, oms_pe
         v.allowed = first_match(a, a->allow[perm], &w, branch, len) != NULL;
     return v;
 }
+
+bool oms_acl_denies_on_some_branch(const oms_acl *a, const oms_principal *pr, oms_perm perm)
+{
+    if (!a || !oms_perm_is_real(perm) || !(a->deny_any & OMS_PERMSET(perm)))
+        return false;
+    who w = {.p = pr, .ready = false, .last_subj = UINT32_MAX, .last = false};
+    span s = a->deny[perm];
+    for (uint32_t k = 0; k < s.n; k++) {
+        const policy *p = &a->pol[a->idx[s.off + k]];
+        if (p->nglobs > 0 && subject_matches(p, &w))
+            return true;
+    }
+    return false;
+}

@@ -85,4 +85,9 @@ typedef struct {
 /* The decision described above. `a` may be NULL (RBAC alone). */
 oms_acl_verdict oms_acl_decide(const oms_acl *a, const oms_principal *p, oms_perm perm, const char *branch);
 
+/* Whether some deny policy of `p` for `perm` is limited to branches: then
+ * content reached without a branch name (a commit id) must be traced to a
+ * branch the principal may read. `a` may be NULL. */
+bool oms_acl_denies_on_some_branch(const oms_acl *a, const oms_principal *p, oms_perm perm);
+
 #endif

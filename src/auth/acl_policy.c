@@ -148,6 +148,17 @@ int oms_acl_policy_check(const json_t *doc, oms_error *err)
         return oms_err_set(err, OMS_EINVAL, "branches is required ([] applies everywhere)");
     if ((rc = oms_acl_branches_check(json_object_get(doc, "branches"), err)))
         return rc;
+    /* A policy that can never match is refused (SPEC §6.2): a branch list on
+     * a permission the server never decides for a branch would look like a
+     * rule and do nothing. Only new documents are checked; a stored set is
+     * compiled as it is. */
+    if (json_array_size(json_object_get(doc, "branches")) > 0)
+        for (int p = OMS_PERM_SCHEMA_READ; p < OMS_PERM__COUNT; p++)
+            if ((perms & OMS_PERMSET(p)) && !oms_perm_branch_scoped((oms_perm)p))
+                return oms_err_set(err, OMS_EINVAL,
+                                   "the permission %s is never decided for a branch: a policy listing branches for"
+                                   " it could never match (use \"branches\": [])",
+                                   oms_perm_name((oms_perm)p));
     json_t *d = json_object_get(doc, "description");
     if (d && !(plain_string(d) && json_string_length(d) <= OMS_ACL_MAX_DESCRIPTION))
         return oms_err_set(err, OMS_EINVAL, "description must be a string of at most %d bytes",

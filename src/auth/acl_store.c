@@ -197,6 +197,15 @@ int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_v
     return OMS_OK;
 }
 
+int oms_acl_branch_denies(oms_request *req, oms_perm perm, bool *out, oms_error *err)
+{
+    oms_acl_verdict v;
+    int rc = oms_acl_check(req, perm, NULL, &v, err); /* brings the thread's set up to date */
+    if (rc == OMS_OK)
+        *out = oms_acl_denies_on_some_branch(tl_set, &req->principal, perm);
+    return rc;
+}
+
 int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err)
 {
     return oms_acl_check(req, req->route->perm, oms_acl_route_branch(req), out, err);

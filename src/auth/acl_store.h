@@ -38,6 +38,10 @@ int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err);
  * rights on a proposal's target): reuses the request's version check. */
 int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err);
 
+/* Whether a deny policy limited to branches applies to the caller for
+ * `perm` (oms_acl_denies_on_some_branch on the current set). */
+int oms_acl_branch_denies(oms_request *req, oms_perm perm, bool *out, oms_error *err);
+
 /* The {branch} parameter of the matched route, or NULL. */
 const char *oms_acl_route_branch(const oms_request *req);
 

@@ -55,6 +55,28 @@ const char *oms_perm_name(oms_perm p)
 
 bool oms_perm_is_real(oms_perm p) { return p > OMS_PERM_AUTHENTICATED && p < OMS_PERM__COUNT; }
 
+bool oms_perm_branch_scoped(oms_perm p)
+{
+    switch (p) {
+    case OMS_PERM_SCHEMA_READ:
+    case OMS_PERM_SCHEMA_WRITE:
+    case OMS_PERM_BRANCH_CREATE:
+    case OMS_PERM_BRANCH_DELETE:
+    case OMS_PERM_BRANCH_ADMIN:
+    case OMS_PERM_PROPOSAL_CREATE:
+    case OMS_PERM_PROPOSAL_REVIEW:
+    case OMS_PERM_PROPOSAL_MERGE:
+    case OMS_PERM_LOCK_WRITE:
+    case OMS_PERM_LOCK_ADMIN:
+    case OMS_PERM_INDEX_REBUILD:
+    case OMS_PERM_OVERRIDE_REQUEST:
+    case OMS_PERM_OVERRIDE_APPROVE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 int oms_perm_parse(oms_perm *out, const char *name)
 {
     for (int p = OMS_PERM_SCHEMA_READ; p < OMS_PERM__COUNT; p++)

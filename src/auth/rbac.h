@@ -42,6 +42,13 @@ typedef uint64_t oms_permset;
 const char *oms_perm_name(oms_perm p);       /* "schema:read"; markers: "public", "authenticated" */
 int oms_perm_parse(oms_perm *out, const char *name); /* real permissions only */
 bool oms_perm_is_real(oms_perm p);
+/* Whether the server ever decides `p` for a branch (SPEC §6.2): on routes
+ * with {branch}, or on the branch a route's operation changes or reads (a
+ * proposal's target, a lock's branch, a diff's ends). The others (acl:*,
+ * audit:read, compliance:read, alert:read, metrics:read, lock:read) are
+ * decided without a branch, so a policy naming branches for them could
+ * never match. */
+bool oms_perm_branch_scoped(oms_perm p);
 
 /* Effective permissions of a role list. */
 oms_permset oms_rbac_permissions(const char *const *roles, size_t nroles);

@@ -96,8 +96,11 @@ int oms_resp_page(oms_request *r, const oms_dbres *res, size_t limit, size_t cur
 {
     json_t *items = json_array();
     size_t n = res->nrows < limit ? res->nrows : limit;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, row(res, i, ctx));
+    for (size_t i = 0; i < n; i++) { /* a row callback answers NULL for a row the caller may not see */
+        json_t *item = row(res, i, ctx);
+        if (item)
+            json_array_append_new(items, item);
+    }
     json_t *next = res->nrows > limit ? json_string(oms_cursor_encode(r, oms_dbres_get(res, limit - 1, cursor_col)))
                                       : json_null();
     json_t *page = json_pack("{s:o,s:o}", "items", items, "next_cursor", next);

@@ -81,33 +81,52 @@ static bool json_content_type(const char *ct)
 
 /* RBAC refined by ACL policies (src/auth/acl_store.c): a matching deny
  * policy wins, an allow policy may grant what the roles lack. When the
- * policies cannot be read the request is refused (fail closed). */
+ * policies cannot be read the request is refused (fail closed). One
+ * decision for the route's permission on its {branch}, and the same for a
+ * handler deciding on a branch the route does not name (a proposal's
+ * target, a diff's ends). */
+bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch)
+{
+    oms_acl_verdict v;
+    oms_error err;
+    if (oms_acl_check(req, perm, branch, &v, &err) != OMS_OK) {
+        if (err.code == OMS_EDB)
+            oms_db_conn_reset(req->app->store->db);
+        refuse(req, OMS_EUNAVAIL, "the ACL policies cannot be read", "authz.unavailable", NULL);
+        return false;
+    }
+    if (v.allowed)
+        return true;
+    oms_metrics_denial();
+    char detail[320];
+    if (v.denied_by && branch)
+        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s on branch %.100s", v.denied_by,
+                 oms_perm_name(perm), branch);
+    else if (v.denied_by)
+        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s here", v.denied_by,
+                 oms_perm_name(perm));
+    else
+        snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(perm));
+    json_t *extra = json_pack("{s:s}", "missing_permission", oms_perm_name(perm));
+    if (v.denied_by)
+        json_object_set_new(extra, "denied_by", json_string(v.denied_by));
+    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied", extra);
+    return false;
+}
+
+void oms_refuse_unreadable(oms_request *req, const char *detail)
+{
+    oms_metrics_denial();
+    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied",
+           json_pack("{s:s}", "missing_permission", oms_perm_name(OMS_PERM_SCHEMA_READ)));
+}
+
 static void authorize(oms_request *req)
 {
     const oms_route *r = req->route;
     if (r->perm == OMS_PERM_AUTHENTICATED)
         return;
-    oms_acl_verdict v;
-    oms_error err;
-    if (oms_acl_authorize(req, &v, &err) != OMS_OK) {
-        if (err.code == OMS_EDB)
-            oms_db_conn_reset(req->app->store->db);
-        refuse(req, OMS_EUNAVAIL, "the ACL policies cannot be read", "authz.unavailable", NULL);
-        return;
-    }
-    if (v.allowed)
-        return;
-    oms_metrics_denial();
-    char detail[160];
-    if (v.denied_by)
-        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s here", v.denied_by,
-                 oms_perm_name(r->perm));
-    else
-        snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(r->perm));
-    json_t *extra = json_pack("{s:s}", "missing_permission", oms_perm_name(r->perm));
-    if (v.denied_by)
-        json_object_set_new(extra, "denied_by", json_string(v.denied_by));
-    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied", extra);
+    oms_authorize_on(req, r->perm, oms_acl_route_branch(req));
 }
 
 bool oms_pipeline_head(oms_request *req)

@@ -15,4 +15,12 @@ void oms_pipeline_body(oms_request *req, const char *data, size_t len);
 /* Phase 2, once the body is complete: body checks and the handler. */
 void oms_pipeline_finish(oms_request *req);
 
+/* The decision for `perm` on `branch` (NULL: none), for a handler whose
+ * route does not name the branch it reads or changes. False when refused:
+ * the 403 (or 503, failing closed) is answered and audited. */
+bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch);
+/* Answers an audited 403 for content the caller may not read (a commit on
+ * no branch it may read). */
+void oms_refuse_unreadable(oms_request *req, const char *detail);
+
 #endif

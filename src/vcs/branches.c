@@ -9,9 +9,11 @@
 #include "http/app.h"
 #include "http/params.h"
 #include "locks/lock_check.h"
+#include "http/pipeline.h"
 #include "util/time.h"
 #include "vcs/commit.h"
 #include "vcs/handlers.h"
+#include "vcs/read_access.h"
 #include "vcs/refs.h"
 #include "vcs/snapshot.h"
 
@@ -33,9 +35,11 @@ static json_t *branch_json(const oms_dbres *r, size_t i)
                      oms_dbres_get(r, i, 7), "updated_at", updated);
 }
 
+/* Lists omit what the caller may not read (SPEC §6.2). */
 static json_t *branch_row(const oms_dbres *r, size_t i, void *ctx)
 {
-    (void)ctx;
+    if (!oms_branch_readable(ctx, oms_dbres_get(r, i, 0)))
+        return NULL;
     return branch_json(r, i);
 }
 
@@ -60,7 +64,7 @@ int oms_h_branch_list(oms_request *req)
                          &err);
     if (rc)
         return problem_from(req, rc, &err);
-    oms_resp_page(req, r, limit, 0, branch_row, NULL, NULL);
+    oms_resp_page(req, r, limit, 0, branch_row, req, NULL);
     oms_dbres_free(r);
     return OMS_OK;
 }
@@ -194,14 +198,19 @@ int oms_h_branch_create(oms_request *req)
                                 NULL);
     if (!from)
         from = "main";
+    /* branch:create is decided for the new name; the copy reads `from`. */
+    if (!oms_authorize_on(req, OMS_PERM_BRANCH_CREATE, name))
+        return OMS_OK;
     oms_error err;
     oms_dbconn *c;
+    char head[65];
     int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = oms_read_ref(req, c, from, head, &err);
     if (rc == OMS_OK)
         rc = oms_db_begin(c, true, &err);
     if (rc)
-        return problem_from(req, rc, &err);
-    char head[65];
+        return req->responded ? OMS_OK : problem_from(req, rc, &err);
     bool from_branch = !oms_is_commit_id(from);
     int64_t now = oms_now_ms();
     if (from_branch && oms_db_backend_of(req->app->store->db) == OMS_DB_PG) {

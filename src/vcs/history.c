@@ -8,6 +8,8 @@
 #include "http/app.h"
 #include "http/params.h"
 #include "util/time.h"
+#include "http/pipeline.h"
+#include "vcs/read_access.h"
 #include "vcs/commit.h"
 #include "vcs/handlers.h"
 #include "vcs/refs.h"
@@ -99,7 +101,12 @@ int oms_h_commit_get(oms_request *req)
     oms_error err;
     oms_dbconn *c;
     json_t *commit = NULL;
+    bool readable = false;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK && (rc = oms_commit_readable(req, c, id, &readable, &err)) == OMS_OK && !readable) {
+        oms_refuse_unreadable(req, "the commit is on no branch you may read (schema:read)");
+        return OMS_OK;
+    }
     if (rc == OMS_OK)
         rc = oms_commit_load_json(c, id, &commit, &err);
     if (rc)
@@ -182,9 +189,11 @@ int oms_h_diff(oms_request *req)
     oms_snapshot *sa = NULL, *sb = NULL;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
     if (rc == OMS_OK)
-        rc = oms_resolve_ref(c, from, a, &err);
+        rc = oms_read_ref(req, c, from, a, &err);
     if (rc == OMS_OK)
-        rc = oms_resolve_ref(c, to, b, &err);
+        rc = oms_read_ref(req, c, to, b, &err);
+    if (rc && req->responded)
+        return OMS_OK;
     if (rc == OMS_OK)
         rc = oms_snapshot_for_commit(c, a, &sa, &err);
     if (rc == OMS_OK)
@@ -199,6 +208,22 @@ int oms_h_diff(oms_request *req)
     oms_snapshot_unref(sb);
     return oms_resp_json(req, 200, json_pack("{s:s,s:s,s:b,s:o}", "from", a, "to", b, "breaking", breaking,
                                              "changes", changes));
+}
+
+/* Issue links list only commits the caller may read (SPEC §6.2). */
+typedef struct {
+    oms_request *req;
+    oms_dbconn *c;
+} issue_rows;
+
+static json_t *readable_commit_row(const oms_dbres *r, size_t i, void *ctx)
+{
+    issue_rows *ir = ctx;
+    bool ok = false;
+    oms_error err;
+    if (oms_commit_readable(ir->req, ir->c, oms_dbres_get(r, i, 0), &ok, &err) != OMS_OK || !ok)
+        return NULL;
+    return commit_row(r, i, NULL);
 }
 
 int oms_h_issue_commits(oms_request *req)
@@ -223,7 +248,8 @@ int oms_h_issue_commits(oms_request *req)
                          p, 3, &r, &err);
     if (rc)
         return problem_from(req, rc, &err);
-    oms_resp_page(req, r, limit, 0, commit_row, NULL, json_pack("{s:s}", "issue", key));
+    issue_rows ctx = {req, c};
+    oms_resp_page(req, r, limit, 0, readable_commit_row, &ctx, json_pack("{s:s}", "issue", key));
     oms_dbres_free(r);
     return OMS_OK;
 }

@@ -9,6 +9,8 @@
 #include "http/app.h"
 #include "http/params.h"
 #include "util/time.h"
+#include "http/pipeline.h"
+#include "vcs/read_access.h"
 #include "vcs/commit.h"
 #include "vcs/handlers.h"
 #include "vcs/merging.h"
@@ -59,6 +61,16 @@ int oms_h_branch_merge(oms_request *req)
     const json_t *resolutions = json_object_get(b, "resolutions");
     if (!valid_resolutions(req, resolutions))
         return OMS_OK;
+    {   /* merging reads the source: its branch's read rule applies */
+        oms_error rerr;
+        oms_dbconn *rc_conn;
+        char ignored[65];
+        int rrc = oms_db_conn(req->app->store->db, &rc_conn, &rerr);
+        if (rrc == OMS_OK)
+            rrc = oms_read_ref(req, rc_conn, source, ignored, &rerr);
+        if (rrc && rrc != OMS_ENOTFOUND)
+            return req->responded ? OMS_OK : oms_resp_problem(req, (oms_err)rrc, rerr.msg, NULL);
+    }
     const char *message = json_string_value(json_object_get(b, "message"));
     json_t *issues = oms_issue_refs_collect(req, b, message, NULL);
     oms_merge_request m = {.target = req->params[0], .source = source, .resolutions = resolutions,
@@ -102,6 +114,11 @@ int oms_h_branch_revert(oms_request *req)
     oms_dbres *r = NULL;
     oms_snapshot *head = NULL;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
+    bool readable = false; /* a revert shows the commit's documents */
+    if (rc == OMS_OK && (rc = oms_commit_readable(req, c, commit, &readable, &err)) == OMS_OK && !readable) {
+        oms_refuse_unreadable(req, "the commit is on no branch you may read (schema:read)");
+        return OMS_OK;
+    }
     oms_dbparam p[] = {DBP_TEXT(commit)};
     if (rc == OMS_OK)
         rc = oms_db_exec(c, "SELECT resource, old_hash, new_hash FROM commit_changes WHERE commit_id = $1 ORDER BY resource",

@@ -12,7 +12,9 @@
 #include "http/params.h"
 #include "util/encoding.h"
 #include "util/time.h"
+#include "http/pipeline.h"
 #include "vcs/merging.h"
+#include "vcs/read_access.h"
 
 #define PROPOSAL_COLS                                                                                          \
     "id, source, target, title, description, state, author, issue_keys, created_at, updated_at, merged_commit," \
@@ -96,6 +98,7 @@ typedef struct {
     int64_t approvals, required, required_if_not_breaking;
     bool breaking;
     json_t *conflicts;
+    char source_head[65]; /* the source commit the approvals were counted for */
 } proposal_view;
 
 static int view(oms_request *req, oms_dbconn *c, const proposal *p, proposal_view *v, oms_error *err)
@@ -126,6 +129,7 @@ static int view(oms_request *req, oms_dbconn *c, const proposal *p, proposal_vie
             v->breaking = breaking;
             json_t *approvals = valid_approvals(c, p, mr.source_head, err);
             v->approvals = (int64_t)json_array_size(approvals);
+            snprintf(v->source_head, sizeof v->source_head, "%s", mr.source_head);
             json_object_set_new(doc, "source_head", json_string(mr.source_head));
             json_object_set_new(doc, "target_head", json_string(mr.target_head));
             json_object_set_new(doc, "merge_base", json_string(mr.base));
@@ -188,9 +192,12 @@ static int audit_transition(oms_dbconn *c, oms_request *req, const char *action,
 
 /* ---- list and create ---- */
 
+/* A proposal shows both branches' content: it is listed only to callers
+ * who may read both (SPEC §6.2). */
 static json_t *summary_row(const oms_dbres *r, size_t i, void *ctx)
 {
-    (void)ctx;
+    if (!oms_branch_readable(ctx, oms_dbres_get(r, i, 1)) || !oms_branch_readable(ctx, oms_dbres_get(r, i, 2)))
+        return NULL;
     char t[40];
     oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 6));
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", oms_dbres_get(r, i, 0), "source", oms_dbres_get(r, i, 1),
@@ -218,7 +225,7 @@ int oms_h_proposal_list(oms_request *req)
                          p, 4, &r, &err);
     if (rc)
         return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
-    oms_resp_page(req, r, limit, 0, summary_row, NULL, NULL);
+    oms_resp_page(req, r, limit, 0, summary_row, req, NULL);
     oms_dbres_free(r);
     return OMS_OK;
 }
@@ -254,6 +261,9 @@ int oms_h_proposal_create(oms_request *req)
         return oms_resp_problem(req, OMS_EINVAL, "title must be 1-200 characters", NULL);
     if ((desc && (!json_is_string(desc) || json_string_length(desc) > 10000)) || (draft && !json_is_boolean(draft)))
         return oms_resp_problem(req, OMS_EINVAL, "description: string up to 10000; draft: boolean", NULL);
+    if (!oms_authorize_on(req, OMS_PERM_PROPOSAL_CREATE, target) ||
+        !oms_authorize_on(req, OMS_PERM_SCHEMA_READ, source) || !oms_authorize_on(req, OMS_PERM_SCHEMA_READ, target))
+        return OMS_OK;
     oms_dbconn *c;
     if (conn(req, &c))
         return OMS_OK;
@@ -295,12 +305,30 @@ int oms_h_proposal_create(oms_request *req)
     return respond_view(req, c, id, 201);
 }
 
+/* The proposal's branches decide who may see it: both must be readable
+ * (its view carries their content), and `perm`, when given, is decided on
+ * the target (the branch the operation changes, SPEC §6.2). False when
+ * refused (answered and audited). */
+static bool proposal_access(oms_request *req, const proposal *p, oms_perm perm)
+{
+    return (perm == OMS_PERM_UNSET || oms_authorize_on(req, perm, p->target)) &&
+           oms_authorize_on(req, OMS_PERM_SCHEMA_READ, p->source) &&
+           oms_authorize_on(req, OMS_PERM_SCHEMA_READ, p->target);
+}
+
 int oms_h_proposal_get(oms_request *req)
 {
     oms_dbconn *c;
     if (conn(req, &c))
         return OMS_OK;
-    return respond_view(req, c, req->params[0], 200);
+    oms_error err;
+    proposal p;
+    int rc = load(c, req->params[0], false, false, &p, &err);
+    if (rc)
+        return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
+    bool ok = proposal_access(req, &p, OMS_PERM_UNSET);
+    proposal_free(&p);
+    return ok ? respond_view(req, c, req->params[0], 200) : OMS_OK;
 }
 
 /* ---- transitions ---- */
@@ -317,7 +345,17 @@ static int transition(oms_request *req, const char *const *from, const char *to,
         return OMS_OK;
     oms_error err;
     proposal p;
-    int rc = oms_db_begin(c, true, &err);
+    /* Access first, outside the transaction: a refusal is audited by the
+     * group-commit writer, which must not wait behind this transaction. A
+     * proposal's branches never change, so the answer stays true. */
+    int rc = load(c, req->params[0], false, false, &p, &err);
+    if (rc)
+        return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
+    bool ok = proposal_access(req, &p, req->route->perm);
+    proposal_free(&p);
+    if (!ok)
+        return OMS_OK;
+    rc = oms_db_begin(c, true, &err);
     if (rc)
         return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
     if ((rc = load(c, req->params[0], true, is_pg(req), &p, &err))) {
@@ -429,17 +467,80 @@ const char *oms_proposal_target_branch(oms_request *req)
 
 static const char *const k_merge_fields[] = {"message", "issue_id", "issue_ids", NULL};
 
-/* The proposal becomes merged in the merge's own transaction. */
+/* What a proposal merge must still find true inside its own transaction
+ * (SPEC §4): the source branch still points at the commit the approvals
+ * were given for (that exact commit is what is merged), enough approvals
+ * of it count, and the proposal is still open. Checked after the head
+ * moved and before the commit, so nothing can land between check and act. */
+typedef struct {
+    const proposal *p;
+    const char *approved_head;
+    bool breaking, override_ok;
+    const char *problem_code; /* set when the guard refuses */
+    json_t *problem_extra;
+} merge_guard;
+
+static int guard_refuse(merge_guard *g, oms_error *err, const char *code, const char *msg)
+{
+    g->problem_code = code;
+    return oms_err_set(err, OMS_ECONFLICT, "%s", msg);
+}
+
+static int merge_guard_check(oms_dbconn *c, merge_guard *g, oms_error *err)
+{
+    const proposal *p = g->p;
+    oms_dbres *r = NULL;
+    oms_dbparam s[] = {DBP_TEXT(p->source)};
+    int rc = oms_db_exec(c, "SELECT head FROM branches WHERE name = $1", s, 1, &r, err);
+    if (rc == OMS_OK && (r->nrows == 0 || strcmp(oms_dbres_get(r, 0, 0), g->approved_head) != 0)) {
+        g->problem_extra = json_pack("{s:s,s:s?}", "approved_head", g->approved_head, "source_head",
+                                     r->nrows ? oms_dbres_get(r, 0, 0) : NULL);
+        rc = guard_refuse(g, err, "source_moved",
+                          "the source branch moved after the approvals: review the new commits, then merge");
+    }
+    oms_dbres_free(r);
+    r = NULL;
+    if (rc)
+        return rc;
+    int64_t required = 1, breaking_required = 2;
+    if ((rc = branch_rules(c, p->target, &required, &breaking_required, err)))
+        return rc;
+    oms_dbparam q[] = {DBP_TEXT(p->id), DBP_TEXT(g->approved_head), DBP_TEXT(p->author)};
+    if ((rc = oms_db_exec(c,
+                          "SELECT COUNT(*) FROM proposal_reviews WHERE proposal_id = $1 AND source_head = $2"
+                          " AND verdict = 'approved' AND reviewer <> $3",
+                          q, 3, &r, err)))
+        return rc;
+    int64_t approvals = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    int64_t need = g->breaking ? breaking_required : required;
+    /* an approved breaking_change override stands in for the extra
+     * approvals of a breaking change, never for the ordinary ones */
+    bool enough = approvals >= need || (g->breaking && g->override_ok && approvals >= required);
+    if (!enough) {
+        g->problem_extra = json_pack("{s:I,s:I}", "approvals", (json_int_t)approvals, "required_approvals",
+                                     (json_int_t)need);
+        return guard_refuse(g, err, "approvals_required", "the proposal no longer has the approvals it needs");
+    }
+    return OMS_OK;
+}
+
+/* The proposal becomes merged in the merge's own transaction, after the
+ * guard held. */
 static int mark_merged(oms_dbconn *c, void *ctx, const char *commit, oms_error *err)
 {
-    oms_dbparam u[] = {DBP_TEXT(commit), DBP_INT(oms_now_ms()), DBP_TEXT(ctx)};
+    merge_guard *g = ctx;
+    int rc = merge_guard_check(c, g, err);
+    if (rc)
+        return rc;
+    oms_dbparam u[] = {DBP_TEXT(commit), DBP_INT(oms_now_ms()), DBP_TEXT(g->p->id)};
     oms_dbres *r = NULL;
-    int rc = oms_db_exec(c,
-                         "UPDATE proposals SET state = 'merged', merged_commit = $1, updated_at = $2"
-                         " WHERE id = $3 AND state = 'open'",
-                         u, 3, &r, err);
+    rc = oms_db_exec(c,
+                     "UPDATE proposals SET state = 'merged', merged_commit = $1, updated_at = $2"
+                     " WHERE id = $3 AND state = 'open'",
+                     u, 3, &r, err);
     if (rc == OMS_OK && r->changes != 1)
-        rc = oms_err_set(err, OMS_ECONFLICT, "the proposal changed state during the merge");
+        rc = guard_refuse(g, err, "invalid_state", "only an open proposal can be merged (it changed state)");
     oms_dbres_free(r);
     return rc;
 }
@@ -459,12 +560,23 @@ int oms_h_proposal_merge(oms_request *req)
     int rc = load(c, req->params[0], false, false, &p, &err);
     if (rc)
         return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
+    if (!proposal_access(req, &p, OMS_PERM_PROPOSAL_MERGE)) {
+        proposal_free(&p);
+        return OMS_OK;
+    }
     if (strcmp(p.state, "open") != 0) {
         proposal_free(&p);
         return oms_resp_problem_as(req, OMS_ECONFLICT, "invalid_state", "only an open proposal can be merged", NULL);
     }
     proposal_view v;
     view(req, c, &p, &v, &err);
+    if (!v.source_head[0]) {
+        json_decref(v.conflicts);
+        json_decref(v.doc);
+        proposal_free(&p);
+        return oms_resp_problem_as(req, OMS_ECONFLICT, "merge_conflict", "the proposal cannot be merged as it stands",
+                                   NULL);
+    }
     bool has_conflicts = json_array_size(v.conflicts) > 0;
     json_t *extra = json_pack("{s:I,s:I}", "approvals", (json_int_t)v.approvals, "required_approvals", (json_int_t)v.required);
     json_decref(v.conflicts);
@@ -504,15 +616,18 @@ int oms_h_proposal_merge(oms_request *req)
                                     (long long)v.approvals, (long long)v.required);
     char *msg = message ? (char *)message
                         : oms_arena_printf(req->arena, "Merge proposal %s: %s", p.id, oms_dbres_get(p.row, 0, 3));
-    oms_merge_request m = {.target = p.target, .source = p.source, .message = msg, .issue_keys = issues,
+    /* The merge takes the approved commit itself, not the branch name: a
+     * commit landing on the source meanwhile is never merged unreviewed. */
+    merge_guard guard = {.p = &p, .approved_head = v.source_head, .breaking = v.breaking, .override_ok = override_ok};
+    oms_merge_request m = {.target = p.target, .source = v.source_head, .message = msg, .issue_keys = issues,
                            .bypass_protection = true, .audit_action = "proposal.merge", .audit_detail = detail,
-                           .in_tx = mark_merged, .in_tx_ctx = p.id};
+                           .in_tx = mark_merged, .in_tx_ctx = &guard};
     oms_merge_result out;
     rc = oms_vcs_merge(req, &m, &out, &err);
     if (rc == OMS_OK && strcmp(out.status, "up_to_date") == 0) {
         /* Nothing left to merge: the proposal is merged at the target's head. */
         if ((rc = oms_db_begin(c, true, &err)) == OMS_OK) {
-            if ((rc = mark_merged(c, p.id, out.commit, &err)) == OMS_OK)
+            if ((rc = mark_merged(c, &guard, out.commit, &err)) == OMS_OK)
                 rc = audit_transition(c, req, "proposal.merge", &p, out.commit, detail, issues, &err);
             rc = rc ? (oms_db_rollback(c), rc) : oms_db_commit(c, &err);
         }
@@ -520,12 +635,15 @@ int oms_h_proposal_merge(oms_request *req)
     json_decref(issues);
     proposal_free(&p);
     if (rc) {
-        json_t *pe = out.problem_extra;
+        json_t *pe = guard.problem_code ? guard.problem_extra : out.problem_extra;
+        if (guard.problem_code)
+            json_decref(out.problem_extra);
         out.problem_extra = NULL;
-        oms_resp_problem_as(req, (oms_err)rc, out.problem_code, err.msg, pe);
+        oms_resp_problem_as(req, (oms_err)rc, guard.problem_code ? guard.problem_code : out.problem_code, err.msg, pe);
         oms_merge_result_clear(&out);
         return OMS_OK;
     }
+    json_decref(guard.problem_extra);
     oms_resp_header(req, "X-Commit", out.commit);
     oms_merge_result_clear(&out);
     return respond_view(req, c, req->params[0], 200);
