@@ -96,6 +96,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->conn = conn;
     req->start_ns = oms_mono_ns();
     req->raw_target = oms_arena_strdup(a, uri ? uri : "");
+    req->wire.target = uri;
+    req->wire.target_len = strlen(req->raw_target);
     const char *q = strchr(req->raw_target, '?');
     req->raw_path = req->raw_target;
     req->raw_path_len = q ? (size_t)(q - req->raw_target) : strlen(req->raw_target);
@@ -177,6 +179,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!req->started) {
         req->started = true;
         req->method = oms_arena_strdup(req->arena, method);
+        req->wire.method = method;
+        req->wire.url = url;
+        req->wire.version = version;
         req->user_agent = oms_req_header(req, "User-Agent");
         const char *rid = oms_req_header(req, "X-Request-ID");
         if (rid && oms_valid_request_id(rid))
