@@ -11,6 +11,7 @@
 #include "governance/issue_check.h"
 #include "governance/overrides.h"
 #include "http/app.h"
+#include "http/framing.h"
 #include "ontology/ontology.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -133,6 +134,14 @@ bool oms_pipeline_head(oms_request *req)
 {
     oms_error err;
     oms_err_clear(&err);
+
+    /* 0. Framing: one reading of the request's extent and head, or the
+     * connection is closed (what follows may be a smuggled request). */
+    if (oms_framing_check(req, &err) != OMS_OK) {
+        oms_resp_header(req, "Connection", "close");
+        refuse(req, err.code, err.msg, "request.rejected", NULL);
+        return true;
+    }
 
     /* 1. Input limits that need no routing. */
     if (strlen(req->raw_target) > OMS_MAX_URI) {

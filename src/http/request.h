@@ -41,6 +41,14 @@ typedef struct oms_request {
     char client_addr[64];
     const char *user_agent;
     oms_path path;
+    /* The request head where libmicrohttpd parsed it, in place, in its
+     * connection buffer (valid in the head phase only): framing.c walks it.
+     * target_len is the target's length when it arrived, before the library
+     * cut the query off. */
+    struct {
+        const char *method, *target, *url, *version;
+        size_t target_len;
+    } wire;
 
     /* Routing. */
     const oms_route *route;

@@ -96,6 +96,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->conn = conn;
     req->start_ns = oms_mono_ns();
     req->raw_target = oms_arena_strdup(a, uri ? uri : "");
+    req->wire.target = uri;
+    req->wire.target_len = strlen(req->raw_target);
     const char *q = strchr(req->raw_target, '?');
     req->raw_path = req->raw_target;
     req->raw_path_len = q ? (size_t)(q - req->raw_target) : strlen(req->raw_target);
@@ -133,9 +135,25 @@ static void stream_done(void *cls)
     free(s);
 }
 
+/* A HEAD answer never carries a body (SPEC §5). The library leaves out a
+ * buffered body on HEAD by itself (and announces its length), but writes a
+ * streamed one in full: on a kept-alive connection the client would read it
+ * as the start of the next answer. So a stream is never handed over. */
+static void drop_stream_for_head(oms_request *req)
+{
+    if (!req->stream_fn || !req->method || strcmp(req->method, "HEAD") != 0)
+        return;
+    if (req->stream_free)
+        req->stream_free(req->stream_ctx);
+    req->stream_fn = NULL;
+    req->stream_free = NULL;
+    req->stream_ctx = NULL;
+}
+
 static enum MHD_Result queue(oms_request *req)
 {
     struct MHD_Response *resp;
+    drop_stream_for_head(req);
     if (req->stream_fn) {
         stream_reader *s = malloc(sizeof *s);
         resp = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_done) : NULL;
@@ -177,6 +195,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!req->started) {
         req->started = true;
         req->method = oms_arena_strdup(req->arena, method);
+        req->wire.method = method;
+        req->wire.url = url;
+        req->wire.version = version;
         req->user_agent = oms_req_header(req, "User-Agent");
         const char *rid = oms_req_header(req, "X-Request-ID");
         if (rid && oms_valid_request_id(rid))

@@ -39,6 +39,8 @@ static const struct {
     {OMS_EAUDIT, 503, "audit_unavailable", "Audit store unavailable"},
     {OMS_ENOTMODIFIED, 304, "not_modified", "Not modified"},
     {OMS_ELOCKLOST, 409, "lock_expired", "Lock expired"},
+    {OMS_EFRAMING, 400, "ambiguous_framing", "Ambiguous request framing"},
+    {OMS_ENOTIMPL, 501, "not_implemented", "Not implemented"},
 };
 
 static int find(oms_err code)

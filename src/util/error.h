@@ -33,6 +33,8 @@ typedef enum {
     OMS_EAUDIT = -25,         /* 503 audit_unavailable */
     OMS_ENOTMODIFIED = -26,   /* 304 */
     OMS_ELOCKLOST = -27,      /* 409 lock_expired: X-Lock-ID names no live lock of the caller (fencing) */
+    OMS_EFRAMING = -28,       /* 400 ambiguous_framing: the request's extent or head reads two ways */
+    OMS_ENOTIMPL = -29,       /* 501 not_implemented: e.g. a transfer coding but chunked */
 } oms_err;
 
 /* An error with its message; `msg` never holds secrets. */
