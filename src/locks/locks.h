@@ -56,8 +56,8 @@ typedef struct {
 /* "The database clock now" as a SQL expression, and a statement prefix
  * binding it once as n.t (clock_timestamp() moves within a statement, so
  * it is read once in a materialised CTE). */
-#define OMS_LOCK_NOW_PG "(extract(epoch from clock_timestamp()) * 1000)::bigint"
-#define OMS_LOCK_NOW_SQLITE "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+#define OMS_LOCK_NOW_PG OMS_DB_NOW_PG
+#define OMS_LOCK_NOW_SQLITE OMS_DB_NOW_SQLITE
 #define OMS_LOCK_WITH_NOW(NOW) "WITH n AS MATERIALIZED (SELECT " NOW " AS t) "
 
 /* Picks the statement text of the connection's backend. */

@@ -72,6 +72,12 @@ void oms_db_rollback(oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c);
 
+/* The dialect of "the database clock now", in epoch milliseconds. One
+ * clock for everything time-stamped (commits, audit events, locks): an
+ * instance whose own clock is off never writes the future or the past. */
+#define OMS_DB_NOW_PG "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+#define OMS_DB_NOW_SQLITE "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+
 void oms_dbres_free(oms_dbres *r);
 const char *oms_dbres_get(const oms_dbres *r, size_t row, size_t col);
 int64_t oms_dbres_int(const oms_dbres *r, size_t row, size_t col);

@@ -270,8 +270,8 @@ static char *default_message(const oms_write *w)
     return strdup(buf);
 }
 
-static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *head, oms_snapshot *fork,
-                   json_t *changes, bool breaking, oms_write_result *res, oms_error *err)
+static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *head, int64_t now_ms,
+                   oms_snapshot *fork, json_t *changes, bool breaking, oms_write_result *res, oms_error *err)
 {
     /* An override the change relies on is used in this transaction; the
      * commit names it. */
@@ -303,7 +303,7 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
     char *message = w->message ? strdup(w->message) : default_message(w);
     const char *author = req->principal.sub ? req->principal.sub : "oms";
     oms_commit_info ci = {.tree = fork->tree, .parents = {head, w->merge_parent}, .nparents = w->merge_parent ? 2 : 1,
-                          .author = author, .message = message, .time_ms = oms_now_ms(),
+                          .author = author, .message = message, .time_ms = now_ms,
                           .issue_keys = w->issue_keys, .override_id = override_id};
     char id[65];
     oms_commit_id(&ci, id, NULL);
@@ -377,14 +377,16 @@ done:
 
 /* ---- the transaction ---- */
 
+/* The branch row, and the database clock that times the commit, in the
+ * one round trip the write makes anyway. */
 static int read_branch(oms_dbconn *c, oms_request *req, const char *branch, char head[65], bool *protect,
-                       oms_error *err)
+                       int64_t *now_ms, oms_error *err)
 {
     bool pg = oms_db_backend_of(req->app->store->db) == OMS_DB_PG;
     /* FOR UPDATE serialises writers of one branch on PostgreSQL; SQLite's
      * BEGIN IMMEDIATE already serialises every writer. */
-    const char *sql = pg ? "SELECT head, protected FROM branches WHERE name = $1 FOR UPDATE"
-                         : "SELECT head, protected FROM branches WHERE name = $1";
+    const char *sql = pg ? "SELECT head, protected, " OMS_DB_NOW_PG " FROM branches WHERE name = $1 FOR UPDATE"
+                         : "SELECT head, protected, " OMS_DB_NOW_SQLITE " FROM branches WHERE name = $1";
     oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(branch)};
     int rc = oms_db_exec(c, sql, p, 1, &r, err);
@@ -393,6 +395,7 @@ static int read_branch(oms_dbconn *c, oms_request *req, const char *branch, char
     if (rc == OMS_OK) {
         snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
         *protect = oms_dbres_int(r, 0, 1) != 0;
+        *now_ms = oms_dbres_int(r, 0, 2);
     }
     oms_dbres_free(r);
     return rc;
@@ -419,7 +422,8 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
     json_t *touched = json_object(), *deleted = json_object();
     char head[65];
     bool protect = false;
-    if ((rc = read_branch(c, req, w->branch, head, &protect, err)))
+    int64_t now_ms = 0;
+    if ((rc = read_branch(c, req, w->branch, head, &protect, &now_ms, err)))
         goto done;
     if (protect && !w->dry_run && !w->bypass_protection &&
         !oms_override_permits(req, "protected_branch", w->branch, NULL, 0)) {
@@ -466,7 +470,7 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
         oms_snapshot_ref(res->snap);
         goto out;
     }
-    if ((rc = persist(c, req, w, head, fork, res->changes, res->breaking, res, err))) {
+    if ((rc = persist(c, req, w, head, now_ms, fork, res->changes, res->breaking, res, err))) {
         oms_metrics_commit(commit_kind(w), rc);
         goto done;
     }
