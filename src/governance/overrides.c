@@ -1,5 +1,6 @@
 #include "governance/overrides.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,103 @@ int oms_h_override_get(oms_request *req)
 
 static const char *const k_fields[] = {"kind", "branch", "resource", "justification", "incident", "ttl_seconds", NULL};
 
+/* Code points that carry no meaning in a justification: whitespace (ASCII
+ * and Unicode), controls, and the invisible ones people pad with
+ * (zero-width spaces and joiners, bidi marks, the soft hyphen, fillers,
+ * the blank braille pattern, variation selectors, tags). */
+static bool blank_code_point(uint32_t cp)
+{
+    return cp <= 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0xad || cp == 0x34f || cp == 0x115f ||
+           cp == 0x1160 || cp == 0x1680 || cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
+           (cp >= 0x2028 && cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x2800 || cp == 0x3000 ||
+           cp == 0x3164 || (cp >= 0xfe00 && cp <= 0xfe0f) || cp == 0xfeff || cp == 0xffa0 ||
+           (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+/* A letter, without Unicode tables: ASCII letters, and any other code point
+ * from U+00C0 on outside the punctuation, symbol and emoji blocks (so
+ * accented and non-Latin scripts count). */
+static bool letter_code_point(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+    return cp >= 0xc0 && cp != 0xd7 && cp != 0xf7 && !(cp >= 0x2000 && cp <= 0x2bff) &&
+           !(cp >= 0x3000 && cp <= 0x303f) && !(cp >= 0xfe10 && cp <= 0xfe6f) && !(cp >= 0xff00 && cp <= 0xff20) &&
+           !(cp >= 0x1f000 && cp <= 0x1faff);
+}
+
+/* One code point of valid UTF-8 (jansson guarantees it); advances *p. */
+static uint32_t next_code_point(const unsigned char **p)
+{
+    const unsigned char *s = *p;
+    uint32_t cp;
+    size_t n;
+    if (s[0] < 0x80)
+        cp = s[0], n = 1;
+    else if ((s[0] & 0xe0) == 0xc0)
+        cp = s[0] & 0x1fu, n = 2;
+    else if ((s[0] & 0xf0) == 0xe0)
+        cp = s[0] & 0x0fu, n = 3;
+    else
+        cp = s[0] & 0x07u, n = 4;
+    for (size_t i = 1; i < n && s[i]; i++)
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    for (size_t i = 0; i < n && **p; i++)
+        (*p)++;
+    return cp;
+}
+
+static bool has_visible_code_point(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p)
+        if (!blank_code_point(next_code_point(&p)))
+            return true;
+    return false;
+}
+
+#define JUSTIFICATION_MIN_CHARS 50
+#define JUSTIFICATION_MIN_LETTERS 20
+#define JUSTIFICATION_MIN_DISTINCT 8
+#define JUSTIFICATION_MAX_BYTES 4096
+
+/* SPEC §6.4 asks for a justification of at least 50 characters: characters
+ * that say something. Counted after trimming and collapsing every run of
+ * blank code points (above) into one space; of those, at least 20 must be
+ * letters and at least 8 must differ (case-folded), so neither padding nor
+ * "xxxx..." nor a line of punctuation passes. NULL when acceptable. */
+const char *oms_override_justification_problem(const char *s, size_t len)
+{
+    static const char *const why = "justification must explain the override: at least 50 characters once"
+                                   " whitespace is trimmed and collapsed, with at least 20 letters and 8 different"
+                                   " characters (at most 4096 bytes)";
+    if (!s || len > JUSTIFICATION_MAX_BYTES || strlen(s) != len)
+        return why;
+    size_t chars = 0, letters = 0, distinct = 0;
+    bool pending_space = false;
+    uint32_t seen[JUSTIFICATION_MIN_DISTINCT];
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp = next_code_point(&p);
+        if (blank_code_point(cp)) {
+            pending_space = chars > 0;
+            continue;
+        }
+        chars += pending_space ? 2 : 1;
+        pending_space = false;
+        letters += letter_code_point(cp);
+        uint32_t folded = cp < 0x80 && cp >= 'A' && cp <= 'Z' ? cp | 0x20 : cp;
+        bool known = false;
+        for (size_t i = 0; i < distinct && !known; i++)
+            known = seen[i] == folded;
+        if (!known && distinct < JUSTIFICATION_MIN_DISTINCT)
+            seen[distinct++] = folded;
+    }
+    if (chars < JUSTIFICATION_MIN_CHARS || letters < JUSTIFICATION_MIN_LETTERS || distinct < JUSTIFICATION_MIN_DISTINCT)
+        return why;
+    return NULL;
+}
+
 static const char *validate_request(const json_t *b)
 {
     const char *kind = json_string_value(json_object_get(b, "kind"));
@@ -318,12 +416,17 @@ static const char *validate_request(const json_t *b)
         if (oms_kind_parse(&k, seg) || !oms_valid_api_name(slash + 1))
             return "resource must be KIND/API_NAME";
     }
-    const char *just = json_string_value(json_object_get(b, "justification"));
-    if (!just || strlen(just) < 50 || strlen(just) > 4096)
-        return "justification must be 50 to 4096 characters";
-    const char *incident = json_string_value(json_object_get(b, "incident"));
-    if (!incident || !*incident || strlen(incident) > 200)
-        return "incident must name the incident (1-200 characters)";
+    const json_t *just = json_object_get(b, "justification");
+    const char *why = json_is_string(just) ? oms_override_justification_problem(json_string_value(just),
+                                                                                 json_string_length(just))
+                                           : oms_override_justification_problem(NULL, 0);
+    if (why)
+        return why;
+    const json_t *incident = json_object_get(b, "incident");
+    if (!json_is_string(incident) || json_string_length(incident) > 200 ||
+        strlen(json_string_value(incident)) != json_string_length(incident) ||
+        !has_visible_code_point(json_string_value(incident)))
+        return "incident must name the incident (1-200 characters, not only whitespace)";
     const json_t *ttl = json_object_get(b, "ttl_seconds");
     if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 || json_integer_value(ttl) > OMS_OVERRIDE_MAX_TTL)
         return "ttl_seconds must be an integer from 1 to 14400 (4 h)";
