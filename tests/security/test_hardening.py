@@ -62,3 +62,48 @@ def test_a_padded_justification_refused(ctx):
     r = srv.request("POST", "/api/v1/overrides", headers=_h(srv), json_body=_override_body(justification=real))
     assert r.status == 201, r
     srv.request("POST", f"/api/v1/overrides/{r.json()['id']}/cancel", headers=_h(srv))
+
+
+# ---- (b) locks on protected branches ----
+
+def test_b_developer_cannot_lock_protected_branch(ctx):
+    srv = ctx.new_server()
+    week = 7 * 24 * 3600
+    # the attack: a developer locks protected main for a week
+    for body in ({"scope": "branch"}, {"scope": "resource_type", "resource_type": "object-types"}):
+        r = srv.request("POST", "/api/v1/locks", headers=_h(srv, sub="mallory"),
+                        json_body={"branch": "main", "reason": "mine now", "ttl_seconds": week, **body})
+        assert r.status == 403, (body, r)
+        assert r.json()["missing_permission"] == "lock:admin", r
+    assert srv.query("SELECT id FROM locks") == []
+    # any protected branch, not only main
+    admin = _h(srv, sub="boss", roles=("admin",))
+    _branch(srv, "hard/release")
+    assert srv.request("PUT", "/api/v1/branches/hard%2Frelease/settings", headers=admin,
+                       json_body={"protected": True}).status == 200
+    r = srv.request("POST", "/api/v1/locks", headers=_h(srv, sub="mallory"),
+                    json_body={"branch": "hard/release", "scope": "branch", "reason": "x"})
+    assert r.status == 403 and r.json()["missing_permission"] == "lock:admin", r
+    # so an approved proposal merges into main
+    _branch(srv, "hard/feature")
+    assert srv.request("POST", f"/api/v1/schemas/{quote('hard/feature')}/shared-properties", headers=_h(srv),
+                       json_body=_sp("Approved")).status == 201
+    pid = srv.request("POST", "/api/v1/proposals", headers=_h(srv),
+                      json_body={"source": "hard/feature", "target": "main", "title": "t"}).json()["id"]
+    assert srv.request("POST", f"/api/v1/proposals/{pid}/approve",
+                       headers=_h(srv, sub="rita", roles=("reviewer",))).status == 200
+    r = srv.request("POST", f"/api/v1/proposals/{pid}/merge", headers=_h(srv, sub="rita", roles=("reviewer",)),
+                    json_body={})
+    assert r.status == 200 and r.json()["state"] == "merged", r
+    # what stays allowed: a resource lock on main (lock:write), a branch lock
+    # on an unprotected branch, and lock:admin on main
+    r = srv.request("POST", "/api/v1/locks", headers=_h(srv, sub="dana"),
+                    json_body={"branch": "main", "resource_type": "shared-properties", "resource_id": "Approved",
+                               "reason": "re-indexing one type"})
+    assert r.status == 201, r
+    r = srv.request("POST", "/api/v1/locks", headers=_h(srv, sub="dana"),
+                    json_body={"branch": "hard/feature", "scope": "branch", "reason": "my branch"})
+    assert r.status == 201, r
+    r = srv.request("POST", "/api/v1/locks", headers=admin,
+                    json_body={"branch": "hard/release", "scope": "branch", "kind": "maintenance", "reason": "ops"})
+    assert r.status == 201, r
