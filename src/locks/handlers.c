@@ -499,8 +499,8 @@ int oms_h_lock_list(oms_request *req)
 
 static int not_holder(oms_request *req, const oms_lock *l)
 {
-    return oms_resp_problem_as(req, OMS_EFORBIDDEN, "not_lock_holder",
-                               "only the lock's holder may do this", json_pack("{s:s}", "holder", l->holder));
+    return oms_resp_problem(req, OMS_ELOCKNOTHOLDER, "only the lock's holder may do this",
+                            json_pack("{s:s}", "holder", l->holder));
 }
 
 static int not_active(oms_request *req, const oms_lock *l, int64_t now)

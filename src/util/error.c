@@ -39,6 +39,7 @@ static const struct {
     {OMS_EAUDIT, 503, "audit_unavailable", "Audit store unavailable"},
     {OMS_ENOTMODIFIED, 304, "not_modified", "Not modified"},
     {OMS_ELOCKLOST, 409, "lock_expired", "Lock expired"},
+    {OMS_ELOCKNOTHOLDER, 403, "not_lock_holder", "Not the lock holder"},
 };
 
 static int find(oms_err code)

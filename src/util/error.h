@@ -33,6 +33,7 @@ typedef enum {
     OMS_EAUDIT = -25,         /* 503 audit_unavailable */
     OMS_ENOTMODIFIED = -26,   /* 304 */
     OMS_ELOCKLOST = -27,      /* 409 lock_expired: X-Lock-ID names no live lock of the caller (fencing) */
+    OMS_ELOCKNOTHOLDER = -28, /* 403 not_lock_holder: another principal's lock (X-Lock-ID, heartbeat) */
 } oms_err;
 
 /* An error with its message; `msg` never holds secrets. */

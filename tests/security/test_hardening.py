@@ -107,3 +107,33 @@ def test_b_developer_cannot_lock_protected_branch(ctx):
     r = srv.request("POST", "/api/v1/locks", headers=admin,
                     json_body={"branch": "hard/release", "scope": "branch", "kind": "maintenance", "reason": "ops"})
     assert r.status == 201, r
+
+
+# ---- (c) somebody else's X-Lock-ID ----
+
+def test_c_foreign_lock_id_is_403(ctx):
+    srv = ctx.server
+    _branch(srv, "hard/locks")
+    url = f"/api/v1/schemas/{quote('hard/locks')}/shared-properties"
+    assert srv.request("POST", url, headers=_h(srv), json_body=_sp("Doc")).status == 201
+    lock = srv.request("POST", "/api/v1/locks", headers=_h(srv, sub="alice"),
+                       json_body={"branch": "hard/locks", "resource_type": "shared-properties", "resource_id": "Doc",
+                                  "reason": "alice works"}).json()
+
+    def put(sub, lock_id, desc):
+        etag = srv.get(f"{url}/Doc", headers=_h(srv)).header("ETag")
+        return srv.request("PUT", f"{url}/Doc", headers=_h(srv, sub=sub, **{"If-Match": etag, "X-Lock-ID": lock_id}),
+                           json_body=_sp("Doc", desc))
+
+    # the attack: bob writes carrying alice's live lock id
+    r = put("bob", lock["id"], "by bob")
+    assert r.status == 403 and r.json()["code"] == "not_lock_holder", r
+    assert srv.get(f"{url}/Doc", headers=_h(srv)).json()["description"] == ""
+    # the holder writes; her own released lock is fencing: 409 lock_expired
+    assert put("alice", lock["id"], "by alice").status == 200
+    assert srv.request("DELETE", f"/api/v1/locks/{lock['id']}", headers=_h(srv, sub="alice")).status == 200
+    r = put("alice", lock["id"], "late")
+    assert r.status == 409 and r.json()["code"] == "lock_expired" and r.json()["lock_state"] == "released", r
+    # someone else's lock stays someone else's after it ended
+    r = put("bob", lock["id"], "late bob")
+    assert r.status == 403 and r.json()["code"] == "not_lock_holder", r
