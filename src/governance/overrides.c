@@ -488,6 +488,30 @@ int oms_h_override_create(oms_request *req)
 
 typedef enum { DECIDE_APPROVE, DECIDE_REJECT, DECIDE_CANCEL } decision;
 
+/* The approvals an override has, one per person: subjects that differ only
+ * in ASCII case are one approver (auth/principal.h), so one person under
+ * two spellings never makes two approvals. *counted: `sub` (or a spelling
+ * of it) has approved already. */
+static int count_approvers(oms_dbconn *c, const char *id, const char *sub, int64_t *out, bool *counted,
+                           oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam q[] = {DBP_TEXT(id)};
+    int rc = oms_db_exec(c, "SELECT approver FROM override_approvals WHERE override_id = $1", q, 1, &r, err);
+    *out = 0;
+    *counted = false;
+    for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
+        const char *a = oms_dbres_get(r, i, 0);
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = oms_sub_same_person(a, oms_dbres_get(r, k, 0));
+        *out += !seen;
+        *counted = *counted || oms_sub_same_person(a, sub);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
 static int decide(oms_request *req, decision d)
 {
     oms_error err;
@@ -509,13 +533,17 @@ static int decide(oms_request *req, decision d)
     snprintf(requester, sizeof requester, "%s", oms_dbres_get(r, 0, 6));
     int64_t required = oms_dbres_int(r, 0, 9), expires = oms_dbres_int(r, 0, 11), now = db_now(c, req);
     oms_dbres_free(r);
+    /* Cancelling is the requester's own right: exact subject. Deciding is
+     * separation of duties: any case-variant of the requester is the
+     * requester (auth/principal.h). */
     bool mine = strcmp(requester, req->principal.sub) == 0;
+    bool requester_deciding = oms_sub_same_person(requester, req->principal.sub);
     const char *why = NULL, *code = "invalid_state";
     oms_err ecode = OMS_ECONFLICT;
     bool live = (!strcmp(state, "pending") || !strcmp(state, "approved")) && expires > now;
     if (d == DECIDE_CANCEL && !mine)
         why = "only the requester can cancel an override", code = "not_requester", ecode = OMS_EFORBIDDEN;
-    else if (d != DECIDE_CANCEL && mine)
+    else if (d != DECIDE_CANCEL && requester_deciding)
         why = "an override is approved or rejected by someone other than its requester", code = "self_approval",
         ecode = OMS_EFORBIDDEN;
     else if (!live)
@@ -530,17 +558,17 @@ static int decide(oms_request *req, decision d)
     const char *action = "override.cancel", *to = "cancelled";
     if (d == DECIDE_APPROVE) {
         action = "override.approve";
-        oms_dbparam a[] = {DBP_TEXT(id), DBP_TEXT(req->principal.sub), DBP_INT(now)};
-        rc = oms_db_exec(c,
-                         "INSERT INTO override_approvals (override_id, approver, created_at) VALUES ($1, $2, $3)"
-                         " ON CONFLICT DO NOTHING",
-                         a, 3, NULL, &err);
-        oms_dbres *n = NULL;
-        oms_dbparam q[] = {DBP_TEXT(id)};
-        if (rc == OMS_OK)
-            rc = oms_db_exec(c, "SELECT count(*) FROM override_approvals WHERE override_id = $1", q, 1, &n, &err);
-        to = rc == OMS_OK && oms_dbres_int(n, 0, 0) >= required ? "approved" : "pending";
-        oms_dbres_free(n);
+        int64_t approvers = 0;
+        bool counted = false;
+        if ((rc = count_approvers(c, id, req->principal.sub, &approvers, &counted, &err)) == OMS_OK && !counted) {
+            oms_dbparam a[] = {DBP_TEXT(id), DBP_TEXT(req->principal.sub), DBP_INT(now)};
+            rc = oms_db_exec(c,
+                             "INSERT INTO override_approvals (override_id, approver, created_at) VALUES ($1, $2, $3)"
+                             " ON CONFLICT DO NOTHING",
+                             a, 3, NULL, &err);
+            approvers++;
+        }
+        to = rc == OMS_OK && approvers >= required ? "approved" : "pending";
     } else if (d == DECIDE_REJECT) {
         action = "override.reject";
         to = "rejected";

@@ -328,6 +328,8 @@ static int transition(oms_request *req, const char *const *from, const char *to,
     for (size_t i = 0; from[i]; i++)
         allowed_state = allowed_state || strcmp(p.state, from[i]) == 0;
     bool is_author = strcmp(p.author, req->principal.sub) == 0;
+    /* self-review: case-variants of the author are the author (auth/principal.h) */
+    bool author_as_reviewer = oms_sub_same_person(p.author, req->principal.sub);
     bool is_reviewer = oms_rbac_allows(req->principal.perms, OMS_PERM_PROPOSAL_REVIEW);
     const char *refusal = NULL, *code = NULL;
     oms_err ecode = OMS_ECONFLICT;
@@ -336,7 +338,7 @@ static int transition(oms_request *req, const char *const *from, const char *to,
         code = "invalid_state";
     } else if (by == BY_AUTHOR && !is_author) {
         refusal = "only the proposal's author can do that", code = "not_author", ecode = OMS_EFORBIDDEN;
-    } else if (by == BY_REVIEWER && is_author) {
+    } else if (by == BY_REVIEWER && author_as_reviewer) {
         refusal = "authors cannot review their own proposals", code = "self_approval", ecode = OMS_EFORBIDDEN;
     } else if (by == BY_AUTHOR_OR_REVIEWER && !is_author && !is_reviewer) {
         refusal = "only the author or a reviewer can do that", code = "forbidden", ecode = OMS_EFORBIDDEN;

@@ -137,3 +137,39 @@ def test_c_foreign_lock_id_is_403(ctx):
     # someone else's lock stays someone else's after it ended
     r = put("bob", lock["id"], "late bob")
     assert r.status == 403 and r.json()["code"] == "not_lock_holder", r
+
+
+# ---- (d) identity comparison for self-approval ----
+
+def test_d_case_variant_of_author_cannot_approve(ctx):
+    srv = ctx.server
+    _branch(srv, "hard/self")
+    assert srv.request("POST", f"/api/v1/schemas/{quote('hard/self')}/shared-properties", headers=_h(srv, sub="alice"),
+                       json_body=_sp("Mine")).status == 201
+    admin = _h(srv, sub="boss", roles=("admin",))
+    srv.request("POST", "/api/v1/branches", headers=admin, json_body={"name": "hard/selftarget", "from": "main"})
+    pid = srv.request("POST", "/api/v1/proposals", headers=_h(srv, sub="alice"),
+                      json_body={"source": "hard/self", "target": "hard/selftarget", "title": "t"}).json()["id"]
+    # the attack: a token whose subject differs from the author's only in case
+    for variant in ("Alice", "ALICE", "aLiCe"):
+        r = srv.request("POST", f"/api/v1/proposals/{pid}/approve", headers=_h(srv, sub=variant, roles=("reviewer",)))
+        assert r.status == 403 and r.json()["code"] == "self_approval", (variant, r)
+    p = srv.get(f"/api/v1/proposals/{pid}", headers=_h(srv)).json()
+    assert p["approvals"] == [] and p["state"] == "open", p
+    # the same rule for emergency overrides
+    oid = srv.request("POST", "/api/v1/overrides", headers=_h(srv, sub="alice"),
+                      json_body=_override_body()).json()["id"]
+    r = srv.request("POST", f"/api/v1/overrides/{oid}/approve",
+                    headers=_h(srv, sub="ALICE", roles=("security_officer",)))
+    assert r.status == 403 and r.json()["code"] == "self_approval", r
+    # ownership stays exact: a case variant cannot cancel alice's override
+    r = srv.request("POST", f"/api/v1/overrides/{oid}/cancel", headers=_h(srv, sub="Alice"))
+    assert r.status == 403 and r.json()["code"] == "not_requester", r
+    # with two approvals required, one approver under two spellings counts once
+    two = ctx.new_server(env={"OMS_OVERRIDE_APPROVALS": "2"})
+    oid = two.request("POST", "/api/v1/overrides", headers=_h(two, sub="alice"), json_body=_override_body()).json()["id"]
+    for sub in ("sec", "SEC"):
+        r = two.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(two, sub=sub, roles=("security_officer",)))
+        assert r.status == 200 and r.json()["state"] == "pending", (sub, r)
+    r = two.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(two, sub="sam", roles=("security_officer",)))
+    assert r.status == 200 and r.json()["state"] == "approved", r
