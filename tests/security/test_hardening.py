@@ -2,6 +2,9 @@
 real server and asserts the one outcome SPEC §6/§7 or the decision written
 in docs/security.md ("Hardening (issue #10 item 6)") names."""
 
+import subprocess
+
+import harness
 from harness import quote
 
 DEV = ("developer",)
@@ -173,3 +176,23 @@ def test_d_case_variant_of_author_cannot_approve(ctx):
         assert r.status == 200 and r.json()["state"] == "pending", (sub, r)
     r = two.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(two, sub="sam", roles=("security_officer",)))
     assert r.status == 200 and r.json()["state"] == "approved", r
+
+
+# ---- (e) JWT_ALGORITHM=none at start-up ----
+
+def test_e_jwt_algorithm_none_refused_naming_the_setting(ctx):
+    for alg in ("none", "None", "NONE"):
+        for secret_set in (True, False):
+            env = {"JWT_ALGORITHM": alg}
+            if not secret_set:
+                env["JWT_SECRET"] = None
+            srv = ctx.new_server(env=env, start=False)
+            r = subprocess.run([harness.OMS_BIN, "serve"], env=srv.env, capture_output=True, text=True, timeout=30)
+            assert r.returncode == 2, (alg, secret_set, r.returncode, r.stderr)
+            lines = [line for line in r.stderr.splitlines() if line.strip()]
+            assert len(lines) == 1, r.stderr
+            line = lines[0]
+            # it names the wrong setting: JWT_ALGORITHM, and nothing else
+            assert "JWT_ALGORITHM" in line, line
+            assert "JWT_SECRET" not in line and "JWT_PUBLIC_KEY_FILE" not in line, line
+            assert srv.secret not in r.stderr
