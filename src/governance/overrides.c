@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "audit/audit.h"
+#include "auth/acl_store.h"
 #include "http/app.h"
 #include "http/params.h"
 #include "ontology/ontology.h"
@@ -28,7 +29,23 @@ static const char *const k_kinds[] = {"issue_requirement", "protected_branch", "
 
 static bool pg(oms_request *req) { return oms_db_backend_of(req->app->store->db) == OMS_DB_PG; }
 
-static json_t *row_json(oms_dbconn *c, const oms_dbres *r, size_t i, int64_t now)
+/* The justification and the incident say why production needed an
+ * exception: often a confidential incident. They are shown to the
+ * requester (exact subject), and to whoever may decide the override:
+ * override:approve on its branch, RBAC refined by ACL policies (admins hold
+ * every permission). Everyone else who may list overrides sees the
+ * override without them. When the policies cannot be read, nobody else
+ * sees them (fail closed). */
+static bool sees_private_fields(oms_request *req, const char *requester, const char *branch)
+{
+    if (req->principal.sub && strcmp(requester, req->principal.sub) == 0)
+        return true;
+    oms_acl_verdict v;
+    oms_error err;
+    return oms_acl_check(req, OMS_PERM_OVERRIDE_APPROVE, branch, &v, &err) == OMS_OK && v.allowed;
+}
+
+static json_t *row_json(oms_request *req, oms_dbconn *c, const oms_dbres *r, size_t i, int64_t now)
 {
     char created[40], expires[40];
     oms_time_rfc3339_ms(created, sizeof created, oms_dbres_int(r, i, 10));
@@ -43,6 +60,10 @@ static json_t *row_json(oms_dbconn *c, const oms_dbres *r, size_t i, int64_t now
                           oms_dbres_get(r, i, 6), "state", state, "ttl_seconds", (json_int_t)oms_dbres_int(r, i, 8),
                           "approvals_required", (json_int_t)oms_dbres_int(r, i, 9), "created_at", created,
                           "expires_at", expires);
+    if (!sees_private_fields(req, oms_dbres_get(r, i, 6), oms_dbres_get(r, i, 2))) {
+        json_object_del(o, "justification");
+        json_object_del(o, "incident");
+    }
     if (oms_dbres_get(r, i, 13))
         json_object_set_new(o, "decided_by", json_string(oms_dbres_get(r, i, 13)));
     if (oms_dbres_get(r, i, 14)) {
@@ -239,6 +260,7 @@ static int problem(oms_request *req, int rc, const oms_error *err)
 }
 
 typedef struct {
+    oms_request *req;
     oms_dbconn *c;
     int64_t now;
 } list_ctx;
@@ -246,7 +268,7 @@ typedef struct {
 static json_t *list_row(const oms_dbres *r, size_t i, void *ctx)
 {
     list_ctx *lc = ctx;
-    return row_json(lc->c, r, i, lc->now);
+    return row_json(lc->req, lc->c, r, i, lc->now);
 }
 
 int oms_h_override_list(oms_request *req)
@@ -268,7 +290,7 @@ int oms_h_override_list(oms_request *req)
                          p, 3, &r, &err);
     if (rc)
         return problem(req, rc, &err);
-    list_ctx lc = {c, db_now(c, req)};
+    list_ctx lc = {req, c, db_now(c, req)};
     oms_resp_page(req, r, limit, 0, list_row, &lc, NULL);
     oms_dbres_free(r);
     return OMS_OK;
@@ -281,7 +303,7 @@ static int respond_one(oms_request *req, oms_dbconn *c, const char *id, int stat
     int rc = load(c, req, id, false, &r, &err);
     if (rc)
         return problem(req, rc, &err);
-    json_t *o = row_json(c, r, 0, db_now(c, req));
+    json_t *o = row_json(req, c, r, 0, db_now(c, req));
     oms_dbres_free(r);
     return oms_resp_json(req, status, o);
 }

@@ -196,3 +196,36 @@ def test_e_jwt_algorithm_none_refused_naming_the_setting(ctx):
             assert "JWT_ALGORITHM" in line, line
             assert "JWT_SECRET" not in line and "JWT_PUBLIC_KEY_FILE" not in line, line
             assert srv.secret not in r.stderr
+
+
+# ---- (f) who reads an override's justification and incident ----
+
+def test_f_override_justification_private(ctx):
+    srv = ctx.server
+    secret_just = "Payroll database corrupted by vendor hotfix; details under NDA, do not share."
+    incident = "INC-CONFIDENTIAL-77"
+    oid = srv.request("POST", "/api/v1/overrides", headers=_h(srv, sub="alice"),
+                      json_body=_override_body(justification=secret_just, incident=incident)).json()["id"]
+
+    def views(sub, roles):
+        one = srv.get(f"/api/v1/overrides/{oid}", headers=_h(srv, sub=sub, roles=roles))
+        lst = srv.get("/api/v1/overrides?limit=1000", headers=_h(srv, sub=sub, roles=roles))
+        assert one.status == 200 and lst.status == 200, (one, lst)
+        item = [o for o in lst.json()["items"] if o["id"] == oid]
+        assert len(item) == 1, lst
+        return one, item[0], lst
+
+    # the attack: another developer (override:request) reads them
+    one, item, lst = views("bob", DEV)
+    for doc in (one.json(), item):
+        assert "justification" not in doc and "incident" not in doc, doc
+        assert doc["requester"] == "alice" and doc["state"] == "pending"
+    assert secret_just not in one.body + lst.body and incident not in one.body + lst.body
+    # the requester, an approver (override:approve) and an admin see them
+    for sub, roles in (("alice", DEV), ("sec", ("reviewer", "security_officer")), ("boss", ("admin",))):
+        one, item, _ = views(sub, roles)
+        for doc in (one.json(), item):
+            assert doc["justification"] == secret_just and doc["incident"] == incident, (sub, doc)
+    # a case variant of the requester is not the requester
+    one, item, _ = views("ALICE", DEV)
+    assert "justification" not in one.json() and "justification" not in item
