@@ -12,6 +12,11 @@
 
 #define OMS_OVERRIDE_MAX_TTL (4 * 3600)
 
+/* Why a justification is not acceptable (SPEC §6.4: at least 50
+ * meaningful characters; docs/security.md), or NULL when it is. `len` is
+ * the string's length in bytes (an embedded NUL is refused). */
+const char *oms_override_justification_problem(const char *s, size_t len);
+
 /* Pipeline: loads the override named by X-Override-ID, if any, and checks
  * that this principal may use it now. Returns false with a 403 queued when
  * it may not. */

@@ -278,6 +278,27 @@ static bool explain_refusal(oms_dbconn *c, oms_request *req, oms_db_backend be, 
     return true;
 }
 
+/* Protected branches (SPEC §4) change only through approved proposals and
+ * overrides; a lock that covers the whole branch or a whole kind of it
+ * would let whoever holds lock:write (every developer) hold those merges
+ * off for up to OMS_LOCK_TTL_MAX_S. So on a protected branch the scopes
+ * `branch` and `resource_type` need lock:admin (RBAC refined by ACL
+ * policies for the branch); a `resource` lock, which blocks one resource,
+ * needs lock:write as anywhere (docs/locks.md). The flag is read inside the
+ * acquiring transaction: on SQLite it is serialised with settings changes,
+ * on PostgreSQL a concurrent change orders after this acquisition. *out
+ * stays false when the branch does not exist (the insert then says 404). */
+static int branch_protected(oms_dbconn *c, const char *branch, bool *out, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_exec(c, "SELECT protected FROM branches WHERE name = $1", p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 1)
+        *out = oms_dbres_int(r, 0, 0) != 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
 int oms_h_lock_acquire(oms_request *req)
 {
     oms_lock l;
@@ -318,6 +339,17 @@ int oms_h_lock_acquire(oms_request *req)
         token = oms_dbres_int(r, 0, 0);
         oms_dbres_free(r);
         r = NULL;
+    }
+    if (strcmp(l.scope, "resource") != 0) {
+        bool protected_branch = false;
+        if ((rc = branch_protected(c, l.branch, &protected_branch, &err)))
+            goto fail;
+        if (protected_branch &&
+            !acl_allows(req, OMS_PERM_LOCK_ADMIN, l.branch,
+                        json_pack("{s:s,s:b}", "scope", l.scope, "branch_protected", 1))) {
+            oms_db_rollback(c);
+            return OMS_OK;
+        }
     }
     static const char *const insert_sql[2] = {ACQUIRE_INSERT(NOW_LITE, "$12"),
                                               ACQUIRE_INSERT(NOW_PG, "nextval('lock_fencing_seq')")};
@@ -469,8 +501,8 @@ int oms_h_lock_list(oms_request *req)
 
 static int not_holder(oms_request *req, const oms_lock *l)
 {
-    return oms_resp_problem_as(req, OMS_EFORBIDDEN, "not_lock_holder",
-                               "only the lock's holder may do this", json_pack("{s:s}", "holder", l->holder));
+    return oms_resp_problem(req, OMS_ELOCKNOTHOLDER, "only the lock's holder may do this",
+                            json_pack("{s:s}", "holder", l->holder));
 }
 
 static int not_active(oms_request *req, const oms_lock *l, int64_t now)

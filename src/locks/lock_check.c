@@ -56,7 +56,15 @@ static int parse_own_ids(oms_request *req, const char **ids, size_t *n, oms_erro
 /* Fencing: every lock the request writes under must still be live and held
  * by the caller, judged by the database clock inside the write's own
  * transaction. On PostgreSQL the row is share-locked so a concurrent
- * release, expiry or forced release waits until this write has committed. */
+ * release, expiry or forced release waits until this write has committed.
+ *
+ * Whose lock it is comes first: another principal's lock id never gave the
+ * caller any right, live or not, so it is a refusal of authority (403
+ * not_lock_holder, as for a heartbeat), not fencing. Only the caller's own
+ * lock that ended is 409 lock_expired: a holder that lost its lock learns
+ * it must stop. The holder is compared exactly, as the issuer wrote the
+ * subject: a case-variant of the holder's name is someone else
+ * (docs/security.md). */
 static int check_own_lock(oms_dbconn *c, oms_request *req, oms_db_backend be, const char *id, json_t **extra,
                           oms_error *err)
 {
@@ -76,8 +84,9 @@ static int check_own_lock(oms_dbconn *c, oms_request *req, oms_db_backend be, co
         int64_t now = oms_dbres_int(r, 0, 0);
         oms_lock_from_row(&l, r, 0, 1, req->arena);
         if (strcmp(l.holder, sub) != 0) {
-            *extra = json_pack("{s:s,s:s}", "lock_id", id, "lock_state", "not_holder");
-            rc = oms_err_set(err, OMS_ELOCKLOST, "lock %s is not held by you", id);
+            *extra = json_pack("{s:s,s:s,s:s}", "lock_id", id, "lock_state", "not_holder", "holder", l.holder);
+            rc = oms_err_set(err, OMS_ELOCKNOTHOLDER, "lock %s is held by %s, not by you: its id gives no right to"
+                             " write", id, l.holder);
         } else if (!oms_lock_live(&l, now)) {
             *extra = json_pack("{s:s,s:s,s:o}", "lock_id", id, "lock_state", oms_lock_effective_state(&l, now),
                                "lock", oms_lock_json(&l, now));

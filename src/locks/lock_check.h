@@ -15,7 +15,9 @@
 
 /* OMS_OK when no other holder's active lock covers the branch or any of the
  * resources ("KIND/API_NAME"); otherwise OMS_ELOCKED with the problem
- * members in *extra. */
+ * members in *extra. An X-Lock-ID naming another principal's lock is
+ * OMS_ELOCKNOTHOLDER (403), one naming the caller's own ended lock or no
+ * lock at all OMS_ELOCKLOST (409, fencing). */
 int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, const char *const *resources,
                          size_t n, json_t **extra, oms_error *err);
 

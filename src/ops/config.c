@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "auth/jwt.h"
+
 const oms_cfg_def oms_cfg_table[] = {
     {"DATABASE_URL", CFG_STRING, "sqlite:oms-data/oms.db", 0, 0, false, true,
      "postgresql://user:pass@host:port/db or sqlite:PATH (password redacted in output)"},
@@ -359,10 +361,29 @@ static int check_secret(const char *name, const char *v, oms_error *err)
     return OMS_OK;
 }
 
+/* Names the refused value only when it is short printable ASCII (it is not
+ * a secret, but it is echoed to a terminal). */
+static int algorithm_refused(const char *alg, oms_error *err)
+{
+    bool printable = alg && *alg && strlen(alg) <= 32;
+    for (const char *p = alg; printable && *p; p++)
+        printable = *p >= 0x21 && *p <= 0x7e;
+    if (printable)
+        return oms_err_set(err, OMS_ECONFIG,
+                           "JWT_ALGORITHM=%s is refused: it must be HS256, HS384, HS512, RS256 or ES256", alg);
+    return oms_err_set(err, OMS_ECONFIG, "JWT_ALGORITHM is refused: it must be HS256, HS384, HS512, RS256 or ES256");
+}
+
 int oms_config_validate_serve(const oms_config *c, oms_error *err)
 {
     const char *alg = oms_config_str(c, "JWT_ALGORITHM");
-    bool hmac = alg && alg[0] == 'H' && alg[1] == 'S';
+    /* The algorithm first: every other rule depends on it, and an algorithm
+     * that is not on the list ("none" above all) must be refused as itself,
+     * not mistaken for a public-key one and blamed on another setting. */
+    oms_jwt_alg parsed;
+    if (oms_jwt_alg_parse(&parsed, alg) != OMS_OK)
+        return algorithm_refused(alg, err);
+    bool hmac = parsed <= OMS_JWT_HS512;
     const char *secret = oms_config_str(c, "JWT_SECRET");
     const char *prev = oms_config_str(c, "JWT_PREVIOUS_SECRET");
     if (hmac) {

@@ -41,6 +41,7 @@ static const struct {
     {OMS_ELOCKLOST, 409, "lock_expired", "Lock expired"},
     {OMS_EFRAMING, 400, "ambiguous_framing", "Ambiguous request framing"},
     {OMS_ENOTIMPL, 501, "not_implemented", "Not implemented"},
+    {OMS_ELOCKNOTHOLDER, 403, "not_lock_holder", "Not the lock holder"},
 };
 
 static int find(oms_err code)

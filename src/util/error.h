@@ -35,6 +35,7 @@ typedef enum {
     OMS_ELOCKLOST = -27,      /* 409 lock_expired: X-Lock-ID names no live lock of the caller (fencing) */
     OMS_EFRAMING = -28,       /* 400 ambiguous_framing: the request's extent or head reads two ways */
     OMS_ENOTIMPL = -29,       /* 501 not_implemented: e.g. a transfer coding but chunked */
+    OMS_ELOCKNOTHOLDER = -30, /* 403 not_lock_holder: another principal's lock (X-Lock-ID, heartbeat) */
 } oms_err;
 
 /* An error with its message; `msg` never holds secrets. */

@@ -52,17 +52,25 @@ static int load(oms_dbconn *c, const char *id, bool for_update, bool pg, proposa
 static bool is_pg(oms_request *req) { return oms_db_backend_of(req->app->store->db) == OMS_DB_PG; }
 
 /* Approvals that still count: approving the source's current head, by
- * someone other than the author. A new commit on the source resets them. */
+ * someone other than the author, one per person (case-variants of a
+ * subject are one person: oms_sub_same_person). A new commit on the source
+ * resets them. */
 static json_t *valid_approvals(oms_dbconn *c, const proposal *p, const char *source_head, oms_error *err)
 {
     json_t *out = json_array();
     oms_dbres *r = NULL;
-    oms_dbparam q[] = {DBP_TEXT(p->id), DBP_TEXT(source_head), DBP_TEXT(p->author)};
+    oms_dbparam q[] = {DBP_TEXT(p->id), DBP_TEXT(source_head)};
     if (oms_db_exec(c,
                     "SELECT reviewer, created_at FROM proposal_reviews WHERE proposal_id = $1 AND source_head = $2"
-                    " AND verdict = 'approved' AND reviewer <> $3 ORDER BY created_at",
-                    q, 3, &r, err) == OMS_OK) {
+                    " AND verdict = 'approved' ORDER BY created_at, reviewer",
+                    q, 2, &r, err) == OMS_OK) {
         for (size_t i = 0; i < r->nrows; i++) {
+            const char *who = oms_dbres_get(r, i, 0);
+            bool counted = oms_sub_same_person(who, p->author);
+            for (size_t j = 0; j < i && !counted; j++)
+                counted = oms_sub_same_person(who, oms_dbres_get(r, j, 0));
+            if (counted)
+                continue;
             char t[40];
             oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 1));
             json_array_append_new(out, json_pack("{s:s,s:s}", "reviewer", oms_dbres_get(r, i, 0), "at", t));
@@ -366,6 +374,8 @@ static int transition(oms_request *req, const char *const *from, const char *to,
     for (size_t i = 0; from[i]; i++)
         allowed_state = allowed_state || strcmp(p.state, from[i]) == 0;
     bool is_author = strcmp(p.author, req->principal.sub) == 0;
+    /* self-review: case-variants of the author are the author (auth/principal.h) */
+    bool author_as_reviewer = oms_sub_same_person(p.author, req->principal.sub);
     bool is_reviewer = oms_rbac_allows(req->principal.perms, OMS_PERM_PROPOSAL_REVIEW);
     const char *refusal = NULL, *code = NULL;
     oms_err ecode = OMS_ECONFLICT;
@@ -374,7 +384,7 @@ static int transition(oms_request *req, const char *const *from, const char *to,
         code = "invalid_state";
     } else if (by == BY_AUTHOR && !is_author) {
         refusal = "only the proposal's author can do that", code = "not_author", ecode = OMS_EFORBIDDEN;
-    } else if (by == BY_REVIEWER && is_author) {
+    } else if (by == BY_REVIEWER && author_as_reviewer) {
         refusal = "authors cannot review their own proposals", code = "self_approval", ecode = OMS_EFORBIDDEN;
     } else if (by == BY_AUTHOR_OR_REVIEWER && !is_author && !is_reviewer) {
         refusal = "only the author or a reviewer can do that", code = "forbidden", ecode = OMS_EFORBIDDEN;
@@ -505,14 +515,9 @@ static int merge_guard_check(oms_dbconn *c, merge_guard *g, oms_error *err)
     int64_t required = 1, breaking_required = 2;
     if ((rc = branch_rules(c, p->target, &required, &breaking_required, err)))
         return rc;
-    oms_dbparam q[] = {DBP_TEXT(p->id), DBP_TEXT(g->approved_head), DBP_TEXT(p->author)};
-    if ((rc = oms_db_exec(c,
-                          "SELECT COUNT(*) FROM proposal_reviews WHERE proposal_id = $1 AND source_head = $2"
-                          " AND verdict = 'approved' AND reviewer <> $3",
-                          q, 3, &r, err)))
-        return rc;
-    int64_t approvals = oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
+    json_t *valid = valid_approvals(c, p, g->approved_head, err);
+    int64_t approvals = (int64_t)json_array_size(valid);
+    json_decref(valid);
     int64_t need = g->breaking ? breaking_required : required;
     /* an approved breaking_change override stands in for the extra
      * approvals of a breaking change, never for the ordinary ones */

@@ -299,7 +299,7 @@ def test_x_lock_id_checks(ctx):
     # naming somebody else's live lock gives no right to write through it
     lock = _acquire(srv, "alice", branch="xl/a", resource_type="shared-properties", resource_id="S")
     r = _put(srv, "xl/a", "shared-properties", "S", _prop("S", "x"), sub="bob", **{"X-Lock-ID": lock["id"]})
-    assert r.status == 409 and r.json()["lock_state"] == "not_holder", r
+    assert r.status == 403 and r.json()["code"] == "not_lock_holder" and r.json()["lock_state"] == "not_holder", r
     _release(srv, lock["id"])
 
 

@@ -320,7 +320,8 @@ def test_upgrade_from_every_earlier_version(ctx):
                             json_body={"api_name": "Blocked", "type": "string"})
             assert r.status == 423 and r.json()["lock"]["id"] == held, (v, r)
         # the fencing sequence never goes back, whatever version the data came from
-        r = _ok(dst.request("POST", "/api/v1/locks", headers=auth,
+        # (a branch lock on protected main needs lock:admin)
+        r = _ok(dst.request("POST", "/api/v1/locks", headers=_h(dst, roles=("admin",)),
                             json_body={"branch": "main", "scope": "branch", "reason": "after upgrade", "ttl_seconds": 5}))
         if "locks" in at_v:
             assert r.json()["fencing_token"] > max_token, (v, r.json()["fencing_token"], max_token)

@@ -225,3 +225,28 @@ def test_a_policy_that_can_never_match_is_refused(ctx):
     _ok(srv.request("POST", "/api/v1/acl/policies", headers=_h(srv),
                     json_body={"subject": "user:nobody", "effect": "deny", "permissions": ["audit:read"],
                                "branches": []}), 201)
+
+
+def test_override_permissions_apply_to_the_override_branch(ctx):
+    """override:request and override:approve are decided on the branch the
+    override is for (routes without {branch}, SPEC §6.2)."""
+    srv = ctx.new_server()
+    body = {"kind": "protected_branch", "branch": "main", "incident": "INC-77", "ttl_seconds": 600,
+            "justification": "Production outage: the payments ontology needs an urgent fix on main today."}
+    for perm, subject in (("override:request", "user:dora"), ("override:approve", "user:sam")):
+        _ok(srv.request("POST", "/api/v1/acl/policies", headers=_h(srv),
+                        json_body={"subject": subject, "effect": "deny", "permissions": [perm],
+                                   "branches": ["main"]}), 201)
+    r = srv.request("POST", "/api/v1/overrides", headers=_h(srv, "dora", ("developer",)), json_body=body)
+    assert r.status == 403 and r.json()["missing_permission"] == "override:request", r
+    assert srv.query("SELECT count(*) FROM overrides")[0][0] in (0, "0")
+    oid = _ok(srv.request("POST", "/api/v1/overrides", headers=_h(srv, "dev2", ("developer",)), json_body=body),
+              201).json()["id"]
+    r = srv.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(srv, "sam", ("security_officer",)))
+    assert r.status == 403 and r.json()["missing_permission"] == "override:approve", r
+    r = srv.request("POST", f"/api/v1/overrides/{oid}/reject", headers=_h(srv, "sam", ("security_officer",)))
+    assert r.status == 403 and r.json()["missing_permission"] == "override:approve", r
+    assert srv.get(f"/api/v1/overrides/{oid}", headers=_h(srv)).json()["state"] == "pending"
+    # another security officer decides normally
+    r = _ok(srv.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(srv, "sue", ("security_officer",))), 200)
+    assert r.json()["state"] == "approved", r

@@ -117,10 +117,32 @@ static void public_key_algorithms_refuse_hmac_secret(void)
     oms_config_free(c);
 }
 
+/* An algorithm off the list is refused as itself, whatever else is set:
+ * the message names JWT_ALGORITHM, never the secret or the key file. */
+static void unknown_algorithm_names_the_setting(void)
+{
+    static const char *const algs[] = {"JWT_ALGORITHM=none", "JWT_ALGORITHM=None", "JWT_ALGORITHM=hs256",
+                                       "JWT_ALGORITHM=HS2560", "JWT_ALGORITHM=\001bad"};
+    for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++)
+        for (int with_secret = 0; with_secret < 2; with_secret++) {
+            char *argv[] = {"oms", NULL};
+            char *env[] = {(char *)algs[i], with_secret ? "JWT_SECRET=" GOOD_SECRET : "X=1", NULL};
+            oms_config *c = NULL;
+            oms_error err;
+            CHECK_EQ_INT(load(&c, argv, 1, env, &err), OMS_OK);
+            CHECK_EQ_INT(oms_config_validate_serve(c, &err), OMS_ECONFIG);
+            CHECK(strncmp(err.msg, "JWT_ALGORITHM", 13) == 0);
+            CHECK(strstr(err.msg, "JWT_SECRET") == NULL && strstr(err.msg, "JWT_PUBLIC_KEY_FILE") == NULL);
+            CHECK(strchr(err.msg, '\001') == NULL);
+            oms_config_free(c);
+        }
+}
+
 int main(void)
 {
     static const t_case cases[] = {T(defaults_and_precedence), T(config_file_is_lowest),
                                    T(file_form_and_both_forms), T(int_bounds), T(secret_rules),
-                                   T(public_key_algorithms_refuse_hmac_secret)};
+                                   T(public_key_algorithms_refuse_hmac_secret),
+                                   T(unknown_algorithm_names_the_setting)};
     return T_RUN("config", cases);
 }
