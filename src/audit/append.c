@@ -39,7 +39,7 @@ static int insert_one(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)
     char id[40];
     new_event_id(id);
     oms_dbparam p[NPARAMS] = {
-        DBP_TEXT(id), DBP_INT(oms_now_ms()), DBP_TEXT(ev->actor_sub), DBP_TEXT(ev->actor_roles),
+        DBP_TEXT(id), DBP_INT(ev->time_ms ? ev->time_ms : oms_now_ms()), DBP_TEXT(ev->actor_sub), DBP_TEXT(ev->actor_roles),
         DBP_TEXT(ev->client_addr), DBP_TEXT(ev->user_agent), DBP_TEXT(ev->action), DBP_TEXT(ev->outcome),
         ev->http_status ? DBP_INT(ev->http_status) : DBP_NULL, DBP_TEXT(ev->request_id), DBP_TEXT(ev->method),
         DBP_TEXT(ev->route), DBP_TEXT(ev->resource_kind), DBP_TEXT(ev->resource_branch),
