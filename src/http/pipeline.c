@@ -110,7 +110,9 @@ static void authorize(oms_request *req)
     if (oms_acl_authorize(req, &v, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
             oms_db_conn_reset(req->app->store->db);
-        refuse(req, OMS_EUNAVAIL, "the ACL policies cannot be read", "authz.unavailable", NULL);
+        /* the database's own unavailability, when that is the cause */
+        refuse(req, err.code == OMS_EDB ? OMS_EDB : OMS_EUNAVAIL, "the ACL policies cannot be read",
+               "authz.unavailable", NULL);
         return;
     }
     if (v.allowed)

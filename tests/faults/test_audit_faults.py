@@ -1,6 +1,7 @@
 """Audit under faults (docs/audit.md "Durability", docs/operations.md
 "Audit"): the event of a request always says what its client received,
-when the audit writer stalls past its wait limit.
+when the audit writer stalls past its wait limit and when the database goes
+away; reads during an outage name the database, not the audit store.
 
 Quick by default; OMS_FAULTS_LONG=1 adds a stall past the default wait
 limit (10 s) with nothing configured."""
@@ -13,6 +14,7 @@ import threading
 import time
 from collections import Counter
 
+import harness
 from test_audit_util import verify, wait_sealed
 
 LONG = os.environ.get("OMS_FAULTS_LONG") == "1"
@@ -77,7 +79,7 @@ def _events_by_request(srv, rids, timeout=10):
 
 def _assert_events_match_responses(srv, results):
     got = _events_by_request(srv, list(results))
-    for rid, (status, code, _) in sorted(results.items()):
+    for rid, (status, code, retry_after) in sorted(results.items()):
         evs = got.get(rid, [])
         assert len(evs) == 1, f"{rid}: one event per response, got {evs}"
         ev = evs[0]
@@ -86,6 +88,7 @@ def _assert_events_match_responses(srv, results):
             detail = json.loads(ev["detail"])
             assert ev["outcome"] == "failure" and detail["reason"] == code and detail["late"] is True, ev
             assert detail["intended"]["status"] == 403 and detail["intended"]["outcome"] == "denied", ev
+            assert retry_after, f"{rid}: a 503 says when to come back"
         else:
             assert status == 403 and ev["outcome"] == "denied" and ev["action"] == "authz.denied", ev
 
@@ -134,3 +137,47 @@ def test_group_commit_timeout_records_what_the_client_got(ctx):
     wait_sealed(srv)
     code, v = verify(srv)
     assert code == 0 and v["ok"], v
+
+
+def test_reads_during_a_database_outage_name_the_database(ctx):
+    """PostgreSQL goes away under a running server (its connections are
+    killed and new ones refused): a read answers 503 database_unavailable
+    with Retry-After, not audit_unavailable, and so does a refusal that
+    cannot read the ACL; once the database is back the service is, and the
+    outage's answers are in the audit log as 503s. (SQLite has no such
+    outage to stage: in WAL mode every open connection holds a shared lock,
+    so no other process can lock readers out, and I/O errors need a faulty
+    device.)"""
+    if ctx.backend != "pg":
+        return
+    srv = ctx.new_server()
+    viewer = srv.auth("outage-reader", ("viewer",))
+    assert srv.get("/api/v1/schemas/main/object-types", headers=viewer).status == 200
+    harness._psql(harness.PG_URL, f"ALTER DATABASE {srv.dbname} ALLOW_CONNECTIONS false")
+    results = {}
+    try:
+        harness._psql(harness.PG_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                      f" WHERE datname = '{srv.dbname}'")
+        for i, (method, path, roles) in enumerate([("GET", "/api/v1/schemas/main/object-types", ("viewer",)),
+                                                   ("GET", "/api/v1/schemas/main/object-types", ("viewer",)),
+                                                   ("POST", DENIED_WRITE, ("viewer",)),
+                                                   ("GET", "/api/v1/audit", ("auditor",))]):
+            rid = f"outage-{i}"
+            h = srv.auth("outage-reader", roles)
+            h["X-Request-ID"] = rid
+            r = srv.request(method, path, headers=h, json_body={"api_name": "X"} if method == "POST" else None)
+            assert r.status == 503 and r.json()["code"] == "database_unavailable", (method, path, r)
+            assert r.header("Retry-After"), r.headers
+            results[rid] = r.status
+    finally:
+        harness._psql(harness.PG_URL, f"ALTER DATABASE {srv.dbname} ALLOW_CONNECTIONS true")
+    deadline = time.time() + 10
+    while srv.get("/api/v1/schemas/main/object-types", headers=viewer).status != 200:
+        assert time.time() < deadline, "the service did not come back with its database"
+        time.sleep(0.2)
+    got = _events_by_request(srv, list(results))
+    for rid, status in results.items():
+        evs = got.get(rid, [])
+        assert len(evs) == 1 and int(evs[0]["http_status"]) == status, (rid, evs)
+        assert evs[0]["action"] == "authz.unavailable", evs
+        assert json.loads(evs[0]["detail"])["reason"] == "database_unavailable", evs
