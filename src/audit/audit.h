@@ -79,10 +79,15 @@ typedef struct oms_config oms_config;
 typedef struct oms_app oms_app;
 
 /* Loads OMS_AUDIT_KEY(_FILE). Unset: refused on PostgreSQL (OMS_ECONFIG);
- * on SQLite a random key is generated into a 0600 file `audit.key` beside
- * the database (with a warning) and reused afterwards. `create` false only
- * reads an existing file. The key is never logged. */
-int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool create, oms_error *err);
+ * on SQLite the key is read from the 0600 file `audit.key` beside the
+ * database. `sign` is for the commands that sign checkpoints (serve, audit
+ * seal, audit archive): they may generate that file (with a warning) only
+ * while the database holds no checkpoint, and they refuse (OMS_ECONFIG) a
+ * key that did not sign the newest checkpoint (unless it signed the oldest:
+ * then the newest was tampered with, which verification reports). Without
+ * `sign` (verify, report) an existing key is only read. The key is never
+ * logged. */
+int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool sign, oms_error *err);
 /* After migrations: records schema.migrate (version from -> to) when any
  * were applied. */
 int oms_audit_after_migrate(oms_store *s, int from_version, int applied, oms_error *err);

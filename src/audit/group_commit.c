@@ -586,6 +586,6 @@ void oms_audit_stop(oms_app *app)
     pthread_mutex_unlock(&g.mu);
     /* Seal what the last requests and the shutdown event left behind. */
     oms_error err;
-    if (app && oms_audit_have_key() && oms_audit_seal(app->store, NULL, &err) != OMS_OK)
+    if (app && oms_audit_may_sign() && oms_audit_seal(app->store, NULL, &err) != OMS_OK)
         oms_log_write(OMS_LOG_WARN, NULL, NULL, "final audit seal failed: %s", err.msg);
 }
