@@ -32,6 +32,7 @@ typedef struct {
     const char *after_hash;
     const char *changed_paths; /* JSON array text */
     const char *detail;        /* JSON object text */
+    int64_t time_ms;           /* 0: when it is appended */
 } oms_audit_event;
 
 /* Fills the actor and request fields of `ev` from the request; the roles
@@ -47,9 +48,25 @@ int oms_audit_append(oms_dbconn *c, const oms_audit_event *ev, oms_error *err);
 /* Appends in a transaction of its own; durable when it returns OMS_OK.
  * While the group-commit writer runs (oms_audit_start), the event joins the
  * next batch (one transaction, one fsync, for many events) and the caller
- * waits, bounded, for that batch to commit. Failure is OMS_EAUDIT: callers
- * fail closed. Never call it inside an open transaction. */
+ * waits, at most OMS_AUDIT_WAIT_MS unless its batch is already committing,
+ * for that batch to commit. On failure the event is not written, now or
+ * later: the caller fails closed with a 503, OMS_EDB (database_unavailable)
+ * when the database is unreachable, else OMS_EAUDIT (audit_unavailable),
+ * and records that 503 with oms_audit_record_unrecorded. Never call it
+ * inside an open transaction. */
 int oms_audit_record(oms_store *s, const oms_audit_event *ev, oms_error *err);
+/* Queues an event about a response already decided (or sent) for the
+ * writer, without waiting: written with the next batch that commits, kept
+ * and retried while the store cannot write (bounded; what does not fit is
+ * counted into one `audit.dropped` event). Without a writer: one attempt
+ * now. time_ms 0 is taken as now. */
+void oms_audit_record_later(oms_store *s, const oms_audit_event *ev);
+/* `ev` could not be recorded (oms_audit_record failed) and the client gets
+ * `status` (a 503) with problem `code` instead: records, late, what it got:
+ * `ev` with outcome failure, that status, and detail {reason: code, late:
+ * true, intended: {outcome, status, detail}}; `ev` itself when its status
+ * already is the one answered. */
+void oms_audit_record_unrecorded(oms_store *s, const oms_audit_event *ev, int status, const char *code);
 
 /* The schema version the audit code writes to (migration 8: events are
  * chained after commit); `oms migrate --to` an earlier version records no
@@ -62,10 +79,15 @@ typedef struct oms_config oms_config;
 typedef struct oms_app oms_app;
 
 /* Loads OMS_AUDIT_KEY(_FILE). Unset: refused on PostgreSQL (OMS_ECONFIG);
- * on SQLite a random key is generated into a 0600 file `audit.key` beside
- * the database (with a warning) and reused afterwards. `create` false only
- * reads an existing file. The key is never logged. */
-int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool create, oms_error *err);
+ * on SQLite the key is read from the 0600 file `audit.key` beside the
+ * database. `sign` is for the commands that sign checkpoints (serve, audit
+ * seal, audit archive): they may generate that file (with a warning) only
+ * while the database holds no checkpoint, and they refuse (OMS_ECONFIG) a
+ * key that did not sign the newest checkpoint (unless it signed the oldest:
+ * then the newest was tampered with, which verification reports). Without
+ * `sign` (verify, report) an existing key is only read. The key is never
+ * logged. */
+int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool sign, oms_error *err);
 /* After migrations: records schema.migrate (version from -> to) when any
  * were applied. */
 int oms_audit_after_migrate(oms_store *s, int from_version, int applied, oms_error *err);

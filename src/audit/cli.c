@@ -35,9 +35,12 @@ static int usage(void)
     return EXIT_CANNOT;
 }
 
-/* Opens a fully migrated store and loads the key (created only by archive,
- * which signs; verify must not invent the key it checks against). */
-static int open_audit_store(oms_store **out, oms_config *cfg, bool need_key, bool create_key, oms_error *err)
+/* Opens a fully migrated store and loads the key: `sign` for the commands
+ * that sign checkpoints (seal, archive), which may create it only for a
+ * database without checkpoints and refuse one that did not sign them;
+ * verify and report only read it (verify must not invent the key it checks
+ * against, and reports a wrong one as bad checkpoints). */
+static int open_audit_store(oms_store **out, oms_config *cfg, bool need_key, bool sign, oms_error *err)
 {
     int rc = oms_store_open(out, oms_config_str(cfg, "DATABASE_URL"), (int)oms_config_int(cfg, "OMS_DB_BUSY_TIMEOUT_MS"),
                             err);
@@ -48,7 +51,7 @@ static int open_audit_store(oms_store **out, oms_config *cfg, bool need_key, boo
         rc = oms_err_set(err, OMS_ECONFIG, "the database is at schema version %d of %d: run oms migrate", v,
                          oms_store_latest_version(*out));
     if (rc == OMS_OK && need_key)
-        rc = oms_audit_load_key(cfg, *out, create_key, err);
+        rc = oms_audit_load_key(cfg, *out, sign, err);
     if (rc) {
         oms_store_close(*out);
         *out = NULL;
@@ -69,7 +72,7 @@ static void record(oms_store *s, const char *action, const char *command, json_t
     oms_error err;
     if (oms_audit_record(s, &ev, &err) != OMS_OK)
         fprintf(stderr, "oms: warning: %s\n", err.msg);
-    else if (oms_audit_have_key() && oms_audit_seal(s, NULL, &err) != OMS_OK)
+    else if (oms_audit_may_sign() && oms_audit_seal(s, NULL, &err) != OMS_OK)
         fprintf(stderr, "oms: warning: cannot seal: %s\n", err.msg);
     free(d);
 }

@@ -14,7 +14,9 @@
 #define DEFAULT_EXEMPT "sandbox/**,personal/**"
 
 /* Reading the audit log is itself audited, durably, before the answer. On
- * failure a 503 is queued and OMS_EAUDIT returned. `detail` is stolen. */
+ * failure a 503 is queued (database_unavailable when the database is
+ * unreachable, else audit_unavailable), that 503 is recorded late, and the
+ * error returned. `detail` is stolen. */
 static int record_read(oms_request *req, const char *action, const char *resource_id, json_t *detail)
 {
     char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
@@ -24,14 +26,18 @@ static int record_read(oms_request *req, const char *action, const char *resourc
     oms_audit_from_request(&ev, req);
     oms_error err;
     int rc = oms_audit_record(req->app->store, &ev, &err);
-    free(d);
     if (rc) {
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit write failed: %s", err.msg);
-        oms_resp_problem(req, OMS_EAUDIT, "the audit store cannot record this request", NULL);
-        return OMS_EAUDIT;
+        oms_audit_record_unrecorded(req->app->store, &ev, oms_err_http_status((oms_err)rc),
+                                    oms_err_problem_code((oms_err)rc));
+        oms_resp_problem(req, (oms_err)rc,
+                         rc == OMS_EDB ? "the database is unavailable: this request cannot be recorded"
+                                       : "the audit store cannot record this request",
+                         NULL);
     }
-    req->audited = true;
-    return OMS_OK;
+    free(d);
+    req->audited = true; /* recorded, or its 503 queued */
+    return rc;
 }
 
 /* Filters from the query string; false with a 400 queued. */

@@ -54,6 +54,9 @@ void oms_audit_event_hash(char out[65], const char *const fields[AC__HASHED]);
 /* ---- key (key.c) ---- */
 
 bool oms_audit_have_key(void);
+/* A key is loaded and it signed the database's checkpoints (or there are
+ * none yet): only then are checkpoints appended. */
+bool oms_audit_may_sign(void);
 /* HMAC-SHA256 with OMS_AUDIT_KEY as 64 hex digits; false without a key. */
 bool oms_audit_hmac_hex(char out[65], const void *data, size_t len);
 

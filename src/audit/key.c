@@ -1,7 +1,9 @@
 /* OMS_AUDIT_KEY: the HMAC key that signs checkpoints. Required on
  * PostgreSQL (several instances must share it, so none may invent one); on
  * SQLite, when unset, a random key is generated into a 0600 file beside the
- * database and reused afterwards. The key never appears in logs or output. */
+ * database, only while the database holds no checkpoint, and reused
+ * afterwards. A command that signs checks the key against the newest
+ * checkpoint first. The key never appears in logs or output. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -24,8 +26,10 @@
 
 static unsigned char g_key[KEY_MAX];
 static size_t g_keylen;
+static bool g_may_sign; /* the key signed the database's checkpoints (or there are none) */
 
 bool oms_audit_have_key(void) { return g_keylen > 0; }
+bool oms_audit_may_sign(void) { return g_keylen > 0 && g_may_sign; }
 
 bool oms_audit_hmac_hex(char out[65], const void *data, size_t len)
 {
@@ -120,20 +124,124 @@ static int generate_key_file(const char *path, oms_error *err)
     return rc;
 }
 
-int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool create, oms_error *err)
+/* The checkpoints already signed: the number of them, and the newest and
+ * the oldest (id 0 when there is none). Before schema version 4 there is no
+ * checkpoint table. */
+typedef struct {
+    int64_t count;
+    oms_audit_checkpoint newest, oldest;
+} signed_history;
+
+static int read_history(oms_store *s, signed_history *h, oms_error *err)
+{
+    memset(h, 0, sizeof *h);
+    int version = 0;
+    int rc = oms_store_schema_version(s, &version, err);
+    if (rc || version < 4)
+        return rc;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    if ((rc = oms_db_conn(s->db, &c, err)))
+        return rc;
+    if ((rc = oms_db_exec(c, "SELECT count(*) FROM audit_checkpoints", NULL, 0, &r, err)))
+        return rc;
+    h->count = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    if (h->count == 0)
+        return OMS_OK;
+    static const char *const q[2] = {"SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id DESC LIMIT 1",
+                                     "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id LIMIT 1"};
+    oms_audit_checkpoint *out[2] = {&h->newest, &h->oldest};
+    for (int i = 0; i < 2; i++) {
+        if ((rc = oms_db_exec(c, q[i], NULL, 0, &r, err)))
+            return rc;
+        if (r->nrows)
+            oms_audit_checkpoint_from_row(out[i], r, 0);
+        oms_dbres_free(r);
+    }
+    return OMS_OK;
+}
+
+static void history_clear(signed_history *h)
+{
+    oms_audit_checkpoint_clear(&h->newest);
+    oms_audit_checkpoint_clear(&h->oldest);
+}
+
+static bool signed_with_key(const oms_audit_checkpoint *cp)
+{
+    char mac[65];
+    return cp->id && oms_audit_checkpoint_hmac(mac, cp) && strlen(cp->hmac) == 64 &&
+           CRYPTO_memcmp(mac, cp->hmac, 64) == 0;
+}
+
+/* A key that did not sign the database's checkpoints would sign new ones
+ * that verification then reports forged, and call the whole history
+ * forged: refused. The newest checkpoint decides; when it does not verify
+ * but the oldest does, the key is the right one and the newest checkpoint
+ * was changed: that is tampering for `oms audit verify` to report, not a
+ * reason to stop the service. */
+static int key_matches_history(const signed_history *h, const char *source, bool quiet, oms_error *err)
+{
+    if (h->count == 0 || signed_with_key(&h->newest))
+        return OMS_OK;
+    if (h->oldest.id != h->newest.id && signed_with_key(&h->oldest)) {
+        if (!quiet)
+            oms_log_write(OMS_LOG_ERROR, NULL, NULL,
+                          "audit checkpoint %lld does not verify with the key that signed checkpoint %lld: the"
+                          " audit log was tampered with; run oms audit verify",
+                          (long long)h->newest.id, (long long)h->oldest.id);
+        return OMS_OK;
+    }
+    return oms_err_set(err, OMS_ECONFIG,
+                       "audit key mismatch: the key did not sign this database's %lld audit checkpoints; set"
+                       " OMS_AUDIT_KEY (or OMS_AUDIT_KEY_FILE) to the key that did, or restore the audit.key"
+                       " backed up with the database (key from %s)",
+                       (long long)h->count, source);
+}
+
+int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool sign, oms_error *err)
 {
     const char *k = oms_config_str(cfg, "OMS_AUDIT_KEY");
-    if (k)
-        return set_key(k, strlen(k), "OMS_AUDIT_KEY", err);
-    if (oms_db_backend_of(s->db) == OMS_DB_PG)
+    bool pg = oms_db_backend_of(s->db) == OMS_DB_PG;
+    if (!k && pg)
         return oms_err_set(err, OMS_ECONFIG, "OMS_AUDIT_KEY (or OMS_AUDIT_KEY_FILE) is required on PostgreSQL");
-    char path[4096];
-    int rc = key_path(path, sizeof path, oms_config_str(cfg, "DATABASE_URL"), err);
-    if (rc)
+    char path[4096], source[4200];
+    int rc = OMS_OK;
+    signed_history h;
+    g_may_sign = false;
+    if ((rc = read_history(s, &h, err)))
         return rc;
-    if (access(path, F_OK) == 0)
-        return read_key_file(path, err);
-    if (!create)
-        return oms_err_set(err, OMS_ECONFIG, "OMS_AUDIT_KEY is not set and %s does not exist", path);
-    return generate_key_file(path, err);
+    if (k) {
+        rc = set_key(k, strlen(k), "OMS_AUDIT_KEY", err);
+        snprintf(source, sizeof source, "OMS_AUDIT_KEY");
+    } else if ((rc = key_path(path, sizeof path, oms_config_str(cfg, "DATABASE_URL"), err)) == OMS_OK) {
+        snprintf(source, sizeof source, "%s", path);
+        if (access(path, F_OK) == 0)
+            rc = read_key_file(path, err);
+        else if (!sign)
+            rc = oms_err_set(err, OMS_ECONFIG, "OMS_AUDIT_KEY is not set and %s does not exist", path);
+        else if (h.count > 0) /* a new key is for a log nothing has signed yet */
+            rc = oms_err_set(err, OMS_ECONFIG,
+                             "audit key missing: this database holds %lld signed audit checkpoints; restore the"
+                             " audit.key backed up with it, or set OMS_AUDIT_KEY (or OMS_AUDIT_KEY_FILE) to the key"
+                             " that signed them (no key at %s)",
+                             (long long)h.count, path);
+        else
+            rc = generate_key_file(path, err);
+    }
+    if (rc == OMS_OK) {
+        oms_error quiet;
+        if (sign)
+            rc = key_matches_history(&h, source, false, err);
+        /* verify and report read with any key, and sign their own event's
+         * checkpoint only with the right one */
+        g_may_sign = sign ? rc == OMS_OK : key_matches_history(&h, source, true, &quiet) == OMS_OK;
+    }
+    if (rc) {
+        OPENSSL_cleanse(g_key, sizeof g_key);
+        g_keylen = 0;
+    }
+    history_clear(&h);
+    return rc;
 }

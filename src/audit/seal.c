@@ -110,7 +110,7 @@ int oms_audit_checkpoint_insert(oms_dbconn *c, oms_audit_checkpoint *cp, oms_err
     snprintf(cp->prev_hmac, sizeof cp->prev_hmac, "%s", r->nrows ? oms_dbres_get(r, 0, 1) : AUDIT_GENESIS);
     oms_dbres_free(r);
     snprintf(cp->sealed_by, sizeof cp->sealed_by, "%s", oms_audit_instance());
-    if (!oms_audit_checkpoint_hmac(cp->hmac, cp))
+    if (!oms_audit_may_sign() || !oms_audit_checkpoint_hmac(cp->hmac, cp))
         return oms_err_set(err, OMS_ECONFIG, "no audit key: cannot sign a checkpoint");
     oms_dbparam p[] = {DBP_INT(cp->id), DBP_TEXT(cp->kind), DBP_INT(cp->from_seq), DBP_INT(cp->upto_seq),
                        DBP_TEXT(cp->chain_hash), DBP_INT(cp->event_count), DBP_INT(cp->time_ms),
@@ -166,8 +166,8 @@ int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err)
 {
     if (sealed_upto)
         *sealed_upto = 0;
-    if (!oms_audit_have_key())
-        return oms_err_set(err, OMS_ECONFIG, "no audit key: cannot seal");
+    if (!oms_audit_may_sign())
+        return oms_err_set(err, OMS_ECONFIG, "no audit key that signed this database's checkpoints: cannot seal");
     oms_dbconn *c;
     int rc = oms_db_conn(s->db, &c, err);
     bool nothing = false;

@@ -18,8 +18,13 @@
 #include "util/encoding.h"
 #include "util/time.h"
 
-/* Durably records a refusal. The route is the pattern when one matched,
- * else the raw path cut to 256 bytes (never the query: it may hold secrets). */
+/* Durably records the request's refusal or failure, answered with `status`.
+ * The route is the pattern when one matched, else the raw path cut to 256
+ * bytes (never the query: it may hold secrets). When the event cannot be
+ * recorded the client must not get `status`: it gets a 503 (fail closed),
+ * the error returned here (OMS_EDB when the database is unreachable, else
+ * OMS_EAUDIT) unless `status` is itself a 503, and that 503 is what is
+ * recorded, late, once the store can write again. */
 static int audit_refusal(oms_request *req, const char *action, const char *outcome, int status,
                          const char *reason)
 {
@@ -42,20 +47,33 @@ static int audit_refusal(oms_request *req, const char *action, const char *outco
     int rc = oms_audit_record(req->app->store, &ev, &err);
     oms_metrics_audit_write((double)(oms_mono_ns() - t0) / 1e9, rc == OMS_OK);
     req->audited = rc == OMS_OK;
-    free(detail);
-    if (rc)
+    if (rc) {
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit write failed: %s", err.msg);
+        oms_audit_record_unrecorded(req->app->store, &ev, oms_err_http_status((oms_err)rc),
+                                    oms_err_problem_code((oms_err)rc));
+        req->audited = true; /* the answer's event is queued: nothing more to record */
+    }
+    free(detail);
     return rc;
 }
 
-/* Refuses the request: audit first (fail closed with 503 if that fails),
- * then the problem document. */
+static const char *unrecorded_detail(int rc)
+{
+    return rc == OMS_EDB ? "the database is unavailable: this request cannot be recorded"
+                         : "the audit store cannot record this request";
+}
+
+/* Refuses the request: audit first, then the problem document. When the
+ * refusal cannot be recorded the answer is a 503 naming the cause: the
+ * refusal itself when it already is a 503 (the database could not be read),
+ * else the reason the audit store cannot write. */
 static void refuse(oms_request *req, oms_err code, const char *detail, const char *action, json_t *extra)
 {
     int status = oms_err_http_status(code);
-    if (action && audit_refusal(req, action, "denied", status, oms_err_problem_code(code)) != OMS_OK) {
+    int rc = action ? audit_refusal(req, action, "denied", status, oms_err_problem_code(code)) : OMS_OK;
+    if (rc != OMS_OK && status != oms_err_http_status((oms_err)rc)) {
         json_decref(extra);
-        oms_resp_problem(req, OMS_EAUDIT, "the audit store cannot record this request", NULL);
+        oms_resp_problem(req, (oms_err)rc, unrecorded_detail(rc), NULL);
         return;
     }
     oms_resp_problem(req, code, detail, extra);
@@ -93,7 +111,9 @@ bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch)
     if (oms_acl_check(req, perm, branch, &v, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
             oms_db_conn_reset(req->app->store->db);
-        refuse(req, OMS_EUNAVAIL, "the ACL policies cannot be read", "authz.unavailable", NULL);
+        /* the database's own unavailability, when that is the cause */
+        refuse(req, err.code == OMS_EDB ? OMS_EDB : OMS_EUNAVAIL, "the ACL policies cannot be read",
+               "authz.unavailable", NULL);
         return false;
     }
     if (v.allowed)
@@ -280,9 +300,11 @@ void oms_pipeline_finish(oms_request *req)
     derive_audit_action(req);
     run_body_and_handler(req);
     const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : NULL;
-    if (action && req->status >= 400 && !req->audited)
-        audit_refusal(req, action, "failure", req->status,
-                      req->problem_code ? req->problem_code : "error");
+    if (action && req->status >= 400 && !req->audited) {
+        int rc = audit_refusal(req, action, "failure", req->status, req->problem_code ? req->problem_code : "error");
+        if (rc != OMS_OK && req->status != oms_err_http_status((oms_err)rc))
+            oms_resp_problem(req, (oms_err)rc, unrecorded_detail(rc), NULL); /* fail closed */
+    }
 }
 
 static void run_body_and_handler(oms_request *req)

@@ -118,8 +118,12 @@ int oms_resp_take(oms_request *r, int status, const char *content_type, char *bo
  * `free_fn(ctx)` runs once, when the response is done or replaced. */
 int oms_resp_stream(oms_request *r, int status, const char *content_type, long (*fn)(void *ctx, char *buf, size_t max),
                     void *ctx, void (*free_fn)(void *ctx));
+/* Seconds a 503 problem asks the client to wait (Retry-After), unless the
+ * handler set its own. */
+#define OMS_RETRY_AFTER_UNAVAILABLE "5"
 /* RFC 9457 problem document for `code`, with `detail`; `extra` (stolen, may be
- * NULL) adds members such as the missing permission. */
+ * NULL) adds members such as the missing permission. A 503 carries
+ * Retry-After. */
 int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *extra);
 /* The same with a more precise problem `code` than the error's own
  * (e.g. OMS_ECONFLICT as "integrity_violation"); `problem_code` is static. */

@@ -20,6 +20,14 @@ void oms_resp_header(oms_request *r, const char *name, const char *value)
     }
 }
 
+static bool has_header(const oms_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->nresp_headers; i++)
+        if (strcasecmp(r->resp_headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 static void drop_stream(oms_request *r)
 {
     if (r->stream_fn && r->stream_free)
@@ -107,5 +115,7 @@ int oms_resp_problem_as(oms_request *r, oms_err code, const char *problem_code, 
     r->problem_code = pcode;
     if (status == 401)
         oms_resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    if (status == 503 && !has_header(r, "Retry-After"))
+        oms_resp_header(r, "Retry-After", OMS_RETRY_AFTER_UNAVAILABLE);
     return code;
 }

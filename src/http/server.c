@@ -237,8 +237,11 @@ static void record_library_refusal(oms_request *req)
                           .request_id = req->request_id, .route = route,
                           .detail = "{\"reason\":\"refused_by_http_layer\"}"};
     oms_error err;
-    if (oms_audit_record(req->app->store, &ev, &err) != OMS_OK)
+    if (oms_audit_record(req->app->store, &ev, &err) != OMS_OK) {
+        /* the response has gone: it is recorded once the store can write */
         oms_log_write(OMS_LOG_ERROR, NULL, NULL, "audit write failed: %s", err.msg);
+        oms_audit_record_later(req->app->store, &ev);
+    }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -347,8 +350,10 @@ static void record_lifecycle(oms_app *app, const char *action, const char *detai
 {
     oms_audit_event ev = {.actor_sub = "oms", .action = action, .outcome = "success", .detail = detail};
     oms_error err;
-    if (oms_audit_record(app->store, &ev, &err) != OMS_OK)
+    if (oms_audit_record(app->store, &ev, &err) != OMS_OK) {
         oms_log_write(OMS_LOG_ERROR, NULL, NULL, "audit write failed: %s", err.msg);
+        oms_audit_record_later(app->store, &ev);
+    }
 }
 
 /* Starts listening and serving on worker threads; returns at once. */

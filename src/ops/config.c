@@ -24,6 +24,9 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_AUDIT_KEY", CFG_STRING, NULL, 0, 0, true, true, "HMAC key signing audit checkpoints"},
     {"OMS_AUDIT_RETENTION_DAYS", CFG_INT, "2555", 1, 36500, false, false,
      "age after which `oms audit archive` moves events to a file (default for --before)"},
+    {"OMS_AUDIT_WAIT_MS", CFG_INT, "10000", 100, 600000, false, false,
+     "how long a request waits for its audit event to commit before it answers 503 (the event is then withdrawn"
+     " and the 503 recorded instead; docs/audit.md)"},
     {"OMS_ALERT_WEBHOOK_URL", CFG_STRING, NULL, 0, 0, false, false, "security alert webhook"},
     {"OMS_ALERT_WEBHOOK_SECRET", CFG_STRING, NULL, 0, 0, true, true, "webhook HMAC secret"},
     {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false, "CIDRs whose X-Forwarded-For is believed"},
