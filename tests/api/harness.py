@@ -153,6 +153,17 @@ class Server:
         if start:
             self.start()
 
+    def share_database_of(self, other):
+        """Makes this (not yet started) server a second instance of `other`:
+        same database, token secret and audit key (a different key would be
+        refused at start-up: the database's checkpoints were signed with it)."""
+        self.env["DATABASE_URL"] = self.database_url = other.database_url
+        if other.backend == "sqlite":
+            self.db_path = other.db_path
+        self.secret = self.env["JWT_SECRET"] = other.secret
+        if "OMS_AUDIT_KEY" in other.env:
+            self.env["OMS_AUDIT_KEY"] = other.env["OMS_AUDIT_KEY"]
+
     def run_cli(self, *args, env=None, timeout=30):
         e = dict(self.env)
         if env:

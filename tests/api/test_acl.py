@@ -254,11 +254,7 @@ def test_change_effective_on_second_instance(ctx):
     very next request served by the other, and so does its removal."""
     a = ctx.new_server()
     b = ctx.new_server(start=False)
-    b.env["DATABASE_URL"] = a.database_url
-    if a.backend == "sqlite":
-        b.db_path = a.db_path
-    b.secret = a.secret
-    b.env["JWT_SECRET"] = a.secret
+    b.share_database_of(a)
     b.start()
     _branch(a, "feature/multi")
     # b has compiled its (empty) policy set before the change

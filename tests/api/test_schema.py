@@ -413,11 +413,7 @@ def test_head_never_stale_across_instances(ctx):
     """Two servers on one database: a write through one is read through the other."""
     a = ctx.new_server()
     b = ctx.new_server(start=False)
-    b.env["DATABASE_URL"] = a.database_url
-    if a.backend == "sqlite":
-        b.db_path = a.db_path
-    b.secret = a.secret
-    b.env["JWT_SECRET"] = a.secret
+    b.share_database_of(a)
     b.start()
     _branch(a, "feature/multi")
     url = _url("feature/multi", "shared-properties", "Multi")
