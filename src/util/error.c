@@ -39,6 +39,8 @@ static const struct {
     {OMS_EAUDIT, 503, "audit_unavailable", "Audit store unavailable"},
     {OMS_ENOTMODIFIED, 304, "not_modified", "Not modified"},
     {OMS_ELOCKLOST, 409, "lock_expired", "Lock expired"},
+    {OMS_ETIMEOUT, 503, "database_timeout", "Database timeout"},
+    {OMS_EFULL, 507, "storage_full", "Insufficient storage"},
 };
 
 static int find(oms_err code)

@@ -33,6 +33,8 @@ typedef enum {
     OMS_EAUDIT = -25,         /* 503 audit_unavailable */
     OMS_ENOTMODIFIED = -26,   /* 304 */
     OMS_ELOCKLOST = -27,      /* 409 lock_expired: X-Lock-ID names no live lock of the caller (fencing) */
+    OMS_ETIMEOUT = -28,       /* 503 database_timeout: database work exceeded its deadline */
+    OMS_EFULL = -29,          /* 507 storage_full: the database has no room left */
 } oms_err;
 
 /* An error with its message; `msg` never holds secrets. */
