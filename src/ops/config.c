@@ -52,6 +52,10 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_DB_SESSION_SETTINGS", CFG_INT, "1", 0, 1, false, false,
      "PostgreSQL: set the timeouts once per connection (1), or with SET LOCAL in every transaction (0: behind a "
      "transaction-pooling proxy; statements outside a transaction then get the server's or role's defaults)"},
+    {"OMS_READY_TIMEOUT_MS", CFG_INT, "1000", 100, 30000, false, false,
+     "deadline of the /ready database check; a check that takes longer answers 503"},
+    {"OMS_READY_MIN_FREE_MB", CFG_INT, "64", 0, 1048576, false, false,
+     "SQLite: /ready answers 503 \"disk full\" below this much free space on the database's filesystem"},
     {"OMS_PG_PREPARED_STATEMENTS", CFG_INT, "1", 0, 1, false, false,
      "prepare statements per PostgreSQL connection (0 behind a transaction-pooling proxy that cannot)"},
     /* governance (SPEC §6.3, §6.4) */
