@@ -11,40 +11,94 @@
 #include "governance/issue_check.h"
 #include "governance/overrides.h"
 #include "http/app.h"
+#include "http/audit_backlog.h"
 #include "ontology/ontology.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
-/* Durably records a refusal. The route is the pattern when one matched,
- * else the raw path cut to 256 bytes (never the query: it may hold secrets). */
+/* The audit event of a refusal or failure. The route is the pattern when
+ * one matched, else the raw path cut to 256 bytes (never the query: it may
+ * hold secrets). `detail` is arena text. */
+static void refusal_event(oms_audit_event *ev, oms_request *req, char route[260], const char *action,
+                          const char *outcome, int status, const char *detail)
+{
+    if (req->route)
+        snprintf(route, 260, "%s", req->route->pattern);
+    else
+        snprintf(route, 260, "%.*s", (int)(req->raw_path_len > 256 ? 256 : req->raw_path_len),
+                 req->raw_path ? req->raw_path : "");
+    if (!oms_utf8_valid(route, strlen(route)))
+        snprintf(route, 260, "(invalid utf-8)");
+    *ev = (oms_audit_event){.action = action, .outcome = outcome, .http_status = status, .detail = detail};
+    oms_audit_from_request(ev, req);
+    ev->route = route;
+}
+
+static int record(oms_request *req, const oms_audit_event *ev, oms_error *err)
+{
+    int64_t t0 = oms_mono_ns();
+    int rc = oms_audit_record(req->app->store, ev, err);
+    oms_metrics_audit_write((double)(oms_mono_ns() - t0) / 1e9, rc == OMS_OK);
+    return rc;
+}
+
+static const char *reason_detail(oms_request *req, const char *reason)
+{
+    json_t *dj = json_pack("{s:s}", "reason", reason);
+    char *d = json_dumps(dj, JSON_COMPACT);
+    json_decref(dj);
+    const char *out = oms_arena_strdup(req->arena, d ? d : "{}");
+    free(d);
+    return out;
+}
+
+/* Durably records a refusal. */
 static int audit_refusal(oms_request *req, const char *action, const char *outcome, int status,
                          const char *reason)
 {
     char route[260];
-    if (req->route)
-        snprintf(route, sizeof route, "%s", req->route->pattern);
-    else
-        snprintf(route, sizeof route, "%.*s", (int)(req->raw_path_len > 256 ? 256 : req->raw_path_len),
-                 req->raw_path ? req->raw_path : "");
-    if (!oms_utf8_valid(route, strlen(route)))
-        snprintf(route, sizeof route, "(invalid utf-8)");
-    json_t *dj = json_pack("{s:s}", "reason", reason);
-    char *detail = json_dumps(dj, JSON_COMPACT);
-    json_decref(dj);
-    oms_audit_event ev = {.action = action, .outcome = outcome, .http_status = status, .detail = detail};
-    oms_audit_from_request(&ev, req);
-    ev.route = route;
+    oms_audit_event ev;
+    refusal_event(&ev, req, route, action, outcome, status, reason_detail(req, reason));
     oms_error err;
-    int64_t t0 = oms_mono_ns();
-    int rc = oms_audit_record(req->app->store, &ev, &err);
-    oms_metrics_audit_write((double)(oms_mono_ns() - t0) / 1e9, rc == OMS_OK);
+    int rc = record(req, &ev, &err);
     req->audited = rc == OMS_OK;
-    free(detail);
     if (rc)
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit write failed: %s", err.msg);
     return rc;
+}
+
+/* Records a change that failed. The response is a failure whatever
+ * happens here, so an event the database cannot take now (it is busy past
+ * its deadline, full, unreachable: the reasons such changes fail) is not
+ * lost but kept in the backlog and written once the database takes writes
+ * again, with the time it happened in its detail. With one write lock for
+ * the whole database (SQLite), a change that timed out waiting for it
+ * means the event would wait as long: it goes to the backlog directly and
+ * the answer keeps to the deadline. */
+static void audit_failure(oms_request *req, const char *action)
+{
+    const char *reason = req->problem_code ? req->problem_code : "error";
+    char route[260], at[40];
+    oms_audit_event ev;
+    refusal_event(&ev, req, route, action, "failure", req->status, reason_detail(req, reason));
+    bool lock_wait = strcmp(reason, "database_timeout") == 0 && oms_db_single_writer(req->app->store->db);
+    oms_error err;
+    snprintf(err.msg, sizeof err.msg, "the database's write lock is taken");
+    if (!lock_wait && record(req, &ev, &err) == OMS_OK) {
+        req->audited = true;
+        return;
+    }
+    oms_time_rfc3339_ms(at, sizeof at, oms_now_ms());
+    json_t *dj = json_pack("{s:s,s:s,s:b}", "reason", reason, "occurred_at", at, "deferred", 1);
+    char *d = json_dumps(dj, JSON_COMPACT);
+    json_decref(dj);
+    ev.detail = d;
+    if (oms_audit_backlog_add(&ev))
+        oms_log_write(OMS_LOG_WARN, req->request_id, NULL,
+                      "audit event of a failed %s deferred until the database takes writes: %s", action, err.msg);
+    free(d);
 }
 
 /* Refuses the request: audit first (fail closed with 503 if that fails),
@@ -253,8 +307,7 @@ void oms_pipeline_finish(oms_request *req)
     run_body_and_handler(req);
     const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : NULL;
     if (action && req->status >= 400 && !req->audited)
-        audit_refusal(req, action, "failure", req->status,
-                      req->problem_code ? req->problem_code : "error");
+        audit_failure(req, action);
 }
 
 static void run_body_and_handler(oms_request *req)

@@ -5,6 +5,7 @@
 
 #include "audit/audit.h"
 #include "governance/overrides.h"
+#include "http/audit_backlog.h"
 #include "locks/reaper.h"
 
 /* A task with nothing to do keeps the table non-empty in C; real tasks are
@@ -14,6 +15,7 @@ static void heartbeat(oms_app *app) { (void)app; }
 const oms_task oms_tasks[] = {
     /* name, interval (ms), function */
     {"audit-seal", 250, oms_audit_seal_task}, /* events are sealed into a signed checkpoint within a second */
+    {"audit-backlog", 250, oms_audit_backlog_task}, /* events of failures the database could not take at the time */
     {"lock-reaper", 1000, oms_lock_reaper_run}, /* expiry is exact without it; this records and audits it */
     {"override-expiry", 5000, oms_override_expiry_task},
     {"heartbeat", 60000, heartbeat},
