@@ -49,7 +49,7 @@ typedef struct {
     int state;           /* what the last call did to the connection (OMS_DBC_*) */
     int wait_ms;         /* bound on waiting for one answer; 0: none */
     int configured_wait_ms;
-    char begin_sql[256]; /* BEGIN, with SET LOCAL of the timeouts when there are no session settings */
+    char begin_sql[272]; /* BEGIN, with SET LOCAL of the timeouts when there are no session settings */
     prepared stmts[STMT_CACHE];
     int nstmts;
 } pg_conn;
@@ -301,7 +301,7 @@ static int pg_connect(void **out, const char *dsn, const oms_db_opts *o, oms_err
     char set[320], timeouts[256] = "";
     const char *names[] = {"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"};
     int values[] = {o->statement_timeout_ms, o->lock_timeout_ms, o->idle_tx_timeout_ms};
-    for (size_t i = 0, len = 0; i < 3; i++)
+    for (size_t i = 0, len = 0; i < 3 && len < sizeof timeouts; i++)
         if (values[i] > 0)
             len += (size_t)snprintf(timeouts + len, sizeof timeouts - len, "; SET %s%s = %d",
                                     o->session_settings ? "" : "LOCAL ", names[i], values[i]);
