@@ -50,11 +50,11 @@ static struct {
 
 /* May a line of this message be written now? *report: lines of it
  * suppressed in earlier seconds, to be reported first. */
-static bool rate_allows(const char *key, long *report)
+static bool rate_allows(const char *key, int64_t now_ms, long *report)
 {
     *report = 0;
     size_t h = (size_t)(((uintptr_t)key >> 3) * 11400714819323198485ull) % LOG_SLOTS;
-    int64_t sec = oms_mono_ns() / 1000000000;
+    int64_t sec = now_ms / 1000; /* the seconds of the lines' own timestamps */
     bool ok = true;
     pthread_mutex_lock(&g_rl.mu);
     for (size_t k = 0; k < 8; k++) {
@@ -80,18 +80,18 @@ static bool rate_allows(const char *key, long *report)
     return ok;
 }
 
-static void emit(oms_log_level lvl, const char *request_id, const char *fields_json, const char *msg);
+static void emit(oms_log_level lvl, int64_t now_ms, const char *request_id, const char *fields_json, const char *msg);
 
-static void report_suppressed(oms_log_level lvl, const char *fmt, long n)
+static void report_suppressed(oms_log_level lvl, int64_t now_ms, const char *fmt, long n)
 {
     char note[256];
     snprintf(note, sizeof note, "suppressed %ld similar lines (\"%.160s\")", n, fmt);
-    emit(lvl, NULL, NULL, note);
+    emit(lvl, now_ms, NULL, NULL, note);
 }
 
 void oms_log_flush_suppressed(void)
 {
-    int64_t sec = oms_mono_ns() / 1000000000;
+    int64_t now_ms = oms_now_ms(), sec = now_ms / 1000;
     for (size_t i = 0; i < LOG_SLOTS; i++) {
         pthread_mutex_lock(&g_rl.mu);
         rl_slot *s = &g_rl.slot[i];
@@ -103,7 +103,7 @@ void oms_log_flush_suppressed(void)
         }
         pthread_mutex_unlock(&g_rl.mu);
         if (n)
-            report_suppressed(OMS_LOG_WARN, key, n);
+            report_suppressed(OMS_LOG_WARN, now_ms, key, n);
     }
 }
 
@@ -112,11 +112,12 @@ void oms_log_write(oms_log_level lvl, const char *request_id, const char *fields
 {
     if (lvl < oms_log_min)
         return;
+    int64_t now_ms = oms_now_ms();
     if (lvl >= OMS_LOG_WARN) {
         long report;
-        bool ok = rate_allows(fmt, &report);
+        bool ok = rate_allows(fmt, now_ms, &report);
         if (report > 0)
-            report_suppressed(lvl, fmt, report);
+            report_suppressed(lvl, now_ms, fmt, report);
         if (!ok)
             return;
     }
@@ -125,16 +126,16 @@ void oms_log_write(oms_log_level lvl, const char *request_id, const char *fields
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    emit(lvl, request_id, fields_json, msg);
+    emit(lvl, now_ms, request_id, fields_json, msg);
 }
 
-static void emit(oms_log_level lvl, const char *request_id, const char *fields_json, const char *msg)
+static void emit(oms_log_level lvl, int64_t now_ms, const char *request_id, const char *fields_json, const char *msg)
 {
     json_t *j = json_string(msg); /* NULL for invalid UTF-8: logged as "" */
     char *esc = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
     json_decref(j);
     char ts[40];
-    oms_time_rfc3339_ms(ts, sizeof ts, oms_now_ms());
+    oms_time_rfc3339_ms(ts, sizeof ts, now_ms);
     char line[2048];
     int n = snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\"%s%s%s,\"msg\":%s%s}\n", ts,
                      k_names[lvl], request_id ? ",\"request_id\":\"" : "", request_id ? request_id : "",
