@@ -61,8 +61,18 @@ static int cmd_routes(void)
 static int open_store(oms_store **out, const oms_config *cfg, oms_error *err)
 {
     oms_db_pg_prepared = oms_config_int(cfg, "OMS_PG_PREPARED_STATEMENTS") != 0;
-    return oms_store_open(out, oms_config_str(cfg, "DATABASE_URL"),
-                          (int)oms_config_int(cfg, "OMS_DB_BUSY_TIMEOUT_MS"), err);
+    oms_db_opts o = {
+        .busy_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_BUSY_TIMEOUT_MS"),
+        .statement_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_STATEMENT_TIMEOUT_MS"),
+        .lock_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_LOCK_TIMEOUT_MS"),
+        .idle_tx_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_IDLE_TX_TIMEOUT_MS"),
+        .connect_timeout_s = (int)oms_config_int(cfg, "OMS_DB_CONNECT_TIMEOUT"),
+        .keepalives_idle_s = (int)oms_config_int(cfg, "OMS_DB_KEEPALIVES_IDLE"),
+        .keepalives_interval_s = (int)oms_config_int(cfg, "OMS_DB_KEEPALIVES_INTERVAL"),
+        .keepalives_count = (int)oms_config_int(cfg, "OMS_DB_KEEPALIVES_COUNT"),
+        .session_settings = oms_config_int(cfg, "OMS_DB_SESSION_SETTINGS") != 0,
+    };
+    return oms_store_open_opts(out, oms_config_str(cfg, "DATABASE_URL"), &o, err);
 }
 
 static int build_verifier(oms_jwt_verifier **out, const oms_config *cfg, oms_error *err)

@@ -25,8 +25,8 @@
  * the error returned here (OMS_EDB when the database is unreachable, else
  * OMS_EAUDIT) unless `status` is itself a 503, and that 503 is what is
  * recorded, late, once the store can write again. */
-static int audit_refusal(oms_request *req, const char *action, const char *outcome, int status,
-                         const char *reason)
+static int audit_refusal_as(oms_request *req, const char *action, const char *outcome, int status,
+                            const char *reason, bool wait)
 {
     char route[260];
     if (req->route)
@@ -42,6 +42,12 @@ static int audit_refusal(oms_request *req, const char *action, const char *outco
     oms_audit_event ev = {.action = action, .outcome = outcome, .http_status = status, .detail = detail};
     oms_audit_from_request(&ev, req);
     ev.route = route;
+    if (!wait) { /* queued for the writer, not awaited */
+        oms_audit_record_later(req->app->store, &ev);
+        req->audited = true;
+        free(detail);
+        return OMS_OK;
+    }
     oms_error err;
     int64_t t0 = oms_mono_ns();
     int rc = oms_audit_record(req->app->store, &ev, &err);
@@ -55,6 +61,12 @@ static int audit_refusal(oms_request *req, const char *action, const char *outco
     }
     free(detail);
     return rc;
+}
+
+static int audit_refusal(oms_request *req, const char *action, const char *outcome, int status,
+                         const char *reason)
+{
+    return audit_refusal_as(req, action, outcome, status, reason, true);
 }
 
 static const char *unrecorded_detail(int rc)
@@ -301,7 +313,17 @@ void oms_pipeline_finish(oms_request *req)
     run_body_and_handler(req);
     const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : NULL;
     if (action && req->status >= 400 && !req->audited) {
-        int rc = audit_refusal(req, action, "failure", req->status, req->problem_code ? req->problem_code : "error");
+        /* A change that failed because the database cannot take writes
+         * now would fail the same way recording its event: with one write
+         * lock for the whole database (SQLite) and a timeout waiting for
+         * it, or a full disk. The event is queued without waiting (written
+         * as soon as the database takes writes) and the client keeps the
+         * answer that names the cause. */
+        const char *pc = req->problem_code ? req->problem_code : "";
+        bool lock_wait = (strcmp(pc, "database_timeout") == 0 && oms_db_single_writer(req->app->store->db)) ||
+                         strcmp(pc, "storage_full") == 0;
+        int rc = audit_refusal_as(req, action, "failure", req->status,
+                                  req->problem_code ? req->problem_code : "error", !lock_wait);
         if (rc != OMS_OK && req->status != oms_err_http_status((oms_err)rc))
             oms_resp_problem(req, (oms_err)rc, unrecorded_detail(rc), NULL); /* fail closed */
     }

@@ -1,5 +1,7 @@
 /* Response building shared by every handler: JSON bodies and RFC 9457
- * problem documents carrying a stable `code` and the request id. */
+ * problem documents carrying a stable `code` and the request id. Every 503
+ * carries Retry-After (set here, once for all; a handler may set its own
+ * value first). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,12 +22,20 @@ void oms_resp_header(oms_request *r, const char *name, const char *value)
     }
 }
 
-static bool has_header(const oms_request *r, const char *name)
+/* Seconds a client should wait before trying again after a 503: the
+ * conditions behind one (a database busy past its deadline, a restart, a
+ * drain) pass in about that time, or the next answer says so again. */
+#define OMS_RETRY_AFTER_503 "1"
+
+static void set_status(oms_request *r, int status)
 {
+    r->status = status;
+    if (status != 503)
+        return;
     for (size_t i = 0; i < r->nresp_headers; i++)
-        if (strcasecmp(r->resp_headers[i].name, name) == 0)
-            return true;
-    return false;
+        if (strcasecmp(r->resp_headers[i].name, "Retry-After") == 0)
+            return;
+    oms_resp_header(r, "Retry-After", OMS_RETRY_AFTER_503);
 }
 
 static void drop_stream(oms_request *r)
@@ -52,7 +62,7 @@ int oms_resp_text(oms_request *r, int status, const char *content_type, const ch
     drop_stream(r);
     free(r->resp_owned);
     r->resp_owned = NULL;
-    r->status = status;
+    set_status(r, status);
     r->resp_type = content_type;
     r->resp_body = oms_arena_strndup(r->arena, text, len);
     r->resp_len = len;
@@ -64,7 +74,7 @@ int oms_resp_take(oms_request *r, int status, const char *content_type, char *bo
 {
     drop_stream(r);
     free(r->resp_owned);
-    r->status = status;
+    set_status(r, status);
     r->resp_type = content_type;
     r->resp_owned = body;
     r->resp_body = body;
@@ -115,7 +125,5 @@ int oms_resp_problem_as(oms_request *r, oms_err code, const char *problem_code, 
     r->problem_code = pcode;
     if (status == 401)
         oms_resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    if (status == 503 && !has_header(r, "Retry-After"))
-        oms_resp_header(r, "Retry-After", OMS_RETRY_AFTER_UNAVAILABLE);
     return code;
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "http/app.h"
+#include "ops/health.h"
 #include "util/time.h"
 
 static struct {
@@ -58,6 +59,7 @@ static void *loop(void *p)
 
 void oms_background_start(oms_app *app)
 {
+    oms_health_start(app); /* readiness checks run on a thread of their own */
     if (oms_tasks_count == 0 || g_bg.running)
         return;
     g_bg.stop = false;
@@ -68,6 +70,7 @@ void oms_background_start(oms_app *app)
 void oms_background_stop(oms_app *app)
 {
     (void)app;
+    oms_health_stop();
     if (!g_bg.running)
         return;
     pthread_mutex_lock(&g_bg.mu);

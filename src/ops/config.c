@@ -35,8 +35,32 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_MAX_CONNECTIONS", CFG_INT, "1024", 1, 100000, false, false, "concurrent connections"},
     {"OMS_CONNECTION_TIMEOUT", CFG_INT, "15", 1, 3600, false, false,
      "seconds a connection may stay idle or trickle a request"},
+    /* database deadlines (docs/operations.md "Timeouts and deadlines") */
     {"OMS_DB_BUSY_TIMEOUT_MS", CFG_INT, "5000", 0, 600000, false, false,
-     "how long a SQLite writer waits for the write lock"},
+     "SQLite: how long a write waits for the write lock; past it the request answers 503 database_timeout"},
+    {"OMS_DB_STATEMENT_TIMEOUT_MS", CFG_INT, "5000", 0, 600000, false, false,
+     "PostgreSQL statement_timeout (0: the server's own); OMS also stops waiting for an answer 1 s after it; either "
+     "way the request answers 503 database_timeout"},
+    {"OMS_DB_LOCK_TIMEOUT_MS", CFG_INT, "3000", 0, 600000, false, false,
+     "PostgreSQL lock_timeout (0: the server's own): a write waiting longer for a row or advisory lock answers 503 "
+     "database_timeout"},
+    {"OMS_DB_IDLE_TX_TIMEOUT_MS", CFG_INT, "30000", 0, 3600000, false, false,
+     "PostgreSQL idle_in_transaction_session_timeout (0: the server's own): the server ends a session left idle "
+     "inside a transaction"},
+    {"OMS_DB_CONNECT_TIMEOUT", CFG_INT, "5", 1, 300, false, false,
+     "seconds OMS waits to connect to PostgreSQL and set the session up; a connect_timeout in DATABASE_URL wins"},
+    {"OMS_DB_KEEPALIVES_IDLE", CFG_INT, "30", 1, 7200, false, false,
+     "seconds of silence before TCP keepalive probes to PostgreSQL; DATABASE_URL's own wins"},
+    {"OMS_DB_KEEPALIVES_INTERVAL", CFG_INT, "10", 1, 600, false, false, "seconds between TCP keepalive probes"},
+    {"OMS_DB_KEEPALIVES_COUNT", CFG_INT, "3", 1, 100, false, false,
+     "unanswered keepalive probes after which the connection is dead"},
+    {"OMS_DB_SESSION_SETTINGS", CFG_INT, "1", 0, 1, false, false,
+     "PostgreSQL: set the timeouts once per connection (1), or with SET LOCAL in every transaction (0: behind a "
+     "transaction-pooling proxy; statements outside a transaction then get the server's or role's defaults)"},
+    {"OMS_READY_TIMEOUT_MS", CFG_INT, "1000", 100, 30000, false, false,
+     "deadline of the /ready database check; a check that takes longer answers 503"},
+    {"OMS_READY_MIN_FREE_MB", CFG_INT, "64", 0, 1048576, false, false,
+     "SQLite: /ready answers 503 \"disk full\" below this much free space on the database's filesystem"},
     {"OMS_PG_PREPARED_STATEMENTS", CFG_INT, "1", 0, 1, false, false,
      "prepare statements per PostgreSQL connection (0 behind a transaction-pooling proxy that cannot)"},
     /* governance (SPEC §6.3, §6.4) */

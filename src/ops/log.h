@@ -14,6 +14,10 @@ int oms_log_set_level(const char *name); /* -1 for an unknown name */
 void oms_log_write(oms_log_level lvl, const char *request_id, const char *fields_json,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Reports lines that rate limiting held back in seconds now past
+ * (warnings and errors: at most 10 a second per message). */
+void oms_log_flush_suppressed(void);
+
 #define oms_log(lvl, ...)                                   \
     do {                                                    \
         if ((lvl) >= oms_log_min)                           \

@@ -5,17 +5,25 @@
 
 #include "audit/audit.h"
 #include "governance/overrides.h"
+#include "ops/log.h"
 #include "locks/reaper.h"
 
 /* A task with nothing to do keeps the table non-empty in C; real tasks are
  * added above it by the subsystems that need them. */
 static void heartbeat(oms_app *app) { (void)app; }
 
+static void log_flush(oms_app *app)
+{
+    (void)app;
+    oms_log_flush_suppressed();
+}
+
 const oms_task oms_tasks[] = {
     /* name, interval (ms), function */
     {"audit-seal", 250, oms_audit_seal_task}, /* events are sealed into a signed checkpoint within a second */
     {"lock-reaper", 1000, oms_lock_reaper_run}, /* expiry is exact without it; this records and audits it */
     {"override-expiry", 5000, oms_override_expiry_task},
+    {"log-suppressed", 1000, log_flush}, /* "suppressed K similar lines" within a second of the last one held back */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);

@@ -1,28 +1,47 @@
 #include "store/db.h"
 
+#include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/statvfs.h>
 
 #include "ops/metrics.h"
 #include "store/db_driver.h"
+#include "util/time.h"
+
+/* After the database stopped answering (no answer within a deadline, a
+ * connect that got no reply), new work fails at once for this long instead
+ * of each request spending its whole deadline on the same silence. */
+#define STALL_BACKOFF_MS 1000
 
 struct oms_dbconn {
     oms_db *db;
-    void *handle;
-    int depth; /* open transactions: 0 or 1 */
+    void *handle; /* NULL after the connection was lost: reopened on next use */
+    int depth;    /* open transactions: 0 or 1 */
+    int deadline; /* oms_db_deadline's last word, applied to every new handle */
 };
 
 struct oms_db {
     oms_db_backend backend;
     const oms_db_driver *drv;
     char *dsn;
-    int busy_timeout_ms;
+    oms_db_opts opts;
+    _Atomic int64_t stalled_until; /* monotonic ns; 0: answering */
     pthread_key_t key;
     pthread_mutex_t mu;   /* guards `all` */
     oms_dbconn **all;     /* every thread's connection, closed with the db */
     size_t nall, capall;
 };
+
+oms_db_opts oms_db_opts_default(void)
+{
+    return (oms_db_opts){.busy_timeout_ms = 5000, .connect_timeout_s = 10, .keepalives_idle_s = 30,
+                         .keepalives_interval_s = 10, .keepalives_count = 3, .session_settings = true};
+}
 
 static void forget_conn(oms_db *db, oms_dbconn *c)
 {
@@ -35,18 +54,44 @@ static void forget_conn(oms_db *db, oms_dbconn *c)
     pthread_mutex_unlock(&db->mu);
 }
 
+static void drop_handle(oms_dbconn *c)
+{
+    if (c->handle) {
+        c->db->drv->disconnect(c->handle);
+        oms_metrics_db_conn(-1, 0);
+    }
+    c->handle = NULL;
+}
+
+/* A connection is in use (for /metrics) while a transaction is open. */
+static void set_depth(oms_dbconn *c, int depth)
+{
+    oms_metrics_db_conn(0, (depth > 0) - (c->depth > 0));
+    c->depth = depth;
+}
+
+/* A statement outside a transaction uses the connection by itself. */
+static int exec_counted(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_dbres **out,
+                        oms_error *err)
+{
+    int alone = c->depth == 0;
+    oms_metrics_db_conn(0, alone);
+    int rc = c->db->drv->exec(c->handle, sql, params, nparams, out, err);
+    oms_metrics_db_conn(0, -alone);
+    return rc;
+}
+
 static void conn_destroy(void *p)
 {
     oms_dbconn *c = p;
     if (!c)
         return;
     forget_conn(c->db, c);
-    oms_metrics_db_conn(-1, -(c->depth > 0));
-    c->db->drv->disconnect(c->handle);
+    drop_handle(c);
     free(c);
 }
 
-int oms_db_open(oms_db **out, const char *url, int busy_timeout_ms, oms_error *err)
+int oms_db_open(oms_db **out, const char *url, const oms_db_opts *opts, oms_error *err)
 {
     const oms_db_driver *drv;
     const char *dsn;
@@ -71,7 +116,7 @@ int oms_db_open(oms_db **out, const char *url, int busy_timeout_ms, oms_error *e
     db->backend = backend;
     db->drv = drv;
     db->dsn = strdup(dsn);
-    db->busy_timeout_ms = busy_timeout_ms;
+    db->opts = opts ? *opts : oms_db_opts_default();
     pthread_mutex_init(&db->mu, NULL);
     pthread_key_create(&db->key, conn_destroy);
     *out = db;
@@ -85,8 +130,7 @@ void oms_db_close(oms_db *db)
     pthread_key_delete(db->key);
     /* Threads that used the db are gone (or idle) by now: close what is left. */
     for (size_t i = 0; i < db->nall; i++) {
-        oms_metrics_db_conn(-1, -(db->all[i]->depth > 0));
-        db->drv->disconnect(db->all[i]->handle);
+        drop_handle(db->all[i]);
         free(db->all[i]);
     }
     free(db->all);
@@ -97,21 +141,80 @@ void oms_db_close(oms_db *db)
 
 oms_db_backend oms_db_backend_of(const oms_db *db) { return db->backend; }
 const char *oms_db_backend_name(const oms_db *db) { return db->drv->name; }
+bool oms_db_single_writer(const oms_db *db) { return db->backend == OMS_DB_SQLITE; }
+
+int64_t oms_db_free_bytes(const oms_db *db)
+{
+    if (db->backend != OMS_DB_SQLITE)
+        return -1;
+    /* the directory holding the file: the file itself may not exist yet */
+    char *dir = strdup(db->dsn);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    const char *path = !dir ? "." : !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+    struct statvfs st;
+    int64_t r = statvfs(path, &st) == 0 ? (int64_t)st.f_bavail * (int64_t)st.f_frsize : -1;
+    free(dir);
+    return r;
+}
+
+static void note_stall(oms_db *db)
+{
+    atomic_store(&db->stalled_until, oms_mono_ns() + (int64_t)STALL_BACKOFF_MS * 1000000);
+}
+
+/* New work is refused while the database is known not to answer. */
+static int stall_gate(oms_db *db, oms_error *err)
+{
+    int64_t until = atomic_load(&db->stalled_until);
+    if (!until)
+        return OMS_OK;
+    int64_t left = until - oms_mono_ns();
+    if (left <= 0)
+        return OMS_OK;
+    return oms_err_set(err, OMS_ETIMEOUT, "the database stopped answering: trying it again in %lld ms",
+                       (long long)(left / 1000000) + 1);
+}
+
+/* A new handle for the connection, with the connection's own deadline. */
+static int reopen(oms_dbconn *c, oms_error *err)
+{
+    drop_handle(c);
+    int rc = stall_gate(c->db, err);
+    if (rc)
+        return rc;
+    rc = c->db->drv->connect(&c->handle, c->db->dsn, &c->db->opts, err);
+    if (rc) {
+        c->handle = NULL;
+        if (rc == OMS_ETIMEOUT && c->deadline == -1)
+            note_stall(c->db);
+        return rc;
+    }
+    oms_metrics_db_conn(1, 0);
+    atomic_store(&c->db->stalled_until, 0);
+    if (c->deadline != -1 && c->db->drv->deadline)
+        c->db->drv->deadline(c->handle, c->deadline);
+    return OMS_OK;
+}
 
 int oms_db_conn(oms_db *db, oms_dbconn **out, oms_error *err)
 {
     oms_dbconn *c = pthread_getspecific(db->key);
     if (c) {
-        *out = c;
-        return OMS_OK;
-    }
-    void *h = NULL;
-    int rc = db->drv->connect(&h, db->dsn, db->busy_timeout_ms, err);
-    if (rc)
+        int rc = c->handle ? OMS_OK : reopen(c, err);
+        if (rc == OMS_OK)
+            *out = c;
         return rc;
+    }
     c = calloc(1, sizeof *c);
+    if (!c)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
     c->db = db;
-    c->handle = h;
+    c->deadline = -1;
+    int rc = reopen(c, err);
+    if (rc) {
+        free(c);
+        return rc;
+    }
     pthread_mutex_lock(&db->mu);
     if (db->nall == db->capall) {
         db->capall = db->capall ? db->capall * 2 : 16;
@@ -119,7 +222,6 @@ int oms_db_conn(oms_db *db, oms_dbconn **out, oms_error *err)
     }
     db->all[db->nall++] = c;
     pthread_mutex_unlock(&db->mu);
-    oms_metrics_db_conn(1, 0);
     pthread_setspecific(db->key, c);
     *out = c;
     return OMS_OK;
@@ -130,20 +232,60 @@ void oms_db_conn_reset(oms_db *db)
     oms_dbconn *c = pthread_getspecific(db->key);
     if (!c)
         return;
-    pthread_setspecific(db->key, NULL);
-    conn_destroy(c);
+    drop_handle(c);
+    set_depth(c, 0);
 }
 
-static int exec_checked(oms_dbconn *c, const char *sql, const oms_dbparam *p, int n, oms_dbres **out,
-                        oms_error *err)
+void oms_db_deadline(oms_dbconn *c, int ms)
 {
-    bool alone = c->depth == 0; /* a statement outside a transaction uses the connection by itself */
-    oms_metrics_db_conn(0, alone);
-    int rc = c->db->drv->exec(c->handle, sql, p, n, out, err);
-    oms_metrics_db_conn(0, -alone);
-    if (rc == OMS_EDB && c->depth == 0)
-        oms_db_conn_reset(c->db); /* reconnect on next use */
-    return rc;
+    c->deadline = ms;
+    if (c->handle && c->db->drv->deadline)
+        c->db->drv->deadline(c->handle, ms);
+}
+
+/* Before a statement that starts something (outside a transaction, or
+ * BEGIN): an idle connection the server has closed (a restart, an idle
+ * timeout, a proxy) is replaced before anything is sent on it. */
+static int usable_idle(oms_dbconn *c, oms_error *err)
+{
+    int rc = stall_gate(c->db, err);
+    if (rc)
+        return rc;
+    if (c->handle && (!c->db->drv->alive || c->db->drv->alive(c->handle)))
+        return OMS_OK;
+    return reopen(c, err);
+}
+
+/* The connection's state after a failed call (OMS_DBC_* flags); a lost
+ * one is dropped, a stall noted. */
+static int after_failure(oms_dbconn *c)
+{
+    int st = c->handle ? c->db->drv->state(c->handle) : OMS_DBC_LOST;
+    if (st & OMS_DBC_LOST)
+        drop_handle(c);
+    /* Under a deadline of its own (a readiness check's is short on
+     * purpose) silence says less about the server: only the configured
+     * deadline speaks for everyone. */
+    if ((st & OMS_DBC_STALLED) && c->deadline == -1)
+        note_stall(c->db);
+    return st;
+}
+
+/* Worth one more try on a fresh connection: the connection was lost (not
+ * silent: a stalled server would only stall again) and the statement
+ * certainly did not run, or running it twice is harmless. */
+static bool retry_safe(int st, bool harmless)
+{
+    return (st & OMS_DBC_LOST) && !(st & OMS_DBC_STALLED) && (!(st & OMS_DBC_SENT) || harmless);
+}
+
+/* A statement that cannot have changed anything, so that sending it again
+ * after a lost connection is safe whatever the server did with it. */
+static bool read_only(const char *sql)
+{
+    while (isspace((unsigned char)*sql))
+        sql++;
+    return strncasecmp(sql, "SELECT", 6) == 0 && isspace((unsigned char)sql[6]);
 }
 
 int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams,
@@ -151,24 +293,50 @@ int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int n
 {
     if (out)
         *out = NULL;
-    return exec_checked(c, sql, params, nparams, out, err);
+    int rc;
+    if (c->depth > 0 && !c->handle)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
+    if (c->depth == 0 && (rc = usable_idle(c, err)) != OMS_OK)
+        return rc;
+    rc = exec_counted(c, sql, params, nparams, out, err);
+    if (rc == OMS_OK)
+        return rc;
+    int st = after_failure(c);
+    /* Outside a transaction, once more on a fresh connection. */
+    if (c->depth == 0 && retry_safe(st, read_only(sql))) {
+        oms_error rerr;
+        if (reopen(c, &rerr) != OMS_OK)
+            return rc;
+        if ((rc = exec_counted(c, sql, params, nparams, out, err)) != OMS_OK)
+            after_failure(c);
+    }
+    return rc;
 }
 
 int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err)
 {
-    return c->db->drv->exec_script(c->handle, sql, err);
-}
-
-/* A connection is in use (for /metrics) while a transaction is open. */
-static void set_depth(oms_dbconn *c, int depth)
-{
-    oms_metrics_db_conn(0, (depth > 0) - (c->depth > 0));
-    c->depth = depth;
+    if (!c->handle)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost");
+    int rc = c->db->drv->exec_script(c->handle, sql, err);
+    if (rc)
+        after_failure(c);
+    return rc;
 }
 
 int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
 {
-    int rc = c->db->drv->exec(c->handle, write ? c->db->drv->begin_write : "BEGIN", NULL, 0, NULL, err);
+    if (c->depth > 0)
+        return oms_err_set(err, OMS_EINTERNAL, "a transaction is already open on this connection");
+    int rc = usable_idle(c, err);
+    if (rc)
+        return rc;
+    rc = c->db->drv->begin(c->handle, write, err);
+    /* BEGIN changes nothing: a lost connection gets one more try. */
+    if (rc && retry_safe(after_failure(c), true)) {
+        oms_error rerr;
+        if (reopen(c, &rerr) == OMS_OK && (rc = c->db->drv->begin(c->handle, write, err)) != OMS_OK)
+            after_failure(c);
+    }
     if (rc == OMS_OK)
         set_depth(c, 1);
     return rc;
@@ -176,18 +344,33 @@ int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
 
 int oms_db_commit(oms_dbconn *c, oms_error *err)
 {
-    int rc = c->db->drv->exec(c->handle, "COMMIT", NULL, 0, NULL, err);
-    if (rc != OMS_OK)
-        c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, NULL);
     set_depth(c, 0);
+    if (!c->handle)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction: nothing was committed");
+    int rc = c->db->drv->exec(c->handle, "COMMIT", NULL, 0, NULL, err);
+    if (rc == OMS_OK)
+        return rc;
+    int st = after_failure(c);
+    if ((st & OMS_DBC_LOST) && (st & OMS_DBC_SENT)) { /* never sent again: it may have committed */
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err ? err->msg : "");
+        return oms_err_set(err, OMS_EDB, "the database connection was lost during COMMIT: its outcome is unknown (%.180s)",
+                           why);
+    }
+    if (st & OMS_DBC_LOST)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost before COMMIT: nothing was committed");
+    c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, NULL);
     return rc;
 }
 
 void oms_db_rollback(oms_dbconn *c)
 {
-    oms_error ignored;
-    c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, &ignored);
     set_depth(c, 0);
+    if (!c->handle)
+        return; /* the server rolled back when the connection went */
+    oms_error ignored;
+    if (c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, &ignored) != OMS_OK)
+        after_failure(c);
 }
 
 bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }

@@ -4,8 +4,20 @@
  * booleans, TEXT JSON); backend-specific SQL lives only in migrations.
  *
  * Connections are per thread (one per worker, like a pool sized to the
- * workers); PostgreSQL statements use PQexecParams and no session state, so
- * OMS also works behind a transaction-pooling proxy. */
+ * workers). A connection found broken is replaced: before a statement
+ * outside a transaction (and before BEGIN) an idle connection that the
+ * server closed is reopened without sending anything on it, and a statement
+ * that certainly did not run (never sent, a BEGIN, a plain SELECT outside a
+ * transaction) is sent once more on a fresh connection. A COMMIT whose
+ * answer was lost is never repeated: its outcome is unknown.
+ *
+ * Every wait is bounded (docs/operations.md "Timeouts and deadlines"):
+ * PostgreSQL gets statement_timeout, lock_timeout and
+ * idle_in_transaction_session_timeout, connect_timeout and TCP keepalives,
+ * and OMS itself stops waiting for an answer shortly after the statement
+ * timeout; SQLite waits at most the busy timeout for its write lock. Running
+ * out of time is OMS_ETIMEOUT (503 database_timeout), a full disk OMS_EFULL
+ * (507 storage_full). */
 #ifndef OMS_DB_H
 #define OMS_DB_H
 
@@ -46,7 +58,28 @@ typedef struct {
  * prepared statements). Set before the first connection. */
 extern bool oms_db_pg_prepared;
 
-int oms_db_open(oms_db **out, const char *url, int busy_timeout_ms, oms_error *err);
+/* Deadlines of database work; 0 means none (or the system's default). */
+typedef struct {
+    int busy_timeout_ms;       /* SQLite: wait for the write lock */
+    int statement_timeout_ms;  /* PostgreSQL statement_timeout, and OMS's own wait for an answer (+1 s) */
+    int lock_timeout_ms;       /* PostgreSQL lock_timeout (row, table and advisory locks) */
+    int idle_tx_timeout_ms;    /* PostgreSQL idle_in_transaction_session_timeout */
+    int connect_timeout_s;     /* PostgreSQL connect_timeout */
+    int keepalives_idle_s;     /* TCP keepalives to PostgreSQL (0: the system's) */
+    int keepalives_interval_s;
+    int keepalives_count;
+    /* PostgreSQL: set the timeouts once per connection (true), or with SET
+     * LOCAL at the start of every transaction (false: behind a
+     * transaction-pooling proxy, where session settings would stay on a
+     * server connection other clients get). */
+    bool session_settings;
+} oms_db_opts;
+
+/* Defaults for tools that run without a configuration (no statement
+ * deadline; a 5 s busy timeout; connect timeout and keepalives on). */
+oms_db_opts oms_db_opts_default(void);
+
+int oms_db_open(oms_db **out, const char *url, const oms_db_opts *opts, oms_error *err);
 void oms_db_close(oms_db *db);
 oms_db_backend oms_db_backend_of(const oms_db *db);
 const char *oms_db_backend_name(const oms_db *db);
@@ -54,18 +87,37 @@ const char *oms_db_backend_name(const oms_db *db);
 /* The calling thread's connection, opened on first use and reopened after a
  * connection failure. Borrowed: valid until the thread ends or the db closes. */
 int oms_db_conn(oms_db *db, oms_dbconn **out, oms_error *err);
-/* Drops the calling thread's connection (after an error left it unusable). */
+/* Drops the calling thread's connection (after an error left it unusable);
+ * the next use reconnects. Pointers from oms_db_conn stay valid. */
 void oms_db_conn_reset(oms_db *db);
 
-/* One statement. `out` may be NULL. Errors: OMS_ECONFLICT for a unique or
- * primary-key violation, OMS_EDB for connection loss, OMS_EINTERNAL else. */
+/* A deadline of its own for what follows on this connection (readiness
+ * checks, migrations): ms > 0 bounds each statement (SQLite: the busy
+ * timeout; PostgreSQL: how long OMS waits for an answer), 0 lifts the
+ * bound, -1 restores the configured one. Server-side timeouts on PostgreSQL
+ * are changed with SET LOCAL by the caller, inside its transaction. */
+void oms_db_deadline(oms_dbconn *c, int ms);
+
+/* One write lock for the whole database (SQLite): a write that timed out
+ * waiting for it means any other write would wait as long. */
+bool oms_db_single_writer(const oms_db *db);
+/* Free bytes on the filesystem holding the database, or -1 when unknown
+ * (PostgreSQL: the server's disks are not ours to see). */
+int64_t oms_db_free_bytes(const oms_db *db);
+
+/* One statement. `out` may be NULL. Errors (mapped in db_errors.c):
+ * OMS_ECONFLICT for a unique or primary-key violation, OMS_ETIMEOUT for a
+ * statement or lock timeout (or SQLite's write lock not free in time),
+ * OMS_EFULL for a full disk, OMS_EDB for connection loss, OMS_EINTERNAL else. */
 int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams,
                 oms_dbres **out, oms_error *err);
 /* Several statements without parameters (migrations). */
 int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err);
 
 /* Transactions. `write` takes the write lock up front on SQLite (BEGIN
- * IMMEDIATE) so a read-then-write transaction never deadlocks on upgrade. */
+ * IMMEDIATE) so a read-then-write transaction never deadlocks on upgrade.
+ * A commit whose connection was lost after it was sent fails with OMS_EDB
+ * and says its outcome is unknown. */
 int oms_db_begin(oms_dbconn *c, bool write, oms_error *err);
 int oms_db_commit(oms_dbconn *c, oms_error *err);
 void oms_db_rollback(oms_dbconn *c);

@@ -1,17 +1,30 @@
-/* What each backend implements; db.c holds the per-thread connections. */
+/* What each backend implements; db.c holds the per-thread connections and
+ * decides when a broken one is replaced and a statement sent again. */
 #ifndef OMS_DB_DRIVER_H
 #define OMS_DB_DRIVER_H
 
 #include "store/db.h"
 
+/* What the last call did to the connection: flags, 0 when it is usable. */
+enum {
+    OMS_DBC_LOST = 1,    /* unusable: replace it */
+    OMS_DBC_SENT = 2,    /* the statement reached the server: it may have run */
+    OMS_DBC_STALLED = 4, /* no answer within the deadline (a server that stopped answering) */
+};
+
 typedef struct {
     const char *name;
-    int (*connect)(void **out, const char *dsn, int busy_timeout_ms, oms_error *err);
+    int (*connect)(void **out, const char *dsn, const oms_db_opts *opts, oms_error *err);
     void (*disconnect)(void *conn);
     int (*exec)(void *conn, const char *sql, const oms_dbparam *p, int n, oms_dbres **out,
                 oms_error *err);
     int (*exec_script)(void *conn, const char *sql, oms_error *err);
-    const char *begin_write; /* SQL that opens a write transaction */
+    int (*begin)(void *conn, bool write, oms_error *err);
+    /* Is an idle connection still usable? Sends nothing. NULL: always. */
+    bool (*alive)(void *conn);
+    int (*state)(void *conn);
+    /* See oms_db_deadline: > 0 bound in ms, 0 none, -1 the configured one. */
+    void (*deadline)(void *conn, int ms);
 } oms_db_driver;
 
 extern const oms_db_driver oms_db_sqlite_driver;
@@ -19,5 +32,10 @@ extern const oms_db_driver oms_db_pg_driver;
 
 /* Result building shared by the drivers. */
 oms_dbres *oms_dbres_new(size_t nrows, size_t ncols);
+
+/* The one mapping from the databases' own error codes to oms_err
+ * (db_errors.c); sets `err` with a message naming the failure. */
+int oms_db_pg_error(const char *sqlstate, const char *msg, oms_error *err);
+int oms_db_sqlite_error(int rc, int extended, int sys_errno, const char *msg, int busy_ms, oms_error *err);
 
 #endif

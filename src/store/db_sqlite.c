@@ -1,5 +1,6 @@
 /* SQLite backend: WAL, synchronous=FULL (a commit is on disk before it is
- * acknowledged), foreign keys on, a busy timeout for the single writer.
+ * acknowledged), foreign keys on, a busy timeout for the single writer (the
+ * deadline of a write: past it the write fails with OMS_ETIMEOUT).
  * Prepared statements are cached per connection, keyed by the SQL text. */
 #include <errno.h>
 #include <sqlite3.h>
@@ -19,19 +20,19 @@ typedef struct {
 
 typedef struct {
     sqlite3 *db;
+    int busy_ms, configured_busy_ms;
     cached_stmt cache[STMT_CACHE];
 } sqlite_conn;
 
-static int map_error(sqlite3 *db, int rc, oms_error *err)
+/* "No deadline" for the write lock (migrations waiting for another
+ * process's): a minute, or the configured timeout when longer, so that a
+ * start-up behind a stuck writer still ends. */
+#define UNBOUNDED_BUSY_MS (60 * 1000)
+
+static int map_error(sqlite_conn *c, int rc, oms_error *err)
 {
-    int ext = sqlite3_extended_errcode(db);
-    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return oms_err_set(err, OMS_ECONFLICT, "unique constraint: %s", sqlite3_errmsg(db));
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return oms_err_set(err, OMS_EUNAVAIL, "database busy");
-    if (rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN)
-        return oms_err_set(err, OMS_EDB, "sqlite: %s", sqlite3_errmsg(db));
-    return oms_err_set(err, OMS_EINTERNAL, "sqlite: %s", sqlite3_errmsg(db));
+    return oms_db_sqlite_error(rc, sqlite3_extended_errcode(c->db), sqlite3_system_errno(c->db),
+                               sqlite3_errmsg(c->db), c->busy_ms, err);
 }
 
 /* mkdir -p of the directory holding the database file, private to us. */
@@ -48,8 +49,9 @@ static void make_parent_dirs(const char *path)
     free(p);
 }
 
-static int sqlite_connect(void **out, const char *dsn, int busy_timeout_ms, oms_error *err)
+static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, oms_error *err)
 {
+    int busy_timeout_ms = opts->busy_timeout_ms;
     make_parent_dirs(dsn);
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(dsn, &db,
@@ -83,8 +85,24 @@ static int sqlite_connect(void **out, const char *dsn, int busy_timeout_ms, oms_
     chmod(dsn, 0600);
     sqlite_conn *c = calloc(1, sizeof *c);
     c->db = db;
+    c->busy_ms = c->configured_busy_ms = busy_timeout_ms;
     *out = c;
     return OMS_OK;
+}
+
+static void sqlite_deadline(void *p, int ms)
+{
+    sqlite_conn *c = p;
+    c->busy_ms = ms > 0    ? ms
+                 : ms == 0 ? (c->configured_busy_ms > UNBOUNDED_BUSY_MS ? c->configured_busy_ms : UNBOUNDED_BUSY_MS)
+                           : c->configured_busy_ms;
+    sqlite3_busy_timeout(c->db, c->busy_ms);
+}
+
+static int sqlite_state(void *p)
+{
+    (void)p;
+    return 0; /* in-process: there is no connection to lose */
 }
 
 static void sqlite_disconnect(void *p)
@@ -145,7 +163,7 @@ static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, bool *te
     int rc = sqlite3_prepare_v3(c->db, conv, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
     free(conv);
     if (rc != SQLITE_OK)
-        return map_error(c->db, rc, err);
+        return map_error(c, rc, err);
     if (slot) {
         slot->key = strdup(sql);
         slot->stmt = *out;
@@ -195,7 +213,7 @@ static int sqlite_exec(void *p, const char *sql, const oms_dbparam *params, int 
     if (rc)
         return rc;
     if ((rc = bind_all(st, params, n)) != SQLITE_OK) {
-        rc = map_error(c->db, rc, err);
+        rc = map_error(c, rc, err);
         finish(st, temp);
         return rc;
     }
@@ -217,7 +235,7 @@ static int sqlite_exec(void *p, const char *sql, const oms_dbparam *params, int 
         }
     }
     if (rc != SQLITE_DONE) {
-        int r = map_error(c->db, rc, err);
+        int r = map_error(c, rc, err);
         finish(st, temp);
         for (size_t i = 0; i < buf.n; i++)
             free(buf.cells[i]);
@@ -241,11 +259,17 @@ static int sqlite_exec_script(void *p, const char *sql, oms_error *err)
     char *msg = NULL;
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        oms_err_set(err, OMS_EINTERNAL, "sqlite: %s", msg ? msg : "error");
+        rc = oms_db_sqlite_error(rc, sqlite3_extended_errcode(c->db), sqlite3_system_errno(c->db), msg,
+                                 c->busy_ms, err);
         sqlite3_free(msg);
-        return OMS_EINTERNAL;
+        return rc;
     }
     return OMS_OK;
+}
+
+static int sqlite_begin(void *p, bool write, oms_error *err)
+{
+    return sqlite_exec(p, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0, NULL, err);
 }
 
 const oms_db_driver oms_db_sqlite_driver = {
@@ -254,5 +278,8 @@ const oms_db_driver oms_db_sqlite_driver = {
     .disconnect = sqlite_disconnect,
     .exec = sqlite_exec,
     .exec_script = sqlite_exec_script,
-    .begin_write = "BEGIN IMMEDIATE",
+    .begin = sqlite_begin,
+    .alive = NULL,
+    .state = sqlite_state,
+    .deadline = sqlite_deadline,
 };

@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,17 @@ static const char *backend_tag(const oms_store *s)
 
 int oms_store_open(oms_store **out, const char *url, int busy_timeout_ms, oms_error *err)
 {
+    oms_db_opts o = oms_db_opts_default();
+    o.busy_timeout_ms = busy_timeout_ms;
+    return oms_store_open_opts(out, url, &o, err);
+}
+
+int oms_store_open_opts(oms_store **out, const char *url, const oms_db_opts *opts, oms_error *err)
+{
     oms_store *s = calloc(1, sizeof *s);
-    int rc = oms_db_open(&s->db, url, busy_timeout_ms, err);
+    if (!s)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    int rc = oms_db_open(&s->db, url, opts, err);
     if (rc) {
         free(s);
         return rc;
@@ -97,10 +107,15 @@ int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
     int rc = oms_db_conn(s->db, &c, err), current = 0, n = 0;
     if (rc)
         return rc;
+    /* A migration may take long, and so may waiting for another instance's:
+     * no deadline for it (the request deadlines are for requests). */
+    oms_db_deadline(c, 0);
     if ((rc = oms_db_begin(c, true, err)) != OMS_OK)
-        return rc;
+        goto out;
     if (oms_db_backend_of(s->db) == OMS_DB_PG &&
-        (rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", NULL, 0, NULL, err)))
+        ((rc = oms_db_exec(c, "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)",
+                           NULL, 0, NULL, err)) ||
+         (rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", NULL, 0, NULL, err))))
         goto fail;
     if ((rc = oms_db_exec(c, k_bootstrap, NULL, 0, NULL, err)) != OMS_OK)
         goto fail;
@@ -141,24 +156,75 @@ int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
         n++;
     }
     if ((rc = oms_db_commit(c, err)) != OMS_OK)
-        return rc;
+        goto out;
     if (applied)
         *applied = n;
-    return OMS_OK;
+    goto out;
 fail:
+    oms_db_rollback(c);
+out:
+    oms_db_deadline(c, -1);
+    return rc;
+}
+
+/* The write probe, inside its own transaction with its own deadline.
+ * PostgreSQL: a transaction that gets a transaction id and commits writes
+ * and flushes a commit record to the WAL, which is what every change
+ * needs (a full WAL disk or a read-only server fails it), and touches no
+ * table. SQLite: taking the write lock within the deadline (a full disk is
+ * seen by the free-space check, which is cheaper than a failed write). */
+static int write_probe(oms_store *s, oms_dbconn *c, int timeout_ms, oms_error *err)
+{
+    int rc = oms_db_begin(c, true, err);
+    if (rc)
+        return rc;
+    if (oms_db_backend_of(s->db) == OMS_DB_PG) {
+        char ms[16];
+        snprintf(ms, sizeof ms, "%d", timeout_ms);
+        oms_dbparam p[] = {DBP_TEXT(ms)};
+        if ((rc = oms_db_exec(c, "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)",
+                              p, 1, NULL, err)) == OMS_OK &&
+            (rc = oms_db_exec(c, "SELECT txid_current()", NULL, 0, NULL, err)) == OMS_OK)
+            return oms_db_commit(c, err);
+    }
     oms_db_rollback(c);
     return rc;
 }
 
+int oms_store_probe(oms_store *s, int timeout_ms, int64_t min_free_bytes, oms_error *err)
+{
+    int64_t free_bytes = oms_db_free_bytes(s->db);
+    if (free_bytes >= 0 && free_bytes < min_free_bytes)
+        return oms_err_set(err, OMS_EFULL, "disk full: %lld KiB free on the database's filesystem (at least %lld KiB needed)",
+                           (long long)(free_bytes / 1024), (long long)(min_free_bytes / 1024));
+    oms_dbconn *c;
+    oms_error e;
+    int rc = oms_db_conn(s->db, &c, &e);
+    if (rc)
+        return oms_err_set(err, OMS_EDB, "database unreachable: %s", e.msg);
+    oms_db_deadline(c, timeout_ms);
+    int v = 0;
+    if ((rc = oms_store_schema_version(s, &v, &e)) != OMS_OK)
+        goto out;
+    if (v < oms_store_latest_version(s)) {
+        rc = oms_err_set(&e, OMS_EUNAVAIL, "migrations pending (%d of %d)", v, oms_store_latest_version(s));
+        goto out;
+    }
+    rc = write_probe(s, c, timeout_ms, &e);
+out:
+    oms_db_deadline(c, -1);
+    if (rc == OMS_OK)
+        return OMS_OK;
+    switch (rc) {
+    case OMS_ETIMEOUT:
+        return oms_err_set(err, OMS_ETIMEOUT, "database busy: no answer within %d ms (%s)", timeout_ms, e.msg);
+    case OMS_EFULL: return oms_err_set(err, OMS_EFULL, "disk full: %s", e.msg);
+    case OMS_EUNAVAIL: return oms_err_set(err, OMS_EUNAVAIL, "%s", e.msg);
+    default: return oms_err_set(err, OMS_EDB, "database unreachable: %s", e.msg);
+    }
+}
+
 int oms_store_ready(oms_store *s, oms_error *err)
 {
-    int v = 0, rc = oms_store_schema_version(s, &v, err);
-    if (rc) {
-        oms_db_conn_reset(s->db);
-        return oms_err_set(err, OMS_EDB, "database unreachable");
-    }
-    if (v < oms_store_latest_version(s))
-        return oms_err_set(err, OMS_EUNAVAIL, "migrations pending (%d of %d)", v,
-                           oms_store_latest_version(s));
-    return OMS_OK;
+    return oms_store_probe(s, 1000, 0, err);
 }

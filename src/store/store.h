@@ -12,6 +12,8 @@ typedef struct {
 } oms_store;
 
 int oms_store_open(oms_store **out, const char *url, int busy_timeout_ms, oms_error *err);
+/* The same with every deadline given (oms serve: from the configuration). */
+int oms_store_open_opts(oms_store **out, const char *url, const oms_db_opts *opts, oms_error *err);
 void oms_store_close(oms_store *s);
 
 /* Newest schema version this binary knows for the store's backend. */
@@ -25,7 +27,15 @@ int oms_store_migrate(oms_store *s, int *applied, oms_error *err);
 /* The same, stopping at version `target` (current <= target <= latest):
  * `oms migrate --to N`, which builds earlier schemas for upgrade tests. */
 int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err);
-/* Reachable and fully migrated? OMS_EDB / OMS_EUNAVAIL with a reason. */
+/* Ready for traffic? Within `timeout_ms` on the calling thread's
+ * connection: room on the database's disk (SQLite: at least
+ * `min_free_bytes` free on its filesystem), reachable, fully migrated, and
+ * able to write (PostgreSQL: commits a transaction that has a transaction
+ * id; SQLite: takes the write lock). Fails with a reason: OMS_EFULL "disk
+ * full", OMS_ETIMEOUT "database busy", OMS_EUNAVAIL "migrations pending",
+ * OMS_EDB "database unreachable". */
+int oms_store_probe(oms_store *s, int timeout_ms, int64_t min_free_bytes, oms_error *err);
+/* oms_store_probe with a 1 s deadline and no free-space floor. */
 int oms_store_ready(oms_store *s, oms_error *err);
 
 #endif

@@ -42,6 +42,8 @@ static const struct {
     {OMS_EFRAMING, 400, "ambiguous_framing", "Ambiguous request framing"},
     {OMS_ENOTIMPL, 501, "not_implemented", "Not implemented"},
     {OMS_ELOCKNOTHOLDER, 403, "not_lock_holder", "Not the lock holder"},
+    {OMS_ETIMEOUT, 503, "database_timeout", "Database timeout"},
+    {OMS_EFULL, 507, "storage_full", "Insufficient storage"},
 };
 
 static int find(oms_err code)

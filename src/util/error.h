@@ -36,6 +36,8 @@ typedef enum {
     OMS_EFRAMING = -28,       /* 400 ambiguous_framing: the request's extent or head reads two ways */
     OMS_ENOTIMPL = -29,       /* 501 not_implemented: e.g. a transfer coding but chunked */
     OMS_ELOCKNOTHOLDER = -30, /* 403 not_lock_holder: another principal's lock (X-Lock-ID, heartbeat) */
+    OMS_ETIMEOUT = -31,       /* 503 database_timeout: database work exceeded its deadline */
+    OMS_EFULL = -32,          /* 507 storage_full: the database has no room left */
 } oms_err;
 
 /* An error with its message; `msg` never holds secrets. */

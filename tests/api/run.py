@@ -59,7 +59,7 @@ def main():
         if os.path.isdir(d):
             modules += sorted(os.path.join(d, f) for f in os.listdir(d) if f.startswith("test_") and f.endswith(".py"))
     ctx = Context(backend)
-    passed = failed = 0
+    passed = failed = skipped = 0
     try:
         for path in modules:
             fname = os.path.basename(path)
@@ -68,6 +68,8 @@ def main():
             spec.loader.exec_module(mod)
             skip = getattr(mod, "BACKENDS", None)
             if skip and backend not in skip:
+                if not only or only in fname:
+                    print(f"skip {fname[:-3]} (only for {', '.join(skip)})")
                 continue
             for name in sorted(n for n in dir(mod) if n.startswith("test_")):
                 full = f"{fname[:-3]}.{name}"
@@ -78,6 +80,9 @@ def main():
                     getattr(mod, name)(ctx)
                     passed += 1
                     print(f"ok   {full} ({time.time() - t0:.2f}s)")
+                except harness.Skip as e:
+                    skipped += 1
+                    print(f"SKIP {full}: {e}")
                 except Exception:
                     failed += 1
                     print(f"FAIL {full}")
@@ -88,7 +93,7 @@ def main():
         for rep in ctx.close():
             failed += 1
             print("FAIL sanitizer report in a server log:\n" + rep)
-    print(f"api[{backend}]: {passed} passed, {failed} failed")
+    print(f"api[{backend}]: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     sys.exit(1 if failed else 0)
 
 
