@@ -331,3 +331,44 @@ def test_full_queue_refuses_at_once(ctx):
         ev = srv.audit_events(f"request_id = '{rid}'")
         assert [str(e["http_status"]) for e in ev] == ["503"], (rid, ev)
     assert sorted(r.status for r in results.values() if r.status != 503) == [201, 201]
+
+
+def test_drain_is_bounded_with_a_stuck_request(ctx):
+    """A request stuck in the database at the drain deadline does not hold
+    the process: it exits within OMS_DRAIN_TIMEOUT_MS plus the final grace
+    (3 s), with status 1, and the stuck change never commits."""
+    drain_ms = 1000
+    srv = ctx.new_server(env={"OMS_DRAIN_TIMEOUT_MS": str(drain_ms), "OMS_DB_BUSY_TIMEOUT_MS": "60000"})
+    branch = "feature/stuck"
+    _branch(srv, branch)
+    dev = {**srv.auth("stuck-dev", DEV), "X-Issue-ID": "OMS-11", "X-Request-ID": "stuck-w"}
+    url = "/api/v1/schemas/" + quote(branch) + "/shared-properties"
+    result = []
+
+    def write():
+        try:
+            result.append(srv.request("POST", url, headers=dev, json_body={"api_name": "Stuck", "type": "string"},
+                                      timeout=30))
+        except OSError as e:
+            result.append(e)
+
+    stall = _Stall(srv, branch)
+    try:
+        t = threading.Thread(target=write, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        t_kill = time.time()
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            code = srv.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        t_exit = time.time()
+    finally:
+        stall.release()
+    t.join(timeout=10)
+    assert code == 1, (code, srv.read_log()[-1500:])
+    assert t_exit - t_kill < drain_ms / 1000 + 3 + 1.5, t_exit - t_kill
+    assert result and not isinstance(result[0], harness.Response), result  # cut, never answered
+    assert not [e for e in srv.audit_events("request_id = 'stuck-w'") if e["outcome"] == "success"]
+    assert not srv.query("SELECT 1 FROM audit_events WHERE action = 'shared_property.create'")
