@@ -372,3 +372,76 @@ def test_drain_is_bounded_with_a_stuck_request(ctx):
     assert result and not isinstance(result[0], harness.Response), result  # cut, never answered
     assert not [e for e in srv.audit_events("request_id = 'stuck-w'") if e["outcome"] == "success"]
     assert not srv.query("SELECT 1 FROM audit_events WHERE action = 'shared_property.create'")
+
+
+def _read_n(sock, n, limit=10):
+    """n responses from one connection, pipelined: (status, headers, body) each."""
+    buf, out, t_end = b"", [], time.time() + limit
+    while len(out) < n and time.time() < t_end:
+        while b"\r\n\r\n" in buf and len(out) < n:
+            head, rest = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+            size = int(headers.get("content-length", "0"))
+            if len(rest) < size:
+                break
+            out.append((int(lines[0].split()[1]), headers, rest[:size].decode()))
+            buf = rest[size:]
+        if len(out) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return out
+
+
+def test_hand_off_keeps_http_semantics(ctx):
+    """Requests handed to handler threads keep HTTP/1.1's behaviour:
+    pipelined requests answered in order on a kept-alive connection,
+    Expect: 100-continue, a chunked body, a refusal before the body (401,
+    connection closed, body never read), and the library's own refusal of a
+    header block past its buffer still recorded."""
+    srv = ctx.server
+    _branch(srv, "feature/handoff")
+    dev = {**srv.auth("handoff-dev", DEV), "X-Issue-ID": "OMS-11"}
+    auth = "".join(f"{k}: {v}\r\n" for k, v in dev.items())
+    url = "/api/v1/schemas/" + quote("feature/handoff") + "/shared-properties"
+    body = json.dumps({"api_name": "Piped", "type": "string"})
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall((f"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                   f"GET /api/v1/branches HTTP/1.1\r\nHost: x\r\n{auth}\r\n"
+                   f"POST {url} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n{body}"
+                   f"GET {url}/Piped HTTP/1.1\r\nHost: x\r\n{auth}\r\n").encode())
+        got = _read_n(s, 4)
+        assert [g[0] for g in got] == [200, 200, 201, 200], got
+        assert all(g[1].get("connection", "") != "close" for g in got), got
+        assert json.loads(got[3][2])["api_name"] == "Piped"
+    body = json.dumps({"api_name": "Continued", "type": "string"})
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(f"POST {url} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        s.sendall(body.encode())
+        assert harness._read_response(s).status == 201
+        chunked = json.dumps({"api_name": "Chunked", "type": "string"}).encode()
+        s.sendall(f"POST {url} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
+                  f"Transfer-Encoding: chunked\r\n\r\n".encode() + b"%x\r\n" % len(chunked))
+        time.sleep(0.1)
+        s.sendall(chunked + b"\r\n0\r\n\r\n")
+        r = harness._read_response(s)
+        assert r.status == 201 and r.json()["api_name"] == "Chunked", r
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(f"POST {url} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: 100000\r\nExpect: 100-continue\r\nX-Request-ID: handoff-401\r\n\r\n".encode())
+        r = harness._read_response(s)
+        assert r.status == 401 and r.header("Connection") == "close", r
+    assert [e["action"] for e in srv.audit_events("request_id = 'handoff-401'")] == ["auth.failed"]
+    before = len(srv.audit_events("detail LIKE '%refused_by_http_layer%'"))
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(("GET /handoff-huge HTTP/1.1\r\nHost: x\r\nX-Big: " + "a" * 40000 + "\r\n\r\n").encode())
+        assert harness._read_response(s).status == 431
+    deadline = time.time() + 5  # recorded after the response, on the refusal lane
+    while len(srv.audit_events("detail LIKE '%refused_by_http_layer%'")) == before and time.time() < deadline:
+        time.sleep(0.05)
+    assert [e["route"] for e in srv.audit_events("detail LIKE '%refused_by_http_layer%'")][before:] == ["/handoff-huge"]
