@@ -199,9 +199,10 @@ bool oms_dispatch_submit(oms_dispatch *d, oms_job *j, void (*accept)(void *), vo
         accept(arg);
     j->next = NULL;
     j->deadline_ns = oms_mono_ns() + d->deadline_ns;
+    bool wake_handler = false, wake_lane = false;
     if (d->qlen >= d->cap) {
         push_lane(d, j, OMS_REFUSE_FULL);
-        pthread_cond_signal(&d->lane);
+        wake_lane = true;
     } else {
         if (d->qt)
             d->qt->next = j;
@@ -209,12 +210,16 @@ bool oms_dispatch_submit(oms_dispatch *d, oms_job *j, void (*accept)(void *), vo
             d->qh = j;
         d->qt = j;
         d->qlen++;
-        if (d->idle_handlers)
-            pthread_cond_signal(&d->work);
-        if (d->qh == j && j->deadline_ns < d->armed_ns)
-            pthread_cond_signal(&d->lane);
+        wake_handler = d->idle_handlers > 0;
+        wake_lane = d->qh == j && j->deadline_ns < d->armed_ns;
     }
     pthread_mutex_unlock(&d->mu);
+    /* Signalled after the unlock, so the woken thread does not block on
+     * the lock at once; the state it looks for is already published. */
+    if (wake_handler)
+        pthread_cond_signal(&d->work);
+    if (wake_lane)
+        pthread_cond_signal(&d->lane);
     return true;
 }
 
