@@ -26,6 +26,8 @@ int oms_server_run(oms_app *app, oms_error *err);
 typedef struct oms_server oms_server;
 int oms_server_start(oms_app *app, oms_server **out, oms_error *err);
 unsigned oms_server_port(const oms_server *srv);
-void oms_server_stop(oms_server *srv);
+/* Drains and stops; false when a request was still running at the end
+ * (nothing was freed then: exit the process). */
+bool oms_server_stop(oms_server *srv);
 
 #endif

@@ -329,6 +329,26 @@ void oms_pipeline_finish(oms_request *req)
     }
 }
 
+/* A request the server cannot take now (it waited for a handler thread past
+ * its deadline, the queue was full, or the server is draining): 503 with
+ * Retry-After, recorded like every refusal. A change whose route is known
+ * (the head phase ran) is recorded under its own action as a failure. */
+void oms_pipeline_refuse_unavailable(oms_request *req, const char *problem_code, const char *detail,
+                                     const char *retry_after)
+{
+    const char *action = "request.rejected", *outcome = "denied";
+    if (req->route && req->route->audit_action) {
+        derive_audit_action(req);
+        action = req->audit_action ? req->audit_action : req->route->audit_action;
+        outcome = "failure";
+    }
+    if (audit_refusal(req, action, outcome, 503, problem_code) != OMS_OK)
+        oms_resp_problem(req, OMS_EAUDIT, "the audit store cannot record this request", NULL);
+    else
+        oms_resp_problem_as(req, OMS_EUNAVAIL, problem_code, detail, NULL);
+    oms_resp_header(req, "Retry-After", retry_after);
+}
+
 static void run_body_and_handler(oms_request *req)
 {
     if (req->body_too_large) {

@@ -14,6 +14,11 @@ bool oms_pipeline_head(oms_request *req);
 void oms_pipeline_body(oms_request *req, const char *data, size_t len);
 /* Phase 2, once the body is complete: body checks and the handler. */
 void oms_pipeline_finish(oms_request *req);
+/* Refuses a request the server cannot take now: the audit event (status
+ * 503, `problem_code` as its reason), then a 503 problem document with
+ * Retry-After. Runs on any thread but the HTTP library's event loops. */
+void oms_pipeline_refuse_unavailable(oms_request *req, const char *problem_code, const char *detail,
+                                     const char *retry_after);
 
 /* The decision for `perm` on `branch` (NULL: none), for a handler whose
  * route does not name the branch it reads or changes. False when refused:

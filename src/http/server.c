@@ -1,6 +1,10 @@
-/* libmicrohttpd glue: one epoll loop per worker thread (a pool sized to the
- * cores), the raw request target captured before MHD parses anything, and
- * no percent-decoding by MHD (our path check sees the raw bytes). */
+/* libmicrohttpd glue: a few epoll event loops (one per core) parse
+ * requests and send responses; every request that may touch the database
+ * is handed to the handler pool (dispatch.c) with its connection
+ * suspended, and resumed with its response (docs/architecture.md
+ * "Dispatch"). The raw request target is captured before MHD parses
+ * anything, and MHD percent-decodes nothing (our path check sees the raw
+ * bytes). SIGTERM drains (docs/operations.md "Shutdown and draining"). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
@@ -8,16 +12,19 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
 #include "http/app.h"
+#include "http/dispatch.h"
 #include "http/pipeline.h"
 #include "ops/background.h"
 #include "ops/log.h"
@@ -83,16 +90,58 @@ static void client_address(oms_request *req)
                   sizeof req->client_addr);
 }
 
+/* Threads of the refusal lane: enough to answer refusals while another
+ * waits for its audit write (group commit batches them). */
+#define REFUSAL_THREADS 2
+
+struct oms_server {
+    struct MHD_Daemon *daemon;
+    oms_app *app;
+    oms_dispatch *pool;
+    atomic_long active; /* requests past the door and not completed */
+    int64_t drain_ns;
+    unsigned port;
+};
+
+/* Where a request stands between its event loop and the handler pool. */
+typedef enum {
+    PH_NEW,       /* headers not seen yet */
+    PH_AWAY,      /* suspended: its job is queued or running */
+    PH_HEAD_DONE, /* the head phase passed on a handler thread; MHD repeats the first call */
+    PH_BODY,      /* receiving the body */
+    PH_READY,     /* a response is ready: queue it at the next call */
+    PH_SENT,      /* queued */
+} req_phase;
+
+typedef enum {
+    JOB_HEAD,   /* oms_pipeline_head, before a body */
+    JOB_WHOLE,  /* head and finish of a request without a body: one hand-off */
+    JOB_FINISH, /* oms_pipeline_finish, once the body is in */
+    JOB_DRAIN,  /* refused at the door: the server is draining */
+} job_kind;
+
+typedef struct http_req {
+    oms_request r; /* first: the request the pipeline sees */
+    oms_job job;   /* the hand-off; one at a time */
+    struct oms_server *srv;
+    req_phase phase;
+    job_kind kind;
+    bool head_done; /* the head phase passed (a request with a body) */
+    bool counted;   /* passed the door: counted in srv->active */
+} http_req;
+
 /* MHD calls this first, with the request target exactly as received. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    oms_app *app = cls;
+    struct oms_server *srv = cls;
     oms_arena *a = oms_arena_new(8192);
     if (!a)
         return NULL;
-    oms_request *req = oms_arena_alloc(a, sizeof *req);
+    http_req *h = oms_arena_alloc(a, sizeof *h);
+    h->srv = srv;
+    oms_request *req = &h->r;
     req->arena = a;
-    req->app = app;
+    req->app = srv->app;
     req->conn = conn;
     req->start_ns = oms_mono_ns();
     req->raw_target = oms_arena_strdup(a, uri ? uri : "");
@@ -103,8 +152,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->raw_path_len = q ? (size_t)(q - req->raw_target) : strlen(req->raw_target);
     req->raw_query = q ? q + 1 : NULL;
     req->status = 500;
-    atomic_fetch_add(&app->inflight, 1);
-    return req;
+    atomic_fetch_add(&srv->app->inflight, 1);
+    return h;
 }
 
 /* Keep MHD from decoding anything: routing works on raw segments. */
@@ -185,77 +234,259 @@ static enum MHD_Result queue(oms_request *req)
     return rc;
 }
 
+static bool has_body(oms_request *req)
+{
+    const char *cl = oms_req_header(req, "Content-Length");
+    return (cl && strtoull(cl, NULL, 10) > 0) || oms_req_header(req, "Transfer-Encoding");
+}
+
+static bool get_or_head(const oms_request *req)
+{
+    return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+}
+
+/* The one request an event loop answers itself: a liveness probe that no
+ * pipeline step refuses (no body, no query, a small header block), so it
+ * never waits for a handler thread or the database, not even for an audit
+ * write. Anything else addressed to /health takes the normal path. */
+static bool is_liveness_probe(oms_request *req)
+{
+    if (!get_or_head(req) || strcmp(req->raw_target, "/health") != 0 || has_body(req))
+        return false;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    return ci && ci->header_size <= OMS_MAX_HEADERS / 2;
+}
+
+/* While draining, every response closes its connection, so a kept-alive
+ * client sends nothing more here. */
+static enum MHD_Result respond(http_req *h)
+{
+    if (atomic_load(&h->srv->app->draining))
+        oms_resp_header(&h->r, "Connection", "close");
+    return queue(&h->r);
+}
+
+static http_req *job_owner(oms_job *j) { return (http_req *)(void *)((char *)j - offsetof(http_req, job)); }
+
+/* On a refusal thread, or a handler thread that found the job expired. */
+static void job_refuse(oms_job *j, oms_refusal why)
+{
+    http_req *h = job_owner(j);
+    oms_request *req = &h->r;
+    struct MHD_Connection *conn = req->conn;
+    if (why == OMS_REFUSE_DRAINING)
+        oms_pipeline_refuse_unavailable(req, "draining", "the server is shutting down: retry", "1");
+    else
+        oms_pipeline_refuse_unavailable(req, "overloaded",
+                                        why == OMS_REFUSE_FULL
+                                            ? "too many requests are waiting for a handler: retry later"
+                                            : "the request waited for a handler past its deadline: retry later",
+                                        "2");
+    h->phase = PH_READY;
+    MHD_resume_connection(conn);
+}
+
+/* On a handler thread. Resuming the connection is the last touch: the
+ * event loop may answer, complete and free the request at once. */
+static void job_run(oms_job *j)
+{
+    http_req *h = job_owner(j);
+    oms_request *req = &h->r;
+    struct MHD_Connection *conn = req->conn;
+    switch (h->kind) {
+    case JOB_HEAD:
+        h->phase = oms_pipeline_head(req) ? PH_READY : PH_HEAD_DONE;
+        break;
+    case JOB_WHOLE:
+        if (!oms_pipeline_head(req))
+            oms_pipeline_finish(req);
+        h->phase = PH_READY;
+        break;
+    case JOB_FINISH:
+        oms_pipeline_finish(req);
+        h->phase = PH_READY;
+        break;
+    case JOB_DRAIN: /* only ever sent to the refusal lane */
+        job_refuse(j, OMS_REFUSE_DRAINING);
+        return;
+    }
+    MHD_resume_connection(conn);
+}
+
+static void suspend_conn(void *conn) { MHD_suspend_connection(conn); }
+
+/* Suspends the connection and hands the request to the pool (or, while
+ * draining, to the refusal lane). The phase is set first: once handed
+ * over, the job may run and set the next phase before this returns. A
+ * stopped pool takes nothing: the connection closes unanswered, the
+ * request never executed (only past the drain deadline). */
+static enum MHD_Result hand_off(http_req *h, job_kind kind)
+{
+    h->kind = kind;
+    h->phase = PH_AWAY;
+    h->job.run = job_run;
+    h->job.refuse = job_refuse;
+    bool taken = kind == JOB_DRAIN
+                     ? oms_dispatch_refuse(h->srv->pool, &h->job, OMS_REFUSE_DRAINING, false, suspend_conn, h->r.conn)
+                     : oms_dispatch_submit(h->srv->pool, &h->job, suspend_conn, h->r.conn);
+    if (taken)
+        return MHD_YES;
+    h->phase = PH_SENT;
+    return MHD_NO;
+}
+
+/* The first call, once the headers are in: only cheap work here, on the
+ * event loop. A request with a body has its head phase (limits, path,
+ * authentication, authorization) run before the body is read; one without
+ * is handed over whole at the final call. Responses are queued at the
+ * final call where possible: libmicrohttpd closes the connection after a
+ * response queued at the first call (right for a refusal before a body). */
+static enum MHD_Result door(http_req *h, const char *method, const char *url, const char *version)
+{
+    oms_request *req = &h->r;
+    req->started = true;
+    req->method = oms_arena_strdup(req->arena, method);
+    /* where the library parsed them, for the framing check (framing.c) */
+    req->wire.method = method;
+    req->wire.url = url;
+    req->wire.version = version;
+    req->user_agent = oms_req_header(req, "User-Agent");
+    const char *rid = oms_req_header(req, "X-Request-ID");
+    if (rid && oms_valid_request_id(rid))
+        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+    else
+        make_request_id(req->request_id);
+    client_address(req);
+    h->counted = true;
+    atomic_fetch_add(&h->srv->active, 1);
+    /* A request that arrives while draining is refused, never executed;
+     * /health and /ready still answer for themselves. */
+    if (atomic_load(&h->srv->app->draining) && !is_liveness_probe(req) &&
+        !(get_or_head(req) && strcmp(req->raw_target, "/ready") == 0))
+        return hand_off(h, JOB_DRAIN);
+    if (has_body(req))
+        return hand_off(h, JOB_HEAD);
+    h->phase = PH_BODY;
+    return MHD_YES;
+}
+
+/* MHD calls this once the headers are in, once per piece of body, and once
+ * at the end; after a resume it repeats the call it was suspended in
+ * (libmicrohttpd 0.9.75 keeps the connection's state), which is where a
+ * response made on another thread is queued. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    oms_request *req = *con_cls;
-    if (!req)
+    http_req *h = *con_cls;
+    if (!h)
         return MHD_NO; /* out of memory when the request began */
-    if (!req->started) {
-        req->started = true;
-        req->method = oms_arena_strdup(req->arena, method);
-        req->wire.method = method;
-        req->wire.url = url;
-        req->wire.version = version;
-        req->user_agent = oms_req_header(req, "User-Agent");
-        const char *rid = oms_req_header(req, "X-Request-ID");
-        if (rid && oms_valid_request_id(rid))
-            snprintf(req->request_id, sizeof req->request_id, "%s", rid);
-        else
-            make_request_id(req->request_id);
-        client_address(req);
-        if (oms_pipeline_head(req))
-            return queue(req);
+    oms_request *req = &h->r;
+    switch (h->phase) {
+    case PH_NEW:
+        return door(h, method, url, version);
+    case PH_READY:
+        h->phase = PH_SENT;
+        return respond(h);
+    case PH_HEAD_DONE:
+        h->phase = PH_BODY;
+        h->head_done = true;
+        if (*upload_data_size == 0)
+            return MHD_YES; /* the first call again: the body comes next */
+        break;
+    case PH_SENT: /* answered before the body: MHD discards it */
+        *upload_data_size = 0;
         return MHD_YES;
+    case PH_AWAY: /* never called while suspended */
+        return MHD_YES;
+    case PH_BODY:
+        break;
     }
     if (*upload_data_size) {
-        if (!req->responded)
-            oms_pipeline_body(req, upload_data, *upload_data_size);
+        oms_pipeline_body(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (req->responded)
-        return MHD_YES; /* answered in the head phase; MHD is discarding the body */
-    oms_pipeline_finish(req);
-    return queue(req);
+    if (h->head_done)
+        return hand_off(h, JOB_FINISH);
+    if (is_liveness_probe(req)) {
+        if (!oms_pipeline_head(req))
+            oms_pipeline_finish(req);
+        h->phase = PH_SENT;
+        return respond(h);
+    }
+    return hand_off(h, JOB_WHOLE);
 }
 
 /* The HTTP library answered the request itself (a header block past the
  * connection buffer, a malformed request line): our pipeline never saw its
  * headers, so the event has the raw path and the client, not a request id
- * of the client's. */
-static void record_library_refusal(oms_request *req)
-{
+ * of the client's. Recorded on the refusal lane, not on the event loop; a
+ * full lane (a flood while the database stalls) or a stopped pool records
+ * it here. */
+typedef struct {
+    oms_job job;
+    oms_app *app;
     char route[260];
-    snprintf(route, sizeof route, "%.*s", (int)(req->raw_path_len > 256 ? 256 : req->raw_path_len), req->raw_path);
-    if (!oms_utf8_valid(route, strlen(route)))
-        snprintf(route, sizeof route, "(invalid utf-8)");
-    client_address(req);
-    make_request_id(req->request_id);
-    oms_audit_event ev = {.action = "request.rejected", .outcome = "denied", .client_addr = req->client_addr,
-                          .request_id = req->request_id, .route = route,
+    char client[64];
+    char request_id[65];
+} library_refusal;
+
+static void library_refusal_record(library_refusal *l)
+{
+    oms_audit_event ev = {.action = "request.rejected", .outcome = "denied", .client_addr = l->client,
+                          .request_id = l->request_id, .route = l->route,
                           .detail = "{\"reason\":\"refused_by_http_layer\"}"};
     oms_error err;
-    if (oms_audit_record(req->app->store, &ev, &err) != OMS_OK) {
+    if (oms_audit_record(l->app->store, &ev, &err) != OMS_OK) {
         /* the response has gone: it is recorded once the store can write */
         oms_log_write(OMS_LOG_ERROR, NULL, NULL, "audit write failed: %s", err.msg);
-        oms_audit_record_later(req->app->store, &ev);
+        oms_audit_record_later(l->app->store, &ev);
+    }
+}
+
+static void library_refusal_job(oms_job *j, oms_refusal why)
+{
+    library_refusal *l = (library_refusal *)(void *)((char *)j - offsetof(library_refusal, job));
+    library_refusal_record(l);
+    free(l);
+}
+
+static void record_library_refusal(struct oms_server *srv, oms_request *req)
+{
+    library_refusal *l = calloc(1, sizeof *l);
+    if (!l)
+        return;
+    l->app = srv->app;
+    snprintf(l->route, sizeof l->route, "%.*s", (int)(req->raw_path_len > 256 ? 256 : req->raw_path_len),
+             req->raw_path);
+    if (!oms_utf8_valid(l->route, strlen(l->route)))
+        snprintf(l->route, sizeof l->route, "(invalid utf-8)");
+    client_address(req);
+    snprintf(l->client, sizeof l->client, "%s", req->client_addr);
+    make_request_id(l->request_id);
+    l->job.refuse = library_refusal_job;
+    /* the reason is not read: this job only records */
+    if (!oms_dispatch_refuse(srv->pool, &l->job, OMS_REFUSE_DRAINING, true, NULL, NULL)) {
+        library_refusal_record(l);
+        free(l);
     }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    oms_app *app = cls;
-    oms_request *req = *con_cls;
-    if (!req)
+    struct oms_server *srv = cls;
+    oms_app *app = srv->app;
+    http_req *h = *con_cls;
+    if (!h)
         return;
+    oms_request *req = &h->r;
     double ms = (double)(oms_mono_ns() - req->start_ns) / 1e6;
     if (req->started)
         oms_metrics_request(req, ms / 1e3);
     else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
-        record_library_refusal(req);
+        record_library_refusal(srv, req);
     if (req->started && OMS_LOG_INFO >= oms_log_min) {
         json_t *f = json_pack("{s:s,s:s,s:i}", "method", req->method ? req->method : "", "route",
                               req->route ? req->route->pattern : "(none)", "status", req->status);
@@ -276,6 +507,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(s);
     }
     atomic_fetch_sub(&app->inflight, 1);
+    if (h->counted)
+        atomic_fetch_sub(&srv->active, 1);
     if (req->stream_fn && req->stream_free) /* a stream never handed to the library */
         req->stream_free(req->stream_ctx);
     /* A large request (a batch, an export) leaves much freed memory behind:
@@ -340,12 +573,6 @@ static int parse_listen(struct sockaddr_storage *ss, const char *listen, oms_err
  * library itself and recorded by on_completed. */
 #define OMS_CONN_MEMORY (32 * 1024)
 
-struct oms_server {
-    struct MHD_Daemon *daemon;
-    oms_app *app;
-    unsigned port;
-};
-
 static void record_lifecycle(oms_app *app, const char *action, const char *detail)
 {
     oms_audit_event ev = {.actor_sub = "oms", .action = action, .outcome = "success", .detail = detail};
@@ -364,88 +591,187 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     int rc = parse_listen(&ss, listen, err);
     if (rc)
         return rc;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
     long workers = oms_config_int(app->cfg, "OMS_WORKERS");
     if (workers <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
-        /* A worker blocks while its database answers: against PostgreSQL
-         * (another process) four per core keep the cores busy; SQLite works
-         * in-process and has one writer, so one per core. */
+        /* A handler thread blocks while its database answers: against
+         * PostgreSQL (another process) four per core keep the cores busy;
+         * SQLite works in-process and has one writer, so one per core. */
         workers = oms_db_backend_of(app->store->db) == OMS_DB_PG ? 4 * cores : cores;
+    }
+    /* The event loops only parse, hand over and send: one per core. */
+    long loops = cores;
+
+    oms_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    srv->app = app;
+    srv->drain_ns = oms_config_int(app->cfg, "OMS_DRAIN_TIMEOUT_MS") * 1000000LL;
+    oms_dispatch_config dc = {.handlers = (unsigned)workers,
+                              .refusers = REFUSAL_THREADS,
+                              .queue_cap = (size_t)oms_config_int(app->cfg, "OMS_REQUEST_QUEUE"),
+                              .deadline_ns = oms_config_int(app->cfg, "OMS_REQUEST_DEADLINE_MS") * 1000000LL};
+    if (oms_dispatch_new(&srv->pool, &dc) != OMS_OK) {
+        free(srv);
+        return oms_err_set(err, OMS_ENOMEM, "cannot start %ld handler threads", workers);
     }
 
     signal(SIGPIPE, SIG_IGN);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, app,
+        flags, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(workers > 1 ? workers : 0), /* 1: the polling thread serves */
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(loops > 1 ? loops : 0), /* 1: the polling thread serves */
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)oms_config_int(app->cfg, "OMS_MAX_CONNECTIONS"),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)oms_config_int(app->cfg, "OMS_CONNECTION_TIMEOUT"),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)OMS_CONN_MEMORY,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, app,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);
-    if (!d)
-        return oms_err_set(err, OMS_ECONFIG, "cannot listen on %s: %s", listen, strerror(errno));
+    if (!d) {
+        int e = errno;
+        oms_dispatch_stop(srv->pool, 0);
+        oms_dispatch_free(srv->pool);
+        free(srv);
+        return oms_err_set(err, OMS_ECONFIG, "cannot listen on %s: %s", listen, strerror(e));
+    }
+    srv->daemon = d;
 
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    char detail[160];
-    snprintf(detail, sizeof detail, "{\"listen\":\"%s\",\"port\":%u,\"workers\":%ld,\"backend\":\"%s\"}",
-             listen, di ? di->port : 0, workers, oms_db_backend_name(app->store->db));
+    srv->port = di ? di->port : 0;
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "{\"listen\":\"%s\",\"port\":%u,\"workers\":%ld,\"event_loops\":%ld,\"backend\":\"%s\"}", listen,
+             srv->port, workers, loops, oms_db_backend_name(app->store->db));
     oms_audit_start(app); /* group commit for events outside a change transaction */
     record_lifecycle(app, "server.start", detail);
     oms_background_start(app);
-    oms_log_write(OMS_LOG_INFO, NULL, NULL, "oms serving on %s (port %u, %ld workers, %s)", listen,
-                  di ? di->port : 0, workers, oms_db_backend_name(app->store->db));
-    oms_server *srv = calloc(1, sizeof *srv);
-    srv->daemon = d;
-    srv->app = app;
-    srv->port = di ? di->port : 0;
+    oms_log_write(OMS_LOG_INFO, NULL, NULL, "oms serving on %s (port %u, %ld handler threads, %ld event loops, %s)",
+                  listen, srv->port, workers, loops, oms_db_backend_name(app->store->db));
     *out = srv;
     return OMS_OK;
 }
 
 unsigned oms_server_port(const oms_server *srv) { return srv->port; }
 
-/* Drain: /ready answers 503, no new connections, in-flight requests finish
- * (bounded), then the shutdown is audited. */
-void oms_server_stop(oms_server *srv)
+/* After the drain deadline, refusing what is still queued, the final audit
+ * flush and the shutdown event get this much more time. */
+#define FINAL_GRACE_NS (3 * 1000000000LL)
+
+static void wait_active(oms_server *srv, int64_t until_ns)
+{
+    while (atomic_load(&srv->active) > 0 && oms_mono_ns() < until_ns)
+        usleep(2000);
+}
+
+/* Drain (docs/operations.md "Shutdown and draining"): /ready answers 503,
+ * the listener closes, every request that arrives on an open connection is
+ * refused (503 draining, Connection: close, never executed), requests in
+ * flight finish until OMS_DRAIN_TIMEOUT_MS, their responses closing their
+ * connections; then the shutdown is audited and the audit writer flushed.
+ * Returns false when a handler thread was still stuck at the end: its
+ * request, its connection and the store are in use, so nothing may be
+ * freed (the caller exits the process instead). */
+bool oms_server_stop(oms_server *srv)
 {
     oms_app *app = srv->app;
-    struct MHD_Daemon *d = srv->daemon;
+    int64_t t0 = oms_mono_ns();
+    int64_t drain_until = t0 + srv->drain_ns, final_until = drain_until + FINAL_GRACE_NS;
     atomic_store(&app->draining, true);
-    MHD_quiesce_daemon(d);
-    for (int i = 0; i < 100 && atomic_load(&app->inflight) > 0; i++)
-        usleep(100 * 1000);
-    MHD_stop_daemon(d);
+    oms_log_write(OMS_LOG_INFO, NULL, NULL, "draining: %ld request(s) in flight", atomic_load(&srv->active));
+    /* No new connections: the listener stops accepting, and shutting it
+     * down refuses at once the connections waiting in its backlog and any
+     * new one (it may only be closed after MHD_stop_daemon). */
+    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        shutdown(lfd, SHUT_RDWR);
+    wait_active(srv, drain_until);
+    long cut = atomic_load(&srv->active);
+    size_t stuck = oms_dispatch_stop(srv->pool, final_until);
+    if (stuck == 0) {
+        wait_active(srv, final_until); /* the refusals just made reach their clients */
+        cut = atomic_load(&srv->active);
+        MHD_stop_daemon(srv->daemon); /* no connection is suspended now */
+        oms_dispatch_free(srv->pool);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+    }
+    double ms = (double)(oms_mono_ns() - t0) / 1e6;
+    if (stuck || cut)
+        oms_log_write(OMS_LOG_WARN, NULL, NULL,
+                      "drain deadline passed: %ld request(s) cut, %zu still on a handler thread", cut, stuck);
     oms_background_stop(app);
-    record_lifecycle(app, "server.stop", "{}");
+    char detail[160];
+    snprintf(detail, sizeof detail, "{\"drained\":%s,\"drain_ms\":%.0f,\"cut\":%ld,\"stuck\":%zu}",
+             stuck || cut ? "false" : "true", ms, cut, stuck);
+    record_lifecycle(app, "server.stop", detail);
     oms_audit_stop(app); /* flushes the writer and seals the tail */
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "stopped");
+    if (stuck)
+        return false;
     free(srv);
+    return true;
+}
+
+/* Bounds the whole shutdown: past the drain deadline and the final grace
+ * (a database that does not answer the last audit flush), or at a second
+ * SIGTERM/SIGINT, the process exits at once. */
+typedef struct {
+    sigset_t set;
+    int64_t until_ns;
+} watchdog_arg;
+
+static void *watchdog(void *p)
+{
+    watchdog_arg *w = p;
+    for (;;) {
+        int64_t left = w->until_ns - oms_mono_ns();
+        if (left <= 0)
+            break;
+        struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
+        int sig = sigtimedwait(&w->set, NULL, &ts);
+        if (sig > 0) {
+            oms_log_write(OMS_LOG_WARN, NULL, NULL, "signal %d while draining: exiting now", sig);
+            _exit(1);
+        }
+        if (errno != EINTR)
+            break;
+    }
+    oms_log_write(OMS_LOG_ERROR, NULL, NULL, "shutdown overran its bound: exiting now");
+    _exit(1);
 }
 
 int oms_server_run(oms_app *app, oms_error *err)
 {
     /* Signals are taken synchronously by this thread; workers, started
      * after the mask is set, never see them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    static watchdog_arg w;
+    sigemptyset(&w.set);
+    sigaddset(&w.set, SIGTERM);
+    sigaddset(&w.set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &w.set, NULL);
     oms_server *srv;
     int rc = oms_server_start(app, &srv, err);
     if (rc)
         return rc;
     int sig = 0;
-    sigwait(&set, &sig);
-    oms_log_write(OMS_LOG_INFO, NULL, NULL, "draining after signal %d", sig);
-    oms_server_stop(srv);
+    sigwait(&w.set, &sig);
+    oms_log_write(OMS_LOG_INFO, NULL, NULL, "signal %d: shutting down", sig);
+    w.until_ns = oms_mono_ns() + srv->drain_ns + FINAL_GRACE_NS + 1000000000LL;
+    pthread_t t;
+    if (pthread_create(&t, NULL, watchdog, &w) == 0)
+        pthread_detach(t);
+    if (!oms_server_stop(srv)) {
+        /* A handler thread is still inside the store: freeing anything
+         * would pull it from under it. */
+        oms_log_write(OMS_LOG_ERROR, NULL, NULL, "exiting with requests still running");
+        _exit(1);
+    }
     return OMS_OK;
 }
