@@ -24,7 +24,7 @@ start)
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
     if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=128MB" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=600 -c shared_buffers=128MB" \
         start >/dev/null 2>&1; then
       echo "OMS_PG_DIR=$dir"
       echo "OMS_PG_PORT=$port"
