@@ -19,6 +19,7 @@
 #include "audit/audit.h"
 #include "http/app.h"
 #include "http/pipeline.h"
+#include "http/ratelimit.h"
 #include "ops/background.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -231,7 +232,8 @@ static void record_library_refusal(oms_request *req)
     snprintf(route, sizeof route, "%.*s", (int)(req->raw_path_len > 256 ? 256 : req->raw_path_len), req->raw_path);
     if (!oms_utf8_valid(route, strlen(route)))
         snprintf(route, sizeof route, "(invalid utf-8)");
-    client_address(req);
+    if (!oms_ratelimit_library_refusal(req))
+        return; /* a throttled address: counted into its window's aggregated event */
     make_request_id(req->request_id);
     oms_audit_event ev = {.action = "request.rejected", .outcome = "denied", .client_addr = req->client_addr,
                           .request_id = req->request_id, .route = route,
@@ -254,8 +256,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
         record_library_refusal(req);
     if (req->started && OMS_LOG_INFO >= oms_log_min) {
-        json_t *f = json_pack("{s:s,s:s,s:i}", "method", req->method ? req->method : "", "route",
-                              req->route ? req->route->pattern : "(none)", "status", req->status);
+        json_t *f = json_pack("{s:s,s:s,s:i,s:s}", "method", req->method ? req->method : "", "route",
+                              req->route ? req->route->pattern : "(none)", "status", req->status, "client_addr",
+                              req->client_addr);
         if (req->authenticated)
             json_object_set_new(f, "subject", json_string(req->principal.sub));
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)

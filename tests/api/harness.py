@@ -139,6 +139,15 @@ class Server:
             "OMS_LISTEN": f"127.0.0.1:{self.port}",
             "OMS_LOG_LEVEL": "info",
         }
+        # The suite fires requests from 127.0.0.1 far faster than a client
+        # would, bad tokens included: limits that never bite unless a test
+        # asks for its own (tests/security/test_ratelimit.py; None removes one
+        # and leaves the server's default).
+        self.env.update({
+            "OMS_RATE_LIMIT_READ": "1000000/s:1000000",
+            "OMS_RATE_LIMIT_WRITE": "1000000/s:1000000",
+            "OMS_RATE_LIMIT_AUTH_FAILURE": "1000000/s:1000000",
+        })
         if backend == "pg":  # required there (SQLite generates audit.key beside the database)
             self.env["OMS_AUDIT_KEY"] = secrets.token_hex(32)
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
