@@ -236,13 +236,15 @@ class Server:
         return {"Authorization": "Bearer " + self.token(sub, roles)}
 
     # ---- HTTP ----
-    def raw(self, data, timeout=10):
-        """Sends raw bytes and reads one response."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+    def raw(self, data, timeout=10, source=None):
+        """Sends raw bytes and reads one response. `source`: the local
+        address to send from (any 127.x.y.z on Linux: distinct clients)."""
+        src = (source, 0) if source else None
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout, source_address=src) as s:
             s.sendall(data)
             return _read_response(s)
 
-    def request(self, method, path, headers=None, body=None, json_body=None, timeout=10):
+    def request(self, method, path, headers=None, body=None, json_body=None, timeout=10, source=None):
         h = {"Host": f"127.0.0.1:{self.port}", "Connection": "close"}
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -254,7 +256,7 @@ class Server:
         if headers:
             h.update(headers)
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
-        return self.raw(head.encode("latin-1") + (body or b""), timeout=timeout)
+        return self.raw(head.encode("latin-1") + (body or b""), timeout=timeout, source=source)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
