@@ -93,11 +93,11 @@ static int cmd_serve(oms_config *cfg)
     int code = EXIT_REFUSED;
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("refusing to start", &err);
+    if (oms_client_addr_configure(cfg, &err) || oms_ratelimit_configure(cfg, &err))
+        return refuse_start("refusing to start", &err);
     if (build_verifier(&app.jwt, cfg, &err))
         return refuse_start("refusing to start", &err);
     if (oms_issue_check_configure(cfg, &err))
-        return refuse_start("refusing to start", &err);
-    if (oms_client_addr_configure(cfg, &err) || oms_ratelimit_configure(cfg, &err))
         return refuse_start("refusing to start", &err);
     if (oms_routes_new(&app.routes, oms_app_routes, oms_app_routes_count, &err)) {
         code = refuse_start("refusing to start", &err);
