@@ -176,10 +176,15 @@ int oms_rl_policy_parse(oms_rl_policy *out, oms_rl_class c, const char *text, om
 
 /* ---- the table ---- */
 
+/* Written only under the shard's lock; read without it by the address
+ * check (oms_rl_exhausted), hence atomics (plain moves on x86-64). */
 typedef struct {
-    uint64_t tag; /* the key's hash; 0: free */
-    int64_t tat[OMS_RL__COUNT];
+    _Atomic uint64_t tag; /* the key's hash; 0: free */
+    _Atomic int64_t tat[OMS_RL__COUNT];
 } rl_slot;
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
 typedef struct {
     _Alignas(64) atomic_int lock;
@@ -432,10 +437,10 @@ static inline int64_t ceil_s(int64_t ns) { return (ns + NS_PER_S - 1) / NS_PER_S
 
 static inline int64_t max_tat(const rl_slot *s)
 {
-    int64_t m = s->tat[0];
+    int64_t m = LD(s->tat[0]);
     for (int c = 1; c < OMS_RL__COUNT; c++)
-        if (s->tat[c] > m)
-            m = s->tat[c];
+        if (LD(s->tat[c]) > m)
+            m = LD(s->tat[c]);
     return m;
 }
 
@@ -443,7 +448,7 @@ static inline int64_t max_tat(const rl_slot *s)
 static inline rl_slot *find(rl_slot *b, uint64_t tag)
 {
     for (int i = 0; i < WAYS; i++)
-        if (b[i].tag == tag)
+        if (LD(b[i].tag) == tag)
             return &b[i];
     return NULL;
 }
@@ -455,7 +460,7 @@ static rl_slot *claim(rl_shard *s, rl_slot *b, uint64_t tag, int64_t now)
     rl_slot *victim = &b[0];
     int64_t oldest = INT64_MAX;
     for (int i = 0; i < WAYS; i++) {
-        int64_t m = b[i].tag ? max_tat(&b[i]) : INT64_MIN;
+        int64_t m = LD(b[i].tag) ? max_tat(&b[i]) : INT64_MIN;
         if (m <= now) {
             victim = &b[i];
             oldest = m;
@@ -468,8 +473,13 @@ static rl_slot *claim(rl_shard *s, rl_slot *b, uint64_t tag, int64_t now)
     }
     if (oldest > now)
         atomic_fetch_add_explicit(&s->evictions, 1, memory_order_relaxed);
-    victim->tag = tag;
-    memset(victim->tat, 0, sizeof victim->tat);
+    /* a reader seeing the new tag must see the new TATs: the tag goes to 0
+     * first, the TATs are reset, then the tag is published */
+    ST(victim->tag, 0);
+    atomic_thread_fence(memory_order_release);
+    for (int c = 0; c < OMS_RL__COUNT; c++)
+        ST(victim->tat[c], 0);
+    atomic_store_explicit(&victim->tag, tag, memory_order_release);
     return victim;
 }
 
@@ -509,11 +519,13 @@ void oms_rl_take(oms_rl *rl, const oms_rl_key *k, oms_rl_class c, int64_t now, o
     rl_slot *e = find(b, k->hash);
     if (!e)
         e = claim(s, b, k->hash, now);
-    int64_t tat = e->tat[c] > now ? e->tat[c] : now;
+    int64_t tat = LD(e->tat[c]);
+    if (tat < now)
+        tat = now;
     int64_t d = tat + p->interval_ns - now;
     bool allowed = d <= p->tolerance_ns;
     if (allowed)
-        e->tat[c] = tat + p->interval_ns;
+        ST(e->tat[c], tat + p->interval_ns);
     shard_unlock(s);
     result(out, p, allowed, d);
 }
@@ -521,12 +533,22 @@ void oms_rl_take(oms_rl *rl, const oms_rl_key *k, oms_rl_class c, int64_t now, o
 bool oms_rl_exhausted(oms_rl *rl, const oms_rl_key *k, oms_rl_class c, int64_t now, oms_rl_result *out)
 {
     const oms_rl_policy *p = oms_rl_policy_for(rl, k, c);
-    rl_shard *s = &rl->shard[k->hash & (NSHARDS - 1)];
+    const rl_shard *s = &rl->shard[k->hash & (NSHARDS - 1)];
     rl_slot *b = s->slots + (size_t)((k->hash >> 6) & s->mask) * WAYS;
-    shard_lock(s);
-    rl_slot *e = find(b, k->hash);
-    int64_t tat = e ? e->tat[c] : 0;
-    shard_unlock(s);
+    /* Without the lock: most requests come from addresses that never
+     * failed, and this check must not make every worker write the shard's
+     * lock line. The tag is read around the TAT (seqlock style); a slot
+     * reused meanwhile for another key reads as "not held". */
+    int64_t tat = 0;
+    for (int i = 0; i < WAYS; i++) {
+        if (atomic_load_explicit(&b[i].tag, memory_order_acquire) != k->hash)
+            continue;
+        int64_t t = LD(b[i].tat[c]);
+        atomic_thread_fence(memory_order_acquire);
+        if (LD(b[i].tag) == k->hash)
+            tat = t;
+        break;
+    }
     if (tat < now)
         tat = now;
     int64_t d = tat + p->interval_ns - now;
