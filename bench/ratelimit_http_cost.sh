@@ -10,7 +10,7 @@
 #   bench/ratelimit_http_cost.sh [N]        (part of `make bench`; needs valgrind)
 set -eu
 OMS_BIN=${OMS_BIN:-build/rel/oms}
-N=${1:-2000}
+N=${1:-5000}
 command -v valgrind >/dev/null || { echo "valgrind is not installed: skipped"; exit 0; }
 work=$(mktemp -d /tmp/oms-rlcost.XXXXXX)
 pid=""
