@@ -84,6 +84,7 @@ static void refuse_throttled(oms_request *req, const oms_rl_decision *d)
                  (long long)retry);
     else
         snprintf(detail, sizeof detail, "too many %s requests: retry after %lld s", cls, (long long)retry);
+    oms_metrics_ratelimited((int)d->cls);
     oms_ratelimit_fields(req, d);
     if (d->cls == OMS_RL_AUTH_FAILURE)
         oms_resp_header(req, "Connection", "close");

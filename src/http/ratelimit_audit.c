@@ -176,7 +176,6 @@ static void write_aggregate(oms_store *store, const agg_rec *r, int64_t end_ms)
 
 bool oms_ratelimit_refusal(oms_request *req, const oms_rl_decision *d)
 {
-    oms_metrics_ratelimited((int)d->cls);
     if (!g.shards) {
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "rate-limit refusal not counted: no memory for records");
         return true;
