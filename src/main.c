@@ -9,6 +9,8 @@
 #include "auth/jwt.h"
 #include "governance/issue_check.h"
 #include "http/app.h"
+#include "http/client_addr.h"
+#include "http/ratelimit.h"
 #include "ops/config.h"
 #include "ops/log.h"
 #include "store/store.h"
@@ -100,6 +102,8 @@ static int cmd_serve(oms_config *cfg)
     oms_app app = {.cfg = cfg};
     int code = EXIT_REFUSED;
     if (oms_config_validate_serve(cfg, &err))
+        return refuse_start("refusing to start", &err);
+    if (oms_client_addr_configure(cfg, &err) || oms_ratelimit_configure(cfg, &err))
         return refuse_start("refusing to start", &err);
     if (build_verifier(&app.jwt, cfg, &err))
         return refuse_start("refusing to start", &err);
@@ -266,7 +270,10 @@ int main(int argc, char **argv)
         code = 0;
     } else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
         oms_config_print(cfg, stdout);
-        code = oms_config_validate_serve(cfg, &err) ? refuse_start("config check", &err) : 0;
+        code = oms_config_validate_serve(cfg, &err) || oms_client_addr_configure(cfg, &err) ||
+                       oms_ratelimit_configure(cfg, &err)
+                   ? refuse_start("config check", &err)
+                   : 0;
     } else
         code = usage();
     oms_config_free(cfg);

@@ -26,6 +26,7 @@
 #include "http/app.h"
 #include "http/dispatch.h"
 #include "http/pipeline.h"
+#include "http/ratelimit.h"
 #include "ops/background.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -463,6 +464,10 @@ static void record_library_refusal(struct oms_server *srv, oms_request *req)
     if (!oms_utf8_valid(l->route, strlen(l->route)))
         snprintf(l->route, sizeof l->route, "(invalid utf-8)");
     client_address(req);
+    if (!oms_ratelimit_library_refusal(req)) { /* a throttled address: counted into its window's aggregated event */
+        free(l);
+        return;
+    }
     snprintf(l->client, sizeof l->client, "%s", req->client_addr);
     make_request_id(l->request_id);
     l->job.refuse = library_refusal_job;
@@ -488,8 +493,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
         record_library_refusal(srv, req);
     if (req->started && OMS_LOG_INFO >= oms_log_min) {
-        json_t *f = json_pack("{s:s,s:s,s:i}", "method", req->method ? req->method : "", "route",
-                              req->route ? req->route->pattern : "(none)", "status", req->status);
+        json_t *f = json_pack("{s:s,s:s,s:i,s:s}", "method", req->method ? req->method : "", "route",
+                              req->route ? req->route->pattern : "(none)", "status", req->status, "client_addr",
+                              req->client_addr);
         if (req->authenticated)
             json_object_set_new(f, "subject", json_string(req->principal.sub));
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)

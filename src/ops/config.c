@@ -29,7 +29,9 @@ const oms_cfg_def oms_cfg_table[] = {
      " and the 503 recorded instead; docs/audit.md)"},
     {"OMS_ALERT_WEBHOOK_URL", CFG_STRING, NULL, 0, 0, false, false, "security alert webhook"},
     {"OMS_ALERT_WEBHOOK_SECRET", CFG_STRING, NULL, 0, 0, true, true, "webhook HMAC secret"},
-    {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false, "CIDRs whose X-Forwarded-For is believed"},
+    {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false,
+     "IPv4 and IPv6 networks (ADDRESS[/PREFIX], comma-separated) whose X-Forwarded-For is believed: the client is "
+     "then the rightmost hop not in the list; from any other peer the header is ignored"},
     {"OMS_LOG_LEVEL", CFG_STRING, "info", 0, 0, false, false, "debug, info, warn or error"},
     {"OMS_WORKERS", CFG_INT, "0", 0, 256, false, false,
      "handler threads, which run requests that may touch the database (0: one per core on SQLite, four per core on PostgreSQL)"},
@@ -71,6 +73,31 @@ const oms_cfg_def oms_cfg_table[] = {
      "SQLite: /ready answers 503 \"disk full\" below this much free space on the database's filesystem"},
     {"OMS_PG_PREPARED_STATEMENTS", CFG_INT, "1", 0, 1, false, false,
      "prepare statements per PostgreSQL connection (0 behind a transaction-pooling proxy that cannot)"},
+    /* abuse protection (SPEC §6.5; docs/security.md "Abuse protection"), per instance */
+    {"OMS_RATE_LIMIT_ENABLED", CFG_INT, "1", 0, 1, false, false,
+     "1: rate limits apply and every answer carries RateLimit-Policy and RateLimit; 0: off"},
+    {"OMS_RATE_LIMIT_READ", CFG_STRING, "100/s:200", 0, 0, false, false,
+     "reads (GET, HEAD, OPTIONS) per principal, or per client address without a token: RATE/UNIT:BURST, "
+     "UNIT s, m or h"},
+    {"OMS_RATE_LIMIT_WRITE", CFG_STRING, "20/s:40", 0, 0, false, false,
+     "other methods per principal, or per client address without a token: RATE/UNIT:BURST"},
+    {"OMS_RATE_LIMIT_AUTH_FAILURE", CFG_STRING, "10/m:10", 0, 0, false, false,
+     "authentication failures (and other requests refused before authentication) per client address; once "
+     "used up, every request from the address is answered 429 until it recovers: RATE/UNIT:BURST"},
+    {"OMS_RATE_LIMIT_OVERRIDES", CFG_STRING, "", 0, 0, false, false,
+     "read and write limits of named principals (service accounts): SUB=CLASS:RATE/UNIT:BURST[,CLASS:...] "
+     "entries separated by ';', CLASS read or write, e.g. svc-indexer=read:1000/s:2000,write:200/s:400"},
+    {"OMS_RATE_LIMIT_KEYS", CFG_INT, "65536", 512, 4194304, false, false,
+     "principals and addresses tracked at once (32 bytes each, allocated at start-up); past it the key "
+     "whose limits expire first is dropped (metric oms_ratelimit_evictions_total)"},
+    {"OMS_RATE_LIMIT_AUDIT_WINDOW", CFG_INT, "60", 1, 3600, false, false,
+     "seconds of a refusal window: one key's 429s past the sample are one aggregated audit event per window"},
+    {"OMS_RATE_LIMIT_AUDIT_SAMPLE", CFG_INT, "5", 0, 1000, false, false,
+     "429s of one key and class per window recorded as events of their own, before the rest are aggregated"},
+    {"OMS_RATE_LIMIT_STORM_KEY", CFG_INT, "1000", 1, 1000000000, false, false,
+     "429s of one key in one window that raise a rate_limit_storm alert (once per key and window)"},
+    {"OMS_RATE_LIMIT_STORM_TOTAL", CFG_INT, "10000", 1, 1000000000, false, false,
+     "429s of all keys in one window that raise a rate_limit_storm alert for key *"},
     /* governance (SPEC §6.3, §6.4) */
     {"OMS_ISSUE_EXEMPT_BRANCHES", CFG_STRING, "sandbox/**,personal/**", 0, 0, false, false,
      "branch globs where changes need no issue reference"},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http/app.h"
+#include "http/ratelimit.h"
 #include "http/routes.h"
 #include "locks/locks.h"
 
@@ -73,6 +74,7 @@ static histogram g_audit_latency;
 enum { OUTCOME_OK, OUTCOME_CONFLICT, OUTCOME_ERROR, OUTCOME__COUNT };
 static atomic_ulong g_commits[OMS_COMMIT__COUNT][OUTCOME__COUNT];
 static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
+static atomic_ulong g_ratelimited[OMS_RL__COUNT];
 
 /* Database pool gauges, sharded by thread: every statement moves `in_use`
  * twice, so the worker threads must not share a cache line. A connection
@@ -130,6 +132,12 @@ void oms_metrics_commit(oms_commit_kind kind, int rc)
 void oms_metrics_lock_wait(oms_lockwait what)
 {
     atomic_fetch_add_explicit(&g_lock_waits[what], 1, memory_order_relaxed);
+}
+
+void oms_metrics_ratelimited(int cls)
+{
+    if (cls >= 0 && cls < OMS_RL__COUNT)
+        atomic_fetch_add_explicit(&g_ratelimited[cls], 1, memory_order_relaxed);
 }
 
 void oms_metrics_db_conn(int opened, int in_use)
@@ -311,6 +319,20 @@ static void emit_locks(sbuf *b, oms_request *req)
     oms_dbres_free(r);
 }
 
+/* Refusals by class, and the keys the table had to drop while their limits
+ * still mattered (it was full: raise OMS_RATE_LIMIT_KEYS). */
+static void emit_ratelimit(sbuf *b)
+{
+    emit_family(b, "oms_ratelimited_total", "counter", "Requests refused with 429 by a rate limit, by class.");
+    for (int c = 0; c < OMS_RL__COUNT; c++)
+        emit(b, "oms_ratelimited_total{class=\"%s\"} %lu\n", oms_rl_class_name((oms_rl_class)c),
+             atomic_load_explicit(&g_ratelimited[c], memory_order_relaxed));
+    const oms_rl *rl = oms_ratelimit_instance();
+    emit_family(b, "oms_ratelimit_evictions_total", "counter",
+                "Rate-limit keys dropped from the full table before their limits had expired.");
+    emit(b, "oms_ratelimit_evictions_total %lu\n", rl ? (unsigned long)oms_rl_evictions(rl) : 0UL);
+}
+
 static void emit_pool(sbuf *b)
 {
     long open = 0, in_use = 0;
@@ -355,6 +377,7 @@ int oms_h_metrics(oms_request *req)
     emit_commits(&b);
     emit_locks(&b, req);
     emit_pool(&b);
+    emit_ratelimit(&b);
     emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");
     emit(&b, "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));
     int rc = b.oom ? oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL)
