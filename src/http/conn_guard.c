@@ -505,12 +505,12 @@ static void sweep_shard(oms_conn_guard *g, conn_shard *s, int64_t now, int64_t k
      * passed, at whether the client took its last answer from the kernel
      * (on loopback the kernel takes megabytes for a client that reads
      * nothing); if not, it goes to DRAIN, where its reading pace counts. */
-    int64_t look = cfg->rate_grace_ns < keepalive_ns ? cfg->rate_grace_ns : keepalive_ns;
+    int64_t look = cfg->min_rate && cfg->rate_grace_ns < keepalive_ns ? cfg->rate_grace_ns : keepalive_ns;
     for (oms_conn *c = s->l[L_IDLE].head, *next; c && now - c->phase_ns >= look; c = next) {
         next = c->next;
         if (now - c->phase_ns >= keepalive_ns) {
             cut_locked(c, OMS_CUT_IDLE);
-        } else if (!c->idle_checked && cfg->min_rate) {
+        } else if (!c->idle_checked) {
             c->idle_checked = true;
             long q = queued_out(c->fd);
             if (q > 0) {
