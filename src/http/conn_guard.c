@@ -7,27 +7,26 @@
  * the lists swept by deadline (waiting for headers, idle) are in the order
  * of their phase's start, so a sweep stops at the first that is not due.
  *
- * Closing: the sweep sets SO_LINGER 0 when an answer is being sent (a slow
- * reader's unread answer is dropped with a reset, not left to the kernel)
- * and shuts the socket down; the connection's event loop sees the hang-up
- * and closes it as it would a client's. The descriptor stays valid while
+ * Closing: the sweep shuts the socket down, with SO_LINGER 0 first when an
+ * answer is being sent or still waits in the kernel (a slow reader's unread
+ * answer is dropped with a reset, not left to the kernel to deliver at its
+ * pace); the connection's event loop sees the hang-up and closes it as it
+ * would a client's. The descriptor stays valid while
  * its record is listed: libmicrohttpd reports CLOSED, which unlists it
  * under the same lock, before it closes the socket. */
 #include "http/conn_guard.h"
 
-#include <errno.h>
-#include <linux/tcp.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_acked (glibc's lacks it) */
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ops/log.h"
 #include "util/time.h"
