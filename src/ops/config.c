@@ -35,9 +35,29 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_LOG_LEVEL", CFG_STRING, "info", 0, 0, false, false, "debug, info, warn or error"},
     {"OMS_WORKERS", CFG_INT, "0", 0, 256, false, false,
      "handler threads, which run requests that may touch the database (0: one per core on SQLite, four per core on PostgreSQL)"},
-    {"OMS_MAX_CONNECTIONS", CFG_INT, "1024", 1, 100000, false, false, "concurrent connections"},
+    /* connections and slow clients (docs/security.md "Slow clients (SPEC §6.5)") */
+    {"OMS_MAX_CONNECTIONS", CFG_INT, "4096", 16, 100000, false, false,
+     "concurrent connections, at most; at the cap a new connection closes the oldest one that is idle or still "
+     "sending its headers, and from three quarters of it an idle kept-alive connection is closed after 1 s. The "
+     "soft descriptor limit is raised to fit (or this lowered, with a warning)"},
+    {"OMS_MAX_CONNECTIONS_PER_CLIENT", CFG_INT, "64", 0, 100000, false, false,
+     "concurrent connections from one client address (an IPv6 /64 counts as one), at most; more are closed as "
+     "they are accepted (0: no limit; behind a reverse proxy every connection comes from the proxy)"},
     {"OMS_CONNECTION_TIMEOUT", CFG_INT, "15", 1, 3600, false, false,
-     "seconds a connection may stay idle or trickle a request"},
+     "seconds a connection may pass without sending or reading a byte, and a kept-alive connection may wait for "
+     "its next request"},
+    {"OMS_HEADER_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false, false,
+     "a new connection must send its request line and headers within this; a kept-alive one, its headers within "
+     "this of its request line. Else it is closed"},
+    {"OMS_MIN_DATA_RATE", CFG_INT, "1024", 0, 1000000000, false, false,
+     "bytes per second: a request body must arrive, and an answer be read, at least this fast on average once "
+     "OMS_DATA_RATE_GRACE_MS has passed, else the connection is closed (0: no minimum)"},
+    {"OMS_DATA_RATE_GRACE_MS", CFG_INT, "5000", 0, 600000, false, false,
+     "how long a body or an answer may take before OMS_MIN_DATA_RATE applies"},
+    {"OMS_REQUEST_TIMEOUT_MS", CFG_INT, "120000", 1000, 86400000, false, false,
+     "the longest a request may take, from its first byte to the last byte of its answer; past it the connection "
+     "is closed, except while a handler thread runs it (an answer that comes later still gets "
+     "OMS_DATA_RATE_GRACE_MS to be read)"},
     /* dispatch and draining (docs/operations.md "Shutdown and draining") */
     {"OMS_REQUEST_QUEUE", CFG_INT, "512", 1, 100000, false, false,
      "requests waiting for a handler thread, at most; past it a request is answered 503 `overloaded`"},

@@ -8,6 +8,7 @@
 
 #include "http/app.h"
 #include "http/ratelimit.h"
+#include "http/conn_guard.h"
 #include "http/routes.h"
 #include "locks/locks.h"
 
@@ -353,6 +354,25 @@ static void emit_pool(sbuf *b)
     emit(b, "oms_db_pool_connections_in_use %ld\n", in_use);
 }
 
+/* Connection accounting of the slow-client guard (src/http/conn_guard.c). */
+static void emit_connections(sbuf *b)
+{
+    oms_conn_guard_stats st;
+    if (!oms_conn_guard_stats_get(&st))
+        return;
+    emit_family(b, "oms_http_connections_open", "gauge", "Client connections open.");
+    emit(b, "oms_http_connections_open %ld\n", st.open);
+    emit_family(b, "oms_http_connections_max", "gauge",
+                "The connection cap in force: OMS_MAX_CONNECTIONS, or less when the descriptor limit is lower.");
+    emit(b, "oms_http_connections_max %ld\n", st.cap);
+    emit_family(b, "oms_http_connections_closed_total", "counter",
+                "Connections the server refused or closed itself, by reason: per_client and cap (refused), "
+                "header_timeout, body_rate, response_rate, request_timeout, idle, evicted (closed).");
+    for (int r = OMS_CUT_NONE + 1; r < OMS_CUT__COUNT; r++)
+        emit(b, "oms_http_connections_closed_total{reason=\"%s\"} %lu\n", oms_cut_reason_name((oms_cut_reason)r),
+             st.cut[r]);
+}
+
 int oms_h_metrics(oms_request *req)
 {
     sbuf b = {malloc(16384), 0, 16384, 0};
@@ -378,6 +398,7 @@ int oms_h_metrics(oms_request *req)
     emit_locks(&b, req);
     emit_pool(&b);
     emit_ratelimit(&b);
+    emit_connections(&b);
     emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");
     emit(&b, "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));
     int rc = b.oom ? oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL)
