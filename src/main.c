@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "auth/jwt.h"
 #include "governance/issue_check.h"
 #include "http/app.h"
@@ -65,25 +66,6 @@ static int open_store(oms_store **out, const oms_config *cfg, oms_error *err)
                           (int)oms_config_int(cfg, "OMS_DB_BUSY_TIMEOUT_MS"), err);
 }
 
-static int build_verifier(oms_jwt_verifier **out, const oms_config *cfg, oms_error *err)
-{
-    oms_jwt_config jc = {0};
-    int rc = oms_jwt_alg_parse(&jc.alg, oms_config_str(cfg, "JWT_ALGORITHM"));
-    if (rc)
-        return oms_err_set(err, OMS_ECONFIG, "JWT_ALGORITHM must be HS256, HS384, HS512, RS256 or ES256");
-    const char *secret = oms_config_str(cfg, "JWT_SECRET");
-    const char *prev = oms_config_str(cfg, "JWT_PREVIOUS_SECRET");
-    jc.secret = (const unsigned char *)secret;
-    jc.secret_len = secret ? strlen(secret) : 0;
-    jc.previous_secret = (const unsigned char *)prev;
-    jc.previous_secret_len = prev ? strlen(prev) : 0;
-    jc.public_key_file = oms_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
-    jc.issuer = oms_config_str(cfg, "JWT_ISSUER");
-    jc.audience = oms_config_str(cfg, "JWT_AUDIENCE");
-    jc.leeway = OMS_JWT_LEEWAY;
-    return oms_jwt_verifier_new(out, &jc, err);
-}
-
 static int cmd_serve(oms_config *cfg)
 {
     oms_error err;
@@ -91,7 +73,7 @@ static int cmd_serve(oms_config *cfg)
     int code = EXIT_REFUSED;
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("refusing to start", &err);
-    if (build_verifier(&app.jwt, cfg, &err))
+    if (oms_identity_init(&app.jwt, cfg, &err))
         return refuse_start("refusing to start", &err);
     if (oms_issue_check_configure(cfg, &err))
         return refuse_start("refusing to start", &err);
@@ -119,11 +101,16 @@ static int cmd_serve(oms_config *cfg)
     }
     if (applied)
         oms_log_write(OMS_LOG_INFO, NULL, NULL, "applied %d migration(s)", applied);
+    if (oms_identity_start(&app, &err)) {
+        code = refuse_start("refusing to start", &err);
+        goto cleanup;
+    }
     code = oms_server_run(&app, &err) ? refuse_start("serve", &err) : 0;
 cleanup:
+    oms_identity_stop();
     oms_store_close(app.store);
     oms_routes_free(app.routes);
-    oms_jwt_verifier_free(app.jwt);
+    oms_identity_free(app.jwt);
     return code;
 }
 
@@ -256,6 +243,7 @@ int main(int argc, char **argv)
         code = 0;
     } else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
         oms_config_print(cfg, stdout);
+        oms_identity_describe(cfg, stdout);
         code = oms_config_validate_serve(cfg, &err) ? refuse_start("config check", &err) : 0;
     } else
         code = usage();

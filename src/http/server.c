@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "http/app.h"
 #include "http/pipeline.h"
 #include "ops/background.h"
@@ -433,13 +434,15 @@ int oms_server_run(oms_app *app, oms_error *err)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     oms_server *srv;
     int rc = oms_server_start(app, &srv, err);
     if (rc)
         return rc;
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        oms_identity_reload(app, "sighup"); /* re-reads secrets and keys (src/auth/identity.h) */
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "draining after signal %d", sig);
     oms_server_stop(srv);
     return OMS_OK;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "governance/overrides.h"
 #include "locks/reaper.h"
 
@@ -16,6 +17,7 @@ const oms_task oms_tasks[] = {
     {"audit-seal", 250, oms_audit_seal_task}, /* events are sealed into a signed checkpoint within a second */
     {"lock-reaper", 1000, oms_lock_reaper_run}, /* expiry is exact without it; this records and audits it */
     {"override-expiry", 5000, oms_override_expiry_task},
+    {"identity-files", 1000, oms_identity_poll_task}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);
