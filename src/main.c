@@ -8,6 +8,7 @@
 #include "audit/audit.h"
 #include "auth/identity.h"
 #include "auth/jwt.h"
+#include "auth/role_map.h"
 #include "governance/issue_check.h"
 #include "http/app.h"
 #include "ops/config.h"
@@ -32,7 +33,7 @@ static int usage(void)
             "commands:\n"
             "  serve                      run the server\n"
             "  migrate [--to N]           apply database migrations (up to schema version N)\n"
-            "  token --sub NAME [--roles a,b] [--ttl 1h]\n"
+            "  token --sub NAME [--roles a,b] [--ttl 1h] [--allow-unknown-roles]\n"
             "                             mint a token signed with the configured secret\n"
             "  config check               print the effective configuration (secrets redacted)\n"
             "  routes                     the route table as JSON lines (method, pattern, permission)\n"
@@ -171,15 +172,24 @@ static long parse_duration(const char *s)
     return v * mul;
 }
 
+/* A value of --roles grants something: a role of the table, or, with
+ * OMS_ROLE_MAP (token values are then groups), a group the map names. */
+static bool role_grants(const oms_role_map *map, const char *value)
+{
+    return map ? oms_role_map_find(map, value) != NULL : oms_role_canonical(value) != NULL;
+}
+
 static int cmd_token(oms_config *cfg, int argc, char **argv)
 {
     const char *sub = NULL, *roles_arg = "", *ttl_arg = "1h";
+    bool allow_unknown = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--sub") && v) { sub = v; i++; }
         else if (!strcmp(a, "--roles") && v) { roles_arg = v; i++; }
         else if (!strcmp(a, "--ttl") && v) { ttl_arg = v; i++; }
+        else if (!strcmp(a, "--allow-unknown-roles")) allow_unknown = true;
         else return usage();
     }
     long ttl = parse_duration(ttl_arg);
@@ -187,28 +197,55 @@ static int cmd_token(oms_config *cfg, int argc, char **argv)
         return usage();
     oms_error err;
     oms_jwt_alg alg;
-    if (oms_jwt_alg_parse(&alg, oms_config_str(cfg, "JWT_ALGORITHM")) || alg > OMS_JWT_HS512) {
+    if (oms_jwt_alg_parse(&alg, oms_config_str(cfg, "JWT_ALGORITHM")) || !oms_jwt_alg_is_hmac(alg)) {
         fprintf(stderr, "oms: token: only HMAC algorithms can mint tokens here\n");
         return EXIT_REFUSED;
     }
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("token", &err);
+    oms_role_map *map = NULL;
+    const char *map_text = oms_config_str(cfg, "OMS_ROLE_MAP");
+    if (map_text && oms_role_map_parse(&map, map_text, &err))
+        return refuse_start("token", &err);
     char *roles_copy = strdup(roles_arg);
     const char *roles[64];
     size_t n = 0;
-    for (char *save = NULL, *t = strtok_r(roles_copy, ",", &save); t && n < 64; t = strtok_r(NULL, ",", &save))
+    int code = 0;
+    for (char *save = NULL, *t = strtok_r(roles_copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == 64) {
+            fprintf(stderr, "oms: token: at most 64 roles\n");
+            code = EXIT_REFUSED;
+            goto cleanup;
+        }
+        /* A typo ("develper") would mint a token that silently grants
+         * nothing; say so instead, unless asked for on purpose. */
+        if (!allow_unknown && !role_grants(map, t)) {
+            fprintf(stderr, "oms: token: unknown %s \"%s\" grants nothing (%s); --allow-unknown-roles mints it anyway\n",
+                    map ? "group" : "role", t,
+                    map ? "OMS_ROLE_MAP does not name it"
+                        : "roles: viewer, developer, reviewer, admin, auditor, security_officer, service_account");
+            code = EXIT_REFUSED;
+            goto cleanup;
+        }
         roles[n++] = t;
+    }
     const char *secret = oms_config_str(cfg, "JWT_SECRET");
     char *tok = NULL;
-    int rc = oms_jwt_sign_hmac(&tok, alg, (const unsigned char *)secret, strlen(secret), sub, roles, n,
-                               oms_now_ms() / 1000, ttl, oms_config_str(cfg, "JWT_ISSUER"),
-                               oms_config_str(cfg, "JWT_AUDIENCE"), &err);
-    free(roles_copy);
-    if (rc)
-        return refuse_start("token", &err);
+    oms_jwt_mint_args m = {.alg = alg, .secret = (const unsigned char *)secret, .secret_len = strlen(secret),
+                           .sub = sub, .roles = roles, .nroles = n,
+                           .roles_claim = oms_config_str(cfg, "JWT_ROLES_CLAIM"), .now = oms_now_ms() / 1000,
+                           .ttl = ttl, .issuer = oms_config_str(cfg, "JWT_ISSUER"),
+                           .audience = oms_config_str(cfg, "JWT_AUDIENCE")};
+    if (oms_jwt_mint(&tok, &m, &err)) {
+        code = refuse_start("token", &err);
+        goto cleanup;
+    }
     printf("%s\n", tok);
     free(tok);
-    return 0;
+cleanup:
+    free(roles_copy);
+    oms_role_map_free(map);
+    return code;
 }
 
 int main(int argc, char **argv)
