@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "http/app.h"
 #include "http/conn_guard.h"
 #include "http/dispatch.h"
@@ -826,6 +827,8 @@ static void *watchdog(void *p)
             break;
         struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
         int sig = sigtimedwait(&w->set, NULL, &ts);
+        if (sig == SIGHUP)
+            continue; /* a reload request means nothing while draining */
         if (sig > 0) {
             oms_log_write(OMS_LOG_WARN, NULL, NULL, "signal %d while draining: exiting now", sig);
             _exit(1);
@@ -845,13 +848,15 @@ int oms_server_run(oms_app *app, oms_error *err)
     sigemptyset(&w.set);
     sigaddset(&w.set, SIGTERM);
     sigaddset(&w.set, SIGINT);
+    sigaddset(&w.set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &w.set, NULL);
     oms_server *srv;
     int rc = oms_server_start(app, &srv, err);
     if (rc)
         return rc;
     int sig = 0;
-    sigwait(&w.set, &sig);
+    while (sigwait(&w.set, &sig) == 0 && sig == SIGHUP)
+        oms_identity_reload(app, "sighup"); /* re-reads secrets and keys (src/auth/identity.h) */
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "signal %d: shutting down", sig);
     w.until_ns = oms_mono_ns() + srv->drain_ns + FINAL_GRACE_NS + 1000000000LL;
     pthread_t t;

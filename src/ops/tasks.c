@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "governance/overrides.h"
 #include "ops/log.h"
 #include "http/ratelimit.h"
@@ -26,6 +27,7 @@ const oms_task oms_tasks[] = {
     {"override-expiry", 5000, oms_override_expiry_task},
     {"log-suppressed", 1000, log_flush}, /* "suppressed K similar lines" within a second of the last one held back */
     {"ratelimit-audit", 1000, oms_ratelimit_task}, /* aggregated refusals of ended windows; storm alerts */
+    {"identity-files", 1000, oms_identity_poll_task}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);
