@@ -23,14 +23,18 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s)
     *len += n;
 }
 
-/* FTS5: `gen : "g42" AND {cols} : ("t1"* AND "t2"*)`. Terms hold letters,
- * digits and non-ASCII bytes only, never a double quote. */
+/* FTS5: `gen : "g42" AND {cols} : ("t1"* AND "t2"*)` (gen 0: without the
+ * scope token). Terms hold letters, digits and non-ASCII bytes only, never
+ * a double quote. */
 static char *fts_expr(int64_t gen, const char *cols, const oms_search_query *q)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
     char head[96];
-    snprintf(head, sizeof head, "gen : \"g%lld\" AND {%s} : (", (long long)gen, cols);
+    if (gen)
+        snprintf(head, sizeof head, "gen : \"g%lld\" AND {%s} : (", (long long)gen, cols);
+    else
+        snprintf(head, sizeof head, "{%s} : (", cols);
     append(&buf, &len, &cap, head);
     for (size_t i = 0; i < q->nterms; i++) {
         append(&buf, &len, &cap, i ? " AND \"" : "\"");
@@ -56,41 +60,62 @@ static char *ts_expr(const char *weights, const oms_search_query *q)
     return buf;
 }
 
-#define RESULT_TAIL                                                                                            \
-    " SELECT k.resource, k.kind, k.api_name, k.hash, k.tier, k.sk, k.total, o.content FROM (SELECT * FROM k"   \
-    " WHERE k.sk " SK_COLLATE " > $8 ORDER BY k.sk " SK_COLLATE " LIMIT $9) k LEFT JOIN objects o"             \
-    " ON o.hash = k.hash ORDER BY k.sk " SK_COLLATE
+/* Both dialects: m, the generation's documents that match every term (the
+ * database's own text search, with its index); c, each with its tier; p,
+ * the page, by sort key after the cursor (a top-N sort); then the page's
+ * documents and contents, and the count of every match (c is computed
+ * once). */
+#define RESULT_TAIL(COLLATE)                                                                                    \
+    " p AS (SELECT id, " SORT_KEY " AS sk, tier FROM c WHERE " SORT_KEY " " COLLATE " > $8 ORDER BY " SORT_KEY " " COLLATE \
+    " LIMIT $9)"                                                                                               \
+    " SELECT d.resource, d.kind, d.api_name, d.hash, p.tier, p.sk, (SELECT count(*) FROM c), o.content"        \
+    " FROM p " DOC_JOIN " search_docs d ON " DOC_KEY " LEFT JOIN objects o ON o.hash = d.hash ORDER BY p.sk " COLLATE
 
-#define SK_COLLATE ""
+/* SQLite: FTS5 MATCH over the generation (its scope token and every term);
+ * the tiers are the same MATCH restricted to columns, as row sets. $2..$4
+ * need no scope token: they only classify rows of the generation. */
+#define SORT_KEY "printf('%d %03d %s %s %s', tier, length(api_name), api_norm, api_name, kind)"
+#define DOC_KEY "d.id = p.id"
+#define DOC_JOIN "CROSS JOIN" /* SQLite's join-order hint: the page first */
 static const char k_sqlite_sql[] =
-    "WITH m AS (SELECT rowid AS id FROM search_fts WHERE search_fts MATCH $1),"
-    " r AS (SELECT d.resource, d.kind, d.api_name, d.api_norm, d.hash,"
+    "WITH m AS MATERIALIZED (SELECT rowid AS id FROM search_fts WHERE search_fts MATCH $1),"
+    " c AS MATERIALIZED (SELECT d.id, d.api_name, d.api_norm, d.kind,"
     " CASE WHEN d.api_norm = $6 THEN 0"
     " WHEN $6 <> '' AND substr(d.api_norm, 1, length($6)) = $6 THEN 1"
     " WHEN d.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH $2) THEN 2"
     " WHEN d.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH $3) THEN 3"
     " WHEN d.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH $4) THEN 4 ELSE 5 END AS tier"
-    " FROM m JOIN search_docs d ON d.id = m.id WHERE d.generation = $5"
+    " FROM m CROSS JOIN search_docs d ON d.id = m.id WHERE d.generation = $5"
     " AND ($7 = '' OR instr($7, ',' || d.kind || ',') > 0)),"
-    " k AS (SELECT resource, kind, api_name, hash, tier,"
-    " printf('%d %03d %s %s %s', tier, length(api_name), api_norm, api_name, kind) AS sk,"
-    " count(*) OVER () AS total FROM r)" RESULT_TAIL;
-#undef SK_COLLATE
+    RESULT_TAIL("");
+#undef SORT_KEY
+#undef DOC_KEY
+#undef DOC_JOIN
 
-#define SK_COLLATE "COLLATE \"C\""
+/* PostgreSQL: the GIN index finds the generation's documents whose tsvector
+ * holds the generation's lexeme and every term; the tiers are the same
+ * query restricted to weights (A api name, B display name, C properties).
+ * The lexeme alone scopes the match: a `generation = $5` beside it would
+ * tempt the planner, with statistics from before a bulk load, to scan the
+ * generation's rows through the primary key and test every tsvector. */
+#define SORT_KEY                                                                                               \
+    "(tier::text || ' ' || lpad(length(api_name)::text, 3, '0') || ' ' || api_norm || ' ' || api_name || ' ' ||" \
+    " kind)"
+#define DOC_KEY "d.generation = $5::bigint AND d.resource = p.id"
+#define DOC_JOIN "JOIN"
 static const char k_pg_sql[] =
-    "WITH r AS (SELECT d.resource, d.kind, d.api_name, d.api_norm, d.hash,"
+    "WITH c AS MATERIALIZED (SELECT d.resource AS id, d.api_name, d.api_norm, d.kind,"
     " CASE WHEN d.api_norm = $6 THEN 0"
     " WHEN $6 <> '' AND left(d.api_norm, length($6)) = $6 THEN 1"
     " WHEN d.tsv @@ to_tsquery('simple', $2) THEN 2"
     " WHEN d.tsv @@ to_tsquery('simple', $3) THEN 3"
     " WHEN d.tsv @@ to_tsquery('simple', $4) THEN 4 ELSE 5 END AS tier"
     " FROM search_docs d WHERE d.tsv @@ (('~' || $5::bigint::text)::tsquery && to_tsquery('simple', $1))"
-    " AND d.generation = $5::bigint AND ($7 = '' OR strpos($7, ',' || d.kind || ',') > 0)),"
-    " k AS (SELECT resource, kind, api_name, hash, tier,"
-    " tier::text || ' ' || lpad(length(api_name)::text, 3, '0') || ' ' || api_norm || ' ' || api_name || ' ' ||"
-    " kind AS sk, count(*) OVER () AS total FROM r)" RESULT_TAIL;
-#undef SK_COLLATE
+    " AND ($7 = '' OR strpos($7, ',' || d.kind || ',') > 0)),"
+    RESULT_TAIL("COLLATE \"C\"");
+#undef SORT_KEY
+#undef DOC_KEY
+#undef DOC_JOIN
 
 void oms_search_result_clear(oms_search_result *r)
 {
@@ -131,9 +156,9 @@ int oms_search_run(oms_dbconn *c, int64_t gen, const oms_search_request *rq, oms
         e[3] = ts_expr("ABC", rq->q);
     } else {
         e[0] = fts_expr(gen, "api names props descr", rq->q);
-        e[1] = fts_expr(gen, "api", rq->q);
-        e[2] = fts_expr(gen, "api names", rq->q);
-        e[3] = fts_expr(gen, "api names props", rq->q);
+        e[1] = fts_expr(0, "api", rq->q);
+        e[2] = fts_expr(0, "api names", rq->q);
+        e[3] = fts_expr(0, "api names props", rq->q);
     }
     oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(e[0]),       DBP_TEXT(e[1]),       DBP_TEXT(e[2]),

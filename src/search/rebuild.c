@@ -38,6 +38,8 @@ static bool is_pg(oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG
  * generation id just before the switch still finds its documents). */
 #define DROP_GRACE_MS 5000
 #define DROP_BATCH 1000
+/* Resources per transaction of the catch-up inside the switch window. */
+#define SWITCH_CHUNK 100
 
 /* ---- the pending log ---- */
 
@@ -631,21 +633,35 @@ static int catch_up(builder *b)
     return rc;
 }
 
-/* The switch. First the window opens: a branch lock of kind indexing,
- * carrying the job's progress, bounded by OMS_SEARCH_SWITCH_MAX_MS, taken
- * on PostgreSQL under the branch's exclusive advisory lock (which waits for
- * writes that passed their lock check: they commit first, and their
- * pending rows with them). Then, in one transaction that holds the branch
- * row (no commit can slip in), the last pending resources are caught up,
- * the shadow becomes the active generation, the old one is retired, the
- * window closes (the switch lock is released), and the job succeeds. */
-static int switch_over(builder *b)
+/* The switch (docs/search.md "The switch"). The window opens: a branch
+ * lock of kind indexing, carrying the job's progress, bounded by
+ * OMS_SEARCH_SWITCH_MAX_MS, taken on PostgreSQL under the branch's exclusive
+ * advisory lock (which waits for writes that passed their lock check: they
+ * commit first, and their pending rows with them). From then on a write to
+ * the branch is answered 423 at once, with that progress, instead of
+ * queueing behind the switch. What is left to catch up (about a batch at
+ * most: catch_up() saw to it) is done in short transactions that hold
+ * nothing writers wait on. Then, in one transaction that holds the branch
+ * row (so nothing slips in, not even a write an emergency override lets
+ * through the lock), the last pending resources are caught up, the shadow
+ * becomes the active generation, the old one is retired, the window closes
+ * (the switch lock is released) and the job succeeds.
+ *
+ * Should the backlog not be done within half the bound (writes faster than
+ * the catch-up), the window closes again without a switch, the builder
+ * catches up some more and tries again; after SWITCH_ATTEMPTS the job fails
+ * rather than hold writes longer. The job's switch.started_at/ended_at are
+ * those of the window that switched (ended_at: the release, or the lock's
+ * deadline if the flip came later). */
+#define SWITCH_ATTEMPTS 3
+
+/* Opens the window: the switch lock, in its own transaction. */
+static int open_window(builder *b, char switch_id[OMS_LOCK_ID_LEN + 1])
 {
     oms_dbconn *c = b->c;
-    char switch_id[OMS_LOCK_ID_LEN + 1], msg[256], reason[160];
+    char msg[256], reason[160];
     oms_lock_new_id(switch_id);
     b->phase = "switch";
-    b->percent = PCT_SWITCH;
     int rc = oms_db_begin(c, true, &b->err);
     if (rc)
         return rc;
@@ -664,11 +680,11 @@ static int switch_over(builder *b)
     int64_t token = 0;
     if ((rc = insert_lock(c, &sl, &token, &b->err)))
         goto fail;
-    char sql[512];
-    snprintf(sql, sizeof sql, "UPDATE index_jobs SET switch_lock_id = $2, switch_started_at = %s WHERE id = $1",
-             NOW(c));
     oms_dbparam j[] = {DBP_TEXT(b->job), DBP_TEXT(switch_id)};
-    if ((rc = oms_db_exec(c, sql, j, 2, NULL, &b->err)) ||
+    if ((rc = oms_db_exec(c,
+                          "UPDATE index_jobs SET switch_lock_id = $2, switch_started_at ="
+                          " (SELECT acquired_at FROM locks WHERE id = $2) WHERE id = $1",
+                          j, 2, NULL, &b->err)) ||
         (rc = audit_lock(c, "lock.acquire", b->branch, switch_id,
                          json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "scope", "branch", "kind", "indexing", "holder",
                                    b->holder, "job", b->job, "fencing_token", (json_int_t)token, "ttl_ms",
@@ -676,9 +692,70 @@ static int switch_over(builder *b)
                          &b->err)) ||
         (rc = oms_db_commit(c, &b->err)))
         goto fail;
+    return OMS_OK;
+fail:
+    oms_db_rollback(c);
+    return rc;
+}
 
-    /* the flip */
-    if ((rc = oms_db_begin(c, true, &b->err)))
+/* The backlog inside the window: small transactions with a breath between
+ * them, so that a writer waiting for SQLite's write lock gets in, finds the
+ * switch lock and has its 423 at once rather than waiting for the whole
+ * backlog. *drained is false when half the bound passed first. */
+static int drain_window(builder *b, int64_t opened_ns, bool *drained)
+{
+    int chunk = b->s.batch < SWITCH_CHUNK ? b->s.batch : SWITCH_CHUNK;
+    *drained = false;
+    for (int round = 0;; round++) {
+        if (round && oms_mono_ns() - opened_ns > b->s.switch_max_ms * 500000LL)
+            return OMS_OK;
+        int64_t n = 0;
+        if (round)
+            usleep(2000);
+        int rc = oms_db_begin(b->c, true, &b->err);
+        if (rc == OMS_OK && (rc = catch_up_round(b, chunk, &n)) == OMS_OK) {
+            b->caught_up += n;
+            b->done += n;
+            b->total += n;
+            rc = beat(b);
+        }
+        if (rc == OMS_OK)
+            rc = oms_db_commit(b->c, &b->err);
+        if (rc) {
+            oms_db_rollback(b->c);
+            return rc;
+        }
+        if (n < chunk) {
+            *drained = true;
+            return OMS_OK;
+        }
+    }
+}
+
+/* Closes a window that did not switch: writes resume. */
+static int defer_window(builder *b, const char *switch_id)
+{
+    oms_dbconn *c = b->c;
+    bool released = false;
+    int rc = oms_db_begin(c, true, &b->err);
+    if (rc == OMS_OK && (rc = release_lock(c, switch_id, b->holder, &released, &b->err)) == OMS_OK && released)
+        rc = audit_lock(c, "lock.release", b->branch, switch_id,
+                        json_pack("{s:s,s:s}", "job", b->job, "reason", "switch deferred: more to catch up"), &b->err);
+    if (rc == OMS_OK)
+        rc = oms_db_commit(c, &b->err);
+    if (rc)
+        oms_db_rollback(c);
+    oms_log_write(OMS_LOG_INFO, NULL, NULL, "index job %s: switch deferred (writes outpaced the catch-up)", b->job);
+    return rc;
+}
+
+/* The flip, in one transaction holding the branch row. */
+static int flip(builder *b, const char *switch_id)
+{
+    oms_dbconn *c = b->c;
+    char sql[512];
+    int rc = oms_db_begin(c, true, &b->err);
+    if (rc)
         return rc;
     oms_dbres *r = NULL;
     oms_dbparam bp[] = {DBP_TEXT(b->branch)};
@@ -723,10 +800,12 @@ static int switch_over(builder *b)
     if (rc || (rc = beat(b)) || (rc = release_lock(c, switch_id, b->holder, &released, &b->err)))
         goto fail;
     snprintf(sql, sizeof sql,
-             "UPDATE index_jobs SET state = 'succeeded', phase = 'done', percent = 100, switch_ended_at = %s,"
-             " finished_at = %s, updated_at = %s, previous_generation = $2 WHERE id = $1 AND state = 'running'"
-             " RETURNING switch_ended_at - switch_started_at, finished_at - created_at",
-             NOW(c), NOW(c), NOW(c));
+             "UPDATE index_jobs SET state = 'succeeded', phase = 'done', percent = 100, switch_ended_at ="
+             " (SELECT CASE WHEN l.state = 'released' THEN l.ended_at ELSE l.deadline_at END FROM locks l"
+             " WHERE l.id = index_jobs.switch_lock_id), finished_at = %s, updated_at = %s, previous_generation = $2"
+             " WHERE id = $1 AND state = 'running' RETURNING switch_ended_at - switch_started_at,"
+             " finished_at - created_at",
+             NOW(c), NOW(c));
     oms_dbparam f[] = {DBP_TEXT(b->job), old ? DBP_INT(old) : DBP_NULL};
     if ((rc = oms_db_exec(c, sql, f, 2, &r, &b->err)) == OMS_OK && r->nrows != 1)
         rc = oms_err_set(&b->err, OMS_ECONFLICT, "the job is no longer running");
@@ -756,6 +835,26 @@ static int switch_over(builder *b)
 fail:
     oms_db_rollback(c);
     return rc;
+}
+
+static int switch_over(builder *b)
+{
+    for (int attempt = 0; attempt < SWITCH_ATTEMPTS; attempt++) {
+        char switch_id[OMS_LOCK_ID_LEN + 1];
+        b->percent = PCT_SWITCH;
+        int64_t opened = oms_mono_ns();
+        bool drained = false;
+        int rc = open_window(b, switch_id);
+        if (rc == OMS_OK)
+            rc = drain_window(b, opened, &drained);
+        if (rc == OMS_OK && drained)
+            return flip(b, switch_id);
+        if (rc || (rc = defer_window(b, switch_id)) || (rc = catch_up(b)))
+            return rc;
+    }
+    return oms_err_set(&b->err, OMS_EUNAVAIL,
+                       "writes to the branch kept outpacing the catch-up: the switch could not finish within"
+                       " OMS_SEARCH_SWITCH_MAX_MS; rebuild at a quieter time");
 }
 
 static void *builder_main(void *p)

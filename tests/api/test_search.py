@@ -366,6 +366,10 @@ def test_search_and_rebuilds_are_audited_and_measured(ctx):
         _create(srv, "search/obs", "shared-properties", {"api_name": f"Filler{i}", "type": "string"})
     s0 = Scrape(srv)
     _search(srv, "search/obs", "order", kinds="object-types")
+    # recorded with the audit writer's next batch (a read: not waited for)
+    deadline = time.time() + 5
+    while not srv.audit_events("action = 'search.query'") and time.time() < deadline:
+        time.sleep(0.05)
     ev = srv.audit_events("action = 'search.query'")
     assert len(ev) == 1 and ev[0]["actor_sub"] == "dev" and ev[0]["outcome"] == "success", ev
     detail = json.loads(ev[0]["detail"])

@@ -35,7 +35,9 @@ CREATE TABLE search_docs (
     tsv         tsvector NOT NULL,
     PRIMARY KEY (generation, resource)
 );
-CREATE INDEX search_docs_tsv ON search_docs USING GIN (tsv);
+-- fastupdate off: a search never scans a long unsorted pending list after
+-- a rebuild or a large batch (each insert pays for its own index entries).
+CREATE INDEX search_docs_tsv ON search_docs USING GIN (tsv) WITH (fastupdate = off);
 
 -- Resources changed by commits while a generation is being built: the
 -- builder catches up with them (the newest commit that touched each).
