@@ -40,6 +40,9 @@ static bool is_pg(oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG
 #define DROP_BATCH 1000
 /* Resources per transaction of the catch-up inside the switch window. */
 #define SWITCH_CHUNK 100
+/* Rest of the builder between two SQLite transactions (see breathe()). */
+#define BREATH_MIN_US 2000
+#define BREATH_MAX_US 200000
 
 /* ---- the pending log ---- */
 
@@ -454,6 +457,26 @@ static int pause_ms(builder *b, int64_t ms)
     return OMS_OK;
 }
 
+/* Between two batches of the builder. On PostgreSQL its transactions lock
+ * nothing a writer waits for: only the configured pause. On SQLite every
+ * transaction holds the single write lock, and a waiting writer retries
+ * after growing sleeps (up to 100 ms): against back-to-back batches it
+ * would hardly ever find the lock free. So the builder rests as long as its
+ * batch held the lock (at most half the time is its), and checkpoints the
+ * write-ahead log it grew (PASSIVE: it waits for nobody), so that the
+ * automatic checkpoint does not fall on a writer's commit. */
+static int breathe(builder *b, int64_t since_ns)
+{
+    if (!is_pg(b->c)) {
+        oms_error e;
+        if (oms_db_exec(b->c, "PRAGMA wal_checkpoint(PASSIVE)", NULL, 0, NULL, &e) != OMS_OK)
+            oms_log_write(OMS_LOG_DEBUG, NULL, NULL, "index job %s: checkpoint: %s", b->job, e.msg);
+        int64_t held_us = (oms_mono_ns() - since_ns) / 1000;
+        usleep((useconds_t)(held_us < BREATH_MIN_US ? BREATH_MIN_US : held_us > BREATH_MAX_US ? BREATH_MAX_US : held_us));
+    }
+    return b->s.throttle_ms ? pause_ms(b, b->s.throttle_ms) : OMS_OK;
+}
+
 static int kind_and_name(const char *key, oms_kind *kind, const char **name)
 {
     const char *slash = strchr(key, '/');
@@ -585,6 +608,7 @@ static int build(builder *b)
         if (stopping())
             break;
         size_t k = l.n - i < (size_t)b->s.batch ? l.n - i : (size_t)b->s.batch;
+        int64_t t0 = oms_mono_ns();
         if ((rc = oms_db_begin(b->c, true, &b->err)))
             break;
         b->done = (int64_t)(i + k);
@@ -594,25 +618,28 @@ static int build(builder *b)
             oms_db_rollback(b->c);
             break;
         }
-        if (b->s.throttle_ms)
-            rc = pause_ms(b, b->s.throttle_ms);
+        rc = breathe(b, t0);
     }
     free(l.v);
     oms_snapshot_unref(s);
     return rc;
 }
 
-/* Catch-up until what is left is one batch or less (or the rounds run
- * out); the rest is done under the switch lock. */
+/* Catch-up until what is left fits in one transaction of the switch, or
+ * stops shrinking (writes arrive as fast as they are caught up: the switch
+ * then takes what is left, or defers), or the rounds run out. */
 static int catch_up(builder *b)
 {
     b->phase = "catch_up";
     b->percent = PCT_CATCH_UP;
     int rc = beat_alone(b);
+    int64_t before = INT64_MAX;
     for (int round = 0; rc == OMS_OK && round < MAX_CATCH_UP_ROUNDS && !stopping(); round++) {
         int64_t left = 0, n = 0;
-        if ((rc = pending_count(b, &left)) || left <= b->s.batch)
+        if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK || left >= before)
             break;
+        before = left;
+        int64_t t0 = oms_mono_ns();
         if ((rc = oms_db_begin(b->c, true, &b->err)))
             break;
         if ((rc = catch_up_round(b, b->s.batch, &n)) == OMS_OK) {
@@ -627,8 +654,8 @@ static int catch_up(builder *b)
             rc = oms_db_commit(b->c, &b->err);
         if (rc)
             oms_db_rollback(b->c);
-        else if (b->s.throttle_ms)
-            rc = pause_ms(b, b->s.throttle_ms);
+        else
+            rc = breathe(b, t0);
     }
     return rc;
 }
@@ -698,10 +725,11 @@ fail:
     return rc;
 }
 
-/* The backlog inside the window: small transactions with a breath between
- * them, so that a writer waiting for SQLite's write lock gets in, finds the
- * switch lock and has its 423 at once rather than waiting for the whole
- * backlog. *drained is false when half the bound passed first. */
+/* The backlog inside the window: small transactions, on SQLite with a rest
+ * as long as each (see breathe()), so that a writer waiting for the write
+ * lock gets in, finds the switch lock and has its 423 at once rather than
+ * waiting for the whole backlog. *drained is false when half the bound
+ * passed first. */
 static int drain_window(builder *b, int64_t opened_ns, bool *drained)
 {
     int chunk = b->s.batch < SWITCH_CHUNK ? b->s.batch : SWITCH_CHUNK;
@@ -709,9 +737,7 @@ static int drain_window(builder *b, int64_t opened_ns, bool *drained)
     for (int round = 0;; round++) {
         if (round && oms_mono_ns() - opened_ns > b->s.switch_max_ms * 500000LL)
             return OMS_OK;
-        int64_t n = 0;
-        if (round)
-            usleep(2000);
+        int64_t n = 0, t0 = oms_mono_ns();
         int rc = oms_db_begin(b->c, true, &b->err);
         if (rc == OMS_OK && (rc = catch_up_round(b, chunk, &n)) == OMS_OK) {
             b->caught_up += n;
@@ -729,6 +755,8 @@ static int drain_window(builder *b, int64_t opened_ns, bool *drained)
             *drained = true;
             return OMS_OK;
         }
+        if (!is_pg(b->c)) /* a writer queued for SQLite's lock gets in, and its 423 */
+            usleep((useconds_t)((oms_mono_ns() - t0) / 1000 > BREATH_MIN_US ? (oms_mono_ns() - t0) / 1000 : BREATH_MIN_US));
     }
 }
 
