@@ -15,6 +15,7 @@
 #include "http/ratelimit.h"
 #include "ops/config.h"
 #include "ops/log.h"
+#include "search/handlers.h"
 #include "store/store.h"
 #include "util/time.h"
 
@@ -41,6 +42,8 @@ static int usage(void)
             "  routes                     the route table as JSON lines (method, pattern, permission)\n"
             "  audit verify|export|archive|seal|report\n"
             "                             the audit log (`oms audit` for details)\n"
+            "  index rebuild --branch B [--wait] [--json]\n"
+            "                             rebuild a branch's search index (client: OMS_URL, OMS_TOKEN)\n"
             "settings: see `oms config check`; flags > environment > --config FILE\n");
     return EXIT_REFUSED;
 }
@@ -285,6 +288,8 @@ int main(int argc, char **argv)
         code = cmd_migrate(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "audit"))
         code = oms_audit_cli(cfg, argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "index"))
+        code = oms_index_cli(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "routes"))
         code = cmd_routes();
     else if (!strcmp(argv[1], "token"))

@@ -161,6 +161,15 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_ISSUE_TRACKER_CACHE_SECONDS", CFG_INT, "300", 0, 86400, false, false,
      "how long a key the tracker confirmed is trusted"},
     {"OMS_OVERRIDE_APPROVALS", CFG_INT, "1", 1, 5, false, false, "approvals an emergency override needs"},
+    /* search and index rebuilds (SPEC §8, docs/search.md) */
+    {"OMS_SEARCH_SWITCH_MAX_MS", CFG_INT, "2000", 100, 60000, false, false,
+     "longest a rebuild's switch may block writes to its branch (the lifetime of its switch lock)"},
+    {"OMS_SEARCH_JOB_HEARTBEAT_SECONDS", CFG_INT, "10", 1, 3600, false, false,
+     "heartbeat interval of a rebuild job's lock; after three missed heartbeats the job is failed"},
+    {"OMS_SEARCH_BATCH", CFG_INT, "500", 10, 10000, false, false,
+     "resources a rebuild indexes per transaction (also the backlog left for the switch)"},
+    {"OMS_SEARCH_THROTTLE_MS", CFG_INT, "0", 0, 10000, false, false,
+     "pause between a rebuild's batches, to bound its load on the database"},
 };
 const size_t oms_cfg_table_len = sizeof oms_cfg_table / sizeof oms_cfg_table[0];
 

@@ -76,6 +76,7 @@ enum { OUTCOME_OK, OUTCOME_CONFLICT, OUTCOME_ERROR, OUTCOME__COUNT };
 static atomic_ulong g_commits[OMS_COMMIT__COUNT][OUTCOME__COUNT];
 static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
 static atomic_ulong g_ratelimited[OMS_RL__COUNT];
+static histogram g_search_latency;
 
 /* Database pool gauges, sharded by thread: every statement moves `in_use`
  * twice, so the worker threads must not share a cache line. A connection
@@ -140,6 +141,8 @@ void oms_metrics_ratelimited(int cls)
     if (cls >= 0 && cls < OMS_RL__COUNT)
         atomic_fetch_add_explicit(&g_ratelimited[cls], 1, memory_order_relaxed);
 }
+
+void oms_metrics_search(double seconds) { observe(&g_search_latency, seconds); }
 
 void oms_metrics_db_conn(int opened, int in_use)
 {
@@ -334,6 +337,43 @@ static void emit_ratelimit(sbuf *b)
     emit(b, "oms_ratelimit_evictions_total %lu\n", rl ? (unsigned long)oms_rl_evictions(rl) : 0UL);
 }
 
+/* Search latency (this instance) and the progress of every running index
+ * rebuild (from the database: the same on every instance). */
+static void emit_search(sbuf *b, oms_request *req)
+{
+    emit_family(b, "oms_search_duration_seconds", "histogram",
+                "Search latency (GET /api/v1/search/{branch}) in the handler, audit record included.");
+    emit_histogram(b, "oms_search_duration_seconds", "", &g_search_latency);
+    emit_family(b, "oms_index_rebuild_progress_percent", "gauge",
+                "Progress of each running search index rebuild, by branch, job and phase (all instances).");
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    if (oms_db_conn(req->app->store->db, &c, &err) != OMS_OK ||
+        oms_db_exec(c, "SELECT branch, id, phase, percent, done, total FROM index_jobs WHERE state = 'running'"
+                       " ORDER BY branch",
+                    NULL, 0, &r, &err) != OMS_OK) {
+        oms_dbres_free(r);
+        return;
+    }
+    for (size_t i = 0; i < r->nrows; i++) {
+        emit(b, "oms_index_rebuild_progress_percent{branch=\"");
+        emit_value(b, oms_dbres_get(r, i, 0));
+        emit(b, "\",job=\"%s\",phase=\"%s\"} %s\n", oms_dbres_get(r, i, 1), oms_dbres_get(r, i, 2),
+             oms_dbres_get(r, i, 3));
+    }
+    emit_family(b, "oms_index_rebuild_resources", "gauge",
+                "Resources a running rebuild has indexed (state=done) of those it knows of (state=total).");
+    for (size_t i = 0; i < r->nrows; i++)
+        for (int k = 0; k < 2; k++) {
+            emit(b, "oms_index_rebuild_resources{branch=\"");
+            emit_value(b, oms_dbres_get(r, i, 0));
+            emit(b, "\",job=\"%s\",state=\"%s\"} %s\n", oms_dbres_get(r, i, 1), k ? "total" : "done",
+                 oms_dbres_get(r, i, 4 + k));
+        }
+    oms_dbres_free(r);
+}
+
 static void emit_pool(sbuf *b)
 {
     long open = 0, in_use = 0;
@@ -396,6 +436,7 @@ int oms_h_metrics(oms_request *req)
     emit_histogram(&b, "oms_audit_write_duration_seconds", "", &g_audit_latency);
     emit_commits(&b);
     emit_locks(&b, req);
+    emit_search(&b, req);
     emit_pool(&b);
     emit_ratelimit(&b);
     emit_connections(&b);

@@ -43,6 +43,9 @@ void oms_metrics_ratelimited(int cls);
  * when it ends) are deltas. Per-thread shards: no shared cache line. */
 void oms_metrics_db_conn(int opened, int in_use);
 
+/* One search answered (GET /api/v1/search/{branch}) and its latency. */
+void oms_metrics_search(double seconds);
+
 int oms_h_metrics(oms_request *req);
 
 #endif
