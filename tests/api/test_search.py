@@ -132,8 +132,12 @@ RANKING = [
 ]
 
 
+ROOT = "f3ab1c4df08af46a9952b5215a76f927995c22be60560bd9441fc9b938e0534d"  # the empty root commit
+
+
 def _fixture(srv, branch):
-    _branch(srv, branch)
+    # from the empty root: the shared server's main holds other tests' resources
+    _branch(srv, branch, ROOT)
     for kind, doc in FIXTURE:
         _create(srv, branch, kind, doc)
 
