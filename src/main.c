@@ -6,11 +6,16 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "auth/jwt.h"
+#include "auth/role_map.h"
 #include "governance/issue_check.h"
 #include "http/app.h"
+#include "http/client_addr.h"
+#include "http/ratelimit.h"
 #include "ops/config.h"
 #include "ops/log.h"
+#include "search/handlers.h"
 #include "store/store.h"
 #include "util/time.h"
 
@@ -31,12 +36,14 @@ static int usage(void)
             "commands:\n"
             "  serve                      run the server\n"
             "  migrate [--to N]           apply database migrations (up to schema version N)\n"
-            "  token --sub NAME [--roles a,b] [--ttl 1h]\n"
+            "  token --sub NAME [--roles a,b] [--ttl 1h] [--allow-unknown-roles]\n"
             "                             mint a token signed with the configured secret\n"
             "  config check               print the effective configuration (secrets redacted)\n"
             "  routes                     the route table as JSON lines (method, pattern, permission)\n"
             "  audit verify|export|archive|seal|report\n"
             "                             the audit log (`oms audit` for details)\n"
+            "  index rebuild --branch B [--wait] [--json]\n"
+            "                             rebuild a branch's search index (client: OMS_URL, OMS_TOKEN)\n"
             "settings: see `oms config check`; flags > environment > --config FILE\n");
     return EXIT_REFUSED;
 }
@@ -75,25 +82,6 @@ static int open_store(oms_store **out, const oms_config *cfg, oms_error *err)
     return oms_store_open_opts(out, oms_config_str(cfg, "DATABASE_URL"), &o, err);
 }
 
-static int build_verifier(oms_jwt_verifier **out, const oms_config *cfg, oms_error *err)
-{
-    oms_jwt_config jc = {0};
-    int rc = oms_jwt_alg_parse(&jc.alg, oms_config_str(cfg, "JWT_ALGORITHM"));
-    if (rc)
-        return oms_err_set(err, OMS_ECONFIG, "JWT_ALGORITHM must be HS256, HS384, HS512, RS256 or ES256");
-    const char *secret = oms_config_str(cfg, "JWT_SECRET");
-    const char *prev = oms_config_str(cfg, "JWT_PREVIOUS_SECRET");
-    jc.secret = (const unsigned char *)secret;
-    jc.secret_len = secret ? strlen(secret) : 0;
-    jc.previous_secret = (const unsigned char *)prev;
-    jc.previous_secret_len = prev ? strlen(prev) : 0;
-    jc.public_key_file = oms_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
-    jc.issuer = oms_config_str(cfg, "JWT_ISSUER");
-    jc.audience = oms_config_str(cfg, "JWT_AUDIENCE");
-    jc.leeway = OMS_JWT_LEEWAY;
-    return oms_jwt_verifier_new(out, &jc, err);
-}
-
 static int cmd_serve(oms_config *cfg)
 {
     oms_error err;
@@ -101,7 +89,9 @@ static int cmd_serve(oms_config *cfg)
     int code = EXIT_REFUSED;
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("refusing to start", &err);
-    if (build_verifier(&app.jwt, cfg, &err))
+    if (oms_client_addr_configure(cfg, &err) || oms_ratelimit_configure(cfg, &err))
+        return refuse_start("refusing to start", &err);
+    if (oms_identity_init(&app.jwt, cfg, &err))
         return refuse_start("refusing to start", &err);
     if (oms_issue_check_configure(cfg, &err))
         return refuse_start("refusing to start", &err);
@@ -129,11 +119,16 @@ static int cmd_serve(oms_config *cfg)
     }
     if (applied)
         oms_log_write(OMS_LOG_INFO, NULL, NULL, "applied %d migration(s)", applied);
+    if (oms_identity_start(&app, &err)) {
+        code = refuse_start("refusing to start", &err);
+        goto cleanup;
+    }
     code = oms_server_run(&app, &err) ? refuse_start("serve", &err) : 0;
 cleanup:
+    oms_identity_stop();
     oms_store_close(app.store);
     oms_routes_free(app.routes);
-    oms_jwt_verifier_free(app.jwt);
+    oms_identity_free(app.jwt);
     return code;
 }
 
@@ -194,15 +189,24 @@ static long parse_duration(const char *s)
     return v * mul;
 }
 
+/* A value of --roles grants something: a role of the table, or, with
+ * OMS_ROLE_MAP (token values are then groups), a group the map names. */
+static bool role_grants(const oms_role_map *map, const char *value)
+{
+    return map ? oms_role_map_find(map, value) != NULL : oms_role_canonical(value) != NULL;
+}
+
 static int cmd_token(oms_config *cfg, int argc, char **argv)
 {
     const char *sub = NULL, *roles_arg = "", *ttl_arg = "1h";
+    bool allow_unknown = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--sub") && v) { sub = v; i++; }
         else if (!strcmp(a, "--roles") && v) { roles_arg = v; i++; }
         else if (!strcmp(a, "--ttl") && v) { ttl_arg = v; i++; }
+        else if (!strcmp(a, "--allow-unknown-roles")) allow_unknown = true;
         else return usage();
     }
     long ttl = parse_duration(ttl_arg);
@@ -210,28 +214,55 @@ static int cmd_token(oms_config *cfg, int argc, char **argv)
         return usage();
     oms_error err;
     oms_jwt_alg alg;
-    if (oms_jwt_alg_parse(&alg, oms_config_str(cfg, "JWT_ALGORITHM")) || alg > OMS_JWT_HS512) {
+    if (oms_jwt_alg_parse(&alg, oms_config_str(cfg, "JWT_ALGORITHM")) || !oms_jwt_alg_is_hmac(alg)) {
         fprintf(stderr, "oms: token: only HMAC algorithms can mint tokens here\n");
         return EXIT_REFUSED;
     }
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("token", &err);
+    oms_role_map *map = NULL;
+    const char *map_text = oms_config_str(cfg, "OMS_ROLE_MAP");
+    if (map_text && oms_role_map_parse(&map, map_text, &err))
+        return refuse_start("token", &err);
     char *roles_copy = strdup(roles_arg);
     const char *roles[64];
     size_t n = 0;
-    for (char *save = NULL, *t = strtok_r(roles_copy, ",", &save); t && n < 64; t = strtok_r(NULL, ",", &save))
+    int code = 0;
+    for (char *save = NULL, *t = strtok_r(roles_copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == 64) {
+            fprintf(stderr, "oms: token: at most 64 roles\n");
+            code = EXIT_REFUSED;
+            goto cleanup;
+        }
+        /* A typo ("develper") would mint a token that silently grants
+         * nothing; say so instead, unless asked for on purpose. */
+        if (!allow_unknown && !role_grants(map, t)) {
+            fprintf(stderr, "oms: token: unknown %s \"%s\" grants nothing (%s); --allow-unknown-roles mints it anyway\n",
+                    map ? "group" : "role", t,
+                    map ? "OMS_ROLE_MAP does not name it"
+                        : "roles: viewer, developer, reviewer, admin, auditor, security_officer, service_account");
+            code = EXIT_REFUSED;
+            goto cleanup;
+        }
         roles[n++] = t;
+    }
     const char *secret = oms_config_str(cfg, "JWT_SECRET");
     char *tok = NULL;
-    int rc = oms_jwt_sign_hmac(&tok, alg, (const unsigned char *)secret, strlen(secret), sub, roles, n,
-                               oms_now_ms() / 1000, ttl, oms_config_str(cfg, "JWT_ISSUER"),
-                               oms_config_str(cfg, "JWT_AUDIENCE"), &err);
-    free(roles_copy);
-    if (rc)
-        return refuse_start("token", &err);
+    oms_jwt_mint_args m = {.alg = alg, .secret = (const unsigned char *)secret, .secret_len = strlen(secret),
+                           .sub = sub, .roles = roles, .nroles = n,
+                           .roles_claim = oms_config_str(cfg, "JWT_ROLES_CLAIM"), .now = oms_now_ms() / 1000,
+                           .ttl = ttl, .issuer = oms_config_str(cfg, "JWT_ISSUER"),
+                           .audience = oms_config_str(cfg, "JWT_AUDIENCE")};
+    if (oms_jwt_mint(&tok, &m, &err)) {
+        code = refuse_start("token", &err);
+        goto cleanup;
+    }
     printf("%s\n", tok);
     free(tok);
-    return 0;
+cleanup:
+    free(roles_copy);
+    oms_role_map_free(map);
+    return code;
 }
 
 int main(int argc, char **argv)
@@ -257,6 +288,8 @@ int main(int argc, char **argv)
         code = cmd_migrate(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "audit"))
         code = oms_audit_cli(cfg, argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "index"))
+        code = oms_index_cli(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "routes"))
         code = cmd_routes();
     else if (!strcmp(argv[1], "token"))
@@ -266,7 +299,11 @@ int main(int argc, char **argv)
         code = 0;
     } else if (!strcmp(argv[1], "config") && argc == 3 && !strcmp(argv[2], "check")) {
         oms_config_print(cfg, stdout);
-        code = oms_config_validate_serve(cfg, &err) ? refuse_start("config check", &err) : 0;
+        oms_identity_describe(cfg, stdout);
+        code = oms_config_validate_serve(cfg, &err) || oms_client_addr_configure(cfg, &err) ||
+                       oms_ratelimit_configure(cfg, &err)
+                   ? refuse_start("config check", &err)
+                   : 0;
     } else
         code = usage();
     oms_config_free(cfg);

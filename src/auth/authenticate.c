@@ -31,5 +31,10 @@ int oms_authenticate(oms_request *req, oms_error *err)
     req->principal.roles = claims.roles;
     req->principal.nroles = claims.nroles;
     req->principal.perms = oms_rbac_permissions(claims.roles, claims.nroles);
+    req->principal.groups = claims.groups;
+    req->principal.ngroups = claims.ngroups;
+    req->principal.grants = claims.grants;
+    req->principal.ngrants = claims.ngrants;
+    req->principal.mapped = claims.mapped;
     return OMS_OK;
 }

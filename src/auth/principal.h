@@ -7,12 +7,20 @@
 #include <stddef.h>
 
 #include "auth/rbac.h"
+#include "auth/role_map.h"
 
 typedef struct {
     const char *sub;
-    const char **roles;
+    const char **roles; /* effective OMS roles */
     size_t nroles;
     oms_permset perms;
+    /* Where the roles came from (GET /api/v1/me): the roles claim's values
+     * as sent and, with OMS_ROLE_MAP, the map entries that applied. */
+    const char **groups;
+    size_t ngroups;
+    const oms_role_grant **grants;
+    size_t ngrants;
+    bool mapped;
 } oms_principal;
 
 /* Identity has two questions, answered on their safe sides

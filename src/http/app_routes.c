@@ -16,6 +16,7 @@
 #include "vcs/proposals.h"
 #include "governance/overrides.h"
 #include "ops/alerts.h"
+#include "search/handlers.h"
 
 const oms_route oms_app_routes[] = {
     /* method, pattern, handler, permission, audit action, change */
@@ -84,6 +85,15 @@ const oms_route oms_app_routes[] = {
     {"DELETE", "/api/v1/locks/{id}", oms_h_lock_release, OMS_PERM_LOCK_WRITE, "lock.release", false},
     {"POST", "/api/v1/locks/{id}/heartbeat", oms_h_lock_heartbeat, OMS_PERM_LOCK_WRITE, "lock.heartbeat", false},
     {"POST", "/api/v1/locks/{id}/extend", oms_h_lock_extend, OMS_PERM_LOCK_WRITE, "lock.extend", false},
+
+    /* search and index rebuilds (SPEC §8): a search needs read access to its
+     * branch (the route's {branch}); a job is read with its branch's read
+     * access applied by the handler; a rebuild audits its own start, finish
+     * and failure (index.rebuild) */
+    {"GET", "/api/v1/search/{branch}", oms_h_search, OMS_PERM_SCHEMA_READ, NULL, false},
+    {"POST", "/api/v1/branches/{branch}/index/rebuild", oms_h_index_rebuild, OMS_PERM_INDEX_REBUILD, "index.rebuild",
+     false},
+    {"GET", "/api/v1/index-jobs/{id}", oms_h_index_job_get, OMS_PERM_SCHEMA_READ, NULL, false},
 
     /* audit and compliance (SPEC §9): the literal routes come before
      * /audit/{id}, which would match them too (first match wins); each read

@@ -11,7 +11,9 @@
 #include "governance/issue_check.h"
 #include "governance/overrides.h"
 #include "http/app.h"
+#include "http/client_addr.h"
 #include "http/framing.h"
+#include "http/ratelimit.h"
 #include "ontology/ontology.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -20,13 +22,14 @@
 
 /* Durably records the request's refusal or failure, answered with `status`.
  * The route is the pattern when one matched, else the raw path cut to 256
- * bytes (never the query: it may hold secrets). When the event cannot be
- * recorded the client must not get `status`: it gets a 503 (fail closed),
- * the error returned here (OMS_EDB when the database is unreachable, else
- * OMS_EAUDIT) unless `status` is itself a 503, and that 503 is what is
- * recorded, late, once the store can write again. */
-static int audit_refusal_as(oms_request *req, const char *action, const char *outcome, int status,
-                            const char *reason, bool wait)
+ * bytes (never the query: it may hold secrets). `dj`, the detail, is
+ * stolen. When the event cannot be recorded the client must not get
+ * `status`: it gets a 503 (fail closed), the error returned here (OMS_EDB
+ * when the database is unreachable, else OMS_EAUDIT) unless `status` is
+ * itself a 503, and that 503 is what is recorded, late, once the store can
+ * write again. Without `wait` the event is queued for the writer. */
+static int audit_refusal_json_as(oms_request *req, const char *action, const char *outcome, int status, json_t *dj,
+                                 bool wait)
 {
     char route[260];
     if (req->route)
@@ -36,7 +39,6 @@ static int audit_refusal_as(oms_request *req, const char *action, const char *ou
                  req->raw_path ? req->raw_path : "");
     if (!oms_utf8_valid(route, strlen(route)))
         snprintf(route, sizeof route, "(invalid utf-8)");
-    json_t *dj = json_pack("{s:s}", "reason", reason);
     char *detail = json_dumps(dj, JSON_COMPACT);
     json_decref(dj);
     oms_audit_event ev = {.action = action, .outcome = outcome, .http_status = status, .detail = detail};
@@ -66,7 +68,18 @@ static int audit_refusal_as(oms_request *req, const char *action, const char *ou
 static int audit_refusal(oms_request *req, const char *action, const char *outcome, int status,
                          const char *reason)
 {
-    return audit_refusal_as(req, action, outcome, status, reason, true);
+    return audit_refusal_json_as(req, action, outcome, status, json_pack("{s:s}", "reason", reason), true);
+}
+
+static int audit_refusal_json(oms_request *req, const char *action, const char *outcome, int status, json_t *dj)
+{
+    return audit_refusal_json_as(req, action, outcome, status, dj, true);
+}
+
+static int audit_refusal_as(oms_request *req, const char *action, const char *outcome, int status,
+                            const char *reason, bool wait)
+{
+    return audit_refusal_json_as(req, action, outcome, status, json_pack("{s:s}", "reason", reason), wait);
 }
 
 static const char *unrecorded_detail(int rc)
@@ -89,6 +102,72 @@ static void refuse(oms_request *req, oms_err code, const char *detail, const cha
         return;
     }
     oms_resp_problem(req, code, detail, extra);
+}
+
+/* 429 (SPEC §6.5): the RateLimit fields with Retry-After, and a problem
+ * document naming the class. The first refusals of a key's window are
+ * recorded one by one, durably, like every refusal; the rest are counted
+ * into the window's aggregated event (src/http/ratelimit_audit.c). An
+ * address whose failures are used up also loses its connection: each
+ * further attempt costs it a new one. */
+static void refuse_throttled(oms_request *req, const oms_rl_decision *d)
+{
+    const char *cls = oms_rl_class_name(d->cls);
+    json_int_t retry = (json_int_t)d->res.retry_after_s;
+    char detail[160], key[200];
+    if (d->cls == OMS_RL_AUTH_FAILURE)
+        snprintf(detail, sizeof detail, "too many failed requests from this address: retry after %lld s",
+                 (long long)retry);
+    else
+        snprintf(detail, sizeof detail, "too many %s requests: retry after %lld s", cls, (long long)retry);
+    oms_metrics_ratelimited((int)d->cls);
+    oms_ratelimit_fields(req, d);
+    if (d->cls == OMS_RL_AUTH_FAILURE)
+        oms_resp_header(req, "Connection", "close");
+    if (oms_ratelimit_refusal(req, d)) {
+        oms_ratelimit_key_text(key, sizeof key, req, d);
+        json_t *dj = json_pack("{s:s,s:s,s:s}", "reason", "rate_limited", "class", cls, "key", key);
+        if (audit_refusal_json(req, "ratelimit.refused", "denied", 429, dj) != OMS_OK) {
+            oms_resp_problem(req, OMS_EAUDIT, "the audit store cannot record this request", NULL);
+            return;
+        }
+    }
+    oms_resp_problem(req, OMS_ERATE, detail,
+                     json_pack("{s:s,s:I,s:[s]}", "class", cls, "retry_after", retry, "violated-policies", cls));
+}
+
+/* A refusal of anonymous traffic (a 401, or a request refused before
+ * authentication) is paid for with one unit of the address's
+ * authentication-failure class, so that it cannot grow the audit log
+ * without bound (SPEC §6.5): within the class it is recorded as usual;
+ * once the class is used up it is a 429 like any other. */
+static void refuse_anonymous(oms_request *req, oms_rl_decision *d, oms_err code, const char *detail,
+                             const char *action)
+{
+    if (!oms_ratelimit_anonymous_failure(req, d)) {
+        refuse_throttled(req, d);
+        return;
+    }
+    oms_ratelimit_fields(req, d);
+    refuse(req, code, detail, action, NULL);
+}
+
+/* A request refused before authentication (a limit, the raw path) is
+ * anonymous unless it carries a valid token: then its principal pays, in
+ * its read or write class, and the event names it. */
+static void refuse_early(oms_request *req, oms_rl_decision *d, oms_err code, const char *detail)
+{
+    oms_error err;
+    if (oms_req_header(req, "Authorization") && oms_authenticate(req, &err) == OMS_OK) {
+        if (!oms_ratelimit_admit(req, d)) {
+            refuse_throttled(req, d);
+            return;
+        }
+        oms_ratelimit_fields(req, d);
+        refuse(req, code, detail, "request.rejected", NULL);
+        return;
+    }
+    refuse_anonymous(req, d, code, detail, "request.rejected");
 }
 
 static bool header_sizes_ok(oms_request *req);
@@ -166,33 +245,45 @@ bool oms_pipeline_head(oms_request *req)
 {
     oms_error err;
     oms_err_clear(&err);
+    oms_rl_decision rl = {.decided = false};
+
+    /* Who is asking: the peer, or the client a trusted proxy names. */
+    oms_client_addr_resolve(req);
 
     /* 0. Framing: one reading of the request's extent and head, or the
-     * connection is closed (what follows may be a smuggled request). */
+     * connection is closed (what follows may be a smuggled request). Its
+     * headers are not believed, its token not read: the address pays. */
     if (oms_framing_check(req, &err) != OMS_OK) {
         oms_resp_header(req, "Connection", "close");
-        refuse(req, err.code, err.msg, "request.rejected", NULL);
+        refuse_anonymous(req, &rl, err.code, err.msg, "request.rejected");
+        return true;
+    }
+
+    /* An address whose authentication failures are used up is refused
+     * whatever it sends, a valid token included, until it recovers. */
+    if (oms_ratelimit_address_throttled(req, &rl)) {
+        refuse_throttled(req, &rl);
         return true;
     }
 
     /* 1. Input limits that need no routing. */
     if (strlen(req->raw_target) > OMS_MAX_URI) {
-        refuse(req, OMS_EURI, "the request target is longer than 8 KiB", "request.rejected", NULL);
+        refuse_early(req, &rl, OMS_EURI, "the request target is longer than 8 KiB");
         return true;
     }
     if (!header_sizes_ok(req)) {
-        refuse(req, OMS_EHEADERS, "the request headers are larger than 16 KiB", "request.rejected", NULL);
+        refuse_early(req, &rl, OMS_EHEADERS, "the request headers are larger than 16 KiB");
         return true;
     }
     const char *cl = oms_req_header(req, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > OMS_MAX_BODY) {
-        refuse(req, OMS_ETOOBIG, "the request body is larger than 1 MiB", "request.rejected", NULL);
+        refuse_early(req, &rl, OMS_ETOOBIG, "the request body is larger than 1 MiB");
         return true;
     }
 
     /* 2. The raw path, before routing and authentication. */
     if (oms_path_parse(&req->path, req->raw_path, req->raw_path_len, req->arena, &err) != OMS_OK) {
-        refuse(req, OMS_EBADPATH, err.msg, "request.rejected", NULL);
+        refuse_early(req, &rl, OMS_EBADPATH, err.msg);
         return true;
     }
 
@@ -211,10 +302,18 @@ bool oms_pipeline_head(oms_request *req)
             oms_metrics_auth_failure(rc == OMS_ENOAUTH    ? OMS_AUTHFAIL_MISSING
                                      : rc == OMS_EEXPIRED ? OMS_AUTHFAIL_EXPIRED
                                                           : OMS_AUTHFAIL_INVALID);
-            refuse(req, (oms_err)rc, oms_err_title((oms_err)rc), "auth.failed", NULL);
+            refuse_anonymous(req, &rl, (oms_err)rc, oms_err_title((oms_err)rc), "auth.failed");
             return true;
         }
     }
+
+    /* 4b. Rate limit (SPEC §6.5): the principal's read or write class (on
+     * a public route, the address's), before anything costs more. */
+    if (!oms_ratelimit_admit(req, &rl)) {
+        refuse_throttled(req, &rl);
+        return true;
+    }
+    oms_ratelimit_fields(req, &rl);
     if (m == OMS_ROUTE_NONE) {
         refuse(req, OMS_ENOTFOUND, "no such route", "request.rejected", NULL);
         return true;

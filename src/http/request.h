@@ -19,7 +19,7 @@ typedef struct oms_route oms_route;
 #define OMS_MAX_BODY (1024 * 1024)
 #define OMS_MAX_HEADERS (16 * 1024)
 #define OMS_MAX_JSON_DEPTH 64
-#define OMS_MAX_RESP_HEADERS 12
+#define OMS_MAX_RESP_HEADERS 16
 
 typedef struct {
     const char *name, *value;
@@ -38,7 +38,9 @@ typedef struct oms_request {
     size_t raw_path_len;
     const char *raw_query;     /* after '?', or NULL */
     char request_id[65];
-    char client_addr[64];
+    char client_addr[64];      /* the client (src/http/client_addr.c), as text */
+    int client_family;         /* ... binary: 4 or 6, 0 when unknown */
+    unsigned char client_ip[16];
     const char *user_agent;
     oms_path path;
     /* The request head where libmicrohttpd parsed it, in place, in its

@@ -23,9 +23,12 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "http/app.h"
+#include "http/conn_guard.h"
 #include "http/dispatch.h"
 #include "http/pipeline.h"
+#include "http/ratelimit.h"
 #include "ops/background.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -98,6 +101,7 @@ struct oms_server {
     struct MHD_Daemon *daemon;
     oms_app *app;
     oms_dispatch *pool;
+    oms_conn_guard *guard; /* connection limits and slow-client deadlines */
     atomic_long active; /* requests past the door and not completed */
     int64_t drain_ns;
     unsigned port;
@@ -128,6 +132,8 @@ typedef struct http_req {
     job_kind kind;
     bool head_done; /* the head phase passed (a request with a body) */
     bool counted;   /* passed the door: counted in srv->active */
+    bool queued;    /* a response was handed to the library */
+    oms_conn *guard; /* the connection's record in the guard (conn_guard.h) */
 } http_req;
 
 /* MHD calls this first, with the request target exactly as received. */
@@ -152,6 +158,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->raw_path_len = q ? (size_t)(q - req->raw_target) : strlen(req->raw_target);
     req->raw_query = q ? q + 1 : NULL;
     req->status = 500;
+    h->guard = oms_conn_of(conn);
+    oms_conn_request_line(h->guard);
     atomic_fetch_add(&srv->app->inflight, 1);
     return h;
 }
@@ -240,6 +248,13 @@ static bool has_body(oms_request *req)
     return (cl && strtoull(cl, NULL, 10) > 0) || oms_req_header(req, "Transfer-Encoding");
 }
 
+/* The announced body length, -1 when chunked (the guard's minimum rate). */
+static int64_t body_length(oms_request *req)
+{
+    const char *cl = oms_req_header(req, "Content-Length");
+    return cl && !oms_req_header(req, "Transfer-Encoding") ? (int64_t)strtoll(cl, NULL, 10) : -1;
+}
+
 static bool get_or_head(const oms_request *req)
 {
     return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
@@ -263,7 +278,10 @@ static enum MHD_Result respond(http_req *h)
 {
     if (atomic_load(&h->srv->app->draining))
         oms_resp_header(&h->r, "Connection", "close");
-    return queue(&h->r);
+    oms_conn_sending(h->guard);
+    enum MHD_Result rc = queue(&h->r);
+    h->queued = rc == MHD_YES;
+    return rc;
 }
 
 static http_req *job_owner(oms_job *j) { return (http_req *)(void *)((char *)j - offsetof(http_req, job)); }
@@ -322,6 +340,10 @@ static void suspend_conn(void *conn) { MHD_suspend_connection(conn); }
  * request never executed (only past the drain deadline). */
 static enum MHD_Result hand_off(http_req *h, job_kind kind)
 {
+    if (!oms_conn_away(h->guard)) { /* cut by the guard meanwhile: it closes */
+        h->phase = PH_SENT;
+        return MHD_NO;
+    }
     h->kind = kind;
     h->phase = PH_AWAY;
     h->job.run = job_run;
@@ -344,6 +366,7 @@ static enum MHD_Result hand_off(http_req *h, job_kind kind)
 static enum MHD_Result door(http_req *h, const char *method, const char *url, const char *version)
 {
     oms_request *req = &h->r;
+    oms_conn_head_done(h->guard);
     req->started = true;
     req->method = oms_arena_strdup(req->arena, method);
     /* where the library parsed them, for the framing check (framing.c) */
@@ -391,6 +414,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case PH_HEAD_DONE:
         h->phase = PH_BODY;
         h->head_done = true;
+        oms_conn_body(h->guard, body_length(req));
         if (*upload_data_size == 0)
             return MHD_YES; /* the first call again: the body comes next */
         break;
@@ -403,6 +427,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         break;
     }
     if (*upload_data_size) {
+        oms_conn_body_bytes(h->guard, *upload_data_size);
         oms_pipeline_body(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
@@ -463,6 +488,10 @@ static void record_library_refusal(struct oms_server *srv, oms_request *req)
     if (!oms_utf8_valid(l->route, strlen(l->route)))
         snprintf(l->route, sizeof l->route, "(invalid utf-8)");
     client_address(req);
+    if (!oms_ratelimit_library_refusal(req)) { /* a throttled address: counted into its window's aggregated event */
+        free(l);
+        return;
+    }
     snprintf(l->client, sizeof l->client, "%s", req->client_addr);
     make_request_id(l->request_id);
     l->job.refuse = library_refusal_job;
@@ -470,6 +499,21 @@ static void record_library_refusal(struct oms_server *srv, oms_request *req)
     if (!oms_dispatch_refuse(srv->pool, &l->job, OMS_REFUSE_DRAINING, true, NULL, NULL)) {
         library_refusal_record(l);
         free(l);
+    }
+}
+
+/* How a request ended, for the access log: NULL when its answer was sent. */
+static const char *request_end(enum MHD_RequestTerminationCode toe, oms_cut_reason cut)
+{
+    if (cut != OMS_CUT_NONE || toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        return "timed_out"; /* the guard's deadline, or the library's idle timeout */
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK:
+        return NULL;
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+        return "shutdown";
+    default: /* the client closed or reset the connection, or a send failed */
+        return "aborted";
     }
 }
 
@@ -483,17 +527,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     oms_request *req = &h->r;
     double ms = (double)(oms_mono_ns() - req->start_ns) / 1e6;
+    oms_cut_reason cut = oms_conn_request_done(h->guard);
+    /* No answer was handed over: the client went away, or the guard or the
+     * library's idle timeout cut it. Counted with status "none", never as
+     * the 500 a request starts with. */
+    if (!h->queued)
+        req->status = 0;
+    const char *end = request_end(toe, cut);
     if (req->started)
         oms_metrics_request(req, ms / 1e3);
-    else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
+    else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR && cut == OMS_CUT_NONE)
         record_library_refusal(srv, req);
     if (req->started && OMS_LOG_INFO >= oms_log_min) {
-        json_t *f = json_pack("{s:s,s:s,s:i}", "method", req->method ? req->method : "", "route",
-                              req->route ? req->route->pattern : "(none)", "status", req->status);
+        json_t *f = json_pack("{s:s,s:s,s:i,s:s}", "method", req->method ? req->method : "", "route",
+                              req->route ? req->route->pattern : "(none)", "status", req->status, "client_addr",
+                              req->client_addr);
         if (req->authenticated)
             json_object_set_new(f, "subject", json_string(req->principal.sub));
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             json_object_set_new(f, "terminated", json_integer(toe));
+        if (end)
+            json_object_set_new(f, "end", json_string(end));
+        if (cut != OMS_CUT_NONE)
+            json_object_set_new(f, "cut", json_string(oms_cut_reason_name(cut)));
         char *s = json_dumps(f, JSON_COMPACT);
         json_decref(f);
         /* splice the object's members after the fixed ones: drop its braces */
@@ -615,17 +671,48 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
         free(srv);
         return oms_err_set(err, OMS_ENOMEM, "cannot start %ld handler threads", workers);
     }
+    /* Descriptors: one per connection, and for the rest (database
+     * connections of every thread, SQLite's journal files, the listener,
+     * the loops' epoll and wake-up descriptors, webhooks) a reserve. */
+    unsigned cap = (unsigned)oms_config_int(app->cfg, "OMS_MAX_CONNECTIONS");
+    unsigned reserve = 64 + 4 * (unsigned)(workers + REFUSAL_THREADS + 2 * loops + 8);
+    unsigned long fd_limit = 0;
+    unsigned fit = oms_conn_guard_fit_fd_limit(cap, reserve, &fd_limit);
+    if (fit < cap)
+        oms_log_write(OMS_LOG_WARN, NULL, NULL,
+                      "OMS_MAX_CONNECTIONS=%u does not fit the descriptor limit (%lu): serving at most %u connections;"
+                      " raise the limit (ulimit -n, LimitNOFILE=) to at least %u",
+                      cap, fd_limit, fit, oms_conn_guard_mhd_limit(cap) + reserve);
+    oms_conn_guard_config gc = {
+        .max_connections = fit,
+        .per_client = (unsigned)oms_config_int(app->cfg, "OMS_MAX_CONNECTIONS_PER_CLIENT"),
+        .header_ns = oms_config_int(app->cfg, "OMS_HEADER_TIMEOUT_MS") * 1000000LL,
+        .keepalive_ns = oms_config_int(app->cfg, "OMS_CONNECTION_TIMEOUT") * 1000000000LL,
+        .request_ns = oms_config_int(app->cfg, "OMS_REQUEST_TIMEOUT_MS") * 1000000LL,
+        .min_rate = (uint64_t)oms_config_int(app->cfg, "OMS_MIN_DATA_RATE"),
+        .rate_grace_ns = oms_config_int(app->cfg, "OMS_DATA_RATE_GRACE_MS") * 1000000LL,
+    };
+    if ((rc = oms_conn_guard_new(&srv->guard, &gc, err)) != OMS_OK) {
+        oms_dispatch_stop(srv->pool, 0);
+        oms_dispatch_free(srv->pool);
+        free(srv);
+        return rc;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The library's own limit is the guard's cap plus room for connections
+     * accepted while evicted ones close; the guard counts, refuses and
+     * evicts (conn_guard.h). */
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv,
+        flags, 0, oms_conn_guard_accept, srv->guard, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(loops > 1 ? loops : 0), /* 1: the polling thread serves */
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)oms_config_int(app->cfg, "OMS_MAX_CONNECTIONS"),
+        MHD_OPTION_CONNECTION_LIMIT, oms_conn_guard_mhd_limit(fit),
+        MHD_OPTION_NOTIFY_CONNECTION, oms_conn_guard_notify, srv->guard,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)oms_config_int(app->cfg, "OMS_CONNECTION_TIMEOUT"),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)OMS_CONN_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
@@ -636,6 +723,7 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
         MHD_OPTION_END);
     if (!d) {
         int e = errno;
+        oms_conn_guard_free(srv->guard);
         oms_dispatch_stop(srv->pool, 0);
         oms_dispatch_free(srv->pool);
         free(srv);
@@ -652,8 +740,10 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     oms_audit_start(app); /* group commit for events outside a change transaction */
     record_lifecycle(app, "server.start", detail);
     oms_background_start(app);
-    oms_log_write(OMS_LOG_INFO, NULL, NULL, "oms serving on %s (port %u, %ld handler threads, %ld event loops, %s)",
-                  listen, srv->port, workers, loops, oms_db_backend_name(app->store->db));
+    oms_log_write(OMS_LOG_INFO, NULL, NULL,
+                  "oms serving on %s (port %u, %ld handler threads, %ld event loops, %s; at most %u connections,"
+                  " %lu descriptors)",
+                  listen, srv->port, workers, loops, oms_db_backend_name(app->store->db), fit, fd_limit);
     *out = srv;
     return OMS_OK;
 }
@@ -698,6 +788,7 @@ bool oms_server_stop(oms_server *srv)
         wait_active(srv, final_until); /* the refusals just made reach their clients */
         cut = atomic_load(&srv->active);
         MHD_stop_daemon(srv->daemon); /* no connection is suspended now */
+        oms_conn_guard_free(srv->guard); /* every connection is closed */
         oms_dispatch_free(srv->pool);
         if (lfd != MHD_INVALID_SOCKET)
             close(lfd);
@@ -736,6 +827,8 @@ static void *watchdog(void *p)
             break;
         struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
         int sig = sigtimedwait(&w->set, NULL, &ts);
+        if (sig == SIGHUP)
+            continue; /* a reload request means nothing while draining */
         if (sig > 0) {
             oms_log_write(OMS_LOG_WARN, NULL, NULL, "signal %d while draining: exiting now", sig);
             _exit(1);
@@ -755,13 +848,15 @@ int oms_server_run(oms_app *app, oms_error *err)
     sigemptyset(&w.set);
     sigaddset(&w.set, SIGTERM);
     sigaddset(&w.set, SIGINT);
+    sigaddset(&w.set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &w.set, NULL);
     oms_server *srv;
     int rc = oms_server_start(app, &srv, err);
     if (rc)
         return rc;
     int sig = 0;
-    sigwait(&w.set, &sig);
+    while (sigwait(&w.set, &sig) == 0 && sig == SIGHUP)
+        oms_identity_reload(app, "sighup"); /* re-reads secrets and keys (src/auth/identity.h) */
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "signal %d: shutting down", sig);
     w.until_ns = oms_mono_ns() + srv->drain_ns + FINAL_GRACE_NS + 1000000000LL;
     pthread_t t;

@@ -119,6 +119,22 @@ static bool contains_ci(const char *hay, const char *needle)
     return hay && strcasestr(hay, needle) != NULL;
 }
 
+/* `q` of a list: a case-insensitive substring of the resource's api name,
+ * display name or description, or of the api or display name of one of its
+ * properties, parameters or inputs (q=placed lists the types with a
+ * placed_at property). Ranked search by terms is GET /api/v1/search. */
+static bool items_contain(const json_t *list, const char *q)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(list, i, it) {
+        if (contains_ci(json_string_value(json_object_get(it, "api_name")), q) ||
+            contains_ci(json_string_value(json_object_get(it, "display_name")), q))
+            return true;
+    }
+    return false;
+}
+
 static bool matches_filters(const oms_entry *e, const list_ctx *lc)
 {
     if (!lc->q && !lc->status)
@@ -130,7 +146,10 @@ static bool matches_filters(const oms_entry *e, const list_ctx *lc)
     if (ok && lc->q)
         ok = contains_ci(e->api_name, lc->q) ||
              contains_ci(json_string_value(json_object_get(doc, "display_name")), lc->q) ||
-             contains_ci(json_string_value(json_object_get(doc, "description")), lc->q);
+             contains_ci(json_string_value(json_object_get(doc, "description")), lc->q) ||
+             items_contain(json_object_get(doc, "properties"), lc->q) ||
+             items_contain(json_object_get(doc, "parameters"), lc->q) ||
+             items_contain(json_object_get(doc, "inputs"), lc->q);
     json_decref(doc);
     return ok;
 }

@@ -7,19 +7,51 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
+
+#include "auth/jwks.h"
+#include "auth/jws.h"
 #include "auth/jwt.h"
+#include "auth/role_map.h"
 
 const oms_cfg_def oms_cfg_table[] = {
     {"DATABASE_URL", CFG_STRING, "sqlite:oms-data/oms.db", 0, 0, false, true,
      "postgresql://user:pass@host:port/db or sqlite:PATH (password redacted in output)"},
-    {"JWT_SECRET", CFG_STRING, NULL, 0, 0, true, true, "HMAC secret, at least 32 bytes"},
+    {"JWT_SECRET", CFG_STRING, NULL, 0, 0, true, true,
+     "HMAC secret, at least 32 bytes; the file form is re-read on SIGHUP and when it changes"},
     {"JWT_PREVIOUS_SECRET", CFG_STRING, NULL, 0, 0, true, true,
-     "previous HMAC secret, still accepted for verification during rotation"},
-    {"JWT_ALGORITHM", CFG_STRING, "HS256", 0, 0, false, false, "HS256, HS384, HS512, RS256 or ES256"},
-    {"JWT_PUBLIC_KEY_FILE", CFG_STRING, NULL, 0, 0, false, false, "PEM public key for RS256/ES256"},
-    {"JWT_JWKS_FILE", CFG_STRING, NULL, 0, 0, false, false, "JWKS file for RS256/ES256: not supported yet, refused at start-up (use JWT_PUBLIC_KEY_FILE)"},
-    {"JWT_ISSUER", CFG_STRING, NULL, 0, 0, false, false, "required `iss` when set"},
-    {"JWT_AUDIENCE", CFG_STRING, NULL, 0, 0, false, false, "required `aud` when set"},
+     "previous HMAC secret, still accepted for verification during rotation; its file may be missing or empty "
+     "(no previous secret) and is re-read like JWT_SECRET_FILE"},
+    {"JWT_ALGORITHM", CFG_STRING, "HS256", 0, 0, false, false,
+     "the only algorithms accepted: HS256, HS384 or HS512 (with JWT_SECRET), or RS256, ES256, EdDSA alone or as a "
+     "comma-separated list (with a public key or a JWKS)"},
+    {"JWT_PUBLIC_KEY_FILE", CFG_STRING, NULL, 0, 0, false, false,
+     "PEM public key for one of RS256, ES256, EdDSA; re-read on SIGHUP and when it changes"},
+    {"JWT_JWKS_FILE", CFG_STRING, NULL, 0, 0, false, false,
+     "JWKS file (RFC 7517): keys chosen by `kid`; re-read on SIGHUP and when it changes; needs JWT_ISSUER and "
+     "JWT_AUDIENCE"},
+    {"JWT_JWKS_URL", CFG_STRING, NULL, 0, 0, false, false,
+     "JWKS URL of the identity provider (https; http only to a loopback address): cached for its Cache-Control "
+     "max-age, refetched for an unknown `kid` and on SIGHUP; needs JWT_ISSUER and JWT_AUDIENCE"},
+    {"JWT_OIDC_ISSUER", CFG_STRING, NULL, 0, 0, false, false,
+     "OpenID Connect issuer URL: the JWKS URL is discovered from ISSUER/.well-known/openid-configuration, whose "
+     "`issuer` must be exactly this; needs JWT_ISSUER and JWT_AUDIENCE"},
+    {"JWT_JWKS_REFETCH_SECONDS", CFG_INT, "30", 1, 3600, false, false,
+     "a token with an unknown `kid` causes at most one JWKS fetch per this many seconds; also the shortest time a "
+     "key set is cached"},
+    {"JWT_JWKS_CACHE_SECONDS", CFG_INT, "300", 1, 86400, false, false,
+     "how long a key set is cached when the response has no Cache-Control max-age (a max-age is honoured up to "
+     "86400)"},
+    {"JWT_JWKS_TIMEOUT_MS", CFG_INT, "5000", 100, 60000, false, false,
+     "time allowed for one discovery or JWKS request (connecting gets at most half)"},
+    {"JWT_ISSUER", CFG_STRING, NULL, 0, 0, false, false, "required `iss` when set; required with a JWKS"},
+    {"JWT_AUDIENCE", CFG_STRING, NULL, 0, 0, false, false, "required `aud` when set; required with a JWKS"},
+    {"JWT_ROLES_CLAIM", CFG_STRING, "roles", 0, 0, false, false,
+     "the claim holding roles (or groups, with OMS_ROLE_MAP): a name, or a dotted path such as realm_access.roles"},
+    {"OMS_ROLE_MAP", CFG_STRING, NULL, 0, 0, false, false,
+     "provider groups to OMS roles, `group=role[,role];...`; when set, only mapped groups grant roles"},
+    {"OMS_SECRET_FILE_POLL_SECONDS", CFG_INT, "5", 0, 3600, false, false,
+     "how often `_FILE` secrets and key files are checked for a change (0: only on SIGHUP)"},
     {"OMS_LISTEN", CFG_STRING, "127.0.0.1:8080", 0, 0, false, false, "address:port to listen on"},
     {"OMS_AUDIT_KEY", CFG_STRING, NULL, 0, 0, true, true, "HMAC key signing audit checkpoints"},
     {"OMS_AUDIT_RETENTION_DAYS", CFG_INT, "2555", 1, 36500, false, false,
@@ -29,13 +61,35 @@ const oms_cfg_def oms_cfg_table[] = {
      " and the 503 recorded instead; docs/audit.md)"},
     {"OMS_ALERT_WEBHOOK_URL", CFG_STRING, NULL, 0, 0, false, false, "security alert webhook"},
     {"OMS_ALERT_WEBHOOK_SECRET", CFG_STRING, NULL, 0, 0, true, true, "webhook HMAC secret"},
-    {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false, "CIDRs whose X-Forwarded-For is believed"},
+    {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false,
+     "IPv4 and IPv6 networks (ADDRESS[/PREFIX], comma-separated) whose X-Forwarded-For is believed: the client is "
+     "then the rightmost hop not in the list; from any other peer the header is ignored"},
     {"OMS_LOG_LEVEL", CFG_STRING, "info", 0, 0, false, false, "debug, info, warn or error"},
     {"OMS_WORKERS", CFG_INT, "0", 0, 256, false, false,
      "handler threads, which run requests that may touch the database (0: one per core on SQLite, four per core on PostgreSQL)"},
-    {"OMS_MAX_CONNECTIONS", CFG_INT, "1024", 1, 100000, false, false, "concurrent connections"},
+    /* connections and slow clients (docs/security.md "Slow clients (SPEC §6.5)") */
+    {"OMS_MAX_CONNECTIONS", CFG_INT, "4096", 16, 100000, false, false,
+     "concurrent connections, at most; at the cap a new connection closes the oldest one that is idle or still "
+     "sending its headers, and from three quarters of it an idle kept-alive connection is closed after 1 s. The "
+     "soft descriptor limit is raised to fit (or this lowered, with a warning)"},
+    {"OMS_MAX_CONNECTIONS_PER_CLIENT", CFG_INT, "64", 0, 100000, false, false,
+     "concurrent connections from one client address (an IPv6 /64 counts as one), at most; more are closed as "
+     "they are accepted (0: no limit; behind a reverse proxy every connection comes from the proxy)"},
     {"OMS_CONNECTION_TIMEOUT", CFG_INT, "15", 1, 3600, false, false,
-     "seconds a connection may stay idle or trickle a request"},
+     "seconds a connection may pass without sending or reading a byte, and a kept-alive connection may wait for "
+     "its next request"},
+    {"OMS_HEADER_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false, false,
+     "a new connection must send its request line and headers within this; a kept-alive one, its headers within "
+     "this of its request line. Else it is closed"},
+    {"OMS_MIN_DATA_RATE", CFG_INT, "1024", 0, 1000000000, false, false,
+     "bytes per second: a request body must arrive, and an answer be read, at least this fast on average once "
+     "OMS_DATA_RATE_GRACE_MS has passed, else the connection is closed (0: no minimum)"},
+    {"OMS_DATA_RATE_GRACE_MS", CFG_INT, "5000", 0, 600000, false, false,
+     "how long a body or an answer may take before OMS_MIN_DATA_RATE applies"},
+    {"OMS_REQUEST_TIMEOUT_MS", CFG_INT, "120000", 1000, 86400000, false, false,
+     "the longest a request may take, from its first byte to the last byte of its answer; past it the connection "
+     "is closed, except while a handler thread runs it (an answer that comes later still gets "
+     "OMS_DATA_RATE_GRACE_MS to be read)"},
     /* dispatch and draining (docs/operations.md "Shutdown and draining") */
     {"OMS_REQUEST_QUEUE", CFG_INT, "512", 1, 100000, false, false,
      "requests waiting for a handler thread, at most; past it a request is answered 503 `overloaded`"},
@@ -71,6 +125,31 @@ const oms_cfg_def oms_cfg_table[] = {
      "SQLite: /ready answers 503 \"disk full\" below this much free space on the database's filesystem"},
     {"OMS_PG_PREPARED_STATEMENTS", CFG_INT, "1", 0, 1, false, false,
      "prepare statements per PostgreSQL connection (0 behind a transaction-pooling proxy that cannot)"},
+    /* abuse protection (SPEC §6.5; docs/security.md "Abuse protection"), per instance */
+    {"OMS_RATE_LIMIT_ENABLED", CFG_INT, "1", 0, 1, false, false,
+     "1: rate limits apply and every answer carries RateLimit-Policy and RateLimit; 0: off"},
+    {"OMS_RATE_LIMIT_READ", CFG_STRING, "100/s:200", 0, 0, false, false,
+     "reads (GET, HEAD, OPTIONS) per principal, or per client address without a token: RATE/UNIT:BURST, "
+     "UNIT s, m or h"},
+    {"OMS_RATE_LIMIT_WRITE", CFG_STRING, "20/s:40", 0, 0, false, false,
+     "other methods per principal, or per client address without a token: RATE/UNIT:BURST"},
+    {"OMS_RATE_LIMIT_AUTH_FAILURE", CFG_STRING, "10/m:10", 0, 0, false, false,
+     "authentication failures (and other requests refused before authentication) per client address; once "
+     "used up, every request from the address is answered 429 until it recovers: RATE/UNIT:BURST"},
+    {"OMS_RATE_LIMIT_OVERRIDES", CFG_STRING, "", 0, 0, false, false,
+     "read and write limits of named principals (service accounts): SUB=CLASS:RATE/UNIT:BURST[,CLASS:...] "
+     "entries separated by ';', CLASS read or write, e.g. svc-indexer=read:1000/s:2000,write:200/s:400"},
+    {"OMS_RATE_LIMIT_KEYS", CFG_INT, "65536", 512, 4194304, false, false,
+     "principals and addresses tracked at once (32 bytes each, allocated at start-up); past it the key "
+     "whose limits expire first is dropped (metric oms_ratelimit_evictions_total)"},
+    {"OMS_RATE_LIMIT_AUDIT_WINDOW", CFG_INT, "60", 1, 3600, false, false,
+     "seconds of a refusal window: one key's 429s past the sample are one aggregated audit event per window"},
+    {"OMS_RATE_LIMIT_AUDIT_SAMPLE", CFG_INT, "5", 0, 1000, false, false,
+     "429s of one key and class per window recorded as events of their own, before the rest are aggregated"},
+    {"OMS_RATE_LIMIT_STORM_KEY", CFG_INT, "1000", 1, 1000000000, false, false,
+     "429s of one key in one window that raise a rate_limit_storm alert (once per key and window)"},
+    {"OMS_RATE_LIMIT_STORM_TOTAL", CFG_INT, "10000", 1, 1000000000, false, false,
+     "429s of all keys in one window that raise a rate_limit_storm alert for key *"},
     /* governance (SPEC §6.3, §6.4) */
     {"OMS_ISSUE_EXEMPT_BRANCHES", CFG_STRING, "sandbox/**,personal/**", 0, 0, false, false,
      "branch globs where changes need no issue reference"},
@@ -82,12 +161,30 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_ISSUE_TRACKER_CACHE_SECONDS", CFG_INT, "300", 0, 86400, false, false,
      "how long a key the tracker confirmed is trusted"},
     {"OMS_OVERRIDE_APPROVALS", CFG_INT, "1", 1, 5, false, false, "approvals an emergency override needs"},
+    /* search and index rebuilds (SPEC §8, docs/search.md) */
+    {"OMS_SEARCH_SWITCH_MAX_MS", CFG_INT, "2000", 100, 60000, false, false,
+     "longest a rebuild's switch may block writes to its branch (the lifetime of its switch lock)"},
+    {"OMS_SEARCH_JOB_HEARTBEAT_SECONDS", CFG_INT, "10", 1, 3600, false, false,
+     "heartbeat interval of a rebuild job's lock; after three missed heartbeats the job is failed"},
+    {"OMS_SEARCH_BATCH", CFG_INT, "500", 10, 10000, false, false,
+     "resources a rebuild indexes per transaction (also the backlog left for the switch)"},
+    {"OMS_SEARCH_THROTTLE_MS", CFG_INT, "0", 0, 10000, false, false,
+     "pause between a rebuild's batches, to bound its load on the database"},
 };
 const size_t oms_cfg_table_len = sizeof oms_cfg_table / sizeof oms_cfg_table[0];
+
+/* Settings whose NAME_FILE may be missing or empty, leaving the setting
+ * unset: the previous secret of a rotation is there only for a while, and
+ * the path stays configured (docs/identity.md). */
+static bool file_optional(const oms_cfg_def *d)
+{
+    return strcmp(d->name, "JWT_PREVIOUS_SECRET") == 0;
+}
 
 typedef struct {
     char *value;
     const char *source;
+    char *file_path; /* NAME_FILE, when the value came from there */
 } cfg_value;
 
 struct oms_config {
@@ -183,10 +280,15 @@ static int read_config_file(staged *s, const char *path, oms_error *err)
     return rc;
 }
 
-/* Reads a secret file; a single trailing newline is not part of the value. */
-static int read_value_file(char **out, const char *name, const char *path, oms_error *err)
+/* Reads a secret file; a single trailing newline is not part of the value.
+ * An optional file that is missing or empty leaves *out NULL. */
+static int read_value_file(char **out, const oms_cfg_def *d, const char *path, oms_error *err)
 {
+    const char *name = d->name;
+    *out = NULL;
     FILE *f = fopen(path, "rb");
+    if (!f && file_optional(d) && errno == ENOENT)
+        return OMS_OK;
     if (!f)
         return oms_err_set(err, OMS_ECONFIG, "%s_FILE: cannot read %s", name, path);
     char buf[65536];
@@ -202,8 +304,11 @@ static int read_value_file(char **out, const char *name, const char *path, oms_e
     buf[n] = '\0';
     if (strlen(buf) != n)
         return oms_err_set(err, OMS_ECONFIG, "%s_FILE: %s contains a NUL byte", name, path);
+    if (n == 0 && file_optional(d))
+        return OMS_OK;
     *out = strdup(buf);
-    return OMS_OK;
+    OPENSSL_cleanse(buf, n);
+    return *out ? OMS_OK : oms_err_set(err, OMS_ENOMEM, "out of memory");
 }
 
 static int check_int(const oms_cfg_def *d, const char *v, oms_error *err)
@@ -298,9 +403,10 @@ int oms_config_load(oms_config **out, int *argc, char **argv, char **envp, oms_e
             goto cleanup;
         }
         if (s[i].file) {
-            if ((rc = read_value_file(&c->v[i].value, d->name, s[i].file, err)) != OMS_OK)
+            if ((rc = read_value_file(&c->v[i].value, d, s[i].file, err)) != OMS_OK)
                 goto cleanup;
-            c->v[i].source = "file";
+            c->v[i].source = c->v[i].value ? "file" : "file (missing or empty)";
+            c->v[i].file_path = strdup(s[i].file);
         } else if (s[i].plain) {
             c->v[i].value = strdup(s[i].plain);
             c->v[i].source = s[i].plain_src;
@@ -334,6 +440,7 @@ void oms_config_free(oms_config *c)
         if (c->v[i].value && oms_cfg_table[i].secret)
             memset(c->v[i].value, 0, strlen(c->v[i].value));
         free(c->v[i].value);
+        free(c->v[i].file_path);
     }
     free(c);
 }
@@ -348,6 +455,21 @@ long oms_config_int(const oms_config *c, const char *name)
 {
     const char *v = oms_config_str(c, name);
     return v ? strtol(v, NULL, 10) : 0;
+}
+
+const char *oms_config_file_path(const oms_config *c, const char *name)
+{
+    int i = find_def(name, strlen(name));
+    return i < 0 ? NULL : c->v[i].file_path;
+}
+
+int oms_config_reread(const oms_config *c, const char *name, char **out, oms_error *err)
+{
+    *out = NULL;
+    int i = find_def(name, strlen(name));
+    if (i < 0 || !c->v[i].file_path)
+        return oms_err_set(err, OMS_ECONFIG, "%s was not read from a file", name);
+    return read_value_file(out, &oms_cfg_table[i], c->v[i].file_path, err);
 }
 
 const char *oms_config_source(const oms_config *c, const char *name)
@@ -386,7 +508,7 @@ bool oms_config_weak_secret(const char *s, size_t len)
     return distinct < 8;
 }
 
-static int check_secret(const char *name, const char *v, oms_error *err)
+int oms_config_check_secret(const char *name, const char *v, oms_error *err)
 {
     size_t len = strlen(v);
     if (len < 32)
@@ -402,11 +524,50 @@ static int algorithm_refused(const char *alg, oms_error *err)
 {
     bool printable = alg && *alg && strlen(alg) <= 32;
     for (const char *p = alg; printable && *p; p++)
-        printable = *p >= 0x21 && *p <= 0x7e;
+        printable = *p >= 0x20 && *p <= 0x7e;
+    static const char rule[] = "it must be HS256, HS384 or HS512, or RS256, ES256 and EdDSA alone or as a "
+                               "comma-separated list";
     if (printable)
+        return oms_err_set(err, OMS_ECONFIG, "JWT_ALGORITHM=%s is refused: %s", alg, rule);
+    return oms_err_set(err, OMS_ECONFIG, "JWT_ALGORITHM is refused: %s", rule);
+}
+
+/* The public-key sources, in the order their names are reported. */
+static const char *const k_key_settings[] = {"JWT_PUBLIC_KEY_FILE", "JWT_JWKS_FILE", "JWT_JWKS_URL",
+                                             "JWT_OIDC_ISSUER"};
+#define N_KEY_SETTINGS (sizeof k_key_settings / sizeof k_key_settings[0])
+
+static int validate_public_key(const oms_config *c, const char *alg, unsigned algs, oms_jwt_alg first,
+                               oms_error *err)
+{
+    const char *set[N_KEY_SETTINGS];
+    size_t n = 0;
+    for (size_t i = 0; i < N_KEY_SETTINGS; i++)
+        if (oms_config_str(c, k_key_settings[i]))
+            set[n++] = k_key_settings[i];
+    if (n == 0)
         return oms_err_set(err, OMS_ECONFIG,
-                           "JWT_ALGORITHM=%s is refused: it must be HS256, HS384, HS512, RS256 or ES256", alg);
-    return oms_err_set(err, OMS_ECONFIG, "JWT_ALGORITHM is refused: it must be HS256, HS384, HS512, RS256 or ES256");
+                           "JWT_ALGORITHM=%s needs JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE, JWT_JWKS_URL or JWT_OIDC_ISSUER",
+                           alg);
+    if (n > 1)
+        return oms_err_set(err, OMS_ECONFIG, "%s and %s are both set: use one source of keys", set[0], set[1]);
+    if (strcmp(set[0], "JWT_PUBLIC_KEY_FILE") == 0) {
+        if (algs != OMS_JWT_ALG_BIT(first))
+            return oms_err_set(err, OMS_ECONFIG,
+                               "JWT_PUBLIC_KEY_FILE holds one key: JWT_ALGORITHM must name one algorithm (a JWKS can "
+                               "hold several)");
+        return OMS_OK;
+    }
+    /* A provider signs tokens for many applications: without both checks
+     * any of its tokens would be accepted here. */
+    if (!oms_config_str(c, "JWT_ISSUER"))
+        return oms_err_set(err, OMS_ECONFIG, "%s needs JWT_ISSUER (the `iss` of the provider's tokens)", set[0]);
+    if (!oms_config_str(c, "JWT_AUDIENCE"))
+        return oms_err_set(err, OMS_ECONFIG, "%s needs JWT_AUDIENCE (the `aud` the provider gives tokens for OMS)",
+                           set[0]);
+    if (strcmp(set[0], "JWT_JWKS_FILE") != 0)
+        return oms_jwks_url_check(set[0], oms_config_str(c, set[0]), err);
+    return OMS_OK;
 }
 
 int oms_config_validate_serve(const oms_config *c, oms_error *err)
@@ -415,30 +576,42 @@ int oms_config_validate_serve(const oms_config *c, oms_error *err)
     /* The algorithm first: every other rule depends on it, and an algorithm
      * that is not on the list ("none" above all) must be refused as itself,
      * not mistaken for a public-key one and blamed on another setting. */
-    oms_jwt_alg parsed;
-    if (oms_jwt_alg_parse(&parsed, alg) != OMS_OK)
+    unsigned algs;
+    oms_jwt_alg first;
+    if (oms_jwt_alg_list_parse(&algs, &first, alg) != OMS_OK)
         return algorithm_refused(alg, err);
-    bool hmac = parsed <= OMS_JWT_HS512;
     const char *secret = oms_config_str(c, "JWT_SECRET");
     const char *prev = oms_config_str(c, "JWT_PREVIOUS_SECRET");
-    if (hmac) {
+    int rc;
+    if (oms_jwt_alg_is_hmac(first)) {
+        for (size_t i = 0; i < N_KEY_SETTINGS; i++)
+            if (oms_config_str(c, k_key_settings[i]))
+                return oms_err_set(err, OMS_ECONFIG,
+                                   "%s is set but JWT_ALGORITHM=%s is an HMAC algorithm: set JWT_ALGORITHM to RS256, "
+                                   "ES256 or EdDSA (or a list of them)",
+                                   k_key_settings[i], alg);
         if (!secret)
             return oms_err_set(err, OMS_ECONFIG, "no JWT secret: set JWT_SECRET or JWT_SECRET_FILE");
-        int rc = check_secret("JWT_SECRET", secret, err);
-        if (rc)
+        if ((rc = oms_config_check_secret("JWT_SECRET", secret, err)) != OMS_OK)
             return rc;
-        if (prev && (rc = check_secret("JWT_PREVIOUS_SECRET", prev, err)) != OMS_OK)
+        if (prev && (rc = oms_config_check_secret("JWT_PREVIOUS_SECRET", prev, err)) != OMS_OK)
             return rc;
     } else {
         /* Key confusion guard: a public-key algorithm never sees an HMAC secret. */
         if (secret || prev)
             return oms_err_set(err, OMS_ECONFIG, "JWT_SECRET must not be set with JWT_ALGORITHM=%s", alg);
-        if (!oms_config_str(c, "JWT_PUBLIC_KEY_FILE"))
-            return oms_err_set(err, OMS_ECONFIG, "JWT_ALGORITHM=%s needs JWT_PUBLIC_KEY_FILE", alg);
+        if ((rc = validate_public_key(c, alg, algs, first, err)) != OMS_OK)
+            return rc;
     }
-    /* A setting we would silently ignore is worse than a refusal. */
-    if (oms_config_str(c, "JWT_JWKS_FILE"))
-        return oms_err_set(err, OMS_ECONFIG, "JWT_JWKS_FILE is not supported yet: give the key in JWT_PUBLIC_KEY_FILE");
+    if ((rc = oms_jwt_roles_claim_check(oms_config_str(c, "JWT_ROLES_CLAIM"), err)) != OMS_OK)
+        return rc;
+    const char *map = oms_config_str(c, "OMS_ROLE_MAP");
+    if (map) {
+        oms_role_map *m = NULL;
+        if ((rc = oms_role_map_parse(&m, map, err)) != OMS_OK)
+            return rc;
+        oms_role_map_free(m);
+    }
     const char *audit_key = oms_config_str(c, "OMS_AUDIT_KEY");
     if (audit_key && strlen(audit_key) < 32)
         return oms_err_set(err, OMS_ECONFIG, "OMS_AUDIT_KEY is shorter than 32 bytes");
@@ -465,10 +638,16 @@ void oms_config_print(const oms_config *c, FILE *f)
         const oms_cfg_def *d = &oms_cfg_table[i];
         const char *v = c->v[i].value;
         fprintf(f, "%s=", d->name);
-        if (!v)
+        if (!v && c->v[i].file_path)
+            fprintf(f, "(unset: %s is missing or empty)", c->v[i].file_path);
+        else if (!v)
             fputs("(unset)", f);
-        else if (d->secret)
-            fputs("(set, redacted)", f);
+        else if (d->secret) {
+            /* A fingerprint tells which secret is loaded without revealing it. */
+            char fp[24];
+            oms_jws_secret_fingerprint(v, strlen(v), fp);
+            fprintf(f, "(set, redacted) %s", fp);
+        }
         else if (strcmp(d->name, "DATABASE_URL") == 0 && strstr(v, "password="))
             fputs("(set, contains a password parameter: redacted)", f);
         else if (strcmp(d->name, "DATABASE_URL") == 0)
@@ -486,8 +665,11 @@ void oms_config_print_docs(FILE *f)
           "this file and the table in step. Precedence: command-line flags (`--listen 127.0.0.1:9000`,\n"
           "`--OMS_LISTEN ...`) > environment > `--config FILE` (KEY=VALUE lines). A setting with a\n"
           "file form also accepts `NAME_FILE` (the value is read from that file, one trailing newline\n"
-          "dropped); setting both forms is refused. Secrets are never printed: `oms config check`\n"
-          "shows them as `(set, redacted)`.\n\n"
+          "dropped; `(optional)`: the file may be missing or empty); setting both forms is refused.\n"
+          "Secrets are never printed: `oms config check` shows them as `(set, redacted)` with a\n"
+          "fingerprint (the first 16 hex digits of the value's SHA-256), and the fingerprints of key\n"
+          "files. `_FILE` secrets and key files are re-read on SIGHUP and when they change\n"
+          "(docs/identity.md).\n\n"
           "| setting | type | default | bounds | secret | `_FILE` form | meaning |\n"
           "|---|---|---|---|---|---|---|\n", f);
     for (size_t i = 0; i < oms_cfg_table_len; i++) {
@@ -497,6 +679,7 @@ void oms_config_print_docs(FILE *f)
             snprintf(bounds, sizeof bounds, "%ld..%ld", d->min, d->max);
         fprintf(f, "| `%s` | %s | %s%s%s | %s | %s | %s | %s |\n", d->name, d->type == CFG_INT ? "integer" : "string",
                 d->def ? "`" : "", d->def ? (*d->def ? d->def : " ") : "none", d->def ? "`" : "", bounds,
-                d->secret ? "yes" : "", d->has_file_form ? "yes" : "", d->help);
+                d->secret ? "yes" : "", d->has_file_form ? (file_optional(d) ? "yes (optional)" : "yes") : "",
+                d->help);
     }
 }

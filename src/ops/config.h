@@ -41,8 +41,17 @@ long oms_config_int(const oms_config *c, const char *name);
 /* Where the value came from: "default", "environment", "file", "flag", "unset". */
 const char *oms_config_source(const oms_config *c, const char *name);
 
-/* Validates the settings `oms serve` needs (JWT secret rules of SPEC §2). */
+/* The file a setting's value was read from (NAME_FILE), or NULL. */
+const char *oms_config_file_path(const oms_config *c, const char *name);
+/* Reads NAME_FILE again (rotation without restart): *out is a malloc'd
+ * value, NULL when a file_optional file is missing or empty. */
+int oms_config_reread(const oms_config *c, const char *name, char **out, oms_error *err);
+
+/* Validates the settings `oms serve` needs (JWT secret rules of SPEC §2,
+ * identity provider rules of §6.1). */
 int oms_config_validate_serve(const oms_config *c, oms_error *err);
+/* The rules for an HMAC secret: at least 32 bytes, not a placeholder. */
+int oms_config_check_secret(const char *name, const char *value, oms_error *err);
 /* True when the secret is a known placeholder (case-insensitive). */
 bool oms_config_weak_secret(const char *s, size_t len);
 

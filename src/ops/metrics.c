@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "http/app.h"
+#include "http/ratelimit.h"
+#include "http/conn_guard.h"
 #include "http/routes.h"
 #include "locks/locks.h"
 
@@ -73,6 +75,8 @@ static histogram g_audit_latency;
 enum { OUTCOME_OK, OUTCOME_CONFLICT, OUTCOME_ERROR, OUTCOME__COUNT };
 static atomic_ulong g_commits[OMS_COMMIT__COUNT][OUTCOME__COUNT];
 static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
+static atomic_ulong g_ratelimited[OMS_RL__COUNT];
+static histogram g_search_latency;
 
 /* Database pool gauges, sharded by thread: every statement moves `in_use`
  * twice, so the worker threads must not share a cache line. A connection
@@ -131,6 +135,14 @@ void oms_metrics_lock_wait(oms_lockwait what)
 {
     atomic_fetch_add_explicit(&g_lock_waits[what], 1, memory_order_relaxed);
 }
+
+void oms_metrics_ratelimited(int cls)
+{
+    if (cls >= 0 && cls < OMS_RL__COUNT)
+        atomic_fetch_add_explicit(&g_ratelimited[cls], 1, memory_order_relaxed);
+}
+
+void oms_metrics_search(double seconds) { observe(&g_search_latency, seconds); }
 
 void oms_metrics_db_conn(int opened, int in_use)
 {
@@ -311,6 +323,57 @@ static void emit_locks(sbuf *b, oms_request *req)
     oms_dbres_free(r);
 }
 
+/* Refusals by class, and the keys the table had to drop while their limits
+ * still mattered (it was full: raise OMS_RATE_LIMIT_KEYS). */
+static void emit_ratelimit(sbuf *b)
+{
+    emit_family(b, "oms_ratelimited_total", "counter", "Requests refused with 429 by a rate limit, by class.");
+    for (int c = 0; c < OMS_RL__COUNT; c++)
+        emit(b, "oms_ratelimited_total{class=\"%s\"} %lu\n", oms_rl_class_name((oms_rl_class)c),
+             atomic_load_explicit(&g_ratelimited[c], memory_order_relaxed));
+    const oms_rl *rl = oms_ratelimit_instance();
+    emit_family(b, "oms_ratelimit_evictions_total", "counter",
+                "Rate-limit keys dropped from the full table before their limits had expired.");
+    emit(b, "oms_ratelimit_evictions_total %lu\n", rl ? (unsigned long)oms_rl_evictions(rl) : 0UL);
+}
+
+/* Search latency (this instance) and the progress of every running index
+ * rebuild (from the database: the same on every instance). */
+static void emit_search(sbuf *b, oms_request *req)
+{
+    emit_family(b, "oms_search_duration_seconds", "histogram",
+                "Search latency (GET /api/v1/search/{branch}) in the handler, audit record included.");
+    emit_histogram(b, "oms_search_duration_seconds", "", &g_search_latency);
+    emit_family(b, "oms_index_rebuild_progress_percent", "gauge",
+                "Progress of each running search index rebuild, by branch, job and phase (all instances).");
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    if (oms_db_conn(req->app->store->db, &c, &err) != OMS_OK ||
+        oms_db_exec(c, "SELECT branch, id, phase, percent, done, total FROM index_jobs WHERE state = 'running'"
+                       " ORDER BY branch",
+                    NULL, 0, &r, &err) != OMS_OK) {
+        oms_dbres_free(r);
+        return;
+    }
+    for (size_t i = 0; i < r->nrows; i++) {
+        emit(b, "oms_index_rebuild_progress_percent{branch=\"");
+        emit_value(b, oms_dbres_get(r, i, 0));
+        emit(b, "\",job=\"%s\",phase=\"%s\"} %s\n", oms_dbres_get(r, i, 1), oms_dbres_get(r, i, 2),
+             oms_dbres_get(r, i, 3));
+    }
+    emit_family(b, "oms_index_rebuild_resources", "gauge",
+                "Resources a running rebuild has indexed (state=done) of those it knows of (state=total).");
+    for (size_t i = 0; i < r->nrows; i++)
+        for (int k = 0; k < 2; k++) {
+            emit(b, "oms_index_rebuild_resources{branch=\"");
+            emit_value(b, oms_dbres_get(r, i, 0));
+            emit(b, "\",job=\"%s\",state=\"%s\"} %s\n", oms_dbres_get(r, i, 1), k ? "total" : "done",
+                 oms_dbres_get(r, i, 4 + k));
+        }
+    oms_dbres_free(r);
+}
+
 static void emit_pool(sbuf *b)
 {
     long open = 0, in_use = 0;
@@ -329,6 +392,25 @@ static void emit_pool(sbuf *b)
     emit_family(b, "oms_db_pool_connections_in_use", "gauge",
                 "Database connections in a transaction or running a statement.");
     emit(b, "oms_db_pool_connections_in_use %ld\n", in_use);
+}
+
+/* Connection accounting of the slow-client guard (src/http/conn_guard.c). */
+static void emit_connections(sbuf *b)
+{
+    oms_conn_guard_stats st;
+    if (!oms_conn_guard_stats_get(&st))
+        return;
+    emit_family(b, "oms_http_connections_open", "gauge", "Client connections open.");
+    emit(b, "oms_http_connections_open %ld\n", st.open);
+    emit_family(b, "oms_http_connections_max", "gauge",
+                "The connection cap in force: OMS_MAX_CONNECTIONS, or less when the descriptor limit is lower.");
+    emit(b, "oms_http_connections_max %ld\n", st.cap);
+    emit_family(b, "oms_http_connections_closed_total", "counter",
+                "Connections the server refused or closed itself, by reason: per_client and cap (refused), "
+                "header_timeout, body_rate, response_rate, request_timeout, idle, evicted (closed).");
+    for (int r = OMS_CUT_NONE + 1; r < OMS_CUT__COUNT; r++)
+        emit(b, "oms_http_connections_closed_total{reason=\"%s\"} %lu\n", oms_cut_reason_name((oms_cut_reason)r),
+             st.cut[r]);
 }
 
 int oms_h_metrics(oms_request *req)
@@ -354,7 +436,10 @@ int oms_h_metrics(oms_request *req)
     emit_histogram(&b, "oms_audit_write_duration_seconds", "", &g_audit_latency);
     emit_commits(&b);
     emit_locks(&b, req);
+    emit_search(&b, req);
     emit_pool(&b);
+    emit_ratelimit(&b);
+    emit_connections(&b);
     emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");
     emit(&b, "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));
     int rc = b.oom ? oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL)

@@ -35,10 +35,16 @@ void oms_metrics_audit_write(double seconds, int ok);
  * OMS_ECONFLICT) or another error. */
 void oms_metrics_commit(oms_commit_kind kind, int rc);
 void oms_metrics_lock_wait(oms_lockwait what);
+/* A request refused with 429, by rate-limit class (0 read, 1 write,
+ * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
+void oms_metrics_ratelimited(int cls);
 /* Database connections: `opened` (+1 connect, -1 close) and `in_use` (+1
  * when a connection starts a transaction or a statement outside one, -1
  * when it ends) are deltas. Per-thread shards: no shared cache line. */
 void oms_metrics_db_conn(int opened, int in_use);
+
+/* One search answered (GET /api/v1/search/{branch}) and its latency. */
+void oms_metrics_search(double seconds);
 
 int oms_h_metrics(oms_request *req);
 

@@ -4,9 +4,12 @@
 #include <stddef.h>
 
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "governance/overrides.h"
 #include "ops/log.h"
+#include "http/ratelimit.h"
 #include "locks/reaper.h"
+#include "search/rebuild.h"
 
 /* A task with nothing to do keeps the table non-empty in C; real tasks are
  * added above it by the subsystems that need them. */
@@ -24,6 +27,9 @@ const oms_task oms_tasks[] = {
     {"lock-reaper", 1000, oms_lock_reaper_run}, /* expiry is exact without it; this records and audits it */
     {"override-expiry", 5000, oms_override_expiry_task},
     {"log-suppressed", 1000, log_flush}, /* "suppressed K similar lines" within a second of the last one held back */
+    {"ratelimit-audit", 1000, oms_ratelimit_task}, /* aggregated refusals of ended windows; storm alerts */
+    {"identity-files", 1000, oms_identity_poll_task}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
+    {"search-jobs", 1000, oms_search_jobs_task}, /* fails rebuilds whose lock lapsed; drops retired generations */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);

@@ -10,6 +10,7 @@
 #include "http/params.h"
 #include "locks/lock_check.h"
 #include "http/pipeline.h"
+#include "search/index.h"
 #include "util/time.h"
 #include "vcs/commit.h"
 #include "vcs/handlers.h"
@@ -254,6 +255,8 @@ int oms_h_branch_create(oms_request *req)
     } else {
         rc = oms_materialize_commit(c, name, head, &err);
     }
+    if (rc == OMS_OK) /* its search index: the source's, or the commit's */
+        rc = oms_search_on_branch_create(c, name, from_branch ? from : NULL, head, &err);
     audit_branch(c, req, "branch.create", name, head, 201, NULL, &err, &rc);
     if (rc || (rc = oms_db_commit(c, &err)))
         goto fail;
@@ -317,6 +320,8 @@ int oms_h_branch_delete(oms_request *req)
         r->changes != 1)
         rc = oms_err_set(&err, OMS_EINTERNAL, "branch %s vanished under its row lock", name);
     oms_dbres_free(r);
+    if (rc == OMS_OK)
+        rc = oms_search_on_branch_delete(c, name, &err);
     if (rc == OMS_OK)
         rc = oms_governance_in_tx(c, req, &err);
     audit_branch(c, req, "branch.delete", name, head, 204, issues, &err, &rc);

@@ -9,6 +9,7 @@
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "ops/metrics.h"
+#include "search/index.h"
 #include "util/time.h"
 #include "vcs/commit.h"
 #include "vcs/merge.h"
@@ -100,6 +101,16 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
     if ((rc = oms_db_exec(c, "DELETE FROM branch_resources WHERE branch = $1", q, 1, NULL, err)) ||
         (rc = oms_materialize_commit(c, m->target, out->source_head, err)))
         goto fail;
+    {
+        /* the target's search index moves with its head: the resources the
+         * fast-forward changes, as they are at the source's commit */
+        oms_snapshot *ss = NULL;
+        if ((rc = oms_snapshot_for_commit(c, out->source_head, &ss, err)) == OMS_OK)
+            rc = oms_search_on_commit(c, m->target, ss, out->changes, out->source_head, err);
+        oms_snapshot_unref(ss);
+        if (rc)
+            goto fail;
+    }
     if ((rc = oms_governance_in_tx(c, req, err)))
         goto fail;
     char *issue_keys = m->issue_keys ? json_dumps(m->issue_keys, JSON_COMPACT) : NULL;

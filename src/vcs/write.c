@@ -10,6 +10,7 @@
 #include "locks/lock_check.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
+#include "search/index.h"
 #include "util/canonical.h"
 #include "util/time.h"
 #include "vcs/bulk.h"
@@ -310,8 +311,9 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
     /* Objects first: a commit row never names a tree that is not stored. */
     if ((rc = oms_bulk_objects(c, objects, err)) == OMS_OK && (rc = oms_commit_store(c, &ci, id, err)) == OMS_OK &&
         (rc = oms_bulk_changes(c, id, change_rows, err)) == OMS_OK &&
-        (rc = oms_bulk_branch_upsert(c, w->branch, id, author, ci.time_ms, upserts, err)) == OMS_OK)
-        rc = oms_bulk_branch_delete(c, w->branch, removed, err);
+        (rc = oms_bulk_branch_upsert(c, w->branch, id, author, ci.time_ms, upserts, err)) == OMS_OK &&
+        (rc = oms_bulk_branch_delete(c, w->branch, removed, err)) == OMS_OK)
+        rc = oms_search_on_commit(c, w->branch, fork, changes, id, err); /* the index moves with the commit */
     free(message);
     /* New entries are private to this fork until it is published. */
     json_array_foreach(upserts, i, ch) {

@@ -143,6 +143,15 @@ class Server:
             "OMS_LISTEN": f"127.0.0.1:{self.port}",
             "OMS_LOG_LEVEL": "info",
         }
+        # The suite fires requests from 127.0.0.1 far faster than a client
+        # would, bad tokens included: limits that never bite unless a test
+        # asks for its own (tests/security/test_ratelimit.py; None removes one
+        # and leaves the server's default).
+        self.env.update({
+            "OMS_RATE_LIMIT_READ": "1000000/s:1000000",
+            "OMS_RATE_LIMIT_WRITE": "1000000/s:1000000",
+            "OMS_RATE_LIMIT_AUTH_FAILURE": "1000000/s:1000000",
+        })
         if backend == "pg":  # required there (SQLite generates audit.key beside the database)
             self.env["OMS_AUDIT_KEY"] = secrets.token_hex(32)
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
@@ -242,13 +251,15 @@ class Server:
         return {"Authorization": "Bearer " + self.token(sub, roles)}
 
     # ---- HTTP ----
-    def raw(self, data, timeout=10):
-        """Sends raw bytes and reads one response."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+    def raw(self, data, timeout=10, source=None):
+        """Sends raw bytes and reads one response. `source`: the local
+        address to send from (any 127.x.y.z on Linux: distinct clients)."""
+        src = (source, 0) if source else None
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout, source_address=src) as s:
             s.sendall(data)
             return _read_response(s)
 
-    def request(self, method, path, headers=None, body=None, json_body=None, timeout=10):
+    def request(self, method, path, headers=None, body=None, json_body=None, timeout=10, source=None):
         h = {"Host": f"127.0.0.1:{self.port}", "Connection": "close"}
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -260,7 +271,7 @@ class Server:
         if headers:
             h.update(headers)
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
-        return self.raw(head.encode("latin-1") + (body or b""), timeout=timeout)
+        return self.raw(head.encode("latin-1") + (body or b""), timeout=timeout, source=source)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

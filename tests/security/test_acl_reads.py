@@ -2,7 +2,7 @@
 §6.2, issue #10 items 2 and 3). A developer denied schema:read on team-a/**
 must not get that content through routes without a {branch} parameter:
 diffs, commit detail, copies (branch from it), merges from it, proposals,
-issue links, reverts, or the branch list. Deny policies on permissions of
+issue links, reverts, search, index jobs, or the branch list. Deny policies on permissions of
 routes without {branch} apply to the branch the operation changes (the
 proposal's target), and a policy that can never match is refused.
 
@@ -63,6 +63,7 @@ def _probes(srv, head, pid):
     """Route pattern -> a request by the denied developer that must not leak."""
     main_head = srv.get("/api/v1/branches/main", headers=_h(srv)).json()["head"]
     d = _dev(srv)
+    job = _ok(srv.request("POST", f"/api/v1/branches/{quote(SECRET)}/index/rebuild", headers=_h(srv)), 202).json()["id"]
 
     def schemas_export():
         _denied(srv.get(f"/api/v1/schemas/{quote(SECRET)}", headers=d))
@@ -113,6 +114,19 @@ def _probes(srv, head, pid):
     def proposal_get():
         _denied(srv.get(f"/api/v1/proposals/{pid}", headers=d))
 
+    def search():
+        _denied(srv.get(f"/api/v1/search/{quote(SECRET)}?q=secret", headers=d))
+        # the same words on a branch the developer may read find nothing of it
+        r = _ok(srv.get("/api/v1/search/main?q=secret+classified", headers=d), 200)
+        assert r.json()["items"] == [] and "SecretThing" not in r.body, r
+        # someone allowed finds it there (the probe is not vacuous)
+        assert "SecretThing" in _ok(srv.get(f"/api/v1/search/{quote(SECRET)}?q=secret", headers=_h(srv)), 200).body
+
+    def index_job_get():
+        # a rebuild's progress names its branch's commit and size
+        _denied(srv.get(f"/api/v1/index-jobs/{job}", headers=d))
+        _ok(srv.get(f"/api/v1/index-jobs/{job}", headers=_h(srv)), 200)
+
     return {
         "/api/v1/schemas/{branch}": schemas_export,
         "/api/v1/schemas/{branch}/{kind}": schemas_list,
@@ -126,6 +140,8 @@ def _probes(srv, head, pid):
         "/api/v1/issues/{key}/commits": issue_commits,
         "/api/v1/proposals": proposal_list,
         "/api/v1/proposals/{id}": proposal_get,
+        "/api/v1/search/{branch}": search,
+        "/api/v1/index-jobs/{id}": index_job_get,
     }
 
 
@@ -146,7 +162,7 @@ def test_every_content_route_has_a_probe(ctx):
             raise AssertionError(f"{pattern}: {e}") from e
     # every refusal above is an audited denial
     denials = srv.audit_events(f"action = 'authz.denied' AND actor_sub = '{DENIED}'")
-    assert len(denials) == 11, [(e["route"], e["http_status"]) for e in denials]
+    assert len(denials) == 13, [(e["route"], e["http_status"]) for e in denials]
 
 
 def test_copies_merges_proposals_and_reverts_from_a_denied_branch(ctx):

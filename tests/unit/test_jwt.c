@@ -151,13 +151,13 @@ static char *mint(const char *secret, const char *const *roles, size_t nroles, i
 
 static void alg_names(void)
 {
-    const char *names[] = {"HS256", "HS384", "HS512", "RS256", "ES256"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *names[] = {"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"};
+    for (size_t i = 0; i < 6; i++) {
         oms_jwt_alg alg;
         CHECK_EQ_INT(oms_jwt_alg_parse(&alg, names[i]), OMS_OK);
         CHECK_EQ_STR(oms_jwt_alg_name(alg), names[i]);
     }
-    const char *bad[] = {"hs256", "none", "None", "", "HS256 ", "RS384", "PS256", "EdDSA"};
+    const char *bad[] = {"hs256", "none", "None", "", "HS256 ", "RS384", "PS256", "eddsa", "Ed25519", "ES256K"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         oms_jwt_alg alg;
         CHECK_EQ_INT(oms_jwt_alg_parse(&alg, bad[i]), OMS_ECONFIG);

@@ -1,0 +1,1237 @@
+#include "search/rebuild.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "http/app.h"
+#include "http/params.h"
+#include "http/pipeline.h"
+#include "locks/locks.h"
+#include "ops/config.h"
+#include "ops/log.h"
+#include "search/index.h"
+#include "util/encoding.h"
+#include "util/time.h"
+#include "vcs/snapshot.h"
+
+/* The expression of "the database clock now" of a connection's backend. */
+static bool is_pg(oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG; }
+#define NOW(c) (is_pg(c) ? OMS_DB_NOW_PG : OMS_DB_NOW_SQLITE)
+
+/* Percent of the whole job at each phase's start (the build is most of it). */
+#define PCT_BUILD 2.0
+#define PCT_CATCH_UP 90.0
+#define PCT_SWITCH 97.0
+#define PCT_SWITCHED 99.0
+/* Rounds of catch-up before the switch is taken anyway: a writer faster
+ * than the builder cannot hold the switch off for ever (the final catch-up
+ * then runs under the switch lock, whatever is left). */
+#define MAX_CATCH_UP_ROUNDS 200
+/* Retired generations stay readable this long (a search that read the
+ * generation id just before the switch still finds its documents). */
+#define DROP_GRACE_MS 5000
+#define DROP_BATCH 1000
+/* Resources per transaction of the catch-up inside the switch window. */
+#define SWITCH_CHUNK 100
+/* Rest of the builder between two SQLite transactions (see breathe()). */
+#define BREATH_MIN_US 2000
+#define BREATH_MAX_US 200000
+
+/* ---- the pending log ---- */
+
+int oms_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, const char *commit,
+                           oms_error *err)
+{
+    char *text = json_dumps(resources, JSON_COMPACT);
+    if (!text)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_dbparam p[] = {DBP_TEXT(text), DBP_INT(gen), DBP_TEXT(commit)};
+    int rc = oms_db_exec(c,
+                         is_pg(c) ? "INSERT INTO search_pending (generation, resource, commit_id)"
+                                    " SELECT $2, x, $3 FROM json_array_elements_text($1::json) AS x"
+                                    " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id"
+                                  : "INSERT INTO search_pending (generation, resource, commit_id)"
+                                    " SELECT $2, value, $3 FROM json_each($1) WHERE true"
+                                    " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id",
+                         p, 3, NULL, err);
+    free(text);
+    return rc;
+}
+
+/* ---- settings ---- */
+
+typedef struct {
+    int64_t switch_max_ms, heartbeat_s;
+    int batch, throttle_ms;
+} settings;
+
+static settings settings_of(const oms_app *app)
+{
+    return (settings){.switch_max_ms = oms_config_int(app->cfg, "OMS_SEARCH_SWITCH_MAX_MS"),
+                      .heartbeat_s = oms_config_int(app->cfg, "OMS_SEARCH_JOB_HEARTBEAT_SECONDS"),
+                      .batch = (int)oms_config_int(app->cfg, "OMS_SEARCH_BATCH"),
+                      .throttle_ms = (int)oms_config_int(app->cfg, "OMS_SEARCH_THROTTLE_MS")};
+}
+
+/* ---- audit and locks outside requests ---- */
+
+/* An event the builder or the sweeper records inside its own transaction:
+ * the service acts ("oms"), on behalf of the job's requester (in detail). */
+static int audit_job(oms_dbconn *c, const char *action, const char *outcome, const char *branch, const char *job,
+                     json_t *detail, oms_error *err)
+{
+    char *d = json_dumps(detail, JSON_COMPACT);
+    json_decref(detail);
+    oms_audit_event ev = {.actor_sub = "oms", .action = action, .outcome = outcome, .resource_kind = "index-jobs",
+                          .resource_branch = branch, .resource_id = job, .detail = d};
+    int rc = oms_audit_append(c, &ev, err);
+    free(d);
+    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+}
+
+static int audit_lock(oms_dbconn *c, const char *action, const char *branch, const char *lock_id, json_t *detail,
+                      oms_error *err)
+{
+    char *d = json_dumps(detail, JSON_COMPACT);
+    json_decref(detail);
+    oms_audit_event ev = {.actor_sub = "oms", .action = action, .outcome = "success", .resource_kind = "locks",
+                          .resource_branch = branch, .resource_id = lock_id, .detail = d};
+    int rc = oms_audit_append(c, &ev, err);
+    free(d);
+    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+}
+
+/* The next fencing token: one sequence for every lock (SQLite: the counter
+ * row; PostgreSQL: the sequence, read by the insert itself). */
+static int sqlite_token(oms_dbconn *c, int64_t *out, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    int rc = oms_db_exec(c, "UPDATE lock_fencing SET value = value + 1 WHERE id = 1 RETURNING value", NULL, 0, &r,
+                         err);
+    if (rc == OMS_OK)
+        *out = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    return rc;
+}
+
+#define LOCK_INSERT(NOW, TOKEN)                                                                              \
+    OMS_LOCK_WITH_NOW(NOW)                                                                                    \
+    "INSERT INTO locks (id, branch, scope, resource_type, resource_id, kind, holder, reason, acquired_at,"     \
+    " expires_at, heartbeat_seconds, last_heartbeat_at, deadline_at, progress_percent, progress_phase,"       \
+    " progress_message, progress_updated_at, fencing_token, state)"                                           \
+    " SELECT $1, $2, $3, $4, $5, 'indexing', $6, $7, n.t, n.t + $8, $9, n.t, n.t + $10, $11, $12, $13, n.t, " \
+    TOKEN ", 'active' FROM n RETURNING acquired_at, fencing_token"
+
+typedef struct {
+    const char *id, *branch, *scope, *resource_type, *resource_id, *holder, *reason;
+    int64_t ttl_ms, heartbeat_s;
+    double percent;
+    const char *phase, *message;
+} new_lock;
+
+/* Inserts a lock of kind `indexing` without a conflict check: the caller
+ * decided conflicts (the job's lock) or deliberately takes precedence
+ * (the switch lock, bounded by OMS_SEARCH_SWITCH_MAX_MS). */
+static int insert_lock(oms_dbconn *c, const new_lock *l, int64_t *token, oms_error *err)
+{
+    int64_t t = 0;
+    int rc = is_pg(c) ? OMS_OK : sqlite_token(c, &t, err);
+    if (rc)
+        return rc;
+    int64_t deadline_ms = l->heartbeat_s > 0 && OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_s * 1000 < l->ttl_ms
+                              ? OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_s * 1000
+                              : l->ttl_ms;
+    char pct[40];
+    snprintf(pct, sizeof pct, "%.17g", l->percent);
+    static const char *const sql[2] = {LOCK_INSERT(OMS_LOCK_NOW_SQLITE, "$14"),
+                                       LOCK_INSERT(OMS_LOCK_NOW_PG, "nextval('lock_fencing_seq')")};
+    oms_dbparam p[] = {DBP_TEXT(l->id),     DBP_TEXT(l->branch),      DBP_TEXT(l->scope),  DBP_TEXT(l->resource_type),
+                       DBP_TEXT(l->resource_id), DBP_TEXT(l->holder), DBP_TEXT(l->reason), DBP_INT(l->ttl_ms),
+                       DBP_INT(l->heartbeat_s), DBP_INT(deadline_ms), DBP_TEXT(pct),       DBP_TEXT(l->phase),
+                       DBP_TEXT(l->message),   DBP_INT(t)};
+    oms_dbres *r = NULL;
+    rc = oms_db_exec(c, sql[is_pg(c)], p, is_pg(c) ? 13 : 14, &r, err);
+    if (rc == OMS_OK && token)
+        *token = oms_dbres_int(r, 0, 1);
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* Releases a live lock (a lapsed one is left to the reaper, which records
+ * its expiry). *released says whether it was live. */
+static int release_lock(oms_dbconn *c, const char *id, const char *by, bool *released, oms_error *err)
+{
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             "UPDATE locks SET state = 'released', ended_at = %s, ended_by = $2 WHERE id = $1 AND state = 'active'"
+             " AND deadline_at > %s",
+             NOW(c), NOW(c));
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(by)};
+    int rc = oms_db_exec(c, sql, p, 2, &r, err);
+    if (released)
+        *released = rc == OMS_OK && r->changes == 1;
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* ---- jobs ---- */
+
+#define JOB_COLS                                                                                               \
+    "j.id, j.branch, j.state, j.phase, j.generation, j.previous_generation, j.commit_id, j.lock_id,"          \
+    " j.switch_lock_id, j.done, j.total, j.percent, j.caught_up, j.requested_by, j.instance, j.created_at,"   \
+    " j.updated_at, j.switch_started_at, j.switch_ended_at, j.finished_at, j.error, l.state, l.deadline_at"
+
+static json_t *time_or_null(const oms_dbres *r, size_t row, size_t col)
+{
+    if (!oms_dbres_get(r, row, col))
+        return json_null();
+    char buf[40];
+    oms_time_rfc3339_ms(buf, sizeof buf, oms_dbres_int(r, row, col));
+    return json_string(buf);
+}
+
+static json_t *int_or_null(const oms_dbres *r, size_t row, size_t col)
+{
+    return oms_dbres_get(r, row, col) ? json_integer(oms_dbres_int(r, row, col)) : json_null();
+}
+
+/* Whether a running job's lock has lapsed (judged by the database clock),
+ * in a row of "SELECT n.t, JOB_COLS". */
+static bool lock_lapsed(const oms_dbres *r, size_t row, int64_t now)
+{
+    const char *ls = oms_dbres_get(r, row, 22);
+    return !ls || strcmp(ls, "active") != 0 || oms_dbres_int(r, row, 23) <= now;
+}
+
+#define LAPSED_ERROR "the builder stopped: its lock lapsed (missed heartbeats); start a new rebuild"
+
+/* The job document (row of "SELECT n.t, JOB_COLS"): a running job whose lock
+ * lapsed reads `failed` even before a sweeper records it. */
+static json_t *job_json(const oms_dbres *r, size_t row)
+{
+    int64_t now = oms_dbres_int(r, row, 0);
+#define C(i) ((i) + 1)
+    const char *state = oms_dbres_get(r, row, C(2));
+    const char *error = oms_dbres_get(r, row, C(20));
+    bool running = strcmp(state, "running") == 0;
+    if (running && lock_lapsed(r, row, now)) {
+        state = "failed";
+        running = false;
+        error = LAPSED_ERROR;
+    }
+    double pct = strtod(oms_dbres_get(r, row, C(11)), NULL);
+    int64_t created = oms_dbres_int(r, row, C(15));
+    json_t *eta = json_null();
+    if (running && pct > 0 && pct < 100 && now > created)
+        eta = json_integer((int64_t)((double)(now - created) * (100.0 - pct) / pct / 1000.0 + 0.999));
+    else if (!running && strcmp(state, "succeeded") == 0)
+        eta = json_integer(0);
+    json_t *sw = json_pack("{s:o,s:o,s:o,s:s?}", "started_at", time_or_null(r, row, C(17)), "ended_at",
+                           time_or_null(r, row, C(18)), "blocked_ms", json_null(), "lock_id",
+                           oms_dbres_get(r, row, C(8)));
+    if (oms_dbres_get(r, row, C(17)) && oms_dbres_get(r, row, C(18)))
+        json_object_set_new(sw, "blocked_ms",
+                            json_integer(oms_dbres_int(r, row, C(18)) - oms_dbres_int(r, row, C(17))));
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:o,s:I,s:o,s:s,s:s,s:s,s:s}", "id",
+                          oms_dbres_get(r, row, C(0)), "branch", oms_dbres_get(r, row, C(1)), "state", state, "phase",
+                          oms_dbres_get(r, row, C(3)), "percent", pct, "done", (json_int_t)oms_dbres_int(r, row, C(9)),
+                          "total", (json_int_t)oms_dbres_int(r, row, C(10)), "caught_up",
+                          (json_int_t)oms_dbres_int(r, row, C(12)), "eta_seconds", eta, "generation",
+                          (json_int_t)oms_dbres_int(r, row, C(4)), "previous_generation", int_or_null(r, row, C(5)),
+                          "commit", oms_dbres_get(r, row, C(6)), "lock_id", oms_dbres_get(r, row, C(7)),
+                          "requested_by", oms_dbres_get(r, row, C(13)), "instance", oms_dbres_get(r, row, C(14)));
+    if (!oms_dbres_get(r, row, C(8)))
+        json_object_set_new(sw, "lock_id", json_null());
+    json_object_set_new(o, "switch", sw);
+    json_object_set_new(o, "created_at", time_or_null(r, row, C(15)));
+    json_object_set_new(o, "updated_at", time_or_null(r, row, C(16)));
+    json_object_set_new(o, "finished_at", time_or_null(r, row, C(19)));
+    json_object_set_new(o, "error", error ? json_string(error) : json_null());
+#undef C
+    return o;
+}
+
+static int load_job(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             OMS_LOCK_WITH_NOW("%s") "SELECT n.t, " JOB_COLS " FROM n CROSS JOIN index_jobs j"
+                                     " LEFT JOIN locks l ON l.id = j.lock_id WHERE j.id = $1",
+             NOW(c));
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    int rc = oms_db_exec(c, sql, p, 1, out, err);
+    if (rc == OMS_OK && (*out)->nrows == 0) {
+        oms_dbres_free(*out);
+        *out = NULL;
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no index job %.64s", id);
+    }
+    return rc;
+}
+
+/* Fails a running job in the caller's transaction: its building generation
+ * is retired, its live locks released, and index.rebuild is audited with
+ * outcome failure. *failed is false when the job was no longer running
+ * (someone failed or finished it first). */
+static int fail_job_tx(oms_dbconn *c, const char *id, const char *error, bool *failed, oms_error *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE index_jobs SET state = 'failed', error = $2, finished_at = %s, updated_at = %s"
+             " WHERE id = $1 AND state = 'running'"
+             " RETURNING branch, generation, lock_id, switch_lock_id, requested_by, phase, done, total",
+             NOW(c), NOW(c));
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(error)};
+    int rc = oms_db_exec(c, sql, p, 2, &r, err);
+    *failed = rc == OMS_OK && r->nrows == 1;
+    if (!*failed) {
+        oms_dbres_free(r);
+        return rc;
+    }
+    const char *branch = oms_dbres_get(r, 0, 0), *lock_id = oms_dbres_get(r, 0, 2);
+    const char *switch_lock = oms_dbres_get(r, 0, 3);
+    snprintf(sql, sizeof sql,
+             "UPDATE search_generations SET state = 'retired', retired_at = %s WHERE id = $1 AND state = 'building'",
+             NOW(c));
+    oms_dbparam g[] = {DBP_INT(oms_dbres_int(r, 0, 1))};
+    bool job_released = false, switch_released = false;
+    if ((rc = oms_db_exec(c, sql, g, 1, NULL, err)) == OMS_OK &&
+        (rc = oms_db_exec(c, "DELETE FROM search_pending WHERE generation = $1", g, 1, NULL, err)) == OMS_OK &&
+        (rc = release_lock(c, lock_id, "oms", &job_released, err)) == OMS_OK && switch_lock)
+        rc = release_lock(c, switch_lock, "oms", &switch_released, err);
+    if (rc == OMS_OK)
+        rc = audit_job(c, "index.rebuild", "failure", branch, id,
+                       json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "event", "fail", "error", error, "phase",
+                                 oms_dbres_get(r, 0, 5), "requested_by", oms_dbres_get(r, 0, 4), "done",
+                                 (json_int_t)oms_dbres_int(r, 0, 6), "total", (json_int_t)oms_dbres_int(r, 0, 7)),
+                       err);
+    if (rc == OMS_OK && job_released)
+        rc = audit_lock(c, "lock.release", branch, lock_id, json_pack("{s:s,s:s}", "job", id, "reason", "job failed"),
+                        err);
+    if (rc == OMS_OK && switch_released)
+        rc = audit_lock(c, "lock.release", branch, switch_lock,
+                        json_pack("{s:s,s:s}", "job", id, "reason", "job failed"), err);
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* The same in a transaction of its own. */
+static int fail_job(oms_dbconn *c, const char *id, const char *error, oms_error *err)
+{
+    bool failed;
+    int rc = oms_db_begin(c, true, err);
+    if (rc == OMS_OK && (rc = fail_job_tx(c, id, error, &failed, err)) == OMS_OK)
+        rc = oms_db_commit(c, err);
+    if (rc)
+        oms_db_rollback(c);
+    return rc;
+}
+
+int oms_index_jobs_branch_deleted(oms_dbconn *c, const char *branch, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_exec(c, "SELECT id FROM index_jobs WHERE branch = $1 AND state = 'running'", p, 1, &r, err);
+    for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
+        bool failed;
+        rc = fail_job_tx(c, oms_dbres_get(r, i, 0), "the branch was deleted", &failed, err);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* ---- the builder ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int running;
+    atomic_bool stop;
+} g_builders = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+typedef struct {
+    oms_app *app;
+    settings s;
+    char job[OMS_INDEX_JOB_ID_LEN + 1], lock_id[OMS_LOCK_ID_LEN + 1], commit[65];
+    char branch[128], holder[256];
+    int64_t gen;
+    int64_t done, total, caught_up;
+    double percent;
+    const char *phase;
+    int64_t last_beat_ns;
+    oms_dbconn *c;
+    oms_error err;
+} builder;
+
+#define HEARTBEAT_PG                                                                                           \
+    OMS_LOCK_WITH_NOW(OMS_LOCK_NOW_PG)                                                                         \
+    "UPDATE locks SET last_heartbeat_at = n.t, deadline_at = CASE WHEN heartbeat_seconds > 0 AND"             \
+    " n.t + 3 * heartbeat_seconds * 1000 < expires_at THEN n.t + 3 * heartbeat_seconds * 1000 ELSE expires_at" \
+    " END, progress_percent = $2, progress_phase = $3, progress_message = $4, progress_updated_at = n.t"      \
+    " FROM n WHERE id = $1 AND state = 'active' AND deadline_at > n.t"
+#define HEARTBEAT_SQLITE                                                                                       \
+    "UPDATE locks SET last_heartbeat_at = " OMS_LOCK_NOW_SQLITE ", deadline_at = CASE WHEN heartbeat_seconds"  \
+    " > 0 AND " OMS_LOCK_NOW_SQLITE " + 3 * heartbeat_seconds * 1000 < expires_at THEN " OMS_LOCK_NOW_SQLITE   \
+    " + 3 * heartbeat_seconds * 1000 ELSE expires_at END, progress_percent = $2, progress_phase = $3,"        \
+    " progress_message = $4, progress_updated_at = " OMS_LOCK_NOW_SQLITE                                        \
+    " WHERE id = $1 AND state = 'active' AND deadline_at > " OMS_LOCK_NOW_SQLITE
+
+static const char *progress_message(builder *b, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "index job %s, %s: %lld of %lld resources%s", b->job, b->phase, (long long)b->done,
+             (long long)b->total, b->caught_up ? " (with commits made meanwhile)" : "");
+    return buf;
+}
+
+/* Heartbeat and progress, inside the caller's transaction: the job's lock
+ * must still be live and the job still running (fencing: a builder that
+ * lost either stops writing). */
+static int beat(builder *b)
+{
+    oms_dbconn *c = b->c;
+    char pct[40], msg[256];
+    snprintf(pct, sizeof pct, "%.17g", b->percent);
+    progress_message(b, msg, sizeof msg);
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(b->lock_id), DBP_TEXT(pct), DBP_TEXT(b->phase), DBP_TEXT(msg)};
+    int rc = oms_db_exec(c, is_pg(c) ? HEARTBEAT_PG : HEARTBEAT_SQLITE, p, 4, &r, &b->err);
+    if (rc == OMS_OK && r->changes != 1)
+        rc = oms_err_set(&b->err, OMS_ELOCKLOST, "the job's lock lapsed (missed heartbeats)");
+    oms_dbres_free(r);
+    r = NULL;
+    if (rc)
+        return rc;
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             "UPDATE index_jobs SET phase = $2, percent = $3, done = $4, total = $5, caught_up = $6, updated_at = %s"
+             " WHERE id = $1 AND state = 'running'",
+             NOW(c));
+    oms_dbparam q[] = {DBP_TEXT(b->job), DBP_TEXT(b->phase), DBP_TEXT(pct), DBP_INT(b->done), DBP_INT(b->total),
+                       DBP_INT(b->caught_up)};
+    rc = oms_db_exec(c, sql, q, 6, &r, &b->err);
+    if (rc == OMS_OK && r->changes != 1)
+        rc = oms_err_set(&b->err, OMS_ECONFLICT, "the job is no longer running");
+    oms_dbres_free(r);
+    if (rc == OMS_OK)
+        b->last_beat_ns = oms_mono_ns();
+    return rc;
+}
+
+static int beat_alone(builder *b)
+{
+    int rc = oms_db_begin(b->c, true, &b->err);
+    if (rc == OMS_OK && (rc = beat(b)) == OMS_OK)
+        rc = oms_db_commit(b->c, &b->err);
+    if (rc)
+        oms_db_rollback(b->c);
+    return rc;
+}
+
+static bool stopping(void) { return atomic_load(&g_builders.stop); }
+
+/* Sleeps `ms`, heartbeating at half the interval so a slow, throttled
+ * build never looks dead. */
+static int pause_ms(builder *b, int64_t ms)
+{
+    int64_t end = oms_mono_ns() + ms * 1000000;
+    while (!stopping()) {
+        int64_t now = oms_mono_ns();
+        if (now >= end)
+            return OMS_OK;
+        if (now - b->last_beat_ns > b->s.heartbeat_s * 500000000LL) {
+            int rc = beat_alone(b);
+            if (rc)
+                return rc;
+        }
+        int64_t left = (end - now) / 1000000;
+        usleep((useconds_t)((left > 100 ? 100 : left) * 1000));
+    }
+    return OMS_OK;
+}
+
+/* Between two batches of the builder. On PostgreSQL its transactions lock
+ * nothing a writer waits for: only the configured pause. On SQLite every
+ * transaction holds the single write lock, and a waiting writer retries
+ * after growing sleeps (up to 100 ms): against back-to-back batches it
+ * would hardly ever find the lock free. So the builder rests as long as its
+ * batch held the lock (at most half the time is its), and checkpoints the
+ * write-ahead log it grew (PASSIVE: it waits for nobody), so that the
+ * automatic checkpoint does not fall on a writer's commit. */
+static int breathe(builder *b, int64_t since_ns)
+{
+    if (!is_pg(b->c)) {
+        oms_error e;
+        if (oms_db_exec(b->c, "PRAGMA wal_checkpoint(PASSIVE)", NULL, 0, NULL, &e) != OMS_OK)
+            oms_log_write(OMS_LOG_DEBUG, NULL, NULL, "index job %s: checkpoint: %s", b->job, e.msg);
+        int64_t held_us = (oms_mono_ns() - since_ns) / 1000;
+        usleep((useconds_t)(held_us < BREATH_MIN_US ? BREATH_MIN_US : held_us > BREATH_MAX_US ? BREATH_MAX_US : held_us));
+    }
+    return b->s.throttle_ms ? pause_ms(b, b->s.throttle_ms) : OMS_OK;
+}
+
+static int kind_and_name(const char *key, oms_kind *kind, const char **name)
+{
+    const char *slash = strchr(key, '/');
+    char seg[32];
+    if (!slash || (size_t)(slash - key) >= sizeof seg)
+        return -1;
+    memcpy(seg, key, (size_t)(slash - key));
+    seg[slash - key] = '\0';
+    *name = slash + 1;
+    return oms_kind_parse(kind, seg);
+}
+
+/* One round of catch-up inside the caller's transaction: up to `limit`
+ * pending resources (0: all) are re-indexed from the branch's current rows
+ * and their pending rows removed, unless a newer commit touched them
+ * meanwhile (then they stay for the next round). *n gets how many. */
+static int catch_up_round(builder *b, int limit, int64_t *n)
+{
+    oms_dbconn *c = b->c;
+    oms_dbres *r = NULL, *cur = NULL;
+    oms_dbparam p[] = {DBP_INT(b->gen), DBP_INT(limit > 0 ? limit : INT32_MAX)};
+    int rc = oms_db_exec(c,
+                         "SELECT resource, commit_id FROM search_pending WHERE generation = $1 ORDER BY resource"
+                         " LIMIT $2",
+                         p, 2, &r, &b->err);
+    *n = 0;
+    if (rc || r->nrows == 0)
+        goto done;
+    json_t *keys = json_array(), *done_rows = json_array();
+    for (size_t i = 0; i < r->nrows; i++) {
+        json_array_append_new(keys, json_string(oms_dbres_get(r, i, 0)));
+        json_array_append_new(done_rows, json_pack("[s,s]", oms_dbres_get(r, i, 0), oms_dbres_get(r, i, 1)));
+    }
+    char *ktext = json_dumps(keys, JSON_COMPACT), *dtext = json_dumps(done_rows, JSON_COMPACT);
+    oms_dbparam q[] = {DBP_TEXT(ktext), DBP_TEXT(b->branch)};
+    rc = oms_db_exec(c,
+                     is_pg(c) ? "SELECT br.resource, br.hash, o.content FROM branch_resources br"
+                                " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
+                                " (SELECT json_array_elements_text($1::json))"
+                              : "SELECT br.resource, br.hash, o.content FROM branch_resources br"
+                                " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
+                                " (SELECT value FROM json_each($1))",
+                     q, 2, &cur, &b->err);
+    oms_entry **entries = rc == OMS_OK ? calloc(cur->nrows + 1, sizeof *entries) : NULL;
+    size_t ne = 0;
+    for (size_t i = 0; rc == OMS_OK && i < cur->nrows; i++) {
+        oms_kind kind;
+        const char *name, *text = oms_dbres_get(cur, i, 2);
+        if (kind_and_name(oms_dbres_get(cur, i, 0), &kind, &name) == 0 && text)
+            entries[ne++] = oms_entry_new(kind, name, oms_dbres_get(cur, i, 1), text, strlen(text), "", "", 0);
+    }
+    if (rc == OMS_OK && (rc = oms_search_remove(c, b->gen, keys, &b->err)) == OMS_OK &&
+        (rc = oms_search_put_entries(c, b->gen, (const oms_entry *const *)entries, ne, &b->err)) == OMS_OK) {
+        if (is_pg(c)) {
+            oms_dbparam d[] = {DBP_TEXT(dtext), DBP_INT(b->gen)};
+            rc = oms_db_exec(c,
+                             "DELETE FROM search_pending p USING json_array_elements($1::json) AS x"
+                             " WHERE p.generation = $2 AND p.resource = x->>0 AND p.commit_id = x->>1",
+                             d, 2, NULL, &b->err);
+        } else {
+            /* one cached statement per row, each a primary-key probe */
+            for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
+                oms_dbparam d[] = {DBP_INT(b->gen), DBP_TEXT(oms_dbres_get(r, i, 0)), DBP_TEXT(oms_dbres_get(r, i, 1))};
+                rc = oms_db_exec(c,
+                                 "DELETE FROM search_pending WHERE generation = $1 AND resource = $2 AND commit_id = $3",
+                                 d, 3, NULL, &b->err);
+            }
+        }
+    }
+    if (rc == OMS_OK)
+        *n = (int64_t)r->nrows;
+    for (size_t i = 0; i < ne; i++)
+        oms_entry_unref(entries[i]);
+    free(entries);
+    free(ktext);
+    free(dtext);
+    json_decref(keys);
+    json_decref(done_rows);
+done:
+    oms_dbres_free(r);
+    oms_dbres_free(cur);
+    return rc;
+}
+
+static int pending_count(builder *b, int64_t *n)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(b->gen)};
+    int rc = oms_db_exec(b->c, "SELECT count(*) FROM search_pending WHERE generation = $1", p, 1, &r, &b->err);
+    if (rc == OMS_OK)
+        *n = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    return rc;
+}
+
+typedef struct {
+    const oms_entry **v;
+    size_t n, cap;
+} entry_list;
+
+static void collect(void *ctx, const oms_entry *e)
+{
+    entry_list *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        const oms_entry **p = realloc(l->v, l->cap * sizeof *p);
+        if (!p)
+            abort();
+        l->v = p;
+    }
+    l->v[l->n++] = e;
+}
+
+/* Snapshot and build: every resource of the snapshot commit into the
+ * shadow generation, `batch` per transaction. */
+static int build(builder *b)
+{
+    oms_snapshot *s = NULL;
+    int rc = oms_snapshot_for_commit(b->c, b->commit, &s, &b->err);
+    if (rc)
+        return rc;
+    entry_list l = {0};
+    oms_snapshot_each(s, collect, &l);
+    b->total = (int64_t)l.n;
+    b->phase = "build";
+    b->percent = PCT_BUILD;
+    rc = beat_alone(b);
+    for (size_t i = 0; rc == OMS_OK && i < l.n; i += (size_t)b->s.batch) {
+        if (stopping())
+            break;
+        size_t k = l.n - i < (size_t)b->s.batch ? l.n - i : (size_t)b->s.batch;
+        int64_t t0 = oms_mono_ns();
+        if ((rc = oms_db_begin(b->c, true, &b->err)))
+            break;
+        b->done = (int64_t)(i + k);
+        b->percent = PCT_BUILD + (PCT_CATCH_UP - PCT_BUILD) * (double)b->done / (double)b->total;
+        if ((rc = oms_search_put_entries(b->c, b->gen, l.v + i, k, &b->err)) || (rc = beat(b)) ||
+            (rc = oms_db_commit(b->c, &b->err))) {
+            oms_db_rollback(b->c);
+            break;
+        }
+        rc = breathe(b, t0);
+    }
+    free(l.v);
+    oms_snapshot_unref(s);
+    return rc;
+}
+
+/* Catch-up until what is left fits in one transaction of the switch, or
+ * stops shrinking (writes arrive as fast as they are caught up: the switch
+ * then takes what is left, or defers), or the rounds run out. */
+static int catch_up(builder *b)
+{
+    b->phase = "catch_up";
+    b->percent = PCT_CATCH_UP;
+    int rc = beat_alone(b);
+    int64_t before = INT64_MAX;
+    for (int round = 0; rc == OMS_OK && round < MAX_CATCH_UP_ROUNDS && !stopping(); round++) {
+        int64_t left = 0, n = 0;
+        if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK || left >= before)
+            break;
+        before = left;
+        int64_t t0 = oms_mono_ns();
+        if ((rc = oms_db_begin(b->c, true, &b->err)))
+            break;
+        if ((rc = catch_up_round(b, b->s.batch, &n)) == OMS_OK) {
+            b->caught_up += n;
+            b->done += n;
+            b->total += n;
+            double f = (double)b->caught_up / (double)(b->caught_up + left);
+            b->percent = PCT_CATCH_UP + (PCT_SWITCH - PCT_CATCH_UP) * f;
+            rc = beat(b);
+        }
+        if (rc == OMS_OK)
+            rc = oms_db_commit(b->c, &b->err);
+        if (rc)
+            oms_db_rollback(b->c);
+        else
+            rc = breathe(b, t0);
+    }
+    return rc;
+}
+
+/* The switch (docs/search.md "The switch"). The window opens: a branch
+ * lock of kind indexing, carrying the job's progress, bounded by
+ * OMS_SEARCH_SWITCH_MAX_MS, taken on PostgreSQL under the branch's exclusive
+ * advisory lock (which waits for writes that passed their lock check: they
+ * commit first, and their pending rows with them). From then on a write to
+ * the branch is answered 423 at once, with that progress, instead of
+ * queueing behind the switch. What is left to catch up (about a batch at
+ * most: catch_up() saw to it) is done in short transactions that hold
+ * nothing writers wait on. Then, in one transaction that holds the branch
+ * row (so nothing slips in, not even a write an emergency override lets
+ * through the lock), the last pending resources are caught up, the shadow
+ * becomes the active generation, the old one is retired, the window closes
+ * (the switch lock is released) and the job succeeds.
+ *
+ * Should the backlog not be done within half the bound (writes faster than
+ * the catch-up), the window closes again without a switch, the builder
+ * catches up some more and tries again; after SWITCH_ATTEMPTS the job fails
+ * rather than hold writes longer. The job's switch.started_at/ended_at are
+ * those of the window that switched (ended_at: the release, or the lock's
+ * deadline if the flip came later). */
+#define SWITCH_ATTEMPTS 3
+
+/* Opens the window: the switch lock, in its own transaction. */
+static int open_window(builder *b, char switch_id[OMS_LOCK_ID_LEN + 1])
+{
+    oms_dbconn *c = b->c;
+    char msg[256], reason[160];
+    oms_lock_new_id(switch_id);
+    b->phase = "switch";
+    int rc = oms_db_begin(c, true, &b->err);
+    if (rc)
+        return rc;
+    if (is_pg(c)) {
+        oms_dbparam k[] = {DBP_INT(oms_lock_branch_key(b->branch))};
+        if ((rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock($1)", k, 1, NULL, &b->err)))
+            goto fail;
+    }
+    if ((rc = beat(b)))
+        goto fail;
+    snprintf(reason, sizeof reason, "search index switch of job %s: writes resume within %lld ms", b->job,
+             (long long)b->s.switch_max_ms);
+    new_lock sl = {.id = switch_id, .branch = b->branch, .scope = "branch", .holder = b->holder, .reason = reason,
+                   .ttl_ms = b->s.switch_max_ms, .heartbeat_s = 0, .percent = b->percent, .phase = "switch",
+                   .message = progress_message(b, msg, sizeof msg)};
+    int64_t token = 0;
+    if ((rc = insert_lock(c, &sl, &token, &b->err)))
+        goto fail;
+    oms_dbparam j[] = {DBP_TEXT(b->job), DBP_TEXT(switch_id)};
+    if ((rc = oms_db_exec(c,
+                          "UPDATE index_jobs SET switch_lock_id = $2, switch_started_at ="
+                          " (SELECT acquired_at FROM locks WHERE id = $2) WHERE id = $1",
+                          j, 2, NULL, &b->err)) ||
+        (rc = audit_lock(c, "lock.acquire", b->branch, switch_id,
+                         json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "scope", "branch", "kind", "indexing", "holder",
+                                   b->holder, "job", b->job, "fencing_token", (json_int_t)token, "ttl_ms",
+                                   (json_int_t)b->s.switch_max_ms),
+                         &b->err)) ||
+        (rc = oms_db_commit(c, &b->err)))
+        goto fail;
+    return OMS_OK;
+fail:
+    oms_db_rollback(c);
+    return rc;
+}
+
+/* The backlog inside the window: small transactions, on SQLite with a rest
+ * as long as each (see breathe()), so that a writer waiting for the write
+ * lock gets in, finds the switch lock and has its 423 at once rather than
+ * waiting for the whole backlog. *drained is false when half the bound
+ * passed first. */
+static int drain_window(builder *b, int64_t opened_ns, bool *drained)
+{
+    int chunk = b->s.batch < SWITCH_CHUNK ? b->s.batch : SWITCH_CHUNK;
+    *drained = false;
+    for (int round = 0;; round++) {
+        if (round && oms_mono_ns() - opened_ns > b->s.switch_max_ms * 500000LL)
+            return OMS_OK;
+        int64_t n = 0, t0 = oms_mono_ns();
+        int rc = oms_db_begin(b->c, true, &b->err);
+        if (rc == OMS_OK && (rc = catch_up_round(b, chunk, &n)) == OMS_OK) {
+            b->caught_up += n;
+            b->done += n;
+            b->total += n;
+            rc = beat(b);
+        }
+        if (rc == OMS_OK)
+            rc = oms_db_commit(b->c, &b->err);
+        if (rc) {
+            oms_db_rollback(b->c);
+            return rc;
+        }
+        if (n < chunk) {
+            *drained = true;
+            return OMS_OK;
+        }
+        if (!is_pg(b->c)) /* a writer queued for SQLite's lock gets in, and its 423 */
+            usleep((useconds_t)((oms_mono_ns() - t0) / 1000 > BREATH_MIN_US ? (oms_mono_ns() - t0) / 1000 : BREATH_MIN_US));
+    }
+}
+
+/* Closes a window that did not switch: writes resume. */
+static int defer_window(builder *b, const char *switch_id)
+{
+    oms_dbconn *c = b->c;
+    bool released = false;
+    int rc = oms_db_begin(c, true, &b->err);
+    if (rc == OMS_OK && (rc = release_lock(c, switch_id, b->holder, &released, &b->err)) == OMS_OK && released)
+        rc = audit_lock(c, "lock.release", b->branch, switch_id,
+                        json_pack("{s:s,s:s}", "job", b->job, "reason", "switch deferred: more to catch up"), &b->err);
+    if (rc == OMS_OK)
+        rc = oms_db_commit(c, &b->err);
+    if (rc)
+        oms_db_rollback(c);
+    oms_log_write(OMS_LOG_INFO, NULL, NULL, "index job %s: switch deferred (writes outpaced the catch-up)", b->job);
+    return rc;
+}
+
+/* The flip, in one transaction holding the branch row. */
+static int flip(builder *b, const char *switch_id)
+{
+    oms_dbconn *c = b->c;
+    char sql[512];
+    int rc = oms_db_begin(c, true, &b->err);
+    if (rc)
+        return rc;
+    oms_dbres *r = NULL;
+    oms_dbparam bp[] = {DBP_TEXT(b->branch)};
+    rc = oms_db_exec(c,
+                     is_pg(c) ? "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
+                                " g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"
+                              : "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
+                                " g.state = 'active') FROM branches b WHERE b.name = $1",
+                     bp, 1, &r, &b->err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(&b->err, OMS_ENOTFOUND, "the branch was deleted");
+    char head[65] = "";
+    int64_t old = 0;
+    if (rc == OMS_OK) {
+        snprintf(head, sizeof head, "%s", oms_dbres_get(r, 0, 0));
+        old = oms_dbres_get(r, 0, 1) ? oms_dbres_int(r, 0, 1) : 0;
+    }
+    oms_dbres_free(r);
+    r = NULL;
+    int64_t n = 0;
+    if (rc || (rc = catch_up_round(b, 0, &n)))
+        goto fail;
+    b->caught_up += n;
+    b->done += n;
+    b->total += n;
+    b->percent = PCT_SWITCHED;
+    snprintf(sql, sizeof sql,
+             "UPDATE search_generations SET state = 'retired', retired_at = %s WHERE branch = $1 AND state = 'active'",
+             NOW(c));
+    if ((rc = oms_db_exec(c, sql, bp, 1, NULL, &b->err)))
+        goto fail;
+    snprintf(sql, sizeof sql,
+             "UPDATE search_generations SET state = 'active', activated_at = %s, commit_id = $2 WHERE id = $1"
+             " AND state = 'building'",
+             NOW(c));
+    oms_dbparam g[] = {DBP_INT(b->gen), DBP_TEXT(head)};
+    if ((rc = oms_db_exec(c, sql, g, 2, &r, &b->err)) == OMS_OK && r->changes != 1)
+        rc = oms_err_set(&b->err, OMS_ECONFLICT, "the shadow generation is gone");
+    oms_dbres_free(r);
+    r = NULL;
+    bool released = false;
+    if (rc || (rc = beat(b)) || (rc = release_lock(c, switch_id, b->holder, &released, &b->err)))
+        goto fail;
+    snprintf(sql, sizeof sql,
+             "UPDATE index_jobs SET state = 'succeeded', phase = 'done', percent = 100, switch_ended_at ="
+             " (SELECT CASE WHEN l.state = 'released' THEN l.ended_at ELSE l.deadline_at END FROM locks l"
+             " WHERE l.id = index_jobs.switch_lock_id), finished_at = %s, updated_at = %s, previous_generation = $2"
+             " WHERE id = $1 AND state = 'running' RETURNING switch_ended_at - switch_started_at,"
+             " finished_at - created_at",
+             NOW(c), NOW(c));
+    oms_dbparam f[] = {DBP_TEXT(b->job), old ? DBP_INT(old) : DBP_NULL};
+    if ((rc = oms_db_exec(c, sql, f, 2, &r, &b->err)) == OMS_OK && r->nrows != 1)
+        rc = oms_err_set(&b->err, OMS_ECONFLICT, "the job is no longer running");
+    int64_t blocked = rc == OMS_OK ? oms_dbres_int(r, 0, 0) : 0, took = rc == OMS_OK ? oms_dbres_int(r, 0, 1) : 0;
+    oms_dbres_free(r);
+    r = NULL;
+    bool job_released = false;
+    if (rc || (rc = release_lock(c, b->lock_id, b->holder, &job_released, &b->err)))
+        goto fail;
+    json_t *detail = json_pack("{s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:s}", "event", "finish", "generation",
+                               (json_int_t)b->gen, "previous_generation", (json_int_t)old, "commit", head,
+                               "resources", (json_int_t)b->done, "caught_up", (json_int_t)b->caught_up, "switch_ms",
+                               (json_int_t)blocked, "duration_ms", (json_int_t)took, "requested_by", b->holder);
+    if ((rc = audit_job(c, "index.rebuild", "success", b->branch, b->job, detail, &b->err)) ||
+        (released && (rc = audit_lock(c, "lock.release", b->branch, switch_id,
+                                      json_pack("{s:s,s:s}", "job", b->job, "reason", "switched"), &b->err))) ||
+        (job_released && (rc = audit_lock(c, "lock.release", b->branch, b->lock_id,
+                                          json_pack("{s:s,s:s}", "job", b->job, "reason", "finished"), &b->err))) ||
+        (rc = oms_db_commit(c, &b->err)))
+        goto fail;
+    oms_log_write(OMS_LOG_INFO, NULL, NULL,
+                  "index job %s: branch %s switched to generation %lld (%lld resources, %lld caught up, writes"
+                  " blocked %lld ms)",
+                  b->job, b->branch, (long long)b->gen, (long long)b->done, (long long)b->caught_up,
+                  (long long)blocked);
+    return OMS_OK;
+fail:
+    oms_db_rollback(c);
+    return rc;
+}
+
+static int switch_over(builder *b)
+{
+    for (int attempt = 0; attempt < SWITCH_ATTEMPTS; attempt++) {
+        char switch_id[OMS_LOCK_ID_LEN + 1];
+        b->percent = PCT_SWITCH;
+        int64_t opened = oms_mono_ns();
+        bool drained = false;
+        int rc = open_window(b, switch_id);
+        if (rc == OMS_OK)
+            rc = drain_window(b, opened, &drained);
+        if (rc == OMS_OK && drained)
+            return flip(b, switch_id);
+        if (rc || (rc = defer_window(b, switch_id)) || (rc = catch_up(b)))
+            return rc;
+    }
+    return oms_err_set(&b->err, OMS_EUNAVAIL,
+                       "writes to the branch kept outpacing the catch-up: the switch could not finish within"
+                       " OMS_SEARCH_SWITCH_MAX_MS; rebuild at a quieter time");
+}
+
+static void *builder_main(void *p)
+{
+    builder *b = p;
+    int rc = oms_db_conn(b->app->store->db, &b->c, &b->err);
+    b->last_beat_ns = oms_mono_ns();
+    if (rc == OMS_OK && (rc = build(b)) == OMS_OK && !stopping() && (rc = catch_up(b)) == OMS_OK && !stopping())
+        rc = switch_over(b);
+    if (rc == OMS_OK && stopping())
+        oms_err_set(&b->err, OMS_EUNAVAIL, "the instance stopped during the rebuild; start it again");
+    if (rc || stopping()) {
+        if (rc == OMS_EDB)
+            oms_db_conn_reset(b->app->store->db);
+        oms_log_write(OMS_LOG_WARN, NULL, NULL, "index job %s failed: %s", b->job, b->err.msg);
+        oms_error e2;
+        if (b->c || oms_db_conn(b->app->store->db, &b->c, &e2) == OMS_OK) {
+            /* best effort: when this cannot write, the lock lapses and any
+             * instance fails the job */
+            if (fail_job(b->c, b->job, b->err.msg, &e2) == OMS_EDB)
+                oms_db_conn_reset(b->app->store->db);
+        }
+    }
+    pthread_mutex_lock(&g_builders.mu);
+    g_builders.running--;
+    pthread_cond_broadcast(&g_builders.cv);
+    pthread_mutex_unlock(&g_builders.mu);
+    free(b);
+    return NULL;
+}
+
+/* ---- starting a job ---- */
+
+static void new_job_id(char out[OMS_INDEX_JOB_ID_LEN + 1])
+{
+    unsigned char r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        for (size_t i = 0; i < sizeof r; i++)
+            r[i] = (unsigned char)(oms_mono_ns() >> (i % 8));
+    memcpy(out, "idx_", 4);
+    oms_hex(out + 4, r, sizeof r);
+}
+
+static void instance_name(char *out, size_t cap)
+{
+    char host[128] = "localhost";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    snprintf(out, cap, "%s:%d", host, (int)getpid());
+}
+
+static int db_problem(oms_request *req, int rc, const oms_error *err)
+{
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(req->app->store->db);
+    return oms_resp_problem(req, (oms_err)rc, err->msg, NULL);
+}
+
+/* Live branch-scope locks of other holders: the job's lock conflicts with
+ * them (SPEC §7 scope nesting). A JSON array, empty when none. */
+static int branch_lock_conflicts(oms_dbconn *c, oms_request *req, const char *branch, json_t **out, oms_error *err)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             OMS_LOCK_WITH_NOW("%s") "SELECT n.t, " OMS_LOCK_COLS " FROM n CROSS JOIN locks l WHERE l.branch = $1"
+                                     " AND l.state = 'active' AND l.deadline_at > n.t AND l.scope = 'branch'"
+                                     " ORDER BY l.fencing_token",
+             NOW(c));
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_exec(c, sql, p, 1, &r, err);
+    *out = json_array();
+    for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
+        oms_lock l;
+        oms_lock_from_row(&l, r, i, 1, req->arena);
+        json_array_append_new(*out, oms_lock_json(&l, oms_dbres_int(r, i, 0)));
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+static const char *const k_rebuild_fields[] = {"reason", NULL};
+
+int oms_index_rebuild_start(oms_request *req, const char *branch)
+{
+    const json_t *body = req->json;
+    if (body && !json_is_object(body))
+        return oms_resp_problem(req, OMS_EINVAL, "the body must be empty or {\"reason\"}", NULL);
+    if (body && !oms_body_fields_ok(req, body, k_rebuild_fields))
+        return OMS_OK;
+    const char *why = body ? json_string_value(json_object_get(body, "reason")) : NULL;
+    if (body && json_object_get(body, "reason") && (!why || !*why || strlen(why) > OMS_LOCK_REASON_MAX))
+        return oms_resp_problem(req, OMS_EINVAL, "reason must be a string of 1 to 1000 bytes", NULL);
+    if (stopping() || atomic_load(&req->app->draining))
+        return oms_resp_problem(req, OMS_EUNAVAIL, "this instance is shutting down: start the rebuild elsewhere",
+                                NULL);
+    settings s = settings_of(req->app);
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc || (rc = oms_db_begin(c, true, &err)))
+        return db_problem(req, rc, &err);
+    bool pg = is_pg(c);
+    /* The branch row first, as writers take it: every commit after this
+     * transaction sees the building generation and records its changes. */
+    oms_dbparam bp[] = {DBP_TEXT(branch)};
+    if ((rc = oms_db_exec(c,
+                          pg ? "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
+                               " g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"
+                             : "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
+                               " g.state = 'active') FROM branches b WHERE b.name = $1",
+                          bp, 1, &r, &err)))
+        goto fail;
+    if (r->nrows == 0) {
+        rc = oms_err_set(&err, OMS_ENOTFOUND, "no branch named %s", branch);
+        goto fail;
+    }
+    char head[65];
+    snprintf(head, sizeof head, "%s", oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    r = NULL;
+    /* then the branch's lock key, as acquisitions take it: conflicts are
+     * judged against every lock committed before */
+    if (pg) {
+        oms_dbparam k[] = {DBP_INT(oms_lock_branch_key(branch))};
+        if ((rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock($1)", k, 1, NULL, &err)))
+            goto fail;
+    }
+    /* one job per branch: a running one answers 409, unless its builder
+     * died (its lock lapsed): then it is failed here and replaced */
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             OMS_LOCK_WITH_NOW("%s") "SELECT n.t, " JOB_COLS " FROM n CROSS JOIN index_jobs j"
+                                     " LEFT JOIN locks l ON l.id = j.lock_id WHERE j.branch = $1 AND j.state = 'running'",
+             NOW(c));
+    if ((rc = oms_db_exec(c, sql, bp, 1, &r, &err)))
+        goto fail;
+    if (r->nrows == 1) {
+        if (!lock_lapsed(r, 0, oms_dbres_int(r, 0, 0))) {
+            json_t *job = job_json(r, 0);
+            oms_dbres_free(r);
+            oms_db_rollback(c);
+            return oms_resp_problem_as(req, OMS_ECONFLICT, "rebuild_running",
+                                       "a rebuild of this branch is already running", json_pack("{s:o}", "job", job));
+        }
+        bool failed;
+        char *dead = oms_arena_strdup(req->arena, oms_dbres_get(r, 0, 1));
+        oms_dbres_free(r);
+        r = NULL;
+        if ((rc = fail_job_tx(c, dead, LAPSED_ERROR, &failed, &err)))
+            goto fail;
+    }
+    oms_dbres_free(r);
+    r = NULL;
+    json_t *conflicts = NULL;
+    if ((rc = branch_lock_conflicts(c, req, branch, &conflicts, &err)))
+        goto fail;
+    if (json_array_size(conflicts)) {
+        oms_db_rollback(c);
+        return oms_resp_problem_as(req, OMS_ECONFLICT, "lock_conflict",
+                                   "the branch is locked: a rebuild needs the branch for its switch",
+                                   json_pack("{s:o}", "conflicts", conflicts));
+    }
+    json_decref(conflicts);
+
+    char job[OMS_INDEX_JOB_ID_LEN + 1], lock_id[OMS_LOCK_ID_LEN + 1], inst[200], reason[1200], msg[200];
+    new_job_id(job);
+    oms_lock_new_id(lock_id);
+    instance_name(inst, sizeof inst);
+    const char *holder = req->principal.sub ? req->principal.sub : "oms";
+    snprintf(reason, sizeof reason, "search index rebuild %s%s%s", job, why ? ": " : "", why ? why : "");
+    snprintf(msg, sizeof msg, "index job %s, snapshot of %.12s", job, head);
+    new_lock jl = {.id = lock_id, .branch = branch, .scope = "resource", .resource_type = OMS_INDEX_LOCK_REGION,
+                   .resource_id = job, .holder = holder, .reason = reason,
+                   .ttl_ms = oms_lock_default_ttl("indexing") * 1000, .heartbeat_s = s.heartbeat_s, .percent = 0,
+                   .phase = "snapshot", .message = msg};
+    int64_t token = 0;
+    if ((rc = insert_lock(c, &jl, &token, &err)))
+        goto fail;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO search_generations (branch, state, job_id, commit_id, created_at)"
+             " VALUES ($1, 'building', $2, $3, %s) RETURNING id",
+             NOW(c));
+    oms_dbparam gp[] = {DBP_TEXT(branch), DBP_TEXT(job), DBP_TEXT(head)};
+    if ((rc = oms_db_exec(c, sql, gp, 3, &r, &err)))
+        goto fail;
+    int64_t gen = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    r = NULL;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO index_jobs (id, branch, state, phase, generation, commit_id, lock_id, requested_by,"
+             " request_id, instance, created_at, updated_at) VALUES ($1, $2, 'running', 'snapshot', $3, $4, $5, $6,"
+             " $7, $8, %s, %s)",
+             NOW(c), NOW(c));
+    oms_dbparam jp[] = {DBP_TEXT(job),    DBP_TEXT(branch),          DBP_INT(gen),    DBP_TEXT(head),
+                        DBP_TEXT(lock_id), DBP_TEXT(holder), DBP_TEXT(req->request_id), DBP_TEXT(inst)};
+    if ((rc = oms_db_exec(c, sql, jp, 8, NULL, &err)))
+        goto fail;
+    /* index.rebuild (start) and the lock's acquisition, with the request */
+    json_t *d = json_pack("{s:s,s:I,s:s,s:s,s:s?}", "event", "start", "generation", (json_int_t)gen, "commit", head,
+                          "lock_id", lock_id, "reason", why);
+    char *dt = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    oms_audit_event ev = {.action = "index.rebuild", .outcome = "success", .http_status = 202,
+                          .resource_kind = "index-jobs", .resource_branch = branch, .resource_id = job,
+                          .commit_id = head, .detail = dt};
+    oms_audit_from_request(&ev, req);
+    rc = oms_audit_append(c, &ev, &err);
+    free(dt);
+    if (rc == OMS_OK) {
+        d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "scope", "resource", "resource_type",
+                      OMS_INDEX_LOCK_REGION, "resource_id", job, "kind", "indexing", "holder", holder,
+                      "fencing_token", (json_int_t)token, "heartbeat_seconds", (json_int_t)s.heartbeat_s, "job", job);
+        dt = json_dumps(d, JSON_COMPACT);
+        json_decref(d);
+        oms_audit_event lev = {.action = "lock.acquire", .outcome = "success", .http_status = 202,
+                               .resource_kind = "locks", .resource_branch = branch, .resource_id = lock_id,
+                               .detail = dt};
+        oms_audit_from_request(&lev, req);
+        rc = oms_audit_append(c, &lev, &err);
+        free(dt);
+    }
+    if (rc) {
+        rc = oms_err_set(&err, OMS_EAUDIT, "the audit store cannot write");
+        goto fail;
+    }
+    if ((rc = oms_db_commit(c, &err)))
+        goto fail;
+    req->audited = true;
+
+    builder *b = calloc(1, sizeof *b);
+    b->app = req->app;
+    b->s = s;
+    snprintf(b->job, sizeof b->job, "%s", job);
+    snprintf(b->lock_id, sizeof b->lock_id, "%s", lock_id);
+    snprintf(b->commit, sizeof b->commit, "%s", head);
+    snprintf(b->branch, sizeof b->branch, "%s", branch);
+    snprintf(b->holder, sizeof b->holder, "%s", holder);
+    b->gen = gen;
+    b->phase = "snapshot";
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&g_builders.mu);
+    pthread_t t;
+    bool started = pthread_create(&t, &attr, builder_main, b) == 0;
+    if (started)
+        g_builders.running++;
+    pthread_mutex_unlock(&g_builders.mu);
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        free(b);
+        fail_job(c, job, "the builder thread could not start", &err);
+    }
+    if ((rc = load_job(c, job, &r, &err)))
+        return db_problem(req, rc, &err);
+    json_t *out = job_json(r, 0);
+    oms_dbres_free(r);
+    oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/index-jobs/%s", job));
+    return oms_resp_json(req, 202, out);
+fail:
+    oms_dbres_free(r);
+    oms_db_rollback(c);
+    return db_problem(req, rc, &err);
+}
+
+int oms_index_job_get(oms_request *req, const char *id)
+{
+    oms_error err;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc || (rc = load_job(c, id, &r, &err)))
+        return db_problem(req, rc, &err);
+    /* a job's progress names its branch's commit and size: read access to
+     * the branch (SPEC §6.2) */
+    if (!oms_authorize_on(req, OMS_PERM_SCHEMA_READ, oms_dbres_get(r, 0, 2))) {
+        oms_dbres_free(r);
+        return OMS_OK;
+    }
+    json_t *job = job_json(r, 0);
+    oms_dbres_free(r);
+    return oms_resp_json(req, 200, job);
+}
+
+/* ---- the background task ---- */
+
+static void stop_builders(void)
+{
+    atomic_store(&g_builders.stop, true);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 15;
+    pthread_mutex_lock(&g_builders.mu);
+    while (g_builders.running > 0)
+        if (pthread_cond_timedwait(&g_builders.cv, &g_builders.mu, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&g_builders.mu);
+}
+
+/* Jobs whose lock lapsed: their builder is gone (killed, or its instance
+ * lost the database long enough). Any instance fails them, once (the
+ * UPDATE ... WHERE state = 'running' decides who). */
+static void fail_lapsed_jobs(oms_app *app, oms_dbconn *c)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             OMS_LOCK_WITH_NOW("%s") "SELECT j.id FROM n CROSS JOIN index_jobs j LEFT JOIN locks l ON l.id = j.lock_id"
+                                     " WHERE j.state = 'running' AND (l.id IS NULL OR l.state <> 'active'"
+                                     " OR l.deadline_at <= n.t)",
+             NOW(c));
+    oms_dbres *r = NULL;
+    oms_error err;
+    if (oms_db_exec(c, sql, NULL, 0, &r, &err) != OMS_OK) {
+        if (err.code == OMS_EDB)
+            oms_db_conn_reset(app->store->db);
+        oms_dbres_free(r);
+        return;
+    }
+    for (size_t i = 0; i < r->nrows; i++) {
+        const char *id = oms_dbres_get(r, i, 0);
+        if (fail_job(c, id, LAPSED_ERROR, &err) == OMS_OK)
+            oms_log_write(OMS_LOG_WARN, NULL, NULL, "index job %s failed: its lock lapsed", id);
+        else
+            oms_log_write(OMS_LOG_WARN, NULL, NULL, "index job %s: cannot record its failure: %s", id, err.msg);
+    }
+    oms_dbres_free(r);
+}
+
+void oms_search_jobs_task(oms_app *app)
+{
+    if (atomic_load(&app->draining))
+        stop_builders(); /* their jobs fail and release their locks first */
+    oms_error err;
+    oms_dbconn *c;
+    if (oms_db_conn(app->store->db, &c, &err))
+        return;
+    fail_lapsed_jobs(app, c);
+    /* a bounded amount of dropping per run */
+    for (int i = 0; i < 8; i++) {
+        bool did = false;
+        if (oms_search_drop_step(c, DROP_GRACE_MS, DROP_BATCH, &did, &err)) {
+            if (err.code == OMS_EDB)
+                oms_db_conn_reset(app->store->db);
+            oms_log_write(OMS_LOG_WARN, NULL, NULL, "search: dropping a retired generation: %s", err.msg);
+            break;
+        }
+        if (!did)
+            break;
+    }
+}
