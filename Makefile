@@ -26,7 +26,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test unit api run deps clean bench fuzz-replay fuzz
+.PHONY: all test unit api run deps clean bench fuzz-replay fuzz faults
 all: $(BUILD)/oms
 
 deps:
@@ -80,6 +80,12 @@ test: deps $(BUILD)/oms unit
 
 run: deps $(BUILD)/oms
 	@OMS_BIN=$(BUILD)/oms scripts/dev-run.sh
+
+# The long variants of the fault and attack runs (tests/faults, tests/security:
+# 60 s slow-client attacks, 10,000-resource rebuilds, repeated restarts),
+# on both backends. `make test` runs their short versions.
+faults: deps $(BUILD)/oms
+	@OMS_FAULTS_LONG=1 OMS_BIN=$(BUILD)/oms BUILD=$(BUILD) scripts/run-faults.sh
 
 bench: deps $(BUILD)/oms
 	@OMS_BIN=$(BUILD)/oms BUILD=$(BUILD) scripts/run-bench.sh
