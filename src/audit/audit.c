@@ -6,66 +6,54 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/request.h"
-#include "http/routes.h"
 #include "ops/log.h"
 
-/* Fills resource kind, branch and id from the matched route's parameters
- * ({kind}, {branch}, then {api_name}, {id} or {key}) where the caller left
- * them empty, so that refusals and failures name what they were about. */
-static void resource_from_route(oms_audit_event *ev, const oms_request *req)
+/* Fills resource kind, branch and id from what the route names where the
+ * caller left them empty, so that refusals and failures name what they
+ * were about: {kind}, {branch}, then {api_name} or {id} (for /locks/{id},
+ * the collection's name is the kind). */
+static void resource_from_route(oms_audit_event *ev, const oms_ctx *ctx)
 {
-    const char *p = req->route->pattern;
-    size_t k = 0;
-    const char *last_literal = NULL;
-    size_t last_len = 0;
-    while (*p && k <= req->nparams) {
-        if (*p == '/')
-            p++;
-        size_t len = strcspn(p, "/");
-        if (len == 0)
-            break;
-        if (p[0] != '{') {
-            last_literal = p;
-            last_len = len;
-        } else if (k < req->nparams) {
-            const char *v = req->params[k++];
-            if (len == 8 && strncmp(p, "{branch}", 8) == 0) {
-                if (!ev->resource_branch)
-                    ev->resource_branch = v;
-            } else if (len == 6 && strncmp(p, "{kind}", 6) == 0) {
-                if (!ev->resource_kind)
-                    ev->resource_kind = v;
-            } else if (!ev->resource_id) {
-                ev->resource_id = v;
-                /* /api/v1/locks/{id}: the kind is the collection's name */
-                if (!ev->resource_kind && last_literal)
-                    ev->resource_kind = oms_arena_strndup(req->arena, last_literal, last_len);
+    if (!ev->resource_branch)
+        ev->resource_branch = ctx->branch;
+    if (!ev->resource_kind)
+        ev->resource_kind = ctx->kind_segment;
+    if (!ev->resource_id) {
+        ev->resource_id = ctx->api_name ? ctx->api_name : ctx->id;
+        if (!ev->resource_kind && ctx->id && ctx->route) {
+            /* the literal before {id} */
+            const char *at = strstr(ctx->route, "/{id}");
+            if (!at)
+                at = strstr(ctx->route, "/{key}");
+            if (at) {
+                const char *start = at;
+                while (start > ctx->route && start[-1] != '/')
+                    start--;
+                ev->resource_kind = oms_arena_strndup(ctx->arena, start, (size_t)(at - start));
             }
         }
-        p += len;
     }
 }
 
-void oms_audit_from_request(oms_audit_event *ev, oms_request *req)
+void oms_audit_from_ctx(oms_audit_event *ev, const oms_ctx *ctx)
 {
-    if (req->authenticated) {
+    if (ctx->sub) {
         json_t *a = json_array();
-        for (size_t i = 0; i < req->principal.nroles; i++)
-            json_array_append_new(a, json_string(req->principal.roles[i]));
+        for (size_t i = 0; i < ctx->nroles; i++)
+            json_array_append_new(a, json_string(ctx->roles[i]));
         char *s = json_dumps(a, JSON_COMPACT);
         json_decref(a);
-        ev->actor_roles = s ? oms_arena_strdup(req->arena, s) : NULL;
+        ev->actor_roles = s ? oms_arena_strdup(ctx->arena, s) : NULL;
         free(s);
-        ev->actor_sub = req->principal.sub;
+        ev->actor_sub = ctx->sub;
     }
-    ev->client_addr = req->client_addr;
-    ev->user_agent = req->user_agent;
-    ev->request_id = req->request_id;
-    ev->method = req->method;
-    if (req->route) {
-        ev->route = req->route->pattern;
-        resource_from_route(ev, req);
+    ev->client_addr = ctx->client_addr;
+    ev->user_agent = ctx->user_agent;
+    ev->request_id = ctx->request_id;
+    ev->method = ctx->method;
+    if (ctx->route) {
+        ev->route = ctx->route;
+        resource_from_route(ev, ctx);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/context.h"
 #include "store/store.h"
 
 typedef struct {
@@ -35,10 +36,9 @@ typedef struct {
     int64_t time_ms;           /* 0: when it is appended */
 } oms_audit_event;
 
-/* Fills the actor and request fields of `ev` from the request; the roles
- * JSON text is arena-allocated. */
-struct oms_request;
-void oms_audit_from_request(oms_audit_event *ev, struct oms_request *req);
+/* Fills the actor and request fields of `ev` from the request context; the
+ * roles JSON text is arena-allocated. */
+void oms_audit_from_ctx(oms_audit_event *ev, const oms_ctx *ctx);
 
 /* Appends inside the caller's open write transaction: the event takes the
  * next seq of the table's sequence and is queued for the chainer, which

@@ -23,7 +23,7 @@ static int record_read(oms_request *req, const char *action, const char *resourc
     json_decref(detail);
     oms_audit_event ev = {.action = action, .outcome = "success", .http_status = 200,
                           .resource_kind = "audit", .resource_id = resource_id, .detail = d};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     oms_error err;
     int rc = oms_audit_record(req->app->store, &ev, &err);
     if (rc) {
@@ -36,7 +36,7 @@ static int record_read(oms_request *req, const char *action, const char *resourc
                          NULL);
     }
     free(d);
-    req->audited = true; /* recorded, or its 503 queued */
+    req->ctx.audited = true; /* recorded, or its 503 queued */
     return rc;
 }
 

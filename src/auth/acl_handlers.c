@@ -202,17 +202,17 @@ static int record_change(oms_dbconn *c, oms_request *req, const acl_change *ch, 
     oms_audit_event ev = {.action = ch->action, .outcome = "success", .http_status = ch->status,
                           .resource_kind = "acl-policies", .resource_id = ch->id, .issue_keys = keys,
                           .before_hash = ch->before_hash, .after_hash = ch->after_hash, .detail = detail_txt};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     rc = oms_audit_append(c, &ev, err);
     if (rc == OMS_OK) {
         oms_audit_event al = {.action = "alert.raised", .outcome = "success", .http_status = ch->status,
                               .resource_kind = "acl-policies", .resource_id = ch->id, .issue_keys = keys,
                               .detail = alert_txt};
-        oms_audit_from_request(&al, req);
+        oms_audit_from_ctx(&al, oms_req_ctx(req));
         rc = oms_audit_append(c, &al, err);
     }
     if (rc == OMS_OK)
-        rc = oms_alert_raise(c, req, "acl_change", "warning", alert_txt, err);
+        rc = oms_alert_raise(c, oms_req_ctx(req), "acl_change", "warning", alert_txt, err);
     free(detail_txt);
     free(alert_txt);
     free(keys);

@@ -180,8 +180,8 @@ int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_v
         oms_dbconn *c;
         int64_t version = 0;
         int rc = oms_db_conn(db, &c, err);
-        if (rc == OMS_OK && branch && !req->branch_head[0])
-            rc = version_and_head(c, branch, &version, req->branch_head, err);
+        if (rc == OMS_OK && branch && !req->ctx.branch_head[0])
+            rc = version_and_head(c, branch, &version, req->ctx.branch_head, err);
         else if (rc == OMS_OK)
             rc = oms_acl_db_version(c, &version, err);
         if (rc == OMS_OK)

@@ -9,7 +9,7 @@
 #include "auth/rbac.h"
 #include "auth/role_map.h"
 
-typedef struct {
+typedef struct oms_principal {
     const char *sub;
     const char **roles; /* effective OMS roles */
     size_t nroles;

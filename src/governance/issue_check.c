@@ -194,7 +194,7 @@ bool oms_issue_check(oms_request *req)
     if (json_array_size(invalid)) {
         ok = refuse(req, OMS_EUNPROCESSABLE, "issue_required", "some issue references are not valid keys", invalid);
     } else if (required && json_array_size(keys) == 0) {
-        if (oms_override_permits(req, "issue_requirement", branch, NULL, 0))
+        if (oms_override_permits(oms_req_ctx(req), "issue_requirement", branch, NULL, 0))
             ok = true; /* used inside the change's transaction */
         else
             ok = refuse(req, OMS_EUNPROCESSABLE, "issue_required",

@@ -123,9 +123,18 @@ static int audit(oms_dbconn *c, oms_request *req, const char *action, const char
     oms_audit_event ev = {.action = action, .outcome = "success", .http_status = 200, .resource_kind = "overrides",
                           .resource_branch = branch, .resource_id = id, .override_id = id, .detail = detail};
     if (req)
-        oms_audit_from_request(&ev, req);
+        oms_audit_from_ctx(&ev, oms_req_ctx(req));
     else
         ev.actor_sub = "oms";
+    return oms_audit_append(c, &ev, err) ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+}
+
+static int audit_ctx(oms_dbconn *c, const oms_ctx *ctx, const char *action, const char *id, const char *branch,
+                     const char *detail, oms_error *err)
+{
+    oms_audit_event ev = {.action = action, .outcome = "success", .http_status = 200, .resource_kind = "overrides",
+                          .resource_branch = branch, .resource_id = id, .override_id = id, .detail = detail};
+    oms_audit_from_ctx(&ev, ctx);
     return oms_audit_append(c, &ev, err) ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
 }
 
@@ -164,48 +173,48 @@ bool oms_override_attach(oms_request *req)
         oms_resp_problem_as(req, OMS_EFORBIDDEN, "override_invalid", why, NULL);
         return false;
     }
-    req->override_id = oms_arena_strdup(req->arena, id);
-    snprintf(req->override_kind, sizeof req->override_kind, "%s", oms_dbres_get(r, 0, 1));
-    snprintf(req->override_branch, sizeof req->override_branch, "%s", oms_dbres_get(r, 0, 2));
-    req->override_resource = oms_arena_strdup(req->arena, oms_dbres_get(r, 0, 3));
+    req->ctx.override.id = oms_arena_strdup(req->arena, id);
+    snprintf(req->ctx.override.kind, sizeof req->ctx.override.kind, "%s", oms_dbres_get(r, 0, 1));
+    snprintf(req->ctx.override.branch, sizeof req->ctx.override.branch, "%s", oms_dbres_get(r, 0, 2));
+    req->ctx.override.resource = oms_arena_strdup(req->arena, oms_dbres_get(r, 0, 3));
     oms_dbres_free(r);
     return true;
 }
 
-bool oms_override_permits(oms_request *req, const char *kind, const char *branch, const char *const *resources,
+bool oms_override_permits(oms_ctx *ctx, const char *kind, const char *branch, const char *const *resources,
                           size_t n)
 {
-    if (!req || !req->override_id || strcmp(req->override_kind, kind) != 0 || !branch ||
-        strcmp(req->override_branch, branch) != 0)
+    if (!ctx || !ctx->override.id || strcmp(ctx->override.kind, kind) != 0 || !branch ||
+        strcmp(ctx->override.branch, branch) != 0)
         return false;
-    for (size_t i = 0; req->override_resource && i < n; i++)
-        if (strcmp(resources[i], req->override_resource) != 0)
+    for (size_t i = 0; ctx->override.resource && i < n; i++)
+        if (strcmp(resources[i], ctx->override.resource) != 0)
             return false;
-    req->override_needed = true;
+    ctx->override.needed = true;
     return true;
 }
 
-bool oms_override_in_scope(const oms_request *req, const char *const *resources, size_t n)
+bool oms_override_in_scope(const oms_ctx *ctx, const char *const *resources, size_t n)
 {
-    if (!req || !req->override_needed || !req->override_resource)
+    if (!ctx || !ctx->override.needed || !ctx->override.resource)
         return true;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(resources[i], req->override_resource) != 0)
+        if (strcmp(resources[i], ctx->override.resource) != 0)
             return false;
     return true;
 }
 
-int oms_governance_in_tx(oms_dbconn *c, oms_request *req, oms_error *err)
+int oms_governance_in_tx(oms_dbconn *c, oms_ctx *ctx, oms_error *err)
 {
-    if (!req || !req->override_needed || req->override_used)
+    if (!ctx || !ctx->override.needed || ctx->override.used)
         return OMS_OK;
     /* Used once: the state moves from approved to used atomically; a second
      * use, a use after expiry or after a cancel changes no row. */
-    oms_dbparam p[] = {DBP_INT(oms_now_ms()), DBP_TEXT(req->request_id), DBP_TEXT(req->override_id),
-                       DBP_TEXT(req->principal.sub)};
+    oms_dbparam p[] = {DBP_INT(oms_now_ms()), DBP_TEXT(ctx->request_id), DBP_TEXT(ctx->override.id),
+                       DBP_TEXT(ctx->principal ? ctx->principal->sub : "")};
     oms_dbres *r = NULL;
     int rc = oms_db_exec(c,
-                         pg(req) ? "UPDATE overrides SET state = 'used', used_at = $1, used_request_id = $2"
+                         oms_db_backend_of_conn(c) == OMS_DB_PG ? "UPDATE overrides SET state = 'used', used_at = $1, used_request_id = $2"
                                    " WHERE id = $3 AND requester = $4 AND state = 'approved' AND expires_at > " PG_NOW
                                  : "UPDATE overrides SET state = 'used', used_at = $1, used_request_id = $2"
                                    " WHERE id = $3 AND requester = $4 AND state = 'approved' AND expires_at > " SQLITE_NOW,
@@ -215,12 +224,12 @@ int oms_governance_in_tx(oms_dbconn *c, oms_request *req, oms_error *err)
     oms_dbres_free(r);
     if (rc)
         return rc;
-    char *detail = oms_arena_printf(req->arena, "{\"override_id\":\"%s\",\"kind\":\"%s\",\"branch\":\"%s\"}",
-                                    req->override_id, req->override_kind, req->override_branch);
-    if ((rc = audit(c, req, "override.used", req->override_id, req->override_branch, detail, err)) ||
-        (rc = oms_alert_raise(c, req, "override_used", "critical", detail, err)))
+    char *detail = oms_arena_printf(ctx->arena, "{\"override_id\":\"%s\",\"kind\":\"%s\",\"branch\":\"%s\"}",
+                                    ctx->override.id, ctx->override.kind, ctx->override.branch);
+    if ((rc = audit_ctx(c, ctx, "override.used", ctx->override.id, ctx->override.branch, detail, err)) ||
+        (rc = oms_alert_raise(c, ctx, "override_used", "critical", detail, err)))
         return rc;
-    req->override_used = true;
+    ctx->override.used = true;
     return OMS_OK;
 }
 

@@ -25,17 +25,17 @@ bool oms_override_attach(oms_request *req);
 /* Does the attached override permit `kind` on `branch`? When the override
  * names a resource, every resource in `resources` must be that one. Marks
  * the override as needed by this change. */
-bool oms_override_permits(oms_request *req, const char *kind, const char *branch, const char *const *resources,
+bool oms_override_permits(oms_ctx *ctx, const char *kind, const char *branch, const char *const *resources,
                           size_t n);
 
 /* When the change relies on an override that names one resource, is every
  * touched resource that one? (true when no override is relied on) */
-bool oms_override_in_scope(const oms_request *req, const char *const *resources, size_t n);
+bool oms_override_in_scope(const oms_ctx *ctx, const char *const *resources, size_t n);
 
 /* Inside the change's transaction: when the change needed the override,
  * marks it used (once: a concurrent second use fails) and raises the
  * override_used alert. A no-op otherwise. */
-int oms_governance_in_tx(oms_dbconn *c, oms_request *req, oms_error *err);
+int oms_governance_in_tx(oms_dbconn *c, oms_ctx *ctx, oms_error *err);
 
 /* Background: pending and approved overrides past their expiry become
  * expired, each transition audited once (whichever instance does it). */

@@ -42,11 +42,11 @@ static int audit_refusal_json_as(oms_request *req, const char *action, const cha
     char *detail = json_dumps(dj, JSON_COMPACT);
     json_decref(dj);
     oms_audit_event ev = {.action = action, .outcome = outcome, .http_status = status, .detail = detail};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     ev.route = route;
     if (!wait) { /* queued for the writer, not awaited */
         oms_audit_record_later(req->app->store, &ev);
-        req->audited = true;
+        req->ctx.audited = true;
         free(detail);
         return OMS_OK;
     }
@@ -54,12 +54,12 @@ static int audit_refusal_json_as(oms_request *req, const char *action, const cha
     int64_t t0 = oms_mono_ns();
     int rc = oms_audit_record(req->app->store, &ev, &err);
     oms_metrics_audit_write((double)(oms_mono_ns() - t0) / 1e9, rc == OMS_OK);
-    req->audited = rc == OMS_OK;
+    req->ctx.audited = rc == OMS_OK;
     if (rc) {
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit write failed: %s", err.msg);
         oms_audit_record_unrecorded(req->app->store, &ev, oms_err_http_status((oms_err)rc),
                                     oms_err_problem_code((oms_err)rc));
-        req->audited = true; /* the answer's event is queued: nothing more to record */
+        req->ctx.audited = true; /* the answer's event is queued: nothing more to record */
     }
     free(detail);
     return rc;
@@ -401,7 +401,7 @@ static void derive_audit_action(oms_request *req)
     const char *a = req->route ? req->route->audit_action : NULL;
     oms_kind k;
     if (a && strncmp(a, "resource.", 9) == 0 && req->nparams >= 2 && oms_kind_parse(&k, req->params[1]) == 0)
-        req->audit_action = oms_arena_printf(req->arena, "%s.%s", oms_kind_noun(k), a + 9);
+        req->ctx.audit_action = oms_arena_printf(req->arena, "%s.%s", oms_kind_noun(k), a + 9);
 }
 
 /* A change route's failure is audited too (SPEC §9: every change, success
@@ -410,8 +410,8 @@ void oms_pipeline_finish(oms_request *req)
 {
     derive_audit_action(req);
     run_body_and_handler(req);
-    const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : NULL;
-    if (action && req->status >= 400 && !req->audited) {
+    const char *action = req->ctx.audit_action ? req->ctx.audit_action : req->route ? req->route->audit_action : NULL;
+    if (action && req->status >= 400 && !req->ctx.audited) {
         /* A change that failed because the database cannot take writes
          * now would fail the same way recording its event: with one write
          * lock for the whole database (SQLite) and a timeout waiting for
@@ -438,7 +438,7 @@ void oms_pipeline_refuse_unavailable(oms_request *req, const char *problem_code,
     const char *action = "request.rejected", *outcome = "denied";
     if (req->route && req->route->audit_action) {
         derive_audit_action(req);
-        action = req->audit_action ? req->audit_action : req->route->audit_action;
+        action = req->ctx.audit_action ? req->ctx.audit_action : req->route->audit_action;
         outcome = "failure";
     }
     if (audit_refusal(req, action, outcome, 503, problem_code) != OMS_OK)
@@ -481,9 +481,9 @@ static void run_body_and_handler(oms_request *req)
     int rc = req->route->handler(req);
     if (!req->responded)
         oms_resp_problem(req, rc ? (oms_err)rc : OMS_EINTERNAL, NULL, NULL);
-    if (req->override_needed && !req->override_used && req->status < 300)
+    if (req->ctx.override.needed && !req->ctx.override.used && req->status < 300)
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "a change relied on override %s without using it",
-                      req->override_id);
+                      req->ctx.override.id);
 }
 
 /* Sum of header names and values; MHD's own buffer limit stops anything far

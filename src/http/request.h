@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "auth/principal.h"
+#include "core/context.h"
 #include "http/path.h"
 #include "util/arena.h"
 #include "util/error.h"
@@ -26,6 +27,10 @@ typedef struct {
 } oms_header;
 
 typedef struct oms_request {
+    /* What domain code sees of this request (src/core/context.h): the
+     * mutable parts (override state, audit action, branch head) live only
+     * there; oms_req_ctx refreshes the rest. */
+    oms_ctx ctx;
     oms_arena *arena;
     oms_app *app;
     struct MHD_Connection *conn;
@@ -57,24 +62,9 @@ typedef struct oms_request {
     const char *params[OMS_MAX_SEGMENTS]; /* decoded path parameters, in pattern order */
     size_t nparams;
 
-    /* The head of the route's {branch}, read by the authorization step in
-     * the same round trip as the ACL version (empty when not read): reads
-     * use it instead of asking the database again. */
-    char branch_head[65];
-
     /* Identity. */
     bool authenticated;
     oms_principal principal;
-
-    /* Governance (SPEC §6.3, §6.4): an emergency override named by
-     * X-Override-ID, checked before the handler and used (consumed) inside
-     * the change's own transaction when the change needs it. */
-    const char *override_id;
-    char override_kind[24];
-    char override_branch[104];
-    const char *override_resource; /* KIND/API_NAME, or NULL for the whole branch */
-    bool override_needed;          /* the change relies on it */
-    bool override_used;
 
     /* Body. */
     char *body;
@@ -84,8 +74,6 @@ typedef struct oms_request {
 
     /* Pipeline state. */
     bool started, responded;
-    bool audited; /* an event for this request is already recorded */
-    const char *audit_action; /* set by a handler when it knows better than the route */
 
     /* Response. */
     int status;
@@ -102,7 +90,11 @@ typedef struct oms_request {
     void (*stream_free)(void *ctx);
 } oms_request;
 
-/* Request accessors (implemented over libmicrohttpd in server.c). */
+/* The request's context for domain calls, its borrowed values refreshed
+ * from the request (src/http/request.c). */
+oms_ctx *oms_req_ctx(oms_request *r);
+
+/* Request accessors (implemented over libmicrohttpd in request.c). */
 const char *oms_req_header(oms_request *r, const char *name);
 /* The query argument, percent-decoded once (NULL when absent or malformed). */
 const char *oms_req_query(oms_request *r, const char *name);
@@ -131,5 +123,9 @@ int oms_resp_problem(oms_request *r, oms_err code, const char *detail, json_t *e
  * (e.g. OMS_ECONFLICT as "integrity_violation"); `problem_code` is static. */
 int oms_resp_problem_as(oms_request *r, oms_err code, const char *problem_code, const char *detail,
                         json_t *extra);
+/* The one renderer of a domain failure: `rc` (or err->code when set), the
+ * error's precise problem code and message, and the members the context
+ * collected (ctx.problem_extra, taken). Returns the error code. */
+int oms_resp_error(oms_request *r, int rc, const oms_error *err);
 
 #endif

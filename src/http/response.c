@@ -115,6 +115,10 @@ int oms_resp_problem_as(oms_request *r, oms_err code, const char *problem_code, 
     json_object_set_new(doc, "code", json_string(pcode));
     json_object_set_new(doc, "request_id", json_string(r->request_id));
     if (extra) {
+        /* a 423 names when to come back (docs/locks.md) */
+        json_t *ra = json_object_get(extra, "retry_after_seconds");
+        if (status == 423 && json_is_integer(ra))
+            oms_resp_header(r, "Retry-After", oms_arena_printf(r->arena, "%lld", (long long)json_integer_value(ra)));
         json_object_update_missing(doc, extra);
         json_decref(extra);
     }
@@ -126,4 +130,13 @@ int oms_resp_problem_as(oms_request *r, oms_err code, const char *problem_code, 
     if (status == 401)
         oms_resp_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
     return code;
+}
+
+int oms_resp_error(oms_request *r, int rc, const oms_error *err)
+{
+    oms_err code = err && err->code != OMS_OK ? err->code : rc ? (oms_err)rc : OMS_EINTERNAL;
+    const char *detail = err && err->code != OMS_OK ? err->msg : NULL;
+    const char *problem = err && err->code != OMS_OK ? err->problem : NULL;
+    json_t *extra = oms_ctx_take_problem_extra(&r->ctx);
+    return oms_resp_problem_as(r, code, problem, detail, extra);
 }

@@ -35,40 +35,6 @@
 #include "util/encoding.h"
 #include "util/time.h"
 
-const char *oms_req_header(oms_request *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const char *oms_req_query(oms_request *r, const char *name)
-{
-    if (!r->raw_query)
-        return NULL;
-    size_t nlen = strlen(name);
-    const char *p = r->raw_query;
-    while (*p) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        size_t klen = eq ? (size_t)(eq - p) : len;
-        if (klen == nlen && strncmp(p, name, nlen) == 0) {
-            const char *v = eq ? eq + 1 : p + len;
-            size_t vlen = eq ? len - klen - 1 : 0;
-            /* '+' means space in query strings */
-            char *tmp = oms_arena_strndup(r->arena, v, vlen);
-            for (char *q = tmp; *q; q++)
-                if (*q == '+')
-                    *q = ' ';
-            oms_error err;
-            return oms_pct_decode(tmp, vlen, r->arena, NULL, &err);
-        }
-        p += len;
-        if (*p == '&')
-            p++;
-    }
-    return NULL;
-}
-
 static void make_request_id(char out[65])
 {
     unsigned char b[16];

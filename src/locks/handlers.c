@@ -122,7 +122,7 @@ static void audit_lock(oms_request *req, const oms_lock *l, const char *action, 
     ev->resource_branch = l->branch;
     ev->resource_id = l->id;
     ev->issue_keys = issues;
-    oms_audit_from_request(ev, req);
+    oms_audit_from_ctx(ev, oms_req_ctx(req));
     char *d = json_dumps(detail, JSON_COMPACT);
     json_decref(detail);
     ev->detail = d ? oms_arena_strdup(req->arena, d) : NULL;
@@ -716,7 +716,7 @@ int oms_h_lock_release(oms_request *req)
         goto fail;
     forced = !done && strcmp(l.holder, sub) != 0;
     if (forced) {
-        req->audit_action = "lock.force_release";
+        req->ctx.audit_action = "lock.force_release";
         if (!acl_allows(req, OMS_PERM_LOCK_ADMIN, l.branch, json_pack("{s:s}", "holder", l.holder))) {
             oms_db_rollback(c);
             return OMS_OK;
@@ -759,7 +759,7 @@ int oms_h_lock_release(oms_request *req)
                                "warning", "lock_id", l.id, "branch", l.branch, "holder", l.holder, "released_by", sub,
                                "kind", l.kind, "reason", why);
         char *adt = json_dumps(ad, JSON_COMPACT);
-        rc = adt ? oms_alert_raise(c, req, "forced_lock_release", "warning", adt, &err)
+        rc = adt ? oms_alert_raise(c, oms_req_ctx(req), "forced_lock_release", "warning", adt, &err)
                  : oms_err_set(&err, OMS_ENOMEM, "out of memory");
         free(adt);
         audit_lock(req, &l, "alert.raised", 200, issue_text, ad, &ev);

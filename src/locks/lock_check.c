@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/principal.h"
 #include "governance/overrides.h"
-#include "http/app.h"
-#include "http/routes.h"
 #include "locks/locks.h"
+#include "store/store.h"
 #include "ops/metrics.h"
 
 #define MAX_OWN_LOCKS 16
@@ -22,21 +22,20 @@
 
 /* Reads are never blocked (SPEC §7). A read route has no audit action, and a
  * handler that knows better (dry-run validation) clears its own. */
-static bool is_read(const oms_request *req)
+static bool is_read(const oms_ctx *ctx)
 {
-    const char *action = req->audit_action ? req->audit_action : req->route ? req->route->audit_action : "write";
-    return action == NULL;
+    return ctx->route && !ctx->route_action;
 }
 
 /* X-Lock-ID: one lock id, or several separated by commas (a batch touching
  * two locked regions). */
-static int parse_own_ids(oms_request *req, const char **ids, size_t *n, oms_error *err)
+static int parse_own_ids(oms_ctx *ctx, const char **ids, size_t *n, oms_error *err)
 {
     *n = 0;
-    const char *h = oms_req_header(req, "X-Lock-ID");
+    const char *h = ctx->lock_id;
     if (!h)
         return OMS_OK;
-    char *copy = oms_arena_strdup(req->arena, h);
+    char *copy = oms_arena_strdup(ctx->arena, h);
     for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         while (*t == ' ' || *t == '\t')
             t++;
@@ -65,7 +64,7 @@ static int parse_own_ids(oms_request *req, const char **ids, size_t *n, oms_erro
  * it must stop. The holder is compared exactly, as the issuer wrote the
  * subject: a case-variant of the holder's name is someone else
  * (docs/security.md). */
-static int check_own_lock(oms_dbconn *c, oms_request *req, oms_db_backend be, const char *id, json_t **extra,
+static int check_own_lock(oms_dbconn *c, oms_ctx *ctx, oms_db_backend be, const char *id, json_t **extra,
                           oms_error *err)
 {
     static const char *const sql[2] = {NAMED_LOCK_SQL(OMS_LOCK_NOW_SQLITE, ""),
@@ -75,14 +74,14 @@ static int check_own_lock(oms_dbconn *c, oms_request *req, oms_db_backend be, co
     int rc = oms_db_exec(c, sql[be == OMS_DB_PG], p, 1, &r, err);
     if (rc)
         return rc;
-    const char *sub = req->principal.sub ? req->principal.sub : "";
+    const char *sub = ctx->principal && ctx->principal->sub ? ctx->principal->sub : "";
     if (r->nrows == 0) {
         *extra = json_pack("{s:s,s:s}", "lock_id", id, "lock_state", "unknown");
         rc = oms_err_set(err, OMS_ELOCKLOST, "X-Lock-ID %s names no lock", id);
     } else {
         oms_lock l;
         int64_t now = oms_dbres_int(r, 0, 0);
-        oms_lock_from_row(&l, r, 0, 1, req->arena);
+        oms_lock_from_row(&l, r, 0, 1, ctx->arena);
         if (strcmp(l.holder, sub) != 0) {
             *extra = json_pack("{s:s,s:s,s:s}", "lock_id", id, "lock_state", "not_holder", "holder", l.holder);
             rc = oms_err_set(err, OMS_ELOCKNOTHOLDER, "lock %s is held by %s, not by you: its id gives no right to"
@@ -104,16 +103,16 @@ static int check_own_lock(oms_dbconn *c, oms_request *req, oms_db_backend be, co
  * needed here makes the write path consume it (state `used`, once, with the
  * override_used alert) in this same transaction. It never revives a lapsed
  * lock of the caller's own: fencing is checked before. */
-static bool lock_override_admits(oms_request *req, const char *branch, const char *const *resources, size_t n)
+static bool lock_override_admits(oms_ctx *ctx, const char *branch, const char *const *resources, size_t n)
 {
-    return oms_override_permits(req, "lock", branch, resources, n);
+    return oms_override_permits(ctx, "lock", branch, resources, n);
 }
 
 static int64_t ceil_seconds(int64_t ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
 
 /* The 423 problem members: the blocking locks, an ETA, what can still be
  * written, and Retry-After (header and member). */
-static json_t *locked_problem(oms_request *req, const char *branch, const oms_lock *locks, size_t n, int64_t now,
+static json_t *locked_problem(oms_ctx *ctx, const char *branch, const oms_lock *locks, size_t n, int64_t now,
                               const char *const *resources, size_t nres)
 {
     json_t *list = json_array(), *patterns = json_array(), *blocked = json_array();
@@ -121,7 +120,7 @@ static json_t *locked_problem(oms_request *req, const char *branch, const oms_lo
     bool eta_known = true, whole_branch = false;
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(list, oms_lock_json(&locks[i], now));
-        json_array_append_new(patterns, json_string(oms_lock_pattern(&locks[i], req->arena)));
+        json_array_append_new(patterns, json_string(oms_lock_pattern(&locks[i], ctx->arena)));
         whole_branch = whole_branch || !strcmp(locks[i].scope, "branch");
         int64_t eta, until_end = ceil_seconds(locks[i].deadline_at - now), wait = until_end;
         if (oms_lock_eta_seconds(&locks[i], now, &eta)) {
@@ -140,34 +139,31 @@ static json_t *locked_problem(oms_request *req, const char *branch, const oms_lo
             }
     const char *writable;
     if (whole_branch) {
-        writable = oms_arena_printf(req->arena, "nothing on branch %s until the lock ends; every other branch", branch);
+        writable = oms_arena_printf(ctx->arena, "nothing on branch %s until the lock ends; every other branch", branch);
     } else {
-        char *joined = oms_arena_strdup(req->arena, "");
+        char *joined = oms_arena_strdup(ctx->arena, "");
         for (size_t i = 0; i < json_array_size(patterns); i++)
-            joined = oms_arena_printf(req->arena, "%s%s%s", joined, i ? ", " : "",
+            joined = oms_arena_printf(ctx->arena, "%s%s%s", joined, i ? ", " : "",
                                       json_string_value(json_array_get(patterns, i)));
-        writable = oms_arena_printf(req->arena, "resources outside %s on branch %s; every other branch", joined, branch);
+        writable = oms_arena_printf(ctx->arena, "resources outside %s on branch %s; every other branch", joined, branch);
     }
-    char ra[24];
-    snprintf(ra, sizeof ra, "%lld", (long long)retry);
-    oms_resp_header(req, "Retry-After", ra);
     json_t *first = json_incref(json_array_get(list, 0));
     return json_pack("{s:o,s:o,s:o,s:s,s:o,s:o,s:I}", "lock", first, "locks", list, "eta_seconds",
                      eta_known ? json_integer(eta_max) : json_null(), "writable", writable, "locked", patterns,
                      "blocked_resources", blocked, "retry_after_seconds", (json_int_t)retry);
 }
 
-int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, const char *const *resources, size_t n,
-                         json_t **extra, oms_error *err)
+int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *const *resources, size_t n,
+                         oms_error *err)
 {
-    *extra = NULL;
-    if (is_read(req))
+    json_t *extra_ = NULL, **extra = &extra_;
+    if (is_read(ctx))
         return OMS_OK;
-    oms_db_backend be = oms_db_backend_of(req->app->store->db);
+    oms_db_backend be = oms_db_backend_of_conn(c);
     const char *own[MAX_OWN_LOCKS];
     size_t nown = 0;
     oms_dbres *r = NULL;
-    int rc = parse_own_ids(req, own, &nown, err);
+    int rc = parse_own_ids(ctx, own, &nown, err);
     if (rc)
         return rc;
     /* Shared against the exclusive lock every acquisition on this branch
@@ -180,19 +176,21 @@ int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, co
             return rc;
     }
     for (size_t i = 0; i < nown; i++)
-        if ((rc = check_own_lock(c, req, be, own[i], extra, err)))
+        if ((rc = check_own_lock(c, ctx, be, own[i], extra, err))) {
+            oms_ctx_problem_extra(ctx, *extra);
             return rc;
+        }
 
     static const char *const sql[2] = {BRANCH_LOCKS_SQL(OMS_LOCK_NOW_SQLITE), BRANCH_LOCKS_SQL(OMS_LOCK_NOW_PG)};
     oms_dbparam p[] = {DBP_TEXT(branch)};
     if ((rc = oms_db_exec(c, sql[be == OMS_DB_PG], p, 1, &r, err)))
         return rc;
-    oms_lock *blocking = r->nrows ? oms_arena_alloc(req->arena, r->nrows * sizeof *blocking) : NULL;
+    oms_lock *blocking = r->nrows ? oms_arena_alloc(ctx->arena, r->nrows * sizeof *blocking) : NULL;
     size_t nblocking = 0;
     int64_t now = r->nrows ? oms_dbres_int(r, 0, 0) : 0;
     for (size_t i = 0; i < r->nrows; i++) {
         oms_lock *l = &blocking[nblocking];
-        oms_lock_from_row(l, r, i, 1, req->arena);
+        oms_lock_from_row(l, r, i, 1, ctx->arena);
         bool mine = false;
         for (size_t k = 0; k < nown; k++)
             mine = mine || strcmp(own[k], l->id) == 0;
@@ -207,11 +205,11 @@ int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, co
             nblocking++;
     }
     oms_dbres_free(r);
-    if (nblocking == 0 || lock_override_admits(req, branch, resources, n))
+    if (nblocking == 0 || lock_override_admits(ctx, branch, resources, n))
         return OMS_OK;
     oms_metrics_lock_wait(OMS_LOCKWAIT_WRITE);
-    *extra = locked_problem(req, branch, blocking, nblocking, now, resources, n);
+    oms_ctx_problem_extra(ctx, locked_problem(ctx, branch, blocking, nblocking, now, resources, n));
     return oms_err_set(err, OMS_ELOCKED, "%s on branch %s is locked by %s (%s): %s",
-                       nblocking == 1 ? oms_lock_pattern(&blocking[0], req->arena) : "part of the change", branch,
+                       nblocking == 1 ? oms_lock_pattern(&blocking[0], ctx->arena) : "part of the change", branch,
                        blocking[0].holder, blocking[0].kind, blocking[0].reason);
 }

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "http/request.h"
+#include "core/context.h"
 #include "store/db.h"
 
 /* Pass as the only resource for a change to the whole branch (deleting
@@ -15,10 +15,11 @@
 
 /* OMS_OK when no other holder's active lock covers the branch or any of the
  * resources ("KIND/API_NAME"); otherwise OMS_ELOCKED with the problem
- * members in *extra. An X-Lock-ID naming another principal's lock is
+ * members (and retry_after_seconds, which the renderer turns into
+ * Retry-After) in ctx->problem_extra. An X-Lock-ID naming another principal's lock is
  * OMS_ELOCKNOTHOLDER (403), one naming the caller's own ended lock or no
  * lock at all OMS_ELOCKLOST (409, fencing). */
-int oms_lock_check_write(oms_dbconn *c, oms_request *req, const char *branch, const char *const *resources,
-                         size_t n, json_t **extra, oms_error *err);
+int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *const *resources,
+                         size_t n, oms_error *err);
 
 #endif

@@ -76,7 +76,7 @@ static int branch_snapshot(oms_request *req, const char *branch, oms_snapshot **
     oms_dbconn *c;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
     if (rc == OMS_OK)
-        rc = oms_snapshot_for_branch_head(c, branch, req->branch_head, out, &err);
+        rc = oms_snapshot_for_branch_head(c, branch, req->ctx.branch_head, out, &err);
     if (rc)
         oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
     return rc;
@@ -325,7 +325,7 @@ static int single_write(oms_request *req, oms_op_type type)
     oms_kind kind = param_kind(req);
     const char *url_name = type == OMS_OP_CREATE ? NULL : req->params[2];
     static const char *const verbs[] = {"create", "update", "delete"};
-    req->audit_action = action_name(req, kind, verbs[type]);
+    req->ctx.audit_action = action_name(req, kind, verbs[type]);
     const char *if_match = oms_req_etag(req, "If-Match");
     if (type != OMS_OP_CREATE && !if_match)
         return oms_resp_problem(req, OMS_EPRECONDREQ, "this request needs If-Match with the resource's ETag", NULL);
@@ -341,7 +341,7 @@ static int single_write(oms_request *req, oms_op_type type)
         op.if_match = if_match;
     json_t *issues = oms_issue_refs_collect(req, NULL, message, NULL);
     oms_write w = {.branch = branch, .if_match_head = type == OMS_OP_CREATE ? if_match : NULL, .ops = &op,
-                   .nops = 1, .message = message, .issue_keys = issues, .audit_action = req->audit_action};
+                   .nops = 1, .message = message, .issue_keys = issues, .audit_action = req->ctx.audit_action};
     oms_write_result res;
     oms_error err;
     int rc = oms_vcs_write(req, &w, &res, &err);
@@ -481,7 +481,7 @@ static int parse_batch(oms_request *req, oms_write_op **out, size_t *n, json_t *
 static int batch(oms_request *req, bool dry_run)
 {
     const char *branch = req->params[0];
-    req->audit_action = dry_run ? NULL : "schema.changes";
+    req->ctx.audit_action = dry_run ? NULL : "schema.changes";
     json_t *errors = json_array();
     oms_write_op *ops = NULL;
     size_t n = 0;

@@ -13,7 +13,7 @@
 #include "util/encoding.h"
 #include "util/time.h"
 
-int oms_alert_raise(oms_dbconn *c, oms_request *req, const char *rule, const char *severity, const char *detail,
+int oms_alert_raise(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const char *severity, const char *detail,
                     oms_error *err)
 {
     unsigned char rnd[16];
@@ -25,16 +25,16 @@ int oms_alert_raise(oms_dbconn *c, oms_request *req, const char *rule, const cha
                        DBP_INT(oms_now_ms()),
                        DBP_TEXT(rule),
                        DBP_TEXT(severity),
-                       DBP_TEXT(req && req->authenticated ? req->principal.sub : NULL),
-                       DBP_TEXT(req ? req->client_addr : NULL),
-                       DBP_TEXT(req ? req->request_id : NULL),
+                       DBP_TEXT(ctx ? ctx->sub : NULL),
+                       DBP_TEXT(ctx ? ctx->client_addr : NULL),
+                       DBP_TEXT(ctx ? ctx->request_id : NULL),
                        DBP_TEXT(detail ? detail : "{}")};
     int rc = oms_db_exec(c,
                          "INSERT INTO alerts (id, time_ms, rule, severity, subject, client_addr, request_id, detail)"
                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                          p, 8, NULL, err);
     if (rc == OMS_OK)
-        oms_log_write(OMS_LOG_WARN, req ? req->request_id : NULL, NULL, "security alert %s (%s): %s", rule, severity,
+        oms_log_write(OMS_LOG_WARN, ctx ? ctx->request_id : NULL, NULL, "security alert %s (%s): %s", rule, severity,
                       detail ? detail : "{}");
     return rc;
 }

@@ -9,7 +9,7 @@
 
 /* rule: "override_used", "forced_lock_release", "acl_change", ...;
  * severity: "info" | "warning" | "critical"; detail: JSON object text. */
-int oms_alert_raise(oms_dbconn *c, oms_request *req, const char *rule, const char *severity, const char *detail,
+int oms_alert_raise(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const char *severity, const char *detail,
                     oms_error *err);
 
 int oms_h_alert_list(oms_request *req);

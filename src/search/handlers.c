@@ -111,10 +111,10 @@ static void record_search(oms_request *req, const char *branch, const char *q, c
     json_decref(d);
     oms_audit_event ev = {.action = "search.query", .outcome = "success", .http_status = 200,
                           .resource_kind = "search", .resource_branch = branch, .detail = dt};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     oms_audit_record_later(req->app->store, &ev);
     free(dt);
-    req->audited = true;
+    req->ctx.audited = true;
 }
 
 int oms_h_search(oms_request *req)

@@ -1090,7 +1090,7 @@ int oms_index_rebuild_start(oms_request *req, const char *branch)
     oms_audit_event ev = {.action = "index.rebuild", .outcome = "success", .http_status = 202,
                           .resource_kind = "index-jobs", .resource_branch = branch, .resource_id = job,
                           .commit_id = head, .detail = dt};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     rc = oms_audit_append(c, &ev, &err);
     free(dt);
     if (rc == OMS_OK) {
@@ -1102,7 +1102,7 @@ int oms_index_rebuild_start(oms_request *req, const char *branch)
         oms_audit_event lev = {.action = "lock.acquire", .outcome = "success", .http_status = 202,
                                .resource_kind = "locks", .resource_branch = branch, .resource_id = lock_id,
                                .detail = dt};
-        oms_audit_from_request(&lev, req);
+        oms_audit_from_ctx(&lev, oms_req_ctx(req));
         rc = oms_audit_append(c, &lev, &err);
         free(dt);
     }
@@ -1112,7 +1112,7 @@ int oms_index_rebuild_start(oms_request *req, const char *branch)
     }
     if ((rc = oms_db_commit(c, &err)))
         goto fail;
-    req->audited = true;
+    req->ctx.audited = true;
 
     builder *b = calloc(1, sizeof *b);
     b->app = req->app;

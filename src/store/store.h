@@ -7,7 +7,7 @@
 #include "store/db.h"
 #include "util/error.h"
 
-typedef struct {
+typedef struct oms_store {
     oms_db *db;
 } oms_store;
 

@@ -58,6 +58,20 @@ int oms_err_set(oms_error *e, oms_err code, const char *fmt, ...)
 {
     if (e) {
         e->code = code;
+        e->problem = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int oms_err_set_as(oms_error *e, oms_err code, const char *problem, const char *fmt, ...)
+{
+    if (e) {
+        e->code = code;
+        e->problem = problem;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -69,6 +83,7 @@ int oms_err_set(oms_error *e, oms_err code, const char *fmt, ...)
 void oms_err_clear(oms_error *e)
 {
     e->code = OMS_OK;
+    e->problem = NULL;
     e->msg[0] = '\0';
 }
 

@@ -40,14 +40,20 @@ typedef enum {
     OMS_EFULL = -32,          /* 507 storage_full: the database has no room left */
 } oms_err;
 
-/* An error with its message; `msg` never holds secrets. */
+/* An error with its message; `msg` never holds secrets. `problem`, when
+ * set, is a more precise problem `code` than the error's own (a static
+ * string such as "integrity_violation" for an OMS_ECONFLICT). */
 typedef struct {
     oms_err code;
+    const char *problem;
     char msg[256];
 } oms_error;
 
 int oms_err_set(oms_error *e, oms_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with a precise problem code (static). */
+int oms_err_set_as(oms_error *e, oms_err code, const char *problem, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void oms_err_clear(oms_error *e);
 
 int oms_err_http_status(oms_err code);

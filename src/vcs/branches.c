@@ -175,7 +175,7 @@ static void audit_branch(oms_dbconn *c, oms_request *req, const char *action, co
     oms_audit_event ev = {.action = action, .outcome = "success", .http_status = status,
                           .resource_kind = "branches", .resource_branch = branch, .resource_id = branch,
                           .commit_id = commit, .issue_keys = keys};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     *rc = oms_audit_append(c, &ev, err);
     free(keys);
     if (*rc)
@@ -308,10 +308,9 @@ int oms_h_branch_delete(oms_request *req)
     }
     /* Deleting a branch touches everything on it: any live lock blocks. */
     const char *whole[] = {OMS_LOCK_WHOLE_BRANCH};
-    json_t *lock_extra = NULL;
-    if ((rc = oms_lock_check_write(c, req, name, whole, 1, &lock_extra, &err))) {
+    if ((rc = oms_lock_check_write(c, oms_req_ctx(req), name, whole, 1, &err))) {
         oms_db_rollback(c);
-        return oms_resp_problem(req, (oms_err)rc, err.msg, lock_extra);
+        return oms_resp_error(req, rc, &err);
     }
     json_t *issues = oms_issue_refs_collect(req, req->json, NULL, NULL);
     oms_dbparam p[] = {DBP_TEXT(name)};
@@ -323,7 +322,7 @@ int oms_h_branch_delete(oms_request *req)
     if (rc == OMS_OK)
         rc = oms_search_on_branch_delete(c, name, &err);
     if (rc == OMS_OK)
-        rc = oms_governance_in_tx(c, req, &err);
+        rc = oms_governance_in_tx(c, oms_req_ctx(req), &err);
     audit_branch(c, req, "branch.delete", name, head, 204, issues, &err, &rc);
     json_decref(issues);
     if (rc || (rc = oms_db_commit(c, &err)))

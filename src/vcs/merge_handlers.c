@@ -270,7 +270,7 @@ int oms_h_branch_settings(oms_request *req)
                                     before, np ? "true" : "false", (long long)nra, (long long)nbra);
     oms_audit_event ev = {.action = "branch.settings", .outcome = "success", .http_status = 200,
                           .resource_kind = "branches", .resource_branch = branch, .resource_id = branch, .detail = detail};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     if (rc == OMS_OK && (rc = oms_audit_append(c, &ev, &err)))
         rc = oms_err_set(&err, OMS_EAUDIT, "the audit store cannot write");
     if (rc == OMS_OK)

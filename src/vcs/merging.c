@@ -71,21 +71,20 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
         rc = oms_err_set(err, OMS_EPRECOND, "the target moved during the merge; retry");
         goto fail;
     }
-    if (protect && !m->bypass_protection && !oms_override_permits(req, "protected_branch", m->target, NULL, 0)) {
+    if (protect && !m->bypass_protection && !oms_override_permits(oms_req_ctx(req), "protected_branch", m->target, NULL, 0)) {
         out->problem_code = "protected_branch";
         rc = oms_err_set(err, OMS_EFORBIDDEN, "%s is protected: merge through an approved proposal", m->target);
         goto fail;
     }
     size_t n;
     const char *const *keys = changed_keys(req, out->changes, &n);
-    json_t *extra = NULL;
-    if (!oms_override_in_scope(req, keys, n)) {
+    if (!oms_override_in_scope(oms_req_ctx(req), keys, n)) {
         out->problem_code = "override_out_of_scope";
-        rc = oms_err_set(err, OMS_EFORBIDDEN, "the override covers only %s", req->override_resource);
+        rc = oms_err_set(err, OMS_EFORBIDDEN, "the override covers only %s", req->ctx.override.resource);
         goto fail;
     }
-    if ((rc = oms_lock_check_write(c, req, m->target, keys, n, &extra, err))) {
-        out->problem_extra = extra;
+    if ((rc = oms_lock_check_write(c, oms_req_ctx(req), m->target, keys, n, err))) {
+        out->problem_extra = oms_ctx_take_problem_extra(&req->ctx);
         goto fail;
     }
     writing = true;
@@ -111,15 +110,15 @@ static int fast_forward(oms_request *req, const oms_merge_request *m, oms_merge_
         if (rc)
             goto fail;
     }
-    if ((rc = oms_governance_in_tx(c, req, err)))
+    if ((rc = oms_governance_in_tx(c, oms_req_ctx(req), err)))
         goto fail;
     char *issue_keys = m->issue_keys ? json_dumps(m->issue_keys, JSON_COMPACT) : NULL;
     oms_audit_event ev = {.action = m->audit_action, .outcome = "success", .http_status = 200,
                           .resource_kind = "branches", .resource_branch = m->target, .resource_id = m->target,
                           .commit_id = out->source_head, .before_hash = head, .after_hash = out->source_head,
-                          .issue_keys = issue_keys, .override_id = req->override_used ? req->override_id : m->override_id,
+                          .issue_keys = issue_keys, .override_id = req->ctx.override.used ? req->ctx.override.id : m->override_id,
                           .detail = m->audit_detail ? m->audit_detail : "{\"fast_forward\":true}"};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     rc = oms_audit_append(c, &ev, err);
     free(issue_keys);
     if (rc) {

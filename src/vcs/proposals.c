@@ -192,7 +192,7 @@ static int audit_transition(oms_dbconn *c, oms_request *req, const char *action,
     oms_audit_event ev = {.action = action, .outcome = "success", .http_status = 200, .resource_kind = "proposals",
                           .resource_branch = p->target, .resource_id = p->id, .commit_id = commit,
                           .detail = detail, .issue_keys = keys};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     int rc = oms_audit_append(c, &ev, err);
     free(keys);
     return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
@@ -594,7 +594,7 @@ int oms_h_proposal_merge(oms_request *req)
     /* An approved breaking_change override stands in for the extra
      * approvals a breaking change needs, never for the ordinary ones. */
     bool override_ok = v.breaking && v.approvals >= v.required_if_not_breaking &&
-                       oms_override_permits(req, "breaking_change", p.target, NULL, 0);
+                       oms_override_permits(oms_req_ctx(req), "breaking_change", p.target, NULL, 0);
     if (v.approvals < v.required && !override_ok) {
         proposal_free(&p);
         return oms_resp_problem_as(req, OMS_ECONFLICT, "approvals_required",

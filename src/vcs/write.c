@@ -276,10 +276,10 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
 {
     /* An override the change relies on is used in this transaction; the
      * commit names it. */
-    int rc = oms_governance_in_tx(c, req, err);
+    int rc = oms_governance_in_tx(c, oms_req_ctx(req), err);
     if (rc)
         return rc;
-    const char *override_id = req->override_used ? req->override_id : w->override_id;
+    const char *override_id = req->ctx.override.used ? req->ctx.override.id : w->override_id;
     json_t *objects = json_array(), *change_rows = json_array(), *upserts = json_array(), *removed = json_array();
     rc = oms_snapshot_seal(fork, collect_tree_node, objects);
     if (rc) {
@@ -343,7 +343,7 @@ done:
 
     oms_audit_event ev = {.action = w->audit_action, .outcome = "success", .resource_branch = w->branch,
                           .commit_id = id};
-    oms_audit_from_request(&ev, req);
+    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     if (w->nops == 1 && !w->audit_resource_kind) {
         ev.resource_kind = oms_kind_segment(w->ops[0].kind);
         ev.resource_id = w->ops[0].api_name;
@@ -361,7 +361,7 @@ done:
     char *keys = w->issue_keys ? json_dumps(w->issue_keys, JSON_COMPACT) : NULL;
     ev.changed_paths = paths;
     ev.issue_keys = keys;
-    ev.override_id = req->override_used ? req->override_id : w->override_id;
+    ev.override_id = req->ctx.override.used ? req->ctx.override.id : w->override_id;
     char detail[64];
     snprintf(detail, sizeof detail, "{\"operations\":%zu,\"breaking\":%s}", w->nops, breaking ? "true" : "false");
     ev.detail = w->audit_detail ? w->audit_detail : detail;
@@ -428,7 +428,7 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
     if ((rc = read_branch(c, req, w->branch, head, &protect, &now_ms, err)))
         goto done;
     if (protect && !w->dry_run && !w->bypass_protection &&
-        !oms_override_permits(req, "protected_branch", w->branch, NULL, 0)) {
+        !oms_override_permits(oms_req_ctx(req), "protected_branch", w->branch, NULL, 0)) {
         res->problem_code = "protected_branch";
         rc = oms_err_set(err, OMS_EFORBIDDEN,
                          "%s is protected: changes arrive by merging an approved proposal", w->branch);
@@ -452,14 +452,13 @@ int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_err
         const char *key;
         json_t *v;
         json_object_foreach(touched, key, v) keys[n++] = key;
-        json_t *extra = NULL;
-        if (!oms_override_in_scope(req, keys, n)) {
+        if (!oms_override_in_scope(oms_req_ctx(req), keys, n)) {
             res->problem_code = protect ? "protected_branch" : "override_out_of_scope";
-            rc = oms_err_set(err, OMS_EFORBIDDEN, "the override covers only %s", req->override_resource);
+            rc = oms_err_set(err, OMS_EFORBIDDEN, "the override covers only %s", req->ctx.override.resource);
             goto done;
         }
-        if ((rc = oms_lock_check_write(c, req, w->branch, keys, n, &extra, err))) {
-            res->problem_extra = extra;
+        if ((rc = oms_lock_check_write(c, oms_req_ctx(req), w->branch, keys, n, err))) {
+            res->problem_extra = oms_ctx_take_problem_extra(&req->ctx);
             goto done;
         }
     }

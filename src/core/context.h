@@ -1,0 +1,91 @@
+/* The request context domain code receives (docs/architecture.md): who is
+ * asking, the request's arena and store, and every value the pipeline
+ * parsed from the request, once. It knows nothing of HTTP: the transport
+ * fills it (src/http/request.c), the API layer hands it to domain calls,
+ * the change transaction (src/txn/change.h) reads and completes it.
+ *
+ * Ownership: every pointer is borrowed from the request and lives as long
+ * as its arena; `problem_extra` is owned by the context (the renderer takes
+ * it, the arena frees what is left). */
+#ifndef OMS_CONTEXT_H
+#define OMS_CONTEXT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+#include "util/error.h"
+
+struct oms_principal;
+struct oms_store;
+struct oms_config;
+
+/* An emergency override named by X-Override-ID (SPEC §6.4): attached by
+ * governance before the handler, relied on and used inside the change's
+ * own transaction. */
+typedef struct {
+    const char *id;        /* X-Override-ID, or NULL */
+    char kind[24];
+    char branch[104];
+    const char *resource;  /* KIND/API_NAME, or NULL for the whole branch */
+    bool needed;           /* the change relies on it */
+    bool used;             /* consumed in the change's transaction */
+} oms_override_state;
+
+typedef struct oms_ctx {
+    oms_arena *arena;
+    struct oms_store *store;
+    const struct oms_config *cfg;
+
+    /* Who is asking (principal is NULL when not authenticated). `sub` and
+     * `roles` are what code below auth/ may read of it (audit, alerts). */
+    const struct oms_principal *principal;
+    const char *sub;
+    const char *const *roles;
+    size_t nroles;
+    const char *request_id;
+    const char *client_addr;
+    const char *user_agent;
+    const char *method;
+    const char *route;           /* the matched route's pattern, or NULL */
+    const char *route_action;    /* the route's audit action: NULL for a read route */
+
+    /* What the route names, decoded once by the pipeline (NULL when the
+     * route has no such parameter). */
+    const char *branch;          /* {branch} */
+    const char *kind_segment;    /* {kind}, e.g. "object-types" */
+    const char *api_name;        /* {api_name} */
+    const char *id;              /* {id} */
+    /* The head of `branch` read with the ACL version in the authorization
+     * round trip (empty when not read): reads use it instead of asking the
+     * database again. */
+    char branch_head[65];
+
+    /* Request values parsed once (NULL when absent). */
+    const char *lock_id;         /* X-Lock-ID */
+    const char *if_match;        /* If-Match, one entity tag, quotes removed */
+    const char *if_none_match;   /* If-None-Match, idem */
+    const char *commit_message;  /* body "message" or X-Commit-Message */
+    const json_t *body;          /* the parsed JSON body, or NULL */
+    json_t *issue_keys;          /* the change's issue references (array), or NULL */
+
+    oms_override_state override;
+
+    /* The audit record of this request: the action (set by a handler when
+     * it knows better than the route) and whether its event is recorded. */
+    const char *audit_action;
+    bool audited;
+
+    /* Members a failure adds to its problem document (the missing
+     * permission, the holding locks); set with oms_ctx_problem_extra. */
+    json_t *problem_extra;
+} oms_ctx;
+
+/* Sets the members a failure's problem document carries (stolen; replaces
+ * earlier ones). */
+void oms_ctx_problem_extra(oms_ctx *ctx, json_t *extra);
+/* Takes them (the caller owns the result, may be NULL). */
+json_t *oms_ctx_take_problem_extra(oms_ctx *ctx);
+
+#endif

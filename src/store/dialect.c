@@ -1,0 +1,34 @@
+#include "store/dialect.h"
+
+const char *oms_sql_for(const oms_dbconn *c, const oms_sql *q)
+{
+    return oms_db_backend_of_conn(c) == OMS_DB_PG ? q->pg : q->sqlite;
+}
+
+int oms_db_run(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
+               oms_error *err)
+{
+    return oms_db_exec(c, oms_sql_for(c, q), params, nparams, out, err);
+}
+
+int oms_db_xact_lock(oms_dbconn *c, int64_t key, bool shared, oms_error *err)
+{
+    if (oms_db_backend_of_conn(c) != OMS_DB_PG)
+        return OMS_OK;
+    oms_dbparam p[] = {DBP_INT(key)};
+    return oms_db_exec(c, shared ? "SELECT pg_advisory_xact_lock_shared($1)" : "SELECT pg_advisory_xact_lock($1)", p,
+                       1, NULL, err);
+}
+
+int oms_db_now_ms(oms_dbconn *c, int64_t *out, oms_error *err)
+{
+    static const oms_sql q = {"SELECT " OMS_DB_NOW_SQLITE, "SELECT " OMS_DB_NOW_PG};
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, NULL, 0, &r, err);
+    if (rc == OMS_OK)
+        *out = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    return rc;
+}
+
+bool oms_db_row_locking(const oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG; }

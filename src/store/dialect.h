@@ -1,0 +1,51 @@
+/* The small SQL dialect (docs/storage.md "Dialect"): where SQLite and
+ * PostgreSQL differ, a statement is written once per backend, side by side,
+ * and the store picks the one for the connection. Domain code never asks
+ * which backend it talks to; it calls the operations of its module's
+ * storage file (src/store/<module>_sql.c), which use these.
+ *
+ *   - the database clock, in epoch milliseconds: OMS_SQL_NOW(...) in a
+ *     statement pair, one text per backend;
+ *   - row locks: PostgreSQL "FOR UPDATE"/"FOR SHARE"; on SQLite the write
+ *     transaction (BEGIN IMMEDIATE) already serialises every writer;
+ *   - advisory locks: pg_advisory_xact_lock[_shared]; nothing on SQLite for
+ *     the same reason;
+ *   - upsert: INSERT ... ON CONFLICT (...) DO UPDATE, the same text on both;
+ *   - sequences: nextval on PostgreSQL, a counter row on SQLite. */
+#ifndef OMS_DIALECT_H
+#define OMS_DIALECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/db.h"
+
+/* One statement in both dialects. */
+typedef struct {
+    const char *sqlite;
+    const char *pg;
+} oms_sql;
+
+/* The same text on both backends. */
+#define OMS_SQL_BOTH(text) {(text), (text)}
+/* A statement whose only difference is the clock expression: `fmt` names
+ * it with the macro argument NOW (e.g. OMS_SQL_WITH_NOW(Q) where
+ * Q(NOW) expands to "... " NOW " ..."). */
+#define OMS_SQL_WITH_NOW(Q) {Q(OMS_DB_NOW_SQLITE), Q(OMS_DB_NOW_PG)}
+
+/* The text of `q` for this connection's backend. */
+const char *oms_sql_for(const oms_dbconn *c, const oms_sql *q);
+/* oms_db_exec with the text of `q` for this connection. */
+int oms_db_run(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
+               oms_error *err);
+/* A transaction-scoped advisory lock on `key` (shared or exclusive) on
+ * PostgreSQL; nothing on SQLite, whose writers are already serialised. */
+int oms_db_xact_lock(oms_dbconn *c, int64_t key, bool shared, oms_error *err);
+/* The database clock in epoch milliseconds (one statement). */
+int oms_db_now_ms(oms_dbconn *c, int64_t *out, oms_error *err);
+/* Does this connection's backend lock rows (FOR UPDATE)? For callers that
+ * must know whether a read inside a write transaction already excludes
+ * other writers. */
+bool oms_db_row_locking(const oms_dbconn *c);
+
+#endif

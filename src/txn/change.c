@@ -1,0 +1,112 @@
+#include "txn/change.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "governance/overrides.h"
+#include "locks/lock_check.h"
+#include "store/store.h"
+
+/* A serialization failure (PostgreSQL 40001, surfaced as OMS_EUNAVAIL with
+ * that message) is retried this many times more before it is answered. */
+#define MAX_RETRIES 2
+
+static _Atomic(oms_change_outbox_fn) g_outbox;
+
+void oms_change_set_outbox(oms_change_outbox_fn fn) { atomic_store(&g_outbox, fn); }
+
+static const char *action_of(const oms_ctx *ctx, const oms_change_spec *spec)
+{
+    return spec->action ? spec->action : ctx->audit_action ? ctx->audit_action : ctx->route_action;
+}
+
+static int check_locks(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, const oms_change_out *out,
+                       oms_error *err)
+{
+    const char *branch = out->branch ? out->branch : spec->branch;
+    if (!spec->check_locks || out->locks_checked || !branch)
+        return OMS_OK;
+    static const char *const whole[] = {OMS_LOCK_WHOLE_BRANCH};
+    if (out->whole_branch)
+        return oms_lock_check_write(c, ctx, branch, whole, 1, err);
+    return oms_lock_check_write(c, ctx, branch, out->touched, out->ntouched, err);
+}
+
+static int append_event(oms_dbconn *c, oms_ctx *ctx, const char *action, const oms_change_out *out, oms_error *err)
+{
+    oms_audit_event ev = {.action = action,
+                          .outcome = "success",
+                          .http_status = out->status ? out->status : 200,
+                          .resource_kind = out->resource_kind,
+                          .resource_branch = out->branch,
+                          .resource_id = out->resource_id,
+                          .commit_id = out->commit_id,
+                          .before_hash = out->before_hash,
+                          .after_hash = out->after_hash,
+                          .changed_paths = out->changed_paths};
+    oms_audit_from_ctx(&ev, ctx);
+    char *keys = ctx->issue_keys && json_array_size(ctx->issue_keys) ? json_dumps(ctx->issue_keys, JSON_COMPACT)
+                                                                      : NULL;
+    char *detail = out->detail ? json_dumps(out->detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    ev.issue_keys = keys;
+    ev.detail = detail;
+    ev.override_id = ctx->override.used ? ctx->override.id : NULL;
+    int rc = oms_audit_append(c, &ev, err);
+    free(keys);
+    free(detail);
+    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+}
+
+static bool serialization_failure(int rc, const oms_error *err)
+{
+    return rc == OMS_EUNAVAIL && strstr(err->msg, "serialization failure") != NULL;
+}
+
+static int run_once(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err)
+{
+    int rc = oms_db_begin(c, true, err);
+    if (rc)
+        return rc;
+    const char *action = action_of(ctx, spec);
+    oms_change_outbox_fn outbox = atomic_load(&g_outbox);
+    if ((rc = spec->step(c, ctx, spec->arg, out, err)) == OMS_OK && !out->no_op) {
+        if (!out->branch)
+            out->branch = spec->branch;
+        if ((rc = check_locks(c, ctx, spec, out, err)) == OMS_OK &&
+            (rc = oms_governance_in_tx(c, ctx, err)) == OMS_OK && (rc = append_event(c, ctx, action, out, err)) == OMS_OK &&
+            (!outbox || (rc = outbox(c, ctx, action, out, err)) == OMS_OK))
+            rc = oms_db_commit(c, err);
+        else
+            oms_db_rollback(c);
+        if (rc == OMS_OK)
+            ctx->audited = true;
+        return rc;
+    }
+    oms_db_rollback(c);
+    return rc;
+}
+
+int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err)
+{
+    oms_dbconn *c;
+    memset(out, 0, sizeof *out);
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    if (rc)
+        return rc;
+    for (int attempt = 0;; attempt++) {
+        json_decref(out->detail);
+        memset(out, 0, sizeof *out);
+        ctx->override.used = false;
+        rc = run_once(c, ctx, spec, out, err);
+        if (rc == OMS_OK || !serialization_failure(rc, err) || attempt == MAX_RETRIES)
+            break;
+        oms_ctx_problem_extra(ctx, NULL);
+    }
+    json_decref(out->detail);
+    out->detail = NULL;
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(ctx->store->db);
+    return rc;
+}
