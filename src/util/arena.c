@@ -1,5 +1,7 @@
 #include "util/arena.h"
 
+#include "util/alloc.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +27,7 @@ struct oms_arena {
 
 static block *block_new(size_t size)
 {
-    block *b = malloc(sizeof *b + size);
-    if (!b)
-        return NULL;
+    block *b = oms_xmalloc(sizeof *b + size);
     b->next = NULL;
     b->size = size;
     b->used = 0;
@@ -36,9 +36,7 @@ static block *block_new(size_t size)
 
 oms_arena *oms_arena_new(size_t first_block)
 {
-    oms_arena *a = calloc(1, sizeof *a);
-    if (!a)
-        return NULL;
+    oms_arena *a = oms_xcalloc(1, sizeof *a);
     a->next_size = first_block ? first_block : 4096;
     return a;
 }
@@ -69,8 +67,6 @@ void *oms_arena_alloc(oms_arena *a, size_t n)
         if (a->next_size < (1u << 20))
             a->next_size *= 2;
         b = block_new(size);
-        if (!b)
-            return NULL;
         b->next = a->head;
         a->head = b;
     }

@@ -11,7 +11,7 @@ typedef void (*oms_cleanup_fn)(void *);
 
 oms_arena *oms_arena_new(size_t first_block);
 void oms_arena_free(oms_arena *a);
-void *oms_arena_alloc(oms_arena *a, size_t n);  /* zeroed, 16-byte aligned; NULL on OOM */
+void *oms_arena_alloc(oms_arena *a, size_t n);  /* zeroed, 16-byte aligned; never NULL (util/alloc.h) */
 char *oms_arena_strdup(oms_arena *a, const char *s);
 char *oms_arena_strndup(oms_arena *a, const char *s, size_t n);
 char *oms_arena_printf(oms_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
