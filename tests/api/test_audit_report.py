@@ -47,8 +47,8 @@ def _scenario(srv):
         r = srv.request("POST", sp("sandbox/rep"), headers=_h(srv, "rdev", dev), json_body={"api_name": f"Play{i}", "type": "string"})
         assert r.status == 201, r
     r = srv.request("POST", sp("feature/rep"), headers=_h(srv, "rdev", dev), json_body={"api_name": "Untracked", "type": "string"})
-    assert r.status in (201, 422), r
-    expect_violations += r.status == 201
+    # a non-exempt branch needs an issue (SPEC §6.3): refused, so no violation
+    assert r.status == 422 and r.json()["code"] == "issue_required", r
     for i in range(2):
         r = srv.request("POST", sp("feature/rep"), headers=_h(srv, "rvic", ("viewer",)), json_body={"api_name": "V", "type": "string"})
         assert r.status == 403, r

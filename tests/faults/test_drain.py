@@ -176,7 +176,8 @@ def test_sigterm_drains_kept_alive_clients(ctx):
     assert len(after) >= len(late), (t_drain, late)
     for r in after:
         assert r["rid"] not in committed, ("executed after the drain began", r)
-        assert r.get("status") not in (200, 201), ("served after the drain began", r)
+        # refused with 503, or not answered at all (the listener is closed)
+        assert r.get("status") in (503, None), ("served after the drain began", r)
     # Requests on kept-alive connections after the drain began: refused.
     for r in late:
         assert r.get("status") == 503, r
