@@ -271,7 +271,7 @@ static void an_approved_override_is_consumed(void)
     f.ctx.override.used = f.ctx.override.needed = false;
     touch_arg b = {.name = "Again"};
     spec = spec_for(&b);
-    CHECK(oms_change_run(&f.ctx, &spec, &out, &err) != OMS_OK);
+    CHECK_EQ_INT(oms_change_run(&f.ctx, &spec, &out, &err), OMS_EFORBIDDEN);
     CHECK_EQ_INT(scalar(&f, "SELECT count(*) FROM txn_touch WHERE name = 'Again'"), 0);
     teardown(&f);
 }
