@@ -172,7 +172,11 @@ static long long events(fixture *f, const char *action)
 static void committed_with_one_audit_event_and_the_issue_keys(void)
 {
     fixture f;
-    CHECK(setup(&f, "txn-ok"));
+    if (!setup(&f, "txn-ok")) {
+        CHECK(!"the fixture");
+        teardown(&f);
+        return;
+    }
     touch_arg a = {.name = "First"};
     oms_change_spec spec = spec_for(&a);
     oms_change_out out;
@@ -211,7 +215,11 @@ static void committed_with_one_audit_event_and_the_issue_keys(void)
 static void another_holders_lock_refuses_it_and_nothing_is_written(void)
 {
     fixture f;
-    CHECK(setup(&f, "txn-locked"));
+    if (!setup(&f, "txn-locked")) {
+        CHECK(!"the fixture");
+        teardown(&f);
+        return;
+    }
     lock_branch_as_other(&f);
     touch_arg a = {.name = "Blocked"};
     oms_change_spec spec = spec_for(&a);
@@ -237,7 +245,11 @@ static void another_holders_lock_refuses_it_and_nothing_is_written(void)
 static void an_approved_override_is_consumed(void)
 {
     fixture f;
-    CHECK(setup(&f, "txn-override"));
+    if (!setup(&f, "txn-override")) {
+        CHECK(!"the fixture");
+        teardown(&f);
+        return;
+    }
     lock_branch_as_other(&f);
     char text[1024];
     long long now = (long long)oms_now_ms();
@@ -279,7 +291,11 @@ static void an_approved_override_is_consumed(void)
 static void a_failing_step_rolls_everything_back(void)
 {
     fixture f;
-    CHECK(setup(&f, "txn-fail"));
+    if (!setup(&f, "txn-fail")) {
+        CHECK(!"the fixture");
+        teardown(&f);
+        return;
+    }
     touch_arg a = {.name = "Lost", .fail_after = OMS_ECONFLICT};
     oms_change_spec spec = spec_for(&a);
     oms_change_out out;
@@ -301,7 +317,11 @@ static void a_failing_step_rolls_everything_back(void)
 static void a_serialization_failure_is_retried(void)
 {
     fixture f;
-    CHECK(setup(&f, "txn-retry"));
+    if (!setup(&f, "txn-retry")) {
+        CHECK(!"the fixture");
+        teardown(&f);
+        return;
+    }
     touch_arg a = {.name = "Retried", .serialization = 1};
     oms_change_spec spec = spec_for(&a);
     oms_change_out out;
