@@ -288,6 +288,44 @@ class Server:
         out = _psql(self.database_url, sql, tuples=True)
         return [tuple(None if c == "\\N" else c for c in line.split("\x1f")) for line in out.splitlines() if line]
 
+    def execute(self, sql):
+        """Statements that write, against the server's database (query()
+        is read-only)."""
+        if self.backend == "sqlite":
+            con = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
+            try:
+                con.executescript(sql)
+            finally:
+                con.close()
+        else:
+            _psql(self.database_url, sql)
+
+    # Every time a lock row keeps, epoch milliseconds (docs/locks.md).
+    LOCK_TIMES = ("acquired_at", "expires_at", "last_heartbeat_at", "deadline_at", "progress_updated_at", "ended_at")
+
+    def advance_lock_clock(self, seconds, where="1=1"):
+        """The lock tests' clock: what `seconds` passing does to the locks
+        matching `where`, at once. A lock is live while the database clock
+        is before its deadline_at, and every lock time is judged against
+        that clock (docs/locks.md), so moving each of a lock's times
+        `seconds` into the past is the clock moving `seconds` forward for
+        it: its TTL, heartbeat window, ETA and progress rate see the time
+        gone by; the next request, heartbeat or reaper run judges it at the
+        new instant. No sleep, on either backend."""
+        self._advance("locks", self.LOCK_TIMES, seconds, where)
+
+    OVERRIDE_TIMES = ("created_at", "expires_at", "decided_at", "used_at")
+
+    def advance_override_clock(self, seconds, where="1=1"):
+        """The same for emergency overrides, whose expiry is judged by the
+        database clock too (src/governance/overrides.c)."""
+        self._advance("overrides", self.OVERRIDE_TIMES, seconds, where)
+
+    def _advance(self, table, columns, seconds, where):
+        ms = int(round(seconds * 1000))
+        sets = ", ".join(f"{c} = {c} - {ms}" for c in columns)
+        self.execute(f"UPDATE {table} SET {sets} WHERE {where};")
+
     def audit_events(self, where="1=1"):
         cols = "seq, action, outcome, http_status, actor_sub, client_addr, route, request_id, detail"
         rows = self.query(f"SELECT {cols} FROM audit_events WHERE {where} ORDER BY seq")

@@ -336,7 +336,7 @@ def test_upgrade_adopts_events_written_before_the_chain(ctx):
 
 def test_two_instances_write_one_chain(ctx):
     if ctx.backend != "pg":
-        return
+        raise harness.Skip("PostgreSQL only: several instances share a PostgreSQL database; SQLite runs one alone (SPEC §1)")
     a = ctx.new_server()
     b = ctx.new_server(start=False)
     for k in ("DATABASE_URL", "OMS_AUDIT_KEY"):
@@ -357,7 +357,7 @@ def test_two_instances_write_one_chain(ctx):
             try:
                 if i % 2:
                     r = srv.request("POST", url, headers=dev(srv), json_body={"api_name": f"P{tag}_{i}", "type": "string"})
-                    ok = r.status in (201, 409, 412)
+                    ok = r.status == 201  # no If-Match: the head moves by CAS, never refused
                 else:
                     ok = _deny(srv, f"two-vic-{tag}", f"two-{tag}-{i}").status == 403
                 if not ok:

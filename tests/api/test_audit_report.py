@@ -15,6 +15,7 @@ import tempfile
 import time
 import zlib
 
+import harness
 from harness import quote
 
 JUSTIFICATION = "Production incident: the billing model must be hot-fixed on main before the nightly run."
@@ -47,8 +48,8 @@ def _scenario(srv):
         r = srv.request("POST", sp("sandbox/rep"), headers=_h(srv, "rdev", dev), json_body={"api_name": f"Play{i}", "type": "string"})
         assert r.status == 201, r
     r = srv.request("POST", sp("feature/rep"), headers=_h(srv, "rdev", dev), json_body={"api_name": "Untracked", "type": "string"})
-    assert r.status in (201, 422), r
-    expect_violations += r.status == 201
+    # a non-exempt branch needs an issue (SPEC §6.3): refused, so no violation
+    assert r.status == 422 and r.json()["code"] == "issue_required", r
     for i in range(2):
         r = srv.request("POST", sp("feature/rep"), headers=_h(srv, "rvic", ("viewer",)), json_body={"api_name": "V", "type": "string"})
         assert r.status == 403, r
@@ -118,9 +119,8 @@ def test_report_numbers_csv_and_html(ctx):
     assert totals[("shared_property.create", "success")] == 3 + 2 + v + 1
     assert totals[("authz.denied", "denied")] == 2 and totals[("auth.failed", "denied")] == 3
     assert totals[("proposal.merge", "success")] == 1 and totals[("override.approve", "success")] == 1
-    # the refused untracked write is an audited failure (refused before the
-    # handler named the kind, hence the route's generic action)
-    assert totals.get(("shared_property.create", "failure"), 0) + totals.get(("resource.create", "failure"), 0) == 1 - v
+    # the refused untracked write is an audited failure under its kind's action
+    assert totals.get(("shared_property.create", "failure")) == 1 and ("resource.create", "failure") not in totals, totals
     assert rep["top_actors"][0]["actor"] == "rdev"
     assert sum(t["count"] for t in rep["totals"]) == rep["summary"]["events"]
     assert rep["integrity"]["ok"] is True
@@ -150,8 +150,17 @@ def test_report_numbers_csv_and_html(ctx):
         assert heading in page, heading
     # the report reads are audited
     assert len(srv.audit_events("action = 'compliance.report' AND actor_sub = 'raud'")) == 3
-    if srv.backend == "sqlite":  # the page is the same on both backends: render it once
-        _render_and_read(srv, page)
+
+
+def test_report_page_renders_in_a_browser(ctx):
+    """Headless Chromium renders the HTML report and OCR reads its headings."""
+    if ctx.backend != "sqlite":
+        raise harness.Skip("the page is the same on both backends: rendered once, on SQLite")
+    srv = ctx.new_server()
+    _scenario(srv)
+    h = srv.get("/api/v1/compliance/report?format=html", headers=srv.auth("raud", ("auditor",)))
+    assert h.status == 200, h
+    _render_and_read(srv, h.body)
 
 
 def _png_is_not_blank(png):

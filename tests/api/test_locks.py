@@ -4,7 +4,11 @@ A's heartbeats move what B sees, A writes under its lock (X-Lock-ID), A goes
 silent, the lock expires, A's late write is refused (fencing), B's passes.
 Then each scope-conflict rule, the fencing sequence, release rules (holder,
 lock:admin with an issue, alert), extend, list filters and input checks.
-Cross-instance behaviour on PostgreSQL is in test_locks_cluster.py."""
+Cross-instance behaviour on PostgreSQL is in test_locks_cluster.py.
+
+Time passes by the test's clock, never by sleeping: srv.advance_lock_clock
+moves a lock's times into the past, which is what the database clock that
+judges locks moving forward does to it (harness.py, docs/locks.md)."""
 
 import json
 import time
@@ -84,6 +88,18 @@ def _wait_for(pred, timeout=6.0, step=0.1):
     return pred()
 
 
+def _lock(lock_id):
+    return f"id = '{lock_id}'"
+
+
+def _reaper_ran_again(srv, branch):
+    """Returns once the reaper has run again, with no sleep: a sentinel
+    lock, expired by the test's clock, is recorded by its next run."""
+    s = _acquire(srv, "sentinel", branch=branch, scope="branch", kind="maintenance", reason="sentinel", ttl_seconds=60)
+    srv.advance_lock_clock(61, _lock(s["id"]))
+    assert _wait_for(lambda: len(srv.audit_events(f"action = 'lock.expired' AND resource_id = '{s['id']}'")) == 1)
+
+
 def test_isolation_423_progress_heartbeat_fencing(ctx):
     """The interleaving of SPEC §7, step by step."""
     srv = ctx.server
@@ -96,7 +112,7 @@ def test_isolation_423_progress_heartbeat_fencing(ctx):
                     kind="indexing", reason="rebuilding the Person index", ttl_seconds=60, heartbeat_seconds=1)
     lid = lock["id"]
     assert lock["state"] == "active" and lock["holder"] == "alice" and lock["scope"] == "resource"
-    time.sleep(0.2)  # progress needs elapsed time to have a rate
+    srv.advance_lock_clock(0.2, _lock(lid))  # progress needs elapsed time to have a rate
     _heartbeat(srv, lid, percent=25, phase="build", message="a quarter")
 
     # B: the write meets 423 with the lock, its progress, an ETA and Retry-After.
@@ -117,7 +133,7 @@ def test_isolation_423_progress_heartbeat_fencing(ctx):
     assert srv.get(_url("iso/a", "shared-properties", "Person"), headers=_h(srv, "bob")).status == 200
 
     # A's heartbeat moves the progress B sees.
-    time.sleep(0.3)
+    srv.advance_lock_clock(0.3, _lock(lid))
     _heartbeat(srv, lid, percent=50, phase="build", message="half")
     r = _put(srv, "iso/a", "shared-properties", "Person", _prop("Person", "by bob"), sub="bob")
     assert r.status == 423 and r.json()["lock"]["progress"]["percent"] == 50
@@ -128,8 +144,14 @@ def test_isolation_423_progress_heartbeat_fencing(ctx):
     assert r.status == 200, r
     assert _put(srv, "iso/a", "shared-properties", "Person", _prop("Person", "x"), sub="alice").status == 423
 
-    # A goes silent: three missed heartbeats (3 s) end the lock, judged exactly.
-    time.sleep(3.3)
+    # A goes silent: three missed heartbeats (3 s) end the lock, judged
+    # exactly: 1.5 s after its last heartbeat it still holds (the margin is
+    # for the requests in between, which take real time) ...
+    srv.advance_lock_clock(1.5, _lock(lid))
+    assert srv.get(f"/api/v1/locks/{lid}", headers=_h(srv, "bob", ("viewer",))).json()["state"] == "active"
+    assert _put(srv, "iso/a", "shared-properties", "Person", _prop("Person", "by bob"), sub="bob").status == 423
+    # ... and 3.1 s after it, it has ended.
+    srv.advance_lock_clock(1.6, _lock(lid))
     assert srv.get(f"/api/v1/locks/{lid}", headers=_h(srv, "bob", ("viewer",))).json()["state"] == "expired"
     # A's late write is refused (fencing), and its heartbeat cannot revive the lock.
     r = _put(srv, "iso/a", "shared-properties", "Person", _prop("Person", "late"), sub="alice", **{"X-Lock-ID": lid})
@@ -150,7 +172,7 @@ def test_isolation_423_progress_heartbeat_fencing(ctx):
     assert got["state"] == "expired" and got["ended_by"] == "oms"
     assert len(srv.audit_events(f"action = 'lock.acquire' AND resource_id = '{lid}'")) == 1
     # the refused writes were audited as failures with their status
-    assert any(e["http_status"] == "423" or e["http_status"] == 423 for e in
+    assert any(int(e["http_status"]) == 423 for e in
                srv.audit_events("action = 'shared_property.update' AND outcome = 'failure'"))
 
 
@@ -161,12 +183,13 @@ def test_ttl_expiry_without_heartbeats(ctx):
     r = _create(srv, "iso/ttl", "shared-properties", _prop("T"), sub="bob")
     assert r.status == 423 and r.json()["writable"].startswith("nothing on branch iso/ttl"), r
     assert 1 <= int(r.header("Retry-After")) <= 1
-    time.sleep(1.2)
+    srv.advance_lock_clock(1.2, _lock(lock["id"]))
     assert _create(srv, "iso/ttl", "shared-properties", _prop("T"), sub="bob").status == 201
     where = f"action = 'lock.expired' AND resource_id = '{lock['id']}'"
     assert _wait_for(lambda: len(srv.audit_events(where)) == 1)
     assert json.loads(srv.audit_events(where)[0]["detail"])["cause"] == "ttl"
-    time.sleep(1.2)  # later reaper runs never audit it again
+    for _ in range(2):  # later reaper runs never audit it again
+        _reaper_ran_again(srv, "iso/ttl")
     assert len(srv.audit_events(where)) == 1
 
 
@@ -359,7 +382,7 @@ def test_extend_and_heartbeat_rules(ctx):
     r = srv.request("POST", f"/api/v1/locks/{lid}/extend", headers=_h(srv, "alice"), json_body={"ttl_seconds": 5})
     assert r.status == 200 and r.json()["expires_at"] == longer
     assert len(srv.audit_events(f"action = 'lock.extend' AND outcome = 'success' AND resource_id = '{lid}'")) == 2
-    time.sleep(2.2)  # past the original TTL: still held
+    srv.advance_lock_clock(2.2, _lock(lid))  # past the original TTL: still held
     assert srv.get(f"/api/v1/locks/{lid}", headers=_h(srv)).json()["state"] == "active"
     for bad in ({"ttl_seconds": 0}, {"ttl_seconds": 7 * 86400 + 1}, {"ttl_seconds": "60"}, {"ttl": 60}, []):
         r = srv.request("POST", f"/api/v1/locks/{lid}/extend", headers=_h(srv, "alice"), json_body=bad)

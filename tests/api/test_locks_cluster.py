@@ -3,9 +3,14 @@ processes on one PostgreSQL database behave as one lock service. A lock
 taken through one blocks writes through the other; concurrent acquisitions
 through both are atomic (exactly one wins); killing the instance that granted
 a lock neither releases nor corrupts it, and heartbeats/TTL still end it;
-expiry is audited exactly once however many instances reap."""
+expiry is audited exactly once however many instances reap.
+
+Time passes by the test's clock, never by sleeping: advance_lock_clock moves
+a lock's times into the past, which is what the database clock that judges
+locks moving forward does to it (harness.py, docs/locks.md)."""
 
 import json
+import re
 import threading
 import time
 
@@ -63,6 +68,11 @@ def _wait_for(pred, timeout=8.0, step=0.1):
             return True
         time.sleep(step)
     return pred()
+
+
+def _reaped(srv):
+    """Locks this instance's reaper has recorded as expired (its log)."""
+    return sum(int(m.group(1)) for m in re.finditer(r'"msg":"reaped (\d+) expired lock', srv.read_log()))
 
 
 def test_lock_through_one_instance_blocks_writes_through_the_other(ctx):
@@ -138,14 +148,16 @@ def test_killing_the_granting_instance_keeps_the_lock(ctx):
     got = b.get(f"/api/v1/locks/{lock['id']}", headers=_h(b)).json()
     assert got["state"] == "active" and got["fencing_token"] == lock["fencing_token"] and got["holder"] == "alice"
     assert _create_sp(b, "cl/kill", "X", sub="bob").status == 423
-    # the holder keeps it alive through the surviving instance ...
+    # the holder keeps it alive through the surviving instance, 0.8 s
+    # apart, for longer than three heartbeat periods ...
+    where = f"id = '{lock['id']}'"
     for _ in range(4):
-        time.sleep(0.8)
+        b.advance_lock_clock(0.8, where)
         assert b.request("POST", f"/api/v1/locks/{lock['id']}/heartbeat", headers=_h(b, "alice"),
                          json_body={"progress": {"percent": 50}}).status == 200
     assert _create_sp(b, "cl/kill", "X", sub="bob").status == 423
     # ... and when its heartbeats stop, three missed beats end it
-    time.sleep(3.2)
+    b.advance_lock_clock(3.2, where)
     assert b.get(f"/api/v1/locks/{lock['id']}", headers=_h(b)).json()["state"] == "expired"
     assert _create_sp(b, "cl/kill", "X", sub="bob").status == 201
     where = f"action = 'lock.expired' AND resource_id = '{lock['id']}'"
@@ -161,10 +173,23 @@ def test_expiry_is_audited_once_with_two_reapers(ctx):
         r = _acquire(a if i % 2 else b, "alice", branch=f"cl/reap{i}", scope="branch", ttl_seconds=1)
         assert r.status == 201, r
         ids.append(r.json()["id"])
-    time.sleep(1.2)
     in_list = ", ".join(f"'{i}'" for i in ids)
+    a.advance_lock_clock(1.2, f"id IN ({in_list})")
     assert _wait_for(lambda: len(a.audit_events(f"action = 'lock.expired' AND resource_id IN ({in_list})")) == 6)
-    time.sleep(2.2)  # both reapers have run again since
+    # both reapers have run again since: sentinel locks, expired by the
+    # test's clock one at a time, until each instance has reaped one
+    assert _wait_for(lambda: _reaped(a) + _reaped(b) == 6), (_reaped(a), _reaped(b))
+    base = (_reaped(a), _reaped(b))
+    for k in range(30):
+        if _reaped(a) > base[0] and _reaped(b) > base[1]:
+            break
+        r = _acquire(a, "sentinel", branch="cl/reap0", scope="branch", ttl_seconds=60)
+        assert r.status == 201, r
+        sid = r.json()["id"]
+        a.advance_lock_clock(61, f"id = '{sid}'")
+        assert _wait_for(lambda: len(a.audit_events(f"action = 'lock.expired' AND resource_id = '{sid}'")) == 1)
+        assert _wait_for(lambda: _reaped(a) + _reaped(b) == 6 + k + 1)
+    assert _reaped(a) > base[0] and _reaped(b) > base[1], (base, _reaped(a), _reaped(b))
     events = a.audit_events(f"action = 'lock.expired' AND resource_id IN ({in_list})")
     assert len(events) == 6
     states = a.query(f"SELECT state, ended_by FROM locks WHERE id IN ({in_list})")

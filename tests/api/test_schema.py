@@ -214,14 +214,15 @@ def test_integrity_rules_refused(ctx):
     r = srv.request("PUT", _url(b, "interfaces", "IA"), headers=_h(srv, **{"If-Match": ia.header("ETag")}),
                     json_body={"api_name": "IA", "properties": [], "extends": ["IB"]})
     assert r.status == 409 and any(e["code"] == "extends_cycle" for e in r.json()["errors"]), r
-    # primary key rules (400 or 409 depending on where they are checked, always precise)
+    # primary key rules (SPEC §3 names no status): checked within the one
+    # document, so refused as an invalid document, always with the precise rule
     for props, pk in [([{"api_name": "id", "type": "string"}], "id"),
                       ([{"api_name": "id", "type": "double", "required": True}], "id"),
                       ([{"api_name": "id", "type": "string", "required": True, "array": True}], "id"),
                       ([{"api_name": "id", "type": "string", "required": True}], "nope")]:
         r = srv.request("POST", _url(b, "object-types"), headers=_h(srv),
                         json_body={"api_name": "PK", "properties": props, "primary_key": pk})
-        assert r.status in (400, 409), (props, pk, r)
+        assert r.status == 400 and r.json()["code"] == "invalid_document", (props, pk, r)
         assert any("primary" in json.dumps(e).lower() for e in r.json()["errors"]), r.json()
     # an interface change that breaks an implementor is refused too
     named = srv.get(_url(b, "interfaces", "Named"), headers=_h(srv))
@@ -396,10 +397,13 @@ def test_branches_lifecycle(ctx):
     r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "from-commit", "from": c})
     assert r.status == 201 and r.json()["head"] == c
     assert srv.get(_url("from-commit", "shared-properties", "Life"), headers=_h(srv)).status == 200
-    for bad in [{"name": "Bad"}, {"name": "a..b"}, {"name": "x.lock"}, {"name": "ok", "from": "nope"},
-                {"name": "ok", "colour": 1}, {"name": "feature/life"}]:
+    # a bad name or an unknown field: 400 (SPEC §4 names, §3/§5 unknown
+    # fields); an unknown source: 404; a taken name: 409
+    for bad, status in [({"name": "Bad"}, 400), ({"name": "a..b"}, 400), ({"name": "x.lock"}, 400),
+                        ({"name": "ok", "from": "nope"}, 404), ({"name": "ok", "colour": 1}, 400),
+                        ({"name": "feature/life"}, 409)]:
         r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body=bad)
-        assert r.status in (400, 404, 409), (bad, r)
+        assert r.status == status, (bad, r)
     names = [x["name"] for x in srv.get("/api/v1/branches?limit=1000", headers=_h(srv)).json()["items"]]
     assert "feature/life" in names and "main" in names
     assert srv.request("DELETE", "/api/v1/branches/from-commit", headers=_h(srv)).status == 204

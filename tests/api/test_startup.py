@@ -131,7 +131,7 @@ def test_postgresql_without_prepared_statements(ctx):
     """Behind a transaction-pooling proxy that cannot keep prepared
     statements, every statement goes unnamed; everything still works."""
     if ctx.backend != "pg":
-        return
+        raise harness.Skip("PostgreSQL only: prepared statements are a PostgreSQL connection setting")
     srv = ctx.new_server(env={"OMS_PG_PREPARED_STATEMENTS": "0"})
     h = srv.auth("dev", ["developer"])
     h["X-Issue-ID"] = "OMS-1"

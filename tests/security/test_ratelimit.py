@@ -74,10 +74,11 @@ def test_flood_from_one_principal_is_refused_while_another_is_served(ctx):
             assert rb.status == 200, rb
             assert rb.header("ratelimit-policy") == '"read";q=10;w=600'
     assert statuses == [200] * 10 + [429] * 6, statuses
-    # writes are another class: alice may still write (the write's own
-    # refusal, a 400 for the empty body, comes after the limit)
+    # writes are another class: alice's write passes the limit and meets
+    # the next step, authorization (a viewer has no lock:write: 403)
     r = srv.request("POST", "/api/v1/locks", headers=alice, json_body={})
-    assert r.status != 429 and r.header("ratelimit-policy") == '"write";q=40;w=2', r
+    assert r.status == 403 and r.json()["missing_permission"] == "lock:write", r
+    assert r.header("ratelimit-policy") == '"write";q=40;w=2', r
     # the counter, from a principal of its own
     m = srv.get("/metrics", headers=srv.auth("prom", ("service_account",)))
     assert m.status == 200, m

@@ -1,10 +1,12 @@
-/* Unit tests for oms_diff_documents (src/ontology/diff.c): field-level ops
- * and the breaking-change rules of SPEC §3, one case per rule, plus the
- * widenings that must not be breaking. Documents are written in JSON with
- * single quotes for readability (J() turns them into double quotes). */
+/* Unit tests for oms_diff_documents (src/ontology/diff.c): the breaking-
+ * change rules of SPEC §3 as a table (rules_table: one row per change, one
+ * loop), then the field-level mechanics the rows do not show (op order,
+ * pointers, matching by name, copies). Documents are written in JSON with
+ * single quotes for readability (J() turns them into double quotes). The
+ * test includes diff.c to look each row's rule up in its rule tables. */
 #include <stdbool.h>
 
-#include "ontology/ontology.h"
+#include "ontology/diff.c"
 #include "t.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -118,98 +120,297 @@ static json_t *knows(const char *cardinality)
     return d;
 }
 
-static json_t *hire(void)
+
+/* ---- the rules, as a table --------------------------------------------------------
+ *
+ * One row per change: what it is, the kind, the old and the new document
+ * (NULL: the resource does not exist on that side), whether the diff must
+ * flag it breaking, and the one op it gives (pointer and op) with the rule
+ * of src/ontology/diff.c's tables that judges it. The rule is looked up in
+ * those tables from the op's pointer (rule_at below), so a row fails when
+ * the verdict is right for the wrong reason, e.g. a field that fell out of
+ * the table into "none".
+ *
+ * Rule names: resource_added, resource_removed, item_added (a named
+ * property, parameter or input: breaking when required), item_removed,
+ * any_change, type_narrowing (any type change but a widening),
+ * becomes_required, cardinality_narrowing, none. */
+
+/* Documents in stored form, short: only the fields the diff reads. */
+#define PROP(name, type, req) "{'api_name': '" name "', 'type': '" type "', 'array': false, 'required': " req "}"
+#define PROPX(name, type, req, extra) \
+    "{'api_name': '" name "', 'type': '" type "', 'array': false, 'required': " req ", " extra "}"
+#define OT(status, props, extra)                                                                  \
+    "{'api_name': 'Person', 'status': '" status "', 'display_name': 'Person', 'description': '', " \
+    "'primary_key': 'id', 'title_property': 'id', 'implements': [], " extra                       \
+    "'properties': [" PROP("id", "string", "true") props "]}"
+#define AGE(type) ", " PROP("age", type, "false")
+#define LINK(status, from, to, card) \
+    "{'api_name': 'knows', 'status': '" status "', 'from': '" from "', 'to': '" to "', 'cardinality': '" card "'}"
+#define WHO(target) PROPX("who", "object_reference", "true", "'object_type': '" target "'")
+#define ACT(params, rules) \
+    "{'api_name': 'hire', 'status': 'active', 'parameters': [" WHO("Person") params "], 'rules': [" rules "]}"
+#define RULE0 "{'type': 'modify_object', 'object_type': 'Person'}"
+#define FN(inputs, otype, oarray, det)                                                      \
+    "{'api_name': 'score', 'status': 'active', 'deterministic': " det ", 'inputs': [" inputs \
+    "], 'output': {'type': '" otype "', 'array': " oarray "}}"
+#define P_IN PROPX("p", "object_reference", "true", "'object_type': 'Person'")
+#define IFACE(props, extends) \
+    "{'api_name': 'Named', 'status': 'active', 'extends': [" extends "], 'properties': [" props "]}"
+#define NAME(type) PROP("name", type, "false")
+#define SP(status, type, array) "{'api_name': 'email', 'status': '" status "', 'type': '" type "', 'array': " array "}"
+
+typedef struct {
+    const char *what;
+    oms_kind kind;
+    const char *old_doc, *new_doc;
+    bool breaking;
+    const char *path, *op, *rule;
+} rule_row;
+
+#define OBJ OMS_KIND_OBJECT_TYPE
+#define LNK OMS_KIND_LINK_TYPE
+#define ACTN OMS_KIND_ACTION_TYPE
+#define FUNC OMS_KIND_FUNCTION_TYPE
+#define IFC OMS_KIND_INTERFACE
+#define SHP OMS_KIND_SHARED_PROPERTY
+
+static const rule_row RULES[] = {
+    /* whole resources */
+    {"adding a type", OBJ, NULL, OT("active", "", ""), false, "", "add", "resource_added"},
+    {"deleting a type", OBJ, OT("active", "", ""), NULL, true, "", "remove", "resource_removed"},
+    {"deleting a deprecated type", OBJ, OT("deprecated", "", ""), NULL, true, "", "remove", "resource_removed"},
+    {"deleting a link type", LNK, LINK("active", "Person", "Person", "one_to_many"), NULL, true, "", "remove",
+     "resource_removed"},
+    {"deleting an experimental type", OBJ, OT("experimental", "", ""), NULL, false, "", "remove", "resource_removed"},
+    {"deleting a type without a status (experimental by default)", OBJ, "{'properties': []}", NULL, false, "",
+     "remove", "resource_removed"},
+
+    /* properties */
+    {"deleting a property", OBJ, OT("active", AGE("integer"), ""), OT("active", "", ""), true, "/properties/age",
+     "remove", "item_removed"},
+    {"adding an optional property", OBJ, OT("active", "", ""), OT("active", AGE("integer"), ""), false,
+     "/properties/age", "add", "item_added"},
+    {"adding a required property", OBJ, OT("active", "", ""), OT("active", ", " PROP("age", "integer", "true"), ""),
+     true, "/properties/age", "add", "item_added"},
+    {"changing a property type", OBJ, OT("active", AGE("integer"), ""), OT("active", AGE("string"), ""), true,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"widening integer to long", OBJ, OT("active", AGE("integer"), ""), OT("active", AGE("long"), ""), false,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"widening long to double", OBJ, OT("active", AGE("long"), ""), OT("active", AGE("double"), ""), false,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"widening integer to double", OBJ, OT("active", AGE("integer"), ""), OT("active", AGE("double"), ""), false,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"widening date to timestamp", OBJ, OT("active", AGE("date"), ""), OT("active", AGE("timestamp"), ""), false,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"narrowing long to integer", OBJ, OT("active", AGE("long"), ""), OT("active", AGE("integer"), ""), true,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"narrowing timestamp to date", OBJ, OT("active", AGE("timestamp"), ""), OT("active", AGE("date"), ""), true,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"narrowing double to long", OBJ, OT("active", AGE("double"), ""), OT("active", AGE("long"), ""), true,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"integer to decimal is not a widening", OBJ, OT("active", AGE("integer"), ""), OT("active", AGE("decimal"), ""),
+     true, "/properties/age/type", "replace", "type_narrowing"},
+    {"date to string is not a widening", OBJ, OT("active", AGE("date"), ""), OT("active", AGE("string"), ""), true,
+     "/properties/age/type", "replace", "type_narrowing"},
+    {"setting the array flag", OBJ, OT("active", AGE("integer"), ""),
+     OT("active", ", " PROPX("age", "integer", "false", "'array': true"), ""), true, "/properties/age/array",
+     "replace", "any_change"},
+    {"making a property required", OBJ, OT("active", AGE("integer"), ""),
+     OT("active", ", " PROP("age", "integer", "true"), ""), true, "/properties/age/required", "replace",
+     "becomes_required"},
+    {"making a property optional", OBJ, OT("active", ", " PROP("age", "integer", "true"), ""),
+     OT("active", AGE("integer"), ""), false, "/properties/age/required", "replace", "becomes_required"},
+    {"a property's description", OBJ, OT("active", AGE("integer"), ""),
+     OT("active", ", " PROPX("age", "integer", "false", "'description': 'years'"), ""), false,
+     "/properties/age/description", "add", "none"},
+    {"a property's enum", OBJ, OT("active", AGE("string"), ""),
+     OT("active", ", " PROPX("age", "string", "false", "'enum': ['a']"), ""), false, "/properties/age/enum", "add",
+     "none"},
+
+    /* resource-level fields */
+    {"changing the primary key", OBJ, OT("active", AGE("integer"), ""),
+     "{'api_name': 'Person', 'status': 'active', 'display_name': 'Person', 'description': '', 'primary_key': 'age',"
+     " 'title_property': 'id', 'implements': [], 'properties': [" PROP("id", "string", "true") AGE("integer") "]}",
+     true, "/primary_key", "replace", "any_change"},
+    {"active to deprecated", OBJ, OT("active", "", ""), OT("deprecated", "", ""), false, "/status", "replace", "none"},
+    {"the description", OBJ, OT("active", "", ""),
+     "{'api_name': 'Person', 'status': 'active', 'display_name': 'Person', 'description': 'A human',"
+     " 'primary_key': 'id', 'title_property': 'id', 'implements': [], 'properties': [" PROP("id", "string", "true")
+     "]}",
+     false, "/description", "replace", "none"},
+    {"implementing an interface", OBJ, OT("active", "", ""),
+     "{'api_name': 'Person', 'status': 'active', 'display_name': 'Person', 'description': '', 'primary_key': 'id',"
+     " 'title_property': 'id', 'implements': ['Named'], 'properties': [" PROP("id", "string", "true") "]}",
+     false, "/implements", "replace", "none"},
+    {"an experimental type's property type", OBJ, OT("experimental", AGE("integer"), ""),
+     OT("experimental", AGE("string"), ""), false, "/properties/age/type", "replace", "type_narrowing"},
+    {"an experimental type's property deleted", OBJ, OT("experimental", AGE("integer"), ""),
+     OT("experimental", "", ""), false, "/properties/age", "remove", "item_removed"},
+
+    /* link types */
+    {"many_to_many to one_to_many", LNK, LINK("active", "Person", "Person", "many_to_many"),
+     LINK("active", "Person", "Person", "one_to_many"), true, "/cardinality", "replace", "cardinality_narrowing"},
+    {"many_to_many to many_to_one", LNK, LINK("active", "Person", "Person", "many_to_many"),
+     LINK("active", "Person", "Person", "many_to_one"), true, "/cardinality", "replace", "cardinality_narrowing"},
+    {"many_to_many to one_to_one", LNK, LINK("active", "Person", "Person", "many_to_many"),
+     LINK("active", "Person", "Person", "one_to_one"), true, "/cardinality", "replace", "cardinality_narrowing"},
+    {"one_to_many to one_to_one", LNK, LINK("active", "Person", "Person", "one_to_many"),
+     LINK("active", "Person", "Person", "one_to_one"), true, "/cardinality", "replace", "cardinality_narrowing"},
+    {"many_to_one to one_to_one", LNK, LINK("active", "Person", "Person", "many_to_one"),
+     LINK("active", "Person", "Person", "one_to_one"), true, "/cardinality", "replace", "cardinality_narrowing"},
+    {"one_to_many to many_to_one (one side narrows)", LNK, LINK("active", "Person", "Person", "one_to_many"),
+     LINK("active", "Person", "Person", "many_to_one"), true, "/cardinality", "replace", "cardinality_narrowing"},
+    {"many_to_one to one_to_many (one side narrows)", LNK, LINK("active", "Person", "Person", "many_to_one"),
+     LINK("active", "Person", "Person", "one_to_many"), true, "/cardinality", "replace", "cardinality_narrowing"},
+    {"one_to_one to one_to_many", LNK, LINK("active", "Person", "Person", "one_to_one"),
+     LINK("active", "Person", "Person", "one_to_many"), false, "/cardinality", "replace", "cardinality_narrowing"},
+    {"one_to_one to many_to_one", LNK, LINK("active", "Person", "Person", "one_to_one"),
+     LINK("active", "Person", "Person", "many_to_one"), false, "/cardinality", "replace", "cardinality_narrowing"},
+    {"one_to_one to many_to_many", LNK, LINK("active", "Person", "Person", "one_to_one"),
+     LINK("active", "Person", "Person", "many_to_many"), false, "/cardinality", "replace", "cardinality_narrowing"},
+    {"one_to_many to many_to_many", LNK, LINK("active", "Person", "Person", "one_to_many"),
+     LINK("active", "Person", "Person", "many_to_many"), false, "/cardinality", "replace", "cardinality_narrowing"},
+    {"many_to_one to many_to_many", LNK, LINK("active", "Person", "Person", "many_to_one"),
+     LINK("active", "Person", "Person", "many_to_many"), false, "/cardinality", "replace", "cardinality_narrowing"},
+    {"an experimental link narrowed", LNK, LINK("experimental", "Person", "Person", "many_to_many"),
+     LINK("experimental", "Person", "Person", "one_to_one"), false, "/cardinality", "replace", "cardinality_narrowing"},
+    {"a link's target", LNK, LINK("active", "Person", "Person", "one_to_many"),
+     LINK("active", "Person", "Company", "one_to_many"), true, "/to", "replace", "any_change"},
+    {"a link's source", LNK, LINK("active", "Person", "Person", "one_to_many"),
+     LINK("active", "Company", "Person", "one_to_many"), true, "/from", "replace", "any_change"},
+
+    /* action types */
+    {"removing an action parameter", ACTN, ACT(", " PROP("salary", "integer", "false"), RULE0), ACT("", RULE0), true,
+     "/parameters/salary", "remove", "item_removed"},
+    {"adding a required action parameter", ACTN, ACT("", RULE0), ACT(", " PROP("start", "date", "true"), RULE0), true,
+     "/parameters/start", "add", "item_added"},
+    {"adding an optional action parameter", ACTN, ACT("", RULE0), ACT(", " PROP("start", "date", "false"), RULE0),
+     false, "/parameters/start", "add", "item_added"},
+    {"making an action parameter required", ACTN, ACT(", " PROP("salary", "integer", "false"), RULE0),
+     ACT(", " PROP("salary", "integer", "true"), RULE0), true, "/parameters/salary/required", "replace",
+     "becomes_required"},
+    {"an action parameter's type", ACTN, ACT(", " PROP("salary", "integer", "false"), RULE0),
+     ACT(", " PROP("salary", "string", "false"), RULE0), true, "/parameters/salary/type", "replace",
+     "type_narrowing"},
+    {"widening an action parameter", ACTN, ACT(", " PROP("salary", "integer", "false"), RULE0),
+     ACT(", " PROP("salary", "long", "false"), RULE0), false, "/parameters/salary/type", "replace",
+     "type_narrowing"},
+    {"an action parameter's object type", ACTN, ACT("", RULE0),
+     "{'api_name': 'hire', 'status': 'active', 'parameters': [" WHO("Robot") "], 'rules': [" RULE0 "]}", true,
+     "/parameters/who/object_type", "replace", "any_change"},
+    {"an action's rules", ACTN, ACT("", RULE0), ACT("", RULE0 ", {'type': 'create_link', 'link_type': 'knows'}"),
+     false, "/rules", "replace", "none"},
+
+    /* function types */
+    {"removing a function input", FUNC, FN(P_IN, "integer", "false", "true"), FN("", "integer", "false", "true"),
+     true, "/inputs/p", "remove", "item_removed"},
+    {"adding a required function input", FUNC, FN(P_IN, "integer", "false", "true"),
+     FN(P_IN ", " PROP("q", "integer", "true"), "integer", "false", "true"), true, "/inputs/q", "add", "item_added"},
+    {"adding an optional function input", FUNC, FN(P_IN, "integer", "false", "true"),
+     FN(P_IN ", " PROP("q", "integer", "false"), "integer", "false", "true"), false, "/inputs/q", "add",
+     "item_added"},
+    {"a function output's type", FUNC, FN(P_IN, "integer", "false", "true"), FN(P_IN, "string", "false", "true"),
+     true, "/output/type", "replace", "type_narrowing"},
+    {"widening a function output", FUNC, FN(P_IN, "integer", "false", "true"), FN(P_IN, "long", "false", "true"),
+     false, "/output/type", "replace", "type_narrowing"},
+    {"a function output's array flag", FUNC, FN(P_IN, "integer", "false", "true"), FN(P_IN, "integer", "true", "true"),
+     true, "/output/array", "replace", "any_change"},
+    {"a function's determinism", FUNC, FN(P_IN, "integer", "false", "true"), FN(P_IN, "integer", "false", "false"),
+     false, "/deterministic", "replace", "none"},
+
+    /* interfaces and shared properties */
+    {"removing an interface property", IFC, IFACE(NAME("string"), ""), IFACE("", ""), true, "/properties/name",
+     "remove", "item_removed"},
+    {"adding an optional interface property", IFC, IFACE(NAME("string"), ""),
+     IFACE(NAME("string") ", " PROP("alias", "string", "false"), ""), false, "/properties/alias", "add",
+     "item_added"},
+    {"extending another interface", IFC, IFACE(NAME("string"), ""), IFACE(NAME("string"), "'Thing'"), false,
+     "/extends", "replace", "none"},
+    {"an interface property's type", IFC, IFACE(NAME("string"), ""), IFACE(NAME("json"), ""), true,
+     "/properties/name/type", "replace", "type_narrowing"},
+    {"a shared property's type", SHP, SP("active", "string", "false"), SP("active", "json", "false"), true, "/type",
+     "replace", "type_narrowing"},
+    {"widening a shared property", SHP, SP("active", "integer", "false"), SP("active", "long", "false"), false,
+     "/type", "replace", "type_narrowing"},
+    {"a shared property's array flag", SHP, SP("active", "string", "false"), SP("active", "string", "true"), true,
+     "/array", "replace", "any_change"},
+    {"an experimental shared property's type", SHP, SP("experimental", "string", "false"),
+     SP("experimental", "json", "false"), false, "/type", "replace", "type_narrowing"},
+};
+
+static const char *brule_name(brule r)
 {
-    return J("{'api_name': 'hire', 'display_name': 'hire', 'description': '', 'status': 'active',"
-             " 'parameters': ["
-             "  {'api_name': 'who', 'display_name': 'who', 'description': '',"
-             "   'type': 'object_reference', 'array': false, 'required': true,"
-             "   'object_type': 'Person'},"
-             "  {'api_name': 'salary', 'display_name': 'salary', 'description': '',"
-             "   'type': 'integer', 'array': false, 'required': false}],"
-             " 'rules': [{'type': 'modify_object', 'object_type': 'Person'}]}");
+    switch (r) {
+    case B_NEVER:
+        return "none";
+    case B_ALWAYS:
+        return "any_change";
+    case B_TYPE:
+        return "type_narrowing";
+    case B_BECOMES_TRUE:
+        return "becomes_required";
+    case B_CARDINALITY:
+        return "cardinality_narrowing";
+    }
+    return "?";
 }
 
-static json_t *score_fn(void)
+/* The rule diff.c's tables hold for the value at `path` (unescaped tokens
+ * are not needed: the rows use plain names), given the op there. */
+static const char *rule_at(oms_kind k, const char *path, const char *op)
 {
-    return J("{'api_name': 'score', 'display_name': 'score', 'description': '',"
-             " 'status': 'active', 'deterministic': true,"
-             " 'inputs': [{'api_name': 'p', 'display_name': 'p', 'description': '',"
-             "   'type': 'object_reference', 'array': false, 'required': true,"
-             "   'object_type': 'Person'}],"
-             " 'output': {'type': 'integer', 'array': false}}");
+    if (!*path)
+        return strcmp(op, "add") == 0 ? "resource_added" : "resource_removed";
+    const rule_set *rules = &KIND_RULES[k];
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path + 1);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        const field_rule *r = find_rule(rules, tok);
+        if (r->shape == S_NAMED_LIST) {
+            char *item = strtok_r(NULL, "/", &save);
+            if (!item)
+                return brule_name(r->rule); /* the list compared whole */
+            if (!save || !*save)
+                return strcmp(op, "add") == 0 ? "item_added" : "item_removed";
+            rules = r->sub;
+        } else if (r->shape == S_OBJECT && save && *save) {
+            rules = r->sub;
+        } else {
+            return brule_name(r->rule);
+        }
+    }
+    return "?";
 }
 
-static json_t *named_iface(void)
+/* One row: exactly one op, at the row's pointer, of the row's kind, with
+ * the row's verdict on the op and on the whole diff, judged by the row's rule. */
+static void rules_table(void)
 {
-    return J("{'api_name': 'Named', 'display_name': 'Named', 'description': '',"
-             " 'status': 'active', 'extends': [],"
-             " 'properties': [{'api_name': 'name', 'display_name': 'name', 'description': '',"
-             "   'type': 'string', 'array': false, 'required': false}]}");
+    for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
+        const rule_row *row = &RULES[i];
+        int before = t_failed_current;
+        t_failed_current = 0;
+        bool b = !row->breaking;
+        json_t *ops = run(row->kind, row->old_doc ? J(row->old_doc) : NULL, row->new_doc ? J(row->new_doc) : NULL, &b);
+        CHECK_EQ_INT(json_array_size(ops), 1);
+        const json_t *op = json_array_get(ops, 0);
+        if (op) {
+            CHECK_EQ_STR(json_string_value(json_object_get(op, "path")), row->path);
+            CHECK_EQ_STR(op_kind(op), row->op);
+            CHECK_EQ_INT(op_breaking(op), row->breaking);
+        }
+        CHECK_EQ_INT(b, row->breaking);
+        CHECK_EQ_STR(rule_at(row->kind, row->path, row->op), row->rule);
+        if (t_failed_current)
+            fprintf(stderr, "  row %zu: %s\n", i, row->what);
+        t_failed_current |= before;
+        json_decref(ops);
+    }
 }
 
-static json_t *email_sp(void)
-{
-    return J("{'api_name': 'email', 'display_name': 'email', 'description': '',"
-             " 'status': 'active', 'type': 'string', 'array': false}");
-}
-
-/* Person with one property's field changed; diffs it against Person. */
-static json_t *person_prop_change(const char *status, const char *pname, const char *field,
-                                  json_t *value, bool *breaking)
-{
-    json_t *old_doc = person(status), *new_doc = person(status);
-    json_object_set_new(prop(new_doc, pname), field, value);
-    return run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, breaking);
-}
-
-/* ---- whole resources ----------------------------------------------------------- */
-
-static void add_resource_is_one_op_not_breaking(void)
-{
-    bool b = true;
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, NULL, person("active"), &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "", "add", false);
-    const json_t *op = json_array_get(ops, 0);
-    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(op, "new"), "api_name")),
-                 "Person");
-    CHECK(json_object_get(op, "old") == NULL);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void delete_resource_is_breaking(void)
-{
-    bool b = false;
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, person("active"), NULL, &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "", "remove", true);
-    CHECK(json_object_get(json_array_get(ops, 0), "old") != NULL);
-    CHECK(json_object_get(json_array_get(ops, 0), "new") == NULL);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void delete_deprecated_resource_is_breaking(void)
-{
-    bool b = false;
-    json_t *ops = run(OMS_KIND_LINK_TYPE, knows("one_to_many"), NULL, &b);
-    CHECK(b);
-    json_decref(ops);
-    ops = run(OMS_KIND_OBJECT_TYPE, person("deprecated"), NULL, &b);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void delete_experimental_resource_not_breaking(void)
-{
-    bool b = true;
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, person("experimental"), NULL, &b);
-    CHECK_OP(ops, "", "remove", false);
-    CHECK(!b);
-    json_decref(ops);
-}
+/* ---- mechanics ------------------------------------------------------------------ */
 
 static void identical_documents_no_ops(void)
 {
@@ -234,211 +435,6 @@ static void breaking_out_param_optional(void)
 {
     json_t *ops = run(OMS_KIND_OBJECT_TYPE, person("active"), NULL, NULL);
     CHECK_OP(ops, "", "remove", true);
-    json_decref(ops);
-}
-
-/* ---- properties ----------------------------------------------------------------- */
-
-static void delete_property_is_breaking(void)
-{
-    bool b = false;
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    json_array_remove(json_object_get(new_doc, "properties"), 1); /* age */
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "/properties/age", "remove", true);
-    CHECK_EQ_STR(json_string_value(json_object_get(
-                     json_object_get(json_array_get(ops, 0), "old"), "type")),
-                 "integer");
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void add_optional_property_not_breaking(void)
-{
-    bool b = true;
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    json_array_append_new(json_object_get(new_doc, "properties"),
-                          J("{'api_name': 'nick', 'display_name': 'nick', 'description': '',"
-                            " 'type': 'string', 'array': false, 'required': false}"));
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "/properties/nick", "add", false);
-    const json_t *added = json_object_get(json_array_get(ops, 0), "new");
-    CHECK_EQ_STR(json_string_value(json_object_get(added, "api_name")), "nick");
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void add_required_property_is_breaking(void)
-{
-    bool b = false;
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    json_array_append_new(json_object_get(new_doc, "properties"),
-                          J("{'api_name': 'nick', 'display_name': 'nick', 'description': '',"
-                            " 'type': 'string', 'array': false, 'required': true}"));
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_OP(ops, "/properties/nick", "add", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void property_type_change_is_breaking(void)
-{
-    bool b = false;
-    json_t *ops = person_prop_change("active", "age", "type", json_string("string"), &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "/properties/age/type", "replace", true);
-    const json_t *op = json_array_get(ops, 0);
-    CHECK_EQ_STR(json_string_value(json_object_get(op, "old")), "integer");
-    CHECK_EQ_STR(json_string_value(json_object_get(op, "new")), "string");
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void widening_integer_to_long_not_breaking(void)
-{
-    bool b = true;
-    json_t *ops = person_prop_change("active", "age", "type", json_string("long"), &b);
-    CHECK_OP(ops, "/properties/age/type", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void widening_long_to_double_not_breaking(void)
-{
-    bool b = true;
-    json_t *ops = person_prop_change("active", "score", "type", json_string("double"), &b);
-    CHECK_OP(ops, "/properties/score/type", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void widening_integer_to_double_not_breaking(void)
-{
-    bool b = true;
-    json_t *ops = person_prop_change("active", "age", "type", json_string("double"), &b);
-    CHECK_OP(ops, "/properties/age/type", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void widening_date_to_timestamp_not_breaking(void)
-{
-    bool b = true;
-    json_t *ops = person_prop_change("active", "born", "type", json_string("timestamp"), &b);
-    CHECK_OP(ops, "/properties/born/type", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void narrowing_long_to_integer_is_breaking(void)
-{
-    bool b = false;
-    json_t *ops = person_prop_change("active", "score", "type", json_string("integer"), &b);
-    CHECK_OP(ops, "/properties/score/type", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void narrowing_timestamp_to_date_and_double_to_long_breaking(void)
-{
-    bool b = false;
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    set_str(prop(old_doc, "born"), "type", "timestamp");
-    set_str(prop(new_doc, "born"), "type", "date");
-    set_str(prop(old_doc, "score"), "type", "double");
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_OP(ops, "/properties/born/type", "replace", true);
-    CHECK_OP(ops, "/properties/score/type", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-/* Widening is about reading old values as the new type: decimal is not in
- * the list, nor is anything to string. */
-static void other_type_changes_are_breaking(void)
-{
-    bool b = false;
-    json_t *ops = person_prop_change("active", "age", "type", json_string("decimal"), &b);
-    CHECK_OP(ops, "/properties/age/type", "replace", true);
-    json_decref(ops);
-    ops = person_prop_change("active", "born", "type", json_string("string"), &b);
-    CHECK_OP(ops, "/properties/born/type", "replace", true);
-    json_decref(ops);
-}
-
-static void array_flag_set_is_breaking(void)
-{
-    bool b = false;
-    json_t *ops = person_prop_change("active", "age", "array", json_true(), &b);
-    CHECK_OP(ops, "/properties/age/array", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void array_flag_cleared_is_breaking(void)
-{
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    set_bool(prop(old_doc, "age"), "array", true);
-    bool b = false;
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_OP(ops, "/properties/age/array", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void making_property_required_is_breaking(void)
-{
-    bool b = false;
-    json_t *ops = person_prop_change("active", "age", "required", json_true(), &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "/properties/age/required", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void making_property_optional_not_breaking(void)
-{
-    bool b = true;
-    json_t *ops = person_prop_change("active", "id", "required", json_false(), &b);
-    CHECK_OP(ops, "/properties/id/required", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void property_metadata_changes_not_breaking(void)
-{
-    bool b = true;
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    set_str(prop(new_doc, "age"), "description", "years");
-    set_str(prop(new_doc, "age"), "display_name", "Age in years");
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_EQ_INT(json_array_size(ops), 2);
-    CHECK_OP(ops, "/properties/age/description", "replace", false);
-    CHECK_OP(ops, "/properties/age/display_name", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void enum_appearing_and_disappearing(void)
-{
-    bool b = true;
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    json_object_set_new(prop(new_doc, "id"), "enum", J("['a', 'b']"));
-    json_object_set_new(prop(old_doc, "born"), "enum", J("['x']"));
-    json_object_set_new(prop(old_doc, "age"), "enum", J("['1']"));
-    json_object_set_new(prop(new_doc, "age"), "enum", J("['1', '2']"));
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_EQ_INT(json_array_size(ops), 3);
-    CHECK_OP(ops, "/properties/id/enum", "add", false);
-    CHECK_OP(ops, "/properties/born/enum", "remove", false);
-    CHECK_OP(ops, "/properties/age/enum", "replace", false);
-    const json_t *rep = op_at(ops, "/properties/age/enum");
-    CHECK_EQ_INT(json_array_size(json_object_get(rep, "new")), 2);
-    CHECK(json_object_get(op_at(ops, "/properties/id/enum"), "old") == NULL);
-    CHECK(json_object_get(op_at(ops, "/properties/born/enum"), "new") == NULL);
-    CHECK(!b);
     json_decref(ops);
 }
 
@@ -529,35 +525,23 @@ static void meta_is_ignored(void)
     json_decref(ops);
 }
 
-/* ---- resource-level fields ------------------------------------------------------ */
-
-static void primary_key_change_is_breaking(void)
-{
-    bool b = false;
-    json_t *old_doc = person("active"), *new_doc = person("active");
-    set_str(new_doc, "primary_key", "age");
-    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "/primary_key", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void metadata_changes_not_breaking(void)
+static void enum_appearing_and_disappearing(void)
 {
     bool b = true;
-    json_t *old_doc = person("active"), *new_doc = person("deprecated");
-    set_str(new_doc, "description", "A human");
-    set_str(new_doc, "display_name", "Human");
-    set_str(new_doc, "title_property", "age");
-    json_array_append_new(json_object_get(new_doc, "implements"), json_string("Named"));
+    json_t *old_doc = person("active"), *new_doc = person("active");
+    json_object_set_new(prop(new_doc, "id"), "enum", J("['a', 'b']"));
+    json_object_set_new(prop(old_doc, "born"), "enum", J("['x']"));
+    json_object_set_new(prop(old_doc, "age"), "enum", J("['1']"));
+    json_object_set_new(prop(new_doc, "age"), "enum", J("['1', '2']"));
     json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
-    CHECK_EQ_INT(json_array_size(ops), 5);
-    CHECK_OP(ops, "/status", "replace", false);
-    CHECK_OP(ops, "/description", "replace", false);
-    CHECK_OP(ops, "/display_name", "replace", false);
-    CHECK_OP(ops, "/title_property", "replace", false);
-    CHECK_OP(ops, "/implements", "replace", false);
+    CHECK_EQ_INT(json_array_size(ops), 3);
+    CHECK_OP(ops, "/properties/id/enum", "add", false);
+    CHECK_OP(ops, "/properties/born/enum", "remove", false);
+    CHECK_OP(ops, "/properties/age/enum", "replace", false);
+    const json_t *rep = op_at(ops, "/properties/age/enum");
+    CHECK_EQ_INT(json_array_size(json_object_get(rep, "new")), 2);
+    CHECK(json_object_get(op_at(ops, "/properties/id/enum"), "old") == NULL);
+    CHECK(json_object_get(op_at(ops, "/properties/born/enum"), "new") == NULL);
     CHECK(!b);
     json_decref(ops);
 }
@@ -601,311 +585,31 @@ static void becoming_experimental_still_breaking(void)
     json_decref(ops);
 }
 
-/* ---- link types ---------------------------------------------------------------- */
-
-static bool cardinality_change_breaks(const char *from, const char *to)
+static void add_resource_is_one_op_not_breaking(void)
 {
-    bool b = false;
-    json_t *ops = run(OMS_KIND_LINK_TYPE, knows(from), knows(to), &b);
+    bool b = true;
+    json_t *ops = run(OMS_KIND_OBJECT_TYPE, NULL, person("active"), &b);
     CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK(op_at(ops, "/cardinality") != NULL);
-    json_decref(ops);
-    return b;
-}
-
-static void narrowing_cardinality_is_breaking(void)
-{
-    CHECK(cardinality_change_breaks("many_to_many", "one_to_many"));
-    CHECK(cardinality_change_breaks("many_to_many", "many_to_one"));
-    CHECK(cardinality_change_breaks("many_to_many", "one_to_one"));
-    CHECK(cardinality_change_breaks("one_to_many", "one_to_one"));
-    CHECK(cardinality_change_breaks("many_to_one", "one_to_one"));
-    /* One side widens, the other narrows: still narrowing. */
-    CHECK(cardinality_change_breaks("one_to_many", "many_to_one"));
-    CHECK(cardinality_change_breaks("many_to_one", "one_to_many"));
-}
-
-static void widening_cardinality_not_breaking(void)
-{
-    CHECK(!cardinality_change_breaks("one_to_one", "one_to_many"));
-    CHECK(!cardinality_change_breaks("one_to_one", "many_to_one"));
-    CHECK(!cardinality_change_breaks("one_to_one", "many_to_many"));
-    CHECK(!cardinality_change_breaks("one_to_many", "many_to_many"));
-    CHECK(!cardinality_change_breaks("many_to_one", "many_to_many"));
-}
-
-static void link_to_change_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = knows("one_to_many");
-    set_str(new_doc, "to", "Company");
-    json_t *ops = run(OMS_KIND_LINK_TYPE, knows("one_to_many"), new_doc, &b);
-    CHECK_OP(ops, "/to", "replace", true);
-    CHECK(b);
+    CHECK_OP(ops, "", "add", false);
+    const json_t *op = json_array_get(ops, 0);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(op, "new"), "api_name")),
+                 "Person");
+    CHECK(json_object_get(op, "old") == NULL);
+    CHECK(!b);
     json_decref(ops);
 }
 
-static void link_from_change_is_breaking(void)
-{
-    json_t *new_doc = knows("one_to_many");
-    set_str(new_doc, "from", "Company");
-    bool b = false;
-    json_t *ops = run(OMS_KIND_LINK_TYPE, knows("one_to_many"), new_doc, &b);
-    CHECK_OP(ops, "/from", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-/* ---- action types ---------------------------------------------------------------- */
-
-static void removing_action_parameter_is_breaking(void)
+static void delete_property_is_breaking(void)
 {
     bool b = false;
-    json_t *new_doc = hire();
-    json_array_remove(json_object_get(new_doc, "parameters"), 1);
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
+    json_t *old_doc = person("active"), *new_doc = person("active");
+    json_array_remove(json_object_get(new_doc, "properties"), 1); /* age */
+    json_t *ops = run(OMS_KIND_OBJECT_TYPE, old_doc, new_doc, &b);
     CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "/parameters/salary", "remove", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void adding_required_action_parameter_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = hire();
-    json_array_append_new(json_object_get(new_doc, "parameters"),
-                          J("{'api_name': 'start', 'display_name': 'start', 'description': '',"
-                            " 'type': 'date', 'array': false, 'required': true}"));
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
-    CHECK_OP(ops, "/parameters/start", "add", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void adding_optional_action_parameter_not_breaking(void)
-{
-    bool b = true;
-    json_t *new_doc = hire();
-    json_array_append_new(json_object_get(new_doc, "parameters"),
-                          J("{'api_name': 'start', 'display_name': 'start', 'description': '',"
-                            " 'type': 'date', 'array': false, 'required': false}"));
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
-    CHECK_OP(ops, "/parameters/start", "add", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void making_action_parameter_required_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = hire();
-    set_bool(named(json_object_get(new_doc, "parameters"), "salary"), "required", true);
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
-    CHECK_OP(ops, "/parameters/salary/required", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void action_parameter_type_change_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = hire();
-    set_str(named(json_object_get(new_doc, "parameters"), "salary"), "type", "string");
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
-    CHECK_OP(ops, "/parameters/salary/type", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void action_parameter_widening_not_breaking(void)
-{
-    json_t *new_doc = hire();
-    set_str(named(json_object_get(new_doc, "parameters"), "salary"), "type", "long");
-    bool b = true;
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
-    CHECK_OP(ops, "/parameters/salary/type", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void action_parameter_object_type_change_is_breaking(void)
-{
-    json_t *new_doc = hire();
-    set_str(named(json_object_get(new_doc, "parameters"), "who"), "object_type", "Robot");
-    bool b = false;
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
-    CHECK_OP(ops, "/parameters/who/object_type", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void action_rules_change_not_breaking(void)
-{
-    bool b = true;
-    json_t *new_doc = hire();
-    json_array_append_new(json_object_get(new_doc, "rules"),
-                          J("{'type': 'create_link', 'link_type': 'knows'}"));
-    json_t *ops = run(OMS_KIND_ACTION_TYPE, hire(), new_doc, &b);
-    CHECK_OP(ops, "/rules", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-/* ---- function types ---------------------------------------------------------------- */
-
-static void removing_function_input_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = score_fn();
-    json_array_clear(json_object_get(new_doc, "inputs"));
-    json_t *ops = run(OMS_KIND_FUNCTION_TYPE, score_fn(), new_doc, &b);
-    CHECK_OP(ops, "/inputs/p", "remove", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void adding_required_function_input_is_breaking(void)
-{
-    json_t *new_doc = score_fn();
-    json_array_append_new(json_object_get(new_doc, "inputs"),
-                          J("{'api_name': 'q', 'type': 'integer', 'array': false,"
-                            " 'required': true}"));
-    bool b = false;
-    json_t *ops = run(OMS_KIND_FUNCTION_TYPE, score_fn(), new_doc, &b);
-    CHECK_OP(ops, "/inputs/q", "add", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void adding_optional_function_input_not_breaking(void)
-{
-    json_t *new_doc = score_fn();
-    json_array_append_new(json_object_get(new_doc, "inputs"),
-                          J("{'api_name': 'q', 'type': 'integer', 'array': false,"
-                            " 'required': false}"));
-    bool b = true;
-    json_t *ops = run(OMS_KIND_FUNCTION_TYPE, score_fn(), new_doc, &b);
-    CHECK_OP(ops, "/inputs/q", "add", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void function_output_type_change_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = score_fn();
-    set_str(json_object_get(new_doc, "output"), "type", "string");
-    json_t *ops = run(OMS_KIND_FUNCTION_TYPE, score_fn(), new_doc, &b);
-    CHECK_EQ_INT(json_array_size(ops), 1);
-    CHECK_OP(ops, "/output/type", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void function_output_widening_not_breaking(void)
-{
-    json_t *new_doc = score_fn();
-    set_str(json_object_get(new_doc, "output"), "type", "long");
-    bool b = true;
-    json_t *ops = run(OMS_KIND_FUNCTION_TYPE, score_fn(), new_doc, &b);
-    CHECK_OP(ops, "/output/type", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void function_output_array_change_is_breaking(void)
-{
-    json_t *new_doc = score_fn();
-    set_bool(json_object_get(new_doc, "output"), "array", true);
-    bool b = false;
-    json_t *ops = run(OMS_KIND_FUNCTION_TYPE, score_fn(), new_doc, &b);
-    CHECK_OP(ops, "/output/array", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void function_deterministic_change_not_breaking(void)
-{
-    json_t *new_doc = score_fn();
-    set_bool(new_doc, "deterministic", false);
-    bool b = true;
-    json_t *ops = run(OMS_KIND_FUNCTION_TYPE, score_fn(), new_doc, &b);
-    CHECK_OP(ops, "/deterministic", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-/* ---- interfaces and shared properties ------------------------------------------------ */
-
-static void removing_interface_property_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = named_iface();
-    json_array_clear(json_object_get(new_doc, "properties"));
-    json_t *ops = run(OMS_KIND_INTERFACE, named_iface(), new_doc, &b);
-    CHECK_OP(ops, "/properties/name", "remove", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void interface_optional_property_added_and_extends_not_breaking(void)
-{
-    bool b = true;
-    json_t *new_doc = named_iface();
-    json_array_append_new(json_object_get(new_doc, "properties"),
-                          J("{'api_name': 'alias', 'type': 'string', 'array': false,"
-                            " 'required': false}"));
-    json_array_append_new(json_object_get(new_doc, "extends"), json_string("Thing"));
-    json_t *ops = run(OMS_KIND_INTERFACE, named_iface(), new_doc, &b);
-    CHECK_OP(ops, "/properties/alias", "add", false);
-    CHECK_OP(ops, "/extends", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void interface_property_type_change_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = named_iface();
-    set_str(prop(new_doc, "name"), "type", "json");
-    json_t *ops = run(OMS_KIND_INTERFACE, named_iface(), new_doc, &b);
-    CHECK_OP(ops, "/properties/name/type", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void shared_property_type_change_is_breaking(void)
-{
-    bool b = false;
-    json_t *new_doc = email_sp();
-    set_str(new_doc, "type", "json");
-    json_t *ops = run(OMS_KIND_SHARED_PROPERTY, email_sp(), new_doc, &b);
-    CHECK_OP(ops, "/type", "replace", true);
-    CHECK(b);
-    json_decref(ops);
-}
-
-static void shared_property_widening_not_breaking(void)
-{
-    json_t *old_doc = email_sp();
-    json_t *new_doc = email_sp();
-    set_str(old_doc, "type", "integer");
-    set_str(new_doc, "type", "long");
-    bool b = true;
-    json_t *ops = run(OMS_KIND_SHARED_PROPERTY, old_doc, new_doc, &b);
-    CHECK_OP(ops, "/type", "replace", false);
-    CHECK(!b);
-    json_decref(ops);
-}
-
-static void shared_property_array_change_is_breaking(void)
-{
-    json_t *new_doc = email_sp();
-    set_bool(new_doc, "array", true);
-    bool b = false;
-    json_t *ops = run(OMS_KIND_SHARED_PROPERTY, email_sp(), new_doc, &b);
-    CHECK_OP(ops, "/array", "replace", true);
+    CHECK_OP(ops, "/properties/age", "remove", true);
+    CHECK_EQ_STR(json_string_value(json_object_get(
+                     json_object_get(json_array_get(ops, 0), "old"), "type")),
+                 "integer");
     CHECK(b);
     json_decref(ops);
 }
@@ -913,65 +617,21 @@ static void shared_property_array_change_is_breaking(void)
 int main(void)
 {
     static const t_case cases[] = {
+        T(rules_table),
         T(add_resource_is_one_op_not_breaking),
-        T(delete_resource_is_breaking),
-        T(delete_deprecated_resource_is_breaking),
-        T(delete_experimental_resource_not_breaking),
+        T(delete_property_is_breaking),
         T(identical_documents_no_ops),
         T(both_null_no_ops),
         T(breaking_out_param_optional),
-        T(delete_property_is_breaking),
-        T(add_optional_property_not_breaking),
-        T(add_required_property_is_breaking),
-        T(property_type_change_is_breaking),
-        T(widening_integer_to_long_not_breaking),
-        T(widening_long_to_double_not_breaking),
-        T(widening_integer_to_double_not_breaking),
-        T(widening_date_to_timestamp_not_breaking),
-        T(narrowing_long_to_integer_is_breaking),
-        T(narrowing_timestamp_to_date_and_double_to_long_breaking),
-        T(other_type_changes_are_breaking),
-        T(array_flag_set_is_breaking),
-        T(array_flag_cleared_is_breaking),
-        T(making_property_required_is_breaking),
-        T(making_property_optional_not_breaking),
-        T(property_metadata_changes_not_breaking),
-        T(enum_appearing_and_disappearing),
         T(properties_matched_by_name_when_reordered),
         T(reordered_and_changed_uses_names),
         T(op_order_is_deterministic),
         T(pointer_tokens_are_escaped),
         T(ops_do_not_alias_documents),
         T(meta_is_ignored),
-        T(primary_key_change_is_breaking),
-        T(metadata_changes_not_breaking),
+        T(enum_appearing_and_disappearing),
         T(experimental_resource_never_breaking),
         T(becoming_experimental_still_breaking),
-        T(narrowing_cardinality_is_breaking),
-        T(widening_cardinality_not_breaking),
-        T(link_to_change_is_breaking),
-        T(link_from_change_is_breaking),
-        T(removing_action_parameter_is_breaking),
-        T(adding_required_action_parameter_is_breaking),
-        T(adding_optional_action_parameter_not_breaking),
-        T(making_action_parameter_required_is_breaking),
-        T(action_parameter_type_change_is_breaking),
-        T(action_parameter_widening_not_breaking),
-        T(action_parameter_object_type_change_is_breaking),
-        T(action_rules_change_not_breaking),
-        T(removing_function_input_is_breaking),
-        T(adding_required_function_input_is_breaking),
-        T(adding_optional_function_input_not_breaking),
-        T(function_output_type_change_is_breaking),
-        T(function_output_widening_not_breaking),
-        T(function_output_array_change_is_breaking),
-        T(function_deterministic_change_not_breaking),
-        T(removing_interface_property_is_breaking),
-        T(interface_optional_property_added_and_extends_not_breaking),
-        T(interface_property_type_change_is_breaking),
-        T(shared_property_type_change_is_breaking),
-        T(shared_property_widening_not_breaking),
-        T(shared_property_array_change_is_breaking),
     };
     return T_RUN("breaking", cases);
 }

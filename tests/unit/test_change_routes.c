@@ -1,8 +1,14 @@
-/* A route added to the table with the `change` flag is covered by issue
- * enforcement with no other edit: this test registers a route of its own
- * next to the application's, starts the real server in-process, and checks
- * that the new route refuses a change without an issue reference before its
- * handler ever runs. */
+/* A route added to the table is covered by the pipeline and the change
+ * transaction with no other edit. new_change_route_is_enforced registers a
+ * route of its own next to the application's, starts the real server
+ * in-process, and checks that the new route refuses a change without an
+ * issue reference before its handler ever runs. new_change_route_gets_the_
+ * change_transaction gives a new route a handler that does what every change
+ * handler does (one step through oms_change_run, src/txn/change.h) and
+ * checks over HTTP that it is refused by another holder's lock (423, nothing
+ * written), let through by an approved lock override that it consumes, and
+ * recorded by one audit event. (tests/unit/test_change_txn.c drives the
+ * helper directly: issue keys, rollback, retry.) */
 #include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,8 +18,11 @@
 #include "auth/jwt.h"
 #include "governance/issue_check.h"
 #include "http/app.h"
+#include "http/request.h"
 #include "ops/log.h"
+#include "store/db.h"
 #include "t.h"
+#include "txn/change.h"
 #include "util/time.h"
 
 /* Route entries leave their optional trailing fields out. */
@@ -27,6 +36,40 @@ static int h_touch(oms_request *req)
 {
     atomic_fetch_add(&g_calls, 1);
     return oms_resp_json(req, 200, json_pack("{s:b}", "touched", 1));
+}
+
+/* ---- a new change route: one step through the change transaction ---- */
+
+static atomic_int g_steps;
+
+static int touch_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    atomic_fetch_add(&g_steps, 1);
+    const char *name = arg;
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_exec(c, "INSERT INTO txn_touch (name) VALUES ($1)", p, 1, NULL, err);
+    if (rc)
+        return rc;
+    out->resource_kind = "touches";
+    out->resource_id = name;
+    out->status = 201;
+    out->touched[out->ntouched++] = oms_arena_printf(ctx->arena, "touches/%s", name);
+    out->detail = json_pack("{s:s}", "touched", name);
+    return OMS_OK;
+}
+
+/* What every change handler does: context -> one change -> response. */
+static int h_txn_touch(oms_request *req)
+{
+    oms_ctx *ctx = oms_req_ctx(req);
+    const char *name = ctx->request_id;
+    oms_change_spec spec = {.branch = ctx->branch, .check_locks = true, .step = touch_step, .arg = (void *)name};
+    oms_change_out out;
+    oms_error err;
+    int rc = oms_change_run(ctx, &spec, &out, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    return oms_resp_json(req, 201, json_pack("{s:s}", "touched", name));
 }
 
 static int http_status(unsigned port, const char *request)
@@ -61,6 +104,141 @@ static char *request_text(const char *path, const char *token, const char *extra
     return out;
 }
 
+/* One request; returns the status and puts the body (parsed) in *body. */
+static int http_json(unsigned port, const char *method, const char *path, const char *token, const char *headers,
+                     const char *json, json_t **body)
+{
+    *body = NULL;
+    char req[8192];
+    snprintf(req, sizeof req,
+             "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\n%s"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             method, path, token, headers, strlen(json), json);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || write(fd, req, strlen(req)) < 0) {
+        close(fd);
+        return -1;
+    }
+    static char buf[65536];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    buf[got] = '\0';
+    if (got < 12)
+        return -1;
+    const char *b = strstr(buf, "\r\n\r\n");
+    if (b)
+        *body = json_loads(b + 4, 0, NULL);
+    return atoi(buf + 9);
+}
+
+static char *token_for(const char *sub, const char *role)
+{
+    const char *roles[] = {role};
+    char *token = NULL;
+    oms_error err;
+    CHECK_EQ_INT(oms_jwt_sign_hmac(&token, OMS_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), sub, roles, 1,
+                                   oms_now_ms() / 1000, 600, NULL, NULL, &err),
+                 OMS_OK);
+    return token;
+}
+
+static long long count(oms_store *s, const char *sql)
+{
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    oms_error err;
+    long long v = -1;
+    if (oms_db_conn(s->db, &c, &err) == OMS_OK && oms_db_exec(c, sql, NULL, 0, &r, &err) == OMS_OK && r->nrows == 1)
+        v = oms_dbres_int(r, 0, 0);
+    else
+        fprintf(stderr, "  %s: %s\n", sql, err.msg);
+    oms_dbres_free(r);
+    return v;
+}
+
+#define TXN "/api/v1/test-only/feature%2Fx/txn"
+#define JUSTIFICATION "Production incident: the maintenance lock blocks an urgent schema fix."
+
+static void new_route_through_the_change_transaction(unsigned port, oms_store *store)
+{
+    char *dev = token_for("dev", "developer"), *ops = token_for("ops", "developer");
+    char *sec = token_for("sec", "security_officer");
+    json_t *body = NULL;
+    /* with an issue reference: committed, one audit event */
+    CHECK_EQ_INT(http_json(port, "POST", TXN, dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-first\r\n", "{}", &body),
+                 201);
+    json_decref(body);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-first'"), 1);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE action = 'test.txn' AND outcome = 'success'"
+                              " AND request_id = 'txn-first' AND resource_id = 'txn-first' AND http_status = 201"),
+                 1);
+
+    /* another holder's lock on the branch: 423, nothing written */
+    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/branches", dev, "", "{\"name\": \"feature/x\", \"from\": \"main\"}",
+                           &body),
+                 201);
+    json_decref(body);
+    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/locks", ops, "",
+                           "{\"branch\": \"feature/x\", \"scope\": \"branch\", \"kind\": \"maintenance\","
+                           " \"reason\": \"test\"}",
+                           &body),
+                 201);
+    json_decref(body);
+    int steps = atomic_load(&g_steps);
+    CHECK_EQ_INT(http_json(port, "POST", TXN, dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-locked\r\n", "{}", &body),
+                 423);
+    CHECK_EQ_STR(json_string_value(json_object_get(body, "code")), "locked");
+    json_decref(body);
+    CHECK_EQ_INT(atomic_load(&g_steps), steps + 1); /* the step ran; its work was rolled back */
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-locked'"), 0);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE request_id = 'txn-locked'"
+                              " AND outcome = 'success'"),
+                 0);
+
+    /* an approved lock override lets one change through, and is used */
+    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/overrides", dev, "",
+                           "{\"kind\": \"lock\", \"branch\": \"feature/x\", \"justification\": \"" JUSTIFICATION
+                           "\", \"incident\": \"INC-1\", \"ttl_seconds\": 600}",
+                           &body),
+                 201);
+    char oid[128] = "";
+    const char *id = json_string_value(json_object_get(body, "id"));
+    CHECK(id != NULL);
+    snprintf(oid, sizeof oid, "%s", id ? id : "");
+    json_decref(body);
+    char path[256], hdr[256];
+    snprintf(path, sizeof path, "/api/v1/overrides/%s/approve", oid);
+    CHECK_EQ_INT(http_json(port, "POST", path, sec, "", "{}", &body), 200);
+    json_decref(body);
+    snprintf(hdr, sizeof hdr, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-override\r\nX-Override-ID: %s\r\n", oid);
+    CHECK_EQ_INT(http_json(port, "POST", TXN, dev, hdr, "{}", &body), 201);
+    json_decref(body);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-override'"), 1);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM overrides WHERE id = '%s' AND state = 'used' AND used_request_id = 'txn-override'",
+             oid);
+    CHECK_EQ_INT(count(store, sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM audit_events WHERE action = 'test.txn' AND request_id = 'txn-override'"
+             " AND override_id = '%s'",
+             oid);
+    CHECK_EQ_INT(count(store, sql), 1);
+    /* used once */
+    snprintf(hdr, sizeof hdr, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-again\r\nX-Override-ID: %s\r\n", oid);
+    CHECK_EQ_INT(http_json(port, "POST", TXN, dev, hdr, "{}", &body), 403);
+    json_decref(body);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-again'"), 0);
+    free(dev);
+    free(ops);
+    free(sec);
+}
+
 static void new_change_route_is_enforced(void)
 {
     char dir[] = "/tmp/oms-change-route-XXXXXX";
@@ -81,14 +259,21 @@ static void new_change_route_is_enforced(void)
 
     /* The application's table plus two routes of the test's own. */
     size_t n = oms_app_routes_count;
-    oms_route *routes = calloc(n + 2, sizeof *routes);
+    oms_route *routes = calloc(n + 3, sizeof *routes);
     memcpy(routes, oms_app_routes, n * sizeof *routes);
     routes[n] = (oms_route){"POST", "/api/v1/test-only/{branch}/touch", h_touch, OMS_PERM_SCHEMA_WRITE, "test.touch", true};
     routes[n + 1] = (oms_route){"POST", "/api/v1/test-only/{branch}/look", h_touch, OMS_PERM_SCHEMA_READ, NULL, false};
-    CHECK_EQ_INT(oms_routes_new(&app.routes, routes, n + 2, &err), OMS_OK);
+    routes[n + 2] =
+        (oms_route){"POST", "/api/v1/test-only/{branch}/txn", h_txn_touch, OMS_PERM_SCHEMA_WRITE, "test.txn", true};
+    CHECK_EQ_INT(oms_routes_new(&app.routes, routes, n + 3, &err), OMS_OK);
     CHECK_EQ_INT(oms_store_open(&app.store, dburl + strlen("DATABASE_URL="), 5000, &err), OMS_OK);
     int applied;
     CHECK_EQ_INT(oms_store_migrate(app.store, &applied, &err), OMS_OK);
+    {
+        oms_dbconn *c;
+        CHECK_EQ_INT(oms_db_conn(app.store->db, &c, &err), OMS_OK);
+        CHECK_EQ_INT(oms_db_exec(c, "CREATE TABLE txn_touch (name TEXT PRIMARY KEY)", NULL, 0, NULL, &err), OMS_OK);
+    }
     oms_server *srv = NULL;
     CHECK_EQ_INT(oms_server_start(&app, &srv, &err), OMS_OK);
     if (!srv)
@@ -110,6 +295,8 @@ static void new_change_route_is_enforced(void)
     CHECK_EQ_INT(http_status(port, exempt), 200);
     CHECK_EQ_INT(http_status(port, not_a_change), 200);
     CHECK_EQ_INT(atomic_load(&g_calls), 3);
+
+    new_route_through_the_change_transaction(port, app.store);
 
     oms_server_stop(srv);
     free(no_issue);
