@@ -18,7 +18,7 @@ LDLIBS += -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lpthread 
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS := $(shell find src -name '*.c' | sort)
-LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+LIB_SRCS := $(filter-out src/app/main.c,$(SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -32,7 +32,7 @@ all: $(BUILD)/oms
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/oms: $(BUILD)/src/main.o $(BUILD)/liboms.a
+$(BUILD)/oms: $(BUILD)/src/app/main.o $(BUILD)/liboms.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/liboms.a: $(LIB_OBJS)

@@ -42,7 +42,7 @@ int oms_index_rebuild_start(oms_request *req, const char *branch);
  * applied. Answers the request. */
 int oms_index_job_get(oms_request *req, const char *id);
 
-/* The background task (src/ops/tasks.c): fails jobs whose lock lapsed,
+/* The background task (src/app/tasks.c): fails jobs whose lock lapsed,
  * drops retired generations in batches, and, once the instance drains,
  * stops this instance's builders (their jobs fail, their locks are
  * released) before it exits. */
