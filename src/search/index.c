@@ -6,12 +6,13 @@
 
 #include "search/rebuild.h"
 #include "search/terms.h"
+#include "store/dialect.h"
 
 #define CHUNK 500
 
-#define NOW_SQL(pg) ((pg) ? OMS_DB_NOW_PG : OMS_DB_NOW_SQLITE)
-
-bool oms_search_is_pg(oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG; }
+/* The text search of the connection's backend is PostgreSQL's tsvector
+ * (else SQLite's FTS5): store/dialect.h. */
+static bool tsvector(const oms_dbconn *c) { return oms_db_fts(c) == OMS_FTS_TSVECTOR; }
 
 /* ---- documents ---- */
 
@@ -34,7 +35,7 @@ static json_t *doc_row(const oms_entry *e)
     return row;
 }
 
-static const char *const k_insert_sql[2] = {
+static const oms_sql k_insert_sql = {
     /* SQLite: the AFTER INSERT trigger feeds FTS5 */
     "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, gen, api, names, props, descr)"
     " SELECT $2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
@@ -52,7 +53,7 @@ static const char *const k_insert_sql[2] = {
     " api_norm = excluded.api_norm, hash = excluded.hash, tsv = excluded.tsv",
 };
 
-static const char *const k_remove_sql[2] = {
+static const oms_sql k_remove_sql = {
     "DELETE FROM search_docs WHERE generation = $2 AND resource IN (SELECT value FROM json_each($1))",
     "DELETE FROM search_docs WHERE generation = $2 AND resource IN (SELECT json_array_elements_text($1::json))",
 };
@@ -75,7 +76,7 @@ int oms_search_remove(oms_dbconn *c, int64_t gen, const json_t *resources, oms_e
         json_t *chunk = json_array();
         for (size_t i = start; i < total && i < start + CHUNK; i++)
             json_array_append(chunk, json_array_get(resources, i));
-        int rc = exec_json(c, k_remove_sql[oms_search_is_pg(c)], chunk, gen, err);
+        int rc = exec_json(c, oms_sql_for(c, &k_remove_sql), chunk, gen, err);
         json_decref(chunk);
         if (rc)
             return rc;
@@ -85,7 +86,7 @@ int oms_search_remove(oms_dbconn *c, int64_t gen, const json_t *resources, oms_e
 
 int oms_search_put_entries(oms_dbconn *c, int64_t gen, const oms_entry *const *entries, size_t n, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
+    bool pg = tsvector(c);
     for (size_t start = 0; start < n; start += CHUNK) {
         json_t *rows = json_array(), *keys = json_array();
         for (size_t i = start; i < n && i < start + CHUNK; i++) {
@@ -96,7 +97,7 @@ int oms_search_put_entries(oms_dbconn *c, int64_t gen, const oms_entry *const *e
          * content is kept by the insert and delete triggers only) */
         int rc = pg ? OMS_OK : oms_search_remove(c, gen, keys, err);
         if (rc == OMS_OK)
-            rc = exec_json(c, k_insert_sql[pg], rows, gen, err);
+            rc = exec_json(c, oms_sql_for(c, &k_insert_sql), rows, gen, err);
         json_decref(rows);
         json_decref(keys);
         if (rc)
@@ -169,7 +170,7 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
 {
     if (json_array_size(changes) == 0)
         return OMS_OK;
-    if (oms_search_is_pg(c))
+    if (tsvector(c))
         return pg_on_commit(c, branch, state, changes, commit, err);
     oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(branch)};
@@ -194,7 +195,7 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
         else
             json_array_append_new(removed, json_string(key));
     }
-    bool pg = oms_search_is_pg(c);
+    bool pg = tsvector(c);
     for (size_t row = 0; row < r->nrows && rc == OMS_OK; row++) {
         int64_t gen = oms_dbres_int(r, row, 0);
         if (strcmp(oms_dbres_get(r, row, 1), "active") == 0) {
@@ -250,14 +251,13 @@ static int index_commit(oms_dbconn *c, int64_t gen, const char *commit, oms_erro
 
 static int new_active(oms_dbconn *c, const char *branch, const char *commit, int64_t *gen, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
-    const char *sql = pg ? "INSERT INTO search_generations (branch, state, commit_id, created_at, activated_at)"
-                           " VALUES ($1, 'active', $2, " OMS_DB_NOW_PG ", " OMS_DB_NOW_PG ") RETURNING id"
-                         : "INSERT INTO search_generations (branch, state, commit_id, created_at, activated_at)"
-                           " VALUES ($1, 'active', $2, " OMS_DB_NOW_SQLITE ", " OMS_DB_NOW_SQLITE ") RETURNING id";
+#define NEW_ACTIVE(NOW)                                                                                       \
+    "INSERT INTO search_generations (branch, state, commit_id, created_at, activated_at)"                     \
+    " VALUES ($1, 'active', $2, " NOW ", " NOW ") RETURNING id"
+    static const oms_sql q = OMS_SQL_WITH_NOW(NEW_ACTIVE);
     oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(branch), DBP_TEXT(commit)};
-    int rc = oms_db_exec(c, sql, p, 2, &r, err);
+    int rc = oms_db_run(c, &q, p, 2, &r, err);
     if (rc == OMS_OK)
         *gen = oms_dbres_int(r, 0, 0);
     oms_dbres_free(r);
@@ -291,30 +291,25 @@ int oms_search_on_branch_create(oms_dbconn *c, const char *branch, const char *f
     if (!src)
         return index_commit(c, gen, commit, err);
     /* identical documents under the new generation's scope token */
+    static const oms_sql copy = {
+        "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, gen, api, names, props,"
+        " descr) SELECT $1, resource, kind, api_name, api_norm, hash, 'g' || $1, api, names, props, descr"
+        " FROM search_docs WHERE generation = $2",
+        "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, tsv)"
+        " SELECT $1::bigint, resource, kind, api_name, api_norm, hash,"
+        " ts_delete(tsv, '~' || $2::bigint::text) || ('~' || $1::bigint::text)::tsvector"
+        " FROM search_docs WHERE generation = $2::bigint"};
     oms_dbparam q[] = {DBP_INT(gen), DBP_INT(src)};
-    return oms_db_exec(
-        c,
-        oms_search_is_pg(c)
-            ? "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, tsv)"
-              " SELECT $1::bigint, resource, kind, api_name, api_norm, hash,"
-              " ts_delete(tsv, '~' || $2::bigint::text) || ('~' || $1::bigint::text)::tsvector"
-              " FROM search_docs WHERE generation = $2::bigint"
-            : "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, gen, api, names, props,"
-              " descr) SELECT $1, resource, kind, api_name, api_norm, hash, 'g' || $1, api, names, props, descr"
-              " FROM search_docs WHERE generation = $2",
-        q, 2, NULL, err);
+    return oms_db_run(c, &copy, q, 2, NULL, err);
 }
 
 int oms_search_on_branch_delete(oms_dbconn *c, const char *branch, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
+#define RETIRE(NOW) "UPDATE search_generations SET state = 'retired', retired_at = " NOW \
+                    " WHERE branch = $1 AND state <> 'retired'"
+    static const oms_sql q = OMS_SQL_WITH_NOW(RETIRE);
     oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c,
-                         pg ? "UPDATE search_generations SET state = 'retired', retired_at = " OMS_DB_NOW_PG
-                              " WHERE branch = $1 AND state <> 'retired'"
-                            : "UPDATE search_generations SET state = 'retired', retired_at = " OMS_DB_NOW_SQLITE
-                              " WHERE branch = $1 AND state <> 'retired'",
-                         p, 1, NULL, err);
+    int rc = oms_db_run(c, &q, p, 1, NULL, err);
     return rc ? rc : oms_index_jobs_branch_deleted(c, branch, err);
 }
 
@@ -343,7 +338,6 @@ int oms_search_active(oms_dbconn *c, const char *branch, int64_t *gen, char comm
 
 int oms_search_bootstrap(oms_dbconn *c, const char *branch, int64_t *gen, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
     int rc = oms_db_begin(c, true, err);
     if (rc)
         return rc;
@@ -352,12 +346,12 @@ int oms_search_bootstrap(oms_dbconn *c, const char *branch, int64_t *gen, oms_er
     /* The branch row first, as every writer of the branch does: a commit in
      * flight finishes before the head is read, later ones wait and then
      * find the generation and keep it current. */
-    rc = oms_db_exec(c,
-                     pg ? "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name"
-                          " AND g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"
-                        : "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name"
-                          " AND g.state = 'active') FROM branches b WHERE b.name = $1",
-                     p, 1, &r, err);
+    static const oms_sql branch_row = {
+        "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name"
+        " AND g.state = 'active') FROM branches b WHERE b.name = $1",
+        "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name"
+        " AND g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"};
+    rc = oms_db_run(c, &branch_row, p, 1, &r, err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
     if (rc)
@@ -380,13 +374,12 @@ fail:
 
 int oms_search_drop_step(oms_dbconn *c, int64_t grace_ms, int batch, bool *did, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
     *did = false;
     oms_dbres *r = NULL;
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT id FROM search_generations WHERE state = 'retired' AND retired_at <= %s - $1 ORDER BY id LIMIT 1",
-             NOW_SQL(pg));
+             oms_sql_now(c));
     oms_dbparam p[] = {DBP_INT(grace_ms)};
     int rc = oms_db_exec(c, sql, p, 1, &r, err);
     if (rc || r->nrows == 0) {
@@ -400,11 +393,11 @@ int oms_search_drop_step(oms_dbconn *c, int64_t grace_ms, int batch, bool *did, 
     if ((rc = oms_db_begin(c, true, err)))
         return rc;
     oms_dbparam q[] = {DBP_INT(gen), DBP_INT(batch)};
-    rc = oms_db_exec(c,
-                     pg ? "DELETE FROM search_docs WHERE generation = $1 AND resource IN"
-                          " (SELECT resource FROM search_docs WHERE generation = $1 LIMIT $2)"
-                        : "DELETE FROM search_docs WHERE id IN (SELECT id FROM search_docs WHERE generation = $1 LIMIT $2)",
-                     q, 2, &r, err);
+    static const oms_sql drop = {
+        "DELETE FROM search_docs WHERE id IN (SELECT id FROM search_docs WHERE generation = $1 LIMIT $2)",
+        "DELETE FROM search_docs WHERE generation = $1 AND resource IN"
+        " (SELECT resource FROM search_docs WHERE generation = $1 LIMIT $2)"};
+    rc = oms_db_run(c, &drop, q, 2, &r, err);
     if (rc == OMS_OK && r->changes < batch) {
         oms_dbparam g[] = {DBP_INT(gen)};
         if ((rc = oms_db_exec(c, "DELETE FROM search_pending WHERE generation = $1", g, 1, NULL, err)) == OMS_OK)

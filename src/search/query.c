@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/dialect.h"
+
 const char *const oms_search_tiers[6] = {"exact_api_name", "api_name_prefix", "api_name_terms",
                                          "name_terms",     "property_terms",  "description"};
 
@@ -147,7 +149,7 @@ static json_t *item_of(const oms_dbres *r, size_t i, const oms_search_query *q)
 int oms_search_run(oms_dbconn *c, int64_t gen, const oms_search_request *rq, oms_search_result *out, oms_error *err)
 {
     memset(out, 0, sizeof *out);
-    bool pg = oms_db_backend_of_conn(c) == OMS_DB_PG;
+    bool pg = oms_db_fts(c) == OMS_FTS_TSVECTOR;
     char *e[4];
     if (pg) {
         e[0] = ts_expr("", rq->q);
@@ -164,7 +166,8 @@ int oms_search_run(oms_dbconn *c, int64_t gen, const oms_search_request *rq, oms
     oms_dbparam p[] = {DBP_TEXT(e[0]),       DBP_TEXT(e[1]),       DBP_TEXT(e[2]),
                        DBP_TEXT(e[3]),       DBP_INT(gen),         DBP_TEXT(rq->q->norm),
                        DBP_TEXT(rq->kinds),  DBP_TEXT(rq->after ? rq->after : ""), DBP_INT((int64_t)rq->limit + 1)};
-    int rc = oms_db_exec(c, pg ? k_pg_sql : k_sqlite_sql, p, 9, &r, err);
+    static const oms_sql q = {k_sqlite_sql, k_pg_sql};
+    int rc = oms_db_run(c, &q, p, 9, &r, err);
     for (int i = 0; i < 4; i++)
         free(e[i]);
     if (rc)

@@ -12,7 +12,7 @@
 #include "auth/jwt.h"
 #include "governance/issue_check.h"
 #include "http/app.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "t.h"
 #include "util/time.h"
 
