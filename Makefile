@@ -18,7 +18,7 @@ LDLIBS += -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lpthread 
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS := $(shell find src -name '*.c' | sort)
-LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+LIB_SRCS := $(filter-out src/app/main.c,$(SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -26,13 +26,13 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test unit api run deps clean bench fuzz-replay fuzz faults
+.PHONY: all test unit api run deps clean bench fuzz-replay fuzz faults layers headertest
 all: $(BUILD)/oms
 
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/oms: $(BUILD)/src/main.o $(BUILD)/liboms.a
+$(BUILD)/oms: $(BUILD)/src/app/main.o $(BUILD)/liboms.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/liboms.a: $(LIB_OBJS)
@@ -75,7 +75,21 @@ fuzz: $(BUILD)/gen/migrations.c
 	  build/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz-corpus-$$t || exit 1; \
 	done
 
-test: deps $(BUILD)/oms unit
+# The layering rules of docs/architecture.md (scripts/check-layers.py): not
+# yet part of `make test` while issue #12's conversion leaves violations.
+layers:
+	@python3 scripts/check-layers.py
+
+# Every header compiles alone: it includes what it uses.
+HEADERS := $(shell find src -name '*.h' | sort)
+HEADER_CFLAGS := $(filter-out -MMD -MP -g,$(CFLAGS_BASE))
+headertest: | deps
+	@for h in $(HEADERS:src/%=%); do \
+	  echo "#include \"$$h\"" | $(CC) $(HEADER_CFLAGS) -fsyntax-only -x c - \
+	    || { echo "headertest: $$h is not self-contained"; exit 1; }; \
+	done; echo "headertest: $(words $(HEADERS)) headers compile alone"
+
+test: deps $(BUILD)/oms unit headertest
 	@OMS_BIN=$(BUILD)/oms BUILD=$(BUILD) scripts/run-tests.sh
 
 run: deps $(BUILD)/oms

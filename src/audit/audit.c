@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "infra/log.h"
 
 /* Fills resource kind, branch and id from what the route names where the
  * caller left them empty, so that refusals and failures name what they

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "audit/internal.h"
-#include "ops/config.h"
+#include "infra/config.h"
 #include "util/time.h"
 
 #define EXIT_TAMPERED 1

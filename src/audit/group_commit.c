@@ -30,8 +30,8 @@
 
 #include "audit/internal.h"
 #include "http/app.h"
-#include "ops/config.h"
-#include "ops/log.h"
+#include "infra/config.h"
+#include "infra/log.h"
 #include "util/time.h"
 
 #define MAX_BATCH 1024

@@ -8,7 +8,7 @@
 #include "audit/internal.h"
 #include "http/app.h"
 #include "http/params.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "util/time.h"
 
 #define DEFAULT_EXEMPT "sandbox/**,personal/**"

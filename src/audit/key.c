@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "audit/internal.h"
-#include "ops/config.h"
-#include "ops/log.h"
+#include "infra/config.h"
+#include "infra/log.h"
 #include "util/encoding.h"
 
 #define KEY_MAX 4096

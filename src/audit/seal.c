@@ -19,7 +19,7 @@
 
 #include "audit/internal.h"
 #include "http/app.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "util/time.h"
 
 /* Positions one round chains and seals at most; a backlog takes several

@@ -11,10 +11,12 @@
 #include "auth/acl_store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "http/app.h"
-#include "http/routes.h"
+#include "store/acl_sql.h"
+#include "store/store.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static oms_acl *g_cur; /* guarded by g_mu; owns one reference */
@@ -28,7 +30,7 @@ static void make_key(void) { pthread_key_create(&g_key, thread_exit); }
 int oms_acl_db_version(oms_dbconn *c, int64_t *out, oms_error *err)
 {
     oms_dbres *r = NULL;
-    int rc = oms_db_exec(c, "SELECT version FROM acl_version WHERE id = 1", NULL, 0, &r, err);
+    int rc = oms_store_acl_version(c, &r, err);
     if (rc == OMS_OK && r->nrows != 1)
         rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
     if (rc == OMS_OK)
@@ -39,11 +41,10 @@ int oms_acl_db_version(oms_dbconn *c, int64_t *out, oms_error *err)
 
 int oms_acl_db_bump(oms_dbconn *c, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    int rc = oms_db_exec(c, "UPDATE acl_version SET version = version + 1 WHERE id = 1", NULL, 0, &r, err);
-    if (rc == OMS_OK && r->changes != 1)
+    int64_t n = 0;
+    int rc = oms_store_acl_bump(c, &n, err);
+    if (rc == OMS_OK && n != 1)
         rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
-    oms_dbres_free(r);
     return rc;
 }
 
@@ -54,11 +55,7 @@ int oms_acl_db_load(oms_dbconn *c, const void *owner, oms_acl **out, oms_error *
 {
     oms_dbres *r = NULL;
     oms_acl *a = NULL;
-    int rc = oms_db_exec(c,
-                         "SELECT v.version, p.id, p.subject, p.effect, p.permissions, p.branches"
-                         " FROM acl_version v LEFT JOIN acl_policies p ON 1 = 1"
-                         " WHERE v.id = 1 ORDER BY p.created_at, p.id",
-                         NULL, 0, &r, err);
+    int rc = oms_store_acl_load_all(c, &r, err);
     if (rc)
         goto cleanup;
     if (r->nrows == 0) {
@@ -123,36 +120,12 @@ static int thread_set(oms_dbconn *c, const void *owner, int64_t version, const o
     return OMS_OK;
 }
 
-const char *oms_acl_route_branch(const oms_request *req)
-{
-    if (!req->route)
-        return NULL;
-    const char *p = req->route->pattern;
-    size_t k = 0;
-    while (*p) {
-        if (*p == '/')
-            p++;
-        size_t len = strcspn(p, "/");
-        if (len && p[0] == '{') {
-            if (len == 8 && strncmp(p, "{branch}", 8) == 0)
-                return k < req->nparams ? req->params[k] : NULL;
-            k++;
-        }
-        p += len;
-    }
-    return NULL;
-}
-
 /* The ACL version and the branch's head in one round trip: a read of a
  * branch needs both, fresh, and on PostgreSQL a round trip is the cost. */
 static int version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65], oms_error *err)
 {
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c,
-                         "SELECT v.version, (SELECT head FROM branches WHERE name = $1) FROM acl_version v"
-                         " WHERE v.id = 1",
-                         p, 1, &r, err);
+    int rc = oms_store_acl_version_and_head(c, branch, &r, err);
     if (rc == OMS_OK && r->nrows != 1)
         rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
     if (rc == OMS_OK) {
@@ -166,47 +139,73 @@ static int version_and_head(oms_dbconn *c, const char *branch, int64_t *version,
 
 /* The request whose version check this thread made last: a second
  * decision in the same request (a handler's own check) reuses it, so the
- * version is read at most once per request. start_ns (the monotonic clock
- * when the request arrived) tells apart two requests at one address; a
- * request without it is always checked. */
-static _Thread_local const oms_request *tl_req;
-static _Thread_local int64_t tl_req_start;
+ * version is read at most once per request. The request is its context:
+ * the context's arena forgets it when the request ends (before the context
+ * can be reused for another request); a context without an arena is always
+ * checked. */
+typedef struct {
+    _Atomic(const oms_ctx *) owner;
+} checked_req;
+static _Thread_local checked_req tl_checked;
 
-int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err)
+typedef struct {
+    checked_req *slot;
+    const oms_ctx *ctx;
+} forget_arg;
+
+/* Runs when the request's arena is freed (on whatever thread): forgets the
+ * request unless the slot's thread has moved on to another one. */
+static void forget_request(void *p)
 {
-    oms_db *db = req->app->store->db;
+    forget_arg *f = p;
+    const oms_ctx *expect = f->ctx;
+    atomic_compare_exchange_strong(&f->slot->owner, &expect, NULL);
+}
+
+static const oms_principal k_nobody;
+
+int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err)
+{
+    oms_db *db = ctx->store->db;
     const oms_acl *set = tl_set;
-    if (!(set && req->start_ns && tl_req == req && tl_req_start == req->start_ns && oms_acl_owner(set) == db)) {
+    if (!(set && ctx->arena && atomic_load(&tl_checked.owner) == ctx && oms_acl_owner(set) == db)) {
         oms_dbconn *c;
         int64_t version = 0;
         int rc = oms_db_conn(db, &c, err);
-        if (rc == OMS_OK && branch && !req->ctx.branch_head[0])
-            rc = version_and_head(c, branch, &version, req->ctx.branch_head, err);
+        if (rc == OMS_OK && branch && !ctx->branch_head[0])
+            rc = version_and_head(c, branch, &version, ctx->branch_head, err);
         else if (rc == OMS_OK)
             rc = oms_acl_db_version(c, &version, err);
         if (rc == OMS_OK)
             rc = thread_set(c, db, version, &set, err);
         if (rc)
             return rc;
-        tl_req = req;
-        tl_req_start = req->start_ns;
+        if (ctx->arena && atomic_load(&tl_checked.owner) != ctx) {
+            forget_arg *f = oms_arena_alloc(ctx->arena, sizeof *f);
+            if (f) {
+                f->slot = &tl_checked;
+                f->ctx = ctx;
+                if (oms_arena_on_cleanup(ctx->arena, forget_request, f) == OMS_OK)
+                    atomic_store(&tl_checked.owner, ctx);
+            }
+        }
     }
-    *out = oms_acl_decide(set, &req->principal, perm, branch);
+    *out = oms_acl_decide(set, ctx->principal ? ctx->principal : &k_nobody, perm, branch);
     if (out->denied_by)
-        out->denied_by = oms_arena_strdup(req->arena, out->denied_by);
+        out->denied_by = oms_arena_strdup(ctx->arena, out->denied_by);
     return OMS_OK;
 }
 
-int oms_acl_branch_denies(oms_request *req, oms_perm perm, bool *out, oms_error *err)
+int oms_acl_branch_denies(oms_ctx *ctx, oms_perm perm, bool *out, oms_error *err)
 {
     oms_acl_verdict v;
-    int rc = oms_acl_check(req, perm, NULL, &v, err); /* brings the thread's set up to date */
+    int rc = oms_acl_check(ctx, perm, NULL, &v, err); /* brings the thread's set up to date */
     if (rc == OMS_OK)
-        *out = oms_acl_denies_on_some_branch(tl_set, &req->principal, perm);
+        *out = oms_acl_denies_on_some_branch(tl_set, ctx->principal ? ctx->principal : &k_nobody, perm);
     return rc;
 }
 
-int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err)
+int oms_acl_authorize(oms_ctx *ctx, oms_perm perm, oms_acl_verdict *out, oms_error *err)
 {
-    return oms_acl_check(req, req->route->perm, oms_acl_route_branch(req), out, err);
+    return oms_acl_check(ctx, perm, ctx->branch, out, err);
 }

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "auth/acl.h"
-#include "http/request.h"
+#include "core/context.h"
 #include "store/db.h"
 
 /* The database's ACL version. */
@@ -27,22 +27,21 @@ int oms_acl_db_bump(oms_dbconn *c, oms_error *err);
 int oms_acl_db_load(oms_dbconn *c, const void *owner, oms_acl **out, oms_error *err);
 
 /* The route's decision for the request: RBAC refined by the current ACL
- * policies, with the {branch} path parameter as the branch context (NULL on
- * routes without one). out->denied_by, when set, is in the request arena.
- * Fails (OMS_EDB, OMS_EINTERNAL, ...) when the policies cannot be read: the
- * caller refuses the request (fail closed). */
-int oms_acl_authorize(oms_request *req, oms_acl_verdict *out, oms_error *err);
+ * policies, for the route's permission `perm`, with the {branch} path
+ * parameter (ctx->branch) as the branch context (NULL on routes without
+ * one). out->denied_by, when set, is in the request arena. Fails (OMS_EDB,
+ * OMS_EINTERNAL, ...) when the policies cannot be read: the caller refuses
+ * the request (fail closed). With a branch, ctx->branch_head gets its head
+ * from the same round trip. */
+int oms_acl_authorize(oms_ctx *ctx, oms_perm perm, oms_acl_verdict *out, oms_error *err);
 
 /* The same decision for another permission and branch, for a handler's own
  * check beyond the route's (lock:admin for a forced release, a reviewer's
  * rights on a proposal's target): reuses the request's version check. */
-int oms_acl_check(oms_request *req, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err);
+int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err);
 
 /* Whether a deny policy limited to branches applies to the caller for
  * `perm` (oms_acl_denies_on_some_branch on the current set). */
-int oms_acl_branch_denies(oms_request *req, oms_perm perm, bool *out, oms_error *err);
-
-/* The {branch} parameter of the matched route, or NULL. */
-const char *oms_acl_route_branch(const oms_request *req);
+int oms_acl_branch_denies(oms_ctx *ctx, oms_perm perm, bool *out, oms_error *err);
 
 #endif

@@ -18,8 +18,8 @@
 #include <stdio.h>
 
 #include "auth/jwt.h"
+#include "store/store.h"
 
-typedef struct oms_app oms_app;
 typedef struct oms_config oms_config;
 
 /* Builds the verifier (and the JWKS source) from a validated
@@ -28,16 +28,16 @@ int oms_identity_init(oms_jwt_verifier **out, const oms_config *cfg, oms_error *
 /* Before serving: a remote key set is fetched once (a failure is logged,
  * audited and alerted, not fatal: every token is refused until a set
  * loads) and refreshed from then on; file watching begins. */
-int oms_identity_start(oms_app *app, oms_error *err);
+int oms_identity_start(oms_store *store, oms_jwt_verifier *jwt, oms_error *err);
 /* After serving: stops the refresher. */
 void oms_identity_stop(void);
 /* Frees what oms_identity_init built. */
 void oms_identity_free(oms_jwt_verifier *v);
 
 /* SIGHUP (trigger "sighup"). Serialised with the file watcher. */
-void oms_identity_reload(oms_app *app, const char *trigger);
+void oms_identity_reload(const char *trigger);
 /* The background task that watches files. */
-void oms_identity_poll_task(oms_app *app);
+void oms_identity_poll_task(void);
 
 /* `oms config check`: fingerprints of the key files (never the keys). */
 void oms_identity_describe(const oms_config *cfg, FILE *f);

@@ -21,7 +21,7 @@
 
 #include "auth/jws.h"
 #include "auth/swap.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "util/encoding.h"
 
 #define MAX_KEYS 64

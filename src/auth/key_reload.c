@@ -21,10 +21,10 @@
 #include "audit/audit.h"
 #include "auth/jwks.h"
 #include "auth/jws.h"
-#include "http/app.h"
+#include "store/store.h"
 #include "ops/alerts.h"
-#include "ops/config.h"
-#include "ops/log.h"
+#include "infra/config.h"
+#include "infra/log.h"
 #include "util/time.h"
 
 /* ---- watched files ---- */
@@ -53,6 +53,8 @@ static struct {
     pthread_mutex_t mu;
     oms_jwks *jwks;
     const oms_config *cfg;
+    oms_store *store;      /* where events and alerts go (oms_identity_start) */
+    oms_jwt_verifier *jwt; /* the verifier a reload swaps keys in */
     watched files[MAX_WATCHED];
     size_t nfiles;
     int64_t poll_ms, last_poll_ms;
@@ -184,7 +186,7 @@ void oms_identity_free(oms_jwt_verifier *v)
 
 /* An event of the service itself; with `rule`, also a stored alert and its
  * alert.raised event, in one transaction (like every other alert). */
-static void record(oms_app *app, const char *action, const char *outcome, const json_t *detail, const char *rule,
+static void record(const char *action, const char *outcome, const json_t *detail, const char *rule,
                    const char *severity)
 {
     char *txt = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
@@ -192,10 +194,10 @@ static void record(oms_app *app, const char *action, const char *outcome, const 
     oms_error err;
     int rc;
     if (!rule) {
-        rc = oms_audit_record(app->store, &ev, &err);
+        rc = oms_audit_record(g_id.store, &ev, &err);
     } else {
         oms_dbconn *c = NULL;
-        rc = oms_db_conn(app->store->db, &c, &err);
+        rc = oms_db_conn(g_id.store->db, &c, &err);
         if (rc == OMS_OK && (rc = oms_db_begin(c, true, &err)) == OMS_OK) {
             oms_audit_event al = {.actor_sub = "oms", .action = "alert.raised", .outcome = "success", .detail = txt};
             if ((rc = oms_audit_append(c, &ev, &err)) == OMS_OK && (rc = oms_audit_append(c, &al, &err)) == OMS_OK &&
@@ -213,7 +215,7 @@ static void record(oms_app *app, const char *action, const char *outcome, const 
 /* Remote key sets: loads that change something, and failures. */
 static void on_jwks_report(void *ctx, const oms_jwks_report *r)
 {
-    oms_app *app = ctx;
+    (void)ctx;
     json_t *d = json_deep_copy(r->detail);
     json_object_set_new(d, "trigger", json_string(r->trigger));
     if (r->ok) {
@@ -226,7 +228,7 @@ static void on_jwks_report(void *ctx, const oms_jwks_report *r)
         oms_log_write(OMS_LOG_INFO, NULL, NULL, "JWKS loaded from %s: %zu key(s), %zu added, %zu removed",
                       json_string_value(json_object_get(d, "source")), json_array_size(json_object_get(d, "keys")),
                       json_array_size(json_object_get(d, "added")), json_array_size(json_object_get(d, "removed")));
-        record(app, "jwks.refresh", "success", d, NULL, NULL);
+        record("jwks.refresh", "success", d, NULL, NULL);
     } else {
         json_object_set_new(d, "error", json_string(r->error));
         json_object_set_new(d, "failures", json_integer(r->failures));
@@ -235,22 +237,24 @@ static void on_jwks_report(void *ctx, const oms_jwks_report *r)
                       r->had_keys ? "the last good key set stays in use" : "no key set: every token is refused");
         /* Once per outage; the log has every retry. */
         if (r->failures == 1)
-            record(app, "jwks.refresh", "failure", d, r->had_keys ? "jwks_refresh_failed" : "jwks_unavailable",
+            record("jwks.refresh", "failure", d, r->had_keys ? "jwks_refresh_failed" : "jwks_unavailable",
                    r->had_keys ? "warning" : "critical");
     }
     json_decref(d);
 }
 
-int oms_identity_start(oms_app *app, oms_error *err)
+int oms_identity_start(oms_store *store, oms_jwt_verifier *jwt, oms_error *err)
 {
     pthread_mutex_lock(&g_id.mu);
-    g_id.poll_ms = oms_config_int(app->cfg, "OMS_SECRET_FILE_POLL_SECONDS") * 1000;
+    g_id.store = store;
+    g_id.jwt = jwt;
+    g_id.poll_ms = oms_config_int(g_id.cfg, "OMS_SECRET_FILE_POLL_SECONDS") * 1000;
     g_id.last_poll_ms = oms_mono_ns() / 1000000;
     g_id.started = true;
     pthread_mutex_unlock(&g_id.mu);
     if (!g_id.jwks || !oms_jwks_is_remote(g_id.jwks))
         return OMS_OK;
-    oms_jwks_set_reporter(g_id.jwks, on_jwks_report, app);
+    oms_jwks_set_reporter(g_id.jwks, on_jwks_report, NULL);
     oms_error e;
     oms_jwks_load(g_id.jwks, "start", &e); /* reported; a failure is retried by the refresher */
     return oms_jwks_start(g_id.jwks, err);
@@ -304,7 +308,7 @@ static void free_secret(char *s)
 }
 
 /* The reload proper: validates, then swaps. `d` gets what changed. */
-static int reload_keys(oms_app *app, const char *trigger, json_t *d, oms_error *err)
+static int reload_keys(const char *trigger, json_t *d, oms_error *err)
 {
     int rc = OMS_OK;
     char *secret = NULL, *prev = NULL;
@@ -346,9 +350,9 @@ static int reload_keys(oms_app *app, const char *trigger, json_t *d, oms_error *
             (prev && (rc = oms_config_check_secret("JWT_PREVIOUS_SECRET", prev, err)) != OMS_OK))
             goto cleanup;
     }
-    json_t *before = oms_jwt_verifier_fingerprints(app->jwt);
-    rc = oms_jwt_verifier_reload(app->jwt, &jc, err);
-    json_t *after = oms_jwt_verifier_fingerprints(app->jwt);
+    json_t *before = oms_jwt_verifier_fingerprints(g_id.jwt);
+    rc = oms_jwt_verifier_reload(g_id.jwt, &jc, err);
+    json_t *after = oms_jwt_verifier_fingerprints(g_id.jwt);
     if (rc == OMS_OK)
         diff_fingerprints(changed, before, after);
     json_object_set_new(d, "fingerprints", after);
@@ -359,10 +363,10 @@ cleanup:
     return rc;
 }
 
-void oms_identity_reload(oms_app *app, const char *trigger)
+void oms_identity_reload(const char *trigger)
 {
     pthread_mutex_lock(&g_id.mu);
-    if (!g_id.cfg) {
+    if (!g_id.cfg || !g_id.store) {
         pthread_mutex_unlock(&g_id.mu);
         return;
     }
@@ -375,25 +379,25 @@ void oms_identity_reload(oms_app *app, const char *trigger)
             json_array_append_new(json_object_get(d, "restart_required"), json_string(w->setting));
     }
     oms_error err;
-    int rc = reload_keys(app, trigger, d, &err);
+    int rc = reload_keys(trigger, d, &err);
     if (rc == OMS_OK) {
         oms_log_write(OMS_LOG_INFO, NULL, NULL, "configuration reloaded (%s): %zu setting(s) changed", trigger,
                       json_array_size(json_object_get(d, "changed")));
         if (json_array_size(json_object_get(d, "restart_required")))
             oms_log_write(OMS_LOG_WARN, NULL, NULL, "a changed _FILE setting takes effect at the next restart "
                                                     "(see the config.reload audit event)");
-        record(app, "config.reload", "success", d, NULL, NULL);
+        record("config.reload", "success", d, NULL, NULL);
     } else {
         oms_log_write(OMS_LOG_ERROR, NULL, NULL, "configuration reload refused (%s): %s; the previous one stays",
                       trigger, err.msg);
         json_object_set_new(d, "error", json_string(err.msg));
-        record(app, "config.reload", "failure", d, "config_reload_failed", "warning");
+        record("config.reload", "failure", d, "config_reload_failed", "warning");
     }
     json_decref(d);
     pthread_mutex_unlock(&g_id.mu);
 }
 
-void oms_identity_poll_task(oms_app *app)
+void oms_identity_poll_task(void)
 {
     pthread_mutex_lock(&g_id.mu);
     int64_t now = oms_mono_ns() / 1000000;
@@ -416,7 +420,7 @@ void oms_identity_poll_task(oms_app *app)
     }
     pthread_mutex_unlock(&g_id.mu);
     if (reload)
-        oms_identity_reload(app, "file_change");
+        oms_identity_reload("file_change");
 }
 
 /* ---- config check ---- */

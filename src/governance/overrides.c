@@ -13,7 +13,7 @@
 #include "http/params.h"
 #include "ontology/ontology.h"
 #include "ops/alerts.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -43,7 +43,7 @@ static bool sees_private_fields(oms_request *req, const char *requester, const c
         return true;
     oms_acl_verdict v;
     oms_error err;
-    return oms_acl_check(req, OMS_PERM_OVERRIDE_APPROVE, branch, &v, &err) == OMS_OK && v.allowed;
+    return oms_acl_check(oms_req_ctx(req), OMS_PERM_OVERRIDE_APPROVE, branch, &v, &err) == OMS_OK && v.allowed;
 }
 
 static json_t *row_json(oms_request *req, oms_dbconn *c, const oms_dbres *r, size_t i, int64_t now)

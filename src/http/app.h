@@ -7,7 +7,7 @@
 
 #include "auth/jwt.h"
 #include "http/routes.h"
-#include "ops/config.h"
+#include "infra/config.h"
 #include "store/store.h"
 
 struct oms_app {

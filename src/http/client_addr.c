@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "ops/config.h"
+#include "infra/config.h"
 
 #define MAX_PROXIES 256
 #define MAX_HOPS 64

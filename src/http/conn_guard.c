@@ -28,7 +28,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "ops/log.h"
+#include "infra/log.h"
 #include "util/time.h"
 
 #define NSHARDS 8

@@ -7,7 +7,7 @@
 
 #include "audit/audit.h"
 #include "auth/acl_store.h"
-#include "auth/authenticate.h"
+#include "http/authenticate.h"
 #include "governance/issue_check.h"
 #include "governance/overrides.h"
 #include "http/app.h"
@@ -15,8 +15,8 @@
 #include "http/framing.h"
 #include "http/ratelimit.h"
 #include "ontology/ontology.h"
-#include "ops/log.h"
-#include "ops/metrics.h"
+#include "infra/log.h"
+#include "infra/metrics.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -199,7 +199,7 @@ bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch)
 {
     oms_acl_verdict v;
     oms_error err;
-    if (oms_acl_check(req, perm, branch, &v, &err) != OMS_OK) {
+    if (oms_acl_check(oms_req_ctx(req), perm, branch, &v, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
             oms_db_conn_reset(req->app->store->db);
         /* the database's own unavailability, when that is the cause */
@@ -238,7 +238,7 @@ static void authorize(oms_request *req)
     const oms_route *r = req->route;
     if (r->perm == OMS_PERM_AUTHENTICATED)
         return;
-    oms_authorize_on(req, r->perm, oms_acl_route_branch(req));
+    oms_authorize_on(req, r->perm, oms_req_ctx(req)->branch);
 }
 
 bool oms_pipeline_head(oms_request *req)

@@ -28,8 +28,8 @@
 
 #include "http/app.h"
 #include "http/client_addr.h"
-#include "ops/config.h"
-#include "ops/metrics.h"
+#include "infra/config.h"
+#include "infra/metrics.h"
 
 #define NSHARDS 64
 #define WAYS 8

@@ -31,8 +31,8 @@
 #include "http/app.h"
 #include "http/ratelimit.h"
 #include "ops/alerts.h"
-#include "ops/log.h"
-#include "ops/metrics.h"
+#include "infra/log.h"
+#include "infra/metrics.h"
 #include "util/time.h"
 
 #define AGG_SHARDS 64

@@ -30,8 +30,9 @@
 #include "http/pipeline.h"
 #include "http/ratelimit.h"
 #include "ops/background.h"
-#include "ops/log.h"
-#include "ops/metrics.h"
+#include "ops/health.h"
+#include "infra/log.h"
+#include "infra/metrics.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -500,8 +501,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!h->queued)
         req->status = 0;
     const char *end = request_end(toe, cut);
-    if (req->started)
-        oms_metrics_request(req, ms / 1e3);
+    if (req->started) {
+        const oms_route *r = req->route;
+        long slot = r && r >= oms_app_routes && r < oms_app_routes + oms_app_routes_count ? (long)(r - oms_app_routes)
+                                                                                             : -1;
+        oms_metrics_request(slot, req->method, req->status, ms / 1e3);
+    }
     else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR && cut == OMS_CUT_NONE)
         record_library_refusal(srv, req);
     if (req->started && OMS_LOG_INFO >= oms_log_min) {
@@ -705,6 +710,7 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
              srv->port, workers, loops, oms_db_backend_name(app->store->db));
     oms_audit_start(app); /* group commit for events outside a change transaction */
     record_lifecycle(app, "server.start", detail);
+    oms_health_start(app->store, app->cfg); /* readiness checks run on a thread of their own */
     oms_background_start(app);
     oms_log_write(OMS_LOG_INFO, NULL, NULL,
                   "oms serving on %s (port %u, %ld handler threads, %ld event loops, %s; at most %u connections,"
@@ -763,6 +769,7 @@ bool oms_server_stop(oms_server *srv)
     if (stuck || cut)
         oms_log_write(OMS_LOG_WARN, NULL, NULL,
                       "drain deadline passed: %ld request(s) cut, %zu still on a handler thread", cut, stuck);
+    oms_health_stop();
     oms_background_stop(app);
     char detail[160];
     snprintf(detail, sizeof detail, "{\"drained\":%s,\"drain_ms\":%.0f,\"cut\":%ld,\"stuck\":%zu}",
@@ -822,7 +829,7 @@ int oms_server_run(oms_app *app, oms_error *err)
         return rc;
     int sig = 0;
     while (sigwait(&w.set, &sig) == 0 && sig == SIGHUP)
-        oms_identity_reload(app, "sighup"); /* re-reads secrets and keys (src/auth/identity.h) */
+        oms_identity_reload("sighup"); /* re-reads secrets and keys (src/auth/identity.h) */
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "signal %d: shutting down", sig);
     w.until_ns = oms_mono_ns() + srv->drain_ns + FINAL_GRACE_NS + 1000000000LL;
     pthread_t t;

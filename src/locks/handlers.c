@@ -17,7 +17,7 @@
 #include "locks/locks.h"
 #include "ontology/ontology.h"
 #include "ops/alerts.h"
-#include "ops/metrics.h"
+#include "infra/metrics.h"
 #include "util/time.h"
 
 #define NOW_PG OMS_LOCK_NOW_PG
@@ -41,7 +41,7 @@ static bool acl_allows(oms_request *req, oms_perm perm, const char *branch, json
 {
     oms_acl_verdict v;
     oms_error err;
-    if (oms_acl_check(req, perm, branch, &v, &err) != OMS_OK) {
+    if (oms_acl_check(oms_req_ctx(req), perm, branch, &v, &err) != OMS_OK) {
         json_decref(extra);
         oms_resp_problem(req, OMS_EUNAVAIL, "the ACL policies cannot be read", NULL);
         return false;

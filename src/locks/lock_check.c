@@ -7,7 +7,7 @@
 #include "governance/overrides.h"
 #include "locks/locks.h"
 #include "store/store.h"
-#include "ops/metrics.h"
+#include "infra/metrics.h"
 
 #define MAX_OWN_LOCKS 16
 #define MAX_BLOCKED_LISTED 100

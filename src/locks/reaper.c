@@ -11,7 +11,7 @@
 #include "audit/audit.h"
 #include "http/app.h"
 #include "locks/locks.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "util/time.h"
 
 #define BATCH "500"

@@ -9,7 +9,7 @@
 
 #include "http/app.h"
 #include "http/params.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "util/encoding.h"
 #include "util/time.h"
 

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "http/app.h"
-#include "ops/health.h"
 #include "util/time.h"
 
 static struct {
@@ -59,7 +57,6 @@ static void *loop(void *p)
 
 void oms_background_start(oms_app *app)
 {
-    oms_health_start(app); /* readiness checks run on a thread of their own */
     if (oms_tasks_count == 0 || g_bg.running)
         return;
     g_bg.stop = false;
@@ -70,7 +67,6 @@ void oms_background_start(oms_app *app)
 void oms_background_stop(oms_app *app)
 {
     (void)app;
-    oms_health_stop();
     if (!g_bg.running)
         return;
     pthread_mutex_lock(&g_bg.mu);

@@ -1,5 +1,5 @@
 /* Periodic work of a serving instance (audit sealing, lock reaping, ...):
- * one thread runs every task of the table in src/ops/tasks.c at its
+ * one thread runs every task of the table in src/app/tasks.c at its
  * interval. Tasks use the thread's own database connection and must be
  * safe when several instances run them at once (they coordinate through
  * the database). */

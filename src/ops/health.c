@@ -1,5 +1,5 @@
-/* GET /health (liveness) and GET /ready (readiness: not draining, and the
- * database reachable, migrated, writable and not out of disk).
+/* The readiness check behind GET /ready (src/api/health.c): the database
+ * reachable, migrated, writable and not out of disk.
  *
  * /ready answers from checks run by a thread of its own, the prober, on its
  * own database connection with its own deadline (OMS_READY_TIMEOUT_MS). A
@@ -10,15 +10,15 @@
  * the deadline, however long the check itself stays stuck (a connect to an
  * unreachable host, a stopped server). Chosen over checking on the worker's
  * own connection, whose reconnect alone may take the connect timeout. */
-#include "ops/handlers.h"
+#include "ops/health.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "http/app.h"
-#include "ops/health.h"
+#include "infra/config.h"
+#include "store/store.h"
 #include "util/time.h"
 
 /* A result this young is answered as is. */
@@ -29,7 +29,8 @@ static struct {
     pthread_cond_t kick, done;
     pthread_t thread;
     bool running, stop, requested;
-    oms_app *app;
+    oms_store *store;
+    const oms_config *cfg;
     int64_t started_ns;  /* the running check's start, 0 when none runs */
     int64_t finished_ns; /* when the last result came, 0 before the first */
     unsigned long gen;   /* results so far */
@@ -37,16 +38,18 @@ static struct {
     char reason[256];
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .kick = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
-static int ready_timeout_ms(const oms_app *app) { return (int)oms_config_int(app->cfg, "OMS_READY_TIMEOUT_MS"); }
+static int ready_timeout_ms(const oms_config *cfg) { return (int)oms_config_int(cfg, "OMS_READY_TIMEOUT_MS"); }
 
-static int64_t min_free_bytes(const oms_app *app)
+static int64_t min_free_bytes(const oms_config *cfg)
 {
-    return (int64_t)oms_config_int(app->cfg, "OMS_READY_MIN_FREE_MB") * 1024 * 1024;
+    return (int64_t)oms_config_int(cfg, "OMS_READY_MIN_FREE_MB") * 1024 * 1024;
 }
 
 static void *prober(void *arg)
 {
-    oms_app *app = arg;
+    (void)arg;
+    oms_store *store = g.store;
+    const oms_config *cfg = g.cfg;
     pthread_mutex_lock(&g.mu);
     for (;;) {
         while (!g.requested && !g.stop)
@@ -58,7 +61,7 @@ static void *prober(void *arg)
         pthread_mutex_unlock(&g.mu);
         oms_error err;
         oms_err_clear(&err);
-        int rc = oms_store_probe(app->store, ready_timeout_ms(app), min_free_bytes(app), &err);
+        int rc = oms_store_probe(store, ready_timeout_ms(cfg), min_free_bytes(cfg), &err);
         pthread_mutex_lock(&g.mu);
         g.rc = rc;
         snprintf(g.reason, sizeof g.reason, "%s", err.msg);
@@ -71,14 +74,15 @@ static void *prober(void *arg)
     return NULL; /* the thread's database connection closes with the thread */
 }
 
-void oms_health_start(oms_app *app)
+void oms_health_start(oms_store *store, const oms_config *cfg)
 {
     pthread_mutex_lock(&g.mu);
     if (!g.running) {
-        g.app = app;
+        g.store = store;
+        g.cfg = cfg;
         g.stop = g.requested = false;
         g.finished_ns = g.started_ns = 0;
-        g.running = pthread_create(&g.thread, NULL, prober, app) == 0;
+        g.running = pthread_create(&g.thread, NULL, prober, NULL) == 0;
     }
     pthread_mutex_unlock(&g.mu);
 }
@@ -94,20 +98,20 @@ void oms_health_stop(void)
         pthread_join(g.thread, NULL); /* a check in progress ends within its deadline */
     pthread_mutex_lock(&g.mu);
     g.running = false;
-    g.app = NULL;
+    g.store = NULL;
+    g.cfg = NULL;
     pthread_mutex_unlock(&g.mu);
 }
 
-/* The verdict, within the deadline: OMS_OK or a failure with `reason`. */
-static int check(oms_app *app, char *reason, size_t cap)
+int oms_health_check(oms_ctx *ctx, char *reason, size_t cap)
 {
-    int timeout = ready_timeout_ms(app);
+    int timeout = ready_timeout_ms(ctx->cfg);
     pthread_mutex_lock(&g.mu);
-    if (!g.running || g.app != app) {
+    if (!g.running || g.store != ctx->store) {
         pthread_mutex_unlock(&g.mu);
         oms_error err;
         oms_err_clear(&err);
-        int rc = oms_store_probe(app->store, timeout, min_free_bytes(app), &err);
+        int rc = oms_store_probe(ctx->store, timeout, min_free_bytes(ctx->cfg), &err);
         snprintf(reason, cap, "%s", err.msg);
         return rc;
     }
@@ -148,19 +152,4 @@ static int check(oms_app *app, char *reason, size_t cap)
     }
     pthread_mutex_unlock(&g.mu);
     return rc;
-}
-
-int oms_h_health(oms_request *req)
-{
-    return oms_resp_json(req, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-int oms_h_ready(oms_request *req)
-{
-    if (atomic_load(&req->app->draining))
-        return oms_resp_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason", "draining"));
-    char reason[256];
-    if (check(req->app, reason, sizeof reason) != OMS_OK)
-        return oms_resp_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "reason", reason));
-    return oms_resp_json(req, 200, json_pack("{s:s}", "status", "ready"));
 }

@@ -1,449 +1,48 @@
 #include "ops/metrics.h"
 
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "store/ops_sql.h"
+#include "store/store.h"
 
-#include "http/app.h"
-#include "http/ratelimit.h"
-#include "http/conn_guard.h"
-#include "http/routes.h"
-#include "locks/locks.h"
-
-/* ---- histograms ---- */
-
-#define NBUCKETS 14
-static const double k_bounds[NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                          0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
-static const char *const k_le[NBUCKETS] = {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
-                                           "0.1",    "0.25",  "0.5",    "1.0",   "2.5",  "5.0",  "10.0"};
-
-/* n[k]: observations in (bounds[k-1], bounds[k]]; n[NBUCKETS]: above the
- * last bound. Rendering sums them, so the buckets are cumulative and +Inf
- * equals _count by construction, whatever runs concurrently. */
-typedef struct {
-    atomic_ulong n[NBUCKETS + 1];
-    atomic_ullong sum_ns;
-} histogram;
-
-static void observe(histogram *h, double seconds)
+void oms_ops_metrics_live_locks(oms_ctx *ctx, oms_mtext *b)
 {
-    if (!(seconds >= 0)) /* negative or NaN */
-        seconds = 0;
-    if (seconds > 1e6)
-        seconds = 1e6;
-    int b = 0;
-    while (b < NBUCKETS && seconds > k_bounds[b])
-        b++;
-    atomic_fetch_add_explicit(&h->n[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->sum_ns, (unsigned long long)(seconds * 1e9), memory_order_relaxed);
-}
-
-static unsigned long histogram_count(const histogram *h)
-{
-    unsigned long c = 0;
-    for (int k = 0; k <= NBUCKETS; k++)
-        c += atomic_load_explicit(&h->n[k], memory_order_relaxed);
-    return c;
-}
-
-/* ---- state ---- */
-
-#define MAX_ROUTES 128
-
-typedef struct {
-    atomic_ulong by_class[6]; /* index status/100; 0: no status (the client went away first) */
-    histogram latency;
-} route_stats;
-
-/* Requests no route matched, by method: a fixed set, so a client cannot
- * grow the label space with made-up methods (they count as OTHER). */
-static const char *const k_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
-                                        "CONNECT", "OTHER"};
-#define NMETHODS (sizeof k_methods / sizeof *k_methods)
-
-/* Slot i is oms_app_routes[i]. */
-static route_stats g_routes[MAX_ROUTES];
-static route_stats g_unmatched[NMETHODS];
-static atomic_ulong g_authfail[OMS_AUTHFAIL__COUNT];
-static atomic_ulong g_denials;
-static atomic_ulong g_audit_writes, g_audit_failures;
-static histogram g_audit_latency;
-
-enum { OUTCOME_OK, OUTCOME_CONFLICT, OUTCOME_ERROR, OUTCOME__COUNT };
-static atomic_ulong g_commits[OMS_COMMIT__COUNT][OUTCOME__COUNT];
-static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
-static atomic_ulong g_ratelimited[OMS_RL__COUNT];
-static histogram g_search_latency;
-
-/* Database pool gauges, sharded by thread: every statement moves `in_use`
- * twice, so the worker threads must not share a cache line. A connection
- * closed by another thread leaves one shard negative; the sum is right. */
-#define NSHARDS 16
-typedef struct {
-    _Alignas(64) atomic_long open;
-    atomic_long in_use;
-} pool_shard;
-static pool_shard g_pool[NSHARDS];
-static atomic_uint g_next_shard;
-static _Thread_local int t_shard = -1;
-
-static route_stats *stats_for(const oms_request *req)
-{
-    const oms_route *r = req->route;
-    if (r && r >= oms_app_routes && r < oms_app_routes + oms_app_routes_count &&
-        (size_t)(r - oms_app_routes) < MAX_ROUTES)
-        return &g_routes[r - oms_app_routes];
-    size_t m = 0;
-    while (m < NMETHODS - 1 && !(req->method && strcmp(req->method, k_methods[m]) == 0))
-        m++;
-    return &g_unmatched[m];
-}
-
-void oms_metrics_request(const oms_request *req, double seconds)
-{
-    route_stats *s = stats_for(req);
-    int cls = req->status >= 100 && req->status <= 599 ? req->status / 100 : 0;
-    atomic_fetch_add_explicit(&s->by_class[cls], 1, memory_order_relaxed);
-    observe(&s->latency, seconds);
-}
-
-void oms_metrics_auth_failure(oms_authfail reason)
-{
-    atomic_fetch_add_explicit(&g_authfail[reason], 1, memory_order_relaxed);
-}
-
-void oms_metrics_denial(void) { atomic_fetch_add_explicit(&g_denials, 1, memory_order_relaxed); }
-
-void oms_metrics_audit_write(double seconds, int ok)
-{
-    atomic_fetch_add_explicit(ok ? &g_audit_writes : &g_audit_failures, 1, memory_order_relaxed);
-    observe(&g_audit_latency, seconds);
-}
-
-void oms_metrics_commit(oms_commit_kind kind, int rc)
-{
-    int outcome = rc == OMS_OK                                 ? OUTCOME_OK
-                  : rc == OMS_EPRECOND || rc == OMS_ECONFLICT ? OUTCOME_CONFLICT
-                                                               : OUTCOME_ERROR;
-    atomic_fetch_add_explicit(&g_commits[kind][outcome], 1, memory_order_relaxed);
-}
-
-void oms_metrics_lock_wait(oms_lockwait what)
-{
-    atomic_fetch_add_explicit(&g_lock_waits[what], 1, memory_order_relaxed);
-}
-
-void oms_metrics_ratelimited(int cls)
-{
-    if (cls >= 0 && cls < OMS_RL__COUNT)
-        atomic_fetch_add_explicit(&g_ratelimited[cls], 1, memory_order_relaxed);
-}
-
-void oms_metrics_search(double seconds) { observe(&g_search_latency, seconds); }
-
-void oms_metrics_db_conn(int opened, int in_use)
-{
-    if (t_shard < 0)
-        t_shard = (int)(atomic_fetch_add_explicit(&g_next_shard, 1, memory_order_relaxed) % NSHARDS);
-    pool_shard *s = &g_pool[t_shard];
-    if (opened)
-        atomic_fetch_add_explicit(&s->open, opened, memory_order_relaxed);
-    if (in_use)
-        atomic_fetch_add_explicit(&s->in_use, in_use, memory_order_relaxed);
-}
-
-/* ---- rendering ---- */
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void emit(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void emit(sbuf *b, const char *fmt, ...)
-{
-    while (!b->oom) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *p = realloc(b->buf, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->buf = p;
-        b->cap = cap;
-    }
-}
-
-/* A label value: backslash, double quote and line feed escaped. */
-static void emit_value(sbuf *b, const char *s)
-{
-    for (;;) {
-        size_t run = strcspn(s, "\\\"\n");
-        emit(b, "%.*s", (int)run, s);
-        s += run;
-        if (!*s)
-            return;
-        emit(b, "%s", *s == '\n' ? "\\n" : *s == '"' ? "\\\"" : "\\\\");
-        s++;
-    }
-}
-
-static void emit_family(sbuf *b, const char *name, const char *type, const char *help)
-{
-    emit(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* `labels` is rendered label text (escaped), possibly empty. */
-static void emit_histogram(sbuf *b, const char *name, const char *labels, const histogram *h)
-{
-    unsigned long cum = 0;
-    const char *sep = *labels ? "," : "";
-    for (int k = 0; k <= NBUCKETS; k++) {
-        cum += atomic_load_explicit(&h->n[k], memory_order_relaxed);
-        emit(b, "%s_bucket{%s%sle=\"%s\"} %lu\n", name, labels, sep, k < NBUCKETS ? k_le[k] : "+Inf", cum);
-    }
-    unsigned long long ns = atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
-    const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
-    emit(b, "%s_sum%s%s%s %llu.%09llu\n", name, open, labels, close, ns / 1000000000ULL, ns % 1000000000ULL);
-    emit(b, "%s_count%s%s%s %lu\n", name, open, labels, close, cum);
-}
-
-typedef struct {
-    const route_stats *s;
-    const char *method, *route;
-} route_series;
-
-static size_t route_series_list(route_series *out)
-{
-    size_t n = 0, nr = oms_app_routes_count < MAX_ROUTES ? oms_app_routes_count : MAX_ROUTES;
-    for (size_t i = 0; i < nr; i++)
-        out[n++] = (route_series){&g_routes[i], oms_app_routes[i].method, oms_app_routes[i].pattern};
-    for (size_t m = 0; m < NMETHODS; m++)
-        out[n++] = (route_series){&g_unmatched[m], k_methods[m], "(none)"};
-    return n;
-}
-
-static void route_labels(sbuf *l, const route_series *rs)
-{
-    l->len = 0;
-    emit(l, "method=\"");
-    emit_value(l, rs->method);
-    emit(l, "\",route=\"");
-    emit_value(l, rs->route);
-    emit(l, "\"");
-}
-
-static void emit_requests(sbuf *b)
-{
-    static const char *const classes[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-    route_series rs[MAX_ROUTES + NMETHODS];
-    size_t n = route_series_list(rs);
-    sbuf l = {malloc(512), 0, 512, 0};
-    if (!l.buf) {
-        b->oom = 1;
-        return;
-    }
-    emit_family(b, "oms_http_requests_total", "counter",
-                "HTTP requests by method, route pattern and status class; route=\"(none)\" when no route matched.");
-    for (size_t i = 0; i < n; i++)
-        for (int c = 0; c < 6; c++) {
-            unsigned long v = atomic_load_explicit(&rs[i].s->by_class[c], memory_order_relaxed);
-            if (!v)
-                continue;
-            route_labels(&l, &rs[i]);
-            emit(b, "oms_http_requests_total{%.*s,status=\"%s\"} %lu\n", (int)l.len, l.buf, classes[c], v);
-        }
-    emit_family(b, "oms_http_request_duration_seconds", "histogram",
-                "Request latency by method and route pattern, from the first byte read to the response sent.");
-    for (size_t i = 0; i < n; i++) {
-        if (!histogram_count(&rs[i].s->latency))
-            continue;
-        route_labels(&l, &rs[i]); /* NUL-terminated by vsnprintf */
-        emit_histogram(b, "oms_http_request_duration_seconds", l.buf, &rs[i].s->latency);
-    }
-    b->oom |= l.oom;
-    free(l.buf);
-}
-
-static void emit_commits(sbuf *b)
-{
-    static const char *const kinds[OMS_COMMIT__COUNT] = {"change", "merge", "revert", "fast_forward"};
-    static const char *const outcomes[OUTCOME__COUNT] = {"ok", "conflict", "error"};
-    emit_family(b, "oms_commits_total", "counter",
-                "Commit writes by kind (change, merge, revert, fast_forward) and outcome: ok, conflict (the "
-                "branch head moved), error (database or audit failure).");
-    for (int k = 0; k < OMS_COMMIT__COUNT; k++)
-        for (int o = 0; o < OUTCOME__COUNT; o++)
-            emit(b, "oms_commits_total{kind=\"%s\",outcome=\"%s\"} %lu\n", kinds[k], outcomes[o],
-                 atomic_load_explicit(&g_commits[k][o], memory_order_relaxed));
-}
-
-static void emit_locks(sbuf *b, oms_request *req)
-{
-    emit_family(b, "oms_lock_waits_total", "counter",
-                "Lock waits: writes refused with 423 under another holder's lock (operation=write) and "
-                "acquisitions refused with 409 lock_conflict (operation=acquire).");
-    emit(b, "oms_lock_waits_total{operation=\"write\"} %lu\noms_lock_waits_total{operation=\"acquire\"} %lu\n",
-         atomic_load_explicit(&g_lock_waits[OMS_LOCKWAIT_WRITE], memory_order_relaxed),
-         atomic_load_explicit(&g_lock_waits[OMS_LOCKWAIT_ACQUIRE], memory_order_relaxed));
-    /* Shared state lives in the database: every instance reports the same
-     * live locks (by kind), judged like every lock decision by the
-     * database clock. */
-#define LIVE_LOCKS_SQL(NOW)                                                                                 \
-    OMS_LOCK_WITH_NOW(NOW) "SELECT l.kind, count(*) FROM n CROSS JOIN locks l"                               \
-                           " WHERE l.state = 'active' AND l.deadline_at > n.t GROUP BY l.kind"
-    emit_family(b, "oms_locks_active", "gauge", "Live locks by kind (all instances).");
+    oms_mtext_family(b, "oms_locks_active", "gauge", "Live locks by kind (all instances).");
     oms_error err;
     oms_dbconn *c;
     oms_dbres *r = NULL;
-    if (oms_db_conn(req->app->store->db, &c, &err) == OMS_OK &&
-        oms_db_exec(c,
-                    oms_lock_sql(oms_db_backend_of(req->app->store->db), LIVE_LOCKS_SQL(OMS_LOCK_NOW_SQLITE),
-                                 LIVE_LOCKS_SQL(OMS_LOCK_NOW_PG)),
-                    NULL, 0, &r, &err) == OMS_OK)
+    if (oms_db_conn(ctx->store->db, &c, &err) == OMS_OK && oms_store_live_locks_by_kind(c, &r, &err) == OMS_OK)
         for (size_t i = 0; i < r->nrows; i++) {
-            emit(b, "oms_locks_active{kind=\"");
-            emit_value(b, oms_dbres_get(r, i, 0) ? oms_dbres_get(r, i, 0) : "");
-            emit(b, "\"} %lld\n", (long long)oms_dbres_int(r, i, 1));
+            oms_mtext_emit(b, "oms_locks_active{kind=\"");
+            oms_mtext_value(b, oms_dbres_get(r, i, 0) ? oms_dbres_get(r, i, 0) : "");
+            oms_mtext_emit(b, "\"} %lld\n", (long long)oms_dbres_int(r, i, 1));
         }
     oms_dbres_free(r);
 }
 
-/* Refusals by class, and the keys the table had to drop while their limits
- * still mattered (it was full: raise OMS_RATE_LIMIT_KEYS). */
-static void emit_ratelimit(sbuf *b)
+void oms_ops_metrics_index_jobs(oms_ctx *ctx, oms_mtext *b)
 {
-    emit_family(b, "oms_ratelimited_total", "counter", "Requests refused with 429 by a rate limit, by class.");
-    for (int c = 0; c < OMS_RL__COUNT; c++)
-        emit(b, "oms_ratelimited_total{class=\"%s\"} %lu\n", oms_rl_class_name((oms_rl_class)c),
-             atomic_load_explicit(&g_ratelimited[c], memory_order_relaxed));
-    const oms_rl *rl = oms_ratelimit_instance();
-    emit_family(b, "oms_ratelimit_evictions_total", "counter",
-                "Rate-limit keys dropped from the full table before their limits had expired.");
-    emit(b, "oms_ratelimit_evictions_total %lu\n", rl ? (unsigned long)oms_rl_evictions(rl) : 0UL);
-}
-
-/* Search latency (this instance) and the progress of every running index
- * rebuild (from the database: the same on every instance). */
-static void emit_search(sbuf *b, oms_request *req)
-{
-    emit_family(b, "oms_search_duration_seconds", "histogram",
-                "Search latency (GET /api/v1/search/{branch}) in the handler, audit record included.");
-    emit_histogram(b, "oms_search_duration_seconds", "", &g_search_latency);
-    emit_family(b, "oms_index_rebuild_progress_percent", "gauge",
-                "Progress of each running search index rebuild, by branch, job and phase (all instances).");
+    oms_mtext_family(b, "oms_index_rebuild_progress_percent", "gauge",
+                     "Progress of each running search index rebuild, by branch, job and phase (all instances).");
     oms_error err;
     oms_dbconn *c;
     oms_dbres *r = NULL;
-    if (oms_db_conn(req->app->store->db, &c, &err) != OMS_OK ||
-        oms_db_exec(c, "SELECT branch, id, phase, percent, done, total FROM index_jobs WHERE state = 'running'"
-                       " ORDER BY branch",
-                    NULL, 0, &r, &err) != OMS_OK) {
+    if (oms_db_conn(ctx->store->db, &c, &err) != OMS_OK || oms_store_running_index_jobs(c, &r, &err) != OMS_OK) {
         oms_dbres_free(r);
         return;
     }
     for (size_t i = 0; i < r->nrows; i++) {
-        emit(b, "oms_index_rebuild_progress_percent{branch=\"");
-        emit_value(b, oms_dbres_get(r, i, 0));
-        emit(b, "\",job=\"%s\",phase=\"%s\"} %s\n", oms_dbres_get(r, i, 1), oms_dbres_get(r, i, 2),
-             oms_dbres_get(r, i, 3));
+        oms_mtext_emit(b, "oms_index_rebuild_progress_percent{branch=\"");
+        oms_mtext_value(b, oms_dbres_get(r, i, 0));
+        oms_mtext_emit(b, "\",job=\"%s\",phase=\"%s\"} %s\n", oms_dbres_get(r, i, 1), oms_dbres_get(r, i, 2),
+                       oms_dbres_get(r, i, 3));
     }
-    emit_family(b, "oms_index_rebuild_resources", "gauge",
-                "Resources a running rebuild has indexed (state=done) of those it knows of (state=total).");
+    oms_mtext_family(b, "oms_index_rebuild_resources", "gauge",
+                     "Resources a running rebuild has indexed (state=done) of those it knows of (state=total).");
     for (size_t i = 0; i < r->nrows; i++)
         for (int k = 0; k < 2; k++) {
-            emit(b, "oms_index_rebuild_resources{branch=\"");
-            emit_value(b, oms_dbres_get(r, i, 0));
-            emit(b, "\",job=\"%s\",state=\"%s\"} %s\n", oms_dbres_get(r, i, 1), k ? "total" : "done",
-                 oms_dbres_get(r, i, 4 + k));
+            oms_mtext_emit(b, "oms_index_rebuild_resources{branch=\"");
+            oms_mtext_value(b, oms_dbres_get(r, i, 0));
+            oms_mtext_emit(b, "\",job=\"%s\",state=\"%s\"} %s\n", oms_dbres_get(r, i, 1), k ? "total" : "done",
+                           oms_dbres_get(r, i, 4 + k));
         }
     oms_dbres_free(r);
-}
-
-static void emit_pool(sbuf *b)
-{
-    long open = 0, in_use = 0;
-    for (int i = 0; i < NSHARDS; i++) {
-        open += atomic_load_explicit(&g_pool[i].open, memory_order_relaxed);
-        in_use += atomic_load_explicit(&g_pool[i].in_use, memory_order_relaxed);
-    }
-    /* shards are read one after the other: never show a transient skew */
-    if (in_use < 0)
-        in_use = 0;
-    if (in_use > open)
-        in_use = open;
-    emit_family(b, "oms_db_pool_connections_open", "gauge",
-                "Database connections this instance holds open (one per thread that used the database).");
-    emit(b, "oms_db_pool_connections_open %ld\n", open);
-    emit_family(b, "oms_db_pool_connections_in_use", "gauge",
-                "Database connections in a transaction or running a statement.");
-    emit(b, "oms_db_pool_connections_in_use %ld\n", in_use);
-}
-
-/* Connection accounting of the slow-client guard (src/http/conn_guard.c). */
-static void emit_connections(sbuf *b)
-{
-    oms_conn_guard_stats st;
-    if (!oms_conn_guard_stats_get(&st))
-        return;
-    emit_family(b, "oms_http_connections_open", "gauge", "Client connections open.");
-    emit(b, "oms_http_connections_open %ld\n", st.open);
-    emit_family(b, "oms_http_connections_max", "gauge",
-                "The connection cap in force: OMS_MAX_CONNECTIONS, or less when the descriptor limit is lower.");
-    emit(b, "oms_http_connections_max %ld\n", st.cap);
-    emit_family(b, "oms_http_connections_closed_total", "counter",
-                "Connections the server refused or closed itself, by reason: per_client and cap (refused), "
-                "header_timeout, body_rate, response_rate, request_timeout, idle, evicted (closed).");
-    for (int r = OMS_CUT_NONE + 1; r < OMS_CUT__COUNT; r++)
-        emit(b, "oms_http_connections_closed_total{reason=\"%s\"} %lu\n", oms_cut_reason_name((oms_cut_reason)r),
-             st.cut[r]);
-}
-
-int oms_h_metrics(oms_request *req)
-{
-    sbuf b = {malloc(16384), 0, 16384, 0};
-    if (!b.buf)
-        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
-    emit_requests(&b);
-    static const char *const reasons[] = {"token_missing", "token_invalid", "token_expired"};
-    emit_family(&b, "oms_auth_failures_total", "counter", "Authentication failures by reason.");
-    for (int r = 0; r < OMS_AUTHFAIL__COUNT; r++)
-        emit(&b, "oms_auth_failures_total{reason=\"%s\"} %lu\n", reasons[r],
-             atomic_load_explicit(&g_authfail[r], memory_order_relaxed));
-    emit_family(&b, "oms_authz_denials_total", "counter", "Authorization denials.");
-    emit(&b, "oms_authz_denials_total %lu\n", atomic_load_explicit(&g_denials, memory_order_relaxed));
-    emit_family(&b, "oms_audit_writes_total", "counter",
-                "Durable audit writes outside a change transaction (refusals), by outcome.");
-    emit(&b, "oms_audit_writes_total{outcome=\"ok\"} %lu\noms_audit_writes_total{outcome=\"failed\"} %lu\n",
-         atomic_load_explicit(&g_audit_writes, memory_order_relaxed),
-         atomic_load_explicit(&g_audit_failures, memory_order_relaxed));
-    emit_family(&b, "oms_audit_write_duration_seconds", "histogram",
-                "Latency of those writes until durable (group commit included).");
-    emit_histogram(&b, "oms_audit_write_duration_seconds", "", &g_audit_latency);
-    emit_commits(&b);
-    emit_locks(&b, req);
-    emit_search(&b, req);
-    emit_pool(&b);
-    emit_ratelimit(&b);
-    emit_connections(&b);
-    emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");
-    emit(&b, "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));
-    int rc = b.oom ? oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL)
-                   : oms_resp_text(req, 200, "text/plain; version=0.0.4", b.buf, b.len);
-    free(b.buf);
-    return rc;
 }

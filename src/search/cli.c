@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "search/handlers.h"
+#include "search/cli.h"
 
 enum { EXIT_DONE = 0, EXIT_JOB_FAILED = 1, EXIT_USAGE = 2, EXIT_REFUSED = 3 };
 

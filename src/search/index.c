@@ -6,12 +6,10 @@
 
 #include "search/rebuild.h"
 #include "search/terms.h"
+#include "store/search_sql.h"
 
 #define CHUNK 500
 
-#define NOW_SQL(pg) ((pg) ? OMS_DB_NOW_PG : OMS_DB_NOW_SQLITE)
-
-bool oms_search_is_pg(oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG; }
 
 /* ---- documents ---- */
 
@@ -34,36 +32,16 @@ static json_t *doc_row(const oms_entry *e)
     return row;
 }
 
-static const char *const k_insert_sql[2] = {
-    /* SQLite: the AFTER INSERT trigger feeds FTS5 */
-    "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, gen, api, names, props, descr)"
-    " SELECT $2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
-    " json_extract(value, '$[3]'), json_extract(value, '$[4]'), 'g' || $2, json_extract(value, '$[5]'),"
-    " json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]')"
-    " FROM json_each($1)",
-    /* PostgreSQL: weights A-D and the generation's own lexeme */
-    "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, tsv)"
-    " SELECT $2::bigint, x->>0, x->>1, x->>2, x->>3, x->>4,"
-    " setweight(to_tsvector('simple', x->>5), 'A') || setweight(to_tsvector('simple', x->>6), 'B') ||"
-    " setweight(to_tsvector('simple', x->>7), 'C') || setweight(to_tsvector('simple', x->>8), 'D') ||"
-    " ('~' || $2::bigint::text)::tsvector"
-    " FROM json_array_elements($1::json) AS x"
-    " ON CONFLICT (generation, resource) DO UPDATE SET kind = excluded.kind, api_name = excluded.api_name,"
-    " api_norm = excluded.api_norm, hash = excluded.hash, tsv = excluded.tsv",
-};
 
-static const char *const k_remove_sql[2] = {
-    "DELETE FROM search_docs WHERE generation = $2 AND resource IN (SELECT value FROM json_each($1))",
-    "DELETE FROM search_docs WHERE generation = $2 AND resource IN (SELECT json_array_elements_text($1::json))",
-};
 
-static int exec_json(oms_dbconn *c, const char *sql, json_t *rows, int64_t gen, oms_error *err)
+/* Runs a store operation on the JSON text of `rows`. */
+static int exec_json(oms_dbconn *c, int (*op)(oms_dbconn *, int64_t, const char *, oms_error *), json_t *rows,
+                     int64_t gen, oms_error *err)
 {
     char *text = json_dumps(rows, JSON_COMPACT);
     if (!text)
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    oms_dbparam p[] = {DBP_TEXT(text), DBP_INT(gen)};
-    int rc = oms_db_exec(c, sql, p, 2, NULL, err);
+    int rc = op(c, gen, text, err);
     free(text);
     return rc;
 }
@@ -75,7 +53,7 @@ int oms_search_remove(oms_dbconn *c, int64_t gen, const json_t *resources, oms_e
         json_t *chunk = json_array();
         for (size_t i = start; i < total && i < start + CHUNK; i++)
             json_array_append(chunk, json_array_get(resources, i));
-        int rc = exec_json(c, k_remove_sql[oms_search_is_pg(c)], chunk, gen, err);
+        int rc = exec_json(c, oms_store_search_remove_docs, chunk, gen, err);
         json_decref(chunk);
         if (rc)
             return rc;
@@ -85,7 +63,7 @@ int oms_search_remove(oms_dbconn *c, int64_t gen, const json_t *resources, oms_e
 
 int oms_search_put_entries(oms_dbconn *c, int64_t gen, const oms_entry *const *entries, size_t n, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
+    bool upsert = oms_store_search_upsert_replaces(c);
     for (size_t start = 0; start < n; start += CHUNK) {
         json_t *rows = json_array(), *keys = json_array();
         for (size_t i = start; i < n && i < start + CHUNK; i++) {
@@ -94,9 +72,9 @@ int oms_search_put_entries(oms_dbconn *c, int64_t gen, const oms_entry *const *e
         }
         /* SQLite rows are replaced by delete and insert (FTS5 external
          * content is kept by the insert and delete triggers only) */
-        int rc = pg ? OMS_OK : oms_search_remove(c, gen, keys, err);
+        int rc = upsert ? OMS_OK : oms_search_remove(c, gen, keys, err);
         if (rc == OMS_OK)
-            rc = exec_json(c, k_insert_sql[pg], rows, gen, err);
+            rc = exec_json(c, oms_store_search_put_docs, rows, gen, err);
         json_decref(rows);
         json_decref(keys);
         if (rc)
@@ -107,29 +85,8 @@ int oms_search_put_entries(oms_dbconn *c, int64_t gen, const oms_entry *const *e
 
 /* ---- hooks of the write path ---- */
 
-/* PostgreSQL: the whole hook in one round trip (data-modifying CTEs): the
- * branch's generations, then for the active one the removed documents
- * deleted, the others upserted, its commit moved; for a building one the
- * pending rows. A branch without a generation costs one cheap statement. */
-static const char k_pg_on_commit[] =
-    "WITH g AS (SELECT id, state FROM search_generations WHERE branch = $1 AND state IN ('active', 'building')),"
-    " rm AS (DELETE FROM search_docs d USING g WHERE g.state = 'active' AND d.generation = g.id"
-    " AND d.resource IN (SELECT json_array_elements_text($2::json))),"
-    " up AS (INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, tsv)"
-    " SELECT g.id, x->>0, x->>1, x->>2, x->>3, x->>4,"
-    " setweight(to_tsvector('simple', x->>5), 'A') || setweight(to_tsvector('simple', x->>6), 'B') ||"
-    " setweight(to_tsvector('simple', x->>7), 'C') || setweight(to_tsvector('simple', x->>8), 'D') ||"
-    " ('~' || g.id::text)::tsvector"
-    " FROM g, json_array_elements($3::json) AS x WHERE g.state = 'active'"
-    " ON CONFLICT (generation, resource) DO UPDATE SET kind = excluded.kind, api_name = excluded.api_name,"
-    " api_norm = excluded.api_norm, hash = excluded.hash, tsv = excluded.tsv),"
-    " mv AS (UPDATE search_generations s SET commit_id = $4 FROM g WHERE s.id = g.id AND g.state = 'active'),"
-    " pend AS (INSERT INTO search_pending (generation, resource, commit_id)"
-    " SELECT g.id, k, $4 FROM g, json_array_elements_text($5::json) AS k WHERE g.state = 'building'"
-    " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id)"
-    " SELECT count(*) FROM g";
 
-static int pg_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *state, const json_t *changes,
+static int one_trip_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *state, const json_t *changes,
                         const char *commit, oms_error *err)
 {
     json_t *keys = json_array(), *removed = json_array(), *rows = json_array();
@@ -152,8 +109,7 @@ static int pg_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *s
     if (!k || !rm || !up) {
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
     } else {
-        oms_dbparam p[] = {DBP_TEXT(branch), DBP_TEXT(rm), DBP_TEXT(up), DBP_TEXT(commit), DBP_TEXT(k)};
-        rc = oms_db_exec(c, k_pg_on_commit, p, 5, NULL, err);
+        rc = oms_store_search_commit_hook(c, branch, rm, up, commit, k, err);
     }
     free(k);
     free(rm);
@@ -169,14 +125,10 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
 {
     if (json_array_size(changes) == 0)
         return OMS_OK;
-    if (oms_search_is_pg(c))
-        return pg_on_commit(c, branch, state, changes, commit, err);
+    if (oms_store_search_commit_hook_one_trip(c))
+        return one_trip_on_commit(c, branch, state, changes, commit, err);
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c,
-                         "SELECT id, state FROM search_generations WHERE branch = $1"
-                         " AND state IN ('active', 'building')",
-                         p, 1, &r, err);
+    int rc = oms_store_search_live_generations(c, branch, &r, err);
     if (rc)
         return rc;
     json_t *keys = json_array(), *removed = json_array();
@@ -194,14 +146,14 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
         else
             json_array_append_new(removed, json_string(key));
     }
-    bool pg = oms_search_is_pg(c);
+    /* a one-statement upsert replaces a document; else removed first */
+    bool upsert = oms_store_search_upsert_replaces(c);
     for (size_t row = 0; row < r->nrows && rc == OMS_OK; row++) {
         int64_t gen = oms_dbres_int(r, row, 0);
         if (strcmp(oms_dbres_get(r, row, 1), "active") == 0) {
-            if ((rc = oms_search_remove(c, gen, pg ? removed : keys, err)) == OMS_OK &&
+            if ((rc = oms_search_remove(c, gen, upsert ? removed : keys, err)) == OMS_OK &&
                 (rc = oms_search_put_entries(c, gen, put, nput, err)) == OMS_OK) {
-                oms_dbparam q[] = {DBP_INT(gen), DBP_TEXT(commit)};
-                rc = oms_db_exec(c, "UPDATE search_generations SET commit_id = $2 WHERE id = $1", q, 2, NULL, err);
+                rc = oms_store_search_generation_commit(c, gen, commit, err);
             }
         } else {
             /* a rebuild in the shadow: it catches up with these */
@@ -250,14 +202,8 @@ static int index_commit(oms_dbconn *c, int64_t gen, const char *commit, oms_erro
 
 static int new_active(oms_dbconn *c, const char *branch, const char *commit, int64_t *gen, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
-    const char *sql = pg ? "INSERT INTO search_generations (branch, state, commit_id, created_at, activated_at)"
-                           " VALUES ($1, 'active', $2, " OMS_DB_NOW_PG ", " OMS_DB_NOW_PG ") RETURNING id"
-                         : "INSERT INTO search_generations (branch, state, commit_id, created_at, activated_at)"
-                           " VALUES ($1, 'active', $2, " OMS_DB_NOW_SQLITE ", " OMS_DB_NOW_SQLITE ") RETURNING id";
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch), DBP_TEXT(commit)};
-    int rc = oms_db_exec(c, sql, p, 2, &r, err);
+oms_dbres *r = NULL;
+    int rc = oms_store_search_new_active(c, branch, commit, &r, err);
     if (rc == OMS_OK)
         *gen = oms_dbres_int(r, 0, 0);
     oms_dbres_free(r);
@@ -271,10 +217,7 @@ int oms_search_on_branch_create(oms_dbconn *c, const char *branch, const char *f
     int rc;
     if (from) {
         oms_dbres *r = NULL;
-        oms_dbparam p[] = {DBP_TEXT(from)};
-        if ((rc = oms_db_exec(c,
-                              "SELECT id, commit_id FROM search_generations WHERE branch = $1 AND state = 'active'",
-                              p, 1, &r, err)))
+        if ((rc = oms_store_search_active_of(c, from, &r, err)))
             return rc;
         /* a source without an index yet: the new branch builds its own on
          * its first search, like the source */
@@ -291,30 +234,12 @@ int oms_search_on_branch_create(oms_dbconn *c, const char *branch, const char *f
     if (!src)
         return index_commit(c, gen, commit, err);
     /* identical documents under the new generation's scope token */
-    oms_dbparam q[] = {DBP_INT(gen), DBP_INT(src)};
-    return oms_db_exec(
-        c,
-        oms_search_is_pg(c)
-            ? "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, tsv)"
-              " SELECT $1::bigint, resource, kind, api_name, api_norm, hash,"
-              " ts_delete(tsv, '~' || $2::bigint::text) || ('~' || $1::bigint::text)::tsvector"
-              " FROM search_docs WHERE generation = $2::bigint"
-            : "INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, gen, api, names, props,"
-              " descr) SELECT $1, resource, kind, api_name, api_norm, hash, 'g' || $1, api, names, props, descr"
-              " FROM search_docs WHERE generation = $2",
-        q, 2, NULL, err);
+    return oms_store_search_copy_docs(c, gen, src, err);
 }
 
 int oms_search_on_branch_delete(oms_dbconn *c, const char *branch, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c,
-                         pg ? "UPDATE search_generations SET state = 'retired', retired_at = " OMS_DB_NOW_PG
-                              " WHERE branch = $1 AND state <> 'retired'"
-                            : "UPDATE search_generations SET state = 'retired', retired_at = " OMS_DB_NOW_SQLITE
-                              " WHERE branch = $1 AND state <> 'retired'",
-                         p, 1, NULL, err);
+int rc = oms_store_search_retire_branch(c, branch, err);
     return rc ? rc : oms_index_jobs_branch_deleted(c, branch, err);
 }
 
@@ -323,11 +248,7 @@ int oms_search_on_branch_delete(oms_dbconn *c, const char *branch, oms_error *er
 int oms_search_active(oms_dbconn *c, const char *branch, int64_t *gen, char commit[65], oms_error *err)
 {
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c,
-                         "SELECT b.head, g.id, g.commit_id FROM branches b LEFT JOIN search_generations g"
-                         " ON g.branch = b.name AND g.state = 'active' WHERE b.name = $1",
-                         p, 1, &r, err);
+    int rc = oms_store_search_head_and_active(c, branch, &r, err);
     if (rc)
         return rc;
     if (r->nrows == 0)
@@ -343,21 +264,14 @@ int oms_search_active(oms_dbconn *c, const char *branch, int64_t *gen, char comm
 
 int oms_search_bootstrap(oms_dbconn *c, const char *branch, int64_t *gen, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
     int rc = oms_db_begin(c, true, err);
     if (rc)
         return rc;
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
     /* The branch row first, as every writer of the branch does: a commit in
      * flight finishes before the head is read, later ones wait and then
      * find the generation and keep it current. */
-    rc = oms_db_exec(c,
-                     pg ? "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name"
-                          " AND g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"
-                        : "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name"
-                          " AND g.state = 'active') FROM branches b WHERE b.name = $1",
-                     p, 1, &r, err);
+    rc = oms_store_search_branch_for_update(c, branch, &r, err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
     if (rc)
@@ -375,43 +289,38 @@ int oms_search_bootstrap(oms_dbconn *c, const char *branch, int64_t *gen, oms_er
 fail:
     oms_dbres_free(r);
     oms_db_rollback(c);
+    if (rc == OMS_ECONFLICT) {
+        /* Another generation became active meanwhile (a rebuild's switch
+         * committed while this waited for the branch row: under READ
+         * COMMITTED the row is re-read, not the subquery): use it. */
+        oms_error e2;
+        int64_t other = 0;
+        if (oms_search_active(c, branch, &other, NULL, &e2) == OMS_OK && other) {
+            *gen = other;
+            return OMS_OK;
+        }
+    }
     return rc;
 }
 
 int oms_search_drop_step(oms_dbconn *c, int64_t grace_ms, int batch, bool *did, oms_error *err)
 {
-    bool pg = oms_search_is_pg(c);
     *did = false;
     oms_dbres *r = NULL;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT id FROM search_generations WHERE state = 'retired' AND retired_at <= %s - $1 ORDER BY id LIMIT 1",
-             NOW_SQL(pg));
-    oms_dbparam p[] = {DBP_INT(grace_ms)};
-    int rc = oms_db_exec(c, sql, p, 1, &r, err);
+    int rc = oms_store_search_retired_generation(c, grace_ms, &r, err);
     if (rc || r->nrows == 0) {
         oms_dbres_free(r);
         return rc;
     }
     int64_t gen = oms_dbres_int(r, 0, 0);
     oms_dbres_free(r);
-    r = NULL;
     *did = true;
     if ((rc = oms_db_begin(c, true, err)))
         return rc;
-    oms_dbparam q[] = {DBP_INT(gen), DBP_INT(batch)};
-    rc = oms_db_exec(c,
-                     pg ? "DELETE FROM search_docs WHERE generation = $1 AND resource IN"
-                          " (SELECT resource FROM search_docs WHERE generation = $1 LIMIT $2)"
-                        : "DELETE FROM search_docs WHERE id IN (SELECT id FROM search_docs WHERE generation = $1 LIMIT $2)",
-                     q, 2, &r, err);
-    if (rc == OMS_OK && r->changes < batch) {
-        oms_dbparam g[] = {DBP_INT(gen)};
-        if ((rc = oms_db_exec(c, "DELETE FROM search_pending WHERE generation = $1", g, 1, NULL, err)) == OMS_OK)
-            rc = oms_db_exec(c, "DELETE FROM search_generations WHERE id = $1 AND state = 'retired'", g, 1, NULL,
-                             err);
-    }
-    oms_dbres_free(r);
+    int64_t deleted = 0;
+    rc = oms_store_search_drop_docs(c, gen, batch, &deleted, err);
+    if (rc == OMS_OK && deleted < batch)
+        rc = oms_store_search_drop_generation(c, gen, err);
     if (rc == OMS_OK)
         rc = oms_db_commit(c, err);
     if (rc)

@@ -58,7 +58,4 @@ int oms_search_remove(oms_dbconn *c, int64_t gen, const json_t *resources, oms_e
  * empty). *did says whether anything was left to do. One transaction. */
 int oms_search_drop_step(oms_dbconn *c, int64_t grace_ms, int batch, bool *did, oms_error *err);
 
-/* Whether the connection speaks PostgreSQL (else SQLite). */
-bool oms_search_is_pg(oms_dbconn *c);
-
 #endif

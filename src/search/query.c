@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/search_sql.h"
+
 const char *const oms_search_tiers[6] = {"exact_api_name", "api_name_prefix", "api_name_terms",
                                          "name_terms",     "property_terms",  "description"};
 
@@ -60,62 +62,6 @@ static char *ts_expr(const char *weights, const oms_search_query *q)
     return buf;
 }
 
-/* Both dialects: m, the generation's documents that match every term (the
- * database's own text search, with its index); c, each with its tier; p,
- * the page, by sort key after the cursor (a top-N sort); then the page's
- * documents and contents, and the count of every match (c is computed
- * once). */
-#define RESULT_TAIL(COLLATE)                                                                                    \
-    " p AS (SELECT id, " SORT_KEY " AS sk, tier FROM c WHERE " SORT_KEY " " COLLATE " > $8 ORDER BY " SORT_KEY " " COLLATE \
-    " LIMIT $9)"                                                                                               \
-    " SELECT d.resource, d.kind, d.api_name, d.hash, p.tier, p.sk, (SELECT count(*) FROM c), o.content"        \
-    " FROM p " DOC_JOIN " search_docs d ON " DOC_KEY " LEFT JOIN objects o ON o.hash = d.hash ORDER BY p.sk " COLLATE
-
-/* SQLite: FTS5 MATCH over the generation (its scope token and every term);
- * the tiers are the same MATCH restricted to columns, as row sets. $2..$4
- * need no scope token: they only classify rows of the generation. */
-#define SORT_KEY "printf('%d %03d %s %s %s', tier, length(api_name), api_norm, api_name, kind)"
-#define DOC_KEY "d.id = p.id"
-#define DOC_JOIN "CROSS JOIN" /* SQLite's join-order hint: the page first */
-static const char k_sqlite_sql[] =
-    "WITH m AS MATERIALIZED (SELECT rowid AS id FROM search_fts WHERE search_fts MATCH $1),"
-    " c AS MATERIALIZED (SELECT d.id, d.api_name, d.api_norm, d.kind,"
-    " CASE WHEN d.api_norm = $6 THEN 0"
-    " WHEN $6 <> '' AND substr(d.api_norm, 1, length($6)) = $6 THEN 1"
-    " WHEN d.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH $2) THEN 2"
-    " WHEN d.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH $3) THEN 3"
-    " WHEN d.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH $4) THEN 4 ELSE 5 END AS tier"
-    " FROM m CROSS JOIN search_docs d ON d.id = m.id WHERE d.generation = $5"
-    " AND ($7 = '' OR instr($7, ',' || d.kind || ',') > 0)),"
-    RESULT_TAIL("");
-#undef SORT_KEY
-#undef DOC_KEY
-#undef DOC_JOIN
-
-/* PostgreSQL: the GIN index finds the generation's documents whose tsvector
- * holds the generation's lexeme and every term; the tiers are the same
- * query restricted to weights (A api name, B display name, C properties).
- * The lexeme alone scopes the match: a `generation = $5` beside it would
- * tempt the planner, with statistics from before a bulk load, to scan the
- * generation's rows through the primary key and test every tsvector. */
-#define SORT_KEY                                                                                               \
-    "(tier::text || ' ' || lpad(length(api_name)::text, 3, '0') || ' ' || api_norm || ' ' || api_name || ' ' ||" \
-    " kind)"
-#define DOC_KEY "d.generation = $5::bigint AND d.resource = p.id"
-#define DOC_JOIN "JOIN"
-static const char k_pg_sql[] =
-    "WITH c AS MATERIALIZED (SELECT d.resource AS id, d.api_name, d.api_norm, d.kind,"
-    " CASE WHEN d.api_norm = $6 THEN 0"
-    " WHEN $6 <> '' AND left(d.api_norm, length($6)) = $6 THEN 1"
-    " WHEN d.tsv @@ to_tsquery('simple', $2) THEN 2"
-    " WHEN d.tsv @@ to_tsquery('simple', $3) THEN 3"
-    " WHEN d.tsv @@ to_tsquery('simple', $4) THEN 4 ELSE 5 END AS tier"
-    " FROM search_docs d WHERE d.tsv @@ (('~' || $5::bigint::text)::tsquery && to_tsquery('simple', $1))"
-    " AND ($7 = '' OR strpos($7, ',' || d.kind || ',') > 0)),"
-    RESULT_TAIL("COLLATE \"C\"");
-#undef SORT_KEY
-#undef DOC_KEY
-#undef DOC_JOIN
 
 void oms_search_result_clear(oms_search_result *r)
 {
@@ -147,7 +93,7 @@ static json_t *item_of(const oms_dbres *r, size_t i, const oms_search_query *q)
 int oms_search_run(oms_dbconn *c, int64_t gen, const oms_search_request *rq, oms_search_result *out, oms_error *err)
 {
     memset(out, 0, sizeof *out);
-    bool pg = oms_db_backend_of_conn(c) == OMS_DB_PG;
+    bool pg = oms_store_search_tsquery(c);
     char *e[4];
     if (pg) {
         e[0] = ts_expr("", rq->q);
@@ -164,7 +110,7 @@ int oms_search_run(oms_dbconn *c, int64_t gen, const oms_search_request *rq, oms
     oms_dbparam p[] = {DBP_TEXT(e[0]),       DBP_TEXT(e[1]),       DBP_TEXT(e[2]),
                        DBP_TEXT(e[3]),       DBP_INT(gen),         DBP_TEXT(rq->q->norm),
                        DBP_TEXT(rq->kinds),  DBP_TEXT(rq->after ? rq->after : ""), DBP_INT((int64_t)rq->limit + 1)};
-    int rc = oms_db_exec(c, pg ? k_pg_sql : k_sqlite_sql, p, 9, &r, err);
+    int rc = oms_store_search_query(c, p, &r, err);
     for (int i = 0; i < 4; i++)
         free(e[i]);
     if (rc)

@@ -10,20 +10,25 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
-#include "http/app.h"
-#include "http/params.h"
-#include "http/pipeline.h"
 #include "locks/locks.h"
-#include "ops/config.h"
-#include "ops/log.h"
+#include "infra/config.h"
+#include "infra/log.h"
 #include "search/index.h"
+#include "store/dialect.h"
+#include "store/store.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/snapshot.h"
 
 /* The expression of "the database clock now" of a connection's backend. */
-static bool is_pg(oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG; }
-#define NOW(c) (is_pg(c) ? OMS_DB_NOW_PG : OMS_DB_NOW_SQLITE)
+#define NOW(c) oms_sql_now(c)
+
+/* The branch row with its active generation, locked as writers lock it. */
+static const oms_sql k_branch_row = {
+    "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
+    " g.state = 'active') FROM branches b WHERE b.name = $1",
+    "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
+    " g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"};
 
 /* Percent of the whole job at each phase's start (the build is most of it). */
 #define PCT_BUILD 2.0
@@ -53,14 +58,14 @@ int oms_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, 
     if (!text)
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
     oms_dbparam p[] = {DBP_TEXT(text), DBP_INT(gen), DBP_TEXT(commit)};
-    int rc = oms_db_exec(c,
-                         is_pg(c) ? "INSERT INTO search_pending (generation, resource, commit_id)"
-                                    " SELECT $2, x, $3 FROM json_array_elements_text($1::json) AS x"
-                                    " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id"
-                                  : "INSERT INTO search_pending (generation, resource, commit_id)"
-                                    " SELECT $2, value, $3 FROM json_each($1) WHERE true"
-                                    " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id",
-                         p, 3, NULL, err);
+    static const oms_sql q = {
+        "INSERT INTO search_pending (generation, resource, commit_id)"
+        " SELECT $2, value, $3 FROM json_each($1) WHERE true"
+        " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id",
+        "INSERT INTO search_pending (generation, resource, commit_id)"
+        " SELECT $2, x, $3 FROM json_array_elements_text($1::json) AS x"
+        " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id"};
+    int rc = oms_db_run(c, &q, p, 3, NULL, err);
     free(text);
     return rc;
 }
@@ -72,12 +77,12 @@ typedef struct {
     int batch, throttle_ms;
 } settings;
 
-static settings settings_of(const oms_app *app)
+static settings settings_of(const oms_config *cfg)
 {
-    return (settings){.switch_max_ms = oms_config_int(app->cfg, "OMS_SEARCH_SWITCH_MAX_MS"),
-                      .heartbeat_s = oms_config_int(app->cfg, "OMS_SEARCH_JOB_HEARTBEAT_SECONDS"),
-                      .batch = (int)oms_config_int(app->cfg, "OMS_SEARCH_BATCH"),
-                      .throttle_ms = (int)oms_config_int(app->cfg, "OMS_SEARCH_THROTTLE_MS")};
+    return (settings){.switch_max_ms = oms_config_int(cfg, "OMS_SEARCH_SWITCH_MAX_MS"),
+                      .heartbeat_s = oms_config_int(cfg, "OMS_SEARCH_JOB_HEARTBEAT_SECONDS"),
+                      .batch = (int)oms_config_int(cfg, "OMS_SEARCH_BATCH"),
+                      .throttle_ms = (int)oms_config_int(cfg, "OMS_SEARCH_THROTTLE_MS")};
 }
 
 /* ---- audit and locks outside requests ---- */
@@ -142,7 +147,8 @@ typedef struct {
 static int insert_lock(oms_dbconn *c, const new_lock *l, int64_t *token, oms_error *err)
 {
     int64_t t = 0;
-    int rc = is_pg(c) ? OMS_OK : sqlite_token(c, &t, err);
+    bool seq = oms_db_has_sequences(c);
+    int rc = seq ? OMS_OK : sqlite_token(c, &t, err);
     if (rc)
         return rc;
     int64_t deadline_ms = l->heartbeat_s > 0 && OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_s * 1000 < l->ttl_ms
@@ -150,14 +156,14 @@ static int insert_lock(oms_dbconn *c, const new_lock *l, int64_t *token, oms_err
                               : l->ttl_ms;
     char pct[40];
     snprintf(pct, sizeof pct, "%.17g", l->percent);
-    static const char *const sql[2] = {LOCK_INSERT(OMS_LOCK_NOW_SQLITE, "$14"),
-                                       LOCK_INSERT(OMS_LOCK_NOW_PG, "nextval('lock_fencing_seq')")};
+    static const oms_sql sql = {LOCK_INSERT(OMS_DB_NOW_SQLITE, "$14"),
+                                LOCK_INSERT(OMS_DB_NOW_PG, "nextval('lock_fencing_seq')")};
     oms_dbparam p[] = {DBP_TEXT(l->id),     DBP_TEXT(l->branch),      DBP_TEXT(l->scope),  DBP_TEXT(l->resource_type),
                        DBP_TEXT(l->resource_id), DBP_TEXT(l->holder), DBP_TEXT(l->reason), DBP_INT(l->ttl_ms),
                        DBP_INT(l->heartbeat_s), DBP_INT(deadline_ms), DBP_TEXT(pct),       DBP_TEXT(l->phase),
                        DBP_TEXT(l->message),   DBP_INT(t)};
     oms_dbres *r = NULL;
-    rc = oms_db_exec(c, sql[is_pg(c)], p, is_pg(c) ? 13 : 14, &r, err);
+    rc = oms_db_run(c, &sql, p, seq ? 13 : 14, &r, err);
     if (rc == OMS_OK && token)
         *token = oms_dbres_int(r, 0, 1);
     oms_dbres_free(r);
@@ -358,7 +364,7 @@ static struct {
 } g_builders = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 typedef struct {
-    oms_app *app;
+    oms_store *store;
     settings s;
     char job[OMS_INDEX_JOB_ID_LEN + 1], lock_id[OMS_LOCK_ID_LEN + 1], commit[65];
     char branch[128], holder[256];
@@ -402,7 +408,8 @@ static int beat(builder *b)
     progress_message(b, msg, sizeof msg);
     oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(b->lock_id), DBP_TEXT(pct), DBP_TEXT(b->phase), DBP_TEXT(msg)};
-    int rc = oms_db_exec(c, is_pg(c) ? HEARTBEAT_PG : HEARTBEAT_SQLITE, p, 4, &r, &b->err);
+    static const oms_sql heartbeat = {HEARTBEAT_SQLITE, HEARTBEAT_PG};
+    int rc = oms_db_run(c, &heartbeat, p, 4, &r, &b->err);
     if (rc == OMS_OK && r->changes != 1)
         rc = oms_err_set(&b->err, OMS_ELOCKLOST, "the job's lock lapsed (missed heartbeats)");
     oms_dbres_free(r);
@@ -467,7 +474,7 @@ static int pause_ms(builder *b, int64_t ms)
  * automatic checkpoint does not fall on a writer's commit. */
 static int breathe(builder *b, int64_t since_ns)
 {
-    if (!is_pg(b->c)) {
+    if (oms_db_single_writer_conn(b->c)) {
         oms_error e;
         if (oms_db_exec(b->c, "PRAGMA wal_checkpoint(PASSIVE)", NULL, 0, NULL, &e) != OMS_OK)
             oms_log_write(OMS_LOG_DEBUG, NULL, NULL, "index job %s: checkpoint: %s", b->job, e.msg);
@@ -512,14 +519,13 @@ static int catch_up_round(builder *b, int limit, int64_t *n)
     }
     char *ktext = json_dumps(keys, JSON_COMPACT), *dtext = json_dumps(done_rows, JSON_COMPACT);
     oms_dbparam q[] = {DBP_TEXT(ktext), DBP_TEXT(b->branch)};
-    rc = oms_db_exec(c,
-                     is_pg(c) ? "SELECT br.resource, br.hash, o.content FROM branch_resources br"
-                                " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
-                                " (SELECT json_array_elements_text($1::json))"
-                              : "SELECT br.resource, br.hash, o.content FROM branch_resources br"
-                                " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
-                                " (SELECT value FROM json_each($1))",
-                     q, 2, &cur, &b->err);
+    static const oms_sql current = {"SELECT br.resource, br.hash, o.content FROM branch_resources br"
+                                    " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
+                                    " (SELECT value FROM json_each($1))",
+                                    "SELECT br.resource, br.hash, o.content FROM branch_resources br"
+                                    " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
+                                    " (SELECT json_array_elements_text($1::json))"};
+    rc = oms_db_run(c, &current, q, 2, &cur, &b->err);
     oms_entry **entries = rc == OMS_OK ? calloc(cur->nrows + 1, sizeof *entries) : NULL;
     size_t ne = 0;
     for (size_t i = 0; rc == OMS_OK && i < cur->nrows; i++) {
@@ -530,7 +536,8 @@ static int catch_up_round(builder *b, int limit, int64_t *n)
     }
     if (rc == OMS_OK && (rc = oms_search_remove(c, b->gen, keys, &b->err)) == OMS_OK &&
         (rc = oms_search_put_entries(c, b->gen, (const oms_entry *const *)entries, ne, &b->err)) == OMS_OK) {
-        if (is_pg(c)) {
+        if (!oms_db_single_writer_conn(c)) {
+            /* one statement: every round trip counts on a server */
             oms_dbparam d[] = {DBP_TEXT(dtext), DBP_INT(b->gen)};
             rc = oms_db_exec(c,
                              "DELETE FROM search_pending p USING json_array_elements($1::json) AS x"
@@ -692,11 +699,8 @@ static int open_window(builder *b, char switch_id[OMS_LOCK_ID_LEN + 1])
     int rc = oms_db_begin(c, true, &b->err);
     if (rc)
         return rc;
-    if (is_pg(c)) {
-        oms_dbparam k[] = {DBP_INT(oms_lock_branch_key(b->branch))};
-        if ((rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock($1)", k, 1, NULL, &b->err)))
-            goto fail;
-    }
+    if ((rc = oms_db_xact_lock(c, oms_lock_branch_key(b->branch), false, &b->err)))
+        goto fail;
     if ((rc = beat(b)))
         goto fail;
     snprintf(reason, sizeof reason, "search index switch of job %s: writes resume within %lld ms", b->job,
@@ -755,7 +759,7 @@ static int drain_window(builder *b, int64_t opened_ns, bool *drained)
             *drained = true;
             return OMS_OK;
         }
-        if (!is_pg(b->c)) /* a writer queued for SQLite's lock gets in, and its 423 */
+        if (oms_db_single_writer_conn(b->c)) /* a writer queued for SQLite's lock gets in, and its 423 */
             usleep((useconds_t)((oms_mono_ns() - t0) / 1000 > BREATH_MIN_US ? (oms_mono_ns() - t0) / 1000 : BREATH_MIN_US));
     }
 }
@@ -787,12 +791,7 @@ static int flip(builder *b, const char *switch_id)
         return rc;
     oms_dbres *r = NULL;
     oms_dbparam bp[] = {DBP_TEXT(b->branch)};
-    rc = oms_db_exec(c,
-                     is_pg(c) ? "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
-                                " g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"
-                              : "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
-                                " g.state = 'active') FROM branches b WHERE b.name = $1",
-                     bp, 1, &r, &b->err);
+    rc = oms_db_run(c, &k_branch_row, bp, 1, &r, &b->err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(&b->err, OMS_ENOTFOUND, "the branch was deleted");
     char head[65] = "";
@@ -888,7 +887,7 @@ static int switch_over(builder *b)
 static void *builder_main(void *p)
 {
     builder *b = p;
-    int rc = oms_db_conn(b->app->store->db, &b->c, &b->err);
+    int rc = oms_db_conn(b->store->db, &b->c, &b->err);
     b->last_beat_ns = oms_mono_ns();
     if (rc == OMS_OK && (rc = build(b)) == OMS_OK && !stopping() && (rc = catch_up(b)) == OMS_OK && !stopping())
         rc = switch_over(b);
@@ -896,14 +895,14 @@ static void *builder_main(void *p)
         oms_err_set(&b->err, OMS_EUNAVAIL, "the instance stopped during the rebuild; start it again");
     if (rc || stopping()) {
         if (rc == OMS_EDB)
-            oms_db_conn_reset(b->app->store->db);
+            oms_db_conn_reset(b->store->db);
         oms_log_write(OMS_LOG_WARN, NULL, NULL, "index job %s failed: %s", b->job, b->err.msg);
         oms_error e2;
-        if (b->c || oms_db_conn(b->app->store->db, &b->c, &e2) == OMS_OK) {
+        if (b->c || oms_db_conn(b->store->db, &b->c, &e2) == OMS_OK) {
             /* best effort: when this cannot write, the lock lapses and any
              * instance fails the job */
             if (fail_job(b->c, b->job, b->err.msg, &e2) == OMS_EDB)
-                oms_db_conn_reset(b->app->store->db);
+                oms_db_conn_reset(b->store->db);
         }
     }
     pthread_mutex_lock(&g_builders.mu);
@@ -934,16 +933,9 @@ static void instance_name(char *out, size_t cap)
     snprintf(out, cap, "%s:%d", host, (int)getpid());
 }
 
-static int db_problem(oms_request *req, int rc, const oms_error *err)
-{
-    if (rc == OMS_EDB)
-        oms_db_conn_reset(req->app->store->db);
-    return oms_resp_problem(req, (oms_err)rc, err->msg, NULL);
-}
-
 /* Live branch-scope locks of other holders: the job's lock conflicts with
  * them (SPEC §7 scope nesting). A JSON array, empty when none. */
-static int branch_lock_conflicts(oms_dbconn *c, oms_request *req, const char *branch, json_t **out, oms_error *err)
+static int branch_lock_conflicts(oms_dbconn *c, oms_ctx *ctx, const char *branch, json_t **out, oms_error *err)
 {
     char sql[1024];
     snprintf(sql, sizeof sql,
@@ -957,61 +949,55 @@ static int branch_lock_conflicts(oms_dbconn *c, oms_request *req, const char *br
     *out = json_array();
     for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
         oms_lock l;
-        oms_lock_from_row(&l, r, i, 1, req->arena);
+        oms_lock_from_row(&l, r, i, 1, ctx->arena);
         json_array_append_new(*out, oms_lock_json(&l, oms_dbres_int(r, i, 0)));
     }
     oms_dbres_free(r);
     return rc;
 }
 
-static const char *const k_rebuild_fields[] = {"reason", NULL};
+/* The job's creation, one change transaction (run by src/api/search.c):
+ * the branch row and lock key as writers and acquisitions take them, the
+ * running-job and lock-conflict checks, the job's lock, its building
+ * generation and its row; the helper records index.rebuild (start), and
+ * the lock's acquisition follows it. */
+typedef oms_index_rebuild rebuild_start;
 
-int oms_index_rebuild_start(oms_request *req, const char *branch)
+int oms_index_rebuild_prepare(oms_ctx *ctx, oms_index_rebuild *st, const char *branch, const char *why,
+                              bool draining, oms_error *err)
 {
-    const json_t *body = req->json;
-    if (body && !json_is_object(body))
-        return oms_resp_problem(req, OMS_EINVAL, "the body must be empty or {\"reason\"}", NULL);
-    if (body && !oms_body_fields_ok(req, body, k_rebuild_fields))
-        return OMS_OK;
-    const char *why = body ? json_string_value(json_object_get(body, "reason")) : NULL;
-    if (body && json_object_get(body, "reason") && (!why || !*why || strlen(why) > OMS_LOCK_REASON_MAX))
-        return oms_resp_problem(req, OMS_EINVAL, "reason must be a string of 1 to 1000 bytes", NULL);
-    if (stopping() || atomic_load(&req->app->draining))
-        return oms_resp_problem(req, OMS_EUNAVAIL, "this instance is shutting down: start the rebuild elsewhere",
-                                NULL);
-    settings s = settings_of(req->app);
-    oms_error err;
-    oms_dbconn *c;
+    memset(st, 0, sizeof *st);
+    if (stopping() || draining)
+        return oms_err_set(err, OMS_EUNAVAIL, "this instance is shutting down: start the rebuild elsewhere");
+    st->branch = branch;
+    st->why = why;
+    settings s = settings_of(ctx->cfg);
+    st->heartbeat_s = s.heartbeat_s;
+    st->holder = ctx->sub ? ctx->sub : "oms";
+    return OMS_OK;
+}
+
+int oms_index_rebuild_write(oms_dbconn *c, oms_ctx *ctx, oms_index_rebuild *st, oms_error *err)
+{
+    const char *branch = st->branch;
     oms_dbres *r = NULL;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc || (rc = oms_db_begin(c, true, &err)))
-        return db_problem(req, rc, &err);
-    bool pg = is_pg(c);
+    int rc;
     /* The branch row first, as writers take it: every commit after this
      * transaction sees the building generation and records its changes. */
     oms_dbparam bp[] = {DBP_TEXT(branch)};
-    if ((rc = oms_db_exec(c,
-                          pg ? "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
-                               " g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"
-                             : "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
-                               " g.state = 'active') FROM branches b WHERE b.name = $1",
-                          bp, 1, &r, &err)))
-        goto fail;
+    if ((rc = oms_db_run(c, &k_branch_row, bp, 1, &r, err)))
+        goto done;
     if (r->nrows == 0) {
-        rc = oms_err_set(&err, OMS_ENOTFOUND, "no branch named %s", branch);
-        goto fail;
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+        goto done;
     }
-    char head[65];
-    snprintf(head, sizeof head, "%s", oms_dbres_get(r, 0, 0));
+    snprintf(st->head, sizeof st->head, "%s", oms_dbres_get(r, 0, 0));
     oms_dbres_free(r);
     r = NULL;
     /* then the branch's lock key, as acquisitions take it: conflicts are
      * judged against every lock committed before */
-    if (pg) {
-        oms_dbparam k[] = {DBP_INT(oms_lock_branch_key(branch))};
-        if ((rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock($1)", k, 1, NULL, &err)))
-            goto fail;
-    }
+    if ((rc = oms_db_xact_lock(c, oms_lock_branch_key(branch), false, err)))
+        goto done;
     /* one job per branch: a running one answers 409, unless its builder
      * died (its lock lapsed): then it is failed here and replaced */
     char sql[1024];
@@ -1019,58 +1005,56 @@ int oms_index_rebuild_start(oms_request *req, const char *branch)
              OMS_LOCK_WITH_NOW("%s") "SELECT n.t, " JOB_COLS " FROM n CROSS JOIN index_jobs j"
                                      " LEFT JOIN locks l ON l.id = j.lock_id WHERE j.branch = $1 AND j.state = 'running'",
              NOW(c));
-    if ((rc = oms_db_exec(c, sql, bp, 1, &r, &err)))
-        goto fail;
+    if ((rc = oms_db_exec(c, sql, bp, 1, &r, err)))
+        goto done;
     if (r->nrows == 1) {
         if (!lock_lapsed(r, 0, oms_dbres_int(r, 0, 0))) {
-            json_t *job = job_json(r, 0);
-            oms_dbres_free(r);
-            oms_db_rollback(c);
-            return oms_resp_problem_as(req, OMS_ECONFLICT, "rebuild_running",
-                                       "a rebuild of this branch is already running", json_pack("{s:o}", "job", job));
+            oms_ctx_problem_extra(ctx, json_pack("{s:o}", "job", job_json(r, 0)));
+            rc = oms_err_set_as(err, OMS_ECONFLICT, "rebuild_running", "a rebuild of this branch is already running");
+            goto done;
         }
         bool failed;
-        char *dead = oms_arena_strdup(req->arena, oms_dbres_get(r, 0, 1));
+        char *dead = oms_arena_strdup(ctx->arena, oms_dbres_get(r, 0, 1));
         oms_dbres_free(r);
         r = NULL;
-        if ((rc = fail_job_tx(c, dead, LAPSED_ERROR, &failed, &err)))
-            goto fail;
+        if ((rc = fail_job_tx(c, dead, LAPSED_ERROR, &failed, err)))
+            goto done;
     }
     oms_dbres_free(r);
     r = NULL;
     json_t *conflicts = NULL;
-    if ((rc = branch_lock_conflicts(c, req, branch, &conflicts, &err)))
-        goto fail;
+    if ((rc = branch_lock_conflicts(c, ctx, branch, &conflicts, err)))
+        goto done;
     if (json_array_size(conflicts)) {
-        oms_db_rollback(c);
-        return oms_resp_problem_as(req, OMS_ECONFLICT, "lock_conflict",
-                                   "the branch is locked: a rebuild needs the branch for its switch",
-                                   json_pack("{s:o}", "conflicts", conflicts));
+        oms_ctx_problem_extra(ctx, json_pack("{s:o}", "conflicts", conflicts));
+        rc = oms_err_set_as(err, OMS_ECONFLICT, "lock_conflict",
+                            "the branch is locked: a rebuild needs the branch for its switch");
+        goto done;
     }
     json_decref(conflicts);
 
-    char job[OMS_INDEX_JOB_ID_LEN + 1], lock_id[OMS_LOCK_ID_LEN + 1], inst[200], reason[1200], msg[200];
-    new_job_id(job);
-    oms_lock_new_id(lock_id);
+    char inst[200], reason[1200], msg[200];
+    new_job_id(st->job);
+    oms_lock_new_id(st->lock_id);
     instance_name(inst, sizeof inst);
-    const char *holder = req->principal.sub ? req->principal.sub : "oms";
-    snprintf(reason, sizeof reason, "search index rebuild %s%s%s", job, why ? ": " : "", why ? why : "");
-    snprintf(msg, sizeof msg, "index job %s, snapshot of %.12s", job, head);
-    new_lock jl = {.id = lock_id, .branch = branch, .scope = "resource", .resource_type = OMS_INDEX_LOCK_REGION,
-                   .resource_id = job, .holder = holder, .reason = reason,
-                   .ttl_ms = oms_lock_default_ttl("indexing") * 1000, .heartbeat_s = s.heartbeat_s, .percent = 0,
+    snprintf(reason, sizeof reason, "search index rebuild %s%s%s", st->job, st->why ? ": " : "",
+             st->why ? st->why : "");
+    snprintf(msg, sizeof msg, "index job %s, snapshot of %.12s", st->job, st->head);
+    new_lock jl = {.id = st->lock_id, .branch = branch, .scope = "resource", .resource_type = OMS_INDEX_LOCK_REGION,
+                   .resource_id = st->job, .holder = st->holder, .reason = reason,
+                   .ttl_ms = oms_lock_default_ttl("indexing") * 1000, .heartbeat_s = st->heartbeat_s, .percent = 0,
                    .phase = "snapshot", .message = msg};
-    int64_t token = 0;
-    if ((rc = insert_lock(c, &jl, &token, &err)))
-        goto fail;
+    st->token = 0;
+    if ((rc = insert_lock(c, &jl, &st->token, err)))
+        goto done;
     snprintf(sql, sizeof sql,
              "INSERT INTO search_generations (branch, state, job_id, commit_id, created_at)"
              " VALUES ($1, 'building', $2, $3, %s) RETURNING id",
              NOW(c));
-    oms_dbparam gp[] = {DBP_TEXT(branch), DBP_TEXT(job), DBP_TEXT(head)};
-    if ((rc = oms_db_exec(c, sql, gp, 3, &r, &err)))
-        goto fail;
-    int64_t gen = oms_dbres_int(r, 0, 0);
+    oms_dbparam gp[] = {DBP_TEXT(branch), DBP_TEXT(st->job), DBP_TEXT(st->head)};
+    if ((rc = oms_db_exec(c, sql, gp, 3, &r, err)))
+        goto done;
+    st->gen = oms_dbres_int(r, 0, 0);
     oms_dbres_free(r);
     r = NULL;
     snprintf(sql, sizeof sql,
@@ -1078,51 +1062,56 @@ int oms_index_rebuild_start(oms_request *req, const char *branch)
              " request_id, instance, created_at, updated_at) VALUES ($1, $2, 'running', 'snapshot', $3, $4, $5, $6,"
              " $7, $8, %s, %s)",
              NOW(c), NOW(c));
-    oms_dbparam jp[] = {DBP_TEXT(job),    DBP_TEXT(branch),          DBP_INT(gen),    DBP_TEXT(head),
-                        DBP_TEXT(lock_id), DBP_TEXT(holder), DBP_TEXT(req->request_id), DBP_TEXT(inst)};
-    if ((rc = oms_db_exec(c, sql, jp, 8, NULL, &err)))
-        goto fail;
-    /* index.rebuild (start) and the lock's acquisition, with the request */
-    json_t *d = json_pack("{s:s,s:I,s:s,s:s,s:s?}", "event", "start", "generation", (json_int_t)gen, "commit", head,
-                          "lock_id", lock_id, "reason", why);
+    oms_dbparam jp[] = {DBP_TEXT(st->job),     DBP_TEXT(branch),     DBP_INT(st->gen),
+                        DBP_TEXT(st->head),    DBP_TEXT(st->lock_id), DBP_TEXT(st->holder),
+                        DBP_TEXT(ctx->request_id), DBP_TEXT(inst)};
+    if ((rc = oms_db_exec(c, sql, jp, 8, NULL, err)))
+        goto done;
+done:
+    oms_dbres_free(r);
+    return rc;
+}
+
+json_t *oms_index_rebuild_detail(const oms_index_rebuild *st)
+{
+    return json_pack("{s:s,s:I,s:s,s:s,s:s?}", "event", "start", "generation", (json_int_t)st->gen, "commit", st->head,
+                     "lock_id", st->lock_id, "reason", st->why);
+}
+
+int oms_index_rebuild_lock_event(oms_dbconn *c, oms_ctx *ctx, const oms_index_rebuild *st, oms_error *err)
+{
+    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "scope", "resource", "resource_type",
+                          OMS_INDEX_LOCK_REGION, "resource_id", st->job, "kind", "indexing", "holder", st->holder,
+                          "fencing_token", (json_int_t)st->token, "heartbeat_seconds", (json_int_t)st->heartbeat_s,
+                          "job", st->job);
     char *dt = json_dumps(d, JSON_COMPACT);
     json_decref(d);
-    oms_audit_event ev = {.action = "index.rebuild", .outcome = "success", .http_status = 202,
-                          .resource_kind = "index-jobs", .resource_branch = branch, .resource_id = job,
-                          .commit_id = head, .detail = dt};
-    oms_audit_from_ctx(&ev, oms_req_ctx(req));
-    rc = oms_audit_append(c, &ev, &err);
+    oms_audit_event lev = {.action = "lock.acquire", .outcome = "success", .http_status = 202,
+                           .resource_kind = "locks", .resource_branch = st->branch, .resource_id = st->lock_id,
+                           .detail = dt};
+    oms_audit_from_ctx(&lev, ctx);
+    int rc = oms_audit_append(c, &lev, err);
     free(dt);
-    if (rc == OMS_OK) {
-        d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "scope", "resource", "resource_type",
-                      OMS_INDEX_LOCK_REGION, "resource_id", job, "kind", "indexing", "holder", holder,
-                      "fencing_token", (json_int_t)token, "heartbeat_seconds", (json_int_t)s.heartbeat_s, "job", job);
-        dt = json_dumps(d, JSON_COMPACT);
-        json_decref(d);
-        oms_audit_event lev = {.action = "lock.acquire", .outcome = "success", .http_status = 202,
-                               .resource_kind = "locks", .resource_branch = branch, .resource_id = lock_id,
-                               .detail = dt};
-        oms_audit_from_ctx(&lev, oms_req_ctx(req));
-        rc = oms_audit_append(c, &lev, &err);
-        free(dt);
-    }
-    if (rc) {
-        rc = oms_err_set(&err, OMS_EAUDIT, "the audit store cannot write");
-        goto fail;
-    }
-    if ((rc = oms_db_commit(c, &err)))
-        goto fail;
-    req->ctx.audited = true;
+    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+}
 
+int oms_index_rebuild_launch(oms_ctx *ctx, const oms_index_rebuild *st, json_t **out, oms_error *err)
+{
+    *out = NULL;
+    const char *branch = st->branch;
+    int rc;
+    oms_dbconn *c;
+    if ((rc = oms_db_conn(ctx->store->db, &c, err)))
+        return rc;
     builder *b = calloc(1, sizeof *b);
-    b->app = req->app;
-    b->s = s;
-    snprintf(b->job, sizeof b->job, "%s", job);
-    snprintf(b->lock_id, sizeof b->lock_id, "%s", lock_id);
-    snprintf(b->commit, sizeof b->commit, "%s", head);
+    b->store = ctx->store;
+    b->s = settings_of(ctx->cfg);
+    snprintf(b->job, sizeof b->job, "%s", st->job);
+    snprintf(b->lock_id, sizeof b->lock_id, "%s", st->lock_id);
+    snprintf(b->commit, sizeof b->commit, "%s", st->head);
     snprintf(b->branch, sizeof b->branch, "%s", branch);
-    snprintf(b->holder, sizeof b->holder, "%s", holder);
-    b->gen = gen;
+    snprintf(b->holder, sizeof b->holder, "%s", st->holder);
+    b->gen = st->gen;
     b->phase = "snapshot";
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -1136,37 +1125,34 @@ int oms_index_rebuild_start(oms_request *req, const char *branch)
     pthread_attr_destroy(&attr);
     if (!started) {
         free(b);
-        fail_job(c, job, "the builder thread could not start", &err);
+        fail_job(c, st->job, "the builder thread could not start", err);
     }
-    if ((rc = load_job(c, job, &r, &err)))
-        return db_problem(req, rc, &err);
-    json_t *out = job_json(r, 0);
+    oms_dbres *r = NULL;
+    if ((rc = load_job(c, st->job, &r, err))) {
+        if (rc == OMS_EDB)
+            oms_db_conn_reset(ctx->store->db);
+        return rc;
+    }
+    *out = job_json(r, 0);
     oms_dbres_free(r);
-    oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/index-jobs/%s", job));
-    return oms_resp_json(req, 202, out);
-fail:
-    oms_dbres_free(r);
-    oms_db_rollback(c);
-    return db_problem(req, rc, &err);
+    return OMS_OK;
 }
 
-int oms_index_job_get(oms_request *req, const char *id)
+int oms_index_job_get(oms_ctx *ctx, const char *id, json_t **out, const char **branch, oms_error *err)
 {
-    oms_error err;
     oms_dbconn *c;
     oms_dbres *r = NULL;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc || (rc = load_job(c, id, &r, &err)))
-        return db_problem(req, rc, &err);
-    /* a job's progress names its branch's commit and size: read access to
-     * the branch (SPEC §6.2) */
-    if (!oms_authorize_on(req, OMS_PERM_SCHEMA_READ, oms_dbres_get(r, 0, 2))) {
-        oms_dbres_free(r);
-        return OMS_OK;
+    *out = NULL;
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    if (rc || (rc = load_job(c, id, &r, err))) {
+        if (rc == OMS_EDB)
+            oms_db_conn_reset(ctx->store->db);
+        return rc;
     }
-    json_t *job = job_json(r, 0);
+    *branch = oms_arena_strdup(ctx->arena, oms_dbres_get(r, 0, 2));
+    *out = job_json(r, 0);
     oms_dbres_free(r);
-    return oms_resp_json(req, 200, job);
+    return OMS_OK;
 }
 
 /* ---- the background task ---- */
@@ -1187,7 +1173,7 @@ static void stop_builders(void)
 /* Jobs whose lock lapsed: their builder is gone (killed, or its instance
  * lost the database long enough). Any instance fails them, once (the
  * UPDATE ... WHERE state = 'running' decides who). */
-static void fail_lapsed_jobs(oms_app *app, oms_dbconn *c)
+static void fail_lapsed_jobs(oms_store *store, oms_dbconn *c)
 {
     char sql[512];
     snprintf(sql, sizeof sql,
@@ -1199,7 +1185,7 @@ static void fail_lapsed_jobs(oms_app *app, oms_dbconn *c)
     oms_error err;
     if (oms_db_exec(c, sql, NULL, 0, &r, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
-            oms_db_conn_reset(app->store->db);
+            oms_db_conn_reset(store->db);
         oms_dbres_free(r);
         return;
     }
@@ -1213,21 +1199,21 @@ static void fail_lapsed_jobs(oms_app *app, oms_dbconn *c)
     oms_dbres_free(r);
 }
 
-void oms_search_jobs_task(oms_app *app)
+void oms_search_jobs_task(oms_store *store, bool draining)
 {
-    if (atomic_load(&app->draining))
+    if (draining)
         stop_builders(); /* their jobs fail and release their locks first */
     oms_error err;
     oms_dbconn *c;
-    if (oms_db_conn(app->store->db, &c, &err))
+    if (oms_db_conn(store->db, &c, &err))
         return;
-    fail_lapsed_jobs(app, c);
+    fail_lapsed_jobs(store, c);
     /* a bounded amount of dropping per run */
     for (int i = 0; i < 8; i++) {
         bool did = false;
         if (oms_search_drop_step(c, DROP_GRACE_MS, DROP_BATCH, &did, &err)) {
             if (err.code == OMS_EDB)
-                oms_db_conn_reset(app->store->db);
+                oms_db_conn_reset(store->db);
             oms_log_write(OMS_LOG_WARN, NULL, NULL, "search: dropping a retired generation: %s", err.msg);
             break;
         }

@@ -16,10 +16,13 @@
 #define OMS_SEARCH_REBUILD_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
-#include "http/request.h"
+#include "core/context.h"
+#include "locks/locks.h"
 #include "store/db.h"
+#include "store/store.h"
 
 #define OMS_INDEX_JOB_ID_LEN 36 /* "idx_" + 32 hex */
 #define OMS_INDEX_LOCK_REGION "search-index"
@@ -33,20 +36,40 @@ int oms_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, 
  * any, fails and its locks are released. */
 int oms_index_jobs_branch_deleted(oms_dbconn *c, const char *branch, oms_error *err);
 
-/* POST /api/v1/branches/{branch}/index/rebuild: creates the job (its lock,
- * its building generation from the head, its audit events) in one
- * transaction and starts the builder thread. Answers the request. */
-int oms_index_rebuild_start(oms_request *req, const char *branch);
+/* POST /api/v1/branches/{branch}/index/rebuild creates the job (its lock,
+ * its building generation from the head, its audit events) in one change
+ * transaction (src/txn/change.h, run by src/api/search.c), then starts the
+ * builder thread. */
+typedef struct {
+    const char *branch, *why; /* why: the optional reason */
+    const char *holder;       /* the requester, or "oms" */
+    int64_t heartbeat_s;
+    char job[OMS_INDEX_JOB_ID_LEN + 1], lock_id[OMS_LOCK_ID_LEN + 1], head[65];
+    int64_t gen, token;
+} oms_index_rebuild;
 
-/* GET /api/v1/index-jobs/{id}: the job with its branch's read access
- * applied. Answers the request. */
-int oms_index_job_get(oms_request *req, const char *id);
+/* `draining`: the instance is shutting down (OMS_EUNAVAIL). */
+int oms_index_rebuild_prepare(oms_ctx *ctx, oms_index_rebuild *st, const char *branch, const char *why,
+                              bool draining, oms_error *err);
+/* The step, inside the write transaction: OMS_ENOTFOUND, OMS_ECONFLICT
+ * ("rebuild_running" with the job, or "lock_conflict" with the conflicts,
+ * in the problem), database errors. */
+int oms_index_rebuild_write(oms_dbconn *c, oms_ctx *ctx, oms_index_rebuild *st, oms_error *err);
+/* The index.rebuild (start) event's detail (owned). */
+json_t *oms_index_rebuild_detail(const oms_index_rebuild *st);
+/* After that event: the job lock's acquisition (lock.acquire). */
+int oms_index_rebuild_lock_event(oms_dbconn *c, oms_ctx *ctx, const oms_index_rebuild *st, oms_error *err);
+/* After the commit: starts the builder; *out is the job (owned). */
+int oms_index_rebuild_launch(oms_ctx *ctx, const oms_index_rebuild *st, json_t **out, oms_error *err);
 
-/* The background task (src/ops/tasks.c): fails jobs whose lock lapsed,
+/* GET /api/v1/index-jobs/{id}: the job (owned) and its branch (in
+ * ctx->arena), whose read access the caller applies. */
+int oms_index_job_get(oms_ctx *ctx, const char *id, json_t **out, const char **branch, oms_error *err);
+
+/* The background task (src/app/tasks.c): fails jobs whose lock lapsed,
  * drops retired generations in batches, and, once the instance drains,
  * stops this instance's builders (their jobs fail, their locks are
  * released) before it exits. */
-typedef struct oms_app oms_app;
-void oms_search_jobs_task(oms_app *app);
+void oms_search_jobs_task(oms_store *store, bool draining);
 
 #endif

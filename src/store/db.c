@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <sys/statvfs.h>
 
-#include "ops/metrics.h"
+#include "infra/metrics.h"
 #include "store/db_driver.h"
 #include "util/time.h"
 

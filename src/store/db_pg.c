@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "infra/log.h"
 #include "store/db_driver.h"
 #include "util/time.h"
 

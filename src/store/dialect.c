@@ -32,3 +32,17 @@ int oms_db_now_ms(oms_dbconn *c, int64_t *out, oms_error *err)
 }
 
 bool oms_db_row_locking(const oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG; }
+
+const char *oms_sql_now(const oms_dbconn *c)
+{
+    return oms_db_backend_of_conn(c) == OMS_DB_PG ? OMS_DB_NOW_PG : OMS_DB_NOW_SQLITE;
+}
+
+bool oms_db_has_sequences(const oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_PG; }
+
+bool oms_db_single_writer_conn(const oms_dbconn *c) { return oms_db_backend_of_conn(c) == OMS_DB_SQLITE; }
+
+oms_fts_kind oms_db_fts(const oms_dbconn *c)
+{
+    return oms_db_backend_of_conn(c) == OMS_DB_PG ? OMS_FTS_TSVECTOR : OMS_FTS_FTS5;
+}

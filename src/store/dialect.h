@@ -47,5 +47,20 @@ int oms_db_now_ms(oms_dbconn *c, int64_t *out, oms_error *err);
  * must know whether a read inside a write transaction already excludes
  * other writers. */
 bool oms_db_row_locking(const oms_dbconn *c);
+/* The database clock expression (epoch milliseconds) of this connection's
+ * backend, for a statement composed at run time. */
+const char *oms_sql_now(const oms_dbconn *c);
+/* Sequences: true when the backend has them (nextval inside the statement);
+ * false: the caller draws from a counter row first. */
+bool oms_db_has_sequences(const oms_dbconn *c);
+/* One writer at a time for the whole database (SQLite): a long job must
+ * rest between its write transactions so that request writers get in, and
+ * may checkpoint the write-ahead log it grew. */
+bool oms_db_single_writer_conn(const oms_dbconn *c);
+/* The full-text search of the backend: FTS5 tables fed by triggers
+ * (SQLite), or a tsvector column with a GIN index (PostgreSQL). The two
+ * need different statements and different upkeep (src/store/dialect.c). */
+typedef enum { OMS_FTS_FTS5, OMS_FTS_TSVECTOR } oms_fts_kind;
+oms_fts_kind oms_db_fts(const oms_dbconn *c);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/log.h"
+#include "infra/log.h"
 #include "store/migrations.h"
 #include "util/time.h"
 

@@ -76,6 +76,7 @@ static int run_once(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, om
             out->branch = spec->branch;
         if ((rc = check_locks(c, ctx, spec, out, err)) == OMS_OK &&
             (rc = oms_governance_in_tx(c, ctx, err)) == OMS_OK && (rc = append_event(c, ctx, action, out, err)) == OMS_OK &&
+            (!spec->after_event || (rc = spec->after_event(c, ctx, spec->arg, out, err)) == OMS_OK) &&
             (!outbox || (rc = outbox(c, ctx, action, out, err)) == OMS_OK))
             rc = oms_db_commit(c, err);
         else

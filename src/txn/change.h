@@ -50,6 +50,11 @@ typedef struct {
     bool check_locks;     /* the change writes a branch: other holders' locks refuse it */
     oms_change_fn step;
     void *arg;
+    /* Optional: runs after the change's audit event, in the same
+     * transaction, for what must follow the event in the chain (the alert
+     * an ACL change raises, SPEC §10: its alert.raised event and the stored
+     * alert). A failure rolls the change back. */
+    oms_change_fn after_event;
 } oms_change_spec;
 
 /* The outbox hook: runs inside the transaction after the audit event, for

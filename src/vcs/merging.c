@@ -8,7 +8,7 @@
 #include "http/app.h"
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
-#include "ops/metrics.h"
+#include "infra/metrics.h"
 #include "search/index.h"
 #include "util/time.h"
 #include "vcs/commit.h"

@@ -14,7 +14,7 @@ bool oms_branch_readable(oms_request *req, const char *name)
 {
     oms_acl_verdict v;
     oms_error err;
-    return oms_acl_check(req, OMS_PERM_SCHEMA_READ, name, &v, &err) == OMS_OK && v.allowed;
+    return oms_acl_check(oms_req_ctx(req), OMS_PERM_SCHEMA_READ, name, &v, &err) == OMS_OK && v.allowed;
 }
 
 /* Whether `commit` is an ancestor of (or equal to) `head`. Generations only
@@ -39,7 +39,7 @@ static int reachable(oms_dbconn *c, const char *head, const char *commit, int64_
 int oms_commit_readable(oms_request *req, oms_dbconn *c, const char *commit, bool *out, oms_error *err)
 {
     bool restricted = false;
-    int rc = oms_acl_branch_denies(req, OMS_PERM_SCHEMA_READ, &restricted, err);
+    int rc = oms_acl_branch_denies(oms_req_ctx(req), OMS_PERM_SCHEMA_READ, &restricted, err);
     if (rc || !restricted) {
         *out = rc == OMS_OK;
         return rc;

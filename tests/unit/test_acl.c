@@ -415,8 +415,9 @@ static int authorize_one(oms_app *app, const char *sub, const char *role, const 
     req.nparams = 2;
     const char *roles[] = {role};
     req.principal = (oms_principal){.sub = sub, .roles = roles, .nroles = 1, .perms = oms_rbac_permissions(roles, 1)};
+    req.authenticated = true;
     oms_error err;
-    int rc = oms_acl_authorize(&req, &v, &err);
+    int rc = oms_acl_authorize(oms_req_ctx(&req), req.route->perm, &v, &err);
     if (rc)
         fprintf(stderr, "  authorize: %s\n", err.msg);
     *allowed = rc == OMS_OK && v.allowed;
@@ -528,15 +529,16 @@ static void shared_set_follows_the_database(void)
     const char *dev_roles[] = {"developer"};
     req.principal = (oms_principal){.sub = "dev", .roles = dev_roles, .nroles = 1,
                                     .perms = oms_rbac_permissions(dev_roles, 1)};
+    req.authenticated = true;
     oms_acl_verdict v;
-    CHECK_EQ_INT(oms_acl_authorize(&req, &v, &err), OMS_OK);
+    CHECK_EQ_INT(oms_acl_authorize(oms_req_ctx(&req), req.route->perm, &v, &err), OMS_OK);
     CHECK(v.allowed);
     CHECK_EQ_INT(exec(s, "INSERT INTO acl_policies (id, subject, effect, permissions, branches, description, revision,"
                          " etag, created_at, created_by, updated_at, updated_by) VALUES ('acl_lock', 'role:developer',"
                          " 'deny', '[\"lock:admin\",\"schema:write\"]', '[]', '', 1, 'e', 99, 't', 99, 't')"),
                  OMS_OK);
     CHECK_EQ_INT(exec(s, "UPDATE acl_version SET version = version + 1 WHERE id = 1"), OMS_OK);
-    CHECK_EQ_INT(oms_acl_check(&req, OMS_PERM_SCHEMA_WRITE, "main", &v, &err), OMS_OK);
+    CHECK_EQ_INT(oms_acl_check(oms_req_ctx(&req), OMS_PERM_SCHEMA_WRITE, "main", &v, &err), OMS_OK);
     CHECK(v.allowed);
     oms_arena_free(req.arena);
     CHECK_EQ_INT(authorize_one(&app, "dev", "developer", "feature/x", &allowed, by), OMS_OK);

@@ -19,7 +19,7 @@
 #include "governance/issue_check.h"
 #include "http/app.h"
 #include "http/request.h"
-#include "ops/log.h"
+#include "infra/log.h"
 #include "store/db.h"
 #include "t.h"
 #include "txn/change.h"

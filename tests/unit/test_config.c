@@ -2,7 +2,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "ops/config.h"
+#include "auth/config_rules.h"
+#include "infra/config.h"
 #include "t.h"
 
 #define GOOD_SECRET "Jq7vN2xL9pR4tW8zK3mB6cF1hD5gS0yA"

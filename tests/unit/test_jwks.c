@@ -28,7 +28,8 @@
 #include "auth/jws.h"
 #include "auth/jwt.h"
 #include "auth/role_map.h"
-#include "ops/config.h"
+#include "auth/config_rules.h"
+#include "infra/config.h"
 #include "t.h"
 #include "util/encoding.h"
 

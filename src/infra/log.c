@@ -5,7 +5,7 @@
  * next written or at the latest by oms_log_flush_suppressed (a background
  * task, every second). A failing disk or database then costs a few lines a second,
  * not thousands. Disabled levels return before any work. */
-#include "ops/log.h"
+#include "infra/log.h"
 
 #include <jansson.h>
 #include <pthread.h>

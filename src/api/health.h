@@ -1,6 +1,6 @@
-/* Handlers of the operational routes. */
-#ifndef OMS_OPS_HANDLERS_H
-#define OMS_OPS_HANDLERS_H
+/* GET /health and GET /ready (src/api/health.c). */
+#ifndef OMS_API_HEALTH_H
+#define OMS_API_HEALTH_H
 
 #include "http/request.h"
 

@@ -1,12 +1,14 @@
 /* The background task table (src/ops/background.h). */
 #include "ops/background.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "audit/audit.h"
 #include "auth/identity.h"
 #include "governance/overrides.h"
-#include "ops/log.h"
+#include "http/app.h"
+#include "infra/log.h"
 #include "http/ratelimit.h"
 #include "locks/reaper.h"
 #include "search/rebuild.h"
@@ -14,6 +16,14 @@
 /* A task with nothing to do keeps the table non-empty in C; real tasks are
  * added above it by the subsystems that need them. */
 static void heartbeat(oms_app *app) { (void)app; }
+
+static void identity_poll(oms_app *app)
+{
+    (void)app;
+    oms_identity_poll_task();
+}
+
+static void search_jobs(oms_app *app) { oms_search_jobs_task(app->store, atomic_load(&app->draining)); }
 
 static void log_flush(oms_app *app)
 {
@@ -28,8 +38,8 @@ const oms_task oms_tasks[] = {
     {"override-expiry", 5000, oms_override_expiry_task},
     {"log-suppressed", 1000, log_flush}, /* "suppressed K similar lines" within a second of the last one held back */
     {"ratelimit-audit", 1000, oms_ratelimit_task}, /* aggregated refusals of ended windows; storm alerts */
-    {"identity-files", 1000, oms_identity_poll_task}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
-    {"search-jobs", 1000, oms_search_jobs_task}, /* fails rebuilds whose lock lapsed; drops retired generations */
+    {"identity-files", 1000, identity_poll}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
+    {"search-jobs", 1000, search_jobs}, /* fails rebuilds whose lock lapsed; drops retired generations */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);

@@ -13,9 +13,10 @@
 #include "http/app.h"
 #include "http/client_addr.h"
 #include "http/ratelimit.h"
-#include "ops/config.h"
-#include "ops/log.h"
-#include "search/handlers.h"
+#include "auth/config_rules.h"
+#include "infra/config.h"
+#include "infra/log.h"
+#include "search/cli.h"
 #include "store/store.h"
 #include "util/time.h"
 
@@ -119,7 +120,7 @@ static int cmd_serve(oms_config *cfg)
     }
     if (applied)
         oms_log_write(OMS_LOG_INFO, NULL, NULL, "applied %d migration(s)", applied);
-    if (oms_identity_start(&app, &err)) {
+    if (oms_identity_start(app.store, app.jwt, &err)) {
         code = refuse_start("refusing to start", &err);
         goto cleanup;
     }

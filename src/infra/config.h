@@ -47,9 +47,13 @@ const char *oms_config_file_path(const oms_config *c, const char *name);
  * value, NULL when a file_optional file is missing or empty. */
 int oms_config_reread(const oms_config *c, const char *name, char **out, oms_error *err);
 
-/* Validates the settings `oms serve` needs (JWT secret rules of SPEC §2,
- * identity provider rules of §6.1). */
-int oms_config_validate_serve(const oms_config *c, oms_error *err);
+/* Validates the settings below auth that `oms serve` needs (the audit key);
+ * the identity rules come first, in oms_config_validate_serve
+ * (src/auth/config_rules.h), which ends with this. */
+int oms_config_validate_common(const oms_config *c, oms_error *err);
+/* "sha256:" and the first 16 hex digits of the value's SHA-256: tells which
+ * secret is loaded without revealing it. */
+void oms_config_secret_fingerprint(const void *secret, size_t len, char out[24]);
 /* The rules for an HMAC secret: at least 32 bytes, not a placeholder. */
 int oms_config_check_secret(const char *name, const char *value, oms_error *err);
 /* True when the secret is a known placeholder (case-insensitive). */

@@ -1,17 +1,20 @@
-#include "search/handlers.h"
+/* Search routes: request -> src/search -> response. */
+#include "api/search.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/audit.h"
 #include "http/app.h"
 #include "http/params.h"
-#include "ops/log.h"
-#include "ops/metrics.h"
-#include "search/index.h"
+#include "http/pipeline.h"
+#include "infra/metrics.h"
+#include "locks/locks.h"
 #include "search/query.h"
 #include "search/rebuild.h"
+#include "search/search.h"
+#include "txn/change.h"
 #include "util/time.h"
 
 /* Unknown query parameters are refused (SPEC §5), as unknown body fields
@@ -96,27 +99,6 @@ static const char *parse_kinds(oms_request *req)
 
 static void query_free_cb(void *p) { oms_search_query_free(p); }
 
-/* Every search is recorded in the audit log (who searched which branch for
- * what; the query text cut to 256 bytes). Searches are reads, not among the
- * actions SPEC §9 makes durable before the answer, and they must stay
- * fast: the event is queued for the audit writer's next batch without
- * waiting for it (docs/search.md "Audit"). */
-static void record_search(oms_request *req, const char *branch, const char *q, const char *kinds, size_t shown,
-                          int64_t total, int64_t gen)
-{
-    json_t *d = json_pack("{s:s%,s:s,s:I,s:I,s:I}", "q", q, strlen(q) > 256 ? (size_t)256 : strlen(q), "kinds",
-                          kinds, "results", (json_int_t)shown, "total", (json_int_t)total, "generation",
-                          (json_int_t)gen);
-    char *dt = json_dumps(d, JSON_COMPACT);
-    json_decref(d);
-    oms_audit_event ev = {.action = "search.query", .outcome = "success", .http_status = 200,
-                          .resource_kind = "search", .resource_branch = branch, .detail = dt};
-    oms_audit_from_ctx(&ev, oms_req_ctx(req));
-    oms_audit_record_later(req->app->store, &ev);
-    free(dt);
-    req->ctx.audited = true;
-}
-
 int oms_h_search(oms_request *req)
 {
     int64_t t0 = oms_mono_ns();
@@ -142,26 +124,15 @@ int oms_h_search(oms_request *req)
         return oms_resp_problem(req, OMS_EINVAL, "q must contain a letter or a digit", NULL);
 
     oms_error err;
-    oms_dbconn *c;
-    int64_t gen = 0;
-    char commit[65];
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK)
-        rc = oms_search_active(c, branch, &gen, commit, &err);
-    /* a branch indexed by no generation yet (created before search
-     * existed): its first search builds one from the head */
-    if (rc == OMS_OK && gen == 0 && (rc = oms_search_bootstrap(c, branch, &gen, &err)) == OMS_OK)
-        rc = oms_search_active(c, branch, &gen, commit, &err);
+    oms_err_clear(&err);
     oms_search_request rq = {.q = query, .kinds = kinds, .limit = limit, .after = cursor};
-    oms_search_result res = {0};
-    if (rc == OMS_OK)
-        rc = oms_search_run(c, gen, &rq, &res, &err);
-    if (rc) {
-        if (rc == OMS_EDB)
-            oms_db_conn_reset(req->app->store->db);
-        return oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
-    }
-    record_search(req, branch, q, kinds, json_array_size(res.items), res.total, gen);
+    oms_search_answer ans;
+    int rc = oms_search_branch(oms_req_ctx(req), branch, q, &rq, &ans, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    oms_search_result res = ans.res;
+    int64_t gen = ans.generation;
+    const char *commit = ans.commit;
     json_t *terms = json_array();
     for (size_t i = 0; i < query->nterms; i++)
         json_array_append_new(terms, json_string(query->terms[i]));
@@ -179,12 +150,60 @@ int oms_h_search(oms_request *req)
 }
 
 static const char *const k_no_params[] = {NULL};
+static const char *const k_rebuild_fields[] = {"reason", NULL};
+
+/* The rebuild's change step: src/search/rebuild.c's writes, described for
+ * the index.rebuild (start) event. */
+static int rebuild_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    oms_index_rebuild *st = arg;
+    int rc = oms_index_rebuild_write(c, ctx, st, err);
+    if (rc)
+        return rc;
+    out->resource_kind = "index-jobs";
+    out->branch = st->branch;
+    out->resource_id = st->job;
+    out->commit_id = st->head;
+    out->status = 202;
+    out->detail = oms_index_rebuild_detail(st);
+    return OMS_OK;
+}
+
+static int rebuild_lock_event(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    return oms_index_rebuild_lock_event(c, ctx, arg, err);
+}
 
 int oms_h_index_rebuild(oms_request *req)
 {
     if (!query_params_ok(req, k_no_params, false))
         return OMS_OK;
-    return oms_index_rebuild_start(req, req->params[0]);
+    const json_t *body = req->json;
+    if (body && !json_is_object(body))
+        return oms_resp_problem(req, OMS_EINVAL, "the body must be empty or {\"reason\"}", NULL);
+    if (body && !oms_body_fields_ok(req, body, k_rebuild_fields))
+        return OMS_OK;
+    const char *why = body ? json_string_value(json_object_get(body, "reason")) : NULL;
+    if (body && json_object_get(body, "reason") && (!why || !*why || strlen(why) > OMS_LOCK_REASON_MAX))
+        return oms_resp_problem(req, OMS_EINVAL, "reason must be a string of 1 to 1000 bytes", NULL);
+    oms_error err;
+    oms_err_clear(&err);
+    oms_ctx *ctx = oms_req_ctx(req);
+    oms_index_rebuild st;
+    json_t *job = NULL;
+    int rc = oms_index_rebuild_prepare(ctx, &st, req->params[0], why, atomic_load(&req->app->draining), &err);
+    if (rc == OMS_OK) {
+        oms_change_spec spec = {.action = "index.rebuild", .branch = st.branch, .step = rebuild_step, .arg = &st,
+                                .after_event = rebuild_lock_event};
+        oms_change_out out;
+        rc = oms_change_run(ctx, &spec, &out, &err);
+    }
+    if (rc == OMS_OK)
+        rc = oms_index_rebuild_launch(ctx, &st, &job, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/index-jobs/%s", st.job));
+    return oms_resp_json(req, 202, job);
 }
 
 static bool job_id_valid(const char *s)
@@ -203,5 +222,18 @@ int oms_h_index_job_get(oms_request *req)
         return OMS_OK;
     if (!job_id_valid(req->params[0]))
         return oms_resp_problem(req, OMS_ENOTFOUND, "no index job with that id", NULL);
-    return oms_index_job_get(req, req->params[0]);
+    oms_error err;
+    oms_err_clear(&err);
+    json_t *job = NULL;
+    const char *branch = NULL;
+    int rc = oms_index_job_get(oms_req_ctx(req), req->params[0], &job, &branch, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    /* a job's progress names its branch's commit and size: read access to
+     * the branch (SPEC §6.2) */
+    if (!oms_authorize_on(req, OMS_PERM_SCHEMA_READ, branch)) {
+        json_decref(job);
+        return OMS_OK;
+    }
+    return oms_resp_json(req, 200, job);
 }

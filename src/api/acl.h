@@ -1,6 +1,6 @@
-/* HTTP handlers of /api/v1/acl/policies (SPEC §5, §6.2). */
-#ifndef OMS_ACL_HANDLERS_H
-#define OMS_ACL_HANDLERS_H
+/* HTTP handlers of /api/v1/acl/policies (SPEC §5, §6.2): src/api/acl.c. */
+#ifndef OMS_API_ACL_H
+#define OMS_API_ACL_H
 
 #include "http/request.h"
 

@@ -5,18 +5,18 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 #include "audit/handlers.h"
-#include "auth/acl_handlers.h"
-#include "auth/handlers.h"
+#include "api/acl.h"
+#include "api/me.h"
 #include "http/routes.h"
 #include "locks/handlers.h"
-#include "ops/handlers.h"
-#include "ops/metrics.h"
+#include "api/health.h"
+#include "api/metrics.h"
 #include "ontology/handlers.h"
 #include "vcs/handlers.h"
 #include "vcs/proposals.h"
 #include "governance/overrides.h"
 #include "ops/alerts.h"
-#include "search/handlers.h"
+#include "api/search.h"
 
 const oms_route oms_app_routes[] = {
     /* method, pattern, handler, permission, audit action, change */

@@ -1,6 +1,6 @@
 /* GET /api/v1/me: who the token says you are, where your roles came from,
  * and what that lets you do. */
-#include "auth/handlers.h"
+#include "api/me.h"
 
 #include "http/app.h"
 

@@ -1,0 +1,84 @@
+/* Prometheus metrics: lock-free counters every layer updates, rendered on
+ * GET /metrics (src/api/metrics.c) in the text exposition format 0.0.4. Per
+ * instance (SPEC §11); the list is in docs/operations.md, "Metrics". */
+#ifndef OMS_METRICS_H
+#define OMS_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { OMS_AUTHFAIL_MISSING, OMS_AUTHFAIL_INVALID, OMS_AUTHFAIL_EXPIRED, OMS_AUTHFAIL__COUNT } oms_authfail;
+
+/* What a commit write does: a change (schema writes), a merge commit, a
+ * revert, or a fast-forward (the head moves to an existing commit). */
+typedef enum {
+    OMS_COMMIT_CHANGE,
+    OMS_COMMIT_MERGE,
+    OMS_COMMIT_REVERT,
+    OMS_COMMIT_FAST_FORWARD,
+    OMS_COMMIT__COUNT
+} oms_commit_kind;
+
+/* A lock wait: a write refused with 423 because another holder's lock
+ * covers it, or an acquisition refused with 409 lock_conflict. */
+typedef enum { OMS_LOCKWAIT_WRITE, OMS_LOCKWAIT_ACQUIRE, OMS_LOCKWAIT__COUNT } oms_lockwait;
+
+/* Called once per finished request (access-log time): `route_slot` is the
+ * matched route's index in the route table, -1 when no route matched (the
+ * request then counts by `method`); `status` 0 when no answer was sent. */
+void oms_metrics_request(long route_slot, const char *method, int status, double seconds);
+void oms_metrics_auth_failure(oms_authfail reason);
+void oms_metrics_denial(void);
+/* One durable audit write outside a change transaction and its latency. */
+void oms_metrics_audit_write(double seconds, int ok);
+/* The write phase of a commit (after validation and the lock check) ended
+ * with `rc`: OMS_OK, a conflict (the head moved: OMS_EPRECOND or
+ * OMS_ECONFLICT) or another error. */
+void oms_metrics_commit(oms_commit_kind kind, int rc);
+void oms_metrics_lock_wait(oms_lockwait what);
+/* A request refused with 429, by rate-limit class (0 read, 1 write,
+ * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
+#define OMS_METRICS_RL_CLASSES 3
+void oms_metrics_ratelimited(int cls);
+/* Database connections: `opened` (+1 connect, -1 close) and `in_use` (+1
+ * when a connection starts a transaction or a statement outside one, -1
+ * when it ends) are deltas. Per-thread shards: no shared cache line. */
+void oms_metrics_db_conn(int opened, int in_use);
+
+/* One search answered (GET /api/v1/search/{branch}) and its latency. */
+void oms_metrics_search(double seconds);
+
+/* ---- rendering (the text exposition format) ---- */
+
+/* A growing text buffer; `oom` is set (and the text truncated) when memory
+ * ran out. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} oms_mtext;
+
+int oms_mtext_init(oms_mtext *b, size_t cap);
+void oms_mtext_free(oms_mtext *b);
+void oms_mtext_emit(oms_mtext *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A label value: backslash, double quote and line feed escaped. */
+void oms_mtext_value(oms_mtext *b, const char *s);
+/* The # HELP and # TYPE lines of a family. */
+void oms_mtext_family(oms_mtext *b, const char *name, const char *type, const char *help);
+
+/* The labels of route slot i (the route table's entry i). */
+typedef struct {
+    const char *method, *pattern;
+} oms_metrics_route;
+
+/* The families of the counters above, one function per group in the order
+ * /metrics shows them. */
+void oms_metrics_text_requests(oms_mtext *b, const oms_metrics_route *routes, size_t nroutes);
+void oms_metrics_text_auth_audit(oms_mtext *b);
+void oms_metrics_text_commits(oms_mtext *b);
+void oms_metrics_text_lock_waits(oms_mtext *b);
+void oms_metrics_text_search(oms_mtext *b);
+void oms_metrics_text_pool(oms_mtext *b);
+void oms_metrics_text_ratelimited(oms_mtext *b, const char *const class_names[OMS_METRICS_RL_CLASSES]);
+
+#endif
