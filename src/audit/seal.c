@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "audit/internal.h"
-#include "http/app.h"
 #include "ops/log.h"
 #include "util/time.h"
 
@@ -228,13 +227,13 @@ done:
     return rc;
 }
 
-void oms_audit_seal_task(oms_app *app)
+void oms_audit_seal_run(oms_store *s)
 {
     static int64_t last_error_log;
     oms_error err;
-    if (oms_audit_seal(app->store, NULL, &err) != OMS_OK) {
+    if (oms_audit_seal(s, NULL, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
-            oms_db_conn_reset(app->store->db);
+            oms_db_conn_reset(s->db);
         int64_t now = oms_now_ms();
         if (now - last_error_log > 10000) { /* at most one line per 10 s */
             last_error_log = now;

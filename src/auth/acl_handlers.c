@@ -18,7 +18,7 @@
 #include "governance/issue_refs.h"
 #include "http/app.h"
 #include "http/params.h"
-#include "ops/alerts.h"
+#include "audit/alerts.h"
 #include "util/canonical.h"
 #include "util/time.h"
 

@@ -22,7 +22,7 @@
 #include "auth/jwks.h"
 #include "auth/jws.h"
 #include "http/app.h"
-#include "ops/alerts.h"
+#include "audit/alerts.h"
 #include "ops/config.h"
 #include "ops/log.h"
 #include "util/time.h"

@@ -4,18 +4,18 @@
 /* Route entries leave their optional trailing fields out. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#include "audit/handlers.h"
+#include "api/audit.h"
 #include "auth/acl_handlers.h"
 #include "auth/handlers.h"
 #include "http/routes.h"
-#include "locks/handlers.h"
+#include "api/locks.h"
 #include "ops/handlers.h"
 #include "ops/metrics.h"
 #include "ontology/handlers.h"
 #include "vcs/handlers.h"
 #include "vcs/proposals.h"
-#include "governance/overrides.h"
-#include "ops/alerts.h"
+#include "api/overrides.h"
+#include "api/alerts.h"
 #include "search/handlers.h"
 
 const oms_route oms_app_routes[] = {

@@ -30,7 +30,7 @@
 #include "audit/audit.h"
 #include "http/app.h"
 #include "http/ratelimit.h"
-#include "ops/alerts.h"
+#include "audit/alerts.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "util/time.h"

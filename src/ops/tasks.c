@@ -6,6 +6,7 @@
 #include "audit/audit.h"
 #include "auth/identity.h"
 #include "governance/overrides.h"
+#include "http/app.h"
 #include "ops/log.h"
 #include "http/ratelimit.h"
 #include "locks/reaper.h"
@@ -15,6 +16,10 @@
  * added above it by the subsystems that need them. */
 static void heartbeat(oms_app *app) { (void)app; }
 
+static void override_expiry(oms_app *app) { oms_override_expire(app->store); }
+static void lock_reaper(oms_app *app) { oms_lock_reap(app->store); }
+static void audit_seal(oms_app *app) { oms_audit_seal_run(app->store); }
+
 static void log_flush(oms_app *app)
 {
     (void)app;
@@ -23,9 +28,9 @@ static void log_flush(oms_app *app)
 
 const oms_task oms_tasks[] = {
     /* name, interval (ms), function */
-    {"audit-seal", 250, oms_audit_seal_task}, /* events are sealed into a signed checkpoint within a second */
-    {"lock-reaper", 1000, oms_lock_reaper_run}, /* expiry is exact without it; this records and audits it */
-    {"override-expiry", 5000, oms_override_expiry_task},
+    {"audit-seal", 250, audit_seal}, /* events are sealed into a signed checkpoint within a second */
+    {"lock-reaper", 1000, lock_reaper}, /* expiry is exact without it; this records and audits it */
+    {"override-expiry", 5000, override_expiry},
     {"log-suppressed", 1000, log_flush}, /* "suppressed K similar lines" within a second of the last one held back */
     {"ratelimit-audit", 1000, oms_ratelimit_task}, /* aggregated refusals of ended windows; storm alerts */
     {"identity-files", 1000, oms_identity_poll_task}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */

@@ -1,5 +1,5 @@
 /* Audit and compliance routes (SPEC §9). */
-#include "audit/handlers.h"
+#include "api/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
