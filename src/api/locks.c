@@ -12,6 +12,7 @@
 #include "locks/lifecycle.h"
 #include "ontology/ontology.h"
 #include "store/locks_sql.h"
+#include "txn/change.h"
 
 static int bad(oms_request *req, const char *detail) { return oms_resp_problem(req, OMS_EINVAL, detail, NULL); }
 
@@ -49,6 +50,75 @@ static int lock_admin(oms_ctx *ctx, void *arg, const char *branch, json_t *extra
 {
     (void)ctx;
     return acl_decide(arg, OMS_PERM_LOCK_ADMIN, branch, extra, err);
+}
+
+/* ---- the change step: one lock operation in oms_change_run's transaction ---- */
+
+typedef enum { OP_ACQUIRE, OP_HEARTBEAT, OP_EXTEND, OP_RELEASE } lock_op_kind;
+
+typedef struct {
+    lock_op_kind kind;
+    oms_request *req;
+    const char *id, *reason;
+    int64_t ttl_s;
+    const json_t *body;
+    json_t *keys;
+    const json_t *invalid;
+    oms_lock_change chg;
+} lock_op;
+
+static int lock_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    lock_op *op = arg;
+    oms_lock_change *chg = &op->chg;
+    oms_lock parsed = chg->lock; /* a retry starts from what was asked */
+    memset(chg, 0, sizeof *chg);
+    chg->lock = parsed;
+    int rc;
+    switch (op->kind) {
+    case OP_ACQUIRE:
+        rc = oms_lock_acquire_tx(c, ctx, op->ttl_s, lock_admin, op->req, chg, err);
+        break;
+    case OP_HEARTBEAT:
+    case OP_EXTEND:
+        rc = oms_lock_touch_tx(c, ctx, op->id, op->kind == OP_EXTEND, op->ttl_s, op->body, chg, err);
+        break;
+    default:
+        rc = oms_lock_release_tx(c, ctx, op->id, op->reason, op->keys, op->invalid, lock_admin, op->req, chg, err);
+        break;
+    }
+    if (rc) {
+        json_decref(chg->detail);
+        json_decref(chg->alert_detail);
+        chg->detail = chg->alert_detail = NULL;
+        return rc;
+    }
+    out->resource_kind = "locks";
+    out->branch = chg->lock.branch;
+    out->resource_id = chg->lock.id;
+    out->status = chg->status;
+    out->detail = chg->detail; /* handed over */
+    out->unaudited = chg->unaudited;
+    out->alert_rule = chg->alert_rule;
+    out->alert_severity = chg->alert_severity;
+    out->alert_detail = chg->alert_detail;
+    chg->detail = chg->alert_detail = NULL;
+    return OMS_OK;
+}
+
+/* Runs the operation; `action` NULL: the route's (or the one the step names). */
+static int run(oms_request *req, lock_op *op, const char *action)
+{
+    op->req = req;
+    oms_change_spec spec = {.action = action, .step = lock_step, .arg = op};
+    oms_change_out out;
+    oms_error err;
+    int rc = oms_change_run(oms_req_ctx(req), &spec, &out, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    if (op->kind == OP_ACQUIRE)
+        oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/locks/%s", op->chg.lock.id));
+    return oms_resp_json(req, op->kind == OP_ACQUIRE ? 201 : 200, oms_lock_json(&op->chg.lock, op->chg.now));
 }
 
 /* Refuses members outside `allowed` (typos never pass silently). */
@@ -169,18 +239,15 @@ static bool parse_acquire(oms_request *req, oms_lock *l, int64_t *ttl)
 
 int oms_h_lock_acquire(oms_request *req)
 {
-    oms_lock l;
-    int64_t ttl = 0, now = 0;
-    if (!parse_acquire(req, &l, &ttl))
+    lock_op op = {.kind = OP_ACQUIRE};
+    if (!parse_acquire(req, &op.chg.lock, &op.ttl_s))
         return OMS_OK;
     oms_error err;
-    int rc = acl_decide(req, OMS_PERM_LOCK_WRITE, l.branch, NULL, &err);
-    if (rc == OMS_OK)
-        rc = oms_lock_acquire(oms_req_ctx(req), &l, ttl, lock_admin, req, &now, &err);
+    int rc = acl_decide(req, OMS_PERM_LOCK_WRITE, op.chg.lock.branch, NULL, &err);
     if (rc)
         return fail(req, rc, &err);
-    oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/locks/%s", l.id));
-    return oms_resp_json(req, 201, oms_lock_json(&l, now));
+    oms_lock_prepare(oms_req_ctx(req), &op.chg.lock);
+    return run(req, &op, "lock.acquire");
 }
 
 /* ---- reading ---- */
@@ -241,11 +308,8 @@ int oms_h_lock_list(oms_request *req)
 
 int oms_h_lock_heartbeat(oms_request *req)
 {
-    oms_error err;
-    oms_lock l;
-    int64_t now = 0;
-    int rc = oms_lock_heartbeat(oms_req_ctx(req), req->params[0], req->json, &l, &now, &err);
-    return rc ? oms_resp_error(req, rc, &err) : oms_resp_json(req, 200, oms_lock_json(&l, now));
+    lock_op op = {.kind = OP_HEARTBEAT, .id = req->params[0], .ttl_s = -1, .body = req->json};
+    return run(req, &op, "lock.heartbeat");
 }
 
 int oms_h_lock_extend(oms_request *req)
@@ -257,11 +321,8 @@ int oms_h_lock_extend(oms_request *req)
     if (req->json && (!only_fields(req, req->json, fields) ||
                       !opt_int(req, req->json, "ttl_seconds", OMS_LOCK_TTL_MIN_S, OMS_LOCK_TTL_MAX_S, &ttl)))
         return OMS_OK;
-    oms_error err;
-    oms_lock l;
-    int64_t now = 0;
-    int rc = oms_lock_extend(oms_req_ctx(req), req->params[0], ttl, &l, &now, &err);
-    return rc ? oms_resp_error(req, rc, &err) : oms_resp_json(req, 200, oms_lock_json(&l, now));
+    lock_op op = {.kind = OP_EXTEND, .id = req->params[0], .ttl_s = ttl};
+    return run(req, &op, "lock.extend");
 }
 
 /* ---- release ---- */
@@ -284,9 +345,7 @@ int oms_h_lock_release(oms_request *req)
     json_t *keys = oms_issue_refs_collect(req, b, NULL, invalid);
     oms_arena_on_cleanup(req->arena, json_free_cb, keys);
     oms_arena_on_cleanup(req->arena, json_free_cb, invalid);
-    oms_error err;
-    oms_lock l;
-    int64_t now = 0;
-    int rc = oms_lock_release(oms_req_ctx(req), req->params[0], why, keys, invalid, lock_admin, req, &l, &now, &err);
-    return rc ? oms_resp_error(req, rc, &err) : oms_resp_json(req, 200, oms_lock_json(&l, now));
+    lock_op op = {.kind = OP_RELEASE, .id = req->params[0], .reason = why, .keys = keys, .invalid = invalid};
+    /* the action: lock.release, or lock.force_release named by the domain */
+    return run(req, &op, NULL);
 }

@@ -12,6 +12,42 @@
 #include "http/pipeline.h"
 #include "ontology/ontology.h"
 #include "store/overrides_sql.h"
+#include "txn/change.h"
+
+/* ---- the change step: one override operation in oms_change_run's transaction ---- */
+
+typedef struct {
+    bool create;
+    const oms_override_request *req;
+    const char *id;
+    oms_override_decision d;
+} override_op;
+
+static int override_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    const override_op *op = arg;
+    oms_override_change chg = {0};
+    int rc = op->create ? oms_override_create_tx(c, ctx, op->req, op->id, &chg, err)
+                        : oms_override_decide_tx(c, ctx, op->id, op->d, &chg, err);
+    if (rc) {
+        json_decref(chg.detail);
+        return rc;
+    }
+    out->resource_kind = "overrides";
+    out->resource_id = op->id;
+    out->override_id = op->id;
+    out->branch = chg.branch;
+    out->status = 200;
+    out->detail = chg.detail;
+    return OMS_OK;
+}
+
+static int run(oms_request *req, const override_op *op, const char *action, const char *branch, oms_error *err)
+{
+    oms_change_spec spec = {.action = action, .branch = branch, .step = override_step, .arg = (void *)op};
+    oms_change_out out;
+    return oms_change_run(oms_req_ctx(req), &spec, &out, err);
+}
 
 static const char *const k_kinds[] = {"issue_requirement", "protected_branch", "lock", "breaking_change", NULL};
 static const char *const k_fields[] = {"kind", "branch", "resource", "justification", "incident", "ttl_seconds", NULL};
@@ -129,7 +165,10 @@ int oms_h_override_create(oms_request *req)
         return OMS_OK;
     char id[OMS_OVERRIDE_ID_MAX];
     oms_error err;
-    int rc = oms_override_create(oms_req_ctx(req), &q, id, &err);
+    int rc = oms_override_new_id(id, &err);
+    override_op op = {.create = true, .req = &q, .id = id};
+    if (rc == OMS_OK)
+        rc = run(req, &op, "override.request", q.branch, &err);
     if (rc)
         return oms_resp_error(req, rc, &err);
     oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/overrides/%s", id));
@@ -149,7 +188,9 @@ static int decide(oms_request *req, oms_override_decision d)
         return oms_resp_error(req, rc, &err);
     if (!oms_authorize_on(req, req->route->perm, branch))
         return OMS_OK;
-    if ((rc = oms_override_decide(ctx, id, d, &err)))
+    static const char *const actions[] = {"override.approve", "override.reject", "override.cancel"};
+    override_op op = {.id = id, .d = d};
+    if ((rc = run(req, &op, actions[d], NULL, &err)))
         return oms_resp_error(req, rc, &err);
     return respond_one(req, id, 200);
 }

@@ -16,7 +16,6 @@
 #include "store/dialect.h"
 #include "store/overrides_sql.h"
 #include "store/store.h"
-#include "txn/change.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -329,17 +328,21 @@ const char *oms_override_justification_problem(const char *s, size_t len)
     return NULL;
 }
 
-typedef struct {
-    const oms_override_request *req;
-    const char *id;
-} create_arg;
-
-static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+int oms_override_new_id(char id[OMS_OVERRIDE_ID_MAX], oms_error *err)
 {
-    const create_arg *a = arg;
-    const oms_override_request *q = a->req;
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
+    snprintf(id, OMS_OVERRIDE_ID_MAX, "ovr_");
+    oms_hex(id + 4, rnd, sizeof rnd);
+    return OMS_OK;
+}
+
+int oms_override_create_tx(oms_dbconn *c, oms_ctx *ctx, const oms_override_request *q, const char *id,
+                           oms_override_change *out, oms_error *err)
+{
     int64_t now = db_now(c);
-    oms_override_new o = {.id = a->id,
+    oms_override_new o = {.id = id,
                           .kind = q->kind,
                           .branch = q->branch,
                           .resource = q->resource,
@@ -353,27 +356,11 @@ static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
     int rc = oms_store_override_insert(c, &o, err);
     if (rc)
         return rc;
-    out->resource_kind = "overrides";
-    out->resource_id = a->id;
+    out->action = "override.request";
     out->branch = q->branch;
-    out->override_id = a->id;
-    out->status = 200;
     out->detail = json_pack("{s:s,s:s,s:I,s:s?}", "kind", q->kind, "incident", q->incident, "ttl_seconds",
                             (json_int_t)q->ttl_seconds, "resource", q->resource);
     return OMS_OK;
-}
-
-int oms_override_create(oms_ctx *ctx, const oms_override_request *req, char id[OMS_OVERRIDE_ID_MAX], oms_error *err)
-{
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
-    snprintf(id, OMS_OVERRIDE_ID_MAX, "ovr_");
-    oms_hex(id + 4, rnd, sizeof rnd);
-    create_arg a = {req, id};
-    oms_change_spec spec = {.action = "override.request", .branch = req->branch, .step = create_step, .arg = &a};
-    oms_change_out out;
-    return oms_change_run(ctx, &spec, &out, err);
 }
 
 /* The approvals an override has, one per person: subjects that differ only
@@ -400,19 +387,14 @@ static int count_approvers(oms_dbconn *c, const char *id, const char *sub, int64
     return rc;
 }
 
-typedef struct {
-    const char *id;
-    oms_override_decision d;
-} decide_arg;
-
-static int decide_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+int oms_override_decide_tx(oms_dbconn *c, oms_ctx *ctx, const char *id, oms_override_decision d,
+                           oms_override_change *out, oms_error *err)
 {
-    const decide_arg *a = arg;
     oms_dbres *r = NULL;
-    int rc = oms_store_override_load(c, a->id, true, &r, err);
+    int rc = oms_store_override_load(c, id, true, &r, err);
     if (rc)
         return rc;
-    const char *id = a->id, *sub = ctx->sub ? ctx->sub : "";
+    const char *sub = ctx->sub ? ctx->sub : "";
     const char *state = oms_arena_strdup(ctx->arena, oms_dbres_get(r, 0, OMS_OVR_COL_STATE));
     const char *branch = oms_arena_strdup(ctx->arena, oms_dbres_get(r, 0, OMS_OVR_COL_BRANCH));
     const char *requester = oms_arena_strdup(ctx->arena, oms_dbres_get(r, 0, OMS_OVR_COL_REQUESTER));
@@ -425,7 +407,6 @@ static int decide_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
     bool mine = strcmp(requester, sub) == 0;
     bool requester_deciding = oms_sub_same_person(requester, sub);
     bool live = (!strcmp(state, "pending") || !strcmp(state, "approved")) && expires > now;
-    oms_override_decision d = a->d;
     if (d == OMS_OVERRIDE_CANCEL && !mine)
         return oms_err_set_as(err, OMS_EFORBIDDEN, "not_requester", "only the requester can cancel an override");
     if (d != OMS_OVERRIDE_CANCEL && requester_deciding)
@@ -457,21 +438,8 @@ static int decide_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
         rc = oms_store_override_set_state(c, id, to, now, sub, err);
     if (rc)
         return rc;
-    (void)action;
-    out->resource_kind = "overrides";
-    out->resource_id = id;
+    out->action = action;
     out->branch = branch;
-    out->override_id = id;
-    out->status = 200;
     out->detail = json_pack("{s:s,s:s,s:s}", "from", state, "to", to, "requester", requester);
     return OMS_OK;
-}
-
-int oms_override_decide(oms_ctx *ctx, const char *id, oms_override_decision d, oms_error *err)
-{
-    static const char *const actions[] = {"override.approve", "override.reject", "override.cancel"};
-    decide_arg a = {id, d};
-    oms_change_spec spec = {.action = actions[d], .step = decide_step, .arg = &a};
-    oms_change_out out;
-    return oms_change_run(ctx, &spec, &out, err);
 }

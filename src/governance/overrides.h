@@ -59,15 +59,28 @@ typedef struct {
     int64_t ttl_seconds;
 } oms_override_request;
 
-/* Creates a pending override (audited override.request); `id` receives its id. */
-int oms_override_create(oms_ctx *ctx, const oms_override_request *req, char id[OMS_OVERRIDE_ID_MAX],
-                        oms_error *err);
+/* What an override change did, for its audit event (resource: the
+ * override; the API's change step hands it to oms_change_run, which opens
+ * and ends the transaction the *_tx operations run in). */
+typedef struct {
+    const char *action; /* override.request / approve / reject / cancel */
+    const char *branch; /* the override's branch */
+    json_t *detail;     /* owned */
+} oms_override_change;
+
+/* A new override id ("ovr_" + 32 hex digits). */
+int oms_override_new_id(char id[OMS_OVERRIDE_ID_MAX], oms_error *err);
+/* Stores a pending override `id` requested by ctx->sub: event override.request. */
+int oms_override_create_tx(oms_dbconn *c, oms_ctx *ctx, const oms_override_request *req, const char *id,
+                           oms_override_change *out, oms_error *err);
 
 typedef enum { OMS_OVERRIDE_APPROVE, OMS_OVERRIDE_REJECT, OMS_OVERRIDE_CANCEL } oms_override_decision;
-/* Approves, rejects or cancels (audited override.approve / reject /
- * cancel); OMS_EFORBIDDEN "not_requester" / "self_approval", OMS_ECONFLICT
- * "invalid_state" when the decision is not allowed. */
-int oms_override_decide(oms_ctx *ctx, const char *id, oms_override_decision d, oms_error *err);
+/* Approves, rejects or cancels (events override.approve / reject /
+ * cancel, detail from, to, requester); OMS_EFORBIDDEN "not_requester" /
+ * "self_approval", OMS_ECONFLICT "invalid_state" when the decision is not
+ * allowed. */
+int oms_override_decide_tx(oms_dbconn *c, oms_ctx *ctx, const char *id, oms_override_decision d,
+                           oms_override_change *out, oms_error *err);
 
 /* The branch an override is for (OMS_ENOTFOUND when there is none): the
  * API decides the route's permission on it. */

@@ -7,7 +7,6 @@
 #include "ops/metrics.h"
 #include "store/locks_sql.h"
 #include "store/store.h"
-#include "txn/change.h"
 #include "util/time.h"
 
 static int64_t deadline_of(int64_t expires_at, int64_t heartbeat_seconds, int64_t last_heartbeat_at)
@@ -26,24 +25,13 @@ static json_t *lock_detail(const oms_lock *l)
                      (json_int_t)l->fencing_token);
 }
 
-static void lock_event(oms_change_out *out, const oms_lock *l, int status, json_t *detail)
+static void lock_event(oms_lock_change *out, int status, json_t *detail)
 {
-    out->resource_kind = "locks";
-    out->branch = l->branch;
-    out->resource_id = l->id;
     out->status = status;
     out->detail = detail;
 }
 
 /* ---- acquire ---- */
-
-typedef struct {
-    oms_lock *l;
-    int64_t ttl_s;
-    oms_lock_admin_fn admin;
-    void *arg;
-    int64_t now;
-} acquire_arg;
 
 /* Why the guarded insert inserted nothing: OMS_ENOTFOUND or OMS_ECONFLICT;
  * OMS_EINTERNAL when the C rule finds no conflict after all (a bug in one
@@ -79,11 +67,11 @@ static int explain_refusal(oms_dbconn *c, oms_ctx *ctx, const oms_lock *l, oms_e
     return oms_err_set_as(err, OMS_ECONFLICT, "lock_conflict", "the lock conflicts with locks already held");
 }
 
-static int acquire_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_admin_fn admin, void *arg,
+                        oms_lock_change *out, oms_error *err)
 {
-    acquire_arg *a = arg;
-    oms_lock *l = a->l;
-    int64_t ttl_ms = a->ttl_s * 1000;
+    oms_lock *l = &out->lock;
+    int64_t ttl_ms = ttl_s * 1000;
     int64_t hb_ms = OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_seconds * 1000;
     int64_t deadline_ms = l->heartbeat_seconds > 0 && hb_ms < ttl_ms ? hb_ms : ttl_ms;
     /* Conflict check and insert under one transaction-scoped lock per
@@ -105,8 +93,7 @@ static int acquire_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *
         if ((rc = oms_store_branch_protected(c, l->branch, &protected_branch, err)))
             return rc;
         if (protected_branch &&
-            (rc = a->admin(ctx, a->arg, l->branch, json_pack("{s:s,s:b}", "scope", l->scope, "branch_protected", 1),
-                           err)))
+            (rc = admin(ctx, arg, l->branch, json_pack("{s:s,s:b}", "scope", l->scope, "branch_protected", 1), err)))
             return rc;
     }
     oms_lock_row_new row = {.id = l->id,
@@ -130,28 +117,21 @@ static int acquire_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *
     l->acquired_at = l->last_heartbeat_at = now;
     l->expires_at = now + ttl_ms;
     l->deadline_at = now + deadline_ms;
-    a->now = now;
+    out->now = now;
     json_t *d = lock_detail(l);
-    json_object_set_new(d, "ttl_seconds", json_integer(a->ttl_s));
+    json_object_set_new(d, "ttl_seconds", json_integer(ttl_s));
     json_object_set_new(d, "heartbeat_seconds", json_integer(l->heartbeat_seconds));
-    lock_event(out, l, 201, d);
+    lock_event(out, 201, d);
     return OMS_OK;
 }
 
-int oms_lock_acquire(oms_ctx *ctx, oms_lock *l, int64_t ttl_s, oms_lock_admin_fn admin, void *arg, int64_t *now,
-                     oms_error *err)
+void oms_lock_prepare(oms_ctx *ctx, oms_lock *l)
 {
     char *id = oms_arena_alloc(ctx->arena, OMS_LOCK_ID_LEN + 1);
     oms_lock_new_id(id);
     l->id = id;
     l->holder = ctx->sub;
     l->state = "active";
-    acquire_arg a = {l, ttl_s, admin, arg, 0};
-    oms_change_spec spec = {.action = "lock.acquire", .step = acquire_step, .arg = &a};
-    oms_change_out out;
-    int rc = oms_change_run(ctx, &spec, &out, err);
-    *now = a.now;
-    return rc;
 }
 
 /* ---- reading ---- */
@@ -269,34 +249,25 @@ static int apply_progress(const json_t *b, oms_lock *l, int64_t now, oms_error *
     return OMS_OK;
 }
 
-typedef struct {
-    const char *id;
-    bool extend;
-    int64_t ttl_s;
-    const json_t *body;
-    oms_lock *l;
-    int64_t now;
-} touch_arg;
-
 /* Heartbeat and extend: the holder proves it is alive (and may report
  * progress, or lengthen the TTL). */
-static int touch_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+int oms_lock_touch_tx(oms_dbconn *c, oms_ctx *ctx, const char *id, bool extend, int64_t ttl_s, const json_t *body,
+                      oms_lock_change *out, oms_error *err)
 {
-    touch_arg *a = arg;
-    oms_lock *l = a->l;
-    int64_t now = 0, ttl = a->ttl_s;
-    int rc = load_lock(c, ctx, a->id, true, l, &now, err);
+    oms_lock *l = &out->lock;
+    int64_t now = 0, ttl = ttl_s;
+    int rc = load_lock(c, ctx, id, true, l, &now, err);
     if (rc)
         return rc;
-    a->now = now;
+    out->now = now;
     if (strcmp(l->holder, ctx->sub ? ctx->sub : "") != 0)
         return not_holder(ctx, l, err);
     if (!oms_lock_live(l, now))
         return not_active(ctx, l, now, err);
     int64_t previous_expiry = l->expires_at;
-    if (!a->extend && (rc = apply_progress(a->body, l, now, err)))
+    if (!extend && (rc = apply_progress(body, l, now, err)))
         return rc;
-    if (a->extend) {
+    if (extend) {
         if (ttl < 0)
             ttl = oms_lock_default_ttl(l->kind);
         /* extend never shortens a lock */
@@ -308,7 +279,7 @@ static int touch_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     if ((rc = oms_store_lock_liveness(c, l->id, l->expires_at, l->last_heartbeat_at, l->deadline_at, l->has_percent,
                                       l->percent, l->phase, l->message, l->progress_updated_at, err)))
         return rc;
-    if (!a->extend) {
+    if (!extend) {
         out->unaudited = true; /* heartbeats are liveness, audited only on failure */
         return OMS_OK;
     }
@@ -318,42 +289,11 @@ static int touch_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     oms_time_rfc3339_ms(next, sizeof next, l->expires_at);
     json_object_set_new(d, "previous_expires_at", json_string(prev));
     json_object_set_new(d, "expires_at", json_string(next));
-    lock_event(out, l, 200, d);
+    lock_event(out, 200, d);
     return OMS_OK;
 }
 
-static int touch(oms_ctx *ctx, const char *id, bool extend, int64_t ttl_s, const json_t *body, oms_lock *l,
-                 int64_t *now, oms_error *err)
-{
-    touch_arg a = {id, extend, ttl_s, body, l, 0};
-    oms_change_spec spec = {.action = extend ? "lock.extend" : "lock.heartbeat", .step = touch_step, .arg = &a};
-    oms_change_out out;
-    int rc = oms_change_run(ctx, &spec, &out, err);
-    *now = a.now;
-    return rc;
-}
-
-int oms_lock_heartbeat(oms_ctx *ctx, const char *id, const json_t *body, oms_lock *l, int64_t *now, oms_error *err)
-{
-    return touch(ctx, id, false, -1, body, l, now, err);
-}
-
-int oms_lock_extend(oms_ctx *ctx, const char *id, int64_t ttl_s, oms_lock *l, int64_t *now, oms_error *err)
-{
-    return touch(ctx, id, true, ttl_s, NULL, l, now, err);
-}
-
 /* ---- release ---- */
-
-typedef struct {
-    const char *id, *reason;
-    json_t *keys;
-    const json_t *invalid;
-    oms_lock_admin_fn admin;
-    void *arg;
-    oms_lock *l;
-    int64_t now;
-} release_arg;
 
 static int issue_required(oms_ctx *ctx, const json_t *invalid, oms_error *err)
 {
@@ -367,19 +307,20 @@ static int issue_required(oms_ctx *ctx, const json_t *invalid, oms_error *err)
 
 /* The holder releases its lock; anyone else needs lock:admin, an issue
  * reference, and raises a security alert (SPEC §7, §10). */
-static int release_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+int oms_lock_release_tx(oms_dbconn *c, oms_ctx *ctx, const char *id, const char *reason, json_t *issue_keys,
+                        const json_t *invalid, oms_lock_admin_fn admin, void *arg, oms_lock_change *out,
+                        oms_error *err)
 {
-    release_arg *a = arg;
-    oms_lock *l = a->l;
+    oms_lock *l = &out->lock;
     const char *sub = ctx->sub ? ctx->sub : "";
     int64_t now = 0;
     bool done = false;
     int rc = OMS_OK;
     /* The common case in one statement: the holder releases its live lock.
      * Otherwise (someone else's, ended, unknown) the slow path explains. */
-    if (oms_lock_id_valid(a->id)) {
+    if (oms_lock_id_valid(id)) {
         oms_dbres *r = NULL;
-        rc = oms_store_lock_release_own(c, a->id, sub, &r, err);
+        rc = oms_store_lock_release_own(c, id, sub, &r, err);
         if (rc == OMS_OK && r->nrows == 1) {
             now = oms_dbres_int(r, 0, 0);
             oms_lock_from_row(l, r, 0, 1, ctx->arena);
@@ -389,17 +330,17 @@ static int release_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *
         if (rc)
             return rc;
     }
-    if (!done && (rc = load_lock(c, ctx, a->id, true, l, &now, err)))
+    if (!done && (rc = load_lock(c, ctx, id, true, l, &now, err)))
         return rc;
-    a->now = now;
+    out->now = now;
     bool forced = !done && strcmp(l->holder, sub) != 0;
     if (forced) {
         ctx->audit_action = "lock.force_release";
-        if ((rc = a->admin(ctx, a->arg, l->branch, json_pack("{s:s}", "holder", l->holder), err)))
+        if ((rc = admin(ctx, arg, l->branch, json_pack("{s:s}", "holder", l->holder), err)))
             return rc;
-        if (json_array_size(a->keys) == 0 || json_array_size(a->invalid) > 0)
-            return issue_required(ctx, a->invalid, err);
-        ctx->issue_keys = a->keys;
+        if (json_array_size(issue_keys) == 0 || json_array_size(invalid) > 0)
+            return issue_required(ctx, invalid, err);
+        ctx->issue_keys = issue_keys;
     }
     if (!done && !oms_lock_live(l, now))
         return not_active(ctx, l, now, err);
@@ -411,26 +352,15 @@ static int release_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *
             return rc;
     }
     json_t *d = lock_detail(l);
-    if (a->reason)
-        json_object_set_new(d, "reason", json_string(a->reason));
-    lock_event(out, l, 200, d);
+    if (reason)
+        json_object_set_new(d, "reason", json_string(reason));
+    lock_event(out, 200, d);
     if (forced) {
         out->alert_rule = "forced_lock_release";
         out->alert_severity = "warning";
         out->alert_detail = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "rule", "forced_lock_release",
                                       "severity", "warning", "lock_id", l->id, "branch", l->branch, "holder",
-                                      l->holder, "released_by", sub, "kind", l->kind, "reason", a->reason);
+                                      l->holder, "released_by", sub, "kind", l->kind, "reason", reason);
     }
     return OMS_OK;
-}
-
-int oms_lock_release(oms_ctx *ctx, const char *id, const char *reason, json_t *issue_keys, const json_t *invalid,
-                     oms_lock_admin_fn admin, void *arg, oms_lock *l, int64_t *now, oms_error *err)
-{
-    release_arg a = {id, reason, issue_keys, invalid, admin, arg, l, 0};
-    oms_change_spec spec = {.step = release_step, .arg = &a};
-    oms_change_out out;
-    int rc = oms_change_run(ctx, &spec, &out, err);
-    *now = a.now;
-    return rc;
 }
