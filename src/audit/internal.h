@@ -36,9 +36,6 @@ enum {
 extern const char *const oms_audit_col_names[AC__COUNT];
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
-/* Key of the transaction-scoped advisory lock held by the instance that
- * chains and seals, or archives ("OMS-SEAL" in ASCII). */
-#define AUDIT_SEAL_LOCK_KEY "5714731494797968716"
 /* A queued event older than this is reported as overdue by verification:
  * the chainer is not running or is failing (not tampering: it was queued by
  * its own transaction). */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "audit/internal.h"
+#include "store/audit_sql.h"
 #include "ops/log.h"
 #include "util/time.h"
 
@@ -176,14 +177,9 @@ int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err)
         return rc;
     if ((rc = oms_db_begin(c, true, err)))
         return rc;
-    if (oms_db_backend_of(s->db) == OMS_DB_PG) {
-        oms_dbres *r = NULL;
-        rc = oms_db_exec(c, "SELECT pg_try_advisory_xact_lock(" AUDIT_SEAL_LOCK_KEY ")", NULL, 0, &r, err);
-        bool got = rc == OMS_OK && oms_dbres_get(r, 0, 0) && oms_dbres_get(r, 0, 0)[0] == 't';
-        oms_dbres_free(r);
-        if (!got)
-            goto done; /* another instance runs this round */
-    }
+    bool got = false;
+    if ((rc = oms_store_audit_seal_try_lock(c, &got, err)) || !got)
+        goto done; /* another instance runs this round */
     int64_t upto, legacy_upto, appended = 0;
     char hash[65];
     bool broken = false;
