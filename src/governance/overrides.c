@@ -371,8 +371,7 @@ static int count_approvers(oms_dbconn *c, const char *id, const char *sub, int64
                            oms_error *err)
 {
     oms_dbres *r = NULL;
-    oms_dbparam q[] = {DBP_TEXT(id)};
-    int rc = oms_db_exec(c, "SELECT approver FROM override_approvals WHERE override_id = $1", q, 1, &r, err);
+    int rc = oms_store_override_approvals(c, id, &r, err);
     *out = 0;
     *counted = false;
     for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
