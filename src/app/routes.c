@@ -4,19 +4,22 @@
 /* Route entries leave their optional trailing fields out. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#include "audit/handlers.h"
 #include "api/acl.h"
-#include "api/me.h"
-#include "http/routes.h"
-#include "locks/handlers.h"
+#include "api/alerts.h"
+#include "api/audit.h"
 #include "api/health.h"
+#include "api/locks.h"
+#include "api/me.h"
 #include "api/metrics.h"
+#include "api/overrides.h"
+#include "api/search.h"
+#include "audit/alerts.h"
+#include "governance/overrides.h"
+#include "http/routes.h"
 #include "ontology/handlers.h"
+#include "ops/metrics.h"
 #include "vcs/handlers.h"
 #include "vcs/proposals.h"
-#include "governance/overrides.h"
-#include "ops/alerts.h"
-#include "api/search.h"
 
 const oms_route oms_app_routes[] = {
     /* method, pattern, handler, permission, audit action, change */

@@ -24,6 +24,9 @@ static void identity_poll(oms_app *app)
 }
 
 static void search_jobs(oms_app *app) { oms_search_jobs_task(app->store, atomic_load(&app->draining)); }
+static void override_expiry(oms_app *app) { oms_override_expire(app->store); }
+static void lock_reaper(oms_app *app) { oms_lock_reap(app->store); }
+static void audit_seal(oms_app *app) { oms_audit_seal_run(app->store); }
 
 static void log_flush(oms_app *app)
 {
@@ -33,9 +36,9 @@ static void log_flush(oms_app *app)
 
 const oms_task oms_tasks[] = {
     /* name, interval (ms), function */
-    {"audit-seal", 250, oms_audit_seal_task}, /* events are sealed into a signed checkpoint within a second */
-    {"lock-reaper", 1000, oms_lock_reaper_run}, /* expiry is exact without it; this records and audits it */
-    {"override-expiry", 5000, oms_override_expiry_task},
+    {"audit-seal", 250, audit_seal}, /* events are sealed into a signed checkpoint within a second */
+    {"lock-reaper", 1000, lock_reaper}, /* expiry is exact without it; this records and audits it */
+    {"override-expiry", 5000, override_expiry},
     {"log-suppressed", 1000, log_flush}, /* "suppressed K similar lines" within a second of the last one held back */
     {"ratelimit-audit", 1000, oms_ratelimit_task}, /* aggregated refusals of ended windows; storm alerts */
     {"identity-files", 1000, identity_poll}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include "audit/internal.h"
+#include "store/audit_sql.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -26,22 +27,11 @@ static void new_event_id(char out[40])
     oms_hex(out + 4, b, sizeof b);
 }
 
-/* The event's columns from event_id to detail, as $1 .. $22. Its time is
- * the database clock (one clock with commits and locks) unless the event
- * carries its own (a late event records when its client was answered). */
-#define INSERT_EVENT(NOW)                                                                                     \
-    "INSERT INTO audit_events (event_id, time_ms, actor_sub, actor_roles, client_addr, user_agent, action,"  \
-    " outcome, http_status, request_id, method, route, resource_kind, resource_branch, resource_id,"         \
-    " issue_keys, override_id, commit_id, before_hash, after_hash, changed_paths, detail) VALUES ($1,"       \
-    " COALESCE($2, " NOW "), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"  \
-    " $20, $21, $22)"
-#define NPARAMS 22
-
 static int insert_one(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)
 {
     char id[40];
     new_event_id(id);
-    oms_dbparam p[NPARAMS] = {
+    oms_dbparam p[OMS_AUDIT_EVENT_NPARAMS] = {
         DBP_TEXT(id), ev->time_ms ? DBP_INT(ev->time_ms) : DBP_NULL, DBP_TEXT(ev->actor_sub), DBP_TEXT(ev->actor_roles),
         DBP_TEXT(ev->client_addr), DBP_TEXT(ev->user_agent), DBP_TEXT(ev->action), DBP_TEXT(ev->outcome),
         ev->http_status ? DBP_INT(ev->http_status) : DBP_NULL, DBP_TEXT(ev->request_id), DBP_TEXT(ev->method),
@@ -49,18 +39,7 @@ static int insert_one(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)
         DBP_TEXT(ev->resource_id), DBP_TEXT(ev->issue_keys), DBP_TEXT(ev->override_id), DBP_TEXT(ev->commit_id),
         DBP_TEXT(ev->before_hash), DBP_TEXT(ev->after_hash), DBP_TEXT(ev->changed_paths), DBP_TEXT(ev->detail),
     };
-    /* PostgreSQL: one round trip for the event and its queue row. SQLite
-     * has no data-modifying WITH, and a second statement costs no round
-     * trip there. */
-    if (oms_db_backend_of_conn(c) == OMS_DB_PG)
-        return oms_db_exec(c,
-                           "WITH ev AS (" INSERT_EVENT(OMS_DB_NOW_PG) " RETURNING seq)"
-                           " INSERT INTO audit_unchained (seq) SELECT seq FROM ev",
-                           p, NPARAMS, NULL, err);
-    int rc = oms_db_exec(c, INSERT_EVENT(OMS_DB_NOW_SQLITE), p, NPARAMS, NULL, err);
-    if (rc == OMS_OK)
-        rc = oms_db_exec(c, "INSERT INTO audit_unchained (seq) VALUES (last_insert_rowid())", NULL, 0, NULL, err);
-    return rc;
+    return oms_store_audit_event_insert(c, p, err);
 }
 
 int oms_audit_append_many(oms_dbconn *c, const oms_audit_event *const *evs, size_t n, oms_error *err)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "audit/internal.h"
+#include "store/audit_sql.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -207,7 +208,6 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     oms_audit_checkpoint cp = {.kind = "archive", .from_seq = start_after + 1, .upto_seq = to_pos,
                                .event_count = w.count, .time_ms = oms_now_ms(), .detail = dtext};
     memcpy(cp.chain_hash, w.prev, sizeof cp.chain_hash);
-    bool pg = oms_db_backend_of(s->db) == OMS_DB_PG;
     if ((rc = oms_db_begin(c, true, err)) == OMS_OK) {
         oms_dbparam dp[] = {DBP_INT(to_pos), DBP_INT(legacy_upto)};
         char range[64];
@@ -215,7 +215,7 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
         oms_audit_event ev = {.actor_sub = "oms-cli", .action = "audit.archive", .outcome = "success",
                               .resource_kind = "audit", .resource_id = range, .detail = dtext, .client_addr = "local",
                               .user_agent = "oms audit archive"};
-        if ((pg && (rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock(" AUDIT_SEAL_LOCK_KEY ")", NULL, 0, NULL, err))) ||
+        if ((rc = oms_store_audit_seal_lock(c, err)) ||
             (rc = oms_audit_checkpoint_insert(c, &cp, err)) ||
             (rc = oms_db_exec(c,
                               "DELETE FROM audit_events WHERE seq IN (SELECT event_seq FROM audit_chain WHERE pos <= $1)"

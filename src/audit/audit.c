@@ -65,10 +65,14 @@ int oms_audit_after_migrate(oms_store *s, int from_version, int applied, oms_err
     int rc = oms_store_schema_version(s, &to, err);
     if (rc)
         return rc;
-    char detail[96];
-    snprintf(detail, sizeof detail, "{\"from_version\":%d,\"to_version\":%d,\"applied\":%d}", from_version, to,
-             applied);
+    json_t *d = json_pack("{s:i,s:i,s:i}", "from_version", from_version, "to_version", to, "applied", applied);
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    if (!detail)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
     oms_audit_event ev = {.actor_sub = "oms", .action = "schema.migrate", .outcome = "success",
                           .resource_kind = "schema", .detail = detail};
-    return oms_audit_record(s, &ev, err);
+    rc = oms_audit_record(s, &ev, err);
+    free(detail);
+    return rc;
 }

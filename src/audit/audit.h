@@ -76,7 +76,6 @@ void oms_audit_record_unrecorded(oms_store *s, const oms_audit_event *ev, int st
 /* ---- lifecycle ---- */
 
 typedef struct oms_config oms_config;
-typedef struct oms_app oms_app;
 
 /* Loads OMS_AUDIT_KEY(_FILE). Unset: refused on PostgreSQL (OMS_ECONFIG);
  * on SQLite the key is read from the 0600 file `audit.key` beside the
@@ -92,8 +91,8 @@ int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool sign, oms_error
  * were applied. */
 int oms_audit_after_migrate(oms_store *s, int from_version, int applied, oms_error *err);
 /* Starts / stops the group-commit writer; stop flushes it and seals. */
-void oms_audit_start(oms_app *app);
-void oms_audit_stop(oms_app *app);
+void oms_audit_start(oms_store *s, const oms_config *cfg);
+void oms_audit_stop(oms_store *s);
 
 /* ---- sealing and verification ---- */
 
@@ -102,8 +101,8 @@ void oms_audit_stop(oms_app *app);
  * the instance holding the sealer's advisory lock does). *sealed_upto (may
  * be NULL) gets the sealed chain position, 0 when nothing was sealed. */
 int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err);
-/* The background task (src/ops/tasks.c). */
-void oms_audit_seal_task(oms_app *app);
+/* The background task's round (the task table: src/ops/tasks.c). */
+void oms_audit_seal_run(oms_store *s);
 
 /* Positions are chain positions (the chainer's order); seqs name events. */
 typedef struct {

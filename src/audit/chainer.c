@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "audit/internal.h"
+#include "store/audit_sql.h"
 
 #define PAGE 2000
 
@@ -45,15 +46,7 @@ static int insert_links(oms_dbconn *c, const link_row *rows, size_t n, oms_error
         len += (size_t)snprintf(json + len, cap - len, "%s[%lld,%s,\"%s\",\"%s\"]", i ? "," : "",
                                 (long long)rows[i].pos, rows[i].seq, rows[i].prev, rows[i].hash);
     snprintf(json + len, cap - len, "]");
-    oms_dbparam p[] = {DBP_TEXT(json)};
-    int rc = oms_db_exec(c,
-                         oms_db_backend_of_conn(c) == OMS_DB_PG
-                             ? "INSERT INTO audit_chain (pos, event_seq, prev_hash, hash) SELECT (x->>0)::bigint,"
-                               " (x->>1)::bigint, x->>2, x->>3 FROM json_array_elements($1::json) AS x"
-                             : "INSERT INTO audit_chain (pos, event_seq, prev_hash, hash) SELECT"
-                               " json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-                               " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each($1)",
-                         p, 1, NULL, err);
+    int rc = oms_store_audit_chain_insert(c, json, err);
     free(json);
     return rc;
 }

@@ -29,7 +29,6 @@
 #include <time.h>
 
 #include "audit/internal.h"
-#include "http/app.h"
 #include "infra/config.h"
 #include "infra/log.h"
 #include "util/time.h"
@@ -553,7 +552,7 @@ void oms_audit_record_unrecorded(oms_store *s, const oms_audit_event *ev, int st
     free(ds);
 }
 
-void oms_audit_start(oms_app *app)
+void oms_audit_start(oms_store *s, const oms_config *cfg)
 {
     pthread_once(&g_once, init_conds);
     pthread_mutex_lock(&g.mu);
@@ -561,16 +560,16 @@ void oms_audit_start(oms_app *app)
         pthread_mutex_unlock(&g.mu);
         return;
     }
-    long wait = app->cfg ? oms_config_int(app->cfg, "OMS_AUDIT_WAIT_MS") : 0;
+    long wait = cfg ? oms_config_int(cfg, "OMS_AUDIT_WAIT_MS") : 0;
     g.wait_ms = wait > 0 ? wait : DEFAULT_WAIT_MS;
-    g.store = app->store;
+    g.store = s;
     g.stop = false;
     g.retry_at_ns = 0;
     g.running = pthread_create(&g.thread, NULL, writer, NULL) == 0;
     pthread_mutex_unlock(&g.mu);
 }
 
-void oms_audit_stop(oms_app *app)
+void oms_audit_stop(oms_store *s)
 {
     pthread_once(&g_once, init_conds);
     pthread_mutex_lock(&g.mu);
@@ -586,6 +585,6 @@ void oms_audit_stop(oms_app *app)
     pthread_mutex_unlock(&g.mu);
     /* Seal what the last requests and the shutdown event left behind. */
     oms_error err;
-    if (app && oms_audit_may_sign() && oms_audit_seal(app->store, NULL, &err) != OMS_OK)
+    if (s && oms_audit_may_sign() && oms_audit_seal(s, NULL, &err) != OMS_OK)
         oms_log_write(OMS_LOG_WARN, NULL, NULL, "final audit seal failed: %s", err.msg);
 }

@@ -36,9 +36,6 @@ enum {
 extern const char *const oms_audit_col_names[AC__COUNT];
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
-/* Key of the transaction-scoped advisory lock held by the instance that
- * chains and seals, or archives ("OMS-SEAL" in ASCII). */
-#define AUDIT_SEAL_LOCK_KEY "5714731494797968716"
 /* A queued event older than this is reported as overdue by verification:
  * the chainer is not running or is failing (not tampering: it was queued by
  * its own transaction). */
@@ -173,6 +170,21 @@ json_t *oms_audit_filter_json(const oms_audit_filter *f);
 
 /* The event as its public JSON form. */
 json_t *oms_audit_row_json(const oms_dbres *r, size_t row);
+
+/* ---- reads through the API (reads.c) ---- */
+
+/* Up to `limit` events the filter selects, as documents; *next_seq the
+ * position to continue after (0: no more). */
+int oms_audit_list(oms_ctx *ctx, const oms_audit_filter *f, size_t limit, json_t **items, int64_t *next_seq,
+                   oms_error *err);
+/* One event's document (OMS_ENOTFOUND when there is none). */
+int oms_audit_get(oms_ctx *ctx, const char *event_id, json_t **out, oms_error *err);
+/* Reading the audit log is itself audited, durably, before the answer;
+ * `detail` is stolen. On failure the refusal (the error returned: the
+ * database's, or the audit store's) is recorded late and ctx->audited is
+ * set either way. */
+int oms_audit_record_read(oms_ctx *ctx, const char *action, const char *resource_id, json_t *detail,
+                          oms_error *err);
 /* RFC 3339 (or a bare date, midnight UTC) to epoch milliseconds. */
 bool oms_audit_parse_time(const char *s, int64_t *out_ms);
 

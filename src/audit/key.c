@@ -19,6 +19,7 @@
 #include "audit/internal.h"
 #include "infra/config.h"
 #include "infra/log.h"
+#include "store/audit_sql.h"
 #include "util/encoding.h"
 
 #define KEY_MAX 4096
@@ -203,8 +204,7 @@ static int key_matches_history(const signed_history *h, const char *source, bool
 int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool sign, oms_error *err)
 {
     const char *k = oms_config_str(cfg, "OMS_AUDIT_KEY");
-    bool pg = oms_db_backend_of(s->db) == OMS_DB_PG;
-    if (!k && pg)
+    if (!k && oms_store_audit_shared(s->db))
         return oms_err_set(err, OMS_ECONFIG, "OMS_AUDIT_KEY (or OMS_AUDIT_KEY_FILE) is required on PostgreSQL");
     char path[4096], source[4200];
     int rc = OMS_OK;

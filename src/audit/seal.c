@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "audit/internal.h"
-#include "http/app.h"
 #include "infra/log.h"
+#include "store/audit_sql.h"
 #include "util/time.h"
 
 /* Positions one round chains and seals at most; a backlog takes several
@@ -177,14 +177,9 @@ int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err)
         return rc;
     if ((rc = oms_db_begin(c, true, err)))
         return rc;
-    if (oms_db_backend_of(s->db) == OMS_DB_PG) {
-        oms_dbres *r = NULL;
-        rc = oms_db_exec(c, "SELECT pg_try_advisory_xact_lock(" AUDIT_SEAL_LOCK_KEY ")", NULL, 0, &r, err);
-        bool got = rc == OMS_OK && oms_dbres_get(r, 0, 0) && oms_dbres_get(r, 0, 0)[0] == 't';
-        oms_dbres_free(r);
-        if (!got)
-            goto done; /* another instance runs this round */
-    }
+    bool got = false;
+    if ((rc = oms_store_audit_seal_try_lock(c, &got, err)) || !got)
+        goto done; /* another instance runs this round */
     int64_t upto, legacy_upto, appended = 0;
     char hash[65];
     bool broken = false;
@@ -228,13 +223,13 @@ done:
     return rc;
 }
 
-void oms_audit_seal_task(oms_app *app)
+void oms_audit_seal_run(oms_store *s)
 {
     static int64_t last_error_log;
     oms_error err;
-    if (oms_audit_seal(app->store, NULL, &err) != OMS_OK) {
+    if (oms_audit_seal(s, NULL, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
-            oms_db_conn_reset(app->store->db);
+            oms_db_conn_reset(s->db);
         int64_t now = oms_now_ms();
         if (now - last_error_log > 10000) { /* at most one line per 10 s */
             last_error_log = now;

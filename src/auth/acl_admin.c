@@ -18,7 +18,7 @@
 #include "auth/acl.h"
 #include "auth/acl_store.h"
 #include "auth/principal.h"
-#include "ops/alerts.h"
+#include "audit/alerts.h"
 #include "store/acl_sql.h"
 #include "store/store.h"
 #include "util/canonical.h"

@@ -21,10 +21,10 @@
 #include "audit/audit.h"
 #include "auth/jwks.h"
 #include "auth/jws.h"
-#include "store/store.h"
-#include "ops/alerts.h"
+#include "audit/alerts.h"
 #include "infra/config.h"
 #include "infra/log.h"
+#include "store/store.h"
 #include "util/time.h"
 
 /* ---- watched files ---- */

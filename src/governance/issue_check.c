@@ -8,7 +8,9 @@
 
 #include "governance/issue_refs.h"
 #include "governance/overrides.h"
-#include "http/app.h"
+#include "infra/config.h"
+#include "store/overrides_sql.h"
+#include "store/store.h"
 #include "util/glob.h"
 #include "util/time.h"
 
@@ -128,31 +130,6 @@ int oms_issue_tracker_check(const char *key, oms_error *err)
 
 /* ---- the check ---- */
 
-static const char *change_branch(oms_request *req)
-{
-    if (req->route->change_branch)
-        return req->route->change_branch(req);
-    /* By default the {branch} parameter, which routes put first. */
-    return strstr(req->route->pattern, "{branch}") && req->nparams ? req->params[0] : NULL;
-}
-
-/* NULL: the configured rule; true/false: the branch's own setting. */
-static int branch_setting(oms_request *req, const char *branch, int *setting)
-{
-    *setting = -1;
-    oms_error err;
-    oms_dbconn *c;
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK)
-        rc = oms_db_exec(c, "SELECT issue_required FROM branches WHERE name = $1", p, 1, &r, &err);
-    if (rc == OMS_OK && r->nrows && oms_dbres_get(r, 0, 0))
-        *setting = (int)oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
-    return rc;
-}
-
 static json_t *accepted_forms(void)
 {
     return json_pack("{s:[s,s,s],s:s,s:s,s:s,s:s,s:s}", "key_forms", "ABC-123", "GH-123", "#123", "header",
@@ -161,63 +138,50 @@ static json_t *accepted_forms(void)
                      "a key in the commit message (\"message\" in the body or X-Commit-Message), e.g. \"Fix OMS-123\"");
 }
 
-static bool refuse(oms_request *req, oms_err code, const char *pcode, const char *detail, json_t *invalid)
+static int refuse(oms_ctx *ctx, oms_error *err, const char *detail, const json_t *invalid)
 {
     json_t *extra = json_pack("{s:o}", "accepted_forms", accepted_forms());
     if (invalid)
-        json_object_set(extra, "invalid", invalid);
-    oms_resp_problem_as(req, code, pcode, detail, extra);
-    return false;
+        json_object_set(extra, "invalid", (json_t *)invalid);
+    oms_ctx_problem_extra(ctx, extra);
+    return oms_err_set_as(err, OMS_EUNPROCESSABLE, "issue_required", "%s", detail);
 }
 
-bool oms_issue_check(oms_request *req)
+static void keys_free(void *p) { json_decref(p); }
+
+int oms_issue_check(oms_ctx *ctx, const char *branch, json_t *keys, const json_t *invalid, oms_error *err)
 {
-    const char *branch = change_branch(req);
+    if (ctx->issue_keys != keys) {
+        ctx->issue_keys = keys;
+        if (keys)
+            oms_arena_on_cleanup(ctx->arena, keys_free, keys);
+    }
     bool required = true;
     if (branch) {
         int setting;
-        if (branch_setting(req, branch, &setting) != OMS_OK) {
-            oms_resp_problem(req, OMS_EDB, "cannot read the branch settings", NULL);
-            return false;
-        }
+        oms_dbconn *c;
+        oms_error e;
+        if (oms_db_conn(ctx->store->db, &c, &e) != OMS_OK ||
+            oms_store_branch_issue_setting(c, branch, &setting, &e) != OMS_OK)
+            return oms_err_set(err, OMS_EDB, "cannot read the branch settings");
         required = setting >= 0 ? setting == 1 : !oms_glob_list_match(g_cfg.exempt, branch);
     }
-    const char *message = json_string_value(json_object_get(req->json, "message"));
-    if (!message) {
-        const char *h = oms_req_header(req, "X-Commit-Message");
+    if (json_array_size(invalid))
+        return refuse(ctx, err, "some issue references are not valid keys", invalid);
+    if (required && json_array_size(keys) == 0) {
+        if (oms_override_permits(ctx, "issue_requirement", branch, NULL, 0))
+            return OMS_OK; /* used inside the change's transaction */
+        return refuse(ctx, err, "this change needs at least one issue reference", NULL);
+    }
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) {
         oms_error e;
-        message = h ? oms_pct_decode(h, strlen(h), req->arena, NULL, &e) : NULL;
+        int rc = oms_issue_tracker_check(json_string_value(k), &e);
+        if (rc == OMS_ENOTFOUND)
+            return refuse(ctx, err, e.msg, NULL);
+        if (rc) /* fail closed: an unverifiable key does not pass */
+            return oms_err_set_as(err, OMS_EUNAVAIL, "issue_tracker_unavailable", "%s", e.msg);
     }
-    json_t *invalid = json_array();
-    json_t *keys = oms_issue_refs_collect(req, json_is_object(req->json) ? req->json : NULL, message, invalid);
-    bool ok = true;
-    if (json_array_size(invalid)) {
-        ok = refuse(req, OMS_EUNPROCESSABLE, "issue_required", "some issue references are not valid keys", invalid);
-    } else if (required && json_array_size(keys) == 0) {
-        if (oms_override_permits(oms_req_ctx(req), "issue_requirement", branch, NULL, 0))
-            ok = true; /* used inside the change's transaction */
-        else
-            ok = refuse(req, OMS_EUNPROCESSABLE, "issue_required",
-                        "this change needs at least one issue reference", NULL);
-    } else {
-        size_t i;
-        json_t *k;
-        json_array_foreach(keys, i, k) {
-            oms_error err;
-            int rc = oms_issue_tracker_check(json_string_value(k), &err);
-            if (rc == OMS_ENOTFOUND) {
-                ok = refuse(req, OMS_EUNPROCESSABLE, "issue_required", err.msg, NULL);
-                break;
-            }
-            if (rc) {
-                /* fail closed: an unverifiable key does not pass */
-                oms_resp_problem_as(req, OMS_EUNAVAIL, "issue_tracker_unavailable", err.msg, NULL);
-                ok = false;
-                break;
-            }
-        }
-    }
-    json_decref(invalid);
-    json_decref(keys);
-    return ok;
+    return OMS_OK;
 }

@@ -139,13 +139,14 @@ static void add_explicit(json_t *out, json_t *invalid, const char *s, size_t len
         json_array_append_new(invalid, json_stringn(s, len > 64 ? 64 : len));
 }
 
-json_t *oms_issue_refs_collect(oms_request *req, const json_t *body, const char *message, json_t *invalid)
+json_t *oms_issue_refs_from(const char *issue_id, const char *issue_ids, const json_t *body, const char *message,
+                            json_t *invalid)
 {
     json_t *out = json_array();
-    const char *h = oms_req_header(req, "X-Issue-ID");
+    const char *h = issue_id;
     if (h)
         add_explicit(out, invalid, h, strlen(h));
-    h = oms_req_header(req, "X-Issue-IDs");
+    h = issue_ids;
     while (h && *h) {
         const char *comma = strchr(h, ',');
         size_t len = comma ? (size_t)(comma - h) : strlen(h);

@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "http/request.h"
+#include "util/error.h"
 
 /* Compiles the key forms (OMS_ISSUE_KEY_PATTERNS; NULL or "" for the
  * default). Until called, the default applies. */
@@ -18,9 +18,12 @@ bool oms_issue_key_valid(const char *s);
 /* Appends every key found in free text (a commit message) to `out` (set
  * semantics: no duplicates). */
 void oms_issue_keys_scan(const char *text, json_t *out);
-/* All references of the request, unique, in order of appearance. Invalid
- * explicit references (headers, body) are appended to `invalid` when it is
- * non-NULL. `body` may be NULL. */
-json_t *oms_issue_refs_collect(oms_request *req, const json_t *body, const char *message, json_t *invalid);
+/* All references of a change, unique, in order of appearance: `issue_id`
+ * (X-Issue-ID), `issue_ids` (X-Issue-IDs, comma-separated), the body's
+ * issue_id / issue_ids, keys in `message`; any of them may be NULL. Invalid
+ * explicit references are appended to `invalid` when it is non-NULL. The
+ * transport reads the headers (oms_issue_refs_collect, src/http/issues.c). */
+json_t *oms_issue_refs_from(const char *issue_id, const char *issue_ids, const json_t *body, const char *message,
+                            json_t *invalid);
 
 #endif

@@ -7,8 +7,9 @@
 
 #include "audit/audit.h"
 #include "auth/acl_store.h"
-#include "http/authenticate.h"
+#include "auth/authenticate.h"
 #include "governance/issue_check.h"
+#include "http/authenticate.h"
 #include "governance/overrides.h"
 #include "http/app.h"
 #include "http/client_addr.h"
@@ -474,9 +475,8 @@ static void run_body_and_handler(oms_request *req)
         }
         oms_arena_on_cleanup(req->arena, json_decref_cb, req->json);
     }
-    /* Governance of changes: an override named by X-Override-ID is checked
-     * first (the issue rule may rely on it), then issue references. */
-    if (req->route->change && (!oms_override_attach(req) || !oms_issue_check(req)))
+    /* Governance of changes (src/http/governance.c). */
+    if (req->route->change && !oms_pipeline_governance(req))
         return;
     int rc = req->route->handler(req);
     if (!req->responded)

@@ -20,6 +20,12 @@ void oms_pipeline_finish(oms_request *req);
 void oms_pipeline_refuse_unavailable(oms_request *req, const char *problem_code, const char *detail,
                                      const char *retry_after);
 
+/* Governance of a change route, once the body is parsed and before the
+ * handler (src/http/governance.c): the override named by X-Override-ID,
+ * then the issue references (stored in the context). False when refused:
+ * the problem is answered. */
+bool oms_pipeline_governance(oms_request *req);
+
 /* The decision for `perm` on `branch` (NULL: none), for a handler whose
  * route does not name the branch it reads or changes. False when refused:
  * the 403 (or 503, failing closed) is answered and audited. */

@@ -30,8 +30,9 @@
 #include "audit/audit.h"
 #include "http/app.h"
 #include "http/ratelimit.h"
-#include "ops/alerts.h"
+#include "audit/alerts.h"
 #include "infra/log.h"
+#include "infra/metrics.h"
 #include "infra/metrics.h"
 #include "util/time.h"
 

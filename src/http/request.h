@@ -99,6 +99,13 @@ const char *oms_req_header(oms_request *r, const char *name);
 /* The query argument, percent-decoded once (NULL when absent or malformed). */
 const char *oms_req_query(oms_request *r, const char *name);
 
+/* The request's issue references (SPEC §6.3): X-Issue-ID, X-Issue-IDs,
+ * the body's issue_id / issue_ids, and keys in `message`, unique, in order
+ * of appearance; invalid explicit ones are appended to `invalid` when it is
+ * non-NULL (src/http/governance.c over oms_issue_refs_from). On change
+ * routes the pipeline has already put them in ctx->issue_keys. */
+json_t *oms_issue_refs_collect(oms_request *req, const json_t *body, const char *message, json_t *invalid);
+
 /* Responses. Each replaces any earlier one. */
 void oms_resp_header(oms_request *r, const char *name, const char *value);
 /* Serialises `body` (stolen) with status. */

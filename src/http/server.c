@@ -708,7 +708,7 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     snprintf(detail, sizeof detail,
              "{\"listen\":\"%s\",\"port\":%u,\"workers\":%ld,\"event_loops\":%ld,\"backend\":\"%s\"}", listen,
              srv->port, workers, loops, oms_db_backend_name(app->store->db));
-    oms_audit_start(app); /* group commit for events outside a change transaction */
+    oms_audit_start(app->store, app->cfg); /* group commit for events outside a change transaction */
     record_lifecycle(app, "server.start", detail);
     oms_health_start(app->store, app->cfg); /* readiness checks run on a thread of their own */
     oms_background_start(app);
@@ -775,7 +775,7 @@ bool oms_server_stop(oms_server *srv)
     snprintf(detail, sizeof detail, "{\"drained\":%s,\"drain_ms\":%.0f,\"cut\":%ld,\"stuck\":%zu}",
              stuck || cut ? "false" : "true", ms, cut, stuck);
     record_lifecycle(app, "server.stop", detail);
-    oms_audit_stop(app); /* flushes the writer and seals the tail */
+    oms_audit_stop(app->store); /* flushes the writer and seals the tail */
     oms_log_write(OMS_LOG_INFO, NULL, NULL, "stopped");
     if (stuck)
         return false;

@@ -6,19 +6,12 @@
 #include "auth/principal.h"
 #include "governance/overrides.h"
 #include "locks/locks.h"
+#include "store/locks_sql.h"
 #include "store/store.h"
 #include "infra/metrics.h"
 
 #define MAX_OWN_LOCKS 16
 #define MAX_BLOCKED_LISTED 100
-
-#define NAMED_LOCK_SQL(NOW, LOCKING)                                                                    \
-    OMS_LOCK_WITH_NOW(NOW) "SELECT n.t, " OMS_LOCK_COLS " FROM n CROSS JOIN locks l WHERE l.id = $1" LOCKING
-
-#define BRANCH_LOCKS_SQL(NOW)                                                                            \
-    OMS_LOCK_WITH_NOW(NOW) "SELECT n.t, " OMS_LOCK_COLS " FROM n CROSS JOIN locks l"                     \
-                           " WHERE l.branch = $1 AND l.state = 'active' AND l.deadline_at > n.t"         \
-                           " ORDER BY l.fencing_token"
 
 /* Reads are never blocked (SPEC §7). A read route has no audit action, and a
  * handler that knows better (dry-run validation) clears its own. */
@@ -64,14 +57,10 @@ static int parse_own_ids(oms_ctx *ctx, const char **ids, size_t *n, oms_error *e
  * it must stop. The holder is compared exactly, as the issuer wrote the
  * subject: a case-variant of the holder's name is someone else
  * (docs/security.md). */
-static int check_own_lock(oms_dbconn *c, oms_ctx *ctx, oms_db_backend be, const char *id, json_t **extra,
-                          oms_error *err)
+static int check_own_lock(oms_dbconn *c, oms_ctx *ctx, const char *id, json_t **extra, oms_error *err)
 {
-    static const char *const sql[2] = {NAMED_LOCK_SQL(OMS_LOCK_NOW_SQLITE, ""),
-                                       NAMED_LOCK_SQL(OMS_LOCK_NOW_PG, " FOR SHARE OF l")};
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(id)};
-    int rc = oms_db_exec(c, sql[be == OMS_DB_PG], p, 1, &r, err);
+    int rc = oms_store_lock_load(c, id, false, true, &r, err);
     if (rc)
         return rc;
     const char *sub = ctx->principal && ctx->principal->sub ? ctx->principal->sub : "";
@@ -159,7 +148,6 @@ int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const 
     json_t *extra_ = NULL, **extra = &extra_;
     if (is_read(ctx))
         return OMS_OK;
-    oms_db_backend be = oms_db_backend_of_conn(c);
     const char *own[MAX_OWN_LOCKS];
     size_t nown = 0;
     oms_dbres *r = NULL;
@@ -170,20 +158,15 @@ int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const 
      * takes: an acquisition waits for writes that already passed this check
      * and writes wait for an acquisition in flight, so no write commits
      * after a lock that covers it was granted (docs/locks.md). */
-    if (be == OMS_DB_PG) {
-        oms_dbparam k[] = {DBP_INT(oms_lock_branch_key(branch))};
-        if ((rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock_shared($1)", k, 1, NULL, err)))
-            return rc;
-    }
+    if ((rc = oms_store_lock_branch_xact(c, branch, true, err)))
+        return rc;
     for (size_t i = 0; i < nown; i++)
-        if ((rc = check_own_lock(c, ctx, be, own[i], extra, err))) {
+        if ((rc = check_own_lock(c, ctx, own[i], extra, err))) {
             oms_ctx_problem_extra(ctx, *extra);
             return rc;
         }
 
-    static const char *const sql[2] = {BRANCH_LOCKS_SQL(OMS_LOCK_NOW_SQLITE), BRANCH_LOCKS_SQL(OMS_LOCK_NOW_PG)};
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    if ((rc = oms_db_exec(c, sql[be == OMS_DB_PG], p, 1, &r, err)))
+    if ((rc = oms_store_locks_live_on_branch(c, branch, &r, err)))
         return rc;
     oms_lock *blocking = r->nrows ? oms_arena_alloc(ctx->arena, r->nrows * sizeof *blocking) : NULL;
     size_t nblocking = 0;

@@ -192,15 +192,3 @@ json_t *oms_lock_json(const oms_lock *l, int64_t now)
     json_object_set_new(o, "eta_seconds", has_eta ? json_integer(eta) : json_null());
     return o;
 }
-
-int64_t oms_lock_branch_key(const char *branch)
-{
-    unsigned char h[32];
-    char buf[160];
-    int n = snprintf(buf, sizeof buf, "oms.lock.branch:%s", branch);
-    oms_sha256(h, buf, (size_t)n);
-    uint64_t k = 0;
-    for (int i = 0; i < 8; i++)
-        k = k << 8 | h[i];
-    return (int64_t)k;
-}

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "store/db.h"
+#include "store/locks_sql.h"
 #include "util/arena.h"
 
 #define OMS_LOCK_ID_LEN 36 /* "lck_" + 32 hex */
@@ -39,32 +40,6 @@ typedef struct {
     int64_t ended_at;  /* 0 while active */
     const char *ended_by;
 } oms_lock;
-
-/* The columns oms_lock_from_row reads, in order, qualified by alias `l`. */
-#define OMS_LOCK_COLS                                                                                          \
-    "l.id, l.branch, l.scope, l.resource_type, l.resource_id, l.kind, l.holder, l.reason, l.acquired_at,"      \
-    " l.expires_at, l.heartbeat_seconds, l.last_heartbeat_at, l.deadline_at, l.progress_percent,"             \
-    " l.progress_phase, l.progress_message, l.progress_updated_at, l.fencing_token, l.state, l.ended_at,"     \
-    " l.ended_by"
-#define OMS_LOCK_NCOLS 21
-/* The same unqualified, for RETURNING (SQLite allows no alias there). */
-#define OMS_LOCK_COLS_BARE                                                                                     \
-    "id, branch, scope, resource_type, resource_id, kind, holder, reason, acquired_at, expires_at,"            \
-    " heartbeat_seconds, last_heartbeat_at, deadline_at, progress_percent, progress_phase, progress_message,"  \
-    " progress_updated_at, fencing_token, state, ended_at, ended_by"
-
-/* "The database clock now" as a SQL expression, and a statement prefix
- * binding it once as n.t (clock_timestamp() moves within a statement, so
- * it is read once in a materialised CTE). */
-#define OMS_LOCK_NOW_PG OMS_DB_NOW_PG
-#define OMS_LOCK_NOW_SQLITE OMS_DB_NOW_SQLITE
-#define OMS_LOCK_WITH_NOW(NOW) "WITH n AS MATERIALIZED (SELECT " NOW " AS t) "
-
-/* Picks the statement text of the connection's backend. */
-static inline const char *oms_lock_sql(oms_db_backend b, const char *sqlite_sql, const char *pg_sql)
-{
-    return b == OMS_DB_PG ? pg_sql : sqlite_sql;
-}
 
 /* Fills *l from row `row` starting at column `col0`; strings are copied
  * into the arena. */
@@ -101,9 +76,5 @@ bool oms_lock_eta_seconds(const oms_lock *l, int64_t now, int64_t *out);
 /* The lock document of the API (with eta_seconds). */
 json_t *oms_lock_json(const oms_lock *l, int64_t now);
 
-/* Keys of PostgreSQL transaction-scoped advisory locks: one per branch
- * (acquisitions take it exclusively, writes shared), one for the reaper. */
-int64_t oms_lock_branch_key(const char *branch);
-#define OMS_LOCK_REAPER_KEY "5714314956222124114" /* "OMS-LRPR" in ASCII */
 
 #endif

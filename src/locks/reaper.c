@@ -9,19 +9,11 @@
 #include <string.h>
 
 #include "audit/audit.h"
-#include "http/app.h"
 #include "locks/locks.h"
 #include "infra/log.h"
+#include "store/locks_sql.h"
+#include "store/store.h"
 #include "util/time.h"
-
-#define BATCH "500"
-
-#define PROBE(NOW) "SELECT 1 FROM locks WHERE state = 'active' AND deadline_at <= " NOW " LIMIT 1"
-
-#define REAP(NOW, LOCKING)                                                                                 \
-    "UPDATE locks SET state = 'expired', ended_at = deadline_at, ended_by = 'oms' WHERE id IN"              \
-    " (SELECT id FROM locks WHERE state = 'active' AND deadline_at <= " NOW " ORDER BY id LIMIT " BATCH     \
-    LOCKING ") RETURNING " OMS_LOCK_COLS_BARE
 
 static int audit_expired(oms_dbconn *c, const oms_lock *l, oms_error *err)
 {
@@ -42,35 +34,25 @@ static int audit_expired(oms_dbconn *c, const oms_lock *l, oms_error *err)
     return rc;
 }
 
-void oms_lock_reaper_run(oms_app *app)
+void oms_lock_reap(struct oms_store *store)
 {
-    oms_db *db = app->store->db;
-    bool pg = oms_db_backend_of(db) == OMS_DB_PG;
+    oms_db *db = store->db;
     oms_error err;
     oms_dbconn *c;
     oms_dbres *r = NULL;
     oms_arena *a = NULL;
+    bool due = false, mine = false;
     if (oms_db_conn(db, &c, &err))
         return;
     /* A cheap read first: most runs find nothing and open no transaction. */
-    int rc = oms_db_exec(c, pg ? PROBE(OMS_LOCK_NOW_PG) : PROBE(OMS_LOCK_NOW_SQLITE), NULL, 0, &r, &err);
-    bool due = rc == OMS_OK && r->nrows > 0;
-    oms_dbres_free(r);
-    r = NULL;
-    if (!due)
+    int rc = oms_store_locks_due(c, &due, &err);
+    if (rc || !due)
         goto out;
     if ((rc = oms_db_begin(c, true, &err)))
         goto out;
-    if (pg) {
-        rc = oms_db_exec(c, "SELECT pg_try_advisory_xact_lock(" OMS_LOCK_REAPER_KEY ")", NULL, 0, &r, &err);
-        bool mine = rc == OMS_OK && strcmp(oms_dbres_get(r, 0, 0), "t") == 0;
-        oms_dbres_free(r);
-        r = NULL;
-        if (!mine) /* another instance is reaping */
-            goto rollback;
-    }
-    static const char *const sql[2] = {REAP(OMS_LOCK_NOW_SQLITE, ""), REAP(OMS_LOCK_NOW_PG, " FOR UPDATE SKIP LOCKED")};
-    if ((rc = oms_db_exec(c, sql[pg], NULL, 0, &r, &err)))
+    if ((rc = oms_store_locks_reaper_turn(c, &mine, &err)) || !mine) /* another instance is reaping */
+        goto rollback;
+    if ((rc = oms_store_locks_reap(c, &r, &err)))
         goto rollback;
     a = oms_arena_new(4096);
     for (size_t i = 0; i < r->nrows && rc == OMS_OK; i++) {

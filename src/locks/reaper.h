@@ -3,8 +3,8 @@
 #ifndef OMS_LOCK_REAPER_H
 #define OMS_LOCK_REAPER_H
 
-typedef struct oms_app oms_app;
+struct oms_store;
 
-void oms_lock_reaper_run(oms_app *app);
+void oms_lock_reap(struct oms_store *store);
 
 #endif

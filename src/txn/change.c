@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/alerts.h"
 #include "audit/audit.h"
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
@@ -52,11 +53,14 @@ static int append_event(oms_dbconn *c, oms_ctx *ctx, const char *action, const o
     char *detail = out->detail ? json_dumps(out->detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     ev.issue_keys = keys;
     ev.detail = detail;
-    ev.override_id = ctx->override.used ? ctx->override.id : NULL;
-    int rc = oms_audit_append(c, &ev, err);
+    ev.override_id = out->override_id ? out->override_id : ctx->override.used ? ctx->override.id : NULL;
+    int rc = oms_audit_append(c, &ev, err) ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+    if (rc == OMS_OK && out->alert_rule)
+        rc = oms_alert_raise_audited(c, ctx, out->alert_rule, out->alert_severity ? out->alert_severity : "warning",
+                                     out->alert_detail, &ev, err);
     free(keys);
     free(detail);
-    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+    return rc;
 }
 
 static bool serialization_failure(int rc, const oms_error *err)
@@ -69,13 +73,15 @@ static int run_once(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, om
     int rc = oms_db_begin(c, true, err);
     if (rc)
         return rc;
-    const char *action = action_of(ctx, spec);
     oms_change_outbox_fn outbox = atomic_load(&g_outbox);
     if ((rc = spec->step(c, ctx, spec->arg, out, err)) == OMS_OK && !out->no_op) {
+        /* after the step, which may have named a more precise action */
+        const char *action = action_of(ctx, spec);
         if (!out->branch)
             out->branch = spec->branch;
         if ((rc = check_locks(c, ctx, spec, out, err)) == OMS_OK &&
-            (rc = oms_governance_in_tx(c, ctx, err)) == OMS_OK && (rc = append_event(c, ctx, action, out, err)) == OMS_OK &&
+            (rc = oms_governance_in_tx(c, ctx, err)) == OMS_OK &&
+            (out->unaudited || (rc = append_event(c, ctx, action, out, err)) == OMS_OK) &&
             (!spec->after_event || (rc = spec->after_event(c, ctx, spec->arg, out, err)) == OMS_OK) &&
             (!outbox || (rc = outbox(c, ctx, action, out, err)) == OMS_OK))
             rc = oms_db_commit(c, err);
@@ -98,6 +104,7 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
         return rc;
     for (int attempt = 0;; attempt++) {
         json_decref(out->detail);
+        json_decref(out->alert_detail);
         memset(out, 0, sizeof *out);
         ctx->override.used = false;
         rc = run_once(c, ctx, spec, out, err);
@@ -107,6 +114,8 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
     }
     json_decref(out->detail);
     out->detail = NULL;
+    json_decref(out->alert_detail);
+    out->alert_detail = NULL;
     if (rc == OMS_EDB)
         oms_db_conn_reset(ctx->store->db);
     return rc;

@@ -1,8 +1,8 @@
 /* Handlers of the audit and compliance routes (SPEC §9). Every successful
  * read of the audit log records an audit.read / audit.export /
  * audit.verify / compliance.report event before the response. */
-#ifndef OMS_AUDIT_HANDLERS_H
-#define OMS_AUDIT_HANDLERS_H
+#ifndef OMS_API_AUDIT_H
+#define OMS_API_AUDIT_H
 
 #include "http/request.h"
 

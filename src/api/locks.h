@@ -1,6 +1,6 @@
-/* HTTP handlers of the lock routes (SPEC §5, §7). */
-#ifndef OMS_LOCKS_HANDLERS_H
-#define OMS_LOCKS_HANDLERS_H
+/* Handlers of the lock routes (SPEC §5, §7). */
+#ifndef OMS_API_LOCKS_H
+#define OMS_API_LOCKS_H
 
 #include "http/request.h"
 

@@ -1,5 +1,5 @@
 /* Audit and compliance routes (SPEC §9). */
-#include "audit/handlers.h"
+#include "api/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,28 +15,14 @@
 
 /* Reading the audit log is itself audited, durably, before the answer. On
  * failure a 503 is queued (database_unavailable when the database is
- * unreachable, else audit_unavailable), that 503 is recorded late, and the
- * error returned. `detail` is stolen. */
+ * unreachable, else audit_unavailable) and the error returned. `detail` is
+ * stolen. */
 static int record_read(oms_request *req, const char *action, const char *resource_id, json_t *detail)
 {
-    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
-    json_decref(detail);
-    oms_audit_event ev = {.action = action, .outcome = "success", .http_status = 200,
-                          .resource_kind = "audit", .resource_id = resource_id, .detail = d};
-    oms_audit_from_ctx(&ev, oms_req_ctx(req));
     oms_error err;
-    int rc = oms_audit_record(req->app->store, &ev, &err);
-    if (rc) {
-        oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit write failed: %s", err.msg);
-        oms_audit_record_unrecorded(req->app->store, &ev, oms_err_http_status((oms_err)rc),
-                                    oms_err_problem_code((oms_err)rc));
-        oms_resp_problem(req, (oms_err)rc,
-                         rc == OMS_EDB ? "the database is unavailable: this request cannot be recorded"
-                                       : "the audit store cannot record this request",
-                         NULL);
-    }
-    free(d);
-    req->ctx.audited = true; /* recorded, or its 503 queued */
+    int rc = oms_audit_record_read(oms_req_ctx(req), action, resource_id, detail, &err);
+    if (rc)
+        oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
     return rc;
 }
 
@@ -82,27 +68,19 @@ int oms_h_audit_list(oms_request *req)
         f.has_cursor = true;
         f.cursor_seq = v;
     }
-    oms_audit_sql q;
-    oms_audit_filter_sql(&q, &f, (int64_t)limit + 1);
     oms_error err;
-    oms_dbconn *c;
-    oms_dbres *r = NULL;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK)
-        rc = oms_db_exec(c, q.sql, q.p, q.n, &r, &err);
+    json_t *items = NULL;
+    int64_t next_seq = 0;
+    int rc = oms_audit_list(oms_req_ctx(req), &f, limit, &items, &next_seq, &err);
     if (rc)
         return db_problem(req, rc, &err);
-    json_t *items = json_array();
-    size_t n = r->nrows < limit ? r->nrows : limit;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, oms_audit_row_json(r, i));
+    size_t n = json_array_size(items);
     json_t *next = json_null();
-    if (r->nrows > limit) {
+    if (next_seq) {
         char pos[24];
-        snprintf(pos, sizeof pos, "%lld", (long long)oms_dbres_int(r, limit - 1, AC_SEQ));
+        snprintf(pos, sizeof pos, "%lld", (long long)next_seq);
         next = json_string(oms_cursor_encode(req, pos));
     }
-    oms_dbres_free(r);
     json_t *detail = json_pack("{s:o,s:I}", "filter", oms_audit_filter_json(&f), "returned", (json_int_t)n);
     if (record_read(req, "audit.read", NULL, detail)) {
         json_decref(items);
@@ -116,20 +94,12 @@ int oms_h_audit_get(oms_request *req)
 {
     const char *id = req->params[0];
     oms_error err;
-    oms_dbconn *c;
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(id)};
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK)
-        rc = oms_db_exec(c, "SELECT " AUDIT_COLS " FROM " AUDIT_FROM " WHERE e.event_id = $1", p, 1, &r, &err);
+    json_t *ev = NULL;
+    int rc = oms_audit_get(oms_req_ctx(req), id, &ev, &err);
+    if (rc == OMS_ENOTFOUND)
+        return oms_resp_problem(req, OMS_ENOTFOUND, err.msg, NULL);
     if (rc)
         return db_problem(req, rc, &err);
-    if (r->nrows == 0) {
-        oms_dbres_free(r);
-        return oms_resp_problem(req, OMS_ENOTFOUND, "no audit event with that id", NULL);
-    }
-    json_t *ev = oms_audit_row_json(r, 0);
-    oms_dbres_free(r);
     if (record_read(req, "audit.read", id, NULL)) {
         json_decref(ev);
         return OMS_OK;

@@ -1,0 +1,50 @@
+#include "audit/alerts.h"
+
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "infra/log.h"
+#include "store/alerts_sql.h"
+#include "util/encoding.h"
+#include "util/time.h"
+
+int oms_alert_raise(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const char *severity, const char *detail,
+                    oms_error *err)
+{
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
+    char id[40] = "alr_";
+    oms_hex(id + 4, rnd, sizeof rnd);
+    oms_alert_row a = {.id = id,
+                       .time_ms = oms_now_ms(),
+                       .rule = rule,
+                       .severity = severity,
+                       .subject = ctx ? ctx->sub : NULL,
+                       .client_addr = ctx ? ctx->client_addr : NULL,
+                       .request_id = ctx ? ctx->request_id : NULL,
+                       .detail = detail ? detail : "{}"};
+    int rc = oms_store_alert_insert(c, &a, err);
+    if (rc == OMS_OK)
+        oms_log_write(OMS_LOG_WARN, ctx ? ctx->request_id : NULL, NULL, "security alert %s (%s): %s", rule, severity,
+                      detail ? detail : "{}");
+    return rc;
+}
+
+int oms_alert_raise_audited(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const char *severity,
+                            const json_t *detail, const oms_audit_event *like, oms_error *err)
+{
+    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    if (detail && !text)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    int rc = oms_alert_raise(c, ctx, rule, severity, text, err);
+    if (rc == OMS_OK) {
+        oms_audit_event ev = *like;
+        ev.action = "alert.raised";
+        ev.detail = text;
+        if (oms_audit_append(c, &ev, err))
+            rc = oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+    }
+    free(text);
+    return rc;
+}
