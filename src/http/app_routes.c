@@ -17,6 +17,8 @@
 #include "governance/overrides.h"
 #include "ops/alerts.h"
 #include "search/handlers.h"
+#include "api/openapi.h"
+#include "api/ui.h"
 
 const oms_route oms_app_routes[] = {
     /* method, pattern, handler, permission, audit action, change */
@@ -24,6 +26,11 @@ const oms_route oms_app_routes[] = {
     {"GET", "/ready", oms_h_ready, OMS_PERM_PUBLIC, NULL, false},
     {"GET", "/metrics", oms_h_metrics, OMS_PERM_METRICS_READ, NULL, false},
     {"GET", "/api/v1/me", oms_h_me, OMS_PERM_AUTHENTICATED, NULL, false},
+    /* people and programs (SPEC §14): the OpenAPI document; the console's
+     * static files, public by exact pattern (routes.c, docs/security.md) */
+    {"GET", "/api/v1/openapi.json", oms_h_openapi, OMS_PERM_AUTHENTICATED, NULL, false},
+    {"GET", "/ui", oms_h_ui_index, OMS_PERM_PUBLIC, NULL, false},
+    {"GET", "/ui/{file}", oms_h_ui_file, OMS_PERM_PUBLIC, NULL, false},
 
     /* schemas (SPEC §3, §4) */
     {"GET", "/api/v1/schemas/{branch}", oms_h_schema_export, OMS_PERM_SCHEMA_READ, NULL, false},
