@@ -202,7 +202,7 @@ static const char k_components[] =
     "\"Page\":{\"type\":\"object\",\"required\":[\"items\"],\"properties\":{\"items\":{\"type\":\"array\"},"
     "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}},"
     "\"Status\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}},"
-    "\"Me\":{\"type\":\"object\",\"required\":[\"sub\",\"roles\",\"permissions\"],\"properties\":{\"sub\":{\"type\":"
+    "\"Me\":{\"type\":\"object\",\"required\":[\"subject\",\"roles\",\"permissions\"],\"properties\":{\"subject\":{\"type\":"
     "\"string\"},\"roles\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"permissions\":{\"type\":\"array\","
     "\"items\":{\"type\":\"string\"}}}},"
     "\"BranchName\":{\"type\":\"string\",\"pattern\":\"^[a-z0-9][a-z0-9._/-]{0,99}$\"},"

@@ -65,7 +65,7 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/branches/{branch}/revert", "Revert a commit as a new commit", NULL,
      "{\"type\":\"object\",\"required\":[\"commit\"],\"additionalProperties\":false,\"properties\":{"
      "\"commit\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}," ISSUES "}}",
-     "{\"commit\":\"6f1c0e7d\",\"message\":\"Revert PROJ-2\"}", 200, OBJ, NULL},
+     "{\"commit\":\"6f1c0e7d\",\"message\":\"Revert PROJ-2\"}", 201, OBJ, NULL},
     {"PUT", "/api/v1/branches/{branch}/settings", "Branch settings", NULL,
      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"protected\":{\"type\":\"boolean\"},"
      "\"required_approvals\":{\"type\":\"integer\",\"minimum\":0},\"breaking_change_approvals\":{\"type\":\"integer\","
@@ -131,7 +131,7 @@ const oms_openapi_route oms_openapi_routes[] = {
      201, REF("Lock"), NULL},
     {"GET", "/api/v1/locks/{id}", "Read a lock", NULL, NULL, NULL, 200, REF("Lock"), NULL},
     {"DELETE", "/api/v1/locks/{id}", "Release a lock (a forced release needs lock:admin and an issue)", NULL, NULL,
-     NULL, 204, NULL, NULL},
+     NULL, 200, REF("Lock"), NULL},
     {"POST", "/api/v1/locks/{id}/heartbeat", "Heartbeat with progress", NULL,
      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"progress\":{\"type\":\"object\","
      "\"additionalProperties\":false,\"properties\":{\"percent\":{\"type\":\"number\",\"minimum\":0,\"maximum\":100},"
