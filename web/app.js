@@ -1,6 +1,6 @@
 // The OMS console (SPEC §14): sign-in, the shell (branch or ref, navigation)
 // and the router over the views.
-import { html, render, useState, useEffect } from './htm-preact.module.js';
+import { html, render, useState, useEffect, useRef } from './htm-preact.module.js';
 import { api, session } from './api.js';
 import { loadConfig, startLogin, finishLogin } from './oidc.js';
 import { useHash, href, Problem } from './ui.js';
@@ -45,7 +45,12 @@ function Shell({ me, onSignOut }) {
   const branch = route.params.branch || 'main';
   const at = route.params.at || '';
   useEffect(() => { api('GET', '/api/v1/branches?limit=1000').then((b) => setBranches(b.items), () => {}); }, []);
-  useEffect(() => { document.getElementById('main')?.focus({ preventScroll: true }); }, [route.view]);
+  // After a navigation (not the first load), focus moves to the new content.
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) { first.current = false; return; }
+    document.getElementById('main')?.focus({ preventScroll: true });
+  }, [route.view]);
   const go = (p) => { location.hash = href(route.view === 'r' || route.view === 'edit' ? 'browse' : route.view,
     route.view === 'r' || route.view === 'edit' ? [] : route.args, { ...route.params, ...p }); };
   const ctx = { me, branch, at, route, branches };
