@@ -122,7 +122,7 @@ def _cases(examples):
 
 
 def test_kind_schemas_agree_with_server_validation(ctx):
-    srv = ctx.server
+    srv = ctx.new_server()  # the shared server's main holds other tests' resources
     h = srv.auth("dev", ("developer",))
     branch = "sandbox/openapi-kinds"
     r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": branch, "from": "main"})

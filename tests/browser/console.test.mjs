@@ -3,12 +3,16 @@
 // (OMS_URL, OMS_TOKENS). Each step is a test; screenshots go to artifacts/.
 // Ends with "browser: N passed, M failed".
 import puppeteer from 'puppeteer-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, copyFileSync } from 'node:fs';
 
 const BASE = process.env.OMS_URL;
 const TOKENS = JSON.parse(process.env.OMS_TOKENS || '{}');
 const ART = new URL('./artifacts/', import.meta.url).pathname;
+rmSync(ART, { recursive: true, force: true });
 mkdirSync(ART, { recursive: true });
+// OMS_DOC_SHOTS=1 refreshes the screenshots of docs/console.md from this run.
+const DOC_SHOTS = ['02-browse', '05-graph', '06-editor-invalid', '08-compare', '09-proposal-conflict', '12-proposal-merged',
+  '13-lock-60', '14-audit', '16-narrow'];
 const XSS = '<img src=x onerror="window.__xss=1">';
 
 const browser = await puppeteer.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
@@ -270,6 +274,7 @@ await step('keyboard_and_labels', async () => {
 
 await step('narrow_screen', async () => {
   await page.setViewport({ width: 390, height: 844 });
+  await page.evaluate(() => document.activeElement?.blur());
   await go('#/browse/object-types?branch=feature%2Fconsole');
   await waitText('Company');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -284,5 +289,10 @@ await step('no_console_errors', async () => {
 });
 
 await browser.close();
+if (process.env.OMS_DOC_SHOTS && !failed) {
+  const docs = new URL('../../docs/console/', import.meta.url).pathname;
+  mkdirSync(docs, { recursive: true });
+  for (const n of DOC_SHOTS) copyFileSync(`${ART}${n}.png`, `${docs}${n}.png`);
+}
 console.log(`browser: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
