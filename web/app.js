@@ -80,10 +80,14 @@ function App() {
   const [state, setState] = useState({ phase: 'start', cfg: {} });
   useEffect(() => {
     (async () => {
+      // The configuration and the caller are asked for at once: one round trip before the shell.
+      const returning = new URLSearchParams(location.search).has('code');
+      const meP = session.token && !returning ? api('GET', '/api/v1/me') : null;
+      meP?.catch(() => {});
       const cfg = await loadConfig();
       try { await finishLogin(cfg); } catch (e) { setState({ phase: 'out', cfg, error: e }); return; }
       if (!session.token) { setState({ phase: 'out', cfg }); return; }
-      try { setState({ phase: 'in', cfg, me: await api('GET', '/api/v1/me') }); }
+      try { setState({ phase: 'in', cfg, me: await (meP || api('GET', '/api/v1/me')) }); }
       catch (e) { session.token = null; setState({ phase: 'out', cfg, error: e }); }
     })();
     const off = () => { session.token = null; setState((s) => ({ ...s, phase: 'out', me: null })); };
