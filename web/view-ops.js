@@ -50,7 +50,7 @@ export function Audit({ branch, route }) {
   };
   return html`<h1>Audit log</h1>
     <form class="grid filters" onSubmit=${apply} aria-label="Audit filters">
-      ${FILTERS.map((f) => html`<${Field} label=${f}>${f === 'outcome'
+      ${FILTERS.map((f) => html`<${Field} label=${f[0].toUpperCase() + f.slice(1)}>${f === 'outcome'
         ? html`<select id=${'f-' + f} value=${form[f]} onChange=${(e) => setForm({ ...form, [f]: e.target.value })}>
             ${['', 'success', 'denied', 'failure'].map((o) => html`<option value=${o}>${o || 'any'}</option>`)}</select>`
         : html`<input id=${'f-' + f} value=${form[f]} placeholder=${f === 'from' || f === 'to' ? '2026-01-01T00:00:00Z' : ''}
@@ -65,7 +65,7 @@ export function Audit({ branch, route }) {
     ${list.data ? html`<div class="scroll"><table class="list" id="audit"><thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Actor</th>
       <th scope="col">Action</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Status</th><th scope="col">Issues</th></tr></thead>
       <tbody>${list.data.items.map((e) => html`<tr><td>${e.seq}</td><td>${when(e.time)}</td><td>${e.actor && e.actor.sub}</td><td>${e.action}</td>
-        <td>${e.resource ? [e.resource.branch, e.resource.kind, e.resource.id].filter(Boolean).join(' ') : ''}</td>
+        <td>${e.resource ? [e.resource.kind, e.resource.id].filter(Boolean).join('/') : ''}${e.resource && e.resource.branch ? html` <span class="muted">on ${e.resource.branch}</span>` : ''}</td>
         <td><${Badge} kind=${e.outcome === 'success' ? 'ok' : 'bad'}>${e.outcome}<//></td><td>${e.status}</td>
         <td>${(e.issue_keys || []).join(', ')}</td></tr>`)}</tbody></table></div>` : html`<${Loading} />`}`;
 }

@@ -292,8 +292,11 @@ fail:
     return NULL;
 }
 
-/* The document is the same for the process's life: built once. */
-static json_t *g_doc;
+/* The document is the same for the process's life: built and serialised
+ * once; every request sends the same bytes (no shared jansson value is
+ * touched by concurrent requests). */
+static char *g_text;
+static size_t g_len;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static const oms_route_table *g_table;
 
@@ -304,8 +307,13 @@ static void build_once(void)
     for (size_t i = 0; i < n; i++)
         rs[i] = oms_routes_at(g_table, i);
     char why[256];
-    g_doc = oms_openapi_build(rs, n, why, sizeof why);
+    json_t *doc = oms_openapi_build(rs, n, why, sizeof why);
     free(rs);
+    if (doc) {
+        g_text = json_dumps(doc, JSON_COMPACT);
+        g_len = g_text ? strlen(g_text) : 0;
+        json_decref(doc);
+    }
 }
 
 int oms_h_openapi(oms_request *req)
@@ -314,7 +322,7 @@ int oms_h_openapi(oms_request *req)
         return oms_resp_problem(req, OMS_EINVAL, "this route takes no query parameters", NULL);
     g_table = req->app->routes;
     pthread_once(&g_once, build_once);
-    if (!g_doc)
+    if (!g_text)
         return oms_resp_problem(req, OMS_EINTERNAL, "the OpenAPI document could not be built", NULL);
-    return oms_resp_json(req, 200, json_incref(g_doc));
+    return oms_resp_text(req, 200, "application/json", g_text, g_len);
 }
