@@ -178,6 +178,11 @@ static json_t *operation(const oms_route *r, const oms_openapi_route *m, int kin
         json_object_set_new(ok, "content", json_pack("{s:{s:o}}", m->media ? m->media : "application/json",
                                                      "schema", schema));
     }
+    /* /ready answers 503 with the same shape and a reason (SPEC §5). */
+    if (strcmp(r->pattern, "/ready") == 0)
+        json_object_set_new(responses, "503",
+                            json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "not ready, with a reason", "content",
+                                      "application/json", "schema", "$ref", "#/components/schemas/Status"));
     if (m->status == 308)
         json_object_set_new(ok, "headers", json_pack("{s:{s:{s:s}}}", "Location", "schema", "type", "string"));
     json_object_set_new(responses, status, ok);
@@ -201,7 +206,8 @@ static const char k_components[] =
     "\"string\"}}},"
     "\"Page\":{\"type\":\"object\",\"required\":[\"items\"],\"properties\":{\"items\":{\"type\":\"array\"},"
     "\"next_cursor\":{\"type\":[\"string\",\"null\"]}}},"
-    "\"Status\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}},"
+    "\"Status\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"},"
+    "\"reason\":{\"type\":\"string\"}}},"
     "\"Me\":{\"type\":\"object\",\"required\":[\"subject\",\"roles\",\"permissions\"],\"properties\":{\"subject\":{\"type\":"
     "\"string\"},\"roles\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"permissions\":{\"type\":\"array\","
     "\"items\":{\"type\":\"string\"}}}},"
