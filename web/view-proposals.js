@@ -88,9 +88,9 @@ export function ProposalView({ branch, route, me }) {
     <p><strong>${p.source}</strong> → <strong>${p.target}</strong> by ${p.author}, ${when(p.created_at)}
       ${(p.issue_keys || []).map((k) => html` <${Badge} kind="issue">${k}<//>`)}</p>
     <p class="desc">${p.description}</p>
-    <p>Approvals: ${(p.approvals || []).length} of ${p.required_approvals}
-      ${(p.approvals || []).map((a) => html` <${Badge} kind="ok">${a.reviewer}<//>`)}
-      ${p.mergeable ? html` <${Badge} kind="ok">mergeable<//>` : ''} ${p.merged_commit ? html` merged as <code>${short(p.merged_commit)}</code>` : ''}</p>
+    <p>${p.required_approvals !== undefined ? html`Approvals: ${(p.approvals || []).length} of ${p.required_approvals}
+      ${(p.approvals || []).map((a) => html` <${Badge} kind="ok">${a.reviewer}<//>`)}` : ''}
+      ${p.mergeable ? html` <${Badge} kind="ok">mergeable<//>` : ''} ${p.merged_commit ? html`Merged as <code>${short(p.merged_commit)}</code>` : ''}</p>
     <div class="actions" role="group" aria-label="Review">
       ${p.state === 'draft' ? html`<button type="button" onClick=${() => act('open')}>Open for review</button>` : ''}
       ${live && me.subject !== p.author ? html`<button type="button" class="primary" onClick=${() => act('approve')}>Approve</button>
