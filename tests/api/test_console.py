@@ -98,3 +98,11 @@ def test_console_in_chromium(ctx):
     p = subprocess.run(["node", "console.test.mjs"], cwd=BROWSER, env=env, capture_output=True, text=True, timeout=600)
     print(p.stdout[-6000:])
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-3000:]
+
+
+def test_console_oidc_sign_in_with_pkce(ctx):
+    """web/oidc.js against a fake provider, in node (tests/browser/oidc.test.mjs)."""
+    if not os.path.isdir(os.path.join(BROWSER, "node_modules")):
+        raise Skip("tests/browser/node_modules missing")
+    p = subprocess.run(["node", "oidc.test.mjs"], cwd=BROWSER, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
