@@ -72,7 +72,12 @@ def _fixture(srv):
             {"op": "create", "kind": "link-types", "document": {
                 "api_name": "employs", "from": "Company", "to": "Person", "cardinality": "one_to_many"}},
             {"op": "create", "kind": "shared-properties", "document": {
-                "api_name": "Conflicted", "type": "string", "description": "base words"}}]}))
+                "api_name": "Conflicted", "type": "string", "description": "base words"}},
+            {"op": "create", "kind": "shared-properties", "document": {
+                "api_name": "Score", "type": "integer", "status": "active"}}]}))
+    # one reviewer may merge a breaking change into staging
+    _ok(srv.request("PUT", f"/api/v1/branches/{st}/settings", headers=srv.auth("adm", ("admin",)),
+                    json_body={"breaking_change_approvals": 1}))
     _ok(srv.request("POST", "/api/v1/branches", headers=dev, json_body={"name": "feature/console", "from": "staging"}))
     fc = quote("feature/console")
     for b, words in ((st, "staging words"), (fc, "feature words")):
@@ -81,6 +86,12 @@ def _fixture(srv):
         doc["description"] = words
         _ok(srv.request("PUT", f"/api/v1/schemas/{b}/shared-properties/Conflicted",
                         headers={**w(), "If-Match": '"%s"' % cur["meta"]["etag"]}, json_body=doc))
+    # a breaking change on the feature branch: an active property changes type
+    cur = _ok(srv.get(f"/api/v1/schemas/{fc}/shared-properties/Score", headers=dev))
+    doc = {k: v for k, v in cur.items() if k != "meta"}
+    doc["type"] = "string"
+    _ok(srv.request("PUT", f"/api/v1/schemas/{fc}/shared-properties/Score",
+                    headers={**w(), "If-Match": '"%s"' % cur["meta"]["etag"]}, json_body=doc))
 
 
 def test_console_in_chromium(ctx):

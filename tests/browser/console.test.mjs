@@ -171,6 +171,10 @@ await step('compare_two_refs_with_field_highlights', async () => {
   const t = await mainText();
   assert(t.includes('object-types/Company') && t.includes('shared-properties/Conflicted'), 'changed resources listed');
   assert(await page.$('td.new ins') && await page.$('td.old del'), 'field-level highlights');
+  const breaking = await page.$$eval('li.change', (els) => els.filter((e) => e.querySelector('.badge.breaking'))
+    .map((e) => e.querySelector('strong').textContent));
+  assert(breaking.length === 1 && breaking[0] === 'shared-properties/Score', 'the breaking change has its badge: ' + breaking);
+  assert(await page.$eval('li.change .fields-diff .badge.breaking', (e) => e.textContent.startsWith('breaking')), 'a field-level breaking badge');
   await noXss();
   await shot('08-compare');
 });
@@ -192,6 +196,7 @@ await step('open_a_proposal_and_see_its_conflict', async () => {
   const t = await mainText();
   assert(t.includes('Console changes ' + XSS) && t.includes('shared-properties/Conflicted'), 'proposal and conflict shown');
   assert(t.includes('staging words') && t.includes('feature words'), 'both sides of the conflict');
+  assert(await page.$eval('h1', (h) => !!h.querySelector('.badge.breaking')), 'the proposal is flagged breaking');
   await noXss();
   await shot('09-proposal-conflict');
 });
