@@ -61,7 +61,7 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"additionalProperties\":{\"anyOf\":[{\"enum\":[\"source\",\"target\"]},{\"type\":\"object\"}]}}," ISSUES "}}",
      "{\"source\":\"feature/x\",\"message\":\"Merge feature/x PROJ-1\",\"resolutions\":{\"object-types/Person\":"
      "\"source\"}}",
-     200, OBJ, NULL},
+     200, REF("Merge"), NULL},
     {"POST", "/api/v1/branches/{branch}/revert", "Revert a commit as a new commit", NULL,
      "{\"type\":\"object\",\"required\":[\"commit\"],\"additionalProperties\":false,\"properties\":{"
      "\"commit\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}," ISSUES "}}",
