@@ -73,6 +73,12 @@ static json_t *parse(const char *text, char *why, size_t cap, const char *what)
 /* A schema text, "KIND" standing for the kind's component. */
 static json_t *schema_text(const char *text, int kind, char *why, size_t cap, const char *what)
 {
+    if (strcmp(text, "KINDPAGE") == 0) {
+        char ref[96];
+        snprintf(ref, sizeof ref, "#/components/schemas/%s", kind >= 0 ? k_kind_names[kind] : "AnyResource");
+        return json_pack("{s:[{s:s},{s:{s:{s:{s:s}}}}]}", "allOf", "$ref", "#/components/schemas/Page", "properties",
+                         "items", "items", "$ref", ref);
+    }
     if (strcmp(text, "KIND") == 0) {
         char ref[96];
         snprintf(ref, sizeof ref, "#/components/schemas/%s", kind >= 0 ? k_kind_names[kind] : "AnyResource");

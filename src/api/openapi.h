@@ -19,7 +19,8 @@ typedef struct {
     const char *body;     /* request body schema (JSON), "KIND" for the kind's document, or NULL */
     const char *example;  /* request body example (JSON); required with a body */
     int status;           /* success status */
-    const char *response; /* success body schema (JSON), "KIND" for a kind document, or NULL: none */
+    const char *response; /* success body schema (JSON), "KIND" for a kind document, "KINDPAGE" for a
+                           * page of them, or NULL: none */
     const char *media;    /* success media type when not application/json */
 } oms_openapi_route;
 

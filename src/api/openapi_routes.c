@@ -9,6 +9,10 @@
 #define OBJ "{\"type\":\"object\"}"
 #define PAGE "{\"$ref\":\"#/components/schemas/Page\"}"
 #define REF(n) "{\"$ref\":\"#/components/schemas/" n "\"}"
+/* A page whose items are of component n. */
+#define PAGE_OF(n)                                                                                               \
+    "{\"allOf\":[{\"$ref\":\"#/components/schemas/Page\"},{\"properties\":{\"items\":{\"items\":{\"$ref\":"       \
+    "\"#/components/schemas/" n "\"}}}}]}"
 #define ISSUES "\"issue_id\":{\"type\":\"string\"},\"issue_ids\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
 
 const oms_openapi_route oms_openapi_routes[] = {
@@ -24,7 +28,7 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"GET", "/api/v1/schemas/{branch}", "The whole ontology at the head (export)", "at", NULL, NULL, 200,
      REF("Export"), NULL},
     {"GET", "/api/v1/schemas/{branch}/{kind}", "List resources of a kind", "q status at limit cursor", NULL, NULL,
-     200, PAGE, NULL},
+     200, "KINDPAGE", NULL},
     {"POST", "/api/v1/schemas/{branch}/{kind}", "Create a resource", NULL, "KIND", NULL, 201, "KIND", NULL},
     {"GET", "/api/v1/schemas/{branch}/{kind}/{api_name}", "Read a resource", "at", NULL, NULL, 200, "KIND", NULL},
     {"PUT", "/api/v1/schemas/{branch}/{kind}/{api_name}", "Replace a resource (If-Match required)", NULL, "KIND",
@@ -41,7 +45,7 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"document\":{\"api_name\":\"email\",\"type\":\"string\"}}]}",
      200, REF("Validation"), NULL},
 
-    {"GET", "/api/v1/branches", "List branches", "limit cursor", NULL, NULL, 200, PAGE, NULL},
+    {"GET", "/api/v1/branches", "List branches", "limit cursor", NULL, NULL, 200, PAGE_OF("Branch"), NULL},
     {"POST", "/api/v1/branches", "Create a branch", NULL,
      "{\"type\":\"object\",\"required\":[\"name\"],\"additionalProperties\":false,\"properties\":{"
      "\"name\":{\"$ref\":\"#/components/schemas/BranchName\"},\"from\":{\"type\":\"string\"}}}",
@@ -49,11 +53,11 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"GET", "/api/v1/branches/{branch}", "Read a branch", NULL, NULL, NULL, 200, REF("Branch"), NULL},
     {"DELETE", "/api/v1/branches/{branch}", "Delete a branch", NULL, NULL, NULL, 204, NULL, NULL},
     {"GET", "/api/v1/branches/{branch}/commits", "First-parent history", "resource author since until limit cursor",
-     NULL, NULL, 200, PAGE, NULL},
+     NULL, NULL, 200, PAGE_OF("Commit"), NULL},
     {"GET", "/api/v1/commits/{id}", "A commit with its changes", NULL, NULL, NULL, 200, REF("Commit"), NULL},
     {"GET", "/api/v1/diff", "Diff between two refs or commits", "from to", NULL, NULL, 200, REF("Diff"), NULL},
-    {"GET", "/api/v1/issues/{key}/commits", "Commits linked to an issue", "limit cursor", NULL, NULL, 200, PAGE,
-     NULL},
+    {"GET", "/api/v1/issues/{key}/commits", "Commits linked to an issue", "limit cursor", NULL, NULL, 200,
+     PAGE_OF("Commit"), NULL},
 
     {"POST", "/api/v1/branches/{branch}/merge", "Three-way merge from a source", NULL,
      "{\"type\":\"object\",\"required\":[\"source\"],\"additionalProperties\":false,\"properties\":{"
@@ -72,7 +76,8 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"minimum\":0},\"issue_required\":{\"type\":[\"boolean\",\"null\"]},\"compatibility\":{\"enum\":[\"warn\","
      "\"block\",\"none\"]},\"transitive\":{\"type\":\"boolean\"}}}",
      "{\"protected\":true,\"required_approvals\":1}", 200, REF("Branch"), NULL},
-    {"GET", "/api/v1/proposals", "List proposals", "state target limit cursor", NULL, NULL, 200, PAGE, NULL},
+    {"GET", "/api/v1/proposals", "List proposals", "state target limit cursor", NULL, NULL, 200, PAGE_OF("Proposal"),
+     NULL},
     {"POST", "/api/v1/proposals", "Create a proposal", NULL,
      "{\"type\":\"object\",\"required\":[\"source\",\"target\",\"title\"],\"properties\":{\"source\":{\"type\":"
      "\"string\"},\"target\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"description\":{\"type\":"
@@ -119,7 +124,8 @@ const oms_openapi_route oms_openapi_routes[] = {
      200, OBJ, NULL},
     {"DELETE", "/api/v1/acl/policies/{id}", "Delete an ACL policy", NULL, NULL, NULL, 204, NULL, NULL},
 
-    {"GET", "/api/v1/locks", "List locks", "branch holder state limit cursor", NULL, NULL, 200, PAGE, NULL},
+    {"GET", "/api/v1/locks", "List locks", "branch holder state limit cursor", NULL, NULL, 200, PAGE_OF("Lock"),
+     NULL},
     {"POST", "/api/v1/locks", "Acquire a lock", NULL,
      "{\"type\":\"object\",\"required\":[\"branch\"],\"additionalProperties\":false,\"properties\":{\"branch\":{"
      "\"type\":\"string\"},\"scope\":{\"enum\":[\"resource\",\"resource_type\",\"branch\"]},\"resource_type\":{"
