@@ -19,7 +19,8 @@ LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS := $(shell find src -name '*.c' | sort)
 LIB_SRCS := $(filter-out src/app/main.c,$(SRCS))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o $(BUILD)/gen/web_assets.o
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg web/vendor/*.js))
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -51,6 +52,14 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed-sql.sh
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The web console (web/, SPEC §14), built into the binary.
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-web.sh $(WEB_FILES) > $@
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liboms.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/liboms.a $(LDLIBS)
@@ -66,10 +75,10 @@ unit: $(UNIT_BINS) $(FUZZ_REPLAY)
 # `make fuzz [FUZZ_SECONDS=60]`: every target under libFuzzer (clang, ASan,
 # UBSan), starting from a scratch copy of its committed corpus.
 FUZZ_SECONDS ?= 30
-fuzz: $(BUILD)/gen/migrations.c
+fuzz: $(BUILD)/gen/migrations.c $(BUILD)/gen/web_assets.c
 	@for t in $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%); do \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc -I$(BUILD)/gen \
-	    -I/usr/include/postgresql -o build/fuzz-$$t tests/fuzz/fuzz_$$t.c $(LIB_SRCS) $(BUILD)/gen/migrations.c \
+	    -I/usr/include/postgresql -o build/fuzz-$$t tests/fuzz/fuzz_$$t.c $(LIB_SRCS) $(BUILD)/gen/migrations.c $(BUILD)/gen/web_assets.c \
 	    $(LDLIBS) || exit 1; \
 	  rm -rf build/fuzz-corpus-$$t && cp -r tests/fuzz/corpus/$$t build/fuzz-corpus-$$t; \
 	  build/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz-corpus-$$t || exit 1; \

@@ -3,17 +3,29 @@
 # any is missing. Safe to run repeatedly: it does nothing when all are there.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
-libcurl4-openssl-dev postgresql-15 postgresql-client-15 python3 python3-prometheus-client sqlite3 curl python3-cryptography faketime
+libcurl4-openssl-dev nodejs postgresql-15 postgresql-client-15 python3 python3-prometheus-client sqlite3 curl python3-cryptography faketime
 chromium tesseract-ocr tesseract-ocr-eng fonts-dejavu-core slowhttptest"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "installing:$missing" >&2
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+  echo "installing:$missing" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The node packages of the browser tests and the OpenAPI checks
+# (tests/browser/package-lock.json, without registry URLs): npm ci when
+# node_modules is missing or older than the lock file.
+if command -v npm >/dev/null 2>&1; then
+  b="$(dirname "$0")/../tests/browser"
+  if [ ! -f "$b/node_modules/.package-lock.json" ] || [ "$b/package-lock.json" -nt "$b/node_modules/.package-lock.json" ]; then
+    (cd "$b" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
+      echo "warning: npm ci failed in tests/browser: the OpenAPI and browser tests will report SKIP" >&2
+  fi
+fi

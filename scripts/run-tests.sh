@@ -24,8 +24,15 @@ for f in "$BUILD"/fuzz/fuzz_*; do
   "$f" "tests/fuzz/corpus/$name" 2>&1 | tee -a "$log" || status=1
 done
 
-python3 tests/api/run.py sqlite 2>&1 | tee -a "$log"
+# The SQLite pass records every JSON response body; each must validate
+# against openapi.json (tests/api/check_responses.py). The console's
+# browser tests are tests/api/test_console.py (SQLite; SKIP on PostgreSQL).
+responses=$(mktemp /tmp/oms-responses.XXXXXX)
+OMS_RECORD_RESPONSES=$responses python3 tests/api/run.py sqlite 2>&1 | tee -a "$log"
 [ "$(tail -n1 "$log" | grep -c ', 0 failed')" -eq 1 ] || status=1
+python3 tests/api/check_responses.py "$responses" 2>&1 | tee -a "$log"
+tail -n1 "$log" | grep -qE ', 0 failed|^SKIP' || status=1
+rm -f "$responses"
 
 pgenv=$(scripts/pg-throwaway.sh start) || { echo "cannot start PostgreSQL"; echo "pg: 0 passed, 1 failed" >>"$log"; status=1; pgenv=""; }
 if [ -n "$pgenv" ]; then

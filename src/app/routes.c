@@ -20,6 +20,10 @@
 #include "ops/metrics.h"
 #include "vcs/handlers.h"
 #include "vcs/proposals.h"
+#include "api/openapi.h"
+#include "api/ui.h"
+#include "audit/alerts.h"
+#include "governance/overrides.h"
 
 const oms_route oms_app_routes[] = {
     /* method, pattern, handler, permission, audit action, change */
@@ -27,6 +31,11 @@ const oms_route oms_app_routes[] = {
     {"GET", "/ready", oms_h_ready, OMS_PERM_PUBLIC, NULL, false},
     {"GET", "/metrics", oms_h_metrics, OMS_PERM_METRICS_READ, NULL, false},
     {"GET", "/api/v1/me", oms_h_me, OMS_PERM_AUTHENTICATED, NULL, false},
+    /* people and programs (SPEC §14): the OpenAPI document; the console's
+     * static files, public by exact pattern (routes.c, docs/security.md) */
+    {"GET", "/api/v1/openapi.json", oms_h_openapi, OMS_PERM_AUTHENTICATED, NULL, false},
+    {"GET", "/ui", oms_h_ui_index, OMS_PERM_PUBLIC, NULL, false},
+    {"GET", "/ui/{file}", oms_h_ui_file, OMS_PERM_PUBLIC, NULL, false},
 
     /* schemas (SPEC §3, §4) */
     {"GET", "/api/v1/schemas/{branch}", oms_h_schema_export, OMS_PERM_SCHEMA_READ, NULL, false},

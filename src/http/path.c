@@ -77,6 +77,13 @@ int oms_path_parse(oms_path *out, const char *raw, size_t len, oms_arena *a, oms
         return oms_err_set(err, OMS_EBADPATH, "path must start with /");
     if (len == 1)
         return OMS_OK;
+    /* The console's directory URL is the one path with a trailing slash
+     * (SPEC §5: GET /ui/...); it is the route /ui, whose handler answers
+     * the bare "/ui" with a redirect, so each still has one spelling. */
+    if (len == 4 && memcmp(raw, "/ui/", 4) == 0) {
+        out->seg[out->nseg++] = oms_arena_strndup(a, "ui", 2);
+        return OMS_OK;
+    }
     size_t start = 1;
     for (size_t i = 1; i <= len; i++) {
         if (i < len && raw[i] != '/') {

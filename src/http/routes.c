@@ -9,7 +9,7 @@ const char *const oms_kind_segments[] = {
 };
 const size_t oms_kind_segments_count = sizeof oms_kind_segments / sizeof oms_kind_segments[0];
 
-typedef enum { SEG_LITERAL, SEG_BRANCH, SEG_API_NAME, SEG_ID, SEG_KIND, SEG_NAME } seg_type;
+typedef enum { SEG_LITERAL, SEG_BRANCH, SEG_API_NAME, SEG_ID, SEG_KIND, SEG_NAME, SEG_FILE } seg_type;
 
 typedef struct {
     seg_type type;
@@ -28,8 +28,11 @@ struct oms_route_table {
     size_t n;
 };
 
-/* The only paths that may be public: an exact list, never a prefix. */
-static const char *const k_public_paths[] = {"/health", "/ready"};
+/* The only paths that may be public: an exact list, never a prefix. The
+ * console's static files (/ui, /ui/{file}) are the one exception, by exact
+ * pattern: they hold no data, and every API call the console makes carries
+ * the user's token (docs/security.md, tests/unit/test_ui_routes.c). */
+static const char *const k_public_paths[] = {"/health", "/ready", "/ui", "/ui/{file}"};
 
 static int compile(compiled_route *cr, const oms_route *r, oms_error *err)
 {
@@ -59,6 +62,8 @@ static int compile(compiled_route *cr, const oms_route *r, oms_error *err)
             s->type = SEG_KIND;
         } else if (len == 5 && strncmp(p, "{key}", 5) == 0) {
             s->type = SEG_NAME;
+        } else if (len == 6 && strncmp(p, "{file}", 6) == 0) {
+            s->type = SEG_FILE;
         } else {
             return oms_err_set(err, OMS_ECONFIG, "route %s %s: unknown parameter %.*s", r->method,
                                r->pattern, (int)len, p);
@@ -156,6 +161,19 @@ static bool method_matches(const char *route_method, const char *method)
            (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
 }
 
+/* A console file name: ^[a-z0-9][a-z0-9._-]{0,63}$ (no '/', no "..": flat). */
+static bool file_name_ok(const char *d)
+{
+    size_t n = strlen(d);
+    if (n == 0 || n > 64 || d[0] == '.' || d[0] == '-' || d[0] == '_' || strstr(d, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= '0' && d[i] <= '9') || d[i] == '.' || d[i] == '_' ||
+              d[i] == '-'))
+            return false;
+    return true;
+}
+
 /* Decodes each parameter once and checks its grammar. */
 static int bind_params(const compiled_route *cr, oms_request *req, oms_error *err)
 {
@@ -174,6 +192,7 @@ static int bind_params(const compiled_route *cr, oms_request *req, oms_error *er
         case SEG_API_NAME: ok = oms_valid_api_name(d); what = "api_name"; break;
         case SEG_ID: ok = oms_valid_opaque_id(d); what = "id"; break;
         case SEG_NAME: ok = strlen(d) > 0 && strlen(d) <= 128; what = "key"; break;
+        case SEG_FILE: ok = file_name_ok(d); what = "file name"; break;
         default: break;
         }
         if (!ok)

@@ -14,6 +14,7 @@
 
 #include "http/path.h"
 #include "ontology/internal.h"
+#include "ontology/kind_schema.h"
 
 #define DISPLAY_NAME_MAX 200
 #define DESCRIPTION_MAX 4096
@@ -521,4 +522,119 @@ int oms_validate_document(oms_kind k, json_t *doc, const char *url_api_name, jso
 cleanup:
     oms_ont_ptr_free(&v.ptr);
     return v.added;
+}
+
+/* ---- the same tables as JSON Schema (2020-12) ------------------------------- */
+
+/* The OpenAPI document (src/api/openapi.c) publishes one schema per kind,
+ * generated here from the tables above so it cannot drift from them. Rules
+ * across fields that JSON Schema can say (enum only on strings, object_type
+ * with object_reference, a rule's target) are written as if/then; rules
+ * that need other objects (primary key, title property, self-extension) are
+ * named in "x-oms-rules" and proven by tests/api/test_openapi.py. */
+static json_t *schema_of(const object_spec *spec);
+
+static json_t *enum_of(const char *const *values)
+{
+    json_t *a = json_array();
+    for (; *values; values++)
+        json_array_append_new(a, json_string(*values));
+    return a;
+}
+
+static json_t *field_schema(const field_spec *f)
+{
+    switch (f->kind) {
+    case V_API_NAME:
+        return json_pack("{s:s, s:s}", "type", "string", "pattern", "^[A-Za-z][A-Za-z0-9_]{0,99}$");
+    case V_DISPLAY_NAME:
+        return json_pack("{s:s, s:i, s:i}", "type", "string", "minLength", 1, "maxLength", DISPLAY_NAME_MAX);
+    case V_DESCRIPTION:
+        return json_pack("{s:s, s:i}", "type", "string", "maxLength", DESCRIPTION_MAX);
+    case V_BOOL:
+        return json_pack("{s:s}", "type", "boolean");
+    case V_ENUM:
+        return json_pack("{s:s, s:o}", "type", "string", "enum", enum_of(f->values));
+    case V_NAME_LIST:
+    case V_STRING_SET: {
+        json_t *items = f->kind == V_NAME_LIST
+                            ? json_pack("{s:s, s:s}", "type", "string", "pattern", "^[A-Za-z][A-Za-z0-9_]{0,99}$")
+                            : json_pack("{s:s}", "type", "string");
+        return json_pack("{s:s, s:o, s:b, s:i}", "type", "array", "items", items, "uniqueItems", 1, "maxItems",
+                         OMS_ONT_MAX_ITEMS);
+    }
+    case V_OBJECT_LIST:
+        return json_pack("{s:s, s:o, s:i}", "type", "array", "items", schema_of(f->sub), "maxItems",
+                         OMS_ONT_MAX_ITEMS);
+    case V_OBJECT:
+        return schema_of(f->sub);
+    }
+    return json_object();
+}
+
+static json_t *if_then(const char *field, json_t *cond, json_t *then)
+{
+    return json_pack("{s:{s:{s:o}, s:[s]}, s:o}", "if", "properties", field, cond, "required", field, "then", then);
+}
+
+/* The `post` rules JSON Schema can express, as allOf members. */
+static void post_rules(const object_spec *spec, json_t *s)
+{
+    json_t *all = json_array();
+    if (spec->post == property_post)
+        json_array_append_new(all, if_then("type", json_pack("{s:{s:s}}", "not", "const", "string"),
+                                           json_pack("{s:{s:[s]}}", "not", "required", "enum")));
+    if (spec->post == typed_post) {
+        json_array_append_new(all, if_then("type", json_pack("{s:s}", "const", "object_reference"),
+                                           json_pack("{s:[s]}", "required", "object_type")));
+        json_array_append_new(all, if_then("type", json_pack("{s:{s:s}}", "not", "const", "object_reference"),
+                                           json_pack("{s:{s:[s]}}", "not", "required", "object_type")));
+    }
+    if (spec->post == rule_post) {
+        json_array_append_new(all, if_then("type", json_pack("{s:s}", "pattern", "_link$"),
+                                           json_pack("{s:[s], s:{s:[s]}}", "required", "link_type", "not",
+                                                     "required", "object_type")));
+        json_array_append_new(all, if_then("type", json_pack("{s:s}", "pattern", "_object$"),
+                                           json_pack("{s:[s], s:{s:[s]}}", "required", "object_type", "not",
+                                                     "required", "link_type")));
+    }
+    if (spec->post == object_type_post) {
+        json_t *props = json_object_get(json_object_get(s, "properties"), "properties");
+        json_object_set_new(props, "minItems", json_integer(1)); /* "at least one property" */
+        json_object_set_new(s, "x-oms-rules",
+                            json_pack("[s,s]", "primary_key names a required, non-array string/integer/long property",
+                                      "title_property names a property"));
+    }
+    if (spec->post == interface_post)
+        json_object_set_new(s, "x-oms-rules", json_pack("[s]", "an interface cannot extend itself"));
+    if (json_array_size(all))
+        json_object_set_new(s, "allOf", all);
+    else
+        json_decref(all);
+}
+
+static json_t *schema_of(const object_spec *spec)
+{
+    json_t *props = json_object(), *req = json_array();
+    for (size_t i = 0; i < spec->nfields; i++) {
+        const field_spec *f = &spec->fields[i];
+        json_t *fs = field_schema(f);
+        json_object_set_new(props, f->name, fs);
+        if (f->required)
+            json_array_append_new(req, json_string(f->name));
+    }
+    json_t *s = json_pack("{s:s, s:o, s:o, s:b}", "type", "object", "properties", props, "required", req,
+                          "additionalProperties", 0);
+    post_rules(spec, s);
+    return s;
+}
+
+json_t *oms_kind_json_schema(oms_kind k)
+{
+    if ((unsigned)k >= OMS_KIND__COUNT)
+        return NULL;
+    json_t *s = schema_of(&KIND_SPECS[k]);
+    /* Server data comes back under `meta`, and is ignored on input. */
+    json_object_set_new(json_object_get(s, "properties"), "meta", json_pack("{s:s}", "type", "object"));
+    return s;
 }

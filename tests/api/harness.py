@@ -271,7 +271,9 @@ class Server:
         if headers:
             h.update(headers)
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
-        return self.raw(head.encode("latin-1") + (body or b""), timeout=timeout, source=source)
+        resp = self.raw(head.encode("latin-1") + (body or b""), timeout=timeout, source=source)
+        _record(method, path, resp)
+        return resp
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -331,6 +333,27 @@ class Server:
         rows = self.query(f"SELECT {cols} FROM audit_events WHERE {where} ORDER BY seq")
         names = [c.strip() for c in cols.split(",")]
         return [dict(zip(names, r)) for r in rows]
+
+
+RECORD = os.environ.get("OMS_RECORD_RESPONSES")
+
+
+def _record(method, path, resp):
+    """With OMS_RECORD_RESPONSES=FILE, every JSON response body goes to FILE
+    (JSON lines) for tests/browser/check-openapi.mjs to validate against
+    openapi.json after the run."""
+    if not RECORD:
+        return
+    ctype = (resp.header("Content-Type") or "").split(";")[0].strip()
+    if ctype not in ("application/json", "application/problem+json") or not resp.body:
+        return
+    try:
+        body = json.loads(resp.body)
+    except ValueError:
+        body = None  # a non-JSON body under a JSON type: fails the check
+    with open(RECORD, "a") as f:
+        f.write(json.dumps({"method": method, "path": path, "status": resp.status, "type": ctype,
+                            "body": body}) + "\n")
 
 
 def _psql(url, sql, tuples=False):

@@ -17,7 +17,8 @@ static void app_table_is_valid(void)
         const oms_route *r = &oms_app_routes[i];
         CHECK(r->perm != OMS_PERM_UNSET);
         if (r->perm == OMS_PERM_PUBLIC)
-            CHECK(strcmp(r->pattern, "/health") == 0 || strcmp(r->pattern, "/ready") == 0);
+            CHECK(strcmp(r->pattern, "/health") == 0 || strcmp(r->pattern, "/ready") == 0 ||
+                  strcmp(r->pattern, "/ui") == 0 || strcmp(r->pattern, "/ui/{file}") == 0);
         else
             CHECK(strncmp(r->pattern, "/api/v1/", 8) == 0 || strcmp(r->pattern, "/metrics") == 0);
         if (r->change)

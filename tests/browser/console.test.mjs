@@ -1,0 +1,303 @@
+// Browser tests of the OMS console in headless Chromium (puppeteer-core),
+// against a server started and seeded by tests/api/test_console.py
+// (OMS_URL, OMS_TOKENS). Each step is a test; screenshots go to artifacts/.
+// Ends with "browser: N passed, M failed".
+import puppeteer from 'puppeteer-core';
+import { mkdirSync, rmSync, copyFileSync } from 'node:fs';
+
+const BASE = process.env.OMS_URL;
+const TOKENS = JSON.parse(process.env.OMS_TOKENS || '{}');
+const ART = new URL('./artifacts/', import.meta.url).pathname;
+rmSync(ART, { recursive: true, force: true });
+mkdirSync(ART, { recursive: true });
+// OMS_DOC_SHOTS=1 refreshes the screenshots of docs/console.md from this run.
+const DOC_SHOTS = ['02-browse', '05-graph', '06-editor-invalid', '08-compare', '09-proposal-conflict', '12-proposal-merged',
+  '13-lock-60', '14-audit', '16-narrow'];
+const XSS = '<img src=x onerror="window.__xss=1">';
+
+const browser = await puppeteer.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
+const page = await browser.newPage();
+await page.setViewport({ width: 1280, height: 800 });
+const consoleErrors = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+let passed = 0, failed = 0;
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   browser.${name} (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL browser.${name}: ${e.stack || e}`);
+    console.log('     page text: ' + (await page.evaluate(() => document.querySelector('main')?.innerText || '').catch(() => '')).slice(-800).replace(/\n/g, ' | '));
+    await page.screenshot({ path: `${ART}fail-${name}.png` }).catch(() => {});
+  }
+}
+const assert = (c, m) => { if (!c) throw new Error('assertion failed: ' + m); };
+const shot = (n) => page.screenshot({ path: `${ART}${n}.png`, fullPage: false });
+const text = (sel) => page.$eval(sel, (e) => e.textContent);
+const mainText = () => page.$eval('main', (e) => e.innerText);
+async function waitText(t, timeout = 8000) {
+  await page.waitForFunction((s) => document.querySelector('main')?.innerText.includes(s), { timeout }, t);
+}
+async function go(hash) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+}
+async function api(method, path, token, body, headers = {}) {
+  const r = await fetch(BASE + path, { method, headers: { Authorization: 'Bearer ' + token, ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
+    body: body ? JSON.stringify(body) : undefined });
+  const t = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${t}`);
+  return t ? JSON.parse(t) : null;
+}
+async function signIn(who) {
+  await page.evaluate(() => sessionStorage.clear());
+  await page.goto(BASE + '/ui/', { waitUntil: 'load' });
+  await page.waitForSelector('#token');
+  await page.type('#token', TOKENS[who], { delay: 0 });
+  await page.click('button[type=submit]');
+  await page.waitForSelector('header.top .who');
+  assert((await text('header.top .who')).includes(who), 'signed in as ' + who);
+}
+async function noXss() {
+  assert(await page.evaluate(() => window.__xss === undefined), 'an XSS payload ran');
+  assert(await page.evaluate(() => document.querySelectorAll('main img, main script').length === 0), 'payload became markup');
+}
+
+await step('sign_in_with_a_pasted_token', async () => {
+  const resp = await page.goto(BASE + '/ui/', { waitUntil: 'load' });
+  const csp = resp.headers()['content-security-policy'];
+  assert(csp.includes("frame-ancestors 'none'") && !csp.includes('unsafe'), 'strict CSP: ' + csp);
+  await page.waitForSelector('#token');
+  await shot('01-sign-in');
+  await page.type('#token', 'not-a-token');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('.problem');
+  assert((await text('.problem')).includes('401'), 'a bad token is refused');
+  await page.$eval('#token', (e) => { e.value = ''; });
+  await signIn('dev');
+  assert(!(await page.url()).includes(TOKENS.dev), 'the token is never in the URL');
+  assert(await page.evaluate((t) => sessionStorage.getItem('oms.token') === t && localStorage.length === 0, TOKENS.dev), 'token in sessionStorage only');
+});
+
+await step('browse_by_kind_with_xss_payloads_as_text', async () => {
+  await go('#/browse/object-types?branch=feature%2Fconsole');
+  await waitText('Company');
+  const t = await mainText();
+  assert(t.includes('Person ' + XSS), 'the display name shows as text');
+  assert(t.includes('A human. ' + XSS), 'the description shows as text');
+  await noXss();
+  await shot('02-browse');
+  await go('#/browse/link-types?branch=feature%2Fconsole');
+  await waitText('employs');
+});
+
+await step('resource_view_with_history', async () => {
+  await go('#/r/object-types/Person?branch=feature%2Fconsole');
+  await waitText('History');
+  await page.waitForFunction(() => document.querySelector('.history li'));
+  const t = await mainText();
+  assert(t.includes('Base model PROJ-1 ' + XSS), 'the commit message shows as text');
+  assert(t.includes('PROJ-1'), 'issue key badge');
+  await noXss();
+  await shot('03-resource');
+});
+
+await step('search', async () => {
+  await go('#/search?branch=feature%2Fconsole');
+  await page.waitForSelector('#q');
+  await page.type('#q', 'human');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('.results li'), { timeout: 8000 });
+  assert((await mainText()).includes('object-types/Person'), 'Person found');
+  await noXss();
+  await shot('04-search');
+});
+
+await step('graph_of_object_and_link_types', async () => {
+  await go('#/graph?branch=feature%2Fconsole');
+  await page.waitForSelector('.graph svg .node');
+  const n = await page.$$eval('.graph svg .node', (e) => e.length);
+  const edges = await page.$$eval('.graph svg .edge', (e) => e.length);
+  assert(n === 2 && edges === 1, `2 nodes and 1 edge, got ${n}/${edges}`);
+  await noXss();
+  await shot('05-graph');
+});
+
+await step('edit_with_live_validation_and_commit', async () => {
+  await go('#/edit/object-types/Company?branch=feature%2Fconsole');
+  await page.waitForSelector('#doc');
+  await page.waitForFunction(() => document.querySelector('#validation').innerText.includes('valid'), { timeout: 8000 });
+  const setDoc = (f) => page.$eval('#doc', (e, src) => {
+    const d = JSON.parse(e.value); const fn = new Function('d', src); fn(d);
+    const set = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value').set;
+    set.call(e, JSON.stringify(d, null, 2)); e.dispatchEvent(new Event('input', { bubbles: true }));
+  }, f);
+  await setDoc("d.properties[0].type = 'text'");
+  await page.waitForFunction(() => document.querySelector('#validation .badge.bad'), { timeout: 8000 });
+  assert((await text('#validation')).includes('/properties/0/type'), 'the error names the field');
+  await shot('06-editor-invalid');
+  await setDoc("d.properties[0].type = 'string'; d.description = 'Employer. ' + '" + XSS.replace(/"/g, '\\"') + "'; d.properties.push({api_name: 'name', type: 'string'})");
+  await page.waitForFunction(() => document.querySelector('#validation .badge.ok')?.textContent === 'valid', { timeout: 8000 });
+  await page.type('#message', 'Company gets a name ' + XSS);
+  await page.type('#issue', 'PROJ-2');
+  await shot('06-editor-valid');
+  await page.click('.commit button[type=submit]');
+  await page.waitForFunction(() => location.hash.startsWith('#/r/'), { timeout: 8000 });
+  await waitText('Employer. ' + XSS);
+  await page.waitForFunction(() => document.querySelector('.history')?.innerText.includes('Company gets a name'), { timeout: 8000 });
+  await noXss();
+  await shot('07-committed');
+});
+
+await step('a_commit_without_issue_key_is_refused_and_shown', async () => {
+  await go('#/edit/object-types/Company?branch=feature%2Fconsole');
+  await page.waitForSelector('#doc');
+  await page.waitForFunction(() => document.querySelector('#validation').innerText.includes('valid'), { timeout: 8000 });
+  await page.type('#issue', XSS);
+  await page.click('.commit button[type=submit]');
+  await page.waitForSelector('.commit ~ .problem, form .problem', { timeout: 8000 });
+  assert((await mainText()).includes('issue'), 'the issue rule is explained');
+  await noXss();
+});
+
+await step('compare_two_refs_with_field_highlights', async () => {
+  await go('#/compare?branch=feature%2Fconsole&from=staging&to=feature%2Fconsole');
+  await page.waitForSelector('ul.changes');
+  const t = await mainText();
+  assert(t.includes('object-types/Company') && t.includes('shared-properties/Conflicted'), 'changed resources listed');
+  assert(await page.$('td.new ins') && await page.$('td.old del'), 'field-level highlights');
+  const breaking = await page.$$eval('li.change', (els) => els.filter((e) => e.querySelector('.badge.breaking'))
+    .map((e) => e.querySelector('strong').textContent));
+  assert(breaking.length === 1 && breaking[0] === 'shared-properties/Score', 'the breaking change has its badge: ' + breaking);
+  assert(await page.$eval('li.change .fields-diff .badge.breaking', (e) => e.textContent.startsWith('breaking')), 'a field-level breaking badge');
+  await noXss();
+  await shot('08-compare');
+});
+
+let proposalHash;
+await step('open_a_proposal_and_see_its_conflict', async () => {
+  await go('#/proposals?branch=feature%2Fconsole');
+  await page.waitForSelector('#p-title');
+  await page.$eval('#p-source', (e) => { e.value = ''; });
+  await page.type('#p-source', 'feature/console');
+  await page.$eval('#p-target', (e) => { e.value = ''; });
+  await page.type('#p-target', 'staging');
+  await page.type('#p-title', 'Console changes ' + XSS);
+  await page.type('#p-description', 'Why: ' + XSS);
+  await page.click('form.grid button[type=submit]');
+  await page.waitForFunction(() => location.hash.startsWith('#/proposals/'), { timeout: 8000 });
+  proposalHash = await page.evaluate(() => location.hash);
+  await page.waitForSelector('section.conflicts');
+  const t = await mainText();
+  assert(t.includes('Console changes ' + XSS) && t.includes('shared-properties/Conflicted'), 'proposal and conflict shown');
+  assert(t.includes('staging words') && t.includes('feature words'), 'both sides of the conflict');
+  assert(await page.$eval('h1', (h) => !!h.querySelector('.badge.breaking')), 'the proposal is flagged breaking');
+  await noXss();
+  await shot('09-proposal-conflict');
+});
+
+await step('resolve_the_conflict', async () => {
+  await page.type('#resolve-issue', 'PROJ-3');
+  await page.click('section.conflicts button[type=submit]');
+  await page.waitForFunction(() => !document.querySelector('section.conflicts'), { timeout: 8000 });
+  await shot('10-proposal-resolved');
+});
+
+await step('review_with_a_second_user_and_merge', async () => {
+  await signIn('rev');
+  await go(proposalHash);
+  await page.waitForSelector('.actions');
+  const approve = await page.$$eval('.actions button', (b) => b.map((x) => x.textContent));
+  assert(approve.includes('Approve'), 'the reviewer can approve');
+  await page.evaluate(() => [...document.querySelectorAll('.actions button')].find((b) => b.textContent === 'Approve').click());
+  await page.waitForFunction(() => document.querySelector('main').innerText.includes('Approvals: 1'), { timeout: 8000 });
+  await shot('11-proposal-approved');
+  await page.type('#merge-issue', 'PROJ-4');
+  await page.click('#merge-message ~ button, form.toolbar button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('h1 .badge')?.textContent === 'merged', { timeout: 8000 });
+  await noXss();
+  await shot('12-proposal-merged');
+});
+
+await step('watch_a_lock_progress_update', async () => {
+  const lock = await api('POST', '/api/v1/locks', TOKENS.svc, { branch: 'staging', scope: 'branch', kind: 'indexing',
+    reason: 'rebuild ' + XSS, ttl_seconds: 600, heartbeat_seconds: 60 });
+  await api('POST', `/api/v1/locks/${lock.id}/heartbeat`, TOKENS.svc, { progress: { percent: 10, phase: 'build', message: 'starting' } });
+  await go('#/locks?branch=staging');
+  await page.waitForFunction((id) => document.querySelector(`tr[data-lock="${id}"] .pct`)?.textContent === '10%', { timeout: 8000 }, lock.id);
+  await shot('13-lock-10');
+  await api('POST', `/api/v1/locks/${lock.id}/heartbeat`, TOKENS.svc, { progress: { percent: 60, phase: 'catch_up', message: '6,000 of 10,000' } });
+  const t0 = Date.now();
+  await page.waitForFunction((id) => document.querySelector(`tr[data-lock="${id}"] .pct`)?.textContent === '60%', { timeout: 5000 }, lock.id);
+  console.log(`     the page showed the new progress ${Date.now() - t0} ms after the heartbeat`);
+  assert((await mainText()).includes('rebuild ' + XSS), 'reason as text');
+  await noXss();
+  await shot('13-lock-60');
+  await api('DELETE', `/api/v1/locks/${lock.id}`, TOKENS.svc);
+});
+
+await step('filter_and_verify_the_audit_log', async () => {
+  await signIn('aud');
+  await go('#/audit');
+  await page.waitForSelector('#audit tbody tr');
+  await page.type('#f-action', 'proposal.merge');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForFunction(() => location.hash.includes('f_action=proposal.merge'));
+  await page.waitForFunction(() => { const rows = [...document.querySelectorAll('#audit tbody tr')];
+    return rows.length >= 1 && rows.every((r) => r.children[3].textContent === 'proposal.merge'); }, { timeout: 8000 });
+  await page.click('#verify');
+  await page.waitForFunction(() => document.querySelector('#verify-result').innerText.includes('chain intact'), { timeout: 15000 });
+  await shot('14-audit');
+});
+
+await step('alerts', async () => {
+  await go('#/alerts');
+  await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Alerts');
+  await page.waitForFunction(() => !document.querySelector('main [role=status]'), { timeout: 8000 });
+  await shot('15-alerts');
+});
+
+await step('keyboard_and_labels', async () => {
+  await page.goto(BASE + '/ui/', { waitUntil: 'load' });
+  await page.reload({ waitUntil: 'load' });
+  await page.waitForSelector('header.top .who');
+  await page.keyboard.press('Tab');
+  const first = await page.evaluate(() => document.activeElement.textContent);
+  assert(first === 'Skip to content', 'the first Tab reaches the skip link, got ' + first);
+  const unlabeled = await page.$$eval('input, select, textarea', (els) => els.filter((e) => e.type !== 'hidden' &&
+    !e.closest('label') && !e.getAttribute('aria-label') && !(e.id && document.querySelector(`label[for="${e.id}"]`))).map((e) => e.outerHTML));
+  assert(unlabeled.length === 0, 'unlabeled controls: ' + unlabeled.join(' '));
+  // every link and button is reachable and named
+  const unnamed = await page.$$eval('a[href], button', (els) => els.filter((e) => !e.textContent.trim() && !e.getAttribute('aria-label')).length);
+  assert(unnamed === 0, unnamed + ' unnamed links or buttons');
+});
+
+await step('narrow_screen', async () => {
+  await page.setViewport({ width: 390, height: 844 });
+  await page.evaluate(() => document.activeElement?.blur());
+  await go('#/browse/object-types?branch=feature%2Fconsole');
+  await waitText('Company');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 1, 'no horizontal scrolling on a narrow screen, overflow ' + overflow);
+  await shot('16-narrow');
+  await page.setViewport({ width: 1280, height: 800 });
+});
+
+await step('no_console_errors', async () => {
+  const real = consoleErrors.filter((e) => !/status of 4\d\d/.test(e));
+  assert(real.length === 0, real.join('\n'));
+});
+
+await browser.close();
+if (process.env.OMS_DOC_SHOTS && !failed) {
+  const docs = new URL('../../docs/console/', import.meta.url).pathname;
+  mkdirSync(docs, { recursive: true });
+  for (const n of DOC_SHOTS) copyFileSync(`${ART}${n}.png`, `${docs}${n}.png`);
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
