@@ -138,6 +138,7 @@ static int read_section(rd *r, const oms_backup_section *s, const oms_bk_sink *s
     int rc = next(r, where, err);
     if (rc <= 0)
         return expect_more(rc, where, err);
+    rc = OMS_OK;
     hash_line(r, false);
     EVP_DigestInit_ex(r->sect, EVP_sha256(), NULL);
     EVP_DigestUpdate(r->sect, r->line, r->len);
@@ -171,6 +172,7 @@ static int read_section(rd *r, const oms_backup_section *s, const oms_bk_sink *s
                                   s->name, (long long)rows);
             break;
         }
+        rc = OMS_OK;
         hash_line(r, false);
         if (r->line[0] == '{') { /* the section's end */
             json_t *e = parse(r, "a section end", err);
@@ -241,6 +243,7 @@ static int read_trailer(rd *r, json_t *seen, oms_bk_summary *sum, oms_error *err
     int rc = next(r, "the trailer", err);
     if (rc <= 0)
         return expect_more(rc, "before its manifest (the trailer is missing)", err);
+    rc = OMS_OK;
     json_t *t = parse(r, "the trailer", err);
     if (!t)
         return OMS_EINVAL;

@@ -448,8 +448,8 @@ int oms_backup_sql_finish(oms_dbconn *c, oms_error *err)
     if (!is_pg(c))
         /* AUTOINCREMENT already continues after the largest seq inserted;
          * a backup without the counter still gets one */
-        return oms_db_exec(c, "INSERT INTO lock_fencing (id, value) SELECT 1, COALESCE(MAX(fencing_token), 0)"
-                              " FROM locks WHERE NOT EXISTS (SELECT 1 FROM lock_fencing)",
+        return oms_db_exec(c, "INSERT INTO lock_fencing (id, value) SELECT 1, COALESCE((SELECT MAX(fencing_token)"
+                              " FROM locks), 0) WHERE NOT EXISTS (SELECT 1 FROM lock_fencing)",
                            NULL, 0, NULL, err);
     return oms_db_exec(c,
                        "SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), GREATEST(MAX(seq), 1),"
