@@ -346,6 +346,8 @@ int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, oms_error *err)
 }
 
 #define INSERT_BATCH 64
+/* the parameters one statement may bind (db_pg.c) */
+#define OMS_DB_MAX_PARAMS 32
 
 /* INSERT INTO table (cols) VALUES ($1, ...), ... for `rows` rows of
  * columns [from, from + n) of the section. */
@@ -392,11 +394,12 @@ static int insert_rows(oms_dbconn *c, const char *table, const char *const *name
         }
         if (!rows)
             break;
-        /* Full batches share one statement text (prepared once); the
-         * tail goes one row at a time so at most two texts exist. */
-        size_t done = 0;
+        /* Statements of `per` rows share one text (prepared once); the
+         * tail goes one row at a time so at most two texts exist. The
+         * drivers bind at most OMS_DB_MAX_PARAMS parameters. */
+        size_t per = OMS_DB_MAX_PARAMS / ncols ? OMS_DB_MAX_PARAMS / ncols : 1, done = 0;
         while (done < rows && rc == OMS_OK) {
-            size_t take = rows - done == INSERT_BATCH ? INSERT_BATCH : 1;
+            size_t take = rows - done >= per ? per : 1;
             char *sql = insert_sql(table, names, from, ncols, take);
             if (!sql) {
                 rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
