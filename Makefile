@@ -26,7 +26,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test unit api run deps clean bench fuzz-replay fuzz faults
+.PHONY: all test unit api run deps clean bench fuzz-replay fuzz faults deb unit-check
 all: $(BUILD)/oms
 
 deps:
@@ -89,6 +89,16 @@ faults: deps $(BUILD)/oms
 
 bench: deps $(BUILD)/oms
 	@OMS_BIN=$(BUILD)/oms BUILD=$(BUILD) scripts/run-bench.sh
+
+# A Debian package (dpkg-deb) of the release build: the binary, the
+# sandboxed systemd unit and a default configuration (docs/operations.md).
+deb: deps $(BUILD)/oms
+	@packaging/build-deb.sh $(BUILD)/oms build/deb
+
+# The unit file, checked by systemd itself (needs /usr/bin/oms: run after
+# installing the package, as tests/backup/test_package.py does).
+unit-check:
+	systemd-analyze verify packaging/oms.service
 
 clean:
 	rm -rf build
