@@ -193,7 +193,8 @@ static void start_walk(oms_bk_check *c)
         if (c->seals[i].upto > c->start_pos)
             c->seals[k++] = c->seals[i];
     c->nseals = k;
-    qsort(c->seals, c->nseals, sizeof *c->seals, cmp_upto);
+    if (c->nseals)
+        qsort(c->seals, c->nseals, sizeof *c->seals, cmp_upto);
     oms_audit_walk_init(&c->w, c->legacy_upto, c->start_pos, c->start_hash);
     c->walking = true;
 }
