@@ -20,7 +20,10 @@
 #include "backup/restore.h"
 #include "store/backup_sql.h"
 
-#define BATCH 64
+/* Rows per insert statement, and the text they may hold: one statement per
+ * batch, bounded in memory whatever the documents' sizes. */
+#define BATCH 500
+#define BATCH_BYTES (4u << 20)
 #define MAX_COLS 32
 
 typedef struct {
@@ -28,7 +31,7 @@ typedef struct {
     oms_bk_progress *p;
     json_t *rows[BATCH];
     const char *cells[BATCH * MAX_COLS];
-    size_t n, ncols;
+    size_t n, ncols, bytes;
 } loader;
 
 static int flush(loader *l, const oms_backup_section *s, oms_error *err)
@@ -39,6 +42,7 @@ static int flush(loader *l, const oms_backup_section *s, oms_error *err)
     if (rc == OMS_OK)
         oms_bk_progress_add(l->p, (int64_t)l->n);
     l->n = 0;
+    l->bytes = 0;
     return rc;
 }
 
@@ -57,8 +61,10 @@ static int load_row(void *ctx, const oms_backup_section *s, const char *const *c
     loader *l = ctx;
     l->rows[l->n] = json_incref(row); /* keeps the cells' strings alive */
     memcpy(&l->cells[l->n * l->ncols], cells, l->ncols * sizeof *cells);
+    for (size_t i = 0; i < l->ncols; i++)
+        l->bytes += cells[i] ? strlen(cells[i]) : 0;
     l->n++;
-    return l->n == BATCH ? flush(l, s, err) : OMS_OK;
+    return l->n == BATCH || l->bytes >= BATCH_BYTES ? flush(l, s, err) : OMS_OK;
 }
 
 static int load_section_end(void *ctx, const oms_backup_section *s, int64_t rows, oms_error *err)

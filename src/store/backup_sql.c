@@ -6,6 +6,7 @@
  * schema) sit side by side below. */
 #include "store/backup_sql.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,72 +346,74 @@ int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, oms_error *err)
     return rc;
 }
 
-#define INSERT_BATCH 64
-/* the parameters one statement may bind (db_pg.c) */
-#define OMS_DB_MAX_PARAMS 32
-
-/* INSERT INTO table (cols) VALUES ($1, ...), ... for `rows` rows of
- * columns [from, from + n) of the section. */
-static char *insert_sql(const char *table, const char *const *cols, size_t from, size_t n, size_t rows)
+/* Rows go in as one JSON array of objects keyed by column name, one
+ * statement per batch: json_populate_recordset converts each text to its
+ * column's type on PostgreSQL; json_each + json_extract on SQLite, where
+ * the column's affinity does. One round trip per batch instead of one per
+ * row, and no bound on parameters. */
+static char *insert_sql(oms_dbconn *c, const char *table, const char *const *cols, size_t from, size_t n)
 {
-    size_t cap = 256 + n * 32 + rows * (n * 8 + 4);
+    size_t cap = 256 + n * 96;
     char *sql = malloc(cap);
     if (!sql)
         return NULL;
     size_t len = (size_t)snprintf(sql, cap, "INSERT INTO %s (", table);
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", cols[from + i]);
-    len += (size_t)snprintf(sql + len, cap - len, ") VALUES ");
-    int p = 1;
-    for (size_t r = 0; r < rows; r++) {
-        len += (size_t)snprintf(sql + len, cap - len, "%s(", r ? ", " : "");
-        for (size_t i = 0; i < n; i++)
-            len += (size_t)snprintf(sql + len, cap - len, "%s$%d", i ? ", " : "", p++);
-        len += (size_t)snprintf(sql + len, cap - len, ")");
+    len += (size_t)snprintf(sql + len, cap - len, ") SELECT ");
+    for (size_t i = 0; i < n; i++) {
+        if (is_pg(c))
+            len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", cols[from + i]);
+        else
+            len += (size_t)snprintf(sql + len, cap - len, "%sjson_extract(value, '$.%s')", i ? ", " : "",
+                                    cols[from + i]);
     }
+    if (is_pg(c))
+        snprintf(sql + len, cap - len, " FROM json_populate_recordset(NULL::%s, $1::json)", table);
+    else
+        snprintf(sql + len, cap - len, " FROM json_each($1)");
     return sql;
 }
 
 /* Inserts rows [0, n) (stride `stride` cells) of columns [from, from+ncols)
- * into `table`, skipping rows whose cell `need` (-1: none) is NULL, in
- * statements of up to INSERT_BATCH rows. */
+ * into `table`, skipping rows whose cell `need` (-1: none) is NULL. */
 static int insert_rows(oms_dbconn *c, const char *table, const char *const *names, const char *const *cells,
                        size_t n, size_t stride, size_t from, size_t ncols, int need, oms_error *err)
 {
-    oms_dbparam *p = calloc(INSERT_BATCH * ncols, sizeof *p);
-    if (!p)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    json_t *arr = json_array();
+    char *sql = NULL, *text = NULL;
     int rc = OMS_OK;
-    size_t i = 0;
-    while (i < n && rc == OMS_OK) {
-        size_t rows = 0, np = 0;
-        for (; i < n && rows < INSERT_BATCH; i++) {
-            const char *const *row = cells + i * stride;
-            if (need >= 0 && !row[need])
-                continue;
-            for (size_t k = 0; k < ncols; k++)
-                p[np++] = DBP_TEXT(row[from + k]);
-            rows++;
-        }
-        if (!rows)
+    if (!arr)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && rc == OMS_OK; i++) {
+        const char *const *row = cells + i * stride;
+        if (need >= 0 && !row[need])
+            continue;
+        json_t *o = json_object();
+        if (!o || json_array_append_new(arr, o)) {
+            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
             break;
-        /* Statements of `per` rows share one text (prepared once); the
-         * tail goes one row at a time so at most two texts exist. The
-         * drivers bind at most OMS_DB_MAX_PARAMS parameters. */
-        size_t per = OMS_DB_MAX_PARAMS / ncols ? OMS_DB_MAX_PARAMS / ncols : 1, done = 0;
-        while (done < rows && rc == OMS_OK) {
-            size_t take = rows - done >= per ? per : 1;
-            char *sql = insert_sql(table, names, from, ncols, take);
-            if (!sql) {
-                rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        }
+        for (size_t k = 0; k < ncols; k++) {
+            const char *v = row[from + k];
+            if (json_object_set_new(o, names[from + k], v ? json_string(v) : json_null())) {
+                rc = oms_err_set(err, OMS_EINVAL, "%s.%s: a value is not valid UTF-8", table, names[from + k]);
                 break;
             }
-            rc = oms_db_exec(c, sql, p + done * ncols, (int)(take * ncols), NULL, err);
-            free(sql);
-            done += take;
         }
     }
-    free(p);
+    if (rc || json_array_size(arr) == 0)
+        goto cleanup;
+    if (!(sql = insert_sql(c, table, names, from, ncols)) || !(text = json_dumps(arr, JSON_COMPACT))) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    oms_dbparam p[] = {DBP_TEXT(text)};
+    rc = oms_db_exec(c, sql, p, 1, NULL, err);
+cleanup:
+    free(sql);
+    free(text);
+    json_decref(arr);
     return rc;
 }
 
