@@ -161,7 +161,7 @@ int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, cons
                          what);
         goto fail;
     }
-    if ((rc = oms_backup_sql_reset(s, c, err)))
+    if ((rc = oms_backup_sql_reset(s, c, version, err)))
         goto fail;
     oms_bk_progress p;
     oms_bk_progress_init(&p, "restore", verified->rows, quiet);

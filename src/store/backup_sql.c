@@ -332,9 +332,11 @@ static int drop_all(oms_dbconn *c, oms_error *err)
     return rc;
 }
 
-int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, oms_error *err)
+int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, int version, oms_error *err)
 {
-    int rc = drop_all(c, err);
+    /* A database that never saw an OMS migration holds nothing of ours:
+     * nothing is dropped there (a schema OMS shares is left alone). */
+    int rc = version > 0 ? drop_all(c, err) : OMS_OK;
     if (rc == OMS_OK)
         rc = oms_store_migrate_in_tx(s, c, oms_store_latest_version(s), NULL, err);
     static const char *const seeds[] = {"DELETE FROM branches", "DELETE FROM commits", "DELETE FROM objects",

@@ -46,11 +46,12 @@ int oms_backup_sql_begin_restore(oms_dbconn *c, oms_error *err);
  * version 0 counts as empty). `what` names it when not empty. */
 int oms_backup_sql_target_content(oms_dbconn *c, int version, int64_t *rows, char *what, size_t cap,
                                   oms_error *err);
-/* Drops every table, sequence and function of the schema (restore
- * replaces the whole database), then rebuilds the schema at the binary's
+/* At schema version > 0, drops every table, sequence and function of the
+ * schema (restore replaces the whole database: OMS owns its database or
+ * schema); at version 0 drops nothing. Then rebuilds the schema at the binary's
  * version and removes the rows the migrations seed (root commit, main,
  * counters), which the backup brings back. */
-int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, oms_error *err);
+int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, int version, oms_error *err);
 /* Inserts `n` rows of a section, cells in column order (NULL for SQL
  * NULL). The audit log section fills audit_events and audit_chain. */
 int oms_backup_sql_insert(oms_dbconn *c, const oms_backup_section *s, const char *const *cells, size_t n,
