@@ -1,7 +1,7 @@
 #!/bin/sh
 # `make deb`: a Debian package of the release build with dpkg-deb:
-# /usr/bin/oms, /lib/systemd/system/oms.service, /etc/oms/oms.conf (a
-# conffile) and the operator docs. Prints the package's path.
+# /usr/bin/oms, the units (oms.service, oms-backup.service and .timer),
+# /usr/lib/oms/oms-backup, /etc/oms/oms.conf (a conffile) and the docs. Prints the package's path.
 set -eu
 BIN=${1:-build/rel/oms}
 OUT=${2:-build/deb}
@@ -9,10 +9,14 @@ VERSION=${OMS_VERSION:-0.1.0+git$(git rev-parse --short HEAD 2>/dev/null || echo
 ARCH=$(dpkg --print-architecture)
 root="$OUT/root"
 rm -rf "$root"
-mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/oms" "$root/usr/share/doc/oms"
+mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/usr/lib/oms" "$root/lib/systemd/system" "$root/etc/oms" \
+  "$root/usr/share/doc/oms"
 install -m 0755 "$BIN" "$root/usr/bin/oms"
 strip --strip-unneeded "$root/usr/bin/oms" 2>/dev/null || true
-install -m 0644 packaging/oms.service "$root/lib/systemd/system/oms.service"
+for u in oms.service oms-backup.service oms-backup.timer; do
+  install -m 0644 "packaging/$u" "$root/lib/systemd/system/$u"
+done
+install -m 0755 packaging/oms-backup "$root/usr/lib/oms/oms-backup"
 install -m 0644 packaging/oms.conf "$root/etc/oms/oms.conf"
 for d in operations.md backup.md configuration.md security.md; do
   install -m 0644 "docs/$d" "$root/usr/share/doc/oms/$d"

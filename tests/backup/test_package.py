@@ -44,9 +44,11 @@ def test_deb_installs_and_serves(ctx):
         assert os.path.exists("/etc/oms/oms.conf")
         st = os.stat("/etc/oms/jwt_secret")
         assert st.st_mode & 0o077 == 0, oct(st.st_mode)
+        assert os.access("/usr/lib/oms/oms-backup", os.X_OK)
         if shutil.which("systemd-analyze"):
-            r = _run("systemd-analyze", "verify", "/lib/systemd/system/oms.service")
-            assert r.returncode == 0, r.stdout + r.stderr
+            for u in ("oms.service", "oms-backup.service", "oms-backup.timer"):
+                r = _run("systemd-analyze", "verify", f"/lib/systemd/system/{u}")
+                assert r.returncode == 0, (u, r.stdout + r.stderr)
         # the installed binary, with the installed configuration but a
         # temporary database (the state directory is the service's)
         tmp = tempfile.mkdtemp(prefix="oms-deb-")
@@ -71,8 +73,11 @@ def test_deb_installs_and_serves(ctx):
                     pass
                 time.sleep(0.1)
             assert ok, open(os.path.join(tmp, "serve.log")).read()[-2000:]
-            r = _run("/usr/bin/oms", "--config", "/etc/oms/oms.conf", "backup", "-o", f"{tmp}/b.omsbak", env=env)
-            assert r.returncode == 0, r.stderr
+            # the backup job's script, against the live server
+            r = _run("/usr/lib/oms/oms-backup", env=dict(env, OMS_BACKUP_DIR=tmp))
+            assert r.returncode == 0 and ": OK:" in r.stdout, r.stdout + r.stderr
+            made = [f for f in os.listdir(tmp) if f.endswith(".omsbak.zst")]
+            assert len(made) == 1 and os.stat(os.path.join(tmp, made[0])).st_mode & 0o077 == 0, made
         finally:
             proc.terminate()
             proc.wait(timeout=20)
