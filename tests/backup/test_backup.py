@@ -212,6 +212,9 @@ def _round_trip(ctx, src_backend, dst_backend):
         assert r.status == 200 and r.json()["ok"] is True, r
         r = s.get("/api/v1/schemas/team%2Fb/object-types/Thing3", headers=_h(s, issue=None))
         assert r.status == 200, r
+    # the search index is not in the file: built again on the first search
+    r = dst.get("/api/v1/search/team%2Fb?q=Thing3", headers=_h(dst, issue=None))
+    assert r.status == 200 and any(x.get("api_name") == "Thing3" for x in r.json()["items"]), r
     # and keeps working: a new commit on top of the restored history
     assert _create(dst, "feature/a", "AfterRestore").status == 201
     subprocess.run(["rm", "-rf", tmp])
