@@ -213,9 +213,15 @@ static int check_position(oms_bk_check *c, const char *const *v, oms_error *err)
     if (pos <= c->start_pos)
         return oms_err_set(err, OMS_EINVAL, "audit log: chain position %lld was archived and should not be here",
                            (long long)pos);
-    if (!oms_audit_walk_row(&c->w, pos, seq, f))
+    if (!oms_audit_walk_row(&c->w, pos, seq, f)) {
+        if (c->w.bad_seq == 0) /* a gap: the file has another position where this one belongs */
+            return oms_err_set(err, OMS_EINVAL,
+                               "audit log: chain position %lld is missing, position %lld comes in its place (records"
+                               " removed or reordered)",
+                               (long long)c->w.bad_pos, (long long)pos);
         return oms_err_set(err, OMS_EINVAL, "audit log: seq %lld (chain position %lld): %s", (long long)c->w.bad_seq,
                            (long long)c->w.bad_pos, c->w.reason);
+    }
     if (c->next_seal < c->nseals && c->seals[c->next_seal].upto < c->w.last_pos)
         return oms_err_set(err, OMS_EINVAL, "audit log: chain position %lld, sealed by checkpoint %lld, is missing",
                            (long long)c->seals[c->next_seal].upto, (long long)c->seals[c->next_seal].id);

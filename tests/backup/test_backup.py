@@ -381,7 +381,7 @@ def test_reordered_records(ctx):
     rows = section_rows(lines, "audit_log")
     bad = list(lines)
     bad[rows[2]], bad[rows[3]] = bad[rows[3]], bad[rows[2]]
-    refused(ctx, write(tmp, "reorder-audit", rehash(bad)), key, "audit log:", "chain position")
+    refused(ctx, write(tmp, "reorder-audit", rehash(bad)), key, "audit log:", "removed or reordered")
 
 
 def test_forged_commit(ctx):
