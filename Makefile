@@ -14,7 +14,7 @@ CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-r
 LDFLAGS_SAN := -fsanitize=$(SANITIZE)
 endif
 CFLAGS += $(CFLAGS_BASE) $(CFLAGS_OPT)
-LDLIBS += -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lpthread -lm
+LDLIBS += -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lzstd -lpthread -lm
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS := $(shell find src -name '*.c' | sort)
@@ -27,7 +27,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test unit api run deps clean bench fuzz-replay fuzz faults layers headertest
+.PHONY: all test unit api run deps clean bench fuzz-replay fuzz faults layers headertest deb unit-check
 all: $(BUILD)/oms
 
 deps:
@@ -112,6 +112,16 @@ faults: deps $(BUILD)/oms
 
 bench: deps $(BUILD)/oms
 	@OMS_BIN=$(BUILD)/oms BUILD=$(BUILD) scripts/run-bench.sh
+
+# A Debian package (dpkg-deb) of the release build: the binary, the
+# sandboxed systemd unit and a default configuration (docs/operations.md).
+deb: deps $(BUILD)/oms
+	@packaging/build-deb.sh $(BUILD)/oms build/deb
+
+# The unit file, checked by systemd itself (needs /usr/bin/oms: run after
+# installing the package, as tests/backup/test_package.py does).
+unit-check:
+	systemd-analyze verify packaging/oms.service
 
 clean:
 	rm -rf build

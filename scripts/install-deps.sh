@@ -4,6 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
 libcurl4-openssl-dev nodejs postgresql-15 postgresql-client-15 python3 python3-prometheus-client sqlite3 curl python3-cryptography faketime
+libzstd-dev dpkg-dev systemd time
 chromium tesseract-ocr tesseract-ocr-eng fonts-dejavu-core slowhttptest"
 missing=""
 for p in $PKGS; do

@@ -29,5 +29,9 @@ echo "== bench/search_bench.py (PostgreSQL)"
 python3 bench/search_bench.py pg 10000 || status=1
 echo "== bench/console_paint.py (SQLite, headless Chromium)"
 python3 bench/console_paint.py 10000 || status=1
+echo "== bench/backup_bench.py (SQLite source)"
+python3 bench/backup_bench.py sqlite 10000 100000 || status=1
+echo "== bench/backup_bench.py (PostgreSQL source)"
+python3 bench/backup_bench.py pg 10000 100000 || status=1
 scripts/pg-throwaway.sh stop "$OMS_PG_DIR"
 exit $status

@@ -7,6 +7,7 @@
 
 #include "audit/audit.h"
 #include "auth/identity.h"
+#include "backup/backup.h"
 #include "auth/jwt.h"
 #include "auth/role_map.h"
 #include "governance/issue_check.h"
@@ -43,6 +44,9 @@ static int usage(void)
             "  routes                     the route table as JSON lines (method, pattern, permission)\n"
             "  audit verify|export|archive|seal|report\n"
             "                             the audit log (`oms audit` for details)\n"
+            "  backup -o FILE | --verify FILE\n"
+            "                             a verified snapshot of the database (docs/backup.md)\n"
+            "  restore FILE [--force]     load a backup into an empty database, all or nothing\n"
             "  index rebuild --branch B [--wait] [--json]\n"
             "                             rebuild a branch's search index (client: OMS_URL, OMS_TOKEN)\n"
             "settings: see `oms config check`; flags > environment > --config FILE\n");
@@ -289,6 +293,10 @@ int main(int argc, char **argv)
         code = cmd_migrate(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "audit"))
         code = oms_audit_cli(cfg, argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "backup"))
+        code = oms_backup_cli(cfg, argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "restore"))
+        code = oms_restore_cli(cfg, argc - 2, argv + 2);
     else if (!strcmp(argv[1], "index"))
         code = oms_index_cli(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "routes"))

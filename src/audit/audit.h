@@ -87,6 +87,11 @@ typedef struct oms_config oms_config;
  * `sign` (verify, report) an existing key is only read. The key is never
  * logged. */
 int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool sign, oms_error *err);
+/* The key without a database (backup verification, restore before the
+ * target is touched): OMS_AUDIT_KEY(_FILE), else on SQLite the audit.key
+ * beside DATABASE_URL's database; OMS_ENOTFOUND when there is none. Only
+ * verifies: signing still needs oms_audit_load_key. */
+int oms_audit_load_key_offline(const oms_config *cfg, oms_error *err);
 /* After migrations: records schema.migrate (version from -> to) when any
  * were applied. */
 int oms_audit_after_migrate(oms_store *s, int from_version, int applied, oms_error *err);

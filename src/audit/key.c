@@ -245,3 +245,22 @@ int oms_audit_load_key(const oms_config *cfg, oms_store *s, bool sign, oms_error
     history_clear(&h);
     return rc;
 }
+
+int oms_audit_load_key_offline(const oms_config *cfg, oms_error *err)
+{
+    const char *k = oms_config_str(cfg, "OMS_AUDIT_KEY");
+    g_may_sign = false;
+    if (k)
+        return set_key(k, strlen(k), "OMS_AUDIT_KEY", err);
+    const char *url = oms_config_str(cfg, "DATABASE_URL");
+    char path[4096];
+    int rc;
+    if (!url || strncmp(url, "sqlite:", 7) != 0)
+        return oms_err_set(err, OMS_ENOTFOUND, "OMS_AUDIT_KEY (or OMS_AUDIT_KEY_FILE) is not set");
+    if ((rc = key_path(path, sizeof path, url, err)))
+        return rc;
+    if (access(path, F_OK) != 0)
+        return oms_err_set(err, OMS_ENOTFOUND, "OMS_AUDIT_KEY (or OMS_AUDIT_KEY_FILE) is not set and %s does not exist",
+                           path);
+    return read_key_file(path, err);
+}

@@ -104,7 +104,7 @@ int oms_store_migrate(oms_store *s, int *applied, oms_error *err)
 int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
 {
     oms_dbconn *c;
-    int rc = oms_db_conn(s->db, &c, err), current = 0, n = 0;
+    int rc = oms_db_conn(s->db, &c, err), n = 0;
     if (rc)
         return rc;
     /* A migration may take long, and so may waiting for another instance's:
@@ -112,49 +112,8 @@ int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
     oms_db_deadline(c, 0);
     if ((rc = oms_db_begin(c, true, err)) != OMS_OK)
         goto out;
-    if (oms_db_backend_of(s->db) == OMS_DB_PG &&
-        ((rc = oms_db_exec(c, "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)",
-                           NULL, 0, NULL, err)) ||
-         (rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", NULL, 0, NULL, err))))
+    if ((rc = oms_store_migrate_in_tx(s, c, target, &n, err)) != OMS_OK)
         goto fail;
-    if ((rc = oms_db_exec(c, k_bootstrap, NULL, 0, NULL, err)) != OMS_OK)
-        goto fail;
-    if ((rc = read_version(c, &current, err)) != OMS_OK)
-        goto fail;
-    int latest = oms_store_latest_version(s);
-    if (current > latest) {
-        rc = oms_err_set(err, OMS_ECONFIG,
-                         "database schema version %d is newer than this binary (%d): upgrade oms",
-                         current, latest);
-        goto fail;
-    }
-    /* Stopping early builds the databases of earlier versions that the
-     * upgrade test starts from; migrations never run backwards. */
-    if (target < 1 || target > latest || target < current) {
-        rc = oms_err_set(err, OMS_ECONFIG,
-                         "cannot migrate to version %d: the database is at %d, this binary knows 1 to %d", target,
-                         current, latest);
-        goto fail;
-    }
-    /* Versions apply in increasing order; a number no file uses is no
-     * migration (versions are reserved per subsystem while work is under way). */
-    for (int v = current + 1; v <= target; v++) {
-        const oms_migration *m = NULL;
-        for (int i = 0; i < oms_migrations_count; i++)
-            if (oms_migrations[i].version == v && strcmp(oms_migrations[i].backend, backend_tag(s)) == 0)
-                m = &oms_migrations[i];
-        if (!m)
-            continue;
-        if ((rc = oms_db_exec_script(c, m->sql, err)) != OMS_OK) {
-            oms_err_set(err, rc, "migration %s failed", m->name);
-            goto fail;
-        }
-        oms_dbparam p[] = {DBP_INT(v), DBP_TEXT(m->name), DBP_INT(oms_now_ms())};
-        if ((rc = oms_db_exec(c, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                              p, 3, NULL, err)))
-            goto fail;
-        n++;
-    }
     if ((rc = oms_db_commit(c, err)) != OMS_OK)
         goto out;
     if (applied)
@@ -165,6 +124,50 @@ fail:
 out:
     oms_db_deadline(c, -1);
     return rc;
+}
+
+int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applied, oms_error *err)
+{
+    int rc, current = 0, n = 0;
+    if (oms_db_backend_of(s->db) == OMS_DB_PG &&
+        ((rc = oms_db_exec(c, "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)",
+                           NULL, 0, NULL, err)) ||
+         (rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", NULL, 0, NULL, err))))
+        return rc;
+    if ((rc = oms_db_exec(c, k_bootstrap, NULL, 0, NULL, err)) != OMS_OK)
+        return rc;
+    if ((rc = read_version(c, &current, err)) != OMS_OK)
+        return rc;
+    int latest = oms_store_latest_version(s);
+    if (current > latest)
+        return oms_err_set(err, OMS_ECONFIG, "database schema version %d is newer than this binary (%d): upgrade oms",
+                           current, latest);
+    /* Stopping early builds the databases of earlier versions that the
+     * upgrade test starts from; migrations never run backwards. */
+    if (target < 1 || target > latest || target < current)
+        return oms_err_set(err, OMS_ECONFIG,
+                           "cannot migrate to version %d: the database is at %d, this binary knows 1 to %d", target,
+                           current, latest);
+    /* Versions apply in increasing order; a number no file uses is no
+     * migration (versions are reserved per subsystem while work is under way). */
+    for (int v = current + 1; v <= target; v++) {
+        const oms_migration *m = NULL;
+        for (int i = 0; i < oms_migrations_count; i++)
+            if (oms_migrations[i].version == v && strcmp(oms_migrations[i].backend, backend_tag(s)) == 0)
+                m = &oms_migrations[i];
+        if (!m)
+            continue;
+        if ((rc = oms_db_exec_script(c, m->sql, err)) != OMS_OK)
+            return oms_err_set(err, rc, "migration %s failed", m->name);
+        oms_dbparam p[] = {DBP_INT(v), DBP_TEXT(m->name), DBP_INT(oms_now_ms())};
+        if ((rc = oms_db_exec(c, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                              p, 3, NULL, err)))
+            return rc;
+        n++;
+    }
+    if (applied)
+        *applied = n;
+    return OMS_OK;
 }
 
 /* The write probe, inside its own transaction with its own deadline.

@@ -27,6 +27,9 @@ int oms_store_migrate(oms_store *s, int *applied, oms_error *err);
 /* The same, stopping at version `target` (current <= target <= latest):
  * `oms migrate --to N`, which builds earlier schemas for upgrade tests. */
 int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err);
+/* The same inside the caller's open write transaction on `c` (restore:
+ * a schema rebuilt and filled in one transaction). */
+int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applied, oms_error *err);
 /* Ready for traffic? Within `timeout_ms` on the calling thread's
  * connection: room on the database's disk (SQLite: at least
  * `min_free_bytes` free on its filesystem), reachable, fully migrated, and
