@@ -42,11 +42,6 @@ typedef struct {
     bool locks_checked;          /* the step ran oms_lock_check_write itself (it needed its own order) */
     const char *override_id;     /* the override the event is about (default: the one the change used) */
     bool unaudited;              /* liveness only (a lock heartbeat): commit, record no event */
-    /* A security alert the change raises (stored, then its alert.raised
-     * event after the change's own, with the same resource and the detail
-     * `alert_detail`, owned, freed by oms_change_run). */
-    const char *alert_rule, *alert_severity;
-    json_t *alert_detail;
 } oms_change_out;
 
 typedef int (*oms_change_fn)(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err);
@@ -57,6 +52,11 @@ typedef struct {
     bool check_locks;     /* the change writes a branch: other holders' locks refuse it */
     oms_change_fn step;
     void *arg;
+    /* Optional: runs after the change's audit event, in the same
+     * transaction, for what must follow the event in the chain (the alert
+     * an ACL change raises, SPEC §10: its alert.raised event and the stored
+     * alert). A failure rolls the change back. */
+    oms_change_fn after_event;
 } oms_change_spec;
 
 /* The outbox hook: runs inside the transaction after the audit event, for
