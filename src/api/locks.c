@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/alerts.h"
 #include "auth/acl_store.h"
 #include "http/app.h"
 #include "http/params.h"
@@ -72,6 +73,7 @@ static int lock_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out
     lock_op *op = arg;
     oms_lock_change *chg = &op->chg;
     oms_lock parsed = chg->lock; /* a retry starts from what was asked */
+    json_decref(chg->alert_detail);
     memset(chg, 0, sizeof *chg);
     chg->lock = parsed;
     int rc;
@@ -99,21 +101,42 @@ static int lock_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out
     out->status = chg->status;
     out->detail = chg->detail; /* handed over */
     out->unaudited = chg->unaudited;
-    out->alert_rule = chg->alert_rule;
-    out->alert_severity = chg->alert_severity;
-    out->alert_detail = chg->alert_detail;
-    chg->detail = chg->alert_detail = NULL;
+    chg->detail = NULL;
     return OMS_OK;
+}
+
+/* After the change's event: the security alert the change raised (a forced
+ * release), stored with its alert.raised event on the same resource. */
+static int lock_alert(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    lock_op *op = arg;
+    if (!op->chg.alert_rule)
+        return OMS_OK;
+    oms_audit_event like = {.outcome = "success",
+                            .http_status = out->status ? out->status : 200,
+                            .resource_kind = out->resource_kind,
+                            .resource_branch = out->branch,
+                            .resource_id = out->resource_id};
+    oms_audit_from_ctx(&like, ctx);
+    char *keys = ctx->issue_keys && json_array_size(ctx->issue_keys) ? json_dumps(ctx->issue_keys, JSON_COMPACT)
+                                                                      : NULL;
+    like.issue_keys = keys;
+    int rc = oms_alert_raise_audited(c, ctx, op->chg.alert_rule, op->chg.alert_severity, op->chg.alert_detail, &like,
+                                     err);
+    free(keys);
+    return rc;
 }
 
 /* Runs the operation; `action` NULL: the route's (or the one the step names). */
 static int run(oms_request *req, lock_op *op, const char *action)
 {
     op->req = req;
-    oms_change_spec spec = {.action = action, .step = lock_step, .arg = op};
+    oms_change_spec spec = {.action = action, .step = lock_step, .arg = op, .after_event = lock_alert};
     oms_change_out out;
     oms_error err;
     int rc = oms_change_run(oms_req_ctx(req), &spec, &out, &err);
+    json_decref(op->chg.alert_detail);
+    op->chg.alert_detail = NULL;
     if (rc)
         return oms_resp_error(req, rc, &err);
     if (op->kind == OP_ACQUIRE)

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/alerts.h"
 #include "audit/audit.h"
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
@@ -54,13 +53,10 @@ static int append_event(oms_dbconn *c, oms_ctx *ctx, const char *action, const o
     ev.issue_keys = keys;
     ev.detail = detail;
     ev.override_id = out->override_id ? out->override_id : ctx->override.used ? ctx->override.id : NULL;
-    int rc = oms_audit_append(c, &ev, err) ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
-    if (rc == OMS_OK && out->alert_rule)
-        rc = oms_alert_raise_audited(c, ctx, out->alert_rule, out->alert_severity ? out->alert_severity : "warning",
-                                     out->alert_detail, &ev, err);
+    int rc = oms_audit_append(c, &ev, err);
     free(keys);
     free(detail);
-    return rc;
+    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
 }
 
 static bool serialization_failure(int rc, const oms_error *err)
@@ -104,7 +100,6 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
         return rc;
     for (int attempt = 0;; attempt++) {
         json_decref(out->detail);
-        json_decref(out->alert_detail);
         memset(out, 0, sizeof *out);
         ctx->override.used = false;
         rc = run_once(c, ctx, spec, out, err);
@@ -114,8 +109,6 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
     }
     json_decref(out->detail);
     out->detail = NULL;
-    json_decref(out->alert_detail);
-    out->alert_detail = NULL;
     if (rc == OMS_EDB)
         oms_db_conn_reset(ctx->store->db);
     return rc;

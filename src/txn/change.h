@@ -42,11 +42,6 @@ typedef struct {
     bool locks_checked;          /* the step ran oms_lock_check_write itself (it needed its own order) */
     const char *override_id;     /* the override the event is about (default: the one the change used) */
     bool unaudited;              /* liveness only (a lock heartbeat): commit, record no event */
-    /* A security alert the change raises (stored, then its alert.raised
-     * event after the change's own, with the same resource and the detail
-     * `alert_detail`, owned, freed by oms_change_run). */
-    const char *alert_rule, *alert_severity;
-    json_t *alert_detail;
 } oms_change_out;
 
 typedef int (*oms_change_fn)(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err);
