@@ -16,8 +16,10 @@
 #include "ops/config.h"
 #include "ops/log.h"
 #include "search/handlers.h"
+#include "search/index.h"
 #include "store/store.h"
 #include "util/time.h"
+#include "vcs/write.h"
 
 extern char **environ;
 
@@ -123,6 +125,8 @@ static int cmd_serve(oms_config *cfg)
         code = refuse_start("refusing to start", &err);
         goto cleanup;
     }
+    /* the search index moves with every commit, in the commit's transaction */
+    oms_vcs_set_commit_hook(oms_search_on_commit, oms_search_on_branch_create, oms_search_on_branch_delete);
     code = oms_server_run(&app, &err) ? refuse_start("serve", &err) : 0;
 cleanup:
     oms_identity_stop();

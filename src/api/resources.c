@@ -1,11 +1,14 @@
-#include "ontology/handlers.h"
+/* The schema routes: resources per kind, batch changes, validate, export.
+ * Request -> vcs write (oms_vcs_write with the request's context) ->
+ * response. */
+#include "api/resources.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "governance/issue_refs.h"
+#include "api/common.h"
 #include "http/app.h"
 #include "http/params.h"
 #include "util/encoding.h"
@@ -284,13 +287,6 @@ static const char *commit_message(oms_request *req, bool *bad)
     return m;
 }
 
-static int refuse_write(oms_request *req, int rc, oms_error *err, oms_write_result *res)
-{
-    json_t *extra = res->problem_extra;
-    res->problem_extra = NULL;
-    return oms_resp_problem_as(req, (oms_err)rc, res->problem_code, err->msg, extra);
-}
-
 static void write_headers(oms_request *req, const oms_write_result *res)
 {
     oms_resp_header(req, "X-Commit", res->commit);
@@ -339,15 +335,14 @@ static int single_write(oms_request *req, oms_op_type type)
     op.api_name = url_name ? url_name : json_string_value(json_object_get(req->json, "api_name"));
     if (type != OMS_OP_CREATE)
         op.if_match = if_match;
-    json_t *issues = oms_issue_refs_collect(req, NULL, message, NULL);
+    oms_api_issue_keys(req, NULL, message);
     oms_write w = {.branch = branch, .if_match_head = type == OMS_OP_CREATE ? if_match : NULL, .ops = &op,
-                   .nops = 1, .message = message, .issue_keys = issues, .audit_action = req->ctx.audit_action};
+                   .nops = 1, .message = message, .audit_action = req->ctx.audit_action};
     oms_write_result res;
-    oms_error err;
-    int rc = oms_vcs_write(req, &w, &res, &err);
-    json_decref(issues);
+    oms_error err = {0};
+    int rc = oms_vcs_write(oms_req_ctx(req), &w, &res, &err);
     if (rc) {
-        refuse_write(req, rc, &err, &res);
+        oms_resp_error(req, rc, &err);
         oms_write_result_clear(&res);
         return OMS_OK;
     }
@@ -493,33 +488,35 @@ static int batch(oms_request *req, bool dry_run)
     }
     json_decref(errors);
     const char *message = json_string_value(json_object_get(req->json, "message"));
-    json_t *issues = oms_issue_refs_collect(req, req->json, message, NULL);
+    oms_api_issue_keys(req, req->json, message);
     oms_write w = {.branch = branch, .if_match_head = oms_req_etag(req, "If-Match"), .ops = ops, .nops = n,
-                   .message = message, .issue_keys = issues, .dry_run = dry_run, .audit_action = "schema.changes"};
+                   .message = message, .dry_run = dry_run, .audit_action = "schema.changes"};
     oms_write_result res;
-    oms_error err;
-    int rc = oms_vcs_write(req, &w, &res, &err);
-    json_decref(issues);
+    oms_error err = {0};
+    oms_ctx *ctx = oms_req_ctx(req);
+    int rc = oms_vcs_write(ctx, &w, &res, &err);
     if (dry_run) {
         json_t *out;
         if (rc == OMS_OK || rc == OMS_ECONFLICT || rc == OMS_EPRECOND || rc == OMS_ENOTFOUND) {
-            json_t *errs = json_object_get(res.problem_extra, "errors");
+            json_t *extra = oms_ctx_take_problem_extra(ctx);
+            json_t *errs = json_object_get(extra, "errors");
             json_t *list = errs ? json_incref(errs) : json_array();
             if (rc && !errs)
-                json_array_append_new(list, json_pack("{s:s,s:s,s:O?}", "code", res.problem_code ? res.problem_code : oms_err_problem_code((oms_err)rc),
-                                                      "message", err.msg, "detail", res.problem_extra));
+                json_array_append_new(list, json_pack("{s:s,s:s,s:O?}", "code", err.problem ? err.problem : oms_err_problem_code((oms_err)rc),
+                                                      "message", err.msg, "detail", extra));
+            json_decref(extra);
             json_t *changes = res.changes ? json_incref(res.changes) : json_array();
             out = json_pack("{s:b,s:o,s:b,s:o}", "valid", rc == OMS_OK, "errors", list, "breaking", res.breaking,
                             "changes", changes);
             oms_resp_json(req, 200, out);
         } else {
-            refuse_write(req, rc, &err, &res);
+            oms_resp_error(req, rc, &err);
         }
         oms_write_result_clear(&res);
         return OMS_OK;
     }
     if (rc) {
-        refuse_write(req, rc, &err, &res);
+        oms_resp_error(req, rc, &err);
         oms_write_result_clear(&res);
         return OMS_OK;
     }
