@@ -158,13 +158,14 @@ int oms_store_branch_settings_for_update(oms_dbconn *c, const char *name, oms_db
 }
 
 int oms_store_branch_settings_update(oms_dbconn *c, const char *name, int64_t protect, int64_t required,
-                                     int64_t breaking_required, oms_dbparam issue_required, int64_t now_ms,
+                                     int64_t breaking_required, const int64_t *issue_required, int64_t now_ms,
                                      oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH(
         "UPDATE branches SET protected = $1, required_approvals = $2, breaking_change_approvals = $3,"
         " issue_required = $4, updated_at = $5 WHERE name = $6");
-    oms_dbparam p[] = {DBP_INT(protect), DBP_INT(required), DBP_INT(breaking_required), issue_required,
+    oms_dbparam p[] = {DBP_INT(protect), DBP_INT(required), DBP_INT(breaking_required),
+                       issue_required ? DBP_INT(*issue_required) : DBP_NULL,
                        DBP_INT(now_ms), DBP_TEXT(name)};
     return oms_db_run(c, &q, p, 6, NULL, err);
 }
@@ -270,4 +271,113 @@ int oms_store_commit_exists(oms_dbconn *c, const char *id, bool *found, oms_erro
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT id FROM commits WHERE id = $1");
     return one_text(c, &q, id, NULL, found, err);
+}
+
+/* ---- commits and objects ---- */
+
+int oms_store_branch_rows(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT b.head, br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
+                                          " FROM branches b LEFT JOIN branch_resources br ON br.branch = b.name"
+                                          " LEFT JOIN objects o ON o.hash = br.hash WHERE b.name = $1");
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_objects_in(oms_dbconn *c, const char *hashes_json, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = {"SELECT hash, content FROM objects WHERE hash IN (SELECT value FROM json_each($1))",
+                              "SELECT hash, content FROM objects WHERE hash IN"
+                              " (SELECT json_array_elements_text($1::json))"};
+    oms_dbparam p[] = {DBP_TEXT(hashes_json)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_commit_tree(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT tree, author, time_ms FROM commits WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_commit_load(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT id, tree, parents, author, message, time_ms, issue_keys, override_id, generation"
+        " FROM commits WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_object_insert(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("INSERT INTO objects (hash, type, content) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(hash), DBP_TEXT(type), DBP_TEXT(content)};
+    return oms_db_run(c, &q, p, 3, NULL, err);
+}
+
+int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, const char *first, const char *second,
+                            const char *parents_json, const char *author, const char *message, int64_t time_ms,
+                            const char *issue_keys_json, const char *override_id, oms_error *err)
+{
+    /* generation = 1 + the highest of the parents', computed by the insert
+     * itself (one round trip, whatever the number of parents) */
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO commits (id, tree, first_parent, parents, author, message, time_ms,"
+        " issue_keys, override_id, generation) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " 1 + COALESCE((SELECT max(generation) FROM commits WHERE id = $3 OR id = $10), 0)"
+        " WHERE true ON CONFLICT (id) DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(id),      DBP_TEXT(tree),    DBP_TEXT(first),           DBP_TEXT(parents_json),
+                       DBP_TEXT(author),  DBP_TEXT(message), DBP_INT(time_ms),          DBP_TEXT(issue_keys_json),
+                       DBP_TEXT(override_id), DBP_TEXT(second)};
+    return oms_db_run(c, &q, p, 10, NULL, err);
+}
+
+int oms_store_commit_parent_insert(oms_dbconn *c, const char *id, int64_t idx, const char *parent, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO commit_parents (commit_id, idx, parent_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_INT(idx), DBP_TEXT(parent)};
+    return oms_db_run(c, &q, p, 3, NULL, err);
+}
+
+int oms_store_commit_issue_insert(oms_dbconn *c, const char *issue_key, const char *id, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("INSERT INTO commit_issues (issue_key, commit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(issue_key), DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 2, NULL, err);
+}
+
+int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *resource, const char *change,
+                                   const char *old_hash, const char *new_hash, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
+                                          " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(resource), DBP_TEXT(change), DBP_TEXT(old_hash), DBP_TEXT(new_hash)};
+    return oms_db_run(c, &q, p, 5, NULL, err);
+}
+
+int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], bool *found, oms_error *err)
+{
+    /* Ancestors (inclusive) of both commits, intersected; the deepest by
+     * generation is a lowest common ancestor: none of its descendants can be
+     * common, or it would have a higher generation. */
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH RECURSIVE"
+        " anc_a(id) AS (SELECT $1 UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc_a ON p.commit_id = anc_a.id),"
+        " anc_b(id) AS (SELECT $2 UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc_b ON p.commit_id = anc_b.id)"
+        " SELECT c.id FROM commits c JOIN anc_a ON anc_a.id = c.id JOIN anc_b ON anc_b.id = c.id"
+        " ORDER BY c.generation DESC, c.id ASC LIMIT 1");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(a), DBP_TEXT(b)};
+    int rc = oms_db_run(c, &q, p, 2, &r, err);
+    *found = rc == OMS_OK && r->nrows > 0;
+    if (*found)
+        snprintf(out, 65, "%s", oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return rc;
 }

@@ -44,19 +44,20 @@ int oms_store_branch_insert(oms_dbconn *c, const char *name, const char *head, i
                             oms_error *err);
 /* Copies the resource rows of branch `from` to branch `name`. */
 int oms_store_branch_copy_rows(oms_dbconn *c, const char *name, const char *from, oms_error *err);
-/* Deletes the branch's resource rows, then (`row`) its own row; *deleted
- * counts the branch rows removed. */
+/* Deletes the branch's resource rows; then its own row (*deleted counts
+ * the branch rows removed). */
 int oms_store_branch_delete_rows(oms_dbconn *c, const char *name, oms_error *err);
 int oms_store_branch_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err);
 /* One resource row of a branch. */
 int oms_store_branch_resource_insert(oms_dbconn *c, const char *branch, const char *resource, const char *hash,
                                      const char *commit, const char *author, int64_t time_ms, oms_error *err);
-/* The branch's settings {protected, required_approvals,
- * breaking_change_approvals, issue_required}, row locked as in
- * oms_store_branch_for_write. */
+/* The branch's settings (protected, required_approvals,
+ * breaking_change_approvals, issue_required), the row locked as in
+ * oms_store_branch_for_write; then their update (issue_required NULL: the
+ * server's default). */
 int oms_store_branch_settings_for_update(oms_dbconn *c, const char *name, oms_dbres **out, oms_error *err);
 int oms_store_branch_settings_update(oms_dbconn *c, const char *name, int64_t protect, int64_t required,
-                                     int64_t breaking_required, oms_dbparam issue_required, int64_t now_ms,
+                                     int64_t breaking_required, const int64_t *issue_required, int64_t now_ms,
                                      oms_error *err);
 
 /* The content of object `hash`: *out NULL (and OMS_OK) when absent. */
@@ -83,5 +84,34 @@ int oms_store_commit_reachable(oms_dbconn *c, const char *head, const char *comm
  * stored: *found false when neither. */
 int oms_store_branch_head_of(oms_dbconn *c, const char *name, char out[65], bool *found, oms_error *err);
 int oms_store_commit_exists(oms_dbconn *c, const char *id, bool *found, oms_error *err);
+
+/* ---- commits and objects ---- */
+
+/* The head of `branch` and its resource rows with their documents, in one
+ * statement (one state on both backends): head, resource, hash, commit_id,
+ * author, time_ms, content; one row with NULL resource for an empty
+ * branch, none when there is no branch. */
+int oms_store_branch_rows(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err);
+/* hash, content of the objects named in `hashes_json` (a JSON array). */
+int oms_store_objects_in(oms_dbconn *c, const char *hashes_json, oms_dbres **out, oms_error *err);
+/* tree, author, time_ms of commit `id` (no row when absent). */
+int oms_store_commit_tree(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err);
+/* id, tree, parents, author, message, time_ms, issue_keys, override_id,
+ * generation of commit `id` (no row when absent). */
+int oms_store_commit_load(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err);
+/* Stores an object unless present. */
+int oms_store_object_insert(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err);
+/* Inserts a commit row unless present; its generation is 1 + the highest
+ * of its parents' (`first`, `second`, either may be NULL). */
+int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, const char *first, const char *second,
+                            const char *parents_json, const char *author, const char *message, int64_t time_ms,
+                            const char *issue_keys_json, const char *override_id, oms_error *err);
+int oms_store_commit_parent_insert(oms_dbconn *c, const char *id, int64_t idx, const char *parent, oms_error *err);
+int oms_store_commit_issue_insert(oms_dbconn *c, const char *issue_key, const char *id, oms_error *err);
+int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *resource, const char *change,
+                                   const char *old_hash, const char *new_hash, oms_error *err);
+/* A lowest common ancestor of `a` and `b` (deepest by generation, then
+ * smallest id): *found false when the histories share no commit. */
+int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], bool *found, oms_error *err);
 
 #endif

@@ -229,10 +229,10 @@ static int settings_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out 
     int64_t nbra = set->breaking_change_approvals ? json_integer_value(set->breaking_change_approvals) : obra;
     const char *cur_ir = oms_dbres_get(r, 0, 3);
     const json_t *ir = set->issue_required;
-    oms_dbparam irp = ir ? (json_is_null(ir) ? DBP_NULL : DBP_INT(json_is_true(ir)))
-                         : (cur_ir ? DBP_INT(atoi(cur_ir)) : DBP_NULL);
+    int64_t irv = ir ? json_is_true(ir) : cur_ir ? atoi(cur_ir) : 0;
+    bool ir_null = ir ? json_is_null(ir) : cur_ir == NULL;
     oms_dbres_free(r);
-    if ((rc = oms_store_branch_settings_update(c, s->name, np, nra, nbra, irp, oms_now_ms(), err)))
+    if ((rc = oms_store_branch_settings_update(c, s->name, np, nra, nbra, ir_null ? NULL : &irv, oms_now_ms(), err)))
         return rc;
     out->resource_kind = "branches";
     out->resource_id = s->name;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/vcs_sql.h"
 #include "util/canonical.h"
 #include "util/encoding.h"
 
@@ -382,12 +383,7 @@ static int kind_and_name(const char *key, oms_kind *kind, const char **name)
 static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err)
 {
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c,
-                         "SELECT b.head, br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
-                         " FROM branches b LEFT JOIN branch_resources br ON br.branch = b.name"
-                         " LEFT JOIN objects o ON o.hash = br.hash WHERE b.name = $1",
-                         p, 1, &r, err);
+    int rc = oms_store_branch_rows(c, branch, &r, err);
     if (rc)
         return rc;
     if (r->nrows == 0) {
@@ -411,19 +407,6 @@ static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **ou
     return OMS_OK;
 }
 
-static int read_head(oms_dbconn *c, const char *branch, char head[65], oms_error *err)
-{
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c, "SELECT head FROM branches WHERE name = $1", p, 1, &r, err);
-    if (rc == OMS_OK && r->nrows == 0)
-        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
-    if (rc == OMS_OK)
-        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
-    oms_dbres_free(r);
-    return rc;
-}
-
 int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err)
 {
     return oms_snapshot_for_branch_head(c, branch, NULL, out, err);
@@ -436,7 +419,7 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
     int rc = OMS_OK;
     if (known && *known)
         snprintf(head, sizeof head, "%s", known);
-    else if ((rc = read_head(c, branch, head, err)))
+    else if ((rc = oms_store_branch_head(c, branch, false, head, NULL, err)))
         return rc;
     if ((*out = oms_snapshot_cache_get(head)) != NULL)
         return OMS_OK;
@@ -452,20 +435,17 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
  * array parameter. */
 static int load_objects(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err)
 {
-    bool pg = oms_db_backend_of_conn(c) == OMS_DB_PG;
-    const char *sql = pg ? "SELECT hash, content FROM objects WHERE hash IN"
-                           " (SELECT json_array_elements_text($1::json))"
-                         : "SELECT hash, content FROM objects WHERE hash IN (SELECT value FROM json_each($1))";
     size_t total = json_array_size(hashes);
     for (size_t start = 0; start < total; start += 1000) {
         json_t *chunk = json_array();
-        for (size_t i = start; i < total && i < start + 1000; i++)
+        for (size_t i = start; chunk && i < total && i < start + 1000; i++)
             json_array_append(chunk, json_array_get(hashes, i));
-        char *param = json_dumps(chunk, JSON_COMPACT);
+        char *param = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
         json_decref(chunk);
+        if (!param)
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
         oms_dbres *r = NULL;
-        oms_dbparam p[] = {DBP_TEXT(param)};
-        int rc = oms_db_exec(c, sql, p, 1, &r, err);
+        int rc = oms_store_objects_in(c, param, &r, err);
         free(param);
         if (rc)
             return rc;
@@ -490,8 +470,7 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
     if ((*out = oms_snapshot_cache_get(commit)) != NULL)
         return OMS_OK;
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(commit)};
-    int rc = oms_db_exec(c, "SELECT tree, author, time_ms FROM commits WHERE id = $1", p, 1, &r, err);
+    int rc = oms_store_commit_tree(c, commit, &r, err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(err, OMS_ENOTFOUND, "no commit %.64s", commit);
     if (rc) {

@@ -13,7 +13,7 @@
 #include "store/vcs_sql.h"
 #include "txn/change.h"
 #include "util/canonical.h"
-#include "vcs/bulk.h"
+#include "store/bulk_sql.h"
 #include "vcs/commit.h"
 
 void oms_write_result_clear(oms_write_result *res)
