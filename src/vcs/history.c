@@ -11,6 +11,13 @@
 #include "vcs/refs.h"
 #include "vcs/write.h"
 
+int oms_vcs_branch_snapshot(oms_ctx *ctx, const char *branch, oms_snapshot **out, oms_error *err)
+{
+    oms_dbconn *c;
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    return rc ? rc : oms_snapshot_for_branch_head(c, branch, ctx->branch_head, out, err);
+}
+
 json_t *oms_vcs_commit_row_json(const oms_dbres *r, size_t i)
 {
     char t[40];

@@ -10,6 +10,10 @@
 #include "store/db.h"
 #include "vcs/snapshot.h"
 
+/* The state of `branch` at its head (ctx->branch_head when the pipeline
+ * read it, else read now); an owned reference. */
+int oms_vcs_branch_snapshot(oms_ctx *ctx, const char *branch, oms_snapshot **out, oms_error *err);
+
 /* A commit row (id, tree, parents, author, time_ms, issue_keys, message)
  * as the API shows it. */
 json_t *oms_vcs_commit_row_json(const oms_dbres *r, size_t i);

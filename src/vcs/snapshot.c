@@ -25,10 +25,16 @@ static void collect_ref(void *ctx, oms_kind kind, const char *api_name, const ch
         if (strcmp(sv->v[i], key) == 0)
             return;
     if (sv->n == sv->cap) {
-        sv->cap = sv->cap ? sv->cap * 2 : 4;
-        sv->v = realloc(sv->v, sv->cap * sizeof *sv->v);
+        size_t cap = sv->cap ? sv->cap * 2 : 4;
+        char **v = realloc(sv->v, cap * sizeof *v);
+        if (!v)
+            return; /* out of memory: the reference is not recorded */
+        sv->v = v;
+        sv->cap = cap;
     }
-    sv->v[sv->n++] = strdup(key);
+    char *k = strdup(key);
+    if (k)
+        sv->v[sv->n++] = k;
 }
 
 oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, const char *text,
@@ -41,18 +47,25 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
     const char *seg = oms_kind_segment(kind);
     size_t sl = strlen(seg), al = strlen(api_name);
     e->key = malloc(sl + 1 + al + 1);
+    e->text = malloc(len + 1);
+    e->author = strdup(author ? author : "");
+    if (!e->key || !e->text || !e->author) {
+        free(e->key);
+        free(e->text);
+        free(e->author);
+        free(e);
+        return NULL;
+    }
     memcpy(e->key, seg, sl);
     e->key[sl] = '/';
     memcpy(e->key + sl + 1, api_name, al + 1);
     e->api_name = e->key + sl + 1;
     e->kind = kind;
     snprintf(e->hash, sizeof e->hash, "%s", hash);
-    e->text = malloc(len + 1);
     memcpy(e->text, text, len);
     e->text[len] = '\0';
     e->len = len;
     snprintf(e->commit, sizeof e->commit, "%s", commit ? commit : "");
-    e->author = strdup(author ? author : "");
     e->time_ms = time_ms;
     return e;
 }
@@ -72,6 +85,13 @@ const oms_refs *oms_entry_refs(const oms_entry *ce)
         oms_document_refs(e->kind, doc, collect_ref, &sv);
     json_decref(doc);
     r = malloc(sizeof *r + sv.n * sizeof r->v[0]);
+    if (!r) { /* out of memory: no references this time, computed again next time */
+        static const oms_refs none = {0};
+        for (size_t i = 0; i < sv.n; i++)
+            free(sv.v[i]);
+        free(sv.v);
+        return &none;
+    }
     r->n = sv.n;
     for (size_t i = 0; i < sv.n; i++)
         r->v[i] = sv.v[i];
@@ -396,9 +416,14 @@ static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **ou
         const char *name, *key = oms_dbres_get(r, i, 1), *text = oms_dbres_get(r, i, 6);
         if (!key || !text || kind_and_name(key, &kind, &name))
             continue;
-        oms_snapshot_put(s, oms_entry_new(kind, name, oms_dbres_get(r, i, 2), text, strlen(text),
-                                          oms_dbres_get(r, i, 3), oms_dbres_get(r, i, 4),
-                                          oms_dbres_int(r, i, 5)));
+        oms_entry *e = oms_entry_new(kind, name, oms_dbres_get(r, i, 2), text, strlen(text), oms_dbres_get(r, i, 3),
+                                     oms_dbres_get(r, i, 4), oms_dbres_int(r, i, 5));
+        if (!e) {
+            oms_dbres_free(r);
+            oms_snapshot_unref(s);
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        }
+        oms_snapshot_put(s, e);
     }
     snprintf(s->commit, sizeof s->commit, "%s", oms_dbres_get(r, 0, 0));
     oms_dbres_free(r);
@@ -521,9 +546,14 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
                 rc = missing_object(err, json_string_value(rh));
                 goto done;
             }
-            oms_snapshot_put(s, oms_entry_new(kind, name, json_string_value(rh), json_string_value(text),
-                                              json_string_length(text), commit, oms_dbres_get(r, 0, 1),
-                                              oms_dbres_int(r, 0, 2)));
+            oms_entry *e = oms_entry_new(kind, name, json_string_value(rh), json_string_value(text),
+                                         json_string_length(text), commit, oms_dbres_get(r, 0, 1),
+                                         oms_dbres_int(r, 0, 2));
+            if (!e) {
+                rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+                goto done;
+            }
+            oms_snapshot_put(s, e);
         }
     }
     oms_snapshot_seal(s, NULL, NULL);
