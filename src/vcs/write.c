@@ -135,6 +135,10 @@ static int check_integrity(oms_ctx *ctx, const oms_snapshot *snap, json_t *touch
     json_t *errors = json_array();
     dep_scan d = {json_deep_copy(touched), deleted, json_object(), json_object()};
     int rc = OMS_OK;
+    if (!lc.parsed || !errors || !d.targets || !d.dependents || !d.recheck) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
 
     oms_snapshot_each(snap, scan_entry, &d);
     if (json_object_size(d.dependents)) {
