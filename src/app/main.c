@@ -18,8 +18,10 @@
 #include "infra/config.h"
 #include "infra/log.h"
 #include "search/cli.h"
+#include "search/index.h"
 #include "store/store.h"
 #include "util/time.h"
+#include "vcs/write.h"
 
 extern char **environ;
 
@@ -128,6 +130,8 @@ static int cmd_serve(oms_config *cfg)
         code = refuse_start("refusing to start", &err);
         goto cleanup;
     }
+    /* the search index moves with every commit, in the commit's transaction */
+    oms_vcs_set_commit_hook(oms_search_on_commit, oms_search_on_branch_create, oms_search_on_branch_delete);
     code = oms_server_run(&app, &err) ? refuse_start("serve", &err) : 0;
 cleanup:
     oms_identity_stop();

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ontology/names.h" /* oms_valid_branch_name, oms_valid_api_name */
 #include "util/arena.h"
 #include "util/error.h"
 
@@ -31,8 +32,6 @@ int oms_path_parse(oms_path *out, const char *raw, size_t len, oms_arena *a, oms
 char *oms_pct_decode(const char *s, size_t len, oms_arena *a, size_t *out_len, oms_error *err);
 
 /* Grammars of path parameters and names (SPEC §3, §4). */
-bool oms_valid_branch_name(const char *s);
-bool oms_valid_api_name(const char *s);
 bool oms_valid_opaque_id(const char *s); /* ids of locks, proposals, ...: [A-Za-z0-9_-]{1,128} */
 bool oms_valid_request_id(const char *s); /* a client's X-Request-ID we echo */
 

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http/path.h"
+#include "ontology/names.h"
 #include "ontology/internal.h"
 #include "ontology/kind_schema.h"
 

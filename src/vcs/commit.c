@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/vcs_sql.h"
 #include "util/canonical.h"
 #include "util/time.h"
 
@@ -31,50 +32,32 @@ int oms_commit_id(const oms_commit_info *ci, char out[65], char **canonical)
 
 int oms_object_store(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err)
 {
-    oms_dbparam p[] = {DBP_TEXT(hash), DBP_TEXT(type), DBP_TEXT(content)};
-    return oms_db_exec(c,
-                       "INSERT INTO objects (hash, type, content) VALUES ($1, $2, $3)"
-                       " ON CONFLICT (hash) DO NOTHING",
-                       p, 3, NULL, err);
+    return oms_store_object_insert(c, hash, type, content, err);
 }
 
 int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, oms_error *err)
 {
     json_t *parents = json_array();
-    for (size_t i = 0; i < ci->nparents; i++)
+    for (size_t i = 0; parents && i < ci->nparents; i++)
         json_array_append_new(parents, json_string(ci->parents[i]));
-    char *parents_text = json_dumps(parents, JSON_COMPACT);
+    char *parents_text = parents ? json_dumps(parents, JSON_COMPACT) : NULL;
     json_decref(parents);
     char *keys_text = ci->issue_keys ? json_dumps(ci->issue_keys, JSON_COMPACT) : strdup("[]");
-    /* generation = 1 + the highest of the parents', computed by the insert
-     * itself (one round trip, whatever the number of parents) */
-    oms_dbparam p[] = {DBP_TEXT(id),           DBP_TEXT(ci->tree),   DBP_TEXT(ci->nparents ? ci->parents[0] : NULL),
-                       DBP_TEXT(parents_text), DBP_TEXT(ci->author), DBP_TEXT(ci->message),
-                       DBP_INT(ci->time_ms),   DBP_TEXT(keys_text),  DBP_TEXT(ci->override_id),
-                       DBP_TEXT(ci->nparents > 1 ? ci->parents[1] : NULL)};
-    int rc = oms_db_exec(c,
-                         "INSERT INTO commits (id, tree, first_parent, parents, author, message, time_ms,"
-                         " issue_keys, override_id, generation) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                         " 1 + COALESCE((SELECT max(generation) FROM commits WHERE id = $3 OR id = $10), 0)"
-                         " WHERE true ON CONFLICT (id) DO NOTHING",
-                         p, 10, NULL, err);
+    int rc = !parents_text || !keys_text
+                 ? oms_err_set(err, OMS_ENOMEM, "out of memory")
+                 : oms_store_commit_insert(c, id, ci->tree, ci->nparents ? ci->parents[0] : NULL,
+                                           ci->nparents > 1 ? ci->parents[1] : NULL, parents_text, ci->author,
+                                           ci->message, ci->time_ms, keys_text, ci->override_id, err);
     free(parents_text);
     free(keys_text);
-    for (size_t i = 0; rc == OMS_OK && i < ci->nparents; i++) {
-        oms_dbparam q[] = {DBP_TEXT(id), DBP_INT((int64_t)i), DBP_TEXT(ci->parents[i])};
-        rc = oms_db_exec(c,
-                         "INSERT INTO commit_parents (commit_id, idx, parent_id) VALUES ($1, $2, $3)"
-                         " ON CONFLICT DO NOTHING",
-                         q, 3, NULL, err);
-    }
+    for (size_t i = 0; rc == OMS_OK && i < ci->nparents; i++)
+        rc = oms_store_commit_parent_insert(c, id, (int64_t)i, ci->parents[i], err);
     size_t i;
     json_t *k;
     json_array_foreach(ci->issue_keys, i, k) {
         if (rc)
             break;
-        oms_dbparam q[] = {DBP_TEXT(json_string_value(k)), DBP_TEXT(id)};
-        rc = oms_db_exec(c, "INSERT INTO commit_issues (issue_key, commit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                         q, 2, NULL, err);
+        rc = oms_store_commit_issue_insert(c, json_string_value(k), id, err);
     }
     return rc;
 }
@@ -82,12 +65,7 @@ int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, o
 int oms_commit_store_change(oms_dbconn *c, const char *commit, const char *resource, const char *change,
                             const char *old_hash, const char *new_hash, oms_error *err)
 {
-    oms_dbparam p[] = {DBP_TEXT(commit), DBP_TEXT(resource), DBP_TEXT(change), DBP_TEXT(old_hash),
-                       DBP_TEXT(new_hash)};
-    return oms_db_exec(c,
-                       "INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
-                       " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                       p, 5, NULL, err);
+    return oms_store_commit_change_insert(c, commit, resource, change, old_hash, new_hash, err);
 }
 
 int oms_is_commit_id(const char *s)
@@ -103,11 +81,7 @@ int oms_is_commit_id(const char *s)
 int oms_commit_load_json(oms_dbconn *c, const char *id, json_t **out, oms_error *err)
 {
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(id)};
-    int rc = oms_db_exec(c,
-                         "SELECT id, tree, parents, author, message, time_ms, issue_keys, override_id, generation"
-                         " FROM commits WHERE id = $1",
-                         p, 1, &r, err);
+    int rc = oms_store_commit_load(c, id, &r, err);
     if (rc)
         return rc;
     if (r->nrows == 0) {

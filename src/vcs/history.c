@@ -1,27 +1,24 @@
-/* History (first-parent), commit detail, diff between refs, and the commits
- * linked to an issue. */
+#include "vcs/history.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "governance/issue_refs.h"
-#include "http/app.h"
-#include "http/params.h"
+#include "store/store.h"
+#include "store/vcs_sql.h"
 #include "util/time.h"
-#include "http/pipeline.h"
-#include "vcs/read_access.h"
 #include "vcs/commit.h"
-#include "vcs/handlers.h"
 #include "vcs/refs.h"
-#include "vcs/snapshot.h"
 #include "vcs/write.h"
 
-static int problem_from(oms_request *req, int rc, const oms_error *err)
+int oms_vcs_branch_snapshot(oms_ctx *ctx, const char *branch, oms_snapshot **out, oms_error *err)
 {
-    return oms_resp_problem(req, (oms_err)rc, err->msg, NULL);
+    oms_dbconn *c;
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    return rc ? rc : oms_snapshot_for_branch_head(c, branch, ctx->branch_head, out, err);
 }
 
-static json_t *commit_row_json(const oms_dbres *r, size_t i)
+json_t *oms_vcs_commit_row_json(const oms_dbres *r, size_t i)
 {
     char t[40];
     oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 4));
@@ -32,52 +29,42 @@ static json_t *commit_row_json(const oms_dbres *r, size_t i)
                      "message", oms_dbres_get(r, i, 6), "issue_keys", keys ? keys : json_array());
 }
 
-static json_t *commit_row(const oms_dbres *r, size_t i, void *ctx)
+int oms_vcs_history(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit, json_t **items,
+                    const char **next, oms_error *err)
 {
-    (void)ctx;
-    return commit_row_json(r, i);
-}
-
-int oms_h_branch_history(oms_request *req)
-{
-    size_t limit;
-    const char *cursor;
-    if (!oms_paging(req, &limit, &cursor))
-        return OMS_OK;
-    oms_error err;
+    *items = NULL;
+    *next = NULL;
     oms_dbconn *c;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
     char start[65];
+    int rc = oms_db_conn(ctx->store->db, &c, err);
     if (rc == OMS_OK)
-        rc = oms_resolve_ref(c, req->params[0], start, &err);
-    if (rc == OMS_OK && cursor) {
+        rc = oms_resolve_ref(c, ref, start, err);
+    if (rc)
+        return rc;
+    if (cursor) {
         if (!oms_is_commit_id(cursor))
-            return oms_resp_problem(req, OMS_EINVAL, "cursor is not valid", NULL);
+            return oms_err_set(err, OMS_EINVAL, "cursor is not valid");
         snprintf(start, sizeof start, "%s", cursor);
     }
-    if (rc)
-        return problem_from(req, rc, &err);
-    /* Walk first parents from the start, one more than asked to know whether
-     * a next page exists. */
+    /* Walk first parents from the start, one more than asked to know
+     * whether a next page exists. */
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(start), DBP_INT((int64_t)limit)};
-    rc = oms_db_exec(c,
-                     "WITH RECURSIVE chain(id, n) AS ("
-                     " SELECT $1, 0"
-                     " UNION ALL SELECT c.first_parent, chain.n + 1 FROM commits c JOIN chain ON c.id = chain.id"
-                     " WHERE c.first_parent IS NOT NULL AND chain.n < $2)"
-                     " SELECT c.id, c.tree, c.parents, c.author, c.time_ms, c.issue_keys, c.message"
-                     " FROM chain JOIN commits c ON c.id = chain.id ORDER BY chain.n",
-                     p, 2, &r, &err);
-    if (rc)
-        return problem_from(req, rc, &err);
-    json_t *items = json_array();
+    if ((rc = oms_store_commit_history(c, start, (int64_t)limit, &r, err)))
+        return rc;
+    json_t *list = json_array();
     size_t n = r->nrows < limit ? r->nrows : limit;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, commit_row_json(r, i));
-    json_t *next = r->nrows > limit ? json_string(oms_cursor_encode(req, oms_dbres_get(r, limit, 0))) : json_null();
+    for (size_t i = 0; list && i < n; i++)
+        if (json_array_append_new(list, oms_vcs_commit_row_json(r, i))) {
+            json_decref(list);
+            list = NULL;
+        }
+    if (list && r->nrows > limit)
+        *next = oms_arena_strdup(ctx->arena, oms_dbres_get(r, limit, 0));
     oms_dbres_free(r);
-    return oms_resp_json(req, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+    if (!list)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    *items = list;
+    return OMS_OK;
 }
 
 static json_t *load_doc(oms_dbconn *c, const char *hash, oms_error *err)
@@ -85,50 +72,38 @@ static json_t *load_doc(oms_dbconn *c, const char *hash, oms_error *err)
     if (!hash)
         return NULL;
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(hash)};
     json_t *doc = NULL;
-    if (oms_db_exec(c, "SELECT content FROM objects WHERE hash = $1", p, 1, &r, err) == OMS_OK && r->nrows)
+    if (oms_store_object_content(c, hash, &r, err) == OMS_OK && r)
         doc = json_loads(oms_dbres_get(r, 0, 0), 0, NULL);
     oms_dbres_free(r);
     return doc;
 }
 
-int oms_h_commit_get(oms_request *req)
+int oms_vcs_commit_detail(oms_ctx *ctx, const char *id, json_t **out, oms_error *err)
 {
-    const char *id = req->params[0];
-    if (!oms_is_commit_id(id))
-        return oms_resp_problem(req, OMS_EINVAL, "a commit id is 64 lowercase hex digits", NULL);
-    oms_error err;
+    *out = NULL;
     oms_dbconn *c;
     json_t *commit = NULL;
-    bool readable = false;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK && (rc = oms_commit_readable(req, c, id, &readable, &err)) == OMS_OK && !readable) {
-        oms_refuse_unreadable(req, "the commit is on no branch you may read (schema:read)");
-        return OMS_OK;
-    }
-    if (rc == OMS_OK)
-        rc = oms_commit_load_json(c, id, &commit, &err);
-    if (rc)
-        return problem_from(req, rc, &err);
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(id)};
-    rc = oms_db_exec(c, "SELECT resource, change, old_hash, new_hash FROM commit_changes WHERE commit_id = $1"
-                        " ORDER BY resource", p, 1, &r, &err);
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    if (rc == OMS_OK)
+        rc = oms_commit_load_json(c, id, &commit, err);
+    if (rc == OMS_OK)
+        rc = oms_store_commit_changes(c, id, &r, err);
     if (rc) {
         json_decref(commit);
-        return problem_from(req, rc, &err);
+        return rc;
     }
     json_t *changes = json_array();
     bool any_breaking = false;
-    for (size_t i = 0; i < r->nrows; i++) {
+    for (size_t i = 0; changes && i < r->nrows; i++) {
         const char *res = oms_dbres_get(r, i, 0);
         oms_kind kind;
         char seg[32];
         snprintf(seg, sizeof seg, "%.*s", (int)strcspn(res, "/"), res);
         if (oms_kind_parse(&kind, seg))
             continue;
-        json_t *o = load_doc(c, oms_dbres_get(r, i, 2), &err), *n = load_doc(c, oms_dbres_get(r, i, 3), &err);
+        json_t *o = load_doc(c, oms_dbres_get(r, i, 2), err), *n = load_doc(c, oms_dbres_get(r, i, 3), err);
         bool breaking = false;
         json_t *fields = oms_diff_documents(kind, o, n, &breaking);
         any_breaking = any_breaking || breaking;
@@ -140,10 +115,14 @@ int oms_h_commit_get(oms_request *req)
                                                  fields ? fields : json_array()));
     }
     oms_dbres_free(r);
+    if (!changes) {
+        json_decref(commit);
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    }
     json_object_set_new(commit, "changes", changes);
     json_object_set_new(commit, "breaking", json_boolean(any_breaking));
-    oms_resp_etag(req, id);
-    return oms_resp_json(req, 200, commit);
+    *out = commit;
+    return OMS_OK;
 }
 
 /* Resource-level diff of two snapshots: buckets with equal hashes are
@@ -178,78 +157,27 @@ json_t *oms_snapshot_diff(const oms_snapshot *from, const oms_snapshot *to, bool
     return out;
 }
 
-int oms_h_diff(oms_request *req)
+int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, bool *breaking, oms_error *err)
 {
-    const char *from = oms_req_query(req, "from"), *to = oms_req_query(req, "to");
-    if (!from || !to || !*from || !*to)
-        return oms_resp_problem(req, OMS_EINVAL, "diff needs from= and to= (branch names or commit ids)", NULL);
-    oms_error err;
+    *changes = NULL;
     oms_dbconn *c;
-    char a[65], b[65];
     oms_snapshot *sa = NULL, *sb = NULL;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    int rc = oms_db_conn(ctx->store->db, &c, err);
     if (rc == OMS_OK)
-        rc = oms_read_ref(req, c, from, a, &err);
+        rc = oms_snapshot_for_commit(c, a, &sa, err);
     if (rc == OMS_OK)
-        rc = oms_read_ref(req, c, to, b, &err);
-    if (rc && req->responded)
-        return OMS_OK;
-    if (rc == OMS_OK)
-        rc = oms_snapshot_for_commit(c, a, &sa, &err);
-    if (rc == OMS_OK)
-        rc = oms_snapshot_for_commit(c, b, &sb, &err);
-    if (rc) {
-        oms_snapshot_unref(sa);
-        return problem_from(req, rc, &err);
-    }
-    bool breaking;
-    json_t *changes = oms_snapshot_diff(sa, sb, &breaking);
+        rc = oms_snapshot_for_commit(c, b, &sb, err);
+    if (rc == OMS_OK && !(*changes = oms_snapshot_diff(sa, sb, breaking)))
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
     oms_snapshot_unref(sa);
     oms_snapshot_unref(sb);
-    return oms_resp_json(req, 200, json_pack("{s:s,s:s,s:b,s:o}", "from", a, "to", b, "breaking", breaking,
-                                             "changes", changes));
+    return rc;
 }
 
-/* Issue links list only commits the caller may read (SPEC §6.2). */
-typedef struct {
-    oms_request *req;
-    oms_dbconn *c;
-} issue_rows;
-
-static json_t *readable_commit_row(const oms_dbres *r, size_t i, void *ctx)
+int oms_vcs_issue_commits(oms_ctx *ctx, const char *key, const char *after, size_t limit, oms_dbres **out,
+                          oms_error *err)
 {
-    issue_rows *ir = ctx;
-    bool ok = false;
-    oms_error err;
-    if (oms_commit_readable(ir->req, ir->c, oms_dbres_get(r, i, 0), &ok, &err) != OMS_OK || !ok)
-        return NULL;
-    return commit_row(r, i, NULL);
-}
-
-int oms_h_issue_commits(oms_request *req)
-{
-    const char *key = req->params[0];
-    if (!oms_issue_key_valid(key))
-        return oms_resp_problem(req, OMS_EINVAL, "not an issue key (ABC-123, GH-123 or #123)", NULL);
-    size_t limit;
-    const char *cursor;
-    if (!oms_paging(req, &limit, &cursor))
-        return OMS_OK;
-    oms_error err;
     oms_dbconn *c;
-    oms_dbres *r = NULL;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    oms_dbparam p[] = {DBP_TEXT(key), DBP_TEXT(cursor ? cursor : ""), DBP_INT((int64_t)limit + 1)};
-    if (rc == OMS_OK)
-        rc = oms_db_exec(c,
-                         "SELECT c.id, c.tree, c.parents, c.author, c.time_ms, c.issue_keys, c.message"
-                         " FROM commit_issues i JOIN commits c ON c.id = i.commit_id"
-                         " WHERE i.issue_key = $1 AND c.id > $2 ORDER BY c.id LIMIT $3",
-                         p, 3, &r, &err);
-    if (rc)
-        return problem_from(req, rc, &err);
-    issue_rows ctx = {req, c};
-    oms_resp_page(req, r, limit, 0, readable_commit_row, &ctx, json_pack("{s:s}", "issue", key));
-    oms_dbres_free(r);
-    return OMS_OK;
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    return rc ? rc : oms_store_issue_commits(c, key, after, (int64_t)limit + 1, out, err);
 }

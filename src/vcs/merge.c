@@ -4,29 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/vcs_sql.h"
+
 /* ---- merge base ---- */
 
 int oms_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], oms_error *err)
 {
-    /* Ancestors (inclusive) of both commits, intersected; the deepest by
-     * generation is a lowest common ancestor: none of its descendants can be
-     * common, or it would have a higher generation. */
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(a), DBP_TEXT(b)};
-    int rc = oms_db_exec(c,
-                         "WITH RECURSIVE"
-                         " anc_a(id) AS (SELECT $1 UNION SELECT p.parent_id FROM commit_parents p"
-                         "  JOIN anc_a ON p.commit_id = anc_a.id),"
-                         " anc_b(id) AS (SELECT $2 UNION SELECT p.parent_id FROM commit_parents p"
-                         "  JOIN anc_b ON p.commit_id = anc_b.id)"
-                         " SELECT c.id FROM commits c JOIN anc_a ON anc_a.id = c.id JOIN anc_b ON anc_b.id = c.id"
-                         " ORDER BY c.generation DESC, c.id ASC LIMIT 1",
-                         p, 2, &r, err);
-    if (rc == OMS_OK && r->nrows == 0)
+    bool found = false;
+    int rc = oms_store_merge_base(c, a, b, out, &found, err);
+    if (rc == OMS_OK && !found)
         rc = oms_err_set(err, OMS_ECONFLICT, "the two histories share no commit");
-    if (rc == OMS_OK)
-        snprintf(out, 65, "%s", oms_dbres_get(r, 0, 0));
-    oms_dbres_free(r);
     return rc;
 }
 

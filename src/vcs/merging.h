@@ -7,19 +7,17 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "http/request.h"
+#include "core/context.h"
 #include "store/db.h"
 
 typedef struct {
     const char *target;
     const char *source;          /* branch name or commit id */
     const json_t *resolutions;   /* {"KIND/NAME": "source"|"target"|{document}} or NULL */
-    const char *message;
-    const json_t *issue_keys;
-    const char *override_id;
+    const char *message;         /* the commit's issue references are ctx->issue_keys */
     bool bypass_protection;      /* proposal merges and approved overrides */
     const char *audit_action;    /* "branch.merge", "proposal.merge" */
-    const char *audit_detail;    /* JSON object text or NULL */
+    const json_t *audit_detail;  /* object or NULL */
     bool dry_run;                /* compute only (proposal views) */
     int (*in_tx)(oms_dbconn *c, void *ctx, const char *commit, oms_error *err); /* see oms_write */
     void *in_tx_ctx;
@@ -32,11 +30,11 @@ typedef struct {
     bool breaking;
     json_t *changes;             /* diff target -> result */
     json_t *conflicts;           /* unresolved conflicts (on 409) */
-    const char *problem_code;
-    json_t *problem_extra;
 } oms_merge_result;
 
-int oms_vcs_merge(oms_request *req, const oms_merge_request *m, oms_merge_result *out, oms_error *err);
+/* Refusals: the error with its precise problem code ("merge_conflict",
+ * "protected_branch", ...) and the members in ctx->problem_extra. */
+int oms_vcs_merge(oms_ctx *ctx, const oms_merge_request *m, oms_merge_result *out, oms_error *err);
 void oms_merge_result_clear(oms_merge_result *r);
 
 #endif

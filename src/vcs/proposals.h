@@ -1,17 +1,72 @@
-/* Proposals: reviewed merges of a source branch into a target (SPEC §4). */
-#ifndef OMS_PROPOSALS_H
-#define OMS_PROPOSALS_H
+/* Proposals: reviewed merges of a source branch into a target (SPEC §4).
+ * Creation, transitions and merges are change transactions
+ * (src/txn/change.h); who may see a proposal is the API's decision (both
+ * branches readable, src/api/proposals.c). */
+#ifndef OMS_VCS_PROPOSALS_H
+#define OMS_VCS_PROPOSALS_H
 
-#include "http/request.h"
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
-int oms_h_proposal_list(oms_request *req);
-int oms_h_proposal_create(oms_request *req);
-int oms_h_proposal_get(oms_request *req);
-int oms_h_proposal_open(oms_request *req);
-int oms_h_proposal_approve(oms_request *req);
-int oms_h_proposal_reject(oms_request *req);
-int oms_h_proposal_close(oms_request *req);
-int oms_h_proposal_merge(oms_request *req);
-const char *oms_proposal_target_branch(oms_request *req);
+#include "core/context.h"
+#include "store/db.h"
+
+typedef struct {
+    char id[64], source[128], target[128], state[16], author[256];
+    oms_dbres *row; /* OMS_STORE_PROPOSAL_COLS (owned) */
+} oms_proposal;
+
+/* Loads proposal `id` (OMS_ENOTFOUND when absent). */
+int oms_proposal_load(oms_ctx *ctx, const char *id, oms_proposal *out, oms_error *err);
+void oms_proposal_free(oms_proposal *p);
+/* The target branch of proposal `id` (arena), or NULL. */
+const char *oms_proposal_target(oms_ctx *ctx, const char *id);
+
+/* The view: stored fields plus everything computed against current heads:
+ * merge preview (diff, conflicts, breaking), approvals that count, and the
+ * approvals the merge needs. */
+typedef struct {
+    json_t *doc;        /* owned */
+    bool mergeable;
+    int64_t approvals, required, required_if_not_breaking;
+    bool breaking;
+    json_t *conflicts;  /* owned, may be NULL */
+    char source_head[65]; /* the source commit the approvals were counted for */
+} oms_proposal_view;
+int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view *v, oms_error *err);
+void oms_proposal_view_clear(oms_proposal_view *v);
+
+/* A page of summary rows (id, source, target, title, state, author,
+ * created_at) after `after`, limit + 1 fetched; and one row as JSON. */
+int oms_proposal_page(oms_ctx *ctx, const char *after, const char *state, const char *target, size_t limit,
+                      oms_dbres **out, oms_error *err);
+json_t *oms_proposal_summary_json(const oms_dbres *r, size_t i);
+
+typedef struct {
+    const char *source, *target, *title, *description;
+    bool draft;
+} oms_proposal_new;
+/* Creates the proposal (its issue references: ctx->issue_keys); `id` gets
+ * its id. OMS_ENOTFOUND when a branch does not exist. */
+int oms_proposal_create(oms_ctx *ctx, const oms_proposal_new *n, char id[40], oms_error *err);
+
+typedef enum { OMS_PROPOSAL_BY_AUTHOR, OMS_PROPOSAL_BY_REVIEWER, OMS_PROPOSAL_BY_AUTHOR_OR_REVIEWER } oms_proposal_who;
+typedef struct {
+    const char *const *from; /* states it may leave, NULL-terminated */
+    const char *to;          /* NULL: the state stays */
+    const char *action;      /* audit action */
+    oms_proposal_who by;
+    const char *verdict;     /* a review verdict recorded first, or NULL */
+    const char *closed_reason;
+} oms_proposal_transition;
+/* Moves proposal `id` as `t` says, in one change transaction. */
+int oms_proposal_transition_run(oms_ctx *ctx, const char *id, const oms_proposal_transition *t, oms_error *err);
+
+/* Merges the open proposal `p` (already loaded and allowed): the approved
+ * source commit into the target, the proposal marked merged in the same
+ * transaction (SPEC §4); `commit` gets the target's head. `message` may be
+ * NULL; the stored issue references are added to ctx->issue_keys. */
+int oms_proposal_merge(oms_ctx *ctx, const oms_proposal *p, const char *message, char commit[65], oms_error *err);
 
 #endif

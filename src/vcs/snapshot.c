@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/vcs_sql.h"
 #include "util/canonical.h"
 #include "util/encoding.h"
 
@@ -24,10 +25,16 @@ static void collect_ref(void *ctx, oms_kind kind, const char *api_name, const ch
         if (strcmp(sv->v[i], key) == 0)
             return;
     if (sv->n == sv->cap) {
-        sv->cap = sv->cap ? sv->cap * 2 : 4;
-        sv->v = realloc(sv->v, sv->cap * sizeof *sv->v);
+        size_t cap = sv->cap ? sv->cap * 2 : 4;
+        char **v = realloc(sv->v, cap * sizeof *v);
+        if (!v)
+            return; /* out of memory: the reference is not recorded */
+        sv->v = v;
+        sv->cap = cap;
     }
-    sv->v[sv->n++] = strdup(key);
+    char *k = strdup(key);
+    if (k)
+        sv->v[sv->n++] = k;
 }
 
 oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, const char *text,
@@ -40,18 +47,25 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
     const char *seg = oms_kind_segment(kind);
     size_t sl = strlen(seg), al = strlen(api_name);
     e->key = malloc(sl + 1 + al + 1);
+    e->text = malloc(len + 1);
+    e->author = strdup(author ? author : "");
+    if (!e->key || !e->text || !e->author) {
+        free(e->key);
+        free(e->text);
+        free(e->author);
+        free(e);
+        return NULL;
+    }
     memcpy(e->key, seg, sl);
     e->key[sl] = '/';
     memcpy(e->key + sl + 1, api_name, al + 1);
     e->api_name = e->key + sl + 1;
     e->kind = kind;
     snprintf(e->hash, sizeof e->hash, "%s", hash);
-    e->text = malloc(len + 1);
     memcpy(e->text, text, len);
     e->text[len] = '\0';
     e->len = len;
     snprintf(e->commit, sizeof e->commit, "%s", commit ? commit : "");
-    e->author = strdup(author ? author : "");
     e->time_ms = time_ms;
     return e;
 }
@@ -71,6 +85,13 @@ const oms_refs *oms_entry_refs(const oms_entry *ce)
         oms_document_refs(e->kind, doc, collect_ref, &sv);
     json_decref(doc);
     r = malloc(sizeof *r + sv.n * sizeof r->v[0]);
+    if (!r) { /* out of memory: no references this time, computed again next time */
+        static const oms_refs none = {0};
+        for (size_t i = 0; i < sv.n; i++)
+            free(sv.v[i]);
+        free(sv.v);
+        return &none;
+    }
     r->n = sv.n;
     for (size_t i = 0; i < sv.n; i++)
         r->v[i] = sv.v[i];
@@ -382,12 +403,7 @@ static int kind_and_name(const char *key, oms_kind *kind, const char **name)
 static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err)
 {
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c,
-                         "SELECT b.head, br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
-                         " FROM branches b LEFT JOIN branch_resources br ON br.branch = b.name"
-                         " LEFT JOIN objects o ON o.hash = br.hash WHERE b.name = $1",
-                         p, 1, &r, err);
+    int rc = oms_store_branch_rows(c, branch, &r, err);
     if (rc)
         return rc;
     if (r->nrows == 0) {
@@ -400,28 +416,20 @@ static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **ou
         const char *name, *key = oms_dbres_get(r, i, 1), *text = oms_dbres_get(r, i, 6);
         if (!key || !text || kind_and_name(key, &kind, &name))
             continue;
-        oms_snapshot_put(s, oms_entry_new(kind, name, oms_dbres_get(r, i, 2), text, strlen(text),
-                                          oms_dbres_get(r, i, 3), oms_dbres_get(r, i, 4),
-                                          oms_dbres_int(r, i, 5)));
+        oms_entry *e = oms_entry_new(kind, name, oms_dbres_get(r, i, 2), text, strlen(text), oms_dbres_get(r, i, 3),
+                                     oms_dbres_get(r, i, 4), oms_dbres_int(r, i, 5));
+        if (!e) {
+            oms_dbres_free(r);
+            oms_snapshot_unref(s);
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        }
+        oms_snapshot_put(s, e);
     }
     snprintf(s->commit, sizeof s->commit, "%s", oms_dbres_get(r, 0, 0));
     oms_dbres_free(r);
     oms_snapshot_seal(s, NULL, NULL);
     *out = s;
     return OMS_OK;
-}
-
-static int read_head(oms_dbconn *c, const char *branch, char head[65], oms_error *err)
-{
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c, "SELECT head FROM branches WHERE name = $1", p, 1, &r, err);
-    if (rc == OMS_OK && r->nrows == 0)
-        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
-    if (rc == OMS_OK)
-        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
-    oms_dbres_free(r);
-    return rc;
 }
 
 int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **out, oms_error *err)
@@ -436,7 +444,7 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
     int rc = OMS_OK;
     if (known && *known)
         snprintf(head, sizeof head, "%s", known);
-    else if ((rc = read_head(c, branch, head, err)))
+    else if ((rc = oms_store_branch_head(c, branch, false, head, NULL, err)))
         return rc;
     if ((*out = oms_snapshot_cache_get(head)) != NULL)
         return OMS_OK;
@@ -452,20 +460,17 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
  * array parameter. */
 static int load_objects(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err)
 {
-    bool pg = oms_db_backend_of_conn(c) == OMS_DB_PG;
-    const char *sql = pg ? "SELECT hash, content FROM objects WHERE hash IN"
-                           " (SELECT json_array_elements_text($1::json))"
-                         : "SELECT hash, content FROM objects WHERE hash IN (SELECT value FROM json_each($1))";
     size_t total = json_array_size(hashes);
     for (size_t start = 0; start < total; start += 1000) {
         json_t *chunk = json_array();
-        for (size_t i = start; i < total && i < start + 1000; i++)
+        for (size_t i = start; chunk && i < total && i < start + 1000; i++)
             json_array_append(chunk, json_array_get(hashes, i));
-        char *param = json_dumps(chunk, JSON_COMPACT);
+        char *param = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
         json_decref(chunk);
+        if (!param)
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
         oms_dbres *r = NULL;
-        oms_dbparam p[] = {DBP_TEXT(param)};
-        int rc = oms_db_exec(c, sql, p, 1, &r, err);
+        int rc = oms_store_objects_in(c, param, &r, err);
         free(param);
         if (rc)
             return rc;
@@ -490,8 +495,7 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
     if ((*out = oms_snapshot_cache_get(commit)) != NULL)
         return OMS_OK;
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(commit)};
-    int rc = oms_db_exec(c, "SELECT tree, author, time_ms FROM commits WHERE id = $1", p, 1, &r, err);
+    int rc = oms_store_commit_tree(c, commit, &r, err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(err, OMS_ENOTFOUND, "no commit %.64s", commit);
     if (rc) {
@@ -542,9 +546,14 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
                 rc = missing_object(err, json_string_value(rh));
                 goto done;
             }
-            oms_snapshot_put(s, oms_entry_new(kind, name, json_string_value(rh), json_string_value(text),
-                                              json_string_length(text), commit, oms_dbres_get(r, 0, 1),
-                                              oms_dbres_int(r, 0, 2)));
+            oms_entry *e = oms_entry_new(kind, name, json_string_value(rh), json_string_value(text),
+                                         json_string_length(text), commit, oms_dbres_get(r, 0, 1),
+                                         oms_dbres_int(r, 0, 2));
+            if (!e) {
+                rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+                goto done;
+            }
+            oms_snapshot_put(s, e);
         }
     }
     oms_snapshot_seal(s, NULL, NULL);

@@ -4,24 +4,59 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/audit.h"
-#include "http/app.h"
+#include <stdatomic.h>
+
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "search/index.h"
+#include "store/store.h"
+#include "store/vcs_sql.h"
+#include "txn/change.h"
 #include "util/canonical.h"
-#include "util/time.h"
-#include "vcs/bulk.h"
+#include "store/bulk_sql.h"
 #include "vcs/commit.h"
 
 void oms_write_result_clear(oms_write_result *res)
 {
     json_decref(res->changes);
-    json_decref(res->problem_extra);
     oms_snapshot_unref(res->snap);
     memset(res, 0, sizeof *res);
+}
+
+/* ---- hooks ---- */
+
+static _Atomic(oms_vcs_commit_hook) g_on_commit;
+static _Atomic(oms_vcs_branch_create_hook) g_on_branch_create;
+static _Atomic(oms_vcs_branch_delete_hook) g_on_branch_delete;
+
+void oms_vcs_set_commit_hook(oms_vcs_commit_hook on_commit, oms_vcs_branch_create_hook on_branch_create,
+                             oms_vcs_branch_delete_hook on_branch_delete)
+{
+    atomic_store(&g_on_commit, on_commit);
+    atomic_store(&g_on_branch_create, on_branch_create);
+    atomic_store(&g_on_branch_delete, on_branch_delete);
+}
+
+int oms_vcs_run_commit_hook(oms_dbconn *c, const char *branch, const oms_snapshot *state, const json_t *changes,
+                            const char *commit, oms_error *err)
+{
+    oms_vcs_commit_hook fn = atomic_load(&g_on_commit);
+    return fn ? fn(c, branch, state, changes, commit, err) : OMS_OK;
+}
+
+int oms_vcs_run_branch_create_hook(oms_dbconn *c, const char *branch, const char *from, const char *commit,
+                                   oms_error *err)
+{
+    oms_vcs_branch_create_hook fn = atomic_load(&g_on_branch_create);
+    return fn ? fn(c, branch, from, commit, err) : OMS_OK;
+}
+
+int oms_vcs_run_branch_delete_hook(oms_dbconn *c, const char *branch, oms_error *err)
+{
+    oms_vcs_branch_delete_hook fn = atomic_load(&g_on_branch_delete);
+    return fn ? fn(c, branch, err) : OMS_OK;
 }
 
 json_t *oms_entry_diff(const oms_entry *old_e, const oms_entry *new_e, bool *breaking)
@@ -96,13 +131,16 @@ static void scan_entry(void *p, const oms_entry *e)
 /* Refuses deletes of referenced resources (409 has_dependents) and checks
  * the integrity of every changed resource and of every resource whose
  * integrity depends on a changed one (transitively through interfaces). */
-static int check_integrity(const oms_snapshot *snap, json_t *touched, json_t *deleted, oms_write_result *res,
-                           oms_error *err)
+static int check_integrity(oms_ctx *ctx, const oms_snapshot *snap, json_t *touched, json_t *deleted, oms_error *err)
 {
     lookup_ctx lc = {snap, json_object()};
     json_t *errors = json_array();
     dep_scan d = {json_deep_copy(touched), deleted, json_object(), json_object()};
     int rc = OMS_OK;
+    if (!lc.parsed || !errors || !d.targets || !d.dependents || !d.recheck) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        goto cleanup;
+    }
 
     oms_snapshot_each(snap, scan_entry, &d);
     if (json_object_size(d.dependents)) {
@@ -112,9 +150,8 @@ static int check_integrity(const oms_snapshot *snap, json_t *touched, json_t *de
         json_object_foreach(d.dependents, key, deps) {
             json_array_append_new(list, json_pack("{s:s,s:O}", "resource", key, "dependents", deps));
         }
-        res->problem_code = "has_dependents";
-        res->problem_extra = json_pack("{s:o}", "dependents", list);
-        rc = oms_err_set(err, OMS_ECONFLICT, "a deleted resource is still referenced");
+        oms_ctx_problem_extra(ctx, json_pack("{s:o}", "dependents", list));
+        rc = oms_err_set_as(err, OMS_ECONFLICT, "has_dependents", "a deleted resource is still referenced");
         goto cleanup;
     }
     /* Dependents of changed interfaces propagate: rescan until stable. */
@@ -154,9 +191,8 @@ static int check_integrity(const oms_snapshot *snap, json_t *touched, json_t *de
     }
     json_decref(to_check);
     if (json_array_size(errors)) {
-        res->problem_code = "integrity_violation";
-        res->problem_extra = json_pack("{s:O}", "errors", errors);
-        rc = oms_err_set(err, OMS_ECONFLICT, "the change breaks the ontology's integrity");
+        oms_ctx_problem_extra(ctx, json_pack("{s:O}", "errors", errors));
+        rc = oms_err_set_as(err, OMS_ECONFLICT, "integrity_violation", "the change breaks the ontology's integrity");
     }
 cleanup:
     json_decref(errors);
@@ -169,7 +205,7 @@ cleanup:
 
 /* ---- applying operations ---- */
 
-static int apply_ops(oms_snapshot *fork, oms_write *w, json_t *touched, json_t *deleted, oms_write_result *res,
+static int apply_ops(oms_ctx *ctx, oms_snapshot *fork, oms_write *w, json_t *touched, json_t *deleted,
                      oms_error *err)
 {
     for (size_t i = 0; i < w->nops; i++) {
@@ -181,17 +217,16 @@ static int apply_ops(oms_snapshot *fork, oms_write *w, json_t *touched, json_t *
         if (cur)
             snprintf(op->old_hash, sizeof op->old_hash, "%s", cur->hash);
         if (op->op == OMS_OP_CREATE && cur) {
-            res->problem_code = "already_exists";
-            res->problem_extra = json_pack("{s:s,s:i}", "resource", key, "operation", (int)i);
-            return oms_err_set(err, OMS_ECONFLICT, "%s already exists", key);
+            oms_ctx_problem_extra(ctx, json_pack("{s:s,s:i}", "resource", key, "operation", (int)i));
+            return oms_err_set_as(err, OMS_ECONFLICT, "already_exists", "%s already exists", key);
         }
         if (op->op != OMS_OP_CREATE && !cur) {
-            res->problem_extra = json_pack("{s:s,s:i}", "resource", key, "operation", (int)i);
+            oms_ctx_problem_extra(ctx, json_pack("{s:s,s:i}", "resource", key, "operation", (int)i));
             return oms_err_set(err, OMS_ENOTFOUND, "%s does not exist", key);
         }
         if (op->if_match && cur && strcmp(op->if_match, "*") != 0 && strcmp(op->if_match, cur->hash) != 0) {
-            res->problem_extra = json_pack("{s:s,s:s,s:i}", "resource", key, "current_etag", cur->hash,
-                                           "operation", (int)i);
+            oms_ctx_problem_extra(ctx, json_pack("{s:s,s:s,s:i}", "resource", key, "current_etag", cur->hash,
+                                                 "operation", (int)i));
             return oms_err_set(err, OMS_EPRECOND, "%s has changed since %.12s", key, op->if_match);
         }
         json_object_set_new(touched, key, json_true());
@@ -204,8 +239,11 @@ static int apply_ops(oms_snapshot *fork, oms_write *w, json_t *touched, json_t *
         char *text = NULL;
         if (oms_canonical_hash(op->doc, op->new_hash, &text))
             return oms_err_set(err, OMS_ENOMEM, "out of memory");
-        oms_snapshot_put(fork, oms_entry_new(op->kind, op->api_name, op->new_hash, text, strlen(text), "", "", 0));
+        oms_entry *e = oms_entry_new(op->kind, op->api_name, op->new_hash, text, strlen(text), "", "", 0);
         free(text);
+        if (!e)
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        oms_snapshot_put(fork, e);
     }
     return OMS_OK;
 }
@@ -271,16 +309,24 @@ static char *default_message(const oms_write *w)
     return strdup(buf);
 }
 
-static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *head, int64_t now_ms,
-                   oms_snapshot *fork, json_t *changes, bool breaking, oms_write_result *res, oms_error *err)
+/* Stores the new state: objects, the commit, its change rows, the branch's
+ * resource rows, the commit hook (search index), then moves the head by
+ * compare-and-swap and runs the caller's in-transaction callback. */
+static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, int64_t now_ms, oms_snapshot *fork,
+                   json_t *changes, char id[65], oms_error *err)
 {
     /* An override the change relies on is used in this transaction; the
-     * commit names it. */
-    int rc = oms_governance_in_tx(c, oms_req_ctx(req), err);
+     * commit names it (the helper's own call is then a no-op). */
+    int rc = oms_governance_in_tx(c, ctx, err);
     if (rc)
         return rc;
-    const char *override_id = req->ctx.override.used ? req->ctx.override.id : w->override_id;
+    const char *override_id = ctx->override.used ? ctx->override.id : NULL;
     json_t *objects = json_array(), *change_rows = json_array(), *upserts = json_array(), *removed = json_array();
+    char *message = NULL;
+    if (!objects || !change_rows || !upserts || !removed) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        goto done;
+    }
     rc = oms_snapshot_seal(fork, collect_tree_node, objects);
     if (rc) {
         rc = oms_err_set(err, OMS_ENOMEM, "cannot build the tree");
@@ -301,107 +347,54 @@ static int persist(oms_dbconn *c, oms_request *req, oms_write *w, const char *he
             json_array_append_new(removed, json_string(key));
         }
     }
-    char *message = w->message ? strdup(w->message) : default_message(w);
-    const char *author = req->principal.sub ? req->principal.sub : "oms";
+    message = w->message ? strdup(w->message) : default_message(w);
+    if (!message) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *author = ctx->sub ? ctx->sub : "oms";
+    const json_t *issue_keys = ctx->issue_keys && json_array_size(ctx->issue_keys) ? ctx->issue_keys : NULL;
     oms_commit_info ci = {.tree = fork->tree, .parents = {head, w->merge_parent}, .nparents = w->merge_parent ? 2 : 1,
                           .author = author, .message = message, .time_ms = now_ms,
-                          .issue_keys = w->issue_keys, .override_id = override_id};
-    char id[65];
+                          .issue_keys = issue_keys, .override_id = override_id};
     oms_commit_id(&ci, id, NULL);
     /* Objects first: a commit row never names a tree that is not stored. */
     if ((rc = oms_bulk_objects(c, objects, err)) == OMS_OK && (rc = oms_commit_store(c, &ci, id, err)) == OMS_OK &&
         (rc = oms_bulk_changes(c, id, change_rows, err)) == OMS_OK &&
         (rc = oms_bulk_branch_upsert(c, w->branch, id, author, ci.time_ms, upserts, err)) == OMS_OK &&
         (rc = oms_bulk_branch_delete(c, w->branch, removed, err)) == OMS_OK)
-        rc = oms_search_on_commit(c, w->branch, fork, changes, id, err); /* the index moves with the commit */
-    free(message);
+        rc = oms_vcs_run_commit_hook(c, w->branch, fork, changes, id, err); /* the index moves with the commit */
     /* New entries are private to this fork until it is published. */
     json_array_foreach(upserts, i, ch) {
         oms_entry *e = (oms_entry *)oms_snapshot_get_key(fork, json_string_value(json_array_get(ch, 0)));
         snprintf(e->commit, sizeof e->commit, "%s", id);
+        char *a = strdup(author);
+        if (!a) {
+            rc = rc ? rc : oms_err_set(err, OMS_ENOMEM, "out of memory");
+            continue;
+        }
         free(e->author);
-        e->author = strdup(author);
+        e->author = a;
         e->time_ms = ci.time_ms;
     }
+    if (rc)
+        goto done;
+    /* The head moves by compare-and-swap. */
+    bool moved = false;
+    if ((rc = oms_store_branch_move_head(c, w->branch, head, id, ci.time_ms, &moved, err)) == OMS_OK && !moved)
+        rc = oms_err_set(err, OMS_EPRECOND, "the branch head moved during the write");
+    if (rc == OMS_OK && w->in_tx)
+        rc = w->in_tx(c, w->in_tx_ctx, id, err);
 done:
+    free(message);
     json_decref(objects);
     json_decref(change_rows);
     json_decref(upserts);
     json_decref(removed);
-    if (rc)
-        return rc;
-    /* The head moves by compare-and-swap. */
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(id), DBP_INT(ci.time_ms), DBP_TEXT(w->branch), DBP_TEXT(head)};
-    rc = oms_db_exec(c, "UPDATE branches SET head = $1, updated_at = $2 WHERE name = $3 AND head = $4", p, 4, &r,
-                     err);
-    if (rc == OMS_OK && r->changes != 1)
-        rc = oms_err_set(err, OMS_EPRECOND, "the branch head moved during the write");
-    oms_dbres_free(r);
-    if (rc)
-        return rc;
-
-    oms_audit_event ev = {.action = w->audit_action, .outcome = "success", .resource_branch = w->branch,
-                          .commit_id = id};
-    oms_audit_from_ctx(&ev, oms_req_ctx(req));
-    if (w->nops == 1 && !w->audit_resource_kind) {
-        ev.resource_kind = oms_kind_segment(w->ops[0].kind);
-        ev.resource_id = w->ops[0].api_name;
-        ev.before_hash = w->ops[0].old_hash[0] ? w->ops[0].old_hash : NULL;
-        ev.after_hash = w->ops[0].new_hash[0] ? w->ops[0].new_hash : NULL;
-    } else {
-        ev.resource_kind = w->audit_resource_kind;
-        ev.resource_id = w->audit_resource_id;
-    }
-    ev.http_status = w->success_status                                       ? w->success_status
-                     : w->nops == 1 && w->ops[0].op == OMS_OP_CREATE ? 201
-                     : w->nops == 1 && w->ops[0].op == OMS_OP_DELETE ? 204
-                                                                     : 200;
-    char *paths = changed_paths_text(changes);
-    char *keys = w->issue_keys ? json_dumps(w->issue_keys, JSON_COMPACT) : NULL;
-    ev.changed_paths = paths;
-    ev.issue_keys = keys;
-    ev.override_id = req->ctx.override.used ? req->ctx.override.id : w->override_id;
-    char detail[64];
-    snprintf(detail, sizeof detail, "{\"operations\":%zu,\"breaking\":%s}", w->nops, breaking ? "true" : "false");
-    ev.detail = w->audit_detail ? w->audit_detail : detail;
-    rc = oms_audit_append(c, &ev, err);
-    free(paths);
-    free(keys);
-    if (rc)
-        return oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
-    if (w->in_tx && (rc = w->in_tx(c, w->in_tx_ctx, id, err)))
-        return rc;
-    snprintf(res->commit, sizeof res->commit, "%s", id);
-    snprintf(fork->commit, sizeof fork->commit, "%s", id);
-    return OMS_OK;
+    return rc;
 }
 
 /* ---- the transaction ---- */
-
-/* The branch row, and the database clock that times the commit, in the
- * one round trip the write makes anyway. */
-static int read_branch(oms_dbconn *c, oms_request *req, const char *branch, char head[65], bool *protect,
-                       int64_t *now_ms, oms_error *err)
-{
-    bool pg = oms_db_backend_of(req->app->store->db) == OMS_DB_PG;
-    /* FOR UPDATE serialises writers of one branch on PostgreSQL; SQLite's
-     * BEGIN IMMEDIATE already serialises every writer. */
-    const char *sql = pg ? "SELECT head, protected, " OMS_DB_NOW_PG " FROM branches WHERE name = $1 FOR UPDATE"
-                         : "SELECT head, protected, " OMS_DB_NOW_SQLITE " FROM branches WHERE name = $1";
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c, sql, p, 1, &r, err);
-    if (rc == OMS_OK && r->nrows == 0)
-        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
-    if (rc == OMS_OK) {
-        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
-        *protect = oms_dbres_int(r, 0, 1) != 0;
-        *now_ms = oms_dbres_int(r, 0, 2);
-    }
-    oms_dbres_free(r);
-    return rc;
-}
 
 /* What /metrics counts the commit as. */
 static oms_commit_kind commit_kind(const oms_write *w)
@@ -411,87 +404,179 @@ static oms_commit_kind commit_kind(const oms_write *w)
     return w->audit_action && strcmp(w->audit_action, "branch.revert") == 0 ? OMS_COMMIT_REVERT : OMS_COMMIT_CHANGE;
 }
 
-int oms_vcs_write(oms_request *req, oms_write *w, oms_write_result *res, oms_error *err)
+typedef struct {
+    oms_write *w;
+    oms_write_result *res;
+    oms_snapshot *base, *fork; /* of the last attempt */
+    bool writing;              /* past the checks: the outcome counts in /metrics */
+} write_run;
+
+static void write_run_reset(write_run *s)
 {
-    memset(res, 0, sizeof *res);
-    oms_dbconn *c;
-    int rc = oms_db_conn(req->app->store->db, &c, err);
-    if (rc)
-        return rc;
-    if ((rc = oms_db_begin(c, !w->dry_run, err)))
-        return rc;
-    oms_snapshot *base = NULL, *fork = NULL;
+    oms_snapshot_unref(s->base);
+    oms_snapshot_unref(s->fork);
+    s->base = s->fork = NULL;
+    json_decref(s->res->changes);
+    s->res->changes = NULL;
+    s->res->breaking = false;
+    s->writing = false;
+}
+
+/* The audit record of a write: one operation names its resource and
+ * hashes, anything else the caller's resource (or none). */
+static int describe_event(oms_ctx *ctx, const oms_write *w, const json_t *changes, bool breaking,
+                          oms_change_out *out, oms_error *err)
+{
+    if (w->nops == 1 && !w->audit_resource_kind) {
+        out->resource_kind = oms_kind_segment(w->ops[0].kind);
+        out->resource_id = w->ops[0].api_name;
+        out->before_hash = w->ops[0].old_hash[0] ? w->ops[0].old_hash : NULL;
+        out->after_hash = w->ops[0].new_hash[0] ? w->ops[0].new_hash : NULL;
+    } else {
+        out->resource_kind = w->audit_resource_kind;
+        out->resource_id = w->audit_resource_id;
+    }
+    out->status = w->success_status                                    ? w->success_status
+                  : w->nops == 1 && w->ops[0].op == OMS_OP_CREATE ? 201
+                  : w->nops == 1 && w->ops[0].op == OMS_OP_DELETE ? 204
+                                                                  : 200;
+    char *paths = changed_paths_text((json_t *)changes);
+    if (!paths)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    out->changed_paths = oms_arena_strdup(ctx->arena, paths);
+    free(paths);
+    out->detail = w->audit_detail ? json_deep_copy(w->audit_detail)
+                                  : json_pack("{s:I,s:b}", "operations", (json_int_t)w->nops, "breaking", breaking);
+    if (!out->detail || !out->changed_paths)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    return OMS_OK;
+}
+
+/* The change step: the branch row and the database clock in one round
+ * trip, protection and If-Match, the operations on the head's snapshot,
+ * integrity, override scope and locks (checked here, before anything is
+ * written, in the order the SPEC gives their refusals), then the commit. */
+static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    write_run *s = arg;
+    oms_write *w = s->w;
+    oms_write_result *res = s->res;
+    write_run_reset(s);
     json_t *touched = json_object(), *deleted = json_object();
     char head[65];
     bool protect = false;
     int64_t now_ms = 0;
-    if ((rc = read_branch(c, req, w->branch, head, &protect, &now_ms, err)))
+    int rc;
+    if (!touched || !deleted) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = oms_store_branch_for_write(c, w->branch, head, &protect, &now_ms, err)))
         goto done;
     if (protect && !w->dry_run && !w->bypass_protection &&
-        !oms_override_permits(oms_req_ctx(req), "protected_branch", w->branch, NULL, 0)) {
-        res->problem_code = "protected_branch";
-        rc = oms_err_set(err, OMS_EFORBIDDEN,
-                         "%s is protected: changes arrive by merging an approved proposal", w->branch);
+        !oms_override_permits(ctx, "protected_branch", w->branch, NULL, 0)) {
+        rc = oms_err_set_as(err, OMS_EFORBIDDEN, "protected_branch",
+                            "%s is protected: changes arrive by merging an approved proposal", w->branch);
         goto done;
     }
     if (w->if_match_head && strcmp(w->if_match_head, head) != 0 && strcmp(w->if_match_head, "*") != 0) {
-        res->problem_extra = json_pack("{s:s}", "current_etag", head);
+        oms_ctx_problem_extra(ctx, json_pack("{s:s}", "current_etag", head));
         rc = oms_err_set(err, OMS_EPRECOND, "the branch head is no longer %.12s", w->if_match_head);
         goto done;
     }
-    if ((rc = oms_snapshot_for_branch_head(c, w->branch, head, &base, err)))
+    if ((rc = oms_snapshot_for_branch_head(c, w->branch, head, &s->base, err)))
         goto done;
-    fork = oms_snapshot_fork(base);
-    if ((rc = apply_ops(fork, w, touched, deleted, res, err)))
+    if (!(s->fork = oms_snapshot_fork(s->base))) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
-    if ((rc = check_integrity(fork, touched, deleted, res, err)))
+    }
+    if ((rc = apply_ops(ctx, s->fork, w, touched, deleted, err)))
+        goto done;
+    if ((rc = check_integrity(ctx, s->fork, touched, deleted, err)))
         goto done;
     {
-        const char **keys = oms_arena_alloc(req->arena, (json_object_size(touched) + 1) * sizeof *keys);
+        const char **keys = oms_arena_alloc(ctx->arena, (json_object_size(touched) + 1) * sizeof *keys);
+        if (!keys) {
+            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+            goto done;
+        }
         size_t n = 0;
         const char *key;
         json_t *v;
         json_object_foreach(touched, key, v) keys[n++] = key;
-        if (!oms_override_in_scope(oms_req_ctx(req), keys, n)) {
-            res->problem_code = protect ? "protected_branch" : "override_out_of_scope";
-            rc = oms_err_set(err, OMS_EFORBIDDEN, "the override covers only %s", req->ctx.override.resource);
+        if (!oms_override_in_scope(ctx, keys, n)) {
+            rc = oms_err_set_as(err, OMS_EFORBIDDEN, protect ? "protected_branch" : "override_out_of_scope",
+                                "the override covers only %s", ctx->override.resource);
             goto done;
         }
-        if ((rc = oms_lock_check_write(c, oms_req_ctx(req), w->branch, keys, n, err))) {
-            res->problem_extra = oms_ctx_take_problem_extra(&req->ctx);
+        if ((rc = oms_lock_check_write(c, ctx, w->branch, keys, n, err)))
             goto done;
-        }
+        out->locks_checked = true;
     }
-    res->changes = describe_changes(base, fork, touched, &res->breaking);
-    if (w->dry_run || (json_array_size(res->changes) == 0 && !w->allow_empty)) {
-        snprintf(res->commit, sizeof res->commit, "%s", head);
-        res->changed = false;
-        oms_db_rollback(c);
-        res->snap = w->dry_run ? fork : base;
-        oms_snapshot_ref(res->snap);
-        goto out;
-    }
-    if ((rc = persist(c, req, w, head, now_ms, fork, res->changes, res->breaking, res, err))) {
-        oms_metrics_commit(commit_kind(w), rc);
+    if (!(res->changes = describe_changes(s->base, s->fork, touched, &res->breaking))) {
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
     }
-    rc = oms_db_commit(c, err);
-    oms_metrics_commit(commit_kind(w), rc);
-    if (rc)
-        goto out;
-    res->changed = true;
-    oms_snapshot_cache_put(fork);
-    res->snap = fork;
-    oms_snapshot_ref(fork);
-    goto out;
+    if (w->dry_run || (json_array_size(res->changes) == 0 && !w->allow_empty)) {
+        snprintf(res->commit, sizeof res->commit, "%s", head);
+        out->no_op = true;
+        goto done;
+    }
+    s->writing = true;
+    char id[65];
+    if ((rc = persist(c, ctx, w, head, now_ms, s->fork, res->changes, id, err)))
+        goto done;
+    snprintf(res->commit, sizeof res->commit, "%s", id);
+    snprintf(s->fork->commit, sizeof s->fork->commit, "%s", id);
+    out->branch = w->branch;
+    out->commit_id = oms_arena_strdup(ctx->arena, id);
+    rc = describe_event(ctx, w, res->changes, res->breaking, out, err);
 done:
-    oms_db_rollback(c);
-    if (rc == OMS_EDB)
-        oms_db_conn_reset(req->app->store->db);
-out:
-    oms_snapshot_unref(base);
-    oms_snapshot_unref(fork);
     json_decref(touched);
     json_decref(deleted);
+    return rc;
+}
+
+/* A dry run: the same step in a read transaction, rolled back. */
+static int dry_run(oms_ctx *ctx, write_run *s, oms_error *err)
+{
+    oms_dbconn *c;
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    if (rc || (rc = oms_db_begin(c, false, err)))
+        return rc;
+    oms_change_out out = {0};
+    rc = write_step(c, ctx, s, &out, err);
+    json_decref(out.detail);
+    oms_db_rollback(c);
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(ctx->store->db);
+    return rc;
+}
+
+int oms_vcs_write(oms_ctx *ctx, oms_write *w, oms_write_result *res, oms_error *err)
+{
+    memset(res, 0, sizeof *res);
+    write_run s = {.w = w, .res = res};
+    int rc;
+    if (w->dry_run) {
+        rc = dry_run(ctx, &s, err);
+    } else {
+        oms_change_spec spec = {.action = w->audit_action, .branch = w->branch, .check_locks = true,
+                                .step = write_step, .arg = &s};
+        oms_change_out out;
+        rc = oms_change_run(ctx, &spec, &out, err);
+        if (s.writing)
+            oms_metrics_commit(commit_kind(w), rc);
+        if (rc == OMS_OK && !out.no_op) {
+            res->changed = true;
+            oms_snapshot_cache_put(s.fork);
+        }
+    }
+    if (rc == OMS_OK) {
+        res->snap = w->dry_run || res->changed ? s.fork : s.base;
+        oms_snapshot_ref(res->snap);
+    }
+    oms_snapshot_unref(s.base);
+    oms_snapshot_unref(s.fork);
     return rc;
 }

@@ -1,15 +1,19 @@
-#include "ontology/handlers.h"
+/* The schema routes: resources per kind, batch changes, validate, export.
+ * Request -> vcs write (oms_vcs_write with the request's context) ->
+ * response. */
+#include "api/resources.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "governance/issue_refs.h"
+#include "api/common.h"
 #include "http/app.h"
 #include "http/params.h"
 #include "util/encoding.h"
 #include "util/time.h"
+#include "vcs/history.h"
 #include "vcs/write.h"
 
 /* ---- rendering ---- */
@@ -48,6 +52,10 @@ static char *render_entry(oms_request *req, const oms_entry *e, const char *bran
     const char *kind = oms_kind_segment(e->kind);
     size_t cap = e->len + 160 + strlen(kind) + 6 * (strlen(branch) + strlen(e->author)) + 2 * 65 + sizeof t;
     char *out = oms_arena_alloc(req->arena, cap), *p = out;
+    if (!out) {
+        *len = 0;
+        return NULL;
+    }
     /* e->text is a JSON object with at least api_name: "{...}" */
     memcpy(p, e->text, e->len - 1);
     p += e->len - 1;
@@ -64,25 +72,30 @@ static int respond_entry(oms_request *req, int status, const oms_entry *e, const
 {
     size_t len;
     char *body = render_entry(req, e, branch, &len);
+    if (!body)
+        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
     oms_resp_etag(req, e->hash);
     return oms_resp_text(req, status, "application/json", body, len);
 }
 
 /* ---- reads ---- */
 
+static void snapshot_unref_cb(void *p) { oms_snapshot_unref(p); }
+
+/* The branch's state, owned by the request's arena; on failure the problem
+ * is answered. */
 static int branch_snapshot(oms_request *req, const char *branch, oms_snapshot **out)
 {
-    oms_error err;
-    oms_dbconn *c;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK)
-        rc = oms_snapshot_for_branch_head(c, branch, req->ctx.branch_head, out, &err);
+    oms_error err = {0};
+    int rc = oms_vcs_branch_snapshot(oms_req_ctx(req), branch, out, &err);
+    if (rc == OMS_OK && oms_arena_on_cleanup(req->arena, snapshot_unref_cb, *out)) {
+        oms_snapshot_unref(*out);
+        rc = oms_err_set(&err, OMS_ENOMEM, "out of memory");
+    }
     if (rc)
-        oms_resp_problem(req, (oms_err)rc, err.msg, NULL);
+        oms_resp_error(req, rc, &err);
     return rc;
 }
-
-static void snapshot_unref_cb(void *p) { oms_snapshot_unref(p); }
 
 static oms_kind param_kind(oms_request *req)
 {
@@ -97,7 +110,6 @@ int oms_h_resource_get(oms_request *req)
     oms_snapshot *s;
     if (branch_snapshot(req, branch, &s))
         return OMS_OK;
-    oms_arena_on_cleanup(req->arena, snapshot_unref_cb, s);
     const oms_entry *e = oms_snapshot_get(s, param_kind(req), req->params[2]);
     if (!e)
         return oms_resp_problem(req, OMS_ENOTFOUND, "no such resource on this branch", NULL);
@@ -112,6 +124,7 @@ typedef struct {
     const char *q, *status, *after;
     const oms_entry **items;
     size_t n, cap;
+    bool oom;
 } list_ctx;
 
 static bool contains_ci(const char *hay, const char *needle)
@@ -160,8 +173,14 @@ static void collect_kind(void *p, const oms_entry *e)
     if (e->kind != lc->kind || (lc->after && strcmp(e->api_name, lc->after) <= 0) || !matches_filters(e, lc))
         return;
     if (lc->n == lc->cap) {
-        lc->cap = lc->cap ? lc->cap * 2 : 64;
-        lc->items = realloc(lc->items, lc->cap * sizeof *lc->items);
+        size_t cap = lc->cap ? lc->cap * 2 : 64;
+        const oms_entry **items = realloc(lc->items, cap * sizeof *items);
+        if (!items) {
+            lc->oom = true;
+            return;
+        }
+        lc->items = items;
+        lc->cap = cap;
     }
     lc->items[lc->n++] = e;
 }
@@ -175,13 +194,22 @@ static int by_api_name(const void *a, const void *b)
 typedef struct {
     char *buf;
     size_t len, cap;
+    bool oom;
 } textbuf;
 
 static void tb_add(textbuf *tb, const char *s, size_t n)
 {
+    if (tb->oom || !s)
+        return;
     if (tb->len + n + 1 > tb->cap) {
-        tb->cap = (tb->len + n + 1) * 2;
-        tb->buf = realloc(tb->buf, tb->cap);
+        size_t cap = (tb->len + n + 1) * 2;
+        char *buf = realloc(tb->buf, cap);
+        if (!buf) {
+            tb->oom = true;
+            return;
+        }
+        tb->buf = buf;
+        tb->cap = cap;
     }
     memcpy(tb->buf + tb->len, s, n);
     tb->len += n;
@@ -201,7 +229,6 @@ int oms_h_resource_list(oms_request *req)
     oms_snapshot *s;
     if (branch_snapshot(req, branch, &s))
         return OMS_OK;
-    oms_arena_on_cleanup(req->arena, snapshot_unref_cb, s);
     const char *q = oms_req_query(req, "q");
     list_ctx lc = {.kind = param_kind(req), .q = q && *q ? q : NULL, .status = status, .after = cursor};
     oms_snapshot_each(s, collect_kind, &lc);
@@ -213,6 +240,7 @@ int oms_h_resource_list(oms_request *req)
     for (size_t i = 0; i < shown; i++) {
         size_t len;
         char *one = render_entry(req, lc.items[i], branch, &len);
+        tb.oom = tb.oom || !one;
         if (i)
             tb_add(&tb, ",", 1);
         tb_add(&tb, one, len);
@@ -225,9 +253,13 @@ int oms_h_resource_list(oms_request *req)
         tb_add(&tb, "null", 4);
     }
     tb_add(&tb, "}", 1);
+    free(lc.items);
+    if (lc.oom || tb.oom) {
+        free(tb.buf);
+        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
+    }
     oms_resp_header(req, "X-Commit", s->commit);
     oms_resp_take(req, 200, "application/json", tb.buf, tb.len);
-    free(lc.items);
     return OMS_OK;
 }
 
@@ -237,7 +269,6 @@ int oms_h_schema_export(oms_request *req)
     oms_snapshot *s;
     if (branch_snapshot(req, branch, &s))
         return OMS_OK;
-    oms_arena_on_cleanup(req->arena, snapshot_unref_cb, s);
     if (oms_not_modified(req, s->commit))
         return OMS_OK;
     textbuf tb = {0};
@@ -258,8 +289,13 @@ int oms_h_schema_export(oms_request *req)
         }
         tb_add(&tb, "]", 1);
         free(lc.items);
+        tb.oom = tb.oom || lc.oom;
     }
     tb_add(&tb, "}", 1);
+    if (tb.oom) {
+        free(tb.buf);
+        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
+    }
     oms_resp_etag(req, s->commit);
     oms_resp_take(req, 200, "application/json", tb.buf, tb.len);
     return OMS_OK;
@@ -282,13 +318,6 @@ static const char *commit_message(oms_request *req, bool *bad)
         return NULL;
     }
     return m;
-}
-
-static int refuse_write(oms_request *req, int rc, oms_error *err, oms_write_result *res)
-{
-    json_t *extra = res->problem_extra;
-    res->problem_extra = NULL;
-    return oms_resp_problem_as(req, (oms_err)rc, res->problem_code, err->msg, extra);
 }
 
 static void write_headers(oms_request *req, const oms_write_result *res)
@@ -339,15 +368,14 @@ static int single_write(oms_request *req, oms_op_type type)
     op.api_name = url_name ? url_name : json_string_value(json_object_get(req->json, "api_name"));
     if (type != OMS_OP_CREATE)
         op.if_match = if_match;
-    json_t *issues = oms_issue_refs_collect(req, NULL, message, NULL);
+    oms_api_issue_keys(req, NULL, message);
     oms_write w = {.branch = branch, .if_match_head = type == OMS_OP_CREATE ? if_match : NULL, .ops = &op,
-                   .nops = 1, .message = message, .issue_keys = issues, .audit_action = req->ctx.audit_action};
+                   .nops = 1, .message = message, .audit_action = req->ctx.audit_action};
     oms_write_result res;
-    oms_error err;
-    int rc = oms_vcs_write(req, &w, &res, &err);
-    json_decref(issues);
+    oms_error err = {0};
+    int rc = oms_vcs_write(oms_req_ctx(req), &w, &res, &err);
     if (rc) {
-        refuse_write(req, rc, &err, &res);
+        oms_resp_error(req, rc, &err);
         oms_write_result_clear(&res);
         return OMS_OK;
     }
@@ -493,33 +521,35 @@ static int batch(oms_request *req, bool dry_run)
     }
     json_decref(errors);
     const char *message = json_string_value(json_object_get(req->json, "message"));
-    json_t *issues = oms_issue_refs_collect(req, req->json, message, NULL);
+    oms_api_issue_keys(req, req->json, message);
     oms_write w = {.branch = branch, .if_match_head = oms_req_etag(req, "If-Match"), .ops = ops, .nops = n,
-                   .message = message, .issue_keys = issues, .dry_run = dry_run, .audit_action = "schema.changes"};
+                   .message = message, .dry_run = dry_run, .audit_action = "schema.changes"};
     oms_write_result res;
-    oms_error err;
-    int rc = oms_vcs_write(req, &w, &res, &err);
-    json_decref(issues);
+    oms_error err = {0};
+    oms_ctx *ctx = oms_req_ctx(req);
+    int rc = oms_vcs_write(ctx, &w, &res, &err);
     if (dry_run) {
         json_t *out;
         if (rc == OMS_OK || rc == OMS_ECONFLICT || rc == OMS_EPRECOND || rc == OMS_ENOTFOUND) {
-            json_t *errs = json_object_get(res.problem_extra, "errors");
+            json_t *extra = oms_ctx_take_problem_extra(ctx);
+            json_t *errs = json_object_get(extra, "errors");
             json_t *list = errs ? json_incref(errs) : json_array();
             if (rc && !errs)
-                json_array_append_new(list, json_pack("{s:s,s:s,s:O?}", "code", res.problem_code ? res.problem_code : oms_err_problem_code((oms_err)rc),
-                                                      "message", err.msg, "detail", res.problem_extra));
+                json_array_append_new(list, json_pack("{s:s,s:s,s:O?}", "code", err.problem ? err.problem : oms_err_problem_code((oms_err)rc),
+                                                      "message", err.msg, "detail", extra));
+            json_decref(extra);
             json_t *changes = res.changes ? json_incref(res.changes) : json_array();
             out = json_pack("{s:b,s:o,s:b,s:o}", "valid", rc == OMS_OK, "errors", list, "breaking", res.breaking,
                             "changes", changes);
             oms_resp_json(req, 200, out);
         } else {
-            refuse_write(req, rc, &err, &res);
+            oms_resp_error(req, rc, &err);
         }
         oms_write_result_clear(&res);
         return OMS_OK;
     }
     if (rc) {
-        refuse_write(req, rc, &err, &res);
+        oms_resp_error(req, rc, &err);
         oms_write_result_clear(&res);
         return OMS_OK;
     }

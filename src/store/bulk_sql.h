@@ -1,8 +1,9 @@
-/* Set-based writes of a commit: many rows in one statement each (the rows
+/* Set-based writes of a commit (storage operations of src/vcs, both
+ * dialects side by side): many rows in one statement each (the rows
  * travel as one JSON array parameter), so a commit of a thousand resources
  * costs a handful of round trips, not thousands. */
-#ifndef OMS_BULK_H
-#define OMS_BULK_H
+#ifndef OMS_STORE_BULK_SQL_H
+#define OMS_STORE_BULK_SQL_H
 
 #include <jansson.h>
 #include <stdint.h>

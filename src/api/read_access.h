@@ -9,8 +9,8 @@
  * branch the caller may read; the history walk happens only for callers
  * that have a deny policy limited to branches (everyone else may read
  * every branch, so every commit). */
-#ifndef OMS_READ_ACCESS_H
-#define OMS_READ_ACCESS_H
+#ifndef OMS_API_READ_ACCESS_H
+#define OMS_API_READ_ACCESS_H
 
 #include <stdbool.h>
 

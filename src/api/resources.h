@@ -1,6 +1,6 @@
 /* Handlers of the schema routes: resources per kind, batch, validate, export. */
-#ifndef OMS_ONTOLOGY_HANDLERS_H
-#define OMS_ONTOLOGY_HANDLERS_H
+#ifndef OMS_API_RESOURCES_H
+#define OMS_API_RESOURCES_H
 
 #include "http/request.h"
 

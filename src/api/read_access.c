@@ -1,4 +1,4 @@
-#include "vcs/read_access.h"
+#include "api/read_access.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include "http/app.h"
 #include "http/pipeline.h"
 #include "http/path.h"
+#include "store/vcs_sql.h"
 #include "vcs/commit.h"
 #include "vcs/refs.h"
 
@@ -15,25 +16,6 @@ bool oms_branch_readable(oms_request *req, const char *name)
     oms_acl_verdict v;
     oms_error err;
     return oms_acl_check(oms_req_ctx(req), OMS_PERM_SCHEMA_READ, name, &v, &err) == OMS_OK && v.allowed;
-}
-
-/* Whether `commit` is an ancestor of (or equal to) `head`. Generations only
- * grow along parent links, so the walk stops below the commit's own. */
-static int reachable(oms_dbconn *c, const char *head, const char *commit, int64_t generation, bool *out,
-                     oms_error *err)
-{
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(head), DBP_TEXT(commit), DBP_INT(generation)};
-    int rc = oms_db_exec(c,
-                         "WITH RECURSIVE anc(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT p.parent_id"
-                         " FROM commit_parents p JOIN anc ON p.commit_id = anc.id"
-                         " JOIN commits k ON k.id = p.parent_id WHERE k.generation >= $3)"
-                         " SELECT 1 FROM anc WHERE id = $2 LIMIT 1",
-                         p, 3, &r, err);
-    if (rc == OMS_OK)
-        *out = r->nrows > 0;
-    oms_dbres_free(r);
-    return rc;
 }
 
 int oms_commit_readable(oms_request *req, oms_dbconn *c, const char *commit, bool *out, oms_error *err)
@@ -45,29 +27,27 @@ int oms_commit_readable(oms_request *req, oms_dbconn *c, const char *commit, boo
         return rc;
     }
     *out = false;
-    oms_dbres *g = NULL, *b = NULL;
-    oms_dbparam p[] = {DBP_TEXT(commit)};
-    if ((rc = oms_db_exec(c, "SELECT generation FROM commits WHERE id = $1", p, 1, &g, err)))
+    oms_dbres *b = NULL;
+    int64_t generation = 0;
+    bool found = false;
+    if ((rc = oms_store_commit_generation(c, commit, &generation, &found, err)))
         goto done;
-    if (g->nrows == 0) { /* no such commit: the caller's own lookup answers 404 */
+    if (!found) { /* no such commit: the caller's own lookup answers 404 */
         *out = true;
         goto done;
     }
-    int64_t generation = oms_dbres_int(g, 0, 0);
     /* main first: most commits anyone asks about are on it */
-    if ((rc = oms_db_exec(c, "SELECT name, head FROM branches ORDER BY CASE WHEN name = 'main' THEN 0 ELSE 1 END, name",
-                          NULL, 0, &b, err)))
+    if ((rc = oms_store_branch_heads(c, &b, err)))
         goto done;
     for (size_t i = 0; i < b->nrows && !*out; i++) {
         if (!oms_branch_readable(req, oms_dbres_get(b, i, 0)))
             continue;
         if (strcmp(oms_dbres_get(b, i, 1), commit) == 0)
             *out = true;
-        else if ((rc = reachable(c, oms_dbres_get(b, i, 1), commit, generation, out, err)))
+        else if ((rc = oms_store_commit_reachable(c, oms_dbres_get(b, i, 1), commit, generation, out, err)))
             goto done;
     }
 done:
-    oms_dbres_free(g);
     oms_dbres_free(b);
     return rc;
 }

@@ -1,0 +1,117 @@
+/* History (first-parent), commit detail, diff between refs, and the commits
+ * linked to an issue: request -> vcs/history.h -> response. */
+#include "api/history.h"
+
+#include "api/read_access.h"
+#include "governance/issue_refs.h"
+#include "http/app.h"
+#include "http/params.h"
+#include "http/pipeline.h"
+#include "vcs/commit.h"
+#include "vcs/history.h"
+
+int oms_h_branch_history(oms_request *req)
+{
+    size_t limit;
+    const char *cursor;
+    if (!oms_paging(req, &limit, &cursor))
+        return OMS_OK;
+    oms_error err = {0};
+    json_t *items = NULL;
+    const char *next = NULL;
+    int rc = oms_vcs_history(oms_req_ctx(req), req->params[0], cursor, limit, &items, &next, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    return oms_resp_json(req, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor",
+                                             next ? json_string(oms_cursor_encode(req, next)) : json_null()));
+}
+
+int oms_h_commit_get(oms_request *req)
+{
+    const char *id = req->params[0];
+    if (!oms_is_commit_id(id))
+        return oms_resp_problem(req, OMS_EINVAL, "a commit id is 64 lowercase hex digits", NULL);
+    oms_error err = {0};
+    oms_dbconn *c;
+    json_t *commit = NULL;
+    bool readable = false;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK && (rc = oms_commit_readable(req, c, id, &readable, &err)) == OMS_OK && !readable) {
+        oms_refuse_unreadable(req, "the commit is on no branch you may read (schema:read)");
+        return OMS_OK;
+    }
+    if (rc == OMS_OK)
+        rc = oms_vcs_commit_detail(oms_req_ctx(req), id, &commit, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    oms_resp_etag(req, id);
+    return oms_resp_json(req, 200, commit);
+}
+
+int oms_h_diff(oms_request *req)
+{
+    const char *from = oms_req_query(req, "from"), *to = oms_req_query(req, "to");
+    if (!from || !to || !*from || !*to)
+        return oms_resp_problem(req, OMS_EINVAL, "diff needs from= and to= (branch names or commit ids)", NULL);
+    oms_error err = {0};
+    oms_dbconn *c;
+    char a[65], b[65];
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = oms_read_ref(req, c, from, a, &err);
+    if (rc == OMS_OK)
+        rc = oms_read_ref(req, c, to, b, &err);
+    if (rc && req->responded)
+        return OMS_OK;
+    bool breaking = false;
+    json_t *changes = NULL;
+    if (rc == OMS_OK)
+        rc = oms_vcs_diff(oms_req_ctx(req), a, b, &changes, &breaking, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    return oms_resp_json(req, 200, json_pack("{s:s,s:s,s:b,s:o}", "from", a, "to", b, "breaking", breaking,
+                                             "changes", changes));
+}
+
+/* Issue links list only commits the caller may read (SPEC §6.2). */
+typedef struct {
+    oms_request *req;
+    oms_dbconn *c;
+} issue_rows;
+
+static json_t *readable_commit_row(const oms_dbres *r, size_t i, void *ctx)
+{
+    issue_rows *ir = ctx;
+    bool ok = false;
+    oms_error err;
+    if (oms_commit_readable(ir->req, ir->c, oms_dbres_get(r, i, 0), &ok, &err) != OMS_OK || !ok)
+        return NULL;
+    return oms_vcs_commit_row_json(r, i);
+}
+
+static void dbres_cb(void *p) { oms_dbres_free(p); }
+
+int oms_h_issue_commits(oms_request *req)
+{
+    const char *key = req->params[0];
+    if (!oms_issue_key_valid(key))
+        return oms_resp_problem(req, OMS_EINVAL, "not an issue key (ABC-123, GH-123 or #123)", NULL);
+    size_t limit;
+    const char *cursor;
+    if (!oms_paging(req, &limit, &cursor))
+        return OMS_OK;
+    oms_error err = {0};
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = oms_vcs_issue_commits(oms_req_ctx(req), key, cursor, limit, &r, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    if (oms_arena_on_cleanup(req->arena, dbres_cb, r)) {
+        oms_dbres_free(r);
+        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
+    }
+    issue_rows ctx = {req, c};
+    return oms_resp_page(req, r, limit, 0, readable_commit_row, &ctx, json_pack("{s:s}", "issue", key));
+}

@@ -1,0 +1,85 @@
+#include "store/bulk_sql.h"
+
+#include <stdlib.h>
+
+#include "store/dialect.h"
+
+#define CHUNK 1000
+
+/* Runs `sql` with the rows in chunks: $1 is the chunk as JSON, then the
+ * extra parameters as $2... */
+static int chunked(oms_dbconn *c, const oms_sql *sql, const json_t *rows, const oms_dbparam *extra, int nextra,
+                   oms_error *err)
+{
+    size_t total = json_array_size(rows); /* nothing to do: no round trip */
+    for (size_t start = 0; start < total; start += CHUNK) {
+        json_t *chunk = json_array();
+        for (size_t i = start; chunk && i < total && i < start + CHUNK; i++)
+            json_array_append(chunk, json_array_get(rows, i));
+        char *text = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
+        json_decref(chunk);
+        oms_dbparam p[8] = {DBP_TEXT(text)};
+        for (int i = 0; i < nextra && i < 7; i++)
+            p[i + 1] = extra[i];
+        int rc = text ? oms_db_run(c, sql, p, nextra + 1, NULL, err) : oms_err_set(err, OMS_ENOMEM, "out of memory");
+        free(text);
+        if (rc)
+            return rc;
+    }
+    return OMS_OK;
+}
+
+/* The rows are a JSON array parameter: json_each on SQLite,
+ * json_array_elements on PostgreSQL. */
+
+int oms_bulk_objects(oms_dbconn *c, const json_t *rows, oms_error *err)
+{
+    static const oms_sql q = {
+        "INSERT INTO objects (hash, type, content)"
+        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')"
+        " FROM json_each($1) WHERE true ON CONFLICT (hash) DO NOTHING",
+        "INSERT INTO objects (hash, type, content)"
+        " SELECT x->>0, x->>1, x->>2 FROM json_array_elements($1::json) AS x"
+        " ON CONFLICT (hash) DO NOTHING"};
+    return chunked(c, &q, rows, NULL, 0, err);
+}
+
+int oms_bulk_changes(oms_dbconn *c, const char *commit, const json_t *rows, oms_error *err)
+{
+    static const oms_sql q = {
+        "INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
+        " SELECT $2, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+        " json_extract(value, '$[2]'), json_extract(value, '$[3]')"
+        " FROM json_each($1) WHERE true ON CONFLICT DO NOTHING",
+        "INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
+        " SELECT $2, x->>0, x->>1, x->>2, x->>3 FROM json_array_elements($1::json) AS x"
+        " ON CONFLICT DO NOTHING"};
+    oms_dbparam extra[] = {DBP_TEXT(commit)};
+    return chunked(c, &q, rows, extra, 1, err);
+}
+
+#define UPSERT_TAIL                                                                                            \
+    " ON CONFLICT (branch, resource) DO UPDATE SET hash = excluded.hash,"                                      \
+    " commit_id = excluded.commit_id, author = excluded.author, time_ms = excluded.time_ms"
+
+int oms_bulk_branch_upsert(oms_dbconn *c, const char *branch, const char *commit, const char *author,
+                           int64_t time_ms, const json_t *rows, oms_error *err)
+{
+    static const oms_sql q = {
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT $2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), $3, $4, $5"
+        " FROM json_each($1) WHERE true" UPSERT_TAIL,
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT $2, x->>0, x->>1, $3, $4, $5 FROM json_array_elements($1::json) AS x" UPSERT_TAIL};
+    oms_dbparam extra[] = {DBP_TEXT(branch), DBP_TEXT(commit), DBP_TEXT(author), DBP_INT(time_ms)};
+    return chunked(c, &q, rows, extra, 4, err);
+}
+
+int oms_bulk_branch_delete(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err)
+{
+    static const oms_sql q = {
+        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT value FROM json_each($1))",
+        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT json_array_elements_text($1::json))"};
+    oms_dbparam extra[] = {DBP_TEXT(branch)};
+    return chunked(c, &q, resources, extra, 1, err);
+}

@@ -1,0 +1,383 @@
+#include "store/vcs_sql.h"
+
+#include <stdio.h>
+
+#include "store/dialect.h"
+
+#define Q_FOR_WRITE(NOW) "SELECT head, protected, " NOW " FROM branches WHERE name = $1"
+
+int oms_store_branch_for_write(oms_dbconn *c, const char *branch, char head[65], bool *protect, int64_t *now_ms,
+                               oms_error *err)
+{
+    static const oms_sql q = {Q_FOR_WRITE(OMS_DB_NOW_SQLITE), Q_FOR_WRITE(OMS_DB_NOW_PG) " FOR UPDATE"};
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+    if (rc == OMS_OK) {
+        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
+        *protect = oms_dbres_int(r, 0, 1) != 0;
+        *now_ms = oms_dbres_int(r, 0, 2);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_head(oms_dbconn *c, const char *branch, bool lock, char head[65], bool *protect,
+                          oms_error *err)
+{
+    static const oms_sql plain = OMS_SQL_BOTH("SELECT head, protected FROM branches WHERE name = $1");
+    static const oms_sql locked = {"SELECT head, protected FROM branches WHERE name = $1",
+                                   "SELECT head, protected FROM branches WHERE name = $1 FOR UPDATE"};
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_run(c, lock ? &locked : &plain, p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+    if (rc == OMS_OK) {
+        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
+        if (protect)
+            *protect = oms_dbres_int(r, 0, 1) != 0;
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_move_head(oms_dbconn *c, const char *branch, const char *from, const char *to, int64_t now_ms,
+                               bool *moved, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("UPDATE branches SET head = $1, updated_at = $2 WHERE name = $3 AND head = $4");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(to), DBP_INT(now_ms), DBP_TEXT(branch), DBP_TEXT(from)};
+    int rc = oms_db_run(c, &q, p, 4, &r, err);
+    *moved = rc == OMS_OK && r->changes == 1;
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_load(oms_dbconn *c, const char *name, bool lock, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql plain = OMS_SQL_BOTH("SELECT " OMS_STORE_BRANCH_COLS " FROM branches WHERE name = $1");
+    static const oms_sql locked = {"SELECT " OMS_STORE_BRANCH_COLS " FROM branches WHERE name = $1",
+                                   "SELECT " OMS_STORE_BRANCH_COLS " FROM branches WHERE name = $1 FOR UPDATE"};
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_run(c, lock ? &locked : &plain, p, 1, out, err);
+    if (rc == OMS_OK && (*out)->nrows == 0) {
+        oms_dbres_free(*out);
+        *out = NULL;
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", name);
+    }
+    return rc;
+}
+
+int oms_store_branch_page(oms_dbconn *c, const char *after, int64_t limit, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("SELECT " OMS_STORE_BRANCH_COLS " FROM branches WHERE name > $1 ORDER BY name LIMIT $2");
+    oms_dbparam p[] = {DBP_TEXT(after ? after : ""), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
+int oms_store_branch_head_shared(oms_dbconn *c, const char *name, char head[65], oms_error *err)
+{
+    static const oms_sql q = {"SELECT head FROM branches WHERE name = $1",
+                              "SELECT head FROM branches WHERE name = $1 FOR SHARE"};
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch or commit %.100s", name);
+    if (rc == OMS_OK)
+        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_insert(oms_dbconn *c, const char *name, const char *head, int64_t now_ms, const char *by,
+                            oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("INSERT INTO branches (name, head, protected, created_at, created_by, updated_at)"
+                                          " VALUES ($1, $2, 0, $3, $4, $3)");
+    oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(head), DBP_INT(now_ms), DBP_TEXT(by)};
+    return oms_db_run(c, &q, p, 4, NULL, err);
+}
+
+int oms_store_branch_copy_rows(oms_dbconn *c, const char *name, const char *from, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT $1, resource, hash, commit_id, author, time_ms FROM branch_resources WHERE branch = $2");
+    oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(from)};
+    return oms_db_run(c, &q, p, 2, NULL, err);
+}
+
+int oms_store_branch_delete_rows(oms_dbconn *c, const char *name, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM branch_resources WHERE branch = $1");
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    return oms_db_run(c, &q, p, 1, NULL, err);
+}
+
+int oms_store_branch_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM branches WHERE name = $1");
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *deleted = rc == OMS_OK ? r->changes : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_resource_insert(oms_dbconn *c, const char *branch, const char *resource, const char *hash,
+                                     const char *commit, const char *author, int64_t time_ms, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+                                          " VALUES ($1, $2, $3, $4, $5, $6)");
+    oms_dbparam p[] = {DBP_TEXT(branch), DBP_TEXT(resource), DBP_TEXT(hash), DBP_TEXT(commit), DBP_TEXT(author),
+                       DBP_INT(time_ms)};
+    return oms_db_run(c, &q, p, 6, NULL, err);
+}
+
+#define Q_SETTINGS                                                                                            \
+    "SELECT protected, required_approvals, breaking_change_approvals, issue_required FROM branches WHERE name = $1"
+
+int oms_store_branch_settings_for_update(oms_dbconn *c, const char *name, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = {Q_SETTINGS, Q_SETTINGS " FOR UPDATE"};
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_run(c, &q, p, 1, out, err);
+    if (rc == OMS_OK && (*out)->nrows == 0) {
+        oms_dbres_free(*out);
+        *out = NULL;
+        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", name);
+    }
+    return rc;
+}
+
+int oms_store_branch_settings_update(oms_dbconn *c, const char *name, int64_t protect, int64_t required,
+                                     int64_t breaking_required, const int64_t *issue_required, int64_t now_ms,
+                                     oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "UPDATE branches SET protected = $1, required_approvals = $2, breaking_change_approvals = $3,"
+        " issue_required = $4, updated_at = $5 WHERE name = $6");
+    oms_dbparam p[] = {DBP_INT(protect), DBP_INT(required), DBP_INT(breaking_required),
+                       issue_required ? DBP_INT(*issue_required) : DBP_NULL,
+                       DBP_INT(now_ms), DBP_TEXT(name)};
+    return oms_db_run(c, &q, p, 6, NULL, err);
+}
+
+int oms_store_object_content(oms_dbconn *c, const char *hash, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT content FROM objects WHERE hash = $1");
+    oms_dbparam p[] = {DBP_TEXT(hash)};
+    int rc = oms_db_run(c, &q, p, 1, out, err);
+    if (rc == OMS_OK && (*out)->nrows == 0) {
+        oms_dbres_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int oms_store_commit_changes(oms_dbconn *c, const char *commit, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT resource, change, old_hash, new_hash FROM commit_changes"
+                                          " WHERE commit_id = $1 ORDER BY resource");
+    oms_dbparam p[] = {DBP_TEXT(commit)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_commit_history(oms_dbconn *c, const char *start, int64_t limit, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH RECURSIVE chain(id, n) AS ("
+        " SELECT $1, 0"
+        " UNION ALL SELECT c.first_parent, chain.n + 1 FROM commits c JOIN chain ON c.id = chain.id"
+        " WHERE c.first_parent IS NOT NULL AND chain.n < $2)"
+        " SELECT c.id, c.tree, c.parents, c.author, c.time_ms, c.issue_keys, c.message"
+        " FROM chain JOIN commits c ON c.id = chain.id ORDER BY chain.n");
+    oms_dbparam p[] = {DBP_TEXT(start), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
+int oms_store_issue_commits(oms_dbconn *c, const char *key, const char *after, int64_t limit, oms_dbres **out,
+                            oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT c.id, c.tree, c.parents, c.author, c.time_ms, c.issue_keys, c.message"
+                                          " FROM commit_issues i JOIN commits c ON c.id = i.commit_id"
+                                          " WHERE i.issue_key = $1 AND c.id > $2 ORDER BY c.id LIMIT $3");
+    oms_dbparam p[] = {DBP_TEXT(key), DBP_TEXT(after ? after : ""), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 3, out, err);
+}
+
+int oms_store_commit_generation(oms_dbconn *c, const char *commit, int64_t *generation, bool *found, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT generation FROM commits WHERE id = $1");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(commit)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *found = rc == OMS_OK && r->nrows > 0;
+    if (*found)
+        *generation = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_heads(oms_dbconn *c, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("SELECT name, head FROM branches ORDER BY CASE WHEN name = 'main' THEN 0 ELSE 1 END, name");
+    return oms_db_run(c, &q, NULL, 0, out, err);
+}
+
+int oms_store_commit_reachable(oms_dbconn *c, const char *head, const char *commit, int64_t generation, bool *out,
+                               oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("WITH RECURSIVE anc(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT p.parent_id"
+                                          " FROM commit_parents p JOIN anc ON p.commit_id = anc.id"
+                                          " JOIN commits k ON k.id = p.parent_id WHERE k.generation >= $3)"
+                                          " SELECT 1 FROM anc WHERE id = $2 LIMIT 1");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(head), DBP_TEXT(commit), DBP_INT(generation)};
+    int rc = oms_db_run(c, &q, p, 3, &r, err);
+    if (rc == OMS_OK)
+        *out = r->nrows > 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+static int one_text(oms_dbconn *c, const oms_sql *q, const char *arg, char out[65], bool *found, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(arg)};
+    int rc = oms_db_run(c, q, p, 1, &r, err);
+    *found = rc == OMS_OK && r->nrows > 0;
+    if (*found && out)
+        snprintf(out, 65, "%s", oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_head_of(oms_dbconn *c, const char *name, char out[65], bool *found, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT head FROM branches WHERE name = $1");
+    return one_text(c, &q, name, out, found, err);
+}
+
+int oms_store_commit_exists(oms_dbconn *c, const char *id, bool *found, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT id FROM commits WHERE id = $1");
+    return one_text(c, &q, id, NULL, found, err);
+}
+
+/* ---- commits and objects ---- */
+
+int oms_store_branch_rows(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT b.head, br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
+                                          " FROM branches b LEFT JOIN branch_resources br ON br.branch = b.name"
+                                          " LEFT JOIN objects o ON o.hash = br.hash WHERE b.name = $1");
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_objects_in(oms_dbconn *c, const char *hashes_json, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = {"SELECT hash, content FROM objects WHERE hash IN (SELECT value FROM json_each($1))",
+                              "SELECT hash, content FROM objects WHERE hash IN"
+                              " (SELECT json_array_elements_text($1::json))"};
+    oms_dbparam p[] = {DBP_TEXT(hashes_json)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_commit_tree(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT tree, author, time_ms FROM commits WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_commit_load(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT id, tree, parents, author, message, time_ms, issue_keys, override_id, generation"
+        " FROM commits WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_object_insert(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("INSERT INTO objects (hash, type, content) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(hash), DBP_TEXT(type), DBP_TEXT(content)};
+    return oms_db_run(c, &q, p, 3, NULL, err);
+}
+
+int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, const char *first, const char *second,
+                            const char *parents_json, const char *author, const char *message, int64_t time_ms,
+                            const char *issue_keys_json, const char *override_id, oms_error *err)
+{
+    /* generation = 1 + the highest of the parents', computed by the insert
+     * itself (one round trip, whatever the number of parents) */
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO commits (id, tree, first_parent, parents, author, message, time_ms,"
+        " issue_keys, override_id, generation) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " 1 + COALESCE((SELECT max(generation) FROM commits WHERE id = $3 OR id = $10), 0)"
+        " WHERE true ON CONFLICT (id) DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(id),      DBP_TEXT(tree),    DBP_TEXT(first),           DBP_TEXT(parents_json),
+                       DBP_TEXT(author),  DBP_TEXT(message), DBP_INT(time_ms),          DBP_TEXT(issue_keys_json),
+                       DBP_TEXT(override_id), DBP_TEXT(second)};
+    return oms_db_run(c, &q, p, 10, NULL, err);
+}
+
+int oms_store_commit_parent_insert(oms_dbconn *c, const char *id, int64_t idx, const char *parent, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO commit_parents (commit_id, idx, parent_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_INT(idx), DBP_TEXT(parent)};
+    return oms_db_run(c, &q, p, 3, NULL, err);
+}
+
+int oms_store_commit_issue_insert(oms_dbconn *c, const char *issue_key, const char *id, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("INSERT INTO commit_issues (issue_key, commit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(issue_key), DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 2, NULL, err);
+}
+
+int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *resource, const char *change,
+                                   const char *old_hash, const char *new_hash, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
+                                          " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(resource), DBP_TEXT(change), DBP_TEXT(old_hash), DBP_TEXT(new_hash)};
+    return oms_db_run(c, &q, p, 5, NULL, err);
+}
+
+int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], bool *found, oms_error *err)
+{
+    /* Ancestors (inclusive) of both commits, intersected; the deepest by
+     * generation is a lowest common ancestor: none of its descendants can be
+     * common, or it would have a higher generation. */
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH RECURSIVE"
+        " anc_a(id) AS (SELECT $1 UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc_a ON p.commit_id = anc_a.id),"
+        " anc_b(id) AS (SELECT $2 UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc_b ON p.commit_id = anc_b.id)"
+        " SELECT c.id FROM commits c JOIN anc_a ON anc_a.id = c.id JOIN anc_b ON anc_b.id = c.id"
+        " ORDER BY c.generation DESC, c.id ASC LIMIT 1");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(a), DBP_TEXT(b)};
+    int rc = oms_db_run(c, &q, p, 2, &r, err);
+    *found = rc == OMS_OK && r->nrows > 0;
+    if (*found)
+        snprintf(out, 65, "%s", oms_dbres_get(r, 0, 0));
+    oms_dbres_free(r);
+    return rc;
+}
