@@ -128,6 +128,25 @@ char *oms_cli_yaml_dump(const json_t *v);
 extern const char *const oms_cli_kinds[]; /* the six kind segments, NULL-terminated */
 bool oms_cli_is_kind(const char *s);
 
+/* ---- resfiles.c: a directory of resource files ---- */
+typedef struct {
+    const char *kind; /* a kind segment (static) */
+    char *name;       /* api_name */
+    char *path;       /* DIR/kind/NAME.yaml */
+    json_t *doc;
+    oms_cli_lines *lines;
+} oms_cli_local;
+typedef struct {
+    oms_cli_local *items;
+    size_t n, cap;
+} oms_cli_locals;
+/* Reads every DIR/KIND/NAME.(yaml, yml or json). Problems are printed (file:line:
+ * col) and counted in *nerrors; returns an exit code for hard failures. */
+int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *nerrors);
+void oms_cli_locals_free(oms_cli_locals *l);
+/* Writes one resource as DIR/KIND/NAME.(yaml|json); 0 or -1 (errno). */
+int oms_cli_write_resource(const char *dir, const char *kind, const char *name, const json_t *doc, bool json);
+
 /* ---- commands ---- */
 int oms_cli_cmd_branch(oms_cli *c, int argc, char **argv);
 int oms_cli_cmd_get(oms_cli *c, int argc, char **argv);
