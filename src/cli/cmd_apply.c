@@ -236,6 +236,7 @@ static void show_plan(apply *a, const json_t *changes, json_t *plan, size_t *nbr
 
 static bool confirmed(apply *a)
 {
+    fflush(stdout); /* the plan must be seen before the question */
     fprintf(stderr, "apply these %zu changes to %s? type \"yes\": ", json_array_size(a->ops), a->branch);
     fflush(stderr);
     char line[64];
