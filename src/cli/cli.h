@@ -115,6 +115,9 @@ typedef struct oms_cli_lines oms_cli_lines;
  * and `msg` holds "FILE:LINE:COL: reason". `lines` (may be NULL) gets the
  * line of every node. */
 int oms_cli_yaml_load(json_t **out, oms_cli_lines **lines, const char *path, char *msg, size_t msgsz);
+/* The same from memory; `name` stands for the file in messages. */
+int oms_cli_yaml_parse(json_t **out, oms_cli_lines **lines, const char *name, const char *data, size_t len,
+                       char *msg, size_t msgsz);
 /* Line of the node at `pointer` or of its nearest ancestor (0 if unknown). */
 int oms_cli_lines_find(const oms_cli_lines *l, const char *pointer);
 void oms_cli_lines_free(oms_cli_lines *l);

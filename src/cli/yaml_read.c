@@ -328,35 +328,25 @@ static int on_end(builder *b, const yaml_event_t *ev)
     return attach(b, node, &ev->start_mark);
 }
 
-int oms_cli_yaml_load(json_t **out, oms_cli_lines **lines, const char *path, char *msg, size_t msgsz)
+/* Parses what `parser` reads; `name` (the file) prefixes messages. */
+static int parse(json_t **out, oms_cli_lines **lines, yaml_parser_t *parser, const char *name, char *msg,
+                 size_t msgsz)
 {
     *out = NULL;
     if (lines)
         *lines = NULL;
-    builder b = {.msg = msg, .msgsz = msgsz, .path = path};
-    yaml_parser_t parser;
+    builder b = {.msg = msg, .msgsz = msgsz, .path = name};
     yaml_event_t ev;
     int rc = -1, docs = 0;
     bool done = false;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        snprintf(msg, msgsz, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(fp);
-        snprintf(msg, msgsz, "%s: out of memory", path);
-        return -1;
-    }
-    yaml_parser_set_input_file(&parser, fp);
     if (lines && !(b.lines = calloc(1, sizeof *b.lines))) {
-        snprintf(msg, msgsz, "%s: out of memory", path);
-        goto cleanup;
+        snprintf(msg, msgsz, "%s: out of memory", name);
+        return -1;
     }
     while (!done) {
-        if (!yaml_parser_parse(&parser, &ev)) {
-            snprintf(msg, msgsz, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                     parser.problem ? parser.problem : "invalid YAML");
+        if (!yaml_parser_parse(parser, &ev)) {
+            snprintf(msg, msgsz, "%s:%zu:%zu: %s", name, parser->problem_mark.line + 1,
+                     parser->problem_mark.column + 1, parser->problem ? parser->problem : "invalid YAML");
             goto cleanup;
         }
         int erc = 0;
@@ -390,7 +380,7 @@ int oms_cli_yaml_load(json_t **out, oms_cli_lines **lines, const char *path, cha
             goto cleanup;
     }
     if (!b.root) {
-        snprintf(msg, msgsz, "%s:1:1: the file holds no document", path);
+        snprintf(msg, msgsz, "%s:1:1: the file holds no document", name);
         goto cleanup;
     }
     *out = b.root;
@@ -409,7 +399,45 @@ cleanup:
     }
     json_decref(b.root);
     oms_cli_lines_free(b.lines);
+    return rc;
+}
+
+int oms_cli_yaml_load(json_t **out, oms_cli_lines **lines, const char *path, char *msg, size_t msgsz)
+{
+    *out = NULL;
+    if (lines)
+        *lines = NULL;
+    yaml_parser_t parser;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(msg, msgsz, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(fp);
+        snprintf(msg, msgsz, "%s: out of memory", path);
+        return -1;
+    }
+    yaml_parser_set_input_file(&parser, fp);
+    int rc = parse(out, lines, &parser, path, msg, msgsz);
     yaml_parser_delete(&parser);
     fclose(fp);
+    return rc;
+}
+
+int oms_cli_yaml_parse(json_t **out, oms_cli_lines **lines, const char *name, const char *data, size_t len,
+                       char *msg, size_t msgsz)
+{
+    yaml_parser_t parser;
+    *out = NULL;
+    if (lines)
+        *lines = NULL;
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(msg, msgsz, "%s: out of memory", name);
+        return -1;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    int rc = parse(out, lines, &parser, name, msg, msgsz);
+    yaml_parser_delete(&parser);
     return rc;
 }
