@@ -20,21 +20,29 @@ typedef struct {
     bool dry_run, prune, confirm;
     oms_cli_locals locals;
     json_t *server;   /* the export of the branch */
+    json_t *by_name;  /* "KIND/NAME" -> its document in `server` (borrowed) */
     json_t *ops;      /* batch operations */
     long *op_local;   /* per op: index into locals, -1 for deletes */
     char head[80];
     char *path_b;     /* escaped branch */
 } apply;
 
-static json_t *server_doc(apply *a, const char *kind, const char *name)
+static int index_server(apply *a)
 {
-    size_t i;
-    json_t *d;
-    json_array_foreach(json_object_get(a->server, kind), i, d) {
-        if (!strcmp(oms_cli_str(d, "api_name"), name))
-            return d;
+    if (!(a->by_name = json_object()))
+        return -1;
+    for (size_t k = 0; oms_cli_kinds[k]; k++) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(a->server, oms_cli_kinds[k]), i, d) {
+            char *key = oms_cli_fmt("%s/%s", oms_cli_kinds[k], oms_cli_str(d, "api_name"));
+            int rc = key ? json_object_set(a->by_name, key, d) : -1;
+            free(key);
+            if (rc)
+                return -1;
+        }
     }
-    return NULL;
+    return 0;
 }
 
 static bool same(const json_t *x, const json_t *y)
@@ -71,14 +79,14 @@ static int compute(apply *a)
         return -1;
     for (size_t i = 0; i < a->locals.n; i++) {
         oms_cli_local *l = &a->locals.items[i];
-        json_t *s = server_doc(a, l->kind, l->name);
+        char *key = oms_cli_fmt("%s/%s", l->kind, l->name);
+        json_t *s = key ? json_object_get(a->by_name, key) : NULL;
         json_t *op = NULL;
         if (!s)
             op = json_pack("{s:s,s:s,s:O}", "op", "create", "kind", l->kind, "document", l->doc);
         else if (!same(s, l->doc))
             op = json_pack("{s:s,s:s,s:s,s:O}", "op", "replace", "kind", l->kind, "api_name", l->name, "document",
                            l->doc);
-        char *key = oms_cli_fmt("%s/%s", l->kind, l->name);
         if (!key || json_object_set_new(seen, key, json_true()) || ((s == NULL || op) && add_op(a, op, (long)i))) {
             free(key);
             goto cleanup;
@@ -148,15 +156,24 @@ static void print_error(apply *a, const json_t *e)
 
 static bool is_breaking(const json_t *change) { return json_is_true(json_object_get(change, "breaking")); }
 
-static const json_t *change_for(const json_t *changes, const char *resource)
+/* "KIND/NAME" -> the service's change for it (validate's answer). */
+static json_t *index_changes(const json_t *changes)
 {
+    json_t *m = json_object();
     size_t i;
-    const json_t *ch;
+    json_t *ch;
     json_array_foreach(changes, i, ch) {
-        if (!strcmp(oms_cli_str(ch, "resource"), resource))
-            return ch;
+        if (m && json_object_set(m, oms_cli_str(ch, "resource"), ch)) {
+            json_decref(m);
+            return NULL;
+        }
     }
-    return NULL;
+    return m;
+}
+
+static const json_t *change_for(const json_t *by_resource, const char *resource)
+{
+    return json_object_get(by_resource, resource);
 }
 
 static char *op_resource(const json_t *op)
@@ -268,7 +285,7 @@ static int run(apply *a)
     oms_cli *c = a->c;
     oms_cli_resp r = {0};
     char *path = NULL, *body_text = NULL, *ifm = NULL;
-    json_t *body = NULL, *plan = json_array(), *out = NULL;
+    json_t *body = NULL, *plan = json_array(), *out = NULL, *by_res = NULL;
     size_t nerr = 0, nbreaking = 0;
     int code = oms_cli_read_dir(c, a->dir, &a->locals, &nerr);
     if (code)
@@ -292,7 +309,7 @@ static int run(apply *a)
     oms_cli_resp_clear(&r);
     snprintf(a->head, sizeof a->head, "%s", a->if_match ? a->if_match : oms_cli_str(a->server, "commit"));
     code = OMS_CLI_FAILED;
-    if (!(a->ops = json_array()) || compute(a))
+    if (!(a->ops = json_array()) || index_server(a) || compute(a))
         goto cleanup;
     out = json_pack("{s:s,s:s,s:O,s:b,s:n}", "branch", a->branch, "head", a->head, "plan", plan, "dry_run",
                     a->dry_run, "commit");
@@ -330,6 +347,8 @@ static int run(apply *a)
         goto cleanup;
     }
     json_t *changes = json_object_get(r.json, "changes");
+    if (!(by_res = index_changes(changes)))
+        goto cleanup;
     if (!json_is_true(json_object_get(r.json, "valid"))) {
         size_t i;
         json_t *e;
@@ -359,7 +378,7 @@ static int run(apply *a)
     }
     /* replaces that only spell out defaults change nothing: leave them out,
      * so the commit holds exactly the plan shown */
-    if (keep_changing(a, changes))
+    if (keep_changing(a, by_res))
         goto cleanup;
     json_object_set(body, "operations", a->ops);
     free(body_text);
@@ -367,7 +386,7 @@ static int run(apply *a)
         goto cleanup;
     len = strlen(body_text);
     json_t *jplan = json_object_get(out, "plan");
-    show_plan(a, changes, jplan, &nbreaking);
+    show_plan(a, by_res, jplan, &nbreaking);
     json_object_set_new(out, "breaking", json_boolean(nbreaking > 0));
     oms_cli_resp_clear(&r);
     if (a->dry_run) {
@@ -403,6 +422,7 @@ static int run(apply *a)
 cleanup:
     oms_cli_resp_clear(&r);
     json_decref(body);
+    json_decref(by_res);
     json_decref(plan);
     json_decref(out);
     free(body_text);
@@ -429,6 +449,7 @@ int oms_cli_cmd_apply(oms_cli *c, int argc, char **argv)
     code = run(&a);
     oms_cli_locals_free(&a.locals);
     json_decref(a.server);
+    json_decref(a.by_name);
     json_decref(a.ops);
     free(a.op_local);
     free(a.path_b);

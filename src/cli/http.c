@@ -129,9 +129,11 @@ int oms_cli_request_raw(oms_cli *c, const char *method, const char *path, const 
     auth = oms_cli_fmt("Authorization: Bearer %s", c->token);
     if (!url || !auth)
         goto oom;
+    /* "Expect:" off: curl would otherwise wait for a 100 Continue before
+     * sending a large body */
     const char *fixed[] = {auth, "Accept: application/json, application/problem+json",
-                           body ? "Content-Type: application/json" : NULL};
-    for (size_t i = 0; i < 3; i++) {
+                           body ? "Content-Type: application/json" : NULL, body ? "Expect:" : NULL};
+    for (size_t i = 0; i < 4; i++) {
         if (!fixed[i])
             continue;
         if (!(nh = curl_slist_append(h, fixed[i])))

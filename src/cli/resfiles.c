@@ -113,8 +113,11 @@ int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *n
         return OMS_CLI_USAGE;
     }
     char **files[8] = {0};
+    json_t *names = json_object(); /* "KIND/NAME" -> index in out, for duplicates */
     size_t counts[8] = {0}, total = 0, folders = 0;
     int code = OMS_CLI_OK;
+    if (!names)
+        return OMS_CLI_FAILED;
     for (size_t k = 0; oms_cli_kinds[k]; k++) {
         char *folder = oms_cli_fmt("%s/%s", dir, oms_cli_kinds[k]);
         struct stat fst;
@@ -152,17 +155,21 @@ int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *n
             } else if (!check(&it, files[k][i])) {
                 (*nerrors)++;
             } else {
-                for (size_t j = 0; j < out->n; j++)
-                    if (out->items[j].kind == it.kind && !strcmp(out->items[j].name, it.name)) {
-                        fprintf(stderr, "%s:1: %s/%s is also defined in %s\n", it.path, it.kind, it.name,
-                                out->items[j].path);
-                        (*nerrors)++;
-                        goto drop;
-                    }
-                if (push(out, &it)) {
+                char *key = oms_cli_fmt("%s/%s", it.kind, it.name);
+                json_t *prev = key ? json_object_get(names, key) : NULL;
+                if (prev) {
+                    fprintf(stderr, "%s:1: %s is also defined in %s\n", it.path, key,
+                            out->items[json_integer_value(prev)].path);
+                    (*nerrors)++;
+                    free(key);
+                    goto drop;
+                }
+                if (!key || json_object_set_new(names, key, json_integer((json_int_t)out->n)) || push(out, &it)) {
+                    free(key);
                     code = OMS_CLI_FAILED;
                     goto drop;
                 }
+                free(key);
                 oms_cli_progress_step(&p, ++done);
                 continue;
             }
@@ -178,6 +185,7 @@ int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *n
     }
     oms_cli_progress_end(&p);
 cleanup:
+    json_decref(names);
     for (size_t k = 0; k < 8; k++)
         free_list(files[k], counts[k]);
     return code;
