@@ -8,7 +8,9 @@ time and peak RSS, and the server's, for
 4. apply of the export after 100 files changed (plan, validate, commit).
 
 The resources are minimal shared properties so the batch fits the
-service's 1 MiB request limit (10,000 operations is also the batch's limit).
+service's 1 MiB request limit (10,000 operations is also the batch's limit):
+an export of 10,000 resources spells out every default and is 1.7 MB as a
+batch, so it cannot be applied into an empty branch in one commit.
 
     python3 bench/cli_apply_bench.py [sqlite|pg] [resources]
 """
@@ -35,18 +37,20 @@ def rss_kb(pid):
 
 
 def run(env, *args):
-    """Runs the client; returns (seconds, peak RSS in MiB, stdout)."""
-    t0 = time.monotonic()
-    p = subprocess.Popen([harness.OMS_BIN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(p.pid, 0)
-    dt = time.monotonic() - t0
-    out, err = p.stdout.read(), p.stderr.read()
-    p.stdout.close()
-    p.stderr.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
+    """Runs the client; returns (seconds, peak RSS in MiB, stdout). Output
+    goes to files: a pipe nobody reads while we wait would block the client."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen([harness.OMS_BIN, *args], env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        dt = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text, errs = out.read(), err.read()
     if p.returncode != 0:
-        raise RuntimeError(f"oms {' '.join(args)}: exit {p.returncode}: {err[-2000:]}")
-    return dt, usage.ru_maxrss / 1024.0, out
+        raise RuntimeError(f"oms {' '.join(args)}: exit {p.returncode}: {errs[-2000:]}")
+    return dt, usage.ru_maxrss / 1024.0, text
 
 
 def main():
@@ -57,7 +61,7 @@ def main():
     try:
         tok = srv.token("bench", ("developer",))
         h = {"Authorization": "Bearer " + tok}
-        for b in ("bench/a", "bench/b"):
+        for b in ("bench/a",):
             r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": b, "from": ROOT})
             assert r.status == 201, r
         src = os.path.join(tmp, "src")
@@ -87,8 +91,6 @@ def main():
         dt, rss, out = run(env, "apply", "-f", exp, "--branch", "bench/a", "--issue", "OMS-19", "-m", "edit")
         assert "applied 100 changes" in out, out
         res.append(("apply of the export with 100 files changed", dt, rss))
-        dt, rss, out = run(env, "apply", "-f", exp, "--branch", "bench/b", "--issue", "OMS-19", "-m", "copy")
-        res.append((f"apply of the {n}-file export into an empty branch", dt, rss))
         print(f"cli apply [{backend}], {n} resources (client wall time, client peak RSS):")
         for name, dt, rss in res:
             print(f"  {name:52s} {dt * 1000:8.0f} ms  {rss:6.1f} MiB")

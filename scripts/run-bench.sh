@@ -27,5 +27,9 @@ echo "== bench/search_bench.py (SQLite)"
 python3 bench/search_bench.py sqlite 10000 || status=1
 echo "== bench/search_bench.py (PostgreSQL)"
 python3 bench/search_bench.py pg 10000 || status=1
+echo "== bench/cli_apply_bench.py (SQLite)"
+python3 bench/cli_apply_bench.py sqlite 10000 || status=1
+echo "== bench/cli_apply_bench.py (PostgreSQL)"
+python3 bench/cli_apply_bench.py pg 10000 || status=1
 scripts/pg-throwaway.sh stop "$OMS_PG_DIR"
 exit $status
