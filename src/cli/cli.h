@@ -150,6 +150,10 @@ void oms_cli_locals_free(oms_cli_locals *l);
 /* Writes one resource as DIR/KIND/NAME.(yaml|json); 0 or -1 (errno). */
 int oms_cli_write_resource(const char *dir, const char *kind, const char *name, const json_t *doc, bool json);
 
+/* ---- at.c ---- */
+/* After a `?at=REF` read: the served commit must be REF's. An exit code. */
+int oms_cli_check_at(oms_cli *c, const char *what, const char *at, const char *served);
+
 /* ---- commands ---- */
 int oms_cli_cmd_branch(oms_cli *c, int argc, char **argv);
 int oms_cli_cmd_get(oms_cli *c, int argc, char **argv);

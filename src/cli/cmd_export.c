@@ -73,6 +73,8 @@ int oms_cli_cmd_export(oms_cli *c, int argc, char **argv)
         code = oms_cli_problem(c, "export", &r);
         goto cleanup;
     }
+    if (at && (code = oms_cli_check_at(c, "export", at, oms_cli_str(r.json, "commit"))))
+        goto cleanup;
     code = OMS_CLI_FAILED;
     if (mkdir(dir, 0777) && errno != EEXIST) {
         fprintf(stderr, "oms: export: cannot create %s: %s\n", dir, strerror(errno));

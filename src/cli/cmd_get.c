@@ -42,6 +42,9 @@ int oms_cli_cmd_get(oms_cli *c, int argc, char **argv)
         code = oms_cli_problem(c, "get", &r);
         goto cleanup;
     }
+    if (at && (code = oms_cli_check_at(c, "get", at, r.commit)))
+        goto cleanup;
+    code = OMS_CLI_FAILED;
     if (c->json || (format && !strcmp(format, "json"))) {
         oms_cli_print_json(r.json);
     } else {

@@ -76,6 +76,27 @@ def test_get_at_a_commit(ctx):
     assert r.returncode == 0 and os.listdir(os.path.join(d, "shared-properties")) == ["Old.yaml"], r
 
 
+def test_at_reads_are_checked_against_the_served_commit(ctx):
+    """`--at` must never quietly give the head: the client compares the commit
+    the service answered with to the one asked for."""
+    srv = ctx.server
+    branch(srv, "cli/at-check")
+    c1 = create_all(srv, "cli/at-check", [("shared-properties", {"api_name": "Old", "type": "string"})])
+    c2 = create_all(srv, "cli/at-check", [("shared-properties", {"api_name": "New", "type": "string"})])
+    probe = srv.get("/api/v1/schemas/cli%2Fat-check?at=" + c1, headers=h(srv))
+    if probe.status == 200 and probe.json().get("commit") == c1:
+        raise Skip("the server answers ?at= reads: test_get_at_a_commit covers them")
+    d = tempfile.mkdtemp(prefix="oms-cli-")
+    r = cli(srv, "export", "--branch", "cli/at-check", "--at", c1, "-o", d)
+    assert r.returncode == 1 and f"asked for {c1}" in r.stderr and c2 in r.stderr, r
+    assert os.listdir(d) == []  # nothing written
+    r = cli(srv, "get", "shared-properties/Old", "--branch", "cli/at-check", "--at", "v1")
+    assert r.returncode == 1 and "asked for v1" in r.stderr and r.stdout == "", r
+    # at the head itself the answer is right, and the read goes through
+    r = cli(srv, "get", "shared-properties/Old", "--branch", "cli/at-check", "--at", c2)
+    assert r.returncode == 0 and r.stdout.startswith("api_name: Old"), r
+
+
 def test_propose_review_merge(ctx):
     srv = ctx.server
     branch(srv, "cli/prop-target")
