@@ -198,6 +198,13 @@ def test_round_trip_into_an_empty_branch_reproduces_the_hashes(ctx):
     _export(srv, src, j1, "--format", "json")
     _export(srv, dst, j2, "--format", "json")
     assert tree_files(j1) == tree_files(j2) and "object-types/Person.json" in tree_files(j1)
+    # `oms get --json` output (with the served `meta`) is a valid file too
+    got = cli(srv, "get", "object-types/Person", "--branch", dst, "--json")
+    assert got.returncode == 0 and '"meta"' in got.stdout, got
+    with open(os.path.join(d, "object-types", "Person.yaml"), "w") as f:
+        f.write(got.stdout)
+    r = cli(srv, "apply", "-f", d, "--branch", dst, "--issue", ISSUE)
+    assert r.returncode == 0 and "no changes" in r.stdout, r
     # JSON files apply as well (nothing to change)
     r = cli(srv, "apply", "-f", j1, "--branch", dst, "--issue", ISSUE)
     assert r.returncode == 0 and "no changes" in r.stdout, r

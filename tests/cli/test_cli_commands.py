@@ -265,6 +265,8 @@ def test_credentials_file_and_token_sources(ctx):
         assert r.returncode == want and bad not in r.stdout + r.stderr and "401" in r.stderr, r
     r = cli(srv, "branch", "list", token=bad, env={"OMS_URL": f"http://127.0.0.1:{free_port()}"})
     assert r.returncode == 7 and "cannot reach" in r.stderr and bad not in r.stderr, r
+    # nor in the server's log (the client sends it in the Authorization header only)
+    assert tok not in srv.read_log() and bad not in srv.read_log()
     r = cli(srv, "branch", "list", env={"OMS_URL": "ftp://example.invalid"})
     assert r.returncode == 2, r
     assert cli(srv, "branch", "frobnicate").returncode == 2
@@ -316,6 +318,8 @@ def test_terminal_shows_progress_and_tables_a_pipe_plain_lines(ctx):
         assert hdr.index("HEAD") == row.index(head(srv, "cli/tty-copy")[:12]), (hdr, row)
         colored = _tmux(sock, "capture-pane", "-p", "-e", "-t", "cli").stdout
         assert "\x1b[1mNAME" in colored, colored  # bold header on a terminal only
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            assert marker not in pane, pane
     finally:
         _tmux(sock, "kill-server")
     assert export(srv, "cli/tty")["tree"] == export(srv, "cli/tty-copy")["tree"]
