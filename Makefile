@@ -14,7 +14,7 @@ CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-r
 LDFLAGS_SAN := -fsanitize=$(SANITIZE)
 endif
 CFLAGS += $(CFLAGS_BASE) $(CFLAGS_OPT)
-LDLIBS += -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lzstd -lpthread -lm
+LDLIBS += -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lzstd -lyaml -lpthread -lm
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS := $(shell find src -name '*.c' | sort)

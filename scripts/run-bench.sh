@@ -33,5 +33,9 @@ echo "== bench/backup_bench.py (SQLite source)"
 python3 bench/backup_bench.py sqlite 10000 100000 || status=1
 echo "== bench/backup_bench.py (PostgreSQL source)"
 python3 bench/backup_bench.py pg 10000 100000 || status=1
+echo "== bench/cli_apply_bench.py (SQLite)"
+python3 bench/cli_apply_bench.py sqlite 10000 || status=1
+echo "== bench/cli_apply_bench.py (PostgreSQL)"
+python3 bench/cli_apply_bench.py pg 10000 || status=1
 scripts/pg-throwaway.sh stop "$OMS_PG_DIR"
 exit $status

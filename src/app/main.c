@@ -10,6 +10,7 @@
 #include "backup/backup.h"
 #include "auth/jwt.h"
 #include "auth/role_map.h"
+#include "cli/cli.h"
 #include "governance/issue_check.h"
 #include "http/app.h"
 #include "http/client_addr.h"
@@ -51,6 +52,8 @@ static int usage(void)
             "  restore FILE [--force]     load a backup into an empty database, all or nothing\n"
             "  index rebuild --branch B [--wait] [--json]\n"
             "                             rebuild a branch's search index (client: OMS_URL, OMS_TOKEN)\n"
+            "  branch|get|export|apply|diff|propose|review|merge|tag|lock|search|audit tail|login\n"
+            "                             the client (`oms help`, docs/cli.md)\n"
             "settings: see `oms config check`; flags > environment > --config FILE\n");
     return EXIT_REFUSED;
 }
@@ -279,6 +282,9 @@ int main(int argc, char **argv)
     /* glibc gives each thread its own heap arena; with many workers the
      * memory a large request freed stays spread over all of them. */
     mallopt(M_ARENA_MAX, 2);
+    /* client commands speak the public API only: no server configuration */
+    if (oms_cli_is_command(argc, argv))
+        return oms_cli_main(argc, argv);
     oms_error err;
     oms_config *cfg = NULL;
     if (oms_config_load(&cfg, &argc, argv, environ, &err))

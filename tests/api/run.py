@@ -58,9 +58,10 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     tests = os.path.dirname(here)
     # The API suite, the attacks of tests/security and the short fault runs
-    # of tests/faults, backup and restore (tests/backup): all speak HTTP to a real server through harness.py.
+    # of tests/faults, backup and restore (tests/backup), the client of
+    # tests/cli: all speak HTTP to a real server through harness.py.
     modules = []
-    for folder in ("api", "security", "faults", "backup"):
+    for folder in ("api", "security", "faults", "backup", "cli"):
         d = os.path.join(tests, folder)
         if os.path.isdir(d):
             modules += sorted(os.path.join(d, f) for f in os.listdir(d) if f.startswith("test_") and f.endswith(".py"))
