@@ -624,7 +624,7 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
         /* A handler thread blocks while its database answers: against
          * PostgreSQL (another process) four per core keep the cores busy;
          * SQLite works in-process and has one writer, so one per core. */
-        workers = oms_db_backend_of(app->store->db) == OMS_DB_PG ? 4 * cores : cores;
+        workers = oms_db_single_writer(app->store->db) ? cores : 4 * cores;
     }
     /* The event loops only parse, hand over and send: one per core. */
     long loops = cores;

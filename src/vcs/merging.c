@@ -7,7 +7,6 @@
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "infra/metrics.h"
-#include "search/index.h"
 #include "store/store.h"
 #include "store/vcs_sql.h"
 #include "txn/change.h"

@@ -10,7 +10,6 @@
 #include "locks/lock_check.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
-#include "search/index.h"
 #include "store/store.h"
 #include "store/vcs_sql.h"
 #include "txn/change.h"
