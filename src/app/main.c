@@ -21,6 +21,7 @@
 #include "search/cli.h"
 #include "search/index.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/time.h"
 #include "vcs/write.h"
 
@@ -279,6 +280,7 @@ cleanup:
 
 int main(int argc, char **argv)
 {
+    oms_alloc_init(); /* one allocation-failure policy, jansson included (docs/memory.md) */
     /* glibc gives each thread its own heap arena; with many workers the
      * memory a large request freed stays spread over all of them. */
     mallopt(M_ARENA_MAX, 2);
