@@ -304,7 +304,9 @@ def test_terminal_shows_progress_and_tables_a_pipe_plain_lines(ctx):
         assert r.returncode == 0, r
         deadline, pane = time.time() + 60, ""
         while time.time() < deadline:
-            pane = _tmux(sock, "capture-pane", "-p", "-t", "cli").stdout
+            # the whole history: on the shared server the branch list is
+            # longer than the window and scrolls the bars off it
+            pane = _tmux(sock, "capture-pane", "-p", "-S", "-", "-t", "cli").stdout
             if "CLI-DONE" in pane:
                 break
             time.sleep(0.3)
@@ -316,7 +318,7 @@ def test_terminal_shows_progress_and_tables_a_pipe_plain_lines(ctx):
         hdr = next(x for x in lines if x.startswith("NAME "))
         row = next(x for x in lines if x.startswith("cli/tty-copy "))
         assert hdr.index("HEAD") == row.index(head(srv, "cli/tty-copy")[:12]), (hdr, row)
-        colored = _tmux(sock, "capture-pane", "-p", "-e", "-t", "cli").stdout
+        colored = _tmux(sock, "capture-pane", "-p", "-e", "-S", "-", "-t", "cli").stdout
         assert "\x1b[1mNAME" in colored, colored  # bold header on a terminal only
         for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
             assert marker not in pane, pane
