@@ -175,8 +175,8 @@ static void filters_build_parameterised_sql(void)
     CHECK(!oms_audit_filter_set(&f, "nope", "x", &err));
     CHECK_EQ_STR(f.resource_kind, "object-types");
     CHECK_EQ_STR(f.resource_id, "Person");
-    oms_audit_sql q;
-    oms_audit_filter_sql(&q, &f, 10);
+    oms_store_audit_query q;
+    oms_store_audit_filter_sql(&q, &f, 10);
     CHECK(strstr(q.sql, "substr(action, 1, 5) = substr($2, 1, 5)") != NULL);
     CHECK(strstr(q.sql, "'1'") == NULL);
     CHECK_EQ_INT(q.n, 5);
