@@ -10,7 +10,7 @@
 static const char *const V1 = "64def9e36ff6cdea25238f350915e2390dcb6a086a6fbdc2ec2a3f327197b704";
 static const char *const V2 = "f386206e1e8cd8b85f837f5fbcbe4dd56a2fc450b7169771ffa9c2251edbb31b";
 
-/* A row as AUDIT_COLS values; strings are static. */
+/* A row as OMS_AUDIT_COLS values; strings are static. */
 static void row(const char *f[AC__COUNT], const char *seq, const char *id, const char *sub, const char *prev,
                 const char *hash)
 {
