@@ -97,26 +97,12 @@ static bool write_row(void *ctx, const oms_audit_walk *w, const char *const f[AC
 static int range_end(oms_dbconn *c, int64_t before_ms, int64_t start_after, int64_t sealed, int64_t legacy_upto,
                      int64_t *to_pos, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_INT(before_ms), DBP_INT(start_after), DBP_INT(sealed)};
-    int rc = oms_db_exec(c,
-                         "SELECT MAX(c.pos) FROM audit_chain c JOIN audit_events e ON e.seq = c.event_seq"
-                         " WHERE e.time_ms < $1 AND c.pos > $2 AND c.pos <= $3",
-                         p, 3, &r, err);
-    if (rc)
+    int rc = oms_store_audit_archive_chain_end(c, before_ms, start_after, sealed, to_pos, err);
+    if (rc || *to_pos || start_after >= legacy_upto)
         return rc;
-    *to_pos = oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
-    oms_dbres_free(r);
-    if (*to_pos || start_after >= legacy_upto)
-        return OMS_OK;
     /* Legacy positions are their events' seqs. */
-    p[2] = DBP_INT(sealed < legacy_upto ? sealed : legacy_upto);
-    if ((rc = oms_db_exec(c, "SELECT MAX(seq) FROM audit_events WHERE time_ms < $1 AND seq > $2 AND seq <= $3", p, 3,
-                          &r, err)))
-        return rc;
-    *to_pos = oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
-    oms_dbres_free(r);
-    return OMS_OK;
+    return oms_store_audit_archive_legacy_end(c, before_ms, start_after, sealed < legacy_upto ? sealed : legacy_upto,
+                                              to_pos, err);
 }
 
 int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t **summary, oms_error *err)
@@ -137,16 +123,9 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     /* The range: chain positions after the last archive. */
     int64_t start_after = v.archived_upto, legacy_upto, to_pos;
     char start_hash[65] = AUDIT_GENESIS;
-    oms_dbres *r = NULL;
-    oms_dbparam q[] = {DBP_INT(start_after)};
-    if ((rc = oms_db_exec(c,
-                          "SELECT chain_hash FROM audit_checkpoints WHERE kind = 'archive' AND upto_seq = $1"
-                          " ORDER BY id DESC LIMIT 1",
-                          q, 1, &r, err)))
+    bool found;
+    if ((rc = oms_store_audit_archive_start_hash(c, start_after, &found, start_hash, err)))
         return rc;
-    if (r->nrows)
-        snprintf(start_hash, sizeof start_hash, "%s", oms_dbres_get(r, 0, 0));
-    oms_dbres_free(r);
     if ((rc = oms_audit_legacy_upto(c, &legacy_upto, err)) ||
         (rc = range_end(c, before_ms, start_after, v.sealed_upto, legacy_upto, &to_pos, err)))
         return rc;
@@ -209,7 +188,6 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
                                .event_count = w.count, .time_ms = oms_now_ms(), .detail = dtext};
     memcpy(cp.chain_hash, w.prev, sizeof cp.chain_hash);
     if ((rc = oms_db_begin(c, true, err)) == OMS_OK) {
-        oms_dbparam dp[] = {DBP_INT(to_pos), DBP_INT(legacy_upto)};
         char range[64];
         snprintf(range, sizeof range, "%lld-%lld", (long long)start_after + 1, (long long)to_pos);
         oms_audit_event ev = {.actor_sub = "oms-cli", .action = "audit.archive", .outcome = "success",
@@ -217,11 +195,7 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
                               .user_agent = "oms audit archive"};
         if ((rc = oms_store_audit_seal_lock(c, err)) ||
             (rc = oms_audit_checkpoint_insert(c, &cp, err)) ||
-            (rc = oms_db_exec(c,
-                              "DELETE FROM audit_events WHERE seq IN (SELECT event_seq FROM audit_chain WHERE pos <= $1)"
-                              " OR (seq <= $1 AND seq <= $2)",
-                              dp, 2, NULL, err)) ||
-            (rc = oms_db_exec(c, "DELETE FROM audit_chain WHERE pos <= $1", dp, 1, NULL, err)) ||
+            (rc = oms_store_audit_archive_delete(c, to_pos, legacy_upto, err)) ||
             (rc = oms_audit_append(c, &ev, err)) || (rc = oms_db_commit(c, err)))
             oms_db_rollback(c);
     }
@@ -319,12 +293,8 @@ int oms_audit_archive_verify(oms_store *s, const char *path, bool *ok, json_t **
     oms_dbconn *c;
     oms_dbres *r = NULL;
     int rc = oms_db_conn(s->db, &c, err);
-    oms_dbparam p[] = {DBP_INT(from), DBP_INT(to)};
     if (rc == OMS_OK)
-        rc = oms_db_exec(c,
-                         "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints WHERE kind = 'archive' AND from_seq = $1"
-                         " AND upto_seq = $2 ORDER BY id",
-                         p, 2, &r, err);
+        rc = oms_store_audit_archive_records(c, from, to, &r, err);
     if (rc)
         return rc;
     oms_audit_checkpoint cp = {0};

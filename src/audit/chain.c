@@ -17,8 +17,6 @@
 #include "audit/internal.h"
 #include "util/encoding.h"
 
-#define WALK_PAGE 2000
-
 const char *const oms_audit_col_names[AC__COUNT] = {
     "seq", "event_id", "time_ms", "actor_sub", "actor_roles", "client_addr", "user_agent", "action", "outcome",
     "http_status", "request_id", "method", "route", "resource_kind", "resource_branch", "resource_id",
@@ -128,23 +126,13 @@ bool oms_audit_walk_row(oms_audit_walk *w, int64_t pos, int64_t event_seq, const
 
 int oms_audit_legacy_upto(oms_dbconn *c, int64_t *out, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    int rc = oms_db_exec(c, "SELECT legacy_upto FROM audit_chain_head WHERE id = 1", NULL, 0, &r, err);
-    if (rc == OMS_OK)
-        *out = r->nrows ? oms_dbres_int(r, 0, 0) : 0;
-    oms_dbres_free(r);
-    return rc;
+    return oms_store_audit_legacy_upto(c, out, err);
 }
 
 int oms_audit_walk_db(oms_dbconn *c, oms_audit_walk *w, int64_t upto_pos, int64_t max_rows, oms_audit_visit visit,
                       void *ctx, bool *broken, oms_error *err)
 {
-    /* Both queries give: position, event seq, the event's columns, link. */
-    static const char k_legacy[] = "SELECT e.seq, e.seq, " AUDIT_EVENT_COLS ", NULL, NULL FROM audit_events e"
-                                   " WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT 2000";
-    static const char k_chain[] = "SELECT c.pos, c.event_seq, " AUDIT_COLS " FROM audit_chain c"
-                                  " LEFT JOIN audit_events e ON e.seq = c.event_seq"
-                                  " WHERE c.pos > $1 AND c.pos <= $2 ORDER BY c.pos LIMIT 2000";
+    /* Both pages give: position, event seq, the event's columns, link. */
     *broken = false;
     bool in_legacy = w->last_pos < w->legacy_upto, stop = false;
     int64_t done = 0;
@@ -154,9 +142,8 @@ int oms_audit_walk_db(oms_dbconn *c, oms_audit_walk *w, int64_t upto_pos, int64_
             hi = w->legacy_upto;
         if (w->last_pos >= hi && !in_legacy)
             break;
-        oms_dbparam p[] = {DBP_INT(w->last_pos), DBP_INT(hi)};
         oms_dbres *r = NULL;
-        int rc = oms_db_exec(c, in_legacy ? k_legacy : k_chain, p, 2, &r, err);
+        int rc = oms_store_audit_walk_page(c, in_legacy, w->last_pos, hi, &r, err);
         if (rc)
             return rc;
         size_t n = r->nrows;
@@ -175,7 +162,7 @@ int oms_audit_walk_db(oms_dbconn *c, oms_audit_walk *w, int64_t upto_pos, int64_
             }
         }
         oms_dbres_free(r);
-        if (n < WALK_PAGE) {
+        if (n < OMS_AUDIT_WALK_PAGE) {
             if (!in_legacy)
                 break;
             in_legacy = false; /* the legacy prefix ends here; chain rows follow */

@@ -50,16 +50,13 @@ int oms_audit_exporter_new(oms_audit_exporter **out, oms_db *db, const oms_audit
     x->f.cursor_seq = 0;
     /* Bound the stream by the newest event now. */
     oms_dbconn *c;
-    oms_dbres *r = NULL;
     int rc = oms_db_conn(db, &c, err);
     if (rc == OMS_OK)
-        rc = oms_db_exec(c, "SELECT COALESCE(MAX(seq), 0) FROM audit_events", NULL, 0, &r, err);
+        rc = oms_store_audit_max_seq(c, &x->f.upto_seq, err);
     if (rc) {
         oms_audit_exporter_free(x);
         return rc;
     }
-    x->f.upto_seq = oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
     if (x->f.upto_seq == 0)
         x->f.upto_seq = -1; /* an empty log: nothing to stream */
     *out = x;
@@ -105,14 +102,12 @@ static int next_page(oms_audit_exporter *x)
     }
     if (x->f.upto_seq < 0 || x->end)
         return 0;
-    oms_audit_sql q;
-    oms_audit_filter_sql(&q, &x->f, PAGE);
     oms_error err;
     oms_dbconn *c;
     oms_dbres *r = NULL;
     int rc = oms_db_conn(x->db, &c, &err);
     if (rc == OMS_OK)
-        rc = oms_db_exec(c, q.sql, q.p, q.n, &r, &err);
+        rc = oms_store_audit_events_page(c, &x->f, PAGE, &r, &err);
     if (rc)
         return -1;
     for (size_t i = 0; i < r->nrows; i++) {

@@ -10,22 +10,11 @@
 #include <stdint.h>
 
 #include "audit/audit.h"
+#include "store/audit_sql.h"
 #include "store/db.h"
 
-/* An event's columns in hashing order (seq .. detail), from audit_events
- * aliased `e`. */
-#define AUDIT_EVENT_COLS                                                                                  \
-    "e.seq, e.event_id, e.time_ms, e.actor_sub, e.actor_roles, e.client_addr, e.user_agent, e.action,"   \
-    " e.outcome, e.http_status, e.request_id, e.method, e.route, e.resource_kind, e.resource_branch,"    \
-    " e.resource_id, e.issue_keys, e.override_id, e.commit_id, e.before_hash, e.after_hash,"             \
-    " e.changed_paths, e.detail"
-/* An event with its chain link (NULL until the chainer reaches it): every
- * query that feeds the JSON/CSV renderers selects exactly these, FROM
- * AUDIT_FROM. The event row's own prev_hash/hash columns are no longer
- * written (version 8): the link lives in audit_chain. */
-#define AUDIT_COLS AUDIT_EVENT_COLS ", c.prev_hash, c.hash"
-#define AUDIT_FROM "audit_events e LEFT JOIN audit_chain c ON c.event_seq = e.seq"
-
+/* The event's columns as every read returns them (OMS_AUDIT_COLS,
+ * src/store/audit_sql.h). */
 enum {
     AC_SEQ, AC_EVENT_ID, AC_TIME, AC_SUB, AC_ROLES, AC_ADDR, AC_UA, AC_ACTION, AC_OUTCOME, AC_STATUS,
     AC_REQUEST_ID, AC_METHOD, AC_ROUTE, AC_RKIND, AC_RBRANCH, AC_RID, AC_ISSUES, AC_OVERRIDE, AC_COMMIT,
@@ -72,9 +61,7 @@ typedef struct {
     char hmac[65];
 } oms_audit_checkpoint;
 
-#define CHECKPOINT_COLS \
-    "id, kind, from_seq, upto_seq, chain_hash, event_count, time_ms, sealed_by, detail, prev_hmac, hmac"
-
+/* A row read in OMS_AUDIT_CHECKPOINT_COLS order. */
 void oms_audit_checkpoint_from_row(oms_audit_checkpoint *cp, const oms_dbres *r, size_t row);
 void oms_audit_checkpoint_clear(oms_audit_checkpoint *cp);
 /* HMAC over the canonical checkpoint ("oms-audit-checkpoint/1" and its fields
@@ -107,7 +94,7 @@ typedef struct {
 
 void oms_audit_walk_init(oms_audit_walk *w, int64_t legacy_upto, int64_t start_pos, const char *prev);
 /* Checks the chain row at `pos` naming event `event_seq`. `fields` are the
- * event's columns in AUDIT_COLS order with the chain row's prev_hash and
+ * event's columns in OMS_AUDIT_COLS order with the chain row's prev_hash and
  * hash (both NULL for a legacy row); fields[AC_SEQ] is NULL when the event
  * row is missing. False, with bad_* and reason, when the row breaks the
  * chain. */
@@ -139,17 +126,7 @@ int oms_audit_chain_queued(oms_dbconn *c, oms_audit_walk *w, int64_t max, int64_
 
 /* ---- query filters (query.c) ---- */
 
-typedef struct {
-    const char *actor, *action, *resource_kind, *resource_id, *branch, *outcome, *request_id, *commit_id;
-    bool action_prefix; /* action ended in ".*" */
-    bool has_from, has_to;
-    int64_t from_ms, to_ms;
-    bool asc;
-    bool has_cursor;
-    int64_t cursor_seq;
-    int64_t upto_seq; /* > 0: only seq <= this (export snapshots) */
-    char kind_buf[128]; /* the KIND of a KIND/NAME resource filter */
-} oms_audit_filter;
+typedef oms_store_audit_filter oms_audit_filter;
 
 /* Parses one named filter value; false with a message in err. Values are
  * borrowed. */
@@ -157,14 +134,6 @@ bool oms_audit_filter_set(oms_audit_filter *f, const char *name, const char *val
 /* The query-string filter names, NULL-terminated. */
 extern const char *const oms_audit_filter_names[];
 
-typedef struct {
-    char sql[2048];
-    oms_dbparam p[24];
-    int n;
-} oms_audit_sql;
-
-/* SELECT AUDIT_COLS FROM AUDIT_FROM WHERE <filter> ORDER BY seq LIMIT n. */
-void oms_audit_filter_sql(oms_audit_sql *q, const oms_audit_filter *f, int64_t limit);
 /* A filter as a JSON object (for the audit.read / audit.export detail). */
 json_t *oms_audit_filter_json(const oms_audit_filter *f);
 

@@ -144,17 +144,13 @@ static int read_history(oms_store *s, signed_history *h, oms_error *err)
     oms_dbres *r = NULL;
     if ((rc = oms_db_conn(s->db, &c, err)))
         return rc;
-    if ((rc = oms_db_exec(c, "SELECT count(*) FROM audit_checkpoints", NULL, 0, &r, err)))
+    if ((rc = oms_store_audit_checkpoint_count(c, &h->count, err)))
         return rc;
-    h->count = oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
     if (h->count == 0)
         return OMS_OK;
-    static const char *const q[2] = {"SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id DESC LIMIT 1",
-                                     "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id LIMIT 1"};
     oms_audit_checkpoint *out[2] = {&h->newest, &h->oldest};
     for (int i = 0; i < 2; i++) {
-        if ((rc = oms_db_exec(c, q[i], NULL, 0, &r, err)))
+        if ((rc = oms_store_audit_checkpoint_edge(c, i == 0, &r, err)))
             return rc;
         if (r->nrows)
             oms_audit_checkpoint_from_row(out[i], r, 0);

@@ -141,63 +141,6 @@ bool oms_audit_filter_set(oms_audit_filter *f, const char *name, const char *v, 
     return true;
 }
 
-static void add_term(oms_audit_sql *q, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add_term(oms_audit_sql *q, size_t *len, const char *fmt, ...)
-{
-    *len += (size_t)snprintf(q->sql + *len, sizeof q->sql - *len, "%s", strstr(q->sql, " WHERE ") ? " AND " : " WHERE ");
-    va_list ap;
-    va_start(ap, fmt);
-    *len += (size_t)vsnprintf(q->sql + *len, sizeof q->sql - *len, fmt, ap);
-    va_end(ap);
-}
-
-static void text_term(oms_audit_sql *q, size_t *len, const char *col, const char *v)
-{
-    if (!v)
-        return;
-    q->p[q->n++] = DBP_TEXT(v);
-    add_term(q, len, "%s = $%d", col, q->n);
-}
-
-void oms_audit_filter_sql(oms_audit_sql *q, const oms_audit_filter *f, int64_t limit)
-{
-    memset(q, 0, sizeof *q);
-    size_t len = (size_t)snprintf(q->sql, sizeof q->sql, "SELECT " AUDIT_COLS " FROM " AUDIT_FROM);
-    text_term(q, &len, "actor_sub", f->actor);
-    if (f->action && f->action_prefix) {
-        /* "auth.*" -> the first 5 characters are "auth." (no LIKE: '_' is a wildcard there) */
-        size_t n = strlen(f->action) - 1;
-        q->p[q->n++] = DBP_TEXT(f->action);
-        add_term(q, &len, "substr(action, 1, %zu) = substr($%d, 1, %zu)", n, q->n, n);
-    } else {
-        text_term(q, &len, "action", f->action);
-    }
-    text_term(q, &len, "resource_kind", f->resource_kind);
-    text_term(q, &len, "resource_id", f->resource_id);
-    text_term(q, &len, "resource_branch", f->branch);
-    text_term(q, &len, "outcome", f->outcome);
-    text_term(q, &len, "request_id", f->request_id);
-    text_term(q, &len, "commit_id", f->commit_id);
-    if (f->has_from) {
-        q->p[q->n++] = DBP_INT(f->from_ms);
-        add_term(q, &len, "time_ms >= $%d", q->n);
-    }
-    if (f->has_to) {
-        q->p[q->n++] = DBP_INT(f->to_ms);
-        add_term(q, &len, "time_ms < $%d", q->n);
-    }
-    if (f->has_cursor) {
-        q->p[q->n++] = DBP_INT(f->cursor_seq);
-        add_term(q, &len, "seq %s $%d", f->asc ? ">" : "<", q->n);
-    }
-    if (f->upto_seq > 0) {
-        q->p[q->n++] = DBP_INT(f->upto_seq);
-        add_term(q, &len, "seq <= $%d", q->n);
-    }
-    q->p[q->n++] = DBP_INT(limit);
-    snprintf(q->sql + len, sizeof q->sql - len, " ORDER BY seq %s LIMIT $%d", f->asc ? "ASC" : "DESC", q->n);
-}
-
 json_t *oms_audit_filter_json(const oms_audit_filter *f)
 {
     json_t *o = json_object();

@@ -10,13 +10,11 @@
 int oms_audit_list(oms_ctx *ctx, const oms_audit_filter *f, size_t limit, json_t **items, int64_t *next_seq,
                    oms_error *err)
 {
-    oms_audit_sql q;
-    oms_audit_filter_sql(&q, f, (int64_t)limit + 1);
     oms_dbconn *c;
     oms_dbres *r = NULL;
     int rc = oms_db_conn(ctx->store->db, &c, err);
     if (rc == OMS_OK)
-        rc = oms_db_exec(c, q.sql, q.p, q.n, &r, err);
+        rc = oms_store_audit_events_page(c, f, (int64_t)limit + 1, &r, err);
     if (rc)
         return rc;
     *items = json_array();
@@ -32,10 +30,9 @@ int oms_audit_get(oms_ctx *ctx, const char *event_id, json_t **out, oms_error *e
 {
     oms_dbconn *c;
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(event_id)};
     int rc = oms_db_conn(ctx->store->db, &c, err);
     if (rc == OMS_OK)
-        rc = oms_db_exec(c, "SELECT " AUDIT_COLS " FROM " AUDIT_FROM " WHERE e.event_id = $1", p, 1, &r, err);
+        rc = oms_store_audit_event_by_id(c, event_id, &r, err);
     if (rc)
         return rc;
     if (r->nrows == 0)

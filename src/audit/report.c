@@ -18,17 +18,6 @@
 #define TOP_N 10
 #define LIST_MAX 1000 /* rows listed per section; counts are always complete */
 
-/* Actions that are changes needing an issue reference (SPEC §6.3). */
-#define CHANGE_ACTIONS                                                                                           \
-    "('schema.changes', 'branch.merge', 'branch.revert', 'branch.delete', 'proposal.merge',"                     \
-    " 'lock.force_release', 'resource.create', 'resource.update', 'resource.delete', 'object_type.create',"       \
-    " 'object_type.update', 'object_type.delete', 'link_type.create', 'link_type.update', 'link_type.delete',"    \
-    " 'action_type.create', 'action_type.update', 'action_type.delete', 'function_type.create',"                 \
-    " 'function_type.update', 'function_type.delete', 'interface.create', 'interface.update', 'interface.delete'," \
-    " 'shared_property.create', 'shared_property.update', 'shared_property.delete')"
-#define IS_CHANGE "(action IN " CHANGE_ACTIONS " OR substr(action, 1, 4) = 'acl.')"
-#define PERIOD "time_ms >= $1 AND time_ms < $2"
-
 static json_t *time_json(int64_t ms)
 {
     char t[40];
@@ -52,16 +41,16 @@ static json_t *parse_or_null(const char *s)
 
 typedef struct {
     oms_dbconn *c;
-    oms_dbparam period[2];
+    int64_t from_ms, to_ms;
     oms_error *err;
     int rc;
 } ctx;
 
-static oms_dbres *run(ctx *x, const char *sql)
+static oms_dbres *run(ctx *x, oms_store_audit_report_read which)
 {
     oms_dbres *r = NULL;
     if (x->rc == OMS_OK)
-        x->rc = oms_db_exec(x->c, sql, x->period, 2, &r, x->err);
+        x->rc = oms_store_audit_report(x->c, which, x->from_ms, x->to_ms, &r, x->err);
     return x->rc == OMS_OK ? r : NULL;
 }
 
@@ -80,8 +69,7 @@ static json_t *counted(oms_dbres *r, const char *key, const char *null_name)
 
 static void totals(ctx *x, json_t *rep, json_t *summary)
 {
-    oms_dbres *r = run(x, "SELECT action, outcome, count(*) FROM audit_events WHERE " PERIOD
-                          " GROUP BY action, outcome ORDER BY action, outcome");
+    oms_dbres *r = run(x, OMS_AUDIT_REPORT_TOTALS);
     json_t *a = json_array();
     int64_t all = 0, by[3] = {0};
     static const char *const outcomes[] = {"success", "denied", "failure"};
@@ -109,7 +97,7 @@ static json_t *branch_rules(ctx *x)
     json_t *o = json_object();
     oms_dbres *r = NULL;
     if (x->rc == OMS_OK)
-        x->rc = oms_db_exec(x->c, "SELECT name, issue_required, protected FROM branches", NULL, 0, &r, x->err);
+        x->rc = oms_store_audit_branch_rules(x->c, &r, x->err);
     for (size_t i = 0; r && i < r->nrows; i++) {
         const char *ir = oms_dbres_get(r, i, 1);
         json_object_set_new(o, oms_dbres_get(r, i, 0),
@@ -131,12 +119,10 @@ static bool exempt(json_t *rules, const char *globs, const char *branch)
 
 static void changes(ctx *x, json_t *rep, json_t *summary, json_t *rules, const char *globs)
 {
-    oms_dbres *r = run(x, "SELECT count(*) FROM audit_events WHERE " PERIOD " AND outcome = 'success' AND " IS_CHANGE);
+    oms_dbres *r = run(x, OMS_AUDIT_REPORT_CHANGE_COUNT);
     json_object_set_new(summary, "changes", json_integer(r ? oms_dbres_int(r, 0, 0) : 0));
     oms_dbres_free(r);
-    r = run(x, "SELECT event_id, seq, time_ms, actor_sub, action, resource_branch, resource_kind, resource_id,"
-               " commit_id FROM audit_events WHERE " PERIOD " AND outcome = 'success' AND " IS_CHANGE
-               " AND (issue_keys IS NULL OR issue_keys = '' OR issue_keys = '[]') ORDER BY seq");
+    r = run(x, OMS_AUDIT_REPORT_NO_ISSUE);
     json_t *a = json_array();
     int64_t n = 0;
     for (size_t i = 0; r && i < r->nrows; i++) {
@@ -164,9 +150,7 @@ static void changes(ctx *x, json_t *rep, json_t *summary, json_t *rules, const c
  * .reject, .cancel, .use, .expire) and from changes made under one. */
 static void overrides(ctx *x, json_t *rep, json_t *summary)
 {
-    oms_dbres *r = run(x, "SELECT COALESCE(override_id, resource_id), action, actor_sub, time_ms, resource_branch,"
-                          " detail, commit_id FROM audit_events WHERE " PERIOD " AND outcome = 'success'"
-                          " AND (substr(action, 1, 9) = 'override.' OR override_id IS NOT NULL) ORDER BY seq");
+    oms_dbres *r = run(x, OMS_AUDIT_REPORT_OVERRIDES);
     json_t *by_id = json_object(), *order = json_array();
     int64_t uses = 0;
     for (size_t i = 0; r && i < r->nrows; i++) {
@@ -234,12 +218,8 @@ static json_t *approvers(ctx *x, const char *proposal, int64_t until_ms)
 {
     json_t *a = json_array();
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(proposal), DBP_INT(until_ms)};
     if (x->rc == OMS_OK)
-        x->rc = oms_db_exec(x->c,
-                            "SELECT DISTINCT actor_sub FROM audit_events WHERE action = 'proposal.approve' AND"
-                            " outcome = 'success' AND resource_id = $1 AND time_ms <= $2 ORDER BY actor_sub",
-                            p, 2, &r, x->err);
+        x->rc = oms_store_audit_approvers(x->c, proposal, until_ms, &r, x->err);
     for (size_t i = 0; r && i < r->nrows; i++)
         json_array_append_new(a, str_or_null(oms_dbres_get(r, i, 0)));
     oms_dbres_free(r);
@@ -250,9 +230,7 @@ static json_t *approvers(ctx *x, const char *proposal, int64_t until_ms)
  * the merging code knew; otherwise the branch's current setting decides. */
 static void protected_merges(ctx *x, json_t *rep, json_t *summary, json_t *rules)
 {
-    oms_dbres *r = run(x, "SELECT event_id, seq, time_ms, actor_sub, action, resource_branch, commit_id, detail,"
-                          " issue_keys, override_id FROM audit_events WHERE " PERIOD " AND outcome = 'success'"
-                          " AND action IN ('proposal.merge', 'branch.merge') ORDER BY seq");
+    oms_dbres *r = run(x, OMS_AUDIT_REPORT_MERGES);
     json_t *a = json_array();
     for (size_t i = 0; r && i < r->nrows; i++) {
         const char *branch = oms_dbres_get(r, i, 5);
@@ -288,9 +266,7 @@ static void protected_merges(ctx *x, json_t *rep, json_t *summary, json_t *rules
 
 static void forced_releases(ctx *x, json_t *rep, json_t *summary)
 {
-    oms_dbres *r = run(x, "SELECT event_id, seq, time_ms, actor_sub, resource_branch, resource_id, detail, issue_keys"
-                          " FROM audit_events WHERE " PERIOD " AND outcome = 'success' AND action = 'lock.force_release'"
-                          " ORDER BY seq");
+    oms_dbres *r = run(x, OMS_AUDIT_REPORT_FORCED_RELEASES);
     json_t *a = json_array();
     for (size_t i = 0; r && i < r->nrows; i++) {
         json_t *d = parse_or_null(oms_dbres_get(r, i, 6));
@@ -321,8 +297,7 @@ static int cmp_actor(const void *a, const void *b)
 
 static void top_actors(ctx *x, json_t *rep)
 {
-    oms_dbres *r = run(x, "SELECT actor_sub, outcome, count(*) FROM audit_events WHERE " PERIOD
-                          " AND actor_sub IS NOT NULL GROUP BY actor_sub, outcome");
+    oms_dbres *r = run(x, OMS_AUDIT_REPORT_ACTORS);
     json_t *by = json_object();
     for (size_t i = 0; r && i < r->nrows; i++) {
         const char *sub = oms_dbres_get(r, i, 0), *o = oms_dbres_get(r, i, 1);
@@ -356,7 +331,7 @@ static void top_actors(ctx *x, json_t *rep)
 
 json_t *oms_compliance_report(oms_store *s, const char *exempt_globs, int64_t from_ms, int64_t to_ms, oms_error *err)
 {
-    ctx x = {.period = {DBP_INT(from_ms), DBP_INT(to_ms)}, .err = err};
+    ctx x = {.from_ms = from_ms, .to_ms = to_ms, .err = err};
     if ((x.rc = oms_db_conn(s->db, &x.c, err)))
         return NULL;
     json_t *rep = json_object(), *summary = json_object();
@@ -370,15 +345,9 @@ json_t *oms_compliance_report(oms_store *s, const char *exempt_globs, int64_t fr
     overrides(&x, rep, summary);
     protected_merges(&x, rep, summary, rules);
     json_object_set_new(rep, "denials_by_principal",
-                        counted(run(&x, "SELECT actor_sub, count(*) FROM audit_events WHERE " PERIOD
-                                        " AND outcome = 'denied' AND actor_sub IS NOT NULL GROUP BY actor_sub"
-                                        " ORDER BY count(*) DESC, actor_sub"),
-                                "principal", NULL));
+                        counted(run(&x, OMS_AUDIT_REPORT_DENIALS), "principal", NULL));
     json_object_set_new(rep, "auth_failures_by_address",
-                        counted(run(&x, "SELECT client_addr, count(*) FROM audit_events WHERE " PERIOD
-                                        " AND action = 'auth.failed' GROUP BY client_addr ORDER BY count(*) DESC,"
-                                        " client_addr"),
-                                "address", "unknown"));
+                        counted(run(&x, OMS_AUDIT_REPORT_AUTH_FAILURES), "address", "unknown"));
     forced_releases(&x, rep, summary);
     top_actors(&x, rep);
     json_decref(rules);

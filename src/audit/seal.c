@@ -42,18 +42,19 @@ void oms_audit_checkpoint_from_row(oms_audit_checkpoint *cp, const oms_dbres *r,
 {
     memset(cp, 0, sizeof *cp);
     const char *s;
-    cp->id = oms_dbres_int(r, row, 0);
-    snprintf(cp->kind, sizeof cp->kind, "%s", (s = oms_dbres_get(r, row, 1)) ? s : "");
-    cp->from_seq = oms_dbres_int(r, row, 2);
-    cp->upto_seq = oms_dbres_int(r, row, 3);
-    snprintf(cp->chain_hash, sizeof cp->chain_hash, "%s", (s = oms_dbres_get(r, row, 4)) ? s : "");
-    cp->event_count = oms_dbres_int(r, row, 5);
-    cp->time_ms = oms_dbres_int(r, row, 6);
-    snprintf(cp->sealed_by, sizeof cp->sealed_by, "%s", (s = oms_dbres_get(r, row, 7)) ? s : "");
-    s = oms_dbres_get(r, row, 8);
+    cp->id = oms_dbres_int(r, row, OMS_AUDIT_CP_COL_ID);
+    snprintf(cp->kind, sizeof cp->kind, "%s", (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_KIND)) ? s : "");
+    cp->from_seq = oms_dbres_int(r, row, OMS_AUDIT_CP_COL_FROM);
+    cp->upto_seq = oms_dbres_int(r, row, OMS_AUDIT_CP_COL_UPTO);
+    snprintf(cp->chain_hash, sizeof cp->chain_hash, "%s",
+             (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_CHAIN_HASH)) ? s : "");
+    cp->event_count = oms_dbres_int(r, row, OMS_AUDIT_CP_COL_COUNT);
+    cp->time_ms = oms_dbres_int(r, row, OMS_AUDIT_CP_COL_TIME);
+    snprintf(cp->sealed_by, sizeof cp->sealed_by, "%s", (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_SEALED_BY)) ? s : "");
+    s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_DETAIL);
     cp->detail = s ? strdup(s) : NULL;
-    snprintf(cp->prev_hmac, sizeof cp->prev_hmac, "%s", (s = oms_dbres_get(r, row, 9)) ? s : "");
-    snprintf(cp->hmac, sizeof cp->hmac, "%s", (s = oms_dbres_get(r, row, 10)) ? s : "");
+    snprintf(cp->prev_hmac, sizeof cp->prev_hmac, "%s", (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_PREV_HMAC)) ? s : "");
+    snprintf(cp->hmac, sizeof cp->hmac, "%s", (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_HMAC)) ? s : "");
 }
 
 void oms_audit_checkpoint_clear(oms_audit_checkpoint *cp)
@@ -103,7 +104,7 @@ bool oms_audit_checkpoint_hmac(char out[65], const oms_audit_checkpoint *cp)
 int oms_audit_checkpoint_insert(oms_dbconn *c, oms_audit_checkpoint *cp, oms_error *err)
 {
     oms_dbres *r = NULL;
-    int rc = oms_db_exec(c, "SELECT id, hmac FROM audit_checkpoints ORDER BY id DESC LIMIT 1", NULL, 0, &r, err);
+    int rc = oms_store_audit_checkpoint_last(c, &r, err);
     if (rc)
         return rc;
     cp->id = r->nrows ? oms_dbres_int(r, 0, 0) + 1 : 1;
@@ -112,31 +113,22 @@ int oms_audit_checkpoint_insert(oms_dbconn *c, oms_audit_checkpoint *cp, oms_err
     snprintf(cp->sealed_by, sizeof cp->sealed_by, "%s", oms_audit_instance());
     if (!oms_audit_may_sign() || !oms_audit_checkpoint_hmac(cp->hmac, cp))
         return oms_err_set(err, OMS_ECONFIG, "no audit key: cannot sign a checkpoint");
-    oms_dbparam p[] = {DBP_INT(cp->id), DBP_TEXT(cp->kind), DBP_INT(cp->from_seq), DBP_INT(cp->upto_seq),
-                       DBP_TEXT(cp->chain_hash), DBP_INT(cp->event_count), DBP_INT(cp->time_ms),
-                       DBP_TEXT(cp->sealed_by), DBP_TEXT(cp->detail), DBP_TEXT(cp->prev_hmac),
-                       DBP_TEXT(cp->hmac)};
-    return oms_db_exec(c,
-                       "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7,"
-                       " $8, $9, $10, $11)",
-                       p, 11, NULL, err);
+    oms_store_audit_checkpoint_row row = {
+        .id = cp->id, .kind = cp->kind, .from_pos = cp->from_seq, .upto_pos = cp->upto_seq,
+        .chain_hash = cp->chain_hash, .event_count = cp->event_count, .time_ms = cp->time_ms,
+        .sealed_by = cp->sealed_by, .detail = cp->detail, .prev_hmac = cp->prev_hmac, .hmac = cp->hmac};
+    return oms_store_audit_checkpoint_insert(c, &row, err);
 }
 
 /* Where sealing resumes: the checkpoint (seal or archive) that reaches
  * furthest, or the genesis. */
 static int frontier(oms_dbconn *c, int64_t *upto, char hash[65], oms_error *err)
 {
-    oms_dbres *r = NULL;
-    int rc = oms_db_exec(c,
-                         "SELECT upto_seq, chain_hash FROM audit_checkpoints ORDER BY upto_seq DESC, id DESC"
-                         " LIMIT 1",
-                         NULL, 0, &r, err);
-    if (rc)
-        return rc;
-    *upto = r->nrows ? oms_dbres_int(r, 0, 0) : 0;
-    snprintf(hash, 65, "%s", r->nrows ? oms_dbres_get(r, 0, 1) : AUDIT_GENESIS);
-    oms_dbres_free(r);
-    return OMS_OK;
+    bool found;
+    int rc = oms_store_audit_checkpoint_frontier(c, &found, upto, hash, err);
+    if (rc == OMS_OK && !found)
+        snprintf(hash, 65, "%s", AUDIT_GENESIS);
+    return rc;
 }
 
 /* The common round finds nothing to do: answer that without a transaction
@@ -145,18 +137,12 @@ static int frontier(oms_dbconn *c, int64_t *upto, char hash[65], oms_error *err)
  * (left by the version-8 migration). */
 static int idle(oms_dbconn *c, bool *out, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    int rc = oms_db_exec(c,
-                         "SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_unchained q JOIN audit_events e ON e.seq = q.seq)"
-                         " THEN 1 ELSE 0 END, (SELECT COALESCE(MAX(pos), 0) FROM audit_chain),"
-                         " (SELECT legacy_upto FROM audit_chain_head WHERE id = 1),"
-                         " (SELECT COALESCE(MAX(upto_seq), 0) FROM audit_checkpoints)",
-                         NULL, 0, &r, err);
+    bool queued;
+    int64_t chain_end, legacy_upto, sealed;
+    int rc = oms_store_audit_seal_state(c, &queued, &chain_end, &legacy_upto, &sealed, err);
     if (rc)
         return rc;
-    int64_t sealed = oms_dbres_int(r, 0, 3);
-    *out = oms_dbres_int(r, 0, 0) == 0 && oms_dbres_int(r, 0, 1) <= sealed && oms_dbres_int(r, 0, 2) <= sealed;
-    oms_dbres_free(r);
+    *out = !queued && chain_end <= sealed && legacy_upto <= sealed;
     return OMS_OK;
 }
 

@@ -79,7 +79,7 @@ static void check_checkpoints(const cp_list *l, bool *valid, oms_audit_verify_re
 static int load_checkpoints(oms_dbconn *c, cp_list *l, oms_error *err)
 {
     oms_dbres *r = NULL;
-    int rc = oms_db_exec(c, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id", NULL, 0, &r, err);
+    int rc = oms_store_audit_checkpoints_all(c, &r, err);
     if (rc)
         return rc;
     l->n = r->nrows;
@@ -152,36 +152,20 @@ static bool visit(void *p, const oms_audit_walk *w, const char *const f[AC__COUN
  * whose event is gone is an event deleted before it was chained. */
 static int check_unchained(oms_dbconn *c, int64_t legacy_upto, oms_audit_verify_result *out, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_INT(legacy_upto), DBP_INT(oms_now_ms() - AUDIT_CHAIN_GRACE_MS)};
-    int rc = oms_db_exec(c,
-                         "SELECT MIN(CASE WHEN q.seq IS NULL THEN e.seq END),"
-                         " COALESCE(SUM(CASE WHEN q.seq IS NULL THEN 0 ELSE 1 END), 0),"
-                         " COALESCE(SUM(CASE WHEN q.seq IS NOT NULL AND e.time_ms < $2 THEN 1 ELSE 0 END), 0)"
-                         " FROM audit_events e LEFT JOIN audit_unchained q ON q.seq = e.seq"
-                         " WHERE e.seq > $1 AND NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = e.seq)",
-                         p, 2, &r, err);
+    int64_t forged, gone;
+    int rc = oms_store_audit_unchained_check(c, legacy_upto, oms_now_ms() - AUDIT_CHAIN_GRACE_MS, &forged,
+                                             &out->pending, &out->overdue, err);
     if (rc)
         return rc;
-    const char *forged = oms_dbres_get(r, 0, 0);
-    out->pending = oms_dbres_int(r, 0, 1);
-    out->overdue = oms_dbres_int(r, 0, 2);
     if (forged)
-        bad(out, strtoll(forged, NULL, 10), 0,
-            "event %s is not in the chain and was never queued for it (inserted behind the service's back, or its"
+        bad(out, forged, 0,
+            "event %lld is not in the chain and was never queued for it (inserted behind the service's back, or its"
             " chain row removed)",
-            forged);
-    oms_dbres_free(r);
-    rc = oms_db_exec(c,
-                     "SELECT MIN(q.seq) FROM audit_unchained q WHERE NOT EXISTS (SELECT 1 FROM audit_events e"
-                     " WHERE e.seq = q.seq) AND NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = q.seq)",
-                     NULL, 0, &r, err);
-    if (rc)
+            (long long)forged);
+    if ((rc = oms_store_audit_unchained_gone(c, &gone, err)))
         return rc;
-    const char *gone = oms_dbres_get(r, 0, 0);
     if (gone)
-        bad(out, strtoll(gone, NULL, 10), 0, "event %s was deleted before it was chained", gone);
-    oms_dbres_free(r);
+        bad(out, gone, 0, "event %lld was deleted before it was chained", (long long)gone);
     return OMS_OK;
 }
 

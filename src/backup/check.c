@@ -122,7 +122,7 @@ cleanup:
 static int64_t num(const char *s) { return s ? strtoll(s, NULL, 10) : 0; }
 
 /* id, kind, from_seq, upto_seq, chain_hash, event_count, time_ms, sealed_by, detail, prev_hmac, hmac:
- * CHECKPOINT_COLS order. */
+ * OMS_AUDIT_CHECKPOINT_COLS order (src/store/audit_sql.h). */
 static int check_checkpoint(oms_bk_check *c, const char *const *v, oms_error *err)
 {
     oms_audit_checkpoint cp = {0};

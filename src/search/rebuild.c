@@ -15,20 +15,13 @@
 #include "infra/log.h"
 #include "search/index.h"
 #include "store/dialect.h"
+#include "store/locks_sql.h"
+#include "store/search_rebuild_sql.h"
+#include "store/search_sql.h"
 #include "store/store.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/snapshot.h"
-
-/* The expression of "the database clock now" of a connection's backend. */
-#define NOW(c) oms_sql_now(c)
-
-/* The branch row with its active generation, locked as writers lock it. */
-static const oms_sql k_branch_row = {
-    "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
-    " g.state = 'active') FROM branches b WHERE b.name = $1",
-    "SELECT b.head, (SELECT id FROM search_generations g WHERE g.branch = b.name AND"
-    " g.state = 'active') FROM branches b WHERE b.name = $1 FOR UPDATE OF b"};
 
 /* Percent of the whole job at each phase's start (the build is most of it). */
 #define PCT_BUILD 2.0
@@ -54,20 +47,7 @@ static const oms_sql k_branch_row = {
 int oms_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, const char *commit,
                            oms_error *err)
 {
-    char *text = json_dumps(resources, JSON_COMPACT);
-    if (!text)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    oms_dbparam p[] = {DBP_TEXT(text), DBP_INT(gen), DBP_TEXT(commit)};
-    static const oms_sql q = {
-        "INSERT INTO search_pending (generation, resource, commit_id)"
-        " SELECT $2, value, $3 FROM json_each($1) WHERE true"
-        " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id",
-        "INSERT INTO search_pending (generation, resource, commit_id)"
-        " SELECT $2, x, $3 FROM json_array_elements_text($1::json) AS x"
-        " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id"};
-    int rc = oms_db_run(c, &q, p, 3, NULL, err);
-    free(text);
-    return rc;
+    return oms_store_search_pending_add(c, gen, resources, commit, err);
 }
 
 /* ---- settings ---- */
@@ -113,27 +93,6 @@ static int audit_lock(oms_dbconn *c, const char *action, const char *branch, con
     return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
 }
 
-/* The next fencing token: one sequence for every lock (SQLite: the counter
- * row; PostgreSQL: the sequence, read by the insert itself). */
-static int sqlite_token(oms_dbconn *c, int64_t *out, oms_error *err)
-{
-    oms_dbres *r = NULL;
-    int rc = oms_db_exec(c, "UPDATE lock_fencing SET value = value + 1 WHERE id = 1 RETURNING value", NULL, 0, &r,
-                         err);
-    if (rc == OMS_OK)
-        *out = oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
-    return rc;
-}
-
-#define LOCK_INSERT(NOW, TOKEN)                                                                              \
-    OMS_LOCK_WITH_NOW(NOW)                                                                                    \
-    "INSERT INTO locks (id, branch, scope, resource_type, resource_id, kind, holder, reason, acquired_at,"     \
-    " expires_at, heartbeat_seconds, last_heartbeat_at, deadline_at, progress_percent, progress_phase,"       \
-    " progress_message, progress_updated_at, fencing_token, state)"                                           \
-    " SELECT $1, $2, $3, $4, $5, 'indexing', $6, $7, n.t, n.t + $8, $9, n.t, n.t + $10, $11, $12, $13, n.t, " \
-    TOKEN ", 'active' FROM n RETURNING acquired_at, fencing_token"
-
 typedef struct {
     const char *id, *branch, *scope, *resource_type, *resource_id, *holder, *reason;
     int64_t ttl_ms, heartbeat_s;
@@ -146,54 +105,25 @@ typedef struct {
  * (the switch lock, bounded by OMS_SEARCH_SWITCH_MAX_MS). */
 static int insert_lock(oms_dbconn *c, const new_lock *l, int64_t *token, oms_error *err)
 {
-    int64_t t = 0;
-    bool seq = oms_db_has_sequences(c);
-    int rc = seq ? OMS_OK : sqlite_token(c, &t, err);
-    if (rc)
-        return rc;
     int64_t deadline_ms = l->heartbeat_s > 0 && OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_s * 1000 < l->ttl_ms
                               ? OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_s * 1000
                               : l->ttl_ms;
-    char pct[40];
-    snprintf(pct, sizeof pct, "%.17g", l->percent);
-    static const oms_sql sql = {LOCK_INSERT(OMS_DB_NOW_SQLITE, "$14"),
-                                LOCK_INSERT(OMS_DB_NOW_PG, "nextval('lock_fencing_seq')")};
-    oms_dbparam p[] = {DBP_TEXT(l->id),     DBP_TEXT(l->branch),      DBP_TEXT(l->scope),  DBP_TEXT(l->resource_type),
-                       DBP_TEXT(l->resource_id), DBP_TEXT(l->holder), DBP_TEXT(l->reason), DBP_INT(l->ttl_ms),
-                       DBP_INT(l->heartbeat_s), DBP_INT(deadline_ms), DBP_TEXT(pct),       DBP_TEXT(l->phase),
-                       DBP_TEXT(l->message),   DBP_INT(t)};
-    oms_dbres *r = NULL;
-    rc = oms_db_run(c, &sql, p, seq ? 13 : 14, &r, err);
-    if (rc == OMS_OK && token)
-        *token = oms_dbres_int(r, 0, 1);
-    oms_dbres_free(r);
-    return rc;
+    oms_store_index_lock_new row = {.id = l->id, .branch = l->branch, .scope = l->scope,
+                                    .resource_type = l->resource_type, .resource_id = l->resource_id,
+                                    .holder = l->holder, .reason = l->reason, .ttl_ms = l->ttl_ms,
+                                    .heartbeat_s = l->heartbeat_s, .deadline_ms = deadline_ms,
+                                    .percent = l->percent, .phase = l->phase, .message = l->message};
+    return oms_store_index_lock_insert(c, &row, token, err);
 }
 
 /* Releases a live lock (a lapsed one is left to the reaper, which records
  * its expiry). *released says whether it was live. */
 static int release_lock(oms_dbconn *c, const char *id, const char *by, bool *released, oms_error *err)
 {
-    char sql[320];
-    snprintf(sql, sizeof sql,
-             "UPDATE locks SET state = 'released', ended_at = %s, ended_by = $2 WHERE id = $1 AND state = 'active'"
-             " AND deadline_at > %s",
-             NOW(c), NOW(c));
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(by)};
-    int rc = oms_db_exec(c, sql, p, 2, &r, err);
-    if (released)
-        *released = rc == OMS_OK && r->changes == 1;
-    oms_dbres_free(r);
-    return rc;
+    return oms_store_index_lock_release(c, id, by, released, err);
 }
 
 /* ---- jobs ---- */
-
-#define JOB_COLS                                                                                               \
-    "j.id, j.branch, j.state, j.phase, j.generation, j.previous_generation, j.commit_id, j.lock_id,"          \
-    " j.switch_lock_id, j.done, j.total, j.percent, j.caught_up, j.requested_by, j.instance, j.created_at,"   \
-    " j.updated_at, j.switch_started_at, j.switch_ended_at, j.finished_at, j.error, l.state, l.deadline_at"
 
 static json_t *time_or_null(const oms_dbres *r, size_t row, size_t col)
 {
@@ -209,71 +139,66 @@ static json_t *int_or_null(const oms_dbres *r, size_t row, size_t col)
     return oms_dbres_get(r, row, col) ? json_integer(oms_dbres_int(r, row, col)) : json_null();
 }
 
+/* A column of a job row by name (OMS_INDEX_JOB_COL_*). */
+#define J(name) OMS_INDEX_JOB_COL_##name
+
 /* Whether a running job's lock has lapsed (judged by the database clock),
- * in a row of "SELECT n.t, JOB_COLS". */
+ * in a job row (OMS_INDEX_JOB_COL_*). */
 static bool lock_lapsed(const oms_dbres *r, size_t row, int64_t now)
 {
-    const char *ls = oms_dbres_get(r, row, 22);
-    return !ls || strcmp(ls, "active") != 0 || oms_dbres_int(r, row, 23) <= now;
+    const char *ls = oms_dbres_get(r, row, J(LOCK_STATE));
+    return !ls || strcmp(ls, "active") != 0 || oms_dbres_int(r, row, J(LOCK_DEADLINE)) <= now;
 }
 
 #define LAPSED_ERROR "the builder stopped: its lock lapsed (missed heartbeats); start a new rebuild"
 
-/* The job document (row of "SELECT n.t, JOB_COLS"): a running job whose lock
+/* The job document (a job row): a running job whose lock
  * lapsed reads `failed` even before a sweeper records it. */
 static json_t *job_json(const oms_dbres *r, size_t row)
 {
-    int64_t now = oms_dbres_int(r, row, 0);
-#define C(i) ((i) + 1)
-    const char *state = oms_dbres_get(r, row, C(2));
-    const char *error = oms_dbres_get(r, row, C(20));
+    int64_t now = oms_dbres_int(r, row, OMS_INDEX_JOB_COL_NOW);
+    const char *state = oms_dbres_get(r, row, J(STATE));
+    const char *error = oms_dbres_get(r, row, J(ERROR));
     bool running = strcmp(state, "running") == 0;
     if (running && lock_lapsed(r, row, now)) {
         state = "failed";
         running = false;
         error = LAPSED_ERROR;
     }
-    double pct = strtod(oms_dbres_get(r, row, C(11)), NULL);
-    int64_t created = oms_dbres_int(r, row, C(15));
+    double pct = strtod(oms_dbres_get(r, row, J(PERCENT)), NULL);
+    int64_t created = oms_dbres_int(r, row, J(CREATED_AT));
     json_t *eta = json_null();
     if (running && pct > 0 && pct < 100 && now > created)
         eta = json_integer((int64_t)((double)(now - created) * (100.0 - pct) / pct / 1000.0 + 0.999));
     else if (!running && strcmp(state, "succeeded") == 0)
         eta = json_integer(0);
-    json_t *sw = json_pack("{s:o,s:o,s:o,s:s?}", "started_at", time_or_null(r, row, C(17)), "ended_at",
-                           time_or_null(r, row, C(18)), "blocked_ms", json_null(), "lock_id",
-                           oms_dbres_get(r, row, C(8)));
-    if (oms_dbres_get(r, row, C(17)) && oms_dbres_get(r, row, C(18)))
+    json_t *sw = json_pack("{s:o,s:o,s:o,s:s?}", "started_at", time_or_null(r, row, J(SWITCH_STARTED_AT)), "ended_at",
+                           time_or_null(r, row, J(SWITCH_ENDED_AT)), "blocked_ms", json_null(), "lock_id",
+                           oms_dbres_get(r, row, J(SWITCH_LOCK_ID)));
+    if (oms_dbres_get(r, row, J(SWITCH_STARTED_AT)) && oms_dbres_get(r, row, J(SWITCH_ENDED_AT)))
         json_object_set_new(sw, "blocked_ms",
-                            json_integer(oms_dbres_int(r, row, C(18)) - oms_dbres_int(r, row, C(17))));
+                            json_integer(oms_dbres_int(r, row, J(SWITCH_ENDED_AT)) - oms_dbres_int(r, row, J(SWITCH_STARTED_AT))));
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:o,s:I,s:o,s:s,s:s,s:s,s:s}", "id",
-                          oms_dbres_get(r, row, C(0)), "branch", oms_dbres_get(r, row, C(1)), "state", state, "phase",
-                          oms_dbres_get(r, row, C(3)), "percent", pct, "done", (json_int_t)oms_dbres_int(r, row, C(9)),
-                          "total", (json_int_t)oms_dbres_int(r, row, C(10)), "caught_up",
-                          (json_int_t)oms_dbres_int(r, row, C(12)), "eta_seconds", eta, "generation",
-                          (json_int_t)oms_dbres_int(r, row, C(4)), "previous_generation", int_or_null(r, row, C(5)),
-                          "commit", oms_dbres_get(r, row, C(6)), "lock_id", oms_dbres_get(r, row, C(7)),
-                          "requested_by", oms_dbres_get(r, row, C(13)), "instance", oms_dbres_get(r, row, C(14)));
-    if (!oms_dbres_get(r, row, C(8)))
+                          oms_dbres_get(r, row, J(ID)), "branch", oms_dbres_get(r, row, J(BRANCH)), "state", state, "phase",
+                          oms_dbres_get(r, row, J(PHASE)), "percent", pct, "done", (json_int_t)oms_dbres_int(r, row, J(DONE)),
+                          "total", (json_int_t)oms_dbres_int(r, row, J(TOTAL)), "caught_up",
+                          (json_int_t)oms_dbres_int(r, row, J(CAUGHT_UP)), "eta_seconds", eta, "generation",
+                          (json_int_t)oms_dbres_int(r, row, J(GENERATION)), "previous_generation", int_or_null(r, row, J(PREVIOUS_GENERATION)),
+                          "commit", oms_dbres_get(r, row, J(COMMIT)), "lock_id", oms_dbres_get(r, row, J(LOCK_ID)),
+                          "requested_by", oms_dbres_get(r, row, J(REQUESTED_BY)), "instance", oms_dbres_get(r, row, J(INSTANCE)));
+    if (!oms_dbres_get(r, row, J(SWITCH_LOCK_ID)))
         json_object_set_new(sw, "lock_id", json_null());
     json_object_set_new(o, "switch", sw);
-    json_object_set_new(o, "created_at", time_or_null(r, row, C(15)));
-    json_object_set_new(o, "updated_at", time_or_null(r, row, C(16)));
-    json_object_set_new(o, "finished_at", time_or_null(r, row, C(19)));
+    json_object_set_new(o, "created_at", time_or_null(r, row, J(CREATED_AT)));
+    json_object_set_new(o, "updated_at", time_or_null(r, row, J(UPDATED_AT)));
+    json_object_set_new(o, "finished_at", time_or_null(r, row, J(FINISHED_AT)));
     json_object_set_new(o, "error", error ? json_string(error) : json_null());
-#undef C
     return o;
 }
 
 static int load_job(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
 {
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             OMS_LOCK_WITH_NOW("%s") "SELECT n.t, " JOB_COLS " FROM n CROSS JOIN index_jobs j"
-                                     " LEFT JOIN locks l ON l.id = j.lock_id WHERE j.id = $1",
-             NOW(c));
-    oms_dbparam p[] = {DBP_TEXT(id)};
-    int rc = oms_db_exec(c, sql, p, 1, out, err);
+    int rc = oms_store_index_job_load(c, id, out, err);
     if (rc == OMS_OK && (*out)->nrows == 0) {
         oms_dbres_free(*out);
         *out = NULL;
@@ -288,15 +213,8 @@ static int load_job(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *e
  * (someone failed or finished it first). */
 static int fail_job_tx(oms_dbconn *c, const char *id, const char *error, bool *failed, oms_error *err)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "UPDATE index_jobs SET state = 'failed', error = $2, finished_at = %s, updated_at = %s"
-             " WHERE id = $1 AND state = 'running'"
-             " RETURNING branch, generation, lock_id, switch_lock_id, requested_by, phase, done, total",
-             NOW(c), NOW(c));
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(error)};
-    int rc = oms_db_exec(c, sql, p, 2, &r, err);
+    int rc = oms_store_index_job_fail(c, id, error, &r, err);
     *failed = rc == OMS_OK && r->nrows == 1;
     if (!*failed) {
         oms_dbres_free(r);
@@ -304,13 +222,8 @@ static int fail_job_tx(oms_dbconn *c, const char *id, const char *error, bool *f
     }
     const char *branch = oms_dbres_get(r, 0, 0), *lock_id = oms_dbres_get(r, 0, 2);
     const char *switch_lock = oms_dbres_get(r, 0, 3);
-    snprintf(sql, sizeof sql,
-             "UPDATE search_generations SET state = 'retired', retired_at = %s WHERE id = $1 AND state = 'building'",
-             NOW(c));
-    oms_dbparam g[] = {DBP_INT(oms_dbres_int(r, 0, 1))};
     bool job_released = false, switch_released = false;
-    if ((rc = oms_db_exec(c, sql, g, 1, NULL, err)) == OMS_OK &&
-        (rc = oms_db_exec(c, "DELETE FROM search_pending WHERE generation = $1", g, 1, NULL, err)) == OMS_OK &&
+    if ((rc = oms_store_search_drop_building(c, oms_dbres_int(r, 0, 1), err)) == OMS_OK &&
         (rc = release_lock(c, lock_id, "oms", &job_released, err)) == OMS_OK && switch_lock)
         rc = release_lock(c, switch_lock, "oms", &switch_released, err);
     if (rc == OMS_OK)
@@ -344,8 +257,7 @@ static int fail_job(oms_dbconn *c, const char *id, const char *error, oms_error 
 int oms_index_jobs_branch_deleted(oms_dbconn *c, const char *branch, oms_error *err)
 {
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c, "SELECT id FROM index_jobs WHERE branch = $1 AND state = 'running'", p, 1, &r, err);
+    int rc = oms_store_index_jobs_running_on(c, branch, &r, err);
     for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
         bool failed;
         rc = fail_job_tx(c, oms_dbres_get(r, i, 0), "the branch was deleted", &failed, err);
@@ -377,19 +289,6 @@ typedef struct {
     oms_error err;
 } builder;
 
-#define HEARTBEAT_PG                                                                                           \
-    OMS_LOCK_WITH_NOW(OMS_LOCK_NOW_PG)                                                                         \
-    "UPDATE locks SET last_heartbeat_at = n.t, deadline_at = CASE WHEN heartbeat_seconds > 0 AND"             \
-    " n.t + 3 * heartbeat_seconds * 1000 < expires_at THEN n.t + 3 * heartbeat_seconds * 1000 ELSE expires_at" \
-    " END, progress_percent = $2, progress_phase = $3, progress_message = $4, progress_updated_at = n.t"      \
-    " FROM n WHERE id = $1 AND state = 'active' AND deadline_at > n.t"
-#define HEARTBEAT_SQLITE                                                                                       \
-    "UPDATE locks SET last_heartbeat_at = " OMS_LOCK_NOW_SQLITE ", deadline_at = CASE WHEN heartbeat_seconds"  \
-    " > 0 AND " OMS_LOCK_NOW_SQLITE " + 3 * heartbeat_seconds * 1000 < expires_at THEN " OMS_LOCK_NOW_SQLITE   \
-    " + 3 * heartbeat_seconds * 1000 ELSE expires_at END, progress_percent = $2, progress_phase = $3,"        \
-    " progress_message = $4, progress_updated_at = " OMS_LOCK_NOW_SQLITE                                        \
-    " WHERE id = $1 AND state = 'active' AND deadline_at > " OMS_LOCK_NOW_SQLITE
-
 static const char *progress_message(builder *b, char *buf, size_t cap)
 {
     snprintf(buf, cap, "index job %s, %s: %lld of %lld resources%s", b->job, b->phase, (long long)b->done,
@@ -403,30 +302,18 @@ static const char *progress_message(builder *b, char *buf, size_t cap)
 static int beat(builder *b)
 {
     oms_dbconn *c = b->c;
-    char pct[40], msg[256];
-    snprintf(pct, sizeof pct, "%.17g", b->percent);
+    char msg[256];
     progress_message(b, msg, sizeof msg);
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(b->lock_id), DBP_TEXT(pct), DBP_TEXT(b->phase), DBP_TEXT(msg)};
-    static const oms_sql heartbeat = {HEARTBEAT_SQLITE, HEARTBEAT_PG};
-    int rc = oms_db_run(c, &heartbeat, p, 4, &r, &b->err);
-    if (rc == OMS_OK && r->changes != 1)
+    int64_t changed = 0;
+    int rc = oms_store_index_lock_beat(c, b->lock_id, b->percent, b->phase, msg, &changed, &b->err);
+    if (rc == OMS_OK && changed != 1)
         rc = oms_err_set(&b->err, OMS_ELOCKLOST, "the job's lock lapsed (missed heartbeats)");
-    oms_dbres_free(r);
-    r = NULL;
     if (rc)
         return rc;
-    char sql[320];
-    snprintf(sql, sizeof sql,
-             "UPDATE index_jobs SET phase = $2, percent = $3, done = $4, total = $5, caught_up = $6, updated_at = %s"
-             " WHERE id = $1 AND state = 'running'",
-             NOW(c));
-    oms_dbparam q[] = {DBP_TEXT(b->job), DBP_TEXT(b->phase), DBP_TEXT(pct), DBP_INT(b->done), DBP_INT(b->total),
-                       DBP_INT(b->caught_up)};
-    rc = oms_db_exec(c, sql, q, 6, &r, &b->err);
-    if (rc == OMS_OK && r->changes != 1)
+    rc = oms_store_index_job_progress(c, b->job, b->phase, b->percent, b->done, b->total, b->caught_up, &changed,
+                                      &b->err);
+    if (rc == OMS_OK && changed != 1)
         rc = oms_err_set(&b->err, OMS_ECONFLICT, "the job is no longer running");
-    oms_dbres_free(r);
     if (rc == OMS_OK)
         b->last_beat_ns = oms_mono_ns();
     return rc;
@@ -476,7 +363,7 @@ static int breathe(builder *b, int64_t since_ns)
 {
     if (oms_db_single_writer_conn(b->c)) {
         oms_error e;
-        if (oms_db_exec(b->c, "PRAGMA wal_checkpoint(PASSIVE)", NULL, 0, NULL, &e) != OMS_OK)
+        if (oms_store_search_checkpoint_wal(b->c, &e) != OMS_OK)
             oms_log_write(OMS_LOG_DEBUG, NULL, NULL, "index job %s: checkpoint: %s", b->job, e.msg);
         int64_t held_us = (oms_mono_ns() - since_ns) / 1000;
         usleep((useconds_t)(held_us < BREATH_MIN_US ? BREATH_MIN_US : held_us > BREATH_MAX_US ? BREATH_MAX_US : held_us));
@@ -504,28 +391,15 @@ static int catch_up_round(builder *b, int limit, int64_t *n)
 {
     oms_dbconn *c = b->c;
     oms_dbres *r = NULL, *cur = NULL;
-    oms_dbparam p[] = {DBP_INT(b->gen), DBP_INT(limit > 0 ? limit : INT32_MAX)};
-    int rc = oms_db_exec(c,
-                         "SELECT resource, commit_id FROM search_pending WHERE generation = $1 ORDER BY resource"
-                         " LIMIT $2",
-                         p, 2, &r, &b->err);
+    int rc = oms_store_search_pending_page(c, b->gen, limit > 0 ? limit : INT32_MAX, &r, &b->err);
     *n = 0;
     if (rc || r->nrows == 0)
         goto done;
-    json_t *keys = json_array(), *done_rows = json_array();
-    for (size_t i = 0; i < r->nrows; i++) {
+    json_t *keys = json_array();
+    for (size_t i = 0; i < r->nrows; i++)
         json_array_append_new(keys, json_string(oms_dbres_get(r, i, 0)));
-        json_array_append_new(done_rows, json_pack("[s,s]", oms_dbres_get(r, i, 0), oms_dbres_get(r, i, 1)));
-    }
-    char *ktext = json_dumps(keys, JSON_COMPACT), *dtext = json_dumps(done_rows, JSON_COMPACT);
-    oms_dbparam q[] = {DBP_TEXT(ktext), DBP_TEXT(b->branch)};
-    static const oms_sql current = {"SELECT br.resource, br.hash, o.content FROM branch_resources br"
-                                    " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
-                                    " (SELECT value FROM json_each($1))",
-                                    "SELECT br.resource, br.hash, o.content FROM branch_resources br"
-                                    " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
-                                    " (SELECT json_array_elements_text($1::json))"};
-    rc = oms_db_run(c, &current, q, 2, &cur, &b->err);
+    char *ktext = json_dumps(keys, JSON_COMPACT);
+    rc = oms_store_search_branch_rows(c, b->branch, ktext, &cur, &b->err);
     oms_entry **entries = rc == OMS_OK ? calloc(cur->nrows + 1, sizeof *entries) : NULL;
     size_t ne = 0;
     for (size_t i = 0; rc == OMS_OK && i < cur->nrows; i++) {
@@ -535,33 +409,15 @@ static int catch_up_round(builder *b, int limit, int64_t *n)
             entries[ne++] = oms_entry_new(kind, name, oms_dbres_get(cur, i, 1), text, strlen(text), "", "", 0);
     }
     if (rc == OMS_OK && (rc = oms_search_remove(c, b->gen, keys, &b->err)) == OMS_OK &&
-        (rc = oms_search_put_entries(c, b->gen, (const oms_entry *const *)entries, ne, &b->err)) == OMS_OK) {
-        if (!oms_db_single_writer_conn(c)) {
-            /* one statement: every round trip counts on a server */
-            oms_dbparam d[] = {DBP_TEXT(dtext), DBP_INT(b->gen)};
-            rc = oms_db_exec(c,
-                             "DELETE FROM search_pending p USING json_array_elements($1::json) AS x"
-                             " WHERE p.generation = $2 AND p.resource = x->>0 AND p.commit_id = x->>1",
-                             d, 2, NULL, &b->err);
-        } else {
-            /* one cached statement per row, each a primary-key probe */
-            for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
-                oms_dbparam d[] = {DBP_INT(b->gen), DBP_TEXT(oms_dbres_get(r, i, 0)), DBP_TEXT(oms_dbres_get(r, i, 1))};
-                rc = oms_db_exec(c,
-                                 "DELETE FROM search_pending WHERE generation = $1 AND resource = $2 AND commit_id = $3",
-                                 d, 3, NULL, &b->err);
-            }
-        }
-    }
+        (rc = oms_search_put_entries(c, b->gen, (const oms_entry *const *)entries, ne, &b->err)) == OMS_OK)
+        rc = oms_store_search_pending_done(c, b->gen, r, &b->err);
     if (rc == OMS_OK)
         *n = (int64_t)r->nrows;
     for (size_t i = 0; i < ne; i++)
         oms_entry_unref(entries[i]);
     free(entries);
     free(ktext);
-    free(dtext);
     json_decref(keys);
-    json_decref(done_rows);
 done:
     oms_dbres_free(r);
     oms_dbres_free(cur);
@@ -570,13 +426,7 @@ done:
 
 static int pending_count(builder *b, int64_t *n)
 {
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_INT(b->gen)};
-    int rc = oms_db_exec(b->c, "SELECT count(*) FROM search_pending WHERE generation = $1", p, 1, &r, &b->err);
-    if (rc == OMS_OK)
-        *n = oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
-    return rc;
+    return oms_store_search_pending_count(b->c, b->gen, n, &b->err);
 }
 
 typedef struct {
@@ -699,7 +549,7 @@ static int open_window(builder *b, char switch_id[OMS_LOCK_ID_LEN + 1])
     int rc = oms_db_begin(c, true, &b->err);
     if (rc)
         return rc;
-    if ((rc = oms_db_xact_lock(c, oms_lock_branch_key(b->branch), false, &b->err)))
+    if ((rc = oms_store_lock_branch_xact(c, b->branch, false, &b->err)))
         goto fail;
     if ((rc = beat(b)))
         goto fail;
@@ -711,11 +561,7 @@ static int open_window(builder *b, char switch_id[OMS_LOCK_ID_LEN + 1])
     int64_t token = 0;
     if ((rc = insert_lock(c, &sl, &token, &b->err)))
         goto fail;
-    oms_dbparam j[] = {DBP_TEXT(b->job), DBP_TEXT(switch_id)};
-    if ((rc = oms_db_exec(c,
-                          "UPDATE index_jobs SET switch_lock_id = $2, switch_started_at ="
-                          " (SELECT acquired_at FROM locks WHERE id = $2) WHERE id = $1",
-                          j, 2, NULL, &b->err)) ||
+    if ((rc = oms_store_index_job_switch_lock(c, b->job, switch_id, &b->err)) ||
         (rc = audit_lock(c, "lock.acquire", b->branch, switch_id,
                          json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "scope", "branch", "kind", "indexing", "holder",
                                    b->holder, "job", b->job, "fencing_token", (json_int_t)token, "ttl_ms",
@@ -785,13 +631,11 @@ static int defer_window(builder *b, const char *switch_id)
 static int flip(builder *b, const char *switch_id)
 {
     oms_dbconn *c = b->c;
-    char sql[512];
     int rc = oms_db_begin(c, true, &b->err);
     if (rc)
         return rc;
     oms_dbres *r = NULL;
-    oms_dbparam bp[] = {DBP_TEXT(b->branch)};
-    rc = oms_db_run(c, &k_branch_row, bp, 1, &r, &b->err);
+    rc = oms_store_search_branch_for_update(c, b->branch, &r, &b->err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(&b->err, OMS_ENOTFOUND, "the branch was deleted");
     char head[65] = "";
@@ -809,36 +653,18 @@ static int flip(builder *b, const char *switch_id)
     b->done += n;
     b->total += n;
     b->percent = PCT_SWITCHED;
-    snprintf(sql, sizeof sql,
-             "UPDATE search_generations SET state = 'retired', retired_at = %s WHERE branch = $1 AND state = 'active'",
-             NOW(c));
-    if ((rc = oms_db_exec(c, sql, bp, 1, NULL, &b->err)))
+    if ((rc = oms_store_search_retire_active(c, b->branch, &b->err)))
         goto fail;
-    snprintf(sql, sizeof sql,
-             "UPDATE search_generations SET state = 'active', activated_at = %s, commit_id = $2 WHERE id = $1"
-             " AND state = 'building'",
-             NOW(c));
-    oms_dbparam g[] = {DBP_INT(b->gen), DBP_TEXT(head)};
-    if ((rc = oms_db_exec(c, sql, g, 2, &r, &b->err)) == OMS_OK && r->changes != 1)
+    int64_t changed = 0;
+    if ((rc = oms_store_search_activate(c, b->gen, head, &changed, &b->err)) == OMS_OK && changed != 1)
         rc = oms_err_set(&b->err, OMS_ECONFLICT, "the shadow generation is gone");
-    oms_dbres_free(r);
-    r = NULL;
     bool released = false;
     if (rc || (rc = beat(b)) || (rc = release_lock(c, switch_id, b->holder, &released, &b->err)))
         goto fail;
-    snprintf(sql, sizeof sql,
-             "UPDATE index_jobs SET state = 'succeeded', phase = 'done', percent = 100, switch_ended_at ="
-             " (SELECT CASE WHEN l.state = 'released' THEN l.ended_at ELSE l.deadline_at END FROM locks l"
-             " WHERE l.id = index_jobs.switch_lock_id), finished_at = %s, updated_at = %s, previous_generation = $2"
-             " WHERE id = $1 AND state = 'running' RETURNING switch_ended_at - switch_started_at,"
-             " finished_at - created_at",
-             NOW(c), NOW(c));
-    oms_dbparam f[] = {DBP_TEXT(b->job), old ? DBP_INT(old) : DBP_NULL};
-    if ((rc = oms_db_exec(c, sql, f, 2, &r, &b->err)) == OMS_OK && r->nrows != 1)
+    bool found = false;
+    int64_t blocked = 0, took = 0;
+    if ((rc = oms_store_index_job_succeed(c, b->job, old, &found, &blocked, &took, &b->err)) == OMS_OK && !found)
         rc = oms_err_set(&b->err, OMS_ECONFLICT, "the job is no longer running");
-    int64_t blocked = rc == OMS_OK ? oms_dbres_int(r, 0, 0) : 0, took = rc == OMS_OK ? oms_dbres_int(r, 0, 1) : 0;
-    oms_dbres_free(r);
-    r = NULL;
     bool job_released = false;
     if (rc || (rc = release_lock(c, b->lock_id, b->holder, &job_released, &b->err)))
         goto fail;
@@ -937,15 +763,8 @@ static void instance_name(char *out, size_t cap)
  * them (SPEC §7 scope nesting). A JSON array, empty when none. */
 static int branch_lock_conflicts(oms_dbconn *c, oms_ctx *ctx, const char *branch, json_t **out, oms_error *err)
 {
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             OMS_LOCK_WITH_NOW("%s") "SELECT n.t, " OMS_LOCK_COLS " FROM n CROSS JOIN locks l WHERE l.branch = $1"
-                                     " AND l.state = 'active' AND l.deadline_at > n.t AND l.scope = 'branch'"
-                                     " ORDER BY l.fencing_token",
-             NOW(c));
     oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_exec(c, sql, p, 1, &r, err);
+    int rc = oms_store_index_branch_locks(c, branch, &r, err);
     *out = json_array();
     for (size_t i = 0; rc == OMS_OK && i < r->nrows; i++) {
         oms_lock l;
@@ -984,8 +803,7 @@ int oms_index_rebuild_write(oms_dbconn *c, oms_ctx *ctx, oms_index_rebuild *st, 
     int rc;
     /* The branch row first, as writers take it: every commit after this
      * transaction sees the building generation and records its changes. */
-    oms_dbparam bp[] = {DBP_TEXT(branch)};
-    if ((rc = oms_db_run(c, &k_branch_row, bp, 1, &r, err)))
+    if ((rc = oms_store_search_branch_for_update(c, branch, &r, err)))
         goto done;
     if (r->nrows == 0) {
         rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
@@ -996,25 +814,20 @@ int oms_index_rebuild_write(oms_dbconn *c, oms_ctx *ctx, oms_index_rebuild *st, 
     r = NULL;
     /* then the branch's lock key, as acquisitions take it: conflicts are
      * judged against every lock committed before */
-    if ((rc = oms_db_xact_lock(c, oms_lock_branch_key(branch), false, err)))
+    if ((rc = oms_store_lock_branch_xact(c, branch, false, err)))
         goto done;
     /* one job per branch: a running one answers 409, unless its builder
      * died (its lock lapsed): then it is failed here and replaced */
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             OMS_LOCK_WITH_NOW("%s") "SELECT n.t, " JOB_COLS " FROM n CROSS JOIN index_jobs j"
-                                     " LEFT JOIN locks l ON l.id = j.lock_id WHERE j.branch = $1 AND j.state = 'running'",
-             NOW(c));
-    if ((rc = oms_db_exec(c, sql, bp, 1, &r, err)))
+    if ((rc = oms_store_index_job_running(c, branch, &r, err)))
         goto done;
     if (r->nrows == 1) {
-        if (!lock_lapsed(r, 0, oms_dbres_int(r, 0, 0))) {
+        if (!lock_lapsed(r, 0, oms_dbres_int(r, 0, J(NOW)))) {
             oms_ctx_problem_extra(ctx, json_pack("{s:o}", "job", job_json(r, 0)));
             rc = oms_err_set_as(err, OMS_ECONFLICT, "rebuild_running", "a rebuild of this branch is already running");
             goto done;
         }
         bool failed;
-        char *dead = oms_arena_strdup(ctx->arena, oms_dbres_get(r, 0, 1));
+        char *dead = oms_arena_strdup(ctx->arena, oms_dbres_get(r, 0, J(ID)));
         oms_dbres_free(r);
         r = NULL;
         if ((rc = fail_job_tx(c, dead, LAPSED_ERROR, &failed, err)))
@@ -1047,25 +860,12 @@ int oms_index_rebuild_write(oms_dbconn *c, oms_ctx *ctx, oms_index_rebuild *st, 
     st->token = 0;
     if ((rc = insert_lock(c, &jl, &st->token, err)))
         goto done;
-    snprintf(sql, sizeof sql,
-             "INSERT INTO search_generations (branch, state, job_id, commit_id, created_at)"
-             " VALUES ($1, 'building', $2, $3, %s) RETURNING id",
-             NOW(c));
-    oms_dbparam gp[] = {DBP_TEXT(branch), DBP_TEXT(st->job), DBP_TEXT(st->head)};
-    if ((rc = oms_db_exec(c, sql, gp, 3, &r, err)))
+    if ((rc = oms_store_search_new_building(c, branch, st->job, st->head, &st->gen, err)))
         goto done;
-    st->gen = oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
-    r = NULL;
-    snprintf(sql, sizeof sql,
-             "INSERT INTO index_jobs (id, branch, state, phase, generation, commit_id, lock_id, requested_by,"
-             " request_id, instance, created_at, updated_at) VALUES ($1, $2, 'running', 'snapshot', $3, $4, $5, $6,"
-             " $7, $8, %s, %s)",
-             NOW(c), NOW(c));
-    oms_dbparam jp[] = {DBP_TEXT(st->job),     DBP_TEXT(branch),     DBP_INT(st->gen),
-                        DBP_TEXT(st->head),    DBP_TEXT(st->lock_id), DBP_TEXT(st->holder),
-                        DBP_TEXT(ctx->request_id), DBP_TEXT(inst)};
-    if ((rc = oms_db_exec(c, sql, jp, 8, NULL, err)))
+    oms_store_index_job_new jr = {.id = st->job, .branch = branch, .generation = st->gen, .commit = st->head,
+                                  .lock_id = st->lock_id, .requested_by = st->holder,
+                                  .request_id = ctx->request_id, .instance = inst};
+    if ((rc = oms_store_index_job_insert(c, &jr, err)))
         goto done;
 done:
     oms_dbres_free(r);
@@ -1175,15 +975,9 @@ static void stop_builders(void)
  * UPDATE ... WHERE state = 'running' decides who). */
 static void fail_lapsed_jobs(oms_store *store, oms_dbconn *c)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             OMS_LOCK_WITH_NOW("%s") "SELECT j.id FROM n CROSS JOIN index_jobs j LEFT JOIN locks l ON l.id = j.lock_id"
-                                     " WHERE j.state = 'running' AND (l.id IS NULL OR l.state <> 'active'"
-                                     " OR l.deadline_at <= n.t)",
-             NOW(c));
     oms_dbres *r = NULL;
     oms_error err;
-    if (oms_db_exec(c, sql, NULL, 0, &r, &err) != OMS_OK) {
+    if (oms_store_index_jobs_lapsed(c, &r, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
             oms_db_conn_reset(store->db);
         oms_dbres_free(r);

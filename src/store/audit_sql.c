@@ -1,5 +1,11 @@
 #include "store/audit_sql.h"
 
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "store/dialect.h"
 
 #define INSERT_EVENT(NOW)                                                                                     \
@@ -23,15 +29,30 @@ int oms_store_audit_event_insert(oms_dbconn *c, const oms_dbparam *p, oms_error 
     return rc;
 }
 
-int oms_store_audit_chain_insert(oms_dbconn *c, const char *rows_json, oms_error *err)
+/* One statement for the rows: they travel as one JSON array parameter of
+ * [pos, event_seq, prev_hash, hash] arrays (as in src/store/bulk_sql.c). */
+int oms_store_audit_chain_insert(oms_dbconn *c, const oms_store_audit_link *rows, size_t n, oms_error *err)
 {
     static const oms_sql q = {"INSERT INTO audit_chain (pos, event_seq, prev_hash, hash) SELECT"
                               " json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
                               " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each($1)",
                               "INSERT INTO audit_chain (pos, event_seq, prev_hash, hash) SELECT (x->>0)::bigint,"
                               " (x->>1)::bigint, x->>2, x->>3 FROM json_array_elements($1::json) AS x"};
-    oms_dbparam p[] = {DBP_TEXT(rows_json)};
-    return oms_db_run(c, &q, p, 1, NULL, err);
+    if (n == 0)
+        return OMS_OK;
+    json_t *a = json_array();
+    bool ok = a != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_array_append_new(a, json_pack("[I,I,s,s]", (json_int_t)rows[i].pos, (json_int_t)rows[i].event_seq,
+                                                rows[i].prev_hash, rows[i].hash)) == 0;
+    char *text = ok ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (!text)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_dbparam p[] = {DBP_TEXT(text)};
+    int rc = oms_db_run(c, &q, p, 1, NULL, err);
+    free(text);
+    return rc;
 }
 
 int oms_store_audit_seal_lock(oms_dbconn *c, oms_error *err)
@@ -53,3 +74,373 @@ int oms_store_audit_seal_try_lock(oms_dbconn *c, bool *got, oms_error *err)
 }
 
 bool oms_store_audit_shared(const oms_db *db) { return oms_db_backend_of(db) == OMS_DB_PG; }
+
+/* ---- helpers ---- */
+
+/* One integer cell of a one-row result (0 when NULL). */
+static int one_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *p, int np, int64_t *out, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, q, p, np, &r, err);
+    if (rc == OMS_OK)
+        *out = r->nrows && oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* ---- the chain ---- */
+
+int oms_store_audit_legacy_upto(oms_dbconn *c, int64_t *out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT legacy_upto FROM audit_chain_head WHERE id = 1");
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, NULL, 0, &r, err);
+    if (rc == OMS_OK)
+        *out = r->nrows ? oms_dbres_int(r, 0, 0) : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+int oms_store_audit_walk_page(oms_dbconn *c, bool legacy, int64_t after, int64_t upto, oms_dbres **out,
+                              oms_error *err)
+{
+    static const oms_sql k_legacy = OMS_SQL_BOTH("SELECT e.seq, e.seq, " OMS_AUDIT_EVENT_COLS ", NULL, NULL"
+                                                 " FROM audit_events e WHERE e.seq > $1 AND e.seq <= $2"
+                                                 " ORDER BY e.seq LIMIT " STR(OMS_AUDIT_WALK_PAGE));
+    static const oms_sql k_chain = OMS_SQL_BOTH("SELECT c.pos, c.event_seq, " OMS_AUDIT_COLS " FROM audit_chain c"
+                                                " LEFT JOIN audit_events e ON e.seq = c.event_seq"
+                                                " WHERE c.pos > $1 AND c.pos <= $2 ORDER BY c.pos LIMIT "
+                                                STR(OMS_AUDIT_WALK_PAGE));
+    oms_dbparam p[] = {DBP_INT(after), DBP_INT(upto)};
+    return oms_db_run(c, legacy ? &k_legacy : &k_chain, p, 2, out, err);
+}
+
+int oms_store_audit_unchained_page(oms_dbconn *c, int64_t limit, oms_dbres **out, oms_error *err)
+{
+    /* Only committed events are visible; an event that commits after this
+     * read is chained by a later round. The join leaves out a queue row
+     * whose event is gone (evidence for verify, see docs/audit.md); NOT
+     * EXISTS a stale one whose event is chained. */
+    static const oms_sql q = OMS_SQL_BOTH("SELECT " OMS_AUDIT_EVENT_COLS " FROM audit_unchained q"
+                                          " JOIN audit_events e ON e.seq = q.seq"
+                                          " WHERE NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = q.seq)"
+                                          " ORDER BY q.seq LIMIT $1");
+    oms_dbparam p[] = {DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_audit_unchained_prune(oms_dbconn *c, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM audit_unchained WHERE EXISTS (SELECT 1 FROM audit_chain x"
+                                          " WHERE x.event_seq = audit_unchained.seq)");
+    return oms_db_run(c, &q, NULL, 0, NULL, err);
+}
+
+int oms_store_audit_unchained_check(oms_dbconn *c, int64_t legacy_upto, int64_t older_than_ms, int64_t *forged,
+                                    int64_t *pending, int64_t *overdue, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT MIN(CASE WHEN q.seq IS NULL THEN e.seq END),"
+        " COALESCE(SUM(CASE WHEN q.seq IS NULL THEN 0 ELSE 1 END), 0),"
+        " COALESCE(SUM(CASE WHEN q.seq IS NOT NULL AND e.time_ms < $2 THEN 1 ELSE 0 END), 0)"
+        " FROM audit_events e LEFT JOIN audit_unchained q ON q.seq = e.seq"
+        " WHERE e.seq > $1 AND NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = e.seq)");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(legacy_upto), DBP_INT(older_than_ms)};
+    int rc = oms_db_run(c, &q, p, 2, &r, err);
+    if (rc == OMS_OK) {
+        *forged = oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
+        *pending = oms_dbres_int(r, 0, 1);
+        *overdue = oms_dbres_int(r, 0, 2);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_audit_unchained_gone(oms_dbconn *c, int64_t *seq, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT MIN(q.seq) FROM audit_unchained q WHERE NOT EXISTS (SELECT 1"
+                                          " FROM audit_events e WHERE e.seq = q.seq) AND NOT EXISTS (SELECT 1"
+                                          " FROM audit_chain x WHERE x.event_seq = q.seq)");
+    return one_int(c, &q, NULL, 0, seq, err);
+}
+
+int oms_store_audit_seal_state(oms_dbconn *c, bool *queued, int64_t *chain_end, int64_t *legacy_upto,
+                               int64_t *sealed, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_unchained q JOIN audit_events e ON e.seq = q.seq)"
+        " THEN 1 ELSE 0 END, (SELECT COALESCE(MAX(pos), 0) FROM audit_chain),"
+        " (SELECT legacy_upto FROM audit_chain_head WHERE id = 1),"
+        " (SELECT COALESCE(MAX(upto_seq), 0) FROM audit_checkpoints)");
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, NULL, 0, &r, err);
+    if (rc == OMS_OK) {
+        *queued = oms_dbres_int(r, 0, 0) != 0;
+        *chain_end = oms_dbres_int(r, 0, 1);
+        *legacy_upto = oms_dbres_int(r, 0, 2);
+        *sealed = oms_dbres_int(r, 0, 3);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* ---- checkpoints ---- */
+
+int oms_store_audit_checkpoint_insert(oms_dbconn *c, const oms_store_audit_checkpoint_row *cp, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("INSERT INTO audit_checkpoints (" OMS_AUDIT_CHECKPOINT_COLS ")"
+                                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    oms_dbparam p[] = {DBP_INT(cp->id), DBP_TEXT(cp->kind), DBP_INT(cp->from_pos), DBP_INT(cp->upto_pos),
+                       DBP_TEXT(cp->chain_hash), DBP_INT(cp->event_count), DBP_INT(cp->time_ms),
+                       DBP_TEXT(cp->sealed_by), DBP_TEXT(cp->detail), DBP_TEXT(cp->prev_hmac),
+                       DBP_TEXT(cp->hmac)};
+    return oms_db_run(c, &q, p, 11, NULL, err);
+}
+
+int oms_store_audit_checkpoint_last(oms_dbconn *c, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT id, hmac FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
+    return oms_db_run(c, &q, NULL, 0, out, err);
+}
+
+int oms_store_audit_checkpoint_frontier(oms_dbconn *c, bool *found, int64_t *upto, char hash[65], oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT upto_seq, chain_hash FROM audit_checkpoints"
+                                          " ORDER BY upto_seq DESC, id DESC LIMIT 1");
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, NULL, 0, &r, err);
+    if (rc == OMS_OK) {
+        *found = r->nrows > 0;
+        *upto = *found ? oms_dbres_int(r, 0, 0) : 0;
+        snprintf(hash, 65, "%s", *found && oms_dbres_get(r, 0, 1) ? oms_dbres_get(r, 0, 1) : "");
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_audit_checkpoints_all(oms_dbconn *c, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT " OMS_AUDIT_CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id");
+    return oms_db_run(c, &q, NULL, 0, out, err);
+}
+
+int oms_store_audit_checkpoint_count(oms_dbconn *c, int64_t *out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT count(*) FROM audit_checkpoints");
+    return one_int(c, &q, NULL, 0, out, err);
+}
+
+int oms_store_audit_checkpoint_edge(oms_dbconn *c, bool newest, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q_newest = OMS_SQL_BOTH("SELECT " OMS_AUDIT_CHECKPOINT_COLS
+                                                 " FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
+    static const oms_sql q_oldest = OMS_SQL_BOTH("SELECT " OMS_AUDIT_CHECKPOINT_COLS
+                                                 " FROM audit_checkpoints ORDER BY id LIMIT 1");
+    return oms_db_run(c, newest ? &q_newest : &q_oldest, NULL, 0, out, err);
+}
+
+/* ---- archiving ---- */
+
+int oms_store_audit_archive_start_hash(oms_dbconn *c, int64_t upto, bool *found, char hash[65], oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT chain_hash FROM audit_checkpoints WHERE kind = 'archive'"
+                                          " AND upto_seq = $1 ORDER BY id DESC LIMIT 1");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(upto)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    if (rc == OMS_OK) {
+        *found = r->nrows > 0;
+        if (*found)
+            snprintf(hash, 65, "%s", oms_dbres_get(r, 0, 0));
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_audit_archive_chain_end(oms_dbconn *c, int64_t before_ms, int64_t after, int64_t upto, int64_t *out,
+                                      oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT MAX(c.pos) FROM audit_chain c JOIN audit_events e"
+                                          " ON e.seq = c.event_seq WHERE e.time_ms < $1 AND c.pos > $2"
+                                          " AND c.pos <= $3");
+    oms_dbparam p[] = {DBP_INT(before_ms), DBP_INT(after), DBP_INT(upto)};
+    return one_int(c, &q, p, 3, out, err);
+}
+
+int oms_store_audit_archive_legacy_end(oms_dbconn *c, int64_t before_ms, int64_t after, int64_t upto, int64_t *out,
+                                       oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT MAX(seq) FROM audit_events WHERE time_ms < $1 AND seq > $2"
+                                          " AND seq <= $3");
+    oms_dbparam p[] = {DBP_INT(before_ms), DBP_INT(after), DBP_INT(upto)};
+    return one_int(c, &q, p, 3, out, err);
+}
+
+int oms_store_audit_archive_delete(oms_dbconn *c, int64_t upto, int64_t legacy_upto, oms_error *err)
+{
+    static const oms_sql events = OMS_SQL_BOTH("DELETE FROM audit_events WHERE seq IN (SELECT event_seq"
+                                               " FROM audit_chain WHERE pos <= $1) OR (seq <= $1 AND seq <= $2)");
+    static const oms_sql chain = OMS_SQL_BOTH("DELETE FROM audit_chain WHERE pos <= $1");
+    oms_dbparam p[] = {DBP_INT(upto), DBP_INT(legacy_upto)};
+    int rc = oms_db_run(c, &events, p, 2, NULL, err);
+    return rc ? rc : oms_db_run(c, &chain, p, 1, NULL, err);
+}
+
+int oms_store_audit_archive_records(oms_dbconn *c, int64_t from, int64_t upto, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT " OMS_AUDIT_CHECKPOINT_COLS " FROM audit_checkpoints"
+                                          " WHERE kind = 'archive' AND from_seq = $1 AND upto_seq = $2 ORDER BY id");
+    oms_dbparam p[] = {DBP_INT(from), DBP_INT(upto)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
+/* ---- reads ---- */
+
+static void add_term(oms_store_audit_query *q, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_term(oms_store_audit_query *q, size_t *len, const char *fmt, ...)
+{
+    *len += (size_t)snprintf(q->sql + *len, sizeof q->sql - *len, "%s", strstr(q->sql, " WHERE ") ? " AND " : " WHERE ");
+    va_list ap;
+    va_start(ap, fmt);
+    *len += (size_t)vsnprintf(q->sql + *len, sizeof q->sql - *len, fmt, ap);
+    va_end(ap);
+}
+
+static void text_term(oms_store_audit_query *q, size_t *len, const char *col, const char *v)
+{
+    if (!v)
+        return;
+    q->p[q->n++] = DBP_TEXT(v);
+    add_term(q, len, "%s = $%d", col, q->n);
+}
+
+/* The same text on both backends. */
+void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_filter *f, int64_t limit)
+{
+    memset(q, 0, sizeof *q);
+    size_t len = (size_t)snprintf(q->sql, sizeof q->sql, "SELECT " OMS_AUDIT_COLS " FROM " OMS_AUDIT_FROM);
+    text_term(q, &len, "actor_sub", f->actor);
+    if (f->action && f->action_prefix) {
+        /* "auth.*" -> the first 5 characters are "auth." (no LIKE: '_' is a wildcard there) */
+        size_t n = strlen(f->action) - 1;
+        q->p[q->n++] = DBP_TEXT(f->action);
+        add_term(q, &len, "substr(action, 1, %zu) = substr($%d, 1, %zu)", n, q->n, n);
+    } else {
+        text_term(q, &len, "action", f->action);
+    }
+    text_term(q, &len, "resource_kind", f->resource_kind);
+    text_term(q, &len, "resource_id", f->resource_id);
+    text_term(q, &len, "resource_branch", f->branch);
+    text_term(q, &len, "outcome", f->outcome);
+    text_term(q, &len, "request_id", f->request_id);
+    text_term(q, &len, "commit_id", f->commit_id);
+    if (f->has_from) {
+        q->p[q->n++] = DBP_INT(f->from_ms);
+        add_term(q, &len, "time_ms >= $%d", q->n);
+    }
+    if (f->has_to) {
+        q->p[q->n++] = DBP_INT(f->to_ms);
+        add_term(q, &len, "time_ms < $%d", q->n);
+    }
+    if (f->has_cursor) {
+        q->p[q->n++] = DBP_INT(f->cursor_seq);
+        add_term(q, &len, "seq %s $%d", f->asc ? ">" : "<", q->n);
+    }
+    if (f->upto_seq > 0) {
+        q->p[q->n++] = DBP_INT(f->upto_seq);
+        add_term(q, &len, "seq <= $%d", q->n);
+    }
+    q->p[q->n++] = DBP_INT(limit);
+    snprintf(q->sql + len, sizeof q->sql - len, " ORDER BY seq %s LIMIT $%d", f->asc ? "ASC" : "DESC", q->n);
+}
+
+int oms_store_audit_events_page(oms_dbconn *c, const oms_store_audit_filter *f, int64_t limit, oms_dbres **out,
+                                oms_error *err)
+{
+    oms_store_audit_query q;
+    oms_store_audit_filter_sql(&q, f, limit);
+    return oms_db_exec(c, q.sql, q.p, q.n, out, err);
+}
+
+int oms_store_audit_event_by_id(oms_dbconn *c, const char *event_id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT " OMS_AUDIT_COLS " FROM " OMS_AUDIT_FROM " WHERE e.event_id = $1");
+    oms_dbparam p[] = {DBP_TEXT(event_id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_audit_max_seq(oms_dbconn *c, int64_t *out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT COALESCE(MAX(seq), 0) FROM audit_events");
+    return one_int(c, &q, NULL, 0, out, err);
+}
+
+/* ---- the compliance report ---- */
+
+/* Actions that are changes needing an issue reference (SPEC §6.3). */
+#define CHANGE_ACTIONS                                                                                           \
+    "('schema.changes', 'branch.merge', 'branch.revert', 'branch.delete', 'proposal.merge',"                     \
+    " 'lock.force_release', 'resource.create', 'resource.update', 'resource.delete', 'object_type.create',"       \
+    " 'object_type.update', 'object_type.delete', 'link_type.create', 'link_type.update', 'link_type.delete',"    \
+    " 'action_type.create', 'action_type.update', 'action_type.delete', 'function_type.create',"                 \
+    " 'function_type.update', 'function_type.delete', 'interface.create', 'interface.update', 'interface.delete'," \
+    " 'shared_property.create', 'shared_property.update', 'shared_property.delete')"
+#define IS_CHANGE "(action IN " CHANGE_ACTIONS " OR substr(action, 1, 4) = 'acl.')"
+#define PERIOD "time_ms >= $1 AND time_ms < $2"
+
+int oms_store_audit_report(oms_dbconn *c, oms_store_audit_report_read which, int64_t from_ms, int64_t to_ms,
+                           oms_dbres **out, oms_error *err)
+{
+    static const oms_sql k[] = {
+        [OMS_AUDIT_REPORT_TOTALS] = OMS_SQL_BOTH("SELECT action, outcome, count(*) FROM audit_events WHERE " PERIOD
+                                                 " GROUP BY action, outcome ORDER BY action, outcome"),
+        [OMS_AUDIT_REPORT_CHANGE_COUNT] = OMS_SQL_BOTH("SELECT count(*) FROM audit_events WHERE " PERIOD
+                                                       " AND outcome = 'success' AND " IS_CHANGE),
+        [OMS_AUDIT_REPORT_NO_ISSUE] = OMS_SQL_BOTH(
+            "SELECT event_id, seq, time_ms, actor_sub, action, resource_branch, resource_kind, resource_id,"
+            " commit_id FROM audit_events WHERE " PERIOD " AND outcome = 'success' AND " IS_CHANGE
+            " AND (issue_keys IS NULL OR issue_keys = '' OR issue_keys = '[]') ORDER BY seq"),
+        [OMS_AUDIT_REPORT_OVERRIDES] = OMS_SQL_BOTH(
+            "SELECT COALESCE(override_id, resource_id), action, actor_sub, time_ms, resource_branch,"
+            " detail, commit_id FROM audit_events WHERE " PERIOD " AND outcome = 'success'"
+            " AND (substr(action, 1, 9) = 'override.' OR override_id IS NOT NULL) ORDER BY seq"),
+        [OMS_AUDIT_REPORT_MERGES] = OMS_SQL_BOTH(
+            "SELECT event_id, seq, time_ms, actor_sub, action, resource_branch, commit_id, detail,"
+            " issue_keys, override_id FROM audit_events WHERE " PERIOD " AND outcome = 'success'"
+            " AND action IN ('proposal.merge', 'branch.merge') ORDER BY seq"),
+        [OMS_AUDIT_REPORT_FORCED_RELEASES] = OMS_SQL_BOTH(
+            "SELECT event_id, seq, time_ms, actor_sub, resource_branch, resource_id, detail, issue_keys"
+            " FROM audit_events WHERE " PERIOD " AND outcome = 'success' AND action = 'lock.force_release'"
+            " ORDER BY seq"),
+        [OMS_AUDIT_REPORT_ACTORS] = OMS_SQL_BOTH("SELECT actor_sub, outcome, count(*) FROM audit_events WHERE " PERIOD
+                                                 " AND actor_sub IS NOT NULL GROUP BY actor_sub, outcome"),
+        [OMS_AUDIT_REPORT_DENIALS] = OMS_SQL_BOTH(
+            "SELECT actor_sub, count(*) FROM audit_events WHERE " PERIOD
+            " AND outcome = 'denied' AND actor_sub IS NOT NULL GROUP BY actor_sub ORDER BY count(*) DESC, actor_sub"),
+        [OMS_AUDIT_REPORT_AUTH_FAILURES] = OMS_SQL_BOTH(
+            "SELECT client_addr, count(*) FROM audit_events WHERE " PERIOD
+            " AND action = 'auth.failed' GROUP BY client_addr ORDER BY count(*) DESC, client_addr"),
+    };
+    oms_dbparam p[] = {DBP_INT(from_ms), DBP_INT(to_ms)};
+    return oms_db_run(c, &k[which], p, 2, out, err);
+}
+
+int oms_store_audit_branch_rules(oms_dbconn *c, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT name, issue_required, protected FROM branches");
+    return oms_db_run(c, &q, NULL, 0, out, err);
+}
+
+int oms_store_audit_approvers(oms_dbconn *c, const char *proposal, int64_t until_ms, oms_dbres **out,
+                              oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT DISTINCT actor_sub FROM audit_events WHERE action ="
+                                          " 'proposal.approve' AND outcome = 'success' AND resource_id = $1"
+                                          " AND time_ms <= $2 ORDER BY actor_sub");
+    oms_dbparam p[] = {DBP_TEXT(proposal), DBP_INT(until_ms)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}

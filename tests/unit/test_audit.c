@@ -10,7 +10,7 @@
 static const char *const V1 = "64def9e36ff6cdea25238f350915e2390dcb6a086a6fbdc2ec2a3f327197b704";
 static const char *const V2 = "f386206e1e8cd8b85f837f5fbcbe4dd56a2fc450b7169771ffa9c2251edbb31b";
 
-/* A row as AUDIT_COLS values; strings are static. */
+/* A row as OMS_AUDIT_COLS values; strings are static. */
 static void row(const char *f[AC__COUNT], const char *seq, const char *id, const char *sub, const char *prev,
                 const char *hash)
 {
@@ -175,8 +175,8 @@ static void filters_build_parameterised_sql(void)
     CHECK(!oms_audit_filter_set(&f, "nope", "x", &err));
     CHECK_EQ_STR(f.resource_kind, "object-types");
     CHECK_EQ_STR(f.resource_id, "Person");
-    oms_audit_sql q;
-    oms_audit_filter_sql(&q, &f, 10);
+    oms_store_audit_query q;
+    oms_store_audit_filter_sql(&q, &f, 10);
     CHECK(strstr(q.sql, "substr(action, 1, 5) = substr($2, 1, 5)") != NULL);
     CHECK(strstr(q.sql, "'1'") == NULL);
     CHECK_EQ_INT(q.n, 5);
