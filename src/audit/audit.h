@@ -106,7 +106,7 @@ void oms_audit_stop(oms_store *s);
  * the instance holding the sealer's advisory lock does). *sealed_upto (may
  * be NULL) gets the sealed chain position, 0 when nothing was sealed. */
 int oms_audit_seal(oms_store *s, int64_t *sealed_upto, oms_error *err);
-/* The background task's round (the task table: src/ops/tasks.c). */
+/* The background task's round (the task table: src/app/tasks.c). */
 void oms_audit_seal_run(oms_store *s);
 
 /* Positions are chain positions (the chainer's order); seqs name events. */

@@ -168,7 +168,7 @@ int oms_cli_cmd_tag(oms_cli *c, int argc, char **argv);
 int oms_cli_cmd_lock(oms_cli *c, int argc, char **argv);
 int oms_cli_cmd_audit(oms_cli *c, int argc, char **argv);
 
-/* ---- main.c: the entry points src/main.c calls ---- */
+/* ---- main.c: the entry points src/app/main.c calls ---- */
 bool oms_cli_is_command(int argc, char **argv);
 int oms_cli_main(int argc, char **argv);
 

@@ -2,7 +2,7 @@
  * [--outcome O]: the newest audit events, oldest first; --follow keeps
  * polling (every --interval seconds) and prints new events as they come.
  * The operator's `oms audit verify|export|...` is a different command:
- * src/main.c hands only `oms audit tail` to the client. */
+ * src/app/main.c hands only `oms audit tail` to the client. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

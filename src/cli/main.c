@@ -1,4 +1,4 @@
-/* The client's entry: which words are client commands (src/main.c asks
+/* The client's entry: which words are client commands (src/app/main.c asks
  * before it loads the server's configuration, so server settings never
  * swallow a client option), the session set-up and the command table. */
 #include <curl/curl.h>

@@ -7,7 +7,7 @@
  * one by one by the pipeline, durably, before their answer; the rest become
  * one `ratelimit.refused_aggregate` event with their exact count, written
  * when the window has ended: by the next refusal of the same key and class
- * (which opens a new window), or by the background task (src/ops/tasks.c),
+ * (which opens a new window), or by the background task (src/app/tasks.c),
  * which also writes every open window when the server drains.
  *
  * Memory is fixed: 64 shards of 64 records, each under its own mutex (the

@@ -63,7 +63,7 @@ PROBE_EVERY = 0.1
 PROBE_LIMIT = 1.0
 VIEWER = ("viewer",)
 
-# defaults the attacks are measured against (src/ops/config.c)
+# defaults the attacks are measured against (src/infra/config.c)
 PER_CLIENT = 64
 HEADER_TIMEOUT = 10.0
 RATE_GRACE = 5.0
