@@ -65,9 +65,8 @@ static void emit_connections(oms_mtext *b)
 int oms_h_metrics(oms_request *req)
 {
     oms_ctx *ctx = oms_req_ctx(req);
-    oms_mtext b;
-    if (oms_mtext_init(&b, 16384) != OMS_OK)
-        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
+    oms_mtext b = OMS_BUF_INIT;
+    oms_buf_reserve(&b, 16384);
     emit_requests(&b);
     oms_metrics_text_auth_audit(&b);
     oms_metrics_text_commits(&b);
@@ -80,8 +79,7 @@ int oms_h_metrics(oms_request *req)
     emit_connections(&b);
     emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");
     emit(&b, "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));
-    int rc = b.oom ? oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL)
-                   : oms_resp_text(req, 200, "text/plain; version=0.0.4", b.buf, b.len);
-    oms_mtext_free(&b);
+    int rc = oms_resp_text(req, 200, "text/plain; version=0.0.4", oms_buf_str(&b), b.len);
+    oms_buf_free(&b);
     return rc;
 }

@@ -157,44 +157,12 @@ void oms_metrics_db_conn(int opened, int in_use)
 
 void oms_mtext_emit(oms_mtext *b, const char *fmt, ...)
 {
-    while (!b->oom) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *p = realloc(b->buf, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->buf = p;
-        b->cap = cap;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    oms_buf_vprintf(b, fmt, ap);
+    va_end(ap);
 }
 #define emit oms_mtext_emit
-
-int oms_mtext_init(oms_mtext *b, size_t cap)
-{
-    b->buf = malloc(cap);
-    b->len = 0;
-    b->cap = cap;
-    b->oom = !b->buf;
-    return b->oom ? OMS_ENOMEM : OMS_OK;
-}
-
-void oms_mtext_free(oms_mtext *b)
-{
-    free(b->buf);
-    b->buf = NULL;
-    b->len = b->cap = 0;
-}
 
 /* A label value: backslash, double quote and line feed escaped. */
 void oms_mtext_value(oms_mtext *b, const char *s)
@@ -249,7 +217,7 @@ static size_t route_series_list(route_series *out, const oms_metrics_route *rout
 
 static void route_labels(oms_mtext *l, const route_series *rs)
 {
-    l->len = 0;
+    oms_buf_reset(l);
     emit(l, "method=\"");
     emit_value(l, rs->method);
     emit(l, "\",route=\"");
@@ -262,11 +230,7 @@ void oms_metrics_text_requests(oms_mtext *b, const oms_metrics_route *routes, si
     static const char *const classes[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
     route_series rs[MAX_ROUTES + NMETHODS];
     size_t n = route_series_list(rs, routes, nroutes);
-    oms_mtext l;
-    if (oms_mtext_init(&l, 512) != OMS_OK) {
-        b->oom = 1;
-        return;
-    }
+    oms_mtext l = OMS_BUF_INIT;
     emit_family(b, "oms_http_requests_total", "counter",
                 "HTTP requests by method, route pattern and status class; route=\"(none)\" when no route matched.");
     for (size_t i = 0; i < n; i++)
@@ -275,7 +239,7 @@ void oms_metrics_text_requests(oms_mtext *b, const oms_metrics_route *routes, si
             if (!v)
                 continue;
             route_labels(&l, &rs[i]);
-            emit(b, "oms_http_requests_total{%.*s,status=\"%s\"} %lu\n", (int)l.len, l.buf, classes[c], v);
+            emit(b, "oms_http_requests_total{%.*s,status=\"%s\"} %lu\n", (int)l.len, oms_buf_str(&l), classes[c], v);
         }
     emit_family(b, "oms_http_request_duration_seconds", "histogram",
                 "Request latency by method and route pattern, from the first byte read to the response sent.");
@@ -283,10 +247,9 @@ void oms_metrics_text_requests(oms_mtext *b, const oms_metrics_route *routes, si
         if (!histogram_count(&rs[i].s->latency))
             continue;
         route_labels(&l, &rs[i]); /* NUL-terminated by vsnprintf */
-        emit_histogram(b, "oms_http_request_duration_seconds", l.buf, &rs[i].s->latency);
+        emit_histogram(b, "oms_http_request_duration_seconds", oms_buf_str(&l), &rs[i].s->latency);
     }
-    b->oom |= l.oom;
-    oms_mtext_free(&l);
+    oms_buf_free(&l);
 }
 
 void oms_metrics_text_auth_audit(oms_mtext *b)

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 typedef enum { OMS_AUTHFAIL_MISSING, OMS_AUTHFAIL_INVALID, OMS_AUTHFAIL_EXPIRED, OMS_AUTHFAIL__COUNT } oms_authfail;
 
 /* What a commit write does: a change (schema writes), a merge commit, a
@@ -50,16 +52,10 @@ void oms_metrics_search(double seconds);
 
 /* ---- rendering (the text exposition format) ---- */
 
-/* A growing text buffer; `oom` is set (and the text truncated) when memory
- * ran out. */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} oms_mtext;
+/* The exposition text is built in the one growable buffer (util/buf.h);
+ * running out of memory aborts under the one policy (docs/memory.md). */
+typedef oms_buf oms_mtext;
 
-int oms_mtext_init(oms_mtext *b, size_t cap);
-void oms_mtext_free(oms_mtext *b);
 void oms_mtext_emit(oms_mtext *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A label value: backslash, double quote and line feed escaped. */
 void oms_mtext_value(oms_mtext *b, const char *s);
