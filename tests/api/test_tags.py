@@ -1,0 +1,92 @@
+"""Tags and time travel (SPEC §4, §5): a tag names a commit forever; reads
+of ontology content take ?at= a commit id or a tag and answer exactly the
+content of that commit."""
+
+import hashlib
+
+from harness import quote
+
+DEV = ("developer",)
+ADMIN = ("admin",)
+ROOT = "f3ab1c4df08af46a9952b5215a76f927995c22be60560bd9441fc9b938e0534d"
+
+
+def _h(srv, sub="dev", roles=DEV, issue="OMS-200"):
+    h = srv.auth(sub, roles)
+    if issue:
+        h["X-Issue-ID"] = issue
+    return h
+
+
+def _branch(srv, name):
+    r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": name, "from": ROOT})
+    assert r.status == 201, r
+
+
+def _url(branch, kind=None, name=None):
+    u = f"/api/v1/schemas/{quote(branch)}"
+    if kind:
+        u += f"/{kind}"
+    return u + (f"/{name}" if name else "")
+
+
+def _put_email(srv, branch, desc, etag=None):
+    doc = {"api_name": "Email", "type": "string", "description": desc}
+    if etag is None:
+        r = srv.request("POST", _url(branch, "shared-properties"), headers=_h(srv), json_body=doc)
+        assert r.status == 201, r
+    else:
+        h = _h(srv)
+        h["If-Match"] = etag
+        r = srv.request("PUT", _url(branch, "shared-properties", "Email"), headers=h, json_body=doc)
+        assert r.status == 200, r
+    return r
+
+
+def _tag(srv, name, commit, roles=DEV, expect=201):
+    r = srv.request("POST", "/api/v1/tags", headers=_h(srv, roles=roles, issue=None),
+                    json_body={"name": name, "commit": commit, "message": "release"})
+    assert r.status == expect, r
+    return r
+
+
+def test_tag_create_list_get_and_never_moves(ctx):
+    srv = ctx.server
+    _branch(srv, "tags/a")
+    c1 = _put_email(srv, "tags/a", "first").header("X-Commit")
+    r = _tag(srv, "ta-v1", "tags/a")
+    t = r.json()
+    assert t["name"] == "ta-v1" and t["commit"] == c1 and t["created_by"] == "dev" and t["message"] == "release"
+    assert r.header("Location") == "/api/v1/tags/ta-v1"
+    # re-creating a name is 409, even for the same commit: a tag never moves
+    r = _tag(srv, "ta-v1", c1, expect=409)
+    assert r.json()["code"] == "tag_exists"
+    r = srv.get("/api/v1/tags/ta-v1", headers=_h(srv, roles=("viewer",)))
+    assert r.status == 200 and r.json()["commit"] == c1
+    items = srv.get("/api/v1/tags?limit=1000", headers=_h(srv, roles=("viewer",))).json()["items"]
+    assert any(i["name"] == "ta-v1" and i["commit"] == c1 for i in items)
+    # audited as tag.create with the commit
+    ev = srv.query("SELECT commit_id, outcome FROM audit_events WHERE action = 'tag.create' AND resource_id = 'ta-v1'")
+    assert [tuple(e) for e in ev] == [(c1, "success")], ev
+    # grammar; a viewer cannot tag; an unknown commit is 404
+    assert _tag(srv, "Bad Name", c1, expect=400)
+    assert _tag(srv, "ta-v2", c1, roles=("viewer",), expect=403)
+    assert _tag(srv, "ta-v3", "0" * 64, expect=404)
+    assert srv.get("/api/v1/tags/ta-nope", headers=_h(srv)).status == 404
+
+
+def test_tag_delete_needs_branch_admin_and_an_issue(ctx):
+    srv = ctx.server
+    _branch(srv, "tags/d")
+    c1 = _put_email(srv, "tags/d", "first").header("X-Commit")
+    _tag(srv, "td-v1", c1)
+    r = srv.request("DELETE", "/api/v1/tags/td-v1", headers=_h(srv, roles=DEV))
+    assert r.status == 403, r
+    r = srv.request("DELETE", "/api/v1/tags/td-v1", headers=_h(srv, sub="adm", roles=ADMIN, issue=None))
+    assert r.status == 422 and r.json()["code"] == "issue_required", r
+    r = srv.request("DELETE", "/api/v1/tags/td-v1", headers=_h(srv, sub="adm", roles=ADMIN))
+    assert r.status == 204, r
+    assert srv.get("/api/v1/tags/td-v1", headers=_h(srv)).status == 404
+    ev = srv.query("SELECT commit_id, issue_keys FROM audit_events WHERE action = 'tag.delete'"
+                   " AND resource_id = 'td-v1' AND outcome = 'success'")
+    assert len(ev) == 1 and ev[0][0] == c1 and "OMS-200" in ev[0][1], ev
