@@ -90,3 +90,67 @@ def test_tag_delete_needs_branch_admin_and_an_issue(ctx):
     ev = srv.query("SELECT commit_id, issue_keys FROM audit_events WHERE action = 'tag.delete'"
                    " AND resource_id = 'td-v1' AND outcome = 'success'")
     assert len(ev) == 1 and ev[0][0] == c1 and "OMS-200" in ev[0][1], ev
+
+
+def _strip_meta(doc):
+    return {k: v for k, v in doc.items() if k != "meta"}
+
+
+def test_at_tag_reads_exactly_the_tagged_content(ctx):
+    srv = ctx.server
+    _branch(srv, "tags/t")
+    r1 = _put_email(srv, "tags/t", "first")
+    c1, etag1 = r1.header("X-Commit"), r1.header("ETag").strip('"')
+    v = ("viewer",)
+    then_get = srv.get(_url("tags/t", "shared-properties", "Email"), headers=_h(srv, roles=v))
+    then_list = srv.get(_url("tags/t", "shared-properties"), headers=_h(srv, roles=v)).json()
+    then_export = srv.get(_url("tags/t"), headers=_h(srv, roles=v))
+    _tag(srv, "tt-v1", c1)
+    # later commits move the branch, never the tag
+    r2 = _put_email(srv, "tags/t", "second", etag=etag1)
+    c2 = r2.header("X-Commit")
+    r = srv.request("POST", _url("tags/t", "interfaces"), headers=_h(srv),
+                    json_body={"api_name": "Named", "properties": [{"api_name": "name", "type": "string"}]})
+    assert r.status == 201, r
+    assert srv.get("/api/v1/tags/tt-v1", headers=_h(srv, roles=v)).json()["commit"] == c1
+    for at in ("tt-v1", c1):
+        g = srv.get(_url("tags/t", "shared-properties", "Email") + "?at=" + at, headers=_h(srv, roles=v))
+        assert g.status == 200, g
+        assert g.header("ETag") == then_get.header("ETag")
+        assert _strip_meta(g.json()) == _strip_meta(then_get.json())
+        assert hashlib.sha256(g.json()["description"].encode()).digest() == \
+            hashlib.sha256(b"first").digest()
+        lst = srv.get(_url("tags/t", "shared-properties") + "?at=" + at, headers=_h(srv, roles=v)).json()
+        assert [_strip_meta(i) for i in lst["items"]] == [_strip_meta(i) for i in then_list["items"]]
+        ex = srv.get(_url("tags/t") + "?at=" + at, headers=_h(srv, roles=v))
+        assert ex.status == 200 and ex.body == then_export.body, (ex.body, then_export.body)
+    # the head moved on
+    head = srv.get(_url("tags/t", "shared-properties", "Email"), headers=_h(srv, roles=v)).json()
+    assert head["description"] == "second"
+    # not there at v1: 404; an unknown tag: 404; not a tag or commit: 400
+    assert srv.get(_url("tags/t", "interfaces", "Named") + "?at=tt-v1", headers=_h(srv, roles=v)).status == 404
+    assert srv.get(_url("tags/t", "interfaces", "Named") + "?at=nope-v9", headers=_h(srv, roles=v)).status == 404
+    assert srv.get(_url("tags/t") + "?at=Not%20A%20Tag", headers=_h(srv, roles=v)).status == 400
+    # a diff end can be a tag
+    d = srv.get(f"/api/v1/diff?from=tt-v1&to={c2}", headers=_h(srv, roles=v))
+    assert d.status == 200 and d.json()["from"] == c1, d
+    assert [c["resource"] for c in d.json()["changes"]] == ["shared-properties/Email"]
+
+
+def test_unknown_query_parameter_is_400_naming_it(ctx):
+    srv = ctx.server
+    r = srv.get("/api/v1/branches?limit=5&colour=red", headers=_h(srv, roles=("viewer",)))
+    assert r.status == 400 and r.json()["code"] == "invalid_request" and r.json()["parameter"] == "colour", r
+    assert "colour" in r.json()["detail"]
+    r = srv.get("/api/v1/schemas/main/object-types/Person?a=1", headers=_h(srv, roles=("viewer",)))
+    assert r.status == 400 and r.json()["parameter"] == "a", r
+    assert srv.get("/api/v1/branches?limit=5", headers=_h(srv, roles=("viewer",))).status == 200
+
+
+def test_branch_location_is_percent_encoded_and_followable(ctx):
+    srv = ctx.server
+    r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "feature/loc", "from": ROOT})
+    assert r.status == 201, r
+    assert r.header("Location") == "/api/v1/branches/feature%2Floc"
+    g = srv.get(r.header("Location"), headers=_h(srv, roles=("viewer",)))
+    assert g.status == 200 and g.json()["name"] == "feature/loc", g
