@@ -32,6 +32,12 @@ json_t *oms_vcs_commit_row_json(const oms_dbres *r, size_t i)
 int oms_vcs_history(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit, json_t **items,
                     const char **next, oms_error *err)
 {
+    return oms_vcs_history_filtered(ctx, ref, cursor, limit, NULL, items, next, err);
+}
+
+int oms_vcs_history_filtered(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit,
+                             const oms_history_filter *f, json_t **items, const char **next, oms_error *err)
+{
     *items = NULL;
     *next = NULL;
     oms_dbconn *c;
@@ -49,7 +55,12 @@ int oms_vcs_history(oms_ctx *ctx, const char *ref, const char *cursor, size_t li
     /* Walk first parents from the start, one more than asked to know
      * whether a next page exists. */
     oms_dbres *r = NULL;
-    if ((rc = oms_store_commit_history(c, start, (int64_t)limit, &r, err)))
+    if (f)
+        rc = oms_store_commit_history_filtered(c, start, f->resource, f->author, f->since_ms, f->until_ms,
+                                               (int64_t)limit + 1, &r, err);
+    else
+        rc = oms_store_commit_history(c, start, (int64_t)limit, &r, err);
+    if (rc)
         return rc;
     json_t *list = json_array();
     size_t n = r->nrows < limit ? r->nrows : limit;

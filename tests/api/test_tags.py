@@ -154,3 +154,25 @@ def test_branch_location_is_percent_encoded_and_followable(ctx):
     assert r.header("Location") == "/api/v1/branches/feature%2Floc"
     g = srv.get(r.header("Location"), headers=_h(srv, roles=("viewer",)))
     assert g.status == 200 and g.json()["name"] == "feature/loc", g
+
+
+def test_history_filters_by_resource_author_and_time(ctx):
+    srv = ctx.server
+    _branch(srv, "tags/h")
+    e1 = _put_email(srv, "tags/h", "first")
+    h = _h(srv, sub="carol")
+    r = srv.request("POST", _url("tags/h", "interfaces"), headers=h,
+                    json_body={"api_name": "Named", "properties": [{"api_name": "name", "type": "string"}]})
+    assert r.status == 201, r
+    e2 = _put_email(srv, "tags/h", "second", etag=e1.header("ETag").strip('"'))
+    base = "/api/v1/branches/" + quote("tags/h") + "/commits"
+    v = _h(srv, roles=("viewer",))
+    ids = [c["id"] for c in srv.get(base + "?resource=shared-properties/Email", headers=v).json()["items"]]
+    assert ids == [e2.header("X-Commit"), e1.header("X-Commit")], ids
+    ids = [c["id"] for c in srv.get(base + "?author=carol", headers=v).json()["items"]]
+    assert ids == [r.header("X-Commit")], ids
+    assert srv.get(base + "?since=2999-01-01T00:00:00Z", headers=v).json()["items"] == []
+    ids = [c["id"] for c in srv.get(base + "?until=2999-01-01T00:00:00Z&author=dev&limit=1", headers=v).json()["items"]]
+    assert ids == [e2.header("X-Commit")], ids
+    assert srv.get(base + "?since=yesterday", headers=v).status == 400
+    assert srv.get(base + "?resource=nokind/X", headers=v).status == 400
