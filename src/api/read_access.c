@@ -82,9 +82,20 @@ int oms_read_ref(oms_request *req, oms_dbconn *c, const char *ref, char out[65],
         int brc = oms_valid_branch_name(ref) ? oms_store_branch_head_of(c, ref, out, &found, err) : OMS_OK;
         if (brc)
             return brc;
-        /* not a branch: a tag names its commit (SPEC §4) */
-        if (!found && oms_valid_tag_name(ref))
-            return oms_read_at(req, c, ref, out, err);
+        /* not a branch: a tag names its commit (SPEC §4); a name that is
+         * neither is judged as a branch below, as before (a denied caller
+         * learns nothing of which names exist) */
+        if (!found && oms_valid_tag_name(ref)) {
+            char commit[65];
+            oms_error terr;
+            int trc = oms_vcs_resolve_at(c, ref, commit, &terr);
+            if (trc == OMS_OK)
+                return readable_commit(req, c, commit, out, err);
+            if (trc != OMS_ENOTFOUND) {
+                *err = terr;
+                return trc;
+            }
+        }
         if (oms_valid_branch_name(ref) && !oms_authorize_on(req, OMS_PERM_SCHEMA_READ, ref))
             return oms_err_set(err, OMS_EFORBIDDEN, "read denied");
         return oms_resolve_ref(c, ref, out, err);
