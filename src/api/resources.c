@@ -12,6 +12,7 @@
 #include "api/read_access.h"
 #include "http/app.h"
 #include "http/params.h"
+#include "store/vcs_sql.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/history.h"
@@ -109,7 +110,12 @@ static int read_snapshot(oms_request *req, const char *branch, oms_snapshot **ou
     oms_error err = {0};
     oms_dbconn *c;
     char commit[65];
+    bool found = false;
     int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK) /* the branch named in the path must exist, as without at= */
+        rc = oms_store_branch_head_of(c, branch, commit, &found, &err);
+    if (rc == OMS_OK && !found)
+        rc = oms_err_set(&err, OMS_ENOTFOUND, "no branch named %s", branch);
     if (rc == OMS_OK)
         rc = oms_read_at(req, c, at, commit, &err);
     if (rc == OMS_OK)

@@ -131,6 +131,8 @@ def test_at_tag_reads_exactly_the_tagged_content(ctx):
     assert srv.get(_url("tags/t", "interfaces", "Named") + "?at=tt-v1", headers=_h(srv, roles=v)).status == 404
     assert srv.get(_url("tags/t", "interfaces", "Named") + "?at=nope-v9", headers=_h(srv, roles=v)).status == 404
     assert srv.get(_url("tags/t") + "?at=Not%20A%20Tag", headers=_h(srv, roles=v)).status == 400
+    # the branch in the path must exist, with or without at=
+    assert srv.get(_url("tags/none") + "?at=tt-v1", headers=_h(srv, roles=v)).status == 404
     # a diff end can be a tag
     d = srv.get(f"/api/v1/diff?from=tt-v1&to={c2}", headers=_h(srv, roles=v))
     assert d.status == 200 and d.json()["from"] == c1, d
