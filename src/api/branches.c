@@ -7,6 +7,7 @@
 #include "api/read_access.h"
 #include "http/app.h"
 #include "http/params.h"
+#include "http/path.h"
 #include "http/pipeline.h"
 #include "vcs/branches.h"
 #include "vcs/commit.h"
@@ -90,7 +91,9 @@ int oms_h_branch_create(oms_request *req)
     char now_head[65];
     if ((rc = oms_vcs_branch_get(oms_req_ctx(req), name, &out, now_head, &err)))
         return oms_resp_error(req, rc, &err);
-    oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/branches/%s", name));
+    /* one path segment: '/' in a branch name is %2F (SPEC §5) */
+    const char *enc = oms_pct_encode_segment(req->arena, name);
+    oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/branches/%s", enc ? enc : name));
     oms_resp_etag(req, head);
     oms_resp_header(req, "X-Commit", head);
     return oms_resp_json(req, 201, out);

@@ -21,7 +21,7 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"GET", "/metrics", "Prometheus metrics", NULL, NULL, NULL, 200, "{\"type\":\"string\"}", "text/plain"},
     {"GET", "/api/v1/me", "The caller: subject, roles, effective permissions", NULL, NULL, NULL, 200, REF("Me"), NULL},
     {"GET", "/api/v1/openapi.json", "This document", NULL, NULL, NULL, 200, OBJ, NULL},
-    {"GET", "/ui", "The web console (redirects to /ui/)", NULL, NULL, NULL, 308, NULL, NULL},
+    {"GET", "/ui", "The web console (redirects to /ui/)", "code state error error_description iss session_state", NULL, NULL, 308, NULL, NULL},
     {"GET", "/ui/{file}", "A static file of the web console", NULL, NULL, NULL, 200, "{\"type\":\"string\"}",
      "text/html"},
 
@@ -58,6 +58,16 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"GET", "/api/v1/diff", "Diff between two refs or commits", "from to", NULL, NULL, 200, REF("Diff"), NULL},
     {"GET", "/api/v1/issues/{key}/commits", "Commits linked to an issue", "limit cursor", NULL, NULL, 200,
      PAGE_OF("Commit"), NULL},
+
+    {"GET", "/api/v1/tags", "List tags", "limit cursor", NULL, NULL, 200, PAGE_OF("Tag"), NULL},
+    {"POST", "/api/v1/tags", "Create a tag (immutable; re-creating a name is 409)", NULL,
+     "{\"type\":\"object\",\"required\":[\"name\",\"commit\"],\"additionalProperties\":false,\"properties\":{"
+     "\"name\":{\"type\":\"string\"},\"commit\":{\"type\":\"string\",\"description\":\"a commit id, or a branch"
+     " (its head)\"},\"message\":{\"type\":\"string\"}}}",
+     "{\"name\":\"v12\",\"commit\":\"main\",\"message\":\"Release 12\"}", 201, REF("Tag"), NULL},
+    {"GET", "/api/v1/tags/{name}", "Read a tag", NULL, NULL, NULL, 200, REF("Tag"), NULL},
+    {"DELETE", "/api/v1/tags/{name}", "Delete a tag (branch:admin and an issue reference)", NULL, NULL, NULL, 204,
+     NULL, NULL},
 
     {"POST", "/api/v1/branches/{branch}/merge", "Three-way merge from a source", NULL,
      "{\"type\":\"object\",\"required\":[\"source\"],\"additionalProperties\":false,\"properties\":{"
@@ -154,10 +164,12 @@ const oms_openapi_route oms_openapi_routes[] = {
      "{\"reason\":\"nightly\"}", 202, OBJ, NULL},
     {"GET", "/api/v1/index-jobs/{id}", "An index job with its progress", NULL, NULL, NULL, 200, OBJ, NULL},
 
-    {"GET", "/api/v1/audit", "Audit events", "actor action resource branch outcome from to limit cursor", NULL, NULL,
+    {"GET", "/api/v1/audit", "Audit events",
+     "actor action resource branch outcome from to request_id commit order limit cursor", NULL, NULL,
      200, PAGE, NULL},
     {"GET", "/api/v1/audit/verify", "Verify the audit chain and checkpoints", NULL, NULL, NULL, 200, OBJ, NULL},
-    {"GET", "/api/v1/audit/export", "Export audit events (JSONL or CSV)", "format actor action from to", NULL, NULL,
+    {"GET", "/api/v1/audit/export", "Export audit events (JSONL or CSV)",
+     "format actor action resource branch outcome from to request_id commit order", NULL, NULL,
      200, "{\"type\":\"string\"}", "application/x-ndjson"},
     {"GET", "/api/v1/audit/{id}", "One audit event", NULL, NULL, NULL, 200, OBJ, NULL},
     {"GET", "/api/v1/compliance/report", "Compliance report (JSON, CSV or HTML)", "from to format", NULL, NULL, 200,

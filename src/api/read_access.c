@@ -10,6 +10,7 @@
 #include "store/vcs_sql.h"
 #include "vcs/commit.h"
 #include "vcs/refs.h"
+#include "vcs/tags.h"
 
 bool oms_branch_readable(oms_request *req, const char *name)
 {
@@ -52,9 +53,49 @@ done:
     return rc;
 }
 
+/* A commit id the caller may read (see the header), answered 403 when not. */
+static int readable_commit(oms_request *req, oms_dbconn *c, const char *ref, char out[65], oms_error *err)
+{
+    bool ok = false;
+    int rc = oms_commit_readable(req, c, ref, &ok, err);
+    if (rc)
+        return rc;
+    if (!ok) {
+        oms_refuse_unreadable(req, "the commit is on no branch you may read (schema:read)");
+        return oms_err_set(err, OMS_EFORBIDDEN, "read denied");
+    }
+    snprintf(out, 65, "%s", ref);
+    return OMS_OK;
+}
+
+int oms_read_at(oms_request *req, oms_dbconn *c, const char *at, char out[65], oms_error *err)
+{
+    char commit[65];
+    int rc = oms_vcs_resolve_at(c, at, commit, err);
+    return rc ? rc : readable_commit(req, c, commit, out, err);
+}
+
 int oms_read_ref(oms_request *req, oms_dbconn *c, const char *ref, char out[65], oms_error *err)
 {
     if (!oms_is_commit_id(ref)) {
+        bool found = false;
+        int brc = oms_valid_branch_name(ref) ? oms_store_branch_head_of(c, ref, out, &found, err) : OMS_OK;
+        if (brc)
+            return brc;
+        /* not a branch: a tag names its commit (SPEC §4); a name that is
+         * neither is judged as a branch below, as before (a denied caller
+         * learns nothing of which names exist) */
+        if (!found && oms_valid_tag_name(ref)) {
+            char commit[65];
+            oms_error terr;
+            int trc = oms_vcs_resolve_at(c, ref, commit, &terr);
+            if (trc == OMS_OK)
+                return readable_commit(req, c, commit, out, err);
+            if (trc != OMS_ENOTFOUND) {
+                *err = terr;
+                return trc;
+            }
+        }
         if (oms_valid_branch_name(ref) && !oms_authorize_on(req, OMS_PERM_SCHEMA_READ, ref))
             return oms_err_set(err, OMS_EFORBIDDEN, "read denied");
         return oms_resolve_ref(c, ref, out, err);

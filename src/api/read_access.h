@@ -22,6 +22,10 @@
  * returned; other errors are returned for the caller to answer. */
 int oms_read_ref(oms_request *req, oms_dbconn *c, const char *ref, char out[65], oms_error *err);
 
+/* `?at=` (a commit id or a tag, SPEC §4) to a commit id the caller may
+ * read; answered like oms_read_ref on a denial. */
+int oms_read_at(oms_request *req, oms_dbconn *c, const char *at, char out[65], oms_error *err);
+
 /* Whether the caller may read `commit` (see above), without answering. */
 int oms_commit_readable(oms_request *req, oms_dbconn *c, const char *commit, bool *out, oms_error *err);
 

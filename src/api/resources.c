@@ -9,8 +9,10 @@
 #include <strings.h>
 
 #include "api/common.h"
+#include "api/read_access.h"
 #include "http/app.h"
 #include "http/params.h"
+#include "store/vcs_sql.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/history.h"
@@ -97,6 +99,36 @@ static int branch_snapshot(oms_request *req, const char *branch, oms_snapshot **
     return rc;
 }
 
+/* The state a read answers from: the branch's head, or with `?at=` (a
+ * commit id or a tag, SPEC §4) exactly that commit's, which the caller must
+ * be able to read. On failure the problem is answered. */
+static int read_snapshot(oms_request *req, const char *branch, oms_snapshot **out)
+{
+    const char *at = oms_req_query(req, "at");
+    if (!at)
+        return branch_snapshot(req, branch, out);
+    oms_error err = {0};
+    oms_dbconn *c;
+    char commit[65];
+    bool found = false;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK) /* the branch named in the path must exist, as without at= */
+        rc = oms_store_branch_head_of(c, branch, commit, &found, &err);
+    if (rc == OMS_OK && !found)
+        rc = oms_err_set(&err, OMS_ENOTFOUND, "no branch named %s", branch);
+    if (rc == OMS_OK)
+        rc = oms_read_at(req, c, at, commit, &err);
+    if (rc == OMS_OK)
+        rc = oms_snapshot_for_commit(c, commit, out, &err);
+    if (rc == OMS_OK && oms_arena_on_cleanup(req->arena, snapshot_unref_cb, *out)) {
+        oms_snapshot_unref(*out);
+        rc = oms_err_set(&err, OMS_ENOMEM, "out of memory");
+    }
+    if (rc && !req->responded)
+        oms_resp_error(req, rc, &err);
+    return rc ? rc : OMS_OK;
+}
+
 static oms_kind param_kind(oms_request *req)
 {
     oms_kind k = OMS_KIND_OBJECT_TYPE;
@@ -108,7 +140,7 @@ int oms_h_resource_get(oms_request *req)
 {
     const char *branch = req->params[0];
     oms_snapshot *s;
-    if (branch_snapshot(req, branch, &s))
+    if (read_snapshot(req, branch, &s))
         return OMS_OK;
     const oms_entry *e = oms_snapshot_get(s, param_kind(req), req->params[2]);
     if (!e)
@@ -227,7 +259,7 @@ int oms_h_resource_list(oms_request *req)
     if (status && strcmp(status, "experimental") && strcmp(status, "active") && strcmp(status, "deprecated"))
         return oms_resp_problem(req, OMS_EINVAL, "status must be experimental, active or deprecated", NULL);
     oms_snapshot *s;
-    if (branch_snapshot(req, branch, &s))
+    if (read_snapshot(req, branch, &s))
         return OMS_OK;
     const char *q = oms_req_query(req, "q");
     list_ctx lc = {.kind = param_kind(req), .q = q && *q ? q : NULL, .status = status, .after = cursor};
@@ -267,7 +299,7 @@ int oms_h_schema_export(oms_request *req)
 {
     const char *branch = req->params[0];
     oms_snapshot *s;
-    if (branch_snapshot(req, branch, &s))
+    if (read_snapshot(req, branch, &s))
         return OMS_OK;
     if (oms_not_modified(req, s->commit))
         return OMS_OK;

@@ -12,6 +12,7 @@
 #include "auth/role_map.h"
 #include "cli/cli.h"
 #include "governance/issue_check.h"
+#include "api/openapi.h"
 #include "http/app.h"
 #include "http/client_addr.h"
 #include "http/ratelimit.h"
@@ -93,10 +94,16 @@ static int open_store(oms_store **out, const oms_config *cfg, oms_error *err)
     return oms_store_open_opts(out, oms_config_str(cfg, "DATABASE_URL"), &o, err);
 }
 
+static const char *route_query(const char *method, const char *pattern)
+{
+    const oms_openapi_route *m = oms_openapi_find(method, pattern);
+    return m && m->query ? m->query : "";
+}
+
 static int cmd_serve(oms_config *cfg)
 {
     oms_error err;
-    oms_app app = {.cfg = cfg};
+    oms_app app = {.cfg = cfg, .route_query = route_query};
     int code = EXIT_REFUSED;
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("refusing to start", &err);

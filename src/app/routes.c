@@ -22,6 +22,7 @@
 #include "api/openapi.h"
 #include "api/proposals.h"
 #include "api/resources.h"
+#include "api/tags.h"
 #include "api/ui.h"
 #include "audit/alerts.h"
 #include "ops/metrics.h"
@@ -61,6 +62,13 @@ const oms_route oms_app_routes[] = {
     {"GET", "/api/v1/commits/{id}", oms_h_commit_get, OMS_PERM_SCHEMA_READ, NULL, false},
     {"GET", "/api/v1/diff", oms_h_diff, OMS_PERM_SCHEMA_READ, NULL, false},
     {"GET", "/api/v1/issues/{key}/commits", oms_h_issue_commits, OMS_PERM_SCHEMA_READ, NULL, false},
+
+    /* tags (SPEC §4): a name for a commit, forever; deleting one needs
+     * branch:admin and an issue reference */
+    {"GET", "/api/v1/tags", oms_h_tag_list, OMS_PERM_SCHEMA_READ, NULL, false},
+    {"POST", "/api/v1/tags", oms_h_tag_create, OMS_PERM_TAG_WRITE, "tag.create", false},
+    {"GET", "/api/v1/tags/{name}", oms_h_tag_get, OMS_PERM_SCHEMA_READ, NULL, false},
+    {"DELETE", "/api/v1/tags/{name}", oms_h_tag_delete, OMS_PERM_BRANCH_ADMIN, "tag.delete", true},
 
     /* merges, reverts, settings, proposals (SPEC §4) */
     {"POST", "/api/v1/branches/{branch}/merge", oms_h_branch_merge, OMS_PERM_SCHEMA_WRITE, "branch.merge", true},

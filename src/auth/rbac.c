@@ -26,6 +26,7 @@ static const char *const k_perm_names[OMS_PERM__COUNT] = {
     [OMS_PERM_COMPLIANCE_READ] = "compliance:read",
     [OMS_PERM_ALERT_READ] = "alert:read",
     [OMS_PERM_METRICS_READ] = "metrics:read",
+    [OMS_PERM_TAG_WRITE] = "tag:write",
 };
 
 #define P(x) OMS_PERMSET(OMS_PERM_##x)
@@ -37,8 +38,8 @@ static const char *const k_perm_names[OMS_PERM__COUNT] = {
 const oms_role_def oms_roles[] = {
     {"viewer", VIEWER},
     {"developer", VIEWER | P(SCHEMA_WRITE) | P(BRANCH_CREATE) | P(BRANCH_DELETE) | P(PROPOSAL_CREATE) |
-                      P(LOCK_WRITE) | P(OVERRIDE_REQUEST)},
-    {"reviewer", VIEWER | P(PROPOSAL_REVIEW) | P(PROPOSAL_MERGE) | P(OVERRIDE_REQUEST)},
+                      P(LOCK_WRITE) | P(OVERRIDE_REQUEST) | P(TAG_WRITE)},
+    {"reviewer", VIEWER | P(PROPOSAL_REVIEW) | P(PROPOSAL_MERGE) | P(OVERRIDE_REQUEST) | P(TAG_WRITE)},
     {"admin", ALL_PERMS},
     {"auditor", P(SCHEMA_READ) | P(LOCK_READ) | P(ACL_READ) | P(AUDIT_READ) | P(COMPLIANCE_READ) |
                     P(ALERT_READ)},

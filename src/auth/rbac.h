@@ -32,6 +32,7 @@ typedef enum {
     OMS_PERM_COMPLIANCE_READ,
     OMS_PERM_ALERT_READ,
     OMS_PERM_METRICS_READ,
+    OMS_PERM_TAG_WRITE,
     OMS_PERM__COUNT
 } oms_perm;
 

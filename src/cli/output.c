@@ -111,6 +111,8 @@ int oms_cli_problem(oms_cli *c, const char *what, const oms_cli_resp *r)
             fprintf(stderr, "  conflict: %s\n", json_string_value(x));
     }
     const json_t *lock = json_object_get(p, "lock");
+    if (!lock) /* a 423 names its locks under `locks` (SPEC §7) */
+        lock = json_array_get(json_object_get(p, "locks"), 0);
     if (json_is_object(lock))
         fprintf(stderr, "  locked by %s (%s): %s\n", oms_cli_str(lock, "holder"), oms_cli_str(lock, "kind"),
                 oms_cli_str(lock, "reason"));

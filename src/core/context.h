@@ -69,6 +69,7 @@ typedef struct oms_ctx {
     const char *commit_message;  /* body "message" or X-Commit-Message */
     const json_t *body;          /* the parsed JSON body, or NULL */
     json_t *issue_keys;          /* the change's issue references (array), or NULL */
+    bool body_is_document;       /* the body is a resource document (SPEC §5): no issue_id fields in it */
 
     oms_override_state override;
 

@@ -130,8 +130,15 @@ int oms_issue_tracker_check(const char *key, oms_error *err)
 
 /* ---- the check ---- */
 
-static json_t *accepted_forms(void)
+/* The forms this change accepts: a change whose body is a resource
+ * document takes no body fields (SPEC §5), only headers and the commit
+ * message header. */
+static json_t *accepted_forms(const oms_ctx *ctx)
 {
+    if (ctx->body_is_document)
+        return json_pack("{s:[s,s,s],s:s,s:s,s:s}", "key_forms", "ABC-123", "GH-123", "#123", "header",
+                         "X-Issue-ID: OMS-123", "headers", "X-Issue-IDs: OMS-123,GH-45", "message",
+                         "a key in the commit message header, e.g. X-Commit-Message: Fix OMS-123");
     return json_pack("{s:[s,s,s],s:s,s:s,s:s,s:s,s:s}", "key_forms", "ABC-123", "GH-123", "#123", "header",
                      "X-Issue-ID: OMS-123", "headers", "X-Issue-IDs: OMS-123,GH-45", "body", "\"issue_id\": \"OMS-123\"",
                      "body_list", "\"issue_ids\": [\"OMS-123\", \"#45\"]", "message",
@@ -140,7 +147,7 @@ static json_t *accepted_forms(void)
 
 static int refuse(oms_ctx *ctx, oms_error *err, const char *detail, const json_t *invalid)
 {
-    json_t *extra = json_pack("{s:o}", "accepted_forms", accepted_forms());
+    json_t *extra = json_pack("{s:o}", "accepted_forms", accepted_forms(ctx));
     if (invalid)
         json_object_set(extra, "invalid", (json_t *)invalid);
     oms_ctx_problem_extra(ctx, extra);

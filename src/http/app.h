@@ -15,6 +15,10 @@ struct oms_app {
     oms_store *store;
     oms_jwt_verifier *jwt;
     oms_route_table *routes;
+    /* The query parameters a route declares (space-separated names, "" for
+     * none), from the OpenAPI metadata (src/api/openapi_routes.c); every
+     * other parameter is refused (400) by the pipeline. NULL: no check. */
+    const char *(*route_query)(const char *method, const char *pattern);
     atomic_bool draining;
     atomic_long inflight;
 };

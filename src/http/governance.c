@@ -48,7 +48,12 @@ static const char *change_branch(oms_request *req)
 static bool check_issues(oms_request *req)
 {
     oms_ctx *ctx = oms_req_ctx(req);
-    const char *message = json_string_value(json_object_get(req->json, "message"));
+    /* Single-resource writes take the resource document as the body and
+     * their message in X-Commit-Message (SPEC §5): their references come
+     * from the headers and that message, never from document fields. */
+    ctx->body_is_document = strstr(req->route->pattern, "{kind}") != NULL;
+    const json_t *body = ctx->body_is_document ? NULL : req->json;
+    const char *message = json_string_value(json_object_get(body, "message"));
     if (!message) {
         const char *h = oms_req_header(req, "X-Commit-Message");
         oms_error e;
@@ -56,7 +61,7 @@ static bool check_issues(oms_request *req)
     }
     ctx->commit_message = message;
     json_t *invalid = json_array();
-    json_t *keys = oms_issue_refs_collect(req, json_is_object(req->json) ? req->json : NULL, message, invalid);
+    json_t *keys = oms_issue_refs_collect(req, json_is_object(body) ? body : NULL, message, invalid);
     oms_error err;
     int rc = oms_issue_check(ctx, change_branch(req), keys, invalid, &err);
     json_decref(invalid);

@@ -10,6 +10,26 @@ static int hexval(char c)
     return -1;
 }
 
+char *oms_pct_encode_segment(oms_arena *a, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = oms_arena_alloc(a, 3 * strlen(s) + 1), *p = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+            *c == '.' || *c == '_' || *c == '~') {
+            *p++ = (char)*c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
 char *oms_pct_decode(const char *s, size_t len, oms_arena *a, size_t *out_len, oms_error *err)
 {
     char *d = oms_arena_alloc(a, len + 1);

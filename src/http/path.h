@@ -31,6 +31,11 @@ int oms_path_parse(oms_path *out, const char *raw, size_t len, oms_arena *a, oms
  * encoded NUL; the result is in the arena. */
 char *oms_pct_decode(const char *s, size_t len, oms_arena *a, size_t *out_len, oms_error *err);
 
+/* Percent-encodes `s` as one path segment (RFC 3986 unreserved bytes
+ * stay, everything else, '/' included, becomes %XX); in the arena, NULL
+ * when it is full. What a Location header names must route back here. */
+char *oms_pct_encode_segment(oms_arena *a, const char *s);
+
 /* Grammars of path parameters and names (SPEC §3, §4). */
 bool oms_valid_opaque_id(const char *s); /* ids of locks, proposals, ...: [A-Za-z0-9_-]{1,128} */
 bool oms_valid_request_id(const char *s); /* a client's X-Request-ID we echo */

@@ -234,6 +234,34 @@ void oms_refuse_unreadable(oms_request *req, const char *detail)
            json_pack("{s:s}", "missing_permission", oms_perm_name(OMS_PERM_SCHEMA_READ)));
 }
 
+/* SPEC §5: unknown query parameters are refused, as unknown body fields
+ * are; the route's declared names are its OpenAPI metadata. On a refusal
+ * *bad gets the first undeclared name (raw, cut to 64 bytes). */
+static bool query_declared(const char *q, const char *allowed, char bad[65])
+{
+    while (q && *q) {
+        size_t len = strcspn(q, "&"), klen = strcspn(q, "=&");
+        bool ok = klen == 0;
+        for (const char *a = allowed; !ok && a && *a;) {
+            size_t n = strcspn(a, " ");
+            ok = n == klen && strncmp(a, q, n) == 0;
+            a += n;
+            a += strspn(a, " ");
+        }
+        if (!ok) {
+            size_t n = klen > 64 ? 64 : klen;
+            for (size_t i = 0; i < n; i++)
+                bad[i] = q[i] >= 0x20 && q[i] < 0x7f ? q[i] : '?';
+            bad[n] = '\0';
+            return false;
+        }
+        q += len;
+        if (*q == '&')
+            q++;
+    }
+    return true;
+}
+
 static void authorize(oms_request *req)
 {
     const oms_route *r = req->route;
@@ -334,6 +362,16 @@ bool oms_pipeline_head(oms_request *req)
         authorize(req);
         if (req->responded)
             return true;
+    }
+
+    /* 5b. Every query parameter must be one the route declares. */
+    if (req->raw_query && req->app->route_query) {
+        char bad[65];
+        if (!query_declared(req->raw_query, req->app->route_query(req->route->method, req->route->pattern), bad)) {
+            refuse(req, OMS_EINVAL, oms_arena_printf(req->arena, "unknown query parameter %s", bad),
+                   "request.rejected", json_pack("{s:s}", "parameter", bad));
+            return true;
+        }
     }
 
     /* 6. A body must be JSON. */

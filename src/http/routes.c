@@ -60,7 +60,7 @@ static int compile(compiled_route *cr, const oms_route *r, oms_error *err)
             s->type = SEG_ID;
         } else if (len == 6 && strncmp(p, "{kind}", 6) == 0) {
             s->type = SEG_KIND;
-        } else if (len == 5 && strncmp(p, "{key}", 5) == 0) {
+        } else if ((len == 5 && strncmp(p, "{key}", 5) == 0) || (len == 6 && strncmp(p, "{name}", 6) == 0)) {
             s->type = SEG_NAME;
         } else if (len == 6 && strncmp(p, "{file}", 6) == 0) {
             s->type = SEG_FILE;

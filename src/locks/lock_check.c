@@ -136,10 +136,14 @@ static json_t *locked_problem(oms_ctx *ctx, const char *branch, const oms_lock *
                                       json_string_value(json_array_get(patterns, i)));
         writable = oms_arena_printf(ctx->arena, "resources outside %s on branch %s; every other branch", joined, branch);
     }
-    json_t *first = json_incref(json_array_get(list, 0));
-    return json_pack("{s:o,s:o,s:o,s:s,s:o,s:o,s:I}", "lock", first, "locks", list, "eta_seconds",
+    /* The locks once, under `locks` (SPEC §7), and how their holder writes. */
+    const char *holder_hint = oms_arena_printf(ctx->arena,
+                                               "the holder of a lock writes through it with the header X-Lock-ID: %s",
+                                               n ? locks[0].id : "<lock id>");
+    return json_pack("{s:o,s:o,s:s,s:o,s:o,s:I,s:s}", "locks", list, "eta_seconds",
                      eta_known ? json_integer(eta_max) : json_null(), "writable", writable, "locked", patterns,
-                     "blocked_resources", blocked, "retry_after_seconds", (json_int_t)retry);
+                     "blocked_resources", blocked, "retry_after_seconds", (json_int_t)retry, "holder_writes_with",
+                     holder_hint);
 }
 
 int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *const *resources, size_t n,
@@ -192,7 +196,7 @@ int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const 
         return OMS_OK;
     oms_metrics_lock_wait(OMS_LOCKWAIT_WRITE);
     oms_ctx_problem_extra(ctx, locked_problem(ctx, branch, blocking, nblocking, now, resources, n));
-    return oms_err_set(err, OMS_ELOCKED, "%s on branch %s is locked by %s (%s): %s",
+    return oms_err_set(err, OMS_ELOCKED, "%s on branch %s is locked by %s (%s): %s; the holder writes with X-Lock-ID: %s",
                        nblocking == 1 ? oms_lock_pattern(&blocking[0], ctx->arena) : "part of the change", branch,
-                       blocking[0].holder, blocking[0].kind, blocking[0].reason);
+                       blocking[0].holder, blocking[0].kind, blocking[0].reason, blocking[0].id);
 }

@@ -41,6 +41,7 @@ const oms_backup_section oms_backup_sections[] = {
           "created_at", "created_by", "updated_at"),
      1, 0},
     {"branch_resources", COLS("branch", "resource", "hash", "commit_id", "author", "time_ms"), 2, 0},
+    {"tags", COLS("name", "commit_id", "message", "created_at", "created_by"), 1, 0},
     {"proposals",
      COLS("id", "source", "target", "title", "description", "state", "author", "issue_keys", "created_at",
           "updated_at", "merged_commit", "closed_reason"),

@@ -203,6 +203,27 @@ int oms_store_commit_history(oms_dbconn *c, const char *start, int64_t limit, om
     return oms_db_run(c, &q, p, 2, out, err);
 }
 
+int oms_store_commit_history_filtered(oms_dbconn *c, const char *start, const char *resource, const char *author,
+                                      int64_t since_ms, int64_t until_ms, int64_t limit, oms_dbres **out,
+                                      oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH RECURSIVE chain(id, n) AS ("
+        " SELECT $1, 0"
+        " UNION ALL SELECT c.first_parent, chain.n + 1 FROM commits c JOIN chain ON c.id = chain.id"
+        " WHERE c.first_parent IS NOT NULL)"
+        " SELECT c.id, c.tree, c.parents, c.author, c.time_ms, c.issue_keys, c.message"
+        " FROM chain JOIN commits c ON c.id = chain.id"
+        " WHERE (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM commit_changes x WHERE x.commit_id = c.id"
+        " AND x.resource = CAST($2 AS TEXT)))"
+        " AND (CAST($3 AS TEXT) IS NULL OR c.author = CAST($3 AS TEXT))"
+        " AND c.time_ms >= $4 AND c.time_ms <= $5"
+        " ORDER BY chain.n LIMIT $6");
+    oms_dbparam p[] = {DBP_TEXT(start), DBP_TEXT(resource), DBP_TEXT(author), DBP_INT(since_ms),
+                       DBP_INT(until_ms), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 6, out, err);
+}
+
 int oms_store_issue_commits(oms_dbconn *c, const char *key, const char *after, int64_t limit, oms_dbres **out,
                             oms_error *err)
 {

@@ -69,6 +69,12 @@ int oms_store_commit_changes(oms_dbconn *c, const char *commit, oms_dbres **out,
  * parents, author, time_ms, issue_keys, message. */
 int oms_store_commit_history(oms_dbconn *c, const char *start, int64_t limit, oms_dbres **out, oms_error *err);
 /* Commits linked to an issue after `after` (same columns). */
+/* The first-parent history from `start` filtered to commits that changed
+ * `resource` ("KIND/API_NAME") and were made by `author` (each NULL for
+ * any) within [since_ms, until_ms]; at most `limit` rows. */
+int oms_store_commit_history_filtered(oms_dbconn *c, const char *start, const char *resource, const char *author,
+                                      int64_t since_ms, int64_t until_ms, int64_t limit, oms_dbres **out,
+                                      oms_error *err);
 int oms_store_issue_commits(oms_dbconn *c, const char *key, const char *after, int64_t limit, oms_dbres **out,
                             oms_error *err);
 

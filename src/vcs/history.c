@@ -32,6 +32,12 @@ json_t *oms_vcs_commit_row_json(const oms_dbres *r, size_t i)
 int oms_vcs_history(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit, json_t **items,
                     const char **next, oms_error *err)
 {
+    return oms_vcs_history_filtered(ctx, ref, cursor, limit, NULL, items, next, err);
+}
+
+int oms_vcs_history_filtered(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit,
+                             const oms_history_filter *f, json_t **items, const char **next, oms_error *err)
+{
     *items = NULL;
     *next = NULL;
     oms_dbconn *c;
@@ -49,7 +55,12 @@ int oms_vcs_history(oms_ctx *ctx, const char *ref, const char *cursor, size_t li
     /* Walk first parents from the start, one more than asked to know
      * whether a next page exists. */
     oms_dbres *r = NULL;
-    if ((rc = oms_store_commit_history(c, start, (int64_t)limit, &r, err)))
+    if (f)
+        rc = oms_store_commit_history_filtered(c, start, f->resource, f->author, f->since_ms, f->until_ms,
+                                               (int64_t)limit + 1, &r, err);
+    else
+        rc = oms_store_commit_history(c, start, (int64_t)limit, &r, err);
+    if (rc)
         return rc;
     json_t *list = json_array();
     size_t n = r->nrows < limit ? r->nrows : limit;
@@ -125,8 +136,38 @@ int oms_vcs_commit_detail(oms_ctx *ctx, const char *id, json_t **out, oms_error 
     return OMS_OK;
 }
 
+static int by_resource(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "resource")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "resource")));
+}
+
+/* Sorts diff entries by resource key ("KIND/API_NAME"): buckets are in
+ * hash order, which means nothing to a reader. */
+static json_t *sorted_by_resource(json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    if (n < 2)
+        return arr;
+    json_t **v = malloc(n * sizeof *v);
+    json_t *out = v ? json_array() : NULL;
+    if (!out) {
+        free(v);
+        return arr;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(arr, i);
+    qsort(v, n, sizeof *v, by_resource);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(out, v[i]);
+    free(v);
+    json_decref(arr);
+    return out;
+}
+
 /* Resource-level diff of two snapshots: buckets with equal hashes are
- * skipped whole, so a diff costs what changed, not the ontology's size. */
+ * skipped whole, so a diff costs what changed, not the ontology's size.
+ * Entries are sorted by resource key. */
 json_t *oms_snapshot_diff(const oms_snapshot *from, const oms_snapshot *to, bool *breaking)
 {
     json_t *out = json_array();
@@ -154,7 +195,7 @@ json_t *oms_snapshot_diff(const oms_snapshot *from, const oms_snapshot *to, bool
                                                  "fields", fields ? fields : json_array()));
         }
     }
-    return out;
+    return out ? sorted_by_resource(out) : NULL;
 }
 
 int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, bool *breaking, oms_error *err)

@@ -22,6 +22,14 @@ json_t *oms_vcs_commit_row_json(const oms_dbres *r, size_t i);
  * commit the next page starts at, NULL at the end. */
 int oms_vcs_history(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit, json_t **items,
                     const char **next, oms_error *err);
+/* Filters of a history (SPEC §4): NULL / 0 / INT64_MAX for none. */
+typedef struct {
+    const char *resource, *author;
+    int64_t since_ms, until_ms;
+} oms_history_filter;
+/* oms_vcs_history with filters (f may be NULL). */
+int oms_vcs_history_filtered(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit,
+                             const oms_history_filter *f, json_t **items, const char **next, oms_error *err);
 /* The commit with its changes and their field diffs (out: owned). */
 int oms_vcs_commit_detail(oms_ctx *ctx, const char *id, json_t **out, oms_error *err);
 /* The resource changes from commit `a` to commit `b` (out: owned). */

@@ -120,13 +120,16 @@ def test_isolation_423_progress_heartbeat_fencing(ctx):
     assert r.status == 423, r
     body = r.json()
     assert body["code"] == "locked"
-    assert body["lock"]["id"] == lid and body["lock"]["holder"] == "alice" and body["lock"]["kind"] == "indexing"
-    assert body["lock"]["reason"] == "rebuilding the Person index"
-    assert body["lock"]["progress"]["percent"] == 25 and body["lock"]["progress"]["phase"] == "build"
-    assert body["lock"]["acquired_at"] and body["lock"]["expires_at"]
+    assert body["locks"][0]["id"] == lid and body["locks"][0]["holder"] == "alice" and body["locks"][0]["kind"] == "indexing"
+    assert body["locks"][0]["reason"] == "rebuilding the Person index"
+    assert body["locks"][0]["progress"]["percent"] == 25 and body["locks"][0]["progress"]["phase"] == "build"
+    assert body["locks"][0]["acquired_at"] and body["locks"][0]["expires_at"]
     assert isinstance(body["eta_seconds"], int) and body["eta_seconds"] >= 0
     assert "shared-properties/Person" in body["writable"] and "iso/a" in body["writable"]
     assert body["blocked_resources"] == ["shared-properties/Person"] and body["locked"] == ["shared-properties/Person"]
+    # the lock once, under locks (SPEC §7), and how its holder writes
+    assert "lock" not in body and len(body["locks"]) == 1, body
+    assert f"X-Lock-ID: {lid}" in body["holder_writes_with"] and f"X-Lock-ID: {lid}" in body["detail"], body
     assert int(r.header("Retry-After")) >= 1
     # ... the rest of the branch stays writable, and reads are never blocked
     assert _put(srv, "iso/a", "shared-properties", "Other", _prop("Other", "by bob"), sub="bob").status == 200
@@ -136,8 +139,8 @@ def test_isolation_423_progress_heartbeat_fencing(ctx):
     srv.advance_lock_clock(0.3, _lock(lid))
     _heartbeat(srv, lid, percent=50, phase="build", message="half")
     r = _put(srv, "iso/a", "shared-properties", "Person", _prop("Person", "by bob"), sub="bob")
-    assert r.status == 423 and r.json()["lock"]["progress"]["percent"] == 50
-    assert r.json()["lock"]["progress"]["message"] == "half"
+    assert r.status == 423 and r.json()["locks"][0]["progress"]["percent"] == 50
+    assert r.json()["locks"][0]["progress"]["message"] == "half"
 
     # A writes under its lock; without X-Lock-ID even A is held off.
     r = _put(srv, "iso/a", "shared-properties", "Person", _prop("Person", "by alice"), sub="alice", **{"X-Lock-ID": lid})
@@ -299,7 +302,7 @@ def test_fencing_token_only_increases(ctx):
         {"op": "replace", "kind": "shared-properties", "api_name": "S", "document": _prop("S", "v2")},
         {"op": "create", "kind": "object-types", "api_name": "O", "document": _ot("O")}]}
     r = srv.request("POST", _url("fence/a", "changes"), headers=_h(srv, "alice", **{"X-Lock-ID": l1["id"]}), json_body=batch)
-    assert r.status == 423 and r.json()["lock"]["id"] == l2["id"], r
+    assert r.status == 423 and r.json()["locks"][0]["id"] == l2["id"], r
     r = srv.request("POST", _url("fence/a", "changes"),
                     headers=_h(srv, "alice", **{"X-Lock-ID": f"{l1['id']}, {l2['id']}"}), json_body=batch)
     assert r.status == 200, r

@@ -83,13 +83,13 @@ def test_lock_through_one_instance_blocks_writes_through_the_other(ctx):
     assert r.status == 201, r
     lid = r.json()["id"]
     r = _create_sp(b, "cl/one", "Blocked", sub="bob")
-    assert r.status == 423 and r.json()["lock"]["id"] == lid and int(r.header("Retry-After")) >= 1, r
+    assert r.status == 423 and r.json()["locks"][0]["id"] == lid and int(r.header("Retry-After")) >= 1, r
     # any instance serves the lock: heartbeat through b, progress seen through a
     r = b.request("POST", f"/api/v1/locks/{lid}/heartbeat", headers=_h(b, "alice"),
                   json_body={"progress": {"percent": 30, "phase": "vacuum"}})
     assert r.status == 200, r
     r = _create_sp(a, "cl/one", "Blocked", sub="bob")
-    assert r.status == 423 and r.json()["lock"]["progress"]["percent"] == 30
+    assert r.status == 423 and r.json()["locks"][0]["progress"]["percent"] == 30
     # the holder writes through b with its lock, then releases through a
     assert _create_sp(b, "cl/one", "Mine", sub="alice", **{"X-Lock-ID": lid}).status == 201
     assert a.request("DELETE", f"/api/v1/locks/{lid}", headers=_h(a, "alice")).status == 200

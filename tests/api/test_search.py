@@ -408,8 +408,8 @@ def test_search_and_rebuilds_are_audited_and_measured(ctx):
         r = srv.request("POST", _url("search/obs", "shared-properties"), headers=_h(srv),
                         json_body={"api_name": f"During{k}", "type": "string"})
         # a write meeting the switch is answered 423 with the job's progress
-        assert r.status == 201 or (r.status == 423 and r.json()["lock"]["kind"] == "indexing" and
-                                   r.json()["lock"]["progress"]["phase"] == "switch"), r
+        assert r.status == 201 or (r.status == 423 and r.json()["locks"][0]["kind"] == "indexing" and
+                                   r.json()["locks"][0]["progress"]["phase"] == "switch"), r
         time.sleep(0.05)
     assert seen_gauge
     assert cur["state"] == "succeeded" and cur["phase"] == "done" and cur["percent"] == 100, cur

@@ -215,7 +215,7 @@ def test_rebuild_under_load_blocks_writes_only_in_the_switch_window(ctx):
     windows = {}
     for names, _, t0, t1, body, retry in locked:
         assert body["code"] == "locked" and retry and int(retry) >= 1, body
-        lk = body["lock"]
+        lk = body["locks"][0]
         assert lk["kind"] == "indexing" and lk["scope"] == "branch" and job["id"] in lk["reason"], lk
         assert lk["progress"]["phase"] == "switch" and isinstance(lk["progress"]["percent"], (int, float)), lk
         assert job["id"] in lk["progress"]["message"] and "eta_seconds" in body, body

@@ -122,6 +122,21 @@ def _probes(srv, head, pid):
         # someone allowed finds it there (the probe is not vacuous)
         assert "SecretThing" in _ok(srv.get(f"/api/v1/search/{quote(SECRET)}?q=secret", headers=_h(srv)), 200).body
 
+    _ok(srv.request("POST", "/api/v1/tags", headers=_h(srv), json_body={"name": "sec-v1", "commit": head}), 201)
+
+    def tag_list():
+        r = _ok(srv.get("/api/v1/tags?limit=1000", headers=d), 200)
+        assert "sec-v1" not in r.body and head not in r.body, r
+        assert "sec-v1" in srv.get("/api/v1/tags?limit=1000", headers=_h(srv)).body
+
+    def tag_get():
+        _denied(srv.get("/api/v1/tags/sec-v1", headers=d))
+        # nor through ?at= on a branch the developer may read (SPEC §4)
+        _denied(srv.get("/api/v1/schemas/main/shared-properties/SecretThing?at=sec-v1", headers=d))
+        _denied(srv.get(f"/api/v1/schemas/main?at={head}", headers=d))
+        _denied(srv.get("/api/v1/diff?from=main&to=sec-v1", headers=d))
+        _ok(srv.get("/api/v1/tags/sec-v1", headers=_h(srv)), 200)
+
     def index_job_get():
         # a rebuild's progress names its branch's commit and size
         _denied(srv.get(f"/api/v1/index-jobs/{job}", headers=d))
@@ -142,6 +157,8 @@ def _probes(srv, head, pid):
         "/api/v1/proposals/{id}": proposal_get,
         "/api/v1/search/{branch}": search,
         "/api/v1/index-jobs/{id}": index_job_get,
+        "/api/v1/tags": tag_list,
+        "/api/v1/tags/{name}": tag_get,
     }
 
 
@@ -162,7 +179,7 @@ def test_every_content_route_has_a_probe(ctx):
             raise AssertionError(f"{pattern}: {e}") from e
     # every refusal above is an audited denial
     denials = srv.audit_events(f"action = 'authz.denied' AND actor_sub = '{DENIED}'")
-    assert len(denials) == 13, [(e["route"], e["http_status"]) for e in denials]
+    assert len(denials) == 17, [(e["route"], e["http_status"]) for e in denials]
 
 
 def test_copies_merges_proposals_and_reverts_from_a_denied_branch(ctx):

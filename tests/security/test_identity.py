@@ -764,7 +764,8 @@ def test_config_check_shows_fingerprints_never_keys(ctx):
 def test_token_cli_refuses_unknown_roles(ctx):
     srv = ctx.new_server()
     r = srv.run_cli("token", "--sub", "svc", "--roles", "developer,develper")
-    assert r.returncode == 2 and 'unknown role "develper" grants nothing' in r.stderr, r.stderr
+    assert r.returncode == 2 and 'unknown role "develper" grants nothing' in r.stderr \
+        and "roles: viewer, developer, reviewer, admin" in r.stderr, r.stderr
     assert r.stdout == ""
     r = srv.run_cli("token", "--sub", "svc", "--roles", "developer,develper", "--allow-unknown-roles")
     assert r.returncode == 0, r.stderr

@@ -1,0 +1,39 @@
+#include "store/tags_sql.h"
+
+#include "store/dialect.h"
+
+int oms_store_tag_insert(oms_dbconn *c, const char *name, const char *commit, const char *message, int64_t now_ms,
+                         const char *by, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO tags (name, commit_id, message, created_at, created_by) VALUES ($1, $2, $3, $4, $5)");
+    oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(commit), DBP_TEXT(message ? message : ""), DBP_INT(now_ms),
+                       DBP_TEXT(by ? by : "")};
+    return oms_db_run(c, &q, p, 5, NULL, err);
+}
+
+int oms_store_tag_get(oms_dbconn *c, const char *name, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT " OMS_STORE_TAG_COLS " FROM tags WHERE name = $1");
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_tag_page(oms_dbconn *c, const char *after, int64_t limit, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("SELECT " OMS_STORE_TAG_COLS " FROM tags WHERE name > $1 ORDER BY name LIMIT $2");
+    oms_dbparam p[] = {DBP_TEXT(after ? after : ""), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
+int oms_store_tag_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM tags WHERE name = $1");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *deleted = rc == OMS_OK && r ? r->changes : 0;
+    oms_dbres_free(r);
+    return rc;
+}
