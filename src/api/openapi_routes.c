@@ -67,7 +67,7 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"source\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"},\"resolutions\":{\"type\":\"object\","
      "\"additionalProperties\":{\"anyOf\":[{\"enum\":[\"source\",\"target\"]},{\"type\":\"object\"}]}}," ISSUES "}}",
      "{\"source\":\"feature/x\",\"message\":\"Merge feature/x PROJ-1\",\"resolutions\":{\"object-types/Person\":"
-     "\"source\"}}",
+     "{\"/properties/2/type\":\"source\"},\"object-types/Team\":\"target\"}}",
      200, REF("Merge"), NULL},
     {"POST", "/api/v1/branches/{branch}/revert", "Revert a commit as a new commit", NULL,
      "{\"type\":\"object\",\"required\":[\"commit\"],\"additionalProperties\":false,\"properties\":{"

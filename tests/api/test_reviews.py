@@ -194,3 +194,89 @@ def test_audit_records_status_received(ctx):
     assert r.status == 409
     ev = srv.audit_events("action = 'proposal.merge' AND http_status = 409 AND actor_sub = 'rob'")
     assert ev and ev[-1]["outcome"] == "failure", ev
+
+
+PERSON = {"api_name": "Person", "status": "active",
+          "properties": [{"api_name": "id", "type": "string", "required": True},
+                         {"api_name": "name", "type": "string"},
+                         {"api_name": "age", "type": "integer"}], "primary_key": "id"}
+
+
+def _person(**changes):
+    props = []
+    for p in PERSON["properties"]:
+        q = dict(p)
+        q.update(changes.get(p["api_name"], {}))
+        props.append(q)
+    return dict(PERSON, properties=props)
+
+
+def _put_person(srv, branch, doc):
+    u = f"/api/v1/schemas/{quote(branch)}/object-types/Person"
+    cur = srv.get(u, headers=_h(srv))
+    h = _h(srv)
+    h["If-Match"] = cur.header("ETag")
+    r = srv.request("PUT", u, headers=h, json_body=doc)
+    assert r.status == 200, r
+
+
+def _merge(srv, target, source, expect, resolutions=None):
+    body = {"source": source}
+    if resolutions is not None:
+        body["resolutions"] = resolutions
+    r = srv.request("POST", f"/api/v1/branches/{quote(target)}/merge", headers=_h(srv), json_body=body)
+    assert r.status == expect, r
+    return r.json()
+
+
+def _conflicting_pair(srv, prefix):
+    _branch(srv, f"{prefix}/base")
+    r = srv.request("POST", f"/api/v1/schemas/{quote(prefix + '/base')}/object-types", headers=_h(srv),
+                    json_body=PERSON)
+    assert r.status == 201, r
+    _branch(srv, f"{prefix}/src", f"{prefix}/base")
+    _branch(srv, f"{prefix}/tgt", f"{prefix}/base")
+    # source: a clean change (name's description) and a conflicting one (age's type)
+    _put_person(srv, f"{prefix}/src", _person(name={"description": "from source"}, age={"type": "long"}))
+    # target: a clean change (id's description) and the other side of the conflict
+    _put_person(srv, f"{prefix}/tgt", _person(id={"description": "from target"}, age={"type": "double"}))
+
+
+def _props(srv, branch):
+    doc = srv.get(f"/api/v1/schemas/{quote(branch)}/object-types/Person", headers=_h(srv)).json()
+    return {p["api_name"]: p for p in doc["properties"]}
+
+
+def test_field_level_resolution_keeps_both_sides_clean_changes(ctx):
+    srv = ctx.server
+    _conflicting_pair(srv, "fr1")
+    body = _merge(srv, "fr1/tgt", "fr1/src", 409)
+    (c,) = body["conflicts"]
+    assert [f["path"] for f in c["fields"]] == ["/properties/age/type"], c
+    # a pointer naming no conflict leaves the conflict standing
+    body = _merge(srv, "fr1/tgt", "fr1/src", 409, {"object-types/Person": {"/properties/1/type": "source"}})
+    assert body["conflicts"][0]["resource"] == "object-types/Person"
+    _merge(srv, "fr1/tgt", "fr1/src", 400, {"object-types/Person": {"/properties/2/type": "mine"}})
+    # keep the target's age type (pointer by index, as in issue #20)
+    out = _merge(srv, "fr1/tgt", "fr1/src", 200, {"object-types/Person": {"/properties/2/type": "target"}})
+    assert out["status"] == "merged", out
+    p = _props(srv, "fr1/tgt")
+    assert p["age"]["type"] == "double"                      # the target's side of the conflict
+    assert p["name"].get("description") == "from source"     # the source's clean change survives
+    assert p["id"].get("description") == "from target"       # the target's clean change survives
+
+
+def test_field_level_resolution_by_name_and_per_resource_side(ctx):
+    srv = ctx.server
+    _conflicting_pair(srv, "fr2")
+    out = _merge(srv, "fr2/tgt", "fr2/src", 200, {"object-types/Person": {"/properties/age/type": "source"}})
+    assert out["status"] == "merged", out
+    p = _props(srv, "fr2/tgt")
+    assert p["age"]["type"] == "long" and p["name"].get("description") == "from source" and \
+        p["id"].get("description") == "from target", p
+    # a per-resource side settles only the conflicting fields too
+    _conflicting_pair(srv, "fr3")
+    _merge(srv, "fr3/tgt", "fr3/src", 200, {"object-types/Person": "target"})
+    p = _props(srv, "fr3/tgt")
+    assert p["age"]["type"] == "double" and p["name"].get("description") == "from source" and \
+        p["id"].get("description") == "from target", p
