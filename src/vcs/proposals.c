@@ -14,6 +14,7 @@
 #include "txn/change.h"
 #include "util/encoding.h"
 #include "util/time.h"
+#include "vcs/compat.h"
 #include "vcs/merging.h"
 
 static void decref_cb(void *p) { json_decref(p); }
@@ -211,8 +212,19 @@ int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view 
         oms_ctx_problem_extra(ctx, NULL); /* a preview's refusal is part of the view, not of the answer */
         int64_t required = 1, breaking_required = 2;
         oms_store_branch_rules(c, p->target, &required, &breaking_required, err);
+        bool transitive = false, found = false;
+        oms_error cerr;
+        oms_store_branch_compat(c, p->target, v->compatibility, &transitive, &found, &cerr);
+        if (strcmp(v->compatibility, "none") == 0)
+            breaking_required = required; /* no breaking-change rule on this target */
         if (rc == OMS_OK || rc == OMS_ECONFLICT) {
             bool breaking = mr.breaking;
+            json_object_set_new(doc, "compatibility", json_string(v->compatibility));
+            json_t *be = oms_vcs_breaking_entries(mr.changes);
+            /* block: a breaking proposal cannot merge (SPEC §4) */
+            bool blocked = breaking && strcmp(v->compatibility, "block") == 0;
+            json_object_set_new(doc, "breaking_changes", be ? be : json_array());
+            json_object_set_new(doc, "blocked_by_policy", json_boolean(blocked));
             v->required = breaking ? breaking_required : required;
             v->required_if_not_breaking = required;
             v->breaking = breaking;
@@ -231,7 +243,7 @@ int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view 
             json_object_set_new(doc, "required_approvals", json_integer(v->required));
             json_object_set_new(doc, "up_to_date", json_boolean(mr.status && strcmp(mr.status, "up_to_date") == 0));
             v->mergeable = rc == OMS_OK && strcmp(p->state, "open") == 0 && v->approvals >= v->required &&
-                           v->changes_requested == 0;
+                           v->changes_requested == 0 && !blocked;
             if (strcmp(p->state, "open") == 0 && v->approvals >= v->required)
                 state = "approved";
         } else {
@@ -694,7 +706,8 @@ int oms_proposal_merge(oms_ctx *ctx, const oms_proposal *p, const char *message,
                                                  oms_dbres_get(p->row, 0, OMS_PR_TITLE));
     /* The merge takes the approved commit itself, not the branch name: a
      * commit landing on the source meanwhile is never merged unreviewed. */
-    merge_guard guard = {.ctx = ctx, .p = p, .approved_head = v.source_head, .breaking = v.breaking,
+    merge_guard guard = {.ctx = ctx, .p = p, .approved_head = v.source_head,
+                         .breaking = v.breaking && strcmp(v.compatibility, "none") != 0,
                          .override_ok = override_ok};
     oms_merge_request m = {.target = p->target, .source = v.source_head, .message = msg, .bypass_protection = true,
                            .audit_action = "proposal.merge", .audit_detail = detail, .in_tx = mark_merged,

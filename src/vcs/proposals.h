@@ -32,6 +32,7 @@ typedef struct {
     int64_t approvals, required, required_if_not_breaking;
     int64_t changes_requested; /* standing change requests: they block the merge */
     bool breaking;
+    char compatibility[16]; /* the target's policy: warn, block or none */
     json_t *conflicts;  /* owned, may be NULL */
     char source_head[65]; /* the source commit the approvals were counted for */
 } oms_proposal_view;
