@@ -110,7 +110,7 @@ int oms_h_branch_delete(oms_request *req)
 }
 
 static const char *const k_settings_fields[] = {"protected", "required_approvals", "breaking_change_approvals",
-                                                "issue_required", NULL};
+                                                "issue_required", "compatibility", "transitive", NULL};
 
 int oms_h_branch_settings(oms_request *req)
 {
@@ -118,7 +118,13 @@ int oms_h_branch_settings(oms_request *req)
     if (!json_is_object(b) || !oms_body_fields_ok(req, b, k_settings_fields))
         return req->responded ? OMS_OK : oms_resp_problem(req, OMS_EINVAL, "the body must be a settings object", NULL);
     oms_branch_settings s = {json_object_get(b, "protected"), json_object_get(b, "required_approvals"),
-                             json_object_get(b, "breaking_change_approvals"), json_object_get(b, "issue_required")};
+                             json_object_get(b, "breaking_change_approvals"), json_object_get(b, "issue_required"),
+                             json_object_get(b, "compatibility"), json_object_get(b, "transitive")};
+    const char *pol = json_string_value(s.compatibility);
+    if ((s.compatibility && (!pol || (strcmp(pol, "warn") && strcmp(pol, "block") && strcmp(pol, "none")))) ||
+        (s.transitive && !json_is_boolean(s.transitive)))
+        return oms_resp_problem(req, OMS_EINVAL, "compatibility: \"warn\", \"block\" or \"none\"; transitive: boolean",
+                                NULL);
     const json_t *ra = s.required_approvals, *bra = s.breaking_change_approvals, *ir = s.issue_required;
     if ((s.protect && !json_is_boolean(s.protect)) ||
         (ra && (!json_is_integer(ra) || json_integer_value(ra) < 0 || json_integer_value(ra) > 10)) ||

@@ -12,6 +12,7 @@
 #include "http/pipeline.h"
 #include "vcs/commit.h"
 #include "vcs/merging.h"
+#include "vcs/merge.h"
 #include "vcs/revert.h"
 #include "vcs/write.h"
 
@@ -34,12 +35,21 @@ static bool valid_resolutions(oms_request *req, const json_t *res)
         oms_kind k;
         const char *slash = strchr(key, '/');
         snprintf(seg, sizeof seg, "%.*s", (int)strcspn(key, "/"), key);
-        bool ok = slash && oms_kind_parse(&k, seg) == 0 && oms_valid_api_name(slash + 1) &&
+        bool fields_ok = true;
+        if (oms_merge_is_field_resolution(v)) {
+            const char *ptr;
+            json_t *side;
+            json_object_foreach(v, ptr, side) fields_ok =
+                fields_ok && json_is_string(side) &&
+                (!strcmp(json_string_value(side), "source") || !strcmp(json_string_value(side), "target"));
+        }
+        bool ok = slash && oms_kind_parse(&k, seg) == 0 && oms_valid_api_name(slash + 1) && fields_ok &&
                   (json_is_object(v) ||
                    (json_is_string(v) && (!strcmp(json_string_value(v), "source") || !strcmp(json_string_value(v), "target"))));
         if (!ok) {
             oms_resp_problem(req, OMS_EINVAL,
-                             oms_arena_printf(req->arena, "resolution for %.120s must be \"source\", \"target\" or a document", key),
+                             oms_arena_printf(req->arena, "resolution for %.120s must be \"source\", \"target\", a document"
+                                              " or {\"/json/pointer\": \"source\" | \"target\"}", key),
                              NULL);
             return false;
         }

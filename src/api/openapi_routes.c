@@ -13,6 +13,9 @@
 #define PAGE_OF(n)                                                                                               \
     "{\"allOf\":[{\"$ref\":\"#/components/schemas/Page\"},{\"properties\":{\"items\":{\"items\":{\"$ref\":"       \
     "\"#/components/schemas/" n "\"}}}}]}"
+#define VERDICT \
+    "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"comment\":{\"type\":\"string\"}}}", \
+    "{\"comment\":\"Looks right\"}"
 #define ISSUES "\"issue_id\":{\"type\":\"string\"},\"issue_ids\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
 
 const oms_openapi_route oms_openapi_routes[] = {
@@ -74,7 +77,7 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"source\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"},\"resolutions\":{\"type\":\"object\","
      "\"additionalProperties\":{\"anyOf\":[{\"enum\":[\"source\",\"target\"]},{\"type\":\"object\"}]}}," ISSUES "}}",
      "{\"source\":\"feature/x\",\"message\":\"Merge feature/x PROJ-1\",\"resolutions\":{\"object-types/Person\":"
-     "\"source\"}}",
+     "{\"/properties/2/type\":\"source\"},\"object-types/Team\":\"target\"}}",
      200, REF("Merge"), NULL},
     {"POST", "/api/v1/branches/{branch}/revert", "Revert a commit as a new commit", NULL,
      "{\"type\":\"object\",\"required\":[\"commit\"],\"additionalProperties\":false,\"properties\":{"
@@ -86,21 +89,39 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"minimum\":0},\"issue_required\":{\"type\":[\"boolean\",\"null\"]},\"compatibility\":{\"enum\":[\"warn\","
      "\"block\",\"none\"]},\"transitive\":{\"type\":\"boolean\"}}}",
      "{\"protected\":true,\"required_approvals\":1}", 200, REF("Branch"), NULL},
-    {"GET", "/api/v1/proposals", "List proposals", "state target limit cursor", NULL, NULL, 200, PAGE_OF("Proposal"),
+    {"GET", "/api/v1/proposals", "List proposals (needs_review=true: those awaiting the caller's review)",
+     "state target needs_review limit cursor", NULL, NULL, 200, PAGE_OF("Proposal"),
      NULL},
     {"POST", "/api/v1/proposals", "Create a proposal", NULL,
      "{\"type\":\"object\",\"required\":[\"source\",\"target\",\"title\"],\"properties\":{\"source\":{\"type\":"
      "\"string\"},\"target\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"description\":{\"type\":"
-     "\"string\"},\"draft\":{\"type\":\"boolean\"}," ISSUES "}}",
+     "\"string\"},\"draft\":{\"type\":\"boolean\"},\"reviewers\":{\"type\":\"array\",\"items\":{\"type\":"
+     "\"string\"}}," ISSUES "}}",
      "{\"source\":\"feature/x\",\"target\":\"main\",\"title\":\"Add Person\",\"description\":\"PROJ-1\"}", 201,
      REF("Proposal"), NULL},
     {"GET", "/api/v1/proposals/{id}", "A proposal with its diff, conflicts and reviews", NULL, NULL, NULL, 200,
      REF("Proposal"), NULL},
     {"POST", "/api/v1/proposals/{id}/open", "Open a draft", NULL, NULL, NULL, 200, REF("Proposal"), NULL},
-    {"POST", "/api/v1/proposals/{id}/approve", "Approve the current source head", NULL, NULL, NULL, 200,
+    {"POST", "/api/v1/proposals/{id}/approve", "Approve the current source head, with an optional comment", NULL,
+     VERDICT, 200, REF("Proposal"), NULL},
+    {"POST", "/api/v1/proposals/{id}/reject", "Reject (closes the proposal), with an optional comment", NULL,
+     VERDICT, 200, REF("Proposal"), NULL},
+    {"POST", "/api/v1/proposals/{id}/request-changes",
+     "Request changes: blocks merging until the same reviewer approves or dismisses", NULL, VERDICT, 200,
      REF("Proposal"), NULL},
-    {"POST", "/api/v1/proposals/{id}/reject", "Reject (closes the proposal)", NULL, NULL, NULL, 200,
-     REF("Proposal"), NULL},
+    {"POST", "/api/v1/proposals/{id}/dismiss", "Withdraw one's own review (a change request among it)", NULL,
+     VERDICT, 200, REF("Proposal"), NULL},
+    {"GET", "/api/v1/proposals/{id}/comments", "Comments in the order they were made", "limit cursor", NULL, NULL,
+     200, PAGE, NULL},
+    {"POST", "/api/v1/proposals/{id}/comments", "Comment on the proposal, a resource or a field (JSON pointer)", NULL,
+     "{\"type\":\"object\",\"required\":[\"body\"],\"additionalProperties\":false,\"properties\":{\"body\":{"
+     "\"type\":\"string\"},\"resource\":{\"type\":\"string\"},\"field\":{\"type\":\"string\"}}}",
+     "{\"body\":\"Why long?\",\"resource\":\"object-types/Person\",\"field\":\"/properties/age/type\"}", 201,
+     OBJ, NULL},
+    {"POST", "/api/v1/proposals/{id}/reviewers", "Request reviewers", NULL,
+     "{\"type\":\"object\",\"required\":[\"reviewers\"],\"additionalProperties\":false,\"properties\":{"
+     "\"reviewers\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}",
+     "{\"reviewers\":[\"alice\"]}", 200, REF("Proposal"), NULL},
     {"POST", "/api/v1/proposals/{id}/close", "Close", NULL, NULL, NULL, 200, REF("Proposal"), NULL},
     {"POST", "/api/v1/proposals/{id}/merge", "Merge the approved source commit", NULL,
      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"message\":{\"type\":\"string\"}," ISSUES

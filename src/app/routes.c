@@ -82,7 +82,16 @@ const oms_route oms_app_routes[] = {
     {"POST", "/api/v1/proposals/{id}/reject", oms_h_proposal_reject, OMS_PERM_PROPOSAL_REVIEW, "proposal.reject", false},
     {"POST", "/api/v1/proposals/{id}/close", oms_h_proposal_close, OMS_PERM_PROPOSAL_CREATE, "proposal.close", false},
     {"POST", "/api/v1/proposals/{id}/merge", oms_h_proposal_merge, OMS_PERM_PROPOSAL_MERGE, "proposal.merge", true,
-     oms_proposal_target_branch},
+     oms_proposal_target_branch, oms_proposal_inherited_issue_keys},
+    {"POST", "/api/v1/proposals/{id}/request-changes", oms_h_proposal_request_changes, OMS_PERM_PROPOSAL_REVIEW,
+     "proposal.request_changes", false},
+    {"POST", "/api/v1/proposals/{id}/dismiss", oms_h_proposal_dismiss, OMS_PERM_PROPOSAL_REVIEW, "proposal.dismiss",
+     false},
+    {"GET", "/api/v1/proposals/{id}/comments", oms_h_proposal_comment_list, OMS_PERM_SCHEMA_READ, NULL, false},
+    {"POST", "/api/v1/proposals/{id}/comments", oms_h_proposal_comment_add, OMS_PERM_SCHEMA_READ, "proposal.comment",
+     false},
+    {"POST", "/api/v1/proposals/{id}/reviewers", oms_h_proposal_reviewers_add, OMS_PERM_PROPOSAL_CREATE,
+     "proposal.reviewers", false},
 
     /* emergency overrides (SPEC §6.4) and alerts (SPEC §10) */
     {"GET", "/api/v1/overrides", oms_h_override_list, OMS_PERM_OVERRIDE_REQUEST, NULL, false},

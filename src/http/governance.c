@@ -62,6 +62,20 @@ static bool check_issues(oms_request *req)
     ctx->commit_message = message;
     json_t *invalid = json_array();
     json_t *keys = oms_issue_refs_collect(req, json_is_object(body) ? body : NULL, message, invalid);
+    if (keys && req->route->inherited_issue_keys) {
+        json_t *more = req->route->inherited_issue_keys(req);
+        size_t i;
+        json_t *k;
+        json_array_foreach(more, i, k) {
+            bool dup = false;
+            size_t j;
+            json_t *x;
+            json_array_foreach(keys, j, x) dup = dup || json_equal(x, k);
+            if (!dup)
+                json_array_append(keys, k);
+        }
+        json_decref(more);
+    }
     oms_error err;
     int rc = oms_issue_check(ctx, change_branch(req), keys, invalid, &err);
     json_decref(invalid);

@@ -460,7 +460,10 @@ void oms_pipeline_finish(oms_request *req)
         const char *pc = req->problem_code ? req->problem_code : "";
         bool lock_wait = (strcmp(pc, "database_timeout") == 0 && oms_db_single_writer(req->app->store->db)) ||
                          strcmp(pc, "storage_full") == 0;
-        int rc = audit_refusal_as(req, action, "failure", req->status,
+        /* a refusal (401, 403) is recorded as denied, anything else as a
+         * failure, with the status the client received */
+        const char *outcome = req->status == 401 || req->status == 403 ? "denied" : "failure";
+        int rc = audit_refusal_as(req, action, outcome, req->status,
                                   req->problem_code ? req->problem_code : "error", !lock_wait);
         if (rc != OMS_OK && req->status != oms_err_http_status((oms_err)rc))
             oms_resp_problem(req, (oms_err)rc, unrecorded_detail(rc), NULL); /* fail closed */

@@ -5,6 +5,7 @@
 #ifndef OMS_ROUTES_H
 #define OMS_ROUTES_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -27,6 +28,9 @@ struct oms_route {
     /* The branch a change applies to, when not the {branch} parameter
      * (a proposal's target, a lock's branch); NULL for the default. */
     const char *(*change_branch)(oms_request *req);
+    /* Issue keys the change inherits (a proposal merge: the proposal's and
+     * its source commits', SPEC §4); a new reference or NULL. */
+    json_t *(*inherited_issue_keys)(oms_request *req);
 };
 
 typedef struct oms_route_table oms_route_table;

@@ -11,6 +11,7 @@
  * Beyond the SPEC list, adding a property that is required is breaking, for
  * the reason making one required is (existing objects lack it), mirroring
  * "adding a required action parameter". */
+#include <stdio.h>
 #include <string.h>
 
 #include "ontology/internal.h"
@@ -117,8 +118,18 @@ typedef struct {
 /* ---- ops -------------------------------------------------------------------- */
 
 /* Values are copied so the ops outlive (and never alias) the documents. */
-static void emit(dctx *d, const char *op, const json_t *old_val, const json_t *new_val,
-                 bool breaking)
+/* Every breaking op carries its rule code and a sentence a reviewer can
+ * read (SPEC §4): `why` is the reason's text after the pointer. */
+static void emit_why(dctx *d, const char *op, const json_t *old_val, const json_t *new_val, bool breaking,
+                     const char *code, const char *why);
+
+static void emit(dctx *d, const char *op, const json_t *old_val, const json_t *new_val, bool breaking)
+{
+    emit_why(d, op, old_val, new_val, breaking, NULL, NULL);
+}
+
+static void emit_why(dctx *d, const char *op, const json_t *old_val, const json_t *new_val, bool breaking,
+                     const char *code, const char *why)
 {
     breaking = breaking && !d->experimental;
     json_t *o = json_object();
@@ -131,6 +142,13 @@ static void emit(dctx *d, const char *op, const json_t *old_val, const json_t *n
     if (new_val)
         json_object_set_new(o, "new", json_deep_copy(new_val));
     json_object_set_new(o, "breaking", json_boolean(breaking));
+    if (breaking && code) {
+        const char *path = oms_ont_ptr_str(&d->ptr);
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s%s%s", *path ? path : "the resource", *path ? ": " : " ", why);
+        json_object_set_new(o, "rule", json_string(code));
+        json_object_set_new(o, "reason", json_string(reason));
+    }
     json_array_append_new(d->ops, o);
     d->breaking = d->breaking || breaking;
 }
@@ -154,14 +172,60 @@ static bool judge(brule rule, const json_t *old_val, const json_t *new_val)
     return true;
 }
 
-static void diff_value(dctx *d, brule rule, const json_t *old_val, const json_t *new_val)
+/* The rule code of a breaking change of field `r`, and why it breaks. */
+static const char *rule_code(const field_rule *r, const json_t *old_val, const json_t *new_val, char *why,
+                             size_t cap)
 {
-    if (!old_val)
-        emit(d, "add", NULL, new_val, judge(rule, NULL, new_val));
-    else if (!new_val)
-        emit(d, "remove", old_val, NULL, judge(rule, old_val, NULL));
-    else if (!json_equal(old_val, new_val))
-        emit(d, "replace", old_val, new_val, judge(rule, old_val, new_val));
+    const char *o = json_string_value(old_val), *n = json_string_value(new_val);
+    switch (r->rule) {
+    case B_TYPE:
+        snprintf(why, cap, "the type changes from %s to %s, which is not a widening: stored values and readers"
+                           " of the old type may not convert", o ? o : "(none)", n ? n : "(none)");
+        return "type_changed";
+    case B_BECOMES_TRUE:
+        snprintf(why, cap, "becomes required: existing objects and callers lack it");
+        return "made_required";
+    case B_CARDINALITY:
+        snprintf(why, cap, "the cardinality narrows from %s to %s: existing links may no longer fit",
+                 o ? o : "(none)", n ? n : "(none)");
+        return "cardinality_narrowed";
+    default:
+        break;
+    }
+    const char *f = r->field ? r->field : "";
+    if (strcmp(f, "primary_key") == 0) {
+        snprintf(why, cap, "the primary key changes: every stored identity and reference to it changes meaning");
+        return "primary_key_changed";
+    }
+    if (strcmp(f, "from") == 0 || strcmp(f, "to") == 0) {
+        snprintf(why, cap, "the link's endpoint type changes: existing links point at the wrong type");
+        return "link_endpoint_changed";
+    }
+    if (strcmp(f, "array") == 0) {
+        snprintf(why, cap, "switches between a single value and a list: readers and writers of the old shape break");
+        return "array_flag_changed";
+    }
+    if (strcmp(f, "object_type") == 0) {
+        snprintf(why, cap, "the referenced object type changes: callers pass objects of the old type");
+        return "object_type_changed";
+    }
+    snprintf(why, cap, "the list changes in a way that cannot be matched item by item, judged breaking");
+    return "list_changed";
+}
+
+static void diff_value(dctx *d, const field_rule *r, const json_t *old_val, const json_t *new_val)
+{
+    char why[256];
+    if (!old_val) {
+        bool b = judge(r->rule, NULL, new_val);
+        emit_why(d, "add", NULL, new_val, b, b ? rule_code(r, NULL, new_val, why, sizeof why) : NULL, why);
+    } else if (!new_val) {
+        bool b = judge(r->rule, old_val, NULL);
+        emit_why(d, "remove", old_val, NULL, b, b ? rule_code(r, old_val, NULL, why, sizeof why) : NULL, why);
+    } else if (!json_equal(old_val, new_val)) {
+        bool b = judge(r->rule, old_val, new_val);
+        emit_why(d, "replace", old_val, new_val, b, b ? rule_code(r, old_val, new_val, why, sizeof why) : NULL, why);
+    }
 }
 
 /* ---- objects and named lists ---------------------------------------------------- */
@@ -195,7 +259,7 @@ static void diff_named(dctx *d, const field_rule *r, const json_t *old_arr, cons
     const char *name;
     json_t *item;
     if (!old_index || !new_index) {
-        diff_value(d, r->rule, old_arr, new_arr);
+        diff_value(d, r, old_arr, new_arr);
         goto cleanup;
     }
     json_object_foreach(new_index, name, item) {
@@ -204,14 +268,16 @@ static void diff_named(dctx *d, const field_rule *r, const json_t *old_arr, cons
         if (before)
             diff_object(d, r->sub, before, item);
         else
-            emit(d, "add", NULL, item, json_is_true(json_object_get(item, "required")));
+            emit_why(d, "add", NULL, item, json_is_true(json_object_get(item, "required")), "required_item_added",
+                     "a required item is added: existing objects and callers lack it");
         oms_ont_ptr_pop(&d->ptr, mark);
     }
     json_object_foreach(old_index, name, item) {
         if (json_object_get(new_index, name))
             continue;
         size_t mark = oms_ont_ptr_push(&d->ptr, name);
-        emit(d, "remove", item, NULL, true);
+        emit_why(d, "remove", item, NULL, true, "item_removed",
+                 "is removed: consumers that read or send it break");
         oms_ont_ptr_pop(&d->ptr, mark);
     }
 cleanup:
@@ -239,7 +305,7 @@ static void diff_field(dctx *d, const rule_set *rules, const char *field, const 
     else if (r->shape == S_OBJECT && json_is_object(old_val) && json_is_object(new_val))
         diff_object(d, r->sub, old_val, new_val);
     else
-        diff_value(d, r->rule, old_val, new_val);
+        diff_value(d, r, old_val, new_val);
     oms_ont_ptr_pop(&d->ptr, mark);
 }
 
@@ -277,7 +343,8 @@ json_t *oms_diff_documents(oms_kind k, const json_t *old_doc, const json_t *new_
     if (!old_doc && new_doc)
         emit(&d, "add", NULL, new_doc, false);
     else if (old_doc && !new_doc)
-        emit(&d, "remove", old_doc, NULL, true);
+        emit_why(&d, "remove", old_doc, NULL, true, "resource_removed",
+                 "is deleted: every consumer that uses it breaks");
     else if (old_doc && new_doc)
         diff_object(&d, (unsigned)k < OMS_KIND__COUNT ? &KIND_RULES[k] : NULL, old_doc, new_doc);
 cleanup:

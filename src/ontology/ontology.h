@@ -59,6 +59,11 @@ int oms_check_integrity(oms_kind k, const json_t *doc, oms_lookup_fn lookup, voi
 /* Field-level diff of two versions of one resource (either may be NULL for
  * add/remove). Returns a JSON array of
  *   {"path": JSON pointer, "op": "add"|"remove"|"replace", "old": v, "new": v, "breaking": bool}
+ * and, on a breaking op, "rule" (a code: resource_removed, item_removed,
+ * required_item_added, type_changed, made_required, cardinality_narrowed,
+ * primary_key_changed, link_endpoint_changed, array_flag_changed,
+ * object_type_changed, list_changed) and "reason" (a sentence naming the
+ * pointer, for a reviewer).
  * Arrays of named items (properties, parameters, inputs) are matched by
  * api_name, and their pointers use the api_name as the token:
  * /properties/email/type. Other arrays are compared as values.

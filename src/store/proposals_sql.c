@@ -31,15 +31,23 @@ int oms_store_proposal_target(oms_dbconn *c, const char *id, char *out, size_t c
     return rc;
 }
 
-int oms_store_proposal_page(oms_dbconn *c, const char *after, const char *state, const char *target, int64_t limit,
-                            oms_dbres **out, oms_error *err)
+int oms_store_proposal_page(oms_dbconn *c, const char *after, const char *state, const char *target,
+                            const char *needs_review_by, int64_t limit, oms_dbres **out, oms_error *err)
 {
+    /* needs_review_by: open proposals that name the reviewer and have no
+     * verdict of theirs on the source's current head */
     static const oms_sql q = OMS_SQL_BOTH(
         "SELECT id, source, target, title, state, author, created_at FROM proposals"
         " WHERE id > $1 AND (CAST($2 AS TEXT) IS NULL OR state = $2) AND (CAST($3 AS TEXT) IS NULL OR target = $3)"
+        " AND (CAST($5 AS TEXT) IS NULL OR (state = 'open'"
+        "  AND EXISTS (SELECT 1 FROM proposal_reviewers rr WHERE rr.proposal_id = proposals.id AND rr.reviewer = $5)"
+        "  AND NOT EXISTS (SELECT 1 FROM proposal_reviews v JOIN branches b ON b.name = proposals.source"
+        "   WHERE v.proposal_id = proposals.id AND v.reviewer = $5 AND v.source_head = b.head"
+        "   AND v.verdict IN ('approved', 'rejected', 'changes_requested'))))"
         " ORDER BY id LIMIT $4");
-    oms_dbparam p[] = {DBP_TEXT(after ? after : ""), DBP_TEXT(state), DBP_TEXT(target), DBP_INT(limit)};
-    return oms_db_run(c, &q, p, 4, out, err);
+    oms_dbparam p[] = {DBP_TEXT(after ? after : ""), DBP_TEXT(state), DBP_TEXT(target), DBP_INT(limit),
+                       DBP_TEXT(needs_review_by)};
+    return oms_db_run(c, &q, p, 5, out, err);
 }
 
 int oms_store_proposal_insert(oms_dbconn *c, const char *id, const char *source, const char *target, const char *title,
@@ -77,14 +85,93 @@ int oms_store_proposal_mark_merged(oms_dbconn *c, const char *id, const char *co
 }
 
 int oms_store_proposal_review(oms_dbconn *c, const char *id, const char *reviewer, const char *verdict,
-                              const char *source_head, int64_t now_ms, oms_error *err)
+                              const char *source_head, const char *comment, int64_t now_ms, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH(
-        "INSERT INTO proposal_reviews (proposal_id, reviewer, verdict, source_head, created_at)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (proposal_id, reviewer, source_head)"
-        " DO UPDATE SET verdict = excluded.verdict, created_at = excluded.created_at");
-    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(reviewer), DBP_TEXT(verdict), DBP_TEXT(source_head), DBP_INT(now_ms)};
-    return oms_db_run(c, &q, p, 5, NULL, err);
+        "INSERT INTO proposal_reviews (proposal_id, reviewer, verdict, source_head, created_at, comment)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (proposal_id, reviewer, source_head)"
+        " DO UPDATE SET verdict = excluded.verdict, created_at = excluded.created_at, comment = excluded.comment");
+    oms_dbparam p[] = {DBP_TEXT(id),         DBP_TEXT(reviewer), DBP_TEXT(verdict),
+                       DBP_TEXT(source_head), DBP_INT(now_ms),   DBP_TEXT(comment)};
+    return oms_db_run(c, &q, p, 6, NULL, err);
+}
+
+int oms_store_proposal_changes_requested(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT r.reviewer, r.source_head, r.created_at, r.comment FROM proposal_reviews r"
+        " WHERE r.proposal_id = $1 AND r.verdict = 'changes_requested' AND NOT EXISTS ("
+        "  SELECT 1 FROM proposal_reviews l WHERE l.proposal_id = r.proposal_id AND l.reviewer = r.reviewer"
+        "  AND l.created_at > r.created_at)"
+        " ORDER BY r.created_at, r.reviewer");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_proposal_comment_insert(oms_dbconn *c, const char *proposal, const char *id, const char *author,
+                                      const char *body, const char *resource, const char *pointer,
+                                      const char *verdict, const char *source_head, int64_t now_ms, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO proposal_comments (proposal_id, seq, id, author, body, resource, pointer, verdict, source_head,"
+        " created_at) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9"
+        " FROM proposal_comments WHERE proposal_id = $1");
+    oms_dbparam p[] = {DBP_TEXT(proposal), DBP_TEXT(id),      DBP_TEXT(author),      DBP_TEXT(body),
+                       DBP_TEXT(resource), DBP_TEXT(pointer), DBP_TEXT(verdict),     DBP_TEXT(source_head),
+                       DBP_INT(now_ms)};
+    return oms_db_run(c, &q, p, 9, NULL, err);
+}
+
+int oms_store_proposal_comments(oms_dbconn *c, const char *proposal, int64_t after_seq, int64_t limit,
+                                oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT seq, id, author, body, resource, pointer, verdict, source_head, created_at FROM proposal_comments"
+        " WHERE proposal_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+    oms_dbparam p[] = {DBP_TEXT(proposal), DBP_INT(after_seq), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 3, out, err);
+}
+
+int oms_store_proposal_comment_get(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT seq, id, author, body, resource, pointer, verdict, source_head, created_at FROM proposal_comments"
+        " WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_proposal_reviewer_add(oms_dbconn *c, const char *proposal, const char *reviewer, const char *by,
+                                    int64_t now_ms, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO proposal_reviewers (proposal_id, reviewer, requested_by, created_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (proposal_id, reviewer) DO NOTHING");
+    oms_dbparam p[] = {DBP_TEXT(proposal), DBP_TEXT(reviewer), DBP_TEXT(by), DBP_INT(now_ms)};
+    return oms_db_run(c, &q, p, 4, NULL, err);
+}
+
+int oms_store_proposal_reviewers(oms_dbconn *c, const char *proposal, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT reviewer FROM proposal_reviewers WHERE proposal_id = $1 ORDER BY created_at, reviewer");
+    oms_dbparam p[] = {DBP_TEXT(proposal)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_commits_issue_keys_between(oms_dbconn *c, const char *head, const char *exclude, oms_dbres **out,
+                                         oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH RECURSIVE"
+        " anc_h(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc_h ON p.commit_id = anc_h.id),"
+        " anc_x(id) AS (SELECT CAST($2 AS TEXT) UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc_x ON p.commit_id = anc_x.id)"
+        " SELECT DISTINCT ci.issue_key FROM commit_issues ci JOIN anc_h ON anc_h.id = ci.commit_id"
+        " WHERE NOT EXISTS (SELECT 1 FROM anc_x WHERE anc_x.id = ci.commit_id) ORDER BY ci.issue_key");
+    oms_dbparam p[] = {DBP_TEXT(head), DBP_TEXT(exclude)};
+    return oms_db_run(c, &q, p, 2, out, err);
 }
 
 int oms_store_proposal_approvals(oms_dbconn *c, const char *id, const char *source_head, oms_dbres **out,

@@ -64,12 +64,50 @@ static const char k_bootstrap[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 
-static int read_version(oms_dbconn *c, int *out, oms_error *err)
+static bool known_migration(const oms_store *s, int v)
+{
+    for (int i = 0; i < oms_migrations_count; i++)
+        if (oms_migrations[i].version == v && strcmp(oms_migrations[i].backend, backend_tag(s)) == 0)
+            return true;
+    return false;
+}
+
+/* The schema version: the highest v such that every migration this binary
+ * knows up to v is applied. Versions are reserved per piece of work while
+ * it is under way (docs/storage.md), so a database may have a later
+ * migration recorded before an earlier one exists (0011 before 0010): when
+ * the earlier one arrives the version drops below it, it counts as pending
+ * and is applied then, out of order, instead of being skipped for ever.
+ * `max` gets the highest version recorded (may be NULL). */
+static int read_version(const oms_store *s, oms_dbconn *c, int *out, int *max, oms_error *err)
 {
     oms_dbres *r = NULL;
-    int rc = oms_db_exec(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL, 0, &r, err);
-    if (rc == OMS_OK)
-        *out = (int)oms_dbres_int(r, 0, 0);
+    int rc = oms_db_exec(c, "SELECT version FROM schema_migrations ORDER BY version", NULL, 0, &r, err);
+    if (rc)
+        return rc;
+    int top = r->nrows ? (int)oms_dbres_int(r, r->nrows - 1, 0) : 0, v = top;
+    for (int k = 1; k <= top; k++) {
+        bool recorded = false;
+        for (size_t i = 0; i < r->nrows && !recorded; i++)
+            recorded = oms_dbres_int(r, i, 0) == k;
+        if (!recorded && known_migration(s, k)) {
+            v = k - 1;
+            break;
+        }
+    }
+    oms_dbres_free(r);
+    *out = v;
+    if (max)
+        *max = top;
+    return OMS_OK;
+}
+
+static int recorded(oms_dbconn *c, int v, bool *out, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(v)};
+    int rc = oms_db_exec(c, "SELECT 1 FROM schema_migrations WHERE version = $1", p, 1, &r, err);
+    *out = rc == OMS_OK && r->nrows > 0;
     oms_dbres_free(r);
     return rc;
 }
@@ -93,7 +131,7 @@ int oms_store_schema_version(oms_store *s, int *out, oms_error *err)
         *out = 0;
         return OMS_OK;
     }
-    return read_version(c, out, err);
+    return read_version(s, c, out, NULL, err);
 }
 
 int oms_store_migrate(oms_store *s, int *applied, oms_error *err)
@@ -128,7 +166,7 @@ out:
 
 int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applied, oms_error *err)
 {
-    int rc, current = 0, n = 0;
+    int rc, current = 0, top = 0, n = 0;
     if (oms_db_backend_of(s->db) == OMS_DB_PG &&
         ((rc = oms_db_exec(c, "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)",
                            NULL, 0, NULL, err)) ||
@@ -136,12 +174,12 @@ int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applie
         return rc;
     if ((rc = oms_db_exec(c, k_bootstrap, NULL, 0, NULL, err)) != OMS_OK)
         return rc;
-    if ((rc = read_version(c, &current, err)) != OMS_OK)
+    if ((rc = read_version(s, c, &current, &top, err)) != OMS_OK)
         return rc;
     int latest = oms_store_latest_version(s);
-    if (current > latest)
+    if (top > latest)
         return oms_err_set(err, OMS_ECONFIG, "database schema version %d is newer than this binary (%d): upgrade oms",
-                           current, latest);
+                           top, latest);
     /* Stopping early builds the databases of earlier versions that the
      * upgrade test starts from; migrations never run backwards. */
     if (target < 1 || target > latest || target < current)
@@ -155,8 +193,12 @@ int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applie
         for (int i = 0; i < oms_migrations_count; i++)
             if (oms_migrations[i].version == v && strcmp(oms_migrations[i].backend, backend_tag(s)) == 0)
                 m = &oms_migrations[i];
-        if (!m)
-            continue;
+        bool done = false;
+        if (!m || (rc = recorded(c, v, &done, err)) != OMS_OK || done) {
+            if (rc)
+                return rc;
+            continue; /* no such migration, or applied ahead of a reserved earlier one */
+        }
         if ((rc = oms_db_exec_script(c, m->sql, err)) != OMS_OK)
             return oms_err_set(err, rc, "migration %s failed", m->name);
         oms_dbparam p[] = {DBP_INT(v), DBP_TEXT(m->name), DBP_INT(oms_now_ms())};

@@ -25,10 +25,10 @@ int oms_store_branch_move_head(oms_dbconn *c, const char *branch, const char *fr
 
 #define OMS_STORE_BRANCH_COLS                                                                                 \
     "name, head, protected, required_approvals, breaking_change_approvals, issue_required, created_at,"     \
-    " created_by, updated_at"
+    " created_by, updated_at, compatibility, transitive"
 /* Column positions of a branch row read with OMS_STORE_BRANCH_COLS. */
 enum { OMS_BR_NAME, OMS_BR_HEAD, OMS_BR_PROTECTED, OMS_BR_REQUIRED, OMS_BR_BREAKING_REQUIRED, OMS_BR_ISSUE_REQUIRED,
-       OMS_BR_CREATED_AT, OMS_BR_CREATED_BY, OMS_BR_UPDATED_AT };
+       OMS_BR_CREATED_AT, OMS_BR_CREATED_BY, OMS_BR_UPDATED_AT, OMS_BR_COMPATIBILITY, OMS_BR_TRANSITIVE };
 /* One branch row (OMS_STORE_BRANCH_COLS); `lock`: the row as it is once
  * every transaction holding it has ended, locked until this one ends.
  * OMS_ENOTFOUND when absent. */
@@ -55,6 +55,17 @@ int oms_store_branch_resource_insert(oms_dbconn *c, const char *branch, const ch
  * breaking_change_approvals, issue_required), the row locked as in
  * oms_store_branch_for_write; then their update (issue_required NULL: the
  * server's default). */
+/* The compatibility policy of a branch ("warn", "block", "none") and its
+ * transitive flag (*found false when there is no such branch); its update. */
+int oms_store_branch_compat(oms_dbconn *c, const char *name, char policy[16], bool *transitive, bool *found,
+                            oms_error *err);
+int oms_store_branch_compat_update(oms_dbconn *c, const char *name, const char *policy, int64_t transitive,
+                                   oms_error *err);
+/* The commit a transitive check compares against, until tags exist: the
+ * newest commit on `head`'s first-parent line made no later than the
+ * branch was created (its starting point). *found false when none. */
+int oms_store_branch_compat_reference(oms_dbconn *c, const char *name, const char *head, char out[65], bool *found,
+                                      oms_error *err);
 int oms_store_branch_settings_for_update(oms_dbconn *c, const char *name, oms_dbres **out, oms_error *err);
 int oms_store_branch_settings_update(oms_dbconn *c, const char *name, int64_t protect, int64_t required,
                                      int64_t breaking_required, const int64_t *issue_required, int64_t now_ms,

@@ -21,12 +21,14 @@ json_t *oms_vcs_branch_json(const oms_dbres *r, size_t i)
     oms_time_rfc3339_ms(created, sizeof created, oms_dbres_int(r, i, OMS_BR_CREATED_AT));
     oms_time_rfc3339_ms(updated, sizeof updated, oms_dbres_int(r, i, OMS_BR_UPDATED_AT));
     const char *ir = oms_dbres_get(r, i, OMS_BR_ISSUE_REQUIRED);
-    return json_pack("{s:s,s:s,s:b,s:I,s:I,s:o,s:s,s:s,s:s}", "name", oms_dbres_get(r, i, OMS_BR_NAME), "head",
+    const char *compat = oms_dbres_get(r, i, OMS_BR_COMPATIBILITY);
+    return json_pack("{s:s,s:s,s:b,s:I,s:I,s:o,s:s,s:s,s:s,s:s,s:b}", "name", oms_dbres_get(r, i, OMS_BR_NAME), "head",
                      oms_dbres_get(r, i, OMS_BR_HEAD), "protected", oms_dbres_int(r, i, OMS_BR_PROTECTED) != 0,
                      "required_approvals", (json_int_t)oms_dbres_int(r, i, OMS_BR_REQUIRED),
                      "breaking_change_approvals", (json_int_t)oms_dbres_int(r, i, OMS_BR_BREAKING_REQUIRED),
                      "issue_required", ir ? json_boolean(strcmp(ir, "0") != 0) : json_null(), "created_at", created,
-                     "created_by", oms_dbres_get(r, i, OMS_BR_CREATED_BY), "updated_at", updated);
+                     "created_by", oms_dbres_get(r, i, OMS_BR_CREATED_BY), "updated_at", updated, "compatibility",
+                     compat ? compat : "warn", "transitive", oms_dbres_int(r, i, OMS_BR_TRANSITIVE) != 0);
 }
 
 int oms_vcs_branch_get(oms_ctx *ctx, const char *name, json_t **out, char head[65], oms_error *err)
@@ -234,6 +236,15 @@ static int settings_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out 
     oms_dbres_free(r);
     if ((rc = oms_store_branch_settings_update(c, s->name, np, nra, nbra, ir_null ? NULL : &irv, oms_now_ms(), err)))
         return rc;
+    char oldpol[16];
+    bool oldtr = false, found = false;
+    if ((rc = oms_store_branch_compat(c, s->name, oldpol, &oldtr, &found, err)))
+        return rc;
+    const char *newpol = set->compatibility ? json_string_value(set->compatibility) : oldpol;
+    bool newtr = set->transitive ? json_is_true(set->transitive) : oldtr;
+    if ((set->compatibility || set->transitive) &&
+        (rc = oms_store_branch_compat_update(c, s->name, newpol, newtr, err)))
+        return rc;
     out->resource_kind = "branches";
     out->resource_id = s->name;
     out->branch = s->name;
@@ -242,6 +253,12 @@ static int settings_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out 
                             (json_int_t)ora, "breaking_change_approvals", (json_int_t)obra, "after", "protected",
                             np != 0, "required_approvals", (json_int_t)nra, "breaking_change_approvals",
                             (json_int_t)nbra);
+    if (out->detail) {
+        json_object_set_new(json_object_get(out->detail, "before"), "compatibility", json_string(oldpol));
+        json_object_set_new(json_object_get(out->detail, "before"), "transitive", json_boolean(oldtr));
+        json_object_set_new(json_object_get(out->detail, "after"), "compatibility", json_string(newpol));
+        json_object_set_new(json_object_get(out->detail, "after"), "transitive", json_boolean(newtr));
+    }
     return out->detail ? OMS_OK : oms_err_set(err, OMS_ENOMEM, "out of memory");
 }
 

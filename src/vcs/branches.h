@@ -28,6 +28,7 @@ int oms_vcs_branch_delete(oms_ctx *ctx, const char *name, const char *if_match, 
  * be JSON null (the server's default). */
 typedef struct {
     const json_t *protect, *required_approvals, *breaking_change_approvals, *issue_required;
+    const json_t *compatibility, *transitive; /* "warn"|"block"|"none"; boolean (SPEC §4, vcs/compat.h) */
 } oms_branch_settings;
 int oms_vcs_branch_settings(oms_ctx *ctx, const char *name, const oms_branch_settings *s, oms_error *err);
 

@@ -63,7 +63,23 @@ static json_t *find_named(const json_t *a, const char *name)
     return NULL;
 }
 
-static json_t *merge_at(const json_t *b, const json_t *s, const json_t *t, const char *path, json_t *conflicts);
+/* How conflicting fields are settled: `fields` maps JSON pointers to
+ * "source" or "target"; `side` ("source", "target" or NULL) settles every
+ * conflicting field the map does not name. A pointer names an item of a
+ * named array by its api_name (as conflicts report it) or by its index in
+ * the source, target or base document. */
+typedef struct {
+    const json_t *fields;
+    const char *side;
+    json_t *conflicts;
+} merge_rules;
+
+/* The paths of one point: [0] by api_name, [1..3] by index in s, t, b. */
+typedef struct {
+    char *p[4];
+} mpath;
+
+static json_t *merge_at(const json_t *b, const json_t *s, const json_t *t, const mpath *path, merge_rules *r);
 
 static char *child_path(const char *path, const char *token)
 {
@@ -88,7 +104,30 @@ static char *child_path(const char *path, const char *token)
     return out;
 }
 
-static json_t *merge_objects(const json_t *b, const json_t *s, const json_t *t, const char *path, json_t *conflicts)
+static void mpath_child(mpath *out, const mpath *in, const char *const tokens[4])
+{
+    for (int i = 0; i < 4; i++)
+        out->p[i] = child_path(in->p[i], tokens[i]);
+}
+
+static void mpath_free(mpath *m)
+{
+    for (int i = 0; i < 4; i++)
+        free(m->p[i]);
+}
+
+static int index_of(const json_t *a, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "api_name")), name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static json_t *merge_objects(const json_t *b, const json_t *s, const json_t *t, const mpath *path, merge_rules *r)
 {
     json_t *out = json_object();
     json_t *keys = json_object();
@@ -98,9 +137,11 @@ static json_t *merge_objects(const json_t *b, const json_t *s, const json_t *t, 
     json_object_foreach((json_t *)s, k, v) json_object_set_new(keys, k, json_true());
     json_object_foreach((json_t *)b, k, v) json_object_set_new(keys, k, json_true());
     json_object_foreach(keys, k, v) {
-        char *cp = child_path(path, k);
-        json_t *m = merge_at(json_object_get(b, k), json_object_get(s, k), json_object_get(t, k), cp, conflicts);
-        free(cp);
+        const char *tokens[4] = {k, k, k, k};
+        mpath cp;
+        mpath_child(&cp, path, tokens);
+        json_t *m = merge_at(json_object_get(b, k), json_object_get(s, k), json_object_get(t, k), &cp, r);
+        mpath_free(&cp);
         if (m)
             json_object_set_new(out, k, m);
     }
@@ -110,7 +151,7 @@ static json_t *merge_objects(const json_t *b, const json_t *s, const json_t *t, 
 
 /* Named items keep the target's order; items only the source added follow
  * in the source's order. */
-static json_t *merge_named(const json_t *b, const json_t *s, const json_t *t, const char *path, json_t *conflicts)
+static json_t *merge_named(const json_t *b, const json_t *s, const json_t *t, const mpath *path, merge_rules *r)
 {
     json_t *out = json_array();
     json_t *seen = json_object();
@@ -123,9 +164,20 @@ static json_t *merge_named(const json_t *b, const json_t *s, const json_t *t, co
             if (json_object_get(seen, name))
                 continue;
             json_object_set_new(seen, name, json_true());
-            char *cp = child_path(path, name);
-            json_t *m = merge_at(find_named(b, name), find_named(s, name), find_named(t, name), cp, conflicts);
-            free(cp);
+            char idx[3][24];
+            const json_t *sides[3] = {s, t, b};
+            for (int x = 0; x < 3; x++) {
+                int at = index_of(sides[x], name);
+                if (at >= 0)
+                    snprintf(idx[x], sizeof idx[x], "%d", at);
+                else
+                    snprintf(idx[x], sizeof idx[x], "-"); /* matches no resolution */
+            }
+            const char *tokens[4] = {name, idx[0], idx[1], idx[2]};
+            mpath cp;
+            mpath_child(&cp, path, tokens);
+            json_t *m = merge_at(find_named(b, name), find_named(s, name), find_named(t, name), &cp, r);
+            mpath_free(&cp);
             if (m)
                 json_array_append_new(out, m);
         }
@@ -134,7 +186,18 @@ static json_t *merge_named(const json_t *b, const json_t *s, const json_t *t, co
     return out;
 }
 
-static json_t *merge_at(const json_t *b, const json_t *s, const json_t *t, const char *path, json_t *conflicts)
+/* The side a conflict at `path` is settled by, or NULL. */
+static const char *settled_by(const mpath *path, const merge_rules *r)
+{
+    for (int i = 0; i < 4; i++) {
+        const char *v = json_string_value(json_object_get(r->fields, path->p[i]));
+        if (v)
+            return v;
+    }
+    return r->side;
+}
+
+static json_t *merge_at(const json_t *b, const json_t *s, const json_t *t, const mpath *path, merge_rules *r)
 {
     if (same(s, t))
         return s ? json_deep_copy(s) : NULL;
@@ -143,16 +206,43 @@ static json_t *merge_at(const json_t *b, const json_t *s, const json_t *t, const
     if (same(b, t))
         return s ? json_deep_copy(s) : NULL;
     if (json_is_object(b) && json_is_object(s) && json_is_object(t))
-        return merge_objects(b, s, t, path, conflicts);
+        return merge_objects(b, s, t, path, r);
     if (named_array(b) && named_array(s) && named_array(t))
-        return merge_named(b, s, t, path, conflicts);
-    conflict(conflicts, path, b, s, t);
+        return merge_named(b, s, t, path, r);
+    const char *side = settled_by(path, r);
+    if (side && strcmp(side, "source") == 0)
+        return s ? json_deep_copy(s) : NULL;
+    if (!side || strcmp(side, "target") != 0)
+        conflict(r->conflicts, path->p[0], b, s, t);
     return t ? json_deep_copy(t) : NULL;
+}
+
+static json_t *merge_resolved(const json_t *base, const json_t *source, const json_t *target, const json_t *fields,
+                              const char *side, json_t *conflicts)
+{
+    merge_rules r = {.fields = fields, .side = side, .conflicts = conflicts};
+    mpath root = {{strdup(""), strdup(""), strdup(""), strdup("")}};
+    json_t *out = merge_at(base, source, target, &root, &r);
+    mpath_free(&root);
+    return out;
 }
 
 json_t *oms_merge_documents(const json_t *base, const json_t *source, const json_t *target, json_t *conflicts)
 {
-    return merge_at(base, source, target, "", conflicts);
+    return merge_resolved(base, source, target, NULL, NULL, conflicts);
+}
+
+bool oms_merge_is_field_resolution(const json_t *res)
+{
+    if (!json_is_object(res) || json_object_size(res) == 0)
+        return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)res, k, v) {
+        if (k[0] != '/')
+            return false;
+    }
+    return true;
 }
 
 /* ---- snapshots ---- */
@@ -175,25 +265,38 @@ static void merge_key(const char *key, const oms_snapshot *bs, const oms_snapsho
                     *t = oms_snapshot_get_key(ts, key);
     if (same_hash(s, t) || same_hash(b, s))
         return; /* target already has the result */
-    const json_t *res = json_object_get(resolutions, key);
-    if (json_is_string(res) && strcmp(json_string_value(res), "target") == 0)
-        return;
-    if ((json_is_string(res) && strcmp(json_string_value(res), "source") == 0) || same_hash(b, t)) {
+    if (same_hash(b, t)) {
         json_object_set_new(out->result, key, s ? parse(s) : json_null());
         return;
     }
-    if (json_is_object(res)) {
+    /* Resolutions (docs/merge.md): a document replaces the resource; a side
+     * ("source" or "target") or a map of field pointers to sides settles
+     * only the conflicting fields, so the other side's clean changes stay.
+     * Where no field merge applies (add/add, delete/modify) a side takes
+     * that side's whole resource. */
+    const json_t *res = json_object_get(resolutions, key);
+    const char *side = json_string_value(res);
+    bool field_map = oms_merge_is_field_resolution(res);
+    if (json_is_object(res) && !field_map) {
         json_object_set_new(out->result, key, json_deep_copy(res));
         return;
+    }
+    if (side && (!b || !s || !t)) {
+        if (strcmp(side, "source") == 0)
+            json_object_set_new(out->result, key, s ? parse(s) : json_null());
+        return; /* "target": the target already has it */
     }
     json_t *jb = parse(b), *js = parse(s), *jt = parse(t);
     const char *type = !b ? "add/add" : (!s || !t) ? "delete/modify" : "modify/modify";
     json_t *fields = json_array();
     json_t *merged = NULL;
     if (b && s && t)
-        merged = oms_merge_documents(jb, js, jt, fields);
+        merged = merge_resolved(jb, js, jt, field_map ? res : NULL, side, fields);
     if (b && s && t && json_array_size(fields) == 0) {
-        json_object_set_new(out->result, key, merged);
+        if (json_equal(merged, jt))
+            json_decref(merged); /* the target already has the result */
+        else
+            json_object_set_new(out->result, key, merged);
         merged = NULL;
     } else {
         json_array_append_new(out->conflicts,

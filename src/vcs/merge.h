@@ -22,6 +22,10 @@ int oms_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], om
  * of named items (properties, parameters, inputs) merge by api_name. */
 json_t *oms_merge_documents(const json_t *base, const json_t *source, const json_t *target, json_t *conflicts);
 
+/* A resolution that settles fields, not a whole document: an object whose
+ * keys are all JSON pointers ({"/properties/2/type": "source"}). */
+bool oms_merge_is_field_resolution(const json_t *res);
+
 typedef struct {
     json_t *result;    /* KIND/NAME -> merged document, or null to delete; only keys that differ from target */
     json_t *conflicts; /* [{resource, type, base, source, target, fields: [...]}] */

@@ -12,6 +12,7 @@
 #include "txn/change.h"
 #include "util/time.h"
 #include "vcs/commit.h"
+#include "vcs/compat.h"
 #include "vcs/merge.h"
 #include "vcs/refs.h"
 #include "vcs/snapshot.h"
@@ -71,6 +72,15 @@ static int fast_forward_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_
     if ((rc = oms_lock_check_write(c, ctx, m->target, keys, n, err)))
         return rc;
     co->locks_checked = true;
+    {
+        /* the target's compatibility policy (SPEC §4), as for any write */
+        oms_snapshot *after = NULL;
+        if ((rc = oms_snapshot_for_commit(c, out->source_head, &after, err)) == OMS_OK)
+            rc = oms_vcs_compat_check(c, ctx, m->target, head, after, out->changes, err);
+        oms_snapshot_unref(after);
+        if (rc)
+            return rc;
+    }
     s->writing = true;
     bool moved = false;
     if ((rc = oms_store_branch_move_head(c, m->target, head, out->source_head, oms_now_ms(), &moved, err)))
@@ -169,7 +179,8 @@ static int three_way(oms_ctx *ctx, const oms_merge_request *m, oms_snapshot *bs,
         out->conflicts = json_incref(mo.conflicts);
         oms_ctx_problem_extra(ctx, json_pack("{s:O,s:s,s:s,s:s}", "conflicts", mo.conflicts, "merge_base", out->base,
                                              "source_head", out->source_head, "target_head", out->target_head));
-        rc = oms_err_set_as(err, OMS_ECONFLICT, "merge_conflict", "%zu conflicting resource(s): resolve each with \"source\", \"target\" or a document",
+        rc = oms_err_set_as(err, OMS_ECONFLICT, "merge_conflict", "%zu conflicting resource(s): resolve each with \"source\", \"target\", a document"
+                                                         " or {\"/field/pointer\": \"source\" | \"target\"}",
                          json_array_size(mo.conflicts));
         goto done;
     }

@@ -14,9 +14,20 @@
 #include "txn/change.h"
 #include "util/encoding.h"
 #include "util/time.h"
+#include "vcs/compat.h"
 #include "vcs/merging.h"
 
 static void decref_cb(void *p) { json_decref(p); }
+
+static int new_id(const char *prefix, char out[40], oms_error *err)
+{
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
+    snprintf(out, 40, "%s", prefix);
+    oms_hex(out + strlen(prefix), rnd, sizeof rnd);
+    return OMS_OK;
+}
 
 static int load(oms_dbconn *c, const char *id, bool lock, oms_proposal *out, oms_error *err)
 {
@@ -85,6 +96,81 @@ static json_t *valid_approvals(oms_dbconn *c, const oms_proposal *p, const char 
     return out;
 }
 
+/* Change requests still standing (SPEC §4): reviewers whose latest verdict
+ * asks for changes; they block the merge until that reviewer approves or
+ * withdraws (dismiss). */
+static json_t *changes_requested(oms_dbconn *c, const char *id, oms_error *err)
+{
+    json_t *out = json_array();
+    oms_dbres *r = NULL;
+    if (out && oms_store_proposal_changes_requested(c, id, &r, err) == OMS_OK) {
+        for (size_t i = 0; i < r->nrows; i++) {
+            char t[40];
+            oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 2));
+            json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s?}", "reviewer", oms_dbres_get(r, i, 0),
+                                                 "source_head", oms_dbres_get(r, i, 1), "at", t, "comment",
+                                                 oms_dbres_get(r, i, 3)));
+        }
+    }
+    oms_dbres_free(r);
+    return out;
+}
+
+static json_t *requested_reviewers(oms_dbconn *c, const char *id, oms_error *err)
+{
+    json_t *out = json_array();
+    oms_dbres *r = NULL;
+    if (out && oms_store_proposal_reviewers(c, id, &r, err) == OMS_OK)
+        for (size_t i = 0; i < r->nrows; i++)
+            json_array_append_new(out, json_string(oms_dbres_get(r, i, 0)));
+    oms_dbres_free(r);
+    return out;
+}
+
+/* Adds the issue keys of the source commits not on the target to `keys`. */
+static void add_source_keys(oms_dbconn *c, const char *source_head, const char *target_head, json_t *keys)
+{
+    oms_dbres *r = NULL;
+    oms_error e;
+    if (!keys || !source_head || !target_head || !*source_head ||
+        oms_store_commits_issue_keys_between(c, source_head, target_head, &r, &e) != OMS_OK) {
+        oms_dbres_free(r);
+        return;
+    }
+    for (size_t i = 0; i < r->nrows; i++) {
+        json_t *k = json_string(oms_dbres_get(r, i, 0));
+        bool dup = false;
+        size_t j;
+        json_t *x;
+        json_array_foreach(keys, j, x) dup = dup || json_equal(x, k);
+        if (!dup)
+            json_array_append(keys, k);
+        json_decref(k);
+    }
+    oms_dbres_free(r);
+}
+
+json_t *oms_proposal_issue_keys(oms_ctx *ctx, const char *id)
+{
+    oms_dbconn *c;
+    oms_error err;
+    oms_proposal p;
+    if (oms_db_conn(ctx->store->db, &c, &err) || load(c, id, false, &p, &err))
+        return NULL;
+    json_t *keys = json_loads(oms_dbres_get(p.row, 0, OMS_PR_ISSUE_KEYS), 0, NULL);
+    if (!json_is_array(keys)) {
+        json_decref(keys);
+        keys = json_array();
+    }
+    char sh[65], th[65];
+    bool fs = false, ft = false;
+    if (oms_store_branch_head_of(c, p.source, sh, &fs, &err) == OMS_OK && fs &&
+        oms_store_branch_head_of(c, p.target, th, &ft, &err) == OMS_OK && ft)
+        add_source_keys(c, sh, th, keys);
+    oms_proposal_free(&p);
+    return keys;
+}
+
 int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view *v, oms_error *err)
 {
     memset(v, 0, sizeof *v);
@@ -97,14 +183,26 @@ int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view 
     oms_time_rfc3339_ms(created, sizeof created, oms_dbres_int(r, 0, OMS_PR_CREATED_AT));
     oms_time_rfc3339_ms(updated, sizeof updated, oms_dbres_int(r, 0, OMS_PR_UPDATED_AT));
     json_t *keys = json_loads(oms_dbres_get(r, 0, OMS_PR_ISSUE_KEYS), 0, NULL);
+    if (!json_is_array(keys)) {
+        json_decref(keys);
+        keys = json_array();
+    }
+    json_t *own_keys = json_deep_copy(keys);
     json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s?,s:s?}", "id", p->id, "source", p->source,
                             "target", p->target, "title", oms_dbres_get(r, 0, OMS_PR_TITLE), "description",
                             oms_dbres_get(r, 0, OMS_PR_DESCRIPTION), "author", p->author, "issue_keys",
                             keys ? keys : json_array(), "created_at", created, "updated_at", updated, "merged_commit",
                             oms_dbres_get(r, 0, OMS_PR_MERGED_COMMIT), "closed_reason",
                             oms_dbres_get(r, 0, OMS_PR_CLOSED_REASON));
-    if (!doc)
+    if (!doc) {
+        json_decref(own_keys);
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    }
+    json_object_set_new(doc, "own_issue_keys", own_keys ? own_keys : json_array());
+    json_object_set_new(doc, "requested_reviewers", requested_reviewers(c, p->id, err));
+    json_t *cr = changes_requested(c, p->id, err);
+    v->changes_requested = (int64_t)json_array_size(cr);
+    json_object_set_new(doc, "changes_requested", cr ? cr : json_array());
     const char *state = p->state;
     if (strcmp(p->state, "draft") == 0 || strcmp(p->state, "open") == 0) {
         oms_merge_request m = {.target = p->target, .source = p->source, .dry_run = true, .audit_action = "proposal.merge"};
@@ -114,8 +212,19 @@ int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view 
         oms_ctx_problem_extra(ctx, NULL); /* a preview's refusal is part of the view, not of the answer */
         int64_t required = 1, breaking_required = 2;
         oms_store_branch_rules(c, p->target, &required, &breaking_required, err);
+        bool transitive = false, found = false;
+        oms_error cerr;
+        oms_store_branch_compat(c, p->target, v->compatibility, &transitive, &found, &cerr);
+        if (strcmp(v->compatibility, "none") == 0)
+            breaking_required = required; /* no breaking-change rule on this target */
         if (rc == OMS_OK || rc == OMS_ECONFLICT) {
             bool breaking = mr.breaking;
+            json_object_set_new(doc, "compatibility", json_string(v->compatibility));
+            json_t *be = oms_vcs_breaking_entries(mr.changes);
+            /* block: a breaking proposal cannot merge (SPEC §4) */
+            bool blocked = breaking && strcmp(v->compatibility, "block") == 0;
+            json_object_set_new(doc, "breaking_changes", be ? be : json_array());
+            json_object_set_new(doc, "blocked_by_policy", json_boolean(blocked));
             v->required = breaking ? breaking_required : required;
             v->required_if_not_breaking = required;
             v->breaking = breaking;
@@ -125,6 +234,7 @@ int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view 
             json_object_set_new(doc, "source_head", json_string(mr.source_head));
             json_object_set_new(doc, "target_head", json_string(mr.target_head));
             json_object_set_new(doc, "merge_base", json_string(mr.base));
+            add_source_keys(c, mr.source_head, mr.target_head, json_object_get(doc, "issue_keys"));
             json_object_set_new(doc, "breaking", json_boolean(breaking));
             json_object_set_new(doc, "changes", mr.changes ? json_incref(mr.changes) : json_array());
             v->conflicts = mr.conflicts ? json_incref(mr.conflicts) : json_array();
@@ -132,7 +242,8 @@ int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view 
             json_object_set_new(doc, "approvals", approvals ? approvals : json_array());
             json_object_set_new(doc, "required_approvals", json_integer(v->required));
             json_object_set_new(doc, "up_to_date", json_boolean(mr.status && strcmp(mr.status, "up_to_date") == 0));
-            v->mergeable = rc == OMS_OK && strcmp(p->state, "open") == 0 && v->approvals >= v->required;
+            v->mergeable = rc == OMS_OK && strcmp(p->state, "open") == 0 && v->approvals >= v->required &&
+                           v->changes_requested == 0 && !blocked;
             if (strcmp(p->state, "open") == 0 && v->approvals >= v->required)
                 state = "approved";
         } else {
@@ -153,12 +264,12 @@ void oms_proposal_view_clear(oms_proposal_view *v)
     memset(v, 0, sizeof *v);
 }
 
-int oms_proposal_page(oms_ctx *ctx, const char *after, const char *state, const char *target, size_t limit,
-                      oms_dbres **out, oms_error *err)
+int oms_proposal_page(oms_ctx *ctx, const char *after, const char *state, const char *target,
+                      const char *needs_review_by, size_t limit, oms_dbres **out, oms_error *err)
 {
     oms_dbconn *c;
     int rc = oms_db_conn(ctx->store->db, &c, err);
-    return rc ? rc : oms_store_proposal_page(c, after, state, target, (int64_t)limit + 1, out, err);
+    return rc ? rc : oms_store_proposal_page(c, after, state, target, needs_review_by, (int64_t)limit + 1, out, err);
 }
 
 json_t *oms_proposal_summary_json(const oms_dbres *r, size_t i)
@@ -195,12 +306,20 @@ static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
     int rc = oms_store_proposal_insert(c, s->id, n->source, n->target, n->title, n->description ? n->description : "",
                                        n->draft ? "draft" : "open", ctx->sub, keys, oms_now_ms(), err);
     free(keys);
+    size_t i;
+    json_t *who;
+    json_array_foreach(n->reviewers, i, who) {
+        if (rc)
+            break;
+        rc = oms_store_proposal_reviewer_add(c, s->id, json_string_value(who), ctx->sub ? ctx->sub : "", oms_now_ms(),
+                                             err);
+    }
     if (rc)
         return rc;
     out->resource_kind = "proposals";
     out->resource_id = s->id;
     out->branch = n->target;
-    out->status = 200;
+    out->status = 201; /* what the client receives (SPEC §9) */
     return OMS_OK;
 }
 
@@ -212,11 +331,8 @@ int oms_proposal_create(oms_ctx *ctx, const oms_proposal_new *n, char id[40], om
         return rc;
     if (!branch_exists(c, n->source) || !branch_exists(c, n->target))
         return oms_err_set(err, OMS_ENOTFOUND, "source or target branch does not exist");
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
-    snprintf(id, 40, "prp_");
-    oms_hex(id + 4, rnd, sizeof rnd);
+    if ((rc = new_id("prp_", id, err)))
+        return rc;
     create_run s = {.n = n, .id = id};
     oms_change_spec spec = {.action = "proposal.create", .branch = n->target, .step = create_step, .arg = &s};
     oms_change_out out;
@@ -228,7 +344,9 @@ int oms_proposal_create(oms_ctx *ctx, const oms_proposal_new *n, char id[40], om
 typedef struct {
     const char *id;
     const oms_proposal_transition *t;
+    const char *comment;
 } transition_run;
+
 
 static int transition_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
 {
@@ -261,7 +379,11 @@ static int transition_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_ou
         if ((rc = oms_store_branch_head_of(c, p.source, head, &found, err)) == OMS_OK && !found)
             rc = oms_err_set(err, OMS_ECONFLICT, "the source branch no longer exists");
         if (rc == OMS_OK)
-            rc = oms_store_proposal_review(c, p.id, sub, t->verdict, head, now, err);
+            rc = oms_store_proposal_review(c, p.id, sub, t->verdict, head, s->comment, now, err);
+        char cid[40];
+        if (rc == OMS_OK && s->comment && (rc = new_id("cmt_", cid, err)) == OMS_OK)
+            rc = oms_store_proposal_comment_insert(c, p.id, cid, sub, s->comment, NULL, NULL, t->verdict, head, now,
+                                                   err);
     }
     if (rc == OMS_OK && t->to)
         rc = oms_store_proposal_set_state(c, p.id, t->to, t->closed_reason, now, err);
@@ -273,6 +395,8 @@ static int transition_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_ou
         out->detail = json_pack("{s:s,s:s}", "from", p.state, "to", t->to ? t->to : p.state);
         if (out->detail && head[0])
             json_object_set_new(out->detail, "source_head", json_string(head));
+        if (out->detail && t->verdict)
+            json_object_set_new(out->detail, "verdict", json_string(t->verdict));
         if (!out->detail || !out->resource_id || !out->branch)
             rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
     }
@@ -280,12 +404,132 @@ static int transition_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_ou
     return rc;
 }
 
-int oms_proposal_transition_run(oms_ctx *ctx, const char *id, const oms_proposal_transition *t, oms_error *err)
+int oms_proposal_transition_run(oms_ctx *ctx, const char *id, const oms_proposal_transition *t, const char *comment,
+                                oms_error *err)
 {
-    transition_run s = {.id = id, .t = t};
+    transition_run s = {.id = id, .t = t, .comment = comment};
     oms_change_spec spec = {.action = t->action, .step = transition_step, .arg = &s};
     oms_change_out out;
     return oms_change_run(ctx, &spec, &out, err);
+}
+
+/* ---- comments and requested reviewers ---- */
+
+typedef struct {
+    const char *id;
+    const oms_proposal_comment *cm;
+    char cid[40];
+} comment_run;
+
+static int comment_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    comment_run *s = arg;
+    oms_proposal p;
+    int rc = load(c, s->id, true, &p, err);
+    if (rc)
+        return rc;
+    char head[65] = "";
+    bool found = false;
+    if ((rc = oms_store_branch_head_of(c, p.source, head, &found, err)) == OMS_OK && !found)
+        head[0] = 0;
+    if (rc == OMS_OK && (rc = new_id("cmt_", s->cid, err)) == OMS_OK)
+        rc = oms_store_proposal_comment_insert(c, p.id, s->cid, ctx->sub ? ctx->sub : "", s->cm->body,
+                                               s->cm->resource, s->cm->pointer, NULL, head, oms_now_ms(), err);
+    if (rc == OMS_OK) {
+        out->resource_kind = "proposals";
+        out->resource_id = oms_arena_strdup(ctx->arena, p.id);
+        out->branch = oms_arena_strdup(ctx->arena, p.target);
+        out->status = 201;
+        out->detail = json_pack("{s:s,s:s?,s:s?}", "comment", s->cid, "resource", s->cm->resource, "pointer",
+                                s->cm->pointer);
+        if (!out->detail || !out->resource_id || !out->branch)
+            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+    }
+    oms_proposal_free(&p);
+    return rc;
+}
+
+json_t *oms_proposal_comment_json(const oms_dbres *r, size_t i)
+{
+    char t[40];
+    oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 8));
+    return json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s}", "seq", (json_int_t)oms_dbres_int(r, i, 0), "id",
+                     oms_dbres_get(r, i, 1), "author", oms_dbres_get(r, i, 2), "body", oms_dbres_get(r, i, 3),
+                     "resource", oms_dbres_get(r, i, 4), "pointer", oms_dbres_get(r, i, 5), "verdict",
+                     oms_dbres_get(r, i, 6), "source_head", oms_dbres_get(r, i, 7), "created_at", t);
+}
+
+int oms_proposal_comment_add(oms_ctx *ctx, const char *id, const oms_proposal_comment *cm, json_t **out,
+                             oms_error *err)
+{
+    comment_run s = {.id = id, .cm = cm};
+    oms_change_spec spec = {.action = "proposal.comment", .step = comment_step, .arg = &s};
+    oms_change_out co;
+    int rc = oms_change_run(ctx, &spec, &co, err);
+    if (rc)
+        return rc;
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    if ((rc = oms_db_conn(ctx->store->db, &c, err)) == OMS_OK &&
+        (rc = oms_store_proposal_comment_get(c, s.cid, &r, err)) == OMS_OK)
+        *out = r->nrows ? oms_proposal_comment_json(r, 0) : json_pack("{s:s}", "id", s.cid);
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_proposal_comment_page(oms_ctx *ctx, const char *id, int64_t after_seq, size_t limit, oms_dbres **out,
+                              oms_error *err)
+{
+    oms_dbconn *c;
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    return rc ? rc : oms_store_proposal_comments(c, id, after_seq, (int64_t)limit + 1, out, err);
+}
+
+typedef struct {
+    const char *id;
+    const json_t *reviewers;
+} reviewers_run;
+
+static int reviewers_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    reviewers_run *s = arg;
+    oms_proposal p;
+    int rc = load(c, s->id, true, &p, err);
+    if (rc)
+        return rc;
+    const char *sub = ctx->sub ? ctx->sub : "";
+    bool is_reviewer = ctx->principal && oms_rbac_allows(ctx->principal->perms, OMS_PERM_PROPOSAL_REVIEW);
+    if (strcmp(p.author, sub) != 0 && !is_reviewer)
+        rc = oms_err_set_as(err, OMS_EFORBIDDEN, "forbidden", "only the author or a reviewer can request reviewers");
+    else if (strcmp(p.state, "draft") != 0 && strcmp(p.state, "open") != 0)
+        rc = oms_err_set_as(err, OMS_ECONFLICT, "invalid_state", "a proposal in state %s cannot do that", p.state);
+    size_t i;
+    json_t *who;
+    int64_t now = oms_now_ms();
+    json_array_foreach(s->reviewers, i, who) {
+        if (rc)
+            break;
+        rc = oms_store_proposal_reviewer_add(c, p.id, json_string_value(who), sub, now, err);
+    }
+    if (rc == OMS_OK) {
+        out->resource_kind = "proposals";
+        out->resource_id = oms_arena_strdup(ctx->arena, p.id);
+        out->branch = oms_arena_strdup(ctx->arena, p.target);
+        out->status = 200;
+        out->detail = json_pack("{s:O}", "reviewers", (json_t *)s->reviewers);
+        if (!out->detail || !out->resource_id || !out->branch)
+            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+    }
+    oms_proposal_free(&p);
+    return rc;
+}
+
+int oms_proposal_reviewers_add(oms_ctx *ctx, const char *id, const json_t *reviewers, oms_error *err)
+{
+    reviewers_run s = {.id = id, .reviewers = reviewers};
+    oms_change_spec spec = {.action = "proposal.reviewers", .step = reviewers_step, .arg = &s};
+    oms_change_out co;
+    return oms_change_run(ctx, &spec, &co, err);
 }
 
 /* ---- merge ---- */
@@ -316,6 +560,15 @@ static int merge_guard_check(oms_dbconn *c, merge_guard *g, oms_error *err)
         return oms_err_set_as(err, OMS_ECONFLICT, "source_moved",
                               "the source branch moved after the approvals: review the new commits, then merge");
     }
+    json_t *cr = changes_requested(c, p->id, err);
+    size_t ncr = json_array_size(cr);
+    if (ncr) {
+        oms_ctx_problem_extra(g->ctx, json_pack("{s:o}", "changes_requested", cr));
+        return oms_err_set_as(err, OMS_ECONFLICT, "changes_requested",
+                              "a reviewer requested changes: the merge waits until that reviewer approves the"
+                              " current head or withdraws the request");
+    }
+    json_decref(cr);
     int64_t required = 1, breaking_required = 2;
     if ((rc = oms_store_branch_rules(c, p->target, &required, &breaking_required, err)))
         return rc;
@@ -392,6 +645,14 @@ static int merge_issue_keys(oms_ctx *ctx, const oms_proposal *p, oms_error *err)
             json_array_append(ctx->issue_keys, k);
     }
     json_decref(stored);
+    oms_dbconn *c;
+    oms_error e;
+    char sh[65], th[65];
+    bool fs = false, ft = false;
+    if (oms_db_conn(ctx->store->db, &c, &e) == OMS_OK &&
+        oms_store_branch_head_of(c, p->source, sh, &fs, &e) == OMS_OK && fs &&
+        oms_store_branch_head_of(c, p->target, th, &ft, &e) == OMS_OK && ft)
+        add_source_keys(c, sh, th, ctx->issue_keys);
     return OMS_OK;
 }
 
@@ -414,6 +675,13 @@ int oms_proposal_merge(oms_ctx *ctx, const oms_proposal *p, const char *message,
         oms_proposal_view_clear(&v);
         return oms_err_set_as(err, OMS_ECONFLICT, "merge_conflict",
                               "the proposal conflicts with its target: merge the target into the source first");
+    }
+    if (v.changes_requested > 0) {
+        oms_ctx_problem_extra(ctx, json_pack("{s:O}", "changes_requested", json_object_get(v.doc, "changes_requested")));
+        oms_proposal_view_clear(&v);
+        return oms_err_set_as(err, OMS_ECONFLICT, "changes_requested",
+                              "a reviewer requested changes: the merge waits until that reviewer approves the"
+                              " current head or withdraws the request");
     }
     /* An approved breaking_change override stands in for the extra
      * approvals a breaking change needs, never for the ordinary ones. */
@@ -438,7 +706,8 @@ int oms_proposal_merge(oms_ctx *ctx, const oms_proposal *p, const char *message,
                                                  oms_dbres_get(p->row, 0, OMS_PR_TITLE));
     /* The merge takes the approved commit itself, not the branch name: a
      * commit landing on the source meanwhile is never merged unreviewed. */
-    merge_guard guard = {.ctx = ctx, .p = p, .approved_head = v.source_head, .breaking = v.breaking,
+    merge_guard guard = {.ctx = ctx, .p = p, .approved_head = v.source_head,
+                         .breaking = v.breaking && strcmp(v.compatibility, "none") != 0,
                          .override_ok = override_ok};
     oms_merge_request m = {.target = p->target, .source = v.source_head, .message = msg, .bypass_protection = true,
                            .audit_action = "proposal.merge", .audit_detail = detail, .in_tx = mark_merged,

@@ -30,7 +30,9 @@ typedef struct {
     json_t *doc;        /* owned */
     bool mergeable;
     int64_t approvals, required, required_if_not_breaking;
+    int64_t changes_requested; /* standing change requests: they block the merge */
     bool breaking;
+    char compatibility[16]; /* the target's policy: warn, block or none */
     json_t *conflicts;  /* owned, may be NULL */
     char source_head[65]; /* the source commit the approvals were counted for */
 } oms_proposal_view;
@@ -39,13 +41,14 @@ void oms_proposal_view_clear(oms_proposal_view *v);
 
 /* A page of summary rows (id, source, target, title, state, author,
  * created_at) after `after`, limit + 1 fetched; and one row as JSON. */
-int oms_proposal_page(oms_ctx *ctx, const char *after, const char *state, const char *target, size_t limit,
-                      oms_dbres **out, oms_error *err);
+int oms_proposal_page(oms_ctx *ctx, const char *after, const char *state, const char *target,
+                      const char *needs_review_by, size_t limit, oms_dbres **out, oms_error *err);
 json_t *oms_proposal_summary_json(const oms_dbres *r, size_t i);
 
 typedef struct {
     const char *source, *target, *title, *description;
     bool draft;
+    const json_t *reviewers; /* requested reviewers (array of subjects), may be NULL */
 } oms_proposal_new;
 /* Creates the proposal (its issue references: ctx->issue_keys); `id` gets
  * its id. OMS_ENOTFOUND when a branch does not exist. */
@@ -60,8 +63,27 @@ typedef struct {
     const char *verdict;     /* a review verdict recorded first, or NULL */
     const char *closed_reason;
 } oms_proposal_transition;
-/* Moves proposal `id` as `t` says, in one change transaction. */
-int oms_proposal_transition_run(oms_ctx *ctx, const char *id, const oms_proposal_transition *t, oms_error *err);
+/* Moves proposal `id` as `t` says, in one change transaction; a verdict
+ * carries `comment` (may be NULL), also listed with the comments. */
+int oms_proposal_transition_run(oms_ctx *ctx, const char *id, const oms_proposal_transition *t, const char *comment,
+                                oms_error *err);
+
+/* Comments (SPEC §4): on the proposal, on a resource (KIND/API_NAME) or on a
+ * field of it (a JSON pointer); `seq` gets the comment's place (1, 2, ...). */
+typedef struct {
+    const char *body, *resource, *pointer;
+} oms_proposal_comment;
+int oms_proposal_comment_add(oms_ctx *ctx, const char *id, const oms_proposal_comment *cm, json_t **out,
+                             oms_error *err);
+/* Comments in order after `after_seq`, limit + 1 fetched. */
+int oms_proposal_comment_page(oms_ctx *ctx, const char *id, int64_t after_seq, size_t limit, oms_dbres **out,
+                              oms_error *err);
+json_t *oms_proposal_comment_json(const oms_dbres *r, size_t i);
+/* Adds requested reviewers (array of subjects), by the author or a reviewer. */
+int oms_proposal_reviewers_add(oms_ctx *ctx, const char *id, const json_t *reviewers, oms_error *err);
+/* The proposal's issue keys with its source commits' (not on the target):
+ * they satisfy the issue rule for its merge (SPEC §4). New reference. */
+json_t *oms_proposal_issue_keys(oms_ctx *ctx, const char *id);
 
 /* Merges the open proposal `p` (already loaded and allowed): the approved
  * source commit into the target, the proposal marked merged in the same

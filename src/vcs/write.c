@@ -16,6 +16,7 @@
 #include "util/canonical.h"
 #include "store/bulk_sql.h"
 #include "vcs/commit.h"
+#include "vcs/compat.h"
 
 void oms_write_result_clear(oms_write_result *res)
 {
@@ -516,6 +517,11 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
     }
+    /* the branch's compatibility policy (SPEC §4): block refuses a
+     * breaking change; a dry run reports the changes and their rules */
+    if (!w->dry_run && json_array_size(res->changes) > 0 &&
+        (rc = oms_vcs_compat_check(c, ctx, w->branch, head, s->fork, res->changes, err)))
+        goto done;
     if (w->dry_run || (json_array_size(res->changes) == 0 && !w->allow_empty)) {
         snprintf(res->commit, sizeof res->commit, "%s", head);
         out->no_op = true;

@@ -126,8 +126,8 @@ def test_protected_main_refuses_direct_writes(ctx):
     assert r.status == 403 and r.json()["code"] == "protected_branch", r
     r = srv.request("DELETE", "/api/v1/branches/main", headers=_h(srv, roles=("admin",)))
     assert r.status == 403 and r.json()["code"] == "protected_branch"
-    # the refusal is an audited failure of the change
-    ev = srv.audit_events("action = 'shared_property.create' AND outcome = 'failure'")
+    # the refusal is audited as denied (a 403), with the status the client received
+    ev = srv.audit_events("action = 'shared_property.create' AND outcome = 'denied'")
     assert ev and int(ev[-1]["http_status"]) == 403
 
 
