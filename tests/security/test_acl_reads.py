@@ -114,6 +114,12 @@ def _probes(srv, head, pid):
     def proposal_get():
         _denied(srv.get(f"/api/v1/proposals/{pid}", headers=d))
 
+    def proposal_comments():
+        # a review's comments quote the resources of both branches
+        _denied(srv.get(f"/api/v1/proposals/{pid}/comments", headers=d))
+        _denied(srv.request("POST", f"/api/v1/proposals/{pid}/comments", headers=d, json_body={"body": "hello"}))
+        _ok(srv.get(f"/api/v1/proposals/{pid}/comments", headers=_h(srv)), 200)
+
     def search():
         _denied(srv.get(f"/api/v1/search/{quote(SECRET)}?q=secret", headers=d))
         # the same words on a branch the developer may read find nothing of it
@@ -155,6 +161,7 @@ def _probes(srv, head, pid):
         "/api/v1/issues/{key}/commits": issue_commits,
         "/api/v1/proposals": proposal_list,
         "/api/v1/proposals/{id}": proposal_get,
+        "/api/v1/proposals/{id}/comments": proposal_comments,
         "/api/v1/search/{branch}": search,
         "/api/v1/index-jobs/{id}": index_job_get,
         "/api/v1/tags": tag_list,
@@ -179,7 +186,7 @@ def test_every_content_route_has_a_probe(ctx):
             raise AssertionError(f"{pattern}: {e}") from e
     # every refusal above is an audited denial
     denials = srv.audit_events(f"action = 'authz.denied' AND actor_sub = '{DENIED}'")
-    assert len(denials) == 17, [(e["route"], e["http_status"]) for e in denials]
+    assert len(denials) == 19, [(e["route"], e["http_status"]) for e in denials]
 
 
 def test_copies_merges_proposals_and_reverts_from_a_denied_branch(ctx):
