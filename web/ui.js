@@ -24,6 +24,9 @@ export function useHash() {
   useEffect(() => {
     const on = () => setH(parseHash());
     addEventListener('hashchange', on);
+    // A navigation between the first render and this effect fired its
+    // hashchange before anyone listened: read the hash again now.
+    on();
     return () => removeEventListener('hashchange', on);
   }, []);
   return h;
