@@ -294,6 +294,13 @@ json_t *oms_openapi_build(const oms_route *const *routes, size_t n, char *why, s
     json_t *schemas = parse(k_components, why, cap, "components");
     if (!schemas)
         return NULL;
+    json_t *gov = parse(oms_openapi_gov_schemas, why, cap, "governance components");
+    if (!gov) {
+        json_decref(schemas);
+        return NULL;
+    }
+    json_object_update(schemas, gov);
+    json_decref(gov);
     json_t *any = json_array();
     for (int k = 0; k < OMS_KIND__COUNT; k++) {
         json_t *s = oms_kind_json_schema((oms_kind)k);
