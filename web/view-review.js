@@ -67,6 +67,7 @@ export function ReviewActions({ p, me, act }) {
 export function Reviewers({ p, me, act }) {
   const [names, setNames] = useState('');
   const requested = p.requested_reviewers || [];
+  const live = p.state === 'open' || p.state === 'approved';
   const add = async (e) => {
     e.preventDefault();
     const reviewers = names.split(/[\s,]+/).filter(Boolean);
@@ -76,7 +77,7 @@ export function Reviewers({ p, me, act }) {
     : (p.approvals || []).find((a) => same(a.reviewer, who)) ? 'approved' : '';
   return html`<section aria-labelledby="reviewers"><h2 id="reviewers">Requested reviewers</h2>
     ${requested.length ? html`<ul class="reviewers">${requested.map((r) => html`<li><span>${r}</span>
-      ${done(r) ? html` <${Badge} kind=${done(r)}>${VERDICT[done(r)]}<//>` : html` <span class="muted">review pending</span>`}</li>`)}</ul>`
+      ${done(r) ? html` <${Badge} kind=${done(r)}>${VERDICT[done(r)]}<//>` : live ? html` <span class="muted">review pending</span>` : ''}</li>`)}</ul>`
       : html`<p class="muted">No reviewer requested.</p>`}
     ${can(me, 'proposal:create') && p.state !== 'merged' && p.state !== 'closed' ? html`<form class="toolbar" onSubmit=${add}>
       <label><span class="label">Add reviewers (subjects, comma-separated)</span>
