@@ -3,7 +3,8 @@
  * (src/governance/overrides.c, oms_override_row_json), ACL policies
  * (src/auth/acl_admin.c, policy_out), audit events (src/audit/query.c,
  * oms_audit_row_json) and alerts (src/api/alerts.c). Members the server
- * always sends are required; members it sends as null are typed so.
+ * always sends are required; members it sends as null are typed so (an
+ * audit event's hashes are null until the chainer seals it).
  * tests/api/check_responses.py validates every answer of the API suite
  * against them. */
 #include "api/openapi.h"
@@ -45,11 +46,11 @@ const char oms_openapi_gov_schemas[] =
     "\"override_id\":{\"type\":[\"string\",\"null\"]},\"commit_id\":{\"type\":[\"string\",\"null\"]},"
     "\"before_hash\":{\"type\":[\"string\",\"null\"]},\"after_hash\":{\"type\":[\"string\",\"null\"]},"
     "\"changed_paths\":{\"type\":[\"array\",\"null\"],\"items\":{\"type\":\"string\"}},\"detail\":{\"type\":["
-    "\"object\",\"null\"]},\"prev_hash\":{\"type\":[\"string\",\"null\"]},\"hash\":{\"type\":\"string\"}},"
-    "\"additionalProperties\":false},\"Alert\":{\"type\":\"object\",\"required\":[\"id\",\"time\",\"rule\","
-    "\"severity\",\"subject\",\"client_addr\",\"request_id\",\"detail\"],\"properties\":{\"id\":{\"type\":\"string\"},"
-    "\"time\":{\"$ref\":\"#/components/schemas/Time\"},\"rule\":{\"type\":\"string\"},\"severity\":{\"enum\":["
-    "\"info\",\"warning\",\"critical\"]},\"subject\":{\"type\":[\"string\",\"null\"]},\"client_addr\":{"
-    "\"type\":[\"string\",\"null\"]},\"request_id\":{\"type\":[\"string\",\"null\"]},\"detail\":{\"type\":\"object\"}},"
-    "\"additionalProperties\":false}}"
+    "\"object\",\"null\"]},\"prev_hash\":{\"type\":[\"string\",\"null\"]},\"hash\":{\"type\":[\"string\","
+    "\"null\"]}},\"additionalProperties\":false},\"Alert\":{\"type\":\"object\",\"required\":[\"id\","
+    "\"time\",\"rule\",\"severity\",\"subject\",\"client_addr\",\"request_id\",\"detail\"],\"properties\":{"
+    "\"id\":{\"type\":\"string\"},\"time\":{\"$ref\":\"#/components/schemas/Time\"},\"rule\":{\"type\":\"string\"},"
+    "\"severity\":{\"enum\":[\"info\",\"warning\",\"critical\"]},\"subject\":{\"type\":[\"string\",\"null\"]},"
+    "\"client_addr\":{\"type\":[\"string\",\"null\"]},\"request_id\":{\"type\":[\"string\",\"null\"]},"
+    "\"detail\":{\"type\":\"object\"}},\"additionalProperties\":false}}"
 ;
