@@ -81,6 +81,7 @@ export function ProposalView({ branch, route, me }) {
   const [err, setErr] = useState(null);
   const [note, setNote] = useState('');
   const [tick, setTick] = useState(0);
+  const [anchor, setAnchor] = useState(null);
   // True when done; the view and the thread are read again either way (a
   // refused merge may come from a change someone else made meanwhile).
   const act = async (verb, body) => {
@@ -115,9 +116,9 @@ export function ProposalView({ branch, route, me }) {
     <p role="status" aria-live="polite" id="note">${note}</p><div id="action-problem"><${Problem} error=${err} /></div>
     <${ReviewActions} p=${p} me=${me} act=${act} />
     <${Conflicts} p=${p} onDone=${() => { setNote('conflicts resolved'); r.reload(); }} />
-    <h2>Changes</h2><${Changes} changes=${p.changes} />
+    <h2>Changes</h2><${Changes} changes=${p.changes} onComment=${(resource, field) => setAnchor({ resource, field })} />
     <${Reviewers} p=${p} me=${me} act=${act} />
-    <${Thread} p=${p} tick=${tick} />`;
+    <${Thread} p=${p} tick=${tick} anchor=${anchor} />`;
 }
 
 const LABEL = { open: 'Opened', close: 'Closed', merge: 'Merged', approve: 'Approved', reject: 'Rejected',

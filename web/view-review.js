@@ -3,7 +3,7 @@
 // requested reviewers, and the thread of comments with their anchors
 // (the whole proposal, a resource, or a field pointer within it).
 import { api, seg } from './api.js';
-import { html, useState, useLoad, Problem, Loading, Badge, Field, short, when } from './ui.js';
+import { html, useState, useEffect, useLoad, Problem, Loading, Badge, Field, short, when } from './ui.js';
 
 const VERDICT = { approved: 'approved', rejected: 'rejected', changes_requested: 'changes requested', dismissed: 'withdrawn' };
 const same = (a, b) => String(a || '').toLowerCase() === String(b || '').toLowerCase();
@@ -92,9 +92,16 @@ function Anchor({ c }) {
 }
 
 // The thread: every comment and every verdict given with a comment, in order.
-export function Thread({ p, tick, onPosted }) {
+// anchor: { resource, field, n } from a "Comment" button of the changes:
+// the form takes it and the focus moves to the comment's text.
+export function Thread({ p, tick, anchor, onPosted }) {
   const list = useLoad(() => api('GET', `/api/v1/proposals/${seg(p.id)}/comments?limit=1000`), [p.id, tick]);
   const [form, setForm] = useState({ body: '', resource: '', field: '' });
+  useEffect(() => {
+    if (!anchor) return;
+    setForm((f) => ({ ...f, resource: anchor.resource, field: anchor.field }));
+    document.getElementById('comment-body')?.focus();
+  }, [anchor]);
   const [err, setErr] = useState(null);
   const resources = [...new Set([...(p.changes || []).map((c) => c.resource), ...(p.conflicts || []).map((c) => c.resource)])];
   const post = async (e) => {

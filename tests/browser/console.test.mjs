@@ -243,11 +243,12 @@ await step('request_a_reviewer_and_comment_on_a_field', async () => {
   await page.type('#add-reviewers', 'rev');
   await button('form', 'Request review');
   await page.waitForFunction(() => [...document.querySelectorAll('ul.reviewers li span')].some((s) => s.textContent === 'rev'));
-  await page.waitForFunction(() => [...document.querySelectorAll('#comment-resource option')].some((o) => o.value === 'shared-properties/Score'));
-  await page.select('#comment-resource', 'shared-properties/Score');
-  await page.waitForFunction(() => !document.querySelector('#comment-field').disabled);
-  await page.type('#comment-field', '/type');
-  await page.type('#comment-body', 'Why a string? ' + XSS);
+  // "Comment" on a field row of the changes anchors the form there and focuses it
+  await page.click('button[aria-label="Comment on shared-properties/Score field /type"]');
+  await page.waitForFunction(() => document.querySelector('#comment-resource').value === 'shared-properties/Score' &&
+    document.querySelector('#comment-field').value === '/type' && !document.querySelector('#comment-field').disabled &&
+    document.activeElement?.id === 'comment-body');
+  await page.keyboard.type('Why a string? ' + XSS);
   await button('form.comment-form', 'Comment');
   await page.waitForFunction((x) => [...document.querySelectorAll('li.comment')].some((c) =>
     c.querySelector('.res')?.textContent === 'shared-properties/Score' && c.querySelector('.ptr')?.textContent === '/type' &&
