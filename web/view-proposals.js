@@ -95,7 +95,11 @@ export function ProposalView({ branch, route, me }) {
   if (!p) return html`<${Loading} />`;
   const live = p.state === 'open' || p.state === 'approved';
   const cr = p.changes_requested || [];
-  return html`<p><a href=${href('proposals', [], { branch })}>← Proposals</a></p>
+  // One container, and a fixed element around each component and each part
+  // that may render nothing: the bundled Preact can misplace siblings when
+  // such a part changes (seen after a merge: the reviewers and the thread
+  // moved above the changes).
+  return html`<div class="proposal"><p><a href=${href('proposals', [], { branch })}>← Proposals</a></p>
     <h1 data-proposal=${p.id}>${p.title} <${Badge} kind=${p.state}>${p.state}<//> ${p.breaking ? html`<${Badge} kind="breaking">breaking<//>` : ''}
       ${live && cr.length ? html` <${Badge} kind="changes_requested">changes requested<//>` : ''}</h1>
     <p><strong>${p.source}</strong> → <strong>${p.target}</strong> by ${p.author}, ${when(p.created_at)}
@@ -104,21 +108,21 @@ export function ProposalView({ branch, route, me }) {
     <p>${p.required_approvals !== undefined ? html`Approvals: ${(p.approvals || []).length} of ${p.required_approvals}
       ${(p.approvals || []).map((a) => html` <${Badge} kind="ok">${a.reviewer}<//>`)}` : ''}
       ${p.mergeable ? html` <${Badge} kind="ok">mergeable<//>` : ''} ${p.merged_commit ? html`Merged as <code>${short(p.merged_commit)}</code>` : ''}</p>
-    <${MergeStatus} p=${p} />
+    <div class="slot"><${MergeStatus} p=${p} /></div>
     <div class="actions" role="group" aria-label="Proposal">
       ${p.state === 'draft' ? html`<button type="button" onClick=${() => act('open')}>Open for review</button>` : ''}
       ${p.state !== 'merged' && p.state !== 'closed' ? html`<button type="button" onClick=${() => act('close')}>Close</button>` : ''}
     </div>
-    ${live ? html`<form class="toolbar merge" onSubmit=${(e) => { e.preventDefault(); act('merge', { message: msg || `Merge proposal: ${p.title}`, ...(issue ? { issue_id: issue } : {}) }); }}>
+    <div class="slot">${live ? html`<form class="toolbar merge" onSubmit=${(e) => { e.preventDefault(); act('merge', { message: msg || `Merge proposal: ${p.title}`, ...(issue ? { issue_id: issue } : {}) }); }}>
       <label><span class="label">Merge message</span><input id="merge-message" value=${msg} onInput=${(e) => setMsg(e.target.value)} /></label>
       <label><span class="label">Issue key</span><input id="merge-issue" value=${issue} onInput=${(e) => setIssue(e.target.value)} /></label>
-      <button type="submit" id="merge" class="primary" aria-describedby="merge-status">Merge</button></form>` : ''}
+      <button type="submit" id="merge" class="primary" aria-describedby="merge-status">Merge</button></form>` : null}</div>
     <p role="status" aria-live="polite" id="note">${note}</p><div id="action-problem"><${Problem} error=${err} /></div>
-    <${ReviewActions} p=${p} me=${me} act=${act} />
-    <${Conflicts} p=${p} onDone=${() => { setNote('conflicts resolved'); r.reload(); }} />
-    <h2>Changes</h2><${Changes} changes=${p.changes} onComment=${(resource, field) => setAnchor({ resource, field })} />
-    <${Reviewers} p=${p} me=${me} act=${act} />
-    <${Thread} p=${p} tick=${tick} anchor=${anchor} />`;
+    <div class="slot"><${ReviewActions} p=${p} me=${me} act=${act} /></div>
+    <div class="slot"><${Conflicts} p=${p} onDone=${() => { setNote('conflicts resolved'); r.reload(); }} /></div>
+    <h2 id="changes-h">Changes</h2><div class="slot"><${Changes} changes=${p.changes} onComment=${(resource, field) => setAnchor({ resource, field })} /></div>
+    <div class="slot"><${Reviewers} p=${p} me=${me} act=${act} /></div>
+    <div class="slot"><${Thread} p=${p} tick=${tick} anchor=${anchor} /></div></div>`;
 }
 
 const LABEL = { open: 'Opened', close: 'Closed', merge: 'Merged', approve: 'Approved', reject: 'Rejected',

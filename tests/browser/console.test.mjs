@@ -80,6 +80,12 @@ async function labelsOk() {
   const unnamed = await page.$$eval('a[href], button', (els) => els.filter((e) => !e.textContent.trim() && !e.getAttribute('aria-label')).length);
   assert(unnamed === 0, unnamed + ' unnamed links or buttons');
 }
+// The parts of the page come in this order in the document.
+async function inOrder(sels) {
+  const ok = await page.evaluate((ss) => ss.map((x) => document.querySelector(x)).every((e, i, a) =>
+    e && (i === 0 || (a[i - 1].compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING))), sels);
+  assert(ok, 'out of order: ' + sels.join(' < '));
+}
 // Clicks the button of `scope` whose text is exactly `label`.
 async function button(scope, label) {
   const h = await page.waitForFunction((sc, l) => [...document.querySelectorAll(sc + ' button')].find((b) => b.textContent.trim() === l),
@@ -304,6 +310,7 @@ await step('request_changes_with_a_comment_blocks_the_merge', async () => {
   await noXss();
   await labelsOk();
   await page.$eval('h1', (e) => e.scrollIntoView());
+  await inOrder(['main h1', '#merge-status', '#merge', '#note', '.review', '#changes-h', '#reviewers', 'section.thread']);
   await shot('11c-changes-requested');
 });
 
@@ -316,11 +323,14 @@ await step('the_reviewer_approves_and_the_merge_is_possible', async () => {
   await page.waitForFunction(() => document.querySelector('main').innerText.includes('Approvals: 1'));
   await page.waitForFunction(() => [...document.querySelectorAll('li.comment')].some((c) =>
     c.querySelector('.badge')?.textContent === 'approved' && c.querySelector('.body').textContent === 'Renamed: fine now'));
+  await inOrder(['main h1', '#merge-status', '#merge', '#note', '.review', '#changes-h', '#reviewers', 'section.thread']);
   await shot('11d-proposal-approved');
   await typeInto('#merge-issue', 'PROJ-4');
   await page.click('#merge');
   await page.waitForFunction(() => document.querySelector('h1 .badge')?.textContent === 'merged', { timeout: WAIT });
   await noXss();
+  await inOrder(['main h1', '#note', '#changes-h', '#reviewers', 'section.thread']);
+  await page.$eval('h1', (e) => e.scrollIntoView());
   await shot('12-proposal-merged');
 });
 
