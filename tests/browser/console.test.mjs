@@ -314,6 +314,22 @@ await step('request_changes_with_a_comment_blocks_the_merge', async () => {
   await shot('11c-changes-requested');
 });
 
+await step('the_reviewer_withdraws_and_requests_changes_again', async () => {
+  // only the reviewer who asked can lift their request: "Withdraw my review"
+  await button('.review .actions', 'Withdraw my review');
+  await page.waitForFunction(() => document.querySelector('#merge-status') && !document.querySelector('#merge-status.blocked'));
+  assert((await text('#merge-status')).includes('Approvals: 0 of 1'), 'what is left is the missing approval');
+  assert(!(await page.$('#dismiss')), 'nothing left to withdraw');
+  await page.type('#review-comment', 'Please rename it ' + XSS);
+  await button('.review .actions', 'Request changes');
+  await page.waitForSelector('#merge-status.blocked');
+  // a change request without a comment is not sent
+  await button('.review .actions', 'Request changes');
+  await page.waitForFunction(() => document.querySelector('.review .problem')?.innerText.includes('needs a comment'));
+  assert(await page.evaluate(() => document.activeElement?.id === 'review-comment'), 'the focus goes to the comment');
+  await noXss();
+});
+
 await step('the_reviewer_approves_and_the_merge_is_possible', async () => {
   await typeInto('#review-comment', 'Renamed: fine now');
   await button('.review .actions', 'Approve');
