@@ -112,12 +112,12 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/proposals/{id}/dismiss", "Withdraw one's own review (a change request among it)", NULL,
      VERDICT, 200, REF("Proposal"), NULL},
     {"GET", "/api/v1/proposals/{id}/comments", "Comments in the order they were made", "limit cursor", NULL, NULL,
-     200, PAGE, NULL},
+     200, PAGE_OF("ProposalComment"), NULL},
     {"POST", "/api/v1/proposals/{id}/comments", "Comment on the proposal, a resource or a field (JSON pointer)", NULL,
      "{\"type\":\"object\",\"required\":[\"body\"],\"additionalProperties\":false,\"properties\":{\"body\":{"
      "\"type\":\"string\"},\"resource\":{\"type\":\"string\"},\"field\":{\"type\":\"string\"}}}",
      "{\"body\":\"Why long?\",\"resource\":\"object-types/Person\",\"field\":\"/properties/age/type\"}", 201,
-     OBJ, NULL},
+     REF("ProposalComment"), NULL},
     {"POST", "/api/v1/proposals/{id}/reviewers", "Request reviewers", NULL,
      "{\"type\":\"object\",\"required\":[\"reviewers\"],\"additionalProperties\":false,\"properties\":{"
      "\"reviewers\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}",
@@ -126,7 +126,7 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/proposals/{id}/merge", "Merge the approved source commit", NULL,
      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"message\":{\"type\":\"string\"}," ISSUES
      "}}",
-     "{\"message\":\"Merge PROJ-1\"}", 200, OBJ, NULL},
+     "{\"message\":\"Merge PROJ-1\"}", 200, REF("Proposal"), NULL},
 
     {"GET", "/api/v1/overrides", "List overrides", "state limit cursor", NULL, NULL, 200, PAGE_OF("Override"), NULL},
     {"POST", "/api/v1/overrides", "Request an emergency override", NULL,

@@ -1,8 +1,9 @@
-/* Answer schemas of the governance and audit routes (SPEC §6.2, §6.4, §9),
- * written from what the handlers build: overrides
+/* Answer schemas of the governance, audit and review routes (SPEC §4, §6.2,
+ * §6.4, §9), written from what the handlers build: overrides
  * (src/governance/overrides.c, oms_override_row_json), ACL policies
  * (src/auth/acl_admin.c, policy_out), audit events (src/audit/query.c,
- * oms_audit_row_json) and alerts (src/api/alerts.c). Members the server
+ * oms_audit_row_json), alerts (src/api/alerts.c) and proposal comments
+ * (src/vcs/proposals.c, oms_proposal_comment_json). Members the server
  * always sends are required; members it sends as null are typed so (an
  * audit event's hashes are null until the chainer seals it).
  * tests/api/check_responses.py validates every answer of the API suite
@@ -47,10 +48,16 @@ const char oms_openapi_gov_schemas[] =
     "\"before_hash\":{\"type\":[\"string\",\"null\"]},\"after_hash\":{\"type\":[\"string\",\"null\"]},"
     "\"changed_paths\":{\"type\":[\"array\",\"null\"],\"items\":{\"type\":\"string\"}},\"detail\":{\"type\":["
     "\"object\",\"null\"]},\"prev_hash\":{\"type\":[\"string\",\"null\"]},\"hash\":{\"type\":[\"string\","
-    "\"null\"]}},\"additionalProperties\":false},\"Alert\":{\"type\":\"object\",\"required\":[\"id\","
-    "\"time\",\"rule\",\"severity\",\"subject\",\"client_addr\",\"request_id\",\"detail\"],\"properties\":{"
-    "\"id\":{\"type\":\"string\"},\"time\":{\"$ref\":\"#/components/schemas/Time\"},\"rule\":{\"type\":\"string\"},"
-    "\"severity\":{\"enum\":[\"info\",\"warning\",\"critical\"]},\"subject\":{\"type\":[\"string\",\"null\"]},"
-    "\"client_addr\":{\"type\":[\"string\",\"null\"]},\"request_id\":{\"type\":[\"string\",\"null\"]},"
-    "\"detail\":{\"type\":\"object\"}},\"additionalProperties\":false}}"
+    "\"null\"]}},\"additionalProperties\":false},\"ProposalComment\":{\"type\":\"object\",\"required\":["
+    "\"seq\",\"id\",\"author\",\"body\",\"resource\",\"pointer\",\"verdict\",\"source_head\",\"created_at\"],"
+    "\"properties\":{\"seq\":{\"type\":\"integer\",\"minimum\":1},\"id\":{\"type\":\"string\"},\"author\":{"
+    "\"type\":\"string\"},\"body\":{\"type\":\"string\"},\"resource\":{\"type\":[\"string\",\"null\"]},"
+    "\"pointer\":{\"type\":[\"string\",\"null\"]},\"verdict\":{\"enum\":[\"approved\",\"rejected\",\"changes_requested\","
+    "\"dismissed\",null]},\"source_head\":{\"type\":\"string\"},\"created_at\":{\"$ref\":\"#/components/schemas/Time\"}},"
+    "\"additionalProperties\":false},\"Alert\":{\"type\":\"object\",\"required\":[\"id\",\"time\",\"rule\","
+    "\"severity\",\"subject\",\"client_addr\",\"request_id\",\"detail\"],\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"time\":{\"$ref\":\"#/components/schemas/Time\"},\"rule\":{\"type\":\"string\"},\"severity\":{\"enum\":["
+    "\"info\",\"warning\",\"critical\"]},\"subject\":{\"type\":[\"string\",\"null\"]},\"client_addr\":{"
+    "\"type\":[\"string\",\"null\"]},\"request_id\":{\"type\":[\"string\",\"null\"]},\"detail\":{\"type\":\"object\"}},"
+    "\"additionalProperties\":false}}"
 ;
