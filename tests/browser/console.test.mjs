@@ -92,9 +92,15 @@ async function button(scope, label) {
     { timeout: WAIT }, scope, label);
   await h.asElement().click();
 }
+// Replaces a field's text through input events only: the app's state and
+// the field agree at every step, so a re-render (data arriving) cannot put
+// the old text back under the typing. Setting .value directly could.
 async function typeInto(sel, value) {
-  await page.$eval(sel, (e) => { e.value = ''; });
+  await page.focus(sel);
+  await page.$eval(sel, (e) => e.select());
+  await page.keyboard.press('Backspace');
   await page.type(sel, value);
+  await page.waitForFunction((s, v) => document.querySelector(s)?.value === v, { timeout: WAIT }, sel, value);
 }
 async function noXss() {
   assert(await page.evaluate(() => window.__xss === undefined), 'an XSS payload ran');
@@ -216,10 +222,8 @@ let proposalHash;
 await step('open_a_proposal_and_see_its_conflict', async () => {
   await go('#/proposals?branch=feature%2Fconsole');
   await page.waitForSelector('#p-title');
-  await page.$eval('#p-source', (e) => { e.value = ''; });
-  await page.type('#p-source', 'feature/console');
-  await page.$eval('#p-target', (e) => { e.value = ''; });
-  await page.type('#p-target', 'staging');
+  await typeInto('#p-source', 'feature/console');
+  await typeInto('#p-target', 'staging');
   await page.type('#p-title', 'Console changes ' + XSS);
   await page.type('#p-description', 'Why: ' + XSS);
   await page.click('form.grid button[type=submit]');
@@ -312,6 +316,14 @@ await step('request_changes_with_a_comment_blocks_the_merge', async () => {
   await page.$eval('h1', (e) => e.scrollIntoView());
   await inOrder(['main h1', '#merge-status', '#merge', '#note', '.review', '#changes-h', '#reviewers', 'section.thread']);
   await shot('11c-changes-requested');
+  // the blocked proposal with its review controls fits a narrow screen too
+  await page.setViewport({ width: 390, height: 844 });
+  try {
+    await page.waitForFunction(() => window.innerWidth === 390);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 1, 'no horizontal scrolling on a narrow screen, overflow ' + overflow);
+    await shot('11c-changes-requested-narrow');
+  } finally { await page.setViewport({ width: 1280, height: 800 }); }
 });
 
 await step('the_reviewer_withdraws_and_requests_changes_again', async () => {
