@@ -4,6 +4,7 @@
 #include "audit/monitor.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ struct oms_mon_table {
     size_t nbuckets;
     int64_t threshold, window_ms;
     uint64_t seed;
-    uint64_t evictions; /* under the shards' locks: read racily for reports */
+    atomic_ullong evictions;
 };
 
 oms_mon_table *oms_mon_table_new(size_t capacity, int64_t threshold, int64_t window_ms)
@@ -73,7 +74,7 @@ void oms_mon_table_free(oms_mon_table *t)
     free(t);
 }
 
-uint64_t oms_mon_table_evictions(const oms_mon_table *t) { return t ? t->evictions : 0; }
+uint64_t oms_mon_table_evictions(const oms_mon_table *t) { return t ? atomic_load(&t->evictions) : 0; }
 
 /* FNV-1a over the seed and the key, then a final mix. */
 static uint64_t key_hash(uint64_t seed, const char *k, size_t n)
@@ -107,7 +108,7 @@ static mon_slot *find_slot(oms_mon_table *t, mon_slot *bucket, uint64_t h, const
     mon_slot *s = free_slot;
     if (!s) {
         s = oldest;
-        t->evictions++;
+        atomic_fetch_add_explicit(&t->evictions, 1, memory_order_relaxed);
     }
     memset(s, 0, sizeof *s);
     s->used = true;

@@ -70,6 +70,16 @@ def test_auth_failure_burst_never_names_the_token(ctx):
     assert token not in stored and token.split(".")[2] not in stored
 
 
+def test_behind_a_trusted_proxy_the_alert_names_the_client(ctx):
+    srv = ctx.new_server(env={"OMS_ALERT_AUTH_FAILURES": "3/60", "OMS_TRUSTED_PROXIES": "127.0.0.27/32"})
+    for _ in range(3):
+        r = srv.get("/api/v1/me", headers={**BAD, "X-Forwarded-For": "203.0.113.9"}, source="127.0.0.27")
+        assert r.status == 401, r
+    srv.stop()
+    got = _alerts(srv, "auth_failure_burst")
+    assert [(a["client_addr"], a["detail"]["key"]) for a in got] == [("203.0.113.9", "address:203.0.113.9")], got
+
+
 def test_failures_below_the_threshold_raise_nothing(ctx):
     srv = ctx.new_server(env={"OMS_ALERT_AUTH_FAILURES": "5/60"})
     _fail(srv, 4, "127.0.0.22")
@@ -170,7 +180,8 @@ def test_acl_change_raises_an_alert(ctx):
     assert _metric(srv, "acl_change") == before + 1
 
 
-def test_audit_verification_failure_raises_an_alert(ctx):
+def _tampered(ctx):
+    """A stopped server whose sealed log had one denial edited; its seq."""
     srv = ctx.new_server()
     for i in range(3):
         r = srv.request("POST", "/api/v1/schemas/main/object-types", headers=srv.auth("vic", ("viewer",)),
@@ -181,7 +192,22 @@ def test_audit_verification_failure_raises_an_alert(ctx):
     drop_protection(srv)
     seq = int(srv.query("SELECT MIN(seq) FROM audit_events WHERE action = 'authz.denied'")[0][0])
     srv.execute(f"UPDATE audit_events SET actor_sub = 'mallory' WHERE seq = {seq}")
+    return srv, seq
+
+
+def test_audit_verification_failure_raises_an_alert(ctx):
+    srv, seq = _tampered(ctx)
     code, v = verify(srv)
     assert (code, v["ok"]) == (1, False), v
     got = _alerts(srv, "audit_verification_failed")
     assert [(a["detail"]["first_bad_seq"], a["detail"]["by"]) for a in got] == [(seq, "cli")], got
+
+
+def test_audit_verification_failure_through_the_api_raises_an_alert(ctx):
+    srv, seq = _tampered(ctx)
+    srv.start()
+    r = srv.get("/api/v1/audit/verify", headers=srv.auth("aud", ("auditor",)))
+    assert (r.status, r.json()["ok"]) == (200, False), r
+    srv.stop()
+    got = _alerts(srv, "audit_verification_failed")
+    assert [(a["subject"], a["detail"]["first_bad_seq"], a["detail"]["by"]) for a in got] == [("aud", seq, "api")], got
