@@ -179,7 +179,7 @@ static struct {
     uint64_t dropped;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Keys held per rule: fixed memory (about 200 bytes a key). */
+/* Keys held per rule: fixed memory (about 220 bytes a key). */
 #define MON_KEYS 4096
 
 int oms_monitor_configure(const oms_config *cfg, oms_error *err)

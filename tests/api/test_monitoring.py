@@ -70,6 +70,16 @@ def test_auth_failure_burst_never_names_the_token(ctx):
     assert token not in stored and token.split(".")[2] not in stored
 
 
+def test_failures_raise_the_alert_with_rate_limiting_off(ctx):
+    # the burst is the monitor's rule, not the rate limiter's: an address
+    # that is never throttled still raises it
+    srv = ctx.new_server(env={"OMS_RATE_LIMIT_ENABLED": "0", "OMS_ALERT_AUTH_FAILURES": "6/60"})
+    _fail(srv, 30, "127.0.0.29")
+    srv.stop()
+    got = _alerts(srv, "auth_failure_burst")
+    assert [a["detail"]["key"] for a in got] == ["address:127.0.0.29"], got
+
+
 def test_behind_a_trusted_proxy_the_alert_names_the_client(ctx):
     srv = ctx.new_server(env={"OMS_ALERT_AUTH_FAILURES": "3/60", "OMS_TRUSTED_PROXIES": "127.0.0.27/32"})
     for _ in range(3):
