@@ -76,6 +76,7 @@ int oms_h_metrics(oms_request *req)
     oms_ops_metrics_index_jobs(ctx, &b);
     oms_metrics_text_pool(&b);
     emit_ratelimit(&b);
+    oms_metrics_text_alerts(&b);
     emit_connections(&b);
     emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");
     emit(&b, "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));

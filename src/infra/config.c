@@ -58,6 +58,12 @@ const oms_cfg_def oms_cfg_table[] = {
      " and the 503 recorded instead; docs/audit.md)"},
     {"OMS_ALERT_WEBHOOK_URL", CFG_STRING, NULL, 0, 0, false, false, "security alert webhook"},
     {"OMS_ALERT_WEBHOOK_SECRET", CFG_STRING, NULL, 0, 0, true, true, "webhook HMAC secret"},
+    {"OMS_ALERT_AUTH_FAILURES", CFG_STRING, "20/300", 0, 0, false, false,
+     "COUNT/SECONDS: authentication failures (401) from one client address within that many seconds that raise an "
+     "auth_failure_burst alert (once per address and window); COUNT 1..1000000, SECONDS 1..86400"},
+    {"OMS_ALERT_DENIALS", CFG_STRING, "20/300", 0, 0, false, false,
+     "COUNT/SECONDS: authorization denials (403) of one principal within that many seconds that raise a "
+     "denial_burst alert (once per principal and window); COUNT 1..1000000, SECONDS 1..86400"},
     {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false,
      "IPv4 and IPv6 networks (ADDRESS[/PREFIX], comma-separated) whose X-Forwarded-For is believed: the client is "
      "then the rightmost hop not in the list; from any other peer the header is ignored"},
@@ -515,8 +521,44 @@ int oms_config_check_secret(const char *name, const char *v, oms_error *err)
     return OMS_OK;
 }
 
+static bool parse_count(const char **p, int64_t max, int64_t *out)
+{
+    const char *s = *p;
+    while (*s == ' ')
+        s++;
+    int64_t v = 0;
+    const char *digits = s;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (*s++ - '0');
+        if (v > max)
+            return false;
+    }
+    while (*s == ' ')
+        s++;
+    *p = s;
+    *out = v;
+    return s > digits && v >= 1;
+}
+
+int oms_config_count_window(const oms_config *c, const char *name, int64_t *count, int64_t *window_s,
+                            oms_error *err)
+{
+    const char *v = oms_config_str(c, name);
+    const char *p = v ? v : "";
+    if (!parse_count(&p, 1000000, count) || *p++ != '/' || !parse_count(&p, 86400, window_s) || *p)
+        return oms_err_set(err, OMS_ECONFIG,
+                           "%s must be COUNT/SECONDS (for example 20/300: 20 within 300 seconds), with COUNT "
+                           "1..1000000 and SECONDS 1..86400",
+                           name);
+    return OMS_OK;
+}
+
 int oms_config_validate_common(const oms_config *c, oms_error *err)
 {
+    int64_t n, w;
+    if (oms_config_count_window(c, "OMS_ALERT_AUTH_FAILURES", &n, &w, err) ||
+        oms_config_count_window(c, "OMS_ALERT_DENIALS", &n, &w, err))
+        return OMS_ECONFIG;
     const char *audit_key = oms_config_str(c, "OMS_AUDIT_KEY");
     if (audit_key && strlen(audit_key) < 32)
         return oms_err_set(err, OMS_ECONFIG, "OMS_AUDIT_KEY is shorter than 32 bytes");
