@@ -27,6 +27,20 @@ int oms_store_tag_page(oms_dbconn *c, const char *after, int64_t limit, oms_dbre
     return oms_db_run(c, &q, p, 2, out, err);
 }
 
+int oms_store_tags_reachable(oms_dbconn *c, const char *head, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH RECURSIVE"
+        " lowest(g) AS (SELECT MIN(k.generation) FROM tags t JOIN commits k ON k.id = t.commit_id),"
+        " anc(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc ON p.commit_id = anc.id JOIN commits k ON k.id = p.parent_id"
+        "  JOIN lowest ON k.generation >= lowest.g)"
+        " SELECT t.name, t.commit_id, k.tree FROM tags t JOIN anc ON anc.id = t.commit_id"
+        " JOIN commits k ON k.id = t.commit_id ORDER BY k.generation, t.name");
+    oms_dbparam p[] = {DBP_TEXT(head)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
 int oms_store_tag_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("DELETE FROM tags WHERE name = $1");
