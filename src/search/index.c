@@ -7,6 +7,7 @@
 #include "search/rebuild.h"
 #include "search/terms.h"
 #include "store/search_sql.h"
+#include "util/alloc.h"
 
 #define CHUNK 500
 
@@ -177,12 +178,17 @@ static void collect(void *ctx, const oms_entry *e)
     entry_list *l = ctx;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 256;
-        const oms_entry **p = realloc(l->v, l->cap * sizeof *p);
-        if (!p)
-            abort();
-        l->v = p;
+        l->v = oms_xrealloc(l->v, l->cap * sizeof *l->v);
     }
     l->v[l->n++] = e;
+}
+
+const oms_entry **oms_search_snapshot_entries(const oms_snapshot *s, size_t *n)
+{
+    entry_list l = {0};
+    oms_snapshot_each(s, collect, &l);
+    *n = l.n;
+    return l.v;
 }
 
 /* Indexes every resource of `commit` into `gen`. */
@@ -192,10 +198,10 @@ static int index_commit(oms_dbconn *c, int64_t gen, const char *commit, oms_erro
     int rc = oms_snapshot_for_commit(c, commit, &s, err);
     if (rc)
         return rc;
-    entry_list l = {0};
-    oms_snapshot_each(s, collect, &l);
-    rc = oms_search_put_entries(c, gen, l.v, l.n, err);
-    free(l.v);
+    size_t n;
+    const oms_entry **v = oms_search_snapshot_entries(s, &n);
+    rc = oms_search_put_entries(c, gen, v, n, err);
+    free(v);
     oms_snapshot_unref(s);
     return rc;
 }
