@@ -21,9 +21,7 @@ static json_t *doc_row(const oms_entry *e)
     json_t *doc = json_loadb(e->text, e->len, 0, NULL);
     oms_search_fields f;
     oms_search_fields_of(&f, e->kind, e->api_name, doc);
-    char *norm = malloc(strlen(e->api_name) + 1);
-    if (!norm)
-        abort();
+    char *norm = oms_xmalloc(strlen(e->api_name) + 1);
     oms_search_norm_name(norm, e->api_name);
     json_t *row = json_pack("[s,s,s,s,s,s,s,s,s]", e->key, oms_kind_segment(e->kind), e->api_name, norm, e->hash,
                             f.api.s, f.names.s, f.props.s, f.descr.s);
@@ -133,7 +131,7 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
     if (rc)
         return rc;
     json_t *keys = json_array(), *removed = json_array();
-    const oms_entry **put = calloc(json_array_size(changes) + 1, sizeof *put);
+    const oms_entry **put = oms_xcalloc(json_array_size(changes) + 1, sizeof *put);
     size_t nput = 0, i;
     json_t *ch;
     json_array_foreach(changes, i, ch) {

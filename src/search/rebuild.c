@@ -19,6 +19,7 @@
 #include "store/search_rebuild_sql.h"
 #include "store/search_sql.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/snapshot.h"
@@ -400,7 +401,7 @@ static int catch_up_round(builder *b, int limit, int64_t *n)
         json_array_append_new(keys, json_string(oms_dbres_get(r, i, 0)));
     char *ktext = json_dumps(keys, JSON_COMPACT);
     rc = oms_store_search_branch_rows(c, b->branch, ktext, &cur, &b->err);
-    oms_entry **entries = rc == OMS_OK ? calloc(cur->nrows + 1, sizeof *entries) : NULL;
+    oms_entry **entries = rc == OMS_OK ? oms_xcalloc(cur->nrows + 1, sizeof *entries) : NULL;
     size_t ne = 0;
     for (size_t i = 0; rc == OMS_OK && i < cur->nrows; i++) {
         oms_kind kind;
@@ -886,7 +887,7 @@ int oms_index_rebuild_launch(oms_ctx *ctx, const oms_index_rebuild *st, json_t *
     oms_dbconn *c;
     if ((rc = oms_db_conn(ctx->store->db, &c, err)))
         return rc;
-    builder *b = calloc(1, sizeof *b);
+    builder *b = oms_xcalloc(1, sizeof *b);
     b->store = ctx->store;
     b->s = settings_of(ctx->cfg);
     snprintf(b->job, sizeof b->job, "%s", st->job);
