@@ -177,6 +177,13 @@ def test_transitive_checks_against_an_older_tag(ctx):
     assert e["against"] == "cp-v1" and "cp-v1" in e["reason"] and "/properties/age/type" in e["reason"], e
     assert "cp-v1" in body["detail"], body
     assert srv.get("/api/v1/branches/cp%2Ft4", headers=_h(srv)).json()["head"] == head  # nothing written
+    # the same change arriving by a merge is refused the same way
+    _branch(srv, "cp/t4-src", "cp/t4")
+    _put(srv, "cp/t4-src", dict(_person(age={"type": "string"}), status="experimental"))
+    r = srv.request("POST", "/api/v1/branches/cp%2Ft4/merge", headers=_h(srv), json_body={"source": "cp/t4-src"})
+    assert r.status == 422 and r.json()["code"] == "breaking_change_blocked", r
+    (e,) = r.json()["breaking"]
+    assert e["against"] == "cp-v1" and e["rule"] == "type_changed", e
     # a change fine against the head and every tag passes; the side tag is not consulted
     doc = dict(_person(), status="experimental")
     doc["properties"].append({"api_name": "nick", "type": "string"})
