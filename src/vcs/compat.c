@@ -105,21 +105,51 @@ static void diff_against_tag(json_t *breaking, const oms_snapshot *after, const 
     json_decref(nd);
 }
 
+/* Keeps the entries of the tags whose commit is an ancestor of `head` (SPEC
+ * §4: a tag on another line of history is no release of this branch).
+ * per_tag[i] holds the entries found against tag row i. The walk over the
+ * history runs only when some tag would be broken, and only back to the
+ * oldest such tag. */
+static int keep_reachable(oms_dbconn *c, const char *head, const oms_dbres *tags, json_t *per_tag,
+                          json_t *breaking, oms_error *err)
+{
+    int64_t lowest = -1;
+    for (size_t i = 0; i < tags->nrows; i++)
+        if (json_array_size(json_array_get(per_tag, i)) > 0 &&
+            (lowest < 0 || oms_dbres_int(tags, i, 3) < lowest))
+            lowest = oms_dbres_int(tags, i, 3);
+    if (lowest < 0)
+        return OMS_OK;
+    oms_dbres *r = NULL;
+    int rc = oms_store_tags_reachable(c, head, lowest, &r, err);
+    for (size_t i = 0; rc == OMS_OK && i < tags->nrows; i++) {
+        json_t *entries = json_array_get(per_tag, i);
+        bool reachable = false;
+        for (size_t k = 0; k < r->nrows && !reachable && json_array_size(entries) > 0; k++)
+            reachable = strcmp(oms_dbres_get(r, k, 0), oms_dbres_get(tags, i, 0)) == 0;
+        if (reachable)
+            json_array_extend(breaking, entries);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
 /* Compares the change with every tag whose commit is an ancestor of `head`
  * (SPEC §4: consumers pin releases by tag), for the resources it touches
  * only. Tags are few: the tree roots, the buckets the touched resources
  * fall in and the tags' versions of them are read in three statements for
- * all tags together, never a whole snapshot. */
+ * all tags together, never a whole snapshot; which tags are ancestors is
+ * asked only when one of them would be broken (keep_reachable). */
 static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after, const json_t *changes,
                       json_t *breaking, oms_error *err)
 {
     oms_dbres *tags = NULL;
-    int rc = oms_store_tags_reachable(c, head, &tags, err);
+    int rc = oms_store_tags_with_trees(c, &tags, err);
     if (rc || tags->nrows == 0) {
         oms_dbres_free(tags);
         return rc;
     }
-    json_t *want = json_array(), *nodes = json_object(), *docs = json_object();
+    json_t *want = json_array(), *nodes = json_object(), *docs = json_object(), *per_tag = json_array();
     size_t i, j;
     json_t *ch;
     for (i = 0; i < tags->nrows; i++)
@@ -163,6 +193,8 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
         goto done;
     for (i = 0; i < tags->nrows; i++) {
         const json_t *root = json_object_get(nodes, oms_dbres_get(tags, i, 2));
+        json_t *entries = json_array();
+        json_array_append_new(per_tag, entries);
         json_array_foreach(changes, j, ch) {
             const char *th = root && strcmp(oms_dbres_get(tags, i, 1), head) != 0 ? tag_version(nodes, root, ch) : NULL;
             if (!th)
@@ -172,14 +204,16 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
                 rc = oms_err_set(err, OMS_EINTERNAL, "object %.12s of tag %s is missing", th, oms_dbres_get(tags, i, 0));
                 goto done;
             }
-            diff_against_tag(breaking, after, json_string_value(json_object_get(ch, "resource")), text,
+            diff_against_tag(entries, after, json_string_value(json_object_get(ch, "resource")), text,
                              oms_dbres_get(tags, i, 0));
         }
     }
+    rc = keep_reachable(c, head, tags, per_tag, breaking, err);
 done:
     json_decref(want);
     json_decref(nodes);
     json_decref(docs);
+    json_decref(per_tag);
     oms_dbres_free(tags);
     return rc;
 }
