@@ -6,7 +6,6 @@
 #include "governance/overrides.h"
 #include "store/tags_sql.h"
 #include "store/vcs_sql.h"
-#include "vcs/write.h"
 
 /* Appends one entry per breaking field of `changes`; with `tag`, the entry
  * names the release it breaks, in `against` and in its reason. */
