@@ -39,11 +39,6 @@ int oms_audit_chain_queued(oms_dbconn *c, oms_audit_walk *w, int64_t max, int64_
         size_t n = r->nrows;
         /* Each row's hashes, kept until the page is inserted. */
         char(*hex)[2][65] = oms_xmalloc((n ? n : 1) * sizeof *hex);
-        if (!hex) {
-            oms_dbres_free(r);
-            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-            break;
-        }
         for (size_t i = 0; i < n; i++) {
             const char *f[AC__HASHED];
             for (int k = 0; k < AC_PREV_HASH; k++)

@@ -144,10 +144,7 @@ static void add_range(hl_ctx *h, size_t start, size_t end)
     }
     if (h->n == h->cap) {
         h->cap = h->cap ? h->cap * 2 : 8;
-        size_t(*p)[2] = oms_xrealloc(h->ranges, h->cap * sizeof *p);
-        if (!p)
-            abort();
-        h->ranges = p;
+        h->ranges = oms_xrealloc(h->ranges, h->cap * sizeof *h->ranges);
     }
     h->ranges[h->n][0] = start;
     h->ranges[h->n][1] = end;
@@ -238,10 +235,7 @@ static json_t *highlight(const char *field, const char *text, bool ident, const 
                 if (h.n && h.ranges[0][0] == 0)
                     h.ranges[0][1] = end > h.ranges[0][1] ? end : h.ranges[0][1];
                 else {
-                    size_t(*p)[2] = oms_xrealloc(h.ranges, (h.n + 1) * sizeof *p);
-                    if (!p)
-                        abort();
-                    h.ranges = p;
+                    h.ranges = oms_xrealloc(h.ranges, (h.n + 1) * sizeof *h.ranges);
                     memmove(h.ranges + 1, h.ranges, h.n * sizeof *h.ranges);
                     h.ranges[0][0] = 0;
                     h.ranges[0][1] = end;
