@@ -14,6 +14,7 @@
 
 #include "http/app.h"
 #include "ontology/kind_schema.h"
+#include "util/alloc.h"
 
 static const char *const k_kind_names[OMS_KIND__COUNT] = {
     "ObjectType", "LinkType", "ActionType", "FunctionType", "Interface", "SharedProperty",
@@ -375,7 +376,7 @@ static const oms_route_table *g_table;
 static void build_once(void)
 {
     size_t n = oms_routes_count(g_table);
-    const oms_route **rs = calloc(n ? n : 1, sizeof *rs);
+    const oms_route **rs = oms_xcalloc(n ? n : 1, sizeof *rs);
     for (size_t i = 0; i < n; i++)
         rs[i] = oms_routes_at(g_table, i);
     char why[256];

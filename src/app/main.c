@@ -246,7 +246,7 @@ static int cmd_token(oms_config *cfg, int argc, char **argv)
     const char *map_text = oms_config_str(cfg, "OMS_ROLE_MAP");
     if (map_text && oms_role_map_parse(&map, map_text, &err))
         return refuse_start("token", &err);
-    char *roles_copy = strdup(roles_arg);
+    char *roles_copy = oms_xstrdup(roles_arg);
     const char *roles[64];
     size_t n = 0;
     int code = 0;

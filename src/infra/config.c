@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "util/alloc.h"
 #include "util/encoding.h"
 
 const oms_cfg_def oms_cfg_table[] = {
@@ -239,7 +240,7 @@ static void stage(staged *s, int idx, bool is_file, const char *val, const char 
 {
     char **slot = is_file ? &s[idx].file : &s[idx].plain;
     free(*slot);
-    *slot = strdup(val);
+    *slot = oms_xstrdup(val);
     if (is_file)
         s[idx].file_src = src;
     else
@@ -309,9 +310,9 @@ static int read_value_file(char **out, const oms_cfg_def *d, const char *path, o
         return oms_err_set(err, OMS_ECONFIG, "%s_FILE: %s contains a NUL byte", name, path);
     if (n == 0 && file_optional(d))
         return OMS_OK;
-    *out = strdup(buf);
+    *out = oms_xstrdup(buf);
     OPENSSL_cleanse(buf, n);
-    return *out ? OMS_OK : oms_err_set(err, OMS_ENOMEM, "out of memory");
+    return OMS_OK;
 }
 
 static int check_int(const oms_cfg_def *d, const char *v, oms_error *err)
@@ -330,7 +331,7 @@ int oms_config_load(oms_config **out, int *argc, char **argv, char **envp, oms_e
 {
     staged s[sizeof oms_cfg_table / sizeof oms_cfg_table[0]];
     memset(s, 0, sizeof s);
-    oms_config *c = calloc(1, sizeof *c);
+    oms_config *c = oms_xcalloc(1, sizeof *c);
     const char *config_file = NULL;
     int rc = OMS_OK;
 
@@ -409,12 +410,12 @@ int oms_config_load(oms_config **out, int *argc, char **argv, char **envp, oms_e
             if ((rc = read_value_file(&c->v[i].value, d, s[i].file, err)) != OMS_OK)
                 goto cleanup;
             c->v[i].source = c->v[i].value ? "file" : "file (missing or empty)";
-            c->v[i].file_path = strdup(s[i].file);
+            c->v[i].file_path = oms_xstrdup(s[i].file);
         } else if (s[i].plain) {
-            c->v[i].value = strdup(s[i].plain);
+            c->v[i].value = oms_xstrdup(s[i].plain);
             c->v[i].source = s[i].plain_src;
         } else if (d->def) {
-            c->v[i].value = strdup(d->def);
+            c->v[i].value = oms_xstrdup(d->def);
             c->v[i].source = "default";
         } else {
             c->v[i].source = "unset";
