@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infra/metrics.h"
 #include "store/vcs_sql.h"
 #include "util/canonical.h"
 #include "util/encoding.h"
@@ -193,6 +194,7 @@ void oms_snapshot_unref(oms_snapshot *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
+    oms_revidx_free(atomic_load(&s->rev));
     for (int i = 0; i < OMS_BUCKETS; i++)
         bucket_unref(s->b[i]);
     free(s);
@@ -224,6 +226,9 @@ oms_snapshot *oms_snapshot_fork(const oms_snapshot *base)
         }
     s->count = base->count;
     snprintf(s->tree, sizeof s->tree, "%s", base->tree);
+    oms_revidx *rev = atomic_load(&((oms_snapshot *)base)->rev);
+    if (rev)
+        atomic_store(&s->rev, oms_revidx_fork(rev));
     return s;
 }
 
@@ -248,6 +253,8 @@ void oms_snapshot_put(oms_snapshot *s, oms_entry *e)
 {
     oms_bucket *b = writable_bucket(s, oms_bucket_of(e->key));
     long i = bucket_find(b, e->key);
+    if (atomic_load(&s->rev))
+        oms_revidx_replace(s, i >= 0 ? b->e[i] : NULL, e);
     if (i >= 0) {
         oms_entry_unref(b->e[i]);
         b->e[i] = e;
@@ -271,6 +278,8 @@ bool oms_snapshot_remove(oms_snapshot *s, const char *key)
         return false;
     oms_bucket *b = writable_bucket(s, idx);
     long i = bucket_find(b, key);
+    if (atomic_load(&s->rev))
+        oms_revidx_replace(s, b->e[i], NULL);
     oms_entry_unref(b->e[i]);
     memmove(b->e + i, b->e + i + 1, (b->n - (size_t)i - 1) * sizeof *b->e);
     b->n--;
@@ -285,8 +294,11 @@ bool oms_snapshot_remove(oms_snapshot *s, const char *key)
 static int seal_bucket(oms_bucket *b, oms_tree_emit_fn emit, void *ctx)
 {
     json_t *o = json_object();
-    for (size_t i = 0; i < b->n; i++)
+    b->bytes = sizeof *b + b->cap * sizeof *b->e;
+    for (size_t i = 0; i < b->n; i++) {
         json_object_set_new(o, b->e[i]->key, json_string(b->e[i]->hash));
+        b->bytes += sizeof *b->e[i] + strlen(b->e[i]->key) + b->e[i]->len + 2 * 16;
+    }
     char *text = NULL;
     int rc = oms_canonical_hash(o, b->hash, &text);
     json_decref(o);
@@ -326,57 +338,6 @@ void oms_snapshot_each(const oms_snapshot *s, oms_entry_fn fn, void *ctx)
         if (s->b[i])
             for (size_t k = 0; k < s->b[i]->n; k++)
                 fn(ctx, s->b[i]->e[k]);
-}
-
-/* ---- the cache ---- */
-
-#define CACHE_SLOTS 16
-
-static struct {
-    pthread_mutex_t mu;
-    oms_snapshot *slot[CACHE_SLOTS];
-    uint64_t used[CACHE_SLOTS];
-    uint64_t clock;
-} g_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-oms_snapshot *oms_snapshot_cache_get(const char *commit)
-{
-    oms_snapshot *found = NULL;
-    pthread_mutex_lock(&g_cache.mu);
-    for (int i = 0; i < CACHE_SLOTS; i++)
-        if (g_cache.slot[i] && strcmp(g_cache.slot[i]->commit, commit) == 0) {
-            found = g_cache.slot[i];
-            oms_snapshot_ref(found);
-            g_cache.used[i] = ++g_cache.clock;
-            break;
-        }
-    pthread_mutex_unlock(&g_cache.mu);
-    return found;
-}
-
-void oms_snapshot_cache_put(oms_snapshot *s)
-{
-    oms_snapshot *evicted = NULL;
-    pthread_mutex_lock(&g_cache.mu);
-    int victim = 0;
-    for (int i = 0; i < CACHE_SLOTS; i++) {
-        if (g_cache.slot[i] && strcmp(g_cache.slot[i]->commit, s->commit) == 0) {
-            victim = -1;
-            break;
-        }
-        if (!g_cache.slot[i] || g_cache.used[i] < g_cache.used[victim])
-            victim = i;
-        if (!g_cache.slot[i])
-            break;
-    }
-    if (victim >= 0) {
-        evicted = g_cache.slot[victim];
-        oms_snapshot_ref(s);
-        g_cache.slot[victim] = s;
-        g_cache.used[victim] = ++g_cache.clock;
-    }
-    pthread_mutex_unlock(&g_cache.mu);
-    oms_snapshot_unref(evicted);
 }
 
 /* ---- loading ---- */
@@ -437,8 +398,8 @@ int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **ou
     return oms_snapshot_for_branch_head(c, branch, NULL, out, err);
 }
 
-int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *known, oms_snapshot **out,
-                                 oms_error *err)
+static int for_branch(oms_dbconn *c, const char *branch, const char *known, oms_snap_path path,
+                      oms_snapshot **out, oms_error *err)
 {
     char head[65];
     int rc = OMS_OK;
@@ -446,13 +407,27 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
         snprintf(head, sizeof head, "%s", known);
     else if ((rc = oms_store_branch_head(c, branch, false, head, NULL, err)))
         return rc;
-    if ((*out = oms_snapshot_cache_get(head)) != NULL)
+    *out = oms_snapshot_cache_get(head);
+    oms_metrics_snapshot_lookup(path, *out != NULL);
+    if (*out)
         return OMS_OK;
     /* Cold load: the head may have moved since; the snapshot is the state
      * of the head read with its rows. */
     if ((rc = load_branch_rows(c, branch, out, err)) == OMS_OK)
         oms_snapshot_cache_put(*out);
     return rc;
+}
+
+int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *known, oms_snapshot **out,
+                                 oms_error *err)
+{
+    return for_branch(c, branch, known, OMS_SNAP_READ, out, err);
+}
+
+int oms_snapshot_for_branch_write(oms_dbconn *c, const char *branch, const char *head, oms_snapshot **out,
+                                  oms_error *err)
+{
+    return for_branch(c, branch, head, OMS_SNAP_COMMIT, out, err);
 }
 
 /* Loads many objects in one statement: hash -> parsed JSON (trees) or text
@@ -492,7 +467,9 @@ static int missing_object(oms_error *err, const char *hash)
 
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err)
 {
-    if ((*out = oms_snapshot_cache_get(commit)) != NULL)
+    *out = oms_snapshot_cache_get_any(commit);
+    oms_metrics_snapshot_lookup(OMS_SNAP_COMMIT_ID, *out != NULL);
+    if (*out)
         return OMS_OK;
     oms_dbres *r = NULL;
     int rc = oms_store_commit_tree(c, commit, &r, err);
@@ -570,6 +547,8 @@ done:
         oms_snapshot_unref(s);
         return rc;
     }
+    /* Commits are immutable: the snapshot of one never changes. */
+    oms_snapshot_cache_put_tree(s);
     *out = s;
     return OMS_OK;
 }
