@@ -7,6 +7,7 @@
 
 #include "infra/metrics.h"
 #include "store/vcs_sql.h"
+#include "util/alloc.h"
 #include "util/canonical.h"
 #include "util/encoding.h"
 
@@ -74,29 +75,21 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
 /* Outgoing references are computed on first use and kept: deletes and
  * integrity checks need the dependents of a resource without parsing every
  * document each time, and most reads never need them at all. */
-const oms_refs *oms_entry_refs(const oms_entry *ce)
+static oms_refs *refs_of(oms_kind kind, const json_t *doc)
 {
-    oms_entry *e = (oms_entry *)ce;
-    oms_refs *r = atomic_load(&e->refs_to);
-    if (r)
-        return r;
     strvec sv = {0};
-    json_t *doc = json_loadb(e->text, e->len, 0, NULL);
     if (doc)
-        oms_document_refs(e->kind, doc, collect_ref, &sv);
-    json_decref(doc);
-    r = malloc(sizeof *r + sv.n * sizeof r->v[0]);
-    if (!r) { /* out of memory: no references this time, computed again next time */
-        static const oms_refs none = {0};
-        for (size_t i = 0; i < sv.n; i++)
-            free(sv.v[i]);
-        free(sv.v);
-        return &none;
-    }
+        oms_document_refs(kind, doc, collect_ref, &sv);
+    oms_refs *r = oms_xmalloc(sizeof *r + sv.n * sizeof r->v[0]);
     r->n = sv.n;
     for (size_t i = 0; i < sv.n; i++)
         r->v[i] = sv.v[i];
     free(sv.v);
+    return r;
+}
+
+static const oms_refs *install_refs(oms_entry *e, oms_refs *r)
+{
     oms_refs *expected = NULL;
     if (!atomic_compare_exchange_strong(&e->refs_to, &expected, r)) {
         /* another thread won the race: use its copy */
@@ -106,6 +99,24 @@ const oms_refs *oms_entry_refs(const oms_entry *ce)
         r = expected;
     }
     return r;
+}
+
+const oms_refs *oms_entry_refs(const oms_entry *ce)
+{
+    oms_entry *e = (oms_entry *)ce;
+    oms_refs *r = atomic_load(&e->refs_to);
+    if (r)
+        return r;
+    json_t *doc = json_loadb(e->text, e->len, 0, NULL);
+    r = refs_of(e->kind, doc);
+    json_decref(doc);
+    return install_refs(e, r);
+}
+
+void oms_entry_refs_from_doc(oms_entry *e, const json_t *doc)
+{
+    if (!atomic_load(&e->refs_to))
+        install_refs(e, refs_of(e->kind, doc));
 }
 
 void oms_entry_unref(oms_entry *e)

@@ -43,6 +43,9 @@ typedef struct oms_refs {
 
 /* The entry's outgoing references (parsed once, then shared). */
 const oms_refs *oms_entry_refs(const oms_entry *e);
+/* Sets a new entry's references from its parsed document (the write path
+ * has it: no need to parse the canonical text again). */
+void oms_entry_refs_from_doc(oms_entry *e, const json_t *doc);
 
 typedef struct {
     atomic_int refs;

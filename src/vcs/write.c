@@ -309,6 +309,7 @@ static int apply_ops(oms_ctx *ctx, oms_snapshot *fork, oms_write *w, json_t *tou
         free(text);
         if (!e)
             return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        oms_entry_refs_from_doc(e, op->doc);
         oms_snapshot_put(fork, e);
     }
     return OMS_OK;
