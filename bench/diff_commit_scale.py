@@ -109,7 +109,10 @@ def pgbench(secs):
 
 def one_run(binary, backend, n, secs):
     harness.OMS_BIN = binary
-    srv = harness.Server(backend, env={"OMS_LOG_LEVEL": "warn"})
+    # 16 writers queue on one branch row: on a loaded shared machine the
+    # default lock timeout (3 s) would answer some of them 503
+    srv = harness.Server(backend, env={"OMS_LOG_LEVEL": "warn", "OMS_DB_LOCK_TIMEOUT_MS": "30000",
+                                       "OMS_DB_STATEMENT_TIMEOUT_MS": "30000", "OMS_DB_BUSY_TIMEOUT_MS": "30000"})
     try:
         h = srv.auth("bench", ["admin"])
         h["X-Issue-ID"] = "OMS-21"
