@@ -188,7 +188,8 @@ static void scan(const oms_snapshot *snap, dep_scan *d)
         oms_snapshot_each(snap, scan_entry, d);
         return;
     }
-    qsort(f.v, f.n, sizeof *f.v, found_cmp);
+    if (f.n > 1)
+        qsort(f.v, f.n, sizeof *f.v, found_cmp);
     for (size_t i = 0; i < f.n; i++)
         note_ref(d, f.v[i].e, f.v[i].target);
     free(f.v);
