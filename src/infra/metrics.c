@@ -75,6 +75,8 @@ static histogram g_audit_latency;
 enum { OUTCOME_OK, OUTCOME_CONFLICT, OUTCOME_ERROR, OUTCOME__COUNT };
 static atomic_ulong g_commits[OMS_COMMIT__COUNT][OUTCOME__COUNT];
 static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
+static atomic_ulong g_snap_lookups[OMS_SNAP__COUNT][2];
+static atomic_size_t g_snap_bytes;
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -286,6 +288,8 @@ void oms_metrics_text_auth_audit(oms_mtext *b)
     emit_histogram(b, "oms_audit_write_duration_seconds", "", &g_audit_latency);
 }
 
+static void text_snapshots(oms_mtext *b);
+
 void oms_metrics_text_commits(oms_mtext *b)
 {
     static const char *const kinds[OMS_COMMIT__COUNT] = {"change", "merge", "revert", "fast_forward"};
@@ -297,6 +301,32 @@ void oms_metrics_text_commits(oms_mtext *b)
         for (int o = 0; o < OUTCOME__COUNT; o++)
             emit(b, "oms_commits_total{kind=\"%s\",outcome=\"%s\"} %lu\n", kinds[k], outcomes[o],
                  atomic_load_explicit(&g_commits[k][o], memory_order_relaxed));
+    text_snapshots(b);
+}
+
+void oms_metrics_snapshot_lookup(oms_snap_path path, int hit)
+{
+    atomic_fetch_add_explicit(&g_snap_lookups[path][hit ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void oms_metrics_snapshot_cache_bytes(size_t bytes) { atomic_store_explicit(&g_snap_bytes, bytes, memory_order_relaxed); }
+
+static void text_snapshots(oms_mtext *b)
+{
+    static const char *const paths[OMS_SNAP__COUNT] = {"commit", "read", "commit_id"};
+    emit_family(b, "oms_snapshot_cache_misses_total", "counter",
+                "Snapshot cache misses by path (commit: a write reading its branch head; read: a read of a branch "
+                "head; commit_id: a named commit): each one loaded the snapshot from the database.");
+    for (int p = 0; p < OMS_SNAP__COUNT; p++)
+        emit(b, "oms_snapshot_cache_misses_total{path=\"%s\"} %lu\n", paths[p],
+             atomic_load_explicit(&g_snap_lookups[p][0], memory_order_relaxed));
+    emit_family(b, "oms_snapshot_cache_hits_total", "counter", "Snapshot cache hits by path.");
+    for (int p = 0; p < OMS_SNAP__COUNT; p++)
+        emit(b, "oms_snapshot_cache_hits_total{path=\"%s\"} %lu\n", paths[p],
+             atomic_load_explicit(&g_snap_lookups[p][1], memory_order_relaxed));
+    emit_family(b, "oms_snapshot_cache_bytes", "gauge",
+                "Bytes held by the snapshot cache (bounded by OMS_SNAPSHOT_CACHE_MB).");
+    emit(b, "oms_snapshot_cache_bytes %zu\n", atomic_load_explicit(&g_snap_bytes, memory_order_relaxed));
 }
 
 void oms_metrics_text_lock_waits(oms_mtext *b)

@@ -38,6 +38,14 @@ void oms_metrics_audit_write(double seconds, int ok);
  * OMS_ECONFLICT) or another error. */
 void oms_metrics_commit(oms_commit_kind kind, int rc);
 void oms_metrics_lock_wait(oms_lockwait what);
+/* Snapshot cache lookups by the path that asked (src/vcs/snapshot_cache.c):
+ * `commit` the write path reading its branch's head, `read` a read of a
+ * branch's head, `commit_id` a snapshot of a named commit. A miss loads the
+ * snapshot from the database. */
+typedef enum { OMS_SNAP_COMMIT, OMS_SNAP_READ, OMS_SNAP_COMMIT_ID, OMS_SNAP__COUNT } oms_snap_path;
+void oms_metrics_snapshot_lookup(oms_snap_path path, int hit);
+/* The bytes the snapshot cache holds (a gauge). */
+void oms_metrics_snapshot_cache_bytes(size_t bytes);
 /* A request refused with 429, by rate-limit class (0 read, 1 write,
  * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
 #define OMS_METRICS_RL_CLASSES 3

@@ -8,6 +8,7 @@
 #include "store/vcs_sql.h"
 #include "util/time.h"
 #include "vcs/commit.h"
+#include "vcs/diff_cache.h"
 #include "vcs/refs.h"
 #include "vcs/write.h"
 
@@ -201,6 +202,8 @@ json_t *oms_snapshot_diff(const oms_snapshot *from, const oms_snapshot *to, bool
 int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, bool *breaking, oms_error *err)
 {
     *changes = NULL;
+    if ((*changes = oms_diff_cache_get(a, b, breaking)) != NULL)
+        return OMS_OK;
     oms_dbconn *c;
     oms_snapshot *sa = NULL, *sb = NULL;
     int rc = oms_db_conn(ctx->store->db, &c, err);
@@ -210,6 +213,8 @@ int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, b
         rc = oms_snapshot_for_commit(c, b, &sb, err);
     if (rc == OMS_OK && !(*changes = oms_snapshot_diff(sa, sb, breaking)))
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+    if (rc == OMS_OK && oms_is_commit_id(a) && oms_is_commit_id(b))
+        oms_diff_cache_put(a, b, *changes, *breaking);
     oms_snapshot_unref(sa);
     oms_snapshot_unref(sb);
     return rc;

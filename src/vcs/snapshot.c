@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infra/metrics.h"
 #include "store/vcs_sql.h"
+#include "util/alloc.h"
 #include "util/canonical.h"
 #include "util/encoding.h"
 
@@ -73,29 +75,21 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
 /* Outgoing references are computed on first use and kept: deletes and
  * integrity checks need the dependents of a resource without parsing every
  * document each time, and most reads never need them at all. */
-const oms_refs *oms_entry_refs(const oms_entry *ce)
+static oms_refs *refs_of(oms_kind kind, const json_t *doc)
 {
-    oms_entry *e = (oms_entry *)ce;
-    oms_refs *r = atomic_load(&e->refs_to);
-    if (r)
-        return r;
     strvec sv = {0};
-    json_t *doc = json_loadb(e->text, e->len, 0, NULL);
     if (doc)
-        oms_document_refs(e->kind, doc, collect_ref, &sv);
-    json_decref(doc);
-    r = malloc(sizeof *r + sv.n * sizeof r->v[0]);
-    if (!r) { /* out of memory: no references this time, computed again next time */
-        static const oms_refs none = {0};
-        for (size_t i = 0; i < sv.n; i++)
-            free(sv.v[i]);
-        free(sv.v);
-        return &none;
-    }
+        oms_document_refs(kind, doc, collect_ref, &sv);
+    oms_refs *r = oms_xmalloc(sizeof *r + sv.n * sizeof r->v[0]);
     r->n = sv.n;
     for (size_t i = 0; i < sv.n; i++)
         r->v[i] = sv.v[i];
     free(sv.v);
+    return r;
+}
+
+static const oms_refs *install_refs(oms_entry *e, oms_refs *r)
+{
     oms_refs *expected = NULL;
     if (!atomic_compare_exchange_strong(&e->refs_to, &expected, r)) {
         /* another thread won the race: use its copy */
@@ -105,6 +99,24 @@ const oms_refs *oms_entry_refs(const oms_entry *ce)
         r = expected;
     }
     return r;
+}
+
+const oms_refs *oms_entry_refs(const oms_entry *ce)
+{
+    oms_entry *e = (oms_entry *)ce;
+    oms_refs *r = atomic_load(&e->refs_to);
+    if (r)
+        return r;
+    json_t *doc = json_loadb(e->text, e->len, 0, NULL);
+    r = refs_of(e->kind, doc);
+    json_decref(doc);
+    return install_refs(e, r);
+}
+
+void oms_entry_refs_from_doc(oms_entry *e, const json_t *doc)
+{
+    if (!atomic_load(&e->refs_to))
+        install_refs(e, refs_of(e->kind, doc));
 }
 
 void oms_entry_unref(oms_entry *e)
@@ -193,6 +205,7 @@ void oms_snapshot_unref(oms_snapshot *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
+    oms_revidx_free(atomic_load(&s->rev));
     for (int i = 0; i < OMS_BUCKETS; i++)
         bucket_unref(s->b[i]);
     free(s);
@@ -224,6 +237,9 @@ oms_snapshot *oms_snapshot_fork(const oms_snapshot *base)
         }
     s->count = base->count;
     snprintf(s->tree, sizeof s->tree, "%s", base->tree);
+    oms_revidx *rev = atomic_load(&((oms_snapshot *)base)->rev);
+    if (rev)
+        atomic_store(&s->rev, oms_revidx_fork(rev));
     return s;
 }
 
@@ -248,6 +264,8 @@ void oms_snapshot_put(oms_snapshot *s, oms_entry *e)
 {
     oms_bucket *b = writable_bucket(s, oms_bucket_of(e->key));
     long i = bucket_find(b, e->key);
+    if (atomic_load(&s->rev))
+        oms_revidx_replace(s, i >= 0 ? b->e[i] : NULL, e);
     if (i >= 0) {
         oms_entry_unref(b->e[i]);
         b->e[i] = e;
@@ -271,6 +289,8 @@ bool oms_snapshot_remove(oms_snapshot *s, const char *key)
         return false;
     oms_bucket *b = writable_bucket(s, idx);
     long i = bucket_find(b, key);
+    if (atomic_load(&s->rev))
+        oms_revidx_replace(s, b->e[i], NULL);
     oms_entry_unref(b->e[i]);
     memmove(b->e + i, b->e + i + 1, (b->n - (size_t)i - 1) * sizeof *b->e);
     b->n--;
@@ -285,8 +305,11 @@ bool oms_snapshot_remove(oms_snapshot *s, const char *key)
 static int seal_bucket(oms_bucket *b, oms_tree_emit_fn emit, void *ctx)
 {
     json_t *o = json_object();
-    for (size_t i = 0; i < b->n; i++)
+    b->bytes = sizeof *b + b->cap * sizeof *b->e;
+    for (size_t i = 0; i < b->n; i++) {
         json_object_set_new(o, b->e[i]->key, json_string(b->e[i]->hash));
+        b->bytes += sizeof *b->e[i] + strlen(b->e[i]->key) + b->e[i]->len + 2 * 16;
+    }
     char *text = NULL;
     int rc = oms_canonical_hash(o, b->hash, &text);
     json_decref(o);
@@ -326,57 +349,6 @@ void oms_snapshot_each(const oms_snapshot *s, oms_entry_fn fn, void *ctx)
         if (s->b[i])
             for (size_t k = 0; k < s->b[i]->n; k++)
                 fn(ctx, s->b[i]->e[k]);
-}
-
-/* ---- the cache ---- */
-
-#define CACHE_SLOTS 16
-
-static struct {
-    pthread_mutex_t mu;
-    oms_snapshot *slot[CACHE_SLOTS];
-    uint64_t used[CACHE_SLOTS];
-    uint64_t clock;
-} g_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-oms_snapshot *oms_snapshot_cache_get(const char *commit)
-{
-    oms_snapshot *found = NULL;
-    pthread_mutex_lock(&g_cache.mu);
-    for (int i = 0; i < CACHE_SLOTS; i++)
-        if (g_cache.slot[i] && strcmp(g_cache.slot[i]->commit, commit) == 0) {
-            found = g_cache.slot[i];
-            oms_snapshot_ref(found);
-            g_cache.used[i] = ++g_cache.clock;
-            break;
-        }
-    pthread_mutex_unlock(&g_cache.mu);
-    return found;
-}
-
-void oms_snapshot_cache_put(oms_snapshot *s)
-{
-    oms_snapshot *evicted = NULL;
-    pthread_mutex_lock(&g_cache.mu);
-    int victim = 0;
-    for (int i = 0; i < CACHE_SLOTS; i++) {
-        if (g_cache.slot[i] && strcmp(g_cache.slot[i]->commit, s->commit) == 0) {
-            victim = -1;
-            break;
-        }
-        if (!g_cache.slot[i] || g_cache.used[i] < g_cache.used[victim])
-            victim = i;
-        if (!g_cache.slot[i])
-            break;
-    }
-    if (victim >= 0) {
-        evicted = g_cache.slot[victim];
-        oms_snapshot_ref(s);
-        g_cache.slot[victim] = s;
-        g_cache.used[victim] = ++g_cache.clock;
-    }
-    pthread_mutex_unlock(&g_cache.mu);
-    oms_snapshot_unref(evicted);
 }
 
 /* ---- loading ---- */
@@ -437,8 +409,8 @@ int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **ou
     return oms_snapshot_for_branch_head(c, branch, NULL, out, err);
 }
 
-int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *known, oms_snapshot **out,
-                                 oms_error *err)
+static int for_branch(oms_dbconn *c, const char *branch, const char *known, oms_snap_path path,
+                      oms_snapshot **out, oms_error *err)
 {
     char head[65];
     int rc = OMS_OK;
@@ -446,13 +418,27 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
         snprintf(head, sizeof head, "%s", known);
     else if ((rc = oms_store_branch_head(c, branch, false, head, NULL, err)))
         return rc;
-    if ((*out = oms_snapshot_cache_get(head)) != NULL)
+    *out = oms_snapshot_cache_get(head);
+    oms_metrics_snapshot_lookup(path, *out != NULL);
+    if (*out)
         return OMS_OK;
     /* Cold load: the head may have moved since; the snapshot is the state
      * of the head read with its rows. */
     if ((rc = load_branch_rows(c, branch, out, err)) == OMS_OK)
         oms_snapshot_cache_put(*out);
     return rc;
+}
+
+int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *known, oms_snapshot **out,
+                                 oms_error *err)
+{
+    return for_branch(c, branch, known, OMS_SNAP_READ, out, err);
+}
+
+int oms_snapshot_for_branch_write(oms_dbconn *c, const char *branch, const char *head, oms_snapshot **out,
+                                  oms_error *err)
+{
+    return for_branch(c, branch, head, OMS_SNAP_COMMIT, out, err);
 }
 
 /* One statement per 1000 hashes: the hashes travel as one JSON array
@@ -491,7 +477,9 @@ static int missing_object(oms_error *err, const char *hash)
 
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err)
 {
-    if ((*out = oms_snapshot_cache_get(commit)) != NULL)
+    *out = oms_snapshot_cache_get_any(commit);
+    oms_metrics_snapshot_lookup(OMS_SNAP_COMMIT_ID, *out != NULL);
+    if (*out)
         return OMS_OK;
     oms_dbres *r = NULL;
     int rc = oms_store_commit_tree(c, commit, &r, err);
@@ -569,6 +557,8 @@ done:
         oms_snapshot_unref(s);
         return rc;
     }
+    /* Commits are immutable: the snapshot of one never changes. */
+    oms_snapshot_cache_put_tree(s);
     *out = s;
     return OMS_OK;
 }

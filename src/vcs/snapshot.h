@@ -43,13 +43,39 @@ typedef struct oms_refs {
 
 /* The entry's outgoing references (parsed once, then shared). */
 const oms_refs *oms_entry_refs(const oms_entry *e);
+/* Sets a new entry's references from its parsed document (the write path
+ * has it: no need to parse the canonical text again). */
+void oms_entry_refs_from_doc(oms_entry *e, const json_t *doc);
 
 typedef struct {
     atomic_int refs;
     size_t n, cap;
     oms_entry **e;        /* sorted by key */
     char hash[65];
+    size_t bytes;         /* memory estimate, set when sealed */
+    size_t cache_users;   /* cached snapshots holding it (under the cache's mutex) */
 } oms_bucket;
+
+/* The reverse-reference index (snapshot_refs.c): who references a resource.
+ * Pairs (target, referrer) live in OMS_BUCKETS buckets by the target's key,
+ * each sorted by (target, referrer key) and shared copy-on-write between a
+ * snapshot and its forks, like the tree's buckets. A pair holds a
+ * reference to its referrer entry, whose refs_to owns the target text. */
+typedef struct {
+    const char *target;   /* "KIND/NAME", owned by from->refs_to */
+    oms_entry *from;
+} oms_revref;
+
+typedef struct {
+    atomic_int refs;
+    size_t n, cap;
+    oms_revref *v;
+} oms_rbucket;
+
+typedef struct oms_revidx {
+    oms_rbucket *b[OMS_BUCKETS];
+    size_t pairs;
+} oms_revidx;
 
 typedef struct {
     atomic_int refs;
@@ -57,6 +83,9 @@ typedef struct {
     char tree[65];
     oms_bucket *b[OMS_BUCKETS]; /* NULL for an empty bucket */
     size_t count;
+    /* Built on first need for a published snapshot (then immutable),
+     * inherited and kept up to date by forks of a snapshot that has one. */
+    _Atomic(oms_revidx *) rev;
 } oms_snapshot;
 
 /* Entries. `text` is the canonical document (copied). */
@@ -92,10 +121,41 @@ void oms_snapshot_each(const oms_snapshot *s, oms_entry_fn fn, void *ctx);
  * fields}], skipping buckets whose hashes are equal. */
 json_t *oms_snapshot_diff(const oms_snapshot *from, const oms_snapshot *to, bool *breaking);
 
-/* The process-wide cache of snapshots by commit id (a small LRU). The
- * returned snapshot carries a reference the caller must drop. */
+/* ---- the reverse-reference index (snapshot_refs.c) ---- */
+
+/* Builds the index of a sealed snapshot unless it has one (thread-safe:
+ * the first builder wins). Its forks then maintain theirs as they change. */
+void oms_snapshot_revidx_ensure(oms_snapshot *s);
+/* Calls fn for every entry of `s` that references `target` ("KIND/NAME"),
+ * in snapshot order (bucket, then key). Needs the index (false without). */
+typedef void (*oms_referrer_fn)(void *ctx, const oms_entry *from);
+bool oms_snapshot_referrers(const oms_snapshot *s, const char *target, oms_referrer_fn fn, void *ctx);
+/* Keeps a fork's index up to date: `old_e` leaves, `new_e` arrives (either NULL). */
+void oms_revidx_replace(oms_snapshot *s, const oms_entry *old_e, oms_entry *new_e);
+oms_revidx *oms_revidx_fork(const oms_revidx *base);
+void oms_revidx_free(oms_revidx *r);
+size_t oms_snapshot_revidx_bytes(const oms_snapshot *s);
+/* Order of two keys in a snapshot (bucket, then key), as for qsort. */
+int oms_snapshot_key_order(const char *a, const char *b);
+
+/* ---- the cache (snapshot_cache.c) ---- */
+
+/* The process-wide cache of snapshots by commit id: an LRU bounded by bytes
+ * (OMS_SNAPSHOT_CACHE_MB, default 256). Returned snapshots carry a
+ * reference the caller must drop.
+ * get: a branch state (with provenance), also one still pending: only for
+ * ids read from the database. get_any: also tree-built snapshots, never a
+ * pending one. */
 oms_snapshot *oms_snapshot_cache_get(const char *commit);
+oms_snapshot *oms_snapshot_cache_get_any(const char *commit);
 void oms_snapshot_cache_put(oms_snapshot *s);
+void oms_snapshot_cache_put_tree(oms_snapshot *s);
+/* A writer's new state before its transaction commits (see
+ * snapshot_cache.c); put confirms it, drop_pending withdraws it. */
+void oms_snapshot_cache_put_pending(oms_snapshot *s);
+void oms_snapshot_cache_drop_pending(oms_snapshot *s);
+void oms_snapshot_cache_stats(size_t *bytes, size_t *limit, size_t *count);
+void oms_snapshot_cache_clear(void);
 
 /* Snapshot of a branch's current head: the head is read from the database on
  * every call (never stale, also across instances); the snapshot comes from
@@ -105,6 +165,9 @@ int oms_snapshot_for_branch(oms_dbconn *c, const char *branch, oms_snapshot **ou
 /* The same when this request already read the head (head may be NULL). */
 int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *head, oms_snapshot **out,
                                  oms_error *err);
+/* The same for the write path (counted apart in /metrics). */
+int oms_snapshot_for_branch_write(oms_dbconn *c, const char *branch, const char *head, oms_snapshot **out,
+                                  oms_error *err);
 /* Snapshot of any commit (from the cache or its stored tree; provenance
  * fields are then the commit itself). */
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err);

@@ -13,6 +13,7 @@
 #include "store/store.h"
 #include "store/vcs_sql.h"
 #include "txn/change.h"
+#include "util/alloc.h"
 #include "util/canonical.h"
 #include "store/bulk_sql.h"
 #include "vcs/commit.h"
@@ -110,22 +111,88 @@ typedef struct {
     json_t *recheck;    /* set: dependents to re-validate */
 } dep_scan;
 
+static void note_ref(dep_scan *d, const oms_entry *e, const char *target)
+{
+    if (json_object_get(d->deleted, target)) {
+        json_t *list = json_object_get(d->dependents, target);
+        if (!list)
+            json_object_set_new(d->dependents, target, list = json_array());
+        json_array_append_new(list, json_string(e->key));
+    } else {
+        json_object_set_new(d->recheck, e->key, json_true());
+    }
+}
+
 static void scan_entry(void *p, const oms_entry *e)
 {
     dep_scan *d = p;
     const oms_refs *refs = oms_entry_refs(e);
-    for (size_t i = 0; i < refs->n; i++) {
-        if (!json_object_get(d->targets, refs->v[i]))
-            continue;
-        if (json_object_get(d->deleted, refs->v[i])) {
-            json_t *list = json_object_get(d->dependents, refs->v[i]);
-            if (!list)
-                json_object_set_new(d->dependents, refs->v[i], list = json_array());
-            json_array_append_new(list, json_string(e->key));
-        } else {
-            json_object_set_new(d->recheck, e->key, json_true());
-        }
+    for (size_t i = 0; i < refs->n; i++)
+        if (json_object_get(d->targets, refs->v[i]))
+            note_ref(d, e, refs->v[i]);
+}
+
+/* One reference to a target, found through the reverse index. */
+typedef struct {
+    const oms_entry *e;
+    const char *target;
+    int bucket;
+    size_t pos; /* the target's place among e's references */
+} found_ref;
+
+typedef struct {
+    found_ref *v;
+    size_t n, cap;
+    const char *target;
+} found_refs;
+
+static void collect_referrer(void *p, const oms_entry *e)
+{
+    found_refs *f = p;
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 16;
+        f->v = oms_xrealloc(f->v, f->cap * sizeof *f->v);
     }
+    const oms_refs *refs = oms_entry_refs(e);
+    size_t pos = 0;
+    while (pos < refs->n && strcmp(refs->v[pos], f->target) != 0)
+        pos++;
+    f->v[f->n++] = (found_ref){e, f->target, oms_bucket_of(e->key), pos};
+}
+
+static int found_cmp(const void *a, const void *b)
+{
+    const found_ref *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    int c = strcmp(x->e->key, y->e->key);
+    return c ? c : x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Every reference to d->targets, in the order a scan of the whole snapshot
+ * would meet them (entry order, then the entry's reference order), so the
+ * problem documents list what they listed before the index existed. */
+static void scan(const oms_snapshot *snap, dep_scan *d)
+{
+    found_refs f = {0};
+    const char *key;
+    json_t *v;
+    bool indexed = true;
+    json_object_foreach(d->targets, key, v) {
+        f.target = key;
+        if (!(indexed = oms_snapshot_referrers(snap, key, collect_referrer, &f)))
+            break;
+    }
+    if (!indexed) { /* no index: the whole snapshot */
+        free(f.v);
+        oms_snapshot_each(snap, scan_entry, d);
+        return;
+    }
+    if (f.n > 1)
+        qsort(f.v, f.n, sizeof *f.v, found_cmp);
+    for (size_t i = 0; i < f.n; i++)
+        note_ref(d, f.v[i].e, f.v[i].target);
+    free(f.v);
 }
 
 /* Refuses deletes of referenced resources (409 has_dependents) and checks
@@ -142,7 +209,7 @@ static int check_integrity(oms_ctx *ctx, const oms_snapshot *snap, json_t *touch
         goto cleanup;
     }
 
-    oms_snapshot_each(snap, scan_entry, &d);
+    scan(snap, &d);
     if (json_object_size(d.dependents)) {
         json_t *list = json_array();
         const char *key;
@@ -171,7 +238,7 @@ static int check_integrity(oms_ctx *ctx, const oms_snapshot *snap, json_t *touch
         json_object_update(scanned, next);
         json_decref(d.targets);
         d.targets = next;
-        oms_snapshot_each(snap, scan_entry, &d);
+        scan(snap, &d);
     }
     json_decref(scanned);
     json_t *to_check = json_deep_copy(touched);
@@ -243,6 +310,7 @@ static int apply_ops(oms_ctx *ctx, oms_snapshot *fork, oms_write *w, json_t *tou
         free(text);
         if (!e)
             return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        oms_entry_refs_from_doc(e, op->doc);
         oms_snapshot_put(fork, e);
     }
     return OMS_OK;
@@ -409,10 +477,14 @@ typedef struct {
     oms_write_result *res;
     oms_snapshot *base, *fork; /* of the last attempt */
     bool writing;              /* past the checks: the outcome counts in /metrics */
+    bool pending;              /* fork published to the cache before COMMIT */
 } write_run;
 
 static void write_run_reset(write_run *s)
 {
+    if (s->pending)
+        oms_snapshot_cache_drop_pending(s->fork);
+    s->pending = false;
     oms_snapshot_unref(s->base);
     oms_snapshot_unref(s->fork);
     s->base = s->fork = NULL;
@@ -484,8 +556,9 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
         rc = oms_err_set(err, OMS_EPRECOND, "the branch head is no longer %.12s", w->if_match_head);
         goto done;
     }
-    if ((rc = oms_snapshot_for_branch_head(c, w->branch, head, &s->base, err)))
+    if ((rc = oms_snapshot_for_branch_write(c, w->branch, head, &s->base, err)))
         goto done;
+    oms_snapshot_revidx_ensure(s->base); /* once per cached state; forks keep theirs */
     if (!(s->fork = oms_snapshot_fork(s->base))) {
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
@@ -533,6 +606,11 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
         goto done;
     snprintf(res->commit, sizeof res->commit, "%s", id);
     snprintf(s->fork->commit, sizeof s->fork->commit, "%s", id);
+    /* Published before COMMIT: the next writer on this branch waits for the
+     * row lock, then reads this id as the head and must find its state
+     * here rather than reload the branch while holding the lock. */
+    oms_snapshot_cache_put_pending(s->fork);
+    s->pending = true;
     out->branch = w->branch;
     out->commit_id = oms_arena_strdup(ctx->arena, id);
     rc = describe_event(ctx, w, res->changes, res->breaking, out, err);
@@ -574,7 +652,9 @@ int oms_vcs_write(oms_ctx *ctx, oms_write *w, oms_write_result *res, oms_error *
             oms_metrics_commit(commit_kind(w), rc);
         if (rc == OMS_OK && !out.no_op) {
             res->changed = true;
-            oms_snapshot_cache_put(s.fork);
+            oms_snapshot_cache_put(s.fork); /* confirms the pending state */
+        } else if (s.pending) {
+            oms_snapshot_cache_drop_pending(s.fork);
         }
     }
     if (rc == OMS_OK) {
