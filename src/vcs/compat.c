@@ -217,6 +217,12 @@ done:
     return rc;
 }
 
+int oms_vcs_compat_tag_breaks(oms_dbconn *c, const char *head, const oms_snapshot *after, const json_t *changes,
+                              json_t *breaking, oms_error *err)
+{
+    return check_tags(c, head, after, changes, breaking, err);
+}
+
 int oms_vcs_compat_check(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *head,
                          const oms_snapshot *after, const json_t *changes, oms_error *err)
 {

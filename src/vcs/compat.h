@@ -24,6 +24,13 @@
 int oms_vcs_compat_check(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *head,
                          const oms_snapshot *after, const json_t *changes, oms_error *err);
 
+/* Appends to `breaking` the entries of `changes` (the state `after`) that
+ * break a tag reachable from `head`, each naming it in `against`: what a
+ * transitive block policy refuses beyond the head's own breaking entries.
+ * For views (a proposal's preview); writes use oms_vcs_compat_check. */
+int oms_vcs_compat_tag_breaks(oms_dbconn *c, const char *head, const oms_snapshot *after, const json_t *changes,
+                              json_t *breaking, oms_error *err);
+
 /* The breaking entries of a change list ([{resource, path, rule, reason}]),
  * new reference. */
 json_t *oms_vcs_breaking_entries(const json_t *changes);

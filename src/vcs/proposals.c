@@ -221,6 +221,20 @@ int oms_proposal_view_of(oms_ctx *ctx, const oms_proposal *p, oms_proposal_view 
             bool breaking = mr.breaking;
             json_object_set_new(doc, "compatibility", json_string(v->compatibility));
             json_t *be = oms_vcs_breaking_entries(mr.changes);
+            if (be && rc == OMS_OK && transitive && strcmp(v->compatibility, "block") == 0 &&
+                json_array_size(mr.changes) > 0) {
+                /* the releases the target has tagged: the source's versions of
+                 * the changed resources against each (the merge itself checks
+                 * the exact merged state) */
+                oms_snapshot *after = NULL;
+                oms_error terr = {0};
+                size_t own = json_array_size(be);
+                if (oms_snapshot_for_commit(c, mr.source_head, &after, &terr) == OMS_OK &&
+                    oms_vcs_compat_tag_breaks(c, mr.target_head, after, mr.changes, be, &terr) == OMS_OK &&
+                    json_array_size(be) > own)
+                    breaking = true;
+                oms_snapshot_unref(after);
+            }
             /* block: a breaking proposal cannot merge (SPEC §4) */
             bool blocked = breaking && strcmp(v->compatibility, "block") == 0;
             json_object_set_new(doc, "breaking_changes", be ? be : json_array());

@@ -184,6 +184,14 @@ def test_transitive_checks_against_an_older_tag(ctx):
     assert r.status == 422 and r.json()["code"] == "breaking_change_blocked", r
     (e,) = r.json()["breaking"]
     assert e["against"] == "cp-v1" and e["rule"] == "type_changed", e
+    # a proposal of it shows the break against the tag before anyone reviews it
+    r = srv.request("POST", "/api/v1/proposals", headers=_h(srv, sub="author", issue=None),
+                    json_body={"source": "cp/t4-src", "target": "cp/t4", "title": "age as text"})
+    assert r.status == 201, r
+    p = r.json()
+    assert p["blocked_by_policy"] is True and p["breaking"] is True, p
+    (e,) = [x for x in p["breaking_changes"] if x.get("against")]
+    assert e["against"] == "cp-v1" and e["rule"] == "type_changed" and "cp-v1" in e["reason"], e
     # a change fine against the head and every tag passes; the side tag is not consulted
     doc = dict(_person(), status="experimental")
     doc["properties"].append({"api_name": "nick", "type": "string"})
