@@ -69,6 +69,10 @@ int oms_change_events_outbox(oms_dbconn *c, const oms_ctx *ctx, const char *acti
     const char *type = oms_event_type_of(action);
     if (!type)
         return OMS_OK;
+    /* a schema write names its action by its kind (object_type.create,
+     * shared_property.delete, ...): every one is a commit */
+    if (type == action && out->commit_id)
+        type = "commit.created";
     json_t *d = json_object();
     if (!d)
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
