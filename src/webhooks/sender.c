@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,9 +380,15 @@ int oms_webhook_sender_start(struct oms_store *store, const struct oms_config *c
     if (rc)
         return rc;
     atomic_store(&g.stop, false);
+    /* the workers take no signal: SIGTERM and SIGHUP are the server's
+     * signal thread's (src/http/server.c), which blocks them only later */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     for (g.started = 0; g.started < g.nworkers; g.started++)
         if (pthread_create(&g.th[g.started], NULL, worker, (void *)(intptr_t)g.started))
             break;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return OMS_OK;
 }
 
