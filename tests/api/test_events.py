@@ -211,3 +211,27 @@ def test_feed_is_filtered_by_read_access_and_paged_in_order(ctx):
     assert srv.get("/api/v1/events?after=-1", headers=_h(srv, "root", ADMIN, None)).status == 400
     assert srv.get("/api/v1/events?limit=0", headers=_h(srv, "root", ADMIN, None)).status == 400
     assert srv.get("/api/v1/events?nope=1", headers=_h(srv, "root", ADMIN, None)).status == 400
+
+
+def test_index_job_has_its_events_from_start_to_end(ctx):
+    srv = ctx.server
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/idx", "from": "main"}), 201)
+    _sp(srv, "ev/idx", "Indexed")
+    r = _ok(srv.request("POST", "/api/v1/branches/ev%2Fidx/index/rebuild", headers=_h(srv, "root", ADMIN),
+                        json_body={"reason": "events"}), 202)
+    job = r.json()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        cur = _ok(srv.get(f"/api/v1/index-jobs/{job['id']}", headers=_h(srv, issue=None)), 200).json()
+        if cur["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert cur["state"] == "succeeded", cur
+    evs = [e for e in _feed(srv, branch="ev/idx") if e["type"].startswith(("index.", "lock."))]
+    types = [e["type"] for e in evs]
+    # the start (one transaction): the job and its lock
+    assert sorted(types[:2]) == ["index.rebuild_started", "lock.acquired"], types
+    assert types.count("index.rebuild_completed") == 1 and types.index("index.rebuild_completed") > 1, types
+    assert types.count("lock.acquired") == types.count("lock.released"), types  # every lock it took, given back
+    done = next(e for e in evs if e["type"] == "index.rebuild_completed")
+    assert done["data"]["job"] == job["id"] and done["subject"] == job["id"]
