@@ -35,7 +35,7 @@ static struct {
     int64_t backoff_ms;
     char owner[64];
     atomic_bool stop;
-    pthread_t th[MAX_WORKERS];
+    pthread_t th[MAX_WORKERS + 1]; /* the sequencer, then the workers */
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -302,19 +302,50 @@ static int64_t work(oms_dbconn *c, sub *s)
     }
 }
 
+static void rest(int ms)
+{
+    pthread_mutex_lock(&g.mu);
+    if (!atomic_load(&g.stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (int64_t)ms * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+    }
+    pthread_mutex_unlock(&g.mu);
+}
+
+/* PostgreSQL: gives positions to committed events (docs/events.md "Order").
+ * A thread of its own, so a worker held by a hanging receiver never holds
+ * the feed and the other subscriptions back. */
+static void *sequencer(void *arg)
+{
+    (void)arg;
+    oms_error err;
+    while (!atomic_load(&g.stop)) {
+        oms_dbconn *c;
+        int64_t n = 0;
+        if (oms_db_conn(g.store->db, &c, &err) == OMS_OK) {
+            if (oms_db_single_writer_conn(c))
+                return NULL; /* SQLite: positions are given at insert */
+            if (oms_store_events_order(c, 10000, &n, &err) != OMS_OK)
+                oms_db_conn_reset(g.store->db);
+        }
+        if (n == 0)
+            rest(g.poll_ms < 50 ? g.poll_ms : 50);
+    }
+    return NULL;
+}
+
 static void *worker(void *arg)
 {
-    long idx = (long)(intptr_t)arg;
+    (void)arg;
     oms_error err;
     while (!atomic_load(&g.stop)) {
         oms_dbconn *c;
         bool busy = false;
         if (oms_db_conn(g.store->db, &c, &err) == OMS_OK) {
-            if (idx == 0) {
-                int64_t n = 0;
-                if (oms_store_events_order(c, 10000, &n, &err) != OMS_OK)
-                    oms_db_conn_reset(g.store->db);
-            }
             int64_t now = oms_now_ms();
             oms_dbres *r = NULL;
             if (oms_store_webhook_claim(c, g.owner, now, now + 2LL * g.timeout_ms + 5000, &r, &err) == OMS_OK &&
@@ -337,18 +368,8 @@ static void *worker(void *arg)
             }
             oms_dbres_free(r);
         }
-        if (busy)
-            continue;
-        pthread_mutex_lock(&g.mu);
-        if (!atomic_load(&g.stop)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (int64_t)g.poll_ms * 1000000;
-            ts.tv_sec += ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
-            pthread_cond_timedwait(&g.cv, &g.mu, &ts);
-        }
-        pthread_mutex_unlock(&g.mu);
+        if (!busy)
+            rest(g.poll_ms);
     }
     return NULL;
 }
@@ -385,8 +406,8 @@ int oms_webhook_sender_start(struct oms_store *store, const struct oms_config *c
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    for (g.started = 0; g.started < g.nworkers; g.started++)
-        if (pthread_create(&g.th[g.started], NULL, worker, (void *)(intptr_t)g.started))
+    for (g.started = 0; g.started <= g.nworkers; g.started++)
+        if (pthread_create(&g.th[g.started], NULL, g.started ? worker : sequencer, NULL))
             break;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return OMS_OK;
