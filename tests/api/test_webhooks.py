@@ -250,3 +250,38 @@ def test_alert_webhook_url_is_a_builtin_subscription_to_alerts(ctx):
         assert verify("alert-secret", *rcv.all_calls()[0][:2])
     finally:
         rcv.stop()
+
+
+def test_retention_drops_delivered_events_only(ctx):
+    srv = ctx.new_server(env=FAST)
+    ok = Receiver()
+    down = Receiver()
+    down.stop()
+    try:
+        a = _subscribe(srv, ok.url)
+        _branch(srv, "wh/old")
+        _sp(srv, "wh/old", "Old1")
+        assert ok.wait_for(lambda x: all(d["status"] == "delivered" for d in _deliveries(srv, a["id"]))
+                           and len(_deliveries(srv, a["id"])) == 3)
+        old = _deliveries(srv, a["id"])
+        b = _subscribe(srv, down.url)  # never reachable: its deliveries stay open
+        _sp(srv, "wh/old", "Held")
+        settle(srv)
+        assert ok.wait_for(lambda x: len(x.delivered()) == 5)
+        # every event is now past the retention age: the task (run at start)
+        # drops what every subscription has passed and no open delivery needs
+        srv.stop()
+        srv.execute("UPDATE events SET time_ms = 0")
+        srv.execute("UPDATE webhook_deliveries SET updated_at = 0 WHERE status = 'delivered'")
+        srv.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and int(srv.query("SELECT COUNT(*) FROM events")[0][0]) > 2:
+            time.sleep(0.1)
+        left = [r[0] for r in srv.query("SELECT type FROM events ORDER BY pos")]
+        assert left == ["webhook.created", "commit.created"], left  # b's own, and Held
+        assert b["id"] in srv.query("SELECT body FROM events WHERE type = 'webhook.created'")[0][0]
+        r = srv.request("POST", f"/api/v1/webhooks/{a['id']}/deliveries/{old[0]['id']}/redeliver",
+                        headers=_h(srv, "root", ADMIN, None))
+        assert r.status == 404, r  # the finished delivery is gone with its event
+    finally:
+        ok.stop()
