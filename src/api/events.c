@@ -1,7 +1,7 @@
 /* The pull feed. An event on a branch is shown to callers with schema:read
  * there (SPEC §6.2: a read denial covers events); an event on no branch is
  * shown by what it is about: alerts to alert:read, ACL changes to acl:read,
- * the rest (overrides, webhooks) to schema:read. */
+ * webhook administration to webhook:admin, the rest to schema:read. */
 #include "api/events.h"
 
 #include <errno.h>
@@ -36,6 +36,8 @@ static bool readable(oms_request *req, const char *type, const char *branch)
         return allowed(req, OMS_PERM_ALERT_READ, NULL);
     if (strncmp(type, "acl.", 4) == 0)
         return allowed(req, OMS_PERM_ACL_READ, NULL);
+    if (strncmp(type, "webhook.", 8) == 0)
+        return allowed(req, OMS_PERM_WEBHOOK_ADMIN, NULL);
     return allowed(req, OMS_PERM_SCHEMA_READ, NULL);
 }
 
@@ -100,6 +102,12 @@ int oms_h_event_list(oms_request *req)
             json_t *ev = json_loads(oms_dbres_get(r, i, OMS_EVENT_COL_BODY), 0, NULL);
             if (!ev)
                 continue;
+            /* a proposal is read through both its branches */
+            const char *src = json_string_value(json_object_get(json_object_get(ev, "data"), "source"));
+            if (src && strncmp(t, "proposal.", 9) == 0 && !allowed(req, OMS_PERM_SCHEMA_READ, src)) {
+                json_decref(ev);
+                continue;
+            }
             char seq[24];
             snprintf(seq, sizeof seq, "%lld", (long long)last);
             json_object_set_new(ev, "sequence", json_string(seq));

@@ -183,12 +183,12 @@ int oms_store_webhook_claim(oms_dbconn *c, const char *owner, int64_t now_ms, in
     return oms_db_run(c, &q, p, 3, out, err);
 }
 
-int oms_store_webhook_release(oms_dbconn *c, const char *id, const char *owner, oms_error *err)
+int oms_store_webhook_release(oms_dbconn *c, const char *id, const char *owner, int64_t next_ms, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH(
-        "UPDATE webhooks SET lease_owner = NULL, lease_until = 0 WHERE id = $1 AND lease_owner = $2");
-    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(owner)};
-    return oms_db_run(c, &q, p, 2, NULL, err);
+        "UPDATE webhooks SET lease_owner = NULL, lease_until = $3 WHERE id = $1 AND lease_owner = $2");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(owner), DBP_INT(next_ms)};
+    return oms_db_run(c, &q, p, 3, NULL, err);
 }
 
 int oms_store_webhook_release_all(oms_dbconn *c, oms_error *err)

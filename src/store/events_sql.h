@@ -73,7 +73,9 @@ enum {
  * row when none is free. */
 int oms_store_webhook_claim(oms_dbconn *c, const char *owner, int64_t now_ms, int64_t until_ms, oms_dbres **out,
                             oms_error *err);
-int oms_store_webhook_release(oms_dbconn *c, const char *id, const char *owner, oms_error *err);
+/* Gives the lease back; the subscription is taken again from `next_ms`
+ * (when its next delivery is due, or the next look for new events). */
+int oms_store_webhook_release(oms_dbconn *c, const char *id, const char *owner, int64_t next_ms, oms_error *err);
 /* Drops every lease (SQLite at start: one process owns the file). */
 int oms_store_webhook_release_all(oms_dbconn *c, oms_error *err);
 int oms_store_webhook_set_cursor(oms_dbconn *c, const char *id, int64_t pos, oms_error *err);

@@ -193,9 +193,16 @@ static void describe(oms_change_out *out, const wh_run *s, int status)
     out->resource_kind = "webhooks";
     out->resource_id = s->id;
     out->status = status;
-    /* the url's host and path, never the secret */
-    out->detail = json_pack("{s:s?, s:s?, s:s?}", "url", s->in ? s->in->url : NULL, "types", s->types, "branches",
-                            s->branches);
+    /* the url without its query (receivers put tokens there), never the
+     * secret; types and branches as JSON */
+    char url[2100] = "";
+    if (s->in && s->in->url) {
+        snprintf(url, sizeof url, "%s", s->in->url);
+        url[strcspn(url, "?")] = 0;
+    }
+    json_t *types = s->types ? json_loads(s->types, 0, NULL) : NULL;
+    json_t *branches = s->branches ? json_loads(s->branches, 0, NULL) : NULL;
+    out->detail = json_pack("{s:s?, s:o?, s:o?}", "url", url[0] ? url : NULL, "types", types, "branches", branches);
 }
 
 static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "events/events.h"
+#include "store/proposals_sql.h"
 
 /* The stable list (docs/events.md "Types"): an audit action that is not
  * named here keeps its own name as its type. */
@@ -94,6 +95,16 @@ int oms_change_events_outbox(oms_dbconn *c, const oms_ctx *ctx, const char *acti
         json_object_set(d, "issue_keys", ctx->issue_keys);
     if (out->detail)
         json_object_set(d, "detail", out->detail);
+    /* a proposal's event carries its source: a reader of the target who may
+     * not read the source must not see it (SPEC §6.2, api/events.c) */
+    if (out->resource_kind && strcmp(out->resource_kind, "proposals") == 0 && out->resource_id) {
+        oms_dbres *r = NULL;
+        if (oms_store_proposal_load(c, out->resource_id, false, &r, err) == OMS_OK && r->nrows) {
+            set_str(d, "source", oms_dbres_get(r, 0, OMS_PR_SOURCE));
+            set_str(d, "target", oms_dbres_get(r, 0, OMS_PR_TARGET));
+        }
+        oms_dbres_free(r);
+    }
     const char *override_id = out->override_id ? out->override_id : ctx->override.used ? ctx->override.id : NULL;
     set_str(d, "override_id", override_id);
     char subject[256];

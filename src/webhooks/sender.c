@@ -357,10 +357,7 @@ static void *worker(void *arg)
                          .branches = oms_dbres_get(r, 0, OMS_WH_COL_BRANCHES),
                          .cursor = oms_dbres_int(r, 0, OMS_WH_COL_CURSOR)};
                 int64_t next = work(c, &s);
-                static const oms_sql rel = OMS_SQL_BOTH(
-                    "UPDATE webhooks SET lease_owner = NULL, lease_until = $3 WHERE id = $1 AND lease_owner = $2");
-                oms_dbparam p[] = {DBP_TEXT(s.id), DBP_TEXT(g.owner), DBP_INT(next)};
-                if (oms_db_run(c, &rel, p, 3, NULL, &err))
+                if (oms_store_webhook_release(c, s.id, g.owner, next, &err))
                     oms_db_conn_reset(g.store->db);
                 busy = true; /* look for another subscription at once */
             } else if (oms_db_in_tx(c)) {
