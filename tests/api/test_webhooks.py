@@ -172,7 +172,9 @@ def test_a_hanging_receiver_slows_neither_writes_nor_other_subscribers(ctx):
         _subscribe(srv, ok.url)
         base = _median_write_ms(srv, "wh/hang", "Base")
         _subscribe(srv, hang.url)
+        assert hang.wait_for(lambda x: x.httpd is not None)
         hung = _median_write_ms(srv, "wh/hang", "Hung")
+        print(f"  write median: {base:.2f} ms without, {hung:.2f} ms with a hanging subscriber")
         assert hung <= 2 * base + 50, (base, hung)
         # the other subscriber keeps getting events while the hanging one holds its worker
         n = len(ok.delivered())
