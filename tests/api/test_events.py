@@ -105,9 +105,10 @@ def test_every_change_kind_has_exactly_its_event_signed(ctx):
         oid = r.json()["id"]
         step(srv.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(srv, "sec", ("security_officer",))),
              200, "override.approved")
-        # a write that uses the override: its commit, and the override_used alert
+        # a write that uses the override: its commit, the use, and the override_used alert
         step(srv.request("POST", "/api/v1/schemas/main/shared-properties", headers=_h(srv, **{"X-Override-ID": oid}),
-                         json_body={"api_name": "Hot", "type": "string"}), 201, "commit.created", "alert.raised")
+                         json_body={"api_name": "Hot", "type": "string"}), 201, "commit.created", "override.used",
+             "alert.raised")
         # an ACL change: the policy's event, and the acl_change alert
         step(srv.request("POST", "/api/v1/acl/policies", headers=_h(srv, "root", ADMIN),
                          json_body={"subject": "user:eve", "effect": "deny", "permissions": ["schema:read"],
