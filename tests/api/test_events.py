@@ -236,3 +236,21 @@ def test_index_job_has_its_events_from_start_to_end(ctx):
     assert types.count("lock.acquired") == types.count("lock.released"), types  # every lock it took, given back
     done = next(e for e in evs if e["type"] == "index.rebuild_completed")
     assert done["data"]["job"] == job["id"] and done["subject"] == job["id"]
+
+
+def test_lock_expiry_is_an_event_once(ctx):
+    srv = ctx.server
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/exp", "from": "main"}), 201)
+    lock = _ok(srv.request("POST", "/api/v1/locks", headers=_h(srv, "alice"),
+                           json_body={"branch": "ev/exp", "scope": "branch", "kind": "maintenance", "reason": "r",
+                                      "ttl_seconds": 60}), 201).json()
+    srv.advance_lock_clock(120, where=f"id = '{lock['id']}'")
+    deadline = time.time() + 10
+    expired = []
+    while time.time() < deadline and not expired:
+        expired = [e for e in _feed(srv, types="lock.expired") if e["subject"] == lock["id"]]
+        time.sleep(0.1)
+    assert len(expired) == 1, expired
+    assert expired[0]["branch"] == "ev/exp" and expired[0]["data"]["cause"] == "ttl"
+    time.sleep(1.2)  # another reaper round records nothing more
+    assert len([e for e in _feed(srv, types="lock.expired") if e["subject"] == lock["id"]]) == 1
