@@ -83,6 +83,13 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
     return s * n;
 }
 
+/* A stopping instance does not wait for a slow receiver's timeout. */
+static int abort_on_stop(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)u, (void)dt, (void)dn, (void)ut, (void)un;
+    return atomic_load(&g.stop) ? 1 : 0;
+}
+
 /* 0 with *status on an answer; -1 with `errbuf` when none came. */
 static int post(const char *url, const char *secret, const char *id, const char *body, long *status, char *errbuf,
                 size_t errcap)
@@ -122,6 +129,8 @@ static int post(const char *url, const char *secret, const char *id, const char 
     curl_easy_setopt(h, CURLOPT_USERAGENT, "oms-webhooks/1");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     CURLcode cc = curl_easy_perform(h);
     int rc = 0;
     if (cc != CURLE_OK) {
