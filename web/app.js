@@ -73,7 +73,7 @@ function Shell({ me, onSignOut }) {
       <div class="who"><span title=${(me.roles || []).join(', ')}>${me.subject}</span>
         <button type="button" onClick=${onSignOut}>Sign out</button></div>
     </header>
-    <main id="main" tabindex="-1"><${View} ...${ctx} /></main>`;
+    <main id="main" tabindex="-1" data-route=${route.raw}><${View} ...${ctx} /></main>`;
 }
 
 function App() {

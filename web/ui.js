@@ -5,11 +5,11 @@ import { html, useState, useEffect, useCallback } from './htm-preact.module.js';
 
 export { html, useState, useEffect, useCallback };
 
-// "#/view/a/b?k=v" -> { view, args, params }
+// "#/view/a/b?k=v" -> { view, args, params, raw } (raw: the hash as read)
 export function parseHash(h = location.hash) {
   const [path, q] = h.replace(/^#\/?/, '').split('?');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-  return { view: parts[0] || 'browse', args: parts.slice(1), params: Object.fromEntries(new URLSearchParams(q || '')) };
+  return { view: parts[0] || 'browse', args: parts.slice(1), params: Object.fromEntries(new URLSearchParams(q || '')), raw: h };
 }
 
 export function href(view, args = [], params = {}) {

@@ -3,14 +3,18 @@
 import { api, qs } from './api.js';
 import { html, useState, useLoad, href, Problem, Loading, Badge, show } from './ui.js';
 
-export function Changes({ changes }) {
+// onComment(resource, pointer), when given, adds a "Comment" button to each
+// resource and field (the proposal view's review thread).
+export function Changes({ changes, onComment }) {
   if (!changes || !changes.length) return html`<p class="muted">No changes.</p>`;
   return html`<ul class="changes">${changes.map((c) => html`<li class=${'change ' + c.change}>
     <div><${Badge} kind=${c.change}>${c.change}<//> <strong>${c.resource}</strong>
-      ${c.breaking ? html` <${Badge} kind="breaking">breaking<//>` : ''}</div>
+      ${c.breaking ? html` <${Badge} kind="breaking">breaking<//>` : ''}
+      ${onComment ? html` <button type="button" class="link" aria-label=${'Comment on ' + c.resource} onClick=${() => onComment(c.resource, '')}>Comment</button>` : ''}</div>
     ${c.fields && c.fields.length ? html`<table class="fields-diff"><thead><tr><th scope="col">Field</th><th scope="col">Before</th><th scope="col">After</th><th scope="col"><span class="sr-only">Breaking</span></th></tr></thead>
       <tbody>${c.fields.map((f) => html`<tr class=${f.op}>
-        <td><code>${f.path || '/'}</code></td>
+        <td><code>${f.path || '/'}</code>${onComment && f.path ? html` <button type="button" class="link"
+          aria-label=${`Comment on ${c.resource} field ${f.path}`} onClick=${() => onComment(c.resource, f.path)}>Comment</button>` : ''}</td>
         <td class="old">${f.old === undefined ? '' : html`<del>${show(f.old)}</del>`}</td>
         <td class="new">${f.new === undefined ? '' : html`<ins>${show(f.new)}</ins>`}</td>
         <td>${f.breaking ? html`<${Badge} kind="breaking" title=${f.reason || ''}>breaking${f.rule ? `: ${f.rule}` : ''}<//>

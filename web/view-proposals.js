@@ -1,13 +1,15 @@
-// Proposals: the list, a new proposal, and one proposal with its diff,
-// conflicts (resolved by merging the target into the source with a choice
-// per resource), approvals, and merge.
+// Proposals: the list (with "needs my review"), a new proposal, and one
+// proposal with its diff, conflicts (resolved by merging the target into the
+// source with a choice per resource), its review (view-review.js), and merge.
 import { api, seg, qs } from './api.js';
 import { html, useState, useLoad, href, Problem, Loading, Badge, Field, short, when, show } from './ui.js';
 import { Changes } from './view-compare.js';
+import { MergeStatus, ReviewActions, Reviewers, Thread } from './view-review.js';
 
 export function Proposals({ branch, route, branches }) {
   const state = route.params.state || '';
-  const list = useLoad(() => api('GET', `/api/v1/proposals${qs({ state, limit: 100 })}`), [state]);
+  const mine = route.params.mine === '1';
+  const list = useLoad(() => api('GET', `/api/v1/proposals${qs({ state, needs_review: mine ? 'true' : '', limit: 100 })}`), [state, mine]);
   const [form, setForm] = useState({ source: branch === 'main' ? '' : branch, target: 'main', title: '', description: '', draft: false });
   const [err, setErr] = useState(null);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
@@ -18,11 +20,15 @@ export function Proposals({ branch, route, branches }) {
   };
   return html`<h1>Proposals</h1>
     <div class="toolbar"><label><span class="label">State</span>
-      <select id="state" value=${state} onChange=${(e) => { location.hash = href('proposals', [], { branch, state: e.target.value }); }}>
-        ${['', 'draft', 'open', 'approved', 'merged', 'closed'].map((s) => html`<option value=${s}>${s || 'any'}</option>`)}</select></label></div>
+      <select id="state" value=${state} onChange=${(e) => { location.hash = href('proposals', [], { branch, state: e.target.value, mine: mine ? '1' : '' }); }}>
+        ${['', 'draft', 'open', 'approved', 'merged', 'closed'].map((s) => html`<option value=${s}>${s || 'any'}</option>`)}</select></label>
+      <label class="check"><input type="checkbox" id="needs-review" checked=${mine}
+        onChange=${(e) => { location.hash = href('proposals', [], { branch, state, mine: e.target.checked ? '1' : '' }); }} /> Needs my review</label></div>
+    ${mine ? html`<p class="muted" id="list-note">Open proposals that request your review and have no verdict of yours on their current head.</p>` : ''}
     <${Problem} error=${list.error} />
-    ${list.data ? html`<table class="list"><thead><tr><th scope="col">Title</th><th scope="col">Source → target</th><th scope="col">State</th><th scope="col">Author</th><th scope="col">Created</th></tr></thead>
-      <tbody>${list.data.items.map((p) => html`<tr><td><a href=${href('proposals', [p.id], { branch })}>${p.title}</a></td>
+    ${list.data && !list.data.items.length && !list.loading ? html`<p class="muted" id="no-proposals">No proposals${mine ? ' need your review' : ''}.</p>` : ''}
+    ${list.data ? html`<table class="list" id="proposal-list" data-filter=${list.loading ? 'loading' : (mine ? 'mine' : 'all') + ':' + state}><thead><tr><th scope="col">Title</th><th scope="col">Source → target</th><th scope="col">State</th><th scope="col">Author</th><th scope="col">Created</th></tr></thead>
+      <tbody>${list.data.items.map((p) => html`<tr data-id=${p.id}><td><a href=${href('proposals', [p.id], { branch })}>${p.title}</a></td>
         <td>${p.source} → ${p.target}</td><td><${Badge} kind=${p.state}>${p.state}<//></td><td>${p.author}</td><td>${when(p.created_at)}</td></tr>`)}</tbody></table>`
       : html`<${Loading} />`}
     <section aria-labelledby="newp"><h2 id="newp">New proposal</h2>
@@ -74,34 +80,50 @@ export function ProposalView({ branch, route, me }) {
   const [issue, setIssue] = useState('');
   const [err, setErr] = useState(null);
   const [note, setNote] = useState('');
+  const [tick, setTick] = useState(0);
+  const [anchor, setAnchor] = useState(null);
+  // True when done; the view and the thread are read again either way (a
+  // refused merge may come from a change someone else made meanwhile).
   const act = async (verb, body) => {
     setErr(null); setNote('');
-    try { await api('POST', `/api/v1/proposals/${seg(id)}/${verb}`, body ? { body } : {}); setNote(`${verb}: done`); r.reload(); }
-    catch (x) { setErr(x); }
+    try { await api('POST', `/api/v1/proposals/${seg(id)}/${verb}`, body ? { body } : {}); setNote(`${LABEL[verb] || verb}: done`); return true; }
+    catch (x) { setErr(x); return false; }
+    finally { r.reload(); setTick((n) => n + 1); }
   };
   const p = r.data;
   if (r.error) return html`<${Problem} error=${r.error} />`;
   if (!p) return html`<${Loading} />`;
   const live = p.state === 'open' || p.state === 'approved';
-  return html`<p><a href=${href('proposals', [], { branch })}>← Proposals</a></p>
-    <h1>${p.title} <${Badge} kind=${p.state}>${p.state}<//> ${p.breaking ? html`<${Badge} kind="breaking">breaking<//>` : ''}</h1>
+  const cr = p.changes_requested || [];
+  // One container, and a fixed element around each component and each part
+  // that may render nothing: the bundled Preact can misplace siblings when
+  // such a part changes (seen after a merge: the reviewers and the thread
+  // moved above the changes).
+  return html`<div class="proposal"><p><a href=${href('proposals', [], { branch })}>← Proposals</a></p>
+    <h1 data-proposal=${p.id}>${p.title} <${Badge} kind=${p.state}>${p.state}<//> ${p.breaking ? html`<${Badge} kind="breaking">breaking<//>` : ''}
+      ${live && cr.length ? html` <${Badge} kind="changes_requested">changes requested<//>` : ''}</h1>
     <p><strong>${p.source}</strong> → <strong>${p.target}</strong> by ${p.author}, ${when(p.created_at)}
       ${(p.issue_keys || []).map((k) => html` <${Badge} kind="issue">${k}<//>`)}</p>
     <p class="desc">${p.description}</p>
     <p>${p.required_approvals !== undefined ? html`Approvals: ${(p.approvals || []).length} of ${p.required_approvals}
       ${(p.approvals || []).map((a) => html` <${Badge} kind="ok">${a.reviewer}<//>`)}` : ''}
       ${p.mergeable ? html` <${Badge} kind="ok">mergeable<//>` : ''} ${p.merged_commit ? html`Merged as <code>${short(p.merged_commit)}</code>` : ''}</p>
-    <div class="actions" role="group" aria-label="Review">
+    <div class="slot"><${MergeStatus} p=${p} /></div>
+    <div class="actions" role="group" aria-label="Proposal">
       ${p.state === 'draft' ? html`<button type="button" onClick=${() => act('open')}>Open for review</button>` : ''}
-      ${live && me.subject !== p.author ? html`<button type="button" class="primary" onClick=${() => act('approve')}>Approve</button>
-        <button type="button" onClick=${() => act('reject')}>Reject</button>` : ''}
       ${p.state !== 'merged' && p.state !== 'closed' ? html`<button type="button" onClick=${() => act('close')}>Close</button>` : ''}
     </div>
-    ${live ? html`<form class="toolbar" onSubmit=${(e) => { e.preventDefault(); act('merge', { message: msg || `Merge proposal: ${p.title}`, ...(issue ? { issue_id: issue } : {}) }); }}>
+    <div class="slot">${live ? html`<form class="toolbar merge" onSubmit=${(e) => { e.preventDefault(); act('merge', { message: msg || `Merge proposal: ${p.title}`, ...(issue ? { issue_id: issue } : {}) }); }}>
       <label><span class="label">Merge message</span><input id="merge-message" value=${msg} onInput=${(e) => setMsg(e.target.value)} /></label>
       <label><span class="label">Issue key</span><input id="merge-issue" value=${issue} onInput=${(e) => setIssue(e.target.value)} /></label>
-      <button type="submit" class="primary">Merge</button></form>` : ''}
-    <p role="status" aria-live="polite">${note}</p><${Problem} error=${err} />
-    <${Conflicts} p=${p} onDone=${() => { setNote('conflicts resolved'); r.reload(); }} />
-    <h2>Changes</h2><${Changes} changes=${p.changes} />`;
+      <button type="submit" id="merge" class="primary" aria-describedby="merge-status">Merge</button></form>` : null}</div>
+    <p role="status" aria-live="polite" id="note">${note}</p><div id="action-problem"><${Problem} error=${err} /></div>
+    <div class="slot"><${ReviewActions} p=${p} me=${me} act=${act} /></div>
+    <div class="slot"><${Conflicts} p=${p} onDone=${() => { setNote('conflicts resolved'); r.reload(); }} /></div>
+    <h2 id="changes-h">Changes</h2><div class="slot"><${Changes} changes=${p.changes} onComment=${(resource, field) => setAnchor({ resource, field })} /></div>
+    <div class="slot"><${Reviewers} p=${p} me=${me} act=${act} /></div>
+    <div class="slot"><${Thread} p=${p} tick=${tick} anchor=${anchor} /></div></div>`;
 }
+
+const LABEL = { open: 'Opened', close: 'Closed', merge: 'Merged', approve: 'Approved', reject: 'Rejected',
+  'request-changes': 'Changes requested', dismiss: 'Review withdrawn', reviewers: 'Reviewers requested' };

@@ -89,49 +89,55 @@ static int run(oms_request *req, oms_acl_change *ch, int rc, oms_error *err)
     return rc;
 }
 
+/* Answers a create (201 with Location) or a replace (200): the policy and
+ * its ETag, or the failure; frees the change. */
+static int answer_policy(oms_request *req, oms_acl_change *ch, int rc, oms_error *err, int status)
+{
+    if (rc == OMS_OK) {
+        if (status == 201)
+            oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/acl/policies/%s", ch->id));
+        oms_resp_etag(req, oms_arena_strdup(req->arena, ch->etag));
+        oms_resp_json(req, status, ch->after);
+        ch->after = NULL;
+    } else {
+        oms_resp_error(req, rc, err);
+    }
+    oms_acl_change_free(ch);
+    return OMS_OK;
+}
+
 int oms_h_acl_create(oms_request *req)
 {
     oms_error err;
     oms_err_clear(&err);
     oms_acl_change ch;
     int rc = run(req, &ch, oms_acl_change_create(&ch, req->json, &err), &err);
-    if (rc == OMS_OK) {
-        oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/acl/policies/%s", ch.id));
-        oms_resp_etag(req, oms_arena_strdup(req->arena, ch.etag));
-        oms_resp_json(req, 201, ch.after);
-        ch.after = NULL;
-    } else {
-        oms_resp_error(req, rc, &err);
-    }
-    oms_acl_change_free(&ch);
-    return OMS_OK;
+    return answer_policy(req, &ch, rc, &err, 201);
+}
+
+/* Replace and delete without If-Match. */
+static int no_if_match(oms_request *req)
+{
+    return oms_resp_problem(req, OMS_EPRECONDREQ, "this request needs If-Match with the policy's ETag", NULL);
 }
 
 int oms_h_acl_replace(oms_request *req)
 {
     const char *if_match = oms_req_etag(req, "If-Match");
     if (!if_match)
-        return oms_resp_problem(req, OMS_EPRECONDREQ, "this request needs If-Match with the policy's ETag", NULL);
+        return no_if_match(req);
     oms_error err;
     oms_err_clear(&err);
     oms_acl_change ch;
     int rc = run(req, &ch, oms_acl_change_replace(&ch, req->params[0], if_match, req->json, &err), &err);
-    if (rc == OMS_OK) {
-        oms_resp_etag(req, oms_arena_strdup(req->arena, ch.etag));
-        oms_resp_json(req, 200, ch.after);
-        ch.after = NULL;
-    } else {
-        oms_resp_error(req, rc, &err);
-    }
-    oms_acl_change_free(&ch);
-    return OMS_OK;
+    return answer_policy(req, &ch, rc, &err, 200);
 }
 
 int oms_h_acl_delete(oms_request *req)
 {
     const char *if_match = oms_req_etag(req, "If-Match");
     if (!if_match)
-        return oms_resp_problem(req, OMS_EPRECONDREQ, "this request needs If-Match with the policy's ETag", NULL);
+        return no_if_match(req);
     oms_error err;
     oms_err_clear(&err);
     oms_acl_change ch;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/internal.h"
+#include "audit/monitor.h"
 #include "http/app.h"
 #include "http/params.h"
 #include "infra/log.h"
@@ -117,9 +118,17 @@ int oms_h_audit_verify(oms_request *req)
             return oms_resp_problem(req, OMS_EUNAVAIL, err.msg, NULL);
         return db_problem(req, rc, &err);
     }
-    if (!v.ok)
-        oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit verification failed: %s", v.reason);
     json_t *out = oms_audit_verify_json(&v);
+    if (!v.ok) {
+        oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "audit verification failed: %s", v.reason);
+        /* SPEC §10: every verification failure is an alert; its own short
+         * transaction, and a failure to store it is logged, not answered */
+        json_t *al = json_pack("{s:s,s:s,s:O,s:O,s:s}", "rule", "audit_verification_failed", "by", "api",
+                               "first_bad_seq", json_object_get(out, "first_bad_seq"), "bad_checkpoint",
+                               json_object_get(out, "bad_checkpoint"), "reason", v.reason);
+        oms_monitor_raise_now(req->app->store, oms_req_ctx(req), "audit_verification_failed", "critical", al);
+        json_decref(al);
+    }
     json_t *detail = json_pack("{s:b,s:O}", "ok", v.ok, "first_bad_seq", json_object_get(out, "first_bad_seq"));
     if (record_read(req, "audit.verify", NULL, detail)) {
         json_decref(out);

@@ -137,45 +137,18 @@ int oms_h_diff(oms_request *req)
                                              "changes", changes));
 }
 
-/* Issue links list only commits the caller may read (SPEC §6.2). */
-typedef struct {
-    oms_request *req;
-    oms_dbconn *c;
-} issue_rows;
-
-static json_t *readable_commit_row(const oms_dbres *r, size_t i, void *ctx)
+static int fetch_issue_commits(oms_ctx *ctx, void *key, const char *cursor, size_t limit, oms_dbres **out,
+                               oms_error *err)
 {
-    issue_rows *ir = ctx;
-    bool ok = false;
-    oms_error err;
-    if (oms_commit_readable(ir->req, ir->c, oms_dbres_get(r, i, 0), &ok, &err) != OMS_OK || !ok)
-        return NULL;
-    return oms_vcs_commit_row_json(r, i);
+    return oms_vcs_issue_commits(ctx, key, cursor, limit, out, err);
 }
 
-static void dbres_cb(void *p) { oms_dbres_free(p); }
-
+/* Issue links list only commits the caller may read (SPEC §6.2). */
 int oms_h_issue_commits(oms_request *req)
 {
     const char *key = req->params[0];
     if (!oms_issue_key_valid(key))
         return oms_resp_problem(req, OMS_EINVAL, "not an issue key (ABC-123, GH-123 or #123)", NULL);
-    size_t limit;
-    const char *cursor;
-    if (!oms_paging(req, &limit, &cursor))
-        return OMS_OK;
-    oms_error err = {0};
-    oms_dbconn *c;
-    oms_dbres *r = NULL;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK)
-        rc = oms_vcs_issue_commits(oms_req_ctx(req), key, cursor, limit, &r, &err);
-    if (rc)
-        return oms_resp_error(req, rc, &err);
-    if (oms_arena_on_cleanup(req->arena, dbres_cb, r)) {
-        oms_dbres_free(r);
-        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
-    }
-    issue_rows ctx = {req, c};
-    return oms_resp_page(req, r, limit, 0, readable_commit_row, &ctx, json_pack("{s:s}", "issue", key));
+    return oms_resp_readable_page(req, fetch_issue_commits, (void *)key, 0, oms_vcs_commit_row_json,
+                                  json_pack("{s:s}", "issue", key));
 }

@@ -78,6 +78,7 @@ int oms_h_metrics(oms_request *req)
     oms_webhook_metrics_text(ctx, &b);
     oms_metrics_text_pool(&b);
     emit_ratelimit(&b);
+    oms_metrics_text_alerts(&b);
     emit_connections(&b);
     emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");
     emit(&b, "oms_inflight_requests %ld\n", atomic_load(&req->app->inflight));

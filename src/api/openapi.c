@@ -14,6 +14,7 @@
 
 #include "http/app.h"
 #include "ontology/kind_schema.h"
+#include "util/alloc.h"
 
 static const char *const k_kind_names[OMS_KIND__COUNT] = {
     "ObjectType", "LinkType", "ActionType", "FunctionType", "Interface", "SharedProperty",
@@ -294,6 +295,13 @@ json_t *oms_openapi_build(const oms_route *const *routes, size_t n, char *why, s
     json_t *schemas = parse(k_components, why, cap, "components");
     if (!schemas)
         return NULL;
+    json_t *gov = parse(oms_openapi_gov_schemas, why, cap, "governance components");
+    if (!gov) {
+        json_decref(schemas);
+        return NULL;
+    }
+    json_object_update(schemas, gov);
+    json_decref(gov);
     json_t *any = json_array();
     for (int k = 0; k < OMS_KIND__COUNT; k++) {
         json_t *s = oms_kind_json_schema((oms_kind)k);
@@ -368,7 +376,7 @@ static const oms_route_table *g_table;
 static void build_once(void)
 {
     size_t n = oms_routes_count(g_table);
-    const oms_route **rs = calloc(n ? n : 1, sizeof *rs);
+    const oms_route **rs = oms_xcalloc(n ? n : 1, sizeof *rs);
     for (size_t i = 0; i < n; i++)
         rs[i] = oms_routes_at(g_table, i);
     char why[256];

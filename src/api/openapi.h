@@ -27,6 +27,10 @@ typedef struct {
 extern const oms_openapi_route oms_openapi_routes[];
 extern const size_t oms_openapi_routes_count;
 
+/* Components of the overrides, ACL policies, audit events, alerts and
+ * proposal comments (src/api/openapi_schemas.c): a JSON object of schemas. */
+extern const char oms_openapi_gov_schemas[];
+
 /* The metadata of method+pattern, or NULL. */
 const oms_openapi_route *oms_openapi_find(const char *method, const char *pattern);
 

@@ -112,12 +112,12 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/proposals/{id}/dismiss", "Withdraw one's own review (a change request among it)", NULL,
      VERDICT, 200, REF("Proposal"), NULL},
     {"GET", "/api/v1/proposals/{id}/comments", "Comments in the order they were made", "limit cursor", NULL, NULL,
-     200, PAGE, NULL},
+     200, PAGE_OF("ProposalComment"), NULL},
     {"POST", "/api/v1/proposals/{id}/comments", "Comment on the proposal, a resource or a field (JSON pointer)", NULL,
      "{\"type\":\"object\",\"required\":[\"body\"],\"additionalProperties\":false,\"properties\":{\"body\":{"
      "\"type\":\"string\"},\"resource\":{\"type\":\"string\"},\"field\":{\"type\":\"string\"}}}",
      "{\"body\":\"Why long?\",\"resource\":\"object-types/Person\",\"field\":\"/properties/age/type\"}", 201,
-     OBJ, NULL},
+     REF("ProposalComment"), NULL},
     {"POST", "/api/v1/proposals/{id}/reviewers", "Request reviewers", NULL,
      "{\"type\":\"object\",\"required\":[\"reviewers\"],\"additionalProperties\":false,\"properties\":{"
      "\"reviewers\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}",
@@ -126,9 +126,9 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/proposals/{id}/merge", "Merge the approved source commit", NULL,
      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"message\":{\"type\":\"string\"}," ISSUES
      "}}",
-     "{\"message\":\"Merge PROJ-1\"}", 200, OBJ, NULL},
+     "{\"message\":\"Merge PROJ-1\"}", 200, REF("Proposal"), NULL},
 
-    {"GET", "/api/v1/overrides", "List overrides", "state limit cursor", NULL, NULL, 200, PAGE, NULL},
+    {"GET", "/api/v1/overrides", "List overrides", "state limit cursor", NULL, NULL, 200, PAGE_OF("Override"), NULL},
     {"POST", "/api/v1/overrides", "Request an emergency override", NULL,
      "{\"type\":\"object\",\"required\":[\"kind\",\"branch\",\"justification\",\"incident\"],\"additionalProperties\":"
      "false,\"properties\":{\"kind\":{\"enum\":[\"issue_requirement\",\"protected_branch\",\"lock\","
@@ -137,12 +137,12 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"minimum\":1,\"maximum\":14400}}}",
      "{\"kind\":\"protected_branch\",\"branch\":\"main\",\"justification\":\"Production outage: the Person type "
      "blocks ingestion and must be fixed now\",\"incident\":\"INC-42\",\"ttl_seconds\":3600}",
-     201, OBJ, NULL},
-    {"GET", "/api/v1/overrides/{id}", "Read an override", NULL, NULL, NULL, 200, OBJ, NULL},
-    {"POST", "/api/v1/overrides/{id}/approve", "Approve an override", NULL, NULL, NULL, 200, OBJ, NULL},
-    {"POST", "/api/v1/overrides/{id}/reject", "Reject an override", NULL, NULL, NULL, 200, OBJ, NULL},
-    {"POST", "/api/v1/overrides/{id}/cancel", "Cancel an override", NULL, NULL, NULL, 200, OBJ, NULL},
-    {"GET", "/api/v1/alerts", "Security alerts", "rule limit cursor", NULL, NULL, 200, PAGE, NULL},
+     201, REF("Override"), NULL},
+    {"GET", "/api/v1/overrides/{id}", "Read an override", NULL, NULL, NULL, 200, REF("Override"), NULL},
+    {"POST", "/api/v1/overrides/{id}/approve", "Approve an override", NULL, NULL, NULL, 200, REF("Override"), NULL},
+    {"POST", "/api/v1/overrides/{id}/reject", "Reject an override", NULL, NULL, NULL, 200, REF("Override"), NULL},
+    {"POST", "/api/v1/overrides/{id}/cancel", "Cancel an override", NULL, NULL, NULL, 200, REF("Override"), NULL},
+    {"GET", "/api/v1/alerts", "Security alerts", "rule limit cursor", NULL, NULL, 200, PAGE_OF("Alert"), NULL},
 
     {"GET", "/api/v1/events", "Events in order after a position (CloudEvents), filtered by what the caller may read",
      "after types branch limit", NULL, NULL, 200, PAGE, NULL},
@@ -165,15 +165,16 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/webhooks/{id}/deliveries/{key}/redeliver", "Send a delivery's event again", NULL, NULL, NULL, 202,
      OBJ, NULL},
 
-    {"GET", "/api/v1/acl/policies", "List ACL policies", "subject limit cursor", NULL, NULL, 200, PAGE, NULL},
+    {"GET", "/api/v1/acl/policies", "List ACL policies", "subject limit cursor", NULL, NULL, 200,
+     PAGE_OF("AclPolicyRecord"), NULL},
     {"POST", "/api/v1/acl/policies", "Create an ACL policy", NULL, REF("AclPolicy"),
      "{\"subject\":\"role:developer\",\"effect\":\"deny\",\"permissions\":[\"schema:write\"],\"branches\":"
      "[\"team-a/**\"],\"description\":\"PROJ-7\"}",
-     201, OBJ, NULL},
-    {"GET", "/api/v1/acl/policies/{id}", "Read an ACL policy", NULL, NULL, NULL, 200, OBJ, NULL},
+     201, REF("AclPolicyRecord"), NULL},
+    {"GET", "/api/v1/acl/policies/{id}", "Read an ACL policy", NULL, NULL, NULL, 200, REF("AclPolicyRecord"), NULL},
     {"PUT", "/api/v1/acl/policies/{id}", "Replace an ACL policy", NULL, REF("AclPolicy"),
      "{\"subject\":\"user:alice\",\"effect\":\"allow\",\"permissions\":[\"schema:write\"],\"branches\":[\"main\"]}",
-     200, OBJ, NULL},
+     200, REF("AclPolicyRecord"), NULL},
     {"DELETE", "/api/v1/acl/policies/{id}", "Delete an ACL policy", NULL, NULL, NULL, 204, NULL, NULL},
 
     {"GET", "/api/v1/locks", "List locks", "branch holder state limit cursor", NULL, NULL, 200, PAGE_OF("Lock"),
@@ -208,12 +209,12 @@ const oms_openapi_route oms_openapi_routes[] = {
 
     {"GET", "/api/v1/audit", "Audit events",
      "actor action resource branch outcome from to request_id commit order limit cursor", NULL, NULL,
-     200, PAGE, NULL},
+     200, PAGE_OF("AuditEvent"), NULL},
     {"GET", "/api/v1/audit/verify", "Verify the audit chain and checkpoints", NULL, NULL, NULL, 200, OBJ, NULL},
     {"GET", "/api/v1/audit/export", "Export audit events (JSONL or CSV)",
      "format actor action resource branch outcome from to request_id commit order", NULL, NULL,
      200, "{\"type\":\"string\"}", "application/x-ndjson"},
-    {"GET", "/api/v1/audit/{id}", "One audit event", NULL, NULL, NULL, 200, OBJ, NULL},
+    {"GET", "/api/v1/audit/{id}", "One audit event", NULL, NULL, NULL, 200, REF("AuditEvent"), NULL},
     {"GET", "/api/v1/compliance/report", "Compliance report (JSON, CSV or HTML)", "from to format", NULL, NULL, 200,
      OBJ, NULL},
 };

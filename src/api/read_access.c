@@ -6,6 +6,7 @@
 #include "auth/acl_store.h"
 #include "http/app.h"
 #include "http/pipeline.h"
+#include "http/params.h"
 #include "http/path.h"
 #include "store/vcs_sql.h"
 #include "vcs/commit.h"
@@ -109,4 +110,53 @@ int oms_read_ref(oms_request *req, oms_dbconn *c, const char *ref, char out[65],
         return oms_err_set(err, OMS_EFORBIDDEN, "read denied");
     }
     return oms_resolve_ref(c, ref, out, err);
+}
+
+/* ---- paged lists of rows naming commits ---- */
+
+typedef struct {
+    oms_request *req;
+    oms_dbconn *c;
+    size_t commit_col;
+    json_t *(*row)(const oms_dbres *r, size_t i);
+} readable_rows;
+
+static json_t *readable_row(const oms_dbres *r, size_t i, void *p)
+{
+    readable_rows *rr = p;
+    bool ok = false;
+    oms_error err;
+    if (oms_commit_readable(rr->req, rr->c, oms_dbres_get(r, i, rr->commit_col), &ok, &err) != OMS_OK || !ok)
+        return NULL;
+    return rr->row(r, i);
+}
+
+static void dbres_cb(void *p) { oms_dbres_free(p); }
+
+int oms_resp_readable_page(oms_request *req, oms_commit_page_fetch fetch, void *arg, size_t commit_col,
+                           json_t *(*row)(const oms_dbres *r, size_t i), json_t *extra)
+{
+    size_t limit;
+    const char *cursor;
+    if (!oms_paging(req, &limit, &cursor)) {
+        json_decref(extra);
+        return OMS_OK;
+    }
+    oms_error err = {0};
+    oms_dbconn *c;
+    oms_dbres *r = NULL;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = fetch(oms_req_ctx(req), arg, cursor, limit, &r, &err);
+    if (rc) {
+        json_decref(extra);
+        return oms_resp_error(req, rc, &err);
+    }
+    if (oms_arena_on_cleanup(req->arena, dbres_cb, r)) {
+        oms_dbres_free(r);
+        json_decref(extra);
+        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
+    }
+    readable_rows ctx = {req, c, commit_col, row};
+    return oms_resp_page(req, r, limit, 0, readable_row, &ctx, extra);
 }

@@ -12,8 +12,11 @@
 #ifndef OMS_API_READ_ACCESS_H
 #define OMS_API_READ_ACCESS_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
+#include "core/context.h"
 #include "http/request.h"
 #include "store/db.h"
 
@@ -32,5 +35,15 @@ int oms_commit_readable(oms_request *req, oms_dbconn *c, const char *commit, boo
 /* Whether the caller may read branch `name` (schema:read there); false
  * also when the policies cannot be read (lists fail closed by omission). */
 bool oms_branch_readable(oms_request *req, const char *name);
+
+/* A paged list of rows that each name a commit (tags, a key's commits):
+ * reads `?limit=&cursor=` (oms_paging), fetches limit + 1 rows after the
+ * cursor with `fetch`, and answers the page (cursor: column 0) listing only
+ * the rows whose commit (column `commit_col`) the caller may read, each as
+ * `row(r, i)`. `extra` (stolen, may be NULL) adds members to the page. */
+typedef int (*oms_commit_page_fetch)(oms_ctx *ctx, void *arg, const char *cursor, size_t limit, oms_dbres **out,
+                                     oms_error *err);
+int oms_resp_readable_page(oms_request *req, oms_commit_page_fetch fetch, void *arg, size_t commit_col,
+                           json_t *(*row)(const oms_dbres *r, size_t i), json_t *extra);
 
 #endif

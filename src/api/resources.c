@@ -13,6 +13,7 @@
 #include "http/app.h"
 #include "http/params.h"
 #include "store/vcs_sql.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/history.h"
@@ -206,11 +207,7 @@ static void collect_kind(void *p, const oms_entry *e)
         return;
     if (lc->n == lc->cap) {
         size_t cap = lc->cap ? lc->cap * 2 : 64;
-        const oms_entry **items = realloc(lc->items, cap * sizeof *items);
-        if (!items) {
-            lc->oom = true;
-            return;
-        }
+        const oms_entry **items = oms_xrealloc(lc->items, cap * sizeof *items);
         lc->items = items;
         lc->cap = cap;
     }
@@ -235,11 +232,7 @@ static void tb_add(textbuf *tb, const char *s, size_t n)
         return;
     if (tb->len + n + 1 > tb->cap) {
         size_t cap = (tb->len + n + 1) * 2;
-        char *buf = realloc(tb->buf, cap);
-        if (!buf) {
-            tb->oom = true;
-            return;
-        }
+        char *buf = oms_xrealloc(tb->buf, cap);
         tb->buf = buf;
         tb->cap = cap;
     }

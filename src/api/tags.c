@@ -13,43 +13,15 @@
 #include "http/pipeline.h"
 #include "vcs/tags.h"
 
-typedef struct {
-    oms_request *req;
-    oms_dbconn *c;
-} tag_rows;
-
-static json_t *readable_tag_row(const oms_dbres *r, size_t i, void *ctx)
+static int fetch_tags(oms_ctx *ctx, void *arg, const char *cursor, size_t limit, oms_dbres **out, oms_error *err)
 {
-    tag_rows *tr = ctx;
-    bool ok = false;
-    oms_error err;
-    if (oms_commit_readable(tr->req, tr->c, oms_dbres_get(r, i, 1), &ok, &err) != OMS_OK || !ok)
-        return NULL;
-    return oms_vcs_tag_json(r, i);
+    return oms_vcs_tag_page(ctx, cursor, limit, out, err);
 }
 
-static void dbres_cb(void *p) { oms_dbres_free(p); }
-
+/* Only the tags whose commit the caller may read (SPEC §6.2). */
 int oms_h_tag_list(oms_request *req)
 {
-    size_t limit;
-    const char *cursor;
-    if (!oms_paging(req, &limit, &cursor))
-        return OMS_OK;
-    oms_error err = {0};
-    oms_dbconn *c;
-    oms_dbres *r = NULL;
-    int rc = oms_db_conn(req->app->store->db, &c, &err);
-    if (rc == OMS_OK)
-        rc = oms_vcs_tag_page(oms_req_ctx(req), cursor, limit, &r, &err);
-    if (rc)
-        return oms_resp_error(req, rc, &err);
-    if (oms_arena_on_cleanup(req->arena, dbres_cb, r)) {
-        oms_dbres_free(r);
-        return oms_resp_problem(req, OMS_ENOMEM, "out of memory", NULL);
-    }
-    tag_rows ctx = {req, c};
-    return oms_resp_page(req, r, limit, 0, readable_tag_row, &ctx, NULL);
+    return oms_resp_readable_page(req, fetch_tags, NULL, 1 /* commit_id */, oms_vcs_tag_json, NULL);
 }
 
 static const char k_name_rule[] =

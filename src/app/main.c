@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit/monitor.h"
 #include "auth/identity.h"
 #include "backup/backup.h"
 #include "auth/jwt.h"
@@ -109,7 +110,8 @@ static int cmd_serve(oms_config *cfg)
     int code = EXIT_REFUSED;
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("refusing to start", &err);
-    if (oms_client_addr_configure(cfg, &err) || oms_ratelimit_configure(cfg, &err))
+    if (oms_client_addr_configure(cfg, &err) || oms_ratelimit_configure(cfg, &err) ||
+        oms_monitor_configure(cfg, &err))
         return refuse_start("refusing to start", &err);
     if (oms_identity_init(&app.jwt, cfg, &err))
         return refuse_start("refusing to start", &err);
@@ -253,7 +255,7 @@ static int cmd_token(oms_config *cfg, int argc, char **argv)
     const char *map_text = oms_config_str(cfg, "OMS_ROLE_MAP");
     if (map_text && oms_role_map_parse(&map, map_text, &err))
         return refuse_start("token", &err);
-    char *roles_copy = strdup(roles_arg);
+    char *roles_copy = oms_xstrdup(roles_arg);
     const char *roles[64];
     size_t n = 0;
     int code = 0;
@@ -338,7 +340,7 @@ int main(int argc, char **argv)
         oms_config_print(cfg, stdout);
         oms_identity_describe(cfg, stdout);
         code = oms_config_validate_serve(cfg, &err) || oms_client_addr_configure(cfg, &err) ||
-                       oms_ratelimit_configure(cfg, &err)
+                       oms_ratelimit_configure(cfg, &err) || oms_monitor_configure(cfg, &err)
                    ? refuse_start("config check", &err)
                    : 0;
     } else

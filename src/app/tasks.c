@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "audit/audit.h"
+#include "audit/monitor.h"
 #include "auth/identity.h"
 #include "governance/overrides.h"
 #include "http/app.h"
@@ -28,6 +29,7 @@ static void search_jobs(oms_app *app) { oms_search_jobs_task(app->store, atomic_
 static void override_expiry(oms_app *app) { oms_override_expire(app->store); }
 static void lock_reaper(oms_app *app) { oms_lock_reap(app->store); }
 static void audit_seal(oms_app *app) { oms_audit_seal_run(app->store); }
+static void security_monitor(oms_app *app) { oms_monitor_task(app->store); }
 
 static void events_retention(oms_app *app) { oms_events_retention_task(app->store, app->cfg); }
 
@@ -43,6 +45,7 @@ const oms_task oms_tasks[] = {
     {"lock-reaper", 1000, lock_reaper}, /* expiry is exact without it; this records and audits it */
     {"override-expiry", 5000, override_expiry},
     {"log-suppressed", 1000, log_flush}, /* "suppressed K similar lines" within a second of the last one held back */
+    {"security-monitor", 250, security_monitor}, /* burst alerts, stored off the request path */
     {"ratelimit-audit", 1000, oms_ratelimit_task}, /* aggregated refusals of ended windows; storm alerts */
     {"identity-files", 1000, identity_poll}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
     {"search-jobs", 1000, search_jobs}, /* fails rebuilds whose lock lapsed; drops retired generations */

@@ -1,13 +1,37 @@
 #include "audit/alerts.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "events/events.h"
 #include "infra/log.h"
+#include "infra/metrics.h"
 #include "store/alerts_sql.h"
 #include "util/encoding.h"
 #include "util/time.h"
+
+/* One structured line: the alert's members as fields of the log line, its
+ * detail as an object (it is JSON text built by the rule). */
+static void log_alert(const oms_alert_row *a)
+{
+    json_t *detail = json_loads(a->detail, 0, NULL);
+    json_t *f = json_pack("{s:s,s:s,s:s}", "alert_id", a->id, "rule", a->rule, "severity", a->severity);
+    if (f && a->subject)
+        json_object_set_new(f, "subject", json_string(a->subject));
+    if (f && a->client_addr)
+        json_object_set_new(f, "client_addr", json_string(a->client_addr));
+    if (f)
+        json_object_set_new(f, "detail", detail ? detail : json_string(a->detail));
+    char *s = f ? json_dumps(f, JSON_COMPACT) : NULL;
+    json_decref(f);
+    if (s) { /* the object's members after the fixed ones: its braces dropped */
+        s[strlen(s) - 1] = '\0';
+        s[0] = ',';
+    }
+    oms_log_write(OMS_LOG_WARN, a->request_id, s, "security alert %s", a->rule);
+    free(s);
+}
 
 int oms_alert_raise(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const char *severity, const char *detail,
                     oms_error *err)
@@ -40,9 +64,10 @@ int oms_alert_raise(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const c
         rc = data ? oms_event_emit(c, "alert.raised", rule, NULL, data, err)
                   : oms_err_set(err, OMS_ENOMEM, "out of memory");
     }
-    if (rc == OMS_OK)
-        oms_log_write(OMS_LOG_WARN, ctx ? ctx->request_id : NULL, NULL, "security alert %s (%s): %s", rule, severity,
-                      detail ? detail : "{}");
+    if (rc == OMS_OK) {
+        oms_metrics_alert(rule);
+        log_alert(&a);
+    }
     return rc;
 }
 

@@ -16,6 +16,7 @@
 
 #include "audit/internal.h"
 #include "store/audit_sql.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -67,8 +68,8 @@ static json_t *raw_row(int64_t pos, const char *const f[AC__COUNT])
 
 static void fsync_dir(const char *path)
 {
-    char *copy = strdup(path);
-    int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    char *copy = oms_xstrdup(path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
@@ -179,7 +180,7 @@ int oms_audit_archive(oms_store *s, int64_t before_ms, const char *path, json_t 
     /* One transaction: the signed record, the deletes it permits (events
      * first: their delete trigger finds their chain position), and the
      * audit event of the archiving itself. */
-    char *name_copy = strdup(path);
+    char *name_copy = oms_xstrdup(path);
     json_t *detail = json_pack("{s:s,s:s,s:I,s:s}", "file", basename(name_copy), "sha256", sha, "bytes",
                                (json_int_t)o.bytes, "before", before);
     free(name_copy);

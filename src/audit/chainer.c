@@ -20,15 +20,14 @@
 
 #include "audit/internal.h"
 #include "store/audit_sql.h"
+#include "util/alloc.h"
 
 #define PAGE 2000
 
 int oms_audit_chain_queued(oms_dbconn *c, oms_audit_walk *w, int64_t max, int64_t *appended, oms_error *err)
 {
     *appended = 0;
-    oms_store_audit_link *rows = malloc(PAGE * sizeof *rows);
-    if (!rows)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_store_audit_link *rows = oms_xmalloc(PAGE * sizeof *rows);
     int rc = OMS_OK;
     while (*appended < max) {
         int64_t want = max - *appended < PAGE ? max - *appended : PAGE;
@@ -39,12 +38,7 @@ int oms_audit_chain_queued(oms_dbconn *c, oms_audit_walk *w, int64_t max, int64_
             break;
         size_t n = r->nrows;
         /* Each row's hashes, kept until the page is inserted. */
-        char(*hex)[2][65] = malloc((n ? n : 1) * sizeof *hex);
-        if (!hex) {
-            oms_dbres_free(r);
-            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-            break;
-        }
+        char(*hex)[2][65] = oms_xmalloc((n ? n : 1) * sizeof *hex);
         for (size_t i = 0; i < n; i++) {
             const char *f[AC__HASHED];
             for (int k = 0; k < AC_PREV_HASH; k++)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "audit/internal.h"
+#include "audit/monitor.h"
 #include "infra/config.h"
 #include "util/time.h"
 
@@ -112,6 +113,12 @@ static int cmd_verify(oms_config *cfg, int argc, char **argv)
             printf("archive TAMPERED: %s: %s\n", archive, json_string_value(json_object_get(sum, "reason")));
         free(t);
         json_decref(sum);
+        if (!ok) {
+            json_t *al = json_pack("{s:s,s:s,s:s?}", "rule", "audit_verification_failed", "by", "cli archive",
+                                   "reason", json_string_value(json_object_get(sum, "reason")));
+            oms_monitor_raise_now(s, NULL, "audit_verification_failed", "critical", al);
+            json_decref(al);
+        }
         code = ok ? 0 : EXIT_TAMPERED;
     } else {
         oms_audit_verify_result v;
@@ -138,6 +145,13 @@ static int cmd_verify(oms_config *cfg, int argc, char **argv)
                 printf("bad checkpoint: %lld\n", (long long)v.bad_checkpoint);
         }
         record(s, "audit.verify", "oms audit verify", json_pack("{s:b,s:I}", "ok", v.ok, "first_bad_seq", (json_int_t)v.first_bad_seq));
+        if (!v.ok) {
+            json_t *al = json_pack("{s:s,s:s,s:I,s:I,s:s}", "rule", "audit_verification_failed", "by", "cli",
+                                   "first_bad_seq", (json_int_t)v.first_bad_seq, "bad_checkpoint",
+                                   (json_int_t)v.bad_checkpoint, "reason", v.reason);
+            oms_monitor_raise_now(s, NULL, "audit_verification_failed", "critical", al);
+            json_decref(al);
+        }
         code = v.ok ? 0 : EXIT_TAMPERED;
     }
     oms_store_close(s);

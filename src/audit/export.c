@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/internal.h"
+#include "util/alloc.h"
 
 #define PAGE 500
 
@@ -24,16 +25,14 @@ static const char *own(oms_audit_exporter *x, int slot, const char *s)
 {
     if (!s)
         return NULL;
-    x->strs[slot] = strdup(s);
+    x->strs[slot] = oms_xstrdup(s);
     return x->strs[slot];
 }
 
 int oms_audit_exporter_new(oms_audit_exporter **out, oms_db *db, const oms_audit_filter *f, oms_audit_format fmt,
                            oms_error *err)
 {
-    oms_audit_exporter *x = calloc(1, sizeof *x);
-    if (!x)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_audit_exporter *x = oms_xcalloc(1, sizeof *x);
     x->db = db;
     x->fmt = fmt;
     x->f = *f;

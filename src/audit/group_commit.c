@@ -31,6 +31,7 @@
 #include "audit/internal.h"
 #include "infra/config.h"
 #include "infra/log.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 #define MAX_BATCH 1024
@@ -100,14 +101,8 @@ static gc_entry *entry_copy(const oms_audit_event *ev)
     size_t total = 0;
     for (size_t i = 0; i < N; i++)
         total += *src[i] ? strlen(*src[i]) + 1 : 0;
-    gc_entry *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->blob = malloc(total ? total : 1);
-    if (!e->blob) {
-        free(e);
-        return NULL;
-    }
+    gc_entry *e = oms_xcalloc(1, sizeof *e);
+    e->blob = oms_xmalloc(total ? total : 1);
     e->ev.http_status = ev->http_status;
     e->ev.time_ms = ev->time_ms;
     const char **dst[] = {&e->ev.actor_sub, &e->ev.actor_roles, &e->ev.client_addr, &e->ev.user_agent,
@@ -311,9 +306,9 @@ static int write_late(gc_entry **late, size_t n, const oms_audit_event **evs, om
 static void *writer(void *arg)
 {
     (void)arg;
-    const oms_audit_event **evs = malloc(MAX_BATCH * sizeof *evs);
-    gc_entry **batch = malloc(MAX_BATCH * sizeof *batch);
-    gc_entry **late = malloc((MAX_BATCH + 1) * sizeof *late);
+    const oms_audit_event **evs = oms_xmalloc(MAX_BATCH * sizeof *evs);
+    gc_entry **batch = oms_xmalloc(MAX_BATCH * sizeof *batch);
+    gc_entry **late = oms_xmalloc((MAX_BATCH + 1) * sizeof *late);
     bool failed_stopping = false; /* a write failed after stop was asked */
     pthread_mutex_lock(&g.mu);
     for (;;) {

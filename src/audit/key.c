@@ -20,6 +20,7 @@
 #include "infra/config.h"
 #include "infra/log.h"
 #include "store/audit_sql.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 
 #define KEY_MAX 4096
@@ -62,9 +63,7 @@ static int set_key(const char *k, size_t n, const char *what, oms_error *err)
 static int key_path(char *out, size_t cap, const char *url, oms_error *err)
 {
     const char *path = url + strlen("sqlite:");
-    char *copy = strdup(path);
-    if (!copy)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    char *copy = oms_xstrdup(path);
     int n = snprintf(out, cap, "%s/audit.key", dirname(copy));
     free(copy);
     if (n < 0 || (size_t)n >= cap)

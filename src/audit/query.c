@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "audit/internal.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 const char *const oms_audit_filter_names[] = {"actor", "action", "resource", "branch", "outcome", "from",
@@ -233,10 +234,7 @@ void oms_sbuf_add(oms_sbuf *b, const char *s, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (b->len + n + 1 > cap)
             cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns)
-            abort(); /* out of memory while rendering: nothing sensible is left to do */
-        b->s = ns;
+        b->s = oms_xrealloc(b->s, cap);
         b->cap = cap;
     }
     memcpy(b->s + b->len, s, n);
@@ -259,7 +257,7 @@ void oms_sbuf_printf(oms_sbuf *b, const char *fmt, ...)
         oms_sbuf_add(b, small, (size_t)n);
         return;
     }
-    char *big = malloc((size_t)n + 1);
+    char *big = oms_xmalloc((size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "audit/internal.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/glob.h"
 #include "util/time.h"
@@ -316,7 +317,7 @@ static void top_actors(ctx *x, json_t *rep)
     }
     oms_dbres_free(r);
     size_t n = json_object_size(by), k = 0;
-    json_t **v = calloc(n ? n : 1, sizeof *v);
+    json_t **v = oms_xcalloc(n ? n : 1, sizeof *v);
     const char *key;
     json_t *e;
     json_object_foreach(by, key, e) v[k++] = e;

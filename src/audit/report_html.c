@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit/internal.h"
+#include "util/alloc.h"
 
 static const char *jstr(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 static long long jint(const json_t *o, const char *k) { return (long long)json_integer_value(json_object_get(o, k)); }
@@ -142,7 +143,7 @@ static void totals_section(oms_sbuf *b, const json_t *rep)
     /* Fold (action, outcome) rows into one bar per action. */
     const json_t *t = json_object_get(rep, "totals");
     size_t n = json_array_size(t), nb = 0;
-    bar *bars = calloc(n ? n : 1, sizeof *bars);
+    bar *bars = oms_xcalloc(n ? n : 1, sizeof *bars);
     size_t i;
     json_t *v;
     json_array_foreach(t, i, v) {
@@ -195,7 +196,7 @@ static void counted_section(oms_sbuf *b, const json_t *list, const char *title, 
         return;
     }
     size_t shown = n < 12 ? n : 12;
-    bar *bars = calloc(shown, sizeof *bars);
+    bar *bars = oms_xcalloc(shown, sizeof *bars);
     for (size_t i = 0; i < shown; i++) {
         const json_t *v = json_array_get(list, i);
         bars[i].label = jstr(v, key);
@@ -346,7 +347,7 @@ char *oms_compliance_report_html(const json_t *rep)
         oms_sbuf_puts(&b, "<p class=\"none\">No authenticated activity in this period.</p>");
     } else {
         size_t n = json_array_size(list);
-        bar *bars = calloc(n, sizeof *bars);
+        bar *bars = oms_xcalloc(n, sizeof *bars);
         json_array_foreach(list, i, v) {
             bars[i].label = jstr(v, "actor");
             bars[i].v[0] = jint(v, "success");

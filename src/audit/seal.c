@@ -20,6 +20,7 @@
 #include "audit/internal.h"
 #include "infra/log.h"
 #include "store/audit_sql.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 /* Positions one round chains and seals at most; a backlog takes several
@@ -52,7 +53,7 @@ void oms_audit_checkpoint_from_row(oms_audit_checkpoint *cp, const oms_dbres *r,
     cp->time_ms = oms_dbres_int(r, row, OMS_AUDIT_CP_COL_TIME);
     snprintf(cp->sealed_by, sizeof cp->sealed_by, "%s", (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_SEALED_BY)) ? s : "");
     s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_DETAIL);
-    cp->detail = s ? strdup(s) : NULL;
+    cp->detail = s ? oms_xstrdup(s) : NULL;
     snprintf(cp->prev_hmac, sizeof cp->prev_hmac, "%s", (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_PREV_HMAC)) ? s : "");
     snprintf(cp->hmac, sizeof cp->hmac, "%s", (s = oms_dbres_get(r, row, OMS_AUDIT_CP_COL_HMAC)) ? s : "");
 }
@@ -71,7 +72,7 @@ static void add_field(unsigned char **buf, size_t *len, size_t *cap, const char 
     if (*len + (size_t)pl + n > *cap) {
         while (*len + (size_t)pl + n > *cap)
             *cap = *cap ? *cap * 2 : 512;
-        *buf = realloc(*buf, *cap);
+        *buf = oms_xrealloc(*buf, *cap);
     }
     memcpy(*buf + *len, pre, (size_t)pl);
     *len += (size_t)pl;
@@ -92,7 +93,7 @@ bool oms_audit_checkpoint_hmac(char out[65], const oms_audit_checkpoint *cp)
                             cp->prev_hmac};
     static const char k_tag[] = "oms-audit-checkpoint/1";
     size_t cap = 512, len = sizeof k_tag - 1;
-    unsigned char *buf = malloc(cap);
+    unsigned char *buf = oms_xmalloc(cap);
     memcpy(buf, k_tag, len);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         add_field(&buf, &len, &cap, fields[i]);

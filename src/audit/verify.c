@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audit/internal.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
 
@@ -83,7 +84,7 @@ static int load_checkpoints(oms_dbconn *c, cp_list *l, oms_error *err)
     if (rc)
         return rc;
     l->n = r->nrows;
-    l->v = calloc(l->n ? l->n : 1, sizeof *l->v);
+    l->v = oms_xcalloc(l->n ? l->n : 1, sizeof *l->v);
     for (size_t i = 0; i < l->n; i++)
         oms_audit_checkpoint_from_row(&l->v[i], r, i);
     oms_dbres_free(r);
@@ -184,7 +185,7 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
     bool *valid = NULL;
     if ((rc = load_checkpoints(c, &l, err)))
         goto done;
-    valid = calloc(l.n ? l.n : 1, sizeof *valid);
+    valid = oms_xcalloc(l.n ? l.n : 1, sizeof *valid);
     check_checkpoints(&l, valid, out);
 
     /* Where the chain starts: after the newest archive record. */
@@ -196,7 +197,7 @@ int oms_audit_verify(oms_store *s, oms_audit_verify_result *out, oms_error *err)
             start_hash = l.v[i].chain_hash;
         }
     /* The checkpoints the walk must meet, in position order. */
-    seals = calloc(l.n ? l.n : 1, sizeof *seals);
+    seals = oms_xcalloc(l.n ? l.n : 1, sizeof *seals);
     size_t ns = 0;
     for (size_t i = 0; i < l.n; i++)
         if (valid[i] && l.v[i].upto_seq > start_after)

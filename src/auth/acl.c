@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "auth/acl_internal.h"
+#include "util/alloc.h"
 
 typedef struct {
     char id[OMS_ACL_ID_LEN + 1];
@@ -44,9 +45,7 @@ struct oms_acl {
 
 oms_acl *oms_acl_new(int64_t version, const void *owner)
 {
-    oms_acl *a = calloc(1, sizeof *a);
-    if (!a)
-        return NULL;
+    oms_acl *a = oms_xcalloc(1, sizeof *a);
     atomic_init(&a->refs, 1);
     a->version = version;
     a->owner = owner;
@@ -75,9 +74,7 @@ static int compile_globs(policy *p, const json_t *arr)
     size_t n = json_array_size(arr);
     if (n == 0)
         return OMS_OK;
-    p->globs = calloc(n, sizeof *p->globs);
-    if (!p->globs)
-        return OMS_ENOMEM;
+    p->globs = oms_xcalloc(n, sizeof *p->globs);
     for (size_t i = 0; i < n; i++) {
         if (oms_acl_glob_compile(&p->globs[i], json_string_value(json_array_get(arr, i))) != OMS_OK)
             return OMS_ENOMEM;
@@ -111,17 +108,14 @@ int oms_acl_add(oms_acl *a, const char *id, const char *subject, const char *eff
     if ((rc = oms_acl_perms_parse(perms, &p.perms, err)) || (rc = oms_acl_branches_check(branches, err)))
         goto cleanup;
     p.hash = name_hash(name);
-    if (!(p.name = strdup(name)) || compile_globs(&p, branches) != OMS_OK) {
+    p.name = oms_xstrdup(name);
+    if (compile_globs(&p, branches) != OMS_OK) {
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto cleanup;
     }
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 16;
-        policy *np = realloc(a->pol, cap * sizeof *np);
-        if (!np) {
-            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-            goto cleanup;
-        }
+        policy *np = oms_xrealloc(a->pol, cap * sizeof *np);
         a->pol = np;
         a->cap = cap;
     }
@@ -154,9 +148,7 @@ int oms_acl_seal(oms_acl *a)
     size_t total = 0;
     for (size_t i = 0; i < a->n; i++)
         total += (size_t)__builtin_popcountll(a->pol[i].perms);
-    a->idx = calloc(total ? total : 1, sizeof *a->idx);
-    if (!a->idx)
-        return OMS_ENOMEM;
+    a->idx = oms_xcalloc(total ? total : 1, sizeof *a->idx);
     uint32_t off = 0;
     for (int perm = 0; perm < OMS_PERM__COUNT; perm++) {
         oms_permset bit = OMS_PERMSET(perm);

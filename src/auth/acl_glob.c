@@ -4,6 +4,7 @@
 
 #include "auth/acl.h"
 #include "auth/acl_internal.h"
+#include "util/alloc.h"
 
 static bool glob_char(char c)
 {
@@ -82,9 +83,7 @@ static int compile_general(oms_acl_glob *out, const char *g, size_t n)
     }
     if (k > 63)
         return OMS_OK;
-    out->lit = calloc(OMS_GLOB_CLASSES, sizeof *out->lit);
-    if (!out->lit)
-        return OMS_ENOMEM;
+    out->lit = oms_xcalloc(OMS_GLOB_CLASSES, sizeof *out->lit);
     for (size_t i = 0; i < k; i++) {
         char t = out->text[i];
         if (t == OMS_GLOB_TOK_STAR)
@@ -102,9 +101,7 @@ int oms_acl_glob_compile(oms_acl_glob *out, const char *g)
     memset(out, 0, sizeof *out);
     size_t n = strlen(g);
     const char *star = strchr(g, '*');
-    out->text = malloc(n + 1);
-    if (!out->text)
-        return OMS_ENOMEM;
+    out->text = oms_xmalloc(n + 1);
     if (!star) {
         out->kind = OMS_GLOB_EXACT;
         out->len = (uint8_t)n;

@@ -22,6 +22,7 @@
 #include "auth/jws.h"
 #include "auth/swap.h"
 #include "infra/log.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 
 #define MAX_KEYS 64
@@ -40,9 +41,7 @@ static long member_bytes(const json_t *jwk, const char *name, unsigned char **ou
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 8192)
         return -1;
     size_t n = json_string_length(v);
-    unsigned char *buf = malloc(n * 3 / 4 + 1);
-    if (!buf)
-        return -1;
+    unsigned char *buf = oms_xmalloc(n * 3 / 4 + 1);
     long len = oms_b64url_decode(buf, json_string_value(v), n);
     if (len <= 0) {
         free(buf);
@@ -223,11 +222,8 @@ static const char *parse_jwk(const json_t *jwk, unsigned algs, oms_jwk *k)
     }
     oms_jws_fingerprint(k->pkey, k->fp);
     oms_jws_key_describe(k->pkey, k->desc, sizeof k->desc);
-    if (kid && !(k->kid = strdup(json_string_value(kid)))) {
-        EVP_PKEY_free(k->pkey);
-        k->pkey = NULL;
-        return "out of memory";
-    }
+    if (kid)
+        k->kid = oms_xstrdup(json_string_value(kid));
     return NULL;
 }
 
@@ -269,8 +265,9 @@ int oms_keyset_parse(oms_keyset **out, const char *json, size_t len, unsigned al
             goto cleanup;
         }
     }
-    ks = calloc(1, sizeof *ks);
-    if (!ks || !(ks->keys = calloc(json_array_size(keys) + 1, sizeof *ks->keys)) || !(ks->skipped = json_array())) {
+    ks = oms_xcalloc(1, sizeof *ks);
+    ks->keys = oms_xcalloc(json_array_size(keys) + 1, sizeof *ks->keys);
+    if (!(ks->skipped = json_array())) {
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto cleanup;
     }
@@ -440,9 +437,7 @@ int oms_jwks_new(oms_jwks **out, const oms_jwks_config *cfg, oms_error *err)
         return rc;
     if (cfg->oidc_issuer && (rc = oms_jwks_url_check("JWT_OIDC_ISSUER", cfg->oidc_issuer, err)) != OMS_OK)
         return rc;
-    oms_jwks *j = calloc(1, sizeof *j);
-    if (!j)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_jwks *j = oms_xcalloc(1, sizeof *j);
     j->algs = cfg->algs;
     j->refetch_ms = (int64_t)(cfg->refetch_interval_s > 0 ? cfg->refetch_interval_s : 30) * 1000;
     j->cache_ms = (int64_t)(cfg->cache_s > 0 ? cfg->cache_s : 300) * 1000;
@@ -457,11 +452,9 @@ int oms_jwks_new(oms_jwks **out, const oms_jwks_config *cfg, oms_error *err)
     pthread_cond_init(&j->wake, &ca);
     pthread_cond_init(&j->done, &ca);
     pthread_condattr_destroy(&ca);
-    if ((cfg->file && !(j->file = strdup(cfg->file))) || (cfg->url && !(j->url = strdup(cfg->url))) ||
-        (cfg->oidc_issuer && !(j->issuer = strdup(cfg->oidc_issuer)))) {
-        oms_jwks_free(j);
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    }
+    j->file = cfg->file ? oms_xstrdup(cfg->file) : NULL;
+    j->url = cfg->url ? oms_xstrdup(cfg->url) : NULL;
+    j->issuer = cfg->oidc_issuer ? oms_xstrdup(cfg->oidc_issuer) : NULL;
     if (j->url || j->issuer)
         curl_global_init(CURL_GLOBAL_DEFAULT); /* start-up, before any thread */
     *out = j;
@@ -512,9 +505,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
         r->too_big = true;
         return 0; /* aborts the transfer */
     }
-    char *nb = realloc(r->buf, r->len + add + 1);
-    if (!nb)
-        return 0;
+    char *nb = oms_xrealloc(r->buf, r->len + add + 1);
     memcpy(nb + r->len, p, add);
     r->buf = nb;
     r->len += add;
@@ -627,8 +618,8 @@ static int discover(oms_jwks *j, oms_error *err)
         snprintf(why, sizeof why, "%s", err->msg);
         rc = oms_err_set(err, OMS_EUNAVAIL, "%s: %s", url, why);
     }
-    else if (!(j->jwks_uri = strdup(json_string_value(uri))))
-        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+    else
+        j->jwks_uri = oms_xstrdup(json_string_value(uri));
     json_decref(doc);
     free(res.buf);
     return rc;
@@ -640,12 +631,10 @@ static int read_file(const char *path, char **out, size_t *len, oms_error *err)
     FILE *f = fopen(path, "rb");
     if (!f)
         return oms_err_set(err, OMS_ECONFIG, "cannot read %s: %s", path, strerror(errno));
-    char *buf = malloc(OMS_JWKS_MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, OMS_JWKS_MAX_BYTES + 1, f) : 0;
+    char *buf = oms_xmalloc(OMS_JWKS_MAX_BYTES + 1);
+    size_t n = fread(buf, 1, OMS_JWKS_MAX_BYTES + 1, f);
     bool bad = ferror(f);
     fclose(f);
-    if (!buf)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
     if (bad || n > OMS_JWKS_MAX_BYTES) {
         free(buf);
         return oms_err_set(err, OMS_ECONFIG, "%s: %s", path, bad ? "read error" : "larger than 1 MiB");

@@ -31,6 +31,7 @@
 #include "auth/jwks.h"
 #include "auth/jws.h"
 #include "auth/swap.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 
 #define MIN_HMAC_SECRET 32
@@ -362,9 +363,7 @@ static void state_free(jwt_state *st)
 static int state_new(jwt_state **out, oms_jwt_alg alg, const oms_jwt_config *cfg, oms_error *err)
 {
     *out = NULL;
-    jwt_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return oms_err_set(err, OMS_ENOMEM, "jwt: out of memory");
+    jwt_state *st = oms_xcalloc(1, sizeof *st);
     int rc = OMS_OK;
     if (hmac_digest(alg)) {
         if (!hmac_key_init(&st->key[0], alg, cfg->secret, cfg->secret_len) ||
@@ -381,11 +380,8 @@ static int state_new(jwt_state **out, oms_jwt_alg alg, const oms_jwt_config *cfg
             goto cleanup;
         oms_jws_fingerprint(st->pkey, st->fp_pkey);
     }
-    if ((cfg->issuer && !(st->issuer = strdup(cfg->issuer))) ||
-        (cfg->audience && !(st->audience = strdup(cfg->audience)))) {
-        rc = oms_err_set(err, OMS_ENOMEM, "jwt: out of memory");
-        goto cleanup;
-    }
+    st->issuer = cfg->issuer ? oms_xstrdup(cfg->issuer) : NULL;
+    st->audience = cfg->audience ? oms_xstrdup(cfg->audience) : NULL;
     *out = st;
     st = NULL;
 cleanup:
@@ -409,8 +405,8 @@ static int setup_roles(oms_jwt_verifier *v, const oms_jwt_config *cfg, oms_error
     int rc = oms_jwt_roles_claim_check(claim, err);
     if (rc)
         return rc;
-    if (!(v->roles_claim = strdup(claim)) || !(v->claim_buf = strdup(claim)))
-        return oms_err_set(err, OMS_ENOMEM, "jwt: out of memory");
+    v->roles_claim = oms_xstrdup(claim);
+    v->claim_buf = oms_xstrdup(claim);
     for (char *save = NULL, *t = strtok_r(v->claim_buf, ".", &save); t; t = strtok_r(NULL, ".", &save))
         v->claim_part[v->nparts++] = t;
     if (cfg->role_map && (rc = oms_role_map_parse(&v->role_map, cfg->role_map, err)) != OMS_OK)
@@ -426,9 +422,7 @@ int oms_jwt_verifier_new(oms_jwt_verifier **out, const oms_jwt_config *cfg, oms_
     int rc = check_config(cfg, err);
     if (rc != OMS_OK)
         return rc;
-    oms_jwt_verifier *v = calloc(1, sizeof *v);
-    if (!v)
-        return oms_err_set(err, OMS_ENOMEM, "jwt: out of memory");
+    oms_jwt_verifier *v = oms_xcalloc(1, sizeof *v);
     v->alg = cfg->alg;
     v->algs = accepted_algs(cfg);
     v->jwks = cfg->jwks;
@@ -969,11 +963,7 @@ int oms_jwt_mint(char **out, const oms_jwt_mint_args *m, oms_error *err)
         goto cleanup;
     }
     size_t plen = strlen(payload);
-    tok = malloc(b64_cap((size_t)hn) + b64_cap(plen) + b64_cap(MAX_MAC_LEN) + 2);
-    if (!tok) {
-        rc = oms_err_set(err, OMS_ENOMEM, "jwt: out of memory");
-        goto cleanup;
-    }
+    tok = oms_xmalloc(b64_cap((size_t)hn) + b64_cap(plen) + b64_cap(MAX_MAC_LEN) + 2);
     size_t n = oms_b64url_encode(tok, (const unsigned char *)header, (size_t)hn);
     tok[n++] = '.';
     n += oms_b64url_encode(tok + n, (const unsigned char *)payload, plen);

@@ -25,6 +25,7 @@
 #include "infra/config.h"
 #include "infra/log.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 /* ---- watched files ---- */
@@ -90,8 +91,7 @@ static void watch(const char *setting, const char *path, bool identity)
         return;
     watched *w = &g_id.files[g_id.nfiles];
     memset(w, 0, sizeof *w);
-    if (!(w->path = strdup(path)))
-        return;
+    w->path = oms_xstrdup(path);
     w->setting = setting;
     w->identity = identity;
     w->at_start = w->loaded = stat_sig(path);
@@ -293,7 +293,7 @@ static int current_secret(const char *name, char **out, bool *from_file, oms_err
     *from_file = oms_config_file_path(g_id.cfg, name) != NULL;
     if (!*from_file) {
         const char *v = oms_config_str(g_id.cfg, name);
-        *out = v ? strdup(v) : NULL;
+        *out = v ? oms_xstrdup(v) : NULL;
         return OMS_OK;
     }
     return oms_config_reread(g_id.cfg, name, out, err);
@@ -446,13 +446,13 @@ static void describe_pem(const char *path, FILE *f)
 static void describe_jwks(const char *path, unsigned algs, FILE *f)
 {
     FILE *in = fopen(path, "rb");
-    char *buf = malloc(OMS_JWKS_MAX_BYTES + 1);
-    size_t n = in && buf ? fread(buf, 1, OMS_JWKS_MAX_BYTES, in) : 0;
+    char *buf = oms_xmalloc(OMS_JWKS_MAX_BYTES + 1);
+    size_t n = in ? fread(buf, 1, OMS_JWKS_MAX_BYTES, in) : 0;
     if (in)
         fclose(in);
     oms_keyset *ks = NULL;
     oms_error err;
-    if (!in || !buf) {
+    if (!in) {
         fprintf(f, "#   JWT_JWKS_FILE: cannot read %s\n", path);
     } else if (oms_keyset_parse(&ks, buf, n, algs, &err) != OMS_OK) {
         fprintf(f, "#   JWT_JWKS_FILE: refused: %s\n", err.msg);

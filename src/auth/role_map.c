@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth/rbac.h"
+#include "util/alloc.h"
 
 struct oms_role_map {
     oms_role_grant *e;
@@ -64,9 +65,7 @@ static int entry_error(oms_error *err, size_t idx, const char *group, const char
 
 static int parse_roles(oms_role_grant *g, char *list, size_t idx, oms_error *err)
 {
-    const char **roles = calloc(oms_roles_count, sizeof *roles);
-    if (!roles)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    const char **roles = oms_xcalloc(oms_roles_count, sizeof *roles);
     g->roles = roles;
     for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         t = trim(t);
@@ -96,12 +95,9 @@ static int parse_roles(oms_role_grant *g, char *list, size_t idx, oms_error *err
 int oms_role_map_parse(oms_role_map **out, const char *spec, oms_error *err)
 {
     *out = NULL;
-    oms_role_map *m = calloc(1, sizeof *m);
-    if (!m || !(m->buf = strdup(spec ? spec : "")) ||
-        !(m->e = calloc(OMS_ROLE_MAP_MAX_ENTRIES, sizeof *m->e))) {
-        oms_role_map_free(m);
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    }
+    oms_role_map *m = oms_xcalloc(1, sizeof *m);
+    m->buf = oms_xstrdup(spec ? spec : "");
+    m->e = oms_xcalloc(OMS_ROLE_MAP_MAX_ENTRIES, sizeof *m->e);
     int rc = OMS_OK;
     size_t idx = 0;
     for (char *save = NULL, *ent = strtok_r(m->buf, ";", &save); ent; ent = strtok_r(NULL, ";", &save)) {

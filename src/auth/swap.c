@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/alloc.h"
+
 typedef oms_swap_rec hp_rec;
 
 static _Atomic(hp_rec *) g_head;
@@ -50,9 +52,7 @@ oms_swap_rec *oms_swap_register(void)
             break;
     }
     if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r)
-            abort(); /* no memory for a thread's first 32-byte record: nothing sane is left to do */
+        r = oms_xcalloc(1, sizeof *r);
         atomic_store(&r->in_use, true);
         hp_rec *head = atomic_load(&g_head);
         do

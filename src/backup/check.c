@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "audit/internal.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "vcs/commit.h"
 
@@ -38,9 +39,7 @@ struct oms_bk_check {
 
 oms_bk_check *oms_bk_check_new(bool have_key)
 {
-    oms_bk_check *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    oms_bk_check *c = oms_xcalloc(1, sizeof *c);
     c->have_key = have_key;
     c->n.signatures_checked = have_key;
     snprintf(c->prev_hmac, sizeof c->prev_hmac, "%s", AUDIT_GENESIS);
@@ -164,9 +163,7 @@ static int check_checkpoint(oms_bk_check *c, const char *const *v, oms_error *er
     }
     if (c->nseals == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
-        seal *p = realloc(c->seals, cap * sizeof *p);
-        if (!p)
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        seal *p = oms_xrealloc(c->seals, cap * sizeof *p);
         c->seals = p;
         c->cap = cap;
     }

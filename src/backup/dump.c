@@ -9,6 +9,7 @@
 #include "backup/format.h"
 #include "backup/progress.h"
 #include "store/backup_sql.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 /* Rows per page: documents may be large, events and edges are small. */
@@ -28,9 +29,7 @@ static int dump_section(oms_dbconn *c, oms_bk_writer *w, const oms_backup_sectio
     oms_dbres *page = NULL, *prev = NULL;
     const char *after[8];
     bool have_after = false;
-    const char **cells = calloc(ncols, sizeof *cells);
-    if (!cells)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    const char **cells = oms_xcalloc(ncols, sizeof *cells);
     for (;;) {
         if ((rc = oms_backup_sql_page(c, s, have_after ? after : NULL, page_size(s), &page, err)))
             break;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backup/format.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 
 typedef struct {
@@ -160,9 +161,7 @@ static int read_section(rd *r, const oms_backup_section *s, const oms_bk_sink *s
     if (sink && sink->section && (rc = sink->section(ctx, s, err)))
         return rc;
     size_t ncols = oms_backup_section_ncols(s);
-    const char **cells = calloc(ncols, sizeof *cells);
-    if (!cells)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    const char **cells = oms_xcalloc(ncols, sizeof *cells);
     int64_t rows = 0;
     snprintf(where, sizeof where, "inside section %s", s->name);
     for (;;) {

@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "util/alloc.h"
+
 #define OUT_BUF (128u << 10)
 #define IN_BUF (128u << 10)
 
@@ -42,17 +44,11 @@ static int write_all(int fd, const void *data, size_t len, oms_error *err)
 int oms_bk_out_open(oms_bk_out **out, const char *path, int level, oms_error *err)
 {
     *out = NULL;
-    oms_bk_out *o = calloc(1, sizeof *o);
-    if (!o)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_bk_out *o = oms_xcalloc(1, sizeof *o);
     o->fd = -1;
     size_t n = strlen(path) + 5;
-    o->path = strdup(path);
-    o->tmp = malloc(n);
-    if (!o->path || !o->tmp) {
-        oms_bk_out_close(o, false, err);
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    }
+    o->path = oms_xstrdup(path);
+    o->tmp = oms_xmalloc(n);
     snprintf(o->tmp, n, "%s.tmp", path);
     if (access(path, F_OK) == 0) {
         free(o->tmp);
@@ -73,8 +69,8 @@ int oms_bk_out_open(oms_bk_out **out, const char *path, int level, oms_error *er
     if (level > 0) {
         o->z = ZSTD_createCCtx();
         o->cap = ZSTD_CStreamOutSize();
-        o->buf = malloc(o->cap);
-        if (!o->z || !o->buf || ZSTD_isError(ZSTD_CCtx_setParameter(o->z, ZSTD_c_compressionLevel, level)) ||
+        o->buf = oms_xmalloc(o->cap);
+        if (!o->z || ZSTD_isError(ZSTD_CCtx_setParameter(o->z, ZSTD_c_compressionLevel, level)) ||
             ZSTD_isError(ZSTD_CCtx_setParameter(o->z, ZSTD_c_checksumFlag, 1))) {
             oms_bk_out_close(o, false, err);
             return oms_err_set(err, OMS_ENOMEM, "cannot set up zstd compression");
@@ -115,9 +111,7 @@ int64_t oms_bk_out_bytes(const oms_bk_out *o) { return o->bytes; }
 
 static void fsync_dir(const char *path)
 {
-    char *copy = strdup(path);
-    if (!copy)
-        return;
+    char *copy = oms_xstrdup(path);
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -168,21 +162,15 @@ struct oms_bk_in {
 int oms_bk_in_open(oms_bk_in **out, const char *path, oms_error *err)
 {
     *out = NULL;
-    oms_bk_in *in = calloc(1, sizeof *in);
-    if (!in)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_bk_in *in = oms_xcalloc(1, sizeof *in);
     in->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (in->fd < 0) {
         int e = errno;
         free(in);
         return oms_err_set(err, OMS_EIO, "cannot open %s: %s", path, strerror(e));
     }
-    in->raw = malloc(IN_BUF);
-    in->data = malloc(ZSTD_DStreamOutSize());
-    if (!in->raw || !in->data) {
-        oms_bk_in_close(in);
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    }
+    in->raw = oms_xmalloc(IN_BUF);
+    in->data = oms_xmalloc(ZSTD_DStreamOutSize());
     /* zstd frames start with 28 b5 2f fd */
     unsigned char magic[4];
     ssize_t n = pread(in->fd, magic, 4, 0);
@@ -283,9 +271,7 @@ int oms_bk_in_line(oms_bk_in *in, const char **line, size_t *len, oms_error *err
             size_t cap = in->line_cap ? in->line_cap : 4096;
             while (cap < in->line_len + take + 1)
                 cap *= 2;
-            char *p = realloc(in->line, cap);
-            if (!p)
-                return oms_err_set(err, OMS_ENOMEM, "out of memory");
+            char *p = oms_xrealloc(in->line, cap);
             in->line = p;
             in->line_cap = cap;
         }

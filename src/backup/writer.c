@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backup/format.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 
 struct oms_bk_writer {
@@ -54,9 +55,7 @@ static int put_json(oms_bk_writer *w, json_t *j, bool in_section, oms_error *err
 int oms_bk_writer_new(oms_bk_writer **out, oms_bk_out *o, json_t *header, oms_error *err)
 {
     *out = NULL;
-    oms_bk_writer *w = calloc(1, sizeof *w);
-    if (!w)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_bk_writer *w = oms_xcalloc(1, sizeof *w);
     w->o = o;
     w->whole = EVP_MD_CTX_new();
     w->sect = EVP_MD_CTX_new();

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 #include "util/canonical.h"
 
 #define MAX_BODY (1024 * 1024) /* the service's request body limit (SPEC §5) */
@@ -57,11 +58,7 @@ static bool same(const json_t *x, const json_t *y)
 static int add_op(apply *a, json_t *op, long local)
 {
     size_t n = json_array_size(a->ops);
-    long *nl = realloc(a->op_local, (n + 1) * sizeof *nl);
-    if (!nl) {
-        json_decref(op);
-        return -1;
-    }
+    long *nl = oms_xrealloc(a->op_local, (n + 1) * sizeof *nl);
     a->op_local = nl;
     if (!op)
         return -1;
@@ -116,7 +113,7 @@ cleanup:
 static json_t *issue_list(const char *issues)
 {
     json_t *l = json_array();
-    char *copy = issues ? strdup(issues) : NULL;
+    char *copy = issues ? oms_xstrdup(issues) : NULL;
     for (char *save = NULL, *t = copy ? strtok_r(copy, ", ", &save) : NULL; l && t; t = strtok_r(NULL, ", ", &save))
         json_array_append_new(l, json_string(t));
     free(copy);
@@ -136,7 +133,7 @@ static void print_error(apply *a, const json_t *e)
         const char *rest = path + used;
         if (!strncmp(rest, "/document", 9))
             rest += 9;
-        char *ptr = *field ? oms_cli_fmt("%s/%s", rest, field) : strdup(rest);
+        char *ptr = *field ? oms_cli_fmt("%s/%s", rest, field) : oms_xstrdup(rest);
         int line = ptr ? oms_cli_lines_find(l->lines, ptr) : 0;
         free(ptr);
         fprintf(stderr, "%s:%d: %s%s%s (%s)\n", l->path, line ? line : 1, msg, *field ? " " : "", field,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 typedef struct {
     oms_cli *c;
@@ -87,7 +88,7 @@ int oms_cli_cmd_audit(oms_cli *c, int argc, char **argv)
     long lines = atol(n), every = atol(interval);
     if (np != 1 || strcmp(pos[0], "tail") || lines < 1 || lines > 1000 || every < 1)
         return oms_cli_usage(use);
-    tail t = {.c = c, .filters = strdup("")};
+    tail t = {.c = c, .filters = oms_xstrdup("")};
     json_t *items = NULL;
     char *q = NULL;
     code = OMS_CLI_FAILED;

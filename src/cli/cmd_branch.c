@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 static int list(oms_cli *c)
 {
@@ -28,7 +29,7 @@ static int list(oms_cli *c)
         json_array_extend(all, json_object_get(r.json, "items"));
         const char *next = json_string_value(json_object_get(r.json, "next_cursor"));
         free(cursor);
-        cursor = next ? strdup(next) : NULL;
+        cursor = next ? oms_xstrdup(next) : NULL;
         free(path);
         path = NULL;
         oms_cli_resp_clear(&r);

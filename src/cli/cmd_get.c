@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 int oms_cli_cmd_get(oms_cli *c, int argc, char **argv)
 {
@@ -19,9 +20,7 @@ int oms_cli_cmd_get(oms_cli *c, int argc, char **argv)
     const char *slash = np == 1 ? strchr(pos[0], '/') : NULL;
     if (!slash || (format && strcmp(format, "yaml") && strcmp(format, "json")))
         return oms_cli_usage(use);
-    char *kind = strndup(pos[0], (size_t)(slash - pos[0]));
-    if (!kind)
-        return OMS_CLI_FAILED;
+    char *kind = oms_xstrndup(pos[0], (size_t)(slash - pos[0]));
     if (!oms_cli_is_kind(kind)) {
         fprintf(stderr, "oms: get: unknown kind \"%s\" (object-types, link-types, action-types, function-types, "
                         "interfaces, shared-properties)\n", kind);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 static void lock_row(oms_cli_table *t, const json_t *l)
 {
@@ -133,7 +134,7 @@ int oms_cli_cmd_lock(oms_cli *c, int argc, char **argv)
             json_object_set_new(body, "ttl_seconds", json_integer(atoll(ttl)));
         if (hb)
             json_object_set_new(body, "heartbeat_seconds", json_integer(atoll(hb)));
-        return call(c, "lock acquire", "POST", strdup("/api/v1/locks"), body, NULL, false);
+        return call(c, "lock acquire", "POST", oms_xstrdup("/api/v1/locks"), body, NULL, false);
     }
     if (np == 2 && (!strcmp(pos[0], "heartbeat") || !strcmp(pos[0], "release"))) {
         char *id = oms_cli_escape(pos[1]);

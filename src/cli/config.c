@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 #define MAX_TOKEN 16384
 
@@ -20,7 +21,7 @@ static char *credentials_path(void)
 {
     const char *f = getenv("OMS_CREDENTIALS_FILE");
     if (f && *f)
-        return strdup(f);
+        return oms_xstrdup(f);
     const char *x = getenv("XDG_CONFIG_HOME");
     if (x && *x)
         return oms_cli_fmt("%s/oms/credentials", x);
@@ -38,10 +39,8 @@ static void trim(char *s)
 /* Reads at most MAX_TOKEN bytes of an open file. */
 static char *read_all(int fd)
 {
-    char *buf = malloc(MAX_TOKEN + 1);
+    char *buf = oms_xmalloc(MAX_TOKEN + 1);
     size_t n = 0;
-    if (!buf)
-        return NULL;
     while (n < MAX_TOKEN) {
         ssize_t k = read(fd, buf + n, MAX_TOKEN - n);
         if (k < 0 && errno == EINTR)
@@ -113,9 +112,9 @@ static int read_credentials(char **url, char **token, bool *found)
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         trim(line);
         if (!strncmp(line, "url=", 4) && !*url)
-            *url = strdup(line + 4);
+            *url = oms_xstrdup(line + 4);
         else if (!strncmp(line, "token=", 6) && !*token)
-            *token = strdup(line + 6);
+            *token = oms_xstrdup(line + 6);
     }
 cleanup:
     if (fd >= 0)
@@ -142,17 +141,17 @@ int oms_cli_configure(oms_cli *c)
     if (code)
         goto cleanup;
     if (url && *url)
-        c->url = strdup(url);
+        c->url = oms_xstrdup(url);
     else if (cred_url)
-        c->url = strdup(cred_url);
+        c->url = oms_xstrdup(cred_url);
     if (tok && *tok)
-        c->token = strdup(tok);
+        c->token = oms_xstrdup(tok);
     else if (tokf && *tokf)
         c->token = token_from_file(tokf, "OMS_TOKEN_FILE");
     else if (cred_token)
-        c->token = strdup(cred_token);
+        c->token = oms_xstrdup(cred_token);
     if (ca && *ca)
-        c->ca_file = strdup(ca);
+        c->ca_file = oms_xstrdup(ca);
     if (!c->url) {
         fprintf(stderr, "oms: OMS_URL is required (e.g. https://oms.example.org), or `oms login --url`\n");
         code = OMS_CLI_USAGE;
@@ -199,9 +198,7 @@ void oms_cli_unconfigure(oms_cli *c)
 /* mkdir -p of the credentials file's directory, 0700. */
 static int make_parent(const char *path)
 {
-    char *d = strdup(path);
-    if (!d)
-        return -1;
+    char *d = oms_xstrdup(path);
     for (char *p = d + 1; *p; p++) {
         if (*p != '/')
             continue;

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 typedef struct {
     char *buf;
@@ -25,10 +26,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
         size_t cap = b->cap ? b->cap : 16384;
         while (cap < b->len + add + 1)
             cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb)
-            return 0; /* curl reports a write error */
-        b->buf = nb;
+        b->buf = oms_xrealloc(b->buf, cap);
         b->cap = cap;
     }
     memcpy(b->buf + b->len, p, add);
@@ -90,9 +88,7 @@ char *oms_cli_fmt(const char *fmt, ...)
 char *oms_cli_escape(const char *s)
 {
     size_t n = strlen(s);
-    char *out = malloc(3 * n + 1), *w = out;
-    if (!out)
-        return NULL;
+    char *out = oms_xmalloc(3 * n + 1), *w = out;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
             *w++ = (char)*p;

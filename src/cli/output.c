@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 int oms_cli_exit_for_status(long status)
 {
@@ -141,9 +142,7 @@ static size_t width(const char *s)
 
 oms_cli_table *oms_cli_table_new(oms_cli *c, const char *const *header, size_t ncols)
 {
-    oms_cli_table *t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
+    oms_cli_table *t = oms_xcalloc(1, sizeof *t);
     t->c = c;
     t->ncols = ncols;
     if (oms_cli_table_row(t, header)) {
@@ -159,19 +158,12 @@ int oms_cli_table_row(oms_cli_table *t, const char *const *cells)
         return -1;
     if ((t->nrows + 1) * t->ncols > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16 * t->ncols;
-        char **nc = realloc(t->cells, cap * sizeof *nc);
-        if (!nc)
-            return -1;
+        char **nc = oms_xrealloc(t->cells, cap * sizeof *nc);
         t->cells = nc;
         t->cap = cap;
     }
     for (size_t i = 0; i < t->ncols; i++) {
-        char *s = strdup(cells[i] ? cells[i] : "");
-        if (!s) {
-            for (size_t k = 0; k < i; k++)
-                free(t->cells[t->nrows * t->ncols + k]);
-            return -1;
-        }
+        char *s = oms_xstrdup(cells[i] ? cells[i] : "");
         /* a cell is one line: a newline would break the alignment */
         for (char *p = s; *p; p++)
             if (*p == '\n' || *p == '\r' || *p == '\t')
@@ -186,9 +178,7 @@ void oms_cli_table_print(oms_cli_table *t)
 {
     if (!t)
         return;
-    size_t *w = calloc(t->ncols, sizeof *w);
-    if (!w)
-        return;
+    size_t *w = oms_xcalloc(t->ncols, sizeof *w);
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t i = 0; i < t->ncols; i++) {
             size_t cw = width(t->cells[r * t->ncols + i]);

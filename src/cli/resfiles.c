@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 static const char *ext_of(const char *f)
 {
@@ -40,18 +41,10 @@ static int list_files(const char *folder, char ***out, size_t *n)
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
-            char **nl = realloc(*out, cap * sizeof *nl);
-            if (!nl) {
-                rc = -1;
-                break;
-            }
+            char **nl = oms_xrealloc(*out, cap * sizeof *nl);
             *out = nl;
         }
-        if (!((*out)[*n] = strdup(e->d_name))) {
-            rc = -1;
-            break;
-        }
-        (*n)++;
+        (*out)[(*n)++] = oms_xstrdup(e->d_name);
     }
     closedir(d);
     if (*n > 1)
@@ -70,9 +63,7 @@ static int push(oms_cli_locals *l, oms_cli_local *item)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        oms_cli_local *ni = realloc(l->items, cap * sizeof *ni);
-        if (!ni)
-            return -1;
+        oms_cli_local *ni = oms_xrealloc(l->items, cap * sizeof *ni);
         l->items = ni;
         l->cap = cap;
     }
@@ -100,7 +91,7 @@ static bool check(oms_cli_local *it, const char *file)
                 oms_cli_lines_find(it->lines, "/api_name") ?: 1, name);
         return false;
     }
-    return (it->name = strdup(name)) != NULL;
+    return (it->name = oms_xstrdup(name)) != NULL;
 }
 
 int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *nerrors)

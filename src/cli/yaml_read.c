@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 #define MAX_DEPTH 64
 #define TAG(x) "tag:yaml.org,2002:" x
@@ -28,18 +29,13 @@ static int lines_add(oms_cli_lines *l, const char *ptr, int line)
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        char **np = realloc(l->ptr, cap * sizeof *np);
-        if (!np)
-            return -1;
+        char **np = oms_xrealloc(l->ptr, cap * sizeof *np);
         l->ptr = np;
-        int *nl = realloc(l->line, cap * sizeof *nl);
-        if (!nl)
-            return -1;
+        int *nl = oms_xrealloc(l->line, cap * sizeof *nl);
         l->line = nl;
         l->cap = cap;
     }
-    if (!(l->ptr[l->n] = strdup(ptr)))
-        return -1;
+    l->ptr[l->n] = oms_xstrdup(ptr);
     l->line[l->n++] = line;
     return 0;
 }
@@ -48,7 +44,7 @@ int oms_cli_lines_find(const oms_cli_lines *l, const char *pointer)
 {
     if (!l)
         return 0;
-    char *p = strdup(pointer);
+    char *p = oms_xstrdup(pointer);
     int found = 0;
     while (p && !found) {
         for (size_t i = 0; i < l->n && !found; i++)
@@ -205,9 +201,7 @@ static int fail(builder *b, const yaml_mark_t *m, const char *why)
 static char *child_ptr(const char *parent, const char *seg)
 {
     size_t n = strlen(parent) + 2 * strlen(seg) + 2;
-    char *p = malloc(n), *w;
-    if (!p)
-        return NULL;
+    char *p = oms_xmalloc(n), *w;
     w = p + sprintf(p, "%s/", parent);
     for (; *seg; seg++) {
         if (*seg == '~') { *w++ = '~'; *w++ = '0'; }
@@ -222,7 +216,7 @@ static char *child_ptr(const char *parent, const char *seg)
 static char *next_ptr(builder *b)
 {
     if (b->depth == 0)
-        return strdup("");
+        return oms_xstrdup("");
     frame *f = &b->st[b->depth - 1];
     if (json_is_array(f->node)) {
         char idx[24];
@@ -267,8 +261,7 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
             snprintf(why, sizeof why, "duplicate key \"%.100s\"", k);
             return fail(b, m, why);
         }
-        if (!(f->key = strdup(k)))
-            return fail(b, m, "out of memory");
+        f->key = oms_xstrdup(k);
         return 0;
     }
     const char *why = "invalid scalar";
@@ -339,7 +332,7 @@ static int parse(json_t **out, oms_cli_lines **lines, yaml_parser_t *parser, con
     yaml_event_t ev;
     int rc = -1, docs = 0;
     bool done = false;
-    if (lines && !(b.lines = calloc(1, sizeof *b.lines))) {
+    if (lines && !(b.lines = oms_xcalloc(1, sizeof *b.lines))) {
         snprintf(msg, msgsz, "%s: out of memory", name);
         return -1;
     }

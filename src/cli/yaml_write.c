@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 typedef struct {
     char *buf;
@@ -23,11 +24,7 @@ static void put(out *o, const char *s, size_t n)
         size_t cap = o->cap ? o->cap : 1024;
         while (cap < o->len + n + 1)
             cap *= 2;
-        char *nb = realloc(o->buf, cap);
-        if (!nb) {
-            o->oom = true;
-            return;
-        }
+        char *nb = oms_xrealloc(o->buf, cap);
         o->buf = nb;
         o->cap = cap;
     }
@@ -117,11 +114,7 @@ static void seq(out *o, const json_t *a, int ind, bool first_inline);
 static void map(out *o, const json_t *m, int ind, bool first_inline)
 {
     size_t n = json_object_size(m), i = 0;
-    const char **keys = malloc(n * sizeof *keys);
-    if (!keys) {
-        o->oom = true;
-        return;
-    }
+    const char **keys = oms_xmalloc(n * sizeof *keys);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)m, k, v) keys[i++] = k;

@@ -11,6 +11,7 @@
 #include "infra/config.h"
 #include "store/overrides_sql.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/glob.h"
 #include "util/time.h"
 
@@ -75,8 +76,8 @@ int oms_issue_check_configure(const struct oms_config *cfg, oms_error *err)
     free(g_cfg.tracker_url);
     const char *ex = oms_config_str(cfg, "OMS_ISSUE_EXEMPT_BRANCHES");
     const char *url = oms_config_str(cfg, "OMS_ISSUE_TRACKER_URL");
-    g_cfg.exempt = strdup(ex ? ex : "");
-    g_cfg.tracker_url = url && *url ? strdup(url) : NULL;
+    g_cfg.exempt = oms_xstrdup(ex ? ex : "");
+    g_cfg.tracker_url = url && *url ? oms_xstrdup(url) : NULL;
     if (g_cfg.tracker_url && !strstr(g_cfg.tracker_url, "{key}"))
         return oms_err_set(err, OMS_ECONFIG, "OMS_ISSUE_TRACKER_URL must contain {key}");
     if (g_cfg.tracker_url && strncmp(g_cfg.tracker_url, "http://", 7) && strncmp(g_cfg.tracker_url, "https://", 8))

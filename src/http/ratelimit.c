@@ -630,8 +630,6 @@ bool oms_ratelimit_anonymous_failure(oms_request *req, oms_rl_decision *d)
     d->cls = OMS_RL_AUTH_FAILURE;
     d->by_address = true;
     oms_rl_take(g.rl, &d->key, OMS_RL_AUTH_FAILURE, req->start_ns, &d->res);
-    if (d->res.allowed && d->res.remaining == 0)
-        oms_ratelimit_failures_exhausted(req, d);
     return d->res.allowed;
 }
 

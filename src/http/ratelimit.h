@@ -142,9 +142,6 @@ void oms_ratelimit_key_text(char *out, size_t cap, const oms_request *req, const
  * recorded on its own; false when the window's aggregated event will
  * count it. */
 bool oms_ratelimit_refusal(oms_request *req, const oms_rl_decision *d);
-/* An address just used up its authentication-failure burst: an alert
- * (auth_failure_burst), once per address and window. */
-void oms_ratelimit_failures_exhausted(oms_request *req, const oms_rl_decision *d);
 /* The background task: writes the aggregated events of the windows that
  * ended (every window while the server drains) and raises pending alerts. */
 struct oms_app;

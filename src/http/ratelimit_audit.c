@@ -17,10 +17,11 @@
  *
  * Alerts (SPEC §10) are raised by the task, once per key and window:
  * `rate_limit_storm` when a key's refusals in a window reach
- * OMS_RATE_LIMIT_STORM_KEY (or all keys' reach OMS_RATE_LIMIT_STORM_TOTAL),
- * `auth_failure_burst` when an address uses up its authentication-failure
- * burst. Each alert is stored with an `alert.raised` audit event in one
- * transaction, like the other alert rules. */
+ * OMS_RATE_LIMIT_STORM_KEY (or all keys' reach OMS_RATE_LIMIT_STORM_TOTAL).
+ * Each alert is stored with an `alert.raised` audit event in one
+ * transaction, like the other alert rules. (Bursts of authentication
+ * failures are the security monitor's rule, src/audit/monitor.c: counted
+ * whether or not rate limiting is on, and at any pace.) */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,7 +33,6 @@
 #include "http/ratelimit.h"
 #include "audit/alerts.h"
 #include "infra/log.h"
-#include "infra/metrics.h"
 #include "infra/metrics.h"
 #include "util/time.h"
 
@@ -48,7 +48,7 @@ typedef struct {
     int64_t start_ms, deadline_ns; /* window: wall-clock start, monotonic end */
     int64_t first_ms, last_ms;     /* of the aggregated refusals */
     int64_t individual, aggregated;
-    bool storm_pending, storm_raised, burst_pending, burst_raised;
+    bool storm_pending, storm_raised;
 } agg_rec;
 
 typedef struct {
@@ -94,7 +94,7 @@ static void open_window(agg_rec *r, int64_t now_ms, int64_t now_ns)
     r->deadline_ns = now_ns + g.window_ms * 1000000;
     r->first_ms = r->last_ms = 0;
     r->individual = r->aggregated = 0;
-    r->storm_raised = r->burst_raised = false;
+    r->storm_raised = false;
 }
 
 /* The record of the request's key and class, with its window current. A
@@ -136,7 +136,7 @@ static agg_rec *record_for(agg_shard *s, oms_request *req, const oms_rl_decision
     if (now_ns >= r->deadline_ns) {
         *ended = *r;
         open_window(r, now_ms, now_ns);
-        ended->storm_pending = ended->burst_pending = false; /* still pending in r */
+        ended->storm_pending = false; /* still pending in r */
     }
     snprintf(r->client_addr, sizeof r->client_addr, "%s", req->client_addr);
     return r;
@@ -205,24 +205,6 @@ bool oms_ratelimit_refusal(oms_request *req, const oms_rl_decision *d)
     if (ended.used)
         write_aggregate(req->app->store, &ended, ended.start_ms + g.window_ms);
     return individual;
-}
-
-void oms_ratelimit_failures_exhausted(oms_request *req, const oms_rl_decision *d)
-{
-    if (!g.shards)
-        return;
-    int64_t now_ms = oms_now_ms(), now_ns = oms_mono_ns();
-    agg_shard *s = &g.shards[d->key.hash % AGG_SHARDS];
-    agg_rec ended;
-    pthread_mutex_lock(&s->mu);
-    agg_rec *r = record_for(s, req, d, now_ms, now_ns, &ended);
-    if (!r->burst_raised) {
-        r->burst_pending = true;
-        r->burst_raised = true;
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (ended.used)
-        write_aggregate(req->app->store, &ended, ended.start_ms + g.window_ms);
 }
 
 /* ---- the background task ---- */
@@ -312,14 +294,6 @@ static void scan(tick_work *w, agg_rec *r, int64_t now_ns, bool all)
     if (r->storm_pending) {
         add_alert(w, "rate_limit_storm", r, r->individual + r->aggregated, g.storm_key);
         r->storm_pending = false;
-    }
-    if (r->burst_pending) {
-        /* the failures that used up the burst: the class's burst (addresses
-         * have no overrides) */
-        const oms_rl *rl = oms_ratelimit_instance();
-        int64_t burst = rl ? oms_rl_policy_for(rl, &(oms_rl_key){0}, OMS_RL_AUTH_FAILURE)->burst : 0;
-        add_alert(w, "auth_failure_burst", r, burst, burst);
-        r->burst_pending = false;
     }
     if (all || now_ns >= r->deadline_ns) {
         if (r->aggregated && grow((void **)&w->ended, &w->cap_ended, w->nended, sizeof *w->ended))

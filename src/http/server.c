@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "audit/monitor.h"
 #include "auth/identity.h"
 #include "http/app.h"
 #include "http/conn_guard.h"
@@ -484,6 +485,19 @@ static const char *request_end(enum MHD_RequestTerminationCode toe, oms_cut_reas
     }
 }
 
+/* The security monitor's burst rules (src/audit/monitor.c) see each answer
+ * once it was sent: counting cannot slow or fail it. The address is keyed
+ * as the rate limiter keys it (an IPv6 client by its /64). */
+static void monitor_answer(oms_request *req)
+{
+    if (req->status != 401 && req->status != 403)
+        return;
+    char key[200];
+    oms_rl_decision by_addr = {.by_address = true};
+    oms_ratelimit_key_text(key, sizeof key, req, &by_addr);
+    oms_monitor_answer(req->status, key, req->client_addr, req->authenticated ? req->principal.sub : NULL);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -506,6 +520,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         long slot = r && r >= oms_app_routes && r < oms_app_routes + oms_app_routes_count ? (long)(r - oms_app_routes)
                                                                                              : -1;
         oms_metrics_request(slot, req->method, req->status, ms / 1e3);
+        monitor_answer(req);
     }
     else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR && cut == OMS_CUT_NONE)
         record_library_refusal(srv, req);

@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "util/alloc.h"
 #include "util/encoding.h"
 
 const oms_cfg_def oms_cfg_table[] = {
@@ -70,6 +71,12 @@ const oms_cfg_def oms_cfg_table[] = {
      "webhook sender threads: subscriptions sent to at once (a hanging receiver holds one for the timeout)"},
     {"OMS_EVENTS_RETENTION_HOURS", CFG_INT, "168", 1, 87600, false, false,
      "age after which delivered events are dropped from the outbox (and from GET /api/v1/events)"},
+    {"OMS_ALERT_AUTH_FAILURES", CFG_STRING, "20/300", 0, 0, false, false,
+     "COUNT/SECONDS: authentication failures (401) from one client address within that many seconds that raise an "
+     "auth_failure_burst alert (once per address and window); COUNT 1..1000000, SECONDS 1..86400"},
+    {"OMS_ALERT_DENIALS", CFG_STRING, "20/300", 0, 0, false, false,
+     "COUNT/SECONDS: authorization denials (403) of one principal within that many seconds that raise a "
+     "denial_burst alert (once per principal and window); COUNT 1..1000000, SECONDS 1..86400"},
     {"OMS_TRUSTED_PROXIES", CFG_STRING, "", 0, 0, false, false,
      "IPv4 and IPv6 networks (ADDRESS[/PREFIX], comma-separated) whose X-Forwarded-For is believed: the client is "
      "then the rightmost hop not in the list; from any other peer the header is ignored"},
@@ -245,7 +252,7 @@ static void stage(staged *s, int idx, bool is_file, const char *val, const char 
 {
     char **slot = is_file ? &s[idx].file : &s[idx].plain;
     free(*slot);
-    *slot = strdup(val);
+    *slot = oms_xstrdup(val);
     if (is_file)
         s[idx].file_src = src;
     else
@@ -315,9 +322,9 @@ static int read_value_file(char **out, const oms_cfg_def *d, const char *path, o
         return oms_err_set(err, OMS_ECONFIG, "%s_FILE: %s contains a NUL byte", name, path);
     if (n == 0 && file_optional(d))
         return OMS_OK;
-    *out = strdup(buf);
+    *out = oms_xstrdup(buf);
     OPENSSL_cleanse(buf, n);
-    return *out ? OMS_OK : oms_err_set(err, OMS_ENOMEM, "out of memory");
+    return OMS_OK;
 }
 
 static int check_int(const oms_cfg_def *d, const char *v, oms_error *err)
@@ -336,7 +343,7 @@ int oms_config_load(oms_config **out, int *argc, char **argv, char **envp, oms_e
 {
     staged s[sizeof oms_cfg_table / sizeof oms_cfg_table[0]];
     memset(s, 0, sizeof s);
-    oms_config *c = calloc(1, sizeof *c);
+    oms_config *c = oms_xcalloc(1, sizeof *c);
     const char *config_file = NULL;
     int rc = OMS_OK;
 
@@ -415,12 +422,12 @@ int oms_config_load(oms_config **out, int *argc, char **argv, char **envp, oms_e
             if ((rc = read_value_file(&c->v[i].value, d, s[i].file, err)) != OMS_OK)
                 goto cleanup;
             c->v[i].source = c->v[i].value ? "file" : "file (missing or empty)";
-            c->v[i].file_path = strdup(s[i].file);
+            c->v[i].file_path = oms_xstrdup(s[i].file);
         } else if (s[i].plain) {
-            c->v[i].value = strdup(s[i].plain);
+            c->v[i].value = oms_xstrdup(s[i].plain);
             c->v[i].source = s[i].plain_src;
         } else if (d->def) {
-            c->v[i].value = strdup(d->def);
+            c->v[i].value = oms_xstrdup(d->def);
             c->v[i].source = "default";
         } else {
             c->v[i].source = "unset";
@@ -527,8 +534,44 @@ int oms_config_check_secret(const char *name, const char *v, oms_error *err)
     return OMS_OK;
 }
 
+static bool parse_count(const char **p, int64_t max, int64_t *out)
+{
+    const char *s = *p;
+    while (*s == ' ')
+        s++;
+    int64_t v = 0;
+    const char *digits = s;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (*s++ - '0');
+        if (v > max)
+            return false;
+    }
+    while (*s == ' ')
+        s++;
+    *p = s;
+    *out = v;
+    return s > digits && v >= 1;
+}
+
+int oms_config_count_window(const oms_config *c, const char *name, int64_t *count, int64_t *window_s,
+                            oms_error *err)
+{
+    const char *v = oms_config_str(c, name);
+    const char *p = v ? v : "";
+    if (!parse_count(&p, 1000000, count) || *p++ != '/' || !parse_count(&p, 86400, window_s) || *p)
+        return oms_err_set(err, OMS_ECONFIG,
+                           "%s must be COUNT/SECONDS (for example 20/300: 20 within 300 seconds), with COUNT "
+                           "1..1000000 and SECONDS 1..86400",
+                           name);
+    return OMS_OK;
+}
+
 int oms_config_validate_common(const oms_config *c, oms_error *err)
 {
+    int64_t n, w;
+    if (oms_config_count_window(c, "OMS_ALERT_AUTH_FAILURES", &n, &w, err) ||
+        oms_config_count_window(c, "OMS_ALERT_DENIALS", &n, &w, err))
+        return OMS_ECONFIG;
     const char *audit_key = oms_config_str(c, "OMS_AUDIT_KEY");
     if (audit_key && strlen(audit_key) < 32)
         return oms_err_set(err, OMS_ECONFIG, "OMS_AUDIT_KEY is shorter than 32 bytes");

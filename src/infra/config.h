@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "util/error.h"
@@ -51,6 +52,10 @@ int oms_config_reread(const oms_config *c, const char *name, char **out, oms_err
  * the identity rules come first, in oms_config_validate_serve
  * (src/auth/config_rules.h), which ends with this. */
 int oms_config_validate_common(const oms_config *c, oms_error *err);
+/* A "COUNT/SECONDS" threshold (the OMS_ALERT_* settings): OMS_ECONFIG
+ * naming the setting and the form when it is anything else. */
+int oms_config_count_window(const oms_config *c, const char *name, int64_t *count, int64_t *window_s,
+                            oms_error *err);
 /* "sha256:" and the first 16 hex digits of the value's SHA-256: tells which
  * secret is loaded without revealing it. */
 void oms_config_secret_fingerprint(const void *secret, size_t len, char out[24]);

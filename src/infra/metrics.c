@@ -134,6 +134,21 @@ void oms_metrics_lock_wait(oms_lockwait what)
     atomic_fetch_add_explicit(&g_lock_waits[what], 1, memory_order_relaxed);
 }
 
+/* The rules of docs/security.md "Security monitoring"; "other" last. */
+static const char *const alert_rules[] = {"auth_failure_burst", "denial_burst", "rate_limit_storm", "override_used",
+                                          "forced_lock_release", "acl_change", "audit_verification_failed",
+                                          "other"};
+#define ALERT_RULES (sizeof alert_rules / sizeof alert_rules[0])
+static atomic_ulong g_alerts[ALERT_RULES];
+
+void oms_metrics_alert(const char *rule)
+{
+    size_t i = 0;
+    while (i < ALERT_RULES - 1 && (!rule || strcmp(rule, alert_rules[i]) != 0))
+        i++;
+    atomic_fetch_add_explicit(&g_alerts[i], 1, memory_order_relaxed);
+}
+
 void oms_metrics_ratelimited(int cls)
 {
     if (cls >= 0 && cls < OMS_METRICS_RL_CLASSES)
@@ -327,4 +342,12 @@ void oms_metrics_text_ratelimited(oms_mtext *b, const char *const class_names[OM
     for (int c = 0; c < OMS_METRICS_RL_CLASSES; c++)
         emit(b, "oms_ratelimited_total{class=\"%s\"} %lu\n", class_names[c],
              atomic_load_explicit(&g_ratelimited[c], memory_order_relaxed));
+}
+
+void oms_metrics_text_alerts(oms_mtext *b)
+{
+    emit_family(b, "oms_alerts_total", "counter", "Security alerts stored, by rule.");
+    for (size_t i = 0; i < ALERT_RULES; i++)
+        emit(b, "oms_alerts_total{rule=\"%s\"} %lu\n", alert_rules[i],
+             atomic_load_explicit(&g_alerts[i], memory_order_relaxed));
 }

@@ -42,6 +42,9 @@ void oms_metrics_lock_wait(oms_lockwait what);
  * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
 #define OMS_METRICS_RL_CLASSES 3
 void oms_metrics_ratelimited(int cls);
+/* A security alert stored (SPEC §10), by rule: the known rules have their
+ * own series, any other counts under rule="other" (a bounded label set). */
+void oms_metrics_alert(const char *rule);
 /* Database connections: `opened` (+1 connect, -1 close) and `in_use` (+1
  * when a connection starts a transaction or a statement outside one, -1
  * when it ends) are deltas. Per-thread shards: no shared cache line. */
@@ -76,5 +79,6 @@ void oms_metrics_text_lock_waits(oms_mtext *b);
 void oms_metrics_text_search(oms_mtext *b);
 void oms_metrics_text_pool(oms_mtext *b);
 void oms_metrics_text_ratelimited(oms_mtext *b, const char *const class_names[OMS_METRICS_RL_CLASSES]);
+void oms_metrics_text_alerts(oms_mtext *b);
 
 #endif

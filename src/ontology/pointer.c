@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ontology/internal.h"
+#include "util/alloc.h"
 
 void oms_ont_ptr_init(oms_ont_ptr *p)
 {
@@ -25,11 +26,7 @@ static bool reserve(oms_ont_ptr *p, size_t extra)
     size_t cap = p->cap ? p->cap : 64;
     while (cap < p->len + extra + 1)
         cap *= 2;
-    char *b = realloc(p->buf, cap);
-    if (!b) {
-        p->oom = true;
-        return false;
-    }
+    char *b = oms_xrealloc(p->buf, cap);
     p->buf = b;
     p->cap = cap;
     return true;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/alloc.h"
 #include "util/time.h"
 
 static struct {
@@ -18,7 +19,7 @@ static struct {
 static void *loop(void *p)
 {
     oms_app *app = p;
-    int64_t *next = calloc((size_t)oms_tasks_count + 1, sizeof *next);
+    int64_t *next = oms_xcalloc((size_t)oms_tasks_count + 1, sizeof *next);
     pthread_mutex_lock(&g_bg.mu);
     while (!g_bg.stop) {
         int64_t now = oms_mono_ns() / 1000000, wake = now + 1000;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/alloc.h"
+
 #include "search/cli.h"
 
 enum { EXIT_DONE = 0, EXIT_JOB_FAILED = 1, EXIT_USAGE = 2, EXIT_REFUSED = 3 };
@@ -32,9 +34,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
     body *b = ctx;
     size_t add = size * n;
-    char *nb = realloc(b->buf, b->len + add + 1);
-    if (!nb)
-        return 0;
+    char *nb = oms_xrealloc(b->buf, b->len + add + 1);
     memcpy(nb + b->len, p, add);
     b->buf = nb;
     b->len += add;
@@ -53,9 +53,7 @@ typedef struct {
 static bool call(client *cl, const char *method, const char *path, const char *payload, long *status, json_t **out)
 {
     body b = {0};
-    char *url = malloc(strlen(cl->base) + strlen(path) + 1);
-    if (!url)
-        return false;
+    char *url = oms_xmalloc(strlen(cl->base) + strlen(path) + 1);
     sprintf(url, "%s%s", cl->base, path);
     curl_easy_reset(cl->curl);
     curl_easy_setopt(cl->curl, CURLOPT_URL, url);
@@ -97,7 +95,7 @@ static char *read_token(void)
         return NULL;
     }
     if (t && *t)
-        return strdup(t);
+        return oms_xstrdup(t);
     if (!f) {
         fprintf(stderr, "oms: OMS_TOKEN or OMS_TOKEN_FILE is required\n");
         return NULL;
@@ -112,7 +110,7 @@ static char *read_token(void)
     fclose(fp);
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
-    return *buf ? strdup(buf) : NULL;
+    return *buf ? oms_xstrdup(buf) : NULL;
 }
 
 static double num(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
@@ -169,7 +167,7 @@ static int rebuild(const char *branch, bool wait, bool as_json, const char *reas
     int code = EXIT_REFUSED;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     client cl = {curl_easy_init(), base, NULL};
-    char *auth = malloc(strlen(token) + 32);
+    char *auth = oms_xmalloc(strlen(token) + 32);
     sprintf(auth, "Authorization: Bearer %s", token);
     cl.headers = curl_slist_append(cl.headers, auth);
     cl.headers = curl_slist_append(cl.headers, "Content-Type: application/json");

@@ -7,6 +7,7 @@
 #include "search/rebuild.h"
 #include "search/terms.h"
 #include "store/search_sql.h"
+#include "util/alloc.h"
 
 #define CHUNK 500
 
@@ -20,9 +21,7 @@ static json_t *doc_row(const oms_entry *e)
     json_t *doc = json_loadb(e->text, e->len, 0, NULL);
     oms_search_fields f;
     oms_search_fields_of(&f, e->kind, e->api_name, doc);
-    char *norm = malloc(strlen(e->api_name) + 1);
-    if (!norm)
-        abort();
+    char *norm = oms_xmalloc(strlen(e->api_name) + 1);
     oms_search_norm_name(norm, e->api_name);
     json_t *row = json_pack("[s,s,s,s,s,s,s,s,s]", e->key, oms_kind_segment(e->kind), e->api_name, norm, e->hash,
                             f.api.s, f.names.s, f.props.s, f.descr.s);
@@ -132,7 +131,7 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
     if (rc)
         return rc;
     json_t *keys = json_array(), *removed = json_array();
-    const oms_entry **put = calloc(json_array_size(changes) + 1, sizeof *put);
+    const oms_entry **put = oms_xcalloc(json_array_size(changes) + 1, sizeof *put);
     size_t nput = 0, i;
     json_t *ch;
     json_array_foreach(changes, i, ch) {
@@ -177,12 +176,17 @@ static void collect(void *ctx, const oms_entry *e)
     entry_list *l = ctx;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 256;
-        const oms_entry **p = realloc(l->v, l->cap * sizeof *p);
-        if (!p)
-            abort();
-        l->v = p;
+        l->v = oms_xrealloc(l->v, l->cap * sizeof *l->v);
     }
     l->v[l->n++] = e;
+}
+
+const oms_entry **oms_search_snapshot_entries(const oms_snapshot *s, size_t *n)
+{
+    entry_list l = {0};
+    oms_snapshot_each(s, collect, &l);
+    *n = l.n;
+    return l.v;
 }
 
 /* Indexes every resource of `commit` into `gen`. */
@@ -192,10 +196,10 @@ static int index_commit(oms_dbconn *c, int64_t gen, const char *commit, oms_erro
     int rc = oms_snapshot_for_commit(c, commit, &s, err);
     if (rc)
         return rc;
-    entry_list l = {0};
-    oms_snapshot_each(s, collect, &l);
-    rc = oms_search_put_entries(c, gen, l.v, l.n, err);
-    free(l.v);
+    size_t n;
+    const oms_entry **v = oms_search_snapshot_entries(s, &n);
+    rc = oms_search_put_entries(c, gen, v, n, err);
+    free(v);
     oms_snapshot_unref(s);
     return rc;
 }

@@ -50,6 +50,9 @@ int oms_search_bootstrap(oms_dbconn *c, const char *branch, int64_t *gen, oms_er
 /* Indexes `entries` (n of them) into generation `gen`, replacing any
  * document of the same resource. Inside the caller's write transaction. */
 int oms_search_put_entries(oms_dbconn *c, int64_t gen, const oms_entry *const *entries, size_t n, oms_error *err);
+/* Every entry of `s`, in snapshot order: an array of *n pointers borrowed
+ * from `s` (free the array, not the entries). */
+const oms_entry **oms_search_snapshot_entries(const oms_snapshot *s, size_t *n);
 /* Removes the documents of `resources` (a JSON array of KIND/NAME). */
 int oms_search_remove(oms_dbconn *c, int64_t gen, const json_t *resources, oms_error *err);
 

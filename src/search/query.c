@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/search_sql.h"
+#include "util/alloc.h"
 
 const char *const oms_search_tiers[6] = {"exact_api_name", "api_name_prefix", "api_name_terms",
                                          "name_terms",     "property_terms",  "description"};
@@ -16,9 +17,7 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s)
     size_t n = strlen(s);
     if (*len + n + 1 > *cap) {
         *cap = (*len + n + 1) * 2;
-        char *p = realloc(*buf, *cap);
-        if (!p)
-            abort();
+        char *p = oms_xrealloc(*buf, *cap);
         *buf = p;
     }
     memcpy(*buf + *len, s, n + 1);
@@ -120,7 +119,7 @@ int oms_search_run(oms_dbconn *c, int64_t gen, const oms_search_request *rq, oms
     for (size_t i = 0; i < n; i++)
         json_array_append_new(out->items, item_of(r, i, rq->q));
     if (r->nrows > rq->limit)
-        out->next_cursor = strdup(oms_dbres_get(r, rq->limit - 1, 5));
+        out->next_cursor = oms_xstrdup(oms_dbres_get(r, rq->limit - 1, 5));
     out->total = r->nrows ? oms_dbres_int(r, 0, 6) : rq->after ? -1 : 0;
     oms_dbres_free(r);
     return OMS_OK;
@@ -145,10 +144,7 @@ static void add_range(hl_ctx *h, size_t start, size_t end)
     }
     if (h->n == h->cap) {
         h->cap = h->cap ? h->cap * 2 : 8;
-        size_t(*p)[2] = realloc(h->ranges, h->cap * sizeof *p);
-        if (!p)
-            abort();
-        h->ranges = p;
+        h->ranges = oms_xrealloc(h->ranges, h->cap * sizeof *h->ranges);
     }
     h->ranges[h->n][0] = start;
     h->ranges[h->n][1] = end;
@@ -239,10 +235,7 @@ static json_t *highlight(const char *field, const char *text, bool ident, const 
                 if (h.n && h.ranges[0][0] == 0)
                     h.ranges[0][1] = end > h.ranges[0][1] ? end : h.ranges[0][1];
                 else {
-                    size_t(*p)[2] = realloc(h.ranges, (h.n + 1) * sizeof *p);
-                    if (!p)
-                        abort();
-                    h.ranges = p;
+                    h.ranges = oms_xrealloc(h.ranges, (h.n + 1) * sizeof *h.ranges);
                     memmove(h.ranges + 1, h.ranges, h.n * sizeof *h.ranges);
                     h.ranges[0][0] = 0;
                     h.ranges[0][1] = end;
@@ -299,9 +292,7 @@ static json_t *highlight(const char *field, const char *text, bool ident, const 
     html_escaped(&frag, &flen, &fcap, text + pos, to - pos);
     if (cut_right)
         append(&frag, &flen, &fcap, "\xe2\x80\xa6");
-    char *shown = malloc((to - from) + 7);
-    if (!shown)
-        abort();
+    char *shown = oms_xmalloc((to - from) + 7);
     snprintf(shown, (to - from) + 7, "%s%.*s%s", cut_left ? "\xe2\x80\xa6" : "", (int)(to - from), text + from,
              cut_right ? "\xe2\x80\xa6" : "");
     json_t *o = json_pack("{s:s,s:s,s:o,s:s}", "field", field, "text", shown, "ranges", ranges, "fragment", frag);

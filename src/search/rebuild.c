@@ -20,6 +20,7 @@
 #include "store/search_rebuild_sql.h"
 #include "store/search_sql.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/snapshot.h"
@@ -414,7 +415,7 @@ static int catch_up_round(builder *b, int limit, int64_t *n)
         json_array_append_new(keys, json_string(oms_dbres_get(r, i, 0)));
     char *ktext = json_dumps(keys, JSON_COMPACT);
     rc = oms_store_search_branch_rows(c, b->branch, ktext, &cur, &b->err);
-    oms_entry **entries = rc == OMS_OK ? calloc(cur->nrows + 1, sizeof *entries) : NULL;
+    oms_entry **entries = rc == OMS_OK ? oms_xcalloc(cur->nrows + 1, sizeof *entries) : NULL;
     size_t ne = 0;
     for (size_t i = 0; rc == OMS_OK && i < cur->nrows; i++) {
         oms_kind kind;
@@ -443,23 +444,6 @@ static int pending_count(builder *b, int64_t *n)
     return oms_store_search_pending_count(b->c, b->gen, n, &b->err);
 }
 
-typedef struct {
-    const oms_entry **v;
-    size_t n, cap;
-} entry_list;
-
-static void collect(void *ctx, const oms_entry *e)
-{
-    entry_list *l = ctx;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 1024;
-        const oms_entry **p = realloc(l->v, l->cap * sizeof *p);
-        if (!p)
-            abort();
-        l->v = p;
-    }
-    l->v[l->n++] = e;
-}
 
 /* Snapshot and build: every resource of the snapshot commit into the
  * shadow generation, `batch` per transaction. */
@@ -469,29 +453,29 @@ static int build(builder *b)
     int rc = oms_snapshot_for_commit(b->c, b->commit, &s, &b->err);
     if (rc)
         return rc;
-    entry_list l = {0};
-    oms_snapshot_each(s, collect, &l);
-    b->total = (int64_t)l.n;
+    size_t n;
+    const oms_entry **v = oms_search_snapshot_entries(s, &n);
+    b->total = (int64_t)n;
     b->phase = "build";
     b->percent = PCT_BUILD;
     rc = beat_alone(b);
-    for (size_t i = 0; rc == OMS_OK && i < l.n; i += (size_t)b->s.batch) {
+    for (size_t i = 0; rc == OMS_OK && i < n; i += (size_t)b->s.batch) {
         if (stopping())
             break;
-        size_t k = l.n - i < (size_t)b->s.batch ? l.n - i : (size_t)b->s.batch;
+        size_t k = n - i < (size_t)b->s.batch ? n - i : (size_t)b->s.batch;
         int64_t t0 = oms_mono_ns();
         if ((rc = oms_db_begin(b->c, true, &b->err)))
             break;
         b->done = (int64_t)(i + k);
         b->percent = PCT_BUILD + (PCT_CATCH_UP - PCT_BUILD) * (double)b->done / (double)b->total;
-        if ((rc = oms_search_put_entries(b->c, b->gen, l.v + i, k, &b->err)) || (rc = beat(b)) ||
+        if ((rc = oms_search_put_entries(b->c, b->gen, v + i, k, &b->err)) || (rc = beat(b)) ||
             (rc = oms_db_commit(b->c, &b->err))) {
             oms_db_rollback(b->c);
             break;
         }
         rc = breathe(b, t0);
     }
-    free(l.v);
+    free(v);
     oms_snapshot_unref(s);
     return rc;
 }
@@ -921,7 +905,7 @@ int oms_index_rebuild_launch(oms_ctx *ctx, const oms_index_rebuild *st, json_t *
     oms_dbconn *c;
     if ((rc = oms_db_conn(ctx->store->db, &c, err)))
         return rc;
-    builder *b = calloc(1, sizeof *b);
+    builder *b = oms_xcalloc(1, sizeof *b);
     b->store = ctx->store;
     b->s = settings_of(ctx->cfg);
     snprintf(b->job, sizeof b->job, "%s", st->job);

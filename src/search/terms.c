@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 enum { C_SEP, C_LOWER, C_UPPER, C_DIGIT, C_OTHER };
 
 static int cls(unsigned char c)
@@ -67,10 +69,7 @@ static void buf_reserve(oms_search_buf *b, size_t more)
     size_t cap = b->cap ? b->cap * 2 : 128;
     while (cap < b->len + more + 1)
         cap *= 2;
-    char *p = realloc(b->s, cap);
-    if (!p)
-        abort(); /* out of memory while indexing: nothing sensible to do */
-    b->s = p;
+    b->s = oms_xrealloc(b->s, cap);
     b->cap = cap;
 }
 
@@ -123,9 +122,7 @@ void oms_search_add_ident(oms_search_buf *b, const char *ident)
     if (k.n < 2)
         return;
     size_t n = strlen(ident);
-    char *joined = malloc(n + 1);
-    if (!joined)
-        abort();
+    char *joined = oms_xmalloc(n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n; i++)
         if (cls((unsigned char)ident[i]) != C_SEP)
@@ -255,9 +252,7 @@ size_t oms_search_query_parse(oms_search_query *out, const char *q)
     size_t n = strlen(q);
     if (n > OMS_SEARCH_MAX_QUERY)
         n = OMS_SEARCH_MAX_QUERY;
-    char *tmp = strndup(q, n);
-    if (!tmp)
-        abort();
+    char *tmp = oms_xstrndup(q, n);
     oms_search_norm_name(out->norm, tmp);
     free(tmp);
     return out->nterms;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 #define COLS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* audit_events' columns: the 23 the chain hashes, in hashing order, then
@@ -373,9 +375,7 @@ int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, int version, oms_error *er
 static char *insert_sql(oms_dbconn *c, const char *table, const char *const *cols, size_t from, size_t n)
 {
     size_t cap = 256 + n * 96;
-    char *sql = malloc(cap);
-    if (!sql)
-        return NULL;
+    char *sql = oms_xmalloc(cap);
     size_t len = (size_t)snprintf(sql, cap, "INSERT INTO %s (", table);
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", cols[from + i]);

@@ -11,6 +11,7 @@
 
 #include "infra/metrics.h"
 #include "store/db_driver.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 /* After the database stopped answering (no answer within a deadline, a
@@ -110,12 +111,10 @@ int oms_db_open(oms_db **out, const char *url, const oms_db_opts *opts, oms_erro
     }
     if (*dsn == '\0')
         return oms_err_set(err, OMS_ECONFIG, "DATABASE_URL names no database");
-    oms_db *db = calloc(1, sizeof *db);
-    if (!db)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_db *db = oms_xcalloc(1, sizeof *db);
     db->backend = backend;
     db->drv = drv;
-    db->dsn = strdup(dsn);
+    db->dsn = oms_xstrdup(dsn);
     db->opts = opts ? *opts : oms_db_opts_default();
     pthread_mutex_init(&db->mu, NULL);
     pthread_key_create(&db->key, conn_destroy);
@@ -148,9 +147,9 @@ int64_t oms_db_free_bytes(const oms_db *db)
     if (db->backend != OMS_DB_SQLITE)
         return -1;
     /* the directory holding the file: the file itself may not exist yet */
-    char *dir = strdup(db->dsn);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
-    const char *path = !dir ? "." : !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+    char *dir = oms_xstrdup(db->dsn);
+    char *slash = strrchr(dir, '/');
+    const char *path = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
     struct statvfs st;
     int64_t r = statvfs(path, &st) == 0 ? (int64_t)st.f_bavail * (int64_t)st.f_frsize : -1;
     free(dir);
@@ -205,9 +204,7 @@ int oms_db_conn(oms_db *db, oms_dbconn **out, oms_error *err)
             *out = c;
         return rc;
     }
-    c = calloc(1, sizeof *c);
-    if (!c)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    c = oms_xcalloc(1, sizeof *c);
     c->db = db;
     c->deadline = -1;
     int rc = reopen(c, err);
@@ -218,7 +215,7 @@ int oms_db_conn(oms_db *db, oms_dbconn **out, oms_error *err)
     pthread_mutex_lock(&db->mu);
     if (db->nall == db->capall) {
         db->capall = db->capall ? db->capall * 2 : 16;
-        db->all = realloc(db->all, db->capall * sizeof *db->all);
+        db->all = oms_xrealloc(db->all, db->capall * sizeof *db->all);
     }
     db->all[db->nall++] = c;
     pthread_mutex_unlock(&db->mu);
@@ -378,17 +375,11 @@ oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c) { return c->db->backe
 
 oms_dbres *oms_dbres_new(size_t nrows, size_t ncols)
 {
-    oms_dbres *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    oms_dbres *r = oms_xcalloc(1, sizeof *r);
     r->nrows = nrows;
     r->ncols = ncols;
     if (nrows && ncols) {
-        r->cells = calloc(nrows * ncols, sizeof *r->cells);
-        if (!r->cells) {
-            free(r);
-            return NULL;
-        }
+        r->cells = oms_xcalloc(nrows * ncols, sizeof *r->cells);
     }
     return r;
 }

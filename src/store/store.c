@@ -6,6 +6,7 @@
 
 #include "infra/log.h"
 #include "store/migrations.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 /* Key of the transaction-scoped advisory lock that serialises migrations
@@ -26,9 +27,7 @@ int oms_store_open(oms_store **out, const char *url, int busy_timeout_ms, oms_er
 
 int oms_store_open_opts(oms_store **out, const char *url, const oms_db_opts *opts, oms_error *err)
 {
-    oms_store *s = calloc(1, sizeof *s);
-    if (!s)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_store *s = oms_xcalloc(1, sizeof *s);
     int rc = oms_db_open(&s->db, url, opts, err);
     if (rc) {
         free(s);

@@ -27,6 +27,35 @@ int oms_store_tag_page(oms_dbconn *c, const char *after, int64_t limit, oms_dbre
     return oms_db_run(c, &q, p, 2, out, err);
 }
 
+int oms_store_tags_with_trees(oms_dbconn *c, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT t.name, t.commit_id, k.tree, k.generation FROM tags t"
+                                          " JOIN commits k ON k.id = t.commit_id ORDER BY k.generation, t.name");
+    return oms_db_run(c, &q, NULL, 0, out, err);
+}
+
+/* The same walk in both dialects; on PostgreSQL the parents of each step
+ * are read through a LATERAL subquery kept apart (OFFSET 0), so that each
+ * step is one index lookup: joined plainly, the planner, which cannot know
+ * how many steps the walk takes, scans commit_parents whole at every step
+ * (measured: 580 steps, 170 ms against 27 ms). */
+#define TAGS_REACHABLE(STEP)                                                                                 \
+    "WITH RECURSIVE anc(id) AS (SELECT CAST($1 AS TEXT) UNION " STEP ")"                                     \
+    " SELECT t.name FROM tags t JOIN anc ON anc.id = t.commit_id ORDER BY t.name"
+
+int oms_store_tags_reachable(oms_dbconn *c, const char *head, int64_t min_generation, oms_dbres **out,
+                             oms_error *err)
+{
+    static const oms_sql q = {
+        TAGS_REACHABLE("SELECT p.parent_id FROM commit_parents p JOIN anc ON p.commit_id = anc.id"
+                       " JOIN commits k ON k.id = p.parent_id WHERE k.generation >= $2"),
+        TAGS_REACHABLE("SELECT x.parent_id FROM anc CROSS JOIN LATERAL (SELECT p.parent_id FROM commit_parents p"
+                       " JOIN commits k ON k.id = p.parent_id WHERE p.commit_id = anc.id"
+                       " AND k.generation >= $2 OFFSET 0) x")};
+    oms_dbparam p[] = {DBP_TEXT(head), DBP_INT(min_generation)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
 int oms_store_tag_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("DELETE FROM tags WHERE name = $1");

@@ -179,26 +179,6 @@ int oms_store_branch_compat_update(oms_dbconn *c, const char *name, const char *
     return oms_db_run(c, &q, p, 3, NULL, err);
 }
 
-int oms_store_branch_compat_reference(oms_dbconn *c, const char *name, const char *head, char out[65], bool *found,
-                                      oms_error *err)
-{
-    static const oms_sql q = OMS_SQL_BOTH(
-        "WITH RECURSIVE chain(id, n) AS ("
-        " SELECT CAST($1 AS TEXT), 0"
-        " UNION ALL SELECT c.first_parent, chain.n + 1 FROM commits c JOIN chain ON c.id = chain.id"
-        " WHERE c.first_parent IS NOT NULL)"
-        " SELECT c.id FROM chain JOIN commits c ON c.id = chain.id"
-        " WHERE c.time_ms <= (SELECT created_at FROM branches WHERE name = $2) ORDER BY chain.n LIMIT 1");
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_TEXT(head), DBP_TEXT(name)};
-    int rc = oms_db_run(c, &q, p, 2, &r, err);
-    *found = rc == OMS_OK && r->nrows > 0;
-    if (*found)
-        snprintf(out, 65, "%s", oms_dbres_get(r, 0, 0));
-    oms_dbres_free(r);
-    return rc;
-}
-
 int oms_store_branch_settings_update(oms_dbconn *c, const char *name, int64_t protect, int64_t required,
                                      int64_t breaking_required, const int64_t *issue_required, int64_t now_ms,
                                      oms_error *err)

@@ -61,11 +61,6 @@ int oms_store_branch_compat(oms_dbconn *c, const char *name, char policy[16], bo
                             oms_error *err);
 int oms_store_branch_compat_update(oms_dbconn *c, const char *name, const char *policy, int64_t transitive,
                                    oms_error *err);
-/* The commit a transitive check compares against, until tags exist: the
- * newest commit on `head`'s first-parent line made no later than the
- * branch was created (its starting point). *found false when none. */
-int oms_store_branch_compat_reference(oms_dbconn *c, const char *name, const char *head, char out[65], bool *found,
-                                      oms_error *err);
 int oms_store_branch_settings_for_update(oms_dbconn *c, const char *name, oms_dbres **out, oms_error *err);
 int oms_store_branch_settings_update(oms_dbconn *c, const char *name, int64_t protect, int64_t required,
                                      int64_t breaking_required, const int64_t *issue_required, int64_t now_ms,

@@ -1,28 +1,39 @@
 #include "vcs/compat.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "governance/overrides.h"
+#include "store/tags_sql.h"
 #include "store/vcs_sql.h"
 
-static void add_entries(json_t *out, const json_t *changes, const json_t *only, const char *against)
+/* Appends one entry per breaking field of `changes`; with `tag`, the entry
+ * names the release it breaks, in `against` and in its reason. */
+static void add_entries(json_t *out, const json_t *changes, const char *tag)
 {
     size_t i, j;
     json_t *ch, *f;
     json_array_foreach(changes, i, ch) {
         const char *res = json_string_value(json_object_get(ch, "resource"));
-        if (!res || (only && !json_object_get(only, res)))
+        if (!res)
             continue;
         json_array_foreach(json_object_get(ch, "fields"), j, f) {
             if (!json_is_true(json_object_get(f, "breaking")))
                 continue;
-            json_t *e = json_pack("{s:s,s:O,s:O,s:O}", "resource", res, "path", json_object_get(f, "path"), "rule",
-                                  json_object_get(f, "rule") ? json_object_get(f, "rule") : json_null(), "reason",
-                                  json_object_get(f, "reason") ? json_object_get(f, "reason") : json_null());
-            if (e && against)
-                json_object_set_new(e, "against", json_string(against));
-            if (e)
-                json_array_append_new(out, e);
+            json_t *rule = json_object_get(f, "rule"), *reason = json_object_get(f, "reason");
+            json_t *e = json_pack("{s:s,s:O,s:O}", "resource", res, "path", json_object_get(f, "path"), "rule",
+                                  rule ? rule : json_null());
+            if (!e)
+                continue;
+            if (tag) {
+                json_object_set_new(e, "reason", json_sprintf("%s (breaks tag %s)", json_string_value(reason)
+                                                                  ? json_string_value(reason) : "breaking change",
+                                                              tag));
+                json_object_set_new(e, "against", json_string(tag));
+            } else {
+                json_object_set(e, "reason", reason ? reason : json_null());
+            }
+            json_array_append_new(out, e);
         }
     }
 }
@@ -31,8 +42,179 @@ json_t *oms_vcs_breaking_entries(const json_t *changes)
 {
     json_t *out = json_array();
     if (out)
-        add_entries(out, changes, NULL, NULL);
+        add_entries(out, changes, NULL);
     return out;
+}
+
+/* ---- transitive: every tag reachable from the head ---- */
+
+/* The hash of resource `key` in the tree whose root node is `root` (nodes:
+ * every loaded tree node by hash); NULL when the tree has no such resource
+ * or its bucket is not loaded. */
+static const char *tree_resource(const json_t *nodes, const json_t *root, const char *key)
+{
+    char b[3];
+    snprintf(b, sizeof b, "%02x", (unsigned)oms_bucket_of(key));
+    const json_t *bucket = json_object_get(nodes, json_string_value(json_object_get(root, b)));
+    return json_string_value(json_object_get(bucket, key));
+}
+
+static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* The tag's version of a touched resource needs its own comparison when it
+ * differs both from the head's (the head check already covered that one)
+ * and from the new one (no change at all against the tag). A resource the
+ * tag does not have cannot be broken against it (adding is never breaking). */
+static const char *tag_version(const json_t *nodes, const json_t *root, const json_t *ch)
+{
+    const char *key = json_string_value(json_object_get(ch, "resource"));
+    const char *th = key ? tree_resource(nodes, root, key) : NULL;
+    if (!th || same(th, json_string_value(json_object_get(ch, "old_hash"))) ||
+        same(th, json_string_value(json_object_get(ch, "new_hash"))))
+        return NULL;
+    return th;
+}
+
+/* The breaking fields between the tag's version `text` of `key` and its
+ * version in `after` (absent: removed), as entries against `tag`. */
+static void diff_against_tag(json_t *breaking, const oms_snapshot *after, const char *key, const char *text,
+                             const char *tag)
+{
+    const char *slash = strchr(key, '/');
+    char seg[32];
+    oms_kind kind;
+    if (!slash || (size_t)(slash - key) >= sizeof seg)
+        return;
+    memcpy(seg, key, (size_t)(slash - key));
+    seg[slash - key] = '\0';
+    if (oms_kind_parse(&kind, seg))
+        return;
+    const oms_entry *n = oms_snapshot_get_key(after, key);
+    json_t *o = json_loads(text, 0, NULL);
+    json_t *nd = n ? json_loadb(n->text, n->len, 0, NULL) : NULL;
+    bool b = false;
+    json_t *fields = oms_diff_documents(kind, o, nd, &b);
+    if (b && fields) {
+        json_t *one = json_pack("[{s:s,s:O}]", "resource", key, "fields", fields);
+        add_entries(breaking, one, tag);
+        json_decref(one);
+    }
+    json_decref(fields);
+    json_decref(o);
+    json_decref(nd);
+}
+
+/* Keeps the entries of the tags whose commit is an ancestor of `head` (SPEC
+ * §4: a tag on another line of history is no release of this branch).
+ * per_tag[i] holds the entries found against tag row i. The walk over the
+ * history runs only when some tag would be broken, and only back to the
+ * oldest such tag. */
+static int keep_reachable(oms_dbconn *c, const char *head, const oms_dbres *tags, json_t *per_tag,
+                          json_t *breaking, oms_error *err)
+{
+    int64_t lowest = -1;
+    for (size_t i = 0; i < tags->nrows; i++)
+        if (json_array_size(json_array_get(per_tag, i)) > 0 &&
+            (lowest < 0 || oms_dbres_int(tags, i, 3) < lowest))
+            lowest = oms_dbres_int(tags, i, 3);
+    if (lowest < 0)
+        return OMS_OK;
+    oms_dbres *r = NULL;
+    int rc = oms_store_tags_reachable(c, head, lowest, &r, err);
+    for (size_t i = 0; rc == OMS_OK && i < tags->nrows; i++) {
+        json_t *entries = json_array_get(per_tag, i);
+        bool reachable = false;
+        for (size_t k = 0; k < r->nrows && !reachable && json_array_size(entries) > 0; k++)
+            reachable = strcmp(oms_dbres_get(r, k, 0), oms_dbres_get(tags, i, 0)) == 0;
+        if (reachable)
+            json_array_extend(breaking, entries);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* Compares the change with every tag whose commit is an ancestor of `head`
+ * (SPEC §4: consumers pin releases by tag), for the resources it touches
+ * only. Tags are few: the tree roots, the buckets the touched resources
+ * fall in and the tags' versions of them are read in three statements for
+ * all tags together, never a whole snapshot; which tags are ancestors is
+ * asked only when one of them would be broken (keep_reachable). */
+static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after, const json_t *changes,
+                      json_t *breaking, oms_error *err)
+{
+    oms_dbres *tags = NULL;
+    int rc = oms_store_tags_with_trees(c, &tags, err);
+    if (rc || tags->nrows == 0) {
+        oms_dbres_free(tags);
+        return rc;
+    }
+    json_t *want = json_array(), *nodes = json_object(), *docs = json_object(), *per_tag = json_array();
+    size_t i, j;
+    json_t *ch;
+    for (i = 0; i < tags->nrows; i++)
+        if (strcmp(oms_dbres_get(tags, i, 1), head) != 0) /* the head itself: checked already */
+            json_array_append_new(want, json_string(oms_dbres_get(tags, i, 2)));
+    if ((rc = oms_objects_load(c, want, true, nodes, err)))
+        goto done;
+    json_array_clear(want);
+    for (i = 0; i < tags->nrows; i++) {
+        const char *tree = oms_dbres_get(tags, i, 2);
+        const json_t *root = json_object_get(nodes, tree);
+        if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)
+            continue;
+        if (!root) {
+            rc = oms_err_set(err, OMS_EINTERNAL, "tree %.12s of tag %s is missing", tree, oms_dbres_get(tags, i, 0));
+            goto done;
+        }
+        json_array_foreach(changes, j, ch) {
+            const char *key = json_string_value(json_object_get(ch, "resource"));
+            char b[3];
+            if (!key)
+                continue;
+            snprintf(b, sizeof b, "%02x", (unsigned)oms_bucket_of(key));
+            json_t *bh = json_object_get(root, b);
+            if (bh && !json_object_get(nodes, json_string_value(bh)))
+                json_array_append(want, bh);
+        }
+    }
+    if ((rc = oms_objects_load(c, want, true, nodes, err)))
+        goto done;
+    json_array_clear(want);
+    for (i = 0; i < tags->nrows; i++) {
+        const json_t *root = json_object_get(nodes, oms_dbres_get(tags, i, 2));
+        json_array_foreach(changes, j, ch) {
+            const char *th = root && strcmp(oms_dbres_get(tags, i, 1), head) != 0 ? tag_version(nodes, root, ch) : NULL;
+            if (th)
+                json_array_append_new(want, json_string(th));
+        }
+    }
+    if ((rc = oms_objects_load(c, want, false, docs, err)))
+        goto done;
+    for (i = 0; i < tags->nrows; i++) {
+        const json_t *root = json_object_get(nodes, oms_dbres_get(tags, i, 2));
+        json_t *entries = json_array();
+        json_array_append_new(per_tag, entries);
+        json_array_foreach(changes, j, ch) {
+            const char *th = root && strcmp(oms_dbres_get(tags, i, 1), head) != 0 ? tag_version(nodes, root, ch) : NULL;
+            if (!th)
+                continue;
+            const char *text = json_string_value(json_object_get(docs, th));
+            if (!text) {
+                rc = oms_err_set(err, OMS_EINTERNAL, "object %.12s of tag %s is missing", th, oms_dbres_get(tags, i, 0));
+                goto done;
+            }
+            diff_against_tag(entries, after, json_string_value(json_object_get(ch, "resource")), text,
+                             oms_dbres_get(tags, i, 0));
+        }
+    }
+    rc = keep_reachable(c, head, tags, per_tag, breaking, err);
+done:
+    json_decref(want);
+    json_decref(nodes);
+    json_decref(docs);
+    json_decref(per_tag);
+    oms_dbres_free(tags);
+    return rc;
 }
 
 int oms_vcs_compat_check(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *head,
@@ -46,36 +228,9 @@ int oms_vcs_compat_check(oms_dbconn *c, oms_ctx *ctx, const char *branch, const 
     json_t *breaking = oms_vcs_breaking_entries(changes);
     if (!breaking)
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    if (transitive && after) {
-        /* against the older release: only the resources this change
-         * touches, so an old breaking change does not block every write */
-        char ref[65];
-        bool has_ref = false;
-        json_t *touched = json_object();
-        size_t i;
-        json_t *ch;
-        json_array_foreach(changes, i, ch) {
-            const char *res = json_string_value(json_object_get(ch, "resource"));
-            if (res)
-                json_object_set_new(touched, res, json_true());
-        }
-        if ((rc = oms_store_branch_compat_reference(c, branch, head, ref, &has_ref, err)) == OMS_OK && has_ref &&
-            strcmp(ref, head) != 0) {
-            oms_snapshot *rs = NULL;
-            if ((rc = oms_snapshot_for_commit(c, ref, &rs, err)) == OMS_OK) {
-                bool b = false;
-                json_t *d = oms_snapshot_diff(rs, after, &b);
-                if (b)
-                    add_entries(breaking, d, touched, ref);
-                json_decref(d);
-            }
-            oms_snapshot_unref(rs);
-        }
-        json_decref(touched);
-        if (rc) {
-            json_decref(breaking);
-            return rc;
-        }
+    if (transitive && after && (rc = check_tags(c, head, after, changes, breaking, err))) {
+        json_decref(breaking);
+        return rc;
     }
     if (json_array_size(breaking) == 0 || oms_override_permits(ctx, "breaking_change", branch, NULL, 0)) {
         json_decref(breaking);

@@ -2,10 +2,10 @@
  * changes are flagged and need breaking_change_approvals), `block`
  * (breaking changes into the branch are refused unless a breaking_change
  * override is used), `none` (no breaking-change rule: ordinary approvals).
- * With `transitive`, a change is also checked against an older release of
- * the branch: today its starting point (the commit it was created from,
- * oms_store_branch_compat_reference); once tags exist, every tag whose
- * commit is an ancestor of the head. */
+ * With `transitive`, a change is also checked against every tag whose
+ * commit is an ancestor of the head (each release consumers may pin), for
+ * the resources the change touches: a breaking entry against a tag names
+ * it in `against` and in its reason. */
 #ifndef OMS_VCS_COMPAT_H
 #define OMS_VCS_COMPAT_H
 

@@ -455,10 +455,9 @@ int oms_snapshot_for_branch_head(oms_dbconn *c, const char *branch, const char *
     return rc;
 }
 
-/* Loads many objects in one statement: hash -> parsed JSON (trees) or text
- * (resources) into `out` (a JSON object). The hashes travel as one JSON
- * array parameter. */
-static int load_objects(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err)
+/* One statement per 1000 hashes: the hashes travel as one JSON array
+ * parameter. */
+int oms_objects_load(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err)
 {
     size_t total = json_array_size(hashes);
     for (size_t start = 0; start < total; start += 1000) {
@@ -506,7 +505,7 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
     json_t *want = json_array(), *nodes = json_object(), *docs = json_object();
     const char *tree = oms_dbres_get(r, 0, 0);
     json_array_append_new(want, json_string(tree));
-    if ((rc = load_objects(c, want, true, nodes, err)))
+    if ((rc = oms_objects_load(c, want, true, nodes, err)))
         goto done;
     json_t *root = json_object_get(nodes, tree);
     if (!root) {
@@ -517,7 +516,7 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) json_array_append(want, v);
-    if ((rc = load_objects(c, want, true, nodes, err)))
+    if ((rc = oms_objects_load(c, want, true, nodes, err)))
         goto done;
     json_array_clear(want);
     json_object_foreach(root, k, v) {
@@ -530,7 +529,7 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
         json_t *rh;
         json_object_foreach(bucket, key, rh) json_array_append(want, rh);
     }
-    if ((rc = load_objects(c, want, false, docs, err)))
+    if ((rc = oms_objects_load(c, want, false, docs, err)))
         goto done;
     json_object_foreach(root, k, v) {
         json_t *bucket = json_object_get(nodes, json_string_value(v));

@@ -151,6 +151,10 @@ class Server:
             "OMS_RATE_LIMIT_READ": "1000000/s:1000000",
             "OMS_RATE_LIMIT_WRITE": "1000000/s:1000000",
             "OMS_RATE_LIMIT_AUTH_FAILURE": "1000000/s:1000000",
+            # and burst alerts that never fire unless a test sets its own
+            # thresholds (tests/api/test_monitoring.py)
+            "OMS_ALERT_AUTH_FAILURES": "1000000/1",
+            "OMS_ALERT_DENIALS": "1000000/1",
         })
         if backend == "pg":  # required there (SQLite generates audit.key beside the database)
             self.env["OMS_AUDIT_KEY"] = secrets.token_hex(32)

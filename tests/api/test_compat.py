@@ -148,21 +148,70 @@ def test_none_needs_only_ordinary_approvals(ctx):
     assert r.status == 200, r
 
 
-def test_transitive_checks_against_the_branch_start(ctx):
+def _tag(srv, name, commit):
+    r = srv.request("POST", "/api/v1/tags", headers=_h(srv, issue=None),
+                    json_body={"name": name, "commit": commit, "message": "release"})
+    assert r.status == 201, r
+
+
+def test_transitive_checks_against_an_older_tag(ctx):
     srv = ctx.server
-    _branch(srv, "cp/rel")
-    _create(srv, "cp/rel", PERSON)
-    _branch(srv, "cp/t4", "cp/rel")  # starts at the release: the reference of the transitive check
+    _branch(srv, "cp/t4")
+    _tag(srv, "cp-v1", _create(srv, "cp/t4", PERSON))
+    # a tag on another line (not an ancestor of cp/t4's head) is no release of it:
+    # the same Person with one more property, which cp/t4 never has
+    _branch(srv, "cp/t4-side", "cp/t4")
+    side = _person()
+    side["properties"].append({"api_name": "extra", "type": "string"})
+    _tag(srv, "cp-side", _put(srv, "cp/t4-side", side).header("X-Commit"))
     _settings(srv, "cp/t4", compatibility="block", transitive=True)
-    # step 1 is not breaking (status only), step 2 is not breaking against
-    # step 1 (an experimental resource), but is against the release
-    _put(srv, "cp/t4", dict(PERSON, status="experimental"))
+    # a compatible step (status only), tagged v2
+    _tag(srv, "cp-v2", _put(srv, "cp/t4", dict(PERSON, status="experimental")).header("X-Commit"))
+    head = srv.get("/api/v1/branches/cp%2Ft4", headers=_h(srv)).json()["head"]
+    # compatible with v2 and the head (an experimental resource), breaking against v1
     r = _put(srv, "cp/t4", dict(_person(age={"type": "string"}), status="experimental"), expect=422)
+    body = r.json()
+    assert body["code"] == "breaking_change_blocked", body
+    (e,) = body["breaking"]
+    assert e["rule"] == "type_changed" and e["path"] == "/properties/age/type", e
+    assert e["against"] == "cp-v1" and "cp-v1" in e["reason"] and "/properties/age/type" in e["reason"], e
+    assert "cp-v1" in body["detail"], body
+    assert srv.get("/api/v1/branches/cp%2Ft4", headers=_h(srv)).json()["head"] == head  # nothing written
+    # the same change arriving by a merge is refused the same way
+    _branch(srv, "cp/t4-src", "cp/t4")
+    _put(srv, "cp/t4-src", dict(_person(age={"type": "string"}), status="experimental"))
+    r = srv.request("POST", "/api/v1/branches/cp%2Ft4/merge", headers=_h(srv), json_body={"source": "cp/t4-src"})
+    assert r.status == 422 and r.json()["code"] == "breaking_change_blocked", r
     (e,) = r.json()["breaking"]
-    assert e["rule"] == "type_changed" and e["against"] and e["path"] == "/properties/age/type", e
-    # without transitive the same change passes
+    assert e["against"] == "cp-v1" and e["rule"] == "type_changed", e
+    # a change fine against the head and every tag passes; the side tag is not consulted
+    doc = dict(_person(), status="experimental")
+    doc["properties"].append({"api_name": "nick", "type": "string"})
+    _put(srv, "cp/t4", doc)
+    # a resource no tag has is compared with the head only
+    _create(srv, "cp/t4", dict(PERSON, api_name="Team", status="experimental"))
+    _put(srv, "cp/t4", dict(_person(age={"type": "string"}), api_name="Team", status="experimental"))
+    # without transitive the change refused above passes
     _settings(srv, "cp/t4", transitive=False)
-    _put(srv, "cp/t4", dict(_person(age={"type": "string"}), status="experimental"))
+    doc = dict(_person(age={"type": "string"}), status="experimental")
+    doc["properties"].append({"api_name": "nick", "type": "string"})
+    _put(srv, "cp/t4", doc)
+
+
+def test_transitive_compares_with_tags_not_the_branch_start(ctx):
+    srv = ctx.server
+    _branch(srv, "cp/rel6")
+    _create(srv, "cp/rel6", PERSON)
+    _branch(srv, "cp/t6", "cp/rel6")  # its start is a release nobody tagged
+    _settings(srv, "cp/t6", compatibility="block", transitive=True)
+    _put(srv, "cp/t6", dict(PERSON, status="experimental"))
+    # breaking against the untagged start, not against the head: no tag pins it
+    _put(srv, "cp/t6", dict(_person(age={"type": "string"}), status="experimental"))
+    # against the head the ordinary block rule still holds
+    _settings(srv, "cp/rel6", compatibility="block", transitive=True)
+    r = _put(srv, "cp/rel6", _person(age={"type": "string"}), expect=422)
+    (e,) = r.json()["breaking"]
+    assert "against" not in e and e["rule"] == "type_changed", e
 
 
 def test_breaking_entries_carry_rule_and_reason(ctx):

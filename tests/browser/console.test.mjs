@@ -11,13 +11,18 @@ const ART = new URL('./artifacts/', import.meta.url).pathname;
 rmSync(ART, { recursive: true, force: true });
 mkdirSync(ART, { recursive: true });
 // OMS_DOC_SHOTS=1 refreshes the screenshots of docs/console.md from this run.
-const DOC_SHOTS = ['02-browse', '05-graph', '06-editor-invalid', '08-compare', '09-proposal-conflict', '12-proposal-merged',
+const DOC_SHOTS = ['02-browse', '05-graph', '06-editor-invalid', '08-compare', '09-proposal-conflict', '11-proposal-field-comment',
+  '11b-needs-my-review', '11c-changes-requested', '12-proposal-merged',
   '13-lock-60', '14-audit', '16-narrow'];
 const XSS = '<img src=x onerror="window.__xss=1">';
+// Waits are generous: the CI machine has 2 cores shared with builds. A wait
+// only ends early on success, so a long one costs nothing when all is well.
+const WAIT = 15000;
 
 const browser = await puppeteer.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
 const page = await browser.newPage();
+page.setDefaultTimeout(WAIT);
 await page.setViewport({ width: 1280, height: 800 });
 const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
@@ -41,11 +46,15 @@ const assert = (c, m) => { if (!c) throw new Error('assertion failed: ' + m); };
 const shot = (n) => page.screenshot({ path: `${ART}${n}.png`, fullPage: false });
 const text = (sel) => page.$eval(sel, (e) => e.textContent);
 const mainText = () => page.$eval('main', (e) => e.innerText);
-async function waitText(t, timeout = 8000) {
+async function waitText(t, timeout = WAIT) {
   await page.waitForFunction((s) => document.querySelector('main')?.innerText.includes(s), { timeout }, t);
 }
+// Navigates, then waits until the router has rendered that very hash
+// (main[data-route]): selectors of the previous view are never mistaken for
+// the new one's, and a navigation the app missed fails here, not later.
 async function go(hash) {
   await page.evaluate((h) => { location.hash = h; }, hash);
+  await page.waitForFunction(() => document.querySelector('main')?.dataset.route === location.hash, { timeout: WAIT });
 }
 async function api(method, path, token, body, headers = {}) {
   const r = await fetch(BASE + path, { method, headers: { Authorization: 'Bearer ' + token, ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
@@ -62,6 +71,36 @@ async function signIn(who) {
   await page.click('button[type=submit]');
   await page.waitForSelector('header.top .who');
   assert((await text('header.top .who')).includes(who), 'signed in as ' + who);
+  await page.waitForSelector('main[data-route]');
+}
+async function labelsOk() {
+  const unlabeled = await page.$$eval('input, select, textarea', (els) => els.filter((e) => e.type !== 'hidden' &&
+    !e.closest('label') && !e.getAttribute('aria-label') && !(e.id && document.querySelector(`label[for="${e.id}"]`))).map((e) => e.outerHTML));
+  assert(unlabeled.length === 0, 'unlabeled controls: ' + unlabeled.join(' '));
+  const unnamed = await page.$$eval('a[href], button', (els) => els.filter((e) => !e.textContent.trim() && !e.getAttribute('aria-label')).length);
+  assert(unnamed === 0, unnamed + ' unnamed links or buttons');
+}
+// The parts of the page come in this order in the document.
+async function inOrder(sels) {
+  const ok = await page.evaluate((ss) => ss.map((x) => document.querySelector(x)).every((e, i, a) =>
+    e && (i === 0 || (a[i - 1].compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING))), sels);
+  assert(ok, 'out of order: ' + sels.join(' < '));
+}
+// Clicks the button of `scope` whose text is exactly `label`.
+async function button(scope, label) {
+  const h = await page.waitForFunction((sc, l) => [...document.querySelectorAll(sc + ' button')].find((b) => b.textContent.trim() === l),
+    { timeout: WAIT }, scope, label);
+  await h.asElement().click();
+}
+// Replaces a field's text through input events only: the app's state and
+// the field agree at every step, so a re-render (data arriving) cannot put
+// the old text back under the typing. Setting .value directly could.
+async function typeInto(sel, value) {
+  await page.focus(sel);
+  await page.$eval(sel, (e) => e.select());
+  await page.keyboard.press('Backspace');
+  await page.type(sel, value);
+  await page.waitForFunction((s, v) => document.querySelector(s)?.value === v, { timeout: WAIT }, sel, value);
 }
 async function noXss() {
   assert(await page.evaluate(() => window.__xss === undefined), 'an XSS payload ran');
@@ -112,7 +151,7 @@ await step('search', async () => {
   await page.waitForSelector('#q');
   await page.type('#q', 'human');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => document.querySelector('.results li'), { timeout: 8000 });
+  await page.waitForFunction(() => document.querySelector('.results li'), { timeout: WAIT });
   assert((await mainText()).includes('object-types/Person'), 'Person found');
   await noXss();
   await shot('04-search');
@@ -131,25 +170,25 @@ await step('graph_of_object_and_link_types', async () => {
 await step('edit_with_live_validation_and_commit', async () => {
   await go('#/edit/object-types/Company?branch=feature%2Fconsole');
   await page.waitForSelector('#doc');
-  await page.waitForFunction(() => document.querySelector('#validation').innerText.includes('valid'), { timeout: 8000 });
+  await page.waitForFunction(() => document.querySelector('#validation').innerText.includes('valid'), { timeout: WAIT });
   const setDoc = (f) => page.$eval('#doc', (e, src) => {
     const d = JSON.parse(e.value); const fn = new Function('d', src); fn(d);
     const set = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value').set;
     set.call(e, JSON.stringify(d, null, 2)); e.dispatchEvent(new Event('input', { bubbles: true }));
   }, f);
   await setDoc("d.properties[0].type = 'text'");
-  await page.waitForFunction(() => document.querySelector('#validation .badge.bad'), { timeout: 8000 });
+  await page.waitForFunction(() => document.querySelector('#validation .badge.bad'), { timeout: WAIT });
   assert((await text('#validation')).includes('/properties/0/type'), 'the error names the field');
   await shot('06-editor-invalid');
   await setDoc("d.properties[0].type = 'string'; d.description = 'Employer. ' + '" + XSS.replace(/"/g, '\\"') + "'; d.properties.push({api_name: 'name', type: 'string'})");
-  await page.waitForFunction(() => document.querySelector('#validation .badge.ok')?.textContent === 'valid', { timeout: 8000 });
+  await page.waitForFunction(() => document.querySelector('#validation .badge.ok')?.textContent === 'valid', { timeout: WAIT });
   await page.type('#message', 'Company gets a name ' + XSS);
   await page.type('#issue', 'PROJ-2');
   await shot('06-editor-valid');
   await page.click('.commit button[type=submit]');
-  await page.waitForFunction(() => location.hash.startsWith('#/r/'), { timeout: 8000 });
+  await page.waitForFunction(() => location.hash.startsWith('#/r/'), { timeout: WAIT });
   await waitText('Employer. ' + XSS);
-  await page.waitForFunction(() => document.querySelector('.history')?.innerText.includes('Company gets a name'), { timeout: 8000 });
+  await page.waitForFunction(() => document.querySelector('.history')?.innerText.includes('Company gets a name'), { timeout: WAIT });
   await noXss();
   await shot('07-committed');
 });
@@ -157,10 +196,10 @@ await step('edit_with_live_validation_and_commit', async () => {
 await step('a_commit_without_issue_key_is_refused_and_shown', async () => {
   await go('#/edit/object-types/Company?branch=feature%2Fconsole');
   await page.waitForSelector('#doc');
-  await page.waitForFunction(() => document.querySelector('#validation').innerText.includes('valid'), { timeout: 8000 });
+  await page.waitForFunction(() => document.querySelector('#validation').innerText.includes('valid'), { timeout: WAIT });
   await page.type('#issue', XSS);
   await page.click('.commit button[type=submit]');
-  await page.waitForSelector('.commit ~ .problem, form .problem', { timeout: 8000 });
+  await page.waitForSelector('.commit ~ .problem, form .problem', { timeout: WAIT });
   assert((await mainText()).includes('issue'), 'the issue rule is explained');
   await noXss();
 });
@@ -183,14 +222,12 @@ let proposalHash;
 await step('open_a_proposal_and_see_its_conflict', async () => {
   await go('#/proposals?branch=feature%2Fconsole');
   await page.waitForSelector('#p-title');
-  await page.$eval('#p-source', (e) => { e.value = ''; });
-  await page.type('#p-source', 'feature/console');
-  await page.$eval('#p-target', (e) => { e.value = ''; });
-  await page.type('#p-target', 'staging');
+  await typeInto('#p-source', 'feature/console');
+  await typeInto('#p-target', 'staging');
   await page.type('#p-title', 'Console changes ' + XSS);
   await page.type('#p-description', 'Why: ' + XSS);
   await page.click('form.grid button[type=submit]');
-  await page.waitForFunction(() => location.hash.startsWith('#/proposals/'), { timeout: 8000 });
+  await page.waitForFunction(() => location.hash.startsWith('#/proposals/'), { timeout: WAIT });
   proposalHash = await page.evaluate(() => location.hash);
   await page.waitForSelector('section.conflicts');
   const t = await mainText();
@@ -204,23 +241,124 @@ await step('open_a_proposal_and_see_its_conflict', async () => {
 await step('resolve_the_conflict', async () => {
   await page.type('#resolve-issue', 'PROJ-3');
   await page.click('section.conflicts button[type=submit]');
-  await page.waitForFunction(() => !document.querySelector('section.conflicts'), { timeout: 8000 });
+  await page.waitForFunction(() => !document.querySelector('section.conflicts'), { timeout: WAIT });
   await shot('10-proposal-resolved');
 });
 
-await step('review_with_a_second_user_and_merge', async () => {
-  await signIn('rev');
+let proposalId;
+await step('request_a_reviewer_and_comment_on_a_field', async () => {
+  proposalId = decodeURIComponent(proposalHash.replace(/^#\/proposals\//, '').split('?')[0]);
   await go(proposalHash);
-  await page.waitForSelector('.actions');
-  const approve = await page.$$eval('.actions button', (b) => b.map((x) => x.textContent));
-  assert(approve.includes('Approve'), 'the reviewer can approve');
-  await page.evaluate(() => [...document.querySelectorAll('.actions button')].find((b) => b.textContent === 'Approve').click());
-  await page.waitForFunction(() => document.querySelector('main').innerText.includes('Approvals: 1'), { timeout: 8000 });
-  await shot('11-proposal-approved');
-  await page.type('#merge-issue', 'PROJ-4');
-  await page.click('#merge-message ~ button, form.toolbar button[type=submit]');
-  await page.waitForFunction(() => document.querySelector('h1 .badge')?.textContent === 'merged', { timeout: 8000 });
+  await page.waitForSelector(`h1[data-proposal="${proposalId}"]`);
+  await page.type('#add-reviewers', 'rev');
+  await button('form', 'Request review');
+  await page.waitForFunction(() => [...document.querySelectorAll('ul.reviewers li span')].some((s) => s.textContent === 'rev'));
+  // "Comment" on a field row of the changes anchors the form there and focuses it
+  await page.click('button[aria-label="Comment on shared-properties/Score field /type"]');
+  await page.waitForFunction(() => document.querySelector('#comment-resource').value === 'shared-properties/Score' &&
+    document.querySelector('#comment-field').value === '/type' && !document.querySelector('#comment-field').disabled &&
+    document.activeElement?.id === 'comment-body');
+  await page.keyboard.type('Why a string? ' + XSS);
+  await button('form.comment-form', 'Comment');
+  await page.waitForFunction((x) => [...document.querySelectorAll('li.comment')].some((c) =>
+    c.querySelector('.res')?.textContent === 'shared-properties/Score' && c.querySelector('.ptr')?.textContent === '/type' &&
+    c.querySelector('.body').textContent === 'Why a string? ' + x && c.querySelector('.author').textContent === 'dev'), { timeout: WAIT }, XSS);
+  const anchor = await page.$eval('li.comment:last-child .anchor', (e) => e.textContent);
+  assert(anchor === 'on shared-properties/Score field /type', 'the anchor reads: ' + anchor);
+  // a comment on the whole proposal says so
+  await page.type('#comment-body', 'Overall fine');
+  await page.select('#comment-resource', '');
+  await button('form.comment-form', 'Comment');
+  await page.waitForFunction(() => document.querySelectorAll('li.comment').length === 2);
+  assert(await page.$eval('li.comment:last-child .anchor', (e) => e.textContent) === 'on the proposal', 'a proposal-wide anchor');
   await noXss();
+  await page.$eval('section.thread', (e) => e.scrollIntoView());
+  await shot('11-proposal-field-comment');
+});
+
+await step('needs_my_review_lists_the_proposal_for_a_requested_reviewer', async () => {
+  await signIn('rev');
+  await go('#/proposals?branch=feature%2Fconsole');
+  await page.waitForSelector('#proposal-list[data-filter="all:"]');
+  await page.click('#needs-review');
+  await page.waitForFunction(() => location.hash.includes('mine=1'));
+  await page.waitForSelector('#proposal-list[data-filter="mine:"]');
+  const ids = await page.$$eval('#proposal-list tbody tr', (rows) => rows.map((r) => r.dataset.id));
+  assert(ids.length === 1 && ids[0] === proposalId, 'the requested reviewer sees the proposal: ' + ids);
+  assert(await page.$eval('#needs-review', (e) => e.checked), 'the filter shows as on');
+  await noXss();
+  await shot('11b-needs-my-review');
+  await page.click(`#proposal-list tr[data-id="${proposalId}"] a`);
+  await page.waitForSelector(`h1[data-proposal="${proposalId}"]`);
+});
+
+await step('request_changes_with_a_comment_blocks_the_merge', async () => {
+  await page.waitForSelector('#review-comment');
+  await page.type('#review-comment', 'Please rename it ' + XSS);
+  await button('.review .actions', 'Request changes');
+  await page.waitForSelector('#merge-status.blocked');
+  await page.waitForFunction((x) => document.querySelector('#merge-status').innerText.includes('Please rename it ' + x), { timeout: WAIT }, XSS);
+  const status = await text('#merge-status');
+  assert(status.includes('Changes requested by rev') && status.includes('changes_requested'), 'the block is explained: ' + status);
+  assert(await page.$eval('h1', (h) => [...h.querySelectorAll('.badge')].some((b) => b.textContent === 'changes requested')), 'the state shows');
+  await page.waitForFunction((x) => [...document.querySelectorAll('li.comment')].some((c) =>
+    c.querySelector('.badge')?.textContent === 'changes requested' && c.querySelector('.body').textContent === 'Please rename it ' + x), { timeout: WAIT }, XSS);
+  assert(await page.$('#dismiss'), 'the reviewer may withdraw their own review');
+  // the server refuses the merge, and the page says why
+  await typeInto('#merge-issue', 'PROJ-4');
+  await page.click('#merge');
+  await page.waitForSelector('#action-problem .problem');
+  const prob = await text('#action-problem .problem');
+  assert(prob.includes('409') && prob.includes('changes_requested'), 'the refusal is shown: ' + prob);
+  assert(await page.$eval('h1 .badge', (b) => b.textContent !== 'merged'), 'not merged');
+  await noXss();
+  await labelsOk();
+  await page.$eval('h1', (e) => e.scrollIntoView());
+  await inOrder(['main h1', '#merge-status', '#merge', '#note', '.review', '#changes-h', '#reviewers', 'section.thread']);
+  await shot('11c-changes-requested');
+  // the blocked proposal with its review controls fits a narrow screen too
+  await page.setViewport({ width: 390, height: 844 });
+  try {
+    await page.waitForFunction(() => window.innerWidth === 390);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 1, 'no horizontal scrolling on a narrow screen, overflow ' + overflow);
+    await shot('11c-changes-requested-narrow');
+  } finally { await page.setViewport({ width: 1280, height: 800 }); }
+});
+
+await step('the_reviewer_withdraws_and_requests_changes_again', async () => {
+  // only the reviewer who asked can lift their request: "Withdraw my review"
+  await button('.review .actions', 'Withdraw my review');
+  await page.waitForFunction(() => document.querySelector('#merge-status') && !document.querySelector('#merge-status.blocked'));
+  assert((await text('#merge-status')).includes('Approvals: 0 of 1'), 'what is left is the missing approval');
+  assert(!(await page.$('#dismiss')), 'nothing left to withdraw');
+  await page.type('#review-comment', 'Please rename it ' + XSS);
+  await button('.review .actions', 'Request changes');
+  await page.waitForSelector('#merge-status.blocked');
+  // a change request without a comment is not sent
+  await button('.review .actions', 'Request changes');
+  await page.waitForFunction(() => document.querySelector('.review .problem')?.innerText.includes('needs a comment'));
+  assert(await page.evaluate(() => document.activeElement?.id === 'review-comment'), 'the focus goes to the comment');
+  await noXss();
+});
+
+await step('the_reviewer_approves_and_the_merge_is_possible', async () => {
+  await typeInto('#review-comment', 'Renamed: fine now');
+  await button('.review .actions', 'Approve');
+  await page.waitForSelector('#merge-status.ok');
+  assert(!(await page.$('#merge-status.blocked')), 'no longer blocked');
+  assert(await page.$eval('h1', (h) => ![...h.querySelectorAll('.badge')].some((b) => b.textContent === 'changes requested')), 'the state is lifted');
+  await page.waitForFunction(() => document.querySelector('main').innerText.includes('Approvals: 1'));
+  await page.waitForFunction(() => [...document.querySelectorAll('li.comment')].some((c) =>
+    c.querySelector('.badge')?.textContent === 'approved' && c.querySelector('.body').textContent === 'Renamed: fine now'));
+  await inOrder(['main h1', '#merge-status', '#merge', '#note', '.review', '#changes-h', '#reviewers', 'section.thread']);
+  await shot('11d-proposal-approved');
+  await typeInto('#merge-issue', 'PROJ-4');
+  await page.click('#merge');
+  await page.waitForFunction(() => document.querySelector('h1 .badge')?.textContent === 'merged', { timeout: WAIT });
+  await noXss();
+  await inOrder(['main h1', '#note', '#changes-h', '#reviewers', 'section.thread']);
+  await page.$eval('h1', (e) => e.scrollIntoView());
   await shot('12-proposal-merged');
 });
 
@@ -229,11 +367,11 @@ await step('watch_a_lock_progress_update', async () => {
     reason: 'rebuild ' + XSS, ttl_seconds: 600, heartbeat_seconds: 60 });
   await api('POST', `/api/v1/locks/${lock.id}/heartbeat`, TOKENS.svc, { progress: { percent: 10, phase: 'build', message: 'starting' } });
   await go('#/locks?branch=staging');
-  await page.waitForFunction((id) => document.querySelector(`tr[data-lock="${id}"] .pct`)?.textContent === '10%', { timeout: 8000 }, lock.id);
+  await page.waitForFunction((id) => document.querySelector(`tr[data-lock="${id}"] .pct`)?.textContent === '10%', { timeout: WAIT }, lock.id);
   await shot('13-lock-10');
   await api('POST', `/api/v1/locks/${lock.id}/heartbeat`, TOKENS.svc, { progress: { percent: 60, phase: 'catch_up', message: '6,000 of 10,000' } });
   const t0 = Date.now();
-  await page.waitForFunction((id) => document.querySelector(`tr[data-lock="${id}"] .pct`)?.textContent === '60%', { timeout: 5000 }, lock.id);
+  await page.waitForFunction((id) => document.querySelector(`tr[data-lock="${id}"] .pct`)?.textContent === '60%', { timeout: WAIT }, lock.id);
   console.log(`     the page showed the new progress ${Date.now() - t0} ms after the heartbeat`);
   assert((await mainText()).includes('rebuild ' + XSS), 'reason as text');
   await noXss();
@@ -249,7 +387,7 @@ await step('filter_and_verify_the_audit_log', async () => {
   await page.click('form.filters button[type=submit]');
   await page.waitForFunction(() => location.hash.includes('f_action=proposal.merge'));
   await page.waitForFunction(() => { const rows = [...document.querySelectorAll('#audit tbody tr')];
-    return rows.length >= 1 && rows.every((r) => r.children[3].textContent === 'proposal.merge'); }, { timeout: 8000 });
+    return rows.length >= 1 && rows.every((r) => r.children[3].textContent === 'proposal.merge'); }, { timeout: WAIT });
   await page.click('#verify');
   await page.waitForFunction(() => document.querySelector('#verify-result').innerText.includes('chain intact'), { timeout: 15000 });
   await shot('14-audit');
@@ -258,7 +396,7 @@ await step('filter_and_verify_the_audit_log', async () => {
 await step('alerts', async () => {
   await go('#/alerts');
   await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Alerts');
-  await page.waitForFunction(() => !document.querySelector('main [role=status]'), { timeout: 8000 });
+  await page.waitForFunction(() => !document.querySelector('main [role=status]'), { timeout: WAIT });
   await shot('15-alerts');
 });
 
@@ -269,12 +407,8 @@ await step('keyboard_and_labels', async () => {
   await page.keyboard.press('Tab');
   const first = await page.evaluate(() => document.activeElement.textContent);
   assert(first === 'Skip to content', 'the first Tab reaches the skip link, got ' + first);
-  const unlabeled = await page.$$eval('input, select, textarea', (els) => els.filter((e) => e.type !== 'hidden' &&
-    !e.closest('label') && !e.getAttribute('aria-label') && !(e.id && document.querySelector(`label[for="${e.id}"]`))).map((e) => e.outerHTML));
-  assert(unlabeled.length === 0, 'unlabeled controls: ' + unlabeled.join(' '));
-  // every link and button is reachable and named
-  const unnamed = await page.$$eval('a[href], button', (els) => els.filter((e) => !e.textContent.trim() && !e.getAttribute('aria-label')).length);
-  assert(unnamed === 0, unnamed + ' unnamed links or buttons');
+  // every control is labelled, every link and button named
+  await labelsOk();
 });
 
 await step('narrow_screen', async () => {
@@ -285,6 +419,11 @@ await step('narrow_screen', async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 1, 'no horizontal scrolling on a narrow screen, overflow ' + overflow);
   await shot('16-narrow');
+  await go(proposalHash);
+  await page.waitForSelector('section.thread li.comment');
+  const overflow2 = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow2 <= 1, 'the proposal with its review thread fits a narrow screen, overflow ' + overflow2);
+  await shot('16-narrow-proposal');
   await page.setViewport({ width: 1280, height: 800 });
 });
 

@@ -100,45 +100,83 @@ def _server(ctx, env=None):
 # ---------------------------------------------------------------- probe
 
 
-class Probe(threading.Thread):
-    """A client from another address: a new connection every 100 ms, an
-    authenticated GET, the whole answer read. Records (start, seconds,
-    status or error)."""
+# The probe runs in a process of its own: in this process the attacker's
+# threads hold the interpreter lock, and a probe sharing it would measure the
+# test's own scheduling rather than the server's answer.
+_PROBE_CODE = r"""
+import select, socket, sys, time
+port, addr, every = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+req = sys.stdin.buffer.readline().rstrip(b"\n").replace(b"\\n", b"\n").replace(b"\\r", b"\r")
+def status_of(s):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise OSError("closed before the head")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v.strip())
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise OSError("closed before the body's end")
+        body += chunk
+    return status
+nxt = time.monotonic()
+while True:
+    t0 = time.monotonic()
+    try:
+        s = socket.socket()
+        try:
+            s.settimeout(5)
+            s.bind((addr, 0))
+            s.connect(("127.0.0.1", port))
+            s.sendall(req)
+            st = status_of(s)
+        finally:
+            s.close()
+    except OSError as e:
+        st = repr(e).replace(" ", "_")
+    print(t0, time.monotonic() - t0, st, flush=True)
+    nxt += every
+    # stdin closing is the signal to stop
+    if select.select([sys.stdin], [], [], max(0.0, nxt - time.monotonic()))[0]:
+        break
+"""
+
+
+class Probe:
+    """A client from another address, in its own process: a new connection
+    every 100 ms, an authenticated GET, the whole answer read. Records
+    (start, seconds, status or error); CLOCK_MONOTONIC is shared by the
+    processes, so starts compare with this process's clock."""
 
     def __init__(self, srv, path="/api/v1/branches"):
-        super().__init__(daemon=True)
         self.srv = srv
         self.req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-                    f"{srv.token('slow-probe', VIEWER)}\r\nConnection: close\r\n\r\n").encode()
+                    f"{srv.token('slow-probe', VIEWER)}\r\nConnection: close\r\n\r\n")
         self.results = []
-        self.halt = threading.Event()
+        self.proc = None
 
-    def once(self):
-        t0 = time.monotonic()
-        try:
-            s = socket.socket()
-            try:
-                s.settimeout(5)
-                s.bind((PROBE_ADDR, 0))
-                s.connect(("127.0.0.1", self.srv.port))
-                s.sendall(self.req)
-                r = harness._read_response(s)
-                return (t0, time.monotonic() - t0, r.status)
-            finally:
-                s.close()
-        except OSError as e:
-            return (t0, time.monotonic() - t0, repr(e))
-
-    def run(self):
-        nxt = time.monotonic()
-        while not self.halt.is_set():
-            self.results.append(self.once())
-            nxt += PROBE_EVERY
-            self.halt.wait(max(0.0, nxt - time.monotonic()))
+    def start(self):
+        import sys
+        self.proc = subprocess.Popen([sys.executable, "-c", _PROBE_CODE, str(self.srv.port), PROBE_ADDR,
+                                      str(PROBE_EVERY)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc.stdin.write(self.req.replace("\r", "\\r").replace("\n", "\\n") + "\n")
+        self.proc.stdin.flush()
 
     def stop(self):
-        self.halt.set()
-        self.join(10)
+        self.proc.stdin.close()
+        out = self.proc.stdout.read()
+        self.proc.wait(15)
+        for line in out.splitlines():
+            t0, d, st = line.split(" ", 2)
+            self.results.append((float(t0), float(d), int(st) if st.isdigit() else st))
 
     def check(self, what):
         assert len(self.results) >= 5, f"{what}: the probe ran {len(self.results)} time(s)"
