@@ -16,8 +16,8 @@ import sys
 ROOT = sys.argv[1] if len(sys.argv) > 1 else "src"
 UPPER = {"http", "api", "app"}
 # The target order of issue #12 (docs/architecture.md "Layers"), lowest first.
-LAYERS = ["util", "core", "infra", "store", "ontology", "audit", "auth", "governance", "locks", "txn", "vcs", "search",
-          "backup", "ops", "http", "api", "app"]
+LAYERS = ["util", "core", "infra", "store", "ontology", "events", "audit", "auth", "governance", "locks", "txn", "vcs",
+          "search", "webhooks", "backup", "ops", "http", "api", "app"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 ONLY = {"cli": {"util"}}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)

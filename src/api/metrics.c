@@ -13,6 +13,7 @@
 #include "http/routes.h"
 #include "infra/metrics.h"
 #include "ops/metrics.h"
+#include "webhooks/sender.h"
 
 #define emit oms_mtext_emit
 #define emit_family oms_mtext_family
@@ -74,6 +75,7 @@ int oms_h_metrics(oms_request *req)
     oms_ops_metrics_live_locks(ctx, &b);
     oms_metrics_text_search(&b);
     oms_ops_metrics_index_jobs(ctx, &b);
+    oms_webhook_metrics_text(ctx, &b);
     oms_metrics_text_pool(&b);
     emit_ratelimit(&b);
     oms_metrics_text_alerts(&b);

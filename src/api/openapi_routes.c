@@ -144,6 +144,27 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/overrides/{id}/cancel", "Cancel an override", NULL, NULL, NULL, 200, REF("Override"), NULL},
     {"GET", "/api/v1/alerts", "Security alerts", "rule limit cursor", NULL, NULL, 200, PAGE_OF("Alert"), NULL},
 
+    {"GET", "/api/v1/events", "Events in order after a position (CloudEvents), filtered by what the caller may read",
+     "after types branch limit", NULL, NULL, 200, PAGE, NULL},
+    {"GET", "/api/v1/webhooks", "List webhook subscriptions (secrets are never shown)", "limit cursor", NULL, NULL, 200,
+     PAGE, NULL},
+    {"POST", "/api/v1/webhooks", "Create a webhook subscription (its secret is shown in this answer only)", NULL,
+     "{\"type\":\"object\",\"required\":[\"url\"],\"additionalProperties\":false,\"properties\":{"
+     "\"url\":{\"type\":\"string\"},\"types\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+     "\"branches\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"description\":{\"type\":\"string\"},"
+     "\"enabled\":{\"type\":\"boolean\"}}}",
+     "{\"url\":\"https://hooks.example.com/oms\",\"types\":[\"commit.*\"],\"branches\":[\"main\"]}", 201, OBJ,
+     NULL},
+    {"GET", "/api/v1/webhooks/{id}", "Read a webhook subscription", NULL, NULL, NULL, 200, OBJ, NULL},
+    {"PUT", "/api/v1/webhooks/{id}", "Replace a webhook subscription's settings (the secret is kept)", NULL, OBJ,
+     "{\"url\":\"https://hooks.example.com/oms\",\"types\":[\"*\"],\"branches\":[],\"enabled\":true}", 200, OBJ,
+     NULL},
+    {"DELETE", "/api/v1/webhooks/{id}", "Delete a webhook subscription", NULL, NULL, NULL, 204, NULL, NULL},
+    {"GET", "/api/v1/webhooks/{id}/deliveries", "Deliveries of a subscription, newest first", "status limit cursor",
+     NULL, NULL, 200, PAGE, NULL},
+    {"POST", "/api/v1/webhooks/{id}/deliveries/{key}/redeliver", "Send a delivery's event again", NULL, NULL, NULL, 202,
+     OBJ, NULL},
+
     {"GET", "/api/v1/acl/policies", "List ACL policies", "subject limit cursor", NULL, NULL, 200,
      PAGE_OF("AclPolicyRecord"), NULL},
     {"POST", "/api/v1/acl/policies", "Create an ACL policy", NULL, REF("AclPolicy"),

@@ -26,6 +26,8 @@
 #include "util/alloc.h"
 #include "util/time.h"
 #include "vcs/write.h"
+#include "webhooks/change_events.h"
+#include "webhooks/sender.h"
 
 extern char **environ;
 
@@ -145,7 +147,14 @@ static int cmd_serve(oms_config *cfg)
     }
     /* the search index moves with every commit, in the commit's transaction */
     oms_vcs_set_commit_hook(oms_search_on_commit, oms_search_on_branch_create, oms_search_on_branch_delete);
+    /* every change writes its event to the outbox, in its transaction */
+    oms_change_set_outbox(oms_change_events_outbox);
+    if (oms_webhook_sender_start(app.store, cfg, &err)) {
+        code = refuse_start("refusing to start", &err);
+        goto cleanup;
+    }
     code = oms_server_run(&app, &err) ? refuse_start("serve", &err) : 0;
+    oms_webhook_sender_stop();
 cleanup:
     oms_identity_stop();
     oms_store_close(app.store);

@@ -6,6 +6,8 @@
 
 #include "api/acl.h"
 #include "api/alerts.h"
+#include "api/events.h"
+#include "api/webhooks.h"
 #include "api/audit.h"
 #include "api/health.h"
 #include "api/locks.h"
@@ -101,6 +103,17 @@ const oms_route oms_app_routes[] = {
     {"POST", "/api/v1/overrides/{id}/reject", oms_h_override_reject, OMS_PERM_OVERRIDE_APPROVE, "override.reject", false},
     {"POST", "/api/v1/overrides/{id}/cancel", oms_h_override_cancel, OMS_PERM_OVERRIDE_REQUEST, "override.cancel", false},
     {"GET", "/api/v1/alerts", oms_h_alert_list, OMS_PERM_ALERT_READ, NULL, false},
+
+    /* events and webhooks (SPEC §13) */
+    {"GET", "/api/v1/events", oms_h_event_list, OMS_PERM_SCHEMA_READ, NULL, false},
+    {"GET", "/api/v1/webhooks", oms_h_webhook_list, OMS_PERM_WEBHOOK_ADMIN, NULL, false},
+    {"POST", "/api/v1/webhooks", oms_h_webhook_create, OMS_PERM_WEBHOOK_ADMIN, "webhook.create", false},
+    {"GET", "/api/v1/webhooks/{id}", oms_h_webhook_get, OMS_PERM_WEBHOOK_ADMIN, NULL, false},
+    {"PUT", "/api/v1/webhooks/{id}", oms_h_webhook_update, OMS_PERM_WEBHOOK_ADMIN, "webhook.update", false},
+    {"DELETE", "/api/v1/webhooks/{id}", oms_h_webhook_delete, OMS_PERM_WEBHOOK_ADMIN, "webhook.delete", false},
+    {"GET", "/api/v1/webhooks/{id}/deliveries", oms_h_webhook_deliveries, OMS_PERM_WEBHOOK_ADMIN, NULL, false},
+    {"POST", "/api/v1/webhooks/{id}/deliveries/{key}/redeliver", oms_h_webhook_redeliver, OMS_PERM_WEBHOOK_ADMIN,
+     "webhook.redeliver", false},
     /* ACL policies (SPEC §6.2): every change bumps acl_version, is audited
      * and raises an alert in its own transaction (src/auth/acl_handlers.c) */
     {"GET", "/api/v1/acl/policies", oms_h_acl_list, OMS_PERM_ACL_READ, NULL, false},

@@ -13,6 +13,7 @@
 #include "http/ratelimit.h"
 #include "locks/reaper.h"
 #include "search/rebuild.h"
+#include "webhooks/sender.h"
 
 /* A task with nothing to do keeps the table non-empty in C; real tasks are
  * added above it by the subsystems that need them. */
@@ -30,6 +31,8 @@ static void lock_reaper(oms_app *app) { oms_lock_reap(app->store); }
 static void audit_seal(oms_app *app) { oms_audit_seal_run(app->store); }
 static void security_monitor(oms_app *app) { oms_monitor_task(app->store); }
 
+static void events_retention(oms_app *app) { oms_events_retention_task(app->store, app->cfg); }
+
 static void log_flush(oms_app *app)
 {
     (void)app;
@@ -46,6 +49,7 @@ const oms_task oms_tasks[] = {
     {"ratelimit-audit", 1000, oms_ratelimit_task}, /* aggregated refusals of ended windows; storm alerts */
     {"identity-files", 1000, identity_poll}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
     {"search-jobs", 1000, search_jobs}, /* fails rebuilds whose lock lapsed; drops retired generations */
+    {"events-retention", 60000, events_retention}, /* OMS_EVENTS_RETENTION_HOURS */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);

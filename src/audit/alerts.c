@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "events/events.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "store/alerts_sql.h"
@@ -49,6 +50,20 @@ int oms_alert_raise(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const c
                        .request_id = ctx ? ctx->request_id : NULL,
                        .detail = detail ? detail : "{}"};
     int rc = oms_store_alert_insert(c, &a, err);
+    if (rc == OMS_OK) {
+        /* its alert.raised event, in the same transaction (SPEC §13) */
+        json_t *parsed = json_loads(a.detail, 0, NULL);
+        json_t *data = json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", id, "rule", rule, "severity", severity, "time_ms",
+                                 (json_int_t)a.time_ms, "detail", parsed ? parsed : json_object());
+        if (data && a.subject)
+            json_object_set_new(data, "subject", json_string(a.subject));
+        if (data && a.client_addr)
+            json_object_set_new(data, "client_addr", json_string(a.client_addr));
+        if (data && a.request_id)
+            json_object_set_new(data, "request_id", json_string(a.request_id));
+        rc = data ? oms_event_emit(c, "alert.raised", rule, NULL, data, err)
+                  : oms_err_set(err, OMS_ENOMEM, "out of memory");
+    }
     if (rc == OMS_OK) {
         oms_metrics_alert(rule);
         log_alert(&a);

@@ -27,6 +27,7 @@ static const char *const k_perm_names[OMS_PERM__COUNT] = {
     [OMS_PERM_ALERT_READ] = "alert:read",
     [OMS_PERM_METRICS_READ] = "metrics:read",
     [OMS_PERM_TAG_WRITE] = "tag:write",
+    [OMS_PERM_WEBHOOK_ADMIN] = "webhook:admin",
 };
 
 #define P(x) OMS_PERMSET(OMS_PERM_##x)

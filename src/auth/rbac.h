@@ -33,6 +33,7 @@ typedef enum {
     OMS_PERM_ALERT_READ,
     OMS_PERM_METRICS_READ,
     OMS_PERM_TAG_WRITE,
+    OMS_PERM_WEBHOOK_ADMIN,
     OMS_PERM__COUNT
 } oms_perm;
 

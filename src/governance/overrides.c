@@ -10,6 +10,7 @@
 
 #include "audit/alerts.h"
 #include "audit/audit.h"
+#include "events/events.h"
 #include "auth/principal.h"
 #include "infra/config.h"
 #include "infra/log.h"
@@ -176,7 +177,15 @@ static int append_event(oms_dbconn *c, const oms_ctx *ctx, const char *action, c
         oms_audit_from_ctx(&ev, ctx);
     else
         ev.actor_sub = "oms";
-    return oms_audit_append(c, &ev, err) ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+    if (oms_audit_append(c, &ev, err))
+        return oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+    /* its event, in the same transaction (docs/events.md) */
+    json_t *d = json_loads(detail ? detail : "{}", 0, NULL);
+    json_t *data = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:o}", "action", action, "id", id, "branch", branch, "actor",
+                             ev.actor_sub ? ev.actor_sub : "oms", "request_id", ctx ? ctx->request_id : NULL, "detail",
+                             d ? d : json_object());
+    return oms_event_emit(c, strcmp(action, "override.used") == 0 ? "override.used" : "override.expired", id, branch,
+                          data, err);
 }
 
 int oms_governance_in_tx(oms_dbconn *c, oms_ctx *ctx, oms_error *err)

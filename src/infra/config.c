@@ -59,6 +59,18 @@ const oms_cfg_def oms_cfg_table[] = {
      " and the 503 recorded instead; docs/audit.md)"},
     {"OMS_ALERT_WEBHOOK_URL", CFG_STRING, NULL, 0, 0, false, false, "security alert webhook"},
     {"OMS_ALERT_WEBHOOK_SECRET", CFG_STRING, NULL, 0, 0, true, true, "webhook HMAC secret"},
+    /* events and webhooks (docs/events.md) */
+    {"OMS_WEBHOOK_TIMEOUT_MS", CFG_INT, "10000", 100, 120000, false, false,
+     "time allowed for one webhook delivery attempt (connecting gets at most 5 s of it)"},
+    {"OMS_WEBHOOK_BACKOFF_MS", CFG_INT, "1000", 1, 3600000, false, false,
+     "first retry delay of a failed webhook delivery; it doubles per attempt (at most 1 h, with jitter) until the "
+     "delivery is 24 h old, then it is dead"},
+    {"OMS_WEBHOOK_POLL_MS", CFG_INT, "200", 10, 60000, false, false,
+     "how often the webhook sender looks for new events when idle"},
+    {"OMS_WEBHOOK_WORKERS", CFG_INT, "4", 1, 16, false, false,
+     "webhook sender threads: subscriptions sent to at once (a hanging receiver holds one for the timeout)"},
+    {"OMS_EVENTS_RETENTION_HOURS", CFG_INT, "168", 1, 87600, false, false,
+     "age after which delivered events are dropped from the outbox (and from GET /api/v1/events)"},
     {"OMS_ALERT_AUTH_FAILURES", CFG_STRING, "20/300", 0, 0, false, false,
      "COUNT/SECONDS: authentication failures (401) from one client address within that many seconds that raise an "
      "auth_failure_burst alert (once per address and window); COUNT 1..1000000, SECONDS 1..86400"},

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "events/events.h"
 #include "locks/locks.h"
 #include "infra/log.h"
 #include "store/locks_sql.h"
@@ -31,6 +32,15 @@ static int audit_expired(oms_dbconn *c, const oms_lock *l, oms_error *err)
                           .detail = detail};
     int rc = oms_audit_append(c, &ev, err);
     free(detail);
+    if (rc == OMS_OK) {
+        json_t *data = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:s}", "action", "lock.expired", "id", l->id,
+                                 "scope", l->scope, "resource_type", l->resource_type, "resource_id", l->resource_id,
+                                 "holder", l->holder, "cause", heartbeat ? "missed_heartbeats" : "ttl", "deadline_at",
+                                 deadline);
+        if (l->branch && data)
+            json_object_set_new(data, "branch", json_string(l->branch));
+        rc = oms_event_emit(c, "lock.expired", l->id, l->branch, data, err);
+    }
     return rc;
 }
 

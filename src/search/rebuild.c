@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "events/events.h"
 #include "locks/locks.h"
 #include "infra/config.h"
 #include "infra/log.h"
@@ -74,24 +75,37 @@ static int audit_job(oms_dbconn *c, const char *action, const char *outcome, con
                      json_t *detail, oms_error *err)
 {
     char *d = json_dumps(detail, JSON_COMPACT);
-    json_decref(detail);
     oms_audit_event ev = {.actor_sub = "oms", .action = action, .outcome = outcome, .resource_kind = "index-jobs",
                           .resource_branch = branch, .resource_id = job, .detail = d};
     int rc = oms_audit_append(c, &ev, err);
     free(d);
-    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+    if (rc) {
+        json_decref(detail);
+        return oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+    }
+    /* the job's end is an event too (docs/events.md), in the same transaction */
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:o}", "action", action, "job", job, "branch", branch, "outcome",
+                             outcome, "detail", detail);
+    return oms_event_emit(c, strcmp(outcome, "success") == 0 ? "index.rebuild_completed" : "index.rebuild_failed",
+                          job, branch, data, err);
 }
 
 static int audit_lock(oms_dbconn *c, const char *action, const char *branch, const char *lock_id, json_t *detail,
                       oms_error *err)
 {
     char *d = json_dumps(detail, JSON_COMPACT);
-    json_decref(detail);
     oms_audit_event ev = {.actor_sub = "oms", .action = action, .outcome = "success", .resource_kind = "locks",
                           .resource_branch = branch, .resource_id = lock_id, .detail = d};
     int rc = oms_audit_append(c, &ev, err);
     free(d);
-    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+    if (rc) {
+        json_decref(detail);
+        return oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+    }
+    json_t *data = json_pack("{s:s, s:s, s:s, s:o}", "action", action, "id", lock_id, "branch", branch, "detail",
+                             detail);
+    return oms_event_emit(c, strcmp(action, "lock.acquire") == 0 ? "lock.acquired" : "lock.released", lock_id, branch,
+                          data, err);
 }
 
 typedef struct {
@@ -876,7 +890,11 @@ int oms_index_rebuild_lock_event(oms_dbconn *c, oms_ctx *ctx, const oms_index_re
     oms_audit_from_ctx(&lev, ctx);
     int rc = oms_audit_append(c, &lev, err);
     free(dt);
-    return rc ? oms_err_set(err, OMS_EAUDIT, "the audit store cannot write") : OMS_OK;
+    if (rc)
+        return oms_err_set(err, OMS_EAUDIT, "the audit store cannot write");
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "action", "lock.acquire", "id", st->lock_id, "branch",
+                             st->branch, "job", st->job, "actor", ctx->sub, "request_id", ctx->request_id);
+    return oms_event_emit(c, "lock.acquired", st->lock_id, st->branch, data, err);
 }
 
 int oms_index_rebuild_launch(oms_ctx *ctx, const oms_index_rebuild *st, json_t **out, oms_error *err)

@@ -65,6 +65,18 @@ const oms_backup_section oms_backup_sections[] = {
     {"acl_version", COLS("id", "version"), 1, 1},
     {"alerts", COLS("id", "time_ms", "rule", "severity", "subject", "client_addr", "request_id", "detail", "delivered"),
      1, 0},
+    /* Events (the outbox), webhook subscriptions with their secrets (the
+     * sender signs with them) and deliveries (SPEC §10, §13); a sender's
+     * lease is not state worth keeping. */
+    {"events", COLS("seq", "pos", "id", "type", "branch", "time_ms", "body"), 1, 1},
+    {"webhooks",
+     COLS("id", "url", "secret", "types", "branches", "description", "enabled", "builtin", "cursor_pos", "created_at",
+          "created_by", "updated_at"),
+     1, 0},
+    {"webhook_deliveries",
+     COLS("id", "webhook_id", "event_id", "event_pos", "status", "attempts", "next_at", "last_status", "last_error",
+          "created_at", "updated_at"),
+     1, 0},
     /* Live locks are not backed up (SPEC §10); ended ones are history. */
     {"locks",
      COLS("id", "branch", "scope", "resource_type", "resource_id", "kind", "holder", "reason", "acquired_at",
@@ -464,10 +476,15 @@ int oms_backup_sql_finish(oms_dbconn *c, oms_error *err)
         return oms_db_exec(c, "INSERT INTO lock_fencing (id, value) SELECT 1, COALESCE((SELECT MAX(fencing_token)"
                               " FROM locks), 0) WHERE NOT EXISTS (SELECT 1 FROM lock_fencing)",
                            NULL, 0, NULL, err);
-    return oms_db_exec(c,
-                       "SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), GREATEST(MAX(seq), 1),"
-                       " MAX(seq) IS NOT NULL) FROM audit_events",
-                       NULL, 0, NULL, err);
+    int rc = oms_db_exec(c,
+                         "SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), GREATEST(MAX(seq), 1),"
+                         " MAX(seq) IS NOT NULL) FROM audit_events",
+                         NULL, 0, NULL, err);
+    return rc ? rc
+              : oms_db_exec(c,
+                            "SELECT setval(pg_get_serial_sequence('events', 'seq'), GREATEST(MAX(seq), 1),"
+                            " MAX(seq) IS NOT NULL) FROM events",
+                            NULL, 0, NULL, err);
 }
 
 int oms_backup_sql_check_refs(oms_dbconn *c, bool *ok, char *what, size_t cap, oms_error *err)

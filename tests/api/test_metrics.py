@@ -33,6 +33,8 @@ REQUIRED = {
     "oms_db_pool_connections_open": "gauge",
     "oms_db_pool_connections_in_use": "gauge",
     "oms_inflight_requests": "gauge",
+    "oms_events_outbox_depth": "gauge",
+    "oms_webhook_deliveries_total": "counter",
 }
 
 _SUFFIXES = {"counter": ("",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}

@@ -12,6 +12,7 @@ holds, so a new content route fails this suite until it is covered."""
 
 import json
 import subprocess
+import time
 
 from harness import OMS_BIN, quote
 
@@ -148,7 +149,21 @@ def _probes(srv, head, pid):
         _denied(srv.get(f"/api/v1/index-jobs/{job}", headers=d))
         _ok(srv.get(f"/api/v1/index-jobs/{job}", headers=_h(srv)), 200)
 
+    def events():
+        # the pull feed (SPEC §13): none of the branch's events, nor a
+        # proposal's from it into a branch the developer may read
+        deadline = time.time() + 10
+        while int(srv.query("SELECT COUNT(*) FROM events WHERE pos IS NULL")[0][0]) and time.time() < deadline:
+            time.sleep(0.02)
+        r = _ok(srv.get("/api/v1/events?limit=1000", headers=d), 200)
+        assert SECRET not in r.body and "SecretThing" not in r.body and pid not in r.body, r.body[-500:]
+        r = _ok(srv.get(f"/api/v1/events?limit=1000&branch={quote(SECRET)}", headers=d), 200)
+        assert r.json()["items"] == [], r
+        r = _ok(srv.get("/api/v1/events?limit=1000", headers=_h(srv)), 200)
+        assert SECRET in r.body and pid in r.body
+
     return {
+        "/api/v1/events": events,
         "/api/v1/schemas/{branch}": schemas_export,
         "/api/v1/schemas/{branch}/{kind}": schemas_list,
         "/api/v1/schemas/{branch}/{kind}/{api_name}": schemas_get,

@@ -1,0 +1,265 @@
+#include "store/events_sql.h"
+
+#include <stdlib.h>
+
+#include "store/dialect.h"
+
+/* ---- events ---- */
+
+int oms_store_event_insert(oms_dbconn *c, const char *id, const char *type, const char *branch, int64_t time_ms,
+                           const char *body, oms_error *err)
+{
+    /* SQLite serialises writers: the next position is known now and is the
+     * commit order. PostgreSQL commits in any order: the sequencer gives
+     * positions to what has committed (oms_store_events_order). */
+    static const oms_sql q = {
+        "INSERT INTO events (pos, id, type, branch, time_ms, body)"
+        " VALUES ((SELECT COALESCE(MAX(pos), 0) + 1 FROM events), $1, $2, $3, $4, $5)",
+        "INSERT INTO events (pos, id, type, branch, time_ms, body) VALUES (NULL, $1, $2, $3, $4, $5)"};
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(type), DBP_TEXT(branch), DBP_INT(time_ms), DBP_TEXT(body)};
+    return oms_db_run(c, &q, p, 5, NULL, err);
+}
+
+int oms_store_events_order(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)
+{
+    *n = 0;
+    if (oms_db_single_writer_conn(c))
+        return OMS_OK;
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH m AS (SELECT COALESCE(MAX(pos), 0) AS p FROM events),"
+        " u AS (SELECT seq, ROW_NUMBER() OVER (ORDER BY seq) AS rn FROM"
+        "       (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT $1) s)"
+        " UPDATE events SET pos = m.p + u.rn FROM m, u WHERE events.seq = u.seq");
+    int rc = oms_db_begin(c, true, err);
+    if (rc)
+        return rc;
+    /* one sequencer at a time across instances */
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(max)};
+    if ((rc = oms_db_xact_lock(c, 0x6f6d736576656e74LL, false, err)) == OMS_OK &&
+        (rc = oms_db_run(c, &q, p, 1, &r, err)) == OMS_OK) {
+        *n = r ? r->changes : 0;
+        rc = oms_db_commit(c, err);
+    } else {
+        oms_db_rollback(c);
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_events_page(oms_dbconn *c, int64_t after, int64_t limit, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT pos, id, type, branch, body FROM events WHERE pos > $1 ORDER BY pos LIMIT $2");
+    oms_dbparam p[] = {DBP_INT(after), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
+static int one_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *p, int np, int64_t *out, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, q, p, np, &r, err);
+    if (rc == OMS_OK)
+        *out = r->nrows && oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_events_last_pos(oms_dbconn *c, int64_t *out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT COALESCE(MAX(pos), 0) FROM events");
+    return one_int(c, &q, NULL, 0, out, err);
+}
+
+int oms_store_event_body(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT pos, body FROM events WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_events_depth(oms_dbconn *c, int64_t *out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT (SELECT COUNT(*) FROM events WHERE pos IS NULL OR pos > (SELECT COALESCE(MIN(cursor_pos),"
+        "        (SELECT COALESCE(MAX(pos), 0) FROM events)) FROM webhooks WHERE enabled = 1))"
+        " + (SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying'))");
+    return one_int(c, &q, NULL, 0, out, err);
+}
+
+int oms_store_events_expire(oms_dbconn *c, int64_t before_ms, int64_t *n, oms_error *err)
+{
+    static const oms_sql ev = OMS_SQL_BOTH(
+        "DELETE FROM events WHERE time_ms < $1 AND pos IS NOT NULL"
+        " AND pos <= (SELECT COALESCE(MIN(cursor_pos), 9000000000000000000) FROM webhooks WHERE enabled = 1)"
+        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_pos = events.pos"
+        "                 AND d.status IN ('pending', 'retrying'))");
+    static const oms_sql dl = OMS_SQL_BOTH(
+        "DELETE FROM webhook_deliveries WHERE updated_at < $1 AND status IN ('delivered', 'dead')");
+    oms_dbparam p[] = {DBP_INT(before_ms)};
+    oms_dbres *r = NULL;
+    int rc = oms_db_begin(c, true, err);
+    if (rc)
+        return rc;
+    if ((rc = oms_db_run(c, &ev, p, 1, &r, err)) == OMS_OK && (rc = oms_db_run(c, &dl, p, 1, NULL, err)) == OMS_OK)
+        rc = oms_db_commit(c, err);
+    else
+        oms_db_rollback(c);
+    *n = rc == OMS_OK && r ? r->changes : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* ---- webhook subscriptions ---- */
+
+#define WH_COLS                                                                                                 \
+    "id, url, types, branches, description, enabled, builtin, cursor_pos, created_at, created_by, updated_at, " \
+    "secret"
+
+int oms_store_webhook_insert(oms_dbconn *c, const oms_webhook_row *w, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO webhooks (id, url, secret, types, branches, description, enabled, builtin, cursor_pos,"
+        " created_at, created_by, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(pos), 0) FROM events), $9, $10, $9)");
+    oms_dbparam p[] = {DBP_TEXT(w->id),       DBP_TEXT(w->url),         DBP_TEXT(w->secret),
+                       DBP_TEXT(w->types),    DBP_TEXT(w->branches),    DBP_TEXT(w->description ? w->description : ""),
+                       DBP_INT(w->enabled),   DBP_INT(w->builtin),      DBP_INT(w->now_ms),
+                       DBP_TEXT(w->created_by)};
+    return oms_db_run(c, &q, p, 10, NULL, err);
+}
+
+int oms_store_webhook_update(oms_dbconn *c, const oms_webhook_row *w, bool *found, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "UPDATE webhooks SET url = COALESCE($2, url), secret = COALESCE($3, secret), types = $4, branches = $5,"
+        " description = $6, enabled = $7, updated_at = $8 WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(w->id),       DBP_TEXT(w->url),      DBP_TEXT(w->secret),
+                       DBP_TEXT(w->types),    DBP_TEXT(w->branches), DBP_TEXT(w->description ? w->description : ""),
+                       DBP_INT(w->enabled),   DBP_INT(w->now_ms)};
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, p, 8, &r, err);
+    *found = rc == OMS_OK && r && r->changes > 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_webhook_delete(oms_dbconn *c, const char *id, bool *found, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM webhooks WHERE id = $1");
+    static const oms_sql d = OMS_SQL_BOTH("DELETE FROM webhook_deliveries WHERE webhook_id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *found = rc == OMS_OK && r && r->changes > 0;
+    oms_dbres_free(r);
+    return rc ? rc : oms_db_run(c, &d, p, 1, NULL, err);
+}
+
+int oms_store_webhook_get(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT " WH_COLS " FROM webhooks WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_webhook_page(oms_dbconn *c, const char *after_id, int64_t limit, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT " WH_COLS " FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2");
+    oms_dbparam p[] = {DBP_TEXT(after_id ? after_id : ""), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
+int oms_store_webhook_claim(oms_dbconn *c, const char *owner, int64_t now_ms, int64_t until_ms, oms_dbres **out,
+                            oms_error *err)
+{
+    static const oms_sql q = {
+        "UPDATE webhooks SET lease_owner = $1, lease_until = $3 WHERE id = (SELECT id FROM webhooks"
+        " WHERE enabled = 1 AND lease_until < $2 ORDER BY lease_until, id LIMIT 1) RETURNING " WH_COLS,
+        "UPDATE webhooks SET lease_owner = $1, lease_until = $3 WHERE id = (SELECT id FROM webhooks"
+        " WHERE enabled = 1 AND lease_until < $2 ORDER BY lease_until, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        " RETURNING " WH_COLS};
+    oms_dbparam p[] = {DBP_TEXT(owner), DBP_INT(now_ms), DBP_INT(until_ms)};
+    return oms_db_run(c, &q, p, 3, out, err);
+}
+
+int oms_store_webhook_release(oms_dbconn *c, const char *id, const char *owner, int64_t next_ms, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "UPDATE webhooks SET lease_owner = NULL, lease_until = $3 WHERE id = $1 AND lease_owner = $2");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(owner), DBP_INT(next_ms)};
+    return oms_db_run(c, &q, p, 3, NULL, err);
+}
+
+int oms_store_webhook_release_all(oms_dbconn *c, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("UPDATE webhooks SET lease_owner = NULL, lease_until = 0");
+    return oms_db_run(c, &q, NULL, 0, NULL, err);
+}
+
+int oms_store_webhook_set_cursor(oms_dbconn *c, const char *id, int64_t pos, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("UPDATE webhooks SET cursor_pos = $2 WHERE id = $1 AND cursor_pos < $2");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_INT(pos)};
+    return oms_db_run(c, &q, p, 2, NULL, err);
+}
+
+/* ---- deliveries ---- */
+
+#define DLV_COLS \
+    "id, webhook_id, event_id, event_pos, status, attempts, next_at, last_status, last_error, created_at, updated_at"
+
+int oms_store_delivery_insert(oms_dbconn *c, const char *id, const char *webhook_id, const char *event_id,
+                              int64_t event_pos, int64_t now_ms, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_pos, status, attempts, next_at,"
+        " created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(webhook_id), DBP_TEXT(event_id), DBP_INT(event_pos), DBP_INT(now_ms)};
+    return oms_db_run(c, &q, p, 5, NULL, err);
+}
+
+int oms_store_delivery_next(oms_dbconn *c, const char *webhook_id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT " DLV_COLS " FROM webhook_deliveries WHERE webhook_id = $1 AND status IN ('pending', 'retrying')"
+        " ORDER BY event_pos, created_at, id LIMIT 1");
+    oms_dbparam p[] = {DBP_TEXT(webhook_id)};
+    return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_delivery_get(oms_dbconn *c, const char *webhook_id, const char *id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT " DLV_COLS " FROM webhook_deliveries WHERE webhook_id = $1 AND id = $2");
+    oms_dbparam p[] = {DBP_TEXT(webhook_id), DBP_TEXT(id)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}
+
+int oms_store_delivery_page(oms_dbconn *c, const char *webhook_id, const char *status, int64_t limit,
+                            int64_t before_ms, const char *before_id, oms_dbres **out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT " DLV_COLS " FROM webhook_deliveries WHERE webhook_id = $1"
+        " AND (CAST($2 AS TEXT) IS NULL OR status = $2)"
+        " AND (created_at < $3 OR (created_at = $3 AND id < $4))"
+        " ORDER BY created_at DESC, id DESC LIMIT $5");
+    oms_dbparam p[] = {DBP_TEXT(webhook_id), DBP_TEXT(status), DBP_INT(before_ms),
+                       DBP_TEXT(before_id ? before_id : "~"), DBP_INT(limit)};
+    return oms_db_run(c, &q, p, 5, out, err);
+}
+
+int oms_store_delivery_attempted(oms_dbconn *c, const char *id, const char *status, int64_t next_at,
+                                 int http_status, const char *error, int64_t now_ms, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, next_at = $3, last_status = $4,"
+        " last_error = $5, updated_at = $6 WHERE id = $1");
+    oms_dbparam p[] = {DBP_TEXT(id),
+                       DBP_TEXT(status),
+                       DBP_INT(next_at),
+                       http_status ? DBP_INT(http_status) : DBP_NULL,
+                       DBP_TEXT(error),
+                       DBP_INT(now_ms)};
+    return oms_db_run(c, &q, p, 6, NULL, err);
+}

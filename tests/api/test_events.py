@@ -1,0 +1,256 @@
+"""Events (SPEC §13, docs/events.md): every change writes exactly its
+CloudEvents event in its own transaction; a refused change writes none; the
+same events are delivered, signed, to a subscribed webhook and pulled in
+order from GET /api/v1/events, filtered by what the caller may read."""
+
+import base64
+import time
+
+from harness import quote
+from webhook_receiver import Receiver, verify
+
+ADMIN = ("admin",)
+DEV = ("developer",)
+JUSTIFICATION = "Production incident: the billing pipeline is down and needs an urgent schema fix now."
+FAST = {"OMS_WEBHOOK_POLL_MS": "20", "OMS_WEBHOOK_BACKOFF_MS": "100", "OMS_WEBHOOK_TIMEOUT_MS": "1000"}
+
+
+def _h(srv, sub="dev", roles=DEV, issue="EV-1", **extra):
+    h = srv.auth(sub, roles)
+    if issue:
+        h["X-Issue-ID"] = issue
+    h.update(extra)
+    return h
+
+
+def _ok(r, status):
+    assert r.status == status, r
+    return r
+
+
+def _subscribe(srv, url, types=("*",), branches=()):
+    r = _ok(srv.request("POST", "/api/v1/webhooks", headers=_h(srv, "root", ADMIN, None),
+                        json_body={"url": url, "types": list(types), "branches": list(branches)}), 201)
+    return r.json()
+
+
+def settle(srv, timeout=10.0):
+    """Waits until every committed event has its position (PostgreSQL's
+    sequencer orders them within OMS_WEBHOOK_POLL_MS; docs/events.md)."""
+    deadline = time.time() + timeout
+    while int(srv.query("SELECT COUNT(*) FROM events WHERE pos IS NULL")[0][0]) and time.time() < deadline:
+        time.sleep(0.02)
+
+
+def _feed(srv, sub="root", roles=ADMIN, after=0, **q):
+    """Every event the caller may read after `after`, following the cursor."""
+    settle(srv)
+    out = []
+    while True:
+        qs = "&".join([f"after={after}", "limit=50"] + [f"{k}={v}" for k, v in q.items()])
+        page = _ok(srv.get(f"/api/v1/events?{qs}", headers=_h(srv, sub, roles, None)), 200).json()
+        out += page["items"]
+        if page["next_cursor"] is None or not page["items"] and int(page["next_cursor"]) == after:
+            return out
+        after = int(page["next_cursor"])
+
+
+def _sp(srv, branch, name):
+    return _ok(srv.request("POST", f"/api/v1/schemas/{quote(branch)}/shared-properties", headers=_h(srv),
+                           json_body={"api_name": name, "type": "string"}), 201)
+
+
+def test_every_change_kind_has_exactly_its_event_signed(ctx):
+    srv = ctx.new_server(env=FAST)
+    rcv = Receiver()
+    try:
+        wh = _subscribe(srv, rcv.url)
+        steps = []  # (request id, the event types it must have produced)
+
+        def step(r, status, *types):
+            _ok(r, status)
+            steps.append((r.header("X-Request-ID"), sorted(types)))
+            return r
+
+        step(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/a", "from": "main"}),
+             201, "branch.created")
+        step(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/b", "from": "main"}),
+             201, "branch.created")
+        step(_sp(srv, "ev/a", "X"), 201, "commit.created")
+        step(srv.request("POST", "/api/v1/branches/ev%2Fb/merge", headers=_h(srv), json_body={"source": "ev/a"}),
+             200, "branch.merged")
+        y = step(_sp(srv, "ev/a", "Y"), 201, "commit.created").header("X-Commit")
+        step(srv.request("POST", "/api/v1/branches/ev%2Fa/revert", headers=_h(srv), json_body={"commit": y}),
+             201, "branch.reverted")
+        step(srv.request("POST", "/api/v1/tags", headers=_h(srv, issue=None),
+                         json_body={"name": "ev-v1", "commit": "ev/a"}), 201, "tag.created")
+        r = step(srv.request("POST", "/api/v1/proposals", headers=_h(srv, "author"),
+                             json_body={"source": "ev/a", "target": "main", "title": "X"}), 201, "proposal.created")
+        pid = r.json()["id"]
+        step(srv.request("POST", f"/api/v1/proposals/{pid}/comments", headers=_h(srv, "rita", ("reviewer",), None),
+                         json_body={"body": "looks right"}), 201, "proposal.commented")
+        step(srv.request("POST", f"/api/v1/proposals/{pid}/approve", headers=_h(srv, "rita", ("reviewer",))),
+             200, "proposal.approved")
+        step(srv.request("POST", f"/api/v1/proposals/{pid}/merge", headers=_h(srv, "rita", ("reviewer",)),
+                         json_body={}), 200, "proposal.merged")
+        r = step(srv.request("POST", "/api/v1/locks", headers=_h(srv, "alice"),
+                             json_body={"branch": "ev/b", "scope": "branch", "kind": "maintenance", "reason": "r",
+                                        "ttl_seconds": 60}), 201, "lock.acquired")
+        lid = r.json()["id"]
+        step(srv.request("DELETE", f"/api/v1/locks/{lid}", headers=_h(srv, "alice")), 200, "lock.released")
+        r = step(srv.request("POST", "/api/v1/overrides", headers=_h(srv),
+                             json_body={"kind": "protected_branch", "branch": "main",
+                                        "justification": JUSTIFICATION, "incident": "INC-1", "ttl_seconds": 600}),
+                 201, "override.requested")
+        oid = r.json()["id"]
+        step(srv.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(srv, "sec", ("security_officer",))),
+             200, "override.approved")
+        # a write that uses the override: its commit, the use, and the override_used alert
+        step(srv.request("POST", "/api/v1/schemas/main/shared-properties", headers=_h(srv, **{"X-Override-ID": oid}),
+                         json_body={"api_name": "Hot", "type": "string"}), 201, "commit.created", "override.used",
+             "alert.raised")
+        # an ACL change: the policy's event, and the acl_change alert
+        step(srv.request("POST", "/api/v1/acl/policies", headers=_h(srv, "root", ADMIN),
+                         json_body={"subject": "user:eve", "effect": "deny", "permissions": ["schema:read"],
+                                    "branches": ["ev/secret/**"]}), 201, "acl.policy_created", "alert.raised")
+
+        events = _feed(srv)
+        mine = [e for e in events if e["type"] != "webhook.created"]
+        # exactly its events, per request, in the order of the requests
+        by_req = {}
+        for e in mine:
+            by_req.setdefault(e["data"].get("request_id"), []).append(e["type"])
+        assert len(by_req) == len(steps), (list(by_req), steps)
+        for rid, types in steps:
+            assert sorted(by_req.get(rid, [])) == types, (rid, by_req.get(rid), types)
+        order = []
+        for e in mine:
+            rid = e["data"].get("request_id")
+            if not order or order[-1] != rid:
+                order.append(rid)
+        assert order == [rid for rid, _ in steps]
+        # the envelope
+        for e in events:
+            assert e["specversion"] == "1.0" and e["source"] == "/oms" and e["datacontenttype"] == "application/json"
+            assert e["id"].startswith("evt_") and e["time"].endswith("Z") and int(e["sequence"]) > 0
+        c = next(e for e in mine if e["type"] == "commit.created")
+        assert c["data"]["branch"] == "ev/a" and c["branch"] == "ev/a" and len(c["data"]["commit_id"]) == 64
+        assert c["data"]["changed"] and c["data"]["issue_keys"] == ["EV-1"], c
+        seqs = [int(e["sequence"]) for e in events]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        # the webhook got the same events, in the same order, once each, signed
+        assert rcv.wait_for(lambda x: len(x.delivered()) >= len(events)), (len(rcv.delivered()), len(events))
+        got = rcv.delivered()
+        assert [b["id"] for _, b in got] == [e["id"] for e in events]
+        for h, b in got:
+            assert h["webhook-id"] == b["id"]
+            assert abs(int(h["webhook-timestamp"]) - time.time()) < 120
+        for h, body, st in rcv.all_calls():
+            assert verify(wh["secret"], h, body), h
+            assert not verify("whsec_" + base64.b64encode(b"another key of 24 bytes!").decode(), h, body)
+    finally:
+        rcv.stop()
+
+
+def test_a_refused_or_rolled_back_change_has_no_event(ctx):
+    srv = ctx.server
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/rb", "from": "main"}), 201)
+    _sp(srv, "ev/rb", "Dup")
+    before = _feed(srv)
+    # a duplicate create (409), a write without If-Match (428), a write a lock refuses (423)
+    r = srv.request("POST", "/api/v1/schemas/ev%2Frb/shared-properties", headers=_h(srv),
+                    json_body={"api_name": "Dup", "type": "string"})
+    assert r.status == 409, r
+    r = srv.request("PUT", "/api/v1/schemas/ev%2Frb/shared-properties/Dup", headers=_h(srv),
+                    json_body={"api_name": "Dup", "type": "string"})
+    assert r.status == 428, r
+    lock = _ok(srv.request("POST", "/api/v1/locks", headers=_h(srv, "alice"),
+                           json_body={"branch": "ev/rb", "scope": "branch", "kind": "maintenance", "reason": "r",
+                                      "ttl_seconds": 60}), 201).json()
+    r = srv.request("POST", "/api/v1/schemas/ev%2Frb/shared-properties", headers=_h(srv, "bob"),
+                    json_body={"api_name": "Blocked", "type": "string"})
+    assert r.status == 423, r
+    after = _feed(srv, after=int(before[-1]["sequence"]))
+    assert [e["type"] for e in after] == ["lock.acquired"], after
+    assert after[0]["data"]["resource_id"] == lock["id"]
+    rows = srv.query("SELECT COUNT(*) FROM events WHERE body LIKE '%Blocked%'")
+    assert int(rows[0][0]) == 0
+
+
+def test_feed_is_filtered_by_read_access_and_paged_in_order(ctx):
+    srv = ctx.server
+    for b in ("evacl/open", "evacl/secret"):
+        _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": b, "from": "main"}), 201)
+    _ok(srv.request("POST", "/api/v1/acl/policies", headers=_h(srv, "root", ADMIN),
+                    json_body={"subject": "user:eve", "effect": "deny", "permissions": ["schema:read"],
+                               "branches": ["evacl/secret"]}), 201)
+    for i in range(3):
+        _sp(srv, "evacl/open", f"O{i}")
+        _sp(srv, "evacl/secret", f"S{i}")
+    admin = _feed(srv)
+    assert {e["branch"] for e in admin if e.get("branch", "").startswith("evacl/")} == {"evacl/open", "evacl/secret"}
+    eve = _feed(srv, "eve", ("viewer",))
+    assert not [e for e in eve if e.get("branch") == "evacl/secret" or "evacl/secret" in str(e["data"])], eve
+    assert len([e for e in eve if e.get("branch") == "evacl/open" and e["type"] == "commit.created"]) == 3, \
+        [(e["type"], e.get("branch")) for e in eve]
+    # a viewer has no alert:read or acl:read: no alerts, no ACL changes
+    assert not [e for e in eve if e["type"].startswith(("alert.", "acl."))]
+    # the cursor walks the same events in order, one at a time
+    settle(srv)
+    walked, after = [], 0
+    while True:
+        page = _ok(srv.get(f"/api/v1/events?after={after}&limit=1&branch=evacl/**",
+                           headers=_h(srv, "root", ADMIN, None)), 200).json()
+        if not page["items"]:
+            break
+        walked += page["items"]
+        after = int(page["next_cursor"])
+    assert [e["id"] for e in walked] == [e["id"] for e in admin if e.get("branch", "").startswith("evacl/")]
+    # type filter and bad parameters
+    only = _feed(srv, types="branch.*")
+    assert only and all(e["type"].startswith("branch.") for e in only)
+    assert srv.get("/api/v1/events?after=-1", headers=_h(srv, "root", ADMIN, None)).status == 400
+    assert srv.get("/api/v1/events?limit=0", headers=_h(srv, "root", ADMIN, None)).status == 400
+    assert srv.get("/api/v1/events?nope=1", headers=_h(srv, "root", ADMIN, None)).status == 400
+
+
+def test_index_job_has_its_events_from_start_to_end(ctx):
+    srv = ctx.server
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/idx", "from": "main"}), 201)
+    _sp(srv, "ev/idx", "Indexed")
+    r = _ok(srv.request("POST", "/api/v1/branches/ev%2Fidx/index/rebuild", headers=_h(srv, "root", ADMIN),
+                        json_body={"reason": "events"}), 202)
+    job = r.json()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        cur = _ok(srv.get(f"/api/v1/index-jobs/{job['id']}", headers=_h(srv, issue=None)), 200).json()
+        if cur["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert cur["state"] == "succeeded", cur
+    evs = [e for e in _feed(srv, branch="ev/idx") if e["type"].startswith(("index.", "lock."))]
+    types = [e["type"] for e in evs]
+    # the start (one transaction): the job and its lock
+    assert sorted(types[:2]) == ["index.rebuild_started", "lock.acquired"], types
+    assert types.count("index.rebuild_completed") == 1 and types.index("index.rebuild_completed") > 1, types
+    assert types.count("lock.acquired") == types.count("lock.released"), types  # every lock it took, given back
+    done = next(e for e in evs if e["type"] == "index.rebuild_completed")
+    assert done["data"]["job"] == job["id"] and done["subject"] == job["id"]
+
+
+def test_lock_expiry_is_an_event_once(ctx):
+    srv = ctx.server
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/exp", "from": "main"}), 201)
+    lock = _ok(srv.request("POST", "/api/v1/locks", headers=_h(srv, "alice"),
+                           json_body={"branch": "ev/exp", "scope": "branch", "kind": "maintenance", "reason": "r",
+                                      "ttl_seconds": 60}), 201).json()
+    srv.advance_lock_clock(120, where=f"id = '{lock['id']}'")
+    deadline = time.time() + 10
+    expired = []
+    while time.time() < deadline and not expired:
+        expired = [e for e in _feed(srv, types="lock.expired") if e["subject"] == lock["id"]]
+        time.sleep(0.1)
+    assert len(expired) == 1, expired
+    assert expired[0]["branch"] == "ev/exp" and expired[0]["data"]["cause"] == "ttl"
+    time.sleep(1.2)  # another reaper round records nothing more
+    assert len([e for e in _feed(srv, types="lock.expired") if e["subject"] == lock["id"]]) == 1
