@@ -9,7 +9,7 @@ import statistics
 import time
 
 from harness import Skip
-from test_events import ADMIN, FAST, _h, _ok, _sp, _subscribe, settle
+from test_events import ADMIN, DEV, FAST, JUSTIFICATION, _h, _ok, _sp, _subscribe, settle
 from webhook_receiver import Receiver, verify
 
 
@@ -254,6 +254,47 @@ def test_alert_webhook_url_is_a_builtin_subscription_to_alerts(ctx):
         got = rcv.delivered()
         assert [b["type"] for _, b in got] == ["alert.raised"] and got[0][1]["data"]["rule"] == "acl_change", got
         assert verify("alert-secret", *rcv.all_calls()[0][:2])
+    finally:
+        rcv.stop()
+
+
+def test_each_alert_rule_reaches_the_alert_webhook(ctx):
+    """Issue #15: an authentication-failure burst, a denial burst, an override
+    use, a forced lock release and an ACL change each raise their alert, and
+    each alert reaches OMS_ALERT_WEBHOOK_URL signed with its secret."""
+    rcv = Receiver()
+    try:
+        srv = ctx.new_server(env=dict(FAST, OMS_ALERT_WEBHOOK_URL=rcv.url, OMS_ALERT_WEBHOOK_SECRET="alert-secret",
+                                      OMS_ALERT_AUTH_FAILURES="3/60", OMS_ALERT_DENIALS="3/60"))
+        for _ in range(4):  # a burst of bad tokens from one address
+            assert srv.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"},
+                           source="127.0.0.41").status == 401
+        for _ in range(4):  # a burst of denials for one principal (alert:read is the auditor's)
+            assert srv.get("/api/v1/alerts", headers=srv.auth("mallory", ("viewer",))).status == 403
+        dev = _h(srv, "olga", DEV, "EV-15")
+        r = srv.request("POST", "/api/v1/overrides", headers=dev,
+                        json_body={"kind": "protected_branch", "branch": "main", "justification": JUSTIFICATION,
+                                   "incident": "INC-15", "ttl_seconds": 600})
+        oid = _ok(r, 201).json()["id"]
+        _ok(srv.request("POST", f"/api/v1/overrides/{oid}/approve", headers=_h(srv, "sec", ("security_officer",), None)),
+            200)
+        _ok(srv.request("POST", "/api/v1/schemas/main/shared-properties", headers={**dev, "X-Override-ID": oid},
+                        json_body={"api_name": "AlertedHotfix", "type": "string"}), 201)
+        _branch(srv, "wh/alert-lock")
+        lock = _ok(srv.request("POST", "/api/v1/locks", headers=dev,
+                               json_body={"branch": "wh/alert-lock", "scope": "branch", "kind": "maintenance",
+                                          "reason": "x"}), 201).json()
+        r = srv.request("DELETE", f"/api/v1/locks/{lock['id']}", headers=_h(srv, "root", ADMIN, "OPS-15"),
+                        json_body={"reason": "host died"})
+        assert _ok(r, 200).json()["state"] == "force_released", r
+        _ok(srv.request("POST", "/api/v1/acl/policies", headers=_h(srv, "root", ADMIN, "OPS-15"),
+                        json_body={"subject": "user:eve", "effect": "deny", "permissions": ["schema:read"],
+                                   "branches": ["wh/alert-lock"]}), 201)
+        want = {"auth_failure_burst", "denial_burst", "override_used", "forced_lock_release", "acl_change"}
+        rules = lambda x: {b["data"]["rule"] for _, b in x.delivered() if b["type"] == "alert.raised"}
+        assert rcv.wait_for(lambda x: want <= rules(x)), rules(rcv)
+        for headers, body, status in rcv.all_calls():
+            assert verify("alert-secret", headers, body), headers
     finally:
         rcv.stop()
 
