@@ -75,6 +75,7 @@ int oms_h_metrics(oms_request *req)
     oms_metrics_text_search(&b);
     oms_ops_metrics_index_jobs(ctx, &b);
     oms_metrics_text_pool(&b);
+    oms_ops_metrics_db(&b);
     emit_ratelimit(&b);
     emit_connections(&b);
     emit_family(&b, "oms_inflight_requests", "gauge", "Requests being served.");

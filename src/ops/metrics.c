@@ -46,3 +46,10 @@ void oms_ops_metrics_index_jobs(oms_ctx *ctx, oms_mtext *b)
         }
     oms_dbres_free(r);
 }
+
+void oms_ops_metrics_db(oms_mtext *b)
+{
+    oms_mtext_family(b, "oms_db_roundtrips_total", "counter",
+                     "Round trips to the database (one per statement, or per pipeline of statements).");
+    oms_mtext_emit(b, "oms_db_roundtrips_total %llu\n", (unsigned long long)oms_db_roundtrips());
+}

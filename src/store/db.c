@@ -567,6 +567,7 @@ void oms_db_rollback(oms_dbconn *c)
 
 bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c) { return c->db->backend; }
+const oms_db *oms_db_of_conn(const oms_dbconn *c) { return c->db; }
 
 oms_dbres *oms_dbres_new(size_t nrows, size_t ncols)
 {

@@ -152,6 +152,8 @@ int oms_db_commit(oms_dbconn *c, oms_error *err);
 void oms_db_rollback(oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c);
+/* The database a connection belongs to. */
+const oms_db *oms_db_of_conn(const oms_dbconn *c);
 
 /* The dialect of "the database clock now", in epoch milliseconds. One
  * clock for everything time-stamped (commits, audit events, locks): an

@@ -32,6 +32,7 @@ REQUIRED = {
     "oms_index_rebuild_resources": "gauge",
     "oms_db_pool_connections_open": "gauge",
     "oms_db_pool_connections_in_use": "gauge",
+    "oms_db_roundtrips_total": "counter",
     "oms_inflight_requests": "gauge",
 }
 
