@@ -33,6 +33,8 @@ REQUIRED = {
     "oms_db_pool_connections_open": "gauge",
     "oms_db_pool_connections_in_use": "gauge",
     "oms_db_roundtrips_total": "counter",
+    "oms_db_freshness_requests_total": "counter",
+    "oms_db_freshness_reads_total": "counter",
     "oms_inflight_requests": "gauge",
 }
 
