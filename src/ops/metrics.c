@@ -51,8 +51,9 @@ void oms_ops_metrics_index_jobs(oms_ctx *ctx, oms_mtext *b)
 void oms_ops_metrics_db(oms_mtext *b)
 {
     oms_mtext_family(b, "oms_db_roundtrips_total", "counter",
-                     "Round trips to the database (one per statement, or per pipeline of statements).");
-    oms_mtext_emit(b, "oms_db_roundtrips_total %llu\n", (unsigned long long)oms_db_roundtrips());
+                     "Round trips to the database (one per statement, or per pipeline of statements), by request workers and other threads.");
+    oms_mtext_emit(b, "oms_db_roundtrips_total{source=\"requests\"} %llu\n", (unsigned long long)oms_db_roundtrips(false));
+    oms_mtext_emit(b, "oms_db_roundtrips_total{source=\"background\"} %llu\n", (unsigned long long)oms_db_roundtrips(true));
     uint64_t reads, requests;
     oms_store_fresh_counts(&reads, &requests);
     oms_mtext_family(b, "oms_db_freshness_requests_total", "counter",

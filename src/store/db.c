@@ -39,11 +39,17 @@ struct oms_dbconn {
     int nlater, caplater;
 };
 
-static _Atomic uint64_t g_roundtrips;
+static _Atomic uint64_t g_roundtrips[2]; /* requests, background */
+static _Thread_local bool tl_background;
 
-uint64_t oms_db_roundtrips(void) { return atomic_load_explicit(&g_roundtrips, memory_order_relaxed); }
+void oms_db_count_as_background(void) { tl_background = true; }
 
-static void count_trip(void) { atomic_fetch_add_explicit(&g_roundtrips, 1, memory_order_relaxed); }
+uint64_t oms_db_roundtrips(bool background)
+{
+    return atomic_load_explicit(&g_roundtrips[background], memory_order_relaxed);
+}
+
+static void count_trip(void) { atomic_fetch_add_explicit(&g_roundtrips[tl_background], 1, memory_order_relaxed); }
 
 static void forget_later(oms_dbconn *c)
 {

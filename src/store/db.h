@@ -137,8 +137,11 @@ typedef struct {
 int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err);
 
 /* Round trips to the database since start (every backend; on SQLite a
- * call into the library): /metrics oms_db_roundtrips_total. */
-uint64_t oms_db_roundtrips(void);
+ * call into the library): /metrics oms_db_roundtrips_total, counted apart
+ * for threads that declared themselves background work (the task loop:
+ * audit chainer, reapers), so that a request's own count can be read. */
+uint64_t oms_db_roundtrips(bool background);
+void oms_db_count_as_background(void);
 
 /* Several statements without parameters (migrations). */
 int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err);
