@@ -97,29 +97,40 @@ wrk_get() { # -> "req/s p99"
   echo "$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.out") $(awk '$1=="99%" {print $2}' "$tmp/wrk.out")"
 }
 
+# One round of one binary; a step that fails (a refusal under load, a
+# server that did not start) drops the round with a message, not the run.
+one_round() { # round binary
+  r=$1 bin=$2
+  db="oms_rt_$$"
+  psql "$OMS_PG_URL" -q -X -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null 2>&1 || return 1
+  url="${OMS_PG_URL%/*}/$db"
+  start "$bin" "$url"
+  trips=$(count_trips) || return 1
+  get=$(wrk_get "http://127.0.0.1:$port/api/v1/schemas/rt/shared-properties/Seed") || return 1
+  curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/schemas/rt/shared-properties/Seed" >"$tmp/body.json" || return 1
+  lk=$("$tmp/locks_client" "$port" "$token" rt "$PAIRS" 50 1) || return 1
+  for b in $(seq 0 15); do
+    curl -fs -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'X-Issue-ID: BENCH-1' \
+      -H 'Content-Type: application/json' -d "{\"name\":\"ab-$b\",\"from\":\"main\"}" "http://127.0.0.1:$port/api/v1/branches" || return 1
+  done
+  cm=$("$tmp/audit_client" write "$port" "$token" 4 16 ab-) || return 1
+  stop
+  psql "$OMS_PG_URL" -q -X -c "DROP DATABASE $db WITH (FORCE)" >/dev/null; db=""
+  start "$bin" "sqlite:$tmp/oms-$r-$$.db"
+  curl -fs -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"name":"rt","from":"main"}' "http://127.0.0.1:$port/api/v1/branches" || return 1
+  lks=$("$tmp/locks_client" "$port" "$token" rt "$PAIRS" 50 1) || return 1
+  stop
+  echo "$bin|$trips|$get|$lk|$cm|$lks" >>"$tmp/results"
+}
+
 for r in $(seq 1 "$ROUNDS"); do
   for bin in $OMS_BINS; do
-    db="oms_rt_$$"
-    psql "$OMS_PG_URL" -q -X -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
-    url="${OMS_PG_URL%/*}/$db"
-    start "$bin" "$url"
-    trips=$(count_trips)
-    get=$(wrk_get "http://127.0.0.1:$port/api/v1/schemas/rt/shared-properties/Seed")
-    curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/schemas/rt/shared-properties/Seed" >"$tmp/body.json"
-    lk=$("$tmp/locks_client" "$port" "$token" rt "$PAIRS" 50 1)
-    for b in $(seq 0 15); do
-      curl -fs -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'X-Issue-ID: BENCH-1' \
-        -H 'Content-Type: application/json' -d "{\"name\":\"ab-$b\",\"from\":\"main\"}" "http://127.0.0.1:$port/api/v1/branches"
-    done
-    cm=$("$tmp/audit_client" write "$port" "$token" 4 16 ab-)
-    stop
-    psql "$OMS_PG_URL" -q -X -c "DROP DATABASE $db WITH (FORCE)" >/dev/null; db=""
-    start "$bin" "sqlite:$tmp/oms-$r.db"
-    curl -fs -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-      -d '{"name":"rt","from":"main"}' "http://127.0.0.1:$port/api/v1/branches"
-    lks=$("$tmp/locks_client" "$port" "$token" rt "$PAIRS" 50 1)
-    stop
-    echo "$bin|$trips|$get|$lk|$cm|$lks" >>"$tmp/results"
+    if ! one_round "$r" "$bin"; then
+      echo "round $r of $bin failed: dropped" >&2
+      tail -3 "$tmp/server.log" >&2
+      [ -n "$pid" ] && stop
+    fi
   done
 done
 

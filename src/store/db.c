@@ -25,6 +25,8 @@ typedef struct {
     oms_dbparam params[32];
     char *texts[32];
     int nparams;
+    int as_code;        /* its failure reported as this error (0: its own) */
+    const char *as_msg; /* static */
 } later_stmt;
 
 struct oms_dbconn {
@@ -331,6 +333,16 @@ static bool read_only(const char *sql)
     return strncasecmp(sql, "SELECT", 6) == 0 && isspace((unsigned char)sql[6]);
 }
 
+/* A held-back statement's failure as its caller asked it reported; a lost
+ * connection and a transient refusal keep their own code (callers retry
+ * those). */
+static int reported_as(int rc, int as_code, const char *as_msg, oms_error *err)
+{
+    if (!rc || !as_code || rc == OMS_EDB || rc == OMS_EUNAVAIL)
+        return rc;
+    return oms_err_set(err, as_code, "%s", as_msg);
+}
+
 /* The pending BEGIN, the statements held back and `last` (when given) in
  * one round trip. The first error is the call's; *failed says whose (-1:
  * the BEGIN, nlater: `last`, nlater + 1: none). A pipeline that began the
@@ -368,6 +380,8 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *last, bool may_retry, i
             *last->out = NULL;
         }
     }
+    if (rc && *failed >= 0 && *failed < c->nlater)
+        rc = reported_as(rc, c->later[*failed].as_code, c->later[*failed].as_msg, err);
     c->begin_pending = false;
     forget_later(c);
     if (s != stack)
@@ -377,8 +391,15 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *last, bool may_retry, i
 
 int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err)
 {
-    if (c->depth == 0 || !c->db->drv->pipeline || !c->handle || nparams > 32)
-        return oms_db_exec(c, sql, params, nparams, NULL, err);
+    return oms_db_exec_later_as(c, sql, params, nparams, 0, NULL, err);
+}
+
+int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
+                         const char *as_msg, oms_error *err)
+{
+    if (c->depth == 0 || !c->db->drv->pipeline || !c->handle || nparams > 32) {
+        return reported_as(oms_db_exec(c, sql, params, nparams, NULL, err), as_code, as_msg, err);
+    }
     if (c->nlater == c->caplater) {
         int cap = c->caplater ? c->caplater * 2 : 8;
         later_stmt *l = realloc(c->later, (size_t)cap * sizeof *l);
@@ -390,6 +411,8 @@ int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params,
     later_stmt *l = &c->later[c->nlater];
     l->sql = strdup(sql);
     l->nparams = nparams;
+    l->as_code = as_code;
+    l->as_msg = as_msg;
     bool ok = l->sql != NULL;
     for (int i = 0; i < nparams; i++) {
         l->params[i] = params[i];

@@ -119,6 +119,11 @@ int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int n
  * held back the same way until its first statement. Outside a transaction,
  * and on SQLite, it runs at once. */
 int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err);
+/* The same, with its failure (wherever it shows) reported as `as_code`
+ * with the static message `as_msg` (e.g. OMS_EAUDIT for the audit event of
+ * a change, which must fail closed with its own answer). */
+int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
+                         const char *as_msg, oms_error *err);
 
 /* One statement of a batch; `out` (may be NULL) receives its rows. */
 typedef struct {
