@@ -429,6 +429,16 @@ int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *para
     return OMS_OK;
 }
 
+int oms_db_flush(oms_dbconn *c, oms_error *err)
+{
+    if (c->depth == 0 || !(c->begin_pending || c->nlater))
+        return OMS_OK;
+    if (!c->handle)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
+    int failed, st;
+    return flush_later(c, NULL, true, &failed, &st, err);
+}
+
 int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err)
 {
     for (int i = 0; i < n; i++)

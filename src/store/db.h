@@ -125,6 +125,11 @@ int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params,
 int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
                          const char *as_msg, oms_error *err);
 
+/* Sends what is held back now (and the pending BEGIN): for a caller that
+ * must know its writes ran before it decides something outside the
+ * database (the audit group-commit writer's withdrawals). */
+int oms_db_flush(oms_dbconn *c, oms_error *err);
+
 /* One statement of a batch; `out` (may be NULL) receives its rows. */
 typedef struct {
     const char *sql;
