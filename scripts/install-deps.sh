@@ -6,6 +6,12 @@ PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libcurl4-openssl-dev libyaml-dev nodejs postgresql-15 postgresql-client-15 python3 python3-prometheus-client sqlite3 curl python3-cryptography faketime
 libzstd-dev dpkg-dev systemd time
 chromium tesseract-ocr tesseract-ocr-eng fonts-dejavu-core slowhttptest tmux"
+# Benchmark-only packages (`make bench`): nginx is the baseline of the GET
+# benchmarks (SPEC §12: ratios against nginx serving a file of the same
+# size), wrk the load generator. OMS_DEPS_BENCH=0 leaves them out.
+if [ "${OMS_DEPS_BENCH:-1}" != 0 ]; then
+  PKGS="$PKGS nginx wrk"
+fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

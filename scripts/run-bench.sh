@@ -2,6 +2,12 @@
 # `make bench`: every benchmark, on both backends where it applies. Results
 # are printed as ratios against baselines measured in the same run where the
 # benchmark has one; docs/BENCHMARKS.md records them with this command.
+# Among bench/*.sh: http_bench.sh (GET beside nginx, when nginx is installed:
+# scripts/install-deps.sh), locks_bench.sh (lock pairs beside pgbench) and
+# pg_roundtrips.sh (issue #21: round trips per GET, commit, lock acquire and
+# release from /metrics; GET beside nginx, lock pairs on both backends beside
+# pgbench's advisory lock; OMS_BINS="before/oms build/rel/oms" ROUNDS=5 to
+# compare builds round by round).
 set -u
 OMS_BIN=${OMS_BIN:-build/rel/oms}
 BUILD=${BUILD:-build/rel}

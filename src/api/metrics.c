@@ -77,6 +77,7 @@ int oms_h_metrics(oms_request *req)
     oms_ops_metrics_index_jobs(ctx, &b);
     oms_webhook_metrics_text(ctx, &b);
     oms_metrics_text_pool(&b);
+    oms_ops_metrics_db(&b);
     emit_ratelimit(&b);
     oms_metrics_text_alerts(&b);
     emit_connections(&b);

@@ -177,8 +177,10 @@ static int write_batch(gc_entry **batch, size_t n, const oms_audit_event **evs, 
 
         oms_dbconn *c = NULL;
         int rc = oms_db_conn(g.store->db, &c, err);
+        /* the inserts must have run (or be stuck) before the withdrawal
+         * check below: flushed, not left to travel with COMMIT */
         if (rc == OMS_OK && (rc = oms_db_begin(c, true, err)) == OMS_OK &&
-            (rc = oms_audit_append_many(c, evs, m, err)) != OMS_OK)
+            ((rc = oms_audit_append_many(c, evs, m, err)) != OMS_OK || (rc = oms_db_flush(c, err)) != OMS_OK))
             oms_db_rollback(c);
         if (rc == OMS_OK) {
             bool gone = false;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "store/acl_sql.h"
+#include "store/freshness.h"
 #include "store/store.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -121,20 +122,12 @@ static int thread_set(oms_dbconn *c, const void *owner, int64_t version, const o
 }
 
 /* The ACL version and the branch's head in one round trip: a read of a
- * branch needs both, fresh, and on PostgreSQL a round trip is the cost. */
+ * branch needs both, fresh, and on PostgreSQL a round trip is the cost.
+ * Concurrent requests for one branch share a read that started after they
+ * arrived (src/store/freshness.h). */
 static int version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65], oms_error *err)
 {
-    oms_dbres *r = NULL;
-    int rc = oms_store_acl_version_and_head(c, branch, &r, err);
-    if (rc == OMS_OK && r->nrows != 1)
-        rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
-    if (rc == OMS_OK) {
-        *version = oms_dbres_int(r, 0, 0);
-        const char *h = oms_dbres_get(r, 0, 1);
-        snprintf(head, 65, "%s", h ? h : "");
-    }
-    oms_dbres_free(r);
-    return rc;
+    return oms_store_fresh_version_and_head(c, branch, version, head, err);
 }
 
 /* The request whose version check this thread made last: a second

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "store/db.h"
 #include "util/alloc.h"
 #include "util/time.h"
 
@@ -18,6 +19,7 @@ static struct {
 
 static void *loop(void *p)
 {
+    oms_db_count_as_background(); /* /metrics oms_db_roundtrips_total{source="background"} */
     oms_app *app = p;
     int64_t *next = oms_xcalloc((size_t)oms_tasks_count + 1, sizeof *next);
     pthread_mutex_lock(&g_bg.mu);

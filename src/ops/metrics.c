@@ -1,5 +1,6 @@
 #include "ops/metrics.h"
 
+#include "store/freshness.h"
 #include "store/ops_sql.h"
 #include "store/store.h"
 
@@ -45,4 +46,20 @@ void oms_ops_metrics_index_jobs(oms_ctx *ctx, oms_mtext *b)
                            oms_dbres_get(r, i, 4 + k));
         }
     oms_dbres_free(r);
+}
+
+void oms_ops_metrics_db(oms_mtext *b)
+{
+    oms_mtext_family(b, "oms_db_roundtrips_total", "counter",
+                     "Round trips to the database (one per statement, or per pipeline of statements), by request workers and other threads.");
+    oms_mtext_emit(b, "oms_db_roundtrips_total{source=\"requests\"} %llu\n", (unsigned long long)oms_db_roundtrips(false));
+    oms_mtext_emit(b, "oms_db_roundtrips_total{source=\"background\"} %llu\n", (unsigned long long)oms_db_roundtrips(true));
+    uint64_t reads, requests;
+    oms_store_fresh_counts(&reads, &requests);
+    oms_mtext_family(b, "oms_db_freshness_requests_total", "counter",
+                     "Requests that needed a branch's head and the ACL version from the database.");
+    oms_mtext_emit(b, "oms_db_freshness_requests_total %llu\n", (unsigned long long)requests);
+    oms_mtext_family(b, "oms_db_freshness_reads_total", "counter",
+                     "Reads made for them (PostgreSQL: one read serves the requests that arrived while the one before was in flight).");
+    oms_mtext_emit(b, "oms_db_freshness_reads_total %llu\n", (unsigned long long)reads);
 }

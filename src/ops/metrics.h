@@ -12,5 +12,7 @@
 void oms_ops_metrics_live_locks(oms_ctx *ctx, oms_mtext *b);
 /* oms_index_rebuild_progress_percent and oms_index_rebuild_resources. */
 void oms_ops_metrics_index_jobs(oms_ctx *ctx, oms_mtext *b);
+/* oms_db_roundtrips_total: what this instance sent to the database. */
+void oms_ops_metrics_db(oms_mtext *b);
 
 #endif

@@ -23,8 +23,14 @@ int oms_store_audit_event_insert(oms_dbconn *c, const oms_dbparam *p, oms_error 
     static const oms_sql q = {INSERT_EVENT(OMS_DB_NOW_SQLITE),
                               "WITH ev AS (" INSERT_EVENT(OMS_DB_NOW_PG) " RETURNING seq)"
                               " INSERT INTO audit_unchained (seq) SELECT seq FROM ev"};
+    /* Held back inside a transaction on PostgreSQL: the event travels with
+     * the transaction's next statement, usually its COMMIT, and a failure
+     * is the audit store's wherever it shows (fail closed, 503). */
+    if (oms_db_backend_of_conn(c) == OMS_DB_PG)
+        return oms_db_exec_later_as(c, q.pg, p, OMS_AUDIT_EVENT_NPARAMS, OMS_EAUDIT, "the audit store cannot write",
+                                    err);
     int rc = oms_db_run(c, &q, p, OMS_AUDIT_EVENT_NPARAMS, NULL, err);
-    if (rc == OMS_OK && oms_db_backend_of_conn(c) != OMS_DB_PG)
+    if (rc == OMS_OK)
         rc = oms_db_exec(c, "INSERT INTO audit_unchained (seq) VALUES (last_insert_rowid())", NULL, 0, NULL, err);
     return rc;
 }

@@ -7,7 +7,9 @@
 #define CHUNK 1000
 
 /* Runs `sql` with the rows in chunks: $1 is the chunk as JSON, then the
- * extra parameters as $2... */
+ * extra parameters as $2... Held back (oms_db_exec_later): inside a
+ * transaction on PostgreSQL the chunks travel with the commit's next
+ * statement, one round trip for all of them. */
 static int chunked(oms_dbconn *c, const oms_sql *sql, const json_t *rows, const oms_dbparam *extra, int nextra,
                    oms_error *err)
 {
@@ -21,7 +23,7 @@ static int chunked(oms_dbconn *c, const oms_sql *sql, const json_t *rows, const 
         oms_dbparam p[8] = {DBP_TEXT(text)};
         for (int i = 0; i < nextra && i < 7; i++)
             p[i + 1] = extra[i];
-        int rc = text ? oms_db_run(c, sql, p, nextra + 1, NULL, err) : oms_err_set(err, OMS_ENOMEM, "out of memory");
+        int rc = text ? oms_db_run_later(c, sql, p, nextra + 1, err) : oms_err_set(err, OMS_ENOMEM, "out of memory");
         free(text);
         if (rc)
             return rc;

@@ -19,12 +19,50 @@
  * of each request spending its whole deadline on the same silence. */
 #define STALL_BACKOFF_MS 1000
 
+/* A statement held back to travel with the next one (oms_db_exec_later):
+ * its text and parameters copied. */
+typedef struct {
+    char *sql;
+    oms_dbparam params[32];
+    char *texts[32];
+    int nparams;
+    int as_code;        /* its failure reported as this error (0: its own) */
+    const char *as_msg; /* static */
+} later_stmt;
+
 struct oms_dbconn {
     oms_db *db;
     void *handle; /* NULL after the connection was lost: reopened on next use */
     int depth;    /* open transactions: 0 or 1 */
     int deadline; /* oms_db_deadline's last word, applied to every new handle */
+    /* Pipelining backends: BEGIN not sent yet (it goes out with the
+     * transaction's first statement), and the statements held back. */
+    bool begin_pending;
+    later_stmt *later;
+    int nlater, caplater;
 };
+
+static _Atomic uint64_t g_roundtrips[2]; /* requests, background */
+static _Thread_local bool tl_background;
+
+void oms_db_count_as_background(void) { tl_background = true; }
+
+uint64_t oms_db_roundtrips(bool background)
+{
+    return atomic_load_explicit(&g_roundtrips[background], memory_order_relaxed);
+}
+
+static void count_trip(void) { atomic_fetch_add_explicit(&g_roundtrips[tl_background], 1, memory_order_relaxed); }
+
+static void forget_later(oms_dbconn *c)
+{
+    for (int i = 0; i < c->nlater; i++) {
+        free(c->later[i].sql);
+        for (int j = 0; j < c->later[i].nparams; j++)
+            free(c->later[i].texts[j]);
+    }
+    c->nlater = 0;
+}
 
 struct oms_db {
     oms_db_backend backend;
@@ -77,6 +115,7 @@ static int exec_counted(oms_dbconn *c, const char *sql, const oms_dbparam *param
 {
     int alone = c->depth == 0;
     oms_metrics_db_conn(0, alone);
+    count_trip();
     int rc = c->db->drv->exec(c->handle, sql, params, nparams, out, err);
     oms_metrics_db_conn(0, -alone);
     return rc;
@@ -89,6 +128,8 @@ static void conn_destroy(void *p)
         return;
     forget_conn(c->db, c);
     drop_handle(c);
+    forget_later(c);
+    free(c->later);
     free(c);
 }
 
@@ -130,6 +171,8 @@ void oms_db_close(oms_db *db)
     /* Threads that used the db are gone (or idle) by now: close what is left. */
     for (size_t i = 0; i < db->nall; i++) {
         drop_handle(db->all[i]);
+        forget_later(db->all[i]);
+        free(db->all[i]->later);
         free(db->all[i]);
     }
     free(db->all);
@@ -230,6 +273,8 @@ void oms_db_conn_reset(oms_db *db)
     if (!c)
         return;
     drop_handle(c);
+    c->begin_pending = false;
+    forget_later(c);
     set_depth(c, 0);
 }
 
@@ -285,6 +330,147 @@ static bool read_only(const char *sql)
     return strncasecmp(sql, "SELECT", 6) == 0 && isspace((unsigned char)sql[6]);
 }
 
+/* A held-back statement's failure as its caller asked it reported; a lost
+ * connection and a transient refusal keep their own code (callers retry
+ * those). */
+static int reported_as(int rc, int as_code, const char *as_msg, oms_error *err)
+{
+    if (!rc || !as_code || rc == OMS_EDB || rc == OMS_EUNAVAIL)
+        return rc;
+    return oms_err_set(err, as_code, "%s", as_msg);
+}
+
+/* The pending BEGIN, the statements held back and `last` (when given) in
+ * one round trip. The first error is the call's; *failed says whose (-1:
+ * the BEGIN, nlater: `last`, nlater + 1: none). A pipeline that began the
+ * transaction is sent once more on a fresh connection when the connection
+ * was lost without a stall: nothing of it can have been committed. */
+static int flush_later(oms_dbconn *c, const oms_db_stmt *last, bool may_retry, int *failed, int *state,
+                       oms_error *err)
+{
+    *state = 0;
+    int n = c->nlater + (last ? 1 : 0);
+    oms_db_stmt stack[16], *s = n <= 16 ? stack : calloc((size_t)n, sizeof *s);
+    if (!s)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    for (int i = 0; i < c->nlater; i++)
+        s[i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, NULL};
+    if (last)
+        s[c->nlater] = *last;
+    bool begin = c->begin_pending;
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        *failed = n;
+        count_trip();
+        rc = c->db->drv->pipeline(c->handle, begin, s, n, failed, err);
+        if (rc == OMS_OK)
+            break;
+        int st = after_failure(c);
+        *state = st;
+        if (!(may_retry && begin && attempt == 0 && retry_safe(st, true)))
+            break;
+        oms_error rerr;
+        if (reopen(c, &rerr) != OMS_OK)
+            break;
+        if (last && last->out) {
+            oms_dbres_free(*last->out);
+            *last->out = NULL;
+        }
+    }
+    if (rc && *failed >= 0 && *failed < c->nlater)
+        rc = reported_as(rc, c->later[*failed].as_code, c->later[*failed].as_msg, err);
+    c->begin_pending = false;
+    forget_later(c);
+    if (s != stack)
+        free(s);
+    return rc;
+}
+
+int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err)
+{
+    return oms_db_exec_later_as(c, sql, params, nparams, 0, NULL, err);
+}
+
+int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
+                         const char *as_msg, oms_error *err)
+{
+    if (c->depth == 0 || !c->db->drv->pipeline || !c->handle || nparams > 32) {
+        return reported_as(oms_db_exec(c, sql, params, nparams, NULL, err), as_code, as_msg, err);
+    }
+    if (c->nlater == c->caplater) {
+        int cap = c->caplater ? c->caplater * 2 : 8;
+        later_stmt *l = realloc(c->later, (size_t)cap * sizeof *l);
+        if (!l)
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        c->later = l;
+        c->caplater = cap;
+    }
+    later_stmt *l = &c->later[c->nlater];
+    l->sql = strdup(sql);
+    l->nparams = nparams;
+    l->as_code = as_code;
+    l->as_msg = as_msg;
+    bool ok = l->sql != NULL;
+    for (int i = 0; i < nparams; i++) {
+        l->params[i] = params[i];
+        l->texts[i] = NULL;
+        if (params[i].type == OMS_DBP_TEXT) {
+            l->texts[i] = strdup(params[i].s);
+            l->params[i].s = l->texts[i];
+            ok = ok && l->texts[i];
+        }
+    }
+    c->nlater++;
+    if (!ok)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    return OMS_OK;
+}
+
+int oms_db_flush(oms_dbconn *c, oms_error *err)
+{
+    if (c->depth == 0 || !(c->begin_pending || c->nlater))
+        return OMS_OK;
+    if (!c->handle)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
+    int failed, st;
+    return flush_later(c, NULL, true, &failed, &st, err);
+}
+
+int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err)
+{
+    for (int i = 0; i < n; i++)
+        if (s[i].out)
+            *s[i].out = NULL;
+    if (c->depth == 0 || !c->db->drv->pipeline) {
+        for (int i = 0; i < n; i++) {
+            int rc = oms_db_exec(c, s[i].sql, s[i].params, s[i].nparams, s[i].out, err);
+            if (rc)
+                return rc;
+        }
+        return OMS_OK;
+    }
+    if (!c->handle)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
+    /* held-back statements first, then all but the last held back too */
+    for (int i = 0; i + 1 < n; i++) {
+        if (s[i].out) /* a statement whose rows are wanted ends a pipeline of its own */
+        {
+            int failed, st;
+            int rc = flush_later(c, &s[i], true, &failed, &st, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int rc = oms_db_exec_later(c, s[i].sql, s[i].params, s[i].nparams, err);
+        if (rc)
+            return rc;
+    }
+    if (n == 0)
+        return OMS_OK;
+    int failed, st;
+    return flush_later(c, &s[n - 1], true, &failed, &st, err);
+}
+
 int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams,
                 oms_dbres **out, oms_error *err)
 {
@@ -293,6 +479,11 @@ int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int n
     int rc;
     if (c->depth > 0 && !c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
+    if (c->depth > 0 && (c->begin_pending || c->nlater)) {
+        oms_db_stmt last = {sql, params, nparams, out};
+        int failed, st;
+        return flush_later(c, &last, true, &failed, &st, err);
+    }
     if (c->depth == 0 && (rc = usable_idle(c, err)) != OMS_OK)
         return rc;
     rc = exec_counted(c, sql, params, nparams, out, err);
@@ -314,7 +505,11 @@ int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err)
 {
     if (!c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost");
-    int rc = c->db->drv->exec_script(c->handle, sql, err);
+    int failed, st, rc;
+    if (c->depth > 0 && (c->begin_pending || c->nlater) && (rc = flush_later(c, NULL, true, &failed, &st, err)))
+        return rc;
+    count_trip();
+    rc = c->db->drv->exec_script(c->handle, sql, err);
     if (rc)
         after_failure(c);
     return rc;
@@ -327,6 +522,13 @@ int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
     int rc = usable_idle(c, err);
     if (rc)
         return rc;
+    if (c->db->drv->pipeline) {
+        /* sent with the transaction's first statement: one round trip less */
+        c->begin_pending = true;
+        set_depth(c, 1);
+        return OMS_OK;
+    }
+    count_trip();
     rc = c->db->drv->begin(c->handle, write, err);
     /* BEGIN changes nothing: a lost connection gets one more try. */
     if (rc && retry_safe(after_failure(c), true)) {
@@ -342,12 +544,36 @@ int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
 int oms_db_commit(oms_dbconn *c, oms_error *err)
 {
     set_depth(c, 0);
-    if (!c->handle)
+    if (!c->handle) {
+        c->begin_pending = false;
+        forget_later(c);
         return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction: nothing was committed");
-    int rc = c->db->drv->exec(c->handle, "COMMIT", NULL, 0, NULL, err);
-    if (rc == OMS_OK)
-        return rc;
-    int st = after_failure(c);
+    }
+    if (c->begin_pending && !c->nlater) { /* nothing was sent: nothing to commit */
+        c->begin_pending = false;
+        return OMS_OK;
+    }
+    int rc, st;
+    if (c->nlater) {
+        /* the held-back statements and COMMIT in one round trip, never
+         * sent twice; COMMIT did not run when one before it failed */
+        int n = c->nlater, failed;
+        oms_db_stmt commit = {"COMMIT", NULL, 0, NULL};
+        rc = flush_later(c, &commit, false, &failed, &st, err);
+        if (rc == OMS_OK)
+            return rc;
+        if (failed < n) {
+            if (!(st & OMS_DBC_LOST) && c->handle)
+                c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, NULL);
+            return rc;
+        }
+    } else {
+        count_trip();
+        rc = c->db->drv->exec(c->handle, "COMMIT", NULL, 0, NULL, err);
+        if (rc == OMS_OK)
+            return rc;
+        st = after_failure(c);
+    }
     if ((st & OMS_DBC_LOST) && (st & OMS_DBC_SENT)) { /* never sent again: it may have committed */
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err ? err->msg : "");
@@ -363,6 +589,11 @@ int oms_db_commit(oms_dbconn *c, oms_error *err)
 void oms_db_rollback(oms_dbconn *c)
 {
     set_depth(c, 0);
+    forget_later(c);
+    if (c->begin_pending) { /* nothing was sent */
+        c->begin_pending = false;
+        return;
+    }
     if (!c->handle)
         return; /* the server rolled back when the connection went */
     oms_error ignored;
@@ -372,6 +603,7 @@ void oms_db_rollback(oms_dbconn *c)
 
 bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c) { return c->db->backend; }
+const oms_db *oms_db_of_conn(const oms_dbconn *c) { return c->db; }
 
 oms_dbres *oms_dbres_new(size_t nrows, size_t ncols)
 {

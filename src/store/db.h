@@ -111,6 +111,48 @@ int64_t oms_db_free_bytes(const oms_db *db);
  * OMS_EFULL for a full disk, OMS_EDB for connection loss, OMS_EINTERNAL else. */
 int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams,
                 oms_dbres **out, oms_error *err);
+/* Fewer round trips (docs/storage.md "Round trips"). Inside a transaction
+ * on PostgreSQL, a statement whose rows nobody reads and whose failure only
+ * needs to fail the transaction is held back and sent, in one pipeline,
+ * with the transaction's next statement (or its COMMIT); that call returns
+ * the held-back statement's error if it failed. The transaction's BEGIN is
+ * held back the same way until its first statement. Outside a transaction,
+ * and on SQLite, it runs at once. */
+int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err);
+/* The same, with its failure (wherever it shows) reported as `as_code`
+ * with the static message `as_msg` (e.g. OMS_EAUDIT for the audit event of
+ * a change, which must fail closed with its own answer). */
+int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
+                         const char *as_msg, oms_error *err);
+
+/* Sends what is held back now (and the pending BEGIN): for a caller that
+ * must know its writes ran before it decides something outside the
+ * database (the audit group-commit writer's withdrawals). */
+int oms_db_flush(oms_dbconn *c, oms_error *err);
+
+/* One statement of a batch; `out` (may be NULL) receives its rows. */
+typedef struct {
+    const char *sql;
+    const oms_dbparam *params;
+    int nparams;
+    oms_dbres **out;
+} oms_db_stmt;
+
+/* A batch of statements in as few round trips as the backend allows:
+ * inside a transaction on PostgreSQL, one pipeline up to each statement
+ * whose rows are wanted (libpq pipeline mode); on SQLite (and outside a
+ * transaction) one after the other. Stops at the first error, which it
+ * returns; the statements after it did not run. Independent statements
+ * only: a statement cannot use the rows of one before it. */
+int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err);
+
+/* Round trips to the database since start (every backend; on SQLite a
+ * call into the library): /metrics oms_db_roundtrips_total, counted apart
+ * for threads that declared themselves background work (the task loop:
+ * audit chainer, reapers), so that a request's own count can be read. */
+uint64_t oms_db_roundtrips(bool background);
+void oms_db_count_as_background(void);
+
 /* Several statements without parameters (migrations). */
 int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err);
 
@@ -123,6 +165,8 @@ int oms_db_commit(oms_dbconn *c, oms_error *err);
 void oms_db_rollback(oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c);
+/* The database a connection belongs to. */
+const oms_db *oms_db_of_conn(const oms_dbconn *c);
 
 /* The dialect of "the database clock now", in epoch milliseconds. One
  * clock for everything time-stamped (commits, audit events, locks): an

@@ -25,6 +25,12 @@ typedef struct {
     int (*state)(void *conn);
     /* See oms_db_deadline: > 0 bound in ms, 0 none, -1 the configured one. */
     void (*deadline)(void *conn, int ms);
+    /* Several statements in one round trip (PostgreSQL's pipeline mode),
+     * after the transaction's BEGIN when `begin` is set. Stops at the first
+     * error: *failed is its index (-1 for the BEGIN, n when none failed),
+     * and the statements after it did not run. NULL: the backend has no
+     * pipeline, and db.c runs the statements one after the other. */
+    int (*pipeline)(void *conn, bool begin, const oms_db_stmt *s, int n, int *failed, oms_error *err);
 } oms_db_driver;
 
 extern const oms_db_driver oms_db_sqlite_driver;

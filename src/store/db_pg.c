@@ -50,6 +50,8 @@ typedef struct {
     int wait_ms;         /* bound on waiting for one answer; 0: none */
     int configured_wait_ms;
     char begin_sql[272]; /* BEGIN, with SET LOCAL of the timeouts when there are no session settings */
+    char begin_parts[4][80]; /* the same, one statement each (a pipeline sends one per message) */
+    int nbegin_parts;
     prepared stmts[STMT_CACHE];
     int nstmts;
 } pg_conn;
@@ -301,10 +303,16 @@ static int pg_connect(void **out, const char *dsn, const oms_db_opts *o, oms_err
     char set[320], timeouts[256] = "";
     const char *names[] = {"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"};
     int values[] = {o->statement_timeout_ms, o->lock_timeout_ms, o->idle_tx_timeout_ms};
+    snprintf(pc->begin_parts[0], sizeof pc->begin_parts[0], "BEGIN");
+    pc->nbegin_parts = 1;
     for (size_t i = 0, len = 0; i < 3 && len < sizeof timeouts; i++)
-        if (values[i] > 0)
+        if (values[i] > 0) {
             len += (size_t)snprintf(timeouts + len, sizeof timeouts - len, "; SET %s%s = %d",
                                     o->session_settings ? "" : "LOCAL ", names[i], values[i]);
+            if (!o->session_settings)
+                snprintf(pc->begin_parts[pc->nbegin_parts++], sizeof pc->begin_parts[0], "SET LOCAL %s = %d",
+                         names[i], values[i]);
+        }
     if (o->session_settings) {
         snprintf(set, sizeof set, "SET client_min_messages = warning%s", timeouts);
         snprintf(pc->begin_sql, sizeof pc->begin_sql, "BEGIN");
@@ -467,13 +475,9 @@ static io_outcome run(pg_conn *pc, const char *sql, const char *const *values, i
     return SENT_OK;
 }
 
-static int pg_exec(void *p, const char *sql, const oms_dbparam *params, int n, oms_dbres **out,
-                   oms_error *err)
+/* Parameters as text: `ints` holds the integers' digits. */
+static int text_params(const oms_dbparam *params, int n, const char **values, char (*ints)[24], oms_error *err)
 {
-    pg_conn *pc = p;
-    pc->state = 0;
-    const char *values[32];
-    char ints[32][24];
     if (n > 32)
         return oms_err_set(err, OMS_EINTERNAL, "too many parameters");
     for (int i = 0; i < n; i++) {
@@ -486,25 +490,184 @@ static int pg_exec(void *p, const char *sql, const oms_dbparam *params, int n, o
         default: values[i] = NULL; break;
         }
     }
-    /* BEGIN, COMMIT and ROLLBACK are not worth a name */
-    bool plain = n == 0 && (sql[0] == 'B' || sql[0] == 'C' || sql[0] == 'R');
+    return OMS_OK;
+}
+
+/* BEGIN, COMMIT and ROLLBACK are not worth a name */
+static bool is_plain(const char *sql, int n) { return n == 0 && (sql[0] == 'B' || sql[0] == 'C' || sql[0] == 'R'); }
+
+static oms_dbres *to_res(PGresult *r)
+{
+    size_t nrows = (size_t)PQntuples(r), ncols = (size_t)PQnfields(r);
+    oms_dbres *res = oms_dbres_new(nrows, ncols);
+    for (size_t i = 0; i < nrows; i++)
+        for (size_t j = 0; j < ncols; j++)
+            if (!PQgetisnull(r, (int)i, (int)j))
+                res->cells[i * ncols + j] = strdup(PQgetvalue(r, (int)i, (int)j));
+    const char *t = PQcmdTuples(r);
+    res->changes = t && *t ? strtoll(t, NULL, 10) : 0;
+    return res;
+}
+
+static int pg_exec(void *p, const char *sql, const oms_dbparam *params, int n, oms_dbres **out,
+                   oms_error *err)
+{
+    pg_conn *pc = p;
+    pc->state = 0;
+    const char *values[32];
+    char ints[32][24];
+    if (text_params(params, n, values, ints, err))
+        return OMS_EINTERNAL;
     PGresult *r = NULL;
-    io_outcome o = run(pc, sql, values, n, plain, &r);
+    io_outcome o = run(pc, sql, values, n, is_plain(sql, n), &r);
     if (o != SENT_OK)
         return io_error(pc, o, err);
     int rc = map_result(pc, r, err);
-    if (rc == OMS_OK && out) {
-        size_t nrows = (size_t)PQntuples(r), ncols = (size_t)PQnfields(r);
-        oms_dbres *res = oms_dbres_new(nrows, ncols);
-        for (size_t i = 0; i < nrows; i++)
-            for (size_t j = 0; j < ncols; j++)
-                if (!PQgetisnull(r, (int)i, (int)j))
-                    res->cells[i * ncols + j] = strdup(PQgetvalue(r, (int)i, (int)j));
-        const char *t = PQcmdTuples(r);
-        res->changes = t && *t ? strtoll(t, NULL, 10) : 0;
-        *out = res;
-    }
+    if (rc == OMS_OK && out)
+        *out = to_res(r);
     PQclear(r);
+    return rc;
+}
+
+/* ---- pipelines ---- */
+
+/* Leaves pipeline mode after its results were read (or the connection is
+ * being given up anyway). */
+static void leave_pipeline(pg_conn *pc)
+{
+    if (PQpipelineStatus(pc->conn) != PQ_PIPELINE_OFF && !PQexitPipelineMode(pc->conn))
+        pc->state = OMS_DBC_LOST | OMS_DBC_SENT;
+}
+
+/* One pipeline: names prepared first (a Parse of its own, outside the
+ * pipeline, on first use), then every statement and one Sync sent
+ * together, and the results read in order. */
+static int pipeline_once(pg_conn *pc, bool begin, const oms_db_stmt *s, int n, int *failed, bool *stale,
+                         oms_error *err)
+{
+    *failed = n;
+    *stale = false;
+    int64_t until = deadline_from_now(pc);
+    const char *names[64];
+    if (n > 64)
+        return oms_err_set(err, OMS_EINTERNAL, "too many statements in one pipeline");
+    for (int i = 0; i < n; i++) {
+        names[i] = NULL;
+        if (!is_plain(s[i].sql, s[i].nparams) && oms_db_pg_prepared) {
+            PGresult *bad = NULL;
+            io_outcome io;
+            names[i] = statement_name(pc, s[i].sql, s[i].nparams, until, &bad, &io);
+            if (io != SENT_OK)
+                return io_error(pc, io, err);
+            if (bad) { /* a statement that does not parse: nothing was sent */
+                int rc = map_result(pc, bad, err);
+                PQclear(bad);
+                *failed = i;
+                return rc ? rc : oms_err_set(err, OMS_EINTERNAL, "cannot prepare a statement");
+            }
+        }
+    }
+    if (!PQenterPipelineMode(pc->conn))
+        return io_error(pc, SEND_FAILED, err);
+    int nb = begin ? pc->nbegin_parts : 0;
+    for (int i = 0; i < nb; i++)
+        if (PQsendQueryParams(pc->conn, pc->begin_parts[i], 0, NULL, NULL, NULL, NULL, 0) != 1) {
+            leave_pipeline(pc);
+            return io_error(pc, SEND_FAILED, err);
+        }
+    for (int i = 0; i < n; i++) {
+        const char *values[32];
+        char ints[32][24];
+        if (text_params(s[i].params, s[i].nparams, values, ints, err)) {
+            /* nothing is flushed yet: the server saw none of it, but the
+             * queued messages make the connection unusable */
+            pc->state = OMS_DBC_LOST;
+            *failed = i;
+            return OMS_EINTERNAL;
+        }
+        if (!send_statement(pc, s[i].sql, values, s[i].nparams, names[i]))
+            return io_error(pc, SEND_FAILED, err);
+    }
+    bool timed_out = false;
+    if (PQpipelineSync(pc->conn) != 1 || !flush_all(pc, until, &timed_out)) {
+        io_outcome o = timed_out ? SEND_TIMEOUT : SEND_FAILED;
+        pc->state = OMS_DBC_LOST;
+        return io_error(pc, o, err);
+    }
+    int rc = OMS_OK;
+    for (int i = -nb; i < n + 1; i++) {
+        /* each statement's results end with NULL; the Sync's does not */
+        PGresult *r = NULL, *keep = NULL;
+        for (;;) {
+            if (!await_input(pc, until, &timed_out)) {
+                PQclear(keep);
+                return io_error(pc, timed_out ? WAIT_TIMEOUT : WAIT_FAILED, err);
+            }
+            r = PQgetResult(pc->conn);
+            if (!r)
+                break;
+            if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                r = NULL;
+                if (i < n)
+                    return io_error(pc, WAIT_FAILED, err); /* fewer results than statements */
+                break;
+            }
+            PQclear(keep);
+            keep = r;
+            if (i == n)
+                break;
+        }
+        if (i == n) {
+            PQclear(keep);
+            break;
+        }
+        if (!keep)
+            return io_error(pc, WAIT_FAILED, err);
+        ExecStatusType st = PQresultStatus(keep);
+        if (st == PGRES_PIPELINE_ABORTED || rc) {
+            PQclear(keep);
+            continue;
+        }
+        if (is_error(keep)) {
+            const char *state = PQresultErrorField(keep, PG_DIAG_SQLSTATE);
+            *stale = i >= 0 && names[i] && state && strcmp(state, "26000") == 0;
+            rc = map_result(pc, keep, err);
+            *failed = i < 0 ? -1 : i;
+        } else if (i >= 0 && s[i].out) {
+            *s[i].out = to_res(keep);
+        }
+        PQclear(keep);
+    }
+    leave_pipeline(pc);
+    if (pc->state & OMS_DBC_LOST)
+        return rc ? rc : oms_err_set(err, OMS_EDB, "PostgreSQL connection lost after a pipeline");
+    return rc;
+}
+
+static int pg_pipeline(void *p, bool begin, const oms_db_stmt *s, int n, int *failed, oms_error *err)
+{
+    pg_conn *pc = p;
+    pc->state = 0;
+    bool stale = false;
+    int rc = pipeline_once(pc, begin, s, n, failed, &stale, err);
+    if (rc && stale && begin && !pc->state) {
+        /* The session lost its prepared statements (a proxy handed us
+         * another server connection) in a transaction this pipeline began:
+         * roll it back and send it all again, unnamed names prepared anew. */
+        PGresult *r = NULL;
+        oms_error ignored;
+        simple(pc, "ROLLBACK", &r, &ignored);
+        PQclear(r);
+        forget_statements(pc);
+        for (int i = 0; i < n; i++)
+            if (s[i].out) {
+                oms_dbres_free(*s[i].out);
+                *s[i].out = NULL;
+            }
+        if (!pc->state)
+            rc = pipeline_once(pc, begin, s, n, failed, &stale, err);
+    }
     return rc;
 }
 
@@ -543,4 +706,5 @@ const oms_db_driver oms_db_pg_driver = {
     .alive = pg_alive,
     .state = pg_state,
     .deadline = pg_deadline,
+    .pipeline = pg_pipeline,
 };

@@ -11,13 +11,28 @@ int oms_db_run(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int n
     return oms_db_exec(c, oms_sql_for(c, q), params, nparams, out, err);
 }
 
+int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err)
+{
+    return oms_db_exec_later(c, oms_sql_for(c, q), params, nparams, err);
+}
+
+int oms_db_run_batch(oms_dbconn *c, const oms_sql_stmt *s, int n, oms_error *err)
+{
+    oms_db_stmt stack[16];
+    if (n > 16)
+        return oms_err_set(err, OMS_EINTERNAL, "a batch holds at most 16 statements");
+    for (int i = 0; i < n; i++)
+        stack[i] = (oms_db_stmt){oms_sql_for(c, s[i].q), s[i].params, s[i].nparams, s[i].out};
+    return oms_db_batch_run(c, stack, n, err);
+}
+
 int oms_db_xact_lock(oms_dbconn *c, int64_t key, bool shared, oms_error *err)
 {
     if (oms_db_backend_of_conn(c) != OMS_DB_PG)
         return OMS_OK;
     oms_dbparam p[] = {DBP_INT(key)};
-    return oms_db_exec(c, shared ? "SELECT pg_advisory_xact_lock_shared($1)" : "SELECT pg_advisory_xact_lock($1)", p,
-                       1, NULL, err);
+    return oms_db_exec_later(c, shared ? "SELECT pg_advisory_xact_lock_shared($1)" : "SELECT pg_advisory_xact_lock($1)",
+                             p, 1, err);
 }
 
 int oms_db_now_ms(oms_dbconn *c, int64_t *out, oms_error *err)

@@ -38,8 +38,21 @@ const char *oms_sql_for(const oms_dbconn *c, const oms_sql *q);
 /* oms_db_exec with the text of `q` for this connection. */
 int oms_db_run(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
                oms_error *err);
+/* oms_db_exec_later with the text of `q` (a write whose rows nobody reads). */
+int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err);
+/* oms_db_batch_run of statement pairs (texts for this connection). */
+typedef struct {
+    const oms_sql *q;
+    const oms_dbparam *params;
+    int nparams;
+    oms_dbres **out;
+} oms_sql_stmt;
+int oms_db_run_batch(oms_dbconn *c, const oms_sql_stmt *s, int n, oms_error *err);
 /* A transaction-scoped advisory lock on `key` (shared or exclusive) on
- * PostgreSQL; nothing on SQLite, whose writers are already serialised. */
+ * PostgreSQL; nothing on SQLite, whose writers are already serialised.
+ * Held back (oms_db_exec_later): it travels with the next statement, which
+ * runs after it is granted (a pipeline runs in order, each statement with
+ * a snapshot of its own under READ COMMITTED). */
 int oms_db_xact_lock(oms_dbconn *c, int64_t key, bool shared, oms_error *err);
 /* The database clock in epoch milliseconds (one statement). */
 int oms_db_now_ms(oms_dbconn *c, int64_t *out, oms_error *err);

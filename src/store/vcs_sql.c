@@ -357,7 +357,7 @@ int oms_store_object_insert(oms_dbconn *c, const char *hash, const char *type, c
     static const oms_sql q =
         OMS_SQL_BOTH("INSERT INTO objects (hash, type, content) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING");
     oms_dbparam p[] = {DBP_TEXT(hash), DBP_TEXT(type), DBP_TEXT(content)};
-    return oms_db_run(c, &q, p, 3, NULL, err);
+    return oms_db_run_later(c, &q, p, 3, err); /* with the next statement */
 }
 
 int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, const char *first, const char *second,
@@ -374,7 +374,7 @@ int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, con
     oms_dbparam p[] = {DBP_TEXT(id),      DBP_TEXT(tree),    DBP_TEXT(first),           DBP_TEXT(parents_json),
                        DBP_TEXT(author),  DBP_TEXT(message), DBP_INT(time_ms),          DBP_TEXT(issue_keys_json),
                        DBP_TEXT(override_id), DBP_TEXT(second)};
-    return oms_db_run(c, &q, p, 10, NULL, err);
+    return oms_db_run_later(c, &q, p, 10, err); /* with the next statement */
 }
 
 int oms_store_commit_parent_insert(oms_dbconn *c, const char *id, int64_t idx, const char *parent, oms_error *err)
@@ -382,7 +382,7 @@ int oms_store_commit_parent_insert(oms_dbconn *c, const char *id, int64_t idx, c
     static const oms_sql q = OMS_SQL_BOTH(
         "INSERT INTO commit_parents (commit_id, idx, parent_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING");
     oms_dbparam p[] = {DBP_TEXT(id), DBP_INT(idx), DBP_TEXT(parent)};
-    return oms_db_run(c, &q, p, 3, NULL, err);
+    return oms_db_run_later(c, &q, p, 3, err); /* with the next statement */
 }
 
 int oms_store_commit_issue_insert(oms_dbconn *c, const char *issue_key, const char *id, oms_error *err)
@@ -390,7 +390,7 @@ int oms_store_commit_issue_insert(oms_dbconn *c, const char *issue_key, const ch
     static const oms_sql q =
         OMS_SQL_BOTH("INSERT INTO commit_issues (issue_key, commit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING");
     oms_dbparam p[] = {DBP_TEXT(issue_key), DBP_TEXT(id)};
-    return oms_db_run(c, &q, p, 2, NULL, err);
+    return oms_db_run_later(c, &q, p, 2, err); /* with the next statement */
 }
 
 int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *resource, const char *change,
@@ -399,7 +399,7 @@ int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *re
     static const oms_sql q = OMS_SQL_BOTH("INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
                                           " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING");
     oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(resource), DBP_TEXT(change), DBP_TEXT(old_hash), DBP_TEXT(new_hash)};
-    return oms_db_run(c, &q, p, 5, NULL, err);
+    return oms_db_run_later(c, &q, p, 5, err); /* with the next statement */
 }
 
 int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], bool *found, oms_error *err)

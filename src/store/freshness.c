@@ -1,0 +1,137 @@
+#include "store/freshness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/acl_sql.h"
+#include "util/alloc.h"
+
+/* One flight per (database, branch), never freed: a process knows few
+ * branches; past MAX_FLIGHTS a request reads for itself. */
+#define SLOTS 256
+#define MAX_FLIGHTS 4096
+
+typedef struct flight {
+    struct flight *next;
+    const oms_db *db;
+    char *branch;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool busy;        /* a read is in flight */
+    uint64_t started; /* reads started */
+    uint64_t done;    /* the last read finished (its number) */
+    int rc;           /* its outcome */
+    int64_t version;
+    char head[65];
+} flight;
+
+static pthread_mutex_t g_slot_mu[SLOTS];
+static flight *g_slots[SLOTS];
+static atomic_int g_nflights;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static _Atomic uint64_t g_reads, g_requests;
+
+static void init_slots(void)
+{
+    for (int i = 0; i < SLOTS; i++)
+        pthread_mutex_init(&g_slot_mu[i], NULL);
+}
+
+static uint64_t hash(const char *s, const void *db)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)db;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static flight *find(const oms_db *db, const char *branch)
+{
+    pthread_once(&g_once, init_slots);
+    unsigned slot = (unsigned)(hash(branch, db) % SLOTS);
+    pthread_mutex_lock(&g_slot_mu[slot]);
+    flight *f = g_slots[slot];
+    while (f && !(f->db == db && strcmp(f->branch, branch) == 0))
+        f = f->next;
+    if (!f && atomic_fetch_add(&g_nflights, 1) < MAX_FLIGHTS) {
+        f = oms_xcalloc(1, sizeof *f);
+        f->db = db;
+        f->branch = oms_xstrdup(branch);
+        pthread_mutex_init(&f->mu, NULL);
+        pthread_cond_init(&f->cv, NULL);
+        f->next = g_slots[slot];
+        g_slots[slot] = f;
+    }
+    pthread_mutex_unlock(&g_slot_mu[slot]);
+    return f;
+}
+
+/* The read itself, on the caller's connection. */
+static int read_now(oms_dbconn *c, const char *branch, int64_t *version, char head[65], oms_error *err)
+{
+    atomic_fetch_add_explicit(&g_reads, 1, memory_order_relaxed);
+    oms_dbres *r = NULL;
+    int rc = oms_store_acl_version_and_head(c, branch, &r, err);
+    if (rc == OMS_OK && r->nrows != 1)
+        rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
+    if (rc == OMS_OK) {
+        *version = oms_dbres_int(r, 0, 0);
+        const char *h = oms_dbres_get(r, 0, 1);
+        snprintf(head, 65, "%s", h ? h : "");
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
+                                     oms_error *err)
+{
+    atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
+    flight *f = oms_db_backend_of_conn(c) == OMS_DB_PG && !oms_db_in_tx(c) ? find(oms_db_of_conn(c), branch) : NULL;
+    if (!f)
+        return read_now(c, branch, version, head, err);
+    pthread_mutex_lock(&f->mu);
+    /* The first read to start after this arrival: one in flight now does
+     * not count. */
+    uint64_t want = f->started + 1;
+    while (f->done < want) {
+        if (f->busy) {
+            pthread_cond_wait(&f->cv, &f->mu);
+            continue;
+        }
+        /* Nobody reads: this request leads the next read, for itself and
+         * every request waiting now or arriving until it starts. */
+        f->busy = true;
+        uint64_t mine = ++f->started;
+        pthread_mutex_unlock(&f->mu);
+        int64_t v = 0;
+        char h[65] = "";
+        int rc = read_now(c, branch, &v, h, err);
+        pthread_mutex_lock(&f->mu);
+        f->busy = false;
+        f->done = mine;
+        f->rc = rc;
+        f->version = v;
+        memcpy(f->head, h, sizeof h);
+        pthread_cond_broadcast(&f->cv);
+        if (rc) {
+            pthread_mutex_unlock(&f->mu);
+            return rc;
+        }
+    }
+    int rc = f->rc;
+    *version = f->version;
+    memcpy(head, f->head, 65);
+    pthread_mutex_unlock(&f->mu);
+    /* The leader's read failed (its connection, its deadline): read alone. */
+    return rc ? read_now(c, branch, version, head, err) : OMS_OK;
+}
+
+void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests)
+{
+    *reads = atomic_load(&g_reads);
+    *requests = atomic_load(&g_requests);
+}

@@ -1,0 +1,28 @@
+/* The freshness read of a branch read (the ACL version and the branch's
+ * head, one statement), coalesced on PostgreSQL: single-flight per branch.
+ *
+ * A GET must never be served a head older than its own arrival (SPEC §11:
+ * a commit acknowledged by any instance is seen by every read that starts
+ * after the acknowledgement). A read already in flight when a request
+ * arrives may have been answered before that acknowledgement, so the
+ * request never shares it: it waits for the NEXT read, which starts after
+ * its arrival, and every request that arrived before that next read starts
+ * shares it. Under load one round trip then answers many requests instead
+ * of one each (docs/storage.md "Round trips"). On SQLite the read costs
+ * microseconds and is made by each request. */
+#ifndef OMS_STORE_FRESHNESS_H
+#define OMS_STORE_FRESHNESS_H
+
+#include <stdint.h>
+
+#include "store/db.h"
+
+/* *version: the ACL version; head: the branch's head ("" when there is no
+ * such branch). Errors as oms_db_exec's. */
+int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
+                                     oms_error *err);
+
+/* Reads made and requests answered since start (tests, benchmarks). */
+void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests);
+
+#endif
