@@ -17,7 +17,9 @@ int oms_store_event_insert(oms_dbconn *c, const char *id, const char *type, cons
         " VALUES ((SELECT COALESCE(MAX(pos), 0) + 1 FROM events), $1, $2, $3, $4, $5)",
         "INSERT INTO events (pos, id, type, branch, time_ms, body) VALUES (NULL, $1, $2, $3, $4, $5)"};
     oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(type), DBP_TEXT(branch), DBP_INT(time_ms), DBP_TEXT(body)};
-    return oms_db_run(c, &q, p, 5, NULL, err);
+    /* nobody reads its rows and its failure fails the change: it travels
+     * with the transaction's next statement or its COMMIT (PostgreSQL) */
+    return oms_db_run_later(c, &q, p, 5, err);
 }
 
 int oms_store_events_order(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)

@@ -130,7 +130,8 @@ int oms_store_search_commit_hook(oms_dbconn *c, const char *branch, const char *
     if (!oms_store_search_commit_hook_one_trip(c))
         return oms_err_set(err, OMS_EINTERNAL, "the search commit hook has no one-trip form on this backend");
     oms_dbparam p[] = {DBP_TEXT(branch), DBP_TEXT(removed), DBP_TEXT(upserted), DBP_TEXT(commit), DBP_TEXT(keys)};
-    return oms_db_exec(c, k_pg_on_commit, p, 5, NULL, err);
+    /* rows unread, failure fails the commit: sent with the next statement */
+    return oms_db_exec_later(c, k_pg_on_commit, p, 5, err);
 }
 
 int oms_store_search_live_generations(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err)
