@@ -335,11 +335,11 @@ static void new_change_route_is_enforced(void)
     /* The application's table plus routes of the test's own. */
     oms_route *routes = calloc(n + 4, sizeof *routes);
     memcpy(routes, oms_app_routes, n * sizeof *routes);
-    routes[n] = (oms_route){"POST", "/api/v1/test-only/{branch}/touch", h_touch, OMS_PERM_SCHEMA_WRITE, "test.touch", true,
-                            OMS_TOUCH_NONE};
+    routes[n] = (oms_route){"POST", "/api/v1/test-only/{branch}/touch", h_touch, OMS_PERM_SCHEMA_WRITE,
+                            "test.touch", true, OMS_TOUCH_NONE};
     routes[n + 1] = (oms_route){"POST", "/api/v1/test-only/{branch}/look", h_touch, OMS_PERM_SCHEMA_READ, NULL, false};
-    routes[n + 2] = (oms_route){"POST", "/api/v1/test-only/{branch}/txn", h_txn_touch, OMS_PERM_SCHEMA_WRITE, "test.txn",
-                                true, OMS_TOUCH_BODY};
+    routes[n + 2] = (oms_route){"POST", "/api/v1/test-only/{branch}/txn", h_txn_touch, OMS_PERM_SCHEMA_WRITE,
+                                "test.txn", true, OMS_TOUCH_BODY};
     routes[n + 3] = (oms_route){"POST", "/api/v1/test-only/{branch}/{kind}/{api_name}/keyed", h_keyed,
                                 OMS_PERM_SCHEMA_WRITE, "test.keyed", true, OMS_TOUCH_RESOURCE};
     CHECK_EQ_INT(oms_routes_new(&app.routes, routes, n + 4, &err), OMS_OK);
