@@ -22,7 +22,7 @@ static const char *action_of(const oms_ctx *ctx, const oms_change_spec *spec)
     return spec->action ? spec->action : ctx->audit_action ? ctx->audit_action : ctx->route_action;
 }
 
-/* The route's key spec (docs/architecture.md, "Key specs") as a lock key
+/* The route's key spec (docs/architecture.md, "The route table and key specs") as a lock key
  * on the change's branch: set before the step, so every lock check of this
  * attempt (the step's own, or the one below) unions it with what the step
  * reports. */
@@ -45,16 +45,16 @@ static int check_locks(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec,
     const char *branch = out->branch ? out->branch : spec->branch;
     if (!spec->check_locks || !branch)
         return OMS_OK;
-    /* a step that checked in its own order still gets its declared key
-     * checked when its check did not include it (another branch) */
-    if (out->locks_checked)
-        return ctx->touch_key && !ctx->touch_checked
-                   ? oms_lock_check_write(c, ctx, ctx->touch_branch, NULL, 0, err)
-                   : OMS_OK;
     static const char *const whole[] = {OMS_LOCK_WHOLE_BRANCH};
-    if (out->whole_branch)
-        return oms_lock_check_write(c, ctx, branch, whole, 1, err);
-    return oms_lock_check_write(c, ctx, branch, out->touched, out->ntouched, err);
+    int rc = OMS_OK;
+    if (!out->locks_checked) /* else the step checked in its own order */
+        rc = out->whole_branch ? oms_lock_check_write(c, ctx, branch, whole, 1, err)
+                               : oms_lock_check_write(c, ctx, branch, out->touched, out->ntouched, err);
+    /* the declared key is checked even when no check above included it
+     * (a step that checked another branch, or reported another one) */
+    if (rc == OMS_OK && ctx->touch_key && !ctx->touch_checked)
+        rc = oms_lock_check_write(c, ctx, ctx->touch_branch, NULL, 0, err);
+    return rc;
 }
 
 static int append_event(oms_dbconn *c, oms_ctx *ctx, const char *action, const oms_change_out *out, oms_error *err)
