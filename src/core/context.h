@@ -33,6 +33,21 @@ typedef struct {
     bool used;             /* consumed in the change's transaction */
 } oms_override_state;
 
+/* A route's key spec (docs/architecture.md, "Key specs"): what a change
+ * touches, declared in the route table as Redis declares a command's keys.
+ * The change transaction (src/txn/change.c) lock-checks the declared key
+ * together with what the step reports, so a step that forgets a resource
+ * does not escape the check. UNSET is "not declared": the table refuses a
+ * change route without one. */
+typedef enum {
+    OMS_TOUCH_UNSET = 0,
+    OMS_TOUCH_NONE,     /* no branch content (ACL, tags, webhooks, locks themselves) */
+    OMS_TOUCH_BRANCH,   /* the whole branch (deleting it) */
+    OMS_TOUCH_RESOURCE, /* the path's {kind}/{api_name} */
+    OMS_TOUCH_BODY,     /* resources named by the body or computed by the step (batch
+                         * operations, a merge's diff): the step reports them */
+} oms_touch;
+
 typedef struct oms_ctx {
     oms_arena *arena;
     struct oms_store *store;
@@ -57,6 +72,14 @@ typedef struct oms_ctx {
     const char *kind_segment;    /* {kind}, e.g. "object-types" */
     const char *api_name;        /* {api_name} */
     const char *id;              /* {id} */
+    oms_touch touches;           /* the route's key spec */
+    /* The key the spec declares for the running change (set by the change
+     * transaction: "KIND/API_NAME" or the whole-branch key, on
+     * `touch_branch`; NULL when none) and whether a lock check of this
+     * attempt already included it. */
+    const char *touch_key;
+    const char *touch_branch;
+    bool touch_checked;
     /* The head of `branch` read with the ACL version in the authorization
      * round trip (empty when not read): reads use it instead of asking the
      * database again. */

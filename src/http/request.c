@@ -94,6 +94,7 @@ oms_ctx *oms_req_ctx(oms_request *r)
     c->branch = route_param(r, "{branch}");
     c->kind_segment = route_param(r, "{kind}");
     c->api_name = route_param(r, "{api_name}");
+    c->touches = r->route ? r->route->touches : OMS_TOUCH_UNSET;
     c->id = route_param(r, "{id}");
     if (!c->id)
         c->id = route_param(r, "{key}");

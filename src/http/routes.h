@@ -1,7 +1,9 @@
 /* The route table is data (ENGINEERING.md habit 1): method, pattern, handler,
- * the permission it needs, its audit action, and whether it is a change that
- * needs an issue reference. Registration refuses an entry without a
- * permission, and only the exact paths /health and /ready may be public. */
+ * the permission it needs, its audit action, whether it is a change that
+ * needs an issue reference, and its key spec (what the change touches, for
+ * the lock check). Registration refuses an entry without a permission, a
+ * change without a key spec, and only the exact paths /health and /ready
+ * may be public. */
 #ifndef OMS_ROUTES_H
 #define OMS_ROUTES_H
 
@@ -25,6 +27,9 @@ struct oms_route {
     oms_perm perm;
     const char *audit_action; /* NULL for reads */
     bool change;              /* a change: needs an issue reference (SPEC §6.3) */
+    /* The key spec: what the change touches (core/context.h). Required on
+     * a change route; OMS_TOUCH_RESOURCE needs {kind} and {api_name}. */
+    oms_touch touches;
     /* The branch a change applies to, when not the {branch} parameter
      * (a proposal's target, a lock's branch); NULL for the default. */
     const char *(*change_branch)(oms_request *req);
@@ -36,8 +41,10 @@ struct oms_route {
 typedef struct oms_route_table oms_route_table;
 
 /* Builds the lookup structure; refuses (OMS_ECONFIG, with the offending
- * entry in err) a route without a permission, a public route other than
- * /health and /ready, an unknown pattern parameter, or a duplicate. */
+ * entry in err) a route without a permission, a change route without a key
+ * spec (or declaring its {kind}/{api_name} without both parameters), a public
+ * route other than /health and /ready, an unknown pattern parameter, or a
+ * duplicate. */
 int oms_routes_new(oms_route_table **out, const oms_route *routes, size_t n, oms_error *err);
 void oms_routes_free(oms_route_table *t);
 size_t oms_routes_count(const oms_route_table *t);

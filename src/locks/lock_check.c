@@ -146,12 +146,38 @@ static json_t *locked_problem(oms_ctx *ctx, const char *branch, const oms_lock *
                      holder_hint);
 }
 
+/* The route's declared key (its key spec, set by the change transaction on
+ * ctx) joins the resources the step reports when the check is on the
+ * change's branch: one check, in the change's transaction, covers both, so
+ * a step that forgets to report its route's resource is still refused. */
+static const char *const *with_declared_key(oms_ctx *ctx, const char *branch, const char *const *resources,
+                                            size_t *n)
+{
+    static const char *const whole[] = {OMS_LOCK_WHOLE_BRANCH};
+    if (!ctx->touch_key || !ctx->touch_branch || strcmp(branch, ctx->touch_branch) != 0)
+        return resources;
+    ctx->touch_checked = true;
+    if (!strcmp(ctx->touch_key, OMS_LOCK_WHOLE_BRANCH) || (*n == 1 && !strcmp(resources[0], OMS_LOCK_WHOLE_BRANCH))) {
+        *n = 1;
+        return whole;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(resources[i], ctx->touch_key))
+            return resources;
+    const char **all = oms_arena_alloc(ctx->arena, (*n + 1) * sizeof *all);
+    for (size_t i = 0; i < *n; i++)
+        all[i] = resources[i];
+    all[(*n)++] = ctx->touch_key;
+    return all;
+}
+
 int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *const *resources, size_t n,
                          oms_error *err)
 {
     json_t *extra_ = NULL, **extra = &extra_;
     if (is_read(ctx))
         return OMS_OK;
+    resources = with_declared_key(ctx, branch, resources, &n);
     const char *own[MAX_OWN_LOCKS];
     size_t nown = 0;
     oms_dbres *r = NULL;

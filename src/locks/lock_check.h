@@ -14,7 +14,8 @@
 #define OMS_LOCK_WHOLE_BRANCH "*"
 
 /* OMS_OK when no other holder's active lock covers the branch or any of the
- * resources ("KIND/API_NAME"); otherwise OMS_ELOCKED with the problem
+ * resources ("KIND/API_NAME") or the route's declared key (ctx->touch_key,
+ * when `branch` is ctx->touch_branch: the key spec, docs/architecture.md); otherwise OMS_ELOCKED with the problem
  * members (and retry_after_seconds, which the renderer turns into
  * Retry-After) in ctx->problem_extra. An X-Lock-ID naming another principal's lock is
  * OMS_ELOCKNOTHOLDER (403), one naming the caller's own ended lock or no

@@ -22,16 +22,39 @@ static const char *action_of(const oms_ctx *ctx, const oms_change_spec *spec)
     return spec->action ? spec->action : ctx->audit_action ? ctx->audit_action : ctx->route_action;
 }
 
+/* The route's key spec (docs/architecture.md, "The route table and key specs") as a lock key
+ * on the change's branch: set before the step, so every lock check of this
+ * attempt (the step's own, or the one below) unions it with what the step
+ * reports. */
+static void declare_key(oms_ctx *ctx, const oms_change_spec *spec)
+{
+    ctx->touch_key = NULL;
+    ctx->touch_branch = spec->check_locks ? spec->branch : NULL;
+    ctx->touch_checked = false;
+    if (!ctx->touch_branch)
+        return;
+    if (ctx->touches == OMS_TOUCH_BRANCH)
+        ctx->touch_key = OMS_LOCK_WHOLE_BRANCH;
+    else if (ctx->touches == OMS_TOUCH_RESOURCE && ctx->kind_segment && ctx->api_name)
+        ctx->touch_key = oms_arena_printf(ctx->arena, "%s/%s", ctx->kind_segment, ctx->api_name);
+}
+
 static int check_locks(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, const oms_change_out *out,
                        oms_error *err)
 {
     const char *branch = out->branch ? out->branch : spec->branch;
-    if (!spec->check_locks || out->locks_checked || !branch)
+    if (!spec->check_locks || !branch)
         return OMS_OK;
     static const char *const whole[] = {OMS_LOCK_WHOLE_BRANCH};
-    if (out->whole_branch)
-        return oms_lock_check_write(c, ctx, branch, whole, 1, err);
-    return oms_lock_check_write(c, ctx, branch, out->touched, out->ntouched, err);
+    int rc = OMS_OK;
+    if (!out->locks_checked) /* else the step checked in its own order */
+        rc = out->whole_branch ? oms_lock_check_write(c, ctx, branch, whole, 1, err)
+                               : oms_lock_check_write(c, ctx, branch, out->touched, out->ntouched, err);
+    /* the declared key is checked even when no check above included it
+     * (a step that checked another branch, or reported another one) */
+    if (rc == OMS_OK && ctx->touch_key && !ctx->touch_checked)
+        rc = oms_lock_check_write(c, ctx, ctx->touch_branch, NULL, 0, err);
+    return rc;
 }
 
 static int append_event(oms_dbconn *c, oms_ctx *ctx, const char *action, const oms_change_out *out, oms_error *err)
@@ -69,6 +92,7 @@ static int run_once(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, om
     int rc = oms_db_begin(c, true, err);
     if (rc)
         return rc;
+    declare_key(ctx, spec);
     oms_change_outbox_fn outbox = atomic_load(&g_outbox);
     if ((rc = spec->step(c, ctx, spec->arg, out, err)) == OMS_OK && !out->no_op) {
         /* after the step, which may have named a more precise action */
@@ -109,6 +133,7 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
     }
     json_decref(out->detail);
     out->detail = NULL;
+    ctx->touch_key = ctx->touch_branch = NULL; /* this change's only */
     if (rc == OMS_EDB)
         oms_db_conn_reset(ctx->store->db);
     return rc;

@@ -7,8 +7,12 @@
  * handler does (one step through oms_change_run, src/txn/change.h) and
  * checks over HTTP that it is refused by another holder's lock (423, nothing
  * written), let through by an approved lock override that it consumes, and
- * recorded by one audit event. (tests/unit/test_change_txn.c drives the
- * helper directly: issue keys, rollback, retry.) */
+ * recorded by one audit event. a_declared_resource_is_lock_checked gives a
+ * new route the key spec OMS_TOUCH_RESOURCE ({kind}/{api_name}) and a step
+ * that reports nothing: another holder's lock on that resource still refuses
+ * it (423, nothing written), from the table alone. (tests/unit/
+ * test_change_txn.c drives the helper directly: issue keys, rollback,
+ * retry.) */
 #include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -64,6 +68,33 @@ static int h_txn_touch(oms_request *req)
     oms_ctx *ctx = oms_req_ctx(req);
     const char *name = ctx->request_id;
     oms_change_spec spec = {.branch = ctx->branch, .check_locks = true, .step = touch_step, .arg = (void *)name};
+    oms_change_out out;
+    oms_error err;
+    int rc = oms_change_run(ctx, &spec, &out, &err);
+    if (rc)
+        return oms_resp_error(req, rc, &err);
+    return oms_resp_json(req, 201, json_pack("{s:s}", "touched", name));
+}
+
+/* ---- a route whose table declares {kind}/{api_name}; its step reports nothing ---- */
+
+static int silent_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    atomic_fetch_add(&g_steps, 1);
+    const char *name = arg;
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_exec(c, "INSERT INTO txn_touch (name) VALUES ($1)", p, 1, NULL, err);
+    out->resource_kind = "touches";
+    out->resource_id = name;
+    out->status = 201;
+    return rc; /* out->touched left empty: the step "forgot" its resource */
+}
+
+static int h_keyed(oms_request *req)
+{
+    oms_ctx *ctx = oms_req_ctx(req);
+    const char *name = ctx->request_id;
+    oms_change_spec spec = {.branch = ctx->branch, .check_locks = true, .step = silent_step, .arg = (void *)name};
     oms_change_out out;
     oms_error err;
     int rc = oms_change_run(ctx, &spec, &out, &err);
@@ -239,6 +270,49 @@ static void new_route_through_the_change_transaction(unsigned port, oms_store *s
     free(sec);
 }
 
+#define KEYED(api_name) "/api/v1/test-only/feature%2Fy/object-types/" api_name "/keyed"
+
+static void a_declared_resource_is_lock_checked(unsigned port, oms_store *store)
+{
+    char *dev = token_for("dev", "developer"), *ops = token_for("ops", "developer");
+    json_t *body = NULL;
+    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/branches", dev, "", "{\"name\": \"feature/y\", \"from\": \"main\"}",
+                           &body),
+                 201);
+    json_decref(body);
+    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/locks", ops, "",
+                           "{\"branch\": \"feature/y\", \"scope\": \"resource\", \"resource_type\": \"object-types\","
+                           " \"resource_id\": \"Widget\", \"kind\": \"maintenance\", \"reason\": \"test\"}",
+                           &body),
+                 201);
+    json_decref(body);
+    /* the locked resource: refused although the step reported nothing */
+    int steps = atomic_load(&g_steps);
+    CHECK_EQ_INT(http_json(port, "POST", KEYED("Widget"), dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: keyed-locked\r\n",
+                           "{}", &body),
+                 423);
+    CHECK_EQ_STR(json_string_value(json_object_get(body, "code")), "locked");
+    CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(body, "blocked_resources"), 0)),
+                 "object-types/Widget");
+    json_decref(body);
+    CHECK_EQ_INT(atomic_load(&g_steps), steps + 1); /* the step ran; its work was rolled back */
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'keyed-locked'"), 0);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE request_id = 'keyed-locked'"
+                              " AND outcome = 'success'"),
+                 0);
+    /* another resource of the same branch is free: the key is the resource */
+    CHECK_EQ_INT(http_json(port, "POST", KEYED("Gadget"), dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: keyed-free\r\n",
+                           "{}", &body),
+                 201);
+    json_decref(body);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'keyed-free'"), 1);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE action = 'test.keyed' AND outcome = 'success'"
+                              " AND request_id = 'keyed-free'"),
+                 1);
+    free(dev);
+    free(ops);
+}
+
 static void new_change_route_is_enforced(void)
 {
     char dir[] = "/tmp/oms-change-route-XXXXXX";
@@ -257,15 +331,18 @@ static void new_change_route_is_enforced(void)
     CHECK_EQ_INT(oms_jwt_verifier_new(&app.jwt, &jc, &err), OMS_OK);
     CHECK_EQ_INT(oms_issue_check_configure(app.cfg, &err), OMS_OK);
 
-    /* The application's table plus two routes of the test's own. */
     size_t n = oms_app_routes_count;
-    oms_route *routes = calloc(n + 3, sizeof *routes);
+    /* The application's table plus routes of the test's own. */
+    oms_route *routes = calloc(n + 4, sizeof *routes);
     memcpy(routes, oms_app_routes, n * sizeof *routes);
-    routes[n] = (oms_route){"POST", "/api/v1/test-only/{branch}/touch", h_touch, OMS_PERM_SCHEMA_WRITE, "test.touch", true};
+    routes[n] = (oms_route){"POST", "/api/v1/test-only/{branch}/touch", h_touch, OMS_PERM_SCHEMA_WRITE,
+                            "test.touch", true, OMS_TOUCH_NONE};
     routes[n + 1] = (oms_route){"POST", "/api/v1/test-only/{branch}/look", h_touch, OMS_PERM_SCHEMA_READ, NULL, false};
-    routes[n + 2] =
-        (oms_route){"POST", "/api/v1/test-only/{branch}/txn", h_txn_touch, OMS_PERM_SCHEMA_WRITE, "test.txn", true};
-    CHECK_EQ_INT(oms_routes_new(&app.routes, routes, n + 3, &err), OMS_OK);
+    routes[n + 2] = (oms_route){"POST", "/api/v1/test-only/{branch}/txn", h_txn_touch, OMS_PERM_SCHEMA_WRITE,
+                                "test.txn", true, OMS_TOUCH_BODY};
+    routes[n + 3] = (oms_route){"POST", "/api/v1/test-only/{branch}/{kind}/{api_name}/keyed", h_keyed,
+                                OMS_PERM_SCHEMA_WRITE, "test.keyed", true, OMS_TOUCH_RESOURCE};
+    CHECK_EQ_INT(oms_routes_new(&app.routes, routes, n + 4, &err), OMS_OK);
     CHECK_EQ_INT(oms_store_open(&app.store, dburl + strlen("DATABASE_URL="), 5000, &err), OMS_OK);
     int applied;
     CHECK_EQ_INT(oms_store_migrate(app.store, &applied, &err), OMS_OK);
@@ -297,6 +374,7 @@ static void new_change_route_is_enforced(void)
     CHECK_EQ_INT(atomic_load(&g_calls), 3);
 
     new_route_through_the_change_transaction(port, app.store);
+    a_declared_resource_is_lock_checked(port, app.store);
 
     oms_server_stop(srv);
     free(no_issue);

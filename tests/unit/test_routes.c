@@ -23,6 +23,9 @@ static void app_table_is_valid(void)
             CHECK(strncmp(r->pattern, "/api/v1/", 8) == 0 || strcmp(r->pattern, "/metrics") == 0);
         if (r->change)
             CHECK(r->audit_action != NULL && strcmp(r->method, "GET") != 0);
+        /* every write declares what it touches, even "nothing" */
+        if (r->audit_action)
+            CHECK(r->touches != OMS_TOUCH_UNSET);
     }
     oms_routes_free(t);
 }
@@ -56,6 +59,27 @@ static void refuses_change_without_audit_action(void)
                  OMS_ECONFIG);
 }
 
+/* The key spec (what a change touches) is part of the entry, as the
+ * permission is: a change route without one is refused, and one that
+ * declares {kind}/{api_name} must have both in its pattern. */
+static void refuses_change_without_key_spec(void)
+{
+    CHECK_EQ_INT(try_one((oms_route){"POST", "/api/v1/x/{branch}", h_dummy, OMS_PERM_SCHEMA_WRITE, "x.change", true}),
+                 OMS_ECONFIG);
+    CHECK_EQ_INT(try_one((oms_route){"POST", "/api/v1/x/{branch}", h_dummy, OMS_PERM_SCHEMA_WRITE, "x.change", true,
+                                     OMS_TOUCH_BRANCH}),
+                 OMS_OK);
+    CHECK_EQ_INT(try_one((oms_route){"POST", "/api/v1/x/{branch}", h_dummy, OMS_PERM_SCHEMA_WRITE, "x.change", true,
+                                     OMS_TOUCH_RESOURCE}),
+                 OMS_ECONFIG);
+    CHECK_EQ_INT(try_one((oms_route){"POST", "/api/v1/x/{branch}/{kind}/{api_name}", h_dummy, OMS_PERM_SCHEMA_WRITE,
+                                     "x.change", true, OMS_TOUCH_RESOURCE}),
+                 OMS_OK);
+    CHECK_EQ_INT(try_one((oms_route){"POST", "/api/v1/x/{branch}", h_dummy, OMS_PERM_SCHEMA_WRITE, "x.change", true,
+                                     (oms_touch)99}),
+                 OMS_ECONFIG);
+}
+
 static void refuses_duplicates_and_bad_patterns(void)
 {
     oms_route two[] = {{"GET", "/api/v1/x", h_dummy, OMS_PERM_SCHEMA_READ, NULL, false},
@@ -72,7 +96,8 @@ static void refuses_duplicates_and_bad_patterns(void)
 static void matching_decodes_parameters_once(void)
 {
     oms_route rs[] = {{"GET", "/api/v1/schemas/{branch}/{kind}", h_dummy, OMS_PERM_SCHEMA_READ, NULL, false},
-                      {"POST", "/api/v1/schemas/{branch}/{kind}", h_dummy, OMS_PERM_SCHEMA_WRITE, "x.create", true}};
+                      {"POST", "/api/v1/schemas/{branch}/{kind}", h_dummy, OMS_PERM_SCHEMA_WRITE, "x.create", true,
+                       OMS_TOUCH_BODY}};
     oms_route_table *t = NULL;
     oms_error err;
     CHECK_EQ_INT(oms_routes_new(&t, rs, 2, &err), OMS_OK);
@@ -108,7 +133,7 @@ int main(void)
 {
     static const t_case cases[] = {T(app_table_is_valid), T(refuses_route_without_permission),
                                    T(refuses_public_other_than_exact_list),
-                                   T(refuses_change_without_audit_action),
+                                   T(refuses_change_without_audit_action), T(refuses_change_without_key_spec),
                                    T(refuses_duplicates_and_bad_patterns), T(matching_decodes_parameters_once)};
     return T_RUN("routes", cases);
 }
