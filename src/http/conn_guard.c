@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "infra/log.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 #define NSHARDS 8
@@ -229,11 +230,10 @@ static addr_take_result addr_take(oms_conn_guard *g, const addr_key *k)
         r = ADDR_FULL;
     } else if (*p) {
         (*p)->n++;
-    } else if ((*p = calloc(1, sizeof **p)) != NULL) {
+    } else {
+        *p = oms_xcalloc(1, sizeof **p);
         (*p)->k = *k;
         (*p)->n = 1;
-    } else {
-        r = ADDR_UNCOUNTED;
     }
     pthread_mutex_unlock(&g->addr_mu);
     return r;
@@ -327,7 +327,7 @@ static void conn_started(oms_conn_guard *g, struct MHD_Connection *mc, void **ct
 {
     const union MHD_ConnectionInfo *fi = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *ai = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    oms_conn *c = fi ? calloc(1, sizeof *c) : NULL;
+    oms_conn *c = fi ? oms_xcalloc(1, sizeof *c) : NULL;
     if (!c)
         return;
     int64_t now = oms_mono_ns();
@@ -631,9 +631,7 @@ static void *sweep_main(void *p)
 
 int oms_conn_guard_new(oms_conn_guard **out, const oms_conn_guard_config *cfg, oms_error *err)
 {
-    oms_conn_guard *g = calloc(1, sizeof *g);
-    if (!g)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_conn_guard *g = oms_xcalloc(1, sizeof *g);
     g->cfg = *cfg;
     for (int i = 0; i < NSHARDS; i++)
         pthread_mutex_init(&g->shards[i].mu, NULL);
