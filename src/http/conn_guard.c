@@ -217,17 +217,14 @@ static addr_ent **addr_find(oms_conn_guard *g, const addr_key *k)
     return p;
 }
 
-typedef enum { ADDR_TAKEN, ADDR_FULL, ADDR_UNCOUNTED } addr_take_result;
-
-/* Takes one of the address's slots. Out of memory, the connection is
- * admitted uncounted rather than refused. */
-static addr_take_result addr_take(oms_conn_guard *g, const addr_key *k)
+/* Takes one of the address's slots; false when all are taken. */
+static bool addr_take(oms_conn_guard *g, const addr_key *k)
 {
-    addr_take_result r = ADDR_TAKEN;
+    bool taken = true;
     pthread_mutex_lock(&g->addr_mu);
     addr_ent **p = addr_find(g, k);
     if (*p && (*p)->n >= g->cfg.per_client) {
-        r = ADDR_FULL;
+        taken = false;
     } else if (*p) {
         (*p)->n++;
     } else {
@@ -236,7 +233,7 @@ static addr_take_result addr_take(oms_conn_guard *g, const addr_key *k)
         (*p)->n = 1;
     }
     pthread_mutex_unlock(&g->addr_mu);
-    return r;
+    return taken;
 }
 
 static void addr_give(oms_conn_guard *g, const addr_key *k)
@@ -343,9 +340,8 @@ static void conn_started(oms_conn_guard *g, struct MHD_Connection *mc, void **ct
                                           &c->key)) {
         /* the accept policy looked already; two loops may both have let
          * the last slot's connection through */
-        addr_take_result r = addr_take(g, &c->key);
-        c->addr_counted = r == ADDR_TAKEN;
-        if (r == ADDR_FULL)
+        c->addr_counted = addr_take(g, &c->key);
+        if (!c->addr_counted)
             refuse = OMS_CUT_PER_CLIENT;
     }
     long open = atomic_fetch_add_explicit(&g->open, 1, memory_order_relaxed) + 1;
