@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "infra/config.h"
+#include "util/alloc.h"
 
 #define MAX_PROXIES 256
 #define MAX_HOPS 64
@@ -181,8 +182,8 @@ int oms_cidr_list_parse(oms_cidr **out, size_t *n, const char *text, oms_error *
             free(list);
             return oms_err_set(err, OMS_ECONFIG, "OMS_TRUSTED_PROXIES: more than %d networks", MAX_PROXIES);
         }
-        if (!list && !(list = calloc(MAX_PROXIES, sizeof *list)))
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        if (!list)
+            list = oms_xcalloc(MAX_PROXIES, sizeof *list);
         int rc = parse_cidr(&list[count], p, len, err);
         if (rc) {
             free(list);

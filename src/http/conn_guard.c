@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "infra/log.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 #define NSHARDS 8
@@ -216,27 +217,23 @@ static addr_ent **addr_find(oms_conn_guard *g, const addr_key *k)
     return p;
 }
 
-typedef enum { ADDR_TAKEN, ADDR_FULL, ADDR_UNCOUNTED } addr_take_result;
-
-/* Takes one of the address's slots. Out of memory, the connection is
- * admitted uncounted rather than refused. */
-static addr_take_result addr_take(oms_conn_guard *g, const addr_key *k)
+/* Takes one of the address's slots; false when all are taken. */
+static bool addr_take(oms_conn_guard *g, const addr_key *k)
 {
-    addr_take_result r = ADDR_TAKEN;
+    bool taken = true;
     pthread_mutex_lock(&g->addr_mu);
     addr_ent **p = addr_find(g, k);
     if (*p && (*p)->n >= g->cfg.per_client) {
-        r = ADDR_FULL;
+        taken = false;
     } else if (*p) {
         (*p)->n++;
-    } else if ((*p = calloc(1, sizeof **p)) != NULL) {
+    } else {
+        *p = oms_xcalloc(1, sizeof **p);
         (*p)->k = *k;
         (*p)->n = 1;
-    } else {
-        r = ADDR_UNCOUNTED;
     }
     pthread_mutex_unlock(&g->addr_mu);
-    return r;
+    return taken;
 }
 
 static void addr_give(oms_conn_guard *g, const addr_key *k)
@@ -327,7 +324,7 @@ static void conn_started(oms_conn_guard *g, struct MHD_Connection *mc, void **ct
 {
     const union MHD_ConnectionInfo *fi = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *ai = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    oms_conn *c = fi ? calloc(1, sizeof *c) : NULL;
+    oms_conn *c = fi ? oms_xcalloc(1, sizeof *c) : NULL;
     if (!c)
         return;
     int64_t now = oms_mono_ns();
@@ -343,9 +340,8 @@ static void conn_started(oms_conn_guard *g, struct MHD_Connection *mc, void **ct
                                           &c->key)) {
         /* the accept policy looked already; two loops may both have let
          * the last slot's connection through */
-        addr_take_result r = addr_take(g, &c->key);
-        c->addr_counted = r == ADDR_TAKEN;
-        if (r == ADDR_FULL)
+        c->addr_counted = addr_take(g, &c->key);
+        if (!c->addr_counted)
             refuse = OMS_CUT_PER_CLIENT;
     }
     long open = atomic_fetch_add_explicit(&g->open, 1, memory_order_relaxed) + 1;
@@ -631,9 +627,7 @@ static void *sweep_main(void *p)
 
 int oms_conn_guard_new(oms_conn_guard **out, const oms_conn_guard_config *cfg, oms_error *err)
 {
-    oms_conn_guard *g = calloc(1, sizeof *g);
-    if (!g)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_conn_guard *g = oms_xcalloc(1, sizeof *g);
     g->cfg = *cfg;
     for (int i = 0; i < NSHARDS; i++)
         pthread_mutex_init(&g->shards[i].mu, NULL);

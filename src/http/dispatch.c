@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/time.h"
 
@@ -151,12 +152,9 @@ static void *refuser_main(void *p)
 
 int oms_dispatch_new(oms_dispatch **out, const oms_dispatch_config *cfg)
 {
-    oms_dispatch *d = calloc(1, sizeof *d);
+    oms_dispatch *d = oms_xcalloc(1, sizeof *d);
     unsigned total = cfg->handlers + cfg->refusers;
-    if (!d || !(d->threads = calloc(total, sizeof *d->threads))) {
-        free(d);
-        return OMS_ENOMEM;
-    }
+    d->threads = oms_xcalloc(total, sizeof *d->threads);
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

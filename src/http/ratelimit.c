@@ -30,6 +30,7 @@
 #include "http/client_addr.h"
 #include "infra/config.h"
 #include "infra/metrics.h"
+#include "util/alloc.h"
 
 #define NSHARDS 64
 #define WAYS 8
@@ -278,9 +279,7 @@ static int parse_overrides(oms_rl *rl, const char *text, oms_error *err)
             return oms_err_set(err, OMS_ECONFIG, "OMS_RATE_LIMIT_OVERRIDES: more than %d subjects", MAX_OVERRIDES);
         oms_rl_override *o = &rl->ov[rl->nov];
         memset(o, 0, sizeof *o);
-        o->sub = strndup(e, slen);
-        if (!o->sub)
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        o->sub = oms_xstrndup(e, slen);
         rl->nov++;
         o->hash = principal_hash(rl, o->sub);
         /* the classes */
@@ -334,9 +333,7 @@ static int parse_overrides(oms_rl *rl, const char *text, oms_error *err)
 int oms_rl_new(oms_rl **out, const oms_rl_config *cfg, oms_error *err)
 {
     *out = NULL;
-    oms_rl *rl = calloc(1, sizeof *rl);
-    if (!rl)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_rl *rl = oms_xcalloc(1, sizeof *rl);
     memcpy(rl->policy, cfg->policy, sizeof rl->policy);
     unsigned char seed[16];
     if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
@@ -354,17 +351,9 @@ int oms_rl_new(oms_rl **out, const oms_rl_config *cfg, oms_error *err)
     int rc = OMS_OK;
     for (int i = 0; i < NSHARDS; i++) {
         rl->shard[i].mask = (uint32_t)(buckets - 1);
-        rl->shard[i].slots = calloc(buckets * WAYS, sizeof(rl_slot));
-        if (!rl->shard[i].slots) {
-            rc = oms_err_set(err, OMS_ENOMEM, "out of memory for %zu rate-limit keys", rl->capacity);
-            goto fail;
-        }
+        rl->shard[i].slots = oms_xcalloc(buckets * WAYS, sizeof(rl_slot));
     }
-    rl->ov = calloc(MAX_OVERRIDES, sizeof *rl->ov);
-    if (!rl->ov) {
-        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-        goto fail;
-    }
+    rl->ov = oms_xcalloc(MAX_OVERRIDES, sizeof *rl->ov);
     if ((rc = parse_overrides(rl, cfg->overrides, err)) != OMS_OK)
         goto fail;
     *out = rl;

@@ -35,6 +35,7 @@
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "util/time.h"
+#include "util/alloc.h"
 
 #define AGG_SHARDS 64
 #define AGG_SLOTS 64
@@ -77,9 +78,7 @@ void oms_ratelimit_audit_configure(int64_t window_ms, int sample, int64_t storm_
     g.storm_key = storm_key;
     g.storm_total = storm_total;
     if (!g.shards) {
-        g.shards = calloc(AGG_SHARDS, sizeof *g.shards);
-        if (!g.shards)
-            return; /* refusals are then answered without their record: logged below */
+        g.shards = oms_xcalloc(AGG_SHARDS, sizeof *g.shards);
         for (int i = 0; i < AGG_SHARDS; i++)
             pthread_mutex_init(&g.shards[i].mu, NULL);
     }
@@ -272,10 +271,7 @@ static bool grow(void **arr, size_t *cap, size_t n, size_t size)
     if (n < *cap)
         return true;
     size_t nc = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, nc * size);
-    if (!p)
-        return false;
-    *arr = p;
+    *arr = oms_xrealloc(*arr, nc * size);
     *cap = nc;
     return true;
 }

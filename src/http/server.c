@@ -36,6 +36,7 @@
 #include "infra/metrics.h"
 #include "util/encoding.h"
 #include "util/time.h"
+#include "util/alloc.h"
 
 static void make_request_id(char out[65])
 {
@@ -180,8 +181,8 @@ static enum MHD_Result queue(oms_request *req)
     struct MHD_Response *resp;
     drop_stream_for_head(req);
     if (req->stream_fn) {
-        stream_reader *s = malloc(sizeof *s);
-        resp = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_done) : NULL;
+        stream_reader *s = oms_xmalloc(sizeof *s);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s, stream_done);
         if (!resp) {
             free(s);
             return MHD_NO;
@@ -447,9 +448,7 @@ static void library_refusal_job(oms_job *j, oms_refusal why)
 
 static void record_library_refusal(struct oms_server *srv, oms_request *req)
 {
-    library_refusal *l = calloc(1, sizeof *l);
-    if (!l)
-        return;
+    library_refusal *l = oms_xcalloc(1, sizeof *l);
     l->app = srv->app;
     snprintf(l->route, sizeof l->route, "%.*s", (int)(req->raw_path_len > 256 ? 256 : req->raw_path_len),
              req->raw_path);
@@ -644,9 +643,7 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     /* The event loops only parse, hand over and send: one per core. */
     long loops = cores;
 
-    oms_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_server *srv = oms_xcalloc(1, sizeof *srv);
     srv->app = app;
     srv->drain_ns = oms_config_int(app->cfg, "OMS_DRAIN_TIMEOUT_MS") * 1000000LL;
     oms_dispatch_config dc = {.handlers = (unsigned)workers,

@@ -83,17 +83,6 @@ bool oms_store_audit_shared(const oms_db *db) { return oms_db_backend_of(db) == 
 
 /* ---- helpers ---- */
 
-/* One integer cell of a one-row result (0 when NULL). */
-static int one_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *p, int np, int64_t *out, oms_error *err)
-{
-    oms_dbres *r = NULL;
-    int rc = oms_db_run(c, q, p, np, &r, err);
-    if (rc == OMS_OK)
-        *out = r->nrows && oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
-    oms_dbres_free(r);
-    return rc;
-}
-
 /* ---- the chain ---- */
 
 int oms_store_audit_legacy_upto(oms_dbconn *c, int64_t *out, oms_error *err)
@@ -171,7 +160,7 @@ int oms_store_audit_unchained_gone(oms_dbconn *c, int64_t *seq, oms_error *err)
     static const oms_sql q = OMS_SQL_BOTH("SELECT MIN(q.seq) FROM audit_unchained q WHERE NOT EXISTS (SELECT 1"
                                           " FROM audit_events e WHERE e.seq = q.seq) AND NOT EXISTS (SELECT 1"
                                           " FROM audit_chain x WHERE x.event_seq = q.seq)");
-    return one_int(c, &q, NULL, 0, seq, err);
+    return oms_db_run_int(c, &q, NULL, 0, seq, err);
 }
 
 int oms_store_audit_seal_state(oms_dbconn *c, bool *queued, int64_t *chain_end, int64_t *legacy_upto,
@@ -237,7 +226,7 @@ int oms_store_audit_checkpoints_all(oms_dbconn *c, oms_dbres **out, oms_error *e
 int oms_store_audit_checkpoint_count(oms_dbconn *c, int64_t *out, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT count(*) FROM audit_checkpoints");
-    return one_int(c, &q, NULL, 0, out, err);
+    return oms_db_run_int(c, &q, NULL, 0, out, err);
 }
 
 int oms_store_audit_checkpoint_edge(oms_dbconn *c, bool newest, oms_dbres **out, oms_error *err)
@@ -274,7 +263,7 @@ int oms_store_audit_archive_chain_end(oms_dbconn *c, int64_t before_ms, int64_t 
                                           " ON e.seq = c.event_seq WHERE e.time_ms < $1 AND c.pos > $2"
                                           " AND c.pos <= $3");
     oms_dbparam p[] = {DBP_INT(before_ms), DBP_INT(after), DBP_INT(upto)};
-    return one_int(c, &q, p, 3, out, err);
+    return oms_db_run_int(c, &q, p, 3, out, err);
 }
 
 int oms_store_audit_archive_legacy_end(oms_dbconn *c, int64_t before_ms, int64_t after, int64_t upto, int64_t *out,
@@ -283,7 +272,7 @@ int oms_store_audit_archive_legacy_end(oms_dbconn *c, int64_t before_ms, int64_t
     static const oms_sql q = OMS_SQL_BOTH("SELECT MAX(seq) FROM audit_events WHERE time_ms < $1 AND seq > $2"
                                           " AND seq <= $3");
     oms_dbparam p[] = {DBP_INT(before_ms), DBP_INT(after), DBP_INT(upto)};
-    return one_int(c, &q, p, 3, out, err);
+    return oms_db_run_int(c, &q, p, 3, out, err);
 }
 
 int oms_store_audit_archive_delete(oms_dbconn *c, int64_t upto, int64_t legacy_upto, oms_error *err)
@@ -382,7 +371,7 @@ int oms_store_audit_event_by_id(oms_dbconn *c, const char *event_id, oms_dbres *
 int oms_store_audit_max_seq(oms_dbconn *c, int64_t *out, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT COALESCE(MAX(seq), 0) FROM audit_events");
-    return one_int(c, &q, NULL, 0, out, err);
+    return oms_db_run_int(c, &q, NULL, 0, out, err);
 }
 
 /* ---- the compliance report ---- */

@@ -350,9 +350,7 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *last, bool may_retry, i
 {
     *state = 0;
     int n = c->nlater + (last ? 1 : 0);
-    oms_db_stmt stack[16], *s = n <= 16 ? stack : calloc((size_t)n, sizeof *s);
-    if (!s)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
     for (int i = 0; i < c->nlater; i++)
         s[i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, NULL};
     if (last)
@@ -399,30 +397,23 @@ int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *para
     }
     if (c->nlater == c->caplater) {
         int cap = c->caplater ? c->caplater * 2 : 8;
-        later_stmt *l = realloc(c->later, (size_t)cap * sizeof *l);
-        if (!l)
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
-        c->later = l;
+        c->later = oms_xrealloc(c->later, (size_t)cap * sizeof *c->later);
         c->caplater = cap;
     }
     later_stmt *l = &c->later[c->nlater];
-    l->sql = strdup(sql);
+    l->sql = oms_xstrdup(sql);
     l->nparams = nparams;
     l->as_code = as_code;
     l->as_msg = as_msg;
-    bool ok = l->sql != NULL;
     for (int i = 0; i < nparams; i++) {
         l->params[i] = params[i];
         l->texts[i] = NULL;
         if (params[i].type == OMS_DBP_TEXT) {
-            l->texts[i] = strdup(params[i].s);
+            l->texts[i] = oms_xstrdup(params[i].s);
             l->params[i].s = l->texts[i];
-            ok = ok && l->texts[i];
         }
     }
     c->nlater++;
-    if (!ok)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
     return OMS_OK;
 }
 

@@ -29,6 +29,7 @@
 
 #include "infra/log.h"
 #include "store/db_driver.h"
+#include "util/alloc.h"
 #include "util/time.h"
 
 #define STMT_CACHE 256
@@ -289,8 +290,8 @@ static int pg_connect(void **out, const char *dsn, const oms_db_opts *o, oms_err
         return OMS_EDB;
     }
     PQsetNoticeProcessor(c, on_notice, NULL);
-    pg_conn *pc = calloc(1, sizeof *pc);
-    if (!pc || PQsetnonblocking(c, 1) != 0) {
+    pg_conn *pc = oms_xcalloc(1, sizeof *pc);
+    if (PQsetnonblocking(c, 1) != 0) {
         free(pc);
         PQfinish(c);
         return oms_err_set(err, OMS_EDB, "cannot set up the PostgreSQL connection");
@@ -430,7 +431,7 @@ static const char *statement_name(pg_conn *pc, const char *sql, int n, int64_t u
         return NULL;
     }
     PQclear(r);
-    ps->sql = strdup(sql);
+    ps->sql = oms_xstrdup(sql);
     ps->hash = h;
     pc->nstmts++;
     return ps->name;
@@ -503,7 +504,7 @@ static oms_dbres *to_res(PGresult *r)
     for (size_t i = 0; i < nrows; i++)
         for (size_t j = 0; j < ncols; j++)
             if (!PQgetisnull(r, (int)i, (int)j))
-                res->cells[i * ncols + j] = strdup(PQgetvalue(r, (int)i, (int)j));
+                res->cells[i * ncols + j] = oms_xstrdup(PQgetvalue(r, (int)i, (int)j));
     const char *t = PQcmdTuples(r);
     res->changes = t && *t ? strtoll(t, NULL, 10) : 0;
     return res;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/db_driver.h"
+#include "util/alloc.h"
 
 #define STMT_CACHE 128
 
@@ -38,7 +39,7 @@ static int map_error(sqlite_conn *c, int rc, oms_error *err)
 /* mkdir -p of the directory holding the database file, private to us. */
 static void make_parent_dirs(const char *path)
 {
-    char *p = strdup(path);
+    char *p = oms_xstrdup(path);
     for (char *s = p + 1; *s; s++) {
         if (*s != '/')
             continue;
@@ -83,7 +84,7 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
         return OMS_EDB;
     }
     chmod(dsn, 0600);
-    sqlite_conn *c = calloc(1, sizeof *c);
+    sqlite_conn *c = oms_xcalloc(1, sizeof *c);
     c->db = db;
     c->busy_ms = c->configured_busy_ms = busy_timeout_ms;
     *out = c;
@@ -122,7 +123,7 @@ static void sqlite_disconnect(void *p)
 static char *convert_placeholders(const char *sql)
 {
     size_t n = strlen(sql);
-    char *out = malloc(n + 1);
+    char *out = oms_xmalloc(n + 1);
     bool in_str = false;
     for (size_t i = 0; i <= n; i++) {
         char ch = sql[i];
@@ -165,7 +166,7 @@ static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, bool *te
     if (rc != SQLITE_OK)
         return map_error(c, rc, err);
     if (slot) {
-        slot->key = strdup(sql);
+        slot->key = oms_xstrdup(sql);
         slot->stmt = *out;
     } else {
         *temp = true;
@@ -227,11 +228,11 @@ static int sqlite_exec(void *p, const char *sql, const oms_dbparam *params, int 
             buf.cap = buf.cap ? buf.cap * 2 : 16 + ncols;
             while (buf.cap < buf.n + ncols)
                 buf.cap *= 2;
-            buf.cells = realloc(buf.cells, buf.cap * sizeof *buf.cells);
+            buf.cells = oms_xrealloc(buf.cells, buf.cap * sizeof *buf.cells);
         }
         for (size_t i = 0; i < ncols; i++) {
             const unsigned char *t = sqlite3_column_text(st, (int)i);
-            buf.cells[buf.n++] = t ? strdup((const char *)t) : NULL;
+            buf.cells[buf.n++] = t ? oms_xstrdup((const char *)t) : NULL;
         }
     }
     if (rc != SQLITE_DONE) {

@@ -11,6 +11,17 @@ int oms_db_run(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int n
     return oms_db_exec(c, oms_sql_for(c, q), params, nparams, out, err);
 }
 
+int oms_db_run_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, int64_t *out,
+                   oms_error *err)
+{
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, q, params, nparams, &r, err);
+    if (rc == OMS_OK)
+        *out = r->nrows && oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
 int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err)
 {
     return oms_db_exec_later(c, oms_sql_for(c, q), params, nparams, err);

@@ -38,6 +38,10 @@ const char *oms_sql_for(const oms_dbconn *c, const oms_sql *q);
 /* oms_db_exec with the text of `q` for this connection. */
 int oms_db_run(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
                oms_error *err);
+/* oms_db_run for one integer: the first cell of the first row in *out, 0
+ * when there is no row or the cell is NULL. */
+int oms_db_run_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, int64_t *out,
+                   oms_error *err);
 /* oms_db_exec_later with the text of `q` (a write whose rows nobody reads). */
 int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err);
 /* oms_db_batch_run of statement pairs (texts for this connection). */

@@ -57,20 +57,10 @@ int oms_store_events_page(oms_dbconn *c, int64_t after, int64_t limit, oms_dbres
     return oms_db_run(c, &q, p, 2, out, err);
 }
 
-static int one_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *p, int np, int64_t *out, oms_error *err)
-{
-    oms_dbres *r = NULL;
-    int rc = oms_db_run(c, q, p, np, &r, err);
-    if (rc == OMS_OK)
-        *out = r->nrows && oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
-    oms_dbres_free(r);
-    return rc;
-}
-
 int oms_store_events_last_pos(oms_dbconn *c, int64_t *out, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT COALESCE(MAX(pos), 0) FROM events");
-    return one_int(c, &q, NULL, 0, out, err);
+    return oms_db_run_int(c, &q, NULL, 0, out, err);
 }
 
 int oms_store_event_body(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)
@@ -86,7 +76,7 @@ int oms_store_events_depth(oms_dbconn *c, int64_t *out, oms_error *err)
         "SELECT (SELECT COUNT(*) FROM events WHERE pos IS NULL OR pos > (SELECT COALESCE(MIN(cursor_pos),"
         "        (SELECT COALESCE(MAX(pos), 0) FROM events)) FROM webhooks WHERE enabled = 1))"
         " + (SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying'))");
-    return one_int(c, &q, NULL, 0, out, err);
+    return oms_db_run_int(c, &q, NULL, 0, out, err);
 }
 
 int oms_store_events_expire(oms_dbconn *c, int64_t before_ms, int64_t *n, oms_error *err)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "store/vcs_sql.h"
+#include "util/alloc.h"
 #include "util/canonical.h"
 #include "util/time.h"
 
@@ -42,7 +43,7 @@ int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, o
         json_array_append_new(parents, json_string(ci->parents[i]));
     char *parents_text = parents ? json_dumps(parents, JSON_COMPACT) : NULL;
     json_decref(parents);
-    char *keys_text = ci->issue_keys ? json_dumps(ci->issue_keys, JSON_COMPACT) : strdup("[]");
+    char *keys_text = ci->issue_keys ? json_dumps(ci->issue_keys, JSON_COMPACT) : oms_xstrdup("[]");
     int rc = !parents_text || !keys_text
                  ? oms_err_set(err, OMS_ENOMEM, "out of memory")
                  : oms_store_commit_insert(c, id, ci->tree, ci->nparents ? ci->parents[0] : NULL,

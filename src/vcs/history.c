@@ -6,6 +6,7 @@
 
 #include "store/store.h"
 #include "store/vcs_sql.h"
+#include "util/alloc.h"
 #include "util/time.h"
 #include "vcs/commit.h"
 #include "vcs/diff_cache.h"
@@ -150,12 +151,8 @@ static json_t *sorted_by_resource(json_t *arr)
     size_t n = json_array_size(arr);
     if (n < 2)
         return arr;
-    json_t **v = malloc(n * sizeof *v);
-    json_t *out = v ? json_array() : NULL;
-    if (!out) {
-        free(v);
-        return arr;
-    }
+    json_t **v = oms_xmalloc(n * sizeof *v);
+    json_t *out = json_array();
     for (size_t i = 0; i < n; i++)
         v[i] = json_array_get(arr, i);
     qsort(v, n, sizeof *v, by_resource);

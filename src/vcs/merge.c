@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/vcs_sql.h"
+#include "util/alloc.h"
 
 /* ---- merge base ---- */
 
@@ -85,7 +86,7 @@ static char *child_path(const char *path, const char *token)
 {
     /* RFC 6901 escaping of the token */
     size_t n = strlen(path), k = 0;
-    char *out = malloc(n + 2 * strlen(token) + 2);
+    char *out = oms_xmalloc(n + 2 * strlen(token) + 2);
     memcpy(out, path, n);
     k = n;
     out[k++] = '/';
@@ -221,7 +222,7 @@ static json_t *merge_resolved(const json_t *base, const json_t *source, const js
                               const char *side, json_t *conflicts)
 {
     merge_rules r = {.fields = fields, .side = side, .conflicts = conflicts};
-    mpath root = {{strdup(""), strdup(""), strdup(""), strdup("")}};
+    mpath root = {{oms_xstrdup(""), oms_xstrdup(""), oms_xstrdup(""), oms_xstrdup("")}};
     json_t *out = merge_at(base, source, target, &root, &r);
     mpath_free(&root);
     return out;

@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "store/vcs_sql.h"
 #include "txn/change.h"
+#include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/compat.h"
@@ -314,7 +315,7 @@ static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
 {
     create_run *s = arg;
     const oms_proposal_new *n = s->n;
-    char *keys = ctx->issue_keys ? json_dumps(ctx->issue_keys, JSON_COMPACT) : strdup("[]");
+    char *keys = ctx->issue_keys ? json_dumps(ctx->issue_keys, JSON_COMPACT) : oms_xstrdup("[]");
     if (!keys)
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
     int rc = oms_store_proposal_insert(c, s->id, n->source, n->target, n->title, n->description ? n->description : "",

@@ -28,36 +28,22 @@ static void collect_ref(void *ctx, oms_kind kind, const char *api_name, const ch
             return;
     if (sv->n == sv->cap) {
         size_t cap = sv->cap ? sv->cap * 2 : 4;
-        char **v = realloc(sv->v, cap * sizeof *v);
-        if (!v)
-            return; /* out of memory: the reference is not recorded */
-        sv->v = v;
+        sv->v = oms_xrealloc(sv->v, cap * sizeof *sv->v);
         sv->cap = cap;
     }
-    char *k = strdup(key);
-    if (k)
-        sv->v[sv->n++] = k;
+    sv->v[sv->n++] = oms_xstrdup(key);
 }
 
 oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, const char *text,
                          size_t len, const char *commit, const char *author, int64_t time_ms)
 {
-    oms_entry *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
+    oms_entry *e = oms_xcalloc(1, sizeof *e);
     atomic_init(&e->refs, 1);
     const char *seg = oms_kind_segment(kind);
     size_t sl = strlen(seg), al = strlen(api_name);
-    e->key = malloc(sl + 1 + al + 1);
-    e->text = malloc(len + 1);
-    e->author = strdup(author ? author : "");
-    if (!e->key || !e->text || !e->author) {
-        free(e->key);
-        free(e->text);
-        free(e->author);
-        free(e);
-        return NULL;
-    }
+    e->key = oms_xmalloc(sl + 1 + al + 1);
+    e->text = oms_xmalloc(len + 1);
+    e->author = oms_xstrdup(author ? author : "");
     memcpy(e->key, seg, sl);
     e->key[sl] = '/';
     memcpy(e->key + sl + 1, api_name, al + 1);
@@ -144,10 +130,10 @@ int oms_bucket_of(const char *key)
 
 static oms_bucket *bucket_new(size_t cap)
 {
-    oms_bucket *b = calloc(1, sizeof *b);
+    oms_bucket *b = oms_xcalloc(1, sizeof *b);
     atomic_init(&b->refs, 1);
     b->cap = cap ? cap : 4;
-    b->e = malloc(b->cap * sizeof *b->e);
+    b->e = oms_xmalloc(b->cap * sizeof *b->e);
     return b;
 }
 
@@ -194,7 +180,7 @@ static long bucket_find(const oms_bucket *b, const char *key)
 
 oms_snapshot *oms_snapshot_new_empty(void)
 {
-    oms_snapshot *s = calloc(1, sizeof *s);
+    oms_snapshot *s = oms_xcalloc(1, sizeof *s);
     atomic_init(&s->refs, 1);
     return s;
 }
@@ -274,7 +260,7 @@ void oms_snapshot_put(oms_snapshot *s, oms_entry *e)
     size_t at = (size_t)(-i - 1);
     if (b->n == b->cap) {
         b->cap *= 2;
-        b->e = realloc(b->e, b->cap * sizeof *b->e);
+        b->e = oms_xrealloc(b->e, b->cap * sizeof *b->e);
     }
     memmove(b->e + at + 1, b->e + at, (b->n - at) * sizeof *b->e);
     b->e[at] = e;
@@ -390,11 +376,6 @@ static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **ou
             continue;
         oms_entry *e = oms_entry_new(kind, name, oms_dbres_get(r, i, 2), text, strlen(text), oms_dbres_get(r, i, 3),
                                      oms_dbres_get(r, i, 4), oms_dbres_int(r, i, 5));
-        if (!e) {
-            oms_dbres_free(r);
-            oms_snapshot_unref(s);
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
-        }
         oms_snapshot_put(s, e);
     }
     snprintf(s->commit, sizeof s->commit, "%s", oms_dbres_get(r, 0, 0));
@@ -536,10 +517,6 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
             oms_entry *e = oms_entry_new(kind, name, json_string_value(rh), json_string_value(text),
                                          json_string_length(text), commit, oms_dbres_get(r, 0, 1),
                                          oms_dbres_int(r, 0, 2));
-            if (!e) {
-                rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-                goto done;
-            }
             oms_snapshot_put(s, e);
         }
     }

@@ -88,7 +88,8 @@ typedef struct {
     _Atomic(oms_revidx *) rev;
 } oms_snapshot;
 
-/* Entries. `text` is the canonical document (copied). */
+/* Entries. `text` is the canonical document (copied). Never NULL
+ * (docs/memory.md). */
 oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, const char *text,
                          size_t len, const char *commit, const char *author, int64_t time_ms);
 void oms_entry_unref(oms_entry *e);

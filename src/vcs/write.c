@@ -308,8 +308,6 @@ static int apply_ops(oms_ctx *ctx, oms_snapshot *fork, oms_write *w, json_t *tou
             return oms_err_set(err, OMS_ENOMEM, "out of memory");
         oms_entry *e = oms_entry_new(op->kind, op->api_name, op->new_hash, text, strlen(text), "", "", 0);
         free(text);
-        if (!e)
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
         oms_entry_refs_from_doc(e, op->doc);
         oms_snapshot_put(fork, e);
     }
@@ -370,11 +368,11 @@ static char *default_message(const oms_write *w)
         char buf[200];
         snprintf(buf, sizeof buf, "%s %s/%s", verbs[w->ops[0].op], oms_kind_segment(w->ops[0].kind),
                  w->ops[0].api_name);
-        return strdup(buf);
+        return oms_xstrdup(buf);
     }
     char buf[64];
     snprintf(buf, sizeof buf, "Apply %zu changes", w->nops);
-    return strdup(buf);
+    return oms_xstrdup(buf);
 }
 
 /* Stores the new state: objects, the commit, its change rows, the branch's
@@ -415,11 +413,7 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
             json_array_append_new(removed, json_string(key));
         }
     }
-    message = w->message ? strdup(w->message) : default_message(w);
-    if (!message) {
-        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-        goto done;
-    }
+    message = w->message ? oms_xstrdup(w->message) : default_message(w);
     const char *author = ctx->sub ? ctx->sub : "oms";
     const json_t *issue_keys = ctx->issue_keys && json_array_size(ctx->issue_keys) ? ctx->issue_keys : NULL;
     oms_commit_info ci = {.tree = fork->tree, .parents = {head, w->merge_parent}, .nparents = w->merge_parent ? 2 : 1,
@@ -436,13 +430,8 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
     json_array_foreach(upserts, i, ch) {
         oms_entry *e = (oms_entry *)oms_snapshot_get_key(fork, json_string_value(json_array_get(ch, 0)));
         snprintf(e->commit, sizeof e->commit, "%s", id);
-        char *a = strdup(author);
-        if (!a) {
-            rc = rc ? rc : oms_err_set(err, OMS_ENOMEM, "out of memory");
-            continue;
-        }
         free(e->author);
-        e->author = a;
+        e->author = oms_xstrdup(author);
         e->time_ms = ci.time_ms;
     }
     if (rc)

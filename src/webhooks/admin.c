@@ -256,22 +256,23 @@ int oms_webhook_create(oms_ctx *ctx, const oms_webhook_input *in, json_t **out, 
     return rc;
 }
 
-static int refuse_builtin(oms_dbres *r, oms_error *err)
+/* Update and delete both start here: the row must exist, and the built-in
+ * subscription follows the configuration, not the API. */
+static int load_editable(oms_dbconn *c, const char *id, oms_error *err)
 {
-    if (oms_dbres_int(r, 0, OMS_WH_COL_BUILTIN))
-        return oms_err_set_as(err, OMS_ECONFLICT, "webhook_builtin",
-                              "the built-in alert subscription follows OMS_ALERT_WEBHOOK_URL; change the configuration");
-    return OMS_OK;
+    oms_dbres *r = NULL;
+    int rc = load(c, id, &r, err);
+    if (rc == OMS_OK && oms_dbres_int(r, 0, OMS_WH_COL_BUILTIN))
+        rc = oms_err_set_as(err, OMS_ECONFLICT, "webhook_builtin",
+                            "the built-in alert subscription follows OMS_ALERT_WEBHOOK_URL; change the configuration");
+    oms_dbres_free(r);
+    return rc;
 }
 
 static int update_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
 {
     wh_run *s = arg;
-    oms_dbres *r = NULL;
-    int rc = load(c, s->id, &r, err);
-    if (rc == OMS_OK)
-        rc = refuse_builtin(r, err);
-    oms_dbres_free(r);
+    int rc = load_editable(c, s->id, err);
     if (rc)
         return rc;
     bool found = false;
@@ -311,11 +312,7 @@ int oms_webhook_update(oms_ctx *ctx, const char *id, const oms_webhook_input *in
 static int delete_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
 {
     wh_run *s = arg;
-    oms_dbres *r = NULL;
-    int rc = load(c, s->id, &r, err);
-    if (rc == OMS_OK)
-        rc = refuse_builtin(r, err);
-    oms_dbres_free(r);
+    int rc = load_editable(c, s->id, err);
     bool found;
     if (rc == OMS_OK)
         rc = oms_store_webhook_delete(c, s->id, &found, err);
