@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 const char *const oms_kind_segments[] = {
     "object-types", "link-types", "action-types", "function-types", "interfaces", "shared-properties",
 };
@@ -103,8 +105,8 @@ static int check_entry(const oms_route *r, oms_error *err)
 
 int oms_routes_new(oms_route_table **out, const oms_route *routes, size_t n, oms_error *err)
 {
-    oms_route_table *t = calloc(1, sizeof *t);
-    t->routes = calloc(n ? n : 1, sizeof *t->routes);
+    oms_route_table *t = oms_xcalloc(1, sizeof *t);
+    t->routes = oms_xcalloc(n ? n : 1, sizeof *t->routes);
     int rc = OMS_OK;
     for (size_t i = 0; i < n; i++) {
         if ((rc = check_entry(&routes[i], err)) || (rc = compile(&t->routes[i], &routes[i], err)))
