@@ -194,8 +194,9 @@ class Probe:
 def _server_sockets(port):
     """The server's established connections by client address, and its
     listener's accept queue, from the kernel's table (/proc/net/tcp): an
-    established connection not accepted yet is in the queue, not held."""
-    counts, backlog = {}, 0
+    established connection not accepted yet is in the queue, not held.
+    Connections are (address, client port) pairs."""
+    conns, backlog = set(), 0
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
@@ -206,15 +207,18 @@ def _server_sockets(port):
             if state == "0A":  # LISTEN: rx_queue is the accept queue's length
                 backlog += int(p[4].split(":")[1], 16)
             elif state == "01":
-                h = remote.split(":")[0]
+                h, rport = remote.split(":")
                 a = ".".join(str(int(h[i:i + 2], 16)) for i in (6, 4, 2, 0))
-                counts[a] = counts.get(a, 0) + 1
-    return counts, backlog
+                conns.add((a, int(rport, 16)))
+    return conns, backlog
 
 
 class Watcher(threading.Thread):
     """Samples, every 200 ms, how many connections the server holds per
-    client address (established, less the accept queue)."""
+    client address (established, less the accept queue). Held means seen
+    in two samples in a row: a connection over the limit is accepted and
+    closed at once, and on a loaded machine a sample can catch a few of
+    those between the two; the limit is about what the server keeps."""
 
     def __init__(self, port):
         super().__init__(daemon=True)
@@ -222,10 +226,16 @@ class Watcher(threading.Thread):
         self.max_per_addr = {}
         self.max_total = 0
         self.last = {}
+        self.prev = set()
         self.halt = threading.Event()
 
     def sample(self):
-        c, backlog = _server_sockets(self.port)
+        conns, backlog = _server_sockets(self.port)
+        kept = conns & self.prev
+        self.prev = conns
+        c = {}
+        for a, _ in kept:
+            c[a] = c.get(a, 0) + 1
         held = {a: max(0, n - backlog) for a, n in c.items()}
         for a, n in held.items():
             self.max_per_addr[a] = max(self.max_per_addr.get(a, 0), n)
