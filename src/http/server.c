@@ -624,6 +624,31 @@ static void record_lifecycle(oms_app *app, const char *action, const char *detai
     }
 }
 
+/* A non-blocking listening socket on `ss` (the event loops share it):
+ * SO_REUSEADDR so a restart binds while old connections sit in TIME_WAIT,
+ * never SO_REUSEPORT (a second server on a port in use is an error, not a
+ * silent split of its traffic); IPv6 only on an IPv6 address. */
+static int open_listener(const struct sockaddr_storage *ss, const char *where, oms_error *err)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        oms_err_set(err, OMS_ECONFIG, "cannot listen on %s: %s", where, strerror(errno));
+        return -1;
+    }
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (ss->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        oms_err_set(err, OMS_ECONFIG, "cannot listen on %s: %s", where, strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
 /* Starts listening and serving on worker threads; returns at once. */
 int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
 {
@@ -683,6 +708,31 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    /* The listener is bound here, before the library starts: the port is
+     * known (OMS_LISTEN may name port 0), and server.start is in the audit
+     * log before the first request can be accepted (connections wait in the
+     * backlog meanwhile), so no request's event precedes it and a client
+     * that saw an answer cannot stall the database under that write. */
+    int lfd = open_listener(&ss, listen, err);
+    if (lfd < 0) {
+        oms_conn_guard_free(srv->guard);
+        oms_dispatch_stop(srv->pool, 0);
+        oms_dispatch_free(srv->pool);
+        free(srv);
+        return err->code;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(lfd, (struct sockaddr *)&bound, &blen) == 0)
+        srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                      : ((struct sockaddr_in *)&bound)->sin_port);
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "{\"listen\":\"%s\",\"port\":%u,\"workers\":%ld,\"event_loops\":%ld,\"backend\":\"%s\"}", listen,
+             srv->port, workers, loops, oms_db_backend_name(app->store->db));
+    oms_audit_start(app->store, app->cfg); /* group commit for events outside a change transaction */
+    record_lifecycle(app, "server.start", detail);
+
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
@@ -692,7 +742,7 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
      * evicts (conn_guard.h). */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, oms_conn_guard_accept, srv->guard, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(loops > 1 ? loops : 0), /* 1: the polling thread serves */
         MHD_OPTION_CONNECTION_LIMIT, oms_conn_guard_mhd_limit(fit),
         MHD_OPTION_NOTIFY_CONNECTION, oms_conn_guard_notify, srv->guard,
@@ -702,26 +752,18 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);
     if (!d) {
         int e = errno;
+        close(lfd);
         oms_conn_guard_free(srv->guard);
         oms_dispatch_stop(srv->pool, 0);
         oms_dispatch_free(srv->pool);
         free(srv);
-        return oms_err_set(err, OMS_ECONFIG, "cannot listen on %s: %s", listen, strerror(e));
+        oms_audit_stop(app->store);
+        return oms_err_set(err, OMS_ECONFIG, "cannot serve on %s: %s", listen, strerror(e));
     }
     srv->daemon = d;
-
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : 0;
-    char detail[200];
-    snprintf(detail, sizeof detail,
-             "{\"listen\":\"%s\",\"port\":%u,\"workers\":%ld,\"event_loops\":%ld,\"backend\":\"%s\"}", listen,
-             srv->port, workers, loops, oms_db_backend_name(app->store->db));
-    oms_audit_start(app->store, app->cfg); /* group commit for events outside a change transaction */
-    record_lifecycle(app, "server.start", detail);
     oms_health_start(app->store, app->cfg); /* readiness checks run on a thread of their own */
     oms_background_start(app);
     oms_log_write(OMS_LOG_INFO, NULL, NULL,
