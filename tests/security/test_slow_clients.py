@@ -328,6 +328,7 @@ class SlowSwarm:
         self.closed_by_server = []  # (seconds open, mode)
         self.refused = 0  # closed before or right at connect
         self.max_open = 0
+        self.max_gap = 0.0  # the longest pass of the loop: how late a close can be seen
         self.halt = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.errors = []
@@ -400,6 +401,7 @@ class SlowSwarm:
         budget, last = 0.0, time.monotonic()
         while not self.halt.is_set():
             now = time.monotonic()
+            self.max_gap = max(self.max_gap, now - last)
             budget = min(self.reconnect_rate, budget + (now - last) * self.reconnect_rate)
             last = now
             while len(self.conns) < self.n and budget >= 1:
@@ -539,13 +541,18 @@ def _attack_spread(ctx, mode, deadline):
     cut = sorted(sw.closed_by_server)
     print(f"  {mode} x{SPREAD_CONNS}/{len(SPREAD_ADDRS)} addresses: worst probe {worst * 1000:.0f} ms of "
           f"{len(probe.results)}; at most {sw.max_open} open; {len(cut)} closed by the server "
-          f"(longest {cut[-1] if cut else 0:.2f} s); oldest at the end {oldest:.2f} s; closed by reason: {closed}")
+          f"(longest {cut[-1] if cut else 0:.2f} s); oldest at the end {oldest:.2f} s; longest pass of the swarm's "
+          f"loop {sw.max_gap:.2f} s; closed by reason: {closed}")
     assert not sw.errors, sw.errors[:5]
     assert sw.max_open >= SPREAD_CONNS * 0.95, f"the swarm only ever had {sw.max_open} connections open"
     # the server closes every slow connection by its deadline
     assert len(cut) >= SPREAD_CONNS // 4, f"the server closed only {len(cut)} slow connections"
-    assert cut[-1] <= deadline + SWEEP_SLACK, f"a slow connection was closed only after {cut[-1]:.2f} s"
-    assert oldest <= deadline + SWEEP_SLACK, f"a slow connection was still open after {oldest:.2f} s"
+    # a close is seen by the swarm's loop: on a loaded machine one pass of
+    # it over a thousand sockets can take longer than the slack, and a close
+    # is then seen that much later than it happened
+    seen = deadline + SWEEP_SLACK + max(0.0, sw.max_gap - 0.25)
+    assert cut[-1] <= seen, f"a slow connection was closed only after {cut[-1]:.2f} s (loop pass {sw.max_gap:.2f} s)"
+    assert oldest <= seen, f"a slow connection was still open after {oldest:.2f} s (loop pass {sw.max_gap:.2f} s)"
     return srv, closed
 
 
