@@ -63,8 +63,8 @@ static int call(oms_cli *c, const char *what, const char *method, char *path, js
     char *ih = issue ? oms_xasprintf("X-Issue-ID: %s", issue) : NULL;
     const char *headers[] = {ih, NULL};
     oms_cli_resp r = {0};
-    int code = OMS_CLI_FAILED;
-    if (!(code = oms_cli_request(c, method, path, body, headers, &r)))
+    int code = oms_cli_request(c, method, path, body, headers, &r);
+    if (!code)
         code = show(c, what, &r, list);
     oms_cli_resp_clear(&r);
     json_decref(body);
