@@ -10,12 +10,23 @@ export function Proposals({ branch, route, branches }) {
   const state = route.params.state || '';
   const mine = route.params.mine === '1';
   const list = useLoad(() => api('GET', `/api/v1/proposals${qs({ state, needs_review: mine ? 'true' : '', limit: 100 })}`), [state, mine]);
-  const [form, setForm] = useState({ source: branch === 'main' ? '' : branch, target: 'main', title: '', description: '', draft: false });
+  const [form, setForm] = useState({ source: branch === 'main' ? '' : branch, target: 'main', title: '', description: '', draft: false, reviewers: '' });
   const [err, setErr] = useState(null);
+  const [badReviewers, setBadReviewers] = useState(false);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
   const create = async (e) => {
-    e.preventDefault(); setErr(null);
-    try { const p = await api('POST', '/api/v1/proposals', { body: form }); location.hash = href('proposals', [p.id], { branch }); }
+    e.preventDefault(); setErr(null); setBadReviewers(false);
+    const { reviewers: text, ...body } = form;
+    const reviewers = reviewerList(text);
+    if (!reviewers) {
+      setBadReviewers(true);
+      setErr({ message: 'Reviewers: an entry between commas is empty; name a subject there or remove the extra comma.' });
+      document.getElementById('p-reviewers')?.focus();
+      return;
+    }
+    if (reviewers.length) body.reviewers = reviewers;
+    // The server checks the subjects again (count, length): its refusal shows as its problem detail.
+    try { const p = await api('POST', '/api/v1/proposals', { body }); location.hash = href('proposals', [p.id], { branch }); }
     catch (x) { setErr(x); }
   };
   return html`<h1>Proposals</h1>
@@ -38,9 +49,18 @@ export function Proposals({ branch, route, branches }) {
         <datalist id="branch-names">${branches.map((b) => html`<option value=${b.name} />`)}</datalist>
         <${Field} label="Title"><input id="p-title" required value=${form.title} onInput=${set('title')} /><//>
         <${Field} label="Description"><textarea id="p-description" rows="3" value=${form.description} onInput=${set('description')}></textarea><//>
+        <${Field} label="Reviewers" hint="Subjects, comma-separated; optional."><input id="p-reviewers" autocomplete="off"
+          value=${form.reviewers} onInput=${set('reviewers')} aria-invalid=${badReviewers ? 'true' : 'false'} /><//>
         <label class="check"><input type="checkbox" checked=${form.draft} onChange=${set('draft')} /> Draft</label>
         <div><button type="submit" class="primary">Create proposal</button></div>
       </form><${Problem} error=${err} /></section>`;
+}
+
+// "a, b" -> ['a', 'b']; blank -> []; null when an entry is empty ("a,,b", "a,").
+function reviewerList(text) {
+  if (!text.trim()) return [];
+  const list = text.split(',').map((s) => s.trim());
+  return list.every(Boolean) ? list : null;
 }
 
 function Conflicts({ p, onDone }) {

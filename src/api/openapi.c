@@ -295,13 +295,17 @@ json_t *oms_openapi_build(const oms_route *const *routes, size_t n, char *why, s
     json_t *schemas = parse(k_components, why, cap, "components");
     if (!schemas)
         return NULL;
-    json_t *gov = parse(oms_openapi_gov_schemas, why, cap, "governance components");
-    if (!gov) {
-        json_decref(schemas);
-        return NULL;
+    const char *const parts[][2] = {{oms_openapi_gov_schemas, "governance components"},
+                                    {oms_openapi_ops_schemas, "operations components"}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        json_t *more = parse(parts[i][0], why, cap, parts[i][1]);
+        if (!more) {
+            json_decref(schemas);
+            return NULL;
+        }
+        json_object_update(schemas, more);
+        json_decref(more);
     }
-    json_object_update(schemas, gov);
-    json_decref(gov);
     json_t *any = json_array();
     for (int k = 0; k < OMS_KIND__COUNT; k++) {
         json_t *s = oms_kind_json_schema((oms_kind)k);

@@ -31,6 +31,10 @@ extern const size_t oms_openapi_routes_count;
  * proposal comments (src/api/openapi_schemas.c): a JSON object of schemas. */
 extern const char oms_openapi_gov_schemas[];
 
+/* Components of webhooks, events, index jobs, writes, search and the audit
+ * verification and report (src/api/openapi_schemas_ops.c). */
+extern const char oms_openapi_ops_schemas[];
+
 /* The metadata of method+pattern, or NULL. */
 const oms_openapi_route *oms_openapi_find(const char *method, const char *pattern);
 

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #define OBJ "{\"type\":\"object\"}"
-#define PAGE "{\"$ref\":\"#/components/schemas/Page\"}"
 #define REF(n) "{\"$ref\":\"#/components/schemas/" n "\"}"
 /* A page whose items are of component n. */
 #define PAGE_OF(n)                                                                                               \
@@ -16,6 +15,12 @@
 #define VERDICT \
     "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"comment\":{\"type\":\"string\"}}}", \
     "{\"comment\":\"Looks right\"}"
+/* The body of a webhook's create and replace (api/webhooks.c, parse_input). */
+#define WEBHOOK_IN                                                                                              \
+    "{\"type\":\"object\",\"required\":[\"url\"],\"additionalProperties\":false,\"properties\":{"               \
+    "\"url\":{\"type\":\"string\"},\"types\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"             \
+    "\"branches\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"description\":{\"type\":\"string\"},"  \
+    "\"enabled\":{\"type\":\"boolean\"}}}"
 #define ISSUES "\"issue_id\":{\"type\":\"string\"},\"issue_ids\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
 
 const oms_openapi_route oms_openapi_routes[] = {
@@ -41,7 +46,7 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/schemas/{branch}/changes", "Batch: many operations, one commit", NULL, REF("Batch"),
      "{\"message\":\"Add Person PROJ-1\",\"issue_ids\":[\"PROJ-1\"],\"operations\":[{\"op\":\"create\","
      "\"kind\":\"shared-properties\",\"api_name\":\"email\",\"document\":{\"api_name\":\"email\",\"type\":\"string\"}}]}",
-     200, OBJ, NULL},
+     200, REF("WriteResult"), NULL},
     {"POST", "/api/v1/schemas/{branch}/validate", "Dry run of a change set: errors and breaking changes", NULL,
      REF("Batch"),
      "{\"operations\":[{\"op\":\"create\",\"kind\":\"shared-properties\",\"api_name\":\"email\","
@@ -82,7 +87,7 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"POST", "/api/v1/branches/{branch}/revert", "Revert a commit as a new commit", NULL,
      "{\"type\":\"object\",\"required\":[\"commit\"],\"additionalProperties\":false,\"properties\":{"
      "\"commit\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}," ISSUES "}}",
-     "{\"commit\":\"6f1c0e7d\",\"message\":\"Revert PROJ-2\"}", 201, OBJ, NULL},
+     "{\"commit\":\"6f1c0e7d\",\"message\":\"Revert PROJ-2\"}", 201, REF("Revert"), NULL},
     {"PUT", "/api/v1/branches/{branch}/settings", "Branch settings", NULL,
      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"protected\":{\"type\":\"boolean\"},"
      "\"required_approvals\":{\"type\":\"integer\",\"minimum\":0},\"breaking_change_approvals\":{\"type\":\"integer\","
@@ -145,25 +150,22 @@ const oms_openapi_route oms_openapi_routes[] = {
     {"GET", "/api/v1/alerts", "Security alerts", "rule limit cursor", NULL, NULL, 200, PAGE_OF("Alert"), NULL},
 
     {"GET", "/api/v1/events", "Events in order after a position (CloudEvents), filtered by what the caller may read",
-     "after types branch limit", NULL, NULL, 200, PAGE, NULL},
+     "after types branch limit", NULL, NULL, 200, REF("EventPage"), NULL},
     {"GET", "/api/v1/webhooks", "List webhook subscriptions (secrets are never shown)", "limit cursor", NULL, NULL, 200,
-     PAGE, NULL},
+     PAGE_OF("Webhook"), NULL},
     {"POST", "/api/v1/webhooks", "Create a webhook subscription (its secret is shown in this answer only)", NULL,
-     "{\"type\":\"object\",\"required\":[\"url\"],\"additionalProperties\":false,\"properties\":{"
-     "\"url\":{\"type\":\"string\"},\"types\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-     "\"branches\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"description\":{\"type\":\"string\"},"
-     "\"enabled\":{\"type\":\"boolean\"}}}",
-     "{\"url\":\"https://hooks.example.com/oms\",\"types\":[\"commit.*\"],\"branches\":[\"main\"]}", 201, OBJ,
-     NULL},
-    {"GET", "/api/v1/webhooks/{id}", "Read a webhook subscription", NULL, NULL, NULL, 200, OBJ, NULL},
-    {"PUT", "/api/v1/webhooks/{id}", "Replace a webhook subscription's settings (the secret is kept)", NULL, OBJ,
-     "{\"url\":\"https://hooks.example.com/oms\",\"types\":[\"*\"],\"branches\":[],\"enabled\":true}", 200, OBJ,
-     NULL},
+     WEBHOOK_IN,
+     "{\"url\":\"https://hooks.example.com/oms\",\"types\":[\"commit.*\"],\"branches\":[\"main\"]}", 201,
+     REF("WebhookCreated"), NULL},
+    {"GET", "/api/v1/webhooks/{id}", "Read a webhook subscription", NULL, NULL, NULL, 200, REF("Webhook"), NULL},
+    {"PUT", "/api/v1/webhooks/{id}", "Replace a webhook subscription's settings (the secret is kept)", NULL, WEBHOOK_IN,
+     "{\"url\":\"https://hooks.example.com/oms\",\"types\":[\"*\"],\"branches\":[],\"enabled\":true}", 200,
+     REF("Webhook"), NULL},
     {"DELETE", "/api/v1/webhooks/{id}", "Delete a webhook subscription", NULL, NULL, NULL, 204, NULL, NULL},
     {"GET", "/api/v1/webhooks/{id}/deliveries", "Deliveries of a subscription, newest first", "status limit cursor",
-     NULL, NULL, 200, PAGE, NULL},
+     NULL, NULL, 200, PAGE_OF("WebhookDelivery"), NULL},
     {"POST", "/api/v1/webhooks/{id}/deliveries/{key}/redeliver", "Send a delivery's event again", NULL, NULL, NULL, 202,
-     OBJ, NULL},
+     REF("WebhookDelivery"), NULL},
 
     {"GET", "/api/v1/acl/policies", "List ACL policies", "subject limit cursor", NULL, NULL, 200,
      PAGE_OF("AclPolicyRecord"), NULL},
@@ -201,22 +203,24 @@ const oms_openapi_route oms_openapi_routes[] = {
      "\"minimum\":1}}}",
      "{\"ttl_seconds\":600}", 200, REF("Lock"), NULL},
 
-    {"GET", "/api/v1/search/{branch}", "Search the ontology", "q kinds at limit cursor", NULL, NULL, 200, PAGE, NULL},
+    {"GET", "/api/v1/search/{branch}", "Search the ontology", "q kinds at limit cursor", NULL, NULL, 200,
+     REF("SearchPage"), NULL},
     {"POST", "/api/v1/branches/{branch}/index/rebuild", "Rebuild the search index in the shadow", NULL,
      "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"reason\":{\"type\":\"string\"}}}",
-     "{\"reason\":\"nightly\"}", 202, OBJ, NULL},
-    {"GET", "/api/v1/index-jobs/{id}", "An index job with its progress", NULL, NULL, NULL, 200, OBJ, NULL},
+     "{\"reason\":\"nightly\"}", 202, REF("IndexJob"), NULL},
+    {"GET", "/api/v1/index-jobs/{id}", "An index job with its progress", NULL, NULL, NULL, 200, REF("IndexJob"), NULL},
 
     {"GET", "/api/v1/audit", "Audit events",
      "actor action resource branch outcome from to request_id commit order limit cursor", NULL, NULL,
      200, PAGE_OF("AuditEvent"), NULL},
-    {"GET", "/api/v1/audit/verify", "Verify the audit chain and checkpoints", NULL, NULL, NULL, 200, OBJ, NULL},
+    {"GET", "/api/v1/audit/verify", "Verify the audit chain and checkpoints", NULL, NULL, NULL, 200,
+     REF("AuditVerification"), NULL},
     {"GET", "/api/v1/audit/export", "Export audit events (JSONL or CSV)",
      "format actor action resource branch outcome from to request_id commit order", NULL, NULL,
      200, "{\"type\":\"string\"}", "application/x-ndjson"},
     {"GET", "/api/v1/audit/{id}", "One audit event", NULL, NULL, NULL, 200, REF("AuditEvent"), NULL},
     {"GET", "/api/v1/compliance/report", "Compliance report (JSON, CSV or HTML)", "from to format", NULL, NULL, 200,
-     OBJ, NULL},
+     REF("ComplianceReport"), NULL},
 };
 const size_t oms_openapi_routes_count = sizeof oms_openapi_routes / sizeof oms_openapi_routes[0];
 

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/time.h"
+#include "vcs/snapshot_cache.h"
 #include "vcs/write.h"
 #include "webhooks/change_events.h"
 #include "webhooks/sender.h"
@@ -314,6 +315,8 @@ int main(int argc, char **argv)
         oms_config_free(cfg);
         return EXIT_REFUSED;
     }
+    /* process-wide bounds every subcommand shares */
+    oms_snapshot_cache_set_limit_mb((size_t)oms_config_int(cfg, "OMS_SNAPSHOT_CACHE_MB"));
     int code;
     if (argc < 2)
         code = usage();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 static bool is_commit_id(const char *s)
 {
@@ -19,9 +20,9 @@ int oms_cli_check_at(oms_cli *c, const char *what, const char *at, const char *s
     if (is_commit_id(at)) {
         snprintf(want, sizeof want, "%s", at);
     } else {
-        char *t = oms_cli_escape(at), *path = t ? oms_cli_fmt("/api/v1/tags/%s", t) : NULL;
+        char *t = oms_cli_escape(at), *path = oms_xasprintf("/api/v1/tags/%s", t);
         oms_cli_resp r = {0};
-        int code = path ? oms_cli_request(c, "GET", path, NULL, NULL, &r) : OMS_CLI_FAILED;
+        int code = oms_cli_request(c, "GET", path, NULL, NULL, &r);
         if (!code && r.status == 200)
             snprintf(want, sizeof want, "%s", oms_cli_str(r.json, "commit"));
         oms_cli_resp_clear(&r);

@@ -50,10 +50,10 @@ int oms_cli_request(oms_cli *c, const char *method, const char *path, const json
 int oms_cli_request_raw(oms_cli *c, const char *method, const char *path, const char *body, size_t len,
                         const char *const *headers, oms_cli_resp *out);
 void oms_cli_resp_clear(oms_cli_resp *r);
-/* Percent-encodes one path segment or query value (malloc'd, NULL on OOM). */
+/* Percent-encodes one path segment or query value (malloc'd, never NULL:
+ * the client allocates through util/alloc.h, which aborts on failure; a
+ * formatted string is oms_xasprintf's). */
 char *oms_cli_escape(const char *s);
-/* printf into a malloc'd string (NULL on OOM). */
-char *oms_cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void oms_cli_http_cleanup(oms_cli *c);
 
 /* ---- config.c ---- */

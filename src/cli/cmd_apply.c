@@ -36,8 +36,8 @@ static int index_server(apply *a)
         size_t i;
         json_t *d;
         json_array_foreach(json_object_get(a->server, oms_cli_kinds[k]), i, d) {
-            char *key = oms_cli_fmt("%s/%s", oms_cli_kinds[k], oms_cli_str(d, "api_name"));
-            int rc = key ? json_object_set(a->by_name, key, d) : -1;
+            char *key = oms_xasprintf("%s/%s", oms_cli_kinds[k], oms_cli_str(d, "api_name"));
+            int rc = json_object_set(a->by_name, key, d);
             free(key);
             if (rc)
                 return -1;
@@ -76,15 +76,15 @@ static int compute(apply *a)
         return -1;
     for (size_t i = 0; i < a->locals.n; i++) {
         oms_cli_local *l = &a->locals.items[i];
-        char *key = oms_cli_fmt("%s/%s", l->kind, l->name);
-        json_t *s = key ? json_object_get(a->by_name, key) : NULL;
+        char *key = oms_xasprintf("%s/%s", l->kind, l->name);
+        json_t *s = json_object_get(a->by_name, key);
         json_t *op = NULL;
         if (!s)
             op = json_pack("{s:s,s:s,s:O}", "op", "create", "kind", l->kind, "document", l->doc);
         else if (!same(s, l->doc))
             op = json_pack("{s:s,s:s,s:s,s:O}", "op", "replace", "kind", l->kind, "api_name", l->name, "document",
                            l->doc);
-        if (!key || json_object_set_new(seen, key, json_true()) || ((s == NULL || op) && add_op(a, op, (long)i))) {
+        if (json_object_set_new(seen, key, json_true()) || ((s == NULL || op) && add_op(a, op, (long)i))) {
             free(key);
             goto cleanup;
         }
@@ -94,11 +94,9 @@ static int compute(apply *a)
         size_t i;
         json_t *d;
         json_array_foreach(json_object_get(a->server, oms_cli_kinds[k]), i, d) {
-            char *key = oms_cli_fmt("%s/%s", oms_cli_kinds[k], oms_cli_str(d, "api_name"));
-            bool kept = key && json_object_get(seen, key);
+            char *key = oms_xasprintf("%s/%s", oms_cli_kinds[k], oms_cli_str(d, "api_name"));
+            bool kept = json_object_get(seen, key);
             free(key);
-            if (!key)
-                goto cleanup;
             if (!kept && add_op(a, json_pack("{s:s,s:s,s:s}", "op", "delete", "kind", oms_cli_kinds[k], "api_name",
                                               oms_cli_str(d, "api_name")), -1))
                 goto cleanup;
@@ -133,8 +131,8 @@ static void print_error(apply *a, const json_t *e)
         const char *rest = path + used;
         if (!strncmp(rest, "/document", 9))
             rest += 9;
-        char *ptr = *field ? oms_cli_fmt("%s/%s", rest, field) : oms_xstrdup(rest);
-        int line = ptr ? oms_cli_lines_find(l->lines, ptr) : 0;
+        char *ptr = *field ? oms_xasprintf("%s/%s", rest, field) : oms_xstrdup(rest);
+        int line = oms_cli_lines_find(l->lines, ptr);
         free(ptr);
         fprintf(stderr, "%s:%d: %s%s%s (%s)\n", l->path, line ? line : 1, msg, *field ? " " : "", field,
                 *rest ? rest : "/");
@@ -177,7 +175,7 @@ static char *op_resource(const json_t *op)
 {
     const char *name = json_object_get(op, "api_name") ? oms_cli_str(op, "api_name")
                                                         : oms_cli_str(json_object_get(op, "document"), "api_name");
-    return oms_cli_fmt("%s/%s", oms_cli_str(op, "kind"), name);
+    return oms_xasprintf("%s/%s", oms_cli_str(op, "kind"), name);
 }
 
 /* Drops the operations the service says change nothing. */
@@ -190,10 +188,6 @@ static int keep_changing(apply *a, const json_t *changes)
         return -1;
     json_array_foreach(a->ops, i, op) {
         char *res = op_resource(op);
-        if (!res) {
-            json_decref(kept);
-            return -1;
-        }
         if (change_for(changes, res)) {
             json_array_append(kept, op);
             a->op_local[n++] = a->op_local[i];
@@ -216,18 +210,18 @@ static void show_plan(apply *a, const json_t *changes, json_t *plan, size_t *nbr
     json_array_foreach(a->ops, i, op) {
         const char *what = oms_cli_str(op, "op");
         char *res = op_resource(op);
-        const json_t *ch = res ? change_for(changes, res) : NULL;
+        const json_t *ch = change_for(changes, res);
         bool brk = ch && is_breaking(ch);
         *nbreaking += brk;
         counts[what[0] == 'c' ? 0 : what[0] == 'r' ? 1 : 2]++;
         if (a->c->json) {
-            json_array_append_new(plan, json_pack("{s:s,s:s,s:b,s:s?}", "op", what, "resource", res ? res : "",
+            json_array_append_new(plan, json_pack("{s:s,s:s,s:b,s:s?}", "op", what, "resource", res,
                                                   "breaking", brk, "file",
                                                   a->op_local[i] >= 0 ? a->locals.items[a->op_local[i]].path : NULL));
         } else {
             const char *sym = what[0] == 'c' ? "+" : what[0] == 'r' ? "~" : "-";
             const char *col = what[0] == 'c' ? "32" : what[0] == 'r' ? "33" : "31";
-            printf("  %s%s %-8s%s %s%s%s%s\n", oms_cli_paint(a->c, col), sym, what, oms_cli_reset(a->c), res ? res : "",
+            printf("  %s%s %-8s%s %s%s%s%s\n", oms_cli_paint(a->c, col), sym, what, oms_cli_reset(a->c), res,
                    brk ? "  " : "", brk ? oms_cli_paint(a->c, "1;31") : "", brk ? "BREAKING" : "");
             if (brk)
                 fputs(oms_cli_reset(a->c), stdout);
@@ -293,8 +287,10 @@ static int run(apply *a)
         goto cleanup;
     }
     code = OMS_CLI_FAILED;
-    if (!plan || !(a->path_b = oms_cli_escape(a->branch)) || !(path = oms_cli_fmt("/api/v1/schemas/%s", a->path_b)))
+    if (!plan)
         goto cleanup;
+    a->path_b = oms_cli_escape(a->branch);
+    path = oms_xasprintf("/api/v1/schemas/%s", a->path_b);
     if ((code = oms_cli_request(c, "GET", path, NULL, NULL, &r)))
         goto cleanup;
     if (r.status != 200) {
@@ -324,8 +320,8 @@ static int run(apply *a)
     body = json_pack("{s:s,s:o,s:O}", "message", a->message ? a->message : "oms apply", "issue_ids",
                      issues ? issues : json_array(), "operations", a->ops);
     body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    ifm = oms_cli_fmt("If-Match: \"%s\"", a->head);
-    if (!body_text || !ifm)
+    ifm = oms_xasprintf("If-Match: \"%s\"", a->head);
+    if (!body_text)
         goto cleanup;
     size_t len = strlen(body_text);
     if (len > MAX_BODY) {
@@ -335,8 +331,7 @@ static int run(apply *a)
     }
     const char *headers[] = {ifm, NULL};
     free(path);
-    if (!(path = oms_cli_fmt("/api/v1/schemas/%s/validate", a->path_b)))
-        goto cleanup;
+    path = oms_xasprintf("/api/v1/schemas/%s/validate", a->path_b);
     if ((code = oms_cli_request_raw(c, "POST", path, body_text, len, headers, &r)))
         goto cleanup;
     if (r.status != 200) {
@@ -400,8 +395,7 @@ static int run(apply *a)
         goto cleanup;
     }
     free(path);
-    if (!(path = oms_cli_fmt("/api/v1/schemas/%s/changes", a->path_b)))
-        goto cleanup;
+    path = oms_xasprintf("/api/v1/schemas/%s/changes", a->path_b);
     if ((code = oms_cli_request_raw(c, "POST", path, body_text, len, headers, &r)))
         goto cleanup;
     if (r.status != 200) {

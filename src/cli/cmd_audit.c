@@ -46,9 +46,9 @@ static void print_event(tail *t, const json_t *e)
 
 static int fetch(tail *t, const char *query, json_t **items)
 {
-    char *path = oms_cli_fmt("/api/v1/audit?%s%s", query, t->filters);
+    char *path = oms_xasprintf("/api/v1/audit?%s%s", query, t->filters);
     oms_cli_resp r = {0};
-    int code = path ? oms_cli_request(t->c, "GET", path, NULL, NULL, &r) : OMS_CLI_FAILED;
+    int code = oms_cli_request(t->c, "GET", path, NULL, NULL, &r);
     free(path);
     if (!code && r.status != 200)
         code = oms_cli_problem(t->c, "audit tail", &r);
@@ -58,17 +58,14 @@ static int fetch(tail *t, const char *query, json_t **items)
     return code;
 }
 
-static int add_filter(char **f, const char *name, const char *v)
+static void add_filter(char **f, const char *name, const char *v)
 {
     if (!v)
-        return 0;
-    char *e = oms_cli_escape(v), *n = e ? oms_cli_fmt("%s&%s=%s", *f, name, e) : NULL;
+        return;
+    char *e = oms_cli_escape(v), *n = oms_xasprintf("%s&%s=%s", *f, name, e);
     free(e);
-    if (!n)
-        return -1;
     free(*f);
     *f = n;
-    return 0;
 }
 
 int oms_cli_cmd_audit(oms_cli *c, int argc, char **argv)
@@ -91,11 +88,12 @@ int oms_cli_cmd_audit(oms_cli *c, int argc, char **argv)
     tail t = {.c = c, .filters = oms_xstrdup("")};
     json_t *items = NULL;
     char *q = NULL;
-    code = OMS_CLI_FAILED;
-    if (!t.filters || add_filter(&t.filters, "action", action) || add_filter(&t.filters, "actor", actor) ||
-        add_filter(&t.filters, "branch", branch) || add_filter(&t.filters, "outcome", outcome))
-        goto cleanup;
-    if (!(q = oms_cli_fmt("order=desc&limit=%ld", lines)) || (code = fetch(&t, q, &items)))
+    add_filter(&t.filters, "action", action);
+    add_filter(&t.filters, "actor", actor);
+    add_filter(&t.filters, "branch", branch);
+    add_filter(&t.filters, "outcome", outcome);
+    q = oms_xasprintf("order=desc&limit=%ld", lines);
+    if ((code = fetch(&t, q, &items)))
         goto cleanup;
     for (size_t i = json_array_size(items); i > 0; i--)
         print_event(&t, json_array_get(items, i - 1));
@@ -106,9 +104,9 @@ int oms_cli_cmd_audit(oms_cli *c, int argc, char **argv)
         items = NULL;
         free(q);
         char *from = oms_cli_escape(*t.last_time ? t.last_time : "1970-01-01T00:00:00Z");
-        q = from ? oms_cli_fmt("order=asc&limit=1000&from=%s", from) : NULL;
+        q = oms_xasprintf("order=asc&limit=1000&from=%s", from);
         free(from);
-        if (!q || (code = fetch(&t, q, &items)))
+        if ((code = fetch(&t, q, &items)))
             goto cleanup;
         size_t i;
         json_t *e;

@@ -16,10 +16,8 @@ static int list(oms_cli *c)
         goto cleanup;
     for (;;) {
         char *cur = cursor ? oms_cli_escape(cursor) : NULL;
-        path = oms_cli_fmt("/api/v1/branches?limit=1000%s%s", cur ? "&cursor=" : "", cur ? cur : "");
+        path = oms_xasprintf("/api/v1/branches?limit=1000%s%s", cur ? "&cursor=" : "", cur ? cur : "");
         free(cur);
-        if (!path)
-            goto cleanup;
         if ((code = oms_cli_request(c, "GET", path, NULL, NULL, &r)))
             goto cleanup;
         if (r.status != 200) {
@@ -84,14 +82,12 @@ static int create(oms_cli *c, const char *name, const char *from)
 
 static int delete(oms_cli *c, const char *name, const char *issue)
 {
-    char *n = oms_cli_escape(name), *path = n ? oms_cli_fmt("/api/v1/branches/%s", n) : NULL;
-    char *ih = issue ? oms_cli_fmt("X-Issue-ID: %s", issue) : NULL;
+    char *n = oms_cli_escape(name), *path = oms_xasprintf("/api/v1/branches/%s", n);
+    char *ih = issue ? oms_xasprintf("X-Issue-ID: %s", issue) : NULL;
     const char *headers[] = {ih, NULL};
     oms_cli_resp r = {0};
-    int code = OMS_CLI_FAILED;
-    if (!path || (issue && !ih))
-        goto cleanup;
-    if ((code = oms_cli_request(c, "DELETE", path, NULL, headers, &r)))
+    int code = oms_cli_request(c, "DELETE", path, NULL, headers, &r);
+    if (code)
         goto cleanup;
     if (r.status != 204)
         code = oms_cli_problem(c, "branch delete", &r);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 static void show(oms_cli *c, const json_t *d)
 {
@@ -43,10 +44,9 @@ int oms_cli_cmd_diff(oms_cli *c, int argc, char **argv)
     if (np != 2)
         return oms_cli_usage("oms diff FROM TO   (branches, commits or tags)");
     char *f = oms_cli_escape(pos[0]), *t = oms_cli_escape(pos[1]);
-    char *path = f && t ? oms_cli_fmt("/api/v1/diff?from=%s&to=%s", f, t) : NULL;
+    char *path = oms_xasprintf("/api/v1/diff?from=%s&to=%s", f, t);
     oms_cli_resp r = {0};
-    code = OMS_CLI_FAILED;
-    if (path && !(code = oms_cli_request(c, "GET", path, NULL, NULL, &r))) {
+    if (!(code = oms_cli_request(c, "GET", path, NULL, NULL, &r))) {
         if (r.status != 200)
             code = oms_cli_problem(c, "diff", &r);
         else if (c->json)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 static bool is_resource_file(const char *f)
 {
@@ -22,9 +23,7 @@ static bool is_resource_file(const char *f)
 /* Removes the resource files of DIR/KIND not named in `keep` (file name -> true). */
 static int prune(const char *dir, const char *kind, const json_t *keep, size_t *removed)
 {
-    char *folder = oms_cli_fmt("%s/%s", dir, kind);
-    if (!folder)
-        return -1;
+    char *folder = oms_xasprintf("%s/%s", dir, kind);
     DIR *d = opendir(folder);
     int rc = 0;
     if (!d) {
@@ -35,8 +34,8 @@ static int prune(const char *dir, const char *kind, const json_t *keep, size_t *
     while ((e = readdir(d))) {
         if (!is_resource_file(e->d_name) || json_object_get(keep, e->d_name))
             continue;
-        char *p = oms_cli_fmt("%s/%s", folder, e->d_name);
-        if (!p || unlink(p))
+        char *p = oms_xasprintf("%s/%s", folder, e->d_name);
+        if (unlink(p))
             rc = -1;
         else
             (*removed)++;
@@ -61,12 +60,9 @@ int oms_cli_cmd_export(oms_cli *c, int argc, char **argv)
         return oms_cli_usage(use);
     bool as_json = !strcmp(format, "json");
     char *b = oms_cli_escape(branch), *a = at ? oms_cli_escape(at) : NULL;
-    char *path = b && (!at || a) ? oms_cli_fmt("/api/v1/schemas/%s%s%s", b, a ? "?at=" : "", a ? a : "") : NULL;
+    char *path = oms_xasprintf("/api/v1/schemas/%s%s%s", b, a ? "?at=" : "", a ? a : "");
     oms_cli_resp r = {0};
     size_t written = 0, removed = 0, total = 0;
-    code = OMS_CLI_FAILED;
-    if (!path)
-        goto cleanup;
     if ((code = oms_cli_request(c, "GET", path, NULL, NULL, &r)))
         goto cleanup;
     if (r.status != 200) {
@@ -93,11 +89,10 @@ int oms_cli_cmd_export(oms_cli *c, int argc, char **argv)
             goto cleanup;
         json_array_foreach(json_object_get(r.json, kind), i, doc) {
             const char *name = oms_cli_str(doc, "api_name");
-            char *fname = oms_cli_fmt("%s.%s", name, as_json ? "json" : "yaml");
-            if (!fname || json_object_set_new(keep, fname, json_true()) ||
+            char *fname = oms_xasprintf("%s.%s", name, as_json ? "json" : "yaml");
+            if (json_object_set_new(keep, fname, json_true()) ||
                 oms_cli_write_resource(dir, kind, name, doc, as_json)) {
-                fprintf(stderr, "oms: export: cannot write %s/%s/%s: %s\n", dir, kind, fname ? fname : name,
-                        strerror(errno));
+                fprintf(stderr, "oms: export: cannot write %s/%s/%s: %s\n", dir, kind, fname, strerror(errno));
                 free(fname);
                 json_decref(keep);
                 goto cleanup;

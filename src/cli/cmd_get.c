@@ -28,13 +28,8 @@ int oms_cli_cmd_get(oms_cli *c, int argc, char **argv)
         return OMS_CLI_USAGE;
     }
     char *b = oms_cli_escape(branch), *n = oms_cli_escape(slash + 1), *a = at ? oms_cli_escape(at) : NULL;
-    char *path = b && n && (!at || a) ? oms_cli_fmt("/api/v1/schemas/%s/%s/%s%s%s", b, kind, n, a ? "?at=" : "",
-                                                   a ? a : "")
-                                      : NULL;
+    char *path = oms_xasprintf("/api/v1/schemas/%s/%s/%s%s%s", b, kind, n, a ? "?at=" : "", a ? a : "");
     oms_cli_resp r = {0};
-    code = OMS_CLI_FAILED;
-    if (!path)
-        goto cleanup;
     if ((code = oms_cli_request(c, "GET", path, NULL, NULL, &r)))
         goto cleanup;
     if (r.status != 200) {
@@ -81,13 +76,8 @@ int oms_cli_cmd_search(oms_cli *c, int argc, char **argv)
         return oms_cli_usage(use);
     char *b = oms_cli_escape(branch), *q = oms_cli_escape(pos[0]), *l = oms_cli_escape(limit);
     char *k = kinds ? oms_cli_escape(kinds) : NULL;
-    char *path = b && q && l && (!kinds || k)
-                     ? oms_cli_fmt("/api/v1/search/%s?q=%s&limit=%s%s%s", b, q, l, k ? "&kinds=" : "", k ? k : "")
-                     : NULL;
+    char *path = oms_xasprintf("/api/v1/search/%s?q=%s&limit=%s%s%s", b, q, l, k ? "&kinds=" : "", k ? k : "");
     oms_cli_resp r = {0};
-    code = OMS_CLI_FAILED;
-    if (!path)
-        goto cleanup;
     if ((code = oms_cli_request(c, "GET", path, NULL, NULL, &r)))
         goto cleanup;
     if (r.status != 200) {

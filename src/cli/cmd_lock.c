@@ -60,11 +60,11 @@ static int show(oms_cli *c, const char *what, const oms_cli_resp *r, bool list)
 static int call(oms_cli *c, const char *what, const char *method, char *path, json_t *body, const char *issue,
                 bool list)
 {
-    char *ih = issue ? oms_cli_fmt("X-Issue-ID: %s", issue) : NULL;
+    char *ih = issue ? oms_xasprintf("X-Issue-ID: %s", issue) : NULL;
     const char *headers[] = {ih, NULL};
     oms_cli_resp r = {0};
-    int code = OMS_CLI_FAILED;
-    if (path && (!issue || ih) && !(code = oms_cli_request(c, method, path, body, headers, &r)))
+    int code = oms_cli_request(c, method, path, body, headers, &r);
+    if (!code)
         code = show(c, what, &r, list);
     oms_cli_resp_clear(&r);
     json_decref(body);
@@ -102,8 +102,8 @@ int oms_cli_cmd_lock(oms_cli *c, int argc, char **argv)
         return code;
     if (np == 1 && !strcmp(pos[0], "list")) {
         char *b = branch ? oms_cli_escape(branch) : NULL, *h = holder ? oms_cli_escape(holder) : NULL;
-        char *path = oms_cli_fmt("/api/v1/locks?limit=1000%s%s%s%s", b ? "&branch=" : "", b ? b : "",
-                                 h ? "&holder=" : "", h ? h : "");
+        char *path = oms_xasprintf("/api/v1/locks?limit=1000%s%s%s%s", b ? "&branch=" : "", b ? b : "",
+                                   h ? "&holder=" : "", h ? h : "");
         free(b);
         free(h);
         return call(c, "lock list", "GET", path, NULL, NULL, true);
@@ -138,8 +138,6 @@ int oms_cli_cmd_lock(oms_cli *c, int argc, char **argv)
     }
     if (np == 2 && (!strcmp(pos[0], "heartbeat") || !strcmp(pos[0], "release"))) {
         char *id = oms_cli_escape(pos[1]);
-        if (!id)
-            return OMS_CLI_FAILED;
         json_t *body = NULL;
         char *path;
         if (pos[0][0] == 'h') {
@@ -152,13 +150,13 @@ int oms_cli_cmd_lock(oms_cli *c, int argc, char **argv)
             if (message)
                 json_object_set_new(prog, "message", json_string(message));
             body = json_object_size(prog) ? json_pack("{s:o}", "progress", prog) : (json_decref(prog), json_object());
-            path = oms_cli_fmt("/api/v1/locks/%s/heartbeat", id);
+            path = oms_xasprintf("/api/v1/locks/%s/heartbeat", id);
             free(id);
             return call(c, "lock heartbeat", "POST", path, body, NULL, false);
         }
         if (reason)
             body = json_pack("{s:s}", "reason", reason);
-        path = oms_cli_fmt("/api/v1/locks/%s", id);
+        path = oms_xasprintf("/api/v1/locks/%s", id);
         free(id);
         return call(c, "lock release", "DELETE", path, body, issue, false);
     }

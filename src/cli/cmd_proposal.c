@@ -7,16 +7,17 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 /* POST with an optional X-Issue-ID; prints the answer on success. */
 static int post(oms_cli *c, const char *what, const char *path, json_t *body, const char *issue, long ok,
                 void (*human)(const json_t *))
 {
-    char *ih = issue ? oms_cli_fmt("X-Issue-ID: %s", issue) : NULL;
+    char *ih = issue ? oms_xasprintf("X-Issue-ID: %s", issue) : NULL;
     const char *headers[] = {ih, NULL};
     oms_cli_resp r = {0};
     int code = OMS_CLI_FAILED;
-    if ((!issue || ih) && body && !(code = oms_cli_request(c, "POST", path, body, headers, &r))) {
+    if (body && !(code = oms_cli_request(c, "POST", path, body, headers, &r))) {
         if (r.status != ok) {
             if (r.status == 404 && !r.json)
                 fprintf(stderr, "oms: %s: this service does not offer %s yet\n", what, path);
@@ -89,7 +90,7 @@ int oms_cli_cmd_review(oms_cli *c, int argc, char **argv)
     if (!strcmp(action, "comments") && !text)
         return oms_cli_usage("oms review comment PROPOSAL -m TEXT [--resource KIND/NAME] [--field PTR]");
     char *id = oms_cli_escape(pos[1]);
-    char *path = id ? oms_cli_fmt("/api/v1/proposals/%s/%s", id, action) : NULL;
+    char *path = oms_xasprintf("/api/v1/proposals/%s/%s", id, action);
     json_t *body = json_object();
     if (body && text)
         json_object_set_new(body, !strcmp(action, "comments") ? "body" : "comment", json_string(text));
@@ -97,8 +98,7 @@ int oms_cli_cmd_review(oms_cli *c, int argc, char **argv)
         json_object_set_new(body, "resource", json_string(resource));
     if (body && field)
         json_object_set_new(body, "field", json_string(field));
-    code = path ? post(c, "review", path, body, NULL, !strcmp(action, "comments") ? 201 : 200, show_review)
-                : (json_decref(body), OMS_CLI_FAILED);
+    code = post(c, "review", path, body, NULL, !strcmp(action, "comments") ? 201 : 200, show_review);
     free(id);
     free(path);
     return code;
@@ -131,17 +131,17 @@ int oms_cli_cmd_merge(oms_cli *c, int argc, char **argv)
         json_object_set_new(body, "message", json_string(msg));
     if (proposal && !np) {
         esc = oms_cli_escape(proposal);
-        path = esc ? oms_cli_fmt("/api/v1/proposals/%s/merge", esc) : NULL;
+        path = oms_xasprintf("/api/v1/proposals/%s/merge", esc);
     } else if (!proposal && np == 1 && into) {
         esc = oms_cli_escape(into);
-        path = esc ? oms_cli_fmt("/api/v1/branches/%s/merge", esc) : NULL;
+        path = oms_xasprintf("/api/v1/branches/%s/merge", esc);
         if (body)
             json_object_set_new(body, "source", json_string(pos[0]));
     } else {
         json_decref(body);
         return oms_cli_usage(use);
     }
-    code = path ? post(c, "merge", path, body, issue, 200, show_merge) : (json_decref(body), OMS_CLI_FAILED);
+    code = post(c, "merge", path, body, issue, 200, show_merge);
     free(esc);
     free(path);
     return code;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/alloc.h"
 
 static bool is_commit_id(const char *s)
 {
@@ -19,9 +20,9 @@ static int resolve(oms_cli *c, const char *ref, char out[80])
         snprintf(out, 80, "%s", ref);
         return OMS_CLI_OK;
     }
-    char *b = oms_cli_escape(ref), *path = b ? oms_cli_fmt("/api/v1/branches/%s", b) : NULL;
+    char *b = oms_cli_escape(ref), *path = oms_xasprintf("/api/v1/branches/%s", b);
     oms_cli_resp r = {0};
-    int code = path ? oms_cli_request(c, "GET", path, NULL, NULL, &r) : OMS_CLI_FAILED;
+    int code = oms_cli_request(c, "GET", path, NULL, NULL, &r);
     if (!code && r.status != 200)
         code = oms_cli_problem(c, "tag", &r);
     else if (!code)
@@ -90,10 +91,10 @@ int oms_cli_cmd_tag(oms_cli *c, int argc, char **argv)
         return code ? code : done(c, "tag create", &r, false);
     }
     if (np == 2 && !strcmp(pos[0], "delete")) {
-        char *n = oms_cli_escape(pos[1]), *path = n ? oms_cli_fmt("/api/v1/tags/%s", n) : NULL;
-        char *ih = issue ? oms_cli_fmt("X-Issue-ID: %s", issue) : NULL;
+        char *n = oms_cli_escape(pos[1]), *path = oms_xasprintf("/api/v1/tags/%s", n);
+        char *ih = issue ? oms_xasprintf("X-Issue-ID: %s", issue) : NULL;
         const char *headers[] = {ih, NULL};
-        code = path && (!issue || ih) ? oms_cli_request(c, "DELETE", path, NULL, headers, &r) : OMS_CLI_FAILED;
+        code = oms_cli_request(c, "DELETE", path, NULL, headers, &r);
         free(n);
         free(path);
         free(ih);

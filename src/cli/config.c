@@ -24,9 +24,9 @@ static char *credentials_path(void)
         return oms_xstrdup(f);
     const char *x = getenv("XDG_CONFIG_HOME");
     if (x && *x)
-        return oms_cli_fmt("%s/oms/credentials", x);
+        return oms_xasprintf("%s/oms/credentials", x);
     const char *home = getenv("HOME");
-    return home && *home ? oms_cli_fmt("%s/.config/oms/credentials", home) : NULL;
+    return home && *home ? oms_xasprintf("%s/.config/oms/credentials", home) : NULL;
 }
 
 static void trim(char *s)
@@ -242,10 +242,11 @@ int oms_cli_cmd_login(oms_cli *c, int argc, char **argv)
         code = OMS_CLI_USAGE;
         goto cleanup;
     }
-    if (make_parent(path) || !(tmp = oms_cli_fmt("%s.tmp.%d", path, (int)getpid()))) {
+    if (make_parent(path)) {
         fprintf(stderr, "oms: login: cannot create the directory of %s\n", path);
         goto cleanup;
     }
+    tmp = oms_xasprintf("%s.tmp.%d", path, (int)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 || fchmod(fd, 0600)) {
         fprintf(stderr, "oms: login: cannot write %s: %s\n", tmp, strerror(errno));

@@ -4,7 +4,6 @@
  * followed (a redirect must not carry the token to another host). */
 #include <ctype.h>
 #include <curl/curl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,17 +73,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
-char *oms_cli_fmt(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
 char *oms_cli_escape(const char *s)
 {
     size_t n = strlen(s);
@@ -121,10 +109,8 @@ int oms_cli_request_raw(oms_cli *c, const char *method, const char *path, const 
         return OMS_CLI_FAILED;
     }
     CURL *curl = c->curl;
-    url = oms_cli_fmt("%s%s", c->url, path);
-    auth = oms_cli_fmt("Authorization: Bearer %s", c->token);
-    if (!url || !auth)
-        goto oom;
+    url = oms_xasprintf("%s%s", c->url, path);
+    auth = oms_xasprintf("Authorization: Bearer %s", c->token);
     /* "Expect:" off: curl would otherwise wait for a 100 Continue before
      * sending a large body */
     const char *fixed[] = {auth, "Accept: application/json, application/problem+json",

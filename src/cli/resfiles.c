@@ -110,11 +110,11 @@ int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *n
     if (!names)
         return OMS_CLI_FAILED;
     for (size_t k = 0; oms_cli_kinds[k]; k++) {
-        char *folder = oms_cli_fmt("%s/%s", dir, oms_cli_kinds[k]);
+        char *folder = oms_xasprintf("%s/%s", dir, oms_cli_kinds[k]);
         struct stat fst;
-        if (folder && !stat(folder, &fst) && S_ISDIR(fst.st_mode))
+        if (!stat(folder, &fst) && S_ISDIR(fst.st_mode))
             folders++;
-        if (!folder || list_files(folder, &files[k], &counts[k])) {
+        if (list_files(folder, &files[k], &counts[k])) {
             fprintf(stderr, "oms: cannot read %s/%s\n", dir, oms_cli_kinds[k]);
             free(folder);
             code = OMS_CLI_FAILED;
@@ -136,18 +136,15 @@ int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *n
         for (size_t i = 0; i < counts[k]; i++) {
             oms_cli_local it = {.kind = oms_cli_kinds[k]};
             char msg[512];
-            if (!(it.path = oms_cli_fmt("%s/%s/%s", dir, oms_cli_kinds[k], files[k][i]))) {
-                code = OMS_CLI_FAILED;
-                goto cleanup;
-            }
+            it.path = oms_xasprintf("%s/%s/%s", dir, oms_cli_kinds[k], files[k][i]);
             if (oms_cli_yaml_load(&it.doc, &it.lines, it.path, msg, sizeof msg)) {
                 fprintf(stderr, "%s\n", msg);
                 (*nerrors)++;
             } else if (!check(&it, files[k][i])) {
                 (*nerrors)++;
             } else {
-                char *key = oms_cli_fmt("%s/%s", it.kind, it.name);
-                json_t *prev = key ? json_object_get(names, key) : NULL;
+                char *key = oms_xasprintf("%s/%s", it.kind, it.name);
+                json_t *prev = json_object_get(names, key);
                 if (prev) {
                     fprintf(stderr, "%s:1: %s is also defined in %s\n", it.path, key,
                             out->items[json_integer_value(prev)].path);
@@ -155,7 +152,7 @@ int oms_cli_read_dir(oms_cli *c, const char *dir, oms_cli_locals *out, size_t *n
                     free(key);
                     goto drop;
                 }
-                if (!key || json_object_set_new(names, key, json_integer((json_int_t)out->n)) || push(out, &it)) {
+                if (json_object_set_new(names, key, json_integer((json_int_t)out->n)) || push(out, &it)) {
                     free(key);
                     code = OMS_CLI_FAILED;
                     goto drop;
@@ -196,13 +193,13 @@ void oms_cli_locals_free(oms_cli_locals *l)
 
 int oms_cli_write_resource(const char *dir, const char *kind, const char *name, const json_t *doc, bool json)
 {
-    char *folder = oms_cli_fmt("%s/%s", dir, kind);
-    char *path = oms_cli_fmt("%s/%s.%s", folder ? folder : "", name, json ? "json" : "yaml");
-    char *tmp = path ? oms_cli_fmt("%s.tmp", path) : NULL;
+    char *folder = oms_xasprintf("%s/%s", dir, kind);
+    char *path = oms_xasprintf("%s/%s.%s", folder, name, json ? "json" : "yaml");
+    char *tmp = oms_xasprintf("%s.tmp", path);
     char *text = json ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : oms_cli_yaml_dump(doc);
     int rc = -1;
     FILE *fp = NULL;
-    if (!folder || !path || !tmp || !text || strchr(name, '/')) {
+    if (!text || strchr(name, '/')) {
         errno = ENOMEM;
         goto cleanup;
     }

@@ -186,6 +186,10 @@ const oms_cfg_def oms_cfg_table[] = {
      "resources a rebuild indexes per transaction (also the backlog left for the switch)"},
     {"OMS_SEARCH_THROTTLE_MS", CFG_INT, "0", 0, 10000, false, false,
      "pause between a rebuild's batches, to bound its load on the database"},
+    /* memory (docs/storage.md "In-memory snapshots") */
+    {"OMS_SNAPSHOT_CACHE_MB", CFG_INT, "256", 1, 65536, false, false,
+     "MiB of branch and commit snapshots kept in memory (an LRU by bytes): writers and reads of a cached head "
+     "never load it from the database (metrics oms_snapshot_cache_bytes, oms_snapshot_cache_limit_bytes)"},
 };
 const size_t oms_cfg_table_len = sizeof oms_cfg_table / sizeof oms_cfg_table[0];
 

@@ -46,6 +46,8 @@ typedef enum { OMS_SNAP_COMMIT, OMS_SNAP_READ, OMS_SNAP_COMMIT_ID, OMS_SNAP__COU
 void oms_metrics_snapshot_lookup(oms_snap_path path, int hit);
 /* The bytes the snapshot cache holds (a gauge). */
 void oms_metrics_snapshot_cache_bytes(size_t bytes);
+/* Its bound in bytes (OMS_SNAPSHOT_CACHE_MB, set at start). */
+void oms_metrics_snapshot_cache_limit(size_t bytes);
 /* A request refused with 429, by rate-limit class (0 read, 1 write,
  * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
 #define OMS_METRICS_RL_CLASSES 3

@@ -58,6 +58,33 @@ char *oms_xstrndup(const char *s, size_t n)
     return p;
 }
 
+char *oms_xvasprintf(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0) { /* an encoding error: a bug of the caller's, not an input */
+        static const char msg[] = "oms: a format string could not be formatted: aborting\n";
+        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+            /* nothing more can be done */
+        }
+        abort();
+    }
+    char *s = oms_xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, again);
+    va_end(again);
+    return s;
+}
+
+char *oms_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = oms_xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 static void *json_xmalloc(size_t n) { return oms_xmalloc(n); }
 
 void oms_alloc_init(void) { json_set_alloc_funcs(json_xmalloc, free); }

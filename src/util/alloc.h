@@ -12,6 +12,7 @@
 #ifndef OMS_ALLOC_H
 #define OMS_ALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 void *oms_xmalloc(size_t n);
@@ -19,6 +20,10 @@ void *oms_xcalloc(size_t n, size_t size);
 void *oms_xrealloc(void *p, size_t n);
 char *oms_xstrdup(const char *s);
 char *oms_xstrndup(const char *s, size_t n);
+/* printf into a new string (free it); never NULL: a formatting error, like
+ * running out of memory, aborts. */
+char *oms_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *oms_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Routes jansson's allocations through the policy; call once at start-up,
  * before any JSON value exists. */

@@ -26,6 +26,7 @@
 #include "infra/metrics.h"
 #include "util/alloc.h"
 #include "vcs/snapshot.h"
+#include "vcs/snapshot_cache.h"
 
 enum { ST_FULL, ST_TREE, ST_PENDING };
 
@@ -38,24 +39,20 @@ typedef struct centry {
 } centry;
 
 #define HASH_SLOTS 4096
-#define DEFAULT_MB 256
 
 static struct {
     pthread_mutex_t mu;
     centry *slot[HASH_SLOTS];
     centry *head, *tail;
     size_t bytes, limit, count;
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .limit = (size_t)OMS_SNAPSHOT_CACHE_DEFAULT_MB << 20};
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
-static void init_limit(void)
+void oms_snapshot_cache_set_limit_mb(size_t mb)
 {
-    const char *v = getenv("OMS_SNAPSHOT_CACHE_MB");
-    long mb = v && *v ? strtol(v, NULL, 10) : DEFAULT_MB;
-    if (mb < 1 || mb > 1L << 20)
-        mb = DEFAULT_MB;
-    g.limit = (size_t)mb << 20;
+    pthread_mutex_lock(&g.mu);
+    g.limit = mb << 20;
+    pthread_mutex_unlock(&g.mu);
+    oms_metrics_snapshot_cache_limit(mb << 20);
 }
 
 static size_t hash_of(const char *commit)
@@ -175,7 +172,6 @@ static void put_state(oms_snapshot *s, int state)
 {
     if (!s || !s->commit[0])
         return;
-    pthread_once(&g_once, init_limit);
     oms_snapshot *drop[64];
     size_t nd = 0;
     pthread_mutex_lock(&g.mu);
@@ -245,7 +241,6 @@ void oms_snapshot_cache_drop_pending(oms_snapshot *s)
 
 void oms_snapshot_cache_stats(size_t *bytes, size_t *limit, size_t *count)
 {
-    pthread_once(&g_once, init_limit);
     pthread_mutex_lock(&g.mu);
     *bytes = g.bytes;
     *limit = g.limit;

@@ -226,10 +226,25 @@ await step('open_a_proposal_and_see_its_conflict', async () => {
   await typeInto('#p-target', 'staging');
   await page.type('#p-title', 'Console changes ' + XSS);
   await page.type('#p-description', 'Why: ' + XSS);
+  // an empty entry among the reviewers is caught before anything is sent
+  await typeInto('#p-reviewers', 'rev,,adm');
+  await page.click('form.grid button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('section[aria-labelledby=newp] .problem')?.innerText.includes('is empty'));
+  assert(await page.evaluate(() => document.activeElement?.id === 'p-reviewers'), 'the focus goes to the reviewers');
+  assert(await page.$eval('#p-reviewers', (e) => e.getAttribute('aria-invalid') === 'true'), 'the field is marked invalid');
+  // the server's refusal (a subject over 256 bytes) shows with its detail
+  await typeInto('#p-reviewers', 'rev, ' + 'x'.repeat(257));
+  await page.click('form.grid button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('section[aria-labelledby=newp] .problem')?.innerText.includes('up to 50 subjects'));
+  assert((await text('section[aria-labelledby=newp] .problem')).includes('400'), 'the refusal shows its status');
+  assert(await page.evaluate(() => location.hash.startsWith('#/proposals?')), 'no proposal was created');
+  await typeInto('#p-reviewers', ' rev ');
   await page.click('form.grid button[type=submit]');
   await page.waitForFunction(() => location.hash.startsWith('#/proposals/'), { timeout: WAIT });
   proposalHash = await page.evaluate(() => location.hash);
   await page.waitForSelector('section.conflicts');
+  // the reviewer named at creation is listed on the proposal
+  await page.waitForFunction(() => [...document.querySelectorAll('ul.reviewers li span')].some((s) => s.textContent === 'rev'));
   const t = await mainText();
   assert(t.includes('Console changes ' + XSS) && t.includes('shared-properties/Conflicted'), 'proposal and conflict shown');
   assert(t.includes('staging words') && t.includes('feature words'), 'both sides of the conflict');
@@ -246,13 +261,13 @@ await step('resolve_the_conflict', async () => {
 });
 
 let proposalId;
-await step('request_a_reviewer_and_comment_on_a_field', async () => {
+await step('request_another_reviewer_and_comment_on_a_field', async () => {
   proposalId = decodeURIComponent(proposalHash.replace(/^#\/proposals\//, '').split('?')[0]);
   await go(proposalHash);
   await page.waitForSelector(`h1[data-proposal="${proposalId}"]`);
-  await page.type('#add-reviewers', 'rev');
+  await page.type('#add-reviewers', 'adm');
   await button('form', 'Request review');
-  await page.waitForFunction(() => [...document.querySelectorAll('ul.reviewers li span')].some((s) => s.textContent === 'rev'));
+  await page.waitForFunction(() => [...document.querySelectorAll('ul.reviewers li')].map((li) => li.querySelector('span').textContent).join() === 'rev,adm');
   // "Comment" on a field row of the changes anchors the form there and focuses it
   await page.click('button[aria-label="Comment on shared-properties/Score field /type"]');
   await page.waitForFunction(() => document.querySelector('#comment-resource').value === 'shared-properties/Score' &&

@@ -14,6 +14,7 @@
  * test_change_txn.c drives the helper directly: issue keys, rollback,
  * retry.) */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -46,55 +47,42 @@ static int h_touch(oms_request *req)
 
 static atomic_int g_steps;
 
-static int touch_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+/* What both steps write: one row named after the request. */
+static int insert_touch(oms_dbconn *c, const char *name, oms_change_out *out, oms_error *err)
 {
     atomic_fetch_add(&g_steps, 1);
-    const char *name = arg;
     oms_dbparam p[] = {DBP_TEXT(name)};
     int rc = oms_db_exec(c, "INSERT INTO txn_touch (name) VALUES ($1)", p, 1, NULL, err);
-    if (rc)
-        return rc;
     out->resource_kind = "touches";
     out->resource_id = name;
     out->status = 201;
+    return rc;
+}
+
+static int touch_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
+{
+    const char *name = arg;
+    int rc = insert_touch(c, name, out, err);
+    if (rc)
+        return rc;
     out->touched[out->ntouched++] = oms_arena_printf(ctx->arena, "touches/%s", name);
     out->detail = json_pack("{s:s}", "touched", name);
     return OMS_OK;
-}
-
-/* What every change handler does: context -> one change -> response. */
-static int h_txn_touch(oms_request *req)
-{
-    oms_ctx *ctx = oms_req_ctx(req);
-    const char *name = ctx->request_id;
-    oms_change_spec spec = {.branch = ctx->branch, .check_locks = true, .step = touch_step, .arg = (void *)name};
-    oms_change_out out;
-    oms_error err;
-    int rc = oms_change_run(ctx, &spec, &out, &err);
-    if (rc)
-        return oms_resp_error(req, rc, &err);
-    return oms_resp_json(req, 201, json_pack("{s:s}", "touched", name));
 }
 
 /* ---- a route whose table declares {kind}/{api_name}; its step reports nothing ---- */
 
 static int silent_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
 {
-    atomic_fetch_add(&g_steps, 1);
-    const char *name = arg;
-    oms_dbparam p[] = {DBP_TEXT(name)};
-    int rc = oms_db_exec(c, "INSERT INTO txn_touch (name) VALUES ($1)", p, 1, NULL, err);
-    out->resource_kind = "touches";
-    out->resource_id = name;
-    out->status = 201;
-    return rc; /* out->touched left empty: the step "forgot" its resource */
+    return insert_touch(c, arg, out, err); /* out->touched left empty: the step "forgot" its resource */
 }
 
-static int h_keyed(oms_request *req)
+/* What every change handler does: context -> one change -> response. */
+static int run_change(oms_request *req, oms_change_fn step)
 {
     oms_ctx *ctx = oms_req_ctx(req);
     const char *name = ctx->request_id;
-    oms_change_spec spec = {.branch = ctx->branch, .check_locks = true, .step = silent_step, .arg = (void *)name};
+    oms_change_spec spec = {.branch = ctx->branch, .check_locks = true, .step = step, .arg = (void *)name};
     oms_change_out out;
     oms_error err;
     int rc = oms_change_run(ctx, &spec, &out, &err);
@@ -103,37 +91,10 @@ static int h_keyed(oms_request *req)
     return oms_resp_json(req, 201, json_pack("{s:s}", "touched", name));
 }
 
-static int http_status(unsigned port, const char *request)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    if (write(fd, request, strlen(request)) < 0) {
-        close(fd);
-        return -1;
-    }
-    char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n < 12)
-        return -1;
-    buf[n] = '\0';
-    return atoi(buf + 9);
-}
+static int h_txn_touch(oms_request *req) { return run_change(req, touch_step); }
+static int h_keyed(oms_request *req) { return run_change(req, silent_step); }
 
-static char *request_text(const char *path, const char *token, const char *extra_header)
-{
-    char *out = malloc(4096);
-    snprintf(out, 4096,
-             "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\n%s"
-             "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
-             path, token, extra_header);
-    return out;
-}
+/* ---- the client side ---- */
 
 /* One request; returns the status and puts the body (parsed) in *body. */
 static int http_json(unsigned port, const char *method, const char *path, const char *token, const char *headers,
@@ -167,6 +128,15 @@ static int http_json(unsigned port, const char *method, const char *path, const 
     return atoi(buf + 9);
 }
 
+/* A POST whose body is not looked at: its status. */
+static int post(unsigned port, const char *path, const char *token, const char *headers, const char *json)
+{
+    json_t *body = NULL;
+    int status = http_json(port, "POST", path, token, headers, json, &body);
+    json_decref(body);
+    return status;
+}
+
 static char *token_for(const char *sub, const char *role)
 {
     const char *roles[] = {role};
@@ -178,8 +148,18 @@ static char *token_for(const char *sub, const char *role)
     return token;
 }
 
-static long long count(oms_store *s, const char *sql)
+/* ---- the database side ---- */
+
+static long long count(oms_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The one number a SELECT count(*) (formatted from fmt) answers, -1 on failure. */
+static long long count(oms_store *s, const char *fmt, ...)
 {
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
     oms_dbconn *c;
     oms_dbres *r = NULL;
     oms_error err;
@@ -192,44 +172,56 @@ static long long count(oms_store *s, const char *sql)
     return v;
 }
 
+static long long touched(oms_store *s, const char *name)
+{
+    return count(s, "SELECT count(*) FROM txn_touch WHERE name = '%s'", name);
+}
+
+/* A branch from main, and a maintenance lock of another holder (`ops`) on it. */
+static void branch_with_lock(unsigned port, const char *branch, const char *lock_json)
+{
+    char *dev = token_for("dev", "developer"), *ops = token_for("ops", "developer");
+    char json[256];
+    snprintf(json, sizeof json, "{\"name\": \"%s\", \"from\": \"main\"}", branch);
+    CHECK_EQ_INT(post(port, "/api/v1/branches", dev, "", json), 201);
+    CHECK_EQ_INT(post(port, "/api/v1/locks", ops, "", lock_json), 201);
+    free(dev);
+    free(ops);
+}
+
+/* The request `id` was refused 423 locked after its step ran: its work was
+ * rolled back and no success recorded. `body` is the answer (taken). */
+static void refused_locked(oms_store *store, const char *id, int steps_before, json_t *body)
+{
+    CHECK_EQ_STR(json_string_value(json_object_get(body, "code")), "locked");
+    json_decref(body);
+    CHECK_EQ_INT(atomic_load(&g_steps), steps_before + 1);
+    CHECK_EQ_INT(touched(store, id), 0);
+    CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE request_id = '%s' AND outcome = 'success'", id),
+                 0);
+}
+
 #define TXN "/api/v1/test-only/feature%2Fx/txn"
 #define JUSTIFICATION "Production incident: the maintenance lock blocks an urgent schema fix."
 
 static void new_route_through_the_change_transaction(unsigned port, oms_store *store)
 {
-    char *dev = token_for("dev", "developer"), *ops = token_for("ops", "developer");
-    char *sec = token_for("sec", "security_officer");
+    char *dev = token_for("dev", "developer"), *sec = token_for("sec", "security_officer");
     json_t *body = NULL;
     /* with an issue reference: committed, one audit event */
-    CHECK_EQ_INT(http_json(port, "POST", TXN, dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-first\r\n", "{}", &body),
-                 201);
-    json_decref(body);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-first'"), 1);
+    CHECK_EQ_INT(post(port, TXN, dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-first\r\n", "{}"), 201);
+    CHECK_EQ_INT(touched(store, "txn-first"), 1);
     CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE action = 'test.txn' AND outcome = 'success'"
                               " AND request_id = 'txn-first' AND resource_id = 'txn-first' AND http_status = 201"),
                  1);
 
     /* another holder's lock on the branch: 423, nothing written */
-    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/branches", dev, "", "{\"name\": \"feature/x\", \"from\": \"main\"}",
-                           &body),
-                 201);
-    json_decref(body);
-    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/locks", ops, "",
-                           "{\"branch\": \"feature/x\", \"scope\": \"branch\", \"kind\": \"maintenance\","
-                           " \"reason\": \"test\"}",
-                           &body),
-                 201);
-    json_decref(body);
+    branch_with_lock(port, "feature/x",
+                     "{\"branch\": \"feature/x\", \"scope\": \"branch\", \"kind\": \"maintenance\", \"reason\": \"test\"}");
     int steps = atomic_load(&g_steps);
     CHECK_EQ_INT(http_json(port, "POST", TXN, dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-locked\r\n", "{}", &body),
                  423);
-    CHECK_EQ_STR(json_string_value(json_object_get(body, "code")), "locked");
-    json_decref(body);
-    CHECK_EQ_INT(atomic_load(&g_steps), steps + 1); /* the step ran; its work was rolled back */
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-locked'"), 0);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE request_id = 'txn-locked'"
-                              " AND outcome = 'success'"),
-                 0);
+    refused_locked(store, "txn-locked", steps, body);
 
     /* an approved lock override lets one change through, and is used */
     CHECK_EQ_INT(http_json(port, "POST", "/api/v1/overrides", dev, "",
@@ -244,29 +236,25 @@ static void new_route_through_the_change_transaction(unsigned port, oms_store *s
     json_decref(body);
     char path[256], hdr[256];
     snprintf(path, sizeof path, "/api/v1/overrides/%s/approve", oid);
-    CHECK_EQ_INT(http_json(port, "POST", path, sec, "", "{}", &body), 200);
-    json_decref(body);
+    CHECK_EQ_INT(post(port, path, sec, "", "{}"), 200);
     snprintf(hdr, sizeof hdr, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-override\r\nX-Override-ID: %s\r\n", oid);
-    CHECK_EQ_INT(http_json(port, "POST", TXN, dev, hdr, "{}", &body), 201);
-    json_decref(body);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-override'"), 1);
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM overrides WHERE id = '%s' AND state = 'used' AND used_request_id = 'txn-override'",
-             oid);
-    CHECK_EQ_INT(count(store, sql), 1);
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM audit_events WHERE action = 'test.txn' AND request_id = 'txn-override'"
-             " AND override_id = '%s'",
-             oid);
-    CHECK_EQ_INT(count(store, sql), 1);
+    CHECK_EQ_INT(post(port, TXN, dev, hdr, "{}"), 201);
+    CHECK_EQ_INT(touched(store, "txn-override"), 1);
+    CHECK_EQ_INT(count(store,
+                       "SELECT count(*) FROM overrides WHERE id = '%s' AND state = 'used'"
+                       " AND used_request_id = 'txn-override'",
+                       oid),
+                 1);
+    CHECK_EQ_INT(count(store,
+                       "SELECT count(*) FROM audit_events WHERE action = 'test.txn' AND request_id = 'txn-override'"
+                       " AND override_id = '%s'",
+                       oid),
+                 1);
     /* used once */
     snprintf(hdr, sizeof hdr, "X-Issue-ID: OMS-1\r\nX-Request-ID: txn-again\r\nX-Override-ID: %s\r\n", oid);
-    CHECK_EQ_INT(http_json(port, "POST", TXN, dev, hdr, "{}", &body), 403);
-    json_decref(body);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'txn-again'"), 0);
+    CHECK_EQ_INT(post(port, TXN, dev, hdr, "{}"), 403);
+    CHECK_EQ_INT(touched(store, "txn-again"), 0);
     free(dev);
-    free(ops);
     free(sec);
 }
 
@@ -274,66 +262,58 @@ static void new_route_through_the_change_transaction(unsigned port, oms_store *s
 
 static void a_declared_resource_is_lock_checked(unsigned port, oms_store *store)
 {
-    char *dev = token_for("dev", "developer"), *ops = token_for("ops", "developer");
+    char *dev = token_for("dev", "developer");
     json_t *body = NULL;
-    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/branches", dev, "", "{\"name\": \"feature/y\", \"from\": \"main\"}",
-                           &body),
-                 201);
-    json_decref(body);
-    CHECK_EQ_INT(http_json(port, "POST", "/api/v1/locks", ops, "",
-                           "{\"branch\": \"feature/y\", \"scope\": \"resource\", \"resource_type\": \"object-types\","
-                           " \"resource_id\": \"Widget\", \"kind\": \"maintenance\", \"reason\": \"test\"}",
-                           &body),
-                 201);
-    json_decref(body);
+    branch_with_lock(port, "feature/y",
+                     "{\"branch\": \"feature/y\", \"scope\": \"resource\", \"resource_type\": \"object-types\","
+                     " \"resource_id\": \"Widget\", \"kind\": \"maintenance\", \"reason\": \"test\"}");
     /* the locked resource: refused although the step reported nothing */
     int steps = atomic_load(&g_steps);
     CHECK_EQ_INT(http_json(port, "POST", KEYED("Widget"), dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: keyed-locked\r\n",
                            "{}", &body),
                  423);
-    CHECK_EQ_STR(json_string_value(json_object_get(body, "code")), "locked");
     CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(body, "blocked_resources"), 0)),
                  "object-types/Widget");
-    json_decref(body);
-    CHECK_EQ_INT(atomic_load(&g_steps), steps + 1); /* the step ran; its work was rolled back */
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'keyed-locked'"), 0);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE request_id = 'keyed-locked'"
-                              " AND outcome = 'success'"),
-                 0);
+    refused_locked(store, "keyed-locked", steps, body);
     /* another resource of the same branch is free: the key is the resource */
-    CHECK_EQ_INT(http_json(port, "POST", KEYED("Gadget"), dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: keyed-free\r\n",
-                           "{}", &body),
-                 201);
-    json_decref(body);
-    CHECK_EQ_INT(count(store, "SELECT count(*) FROM txn_touch WHERE name = 'keyed-free'"), 1);
+    CHECK_EQ_INT(post(port, KEYED("Gadget"), dev, "X-Issue-ID: OMS-1\r\nX-Request-ID: keyed-free\r\n", "{}"), 201);
+    CHECK_EQ_INT(touched(store, "keyed-free"), 1);
     CHECK_EQ_INT(count(store, "SELECT count(*) FROM audit_events WHERE action = 'test.keyed' AND outcome = 'success'"
                               " AND request_id = 'keyed-free'"),
                  1);
     free(dev);
-    free(ops);
 }
 
-static void new_change_route_is_enforced(void)
+/* The fixture: the real server in-process on a fresh SQLite database, with
+ * the application's route table plus the test's own routes and the table
+ * their steps write. NULL when it could not start. */
+typedef struct {
+    char dir[32];
+    oms_app app;
+    oms_route *routes;
+    oms_server *srv;
+} fixture;
+
+static oms_server *fixture_start(fixture *f)
 {
-    char dir[] = "/tmp/oms-change-route-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
+    snprintf(f->dir, sizeof f->dir, "/tmp/oms-change-route-XXXXXX");
+    CHECK(mkdtemp(f->dir) != NULL);
     char dburl[128];
-    snprintf(dburl, sizeof dburl, "DATABASE_URL=sqlite:%s/oms.db", dir);
+    snprintf(dburl, sizeof dburl, "DATABASE_URL=sqlite:%s/oms.db", f->dir);
     char *argv[] = {"oms", NULL};
     char *env[] = {dburl, "JWT_SECRET=" SECRET, "OMS_LISTEN=127.0.0.1:0", "OMS_LOG_LEVEL=off", "OMS_WORKERS=1", NULL};
     int argc = 1;
     oms_error err;
-    oms_app app = {0};
-    CHECK_EQ_INT(oms_config_load(&app.cfg, &argc, argv, env, &err), OMS_OK);
+    oms_app *app = &f->app;
+    CHECK_EQ_INT(oms_config_load(&app->cfg, &argc, argv, env, &err), OMS_OK);
     oms_log_set_level("off");
     oms_jwt_config jc = {.alg = OMS_JWT_HS256, .secret = (const unsigned char *)SECRET, .secret_len = strlen(SECRET),
                          .leeway = OMS_JWT_LEEWAY};
-    CHECK_EQ_INT(oms_jwt_verifier_new(&app.jwt, &jc, &err), OMS_OK);
-    CHECK_EQ_INT(oms_issue_check_configure(app.cfg, &err), OMS_OK);
+    CHECK_EQ_INT(oms_jwt_verifier_new(&app->jwt, &jc, &err), OMS_OK);
+    CHECK_EQ_INT(oms_issue_check_configure(app->cfg, &err), OMS_OK);
 
     size_t n = oms_app_routes_count;
-    /* The application's table plus routes of the test's own. */
-    oms_route *routes = calloc(n + 4, sizeof *routes);
+    oms_route *routes = f->routes = calloc(n + 4, sizeof *routes);
     memcpy(routes, oms_app_routes, n * sizeof *routes);
     routes[n] = (oms_route){"POST", "/api/v1/test-only/{branch}/touch", h_touch, OMS_PERM_SCHEMA_WRITE,
                             "test.touch", true, OMS_TOUCH_NONE};
@@ -342,54 +322,48 @@ static void new_change_route_is_enforced(void)
                                 "test.txn", true, OMS_TOUCH_BODY};
     routes[n + 3] = (oms_route){"POST", "/api/v1/test-only/{branch}/{kind}/{api_name}/keyed", h_keyed,
                                 OMS_PERM_SCHEMA_WRITE, "test.keyed", true, OMS_TOUCH_RESOURCE};
-    CHECK_EQ_INT(oms_routes_new(&app.routes, routes, n + 4, &err), OMS_OK);
-    CHECK_EQ_INT(oms_store_open(&app.store, dburl + strlen("DATABASE_URL="), 5000, &err), OMS_OK);
+    CHECK_EQ_INT(oms_routes_new(&app->routes, routes, n + 4, &err), OMS_OK);
+    CHECK_EQ_INT(oms_store_open(&app->store, dburl + strlen("DATABASE_URL="), 5000, &err), OMS_OK);
     int applied;
-    CHECK_EQ_INT(oms_store_migrate(app.store, &applied, &err), OMS_OK);
-    {
-        oms_dbconn *c;
-        CHECK_EQ_INT(oms_db_conn(app.store->db, &c, &err), OMS_OK);
-        CHECK_EQ_INT(oms_db_exec(c, "CREATE TABLE txn_touch (name TEXT PRIMARY KEY)", NULL, 0, NULL, &err), OMS_OK);
-    }
-    oms_server *srv = NULL;
-    CHECK_EQ_INT(oms_server_start(&app, &srv, &err), OMS_OK);
-    if (!srv)
-        return;
-    unsigned port = oms_server_port(srv);
-    const char *roles[] = {"developer"};
-    char *token = NULL;
-    CHECK_EQ_INT(oms_jwt_sign_hmac(&token, OMS_JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), "dev", roles,
-                                   1, oms_now_ms() / 1000, 600, NULL, NULL, &err),
-                 OMS_OK);
+    CHECK_EQ_INT(oms_store_migrate(app->store, &applied, &err), OMS_OK);
+    oms_dbconn *c;
+    CHECK_EQ_INT(oms_db_conn(app->store->db, &c, &err), OMS_OK);
+    CHECK_EQ_INT(oms_db_exec(c, "CREATE TABLE txn_touch (name TEXT PRIMARY KEY)", NULL, 0, NULL, &err), OMS_OK);
+    CHECK_EQ_INT(oms_server_start(app, &f->srv, &err), OMS_OK);
+    return f->srv;
+}
 
-    char *no_issue = request_text("/api/v1/test-only/feature%2Fx/touch", token, "");
-    char *with_issue = request_text("/api/v1/test-only/feature%2Fx/touch", token, "X-Issue-ID: OMS-1\r\n");
-    char *exempt = request_text("/api/v1/test-only/sandbox%2Fx/touch", token, "");
-    char *not_a_change = request_text("/api/v1/test-only/feature%2Fx/look", token, "");
-    CHECK_EQ_INT(http_status(port, no_issue), 422);
-    CHECK_EQ_INT(atomic_load(&g_calls), 0); /* refused before the handler */
-    CHECK_EQ_INT(http_status(port, with_issue), 200);
-    CHECK_EQ_INT(http_status(port, exempt), 200);
-    CHECK_EQ_INT(http_status(port, not_a_change), 200);
-    CHECK_EQ_INT(atomic_load(&g_calls), 3);
-
-    new_route_through_the_change_transaction(port, app.store);
-    a_declared_resource_is_lock_checked(port, app.store);
-
-    oms_server_stop(srv);
-    free(no_issue);
-    free(with_issue);
-    free(exempt);
-    free(not_a_change);
-    free(token);
-    oms_store_close(app.store);
-    oms_routes_free(app.routes);
-    oms_jwt_verifier_free(app.jwt);
-    oms_config_free(app.cfg);
-    free(routes);
+static void fixture_stop(fixture *f)
+{
+    oms_server_stop(f->srv);
+    oms_store_close(f->app.store);
+    oms_routes_free(f->app.routes);
+    oms_jwt_verifier_free(f->app.jwt);
+    oms_config_free(f->app.cfg);
+    free(f->routes);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     CHECK(system(cmd) == 0);
+}
+
+static void new_change_route_is_enforced(void)
+{
+    fixture f = {0};
+    if (!fixture_start(&f))
+        return;
+    unsigned port = oms_server_port(f.srv);
+    char *token = token_for("dev", "developer");
+    CHECK_EQ_INT(post(port, "/api/v1/test-only/feature%2Fx/touch", token, "", "{}"), 422);
+    CHECK_EQ_INT(atomic_load(&g_calls), 0); /* refused before the handler */
+    CHECK_EQ_INT(post(port, "/api/v1/test-only/feature%2Fx/touch", token, "X-Issue-ID: OMS-1\r\n", "{}"), 200);
+    CHECK_EQ_INT(post(port, "/api/v1/test-only/sandbox%2Fx/touch", token, "", "{}"), 200); /* an exempt branch */
+    CHECK_EQ_INT(post(port, "/api/v1/test-only/feature%2Fx/look", token, "", "{}"), 200);  /* not a change */
+    CHECK_EQ_INT(atomic_load(&g_calls), 3);
+    free(token);
+
+    new_route_through_the_change_transaction(port, f.app.store);
+    a_declared_resource_is_lock_checked(port, f.app.store);
+    fixture_stop(&f);
 }
 
 int main(void)

@@ -35,6 +35,28 @@ static void every_entry_has_a_route(void)
     }
 }
 
+/* Every JSON answer has its own schema: a bare object or an untyped page
+ * tells a client nothing (tests/api/check_responses.py validates the
+ * recorded answers against these). The document itself is the exception. */
+static void every_json_answer_is_typed(void)
+{
+    for (size_t i = 0; i < oms_openapi_routes_count; i++) {
+        const oms_openapi_route *m = &oms_openapi_routes[i];
+        if (!m->response || m->media || strcmp(m->pattern, "/api/v1/openapi.json") == 0)
+            continue;
+        json_t *s = json_loads(m->response, JSON_DECODE_ANY, NULL);
+        const char *type = json_string_value(json_object_get(s, "type"));
+        const char *ref = json_string_value(json_object_get(s, "$ref"));
+        bool bare = json_object_size(s) == 1 && ((type && strcmp(type, "object") == 0) ||
+                                                 (ref && strcmp(ref, "#/components/schemas/Page") == 0));
+        if (bare) {
+            fprintf(stderr, "  %s %s answers an untyped %s\n", m->method, m->pattern, m->response);
+            CHECK(0);
+        }
+        json_decref(s);
+    }
+}
+
 static json_t *build(void)
 {
     const oms_route *rs[256];
@@ -115,7 +137,7 @@ static void kind_examples_pass_the_server_validation(void)
 int main(void)
 {
     static const t_case cases[] = {T(every_route_has_metadata), T(every_entry_has_a_route),
-                                   T(every_route_appears_with_its_permission),
+                                   T(every_route_appears_with_its_permission), T(every_json_answer_is_typed),
                                    T(a_route_without_metadata_fails_the_build),
                                    T(kind_examples_pass_the_server_validation)};
     return T_RUN("openapi", cases);

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infra/config.h"
 #include "t.h"
 #include "util/alloc.h"
 #include "vcs/snapshot.h"
+#include "vcs/snapshot_cache.h"
 
 static oms_entry *link_to(const char *name, const char *to)
 {
@@ -54,7 +56,7 @@ static void pending_is_for_heads_only_and_dropped_on_rollback(void)
 
 static void stays_within_its_bytes(void)
 {
-    /* OMS_SNAPSHOT_CACHE_MB=1 is set in main, before the first use */
+    /* the bound is set to 1 MiB in main */
     char big[20000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
@@ -129,11 +131,23 @@ static void reverse_index_follows_forks(void)
     oms_snapshot_unref(base);
 }
 
+/* The cache's own default is the configuration table's. */
+static void default_bound_is_the_tables(void)
+{
+    bool found = false;
+    for (size_t i = 0; i < oms_cfg_table_len; i++)
+        if (strcmp(oms_cfg_table[i].name, "OMS_SNAPSHOT_CACHE_MB") == 0) {
+            found = true;
+            CHECK_EQ_INT(atoi(oms_cfg_table[i].def), OMS_SNAPSHOT_CACHE_DEFAULT_MB);
+        }
+    CHECK(found);
+}
+
 int main(void)
 {
     oms_alloc_init();
-    setenv("OMS_SNAPSHOT_CACHE_MB", "1", 1);
+    oms_snapshot_cache_set_limit_mb(1);
     static const t_case cases[] = {T(pending_is_for_heads_only_and_dropped_on_rollback), T(stays_within_its_bytes),
-                                   T(reverse_index_follows_forks)};
+                                   T(reverse_index_follows_forks), T(default_bound_is_the_tables)};
     return T_RUN("snapshot_cache", cases);
 }
