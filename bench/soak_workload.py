@@ -373,8 +373,8 @@ def auditor(c, deadline, cfg, rnd):
                         "action=resource.update&limit=20", f"branch={SHARED}&limit=20", "action=proposal.merge&limit=20"))
         s, _, page = c.call("audit", "GET", f"/api/v1/audit?{q}")
         items = (page or {}).get("items") or []
-        if items and rnd.random() < 0.2:
-            c.call("audit", "GET", f"/api/v1/audit/{_q(str(items[0]['id']))}")
+        if items and isinstance(items[0].get("id"), str) and rnd.random() < 0.2:
+            c.call("audit", "GET", f"/api/v1/audit/{_q(items[0]['id'])}")
 
 
 # ---------------------------------------------------------------- running
