@@ -51,6 +51,13 @@ def db_bytes(srv):
     return int(srv.query("SELECT pg_database_size(current_database())")[0][0])
 
 
+def wal_mb(srv):
+    """SQLite: the write-ahead log's size (a log that never resets slows every read)."""
+    if srv.backend != "sqlite" or not os.path.exists(srv.db_path + "-wal"):
+        return None
+    return os.path.getsize(srv.db_path + "-wal") / 1e6
+
+
 def fmt(v, spec=".1f"):
     return "-" if v is None else format(v, spec)
 
@@ -69,11 +76,11 @@ def main():
               f"in {time.time() - t:.1f} s; {cfg.writers} writers, {cfg.readers} readers, 1 reviewer, 1 locker, "
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
-        ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average)
+        ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB)
 
         def on_tick(k):
             ticks.append((time.monotonic(), rss_mb(srv.proc.pid), db_bytes(srv), sw.commit_count(srv),
-                          cpu_s(srv.proc.pid), os.getloadavg()[0]))
+                          cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv)))
             if k:
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
@@ -92,7 +99,7 @@ def main():
 
 def report(backend, res, ticks, verify):
     """Prints the tables; returns the failures."""
-    n, unit = res.n, ("min" if res.interval == 60 else f"x{res.interval:g}s")
+    n, unit = res.n, ("min" if res.interval == 60 else "interval")
     print(f"\n{backend}: per {unit} and class: ops/s, p50 ms, p99 ms, errors")
     print("| class | " + " | ".join(f"{unit} {b + 1}" for b in range(n)) + " |")
     print("|---|" + "---|" * n)
@@ -104,15 +111,17 @@ def report(backend, res, ticks, verify):
         print(f"| {cls} | " + " | ".join(cells) + " |")
 
     print(f"\n{backend}: per {unit}: commits, database, server")
-    print("| " + unit + " | commits | DB MB | DB growth MB | bytes per commit | RSS MB | server CPU % | clients CPU % | load avg |")
+    print("| " + unit + " | commits | DB MB (WAL) | DB growth MB | bytes per commit | RSS MB | server CPU % | clients CPU % "
+          "| load avg |")
     print("|---|---|---|---|---|---|---|---|---|")
     for b in range(1, len(ticks)):
-        w0, _, d0, c0, s0, _ = ticks[b - 1]
-        w1, rss, d1, c1, s1, load = ticks[b]
+        w0, _, d0, c0, s0, _, _ = ticks[b - 1]
+        w1, rss, d1, c1, s1, load, wal = ticks[b]
         dt = max(w1 - w0, 1e-9)
         dc = c1 - c0
         cc = (res.client_cpu_at[b] - res.client_cpu_at[b - 1]) if b < len(res.client_cpu_at) else None
-        print(f"| {b} | {dc} (total {c1}) | {d1 / 1e6:.1f} | {(d1 - d0) / 1e6:+.1f} | "
+        print(f"| {b} | {dc} (total {c1}) | {d1 / 1e6:.1f}" + (f" ({wal:.1f})" if wal is not None else "") +
+              f" | {(d1 - d0) / 1e6:+.1f} | "
               f"{(d1 - d0) / dc if dc else 0:.0f} | {rss:.1f} | {100 * (s1 - s0) / dt:.0f} | "
               f"{fmt(100 * cc / dt if cc is not None else None, '.0f')} | {load:.2f} |")
     if len(ticks) > 1:
