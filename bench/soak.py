@@ -73,7 +73,7 @@ def main():
         t = time.time()
         sw.seed(srv, cfg)
         print(f"soak[{backend}]: seeded {cfg.seed_types} object types and {sw.SEED_PROPERTIES} shared properties "
-              f"in {time.time() - t:.1f} s; {cfg.writers} writers, {cfg.readers} readers, 1 reviewer, 1 locker, "
+              f"in {time.time() - t:.1f} s; {cfg.writers} writers, {cfg.readers} readers, {min(cfg.reviewers, 1)} reviewer, 1 locker, "
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
         ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB)
@@ -109,6 +109,12 @@ def report(backend, res, ticks, verify):
             tp, p50, p99, err = res.stats(b, cls)
             cells.append(f"{tp:.1f}/s {fmt(p50)}/{fmt(p99)}" + (f" E{err}" if err else ""))
         print(f"| {cls} | " + " | ".join(cells) + " |")
+    for step in sw.PROPOSAL_STEPS:  # the proposal flow step by step (feature branch create and delete included)
+        cells = []
+        for b in range(n):
+            tp, p50, p99, _ = res.stats(b, f"proposal:{step}")
+            cells.append(f"{tp:.1f}/s {fmt(p50)}/{fmt(p99)}")
+        print(f"| proposal: {step} | " + " | ".join(cells) + " |")
 
     print(f"\n{backend}: per {unit}: commits, database, server")
     print("| " + unit + " | commits | DB MB (WAL) | DB growth MB | bytes per commit | RSS MB | server CPU % | clients CPU % "

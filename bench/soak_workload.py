@@ -48,6 +48,7 @@ import urllib.parse
 
 ROOT = "f3ab1c4df08af46a9952b5215a76f927995c22be60560bd9441fc9b938e0534d"  # the empty root commit
 CLASSES = ("read", "write", "diff", "proposal", "lock", "audit")
+PROPOSAL_STEPS = ("branch", "create", "list", "read", "approve", "merge", "delete")  # timed apart too
 SHARED = "develop"
 TRUNK = "main"
 FEATURE_WRITES = 20  # writes on a feature branch before its proposal
@@ -87,6 +88,8 @@ def new_type(name, note):
 class Config:
     def __init__(self, seed_types=1000, writers=None, readers=None, verify_max=None):
         self.seed_types = seed_types
+        # 0: proposals are opened but never reviewed (to tell the proposal flow's share of a slowdown)
+        self.reviewers = int(os.environ.get("SOAK_REVIEWERS", "1"))
         self.writers = writers if writers is not None else int(os.environ.get("SOAK_WRITERS", "4"))
         self.readers = readers if readers is not None else int(os.environ.get("SOAK_READERS", "3"))
         self.verify_max = verify_max  # acknowledged writes read back per writer (None: all)
@@ -145,8 +148,10 @@ class Client:
     def _connect(self):
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
 
-    def call(self, cls, method, path, body=None, headers=None, expect=200, tolerate=()):
-        """Returns (status, headers dict lower-cased, parsed JSON or None)."""
+    def call(self, cls, method, path, body=None, headers=None, expect=200, tolerate=(), step=None):
+        """Returns (status, headers dict lower-cased, parsed JSON or None).
+        `step`: also timed under "cls:step" (the steps of the proposal
+        flow, reported apart to show which one slows down)."""
         h = dict(self.base)
         if headers:
             h.update(headers)
@@ -177,6 +182,8 @@ class Client:
         b = int((end - self.t0) // self.interval) if timed else 0
         if timed:
             self.samples.setdefault((b, cls), []).append((end - t) * 1000.0)
+            if step:
+                self.samples.setdefault((b, f"{cls}:{step}"), []).append((end - t) * 1000.0)
         if timed and status != expect and status not in tolerate:
             self.nerrors[(b, cls)] = self.nerrors.get((b, cls), 0) + 1
             if len(self.errors) < 20:
@@ -221,7 +228,7 @@ def writer(c, wid, deadline, cfg, rnd):
         nonlocal feature, fk, fwrites, ftypes
         fk += 1
         feature, fwrites, ftypes = f"feature/w{wid}-{fk}", 0, []
-        c.call("proposal", "POST", "/api/v1/branches", {"name": feature, "from": TRUNK}, expect=201)
+        c.call("proposal", "POST", "/api/v1/branches", {"name": feature, "from": TRUNK}, expect=201, step="branch")
 
     def ack(branch, kind, name, rh, etag=True):
         if rh.get("x-commit"):
@@ -278,7 +285,7 @@ def writer(c, wid, deadline, cfg, rnd):
             if fwrites >= FEATURE_WRITES:
                 s, _, _ = c.call("proposal", "POST", "/api/v1/proposals",
                                  {"source": feature, "target": TRUNK, "title": f"{feature} for SOAK-{wid + 2}",
-                                  "description": "Soak feature"}, expect=201)
+                                  "description": "Soak feature"}, expect=201, step="create")
                 proposals += 1 if s == 201 else 0
                 start_feature()
     return acked, proposals
@@ -305,7 +312,7 @@ def verify_acked(c, acked, limit, rnd):
 def reviewer(c, deadline, rnd):
     merged = 0
     while time.monotonic() < deadline:
-        s, _, page = c.call("proposal", "GET", f"/api/v1/proposals?state=open&target={TRUNK}&limit=20")
+        s, _, page = c.call("proposal", "GET", f"/api/v1/proposals?state=open&target={TRUNK}&limit=20", step="list")
         items = (page or {}).get("items") or []
         if not items:
             time.sleep(0.1)
@@ -314,12 +321,12 @@ def reviewer(c, deadline, rnd):
             if time.monotonic() >= deadline:
                 break
             pid = p["id"]
-            c.call("proposal", "GET", f"/api/v1/proposals/{pid}")
-            c.call("proposal", "POST", f"/api/v1/proposals/{pid}/approve", {"comment": "soak review"})
-            s, _, _ = c.call("proposal", "POST", f"/api/v1/proposals/{pid}/merge", {})
+            c.call("proposal", "GET", f"/api/v1/proposals/{pid}", step="read")
+            c.call("proposal", "POST", f"/api/v1/proposals/{pid}/approve", {"comment": "soak review"}, step="approve")
+            s, _, _ = c.call("proposal", "POST", f"/api/v1/proposals/{pid}/merge", {}, step="merge")
             if s == 200:
                 merged += 1
-                c.call("proposal", "DELETE", f"/api/v1/branches/{_q(p['source'])}", expect=204)
+                c.call("proposal", "DELETE", f"/api/v1/branches/{_q(p['source'])}", expect=204, step="delete")
     return merged
 
 
@@ -463,7 +470,7 @@ def run(srv, cfg, seconds, interval, on_tick=None):
     n = max(1, int(round(seconds / interval)))
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    roles = ([("writer", i) for i in range(cfg.writers)] + [("reviewer", 0)] +
+    roles = ([("writer", i) for i in range(cfg.writers)] + [("reviewer", i) for i in range(min(cfg.reviewers, 1))] +
              [("reader", i) for i in range(cfg.readers)] + [("locker", 0), ("auditor", 0)])
     t0 = time.monotonic() + 0.5  # every client forked before the clock starts
     deadline = t0 + n * interval
