@@ -237,6 +237,28 @@ def test_criss_cross_merge_base_is_deterministic(ctx):
     assert names == ["Root", "S1", "S2", "T1", "T2"]
 
 
+def test_merge_base_far_below_both_heads(ctx):
+    """Both lines diverged further than the merge-base walk's first
+    generation window (64): the walk widens until it finds the fork point,
+    and the merge takes both sides' changes."""
+    srv = ctx.server
+    _branch(srv, "far/target")
+    fork = _create(srv, "far/target", "object-types", PERSON).header("X-Commit")
+    _branch(srv, "far/source", "far/target")
+    for i in range(150):
+        _create(srv, "far/target", "shared-properties", {"api_name": f"T{i}", "type": "string"})
+    for i in range(70):
+        _create(srv, "far/source", "shared-properties", {"api_name": f"S{i}", "type": "string"})
+    out = _merge(srv, "far/target", "far/source")
+    assert out["status"] == "merged" and out["merge_base"] == fork, (out.get("merge_base"), fork)
+    r = srv.get(_url("far/target", "shared-properties") + "?limit=500", headers=_h(srv))
+    assert r.status == 200 and len(r.json()["items"]) == 220, len(r.json()["items"])
+    # and from the other side: the merge commit has the source's head as a
+    # parent, so the base of a merge back is the source's head itself
+    out = _merge(srv, "far/source", "far/target")
+    assert out["status"] == "fast_forward", out
+
+
 def test_protected_main_only_by_approved_proposal(ctx):
     srv = ctx.server
     _branch(srv, "feature/ppl", "main")
