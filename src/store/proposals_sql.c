@@ -159,19 +159,48 @@ int oms_store_proposal_reviewers(oms_dbconn *c, const char *proposal, oms_dbres 
     return oms_db_run(c, &q, p, 1, out, err);
 }
 
-int oms_store_commits_issue_keys_between(oms_dbconn *c, const char *head, const char *exclude, oms_dbres **out,
-                                         oms_error *err)
+int oms_store_commits_issue_keys_between(oms_dbconn *c, const char *head, const char *exclude,
+                                         void (*each)(void *ctx, const char *key), void *ctx, oms_error *err)
 {
+    /* The walks are bounded by a generation floor (as the merge base's,
+     * vcs_sql.c): above it, both ancestor sets are exact. A source commit
+     * below the floor would hang from a commit found above it, not on the
+     * target, with a parent below the floor; the first row counts those
+     * ("open"), and while there are any the floor drops fourfold. The
+     * cost follows the source's own commits, not the target's history. */
     static const oms_sql q = OMS_SQL_BOTH(
         "WITH RECURSIVE"
+        " lim(g) AS (SELECT MIN(generation) - $3 FROM commits WHERE id IN ($1, $2)),"
         " anc_h(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT p.parent_id FROM commit_parents p"
-        "  JOIN anc_h ON p.commit_id = anc_h.id),"
+        "  JOIN anc_h ON p.commit_id = anc_h.id JOIN commits k ON k.id = p.parent_id"
+        "  WHERE k.generation >= (SELECT g FROM lim)),"
         " anc_x(id) AS (SELECT CAST($2 AS TEXT) UNION SELECT p.parent_id FROM commit_parents p"
-        "  JOIN anc_x ON p.commit_id = anc_x.id)"
-        " SELECT DISTINCT ci.issue_key FROM commit_issues ci JOIN anc_h ON anc_h.id = ci.commit_id"
-        " WHERE NOT EXISTS (SELECT 1 FROM anc_x WHERE anc_x.id = ci.commit_id) ORDER BY ci.issue_key");
-    oms_dbparam p[] = {DBP_TEXT(head), DBP_TEXT(exclude)};
-    return oms_db_run(c, &q, p, 2, out, err);
+        "  JOIN anc_x ON p.commit_id = anc_x.id JOIN commits k ON k.id = p.parent_id"
+        "  WHERE k.generation >= (SELECT g FROM lim)),"
+        " only_h(id) AS (SELECT id FROM anc_h EXCEPT SELECT id FROM anc_x)"
+        " SELECT 0 AS part, '' AS issue_key, (SELECT g FROM lim) AS floor,"
+        "  (SELECT COUNT(*) FROM only_h o JOIN commit_parents p ON p.commit_id = o.id"
+        "   JOIN commits k ON k.id = p.parent_id WHERE k.generation < (SELECT g FROM lim)) AS open"
+        " UNION ALL"
+        " SELECT 1, issue_key, NULL, NULL FROM (SELECT DISTINCT ci.issue_key FROM commit_issues ci"
+        "  JOIN only_h ON only_h.id = ci.commit_id) t"
+        " ORDER BY 1, 2");
+    for (int64_t window = 64;; window *= 4) {
+        oms_dbres *r = NULL;
+        oms_dbparam p[] = {DBP_TEXT(head), DBP_TEXT(exclude), DBP_INT(window)};
+        int rc = oms_db_run(c, &q, p, 3, &r, err);
+        if (rc)
+            return rc;
+        /* no floor: one of the commits does not exist, and the walks saw
+         * only the commits themselves */
+        bool done = !oms_dbres_get(r, 0, 2) || oms_dbres_int(r, 0, 2) <= 1 || oms_dbres_int(r, 0, 3) == 0;
+        if (done)
+            for (size_t i = 1; i < r->nrows; i++)
+                each(ctx, oms_dbres_get(r, i, 1));
+        oms_dbres_free(r);
+        if (done)
+            return OMS_OK;
+    }
 }
 
 int oms_store_proposal_approvals(oms_dbconn *c, const char *id, const char *source_head, oms_dbres **out,

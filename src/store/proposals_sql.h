@@ -54,9 +54,9 @@ int oms_store_proposal_reviewer_add(oms_dbconn *c, const char *proposal, const c
                                     int64_t now_ms, oms_error *err);
 int oms_store_proposal_reviewers(oms_dbconn *c, const char *proposal, oms_dbres **out, oms_error *err);
 /* Issue keys of the commits reachable from `head` but not from `exclude`
- * (a proposal's source commits), sorted. */
-int oms_store_commits_issue_keys_between(oms_dbconn *c, const char *head, const char *exclude, oms_dbres **out,
-                                         oms_error *err);
+ * (a proposal's source commits), sorted, each given to `each`. */
+int oms_store_commits_issue_keys_between(oms_dbconn *c, const char *head, const char *exclude,
+                                         void (*each)(void *ctx, const char *key), void *ctx, oms_error *err);
 /* Approvals of the source head: reviewer, created_at, oldest first. */
 int oms_store_proposal_approvals(oms_dbconn *c, const char *id, const char *source_head, oms_dbres **out,
                                  oms_error *err);

@@ -128,27 +128,20 @@ static json_t *requested_reviewers(oms_dbconn *c, const char *id, oms_error *err
     return out;
 }
 
+static void add_key(void *keys, const char *key)
+{
+    size_t j;
+    json_t *x;
+    json_array_foreach((json_t *)keys, j, x) if (strcmp(json_string_value(x), key) == 0) return;
+    json_array_append_new(keys, json_string(key));
+}
+
 /* Adds the issue keys of the source commits not on the target to `keys`. */
 static void add_source_keys(oms_dbconn *c, const char *source_head, const char *target_head, json_t *keys)
 {
-    oms_dbres *r = NULL;
     oms_error e;
-    if (!keys || !source_head || !target_head || !*source_head ||
-        oms_store_commits_issue_keys_between(c, source_head, target_head, &r, &e) != OMS_OK) {
-        oms_dbres_free(r);
-        return;
-    }
-    for (size_t i = 0; i < r->nrows; i++) {
-        json_t *k = json_string(oms_dbres_get(r, i, 0));
-        bool dup = false;
-        size_t j;
-        json_t *x;
-        json_array_foreach(keys, j, x) dup = dup || json_equal(x, k);
-        if (!dup)
-            json_array_append(keys, k);
-        json_decref(k);
-    }
-    oms_dbres_free(r);
+    if (keys && source_head && target_head && *source_head)
+        oms_store_commits_issue_keys_between(c, source_head, target_head, add_key, keys, &e);
 }
 
 json_t *oms_proposal_issue_keys(oms_ctx *ctx, const char *id)

@@ -174,6 +174,25 @@ def test_issue_keys_inherited_from_source_commits(ctx):
     assert r.status == 422 and r.json()["code"] == "issue_required", r
 
 
+def test_issue_keys_of_an_old_line_merged_into_the_source(ctx):
+    """The source merged an old line (commits far below the target's head,
+    not on the target): its keys count, the target's own never do. The walk
+    is bounded by generation and must widen to reach the old commit."""
+    srv = ctx.server
+    _branch(srv, "rvw/old7")
+    _create(srv, "rvw/old7", "OldLine", issue="OMS-770")
+    _branch(srv, "rvw/t7")
+    for i in range(100):
+        _create(srv, "rvw/t7", f"T7x{i}", issue="OMS-771")
+    _branch(srv, "rvw/s7", "rvw/t7")
+    _create(srv, "rvw/s7", "S7", issue="OMS-772")
+    r = srv.request("POST", "/api/v1/branches/rvw%2Fs7/merge", headers=_h(srv, issue="OMS-773"),
+                    json_body={"source": "rvw/old7"})
+    assert r.status == 200 and r.json()["status"] == "merged", r
+    p = _proposal(srv, "rvw/s7", "rvw/t7")
+    assert sorted(p["issue_keys"]) == ["OMS-770", "OMS-772", "OMS-773"], p["issue_keys"]
+
+
 def test_audit_records_status_received(ctx):
     srv = ctx.server
     _branch(srv, "rvw/t6")
