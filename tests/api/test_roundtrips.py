@@ -13,6 +13,8 @@ are measured and taken off.
     head's compare-and-swap and the audit event with COMMIT: 3;
   - the same with X-Lock-ID under the writer's own lock: still 3 (the
     lock's row is read with the branch row);
+  - a change without issue keys on an exempt branch: still 3 (the branch's
+    issue_required comes with the ACL version);
   - a lock acquisition and a release: the ACL version, then BEGIN with the
     statement, then the audit event with COMMIT: 3 each.
 
@@ -141,3 +143,26 @@ def test_kind_scope_lock_acquisition_reads_protection_in_the_insert_trip(ctx):
 
     counts = [c.count(lambda k=k: acquire_kind(k)) for k in ("object-types", "link-types", "interfaces")]
     assert counts == [3] * 3, counts
+
+
+def test_commit_without_issue_keys_on_an_exempt_branch_takes_three_round_trips(ctx):
+    """The branch's issue_required setting comes with the ACL version: a
+    change that names no issue needs no read of its own."""
+    srv = _server(ctx)
+    r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "sandbox/rt", "from": "main"})
+    assert r.status == 201, r
+    sp = "/api/v1/schemas/sandbox%2Frt/shared-properties"
+    h = srv.auth("rt", DEV)
+
+    def create(name):
+        r = srv.request("POST", sp, headers=h, json_body={"api_name": name, "type": "string"})
+        assert r.status == 201, r
+
+    create("Warm")
+    c = _Counter(srv)
+    counts = [c.count(lambda i=i: create(f"S{i}")) for i in range(3)]
+    assert counts == [3] * 3, counts
+    # a branch that requires a reference still refuses a change without one
+    r = srv.request("POST", SP, headers=h, json_body={"api_name": "NoIssue", "type": "string"})
+    assert r.status == 422, r
+    assert r.json()["code"] == "issue_required", r
