@@ -308,6 +308,7 @@ static int write_late(gc_entry **late, size_t n, const oms_audit_event **evs, om
 static void *writer(void *arg)
 {
     (void)arg;
+    oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     const oms_audit_event **evs = oms_xmalloc(MAX_BATCH * sizeof *evs);
     gc_entry **batch = oms_xmalloc(MAX_BATCH * sizeof *batch);
     gc_entry **late = oms_xmalloc((MAX_BATCH + 1) * sizeof *late);

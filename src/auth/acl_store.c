@@ -125,9 +125,15 @@ static int thread_set(oms_dbconn *c, const void *owner, int64_t version, const o
  * branch needs both, fresh, and on PostgreSQL a round trip is the cost.
  * Concurrent requests for one branch share a read that started after they
  * arrived (src/store/freshness.h). */
-static int version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65], oms_error *err)
+static int version_and_head(oms_ctx *ctx, oms_dbconn *c, const char *branch, int64_t *version, oms_error *err)
 {
-    return oms_store_fresh_version_and_head(c, branch, version, head, err);
+    int setting = -1;
+    int rc = oms_store_fresh_version_and_head(c, branch, version, ctx->branch_head, &setting, err);
+    if (rc == OMS_OK) {
+        ctx->issue_setting = setting;
+        ctx->issue_setting_branch = branch;
+    }
+    return rc;
 }
 
 /* The request whose version check this thread made last: a second
@@ -166,7 +172,7 @@ int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdi
         int64_t version = 0;
         int rc = oms_db_conn(db, &c, err);
         if (rc == OMS_OK && branch && !ctx->branch_head[0])
-            rc = version_and_head(c, branch, &version, ctx->branch_head, err);
+            rc = version_and_head(ctx, c, branch, &version, err);
         else if (rc == OMS_OK)
             rc = oms_acl_db_version(c, &version, err);
         if (rc == OMS_OK)

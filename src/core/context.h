@@ -84,6 +84,11 @@ typedef struct oms_ctx {
      * round trip (empty when not read): reads use it instead of asking the
      * database again. */
     char branch_head[65];
+    /* The branch's issue_required setting (1, 0, -1: the server's default
+     * or no such branch), read in the same round trip, and the branch it
+     * is of (NULL when not read): the issue check uses it. */
+    const char *issue_setting_branch;
+    int issue_setting;
 
     /* Request values parsed once (NULL when absent). */
     const char *lock_id;         /* X-Lock-ID */

@@ -164,18 +164,22 @@ int oms_issue_check(oms_ctx *ctx, const char *branch, json_t *keys, const json_t
         if (keys)
             oms_arena_on_cleanup(ctx->arena, keys_free, keys);
     }
+    if (json_array_size(invalid))
+        return refuse(ctx, err, "some issue references are not valid keys", invalid);
+    /* Whether the branch requires a reference matters only to a change that
+     * names none: a change with keys skips the read (a round trip). */
     bool required = true;
-    if (branch) {
+    if (branch && json_array_size(keys) == 0) {
         int setting;
         oms_dbconn *c;
         oms_error e;
-        if (oms_db_conn(ctx->store->db, &c, &e) != OMS_OK ||
-            oms_store_branch_issue_setting(c, branch, &setting, &e) != OMS_OK)
+        if (ctx->issue_setting_branch && strcmp(ctx->issue_setting_branch, branch) == 0)
+            setting = ctx->issue_setting; /* read with the ACL version, for this request */
+        else if (oms_db_conn(ctx->store->db, &c, &e) != OMS_OK ||
+                 oms_store_branch_issue_setting(c, branch, &setting, &e) != OMS_OK)
             return oms_err_set(err, OMS_EDB, "cannot read the branch settings");
         required = setting >= 0 ? setting == 1 : !oms_glob_list_match(g_cfg.exempt, branch);
     }
-    if (json_array_size(invalid))
-        return refuse(ctx, err, "some issue references are not valid keys", invalid);
     if (required && json_array_size(keys) == 0) {
         if (oms_override_permits(ctx, "issue_requirement", branch, NULL, 0))
             return OMS_OK; /* used inside the change's transaction */

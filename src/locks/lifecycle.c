@@ -88,14 +88,12 @@ int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_adm
      * OMS_LOCK_TTL_MAX_S. So there the scopes `branch` and `resource_type`
      * need lock:admin; a `resource` lock needs lock:write as anywhere
      * (docs/locks.md). The flag is read inside the acquiring transaction. */
-    if (strcmp(l->scope, "resource") != 0) {
-        bool protected_branch = false;
-        if ((rc = oms_store_branch_protected(c, l->branch, &protected_branch, err)))
-            return rc;
-        if (protected_branch &&
-            (rc = admin(ctx, arg, l->branch, json_pack("{s:s,s:b}", "scope", l->scope, "branch_protected", 1), err)))
-            return rc;
-    }
+    /* The flag is read in the insert's round trip (after the advisory
+     * lock, before the insert) and judged before the insert's outcome: an
+     * insert that a refusal here follows is rolled back with it. */
+    oms_dbres *prot = NULL;
+    if (strcmp(l->scope, "resource") != 0 && (rc = oms_store_branch_protected_later(c, l->branch, &prot, err)))
+        return rc;
     oms_lock_row_new row = {.id = l->id,
                             .branch = l->branch,
                             .scope = l->scope,
@@ -109,7 +107,13 @@ int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_adm
                             .deadline_ms = deadline_ms};
     bool inserted = false;
     int64_t now = 0, token = 0;
-    if ((rc = oms_store_lock_insert(c, &row, &inserted, &now, &token, err)))
+    rc = oms_store_lock_insert(c, &row, &inserted, &now, &token, err);
+    bool protected_branch = rc == OMS_OK && prot && prot->nrows == 1 && oms_dbres_int(prot, 0, 0) != 0;
+    oms_dbres_free(prot);
+    if (rc)
+        return rc;
+    if (protected_branch &&
+        (rc = admin(ctx, arg, l->branch, json_pack("{s:s,s:b}", "scope", l->scope, "branch_protected", 1), err)))
         return rc;
     if (!inserted)
         return explain_refusal(c, ctx, l, err);

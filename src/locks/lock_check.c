@@ -10,7 +10,7 @@
 #include "store/store.h"
 #include "infra/metrics.h"
 
-#define MAX_OWN_LOCKS 16
+#define MAX_OWN_LOCKS OMS_LOCK_READS_MAX_OWN
 #define MAX_BLOCKED_LISTED 100
 
 /* Reads are never blocked (SPEC §7). A read route has no audit action, and a
@@ -57,12 +57,9 @@ static int parse_own_ids(oms_ctx *ctx, const char **ids, size_t *n, oms_error *e
  * it must stop. The holder is compared exactly, as the issuer wrote the
  * subject: a case-variant of the holder's name is someone else
  * (docs/security.md). */
-static int check_own_lock(oms_dbconn *c, oms_ctx *ctx, const char *id, json_t **extra, oms_error *err)
+static int judge_own_lock(oms_ctx *ctx, const char *id, const oms_dbres *r, json_t **extra, oms_error *err)
 {
-    oms_dbres *r = NULL;
-    int rc = oms_store_lock_load(c, id, false, true, &r, err);
-    if (rc)
-        return rc;
+    int rc = OMS_OK;
     const char *sub = ctx->principal && ctx->principal->sub ? ctx->principal->sub : "";
     if (r->nrows == 0) {
         *extra = json_pack("{s:s,s:s}", "lock_id", id, "lock_state", "unknown");
@@ -82,6 +79,15 @@ static int check_own_lock(oms_dbconn *c, oms_ctx *ctx, const char *id, json_t **
                              oms_lock_effective_state(&l, now));
         }
     }
+    return rc;
+}
+
+static int check_own_lock(oms_dbconn *c, oms_ctx *ctx, const char *id, json_t **extra, oms_error *err)
+{
+    oms_dbres *r = NULL;
+    int rc = oms_store_lock_load(c, id, false, true, &r, err);
+    if (rc == OMS_OK)
+        rc = judge_own_lock(ctx, id, r, extra, err);
     oms_dbres_free(r);
     return rc;
 }
@@ -171,33 +177,10 @@ static const char *const *with_declared_key(oms_ctx *ctx, const char *branch, co
     return all;
 }
 
-int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *const *resources, size_t n,
-                         oms_error *err)
+/* The verdict on the live locks of the branch (`r`: oms_store_locks_live_on_branch's rows). */
+static int judge_live(oms_ctx *ctx, const char *branch, const char *const *resources, size_t n,
+                      const char *const *own, size_t nown, const oms_dbres *r, oms_error *err)
 {
-    json_t *extra_ = NULL, **extra = &extra_;
-    if (is_read(ctx))
-        return OMS_OK;
-    resources = with_declared_key(ctx, branch, resources, &n);
-    const char *own[MAX_OWN_LOCKS];
-    size_t nown = 0;
-    oms_dbres *r = NULL;
-    int rc = parse_own_ids(ctx, own, &nown, err);
-    if (rc)
-        return rc;
-    /* Shared against the exclusive lock every acquisition on this branch
-     * takes: an acquisition waits for writes that already passed this check
-     * and writes wait for an acquisition in flight, so no write commits
-     * after a lock that covers it was granted (docs/locks.md). */
-    if ((rc = oms_store_lock_branch_xact(c, branch, true, err)))
-        return rc;
-    for (size_t i = 0; i < nown; i++)
-        if ((rc = check_own_lock(c, ctx, own[i], extra, err))) {
-            oms_ctx_problem_extra(ctx, *extra);
-            return rc;
-        }
-
-    if ((rc = oms_store_locks_live_on_branch(c, branch, &r, err)))
-        return rc;
     oms_lock *blocking = r->nrows ? oms_arena_alloc(ctx->arena, r->nrows * sizeof *blocking) : NULL;
     size_t nblocking = 0;
     int64_t now = r->nrows ? oms_dbres_int(r, 0, 0) : 0;
@@ -217,7 +200,6 @@ int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const 
         if (covers)
             nblocking++;
     }
-    oms_dbres_free(r);
     if (nblocking == 0 || lock_override_admits(ctx, branch, resources, n))
         return OMS_OK;
     oms_metrics_lock_wait(OMS_LOCKWAIT_WRITE);
@@ -225,4 +207,81 @@ int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const 
     return oms_err_set(err, OMS_ELOCKED, "%s on branch %s is locked by %s (%s): %s; the holder writes with X-Lock-ID: %s",
                        nblocking == 1 ? oms_lock_pattern(&blocking[0], ctx->arena) : "part of the change", branch,
                        blocking[0].holder, blocking[0].kind, blocking[0].reason, blocking[0].id);
+}
+
+int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *const *resources, size_t n,
+                         oms_error *err)
+{
+    return oms_lock_check_write_with(c, ctx, NULL, branch, resources, n, err);
+}
+
+int oms_lock_check_read_ahead(oms_dbconn *c, oms_ctx *ctx, const char *branch, oms_lock_reads *r, oms_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (is_read(ctx))
+        return OMS_OK;
+    const char *own[MAX_OWN_LOCKS];
+    size_t nown = 0;
+    oms_error ignored;
+    if (parse_own_ids(ctx, own, &nown, &ignored) != OMS_OK)
+        return OMS_OK; /* the check itself refuses the header, in its turn */
+    int rc = oms_store_lock_check_reads_later(c, branch, own, nown, r->own_rows, &r->live, err);
+    if (rc == OMS_OK) {
+        r->branch = branch;
+        r->nown = nown;
+    }
+    return rc;
+}
+
+void oms_lock_reads_free(oms_lock_reads *r)
+{
+    for (size_t i = 0; i < OMS_LOCK_READS_MAX_OWN; i++)
+        oms_dbres_free(r->own_rows[i]);
+    oms_dbres_free(r->live);
+    memset(r, 0, sizeof *r);
+}
+
+int oms_lock_check_write_with(oms_dbconn *c, oms_ctx *ctx, oms_lock_reads *ahead, const char *branch,
+                              const char *const *resources, size_t n, oms_error *err)
+{
+    json_t *extra_ = NULL, **extra = &extra_;
+    if (is_read(ctx))
+        return OMS_OK;
+    resources = with_declared_key(ctx, branch, resources, &n);
+    const char *own[MAX_OWN_LOCKS];
+    size_t nown = 0;
+    oms_dbres *r = NULL;
+    int rc = parse_own_ids(ctx, own, &nown, err);
+    if (rc)
+        return rc;
+    /* Read ahead with the branch row (the same reads, in the same order,
+     * sent earlier in this transaction): only its verdict is left. */
+    bool have = ahead && ahead->branch && ahead->live && ahead->nown == nown && strcmp(ahead->branch, branch) == 0;
+    for (size_t i = 0; have && i < nown; i++)
+        have = ahead->own_rows[i] != NULL;
+    if (have) {
+        for (size_t i = 0; i < nown; i++)
+            if ((rc = judge_own_lock(ctx, own[i], ahead->own_rows[i], extra, err))) {
+                oms_ctx_problem_extra(ctx, *extra);
+                return rc;
+            }
+        return judge_live(ctx, branch, resources, n, own, nown, ahead->live, err);
+    }
+    /* Shared against the exclusive lock every acquisition on this branch
+     * takes: an acquisition waits for writes that already passed this check
+     * and writes wait for an acquisition in flight, so no write commits
+     * after a lock that covers it was granted (docs/locks.md). */
+    if ((rc = oms_store_lock_branch_xact(c, branch, true, err)))
+        return rc;
+    for (size_t i = 0; i < nown; i++)
+        if ((rc = check_own_lock(c, ctx, own[i], extra, err))) {
+            oms_ctx_problem_extra(ctx, *extra);
+            return rc;
+        }
+
+    if ((rc = oms_store_locks_live_on_branch(c, branch, &r, err)))
+        return rc;
+    rc = judge_live(ctx, branch, resources, n, own, nown, r, err);
+    oms_dbres_free(r);
+    return rc;
 }

@@ -23,4 +23,27 @@
 int oms_lock_check_write(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *const *resources,
                          size_t n, oms_error *err);
 
+/* The check's reads made ahead (docs/storage.md "Round trips"): queued
+ * right after the statement that locks the branch row, they travel with it
+ * (one round trip for both) and the check later only judges them. The same
+ * reads as the check's own, in the same order (the shared advisory lock,
+ * the X-Lock-ID rows share-locked, the live locks), so the protocol of
+ * docs/locks.md is unchanged. */
+#define OMS_LOCK_READS_MAX_OWN 16
+typedef struct {
+    const char *branch; /* NULL: nothing was read ahead (a read route, a malformed X-Lock-ID) */
+    size_t nown;
+    oms_dbres *own_rows[OMS_LOCK_READS_MAX_OWN];
+    oms_dbres *live;
+} oms_lock_reads;
+
+/* Queues the reads (oms_db_read_later); the caller sends them (its next
+ * statement, or oms_db_flush) and frees them with oms_lock_reads_free. */
+int oms_lock_check_read_ahead(oms_dbconn *c, oms_ctx *ctx, const char *branch, oms_lock_reads *r, oms_error *err);
+void oms_lock_reads_free(oms_lock_reads *r);
+/* oms_lock_check_write judging the reads made ahead when they are for
+ * `branch` (`ahead` may be NULL: it reads them itself). */
+int oms_lock_check_write_with(oms_dbconn *c, oms_ctx *ctx, oms_lock_reads *ahead, const char *branch,
+                              const char *const *resources, size_t n, oms_error *err);
+
 #endif

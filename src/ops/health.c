@@ -48,6 +48,7 @@ static int64_t min_free_bytes(const oms_config *cfg)
 static void *prober(void *arg)
 {
     (void)arg;
+    oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     oms_store *store = g.store;
     const oms_config *cfg = g.cfg;
     pthread_mutex_lock(&g.mu);

@@ -711,6 +711,7 @@ static int switch_over(builder *b)
 static void *builder_main(void *p)
 {
     builder *b = p;
+    oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     int rc = oms_db_conn(b->store->db, &b->c, &b->err);
     b->last_beat_ns = oms_mono_ns();
     if (rc == OMS_OK && (rc = build(b)) == OMS_OK && !stopping() && (rc = catch_up(b)) == OMS_OK && !stopping())

@@ -38,8 +38,8 @@ int oms_store_acl_load_all(oms_dbconn *c, oms_dbres **out, oms_error *err)
 
 int oms_store_acl_version_and_head(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH("SELECT v.version, (SELECT head FROM branches WHERE name = $1)"
-                                          " FROM acl_version v WHERE v.id = 1");
+    static const oms_sql q = OMS_SQL_BOTH("SELECT v.version, b.head, b.issue_required FROM acl_version v"
+                                          " LEFT JOIN branches b ON b.name = $1 WHERE v.id = 1");
     oms_dbparam p[] = {DBP_TEXT(branch)};
     return oms_db_run(c, &q, p, 1, out, err);
 }

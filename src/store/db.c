@@ -19,6 +19,9 @@
  * of each request spending its whole deadline on the same silence. */
 #define STALL_BACKOFF_MS 1000
 
+/* Statements held back at most: the next one is sent with them first. */
+#define MAX_HELD_BACK 40
+
 /* A statement held back to travel with the next one (oms_db_exec_later):
  * its text and parameters copied. */
 typedef struct {
@@ -28,6 +31,7 @@ typedef struct {
     int nparams;
     int as_code;        /* its failure reported as this error (0: its own) */
     const char *as_msg; /* static */
+    oms_dbres **out;    /* a held-back read: its rows, once sent (NULL: unread) */
 } later_stmt;
 
 struct oms_dbconn {
@@ -340,21 +344,22 @@ static int reported_as(int rc, int as_code, const char *as_msg, oms_error *err)
     return oms_err_set(err, as_code, "%s", as_msg);
 }
 
-/* The pending BEGIN, the statements held back and `last` (when given) in
- * one round trip. The first error is the call's; *failed says whose (-1:
- * the BEGIN, nlater: `last`, nlater + 1: none). A pipeline that began the
- * transaction is sent once more on a fresh connection when the connection
- * was lost without a stall: nothing of it can have been committed. */
-static int flush_later(oms_dbconn *c, const oms_db_stmt *last, bool may_retry, int *failed, int *state,
+/* The pending BEGIN, the statements held back and the `ntail` statements
+ * of `tail` in one round trip. The first error is the call's; *failed says
+ * whose (-1: the BEGIN, nlater + i: tail[i], nlater + ntail: none). A
+ * pipeline that began the transaction is sent once more on a fresh
+ * connection when the connection was lost without a stall: nothing of it
+ * can have been committed. */
+static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool may_retry, int *failed, int *state,
                        oms_error *err)
 {
     *state = 0;
-    int n = c->nlater + (last ? 1 : 0);
+    int n = c->nlater + ntail;
     oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
     for (int i = 0; i < c->nlater; i++)
-        s[i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, NULL};
-    if (last)
-        s[c->nlater] = *last;
+        s[i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
+    for (int i = 0; i < ntail; i++)
+        s[c->nlater + i] = tail[i];
     bool begin = c->begin_pending;
     int rc;
     for (int attempt = 0;; attempt++) {
@@ -370,10 +375,11 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *last, bool may_retry, i
         oms_error rerr;
         if (reopen(c, &rerr) != OMS_OK)
             break;
-        if (last && last->out) {
-            oms_dbres_free(*last->out);
-            *last->out = NULL;
-        }
+        for (int i = 0; i < n; i++)
+            if (s[i].out) {
+                oms_dbres_free(*s[i].out);
+                *s[i].out = NULL;
+            }
     }
     if (rc && *failed >= 0 && *failed < c->nlater)
         rc = reported_as(rc, c->later[*failed].as_code, c->later[*failed].as_msg, err);
@@ -384,16 +390,21 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *last, bool may_retry, i
     return rc;
 }
 
-int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err)
+/* Queues a statement to travel with the next one (see db.h); `out`, when
+ * given, receives its rows once it was sent. */
+static int queue_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
+                       const char *as_msg, oms_dbres **out, oms_error *err)
 {
-    return oms_db_exec_later_as(c, sql, params, nparams, 0, NULL, err);
-}
-
-int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
-                         const char *as_msg, oms_error *err)
-{
+    if (out)
+        *out = NULL;
     if (c->depth == 0 || !c->db->drv->pipeline || !c->handle || nparams > 32) {
-        return reported_as(oms_db_exec(c, sql, params, nparams, NULL, err), as_code, as_msg, err);
+        return reported_as(oms_db_exec(c, sql, params, nparams, out, err), as_code, as_msg, err);
+    }
+    if (c->nlater >= MAX_HELD_BACK) { /* a pipeline has room for 64 statements, a batch's included */
+        int failed, st;
+        int rc = flush_later(c, NULL, 0, true, &failed, &st, err);
+        if (rc)
+            return rc;
     }
     if (c->nlater == c->caplater) {
         int cap = c->caplater ? c->caplater * 2 : 8;
@@ -405,6 +416,7 @@ int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *para
     l->nparams = nparams;
     l->as_code = as_code;
     l->as_msg = as_msg;
+    l->out = out;
     for (int i = 0; i < nparams; i++) {
         l->params[i] = params[i];
         l->texts[i] = NULL;
@@ -417,6 +429,23 @@ int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *para
     return OMS_OK;
 }
 
+int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err)
+{
+    return queue_later(c, sql, params, nparams, 0, NULL, NULL, err);
+}
+
+int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
+                         const char *as_msg, oms_error *err)
+{
+    return queue_later(c, sql, params, nparams, as_code, as_msg, NULL, err);
+}
+
+int oms_db_read_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_dbres **out,
+                      oms_error *err)
+{
+    return queue_later(c, sql, params, nparams, 0, NULL, out, err);
+}
+
 int oms_db_flush(oms_dbconn *c, oms_error *err)
 {
     if (c->depth == 0 || !(c->begin_pending || c->nlater))
@@ -424,7 +453,7 @@ int oms_db_flush(oms_dbconn *c, oms_error *err)
     if (!c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
     int failed, st;
-    return flush_later(c, NULL, true, &failed, &st, err);
+    return flush_later(c, NULL, 0, true, &failed, &st, err);
 }
 
 int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err)
@@ -442,24 +471,12 @@ int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err)
     }
     if (!c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
-    /* held-back statements first, then all but the last held back too */
-    for (int i = 0; i + 1 < n; i++) {
-        if (s[i].out) /* a statement whose rows are wanted ends a pipeline of its own */
-        {
-            int failed, st;
-            int rc = flush_later(c, &s[i], true, &failed, &st, err);
-            if (rc)
-                return rc;
-            continue;
-        }
-        int rc = oms_db_exec_later(c, s[i].sql, s[i].params, s[i].nparams, err);
-        if (rc)
-            return rc;
-    }
     if (n == 0)
         return OMS_OK;
+    /* the held-back statements and the whole batch in one pipeline: each
+     * statement runs after the one before it, with its own snapshot */
     int failed, st;
-    return flush_later(c, &s[n - 1], true, &failed, &st, err);
+    return flush_later(c, s, n, true, &failed, &st, err);
 }
 
 int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams,
@@ -473,7 +490,7 @@ int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int n
     if (c->depth > 0 && (c->begin_pending || c->nlater)) {
         oms_db_stmt last = {sql, params, nparams, out};
         int failed, st;
-        return flush_later(c, &last, true, &failed, &st, err);
+        return flush_later(c, &last, 1, true, &failed, &st, err);
     }
     if (c->depth == 0 && (rc = usable_idle(c, err)) != OMS_OK)
         return rc;
@@ -497,7 +514,7 @@ int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err)
     if (!c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost");
     int failed, st, rc;
-    if (c->depth > 0 && (c->begin_pending || c->nlater) && (rc = flush_later(c, NULL, true, &failed, &st, err)))
+    if (c->depth > 0 && (c->begin_pending || c->nlater) && (rc = flush_later(c, NULL, 0, true, &failed, &st, err)))
         return rc;
     count_trip();
     rc = c->db->drv->exec_script(c->handle, sql, err);
@@ -550,7 +567,7 @@ int oms_db_commit(oms_dbconn *c, oms_error *err)
          * sent twice; COMMIT did not run when one before it failed */
         int n = c->nlater, failed;
         oms_db_stmt commit = {"COMMIT", NULL, 0, NULL};
-        rc = flush_later(c, &commit, false, &failed, &st, err);
+        rc = flush_later(c, &commit, 1, false, &failed, &st, err);
         if (rc == OMS_OK)
             return rc;
         if (failed < n) {

@@ -125,6 +125,15 @@ int oms_db_exec_later(oms_dbconn *c, const char *sql, const oms_dbparam *params,
 int oms_db_exec_later_as(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, int as_code,
                          const char *as_msg, oms_error *err);
 
+/* A read held back the same way: it travels with the transaction's next
+ * statement (or oms_db_flush), in order, and `*out` (NULL until then)
+ * receives its rows when that call returns OMS_OK. For reads that can be
+ * sent with a statement they do not depend on (the write path's lock reads
+ * with the branch row: one round trip for both). Outside a transaction,
+ * and on SQLite, it runs at once. */
+int oms_db_read_later(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_dbres **out,
+                      oms_error *err);
+
 /* Sends what is held back now (and the pending BEGIN): for a caller that
  * must know its writes ran before it decides something outside the
  * database (the audit group-commit writer's withdrawals). */
@@ -139,9 +148,10 @@ typedef struct {
 } oms_db_stmt;
 
 /* A batch of statements in as few round trips as the backend allows:
- * inside a transaction on PostgreSQL, one pipeline up to each statement
- * whose rows are wanted (libpq pipeline mode); on SQLite (and outside a
- * transaction) one after the other. Stops at the first error, which it
+ * inside a transaction on PostgreSQL, one pipeline with what is held back
+ * (libpq pipeline mode: each statement still runs after the one before
+ * it, with a snapshot of its own); on SQLite (and outside a transaction)
+ * one after the other. Stops at the first error, which it
  * returns; the statements after it did not run. Independent statements
  * only: a statement cannot use the rows of one before it. */
 int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err);

@@ -27,6 +27,12 @@ int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params,
     return oms_db_exec_later(c, oms_sql_for(c, q), params, nparams, err);
 }
 
+int oms_db_run_read_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
+                          oms_error *err)
+{
+    return oms_db_read_later(c, oms_sql_for(c, q), params, nparams, out, err);
+}
+
 int oms_db_run_batch(oms_dbconn *c, const oms_sql_stmt *s, int n, oms_error *err)
 {
     oms_db_stmt stack[16];

@@ -44,6 +44,9 @@ int oms_db_run_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, i
                    oms_error *err);
 /* oms_db_exec_later with the text of `q` (a write whose rows nobody reads). */
 int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err);
+/* oms_db_read_later with the text of `q` (a read sent with the next statement). */
+int oms_db_run_read_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
+                          oms_error *err);
 /* oms_db_batch_run of statement pairs (texts for this connection). */
 typedef struct {
     const oms_sql *q;

@@ -26,6 +26,7 @@ typedef struct flight {
     int rc;           /* its outcome */
     int64_t version;
     char head[65];
+    int issue_setting;
 } flight;
 
 static pthread_mutex_t g_slot_mu[SLOTS];
@@ -70,7 +71,8 @@ static flight *find(const oms_db *db, const char *branch)
 }
 
 /* The read itself, on the caller's connection. */
-static int read_now(oms_dbconn *c, const char *branch, int64_t *version, char head[65], oms_error *err)
+static int read_now(oms_dbconn *c, const char *branch, int64_t *version, char head[65], int *issue_setting,
+                    oms_error *err)
 {
     atomic_fetch_add_explicit(&g_reads, 1, memory_order_relaxed);
     oms_dbres *r = NULL;
@@ -81,18 +83,19 @@ static int read_now(oms_dbconn *c, const char *branch, int64_t *version, char he
         *version = oms_dbres_int(r, 0, 0);
         const char *h = oms_dbres_get(r, 0, 1);
         snprintf(head, 65, "%s", h ? h : "");
+        *issue_setting = oms_dbres_get(r, 0, 2) ? (int)oms_dbres_int(r, 0, 2) : -1;
     }
     oms_dbres_free(r);
     return rc;
 }
 
 int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
-                                     oms_error *err)
+                                     int *issue_setting, oms_error *err)
 {
     atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
     flight *f = oms_db_backend_of_conn(c) == OMS_DB_PG && !oms_db_in_tx(c) ? find(oms_db_of_conn(c), branch) : NULL;
     if (!f)
-        return read_now(c, branch, version, head, err);
+        return read_now(c, branch, version, head, issue_setting, err);
     pthread_mutex_lock(&f->mu);
     /* The first read to start after this arrival: one in flight now does
      * not count. */
@@ -109,12 +112,14 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
         pthread_mutex_unlock(&f->mu);
         int64_t v = 0;
         char h[65] = "";
-        int rc = read_now(c, branch, &v, h, err);
+        int is = -1;
+        int rc = read_now(c, branch, &v, h, &is, err);
         pthread_mutex_lock(&f->mu);
         f->busy = false;
         f->done = mine;
         f->rc = rc;
         f->version = v;
+        f->issue_setting = is;
         memcpy(f->head, h, sizeof h);
         pthread_cond_broadcast(&f->cv);
         if (rc) {
@@ -124,10 +129,11 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
     }
     int rc = f->rc;
     *version = f->version;
+    *issue_setting = f->issue_setting;
     memcpy(head, f->head, 65);
     pthread_mutex_unlock(&f->mu);
     /* The leader's read failed (its connection, its deadline): read alone. */
-    return rc ? read_now(c, branch, version, head, err) : OMS_OK;
+    return rc ? read_now(c, branch, version, head, issue_setting, err) : OMS_OK;
 }
 
 void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests)

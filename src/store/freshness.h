@@ -18,9 +18,11 @@
 #include "store/db.h"
 
 /* *version: the ACL version; head: the branch's head ("" when there is no
- * such branch). Errors as oms_db_exec's. */
+ * such branch); *issue_setting: its issue_required (1, 0; -1 when NULL or
+ * no such branch), for the issue check of a change on it. Errors as
+ * oms_db_exec's. */
 int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
-                                     oms_error *err);
+                                     int *issue_setting, oms_error *err);
 
 /* Reads made and requests answered since start (tests, benchmarks). */
 void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests);

@@ -88,16 +88,11 @@ int oms_store_lock_acquire_scan(oms_dbconn *c, const char *branch, oms_dbres **o
     return oms_db_run(c, &q, p, 1, out, err);
 }
 
-int oms_store_branch_protected(oms_dbconn *c, const char *branch, bool *out, oms_error *err)
+int oms_store_branch_protected_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT protected FROM branches WHERE name = $1");
-    oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_run(c, &q, p, 1, &r, err);
-    if (rc == OMS_OK && r->nrows == 1)
-        *out = oms_dbres_int(r, 0, 0) != 0;
-    oms_dbres_free(r);
-    return rc;
+    return oms_db_run_read_later(c, &q, p, 1, rows, err);
 }
 
 #define ONE_LOCK(NOW) OMS_LOCK_WITH_NOW(NOW) "SELECT n.t, " OMS_LOCK_COLS " FROM n CROSS JOIN locks l WHERE l.id = $1"
@@ -125,6 +120,20 @@ int oms_store_locks_live_on_branch(oms_dbconn *c, const char *branch, oms_dbres 
     static const oms_sql q = OMS_SQL_WITH_NOW(BRANCH_LOCKS);
     oms_dbparam p[] = {DBP_TEXT(branch)};
     return oms_db_run(c, &q, p, 1, out, err);
+}
+
+int oms_store_lock_check_reads_later(oms_dbconn *c, const char *branch, const char *const *own, size_t nown,
+                                     oms_dbres **own_rows, oms_dbres **live, oms_error *err)
+{
+    static const oms_sql share = {ONE_LOCK(OMS_LOCK_NOW_SQLITE), ONE_LOCK_SHARE(OMS_LOCK_NOW_PG)};
+    static const oms_sql scan = OMS_SQL_WITH_NOW(BRANCH_LOCKS);
+    int rc = oms_store_lock_branch_xact(c, branch, true, err);
+    for (size_t i = 0; rc == OMS_OK && i < nown; i++) {
+        oms_dbparam p[] = {DBP_TEXT(own[i])};
+        rc = oms_db_run_read_later(c, &share, p, 1, &own_rows[i], err);
+    }
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    return rc ? rc : oms_db_run_read_later(c, &scan, p, 1, live, err);
 }
 
 /* State filters of the list: fixed SQL fragments (never client text). */

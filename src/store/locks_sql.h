@@ -8,6 +8,7 @@
 #define OMS_STORE_LOCKS_SQL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store/db.h"
@@ -62,8 +63,9 @@ int oms_store_lock_insert(oms_dbconn *c, const oms_lock_row_new *l, bool *insert
  * existence (col 1: count) and every live lock of the branch (from col 2;
  * col 2 NULL when there is none). */
 int oms_store_lock_acquire_scan(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err);
-/* Is the branch protected? (*out untouched when it does not exist) */
-int oms_store_branch_protected(oms_dbconn *c, const char *branch, bool *out, oms_error *err);
+/* Is the branch protected? Held back (oms_db_read_later) to travel with
+ * the next statement: *rows gets one row (protected) or none. */
+int oms_store_branch_protected_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_error *err);
 
 /* One lock with now; `for_update` row-locks it where rows are locked,
  * `for_share` share-locks it (the write path's fencing check). */
@@ -71,6 +73,13 @@ int oms_store_lock_load(oms_dbconn *c, const char *id, bool for_update, bool for
                         oms_error *err);
 /* Every live lock of a branch, by fencing token, with now. */
 int oms_store_locks_live_on_branch(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err);
+/* The write path's lock reads held back (oms_db_read_later) to travel with
+ * the next statement, in this order: the branch's shared advisory lock
+ * (PostgreSQL), each lock of `own` share-locked (oms_store_lock_load's
+ * rows, into own_rows[i]), then every live lock of the branch (*live). The
+ * reads run after the advisory lock is granted, each with its own snapshot. */
+int oms_store_lock_check_reads_later(oms_dbconn *c, const char *branch, const char *const *own, size_t nown,
+                                     oms_dbres **own_rows, oms_dbres **live, oms_error *err);
 
 /* The list's state filters: the index of `name` (active, expired,
  * released, force_released, all), or -1. */

@@ -4,24 +4,27 @@
 
 #include "store/dialect.h"
 
-#define Q_FOR_WRITE(NOW) "SELECT head, protected, " NOW " FROM branches WHERE name = $1"
+#define Q_FOR_WRITE(NOW) "SELECT head, protected, " NOW ", compatibility, transitive FROM branches WHERE name = $1"
 
-int oms_store_branch_for_write(oms_dbconn *c, const char *branch, char head[65], bool *protect, int64_t *now_ms,
-                               oms_error *err)
+int oms_store_branch_for_write_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_error *err)
 {
     static const oms_sql q = {Q_FOR_WRITE(OMS_DB_NOW_SQLITE), Q_FOR_WRITE(OMS_DB_NOW_PG) " FOR UPDATE"};
-    oms_dbres *r = NULL;
     oms_dbparam p[] = {DBP_TEXT(branch)};
-    int rc = oms_db_run(c, &q, p, 1, &r, err);
-    if (rc == OMS_OK && r->nrows == 0)
-        rc = oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
-    if (rc == OMS_OK) {
-        snprintf(head, 65, "%s", oms_dbres_get(r, 0, 0));
-        *protect = oms_dbres_int(r, 0, 1) != 0;
-        *now_ms = oms_dbres_int(r, 0, 2);
-    }
-    oms_dbres_free(r);
-    return rc;
+    return oms_db_run_read_later(c, &q, p, 1, rows, err);
+}
+
+int oms_store_branch_for_write_row(const oms_dbres *r, const char *branch, oms_store_write_branch *out,
+                                   oms_error *err)
+{
+    if (!r || r->nrows == 0)
+        return oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+    snprintf(out->head, sizeof out->head, "%s", oms_dbres_get(r, 0, 0));
+    out->protect = oms_dbres_int(r, 0, 1) != 0;
+    out->now_ms = oms_dbres_int(r, 0, 2);
+    const char *policy = oms_dbres_get(r, 0, 3);
+    snprintf(out->compat, sizeof out->compat, "%s", policy ? policy : "warn");
+    out->transitive = oms_dbres_int(r, 0, 4) != 0;
+    return OMS_OK;
 }
 
 int oms_store_branch_head(oms_dbconn *c, const char *branch, bool lock, char head[65], bool *protect,
@@ -55,6 +58,24 @@ int oms_store_branch_move_head(oms_dbconn *c, const char *branch, const char *fr
     *moved = rc == OMS_OK && r->changes == 1;
     oms_dbres_free(r);
     return rc;
+}
+
+/* PostgreSQL: the compare-and-swap as a statement that fails (division by
+ * zero) when it moved no row, so that it can travel unread with the next
+ * statement and still fail the transaction. */
+int oms_store_branch_move_head_later(oms_dbconn *c, const char *branch, const char *from, const char *to,
+                                     int64_t now_ms, oms_error *err)
+{
+    static const char *const moved_msg = "the branch head moved during the write";
+    oms_dbparam p[] = {DBP_TEXT(to), DBP_INT(now_ms), DBP_TEXT(branch), DBP_TEXT(from)};
+    if (oms_db_backend_of_conn(c) == OMS_DB_PG)
+        return oms_db_exec_later_as(c,
+                                    "WITH u AS (UPDATE branches SET head = $1, updated_at = $2 WHERE name = $3"
+                                    " AND head = $4 RETURNING 1) SELECT 1 / (SELECT count(*) FROM u)::int",
+                                    p, 4, OMS_EPRECOND, moved_msg, err);
+    bool moved = false;
+    int rc = oms_store_branch_move_head(c, branch, from, to, now_ms, &moved, err);
+    return rc == OMS_OK && !moved ? oms_err_set(err, OMS_EPRECOND, "%s", moved_msg) : rc;
 }
 
 int oms_store_branch_load(oms_dbconn *c, const char *name, bool lock, oms_dbres **out, oms_error *err)

@@ -10,11 +10,23 @@
 
 #include "store/db.h"
 
-/* The branch's head and protection with the database clock, the row
- * locked until the transaction ends (PostgreSQL FOR UPDATE; SQLite's write
- * transaction already serialises writers). OMS_ENOTFOUND without it. */
-int oms_store_branch_for_write(oms_dbconn *c, const char *branch, char head[65], bool *protect, int64_t *now_ms,
-                               oms_error *err);
+/* What a write reads of its branch, with the database clock, in one
+ * statement: the row locked until the transaction ends (PostgreSQL FOR
+ * UPDATE; SQLite's write transaction already serialises writers). */
+typedef struct {
+    char head[65];
+    bool protect;
+    int64_t now_ms;
+    char compat[16];  /* compatibility policy: "warn", "block", "none" */
+    bool transitive;  /* the policy also holds against reachable tags */
+} oms_store_write_branch;
+/* Queues the read (oms_db_read_later: it travels with the next statement,
+ * so the write path's lock reads go in the same round trip); `*rows` holds
+ * its rows once sent, for oms_store_branch_for_write_row. */
+int oms_store_branch_for_write_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_error *err);
+/* The row read by oms_store_branch_for_write_later; OMS_ENOTFOUND without it. */
+int oms_store_branch_for_write_row(const oms_dbres *rows, const char *branch, oms_store_write_branch *out,
+                                   oms_error *err);
 /* The branch's head (and protection, may be NULL); `lock`: as above. */
 int oms_store_branch_head(oms_dbconn *c, const char *branch, bool lock, char head[65], bool *protect,
                           oms_error *err);
@@ -22,6 +34,12 @@ int oms_store_branch_head(oms_dbconn *c, const char *branch, bool lock, char hea
  * when the head is no longer `from`. */
 int oms_store_branch_move_head(oms_dbconn *c, const char *branch, const char *from, const char *to, int64_t now_ms,
                                bool *moved, oms_error *err);
+/* The same, held back to travel with the next statement (its rows are not
+ * needed: a head that is no longer `from` fails the statement, reported as
+ * OMS_EPRECOND "the branch head moved during the write" by the call that
+ * sends it). On SQLite it runs at once. */
+int oms_store_branch_move_head_later(oms_dbconn *c, const char *branch, const char *from, const char *to,
+                                     int64_t now_ms, oms_error *err);
 
 #define OMS_STORE_BRANCH_COLS                                                                                 \
     "name, head, protected, required_approvals, breaking_change_approvals, issue_required, created_at,"     \

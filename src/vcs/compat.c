@@ -229,8 +229,18 @@ int oms_vcs_compat_check(oms_dbconn *c, oms_ctx *ctx, const char *branch, const 
     char policy[16];
     bool transitive = false, found = false;
     int rc = oms_store_branch_compat(c, branch, policy, &transitive, &found, err);
-    if (rc || !found || strcmp(policy, "block") != 0)
+    if (rc || !found)
         return rc;
+    return oms_vcs_compat_check_policy(c, ctx, branch, policy, transitive, head, after, changes, err);
+}
+
+int oms_vcs_compat_check_policy(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *policy,
+                                bool transitive, const char *head, const oms_snapshot *after, const json_t *changes,
+                                oms_error *err)
+{
+    int rc = OMS_OK;
+    if (strcmp(policy, "block") != 0)
+        return OMS_OK;
     json_t *breaking = oms_vcs_breaking_entries(changes);
     if (!breaking)
         return oms_err_set(err, OMS_ENOMEM, "out of memory");

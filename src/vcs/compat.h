@@ -23,6 +23,11 @@
  * when the branch's policy is block and no override permits it. */
 int oms_vcs_compat_check(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *head,
                          const oms_snapshot *after, const json_t *changes, oms_error *err);
+/* The same with the branch's policy and transitive flag already read (the
+ * write path reads them with the branch row). */
+int oms_vcs_compat_check_policy(oms_dbconn *c, oms_ctx *ctx, const char *branch, const char *policy,
+                                bool transitive, const char *head, const oms_snapshot *after, const json_t *changes,
+                                oms_error *err);
 
 /* Appends to `breaking` the entries of `changes` (the state `after`) that
  * break a tag reachable from `head`, each naming it in `against`: what a

@@ -436,10 +436,10 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
     }
     if (rc)
         goto done;
-    /* The head moves by compare-and-swap. */
-    bool moved = false;
-    if ((rc = oms_store_branch_move_head(c, w->branch, head, id, ci.time_ms, &moved, err)) == OMS_OK && !moved)
-        rc = oms_err_set(err, OMS_EPRECOND, "the branch head moved during the write");
+    /* The head moves by compare-and-swap, sent with COMMIT (or the next
+     * statement): under the branch row's lock it cannot fail but for a bug,
+     * and if it does, it fails the transaction. */
+    rc = oms_store_branch_move_head_later(c, w->branch, head, id, ci.time_ms, err);
     if (rc == OMS_OK && w->in_tx)
         rc = w->in_tx(c, w->in_tx_ctx, id, err);
 done:
@@ -513,8 +513,9 @@ static int describe_event(oms_ctx *ctx, const oms_write *w, const json_t *change
     return OMS_OK;
 }
 
-/* The change step: the branch row and the database clock in one round
- * trip, protection and If-Match, the operations on the head's snapshot,
+/* The change step: the branch row (head, protection, compatibility policy,
+ * the database clock) and the lock check's reads in one round trip,
+ * protection and If-Match, the operations on the head's snapshot,
  * integrity, override scope and locks (checked here, before anything is
  * written, in the order the SPEC gives their refusals), then the commit. */
 static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
@@ -524,16 +525,23 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     oms_write_result *res = s->res;
     write_run_reset(s);
     json_t *touched = json_object(), *deleted = json_object();
-    char head[65];
-    bool protect = false;
-    int64_t now_ms = 0;
+    oms_dbres *brow = NULL;
+    oms_lock_reads locks = {0};
+    oms_store_write_branch b;
     int rc;
     if (!touched || !deleted) {
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = oms_store_branch_for_write(c, w->branch, head, &protect, &now_ms, err)))
+    /* The row lock first, then the lock check's reads (docs/locks.md: a
+     * writer holds the branch row when it takes the shared advisory lock). */
+    if ((rc = oms_store_branch_for_write_later(c, w->branch, &brow, err)) ||
+        (rc = oms_lock_check_read_ahead(c, ctx, w->branch, &locks, err)) || (rc = oms_db_flush(c, err)) ||
+        (rc = oms_store_branch_for_write_row(brow, w->branch, &b, err)))
         goto done;
+    const char *head = b.head;
+    bool protect = b.protect;
+    int64_t now_ms = b.now_ms;
     if (protect && !w->dry_run && !w->bypass_protection &&
         !oms_override_permits(ctx, "protected_branch", w->branch, NULL, 0)) {
         rc = oms_err_set_as(err, OMS_EFORBIDDEN, "protected_branch",
@@ -571,7 +579,7 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
                                 "the override covers only %s", ctx->override.resource);
             goto done;
         }
-        if ((rc = oms_lock_check_write(c, ctx, w->branch, keys, n, err)))
+        if ((rc = oms_lock_check_write_with(c, ctx, &locks, w->branch, keys, n, err)))
             goto done;
         out->locks_checked = true;
     }
@@ -582,7 +590,8 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     /* the branch's compatibility policy (SPEC §4): block refuses a
      * breaking change; a dry run reports the changes and their rules */
     if (!w->dry_run && json_array_size(res->changes) > 0 &&
-        (rc = oms_vcs_compat_check(c, ctx, w->branch, head, s->fork, res->changes, err)))
+        (rc = oms_vcs_compat_check_policy(c, ctx, w->branch, b.compat, b.transitive, head, s->fork, res->changes,
+                                          err)))
         goto done;
     if (w->dry_run || (json_array_size(res->changes) == 0 && !w->allow_empty)) {
         snprintf(res->commit, sizeof res->commit, "%s", head);
@@ -604,6 +613,8 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     out->commit_id = oms_arena_strdup(ctx->arena, id);
     rc = describe_event(ctx, w, res->changes, res->breaking, out, err);
 done:
+    oms_lock_reads_free(&locks);
+    oms_dbres_free(brow);
     json_decref(touched);
     json_decref(deleted);
     return rc;

@@ -331,6 +331,7 @@ static void rest(int ms)
 static void *sequencer(void *arg)
 {
     (void)arg;
+    oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     oms_error err;
     while (!atomic_load(&g.stop)) {
         oms_dbconn *c;
@@ -350,6 +351,7 @@ static void *sequencer(void *arg)
 static void *worker(void *arg)
 {
     (void)arg;
+    oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     oms_error err;
     while (!atomic_load(&g.stop)) {
         oms_dbconn *c;

@@ -10,7 +10,10 @@
  *   - the connection is usable afterwards;
  *   - a batch returns every statement's rows and stops at the first error;
  *   - a transaction with nothing in it costs no round trip;
- *   - a round trip is counted per pipeline, not per statement. */
+ *   - a round trip is counted per pipeline, not per statement;
+ *   - a held-back read (oms_db_read_later) gets its rows when it is sent,
+ *     in order with the held-back writes; a batch with several results
+ *     is one pipeline. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +150,40 @@ static void empty_transaction_and_round_trips(void)
     CHECK_EQ_INT(oms_db_roundtrips(false) - t0, pg ? 2 : 6);
 }
 
+static void held_back_reads_travel_with_the_next_statement(void)
+{
+    oms_dbconn *c = conn();
+    oms_error err;
+    bool pg = oms_db_backend_of(g_db) == OMS_DB_PG;
+    oms_dbres *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL;
+    oms_dbparam pg1[] = {DBP_TEXT("g1")}, pa[] = {DBP_TEXT("a1")};
+    uint64_t t0 = oms_db_roundtrips(false);
+    CHECK_EQ_INT(oms_db_begin(c, true, &err), OMS_OK);
+    CHECK_EQ_INT(insert_later(c, "g1", &err), OMS_OK);
+    CHECK_EQ_INT(oms_db_read_later(c, "SELECT count(*) FROM batch_t WHERE v = $1", pg1, 1, &r1, &err), OMS_OK);
+    CHECK(pg ? r1 == NULL : r1 != NULL); /* PostgreSQL: not sent yet */
+    CHECK_EQ_INT(oms_db_read_later(c, "SELECT v FROM batch_t WHERE v = $1", pa, 1, &r2, &err), OMS_OK);
+    CHECK_EQ_INT(oms_db_flush(c, &err), OMS_OK);
+    CHECK_EQ_INT(oms_dbres_int(r1, 0, 0), 1); /* in order: after the held-back write */
+    CHECK_EQ_STR(oms_dbres_get(r2, 0, 0), "a1");
+    /* a batch with several results is one pipeline too */
+    oms_db_stmt both[] = {
+        {"SELECT count(*) FROM batch_t WHERE v = $1", pg1, 1, &r3},
+        {"SELECT v FROM batch_t WHERE v = $1", pa, 1, &r4},
+    };
+    CHECK_EQ_INT(oms_db_batch_run(c, both, 2, &err), OMS_OK);
+    CHECK_EQ_INT(oms_dbres_int(r3, 0, 0), 1);
+    CHECK_EQ_STR(oms_dbres_get(r4, 0, 0), "a1");
+    oms_db_rollback(c);
+    /* PostgreSQL: [BEGIN, g1, count, v], [count, v]; SQLite: one call each */
+    CHECK_EQ_INT(oms_db_roundtrips(false) - t0, pg ? 2 : 6);
+    CHECK_EQ_INT(count_rows(c, "g1"), 0);
+    oms_dbres_free(r1);
+    oms_dbres_free(r2);
+    oms_dbres_free(r3);
+    oms_dbres_free(r4);
+}
+
 static void run_suite(const char *url, const char *name)
 {
     oms_error err;
@@ -173,6 +210,7 @@ int main(void)
         T(failing_held_back_write_fails_the_commit),
         T(batch_returns_rows_and_stops_at_the_first_error),
         T(empty_transaction_and_round_trips),
+        T(held_back_reads_travel_with_the_next_statement),
     };
     char dir[] = "/tmp/oms-db-batch.XXXXXX", url[128];
     if (!mkdtemp(dir))
