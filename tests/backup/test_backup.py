@@ -335,7 +335,7 @@ def test_flipped_byte_in_each_section(ctx):
     srv, path, key, tmp = fixture(ctx)
     lines = read_lines(path)
     names = [json.loads(ln)["section"] for ln in lines if ln.startswith(b'{"section"')]
-    assert len(names) == 27, names
+    assert len(names) == 29, names
     checked = 0
     for name in names:
         rows = section_rows(lines, name)
@@ -356,11 +356,11 @@ def test_flipped_byte_in_each_section(ctx):
         p = write(tmp, f"flip-{name}", bad)
         err = refused(ctx, p, key)
         # the section's hash, or first the record's own hash where it has one
-        named = {"objects": "object ", "commits": "commit ", "audit_log": "audit log:",
+        named = {"objects": "object ", "commits": "commit ", "tree_nodes": "tree node ", "audit_log": "audit log:",
                  "audit_checkpoints": "checkpoint"}
         assert f"section {name}: SHA-256 mismatch" in err or f"section {name}, record" in err or named.get(name, "-") in err, (name, err)
         checked += 1
-    assert checked == 27, checked
+    assert checked == 29, checked
 
 
 def test_truncated(ctx):
@@ -436,7 +436,7 @@ def test_verify_without_database(ctx):
     assert r.returncode == 0 and ": OK:" in r.stdout and "signatures verified" in r.stdout, (r.stdout, r.stderr)
     r = run_oms(srv, "backup", "--verify", path, "--json", env={"OMS_AUDIT_KEY": None, "DATABASE_URL": "sqlite:/nonexistent/x.db"})
     out = json.loads(r.stdout)
-    assert r.returncode == 0 and out["ok"] and out["signatures_checked"] is False and out["sections"] == 27, out
+    assert r.returncode == 0 and out["ok"] and out["signatures_checked"] is False and out["sections"] == 29, out
     lines = read_lines(path)
     bad = list(lines)
     i = next(k for k in section_rows(lines, "branches") if b'"main"' in lines[k])
