@@ -151,7 +151,7 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
     for (i = 0; i < nt; i++)
         trees[i] = oms_dbres_get(tags, i, 2);
     /* the head itself was checked already; its tree is looked up all the same (one walk for all) */
-    if ((rc = oms_tree_lookup(c, trees, nt, keys, nk, found, err)))
+    if ((rc = oms_tree_lookup(c, (const char *const *)trees, nt, (const char *const *)keys, nk, found, err)))
         goto done;
     for (i = 0; i < nt; i++) {
         if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)

@@ -126,7 +126,7 @@ static int same_bucket(char names[][32], int want)
 {
     int n = 0, target = -1;
     for (int i = 0; n < want && i < 200000; i++) {
-        char key[48];
+        char key[64];
         snprintf(names[n], 32, "S%d", i);
         snprintf(key, sizeof key, "shared-properties/%s", names[n]);
         int b = oms_bucket_of(key);
@@ -159,7 +159,7 @@ static void split_and_back(void)
     CHECK(m[0] >= 4 + 1 + 2);
     CHECK(memcmp(f->b[idx]->node, leaf, 32) != 0);
     oms_snapshot *g = oms_snapshot_fork(f);
-    char key[48];
+    char key[64];
     snprintf(key, sizeof key, "shared-properties/%s", names[OMS_TRIE_LEAF_MAX]);
     CHECK(oms_snapshot_remove(g, key));
     oms_snapshot_seal(g, NULL, NULL);
