@@ -139,8 +139,9 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
         oms_dbres_free(tags);
         return rc;
     }
-    size_t nt = tags->nrows, nk = json_array_size(changes), i, j;
+    size_t nt = tags->nrows, nk = json_array_size(changes), i, j, ntrees = 0;
     const char **trees = oms_xcalloc(nt + 1, sizeof *trees), **keys = oms_xcalloc(nk + 1, sizeof *keys);
+    size_t *at = oms_xcalloc(nt + 1, sizeof *at); /* tag i's tree among `trees` */
     char(*found)[65] = oms_xcalloc(nt * nk + 1, sizeof *found);
     json_t *want = json_array(), *docs = json_object(), *per_tag = json_array();
     json_t *ch;
@@ -148,16 +149,23 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
         const char *key = json_string_value(json_object_get(ch, "resource"));
         keys[j] = key ? key : "";
     }
-    for (i = 0; i < nt; i++)
-        trees[i] = oms_dbres_get(tags, i, 2);
-    /* the head itself was checked already; its tree is looked up all the same (one walk for all) */
-    if ((rc = oms_tree_lookup(c, (const char *const *)trees, nt, (const char *const *)keys, nk, found, err)))
+    /* each distinct tree once; a tag on the head was checked already */
+    for (i = 0; i < nt; i++) {
+        const char *tree = oms_dbres_get(tags, i, 2);
+        if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)
+            continue;
+        for (at[i] = 0; at[i] < ntrees && strcmp(trees[at[i]], tree) != 0; at[i]++)
+            ;
+        if (at[i] == ntrees)
+            trees[ntrees++] = tree;
+    }
+    if ((rc = oms_tree_lookup(c, (const char *const *)trees, ntrees, (const char *const *)keys, nk, found, err)))
         goto done;
     for (i = 0; i < nt; i++) {
         if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)
             continue;
         json_array_foreach(changes, j, ch) {
-            const char *th = keys[j][0] ? tag_version(found[i * nk + j], ch) : NULL;
+            const char *th = keys[j][0] ? tag_version(found[at[i] * nk + j], ch) : NULL;
             if (th)
                 json_array_append_new(want, json_string(th));
         }
@@ -170,7 +178,7 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
         if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)
             continue;
         json_array_foreach(changes, j, ch) {
-            const char *th = keys[j][0] ? tag_version(found[i * nk + j], ch) : NULL;
+            const char *th = keys[j][0] ? tag_version(found[at[i] * nk + j], ch) : NULL;
             if (!th)
                 continue;
             const char *text = json_string_value(json_object_get(docs, th));
@@ -184,6 +192,7 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
     rc = keep_reachable(c, head, tags, per_tag, breaking, err);
 done:
     free(trees);
+    free(at);
     free(keys);
     free(found);
     json_decref(want);
