@@ -200,3 +200,33 @@ def test_migration_killed_midway_resumes(ctx):
     assert out.returncode == 0 and "schema version 14" in out.stdout, (out.stdout, out.stderr)
     dst.start()
     _check_converted(dst, made, want)
+
+
+def test_altered_tree_node_is_an_error_never_a_wrong_answer(ctx):
+    """A stored leaf whose entry is made to name another document (its
+    body changed under the same key): a cold read at that commit fails
+    (500, the problem names the commit) instead of serving the other
+    document."""
+    srv = ctx.new_server()
+    b = "tree/tamper"
+    _branch(srv, b)
+    for name in ("P1", "P2"):
+        r = srv.request("POST", _url(b, "shared-properties"), headers=_h(srv),
+                        json_body={"api_name": name, "type": "string", "description": name})
+        assert r.status == 201, r
+    commit = r.header("X-Commit")
+    tree = srv.get(f"/api/v1/commits/{commit}", headers=_h(srv)).json()["tree"]
+    all_nodes = tree_format.nodes(srv)
+    m = tree_format.mapping(all_nodes, tree_format.roots(srv)[tree])
+    p1, p2 = m["shared-properties/P1"], m["shared-properties/P2"]
+    (leaf,) = [h for h, body in all_nodes.items() if body[1] == 0 and bytes.fromhex(p1) in body]
+    forged = all_nodes[leaf].replace(bytes.fromhex(p1), bytes.fromhex(p2))
+    srv.stop()
+    if srv.backend == "sqlite":
+        srv.execute(f"UPDATE tree_nodes SET body = X'{forged.hex()}' WHERE hash = X'{leaf}'")
+    else:
+        srv.execute(f"UPDATE tree_nodes SET body = decode('{forged.hex()}', 'hex') WHERE hash = decode('{leaf}', 'hex')")
+    srv.start()
+    r = srv.get(_url(b, "shared-properties", "P1") + f"?at={commit}", headers=_h(srv))
+    assert r.status == 500, r
+    assert f"commit {commit[:12]}" in r.json()["detail"] and "does not match" in r.json()["detail"], r.json()
