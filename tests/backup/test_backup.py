@@ -215,6 +215,10 @@ def _round_trip(ctx, src_backend, dst_backend):
         assert r.status == 200 and r.json()["ok"] is True, r
         r = s.get("/api/v1/schemas/team%2Fb/object-types/Thing3", headers=_h(s, issue=None))
         assert r.status == 200, r
+        # a commit's stored tree (tree_nodes, trees) came through: read at a commit
+        r = s.get("/api/v1/schemas/team%2Fb/object-types/Thing3?at=" + want["heads"]["team/b"],
+                  headers=_h(s, issue=None))
+        assert r.status == 200 and r.json()["api_name"] == "Thing3", r
     # the search index is not in the file: built again on the first search
     r = dst.get("/api/v1/search/team%2Fb?q=Thing3", headers=_h(dst, issue=None))
     assert r.status == 200 and any(x.get("api_name") == "Thing3" for x in r.json()["items"]), r
