@@ -13,6 +13,7 @@
 #include "audit/internal.h"
 #include "util/alloc.h"
 #include "util/encoding.h"
+#include "util/trie.h"
 #include "vcs/commit.h"
 
 typedef struct {
@@ -73,6 +74,38 @@ static int check_object(oms_bk_check *c, const char *const *v, oms_error *err)
         return oms_err_set(err, OMS_EINVAL, "object %s: its content does not hash to its name (forged or modified)",
                            v[0]);
     c->n.objects++;
+    return OMS_OK;
+}
+
+/* tree_nodes: hash, body (hex): the body hashes to the name and is a
+ * well-formed node (util/trie.h). */
+static int check_tree_node(oms_bk_check *c, const char *const *v, oms_error *err)
+{
+    const char *name = v[0] ? v[0] : "(unnamed)";
+    unsigned char want[32], got[32];
+    size_t len = 0;
+    unsigned char *body = v[1] ? oms_trie_unhex_alloc(v[1], &len) : NULL;
+    oms_trie_node n;
+    int rc = OMS_OK;
+    if (!v[0] || strlen(v[0]) != 64 || oms_trie_unhex(want, v[0], 32) || !body || oms_trie_parse(body, len, &n))
+        rc = oms_err_set(err, OMS_EINVAL, "tree node %.64s: malformed", name);
+    if (rc == OMS_OK) {
+        oms_sha256(got, body, len);
+        if (memcmp(got, want, 32) != 0)
+            rc = oms_err_set(err, OMS_EINVAL, "tree node %.64s: its body does not hash to its name (forged or modified)",
+                             name);
+    }
+    free(body);
+    (void)c;
+    return rc;
+}
+
+static int check_tree(const char *const *v, oms_error *err)
+{
+    unsigned char h[32];
+    if (!v[0] || !v[1] || strlen(v[0]) != 64 || strlen(v[1]) != 64 || oms_trie_unhex(h, v[0], 32) ||
+        oms_trie_unhex(h, v[1], 32))
+        return oms_err_set(err, OMS_EINVAL, "tree %.64s: malformed", v[0] ? v[0] : "(unnamed)");
     return OMS_OK;
 }
 
@@ -242,6 +275,10 @@ static int on_row(void *ctx, const oms_backup_section *s, const char *const *v, 
     (void)row;
     if (is(s, "objects"))
         return check_object(c, v, err);
+    if (is(s, "tree_nodes"))
+        return check_tree_node(c, v, err);
+    if (is(s, "trees"))
+        return check_tree(v, err);
     if (is(s, "commits"))
         return check_commit(c, v, err);
     if (is(s, "branches"))

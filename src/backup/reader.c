@@ -290,6 +290,8 @@ int oms_bk_read(const char *path, const oms_bk_sink *sink, void *ctx, oms_bk_sum
         goto cleanup;
     }
     for (const oms_backup_section *s = oms_backup_sections; s->name; s++) {
+        if (s->since > sum->schema_version)
+            continue; /* a file of an earlier schema has no such section */
         if ((rc = read_section(&r, s, sink, ctx, seen, err)))
             goto cleanup;
         sum->nsections++;

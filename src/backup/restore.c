@@ -140,7 +140,11 @@ int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, cons
     int rc = oms_db_conn(s->db, &c, err);
     if (rc)
         return rc;
-    if (verified->schema_version != oms_store_latest_version(s))
+    /* Schema 14 changed only how trees are stored: a file of version 13
+     * restores with its trees converted as migration 0014 converts them. */
+    int latest = oms_store_latest_version(s);
+    bool legacy_trees = verified->schema_version == 13 && latest == 14;
+    if (verified->schema_version != latest && !legacy_trees)
         return oms_err_set(err, OMS_ECONFIG,
                            "the backup is at schema version %d, this oms restores version %d: restore it with the"
                            " oms that wrote it, then upgrade",
@@ -176,6 +180,8 @@ int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, cons
         rc = oms_err_set(err, OMS_EINVAL, "the file changed while it was being restored");
         goto fail;
     }
+    if (legacy_trees && (rc = oms_backup_sql_convert_trees(c, err)))
+        goto fail;
     if ((rc = verify_loaded(s, c, err)))
         goto fail;
     if ((rc = record_restore(c, verified, err)))

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/tree_convert.h"
 #include "util/alloc.h"
 
 #define COLS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -30,74 +31,78 @@
     " e.detail, e.prev_hash, e.hash"
 
 const oms_backup_section oms_backup_sections[] = {
-    {"objects", COLS("hash", "type", "content"), 1, 0},
+    {"objects", COLS("hash", "type", "content"), 1, 0, 0},
+    /* The stored trees (docs/storage.md "Tree storage"): binary columns as
+     * lower-case hex. */
+    {"tree_nodes", COLS("hash", "body"), 1, 0, 14},
+    {"trees", COLS("id", "root"), 1, 0, 14},
     {"commits",
      COLS("id", "tree", "first_parent", "parents", "author", "message", "time_ms", "issue_keys", "override_id",
           "generation"),
-     1, 0},
-    {"commit_parents", COLS("commit_id", "idx", "parent_id"), 2, 2},
-    {"commit_changes", COLS("commit_id", "resource", "change", "old_hash", "new_hash"), 2, 0},
-    {"commit_issues", COLS("issue_key", "commit_id"), 2, 0},
+     1, 0, 0},
+    {"commit_parents", COLS("commit_id", "idx", "parent_id"), 2, 2, 0},
+    {"commit_changes", COLS("commit_id", "resource", "change", "old_hash", "new_hash"), 2, 0, 0},
+    {"commit_issues", COLS("issue_key", "commit_id"), 2, 0, 0},
     {"branches",
      COLS("name", "head", "protected", "required_approvals", "breaking_change_approvals", "issue_required",
           "created_at", "created_by", "updated_at", "compatibility", "transitive"),
-     1, 0},
-    {"branch_resources", COLS("branch", "resource", "hash", "commit_id", "author", "time_ms"), 2, 0},
-    {"tags", COLS("name", "commit_id", "message", "created_at", "created_by"), 1, 0},
+     1, 0, 0},
+    {"branch_resources", COLS("branch", "resource", "hash", "commit_id", "author", "time_ms"), 2, 0, 0},
+    {"tags", COLS("name", "commit_id", "message", "created_at", "created_by"), 1, 0, 0},
     {"proposals",
      COLS("id", "source", "target", "title", "description", "state", "author", "issue_keys", "created_at",
           "updated_at", "merged_commit", "closed_reason"),
-     1, 0},
-    {"proposal_reviews", COLS("proposal_id", "reviewer", "source_head", "verdict", "created_at", "comment"), 3, 0},
+     1, 0, 0},
+    {"proposal_reviews", COLS("proposal_id", "reviewer", "source_head", "verdict", "created_at", "comment"), 3, 0, 0},
     {"proposal_comments",
      COLS("proposal_id", "seq", "id", "author", "body", "resource", "pointer", "verdict", "source_head", "created_at"),
-     2, 2},
-    {"proposal_reviewers", COLS("proposal_id", "reviewer", "requested_by", "created_at"), 2, 0},
+     2, 2, 0},
+    {"proposal_reviewers", COLS("proposal_id", "reviewer", "requested_by", "created_at"), 2, 0, 0},
     {"overrides",
      COLS("id", "kind", "branch", "resource", "justification", "incident", "requester", "state", "ttl_seconds",
           "approvals_required", "created_at", "expires_at", "decided_at", "decided_by", "used_at", "used_request_id"),
-     1, 0},
-    {"override_approvals", COLS("override_id", "approver", "created_at"), 2, 0},
+     1, 0, 0},
+    {"override_approvals", COLS("override_id", "approver", "created_at"), 2, 0, 0},
     {"acl_policies",
      COLS("id", "subject", "effect", "permissions", "branches", "description", "revision", "etag", "created_at",
           "created_by", "updated_at", "updated_by"),
-     1, 0},
-    {"acl_version", COLS("id", "version"), 1, 1},
+     1, 0, 0},
+    {"acl_version", COLS("id", "version"), 1, 1, 0},
     {"alerts", COLS("id", "time_ms", "rule", "severity", "subject", "client_addr", "request_id", "detail", "delivered"),
-     1, 0},
+     1, 0, 0},
     /* Events (the outbox), webhook subscriptions with their secrets (the
      * sender signs with them) and deliveries (SPEC §10, §13); a sender's
      * lease is not state worth keeping. */
-    {"events", COLS("seq", "pos", "id", "type", "branch", "time_ms", "body"), 1, 1},
+    {"events", COLS("seq", "pos", "id", "type", "branch", "time_ms", "body"), 1, 1, 0},
     {"webhooks",
      COLS("id", "url", "secret", "types", "branches", "description", "enabled", "builtin", "cursor_pos", "created_at",
           "created_by", "updated_at"),
-     1, 0},
+     1, 0, 0},
     {"webhook_deliveries",
      COLS("id", "webhook_id", "event_id", "event_pos", "status", "attempts", "next_at", "last_status", "last_error",
           "created_at", "updated_at"),
-     1, 0},
+     1, 0, 0},
     /* Live locks are not backed up (SPEC §10); ended ones are history. */
     {"locks",
      COLS("id", "branch", "scope", "resource_type", "resource_id", "kind", "holder", "reason", "acquired_at",
           "expires_at", "heartbeat_seconds", "last_heartbeat_at", "deadline_at", "progress_percent",
           "progress_phase", "progress_message", "progress_updated_at", "fencing_token", "state", "ended_at",
           "ended_by"),
-     1, 0},
-    {"counters", COLS("name", "value"), 1, 0},
-    {"audit_chain_head", COLS("id", "seq", "hash", "legacy_upto"), 1, 1},
+     1, 0, 0},
+    {"counters", COLS("name", "value"), 1, 0, 0},
+    {"audit_chain_head", COLS("id", "seq", "hash", "legacy_upto"), 1, 1, 0},
     {"audit_checkpoints",
      COLS("id", "kind", "from_seq", "upto_seq", "chain_hash", "event_count", "time_ms", "sealed_by", "detail",
           "prev_hmac", "hmac"),
-     1, 1},
+     1, 1, 0},
     /* The chain in position order, each position with its event: the
      * legacy prefix (positions up to legacy_upto are event seqs, no link),
      * then audit_chain joined with audit_events. */
-    {"audit_log", COLS("pos", "event_seq", "link_prev_hash", "link_hash", EVENT_COLS), 1, 1},
+    {"audit_log", COLS("pos", "event_seq", "link_prev_hash", "link_hash", EVENT_COLS), 1, 1, 0},
     /* Events the chain does not hold yet (queued for the chainer). */
-    {"audit_events_other", COLS(EVENT_COLS), 1, 1},
-    {"audit_unchained", COLS("seq"), 1, 1},
-    {NULL, NULL, 0, 0},
+    {"audit_events_other", COLS(EVENT_COLS), 1, 1, 0},
+    {"audit_unchained", COLS("seq"), 1, 1, 0},
+    {NULL, NULL, 0, 0, 0},
 };
 
 const oms_backup_section *oms_backup_section_find(const char *name)
@@ -165,14 +170,28 @@ static const char k_log_chain[] = "SELECT c.pos, c.event_seq, c.prev_hash, c.has
                                   " FROM audit_chain c LEFT JOIN audit_events e ON e.seq = c.event_seq"
                                   " WHERE c.pos > $1 ORDER BY c.pos LIMIT $2";
 
+/* Binary columns travel as lower-case hex text. Hex order is byte order,
+ * so keyset paging on a binary key works on its hex. */
+static bool is_binary(const char *table, const char *col)
+{
+    return (strcmp(table, "tree_nodes") == 0 && (strcmp(col, "hash") == 0 || strcmp(col, "body") == 0)) ||
+           (strcmp(table, "trees") == 0 && strcmp(col, "root") == 0);
+}
+
 /* SELECT cols FROM table [WHERE filter AND (keys) > ($1..)] ORDER BY keys LIMIT $n */
-static int plain_sql(char *sql, size_t cap, const oms_backup_section *s, bool after)
+static int plain_sql(char *sql, size_t cap, const oms_backup_section *s, bool after, bool pg)
 {
     size_t len = 0;
     int n = snprintf(sql, cap, "SELECT ");
     len = (size_t)n;
-    for (size_t i = 0; s->columns[i]; i++)
-        len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", s->columns[i]);
+    for (size_t i = 0; s->columns[i]; i++) {
+        const char *col = s->columns[i];
+        if (is_binary(s->name, col))
+            len += (size_t)snprintf(sql + len, cap - len, pg ? "%sencode(%s, 'hex')" : "%slower(hex(%s))",
+                                    i ? ", " : "", col);
+        else
+            len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", col);
+    }
     len += (size_t)snprintf(sql + len, cap - len, " FROM %s WHERE %s", s->name,
                             is(s, "locks") ? "state <> 'active'" : "1 = 1");
     if (after) {
@@ -181,7 +200,11 @@ static int plain_sql(char *sql, size_t cap, const oms_backup_section *s, bool af
             len += (size_t)snprintf(sql + len, cap - len, "%s%s", k ? ", " : "", s->columns[k]);
         len += (size_t)snprintf(sql + len, cap - len, ") > (");
         for (int k = 0; k < s->nkeys; k++)
-            len += (size_t)snprintf(sql + len, cap - len, "%s$%d", k ? ", " : "", k + 1);
+            len += (size_t)snprintf(sql + len, cap - len,
+                                    !is_binary(s->name, s->columns[k]) ? "%s$%d"
+                                    : pg                               ? "%sdecode($%d, 'hex')"
+                                                                       : "%soms_unhex($%d)",
+                                    k ? ", " : "", k + 1);
         len += (size_t)snprintf(sql + len, cap - len, ")");
     }
     len += (size_t)snprintf(sql + len, cap - len, " ORDER BY ");
@@ -247,7 +270,7 @@ int oms_backup_sql_page(oms_dbconn *c, const oms_backup_section *s, const char *
         return oms_db_exec(c, k_log_chain, p, 2, out, err);
     }
     char sql[1024];
-    if (plain_sql(sql, sizeof sql, s, after != NULL))
+    if (plain_sql(sql, sizeof sql, s, after != NULL, is_pg(c)))
         return oms_err_set(err, OMS_EINTERNAL, "backup: statement too long for %s", s->name);
     oms_dbparam p[8];
     int n = 0;
@@ -359,6 +382,7 @@ int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, int version, oms_error *er
     if (rc == OMS_OK)
         rc = oms_store_migrate_in_tx(s, c, oms_store_latest_version(s), NULL, err);
     static const char *const seeds[] = {"DELETE FROM branches", "DELETE FROM commits", "DELETE FROM objects",
+                                        "DELETE FROM trees", "DELETE FROM tree_nodes",
                                         "DELETE FROM acl_version", "DELETE FROM audit_chain_head"};
     for (size_t i = 0; rc == OMS_OK && i < sizeof seeds / sizeof *seeds; i++)
         rc = oms_db_exec(c, seeds[i], NULL, 0, NULL, err);
@@ -374,23 +398,37 @@ int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, int version, oms_error *er
  * row, and no bound on parameters. */
 static char *insert_sql(oms_dbconn *c, const char *table, const char *const *cols, size_t from, size_t n)
 {
-    size_t cap = 256 + n * 96;
+    size_t cap = 256 + n * 128;
     char *sql = oms_xmalloc(cap);
+    bool binary = false;
     size_t len = (size_t)snprintf(sql, cap, "INSERT INTO %s (", table);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", cols[from + i]);
+        binary = binary || is_binary(table, cols[from + i]);
+    }
     len += (size_t)snprintf(sql + len, cap - len, ") SELECT ");
     for (size_t i = 0; i < n; i++) {
+        const char *col = cols[from + i];
         if (is_pg(c))
-            len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", cols[from + i]);
+            len += (size_t)snprintf(sql + len, cap - len, is_binary(table, col) ? "%sdecode(%s, 'hex')" : "%s%s",
+                                    i ? ", " : "", col);
         else
-            len += (size_t)snprintf(sql + len, cap - len, "%sjson_extract(value, '$.%s')", i ? ", " : "",
-                                    cols[from + i]);
+            len += (size_t)snprintf(sql + len, cap - len,
+                                    is_binary(table, col) ? "%soms_unhex(json_extract(value, '$.%s'))"
+                                                          : "%sjson_extract(value, '$.%s')",
+                                    i ? ", " : "", col);
     }
-    if (is_pg(c))
+    if (is_pg(c) && binary) {
+        /* the hex texts as text columns, decoded above */
+        len += (size_t)snprintf(sql + len, cap - len, " FROM json_to_recordset($1::json) AS x(");
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s%s text", i ? ", " : "", cols[from + i]);
+        snprintf(sql + len, cap - len, ")");
+    } else if (is_pg(c)) {
         snprintf(sql + len, cap - len, " FROM json_populate_recordset(NULL::%s, $1::json)", table);
-    else
+    } else {
         snprintf(sql + len, cap - len, " FROM json_each($1)");
+    }
     return sql;
 }
 
@@ -468,6 +506,8 @@ int oms_backup_sql_insert(oms_dbconn *c, const oms_backup_section *s, const char
     return insert_rows(c, s->name, s->columns, cells, n, ncols, 0, ncols, -1, err);
 }
 
+int oms_backup_sql_convert_trees(oms_dbconn *c, oms_error *err) { return oms_tree_conv_all(c, err); }
+
 int oms_backup_sql_finish(oms_dbconn *c, oms_error *err)
 {
     if (!is_pg(c))
@@ -489,12 +529,25 @@ int oms_backup_sql_finish(oms_dbconn *c, oms_error *err)
 
 int oms_backup_sql_check_refs(oms_dbconn *c, bool *ok, char *what, size_t cap, oms_error *err)
 {
+    /* Every commit's tree resolves: it has a root, and every node's
+     * children are stored (node hashes are checked as the file is read;
+     * the tree id against its content when a snapshot loads). */
+    static const char k_children_sqlite[] =
+        "WITH k(i) AS (VALUES (0), (1), (2), (3)) SELECT lower(hex(n.hash)) FROM tree_nodes n JOIN k"
+        " ON substr(n.body, 2, 1) = x'01' AND 3 + 32 * (k.i + 1) <= length(n.body)"
+        " WHERE NOT EXISTS (SELECT 1 FROM tree_nodes x WHERE x.hash = substr(n.body, 4 + 32 * k.i, 32)) LIMIT 1";
+    static const char k_children_pg[] =
+        "SELECT encode(n.hash, 'hex') FROM tree_nodes n CROSS JOIN generate_series(0, 3) AS k(i)"
+        " WHERE get_byte(n.body, 1) = 1 AND 3 + 32 * (k.i + 1) <= length(n.body)"
+        " AND NOT EXISTS (SELECT 1 FROM tree_nodes x WHERE x.hash = substring(n.body from 4 + 32 * k.i for 32)) LIMIT 1";
     static const struct {
         const char *sql, *what;
     } checks[] = {
-        {"SELECT c.id FROM commits c WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.hash = c.tree"
-         " AND o.type = 'tree') LIMIT 1",
+        {"SELECT c.id FROM commits c WHERE NOT EXISTS (SELECT 1 FROM trees t WHERE t.id = c.tree) LIMIT 1",
          "commit %s: its tree is missing"},
+        {"SELECT t.id FROM trees t WHERE NOT EXISTS (SELECT 1 FROM tree_nodes n WHERE n.hash = t.root) LIMIT 1",
+         "tree %s: its root node is missing"},
+        {NULL, "tree node %s: a child node is missing"},
         {"SELECT p.commit_id FROM commit_parents p WHERE NOT EXISTS (SELECT 1 FROM commits c WHERE c.id = p.parent_id)"
          " LIMIT 1",
          "commit %s: a parent commit is missing"},
@@ -522,7 +575,8 @@ int oms_backup_sql_check_refs(oms_dbconn *c, bool *ok, char *what, size_t cap, o
     *ok = true;
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
         oms_dbres *r = NULL;
-        int rc = oms_db_exec(c, checks[i].sql, NULL, 0, &r, err);
+        const char *sql = checks[i].sql ? checks[i].sql : is_pg(c) ? k_children_pg : k_children_sqlite;
+        int rc = oms_db_exec(c, sql, NULL, 0, &r, err);
         if (rc)
             return rc;
         if (r->nrows) {

@@ -18,6 +18,8 @@ typedef struct {
     const char *const *columns; /* NULL-terminated */
     int nkeys;                  /* the first nkeys columns order the rows */
     unsigned int_keys;          /* bit i: key column i is an integer */
+    int since;                  /* the schema version that added it (0: always there); a
+                                 * file of an earlier version has no such section */
 } oms_backup_section;
 
 /* The sections in file order (ends with a NULL name). */
@@ -56,6 +58,9 @@ int oms_backup_sql_reset(oms_store *s, oms_dbconn *c, int version, oms_error *er
  * NULL). The audit log section fills audit_events and audit_chain. */
 int oms_backup_sql_insert(oms_dbconn *c, const oms_backup_section *s, const char *const *cells, size_t n,
                           oms_error *err);
+/* A file of schema version 13 (legacy JSON trees in objects): its trees
+ * converted to the stored trie (migration 0014's own conversion). */
+int oms_backup_sql_convert_trees(oms_dbconn *c, oms_error *err);
 /* After the rows: sequences and counters continue after the restored
  * values (audit seq, lock fencing). */
 int oms_backup_sql_finish(oms_dbconn *c, oms_error *err);

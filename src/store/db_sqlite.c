@@ -50,6 +50,45 @@ static void make_parent_dirs(const char *path)
     free(p);
 }
 
+/* oms_unhex(text): the bytes a hex text spells (SQLite 3.41's unhex(), for
+ * the versions before it): binary columns (tree_nodes) travel as hex
+ * through a driver that binds text. NULL stays NULL; malformed hex fails. */
+static int unhex_digit(unsigned char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                            : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+static void sql_unhex(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    const unsigned char *in = sqlite3_value_text(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    if (!in || n % 2) {
+        sqlite3_result_error(ctx, "oms_unhex: not a hex text", -1);
+        return;
+    }
+    unsigned char *out = sqlite3_malloc(n / 2 + 1);
+    if (!out) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    for (int i = 0; i < n / 2; i++) {
+        int hi = unhex_digit(in[2 * i]), lo = unhex_digit(in[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            sqlite3_free(out);
+            sqlite3_result_error(ctx, "oms_unhex: not a hex text", -1);
+            return;
+        }
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    sqlite3_result_blob(ctx, out, n / 2, sqlite3_free);
+}
+
 static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, oms_error *err)
 {
     int busy_timeout_ms = opts->busy_timeout_ms;
@@ -84,6 +123,7 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
         return OMS_EDB;
     }
     chmod(dsn, 0600);
+    sqlite3_create_function(db, "oms_unhex", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_unhex, NULL, NULL);
     sqlite_conn *c = oms_xcalloc(1, sizeof *c);
     c->db = db;
     c->busy_ms = c->configured_busy_ms = busy_timeout_ms;

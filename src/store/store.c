@@ -1,11 +1,13 @@
 #include "store/store.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "infra/log.h"
 #include "store/migrations.h"
+#include "store/tree_convert.h"
 #include "util/alloc.h"
 #include "util/time.h"
 
@@ -138,38 +140,52 @@ int oms_store_migrate(oms_store *s, int *applied, oms_error *err)
     return oms_store_migrate_to(s, oms_store_latest_version(s), applied, err);
 }
 
-int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
-{
-    oms_dbconn *c;
-    int rc = oms_db_conn(s->db, &c, err), n = 0;
-    if (rc)
-        return rc;
-    /* A migration may take long, and so may waiting for another instance's:
-     * no deadline for it (the request deadlines are for requests). */
-    oms_db_deadline(c, 0);
-    if ((rc = oms_db_begin(c, true, err)) != OMS_OK)
-        goto out;
-    if ((rc = oms_store_migrate_in_tx(s, c, target, &n, err)) != OMS_OK)
-        goto fail;
-    if ((rc = oms_db_commit(c, err)) != OMS_OK)
-        goto out;
-    if (applied)
-        *applied = n;
-    goto out;
-fail:
-    oms_db_rollback(c);
-out:
-    oms_db_deadline(c, -1);
-    return rc;
-}
+/* Migrations with a data step in C: their script runs first (it must be
+ * idempotent), then the step, and only then is the version recorded, so a
+ * database whose step did not finish is still "migrations pending" and the
+ * next start resumes it. Version 14: legacy JSON trees become the stored
+ * trie (store/tree_convert.h). */
+#define TREE_CONVERSION_VERSION 14
 
-int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applied, oms_error *err)
+static bool has_data_step(int v) { return v == TREE_CONVERSION_VERSION; }
+
+static int migration_lock(oms_store *s, oms_dbconn *c, oms_error *err)
 {
-    int rc, current = 0, top = 0, n = 0;
+    int rc;
     if (oms_db_backend_of(s->db) == OMS_DB_PG &&
         ((rc = oms_db_exec(c, "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)",
                            NULL, 0, NULL, err)) ||
          (rc = oms_db_exec(c, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", NULL, 0, NULL, err))))
+        return rc;
+    return OMS_OK;
+}
+
+static const oms_migration *migration_of(const oms_store *s, int v)
+{
+    const oms_migration *m = NULL;
+    for (int i = 0; i < oms_migrations_count; i++)
+        if (oms_migrations[i].version == v && strcmp(oms_migrations[i].backend, backend_tag(s)) == 0)
+            m = &oms_migrations[i];
+    return m;
+}
+
+static int record(oms_dbconn *c, const oms_migration *m, oms_error *err)
+{
+    oms_dbparam p[] = {DBP_INT(m->version), DBP_TEXT(m->name), DBP_INT(oms_now_ms())};
+    return oms_db_exec(c, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", p, 3,
+                       NULL, err);
+}
+
+/* Applies versions up to `target` in the caller's transaction. A version
+ * with a data step: inline (restore, one transaction), or its script only,
+ * *pending set to it and the walk stopped there (oms_store_migrate_to runs
+ * the step in batches of transactions). */
+static int migrate_steps(oms_store *s, oms_dbconn *c, int target, bool inline_data, int *applied, int *pending,
+                         oms_error *err)
+{
+    int rc, current = 0, top = 0, n = 0;
+    *pending = 0;
+    if ((rc = migration_lock(s, c, err)))
         return rc;
     if ((rc = oms_db_exec(c, k_bootstrap, NULL, 0, NULL, err)) != OMS_OK)
         return rc;
@@ -188,10 +204,7 @@ int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applie
     /* Versions apply in increasing order; a number no file uses is no
      * migration (versions are reserved per subsystem while work is under way). */
     for (int v = current + 1; v <= target; v++) {
-        const oms_migration *m = NULL;
-        for (int i = 0; i < oms_migrations_count; i++)
-            if (oms_migrations[i].version == v && strcmp(oms_migrations[i].backend, backend_tag(s)) == 0)
-                m = &oms_migrations[i];
+        const oms_migration *m = migration_of(s, v);
         bool done = false;
         if (!m || (rc = recorded(c, v, &done, err)) != OMS_OK || done) {
             if (rc)
@@ -200,15 +213,106 @@ int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applie
         }
         if ((rc = oms_db_exec_script(c, m->sql, err)) != OMS_OK)
             return oms_err_set(err, rc, "migration %s failed", m->name);
-        oms_dbparam p[] = {DBP_INT(v), DBP_TEXT(m->name), DBP_INT(oms_now_ms())};
-        if ((rc = oms_db_exec(c, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                              p, 3, NULL, err)))
+        if (has_data_step(v) && !inline_data) {
+            *pending = v;
+            break;
+        }
+        if (has_data_step(v) && (rc = oms_tree_conv_all(c, err)))
+            return rc;
+        if ((rc = record(c, m, err)))
             return rc;
         n++;
     }
     if (applied)
         *applied = n;
     return OMS_OK;
+}
+
+int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applied, oms_error *err)
+{
+    int pending = 0;
+    return migrate_steps(s, c, target, true, applied, &pending, err);
+}
+
+/* Test hook (tests/api/test_tree_storage.py): the process kills itself
+ * after this many trees were converted and committed, one per batch. */
+static int64_t kill_after(void)
+{
+    const char *v = getenv("OMS_TEST_TREE_CONVERT_KILL_AFTER");
+    return v && *v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* The data step of version `v` in batches of transactions, each under the
+ * migration lock (crash-safe: a batch commits whole; idempotent: the next
+ * start converts what is left), then the last transaction finishes the
+ * step and records the version. */
+static int run_data_step(oms_store *s, oms_dbconn *c, int v, oms_error *err)
+{
+    oms_tree_conv *cv = oms_tree_conv_new();
+    int64_t total = 0, n = 0, stop = kill_after();
+    bool done = false;
+    int rc = OMS_OK;
+    do {
+        if ((rc = oms_db_begin(c, true, err)))
+            break;
+        if ((rc = migration_lock(s, c, err)) == OMS_OK && (rc = recorded(c, v, &done, err)) == OMS_OK && !done)
+            rc = oms_tree_conv_batch(cv, c, stop > 0 ? 1 : 200, &n, err);
+        if (rc) {
+            oms_db_rollback(c);
+            break;
+        }
+        if ((rc = oms_db_commit(c, err)))
+            break;
+        total += done ? 0 : n;
+        if (stop > 0 && total >= stop && n > 0)
+            raise(SIGKILL);
+    } while (!done && n > 0);
+    oms_tree_conv_free(cv);
+    if (rc || done)
+        return rc;
+    oms_log(OMS_LOG_INFO, "converted %lld trees to the stored trie (migration %d)", (long long)total, v);
+    if ((rc = oms_db_begin(c, true, err)))
+        return rc;
+    if ((rc = migration_lock(s, c, err)) == OMS_OK && (rc = recorded(c, v, &done, err)) == OMS_OK && !done &&
+        (rc = oms_tree_conv_all(c, err)) == OMS_OK)
+        rc = record(c, migration_of(s, v), err);
+    if (rc) {
+        oms_db_rollback(c);
+        return rc;
+    }
+    return oms_db_commit(c, err);
+}
+
+int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
+{
+    oms_dbconn *c;
+    int rc = oms_db_conn(s->db, &c, err), n = 0, total = 0, pending = 0;
+    if (rc)
+        return rc;
+    /* A migration may take long, and so may waiting for another instance's:
+     * no deadline for it (the request deadlines are for requests). */
+    oms_db_deadline(c, 0);
+    do {
+        if ((rc = oms_db_begin(c, true, err)) != OMS_OK)
+            goto out;
+        if ((rc = migrate_steps(s, c, target, false, &n, &pending, err)) != OMS_OK) {
+            oms_db_rollback(c);
+            goto out;
+        }
+        if ((rc = oms_db_commit(c, err)) != OMS_OK)
+            goto out;
+        total += n;
+        if (pending) {
+            if ((rc = run_data_step(s, c, pending, err)))
+                goto out;
+            total++;
+        }
+    } while (pending);
+    if (applied)
+        *applied = total;
+out:
+    oms_db_deadline(c, -1);
+    return rc;
 }
 
 /* The write probe, inside its own transaction with its own deadline.

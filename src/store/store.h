@@ -22,13 +22,16 @@ int oms_store_latest_version(const oms_store *s);
 int oms_store_schema_version(oms_store *s, int *out, oms_error *err);
 /* Applies pending migrations under the migration lock (a transaction-scoped
  * advisory lock on PostgreSQL, the write lock on SQLite), so concurrent starts
- * migrate once. Refuses (OMS_ECONFIG) a database newer than the binary. */
+ * migrate once. Refuses (OMS_ECONFIG) a database newer than the binary. A
+ * migration with a data step in C (14: the tree conversion) runs it in
+ * batches of transactions and is recorded by the last one: interrupted,
+ * the next call resumes it. */
 int oms_store_migrate(oms_store *s, int *applied, oms_error *err);
 /* The same, stopping at version `target` (current <= target <= latest):
  * `oms migrate --to N`, which builds earlier schemas for upgrade tests. */
 int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err);
 /* The same inside the caller's open write transaction on `c` (restore:
- * a schema rebuilt and filled in one transaction). */
+ * a schema rebuilt and filled in one transaction; data steps run inline). */
 int oms_store_migrate_in_tx(oms_store *s, oms_dbconn *c, int target, int *applied, oms_error *err);
 /* Ready for traffic? Within `timeout_ms` on the calling thread's
  * connection: room on the database's disk (SQLite: at least

@@ -6,6 +6,8 @@
 #include "governance/overrides.h"
 #include "store/tags_sql.h"
 #include "store/vcs_sql.h"
+#include "util/alloc.h"
+#include "vcs/tree_read.h"
 
 /* Appends one entry per breaking field of `changes`; with `tag`, the entry
  * names the release it breaks, in `against` and in its reason. */
@@ -48,28 +50,16 @@ json_t *oms_vcs_breaking_entries(const json_t *changes)
 
 /* ---- transitive: every tag reachable from the head ---- */
 
-/* The hash of resource `key` in the tree whose root node is `root` (nodes:
- * every loaded tree node by hash); NULL when the tree has no such resource
- * or its bucket is not loaded. */
-static const char *tree_resource(const json_t *nodes, const json_t *root, const char *key)
-{
-    char b[3];
-    snprintf(b, sizeof b, "%02x", (unsigned)oms_bucket_of(key));
-    const json_t *bucket = json_object_get(nodes, json_string_value(json_object_get(root, b)));
-    return json_string_value(json_object_get(bucket, key));
-}
-
 static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-/* The tag's version of a touched resource needs its own comparison when it
- * differs both from the head's (the head check already covered that one)
- * and from the new one (no change at all against the tag). A resource the
- * tag does not have cannot be broken against it (adding is never breaking). */
-static const char *tag_version(const json_t *nodes, const json_t *root, const json_t *ch)
+/* The tag's version of a touched resource (`th`, "" when the tag does not
+ * have it) needs its own comparison when it differs both from the head's
+ * (the head check already covered that one) and from the new one (no
+ * change at all against the tag). A resource the tag does not have cannot
+ * be broken against it (adding is never breaking). */
+static const char *tag_version(const char *th, const json_t *ch)
 {
-    const char *key = json_string_value(json_object_get(ch, "resource"));
-    const char *th = key ? tree_resource(nodes, root, key) : NULL;
-    if (!th || same(th, json_string_value(json_object_get(ch, "old_hash"))) ||
+    if (!th[0] || same(th, json_string_value(json_object_get(ch, "old_hash"))) ||
         same(th, json_string_value(json_object_get(ch, "new_hash"))))
         return NULL;
     return th;
@@ -135,10 +125,11 @@ static int keep_reachable(oms_dbconn *c, const char *head, const oms_dbres *tags
 
 /* Compares the change with every tag whose commit is an ancestor of `head`
  * (SPEC §4: consumers pin releases by tag), for the resources it touches
- * only. Tags are few: the tree roots, the buckets the touched resources
- * fall in and the tags' versions of them are read in three statements for
- * all tags together, never a whole snapshot; which tags are ancestors is
- * asked only when one of them would be broken (keep_reachable). */
+ * only. Tags are few: the tags' versions of the touched resources are
+ * found by walking only their paths in the tags' trees (one statement per
+ * trie level for all tags and resources together, never a whole tree),
+ * then their documents in one statement; which tags are ancestors is asked
+ * only when one of them would be broken (keep_reachable). */
 static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after, const json_t *changes,
                       json_t *breaking, oms_error *err)
 {
@@ -148,54 +139,46 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
         oms_dbres_free(tags);
         return rc;
     }
-    json_t *want = json_array(), *nodes = json_object(), *docs = json_object(), *per_tag = json_array();
-    size_t i, j;
+    size_t nt = tags->nrows, nk = json_array_size(changes), i, j, ntrees = 0;
+    const char **trees = oms_xcalloc(nt + 1, sizeof *trees), **keys = oms_xcalloc(nk + 1, sizeof *keys);
+    size_t *at = oms_xcalloc(nt + 1, sizeof *at); /* tag i's tree among `trees` */
+    char(*found)[65] = oms_xcalloc(nt * nk + 1, sizeof *found);
+    json_t *want = json_array(), *docs = json_object(), *per_tag = json_array();
     json_t *ch;
-    for (i = 0; i < tags->nrows; i++)
-        if (strcmp(oms_dbres_get(tags, i, 1), head) != 0) /* the head itself: checked already */
-            json_array_append_new(want, json_string(oms_dbres_get(tags, i, 2)));
-    if ((rc = oms_objects_load(c, want, true, nodes, err)))
-        goto done;
-    json_array_clear(want);
-    for (i = 0; i < tags->nrows; i++) {
+    json_array_foreach(changes, j, ch) {
+        const char *key = json_string_value(json_object_get(ch, "resource"));
+        keys[j] = key ? key : "";
+    }
+    /* each distinct tree once; a tag on the head was checked already */
+    for (i = 0; i < nt; i++) {
         const char *tree = oms_dbres_get(tags, i, 2);
-        const json_t *root = json_object_get(nodes, tree);
         if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)
             continue;
-        if (!root) {
-            rc = oms_err_set(err, OMS_EINTERNAL, "tree %.12s of tag %s is missing", tree, oms_dbres_get(tags, i, 0));
-            goto done;
-        }
-        json_array_foreach(changes, j, ch) {
-            const char *key = json_string_value(json_object_get(ch, "resource"));
-            char b[3];
-            if (!key)
-                continue;
-            snprintf(b, sizeof b, "%02x", (unsigned)oms_bucket_of(key));
-            json_t *bh = json_object_get(root, b);
-            if (bh && !json_object_get(nodes, json_string_value(bh)))
-                json_array_append(want, bh);
-        }
+        for (at[i] = 0; at[i] < ntrees && strcmp(trees[at[i]], tree) != 0; at[i]++)
+            ;
+        if (at[i] == ntrees)
+            trees[ntrees++] = tree;
     }
-    if ((rc = oms_objects_load(c, want, true, nodes, err)))
+    if ((rc = oms_tree_lookup(c, (const char *const *)trees, ntrees, (const char *const *)keys, nk, found, err)))
         goto done;
-    json_array_clear(want);
-    for (i = 0; i < tags->nrows; i++) {
-        const json_t *root = json_object_get(nodes, oms_dbres_get(tags, i, 2));
+    for (i = 0; i < nt; i++) {
+        if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)
+            continue;
         json_array_foreach(changes, j, ch) {
-            const char *th = root && strcmp(oms_dbres_get(tags, i, 1), head) != 0 ? tag_version(nodes, root, ch) : NULL;
+            const char *th = keys[j][0] ? tag_version(found[at[i] * nk + j], ch) : NULL;
             if (th)
                 json_array_append_new(want, json_string(th));
         }
     }
     if ((rc = oms_objects_load(c, want, false, docs, err)))
         goto done;
-    for (i = 0; i < tags->nrows; i++) {
-        const json_t *root = json_object_get(nodes, oms_dbres_get(tags, i, 2));
+    for (i = 0; i < nt; i++) {
         json_t *entries = json_array();
         json_array_append_new(per_tag, entries);
+        if (strcmp(oms_dbres_get(tags, i, 1), head) == 0)
+            continue;
         json_array_foreach(changes, j, ch) {
-            const char *th = root && strcmp(oms_dbres_get(tags, i, 1), head) != 0 ? tag_version(nodes, root, ch) : NULL;
+            const char *th = keys[j][0] ? tag_version(found[at[i] * nk + j], ch) : NULL;
             if (!th)
                 continue;
             const char *text = json_string_value(json_object_get(docs, th));
@@ -203,14 +186,16 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
                 rc = oms_err_set(err, OMS_EINTERNAL, "object %.12s of tag %s is missing", th, oms_dbres_get(tags, i, 0));
                 goto done;
             }
-            diff_against_tag(entries, after, json_string_value(json_object_get(ch, "resource")), text,
-                             oms_dbres_get(tags, i, 0));
+            diff_against_tag(entries, after, keys[j], text, oms_dbres_get(tags, i, 0));
         }
     }
     rc = keep_reachable(c, head, tags, per_tag, breaking, err);
 done:
+    free(trees);
+    free(at);
+    free(keys);
+    free(found);
     json_decref(want);
-    json_decref(nodes);
     json_decref(docs);
     json_decref(per_tag);
     oms_dbres_free(tags);

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "infra/metrics.h"
+#include "store/tree_sql.h"
 #include "store/vcs_sql.h"
 #include "util/alloc.h"
 #include "util/canonical.h"
@@ -143,6 +145,7 @@ static void bucket_unref(oms_bucket *b)
         return;
     for (size_t i = 0; i < b->n; i++)
         oms_entry_unref(b->e[i]);
+    bucket_unref(b->base);
     free(b->e);
     free(b);
 }
@@ -156,6 +159,10 @@ static oms_bucket *bucket_copy(const oms_bucket *src)
     }
     b->n = src->n;
     b->hash[0] = '\0';
+    if (src->hash[0]) { /* sealed: its subtree's nodes are stored already */
+        b->base = (oms_bucket *)src;
+        atomic_fetch_add(&b->base->refs, 1);
+    }
     return b;
 }
 
@@ -222,6 +229,7 @@ oms_snapshot *oms_snapshot_fork(const oms_snapshot *base)
             atomic_fetch_add(&s->b[i]->refs, 1);
         }
     s->count = base->count;
+    memcpy(s->top, base->top, sizeof s->top);
     snprintf(s->tree, sizeof s->tree, "%s", base->tree);
     oms_revidx *rev = atomic_load(&((oms_snapshot *)base)->rev);
     if (rev)
@@ -288,7 +296,55 @@ bool oms_snapshot_remove(oms_snapshot *s, const char *key)
     return true;
 }
 
-static int seal_bucket(oms_bucket *b, oms_tree_emit_fn emit, void *ctx)
+/* ---- sealing: the tree id and the stored trie ---- */
+
+typedef struct {
+    unsigned char (*v)[32];
+    size_t n, cap;
+} hashset;
+
+static int collect_hash(void *p, const unsigned char hash[32], const unsigned char *body, size_t len)
+{
+    hashset *h = p;
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 32;
+        h->v = oms_xrealloc(h->v, h->cap * sizeof *h->v);
+    }
+    memcpy(h->v[h->n++], hash, 32);
+    return 0;
+}
+
+typedef struct {
+    const hashset *old;
+    oms_trie_emit_fn emit;
+    void *ctx;
+} new_only;
+
+/* Passes on the nodes the base bucket's subtree does not have. */
+static int emit_new(void *p, const unsigned char hash[32], const unsigned char *body, size_t len)
+{
+    new_only *f = p;
+    for (size_t i = 0; i < f->old->n; i++)
+        if (memcmp(f->old->v[i], hash, 32) == 0)
+            return 0;
+    return f->emit(f->ctx, hash, body, len);
+}
+
+/* The bucket's trie subtree (util/trie.h) from its sorted entries. */
+static int bucket_subtree(const oms_bucket *b, unsigned char out[32], oms_trie_emit_fn emit, void *ctx)
+{
+    oms_trie_item *items = oms_xmalloc((b->n ? b->n : 1) * sizeof *items);
+    for (size_t i = 0; i < b->n; i++)
+        /* content hashes are always 64 hex digits (oms_canonical_hash);
+         * anything else (unit-test stand-ins) is stored hashed */
+        if (oms_trie_item_set(&items[i], b->e[i]->key, strlen(b->e[i]->key), b->e[i]->hash))
+            oms_sha256(items[i].value, b->e[i]->hash, strlen(b->e[i]->hash));
+    int rc = oms_trie_subtree(items, b->n, OMS_TRIE_TOP_DEPTH, out, emit, ctx);
+    free(items);
+    return rc;
+}
+
+static int seal_bucket(oms_bucket *b, oms_trie_emit_fn emit, void *ctx)
 {
     json_t *o = json_object();
     b->bytes = sizeof *b + b->cap * sizeof *b->e;
@@ -296,19 +352,31 @@ static int seal_bucket(oms_bucket *b, oms_tree_emit_fn emit, void *ctx)
         json_object_set_new(o, b->e[i]->key, json_string(b->e[i]->hash));
         b->bytes += sizeof *b->e[i] + strlen(b->e[i]->key) + b->e[i]->len + 2 * 16;
     }
-    char *text = NULL;
-    int rc = oms_canonical_hash(o, b->hash, &text);
+    int rc = oms_canonical_hash(o, b->hash, NULL);
     json_decref(o);
-    if (rc == 0 && emit)
-        rc = emit(ctx, b->hash, text);
-    free(text);
+    if (rc == 0 && emit && b->base) {
+        /* A changed bucket rewrites only the path to what changed: the
+         * base's nodes are stored already. */
+        hashset old = {0};
+        unsigned char h[32];
+        rc = bucket_subtree(b->base, h, collect_hash, &old);
+        new_only f = {&old, emit, ctx};
+        if (rc == 0)
+            rc = bucket_subtree(b, b->node, emit_new, &f);
+        free(old.v);
+    } else if (rc == 0) {
+        rc = bucket_subtree(b, b->node, emit, ctx);
+    }
+    bucket_unref(b->base);
+    b->base = NULL;
     return rc;
 }
 
-int oms_snapshot_seal(oms_snapshot *s, oms_tree_emit_fn emit, void *ctx)
+int oms_snapshot_seal(oms_snapshot *s, oms_trie_emit_fn emit, void *ctx)
 {
     json_t *root = json_object();
     int rc = 0;
+    unsigned char(*sub)[32] = oms_xcalloc(OMS_BUCKETS, 32);
     for (int i = 0; i < OMS_BUCKETS && rc == 0; i++) {
         oms_bucket *b = s->b[i];
         if (!b)
@@ -318,13 +386,18 @@ int oms_snapshot_seal(oms_snapshot *s, oms_tree_emit_fn emit, void *ctx)
         char name[3];
         snprintf(name, sizeof name, "%02x", i);
         json_object_set_new(root, name, json_string(b->hash));
+        memcpy(sub[i], b->node, 32);
     }
-    char *text = NULL;
+    /* The tree id stays the Merkle root over the buckets' canonical JSON
+     * (commit ids hash it); only the trie is stored. */
     if (rc == 0)
-        rc = oms_canonical_hash(root, s->tree, &text);
-    if (rc == 0 && emit)
-        rc = emit(ctx, s->tree, text);
-    free(text);
+        rc = oms_canonical_hash(root, s->tree, NULL);
+    if (rc == 0) {
+        unsigned char prev[OMS_TRIE_TOP_NODES][32];
+        memcpy(prev, s->top, sizeof prev);
+        rc = oms_trie_top((const unsigned char(*)[32])sub, s->top, (const unsigned char(*)[32])prev, emit, ctx);
+    }
+    free(sub);
     json_decref(root);
     return rc;
 }
@@ -456,13 +529,49 @@ static int missing_object(oms_error *err, const char *hash)
     return oms_err_set(err, OMS_EINTERNAL, "object %.12s missing or unreadable", hash ? hash : "?");
 }
 
+/* The (key, resource hash) pairs of every leaf of a tree's nodes (rows
+ * hash_hex, body_hex, depth) into `pairs` (key -> hash) and `want`. */
+static int tree_pairs(const oms_dbres *nodes, json_t *pairs, json_t *want, const char *tree, oms_error *err)
+{
+    for (size_t i = 0; i < nodes->nrows; i++) {
+        size_t len = 0;
+        unsigned char *body = oms_trie_unhex_alloc(oms_dbres_get(nodes, i, 1), &len);
+        oms_trie_node n;
+        int rc = body ? oms_trie_parse(body, len, &n) : -1;
+        const char *key;
+        size_t klen;
+        const unsigned char *value;
+        while (rc == 0 && n.type == OMS_TRIE_LEAF && (rc = oms_trie_leaf_next(&n, &key, &klen, &value)) == 1) {
+            char k[512], h[65];
+            rc = klen < sizeof k ? 0 : -1;
+            if (rc == 0) {
+                memcpy(k, key, klen);
+                k[klen] = '\0';
+                oms_hex(h, value, 32);
+                json_object_set_new(pairs, k, json_string(h));
+                json_array_append_new(want, json_string(h));
+            }
+        }
+        free(body);
+        if (rc < 0)
+            return oms_err_set(err, OMS_EINTERNAL, "tree %.12s: node %.12s is malformed", tree,
+                               oms_dbres_get(nodes, i, 0));
+    }
+    return OMS_OK;
+}
+
+/* A commit's snapshot from its stored trie: every node in one recursive
+ * statement, the documents in bulk, then the tree id and the trie root
+ * recomputed and compared with what the commit and trees name (a node or a
+ * document altered or missing is an internal error naming the commit,
+ * never a wrong answer). */
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err)
 {
     *out = oms_snapshot_cache_get_any(commit);
     oms_metrics_snapshot_lookup(OMS_SNAP_COMMIT_ID, *out != NULL);
     if (*out)
         return OMS_OK;
-    oms_dbres *r = NULL;
+    oms_dbres *r = NULL, *nodes = NULL;
     int rc = oms_store_commit_tree(c, commit, &r, err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(err, OMS_ENOTFOUND, "no commit %.64s", commit);
@@ -470,65 +579,52 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
         oms_dbres_free(r);
         return rc;
     }
-    oms_snapshot *s = oms_snapshot_new_empty();
-    json_t *want = json_array(), *nodes = json_object(), *docs = json_object();
     const char *tree = oms_dbres_get(r, 0, 0);
-    json_array_append_new(want, json_string(tree));
-    if ((rc = oms_objects_load(c, want, true, nodes, err)))
+    oms_snapshot *s = oms_snapshot_new_empty();
+    json_t *pairs = json_object(), *want = json_array(), *docs = json_object();
+    const char *root = NULL;
+    if ((rc = oms_store_tree_nodes_all(c, tree, &nodes, err)))
         goto done;
-    json_t *root = json_object_get(nodes, tree);
+    for (size_t i = 0; i < nodes->nrows && !root; i++)
+        if (oms_dbres_int(nodes, i, 2) == 0)
+            root = oms_dbres_get(nodes, i, 0);
     if (!root) {
-        rc = missing_object(err, tree);
+        rc = oms_err_set(err, OMS_EINTERNAL, "commit %.12s: its tree %.12s is not stored", commit, tree);
         goto done;
     }
-    json_array_clear(want);
-    const char *k;
-    json_t *v;
-    json_object_foreach(root, k, v) json_array_append(want, v);
-    if ((rc = oms_objects_load(c, want, true, nodes, err)))
+    if ((rc = tree_pairs(nodes, pairs, want, tree, err)) || (rc = oms_objects_load(c, want, false, docs, err)))
         goto done;
-    json_array_clear(want);
-    json_object_foreach(root, k, v) {
-        json_t *bucket = json_object_get(nodes, json_string_value(v));
-        if (!bucket) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(pairs, key, v) {
+        oms_kind kind;
+        const char *name;
+        json_t *text = json_object_get(docs, json_string_value(v));
+        if (kind_and_name(key, &kind, &name)) {
+            rc = oms_err_set(err, OMS_EINTERNAL, "commit %.12s: its tree names %.100s", commit, key);
+            goto done;
+        }
+        if (!text) {
             rc = missing_object(err, json_string_value(v));
             goto done;
         }
-        const char *key;
-        json_t *rh;
-        json_object_foreach(bucket, key, rh) json_array_append(want, rh);
-    }
-    if ((rc = oms_objects_load(c, want, false, docs, err)))
-        goto done;
-    json_object_foreach(root, k, v) {
-        json_t *bucket = json_object_get(nodes, json_string_value(v));
-        const char *key;
-        json_t *rh;
-        json_object_foreach(bucket, key, rh) {
-            oms_kind kind;
-            const char *name;
-            json_t *text = json_object_get(docs, json_string_value(rh));
-            if (kind_and_name(key, &kind, &name))
-                continue;
-            if (!text) {
-                rc = missing_object(err, json_string_value(rh));
-                goto done;
-            }
-            oms_entry *e = oms_entry_new(kind, name, json_string_value(rh), json_string_value(text),
-                                         json_string_length(text), commit, oms_dbres_get(r, 0, 1),
-                                         oms_dbres_int(r, 0, 2));
-            oms_snapshot_put(s, e);
-        }
+        oms_entry *e = oms_entry_new(kind, name, json_string_value(v), json_string_value(text),
+                                     json_string_length(text), commit, oms_dbres_get(r, 0, 1), oms_dbres_int(r, 0, 2));
+        oms_snapshot_put(s, e);
     }
     oms_snapshot_seal(s, NULL, NULL);
-    /* A tree that does not hash to its id was altered in the database. */
-    if (strcmp(s->tree, tree) != 0)
-        rc = oms_err_set(err, OMS_EINTERNAL, "tree %.12s does not match its content", tree);
+    char got_root[65];
+    oms_hex(got_root, s->top[0], 32);
+    /* A tree that does not hash to its id (or whose nodes do not make its
+     * root) was altered in the database. */
+    if (strcmp(s->tree, tree) != 0 || strcasecmp(got_root, root) != 0)
+        rc = oms_err_set(err, OMS_EINTERNAL, "commit %.12s: tree %.12s does not match its content", commit, tree);
     snprintf(s->commit, sizeof s->commit, "%s", commit);
 done:
+    json_decref(pairs);
     json_decref(want);
-    json_decref(nodes);
     json_decref(docs);
+    oms_dbres_free(nodes);
     oms_dbres_free(r);
     if (rc) {
         oms_snapshot_unref(s);

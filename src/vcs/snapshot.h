@@ -4,10 +4,11 @@
  * reference-counted; a new commit's snapshot shares every unchanged bucket
  * and entry with its parent's (copy-on-write per bucket).
  *
- * The tree is content-addressed: a bucket's hash is the SHA-256 of the
- * canonical JSON {"KIND/NAME": resource_hash, ...}; the root's is that of
- * {"00": bucket_hash, ...} over non-empty buckets (two lowercase hex digits).
- * An empty ontology's root is "{}". */
+ * The tree id (what commit ids hash) is content-addressed: a bucket's hash
+ * is the SHA-256 of the canonical JSON {"KIND/NAME": resource_hash, ...};
+ * the id is that of {"00": bucket_hash, ...} over non-empty buckets (two
+ * lowercase hex digits); an empty ontology's is that of "{}". Only the
+ * trie (util/trie.h) is stored: each bucket is one subtree of it. */
 #ifndef OMS_SNAPSHOT_H
 #define OMS_SNAPSHOT_H
 
@@ -18,6 +19,7 @@
 
 #include "ontology/ontology.h"
 #include "store/db.h"
+#include "util/trie.h"
 
 #define OMS_BUCKETS 256
 
@@ -47,11 +49,14 @@ const oms_refs *oms_entry_refs(const oms_entry *e);
  * has it: no need to parse the canonical text again). */
 void oms_entry_refs_from_doc(oms_entry *e, const json_t *doc);
 
-typedef struct {
+typedef struct oms_bucket {
     atomic_int refs;
     size_t n, cap;
     oms_entry **e;        /* sorted by key */
     char hash[65];
+    unsigned char node[32]; /* the bucket's trie subtree (util/trie.h), set when sealed */
+    struct oms_bucket *base; /* the sealed bucket this one was copied from, until sealed:
+                              * only the subtree nodes it lacks are new */
     size_t bytes;         /* memory estimate, set when sealed */
     size_t cache_users;   /* cached snapshots holding it (under the cache's mutex) */
 } oms_bucket;
@@ -82,6 +87,9 @@ typedef struct {
     char commit[65];
     char tree[65];
     oms_bucket *b[OMS_BUCKETS]; /* NULL for an empty bucket */
+    /* The trie's top levels as of the last seal (top[0]: the stored root,
+     * what trees.root names); a fork starts from its base's. */
+    unsigned char top[OMS_TRIE_TOP_NODES][32];
     size_t count;
     /* Built on first need for a published snapshot (then immutable),
      * inherited and kept up to date by forks of a snapshot that has one. */
@@ -109,10 +117,12 @@ void oms_snapshot_put(oms_snapshot *s, oms_entry *e);
 /* Returns true when the key was present. */
 bool oms_snapshot_remove(oms_snapshot *s, const char *key);
 /* Recomputes the hashes of buckets changed since fork (their hash is empty)
- * and the root; fills s->tree. Calls emit(ctx, hash, text) for every tree
- * node it computed, so the caller can store new nodes. */
-typedef int (*oms_tree_emit_fn)(void *ctx, const char *hash, const char *text);
-int oms_snapshot_seal(oms_snapshot *s, oms_tree_emit_fn emit, void *ctx);
+ * and the root: s->tree, the tree id (the Merkle root over the buckets'
+ * canonical JSON, what commit ids hash), and s->top, the stored trie.
+ * Calls emit(ctx, hash, body, len) for every trie node that is new since
+ * the fork's base (docs/storage.md "Tree storage"), so the caller stores
+ * only those. */
+int oms_snapshot_seal(oms_snapshot *s, oms_trie_emit_fn emit, void *ctx);
 
 /* Iterates every entry (bucket order, then key order). */
 typedef void (*oms_entry_fn)(void *ctx, const oms_entry *e);
@@ -173,8 +183,8 @@ int oms_snapshot_for_branch_write(oms_dbconn *c, const char *branch, const char 
  * fields are then the commit itself). */
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err);
 /* Loads stored objects by hash (`hashes` a JSON array of strings) into `out`
- * (a JSON object hash -> parsed JSON when `parse`, for tree nodes, or the
- * text as a JSON string, for resources). An absent hash is left out. */
+ * (a JSON object hash -> parsed JSON when `parse`, or the text as a JSON
+ * string, for resources). An absent hash is left out. */
 int oms_objects_load(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err);
 
 #endif

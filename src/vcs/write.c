@@ -11,10 +11,12 @@
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "store/store.h"
+#include "store/tree_sql.h"
 #include "store/vcs_sql.h"
 #include "txn/change.h"
 #include "util/alloc.h"
 #include "util/canonical.h"
+#include "util/encoding.h"
 #include "store/bulk_sql.h"
 #include "vcs/commit.h"
 #include "vcs/compat.h"
@@ -339,10 +341,16 @@ static json_t *describe_changes(const oms_snapshot *base, const oms_snapshot *fo
 
 /* ---- storing ---- */
 
-/* Collects new tree nodes for one bulk insert. */
-static int collect_tree_node(void *ctx, const char *hash, const char *text)
+/* Collects the new trie nodes (docs/storage.md "Tree storage") for one
+ * bulk insert, as hex. */
+static int collect_tree_node(void *ctx, const unsigned char hash[32], const unsigned char *body, size_t len)
 {
-    return json_array_append_new(ctx, json_pack("[s,s,s]", hash, "tree", text));
+    char h[65], *b = oms_xmalloc(2 * len + 1);
+    oms_hex(h, hash, 32);
+    oms_hex(b, body, len);
+    int rc = json_array_append_new(ctx, json_pack("[s,s]", h, b));
+    free(b);
+    return rc;
 }
 
 static char *changed_paths_text(json_t *changes)
@@ -388,12 +396,13 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
         return rc;
     const char *override_id = ctx->override.used ? ctx->override.id : NULL;
     json_t *objects = json_array(), *change_rows = json_array(), *upserts = json_array(), *removed = json_array();
+    json_t *nodes = json_array();
     char *message = NULL;
-    if (!objects || !change_rows || !upserts || !removed) {
+    if (!objects || !change_rows || !upserts || !removed || !nodes) {
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
     }
-    rc = oms_snapshot_seal(fork, collect_tree_node, objects);
+    rc = oms_snapshot_seal(fork, collect_tree_node, nodes);
     if (rc) {
         rc = oms_err_set(err, OMS_ENOMEM, "cannot build the tree");
         goto done;
@@ -420,8 +429,12 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
                           .author = author, .message = message, .time_ms = now_ms,
                           .issue_keys = issue_keys, .override_id = override_id};
     oms_commit_id(&ci, id, NULL);
-    /* Objects first: a commit row never names a tree that is not stored. */
-    if ((rc = oms_bulk_objects(c, objects, err)) == OMS_OK && (rc = oms_commit_store(c, &ci, id, err)) == OMS_OK &&
+    /* Objects and the tree first: a commit row never names a tree that is
+     * not stored. */
+    char root[65];
+    oms_hex(root, fork->top[0], 32);
+    if ((rc = oms_bulk_objects(c, objects, err)) == OMS_OK && (rc = oms_store_tree_nodes_put(c, nodes, err)) == OMS_OK &&
+        (rc = oms_store_tree_put(c, fork->tree, root, err)) == OMS_OK && (rc = oms_commit_store(c, &ci, id, err)) == OMS_OK &&
         (rc = oms_bulk_changes(c, id, change_rows, err)) == OMS_OK &&
         (rc = oms_bulk_branch_upsert(c, w->branch, id, author, ci.time_ms, upserts, err)) == OMS_OK &&
         (rc = oms_bulk_branch_delete(c, w->branch, removed, err)) == OMS_OK)
@@ -444,6 +457,7 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
         rc = w->in_tx(c, w->in_tx_ctx, id, err);
 done:
     free(message);
+    json_decref(nodes);
     json_decref(objects);
     json_decref(change_rows);
     json_decref(upserts);

@@ -19,6 +19,7 @@ import os
 import re
 
 import harness
+import tree_format
 from harness import quote
 
 DEV = ("developer",)
@@ -27,6 +28,7 @@ AUDIT_KEY = "upgrade-test-audit-key-0123456789abcdef0123456789"
 # source's values instead of inserting.
 COUNTERS = {"audit_chain_head", "lock_fencing"}
 MAIN_CREATED_VERSION = 10  # 0010 dates main (created_at 0 before)
+TREE_NODES_VERSION = 14  # trees stored as trie nodes; legacy JSON tree objects before
 AUDIT_CHAIN_VERSION = 4  # events get prev_hash/hash from this version on
 
 
@@ -265,13 +267,18 @@ def test_upgrade_from_every_earlier_version(ctx):
     max_token = max(int(r[src_rows["locks"][0].index("fencing_token")]) for r in src_rows["locks"][1])
     for t in ("audit_events", "branches", "branch_resources", "commits", "locks"):
         assert len(src_rows[t][1]) >= 3, t  # the data is representative
+    # before version 14 a server stored its trees as JSON objects
+    ocols, orows = src_rows["objects"]
+    legacy = dict(src_rows)
+    legacy["objects"] = (ocols, list(orows) + [tuple({"hash": h, "type": t, "content": c}[k] for k in ocols)
+                                               for h, t, c in tree_format.all_legacy_objects(src)])
     for v in versions[:-1]:
         dst = ctx.new_server(env=env, secret=src.secret, start=False)
         out = dst.run_cli("migrate", "--to", str(v))
         assert out.returncode == 0 and f"schema version {v}" in out.stdout, (v, out.stdout, out.stderr)
         cols_at_v = _schema(dst)
         at_v = sorted(cols_at_v)
-        _copy(src, dst, src_rows, v)
+        _copy(src, dst, legacy if v < TREE_NODES_VERSION else src_rows, v)
         out = dst.run_cli("migrate")
         assert out.returncode == 0 and f"schema version {latest}" in out.stdout, (v, out.stdout, out.stderr)
         dst.start()

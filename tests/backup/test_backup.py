@@ -215,6 +215,10 @@ def _round_trip(ctx, src_backend, dst_backend):
         assert r.status == 200 and r.json()["ok"] is True, r
         r = s.get("/api/v1/schemas/team%2Fb/object-types/Thing3", headers=_h(s, issue=None))
         assert r.status == 200, r
+        # a commit's stored tree (tree_nodes, trees) came through: read at a commit
+        r = s.get("/api/v1/schemas/team%2Fb/object-types/Thing3?at=" + want["heads"]["team/b"],
+                  headers=_h(s, issue=None))
+        assert r.status == 200 and r.json()["api_name"] == "Thing3", r
     # the search index is not in the file: built again on the first search
     r = dst.get("/api/v1/search/team%2Fb?q=Thing3", headers=_h(dst, issue=None))
     assert r.status == 200 and any(x.get("api_name") == "Thing3" for x in r.json()["items"]), r
@@ -331,11 +335,59 @@ def refused(ctx, path, key, *expect, backend=None):
     return r.stderr
 
 
+def test_schema_13_backup_restores_with_trees_converted(ctx):
+    """A file of schema version 13 (before tree storage, docs/storage.md
+    "Tree storage"): trees as legacy JSON objects, no tree sections. It
+    restores into version 14 with its trees converted by the migration's
+    own code, every commit id and read at an old commit unchanged."""
+    import tree_format
+    srv, path, key, tmp = fixture(ctx)
+    lines = read_lines(path)
+    cells = lambda i: json.loads(lines[i])  # noqa: E731
+    nodes = {cells(i)[0]: bytes.fromhex(cells(i)[1]) for i in section_rows(lines, "tree_nodes")}
+    legacy = {}
+    for tid, root in (cells(i) for i in section_rows(lines, "trees")):
+        t, objs = tree_format.legacy_objects(tree_format.mapping(nodes, root))
+        assert t == tid, (t, tid)
+        legacy.update({o[0]: o for o in objs})
+    old, skip, section = [], False, None
+    for i, ln in enumerate(lines):
+        if ln.startswith(b'{"section"'):
+            section = json.loads(ln)["section"]
+            skip = section in ("tree_nodes", "trees")
+        if skip:
+            if ln.startswith(b'{"end"'):
+                skip = False
+            continue
+        if i == 1 or ln.startswith(b'{"manifest"'):
+            j = json.loads(ln)
+            (j.get("manifest") or j)["schema_version"] = 13
+            ln = json.dumps(j, separators=(",", ":")).encode()
+        if ln.startswith(b'{"end"') and section == "objects":
+            old += [json.dumps(list(o), separators=(",", ":"), ensure_ascii=False).encode() for o in legacy.values()]
+        old.append(ln)
+    p = write(tmp, "schema13", rehash(old))
+    r = run_oms(srv, "backup", "--verify", p)
+    assert r.returncode == 0 and "schema version 13" in r.stdout, (r.stdout, r.stderr)
+    t = target_server(ctx, ctx.backend, key)
+    r = run_oms(t, "restore", p)
+    assert r.returncode == 0, r.stderr
+    want = {c: tr for c, tr in srv.query("SELECT id, tree FROM commits")}
+    assert {c: tr for c, tr in t.query("SELECT id, tree FROM commits")} == want
+    assert int(t.query("SELECT count(*) FROM objects WHERE type = 'tree'")[0][0]) == 0
+    assert set(tree_format.roots(t)) == set(want.values())
+    t.start()
+    first = t.query("SELECT commit_id FROM commit_changes WHERE resource = 'shared-properties/Prop0'")[0][0]
+    r = t.get(f"/api/v1/schemas/feature%2Fa/shared-properties/Prop0?at={first}", headers=_h(t, issue=None))
+    assert r.status == 200 and r.json()["api_name"] == "Prop0", r
+    assert _create(t, "feature/a", "AfterOldRestore").status == 201
+
+
 def test_flipped_byte_in_each_section(ctx):
     srv, path, key, tmp = fixture(ctx)
     lines = read_lines(path)
     names = [json.loads(ln)["section"] for ln in lines if ln.startswith(b'{"section"')]
-    assert len(names) == 27, names
+    assert len(names) == 29, names
     checked = 0
     for name in names:
         rows = section_rows(lines, name)
@@ -356,11 +408,11 @@ def test_flipped_byte_in_each_section(ctx):
         p = write(tmp, f"flip-{name}", bad)
         err = refused(ctx, p, key)
         # the section's hash, or first the record's own hash where it has one
-        named = {"objects": "object ", "commits": "commit ", "audit_log": "audit log:",
+        named = {"objects": "object ", "commits": "commit ", "tree_nodes": "tree node ", "audit_log": "audit log:",
                  "audit_checkpoints": "checkpoint"}
         assert f"section {name}: SHA-256 mismatch" in err or f"section {name}, record" in err or named.get(name, "-") in err, (name, err)
         checked += 1
-    assert checked == 27, checked
+    assert checked == 29, checked
 
 
 def test_truncated(ctx):
@@ -436,7 +488,7 @@ def test_verify_without_database(ctx):
     assert r.returncode == 0 and ": OK:" in r.stdout and "signatures verified" in r.stdout, (r.stdout, r.stderr)
     r = run_oms(srv, "backup", "--verify", path, "--json", env={"OMS_AUDIT_KEY": None, "DATABASE_URL": "sqlite:/nonexistent/x.db"})
     out = json.loads(r.stdout)
-    assert r.returncode == 0 and out["ok"] and out["signatures_checked"] is False and out["sections"] == 27, out
+    assert r.returncode == 0 and out["ok"] and out["signatures_checked"] is False and out["sections"] == 29, out
     lines = read_lines(path)
     bad = list(lines)
     i = next(k for k in section_rows(lines, "branches") if b'"main"' in lines[k])

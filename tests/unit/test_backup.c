@@ -37,6 +37,8 @@ static int write_file(const char *path, int level, const char *commit_message, c
     if (rc == OMS_OK)
         rc = oms_bk_writer_new(&w, o, h, &err);
     for (const oms_backup_section *s = oms_backup_sections; rc == OMS_OK && s->name; s++) {
+        if (s->since > 9)
+            continue; /* a schema-9 file has no such section */
         rc = oms_bk_writer_section(w, s, &err);
         if (rc == OMS_OK && strcmp(s->name, "objects") == 0) {
             const char *row[] = {ROOT_TREE, "tree", object_content ? object_content : "{}"};
