@@ -33,43 +33,6 @@ void oms_tree_conv_free(oms_tree_conv *cv)
     free(cv);
 }
 
-static int collect(void *ctx, const unsigned char hash[32], const unsigned char *body, size_t len)
-{
-    char h[65], *b = oms_xmalloc(2 * len + 1);
-    oms_hex(h, hash, 32);
-    oms_hex(b, body, len);
-    int rc = json_array_append_new(ctx, json_pack("[s,s]", h, b));
-    free(b);
-    return rc;
-}
-
-/* hash -> parsed content of the legacy objects named in `hashes`. */
-static int load_objects(oms_dbconn *c, json_t *hashes, json_t *out, oms_error *err)
-{
-    size_t total = json_array_size(hashes);
-    for (size_t start = 0; start < total; start += 1000) {
-        json_t *chunk = json_array();
-        for (size_t i = start; i < total && i < start + 1000; i++)
-            json_array_append(chunk, json_array_get(hashes, i));
-        char *param = json_dumps(chunk, JSON_COMPACT);
-        json_decref(chunk);
-        if (!param)
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
-        oms_dbres *r = NULL;
-        int rc = oms_store_objects_in(c, param, &r, err);
-        free(param);
-        if (rc)
-            return rc;
-        for (size_t i = 0; i < r->nrows; i++) {
-            json_t *v = json_loads(oms_dbres_get(r, i, 1), 0, NULL);
-            if (v)
-                json_object_set_new(out, oms_dbres_get(r, i, 0), v);
-        }
-        oms_dbres_free(r);
-    }
-    return OMS_OK;
-}
-
 /* The JSON object's canonical hash must be `name`: the mapping is what the
  * tree id was computed from. */
 static bool hashes_to(const json_t *o, const char *name)
@@ -105,7 +68,7 @@ static int convert_bucket(oms_tree_conv *cv, const char *name, const json_t *buc
     unsigned char sub[32];
     if (rc == OMS_OK && n > 0) {
         qsort(items, n, sizeof *items, cmp_item);
-        if (oms_trie_subtree(items, n, OMS_TRIE_TOP_DEPTH, sub, collect, rows))
+        if (oms_trie_subtree(items, n, OMS_TRIE_TOP_DEPTH, sub, oms_store_tree_node_collect, rows))
             rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
     }
     free(items);
@@ -138,7 +101,7 @@ static int convert_tree(oms_tree_conv *cv, oms_dbconn *c, const char *id, const 
     }
     unsigned char top[OMS_TRIE_TOP_NODES][32];
     if (oms_trie_top((const unsigned char(*)[32])sub, top, cv->have_prev ? (const unsigned char(*)[32])cv->prev : NULL,
-                     collect, rows))
+                     oms_store_tree_node_collect, rows))
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
     memcpy(cv->prev, top, sizeof top);
     cv->have_prev = true;
@@ -159,7 +122,7 @@ int oms_tree_conv_batch(oms_tree_conv *cv, oms_dbconn *c, int64_t limit, int64_t
     json_t *want = json_array(), *roots = json_object(), *buckets = json_object(), *rows = json_array();
     for (size_t i = 0; i < ids->nrows; i++)
         json_array_append_new(want, json_string(oms_dbres_get(ids, i, 0)));
-    if ((rc = load_objects(c, want, roots, err)))
+    if ((rc = oms_store_objects_load(c, want, true, roots, err)))
         goto done;
     json_array_clear(want);
     for (size_t i = 0; i < ids->nrows; i++) {
@@ -181,7 +144,7 @@ int oms_tree_conv_batch(oms_tree_conv *cv, oms_dbconn *c, int64_t limit, int64_t
                 json_array_append(want, v);
         }
     }
-    if ((rc = load_objects(c, want, buckets, err)))
+    if ((rc = oms_store_objects_load(c, want, true, buckets, err)))
         goto done;
     size_t i;
     json_t *bh;

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 
 #include "store/dialect.h"
+#include "store/vcs_sql.h"
+#include "util/alloc.h"
+#include "util/encoding.h"
 
 #define CHUNK 1000
 
@@ -97,4 +100,41 @@ int oms_store_legacy_trees_delete(oms_dbconn *c, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("DELETE FROM objects WHERE type = 'tree'");
     return oms_db_run(c, &q, NULL, 0, NULL, err);
+}
+
+int oms_store_tree_node_collect(void *rows, const unsigned char hash[32], const unsigned char *body, size_t len)
+{
+    char h[65], *b = oms_xmalloc(2 * len + 1);
+    oms_hex(h, hash, 32);
+    oms_hex(b, body, len);
+    int rc = json_array_append_new(rows, json_pack("[s,s]", h, b));
+    free(b);
+    return rc;
+}
+
+int oms_store_objects_load(oms_dbconn *c, const json_t *hashes, bool parse, json_t *out, oms_error *err)
+{
+    size_t total = json_array_size(hashes);
+    for (size_t start = 0; start < total; start += 1000) {
+        json_t *chunk = json_array();
+        for (size_t i = start; i < total && i < start + 1000; i++)
+            json_array_append(chunk, json_array_get(hashes, i));
+        char *param = json_dumps(chunk, JSON_COMPACT);
+        json_decref(chunk);
+        if (!param)
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        oms_dbres *r = NULL;
+        int rc = oms_store_objects_in(c, param, &r, err);
+        free(param);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < r->nrows; i++) {
+            const char *content = oms_dbres_get(r, i, 1);
+            json_t *v = parse ? json_loads(content, 0, NULL) : json_string(content);
+            if (v)
+                json_object_set_new(out, oms_dbres_get(r, i, 0), v);
+        }
+        oms_dbres_free(r);
+    }
+    return OMS_OK;
 }

@@ -14,6 +14,14 @@
 /* Stores nodes unless present: `rows` is a JSON array of [hash_hex,
  * body_hex]. Held back with the transaction's next statement (PostgreSQL). */
 int oms_store_tree_nodes_put(oms_dbconn *c, const json_t *rows, oms_error *err);
+/* Appends one node to such `rows` (an oms_trie emit callback: `ctx` is
+ * the JSON array). */
+int oms_store_tree_node_collect(void *rows, const unsigned char hash[32], const unsigned char *body, size_t len);
+/* Loads the objects named in `hashes` (a JSON array of hex strings) into
+ * `out`, hash -> parsed JSON when `parse` (legacy tree nodes), else the
+ * text as a JSON string (resources); an absent hash is left out. One
+ * statement per 1,000 hashes. */
+int oms_store_objects_load(oms_dbconn *c, const json_t *hashes, bool parse, json_t *out, oms_error *err);
 /* Records the root node of tree `id` unless recorded (held back too). */
 int oms_store_tree_put(oms_dbconn *c, const char *id, const char *root_hex, oms_error *err);
 /* Every node of tree `id`, from its root down, in one statement (a

@@ -5,6 +5,7 @@
 
 #include "governance/overrides.h"
 #include "store/tags_sql.h"
+#include "store/tree_sql.h"
 #include "store/vcs_sql.h"
 #include "util/alloc.h"
 #include "vcs/tree_read.h"
@@ -170,7 +171,7 @@ static int check_tags(oms_dbconn *c, const char *head, const oms_snapshot *after
                 json_array_append_new(want, json_string(th));
         }
     }
-    if ((rc = oms_objects_load(c, want, false, docs, err)))
+    if ((rc = oms_store_objects_load(c, want, false, docs, err)))
         goto done;
     for (i = 0; i < nt; i++) {
         json_t *entries = json_array();

@@ -495,35 +495,6 @@ int oms_snapshot_for_branch_write(oms_dbconn *c, const char *branch, const char 
     return for_branch(c, branch, head, OMS_SNAP_COMMIT, out, err);
 }
 
-/* One statement per 1000 hashes: the hashes travel as one JSON array
- * parameter. */
-int oms_objects_load(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err)
-{
-    size_t total = json_array_size(hashes);
-    for (size_t start = 0; start < total; start += 1000) {
-        json_t *chunk = json_array();
-        for (size_t i = start; chunk && i < total && i < start + 1000; i++)
-            json_array_append(chunk, json_array_get(hashes, i));
-        char *param = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
-        json_decref(chunk);
-        if (!param)
-            return oms_err_set(err, OMS_ENOMEM, "out of memory");
-        oms_dbres *r = NULL;
-        int rc = oms_store_objects_in(c, param, &r, err);
-        free(param);
-        if (rc)
-            return rc;
-        for (size_t i = 0; i < r->nrows; i++) {
-            const char *content = oms_dbres_get(r, i, 1);
-            json_t *v = parse ? json_loads(content, 0, NULL) : json_string(content);
-            if (v)
-                json_object_set_new(out, oms_dbres_get(r, i, 0), v);
-        }
-        oms_dbres_free(r);
-    }
-    return OMS_OK;
-}
-
 static int missing_object(oms_error *err, const char *hash)
 {
     return oms_err_set(err, OMS_EINTERNAL, "object %.12s missing or unreadable", hash ? hash : "?");
@@ -592,7 +563,7 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
         rc = oms_err_set(err, OMS_EINTERNAL, "commit %.12s: its tree %.12s is not stored", commit, tree);
         goto done;
     }
-    if ((rc = tree_pairs(nodes, pairs, want, tree, err)) || (rc = oms_objects_load(c, want, false, docs, err)))
+    if ((rc = tree_pairs(nodes, pairs, want, tree, err)) || (rc = oms_store_objects_load(c, want, false, docs, err)))
         goto done;
     const char *key;
     json_t *v;

@@ -182,9 +182,5 @@ int oms_snapshot_for_branch_write(oms_dbconn *c, const char *branch, const char 
 /* Snapshot of any commit (from the cache or its stored tree; provenance
  * fields are then the commit itself). */
 int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **out, oms_error *err);
-/* Loads stored objects by hash (`hashes` a JSON array of strings) into `out`
- * (a JSON object hash -> parsed JSON when `parse`, or the text as a JSON
- * string, for resources). An absent hash is left out. */
-int oms_objects_load(oms_dbconn *c, json_t *hashes, bool parse, json_t *out, oms_error *err);
 
 #endif

@@ -341,18 +341,6 @@ static json_t *describe_changes(const oms_snapshot *base, const oms_snapshot *fo
 
 /* ---- storing ---- */
 
-/* Collects the new trie nodes (docs/storage.md "Tree storage") for one
- * bulk insert, as hex. */
-static int collect_tree_node(void *ctx, const unsigned char hash[32], const unsigned char *body, size_t len)
-{
-    char h[65], *b = oms_xmalloc(2 * len + 1);
-    oms_hex(h, hash, 32);
-    oms_hex(b, body, len);
-    int rc = json_array_append_new(ctx, json_pack("[s,s]", h, b));
-    free(b);
-    return rc;
-}
-
 static char *changed_paths_text(json_t *changes)
 {
     json_t *paths = json_array();
@@ -402,7 +390,7 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
     }
-    rc = oms_snapshot_seal(fork, collect_tree_node, nodes);
+    rc = oms_snapshot_seal(fork, oms_store_tree_node_collect, nodes);
     if (rc) {
         rc = oms_err_set(err, OMS_ENOMEM, "cannot build the tree");
         goto done;

@@ -7,6 +7,7 @@ at 10,000 types."""
 
 import threading
 
+import large_ontology
 from harness import quote
 
 DEV = ("developer",)
@@ -73,19 +74,11 @@ def test_sixteen_writers_on_one_branch_never_reload(ctx):
 
 
 def _type(i, implements=None):
-    d = {"api_name": f"T{i:05d}", "properties": [{"api_name": "id", "type": "string", "required": True},
-                                                   {"api_name": "name", "type": "string"}],
-         "primary_key": "id"}
-    if implements:
-        d["implements"] = implements
-    return d
+    return large_ontology.type_doc(i, implements=implements)
 
 
 def _batch(srv, branch, ops):
-    for start in range(0, len(ops), 1000):
-        r = srv.request("POST", f"/api/v1/schemas/{quote(branch)}/changes", headers=_h(srv),
-                        json_body={"operations": ops[start:start + 1000]}, timeout=600)
-        assert r.status == 200, r
+    large_ontology.apply_batches(srv, branch, ops, _h(srv))
 
 
 def test_integrity_at_ten_thousand_types(ctx):

@@ -7,6 +7,7 @@ changing a commit id, and a conversion killed midway resumes."""
 import signal
 
 import tree_format
+import large_ontology
 from harness import quote
 
 DEV = ("developer",)
@@ -32,19 +33,11 @@ def _url(branch, kind, name=None):
 
 
 def _type(i, extra=None):
-    d = {"api_name": f"T{i:05d}", "properties": [{"api_name": "id", "type": "string", "required": True},
-                                                   {"api_name": "name", "type": "string"}],
-         "primary_key": "id"}
-    if extra:
-        d["description"] = extra
-    return d
+    return large_ontology.type_doc(i, description=extra)
 
 
 def _batch(srv, branch, ops):
-    for start in range(0, len(ops), 1000):
-        r = srv.request("POST", f"/api/v1/schemas/{quote(branch)}/changes", headers=_h(srv),
-                        json_body={"operations": ops[start:start + 1000]}, timeout=600)
-        assert r.status == 200, r
+    large_ontology.apply_batches(srv, branch, ops, _h(srv))
 
 
 def _put(srv, branch, i, extra):
