@@ -245,9 +245,12 @@ static int64_t kill_after(void)
 /* The data step of version `v` in batches of transactions, each under the
  * migration lock (crash-safe: a batch commits whole; idempotent: the next
  * start converts what is left), then the last transaction finishes the
- * step and records the version. */
-static int run_data_step(oms_store *s, oms_dbconn *c, int v, oms_error *err)
+ * step and records the version. Instances starting together may all run
+ * it; *recorded_here is set only in the one that recorded the version (so
+ * it alone counts it as applied). */
+static int run_data_step(oms_store *s, oms_dbconn *c, int v, bool *recorded_here, oms_error *err)
 {
+    *recorded_here = false;
     oms_tree_conv *cv = oms_tree_conv_new();
     int64_t total = 0, n = 0, stop = kill_after();
     bool done = false;
@@ -280,7 +283,9 @@ static int run_data_step(oms_store *s, oms_dbconn *c, int v, oms_error *err)
         oms_db_rollback(c);
         return rc;
     }
-    return oms_db_commit(c, err);
+    if ((rc = oms_db_commit(c, err)) == OMS_OK)
+        *recorded_here = !done;
+    return rc;
 }
 
 int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
@@ -303,9 +308,10 @@ int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
             goto out;
         total += n;
         if (pending) {
-            if ((rc = run_data_step(s, c, pending, err)))
+            bool here = false;
+            if ((rc = run_data_step(s, c, pending, &here, err)))
                 goto out;
-            total++;
+            total += here;
         }
     } while (pending);
     if (applied)
