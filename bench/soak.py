@@ -67,7 +67,10 @@ def main():
     minutes = float(sys.argv[2]) if len(sys.argv) > 2 else float(os.environ.get("SOAK_MINUTES", "20"))
     interval = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
     cfg = sw.Config(seed_types=int(os.environ.get("SOAK_SEED_TYPES", "1000")), verify_max=500)
-    srv = harness.Server(backend, env={"OMS_LOG_LEVEL": "warn"})
+    env = {"OMS_LOG_LEVEL": "warn"}
+    if os.environ.get("OMS_SNAPSHOT_CACHE_MB"):  # to see what the cache holds (docs/BENCHMARKS.md)
+        env["OMS_SNAPSHOT_CACHE_MB"] = os.environ["OMS_SNAPSHOT_CACHE_MB"]
+    srv = harness.Server(backend, env=env)
     failures = []
     try:
         t = time.time()

@@ -14,6 +14,14 @@ with no think time. What the clients do:
   (`feature/wN-K`, from `main`), create object types and replace them; after
   FEATURE_WRITES writes there, open a proposal into `main` and start the
   next feature branch. History grows by one commit per acknowledged write.
+  The ontology does not (SOAK_STEADY=1, the default): past OWN_TARGET types
+  of its own on `develop`, a writer deletes as often as it creates there,
+  and past OWN_TARGET types of its own merged into `main`, its feature
+  branches delete its oldest merged types as often as they create new
+  ones, so `main` and `develop` stay near their seeded size plus
+  writers x OWN_TARGET x 2 and the soak measures time, not ontology growth
+  (which bench/commit_scale.sh measures apart, at 100 and 10,000 types).
+  SOAK_STEADY=0 gives the growing workload of the first soaks.
 - one reviewer (roles reviewer and developer): lists the open proposals into
   `main`, reads each (with its diff), approves it as a second user, merges
   it, and deletes the merged feature branch.
@@ -52,6 +60,7 @@ PROPOSAL_STEPS = ("branch", "create", "list", "read", "approve", "merge", "delet
 SHARED = "develop"
 TRUNK = "main"
 FEATURE_WRITES = 20  # writes on a feature branch before its proposal
+OWN_TARGET = 50  # a writer's own object types on each of develop and main, past which it deletes as it creates
 FLUSH_S = 1.0  # how often a client sends its samples to the parent
 SEED_PROPERTIES = 50
 
@@ -93,6 +102,7 @@ class Config:
         self.writers = writers if writers is not None else int(os.environ.get("SOAK_WRITERS", "4"))
         self.readers = readers if readers is not None else int(os.environ.get("SOAK_READERS", "3"))
         self.verify_max = verify_max  # acknowledged writes read back per writer (None: all)
+        self.steady = os.environ.get("SOAK_STEADY", "1") != "0"  # hold the ontology's size (module doc)
 
 
 # ---------------------------------------------------------------- seeding
@@ -221,12 +231,14 @@ def writer(c, wid, deadline, cfg, rnd):
     acked = []  # (branch, kind, name, commit, etag or None for a delete)
     proposals = 0
     mine_shared = []  # object types this writer created on develop
+    landed = []  # object types of its earlier feature branches (in main once their proposal merged), oldest first
     feature, fk, fwrites, ftypes = None, 0, 0, []
     n = 0
 
     def start_feature():
         nonlocal feature, fk, fwrites, ftypes
         fk += 1
+        landed.extend(name for name, _ in ftypes or [])
         feature, fwrites, ftypes = f"feature/w{wid}-{fk}", 0, []
         c.call("proposal", "POST", "/api/v1/branches", {"name": feature, "from": TRUNK}, expect=201, step="branch")
 
@@ -252,21 +264,34 @@ def writer(c, wid, deadline, cfg, rnd):
                               tolerate=(412,))
             if s == 200:
                 ack(SHARED, kind, name, rh)
-        elif x < 0.50:  # create on the shared branch
+        elif x < 0.50 and not (cfg.steady and len(mine_shared) >= OWN_TARGET):  # create on the shared branch
             name = f"W{wid}N{n}"
             s, rh, _ = c.call("write", "POST", _url(SHARED, "object-types"), new_type(name, f"w{wid} n{n}"),
                               expect=201)
             if s == 201:
                 ack(SHARED, "object-types", name, rh)
                 mine_shared.append((name, rh.get("etag")))
-        elif x < 0.55 and len(mine_shared) > 5:  # delete one of its own
+        elif x < 0.55 and len(mine_shared) > 5:  # delete one of its own (past OWN_TARGET: instead of creating)
             name, etag = mine_shared.pop(rnd.randrange(len(mine_shared)))
             s, rh, _ = c.call("write", "DELETE", _url(SHARED, "object-types", name), headers={"If-Match": etag},
                               expect=204)
             if s == 204:
                 ack(SHARED, "object-types", name, rh, etag=False)
         else:  # the feature branch
-            if ftypes and rnd.random() < 0.5:
+            if cfg.steady and len(landed) > OWN_TARGET and rnd.random() < 0.5:
+                # delete its oldest type already in main; one whose proposal
+                # has not merged yet is not on this branch: try it later
+                name = landed[0]
+                s, rh, _ = c.call("read", "GET", _url(feature, "object-types", name), tolerate=(404,))
+                if s == 200:
+                    s, rh, _ = c.call("write", "DELETE", _url(feature, "object-types", name),
+                                      headers={"If-Match": rh.get("etag", "")}, expect=204)
+                    if s == 204:
+                        landed.pop(0)
+                        ack(feature, "object-types", name, rh, etag=False)
+                else:
+                    landed.append(landed.pop(0))
+            elif ftypes and rnd.random() < 0.5:
                 k = rnd.randrange(len(ftypes))
                 name, etag = ftypes[k]
                 s, rh, _ = c.call("write", "PUT", _url(feature, "object-types", name),

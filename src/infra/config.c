@@ -190,6 +190,9 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_SNAPSHOT_CACHE_MB", CFG_INT, "256", 1, 65536, false, false,
      "MiB of branch and commit snapshots kept in memory (an LRU by bytes): writers and reads of a cached head "
      "never load it from the database (metrics oms_snapshot_cache_bytes, oms_snapshot_cache_limit_bytes)"},
+    {"OMS_DIFF_CACHE_MB", CFG_INT, "32", 1, 4096, false, false,
+     "MiB of diffs between two commits kept in memory as text (at most 64 pairs, least recently used out; a diff "
+     "larger than an eighth of this is not kept; metric oms_diff_cache_bytes)"},
 };
 const size_t oms_cfg_table_len = sizeof oms_cfg_table / sizeof oms_cfg_table[0];
 

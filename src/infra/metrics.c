@@ -78,6 +78,7 @@ static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
 static atomic_ulong g_snap_lookups[OMS_SNAP__COUNT][2];
 static atomic_size_t g_snap_bytes;
 static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
+static atomic_size_t g_diff_bytes;   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -312,6 +313,7 @@ void oms_metrics_snapshot_lookup(oms_snap_path path, int hit)
 
 void oms_metrics_snapshot_cache_bytes(size_t bytes) { atomic_store_explicit(&g_snap_bytes, bytes, memory_order_relaxed); }
 void oms_metrics_snapshot_cache_limit(size_t bytes) { atomic_store_explicit(&g_snap_limit, bytes, memory_order_relaxed); }
+void oms_metrics_diff_cache_bytes(size_t bytes) { atomic_store_explicit(&g_diff_bytes, bytes, memory_order_relaxed); }
 
 static void text_snapshots(oms_mtext *b)
 {
@@ -331,6 +333,8 @@ static void text_snapshots(oms_mtext *b)
     emit(b, "oms_snapshot_cache_bytes %zu\n", atomic_load_explicit(&g_snap_bytes, memory_order_relaxed));
     emit_family(b, "oms_snapshot_cache_limit_bytes", "gauge", "The snapshot cache's bound (OMS_SNAPSHOT_CACHE_MB).");
     emit(b, "oms_snapshot_cache_limit_bytes %zu\n", atomic_load_explicit(&g_snap_limit, memory_order_relaxed));
+    emit_family(b, "oms_diff_cache_bytes", "gauge", "Bytes of diff text held by the diff cache (bounded by OMS_DIFF_CACHE_MB).");
+    emit(b, "oms_diff_cache_bytes %zu\n", atomic_load_explicit(&g_diff_bytes, memory_order_relaxed));
 }
 
 void oms_metrics_text_lock_waits(oms_mtext *b)

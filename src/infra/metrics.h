@@ -48,6 +48,8 @@ void oms_metrics_snapshot_lookup(oms_snap_path path, int hit);
 void oms_metrics_snapshot_cache_bytes(size_t bytes);
 /* Its bound in bytes (OMS_SNAPSHOT_CACHE_MB, set at start). */
 void oms_metrics_snapshot_cache_limit(size_t bytes);
+/* The bytes of diff text the diff cache holds (a gauge). */
+void oms_metrics_diff_cache_bytes(size_t bytes);
 /* A request refused with 429, by rate-limit class (0 read, 1 write,
  * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
 #define OMS_METRICS_RL_CLASSES 3

@@ -75,6 +75,7 @@ typedef struct {
     atomic_int refs;
     size_t n, cap;
     oms_revref *v;
+    size_t cache_users; /* cached snapshots holding it (under the cache's mutex) */
 } oms_rbucket;
 
 typedef struct oms_revidx {
@@ -145,7 +146,6 @@ bool oms_snapshot_referrers(const oms_snapshot *s, const char *target, oms_refer
 void oms_revidx_replace(oms_snapshot *s, const oms_entry *old_e, oms_entry *new_e);
 oms_revidx *oms_revidx_fork(const oms_revidx *base);
 void oms_revidx_free(oms_revidx *r);
-size_t oms_snapshot_revidx_bytes(const oms_snapshot *s);
 /* Order of two keys in a snapshot (bucket, then key), as for qsort. */
 int oms_snapshot_key_order(const char *a, const char *b);
 

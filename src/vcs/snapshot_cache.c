@@ -35,7 +35,7 @@ typedef struct centry {
     int state;
     struct centry *prev, *next; /* LRU: head is the most recently used */
     struct centry *hnext;       /* hash chain */
-    size_t extra;               /* charged besides the buckets */
+    oms_revidx *rev;            /* the reverse index charged with it (NULL: none yet) */
 } centry;
 
 #define HASH_SLOTS 4096
@@ -65,12 +65,31 @@ static size_t hash_of(const char *commit)
 
 /* ---- byte accounting (under the mutex) ---- */
 
+/* The reverse-reference index's share: its table, and each of its buckets
+ * once however many cached snapshots share it (like the tree's buckets). A
+ * cached index bucket never changes: a fork copies a bucket it shares
+ * before changing it. */
+static size_t charge_revidx(const oms_revidx *r, int sign)
+{
+    size_t n = sizeof *r;
+    for (int i = 0; i < OMS_BUCKETS; i++) {
+        oms_rbucket *b = r->b[i];
+        if (!b)
+            continue;
+        if ((sign > 0 && b->cache_users++ == 0) || (sign < 0 && --b->cache_users == 0))
+            n += sizeof *b + b->cap * sizeof *b->v;
+    }
+    return n;
+}
+
 static void charge(centry *e, int sign)
 {
     oms_snapshot *s = e->s;
+    size_t n = sizeof *s + sizeof *e;
     if (sign > 0)
-        e->extra = sizeof *s + sizeof *e + oms_snapshot_revidx_bytes(s);
-    size_t n = e->extra;
+        e->rev = atomic_load(&s->rev);
+    if (e->rev)
+        n += charge_revidx(e->rev, sign);
     for (int i = 0; i < OMS_BUCKETS; i++) {
         oms_bucket *b = s->b[i];
         if (!b)
@@ -84,6 +103,18 @@ static void charge(centry *e, int sign)
         g.bytes += n;
     else
         g.bytes -= n < g.bytes ? n : g.bytes;
+    oms_metrics_snapshot_cache_bytes(g.bytes);
+}
+
+/* A snapshot's index is built on first need, often after it was cached:
+ * charged when the entry is next used. */
+static void charge_late_revidx(centry *e)
+{
+    oms_revidx *r;
+    if (e->rev || (r = atomic_load(&e->s->rev)) == NULL)
+        return;
+    e->rev = r;
+    g.bytes += charge_revidx(r, +1);
     oms_metrics_snapshot_cache_bytes(g.bytes);
 }
 
@@ -179,6 +210,7 @@ static void put_state(oms_snapshot *s, int state)
     if (!e && state == ST_FULL && (e = find(s->commit, ST_PENDING)) != NULL && e->s == s)
         e->state = ST_FULL; /* the writer's transaction committed */
     if (e) {
+        charge_late_revidx(e);
         lru_unlink(e);
         lru_push_front(e);
     } else {
@@ -200,6 +232,7 @@ static oms_snapshot *get_state(const char *commit, const int *states, int nstate
         if (e) {
             found = e->s;
             oms_snapshot_ref(found);
+            charge_late_revidx(e);
             lru_unlink(e);
             lru_push_front(e);
         }

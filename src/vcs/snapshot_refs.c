@@ -213,12 +213,3 @@ bool oms_snapshot_referrers(const oms_snapshot *s, const char *target, oms_refer
     free(v);
     return true;
 }
-
-/* Only the index's own table: its buckets are shared with the snapshot's
- * parent and children like the tree's, and its pairs (16 bytes a
- * reference) are small beside the documents they point from. */
-size_t oms_snapshot_revidx_bytes(const oms_snapshot *s)
-{
-    oms_revidx *r = atomic_load(&((oms_snapshot *)s)->rev);
-    return r ? sizeof *r : 0;
-}

@@ -131,6 +131,43 @@ static void reverse_index_follows_forks(void)
     oms_snapshot_unref(base);
 }
 
+/* The reverse-reference index is charged to the cache, each of its buckets
+ * once however many cached forks share it, and charged when it is built
+ * after the snapshot was cached; all of it is returned on removal. */
+static void reverse_index_is_charged_once(void)
+{
+    oms_snapshot_cache_clear();
+    oms_snapshot *base = oms_snapshot_new_empty();
+    for (int i = 0; i < 2000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "L%d", i);
+        oms_snapshot_put(base, link_to(name, "Target")); /* 2000 pairs under one target */
+    }
+    sealed(base, "rev-base");
+    oms_snapshot_cache_put(base);
+    size_t without, limit, count;
+    oms_snapshot_cache_stats(&without, &limit, &count);
+    oms_snapshot_revidx_ensure(base); /* built after caching */
+    oms_snapshot *hit = oms_snapshot_cache_get("rev-base");
+    size_t with;
+    oms_snapshot_cache_stats(&with, &limit, &count);
+    CHECK(with >= without + 2000 * sizeof(oms_revref)); /* charged at its next use */
+    /* a fork shares every index bucket but the one its change touches */
+    oms_snapshot *fork = oms_snapshot_fork(base);
+    oms_snapshot_put(fork, type_named("Other"));
+    sealed(fork, "rev-fork");
+    oms_snapshot_cache_put(fork);
+    size_t both;
+    oms_snapshot_cache_stats(&both, &limit, &count);
+    CHECK(both - with < 2000 * sizeof(oms_revref)); /* the shared 2000-pair bucket not charged twice */
+    oms_snapshot_unref(hit);
+    oms_snapshot_unref(fork);
+    oms_snapshot_unref(base);
+    oms_snapshot_cache_clear();
+    oms_snapshot_cache_stats(&both, &limit, &count);
+    CHECK_EQ_INT(both, 0);
+}
+
 /* The cache's own default is the configuration table's. */
 static void default_bound_is_the_tables(void)
 {
@@ -148,6 +185,7 @@ int main(void)
     oms_alloc_init();
     oms_snapshot_cache_set_limit_mb(1);
     static const t_case cases[] = {T(pending_is_for_heads_only_and_dropped_on_rollback), T(stays_within_its_bytes),
-                                   T(reverse_index_follows_forks), T(default_bound_is_the_tables)};
+                                   T(reverse_index_follows_forks), T(reverse_index_is_charged_once),
+                                   T(default_bound_is_the_tables)};
     return T_RUN("snapshot_cache", cases);
 }
