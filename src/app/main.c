@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/time.h"
+#include "txn/change.h"
 #include "vcs/diff_cache.h"
 #include "vcs/snapshot_cache.h"
 #include "vcs/write.h"
@@ -319,6 +320,7 @@ int main(int argc, char **argv)
     /* process-wide bounds every subcommand shares */
     oms_snapshot_cache_set_limit_mb((size_t)oms_config_int(cfg, "OMS_SNAPSHOT_CACHE_MB"));
     oms_diff_cache_set_limit_mb((size_t)oms_config_int(cfg, "OMS_DIFF_CACHE_MB"));
+    oms_change_group_commit(oms_config_int(cfg, "OMS_GROUP_COMMIT") != 0);
     int code;
     if (argc < 2)
         code = usage();

@@ -190,6 +190,11 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_SNAPSHOT_CACHE_MB", CFG_INT, "256", 1, 65536, false, false,
      "MiB of branch and commit snapshots kept in memory (an LRU by bytes): writers and reads of a cached head "
      "never load it from the database (metrics oms_snapshot_cache_bytes, oms_snapshot_cache_limit_bytes)"},
+    /* writes (docs/storage.md "Group commit") */
+    {"OMS_GROUP_COMMIT", CFG_INT, "1", 0, 1, false, false,
+     "1: writes of one branch that queue behind a transaction of that branch commit together in the next one, "
+     "each in its own savepoint and with its own commit and audit event (one WAL flush for many); 0: one "
+     "transaction per write"},
     {"OMS_DIFF_CACHE_MB", CFG_INT, "32", 1, 4096, false, false,
      "MiB of diffs between two commits kept in memory as text (at most 64 pairs, least recently used out; a diff "
      "larger than an eighth of this is not kept; metric oms_diff_cache_bytes)"},

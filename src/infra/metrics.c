@@ -78,7 +78,8 @@ static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
 static atomic_ulong g_snap_lookups[OMS_SNAP__COUNT][2];
 static atomic_size_t g_snap_bytes;
 static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
-static atomic_size_t g_diff_bytes;   /* the diff cache (src/vcs/diff_cache.c) */
+static atomic_size_t g_diff_bytes;
+static _Atomic uint64_t g_group_batches, g_group_changes; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -314,6 +315,11 @@ void oms_metrics_snapshot_lookup(oms_snap_path path, int hit)
 void oms_metrics_snapshot_cache_bytes(size_t bytes) { atomic_store_explicit(&g_snap_bytes, bytes, memory_order_relaxed); }
 void oms_metrics_snapshot_cache_limit(size_t bytes) { atomic_store_explicit(&g_snap_limit, bytes, memory_order_relaxed); }
 void oms_metrics_diff_cache_bytes(size_t bytes) { atomic_store_explicit(&g_diff_bytes, bytes, memory_order_relaxed); }
+void oms_metrics_group_commit(unsigned changes)
+{
+    atomic_fetch_add_explicit(&g_group_batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_group_changes, changes, memory_order_relaxed);
+}
 
 static void text_snapshots(oms_mtext *b)
 {
@@ -335,6 +341,11 @@ static void text_snapshots(oms_mtext *b)
     emit(b, "oms_snapshot_cache_limit_bytes %zu\n", atomic_load_explicit(&g_snap_limit, memory_order_relaxed));
     emit_family(b, "oms_diff_cache_bytes", "gauge", "Bytes of diff text held by the diff cache (bounded by OMS_DIFF_CACHE_MB).");
     emit(b, "oms_diff_cache_bytes %zu\n", atomic_load_explicit(&g_diff_bytes, memory_order_relaxed));
+    emit_family(b, "oms_group_commits_total", "counter",
+                "Transactions that committed several writes of one branch together (group commit).");
+    emit(b, "oms_group_commits_total %lu\n", atomic_load_explicit(&g_group_batches, memory_order_relaxed));
+    emit_family(b, "oms_group_commit_writes_total", "counter", "Writes run inside those transactions.");
+    emit(b, "oms_group_commit_writes_total %lu\n", atomic_load_explicit(&g_group_changes, memory_order_relaxed));
 }
 
 void oms_metrics_text_lock_waits(oms_mtext *b)

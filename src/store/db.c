@@ -44,6 +44,7 @@ struct oms_dbconn {
     bool begin_pending;
     later_stmt *later;
     int nlater, caplater;
+    bool savepoint_held; /* the member savepoint is still in `later`: never sent */
 };
 
 static _Atomic uint64_t g_roundtrips[2]; /* requests, background */
@@ -384,6 +385,7 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool m
     if (rc && *failed >= 0 && *failed < c->nlater)
         rc = reported_as(rc, c->later[*failed].as_code, c->later[*failed].as_msg, err);
     c->begin_pending = false;
+    c->savepoint_held = false;
     forget_later(c);
     if (s != stack)
         free(s);
@@ -607,6 +609,46 @@ void oms_db_rollback(oms_dbconn *c)
     oms_error ignored;
     if (c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, &ignored) != OMS_OK)
         after_failure(c);
+}
+
+/* ---- the member savepoint (txn/group_commit.c) ---- */
+
+int oms_db_savepoint(oms_dbconn *c, oms_error *err)
+{
+    if (c->depth == 0)
+        return oms_err_set(err, OMS_EINTERNAL, "a savepoint needs an open transaction");
+    int rc = queue_later(c, "SAVEPOINT oms_member", NULL, 0, 0, NULL, NULL, err);
+    /* held back when the driver pipelines: it travels with the member's
+     * first statement, and a member that sent nothing rolls back for free */
+    c->savepoint_held = rc == OMS_OK && c->nlater > 0;
+    return rc;
+}
+
+int oms_db_savepoint_release(oms_dbconn *c, oms_error *err)
+{
+    if (c->savepoint_held && c->nlater == 1) { /* nothing but the savepoint: nothing to send */
+        c->savepoint_held = false;
+        forget_later(c);
+        return OMS_OK;
+    }
+    return oms_db_exec(c, "RELEASE SAVEPOINT oms_member", NULL, 0, NULL, err);
+}
+
+int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err)
+{
+    bool held = c->savepoint_held;
+    c->savepoint_held = false;
+    forget_later(c);
+    if (held)
+        return OMS_OK; /* never sent: nothing of the member reached the server */
+    if (!c->handle)
+        return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
+    int rc = c->db->drv->exec(c->handle, "ROLLBACK TO SAVEPOINT oms_member", NULL, 0, NULL, err);
+    if (rc == OMS_OK)
+        rc = c->db->drv->exec(c->handle, "RELEASE SAVEPOINT oms_member", NULL, 0, NULL, err);
+    if (rc)
+        after_failure(c);
+    return rc;
 }
 
 bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }

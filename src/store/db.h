@@ -173,6 +173,16 @@ int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err);
 int oms_db_begin(oms_dbconn *c, bool write, oms_error *err);
 int oms_db_commit(oms_dbconn *c, oms_error *err);
 void oms_db_rollback(oms_dbconn *c);
+/* One change of a group commit inside the group's transaction
+ * (txn/group_commit.c): a savepoint before it, released when it succeeded
+ * (its held-back statements flushed, their failure its own), rolled back to
+ * when it failed, leaving the transaction as it was before the change. One
+ * level only. With a pipelining driver the savepoint travels with the
+ * change's first statement; a change that sent nothing costs nothing. A
+ * failed rollback means the transaction is lost. */
+int oms_db_savepoint(oms_dbconn *c, oms_error *err);
+int oms_db_savepoint_release(oms_dbconn *c, oms_error *err);
+int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err);
 bool oms_db_in_tx(const oms_dbconn *c);
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c);
 /* The database a connection belongs to. */

@@ -8,6 +8,7 @@
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "store/store.h"
+#include "txn/group_commit.h"
 
 /* A serialization failure (PostgreSQL 40001, surfaced as OMS_EUNAVAIL with
  * that message) is retried this many times more before it is answered. */
@@ -87,27 +88,37 @@ static bool serialization_failure(int rc, const oms_error *err)
     return rc == OMS_EUNAVAIL && strstr(err->msg, "serialization failure") != NULL;
 }
 
+/* The change's work inside an open transaction: the step, then the lock
+ * check of what it touched, override use, audit event, after-event hook and
+ * outbox. Alone it is wrapped by BEGIN and COMMIT (run_once); in a group
+ * commit, by the member's savepoint (group_commit.c). */
+static int change_body(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out,
+                       oms_error *err)
+{
+    declare_key(ctx, spec);
+    oms_change_outbox_fn outbox = atomic_load(&g_outbox);
+    int rc = spec->step(c, ctx, spec->arg, out, err);
+    if (rc != OMS_OK || out->no_op)
+        return rc;
+    /* after the step, which may have named a more precise action */
+    const char *action = action_of(ctx, spec);
+    if (!out->branch)
+        out->branch = spec->branch;
+    if ((rc = check_locks(c, ctx, spec, out, err)) == OMS_OK && (rc = oms_governance_in_tx(c, ctx, err)) == OMS_OK &&
+        (out->unaudited || (rc = append_event(c, ctx, action, out, err)) == OMS_OK) &&
+        (!spec->after_event || (rc = spec->after_event(c, ctx, spec->arg, out, err)) == OMS_OK))
+        rc = outbox ? outbox(c, ctx, action, out, err) : OMS_OK;
+    return rc;
+}
+
 static int run_once(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err)
 {
     int rc = oms_db_begin(c, true, err);
     if (rc)
         return rc;
-    declare_key(ctx, spec);
-    oms_change_outbox_fn outbox = atomic_load(&g_outbox);
-    if ((rc = spec->step(c, ctx, spec->arg, out, err)) == OMS_OK && !out->no_op) {
-        /* after the step, which may have named a more precise action */
-        const char *action = action_of(ctx, spec);
-        if (!out->branch)
-            out->branch = spec->branch;
-        if ((rc = check_locks(c, ctx, spec, out, err)) == OMS_OK &&
-            (rc = oms_governance_in_tx(c, ctx, err)) == OMS_OK &&
-            (out->unaudited || (rc = append_event(c, ctx, action, out, err)) == OMS_OK) &&
-            (!spec->after_event || (rc = spec->after_event(c, ctx, spec->arg, out, err)) == OMS_OK) &&
-            (!outbox || (rc = outbox(c, ctx, action, out, err)) == OMS_OK))
-            rc = oms_db_commit(c, err);
-        else
-            oms_db_rollback(c);
-        if (rc == OMS_OK)
+    rc = change_body(c, ctx, spec, out, err);
+    if (rc == OMS_OK && !out->no_op) {
+        if ((rc = oms_db_commit(c, err)) == OMS_OK)
             ctx->audited = true;
         return rc;
     }
@@ -115,10 +126,11 @@ static int run_once(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec, om
     return rc;
 }
 
-int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err)
+/* The change in a transaction of its own, retried on a serialization
+ * failure. */
+static int run_alone(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err)
 {
     oms_dbconn *c;
-    memset(out, 0, sizeof *out);
     int rc = oms_db_conn(ctx->store->db, &c, err);
     if (rc)
         return rc;
@@ -131,10 +143,26 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
             break;
         oms_ctx_problem_extra(ctx, NULL);
     }
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(ctx->store->db);
+    return rc;
+}
+
+void oms_change_group_commit(bool on) { oms_group_commit_enable(on); }
+
+int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc;
+    bool grouped = spec->groupable && oms_group_commit_run(ctx, spec, out, change_body, run_alone, &rc, err);
+    if (!grouped) {
+        rc = run_alone(ctx, spec, out, err);
+    } else if (serialization_failure(rc, err)) { /* the group's transaction lost a race: alone, once more */
+        oms_ctx_problem_extra(ctx, NULL);
+        rc = run_alone(ctx, spec, out, err);
+    }
     json_decref(out->detail);
     out->detail = NULL;
     ctx->touch_key = ctx->touch_branch = NULL; /* this change's only */
-    if (rc == OMS_EDB)
-        oms_db_conn_reset(ctx->store->db);
     return rc;
 }

@@ -57,6 +57,11 @@ typedef struct {
      * an ACL change raises, SPEC §10: its alert.raised event and the stored
      * alert). A failure rolls the change back. */
     oms_change_fn after_event;
+    /* The change may share a transaction with other changes of its branch
+     * (group commit, txn/group_commit.h): its step reads the branch row
+     * inside the transaction and moves the head by compare-and-swap, so it
+     * builds on whatever the change before it in the group committed. */
+    bool groupable;
 } oms_change_spec;
 
 /* The outbox hook: runs inside the transaction after the audit event, for
@@ -69,5 +74,7 @@ void oms_change_set_outbox(oms_change_outbox_fn fn);
  * change; on failure nothing was written and the caller renders the error
  * (the pipeline records the failure's event). */
 int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err);
+/* Group commit on or off (OMS_GROUP_COMMIT; on by default). */
+void oms_change_group_commit(bool on);
 
 #endif

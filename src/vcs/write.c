@@ -647,7 +647,7 @@ int oms_vcs_write(oms_ctx *ctx, oms_write *w, oms_write_result *res, oms_error *
         rc = dry_run(ctx, &s, err);
     } else {
         oms_change_spec spec = {.action = w->audit_action, .branch = w->branch, .check_locks = true,
-                                .step = write_step, .arg = &s};
+                                .step = write_step, .arg = &s, .groupable = true};
         oms_change_out out;
         rc = oms_change_run(ctx, &spec, &out, err);
         if (s.writing)

@@ -1,0 +1,214 @@
+/* Group commit per branch (docs/storage.md "Group commit").
+ *
+ * Writers on one branch are serialized by the branch row (FOR UPDATE) and
+ * each pays a whole transaction: the row taken, the WAL flushed, the row
+ * released, one after another. Here the writers of one branch that arrive
+ * while a transaction of that branch is in flight wait in a queue; when it
+ * ends, the first of them becomes the leader and runs every queued change
+ * in one transaction, each inside its own savepoint: each change reads the
+ * head the previous one moved, makes its own commit and its own audit
+ * event, and a change that fails rolls back to its savepoint alone. One
+ * COMMIT (one WAL flush, one row lock) then acknowledges them all; nobody
+ * is answered before it. A lone writer runs as before, without savepoints.
+ *
+ * The members' threads wait on a condition variable holding nothing (their
+ * connections idle, outside any transaction); the leader runs each change
+ * with that change's own context (principal, issue keys, lock id, arena),
+ * so the checks and the records are the change's, only the connection is
+ * the leader's. */
+#include "txn/group_commit.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "infra/metrics.h"
+#include "store/store.h"
+#include "util/alloc.h"
+
+#define SLOTS 256
+#define MAX_GROUPS 4096 /* past this many branches, writers run alone */
+#define MAX_BATCH 64
+
+typedef struct member {
+    oms_ctx *ctx;
+    const oms_change_spec *spec;
+    oms_change_out *out;
+    oms_error *err;
+    int rc;
+    bool written; /* released its savepoint: committed with the group */
+    bool done;    /* answered by a leader */
+    bool lead;    /* promoted: leads the next batch */
+    struct member *next;
+} member;
+
+typedef struct group {
+    struct group *next;
+    const oms_db *db;
+    char *branch;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool busy; /* a leader is running a batch */
+    member *head, *tail;
+} group;
+
+static pthread_mutex_t g_slot_mu = PTHREAD_MUTEX_INITIALIZER;
+static group *g_slots[SLOTS];
+static int g_ngroups;
+static atomic_bool g_enabled = true;
+
+void oms_group_commit_enable(bool on) { atomic_store(&g_enabled, on); }
+
+
+static unsigned slot_of(const oms_db *db, const char *branch)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)db;
+    for (const char *p = branch; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (unsigned)(h % SLOTS);
+}
+
+/* The branch's group, made on first use and kept (a process writes few
+ * branches; a deleted branch's group is a few dozen bytes). */
+static group *find(const oms_db *db, const char *branch)
+{
+    unsigned s = slot_of(db, branch);
+    pthread_mutex_lock(&g_slot_mu);
+    group *g = g_slots[s];
+    while (g && !(g->db == db && strcmp(g->branch, branch) == 0))
+        g = g->next;
+    if (!g && g_ngroups < MAX_GROUPS) {
+        g = oms_xcalloc(1, sizeof *g);
+        g->db = db;
+        g->branch = oms_xstrdup(branch);
+        pthread_mutex_init(&g->mu, NULL);
+        pthread_cond_init(&g->cv, NULL);
+        g->next = g_slots[s];
+        g_slots[s] = g;
+        g_ngroups++;
+    }
+    pthread_mutex_unlock(&g_slot_mu);
+    return g;
+}
+
+static void fail(member *m, int rc, const oms_error *why)
+{
+    m->rc = rc;
+    if (m->err != why)
+        oms_err_set(m->err, rc, "%s", why->msg);
+    m->written = false;
+}
+
+/* One change inside the group's transaction. Returns non-zero (with *lost)
+ * only when the transaction itself is gone. */
+static int run_member(oms_dbconn *c, member *m, oms_group_body_fn body, oms_error *lost)
+{
+    int rc = oms_db_savepoint(c, m->err);
+    if (rc == OMS_OK)
+        rc = body(c, m->ctx, m->spec, m->out, m->err);
+    bool no_op = rc == OMS_OK && m->out->no_op;
+    if (rc == OMS_OK && !no_op)
+        rc = oms_db_savepoint_release(c, m->err);
+    m->rc = rc;
+    if (rc == OMS_OK && !no_op) {
+        m->written = true;
+        return OMS_OK;
+    }
+    /* failed, or nothing to write: as if it never ran */
+    return oms_db_savepoint_rollback(c, lost);
+}
+
+static void run_batch(member **batch, int n, oms_group_body_fn body)
+{
+    oms_dbconn *c;
+    oms_error tx_err = {0};
+    int tx = oms_db_conn(batch[0]->ctx->store->db, &c, &tx_err);
+    if (tx == OMS_OK)
+        tx = oms_db_begin(c, true, &tx_err);
+    for (int i = 0; i < n && tx == OMS_OK; i++) {
+        member *m = batch[i];
+        m->ctx->override.used = false;
+        if ((tx = run_member(c, m, body, &tx_err)) != OMS_OK && m->rc == OMS_OK)
+            fail(m, tx, &tx_err);
+    }
+    if (tx == OMS_OK)
+        tx = oms_db_commit(c, &tx_err);
+    else if (c)
+        oms_db_rollback(c);
+    for (int i = 0; i < n; i++) {
+        member *m = batch[i];
+        if (tx != OMS_OK && (m->written || m->rc == OMS_OK))
+            fail(m, tx, &tx_err); /* nothing of the group was committed */
+        else if (m->written)
+            m->ctx->audited = true;
+    }
+    if (tx == OMS_EDB)
+        oms_db_conn_reset(batch[0]->ctx->store->db);
+    oms_metrics_group_commit((unsigned)n);
+}
+
+bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_group_body_fn body,
+                          oms_group_solo_fn solo, int *rc, oms_error *err)
+{
+    if (!atomic_load(&g_enabled) || !spec->branch)
+        return false;
+    group *g = find(ctx->store->db, spec->branch);
+    if (!g)
+        return false;
+    member me = {.ctx = ctx, .spec = spec, .out = out, .err = err};
+    pthread_mutex_lock(&g->mu);
+    if (g->busy) {
+        if (g->tail)
+            g->tail->next = &me;
+        else
+            g->head = &me;
+        g->tail = &me;
+        while (!me.done && !me.lead)
+            pthread_cond_wait(&g->cv, &g->mu);
+        if (me.done) {
+            pthread_mutex_unlock(&g->mu);
+            *rc = me.rc;
+            return true;
+        }
+    } else {
+        g->busy = true;
+    }
+    /* the leader: itself and whoever waits, in arrival order */
+    member *batch[MAX_BATCH];
+    int n = 0;
+    batch[n++] = &me;
+    while (g->head && n < MAX_BATCH) {
+        member *m = g->head;
+        g->head = m->next;
+        m->next = NULL;
+        batch[n++] = m;
+    }
+    if (!g->head)
+        g->tail = NULL;
+    pthread_mutex_unlock(&g->mu);
+
+    if (n == 1)
+        me.rc = solo(ctx, spec, out, err); /* alone: the usual transaction, no savepoint */
+    else
+        run_batch(batch, n, body);
+
+    /* answer the batch, hand the queue to its first waiter */
+    pthread_mutex_lock(&g->mu);
+    for (int i = 1; i < n; i++)
+        batch[i]->done = true;
+    if (g->head) {
+        member *next = g->head;
+        g->head = next->next;
+        if (!g->head)
+            g->tail = NULL;
+        next->next = NULL;
+        next->lead = true;
+    } else {
+        g->busy = false;
+    }
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    *rc = me.rc;
+    return true;
+}

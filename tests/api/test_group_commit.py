@@ -1,0 +1,170 @@
+"""Group commit (issue #21, docs/storage.md "Group commit"): writers of one
+branch that queue behind a transaction of that branch commit together in the
+next one, each in its own savepoint. Each write still gets its own commit
+(parent: the write before it), its own audit event and its own answer, only
+after the group's COMMIT; a write refused inside a group (412, 409, 423, a
+422 of validation) leaves nothing and costs the others nothing; with
+OMS_GROUP_COMMIT=0 every write has its own transaction. A kill -9 in the
+middle of groups is test_audit_crash.py (four writers on one branch)."""
+
+import threading
+
+from harness import quote
+
+DEV = ("developer",)
+ROOT = "f3ab1c4df08af46a9952b5215a76f927995c22be60560bd9441fc9b938e0534d"
+
+
+def _h(srv, sub="dev", **extra):
+    h = srv.auth(sub, DEV)
+    h["X-Issue-ID"] = "OMS-21"
+    h.update(extra)
+    return h
+
+
+def _url(branch, kind="shared-properties", name=None):
+    u = f"/api/v1/schemas/{quote(branch)}/{kind}"
+    return u + (f"/{name}" if name else "")
+
+
+def _branch(srv, name):
+    r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": name, "from": ROOT})
+    assert r.status == 201, r
+    return r.json()["head"]
+
+
+def _metric(srv, name):
+    r = srv.get("/metrics", headers=srv.auth("svc", ("service_account",)))
+    assert r.status == 200, r
+    for line in r.body.split("\n"):
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} missing from /metrics")
+
+
+def _concurrently(fns):
+    threads = [threading.Thread(target=f) for f in fns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _history(srv, head, stop):
+    """Commit ids from head back to stop (excluded), following first parents."""
+    out, c = [], head
+    while c != stop:
+        r = srv.get(f"/api/v1/commits/{c}", headers=_h(srv))
+        assert r.status == 200, r
+        out.append(c)
+        c = r.json()["parents"][0]
+    return out
+
+
+def test_sixteen_writers_share_transactions_each_with_its_own_commit(ctx):
+    srv = ctx.server
+    b = "group/sixteen"
+    start = _branch(srv, b)
+    batches0 = _metric(srv, "oms_group_commits_total")
+    writes0 = _metric(srv, "oms_group_commit_writes_total")
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        for i in range(10):
+            name = f"G{w}x{i}"
+            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"w{w}", **{"X-Request-ID": f"grp-{name}"}),
+                            json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+
+    _concurrently([lambda w=w: writer(w) for w in range(16)])
+    assert [s for _, s, _ in got] == [201] * 160, sorted({s for _, s, _ in got})
+    commits = {c for _, _, c in got}
+    assert len(commits) == 160  # one commit per write, grouped or not
+    batches = _metric(srv, "oms_group_commits_total") - batches0
+    grouped = _metric(srv, "oms_group_commit_writes_total") - writes0
+    assert batches >= 1 and grouped >= 2 * batches, (batches, grouped)  # 16 writers queue: groups form
+    # the branch's history is exactly these 160 commits, each on the one before
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    assert set(_history(srv, head, start)) == commits
+    # each write's own audit event names its own commit; each reads back at it
+    events = srv.audit_events("request_id LIKE 'grp-G%'")
+    assert len(events) == 160
+    by_rid = {e["request_id"]: e for e in events}
+    rows = dict(srv.query("SELECT request_id, commit_id FROM audit_events WHERE request_id LIKE 'grp-G%'"))
+    for name, _, commit in got:
+        assert by_rid[f"grp-{name}"]["action"] == "shared_property.create"
+        assert rows[f"grp-{name}"] == commit
+    for name, _, commit in got[::16]:
+        r = srv.get(_url(b, name=name) + f"?at={commit}", headers=_h(srv))
+        assert r.status == 200, r
+
+
+def test_refused_writes_in_a_group_leave_nothing_and_cost_the_others_nothing(ctx):
+    srv = ctx.server
+    b = "group/mixed"
+    start = _branch(srv, b)
+    for name in ("Taken", "Locked", "Stale"):
+        r = srv.request("POST", _url(b), headers=_h(srv), json_body={"api_name": name, "type": "string"})
+        assert r.status == 201, r
+    stale_etag = r.header("ETag")
+    r = srv.request("PUT", _url(b, name="Stale"), headers=_h(srv, **{"If-Match": stale_etag}),
+                    json_body={"api_name": "Stale", "type": "string", "description": "moved on"})
+    assert r.status == 200, r
+    r = srv.request("POST", "/api/v1/locks", headers=_h(srv, sub="holder"),
+                    json_body={"branch": b, "resource_type": "shared-properties", "resource_id": "Locked",
+                               "reason": "migration", "ttl_seconds": 600})
+    assert r.status == 201, r
+    before = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    batches0 = _metric(srv, "oms_group_commits_total")
+    got, lock = [], threading.Lock()
+
+    def call(tag, method, url, body, **headers):
+        r = srv.request(method, url, headers=_h(srv, sub=f"u-{tag}", **headers), json_body=body)
+        with lock:
+            got.append((tag, r.status, r.header("X-Commit")))
+
+    fns = []
+    for i in range(12):
+        fns.append(lambda i=i: call(f"ok{i}", "POST", _url(b), {"api_name": f"Fine{i}", "type": "string"}))
+    for i in range(3):
+        fns.append(lambda i=i: call(f"dup{i}", "POST", _url(b), {"api_name": "Taken", "type": "string"}))
+        fns.append(lambda i=i: call(f"stale{i}", "PUT", _url(b, name="Stale"),
+                                    {"api_name": "Stale", "type": "string", "description": f"lost {i}"},
+                                    **{"If-Match": stale_etag}))
+        fns.append(lambda i=i: call(f"locked{i}", "PUT", _url(b, name="Locked"),
+                                    {"api_name": "Locked", "type": "string", "description": "blocked"},
+                                    **{"If-Match": "*"}))
+        fns.append(lambda i=i: call(f"bad{i}", "POST", _url(b, "object-types"),  # a dangling reference
+                                    {"api_name": f"Bad{i}", "primary_key": "id",
+                                     "properties": [{"api_name": "id", "type": "string", "required": True},
+                                                    {"api_name": "x", "type": "string", "shared_property": "NoSuch"}]}))
+    _concurrently(fns)
+    assert _metric(srv, "oms_group_commits_total") > batches0  # some ran grouped
+    want = {"ok": 201, "dup": 409, "stale": 412, "locked": 423, "bad": 409}
+    for tag, status, _ in got:
+        assert status == want[tag.rstrip("0123456789")], (tag, status)
+    ok_commits = {c for tag, _, c in got if tag.startswith("ok")}
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    assert set(_history(srv, head, before)) == ok_commits  # the refused wrote no commit
+    for i in range(3):
+        assert srv.get(_url(b, "object-types", f"Bad{i}"), headers=_h(srv)).status == 404
+    assert srv.get(_url(b, name="Stale"), headers=_h(srv)).json()["description"] == "moved on"
+    assert srv.get(_url(b, name="Locked"), headers=_h(srv)).json().get("description") != "blocked"
+    assert len(_history(srv, head, start)) == 4 + 12
+
+
+def test_group_commit_can_be_switched_off(ctx):
+    srv = ctx.new_server(env={"OMS_GROUP_COMMIT": "0"})
+    b = "group/off"
+    _branch(srv, b)
+    statuses = []
+
+    def writer(w):
+        for i in range(5):
+            statuses.append(srv.request("POST", _url(b), headers=_h(srv, sub=f"w{w}"),
+                                        json_body={"api_name": f"Off{w}x{i}", "type": "string"}).status)
+
+    _concurrently([lambda w=w: writer(w) for w in range(8)])
+    assert statuses == [201] * 40
+    assert _metric(srv, "oms_group_commits_total") == 0
