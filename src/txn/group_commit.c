@@ -119,18 +119,30 @@ static int run_member(oms_dbconn *c, member *m, oms_group_body_fn body, oms_erro
     return oms_db_savepoint_rollback(c, lost);
 }
 
-static void run_batch(member **batch, int n, oms_group_body_fn body)
+/* Out of time waiting for the database (a held branch row, a stalled
+ * server): whoever waits behind would wait for the same thing. */
+static bool timed_out(int rc) { return rc == OMS_ETIMEOUT; }
+
+/* Runs the batch; returns the member whose timeout ended it, or NULL. */
+static member *run_batch(member **batch, int n, oms_group_body_fn body)
 {
-    oms_dbconn *c;
+    oms_dbconn *c = NULL;
     oms_error tx_err = {0};
     int tx = oms_db_conn(batch[0]->ctx->store->db, &c, &tx_err);
     if (tx == OMS_OK)
         tx = oms_db_begin(c, true, &tx_err);
+    member *late = NULL;
     for (int i = 0; i < n && tx == OMS_OK; i++) {
         member *m = batch[i];
+        if (late) { /* not run: it would wait the same time again */
+            fail(m, late->rc, late->err);
+            continue;
+        }
         m->ctx->override.used = false;
         if ((tx = run_member(c, m, body, &tx_err)) != OMS_OK && m->rc == OMS_OK)
             fail(m, tx, &tx_err);
+        if (timed_out(m->rc))
+            late = m;
     }
     if (tx == OMS_OK)
         tx = oms_db_commit(c, &tx_err);
@@ -146,6 +158,7 @@ static void run_batch(member **batch, int n, oms_group_body_fn body)
     if (tx == OMS_EDB)
         oms_db_conn_reset(batch[0]->ctx->store->db);
     oms_metrics_group_commit((unsigned)n);
+    return late;
 }
 
 bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_group_body_fn body,
@@ -188,15 +201,31 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
         g->tail = NULL;
     pthread_mutex_unlock(&g->mu);
 
-    if (n == 1)
+    member *late = NULL;
+    if (n == 1) {
         me.rc = solo(ctx, spec, out, err); /* alone: the usual transaction, no savepoint */
-    else
-        run_batch(batch, n, body);
+        late = timed_out(me.rc) ? &me : NULL;
+    } else {
+        late = run_batch(batch, n, body);
+    }
 
     /* answer the batch, hand the queue to its first waiter */
     pthread_mutex_lock(&g->mu);
     for (int i = 1; i < n; i++)
         batch[i]->done = true;
+    /* The database kept this batch waiting past its deadline: the writes
+     * queued behind it would wait for the same row or server, one
+     * deadline after another. They get the same answer now (503
+     * database_timeout, nothing written), each within its own deadline. */
+    while (late && g->head) {
+        member *m = g->head;
+        g->head = m->next;
+        m->next = NULL;
+        fail(m, late->rc, late->err);
+        m->done = true;
+    }
+    if (!g->head)
+        g->tail = NULL;
     if (g->head) {
         member *next = g->head;
         g->head = next->next;
