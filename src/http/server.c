@@ -661,9 +661,14 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     long workers = oms_config_int(app->cfg, "OMS_WORKERS");
     if (workers <= 0) {
         /* A handler thread blocks while its database answers: against
-         * PostgreSQL (another process) four per core keep the cores busy;
-         * SQLite works in-process and has one writer, so one per core. */
-        workers = oms_db_single_writer(app->store->db) ? cores : 4 * cores;
+         * PostgreSQL (another process) four per core keep the cores busy.
+         * SQLite works in-process and has one writer: without group commit
+         * more threads than cores only poll for its lock (p99 of 16
+         * writers: 500 ms at 8 threads); with it, writes queue in-process
+         * and commit in batches, and four per core serve best
+         * (docs/BENCHMARKS.md, group commit). */
+        bool one_writer = oms_db_single_writer(app->store->db) && !oms_config_int(app->cfg, "OMS_GROUP_COMMIT");
+        workers = one_writer ? cores : 4 * cores;
     }
     /* The event loops only parse, hand over and send: one per core. */
     long loops = cores;

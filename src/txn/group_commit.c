@@ -15,7 +15,11 @@
  * connections idle, outside any transaction); the leader runs each change
  * with that change's own context (principal, issue keys, lock id, arena),
  * so the checks and the records are the change's, only the connection is
- * the leader's. */
+ * the leader's.
+ *
+ * On PostgreSQL there is one group per branch (writes to other branches
+ * commit in parallel transactions); on SQLite, whose file has one writer,
+ * one group for all writes. */
 #include "txn/group_commit.h"
 
 #include <pthread.h>
@@ -166,7 +170,11 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
 {
     if (!atomic_load(&g_enabled) || !spec->branch)
         return false;
-    group *g = find(ctx->store->db, spec->branch);
+    /* SQLite has one writer for the whole file: there every write queues
+     * in one group, whatever its branch, instead of polling for the file's
+     * lock in SQLite's busy handler (each member still reads and moves
+     * its own branch's head). */
+    group *g = find(ctx->store->db, oms_db_single_writer(ctx->store->db) ? "" : spec->branch);
     if (!g)
         return false;
     member me = {.ctx = ctx, .spec = spec, .out = out, .err = err};
