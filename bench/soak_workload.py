@@ -21,7 +21,12 @@ with no think time. What the clients do:
   ones, so `main` and `develop` stay near their seeded size plus
   writers x OWN_TARGET x 2 and the soak measures time, not ontology growth
   (which bench/commit_scale.sh measures apart, at 100 and 10,000 types).
-  SOAK_STEADY=0 gives the growing workload of the first soaks.
+  Nor does the review backlog: a writer with MAX_OPEN proposals waiting
+  works on `develop` until one of them is merged (one reviewer merged
+  about half of what four writers opened, and a backlog of hundreds of
+  stale feature branches made every diff and merge against `main` larger
+  by the minute). SOAK_STEADY=0 gives the growing workload of the first
+  soaks.
 - one reviewer (roles reviewer and developer): lists the open proposals into
   `main`, reads each (with its diff), approves it as a second user, merges
   it, and deletes the merged feature branch.
@@ -61,6 +66,7 @@ SHARED = "develop"
 TRUNK = "main"
 FEATURE_WRITES = 20  # writes on a feature branch before its proposal
 OWN_TARGET = 50  # a writer's own object types on each of develop and main, past which it deletes as it creates
+MAX_OPEN = 2  # a writer's proposals waiting for review, past which it works on develop until one merges
 FLUSH_S = 1.0  # how often a client sends its samples to the parent
 SEED_PROPERTIES = 50
 
@@ -232,6 +238,7 @@ def writer(c, wid, deadline, cfg, rnd):
     proposals = 0
     mine_shared = []  # object types this writer created on develop
     landed = []  # object types of its earlier feature branches (in main once their proposal merged), oldest first
+    waiting, checked_at = [], 0.0  # its proposals not merged yet (as last seen), and when it looked
     feature, fk, fwrites, ftypes = None, 0, 0, []
     n = 0
 
@@ -246,10 +253,26 @@ def writer(c, wid, deadline, cfg, rnd):
         if rh.get("x-commit"):
             acked.append((branch, kind, name, rh["x-commit"], rh.get("etag") if etag else None))
 
+    def at_open_limit():
+        nonlocal checked_at
+        if len(waiting) < MAX_OPEN:
+            return False
+        if time.monotonic() - checked_at >= 1.0:
+            checked_at = time.monotonic()
+            still = []
+            for pid in waiting:
+                s, _, p = c.call("proposal", "GET", f"/api/v1/proposals/{pid}", step="read")
+                if s != 200 or (p or {}).get("state") == "open":
+                    still.append(pid)
+            waiting[:] = still
+        return len(waiting) >= MAX_OPEN
+
     start_feature()
     while time.monotonic() < deadline:
         n += 1
         x = rnd.random()
+        if x >= 0.55 and cfg.steady and fwrites >= FEATURE_WRITES and at_open_limit():
+            x = rnd.random() * 0.40  # its proposals wait for review: a replace on develop instead
         if x < 0.40:  # replace a seeded resource on the shared branch
             if rnd.random() < 0.85:
                 kind, i = "object-types", rnd.randrange(cfg.seed_types)
@@ -307,11 +330,13 @@ def writer(c, wid, deadline, cfg, rnd):
             if s in (200, 201):
                 ack(feature, "object-types", name, rh)
             fwrites += 1
-            if fwrites >= FEATURE_WRITES:
-                s, _, _ = c.call("proposal", "POST", "/api/v1/proposals",
-                                 {"source": feature, "target": TRUNK, "title": f"{feature} for SOAK-{wid + 2}",
-                                  "description": "Soak feature"}, expect=201, step="create")
+            if fwrites >= FEATURE_WRITES and not (cfg.steady and at_open_limit()):
+                s, _, made = c.call("proposal", "POST", "/api/v1/proposals",
+                                    {"source": feature, "target": TRUNK, "title": f"{feature} for SOAK-{wid + 2}",
+                                     "description": "Soak feature"}, expect=201, step="create")
                 proposals += 1 if s == 201 else 0
+                if s == 201 and made:
+                    waiting.append(made["id"])
                 start_feature()
     return acked, proposals
 
