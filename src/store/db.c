@@ -128,11 +128,17 @@ static void set_depth(oms_dbconn *c, int depth)
 }
 
 /* SQLite: the process's turn to write, waited for at most the busy
- * timeout, like the file's lock itself. */
-static int take_writer(oms_dbconn *c, oms_error *err)
+ * timeout, like the file's lock itself; *waited_ms says how long. */
+static int take_writer(oms_dbconn *c, int *waited_ms, oms_error *err)
 {
+    *waited_ms = 0;
     if (!oms_db_single_writer(c->db))
         return OMS_OK;
+    if (pthread_mutex_trylock(&c->db->writer) == 0) {
+        c->holds_writer = true;
+        return OMS_OK;
+    }
+    int64_t t0 = oms_mono_ns();
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     int ms = c->db->opts.busy_timeout_ms > 0 ? c->db->opts.busy_timeout_ms : 5000;
@@ -145,6 +151,7 @@ static int take_writer(oms_dbconn *c, oms_error *err)
     if (pthread_mutex_timedlock(&c->db->writer, &until) != 0)
         return oms_err_set(err, OMS_ETIMEOUT, "database is locked (waited %d ms for the other writers)", ms);
     c->holds_writer = true;
+    *waited_ms = (int)((oms_mono_ns() - t0) / 1000000);
     return OMS_OK;
 }
 
@@ -576,10 +583,20 @@ int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
         set_depth(c, 1);
         return OMS_OK;
     }
-    if (write && (rc = take_writer(c, err)) != OMS_OK)
+    int waited = 0;
+    if (write && (rc = take_writer(c, &waited, err)) != OMS_OK)
         return rc;
+    /* the turn and the file's lock share one busy timeout: the deadline
+     * holds for the whole wait (another process may hold the file) */
+    bool shortened = waited > 0 && c->db->drv->deadline;
+    if (shortened) {
+        int busy = c->db->opts.busy_timeout_ms > 0 ? c->db->opts.busy_timeout_ms : 5000;
+        c->db->drv->deadline(c->handle, busy - waited > 1 ? busy - waited : 1);
+    }
     count_trip();
     rc = c->db->drv->begin(c->handle, write, err);
+    if (shortened)
+        c->db->drv->deadline(c->handle, c->deadline);
     /* BEGIN changes nothing: a lost connection gets one more try. */
     if (rc && retry_safe(after_failure(c), true)) {
         oms_error rerr;
