@@ -282,6 +282,15 @@ class Server:
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
+    def metric(self, name):
+        """The value of an unlabelled metric from /metrics."""
+        r = self.get("/metrics", headers=self.auth("svc", ("service_account",)))
+        assert r.status == 200, r
+        for line in r.body.split("\n"):
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"{name} missing from /metrics")
+
     # ---- the database ----
     def query(self, sql):
         """Rows of a read-only query against the server's database."""

@@ -34,12 +34,7 @@ def _branch(srv, name):
 
 
 def _metric(srv, name):
-    r = srv.get("/metrics", headers=srv.auth("svc", ("service_account",)))
-    assert r.status == 200, r
-    for line in r.body.split("\n"):
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} missing from /metrics")
+    return srv.metric(name)
 
 
 def _concurrently(fns):

@@ -152,12 +152,7 @@ def test_configuration_doc_matches_the_table(ctx):
 
 
 def _gauge(srv, name):
-    r = srv.get("/metrics", headers=srv.auth("svc", ("service_account",)))
-    assert r.status == 200, r
-    for line in r.body.split("\n"):
-        if line.startswith(name + " "):
-            return int(line.split()[1])
-    raise AssertionError(f"{name} missing from /metrics")
+    return int(srv.metric(name))
 
 
 def test_snapshot_cache_size_is_a_checked_setting(ctx):
