@@ -108,8 +108,14 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
      * the busy handler: when several processes open a fresh file at once
      * (concurrent `oms migrate`), retry for as long as a writer would wait. */
     for (int waited = 0;; waited += 10) {
-        rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL,
-                          NULL, &msg);
+        /* temp_store=MEMORY: a savepoint's sub-journal (group commit runs
+         * each write in one) and the statement journals of a write
+         * transaction stay in memory instead of spilling past 64 KiB to a
+         * temporary file (232 KB of writes per commit at 10,000 types). */
+        rc = sqlite3_exec(db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                          "PRAGMA temp_store=MEMORY;",
+                          NULL, NULL, &msg);
         if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= busy_timeout_ms)
             break;
         sqlite3_free(msg);
