@@ -344,16 +344,32 @@ static int bucket_subtree(const oms_bucket *b, unsigned char out[32], oms_trie_e
     return rc;
 }
 
-static int seal_bucket(oms_bucket *b, oms_trie_emit_fn emit, void *ctx)
+/* The bucket's hash: of the canonical JSON object {key: resource hash}. */
+static int bucket_hash(oms_bucket *b, oms_canonical_map *m)
 {
-    json_t *o = json_object();
-    b->bytes = sizeof *b + b->cap * sizeof *b->e;
-    for (size_t i = 0; i < b->n; i++) {
-        json_object_set_new(o, b->e[i]->key, json_string(b->e[i]->hash));
-        b->bytes += sizeof *b->e[i] + strlen(b->e[i]->key) + b->e[i]->len + 2 * 16;
+    bool plain = true;
+    for (size_t i = 0; i < b->n && plain; i++)
+        plain = oms_canonical_map_add(m, b->e[i]->key, b->e[i]->hash);
+    if (plain) {
+        oms_canonical_map_hash(m, b->hash);
+        return 0;
     }
+    json_t *o = json_object();
+    for (size_t i = 0; i < b->n; i++)
+        json_object_set_new(o, b->e[i]->key, json_string(b->e[i]->hash));
     int rc = oms_canonical_hash(o, b->hash, NULL);
     json_decref(o);
+    return rc;
+}
+
+static int seal_bucket(oms_bucket *b, oms_canonical_map *m, oms_trie_emit_fn emit, void *ctx)
+{
+    b->bytes = sizeof *b + b->cap * sizeof *b->e;
+    for (size_t i = 0; i < b->n; i++)
+        b->bytes += sizeof *b->e[i] + strlen(b->e[i]->key) + b->e[i]->len + 2 * 16;
+    oms_canonical_map_init(m, b->n * 100);
+    int rc = bucket_hash(b, m);
+    oms_canonical_map_free(m);
     if (rc == 0 && emit && b->base) {
         /* A changed bucket rewrites only the path to what changed: the
          * base's nodes are stored already. */
@@ -374,7 +390,11 @@ static int seal_bucket(oms_bucket *b, oms_trie_emit_fn emit, void *ctx)
 
 int oms_snapshot_seal(oms_snapshot *s, oms_trie_emit_fn emit, void *ctx)
 {
-    json_t *root = json_object();
+    /* The tree id stays the Merkle root over the buckets' canonical JSON
+     * (commit ids hash it): the object {"%02x" bucket: bucket hash}; only
+     * the trie is stored. */
+    oms_canonical_map root, scratch;
+    oms_canonical_map_init(&root, OMS_BUCKETS * 72);
     int rc = 0;
     unsigned char(*sub)[32] = oms_xcalloc(OMS_BUCKETS, 32);
     for (int i = 0; i < OMS_BUCKETS && rc == 0; i++) {
@@ -382,23 +402,22 @@ int oms_snapshot_seal(oms_snapshot *s, oms_trie_emit_fn emit, void *ctx)
         if (!b)
             continue;
         if (!b->hash[0])
-            rc = seal_bucket(b, emit, ctx);
+            rc = seal_bucket(b, &scratch, emit, ctx);
         char name[3];
         snprintf(name, sizeof name, "%02x", i);
-        json_object_set_new(root, name, json_string(b->hash));
+        if (rc == 0 && !oms_canonical_map_add(&root, name, b->hash))
+            rc = -1; /* a sealed bucket's hash is always 64 hex digits */
         memcpy(sub[i], b->node, 32);
     }
-    /* The tree id stays the Merkle root over the buckets' canonical JSON
-     * (commit ids hash it); only the trie is stored. */
     if (rc == 0)
-        rc = oms_canonical_hash(root, s->tree, NULL);
+        oms_canonical_map_hash(&root, s->tree);
+    oms_canonical_map_free(&root);
     if (rc == 0) {
         unsigned char prev[OMS_TRIE_TOP_NODES][32];
         memcpy(prev, s->top, sizeof prev);
         rc = oms_trie_top((const unsigned char(*)[32])sub, s->top, (const unsigned char(*)[32])prev, emit, ctx);
     }
     free(sub);
-    json_decref(root);
     return rc;
 }
 

@@ -1,0 +1,113 @@
+/* util/canonical: the string-map writer used to seal snapshots gives the
+ * same bytes (so the same hash) as jansson's canonical dump, for random
+ * maps of every size, and refuses every string jansson would escape. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "t.h"
+#include "util/alloc.h"
+#include "util/canonical.h"
+#include "util/encoding.h"
+
+static int by_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *random_plain(unsigned *seed, size_t max)
+{
+    size_t n = (size_t)rand_r(seed) % max;
+    char *s = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        char c;
+        do
+            c = (char)(0x20 + rand_r(seed) % 95);
+        while (c == '"' || c == '\\');
+        s[i] = c;
+    }
+    s[n] = '\0';
+    return s;
+}
+
+static void random_maps_hash_as_jansson_dumps_them(void)
+{
+    unsigned seed = 21;
+    for (int round = 0; round < 300; round++) {
+        size_t n = (size_t)rand_r(&seed) % 300;
+        char **keys = malloc((n + 1) * sizeof *keys);
+        json_t *o = json_object();
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            char *key = random_plain(&seed, 24);
+            if (json_object_get(o, key)) {
+                free(key);
+                continue;
+            }
+            json_object_set_new(o, key, json_string("")); /* value set below */
+            keys[k++] = key;
+        }
+        qsort(keys, k, sizeof *keys, by_strcmp);
+        oms_canonical_map m;
+        oms_canonical_map_init(&m, 16);
+        int added = 1;
+        for (size_t i = 0; i < k; i++) {
+            char *value = random_plain(&seed, 70);
+            json_object_set_new(o, keys[i], json_string(value));
+            added &= oms_canonical_map_add(&m, keys[i], value);
+            free(value);
+        }
+        CHECK(added);
+        char want[65], got[65];
+        char *text = NULL;
+        CHECK_EQ_INT(oms_canonical_hash(o, want, &text), 0);
+        char *mine = strdup(m.text.data);
+        oms_canonical_map_hash(&m, got);
+        CHECK_EQ_STR(got, want);
+        /* the text before closing is the dump without its final brace */
+        CHECK(strlen(text) == strlen(mine) + 1 && strncmp(text, mine, strlen(mine)) == 0);
+        free(mine);
+        free(text);
+        oms_canonical_map_free(&m);
+        json_decref(o);
+        for (size_t i = 0; i < k; i++)
+            free(keys[i]);
+        free(keys);
+    }
+}
+
+static void empty_map_is_empty_object(void)
+{
+    oms_canonical_map m;
+    oms_canonical_map_init(&m, 0);
+    char got[65], want[65];
+    oms_canonical_map_hash(&m, got);
+    oms_sha256_hex(want, "{}", 2);
+    CHECK_EQ_STR(got, want);
+    /* reusable after hashing */
+    CHECK(oms_canonical_map_add(&m, "a", "b"));
+    oms_canonical_map_hash(&m, got);
+    oms_sha256_hex(want, "{\"a\":\"b\"}", 9);
+    CHECK_EQ_STR(got, want);
+    oms_canonical_map_free(&m);
+}
+
+static void strings_jansson_escapes_are_refused(void)
+{
+    const char *escaped[] = {"a\"b", "back\\slash", "tab\t", "nl\n", "\x01", "caf\xc3\xa9", "\x7f", "\xff"};
+    for (size_t i = 0; i < sizeof escaped / sizeof *escaped; i++) {
+        oms_canonical_map m;
+        oms_canonical_map_init(&m, 0);
+        CHECK(!oms_canonical_map_add(&m, escaped[i], "v"));
+        CHECK(!oms_canonical_map_add(&m, "k", escaped[i]));
+        CHECK(oms_canonical_map_add(&m, "k/ok", "plain / text"));
+        oms_canonical_map_free(&m);
+    }
+}
+
+int main(void)
+{
+    oms_alloc_init();
+    static const t_case cases[] = {T(random_maps_hash_as_jansson_dumps_them), T(empty_map_is_empty_object),
+                                   T(strings_jansson_escapes_are_refused)};
+    return T_RUN("canonical", cases);
+}
