@@ -171,6 +171,20 @@ int oms_store_webhook_claim(oms_dbconn *c, const char *owner, int64_t now_ms, in
         "UPDATE webhooks SET lease_owner = $1, lease_until = $3 WHERE id = (SELECT id FROM webhooks"
         " WHERE enabled = 1 AND lease_until < $2 ORDER BY lease_until, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
         " RETURNING " WH_COLS};
+    /* Looked for with a read first: the idle workers poll several times a
+     * second, and on SQLite an UPDATE takes the file's write lock even when
+     * it matches nothing, so every poll would hold up a committing writer
+     * (whose BEGIN IMMEDIATE then sleeps in the busy handler). */
+    static const oms_sql any = OMS_SQL_BOTH("SELECT 1 FROM webhooks WHERE enabled = 1 AND lease_until < $1 LIMIT 1");
+    oms_dbparam a[] = {DBP_INT(now_ms)};
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &any, a, 1, &r, err);
+    bool claimable = rc == OMS_OK && r->nrows > 0;
+    if (rc != OMS_OK || !claimable) {
+        *out = r;
+        return rc;
+    }
+    oms_dbres_free(r);
     oms_dbparam p[] = {DBP_TEXT(owner), DBP_INT(now_ms), DBP_INT(until_ms)};
     return oms_db_run(c, &q, p, 3, out, err);
 }
