@@ -100,7 +100,7 @@ static int convert_tree(oms_tree_conv *cv, oms_dbconn *c, const char *id, const 
             return oms_err_set(err, OMS_EINTERNAL, "tree %.12s: bucket %.3s is missing or misplaced", id, name);
     }
     unsigned char top[OMS_TRIE_TOP_NODES][32];
-    if (oms_trie_top((const unsigned char(*)[32])sub, top, cv->have_prev ? (const unsigned char(*)[32])cv->prev : NULL,
+    if (oms_trie_top((const unsigned char(*)[32])sub, top, cv->have_prev ? (const unsigned char(*)[32])cv->prev : NULL, NULL,
                      oms_store_tree_node_collect, rows))
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
     memcpy(cv->prev, top, sizeof top);

@@ -158,12 +158,25 @@ int oms_trie_subtree(const oms_trie_item *items, size_t n, int depth, unsigned c
 
 static size_t level_off(int level) { return level == 0 ? 0 : level == 1 ? 1 : level == 2 ? 5 : 21; }
 
+/* Is any bucket under top node p of `level` marked in `dirty`? A level-L
+ * node covers 4^(4-L) consecutive buckets. */
+static bool covers_dirty(const unsigned char dirty[32], int level, size_t p)
+{
+    size_t span = (size_t)1 << (2 * (4 - level)), first = p * span;
+    for (size_t i = first; i < first + span; i++)
+        if (dirty[i / 8] & (1u << (i % 8)))
+            return true;
+    return false;
+}
+
 int oms_trie_top(const unsigned char sub[256][32], unsigned char top[OMS_TRIE_TOP_NODES][32],
-                 const unsigned char (*prev)[32], oms_trie_emit_fn emit, void *ctx)
+                 const unsigned char (*prev)[32], const unsigned char dirty[32], oms_trie_emit_fn emit, void *ctx)
 {
     for (int level = 3; level >= 0; level--) {
         size_t nodes = (size_t)1 << (2 * level);
         for (size_t p = 0; p < nodes; p++) {
+            if (dirty && prev && !covers_dirty(dirty, level, p))
+                continue; /* unchanged: top holds prev's hash */
             unsigned char body[3 + 4 * 32];
             size_t len = 3;
             body[0] = OMS_TRIE_FORMAT;

@@ -65,9 +65,11 @@ int oms_trie_subtree(const oms_trie_item *items, size_t n, int depth, unsigned c
  * bucket): top[0] is the root, level L (0-3) node p is top[(4^L-1)/3 + p],
  * an all-zero hash for an absent node. A node is emitted when `prev` is
  * NULL or its hash differs from prev's at the same place (a commit stores
- * only the top nodes it changed). */
+ * only the top nodes it changed). With `dirty` (a bitmap of the buckets
+ * whose subtree may have changed) and `prev`, `top` must hold prev's
+ * values, and only the nodes above a dirty bucket are recomputed. */
 int oms_trie_top(const unsigned char sub[256][32], unsigned char top[OMS_TRIE_TOP_NODES][32],
-                 const unsigned char (*prev)[32], oms_trie_emit_fn emit, void *ctx);
+                 const unsigned char (*prev)[32], const unsigned char dirty[32], oms_trie_emit_fn emit, void *ctx);
 
 bool oms_trie_zero(const unsigned char h[32]);
 

@@ -52,6 +52,8 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
     e->api_name = e->key + sl + 1;
     e->kind = kind;
     snprintf(e->hash, sizeof e->hash, "%s", hash);
+    oms_sha256(e->khash, e->key, sl + 1 + al);
+    e->raw_ok = strlen(e->hash) == 64 && oms_trie_unhex(e->raw, e->hash, 32) == 0;
     memcpy(e->text, text, len);
     e->text[len] = '\0';
     e->len = len;
@@ -123,6 +125,7 @@ void oms_entry_unref(oms_entry *e)
 
 int oms_bucket_of(const char *key)
 {
+    /* the first byte of the key's SHA-256: oms_entry.khash[0] for an entry */
     unsigned char md[32];
     oms_sha256(md, key, strlen(key));
     return md[0];
@@ -189,6 +192,7 @@ oms_snapshot *oms_snapshot_new_empty(void)
 {
     oms_snapshot *s = oms_xcalloc(1, sizeof *s);
     atomic_init(&s->refs, 1);
+    s->top_stale = true;
     return s;
 }
 
@@ -230,6 +234,8 @@ oms_snapshot *oms_snapshot_fork(const oms_snapshot *base)
         }
     s->count = base->count;
     memcpy(s->top, base->top, sizeof s->top);
+    memcpy(s->dirty, base->dirty, sizeof s->dirty);
+    s->top_stale = base->top_stale;
     snprintf(s->tree, sizeof s->tree, "%s", base->tree);
     oms_revidx *rev = atomic_load(&((oms_snapshot *)base)->rev);
     if (rev)
@@ -251,12 +257,13 @@ static oms_bucket *writable_bucket(oms_snapshot *s, int idx)
     }
     b->hash[0] = '\0';
     s->tree[0] = '\0';
+    s->dirty[idx / 8] |= (unsigned char)(1u << (idx % 8));
     return b;
 }
 
 void oms_snapshot_put(oms_snapshot *s, oms_entry *e)
 {
-    oms_bucket *b = writable_bucket(s, oms_bucket_of(e->key));
+    oms_bucket *b = writable_bucket(s, e->khash[0]);
     long i = bucket_find(b, e->key);
     if (atomic_load(&s->rev))
         oms_revidx_replace(s, i >= 0 ? b->e[i] : NULL, e);
@@ -334,11 +341,18 @@ static int emit_new(void *p, const unsigned char hash[32], const unsigned char *
 static int bucket_subtree(const oms_bucket *b, unsigned char out[32], oms_trie_emit_fn emit, void *ctx)
 {
     oms_trie_item *items = oms_xmalloc((b->n ? b->n : 1) * sizeof *items);
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
+        const oms_entry *e = b->e[i];
+        items[i].key = e->key;
+        items[i].klen = strlen(e->key);
+        memcpy(items[i].khash, e->khash, 32);
         /* content hashes are always 64 hex digits (oms_canonical_hash);
          * anything else (unit-test stand-ins) is stored hashed */
-        if (oms_trie_item_set(&items[i], b->e[i]->key, strlen(b->e[i]->key), b->e[i]->hash))
-            oms_sha256(items[i].value, b->e[i]->hash, strlen(b->e[i]->hash));
+        if (e->raw_ok)
+            memcpy(items[i].value, e->raw, 32);
+        else
+            oms_sha256(items[i].value, e->hash, strlen(e->hash));
+    }
     int rc = oms_trie_subtree(items, b->n, OMS_TRIE_TOP_DEPTH, out, emit, ctx);
     free(items);
     return rc;
@@ -415,7 +429,12 @@ int oms_snapshot_seal(oms_snapshot *s, oms_trie_emit_fn emit, void *ctx)
     if (rc == 0) {
         unsigned char prev[OMS_TRIE_TOP_NODES][32];
         memcpy(prev, s->top, sizeof prev);
-        rc = oms_trie_top((const unsigned char(*)[32])sub, s->top, (const unsigned char(*)[32])prev, emit, ctx);
+        rc = oms_trie_top((const unsigned char(*)[32])sub, s->top, (const unsigned char(*)[32])prev,
+                          s->top_stale ? NULL : s->dirty, emit, ctx);
+        if (rc == 0) {
+            memset(s->dirty, 0, sizeof s->dirty);
+            s->top_stale = false;
+        }
     }
     free(sub);
     return rc;

@@ -29,6 +29,12 @@ typedef struct {
     const char *api_name; /* into key, after the '/' */
     oms_kind kind;
     char hash[65];        /* content hash: the resource's ETag */
+    /* The trie's view of the entry (util/trie.h), computed once: SHA-256 of
+     * the key, and the content hash as bytes (raw_ok: it is 64 hex digits;
+     * unit-test stand-ins are not, and are hashed at seal time instead). */
+    unsigned char khash[32];
+    unsigned char raw[32];
+    bool raw_ok;
     char *text;           /* canonical JSON of the document */
     size_t len;
     char commit[65];      /* last commit on the first-parent line that changed it */
@@ -91,6 +97,11 @@ typedef struct {
     /* The trie's top levels as of the last seal (top[0]: the stored root,
      * what trees.root names); a fork starts from its base's. */
     unsigned char top[OMS_TRIE_TOP_NODES][32];
+    /* Buckets changed since `top` was computed (bit i: bucket i), so a seal
+     * rehashes only the top nodes above them; top_stale: all of them (a
+     * snapshot built from nothing). A fork inherits both. */
+    unsigned char dirty[OMS_BUCKETS / 8];
+    bool top_stale;
     size_t count;
     /* Built on first need for a published snapshot (then immutable),
      * inherited and kept up to date by forks of a snapshot that has one. */

@@ -205,7 +205,7 @@ bool oms_snapshot_referrers(const oms_snapshot *s, const char *target, oms_refer
     ordered *v = oms_xmalloc((end - at) * sizeof *v);
     for (size_t i = at; i < end; i++) {
         v[i - at].e = b->v[i].from;
-        v[i - at].bucket = oms_bucket_of(b->v[i].from->key);
+        v[i - at].bucket = b->v[i].from->khash[0];
     }
     qsort(v, end - at, sizeof *v, ordered_cmp);
     for (size_t i = 0; i < end - at; i++)

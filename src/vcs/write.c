@@ -159,7 +159,7 @@ static void collect_referrer(void *p, const oms_entry *e)
     size_t pos = 0;
     while (pos < refs->n && strcmp(refs->v[pos], f->target) != 0)
         pos++;
-    f->v[f->n++] = (found_ref){e, f->target, oms_bucket_of(e->key), pos};
+    f->v[f->n++] = (found_ref){e, f->target, e->khash[0], pos};
 }
 
 static int found_cmp(const void *a, const void *b)
