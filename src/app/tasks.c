@@ -9,10 +9,12 @@
 #include "auth/identity.h"
 #include "governance/overrides.h"
 #include "http/app.h"
+#include "infra/config.h"
 #include "infra/log.h"
 #include "http/ratelimit.h"
 #include "locks/reaper.h"
 #include "search/rebuild.h"
+#include "store/store.h"
 #include "webhooks/sender.h"
 
 /* A task with nothing to do keeps the table non-empty in C; real tasks are
@@ -30,6 +32,15 @@ static void override_expiry(oms_app *app) { oms_override_expire(app->store); }
 static void lock_reaper(oms_app *app) { oms_lock_reap(app->store); }
 static void audit_seal(oms_app *app) { oms_audit_seal_run(app->store); }
 static void security_monitor(oms_app *app) { oms_monitor_task(app->store); }
+
+/* SQLite only (a no-op on PostgreSQL): see oms_db_wal_reset. */
+static void wal_reset(oms_app *app)
+{
+    oms_error err = {0};
+    int64_t limit = oms_config_int(app->cfg, "OMS_SQLITE_WAL_RESET_MB") * 1024 * 1024;
+    if (oms_db_wal_reset(app->store->db, limit, 1000, &err) < 0)
+        oms_log(OMS_LOG_WARN, "write-ahead log reset failed: %s", err.msg);
+}
 
 static void events_retention(oms_app *app) { oms_events_retention_task(app->store, app->cfg); }
 
@@ -50,6 +61,7 @@ const oms_task oms_tasks[] = {
     {"identity-files", 1000, identity_poll}, /* its own interval: OMS_SECRET_FILE_POLL_SECONDS */
     {"search-jobs", 1000, search_jobs}, /* fails rebuilds whose lock lapsed; drops retired generations */
     {"events-retention", 60000, events_retention}, /* OMS_EVENTS_RETENTION_HOURS */
+    {"wal-reset", 1000, wal_reset}, /* SQLite: OMS_SQLITE_WAL_RESET_MB */
     {"heartbeat", 60000, heartbeat},
 };
 const int oms_tasks_count = (int)(sizeof oms_tasks / sizeof oms_tasks[0]);

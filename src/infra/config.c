@@ -199,6 +199,10 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_DIFF_CACHE_MB", CFG_INT, "32", 1, 4096, false, false,
      "MiB of diffs between two commits kept in memory as text (at most 64 pairs, least recently used out; a diff "
      "larger than an eighth of this is not kept; metric oms_diff_cache_bytes)"},
+    {"OMS_SQLITE_WAL_RESET_MB", CFG_INT, "64", 1, 65536, false, false,
+     "SQLite: past this size the write-ahead log is copied into the database and truncated by a background task, "
+     "holding writes for at most a second while older readers finish (under steady reads SQLite's own checkpoints "
+     "never restart the log; metric oms_sqlite_wal_resets_total)"},
 };
 const size_t oms_cfg_table_len = sizeof oms_cfg_table / sizeof oms_cfg_table[0];
 

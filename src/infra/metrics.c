@@ -79,6 +79,7 @@ static atomic_ulong g_snap_lookups[OMS_SNAP__COUNT][2];
 static atomic_size_t g_snap_bytes;
 static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
 static atomic_size_t g_diff_bytes;
+static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
 static _Atomic uint64_t g_group_batches, g_group_changes; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
@@ -321,6 +322,8 @@ void oms_metrics_group_commit(unsigned changes)
     atomic_fetch_add_explicit(&g_group_changes, changes, memory_order_relaxed);
 }
 
+void oms_metrics_wal_reset(void) { atomic_fetch_add_explicit(&g_wal_resets, 1, memory_order_relaxed); }
+
 static void text_snapshots(oms_mtext *b)
 {
     static const char *const paths[OMS_SNAP__COUNT] = {"commit", "read", "commit_id"};
@@ -346,6 +349,10 @@ static void text_snapshots(oms_mtext *b)
     emit(b, "oms_group_commits_total %lu\n", atomic_load_explicit(&g_group_batches, memory_order_relaxed));
     emit_family(b, "oms_group_commit_writes_total", "counter", "Writes run inside those transactions.");
     emit(b, "oms_group_commit_writes_total %lu\n", atomic_load_explicit(&g_group_changes, memory_order_relaxed));
+    emit_family(b, "oms_sqlite_wal_resets_total", "counter",
+                "SQLite: times the write-ahead log, grown past OMS_SQLITE_WAL_RESET_MB, was copied into the database "
+                "and truncated. Zero on PostgreSQL.");
+    emit(b, "oms_sqlite_wal_resets_total %lu\n", atomic_load_explicit(&g_wal_resets, memory_order_relaxed));
 }
 
 void oms_metrics_text_lock_waits(oms_mtext *b)

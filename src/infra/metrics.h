@@ -52,6 +52,8 @@ void oms_metrics_snapshot_cache_limit(size_t bytes);
 void oms_metrics_diff_cache_bytes(size_t bytes);
 /* A group commit's transaction ran `changes` writes. */
 void oms_metrics_group_commit(unsigned changes);
+/* SQLite: the write-ahead log reset by the wal-reset task (store/db.c). */
+void oms_metrics_wal_reset(void);
 /* A request refused with 429, by rate-limit class (0 read, 1 write,
  * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
 #define OMS_METRICS_RL_CLASSES 3

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
@@ -247,6 +248,50 @@ int64_t oms_db_free_bytes(const oms_db *db)
     int64_t r = statvfs(path, &st) == 0 ? (int64_t)st.f_bavail * (int64_t)st.f_frsize : -1;
     free(dir);
     return r;
+}
+
+int oms_db_wal_reset(oms_db *db, int64_t min_bytes, int wait_ms, oms_error *err)
+{
+    if (db->backend != OMS_DB_SQLITE)
+        return 0;
+    size_t n = strlen(db->dsn);
+    char *wal = oms_xmalloc(n + 5);
+    memcpy(wal, db->dsn, n);
+    memcpy(wal + n, "-wal", 5);
+    struct stat st;
+    bool big = stat(wal, &st) == 0 && (int64_t)st.st_size >= min_bytes;
+    free(wal);
+    if (!big)
+        return 0;
+    oms_dbconn *c;
+    int rc = oms_db_conn(db, &c, err);
+    if (rc)
+        return rc;
+    /* The writer turn first: the process's writes wait in order behind the
+     * reset instead of meeting the locked file in SQLite's busy handler. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&db->writer, &until) != 0)
+        return 0; /* writes are queued: next time */
+    oms_db_deadline(c, wait_ms);
+    oms_dbres *r = NULL;
+    rc = oms_db_exec(c, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0, &r, err);
+    oms_db_deadline(c, -1);
+    pthread_mutex_unlock(&db->writer);
+    /* one row: busy (1: readers still held the log), log frames, copied */
+    bool reset = rc == OMS_OK && r && r->nrows == 1 && oms_dbres_int(r, 0, 0) == 0;
+    oms_dbres_free(r);
+    if (rc)
+        return rc;
+    if (reset)
+        oms_metrics_wal_reset();
+    return reset ? 1 : 0;
 }
 
 static void note_stall(oms_db *db)

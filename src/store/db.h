@@ -104,6 +104,16 @@ bool oms_db_single_writer(const oms_db *db);
 /* Free bytes on the filesystem holding the database, or -1 when unknown
  * (PostgreSQL: the server's disks are not ours to see). */
 int64_t oms_db_free_bytes(const oms_db *db);
+/* SQLite: when the write-ahead log has grown past `min_bytes`, copies it
+ * into the database and truncates it (PRAGMA wal_checkpoint(TRUNCATE)),
+ * holding the process's writer turn for at most `wait_ms` while readers of
+ * older snapshots finish. SQLite's own checkpoints (PASSIVE, at each 1,000
+ * pages) copy the log but restart it only when a write begins with no
+ * reader in it, which under steady reads never happens: the log then grows
+ * without end and every read searches it (docs/storage.md "The WAL").
+ * Answers 1 when it reset the log, 0 when there was nothing to do (or not
+ * SQLite, or readers still held it), or an error. */
+int oms_db_wal_reset(oms_db *db, int64_t min_bytes, int wait_ms, oms_error *err);
 
 /* One statement. `out` may be NULL. Errors (mapped in db_errors.c):
  * OMS_ECONFLICT for a unique or primary-key violation, OMS_ETIMEOUT for a
