@@ -665,10 +665,12 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
          * SQLite works in-process and has one writer: without group commit
          * more threads than cores only poll for its lock (p99 of 16
          * writers: 500 ms at 8 threads); with it, writes queue in-process
-         * and commit in batches, and four per core serve best
-         * (docs/BENCHMARKS.md, group commit). */
-        bool one_writer = oms_db_single_writer(app->store->db) && !oms_config_int(app->cfg, "OMS_GROUP_COMMIT");
-        workers = one_writer ? cores : 4 * cores;
+         * and commit in batches, which grow with the writers in flight:
+         * eight per core gave 16 writers 6-11 % more than four
+         * (docs/BENCHMARKS.md, group commit and round 5). */
+        bool sqlite = oms_db_single_writer(app->store->db);
+        bool group_commit = oms_config_int(app->cfg, "OMS_GROUP_COMMIT") != 0;
+        workers = sqlite && !group_commit ? cores : sqlite ? 8 * cores : 4 * cores;
     }
     /* The event loops only parse, hand over and send: one per core. */
     long loops = cores;
