@@ -14,6 +14,7 @@
 #include "http/params.h"
 #include "store/vcs_sql.h"
 #include "util/alloc.h"
+#include "util/canonical.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/history.h"
@@ -181,21 +182,39 @@ static bool items_contain(const json_t *list, const char *q)
     return false;
 }
 
+/* Can `q` only appear in a canonical text as it is? Canonical JSON writes
+ * every character raw except '"', '\\' and control characters. */
+static bool unescaped_in_text(const char *q)
+{
+    for (const unsigned char *p = (const unsigned char *)q; *p; p++)
+        if (*p < 0x20 || *p == '"' || *p == '\\')
+            return false;
+    return true;
+}
+
+/* A list looks at every resource of its kind: the filters avoid parsing
+ * the documents they can decide without (the status is read from the
+ * canonical text by a scan; a `q` in the api name, or nowhere in the text,
+ * needs no parse), which was 39 % of the server's CPU in the soak. */
 static bool matches_filters(const oms_entry *e, const list_ctx *lc)
 {
-    if (!lc->q && !lc->status)
+    if (lc->status) {
+        const char *v;
+        size_t n;
+        if (!oms_canonical_top_string(e->text, e->len, "status", &v, &n) || n != strlen(lc->status) ||
+            memcmp(v, lc->status, n) != 0)
+            return false;
+    }
+    if (!lc->q || contains_ci(e->api_name, lc->q))
         return true;
+    if (unescaped_in_text(lc->q) && !strcasestr(e->text, lc->q))
+        return false;
     json_t *doc = json_loadb(e->text, e->len, 0, NULL);
-    bool ok = true;
-    if (lc->status)
-        ok = strcmp(json_string_value(json_object_get(doc, "status")) ?: "", lc->status) == 0;
-    if (ok && lc->q)
-        ok = contains_ci(e->api_name, lc->q) ||
-             contains_ci(json_string_value(json_object_get(doc, "display_name")), lc->q) ||
-             contains_ci(json_string_value(json_object_get(doc, "description")), lc->q) ||
-             items_contain(json_object_get(doc, "properties"), lc->q) ||
-             items_contain(json_object_get(doc, "parameters"), lc->q) ||
-             items_contain(json_object_get(doc, "inputs"), lc->q);
+    bool ok = contains_ci(json_string_value(json_object_get(doc, "display_name")), lc->q) ||
+              contains_ci(json_string_value(json_object_get(doc, "description")), lc->q) ||
+              items_contain(json_object_get(doc, "properties"), lc->q) ||
+              items_contain(json_object_get(doc, "parameters"), lc->q) ||
+              items_contain(json_object_get(doc, "inputs"), lc->q);
     json_decref(doc);
     return ok;
 }

@@ -133,6 +133,9 @@ static int record_restore(oms_dbconn *c, const oms_bk_summary *sum, oms_error *e
     return oms_audit_append(c, &ev, err);
 }
 
+/* The oldest schema version whose tables are those of the latest. */
+#define OMS_BACKUP_SAME_TABLES_SINCE 14
+
 int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, const oms_bk_summary *verified,
                     oms_error *err)
 {
@@ -141,10 +144,13 @@ int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, cons
     if (rc)
         return rc;
     /* Schema 14 changed only how trees are stored: a file of version 13
-     * restores with its trees converted as migration 0014 converts them. */
+     * restores with its trees converted as migration 0014 converts them.
+     * Versions since 14 changed indexes only (15: the audit query
+     * indexes): their files hold the same tables and restore as they are. */
     int latest = oms_store_latest_version(s);
-    bool legacy_trees = verified->schema_version == 13 && latest == 14;
-    if (verified->schema_version != latest && !legacy_trees)
+    bool legacy_trees = verified->schema_version == 13 && latest >= 14;
+    bool same_tables = verified->schema_version >= OMS_BACKUP_SAME_TABLES_SINCE && verified->schema_version <= latest;
+    if (verified->schema_version != latest && !legacy_trees && !same_tables)
         return oms_err_set(err, OMS_ECONFIG,
                            "the backup is at schema version %d, this oms restores version %d: restore it with the"
                            " oms that wrote it, then upgrade",

@@ -76,3 +76,55 @@ void oms_canonical_map_free(oms_canonical_map *m)
 {
     oms_buf_free(&m->text);
 }
+
+/* Past the string whose opening quote is at text[i]: the index after its
+ * closing quote, or len when it does not end. */
+static size_t string_end(const char *text, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (text[i] == '\\')
+            i++;
+        else if (text[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+bool oms_canonical_top_string(const char *text, size_t len, const char *key, const char **value, size_t *vlen)
+{
+    if (len == 0 || text[0] != '{')
+        return false;
+    size_t klen = strlen(key);
+    int depth = 0;
+    bool at_key = false; /* the next string at depth 1 is a member name */
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (ch == '"') {
+            size_t end = string_end(text, len, i);
+            if (depth == 1 && at_key) {
+                at_key = false;
+                bool match = end - i - 2 == klen && memcmp(text + i + 1, key, klen) == 0;
+                if (match && end < len && text[end] == ':') {
+                    size_t v = end + 1;
+                    if (v >= len || text[v] != '"')
+                        return false; /* the member is not a string */
+                    size_t vend = string_end(text, len, v);
+                    if (vend == len && text[len - 1] != '"')
+                        return false;
+                    *value = text + v + 1;
+                    *vlen = vend - v - 2;
+                    return true;
+                }
+            }
+            i = end - 1;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+            at_key = depth == 1 && ch == '{';
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        } else if (ch == ',' && depth == 1) {
+            at_key = true;
+        }
+    }
+    return false;
+}

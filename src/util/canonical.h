@@ -32,4 +32,11 @@ bool oms_canonical_map_add(oms_canonical_map *m, const char *key, const char *va
 void oms_canonical_map_hash(oms_canonical_map *m, char out_hash[65]);
 void oms_canonical_map_free(oms_canonical_map *m);
 
+/* The raw text (between the quotes, escapes as they are) of the string
+ * member `key` of the top-level object of a canonical JSON text, found by
+ * a scan without building a tree (a list filtered by status looks at every
+ * resource of a kind). False when the text is not an object, has no such
+ * member at top level, or the member is not a string. */
+bool oms_canonical_top_string(const char *text, size_t len, const char *key, const char **value, size_t *vlen);
+
 #endif

@@ -338,7 +338,7 @@ def refused(ctx, path, key, *expect, backend=None):
 def test_schema_13_backup_restores_with_trees_converted(ctx):
     """A file of schema version 13 (before tree storage, docs/storage.md
     "Tree storage"): trees as legacy JSON objects, no tree sections. It
-    restores into version 14 with its trees converted by the migration's
+    restores into the current version with its trees converted by the migration's
     own code, every commit id and read at an old commit unchanged."""
     import tree_format
     srv, path, key, tmp = fixture(ctx)
@@ -381,6 +381,35 @@ def test_schema_13_backup_restores_with_trees_converted(ctx):
     r = t.get(f"/api/v1/schemas/feature%2Fa/shared-properties/Prop0?at={first}", headers=_h(t, issue=None))
     assert r.status == 200 and r.json()["api_name"] == "Prop0", r
     assert _create(t, "feature/a", "AfterOldRestore").status == 201
+
+
+def test_schema_14_backup_restores_as_is(ctx):
+    """Schema 15 added indexes only (the audit query indexes): a file of
+    version 14 holds the same tables and restores as it is into 15, with
+    the same commits and audit events, and a file of a version newer than
+    the binary's is still refused."""
+    srv, path, key, tmp = fixture(ctx)
+    lines = read_lines(path)
+
+    def at_version(v):
+        out = []
+        for i, ln in enumerate(lines):
+            if i == 1 or ln.startswith(b'{"manifest"'):
+                j = json.loads(ln)
+                (j.get("manifest") or j)["schema_version"] = v
+                ln = json.dumps(j, separators=(",", ":")).encode()
+            out.append(ln)
+        return write(tmp, f"schema{v}", rehash(out))
+
+    p = at_version(14)
+    t = target_server(ctx, ctx.backend, key)
+    r = run_oms(t, "restore", p)
+    assert r.returncode == 0, r.stderr
+    assert {c for (c,) in t.query("SELECT id FROM commits")} == {c for (c,) in srv.query("SELECT id FROM commits")}
+    restored = {e for (e,) in t.query("SELECT event_id FROM audit_events WHERE action <> 'backup.restore'")}
+    assert restored and restored <= {e for (e,) in srv.query("SELECT event_id FROM audit_events")}
+    r = run_oms(target_server(ctx, ctx.backend, key), "restore", at_version(99))
+    assert r.returncode == 2 and "schema version 99" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_flipped_byte_in_each_section(ctx):

@@ -104,10 +104,82 @@ static void strings_jansson_escapes_are_refused(void)
     }
 }
 
+
+static json_t *random_value(unsigned *seed, int depth);
+
+static json_t *random_string(unsigned *seed)
+{
+    static const char *const pieces[] = {"active", "deprecated", "a\"q", "back\\", "tab\t", "caf\xc3\xa9", "status",
+                                         "{", "}", "[", "]", ",", ":", "\"status\":\"active\"", ""};
+    char buf[128] = "";
+    int n = rand_r(seed) % 4;
+    for (int i = 0; i < n; i++)
+        strncat(buf, pieces[rand_r(seed) % 15], sizeof buf - strlen(buf) - 1);
+    return json_string(buf);
+}
+
+static json_t *random_object(unsigned *seed, int depth)
+{
+    static const char *const keys[] = {"status", "api_name", "properties", "a", "z", "stat", "statuses", "st\"atus"};
+    json_t *o = json_object();
+    int n = rand_r(seed) % 5;
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, keys[rand_r(seed) % 8], random_value(seed, depth + 1));
+    return o;
+}
+
+static json_t *random_value(unsigned *seed, int depth)
+{
+    int pick = depth > 3 ? rand_r(seed) % 3 : rand_r(seed) % 6;
+    switch (pick) {
+    case 0: return random_string(seed);
+    case 1: return json_integer(rand_r(seed) % 100);
+    case 2: return rand_r(seed) % 2 ? json_true() : json_null();
+    case 3: case 4: return random_object(seed, depth);
+    default: {
+        json_t *a = json_array();
+        int n = rand_r(seed) % 4;
+        for (int i = 0; i < n; i++)
+            json_array_append_new(a, random_value(seed, depth + 1));
+        return a;
+    }
+    }
+}
+
+static void top_string_finds_what_jansson_finds(void)
+{
+    unsigned seed = 15;
+    int found = 0;
+    for (int round = 0; round < 5000; round++) {
+        json_t *doc = random_object(&seed, 0);
+        char *text = oms_canonical_dump(doc);
+        const char *v = NULL;
+        size_t n = 0;
+        bool got = oms_canonical_top_string(text, strlen(text), "status", &v, &n);
+        json_t *want = json_object_get(doc, "status");
+        CHECK(got == json_is_string(want));
+        if (got && json_is_string(want)) {
+            /* the raw text between the quotes is the canonical form of the value */
+            char *dumped = oms_canonical_dump(want);
+            CHECK(strlen(dumped) == n + 2 && memcmp(dumped + 1, v, n) == 0);
+            free(dumped);
+            found++;
+        }
+        free(text);
+        json_decref(doc);
+    }
+    CHECK(found > 100); /* the generator does put strings at the top (185 of 5,000) */
+    const char *v;
+    size_t n;
+    CHECK(!oms_canonical_top_string("[\"status\"]", 10, "status", &v, &n));
+    CHECK(!oms_canonical_top_string("{\"status\":1}", 12, "status", &v, &n));
+    CHECK(oms_canonical_top_string("{\"status\":\"\"}", 13, "status", &v, &n) && n == 0);
+}
+
 int main(void)
 {
     oms_alloc_init();
     static const t_case cases[] = {T(random_maps_hash_as_jansson_dumps_them), T(empty_map_is_empty_object),
-                                   T(strings_jansson_escapes_are_refused)};
+                                   T(strings_jansson_escapes_are_refused), T(top_string_finds_what_jansson_finds)};
     return T_RUN("canonical", cases);
 }
