@@ -429,3 +429,43 @@ def test_head_never_stale_across_instances(ctx):
                   json_body={"api_name": "Multi", "type": "string", "description": "changed via a"})
     assert r.status == 200
     assert b.get(url, headers=_h(b)).json()["description"] == "changed via a"
+
+
+def test_list_filters_status_and_q(ctx):
+    """GET .../{kind}?status=&q= (the filters decide most documents from
+    their canonical text without parsing them): status is the top-level
+    member only, q a case-insensitive part of the api name, display name,
+    description, or a property's api or display name."""
+    srv = ctx.server
+    _branch(srv, "feature/filters")
+    b = "feature/filters"
+
+    def ot(name, status, **extra):
+        doc = {"api_name": name, "status": status, "primary_key": "id",
+               "properties": [{"api_name": "id", "type": "string", "required": True}]}
+        doc.update(extra)
+        _create(srv, b, "object-types", doc)
+
+    ot("Alpha", "active", description='says "status":"active" inside')
+    ot("Beta", "deprecated", display_name="Quoted \"Name\"")
+    ot("Gamma", "experimental", properties=[{"api_name": "id", "type": "string", "required": True},
+                                            {"api_name": "placed_at", "type": "timestamp", "display_name": "Placed At"}])
+    ot("Delta", "active")
+
+    def names(query):
+        r = srv.get(_url(b, "object-types") + "?" + query, headers=_h(srv))
+        assert r.status == 200, r
+        return [i["api_name"] for i in r.json()["items"]]
+
+    assert names("status=active") == ["Alpha", "Delta"]
+    assert names("status=deprecated") == ["Beta"]
+    assert names("status=experimental") == ["Gamma"]
+    assert names("q=ALPH") == ["Alpha"]                      # api name, any case
+    assert names("q=placed") == ["Gamma"]                    # a property's api name
+    assert names("q=placed%20at") == ["Gamma"]               # a property's display name
+    assert names("q=%22Name%22") == ["Beta"]                 # a quote: found after parsing
+    assert names("q=inside") == ["Alpha"]                    # the description
+    assert names("q=status") == ["Alpha"]                    # only where a field says it
+    assert names("q=nowhere-at-all") == []
+    assert names("status=active&q=inside") == ["Alpha"]
+    assert names("status=deprecated&q=inside") == []
