@@ -130,6 +130,20 @@ static void set_depth(oms_dbconn *c, int depth)
 
 /* SQLite: the process's turn to write, waited for at most the busy
  * timeout, like the file's lock itself; *waited_ms says how long. */
+/* The writer turn, waited for at most `ms`. */
+static bool lock_writer_within(oms_db *db, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(&db->writer, &until) == 0;
+}
+
 static int take_writer(oms_dbconn *c, int *waited_ms, oms_error *err)
 {
     *waited_ms = 0;
@@ -140,16 +154,8 @@ static int take_writer(oms_dbconn *c, int *waited_ms, oms_error *err)
         return OMS_OK;
     }
     int64_t t0 = oms_mono_ns();
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
     int ms = c->db->opts.busy_timeout_ms > 0 ? c->db->opts.busy_timeout_ms : 5000;
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    if (pthread_mutex_timedlock(&c->db->writer, &until) != 0)
+    if (!lock_writer_within(c->db, ms))
         return oms_err_set(err, OMS_ETIMEOUT, "database is locked (waited %d ms for the other writers)", ms);
     c->holds_writer = true;
     *waited_ms = (int)((oms_mono_ns() - t0) / 1000000);
@@ -269,15 +275,7 @@ int oms_db_wal_reset(oms_db *db, int64_t min_bytes, int wait_ms, oms_error *err)
         return rc;
     /* The writer turn first: the process's writes wait in order behind the
      * reset instead of meeting the locked file in SQLite's busy handler. */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    if (pthread_mutex_timedlock(&db->writer, &until) != 0)
+    if (!lock_writer_within(db, wait_ms))
         return 0; /* writes are queued: next time */
     oms_db_deadline(c, wait_ms);
     oms_dbres *r = NULL;
