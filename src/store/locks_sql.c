@@ -219,10 +219,12 @@ int oms_store_lock_end(oms_dbconn *c, const char *id, const char *state, int64_t
 }
 
 #define REAP_BATCH "500"
+/* in deadline order, the order of the partial index of active locks (in id
+ * order SQLite walked the primary key over every lock ever taken) */
 #define PROBE(NOW) "SELECT 1 FROM locks WHERE state = 'active' AND deadline_at <= " NOW " LIMIT 1"
 #define REAP(NOW, LOCKING)                                                                                 \
     "UPDATE locks SET state = 'expired', ended_at = deadline_at, ended_by = 'oms' WHERE id IN"              \
-    " (SELECT id FROM locks WHERE state = 'active' AND deadline_at <= " NOW " ORDER BY id LIMIT " REAP_BATCH \
+    " (SELECT id FROM locks WHERE state = 'active' AND deadline_at <= " NOW " ORDER BY deadline_at, id LIMIT " REAP_BATCH \
     LOCKING ") RETURNING " OMS_LOCK_COLS_BARE
 
 int oms_store_locks_due(oms_dbconn *c, bool *out, oms_error *err)

@@ -38,19 +38,28 @@ int oms_store_proposal_page(oms_dbconn *c, const char *after, const char *state,
                             const char *needs_review_by, int64_t limit, oms_dbres **out, oms_error *err)
 {
     /* needs_review_by: open proposals that name the reviewer and have no
-     * verdict of theirs on the source's current head */
-    static const oms_sql q = OMS_SQL_BOTH(
-        "SELECT id, source, target, title, state, author, created_at FROM proposals"
-        " WHERE id > $1 AND (CAST($2 AS TEXT) IS NULL OR state = $2) AND (CAST($3 AS TEXT) IS NULL OR target = $3)"
-        " AND (CAST($5 AS TEXT) IS NULL OR (state = 'open'"
-        "  AND EXISTS (SELECT 1 FROM proposal_reviewers rr WHERE rr.proposal_id = proposals.id AND rr.reviewer = $5)"
-        "  AND NOT EXISTS (SELECT 1 FROM proposal_reviews v JOIN branches b ON b.name = proposals.source"
-        "   WHERE v.proposal_id = proposals.id AND v.reviewer = $5 AND v.source_head = b.head"
-        "   AND v.verdict IN ('approved', 'rejected', 'changes_requested'))))"
-        " ORDER BY id LIMIT $4");
+     * verdict of theirs on the source's current head. With a state (or
+     * needs_review_by, which means open), a plain `state = $2` lets the
+     * (state, created_at) index find the few open proposals: in the form
+     * "$2 IS NULL OR state = $2" the list walked every merged and closed
+     * proposal after the cursor. */
+#define PROPOSAL_PAGE(STATE)                                                                                     \
+    "SELECT id, source, target, title, state, author, created_at FROM proposals"                               \
+    " WHERE id > $1 AND " STATE " AND (CAST($3 AS TEXT) IS NULL OR target = $3)"                                \
+    " AND (CAST($5 AS TEXT) IS NULL OR (state = 'open'"                                                          \
+    "  AND EXISTS (SELECT 1 FROM proposal_reviewers rr WHERE rr.proposal_id = proposals.id AND rr.reviewer = $5)" \
+    "  AND NOT EXISTS (SELECT 1 FROM proposal_reviews v JOIN branches b ON b.name = proposals.source"             \
+    "   WHERE v.proposal_id = proposals.id AND v.reviewer = $5 AND v.source_head = b.head"                        \
+    "   AND v.verdict IN ('approved', 'rejected', 'changes_requested'))))"                                       \
+    " ORDER BY id LIMIT $4"
+    static const oms_sql any = OMS_SQL_BOTH(PROPOSAL_PAGE("CAST($2 AS TEXT) IS NULL"));
+    static const oms_sql one = OMS_SQL_BOTH(PROPOSAL_PAGE("state = $2"));
+#undef PROPOSAL_PAGE
+    if (!state && needs_review_by)
+        state = "open";
     oms_dbparam p[] = {DBP_TEXT(after ? after : ""), DBP_TEXT(state), DBP_TEXT(target), DBP_INT(limit),
                        DBP_TEXT(needs_review_by)};
-    return oms_db_run(c, &q, p, 5, out, err);
+    return oms_db_run(c, state ? &one : &any, p, 5, out, err);
 }
 
 int oms_store_proposal_insert(oms_dbconn *c, const char *id, const char *source, const char *target, const char *title,
