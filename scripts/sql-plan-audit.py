@@ -3,9 +3,24 @@
 
 Finds statements whose plan scans a whole table (or sorts or builds an
 automatic index) so that their cost grows with the history a long-running
-service accumulates. A report tool, not a test: it always exits 0.
+service accumulates. By default a report: it always exits 0.
 
   scripts/sql-plan-audit.py [--root DIR] [--scale F] [--all] [--keep-db PATH]
+  scripts/sql-plan-audit.py --check [--allow FILE] [--root DIR]
+
+--check (run by `make test`, scripts/run-tests.sh) exits 1, printing each
+offending statement's file:line, C function and plan line, when a statement
+has a SCAN of a table that grows with history (also `SCAN x USING [COVERING]
+INDEX`; not a scan of a partial index, nor a LIMIT read with no WHERE and no
+sort) or an AUTOMATIC index on one, or cannot be extracted or explained on
+SQLite -- unless its C function is in scripts/sql-plan-allow.txt
+(`file.c function  # reason`, one a line, the reason required; an optional
+third field `table[,table]` allows only scans of those tables). It also
+fails on a malformed entry and on a stale one (a function with no SQL in that
+file); an entry that allows nothing on this SQLite is only noted. It builds
+the database at --scale 0.05: with no ANALYZE, SQLite's plans do not depend on
+the rows (checked: the same plans at scales 1, 0.05 and 0.01); the rows are
+random.Random(21), so runs are reproducible.
 
 1. Extraction. The C files are run through a small C preprocessor (object-
    and function-like macros, # stringification, __VA_ARGS__, #undef) fed
@@ -703,7 +718,7 @@ def fill(db, scale, nmig):
             changes.append((cid, r, rnd.choice(["added", "modified", "modified", "removed"]), sha("old", r, n), h))
         trees.append((tree, bytes.fromhex(sha("node", n, 0))))
         for k in range(3):
-            body = bytes([0, k % 2]) + os.urandom(62)
+            body = bytes([0, k % 2]) + rnd.randbytes(62)
             nodes.append((bytes.fromhex(sha("node", n, k)), body))
         return cid
 
@@ -967,14 +982,147 @@ def flag_plan(rows, sql, tables, partial):
     return flags
 
 
+# ---------------------------------------------------------------- --check
+
+CHECK_SCALE = 0.05
+
+
+def offending(flags):
+    """The flags --check fails on: a SCAN (of the table or through an index,
+    covering or not) of a table that grows with history, but for a scan of a
+    partial index (it reads only that index's rows) and a LIMIT read with no
+    WHERE and no sort (it reads LIMIT rows) -- the report's "Full scans"
+    group -- and an AUTOMATIC index on such a table. Open-ended range reads
+    (~), temp B-trees and scans of bounded tables or of CTEs do not fail."""
+    out = []
+    for kind, detail, table, cls in flags:
+        if kind == "SCAN" and "HISTORY" in cls and "partial index" not in cls and "no WHERE" not in cls:
+            out.append((detail, table))
+        elif kind == "AUTO" and "HISTORY" in cls:
+            out.append((detail, table))
+    return out
+
+
+def read_allowlist(path):
+    """({(file.c, function): tables or None}, {key: line number}, [errors]).
+    A line is `file.c function [table,...]  # reason`: with tables, only
+    scans of those tables are allowed (so that a bounded-queue entry does not
+    also excuse a scan of the table the queue indexes)."""
+    entries, where, errors = {}, {}, []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        return entries, where, ["cannot read the allowlist %s: %s" % (path, e)]
+    for n, raw in enumerate(lines, 1):
+        body, _, reason = raw.partition("#")
+        fields = body.split()
+        if not fields:
+            continue
+        if (len(fields) not in (2, 3) or not fields[0].endswith(".c") or not re.fullmatch(r"[A-Za-z_]\w*", fields[1])
+                or (len(fields) == 3 and not re.fullmatch(r"\w+(,\w+)*", fields[2]))):
+            errors.append("%s:%d: not `file.c function [table,...]  # reason`: %s" % (shown(path), n, raw.strip()))
+            continue
+        if not reason.strip():
+            errors.append("%s:%d: %s %s has no reason (`# why this may scan`)" % (shown(path), n, fields[0], fields[1]))
+            continue
+        key = (os.path.basename(fields[0]), fields[1])
+        if key in entries:
+            errors.append("%s:%d: %s %s is listed twice (line %d)" % (shown(path), n, key[0], key[1], where[key]))
+            continue
+        entries[key] = set(fields[2].lower().split(",")) if len(fields) == 3 else None
+        where[key] = n
+    return entries, where, errors
+
+
+def shown(path):
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def check(allow_path, sites, problems, failed, checked, explained):
+    """Exit status of --check: 1 when a statement outside the allowlist
+    offends, cannot be extracted or explained, or when the allowlist is
+    malformed or names a function of src/store/*.c with no SQL (stale)."""
+    allow, where, errors = read_allowlist(allow_path)
+    used = set()
+    known = {(os.path.basename(s.file), s.func) for s in sites} | {(os.path.basename(p[0]), p[2]) for p in problems}
+    synthesized_for = {(os.path.basename(s.file), s.func) for s in sites if s.note.startswith("synthesized")}
+    fails = []
+
+    def allowed(file, func, table=None):
+        """table: the scanned table(s), "a/b"; None for a statement that
+        cannot be checked (only an entry without tables allows it)."""
+        key = (os.path.basename(file), func)
+        if key not in allow:
+            return False
+        only = allow[key]
+        if only is not None and (table is None or not set(table.split("/")) <= only):
+            return False
+        used.add(key)
+        return True
+
+    seen = set()
+    for s, stmt, flags in checked:
+        for detail, table in offending(flags):
+            if allowed(s.file, s.func, table) or (s.file, s.line, s.note, detail) in seen:
+                continue
+            seen.add((s.file, s.line, s.note, detail))
+            fails.append("%s:%d %s()%s: %s [%s]\n    sql: %s" % (
+                s.file, s.line, s.func or "?", " [%s]" % s.note if s.note else "", detail, table,
+                stmt if len(stmt) <= 200 else stmt[:197] + "..."))
+    for s, why in failed:
+        if not allowed(s.file, s.func):
+            fails.append("%s:%d %s(): not explained on SQLite: %s\n    sql: %s" % (
+                s.file, s.line, s.func or "?", why, s.sql[:200]))
+    for rel, line, func, why, text in problems:
+        # the audit filter is composed at run time and mirrored by audit_filter_sql
+        if (os.path.basename(rel), func) in synthesized_for:
+            continue
+        if not allowed(rel, func):
+            fails.append("%s:%d %s(): not extracted: %s\n    text: %s" % (rel, line, func or "?", why, text[:160]))
+    stale = sorted(k for k in allow if k not in known)
+    for k in stale:
+        errors.append("%s:%d: stale entry: %s %s(): no SQL statement of that function in src/store/%s"
+                      " (renamed or removed? then remove or rename the entry)"
+                      % (shown(allow_path), where[k], k[0], k[1], k[0]))
+    unused = sorted(k for k in allow if k in known and k not in used)
+
+    print("sql plan check (SQLite %s): %d statements explained, allowlist %s: %d entries"
+          % (sqlite3.sqlite_version, explained, shown(allow_path), len(allow)))
+    for f in fails:
+        print("FAIL " + f)
+    for e in errors:
+        print("FAIL " + e)
+    for k in unused:  # a warning only: plans differ between SQLite versions
+        print("note: %s:%d: %s %s() allows nothing on this SQLite (fixed? then remove the entry)"
+              % (shown(allow_path), where[k], k[0], k[1]))
+    if fails or errors:
+        print("sql plan check: FAILED: %d statement(s) scan a history table, use an automatic index on one or"
+              " cannot be checked, outside the allowlist; %d allowlist problem(s). A scan that is meant (a bounded"
+              " or maintenance path) goes into %s with its reason." % (len(fails), len(errors),
+                                                                       shown(allow_path)))
+        return 1
+    print("sql plan check: ok (%d allowlisted function(s) used)" % len(used))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    ap.add_argument("--scale", type=float, default=1.0, help="synthetic row counts multiplier (default 1)")
+    ap.add_argument("--scale", type=float, help="synthetic row counts multiplier (default 1; %g with --check:"
+                    " without ANALYZE the plans do not depend on the rows)" % CHECK_SCALE)
     ap.add_argument("--all", action="store_true", help="print every plan, not only the flagged lines")
     ap.add_argument("--full-sql", action="store_true", help="print whole statements, not their first 240 characters")
     ap.add_argument("--keep-db", metavar="PATH", help="build the database at PATH and keep it")
+    ap.add_argument("--check", action="store_true", help="regression check: exit 1 on a history-table scan or"
+                    " automatic index, or a statement not extracted/explained, outside the allowlist")
+    ap.add_argument("--allow", metavar="FILE", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                    "sql-plan-allow.txt"),
+                    help="the --check allowlist (default: sql-plan-allow.txt next to this script)")
     args = ap.parse_args()
+    if args.scale is None:
+        args.scale = CHECK_SCALE if args.check else 1.0
     root = os.path.abspath(args.root)
     store = os.path.join(root, "src/store")
     base = header_macros(store)
@@ -999,14 +1147,14 @@ def main():
         db = build_db(dbpath, root, ddl, args.scale)
     except sqlite3.Error as e:
         print("cannot build the database: %s" % e)
-        return 0
+        return 1 if args.check else 0
     tables = {r[0].lower() for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
               if not re.search(r"_(data|idx|content|docsize|config)$", r[0])}
     partial = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'")}
     counts = {t: db.execute('SELECT count(*) FROM "%s"' % t).fetchone()[0] for t in sorted(tables)}
 
     explained, failed, pg_only, flagged_groups = 0, [], [], {}
-    plans = {}
+    plans, checked = {}, []
     for s in sites:
         if s.variant == "pg":
             pg_only.append((s, s.note or "second of a {sqlite, pg} pair"))
@@ -1026,8 +1174,16 @@ def main():
             explained += 1
             flags = flag_plan(rows, stmt, tables, partial)
             plans.setdefault(stmt, []).append(s)
+            checked.append((s, stmt, flags))
             if args.all or flags:
                 flagged_groups.setdefault(stmt, (flags, rows, []))[2].append(s)
+
+    if args.check:
+        rc = check(args.allow, sites, problems, failed, checked, explained)
+        db.close()
+        if tmpdir:
+            tmpdir.cleanup()
+        return rc
 
     def loc(s):
         return "%s:%d %s()%s" % (s.file, s.line, s.func or "?", " [%s]" % s.note if s.note else "")
@@ -1086,8 +1242,8 @@ def main():
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except Exception as e:  # a report tool: never fail the caller
+    except Exception as e:  # the report never fails its caller; --check does
         import traceback
         traceback.print_exc()
         print("sql-plan-audit: internal error: %s" % e)
-        sys.exit(0)
+        sys.exit(1 if "--check" in sys.argv[1:] else 0)
