@@ -11,6 +11,7 @@
 #include "vcs/commit.h"
 #include "vcs/diff_cache.h"
 #include "vcs/refs.h"
+#include "vcs/tree_diff.h"
 #include "vcs/write.h"
 
 int oms_vcs_branch_snapshot(oms_ctx *ctx, const char *branch, oms_snapshot **out, oms_error *err)
@@ -202,13 +203,25 @@ int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, b
     if ((*changes = oms_diff_cache_get(a, b, breaking)) != NULL)
         return OMS_OK;
     oms_dbconn *c;
-    oms_snapshot *sa = NULL, *sb = NULL;
     int rc = oms_db_conn(ctx->store->db, &c, err);
-    if (rc == OMS_OK)
+    if (rc)
+        return rc;
+    /* Both snapshots in memory: compare them. Otherwise read only the
+     * parts of the two stored trees that differ (tree_diff.h) rather than
+     * load a commit's every document to compare it (and cache it). */
+    oms_snapshot *sa = oms_snapshot_cache_get_any(a), *sb = oms_snapshot_cache_get_any(b);
+    bool walked = false;
+    if (!sa || !sb) {
+        oms_snapshot_unref(sa);
+        oms_snapshot_unref(sb);
+        sa = sb = NULL;
+        rc = oms_tree_diff(c, a, b, changes, breaking, &walked, err);
+    }
+    if (rc == OMS_OK && !walked && !sa)
         rc = oms_snapshot_for_commit(c, a, &sa, err);
-    if (rc == OMS_OK)
+    if (rc == OMS_OK && !walked && !sb)
         rc = oms_snapshot_for_commit(c, b, &sb, err);
-    if (rc == OMS_OK && !(*changes = oms_snapshot_diff(sa, sb, breaking)))
+    if (rc == OMS_OK && !walked && !(*changes = oms_snapshot_diff(sa, sb, breaking)))
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
     if (rc == OMS_OK && oms_is_commit_id(a) && oms_is_commit_id(b))
         oms_diff_cache_put(a, b, *changes, *breaking);

@@ -450,7 +450,7 @@ void oms_snapshot_each(const oms_snapshot *s, oms_entry_fn fn, void *ctx)
 
 /* ---- loading ---- */
 
-static int kind_and_name(const char *key, oms_kind *kind, const char **name)
+int oms_snapshot_key_split(const char *key, oms_kind *kind, const char **name)
 {
     const char *slash = strchr(key, '/');
     if (!slash)
@@ -483,7 +483,7 @@ static int load_branch_rows(oms_dbconn *c, const char *branch, oms_snapshot **ou
     for (size_t i = 0; i < r->nrows; i++) {
         oms_kind kind;
         const char *name, *key = oms_dbres_get(r, i, 1), *text = oms_dbres_get(r, i, 6);
-        if (!key || !text || kind_and_name(key, &kind, &name))
+        if (!key || !text || oms_snapshot_key_split(key, &kind, &name))
             continue;
         oms_entry *e = oms_entry_new(kind, name, oms_dbres_get(r, i, 2), text, strlen(text), oms_dbres_get(r, i, 3),
                                      oms_dbres_get(r, i, 4), oms_dbres_int(r, i, 5));
@@ -609,7 +609,7 @@ int oms_snapshot_for_commit(oms_dbconn *c, const char *commit, oms_snapshot **ou
         oms_kind kind;
         const char *name;
         json_t *text = json_object_get(docs, json_string_value(v));
-        if (kind_and_name(key, &kind, &name)) {
+        if (oms_snapshot_key_split(key, &kind, &name)) {
             rc = oms_err_set(err, OMS_EINTERNAL, "commit %.12s: its tree names %.100s", commit, key);
             goto done;
         }

@@ -114,6 +114,8 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
                          size_t len, const char *commit, const char *author, int64_t time_ms);
 void oms_entry_unref(oms_entry *e);
 int oms_bucket_of(const char *key);
+/* "KIND/NAME" into its kind and name (into key); -1 for another form. */
+int oms_snapshot_key_split(const char *key, oms_kind *kind, const char **name);
 
 oms_snapshot *oms_snapshot_new_empty(void);
 void oms_snapshot_ref(oms_snapshot *s);
