@@ -41,6 +41,8 @@ echo "== bench/backup_bench.py (PostgreSQL source)"
 python3 bench/backup_bench.py pg 10000 100000 || status=1
 echo "== bench/tree_storage_bench.py (tree bytes and database growth per commit at 10,000 types)"
 python3 bench/tree_storage_bench.py "$OMS_BIN" "sqlite pg" 40 || status=1
+echo "== bench/cold_diff.py (a diff of 100 changes in 10,000 types, snapshot cache empty)"
+python3 bench/cold_diff.py "$OMS_BIN" "sqlite pg" || status=1
 echo "== bench/cli_apply_bench.py (SQLite)"
 python3 bench/cli_apply_bench.py sqlite 10000 || status=1
 echo "== bench/cli_apply_bench.py (PostgreSQL)"
