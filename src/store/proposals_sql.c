@@ -177,7 +177,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Gives the distinct strings of the JSON arrays in column 0 of rows 1.. of
+/* Gives the distinct strings of the JSON arrays in column 1 of rows 1.. of
  * `r` to `each`, sorted bytewise (the same order on both backends). */
 static int each_key_sorted(const oms_dbres *r, void (*each)(void *ctx, const char *key), void *ctx, oms_error *err)
 {
