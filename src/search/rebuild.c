@@ -299,6 +299,7 @@ typedef struct {
     int64_t done, total, caught_up;
     double percent;
     const char *phase;
+    bool catch_up_unpaused; /* a paused catch-up round did not shrink the backlog (catch_up()) */
     int64_t last_beat_ns;
     oms_dbconn *c;
     oms_error err;
@@ -367,14 +368,14 @@ static int pause_ms(builder *b, int64_t ms)
 }
 
 /* Between two batches of the builder. On PostgreSQL its transactions lock
- * nothing a writer waits for: only the configured pause. On SQLite every
- * transaction holds the single write lock, and a waiting writer retries
- * after growing sleeps (up to 100 ms): against back-to-back batches it
- * would hardly ever find the lock free. So the builder rests as long as its
+ * nothing a writer waits for: only the configured pause (if `paused`). On
+ * SQLite every transaction holds the single write lock, and a waiting
+ * writer retries after growing sleeps (up to 100 ms): against back-to-back
+ * batches it would hardly ever find the lock free. So the builder rests as long as its
  * batch held the lock (at most half the time is its), and checkpoints the
  * write-ahead log it grew (PASSIVE: it waits for nobody), so that the
  * automatic checkpoint does not fall on a writer's commit. */
-static int breathe(builder *b, int64_t since_ns)
+static int breathe(builder *b, int64_t since_ns, bool paused)
 {
     if (oms_db_single_writer_conn(b->c)) {
         oms_error e;
@@ -383,7 +384,7 @@ static int breathe(builder *b, int64_t since_ns)
         int64_t held_us = (oms_mono_ns() - since_ns) / 1000;
         usleep((useconds_t)(held_us < BREATH_MIN_US ? BREATH_MIN_US : held_us > BREATH_MAX_US ? BREATH_MAX_US : held_us));
     }
-    return b->s.throttle_ms ? pause_ms(b, b->s.throttle_ms) : OMS_OK;
+    return paused && b->s.throttle_ms ? pause_ms(b, b->s.throttle_ms) : OMS_OK;
 }
 
 static int kind_and_name(const char *key, oms_kind *kind, const char **name)
@@ -473,7 +474,7 @@ static int build(builder *b)
             oms_db_rollback(b->c);
             break;
         }
-        rc = breathe(b, t0);
+        rc = breathe(b, t0, true);
     }
     free(v);
     oms_snapshot_unref(s);
@@ -482,7 +483,16 @@ static int build(builder *b)
 
 /* Catch-up until what is left fits in one transaction of the switch, or
  * stops shrinking (writes arrive as fast as they are caught up: the switch
- * then takes what is left, or defers), or the rounds run out. */
+ * then takes what is left, or defers), or the rounds run out.
+ *
+ * The configured pause bounds the builder's load, but with it the backlog
+ * settles where the writes that arrive during a round and its pause equal
+ * the round: measured under a sanitizer build, about 1,000 resources,
+ * more than the switch window drains in half its bound. So once a paused
+ * round fails to shrink the backlog, the rounds that follow go without the
+ * pause (SQLite's rest for waiting writers stays), in this catch-up and
+ * those after a deferred switch; only a backlog that does not shrink even
+ * then ends the catch-up early. */
 static int catch_up(builder *b)
 {
     b->phase = "catch_up";
@@ -491,8 +501,13 @@ static int catch_up(builder *b)
     int64_t before = INT64_MAX;
     for (int round = 0; rc == OMS_OK && round < MAX_CATCH_UP_ROUNDS && !stopping(); round++) {
         int64_t left = 0, n = 0;
-        if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK || left >= before)
+        if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK)
             break;
+        if (left >= before) {
+            if (b->catch_up_unpaused || b->s.throttle_ms == 0)
+                break;
+            b->catch_up_unpaused = true;
+        }
         before = left;
         int64_t t0 = oms_mono_ns();
         if ((rc = oms_db_begin(b->c, true, &b->err)))
@@ -510,7 +525,7 @@ static int catch_up(builder *b)
         if (rc)
             oms_db_rollback(b->c);
         else
-            rc = breathe(b, t0);
+            rc = breathe(b, t0, !b->catch_up_unpaused);
     }
     return rc;
 }
