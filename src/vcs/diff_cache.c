@@ -1,7 +1,8 @@
 /* The diff cache (diff_cache.h): an LRU of diffs by (from, to), bounded by
  * bytes. A diff is kept as its compact JSON text: a third to a fifth of
- * the memory of jansson's tree, measured exactly, and parsed into a
- * private copy on a hit (jansson values are not shared across threads).
+ * the memory of jansson's tree, measured exactly, and what a response
+ * splices in as it is (a hit is a copy of the text, never parsed: the
+ * parse was 3 % of the soak's samples).
  * A count bound alone let a few large diffs (a feature branch against a
  * `main` that moved on: thousands of changes with their documents) hold
  * hundreds of megabytes (docs/BENCHMARKS.md, the PostgreSQL soak). */
@@ -61,36 +62,30 @@ static char *take(int i)
     return t;
 }
 
-json_t *oms_diff_cache_get(const char *from, const char *to, bool *breaking)
+char *oms_diff_cache_get(const char *from, const char *to, size_t *len, bool *breaking)
 {
     char *text = NULL;
-    size_t len = 0;
     pthread_mutex_lock(&g.mu);
     for (int i = 0; i < SLOTS; i++)
         if (same_pair(i, from, to)) {
-            len = g.slot[i].len;
-            text = oms_xmalloc(len);
-            memcpy(text, g.slot[i].text, len);
+            *len = g.slot[i].len;
+            text = oms_xmalloc(*len + 1);
+            memcpy(text, g.slot[i].text, *len + 1);
             *breaking = g.slot[i].breaking;
             g.slot[i].used = ++g.clock;
             break;
         }
     pthread_mutex_unlock(&g.mu);
-    if (!text)
-        return NULL;
-    json_t *out = json_loadb(text, len, 0, NULL);
-    free(text);
-    return out; /* NULL (a miss) only if memory ran out mid-parse */
+    return text;
 }
 
-void oms_diff_cache_put(const char *from, const char *to, const json_t *changes, bool breaking)
+void oms_diff_cache_put(const char *from, const char *to, const char *changes, size_t len, bool breaking)
 {
     if (strlen(from) > 64 || strlen(to) > 64)
         return;
-    char *text = json_dumps(changes, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text)
-        return;
-    size_t len = strlen(text);
+    char *text = oms_xmalloc(len + 1);
+    memcpy(text, changes, len);
+    text[len] = '\0';
     char *drop[SLOTS + 1];
     int nd = 0;
     pthread_mutex_lock(&g.mu);

@@ -197,10 +197,10 @@ json_t *oms_snapshot_diff(const oms_snapshot *from, const oms_snapshot *to, bool
     return out ? sorted_by_resource(out) : NULL;
 }
 
-int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, bool *breaking, oms_error *err)
+int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, char **changes, size_t *len, bool *breaking,
+                 oms_error *err)
 {
-    *changes = NULL;
-    if ((*changes = oms_diff_cache_get(a, b, breaking)) != NULL)
+    if ((*changes = oms_diff_cache_get(a, b, len, breaking)) != NULL)
         return OMS_OK;
     oms_dbconn *c;
     int rc = oms_db_conn(ctx->store->db, &c, err);
@@ -209,22 +209,29 @@ int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, b
     /* Both snapshots in memory: compare them. Otherwise read only the
      * parts of the two stored trees that differ (tree_diff.h) rather than
      * load a commit's every document to compare it (and cache it). */
+    json_t *diff = NULL;
     oms_snapshot *sa = oms_snapshot_cache_get_any(a), *sb = oms_snapshot_cache_get_any(b);
     bool walked = false;
     if (!sa || !sb) {
         oms_snapshot_unref(sa);
         oms_snapshot_unref(sb);
         sa = sb = NULL;
-        rc = oms_tree_diff(c, a, b, changes, breaking, &walked, err);
+        rc = oms_tree_diff(c, a, b, &diff, breaking, &walked, err);
     }
     if (rc == OMS_OK && !walked && !sa)
         rc = oms_snapshot_for_commit(c, a, &sa, err);
     if (rc == OMS_OK && !walked && !sb)
         rc = oms_snapshot_for_commit(c, b, &sb, err);
-    if (rc == OMS_OK && !walked && !(*changes = oms_snapshot_diff(sa, sb, breaking)))
+    if (rc == OMS_OK && !walked && !(diff = oms_snapshot_diff(sa, sb, breaking)))
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-    if (rc == OMS_OK && oms_is_commit_id(a) && oms_is_commit_id(b))
-        oms_diff_cache_put(a, b, *changes, *breaking);
+    if (rc == OMS_OK && !(*changes = json_dumps(diff, JSON_COMPACT | JSON_ENCODE_ANY)))
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+    if (rc == OMS_OK) {
+        *len = strlen(*changes);
+        if (oms_is_commit_id(a) && oms_is_commit_id(b))
+            oms_diff_cache_put(a, b, *changes, *len, *breaking);
+    }
+    json_decref(diff);
     oms_snapshot_unref(sa);
     oms_snapshot_unref(sb);
     return rc;

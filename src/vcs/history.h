@@ -32,8 +32,11 @@ int oms_vcs_history_filtered(oms_ctx *ctx, const char *ref, const char *cursor, 
                              const oms_history_filter *f, json_t **items, const char **next, oms_error *err);
 /* The commit with its changes and their field diffs (out: owned). */
 int oms_vcs_commit_detail(oms_ctx *ctx, const char *id, json_t **out, oms_error *err);
-/* The resource changes from commit `a` to commit `b` (out: owned). */
-int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, json_t **changes, bool *breaking, oms_error *err);
+/* The resource changes from commit `a` to commit `b`, as the compact JSON
+ * text of their array (*changes: owned, NUL-terminated; *len its length):
+ * what the diff cache keeps and a response splices in. */
+int oms_vcs_diff(oms_ctx *ctx, const char *a, const char *b, char **changes, size_t *len, bool *breaking,
+                 oms_error *err);
 /* Commit rows linked to issue `key` after `after` (limit + 1 fetched). */
 int oms_vcs_issue_commits(oms_ctx *ctx, const char *key, const char *after, size_t limit, oms_dbres **out,
                           oms_error *err);

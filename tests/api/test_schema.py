@@ -337,9 +337,14 @@ def test_history_commit_detail_and_diff(ctx):
     assert fields["/properties/id/type"]["breaking"] is False  # integer -> long widens
     assert fields["/properties/label/required"]["breaking"] is True
     assert fields["/properties/price"]["op"] == "add" and not fields["/properties/price"]["breaking"]
-    d = srv.get(f"/api/v1/diff?from={c1}&to={quote(b)}", headers=_h(srv)).json()
+    first = srv.get(f"/api/v1/diff?from={c1}&to={quote(b)}", headers=_h(srv))
+    d = first.json()
     assert d["from"] == c1 and d["to"] == c2 and d["breaking"] is True
     assert [c["resource"] for c in d["changes"]] == ["object-types/Item"]
+    # the second answer comes from the diff cache, spliced in as text: the same bytes
+    again = srv.get(f"/api/v1/diff?from={c1}&to={c2}", headers=_h(srv))
+    assert again.status == 200 and again.body == first.body, (first.body, again.body)
+    assert again.header("Content-Type").startswith("application/json")
     d0 = srv.get(f"/api/v1/diff?from={ROOT}&to={quote(b)}", headers=_h(srv)).json()
     assert [(c["resource"], c["change"]) for c in d0["changes"]] == [("object-types/Item", "added")]
     assert srv.get("/api/v1/diff?from=main", headers=_h(srv)).status == 400
