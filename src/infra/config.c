@@ -117,6 +117,9 @@ const oms_cfg_def oms_cfg_table[] = {
     /* database deadlines (docs/operations.md "Timeouts and deadlines") */
     {"OMS_DB_BUSY_TIMEOUT_MS", CFG_INT, "5000", 0, 600000, false, false,
      "SQLite: how long a write waits for the write lock; past it the request answers 503 database_timeout"},
+    {"OMS_SQLITE_WRITER_CACHE_MB", CFG_INT, "16", 0, 4096, false, false,
+     "SQLite: MiB of page cache of the one handle every write transaction runs on (it stays warm from one write "
+     "to the next; 0: SQLite's default of 2 MiB)"},
     {"OMS_DB_STATEMENT_TIMEOUT_MS", CFG_INT, "5000", 0, 600000, false, false,
      "PostgreSQL statement_timeout (0: the server's own); OMS also stops waiting for an answer 1 s after it; either "
      "way the request answers 503 database_timeout"},

@@ -61,6 +61,7 @@ extern bool oms_db_pg_prepared;
 /* Deadlines of database work; 0 means none (or the system's default). */
 typedef struct {
     int busy_timeout_ms;       /* SQLite: wait for the write lock */
+    int writer_cache_mb;       /* SQLite: page cache of the handle write transactions run on (0: SQLite's) */
     int statement_timeout_ms;  /* PostgreSQL statement_timeout, and OMS's own wait for an answer (+1 s) */
     int lock_timeout_ms;       /* PostgreSQL lock_timeout (row, table and advisory locks) */
     int idle_tx_timeout_ms;    /* PostgreSQL idle_in_transaction_session_timeout */

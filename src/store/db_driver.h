@@ -31,6 +31,10 @@ typedef struct {
      * and the statements after it did not run. NULL: the backend has no
      * pipeline, and db.c runs the statements one after the other. */
     int (*pipeline)(void *conn, bool begin, const oms_db_stmt *s, int n, int *failed, oms_error *err);
+    /* After a write transaction on the handle writes share (SQLite's
+     * writer handle, db.c): give back the cache memory a bulk write left.
+     * NULL: nothing to do. */
+    void (*settle)(void *conn);
 } oms_db_driver;
 
 extern const oms_db_driver oms_db_sqlite_driver;

@@ -146,6 +146,22 @@ static void sqlite_deadline(void *p, int ms)
     sqlite3_busy_timeout(c->db, c->busy_ms);
 }
 
+/* A transaction that wrote more pages than this (a bulk load: 500 types
+ * write thousands) leaves the writer handle's cache empty: its pages are
+ * of little use to the small writes that follow, and the cache would keep
+ * them resident up to its bound (OMS_SQLITE_WRITER_CACHE_MB). A group of
+ * sixteen one-resource commits writes a few hundred. */
+#define BULK_WRITE_PAGES 2000
+
+static void sqlite_settle(void *p)
+{
+    sqlite_conn *c = p;
+    int written = 0, high = 0;
+    sqlite3_db_status(c->db, SQLITE_DBSTATUS_CACHE_WRITE, &written, &high, 1);
+    if (written > BULK_WRITE_PAGES)
+        sqlite3_db_release_memory(c->db);
+}
+
 static int sqlite_state(void *p)
 {
     (void)p;
@@ -329,4 +345,5 @@ const oms_db_driver oms_db_sqlite_driver = {
     .alive = NULL,
     .state = sqlite_state,
     .deadline = sqlite_deadline,
+    .settle = sqlite_settle,
 };
