@@ -129,6 +129,11 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
         return OMS_EDB;
     }
     chmod(dsn, 0600);
+    /* docs/storage.md "The WAL (SQLite)": a hot page (an index's upper
+     * levels, a table's tail) written by many commits between checkpoints
+     * is copied once */
+    if (opts->checkpoint_pages > 0)
+        sqlite3_wal_autocheckpoint(db, opts->checkpoint_pages);
     sqlite3_create_function(db, "oms_unhex", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_unhex, NULL, NULL);
     sqlite_conn *c = oms_xcalloc(1, sizeof *c);
     c->db = db;
