@@ -96,8 +96,9 @@ struct oms_db {
 
 oms_db_opts oms_db_opts_default(void)
 {
-    return (oms_db_opts){.busy_timeout_ms = 5000, .writer_cache_mb = 16, .checkpoint_pages = 4000, .connect_timeout_s = 10, .keepalives_idle_s = 30,
-                         .keepalives_interval_s = 10, .keepalives_count = 3, .session_settings = true};
+    return (oms_db_opts){.busy_timeout_ms = 5000, .writer_cache_mb = 16, .checkpoint_pages = 4000,
+                         .connect_timeout_s = 10, .keepalives_idle_s = 30, .keepalives_interval_s = 10,
+                         .keepalives_count = 3, .session_settings = true};
 }
 
 static void forget_conn(oms_db *db, oms_dbconn *c)
@@ -174,6 +175,9 @@ static void end_turn(oms_dbconn *c)
         c->db->writer_handle = c->handle;
         c->handle = c->own_handle;
         c->own_handle = NULL;
+        /* a deadline set during the transaction went to the writer handle */
+        if (c->handle && c->db->drv->deadline)
+            c->db->drv->deadline(c->handle, c->deadline);
     }
     c->holds_writer = false;
     pthread_mutex_unlock(&c->db->writer);
