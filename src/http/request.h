@@ -19,6 +19,8 @@ typedef struct oms_route oms_route;
 
 #define OMS_MAX_BODY (1024 * 1024)
 #define OMS_MAX_HEADERS (16 * 1024)
+/* a body up to this size is read with its head (src/http/server.c) */
+#define OMS_SMALL_BODY 4096
 #define OMS_MAX_JSON_DEPTH 64
 #define OMS_MAX_RESP_HEADERS 16
 

@@ -28,8 +28,10 @@
 #include "http/app.h"
 #include "http/conn_guard.h"
 #include "http/dispatch.h"
+#include "http/path.h"
 #include "http/pipeline.h"
 #include "http/ratelimit.h"
+#include "http/routes.h"
 #include "ops/background.h"
 #include "ops/health.h"
 #include "infra/log.h"
@@ -224,6 +226,19 @@ static int64_t body_length(oms_request *req)
     return cl && !oms_req_header(req, "Transfer-Encoding") ? (int64_t)strtoll(cl, NULL, 10) : -1;
 }
 
+/* A body small enough to read before the head phase: at most
+ * OMS_SMALL_BODY bytes by Content-Length, not chunked, no `Expect:
+ * 100-continue` (that client waits to be told to send). Such a body
+ * usually arrives with its headers, and reading it costs less than the
+ * hand-off its own head phase would (docs/architecture.md). Anything larger
+ * keeps the head phase first, so an unauthenticated upload is refused
+ * without being read. */
+static bool small_body(oms_request *req)
+{
+    int64_t len = body_length(req);
+    return len > 0 && len <= OMS_SMALL_BODY && !oms_req_header(req, "Expect");
+}
+
 static bool get_or_head(const oms_request *req)
 {
     return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
@@ -356,8 +371,12 @@ static enum MHD_Result door(http_req *h, const char *method, const char *url, co
     if (atomic_load(&h->srv->app->draining) && !is_liveness_probe(req) &&
         !(get_or_head(req) && strcmp(req->raw_target, "/ready") == 0))
         return hand_off(h, JOB_DRAIN);
-    if (has_body(req))
-        return hand_off(h, JOB_HEAD);
+    if (has_body(req)) {
+        if (!small_body(req))
+            return hand_off(h, JOB_HEAD);
+        /* read with the head: the whole request goes over in one hand-off */
+        oms_conn_body(h->guard, body_length(req));
+    }
     h->phase = PH_BODY;
     return MHD_YES;
 }
@@ -497,6 +516,19 @@ static void monitor_answer(oms_request *req)
     oms_monitor_answer(req->status, key, req->client_addr, req->authenticated ? req->principal.sub : NULL);
 }
 
+/* A request that ended before any pipeline phase ran (a small body cut or
+ * abandoned while it arrived, read with its head) has not been routed: its
+ * route is matched here for the metrics and the log, nothing else. */
+static void label_route(oms_request *req)
+{
+    oms_error err;
+    oms_err_clear(&err);
+    char allow[128];
+    if (oms_path_parse(&req->path, req->raw_path, req->raw_path_len, req->arena, &err) != OMS_OK ||
+        oms_routes_match(req->app->routes, req, allow, sizeof allow, &err) != OMS_ROUTE_FOUND)
+        req->route = NULL;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -514,6 +546,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!h->queued)
         req->status = 0;
     const char *end = request_end(toe, cut);
+    if (req->started && !req->route && !h->head_done)
+        label_route(req);
     if (req->started) {
         const oms_route *r = req->route;
         long slot = r && r >= oms_app_routes && r < oms_app_routes + oms_app_routes_count ? (long)(r - oms_app_routes)

@@ -406,8 +406,9 @@ def test_hand_off_keeps_http_semantics(ctx):
     """Requests handed to handler threads keep HTTP/1.1's behaviour:
     pipelined requests answered in order on a kept-alive connection,
     Expect: 100-continue, a chunked body, a refusal before the body (401,
-    connection closed, body never read), and the library's own refusal of a
-    header block past its buffer still recorded."""
+    connection closed, body never read), a small body read with its head
+    and refused the same way, and the library's own refusal of a header
+    block past its buffer still recorded."""
     srv = ctx.server
     _branch(srv, "feature/handoff")
     dev = {**srv.auth("handoff-dev", DEV), "X-Issue-ID": "OMS-11"}
@@ -444,6 +445,17 @@ def test_hand_off_keeps_http_semantics(ctx):
         r = harness._read_response(s)
         assert r.status == 401 and r.header("Connection") == "close", r
     assert [e["action"] for e in srv.audit_events("request_id = 'handoff-401'")] == ["auth.failed"]
+    # a small body (<= 4 KiB, read with its head: one hand-off) without a
+    # token is refused the same way and the connection stays usable
+    small = json.dumps({"api_name": "Anonymous", "type": "string"})
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall((f"POST {url} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(small)}\r\nX-Request-ID: handoff-small-401\r\n\r\n{small}"
+                   f"GET /api/v1/branches HTTP/1.1\r\nHost: x\r\n{auth}\r\n").encode())
+        got = _read_n(s, 2)
+        assert [g[0] for g in got] == [401, 200], got
+    assert [e["action"] for e in srv.audit_events("request_id = 'handoff-small-401'")] == ["auth.failed"]
+    assert srv.get(url + "/Anonymous", headers=dev).status == 404
     before = len(srv.audit_events("detail LIKE '%refused_by_http_layer%'"))
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
         s.sendall(("GET /handoff-huge HTTP/1.1\r\nHost: x\r\nX-Big: " + "a" * 40000 + "\r\n\r\n").encode())

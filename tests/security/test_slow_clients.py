@@ -662,6 +662,13 @@ def test_each_deadline_closes_its_slow_client(ctx):
     _trickle(s, [b" " * 20] * 100, 0.1)
     _closed_within(s, 0.9, 1.6)
     s.close()
+    # a small body (read with its head, one hand-off) at ~200 bytes a
+    # second: the same minimum rate cuts it
+    s = _connect(srv)
+    s.sendall(post % (b"slow-small-body", 4000) + b"{")
+    _trickle(s, [b" " * 20] * 100, 0.1)
+    _closed_within(s, 0.9, 1.6)
+    s.close()
     # a body above the minimum rate (2 KiB/s) but longer than the request deadline
     s = _connect(srv)
     s.sendall(post % (b"slow-body-deadline", 10000) + b"{")
@@ -694,10 +701,11 @@ def test_each_deadline_closes_its_slow_client(ctx):
     assert 1.9 <= took <= 2.8, f"the slow reader was cut after {took:.2f} s"
     s.close()
     closed = _closed_counts(srv)
-    assert closed["header_timeout"] == 2 and closed["body_rate"] == 1 and closed["request_timeout"] == 1, closed
+    assert closed["header_timeout"] == 2 and closed["body_rate"] == 2 and closed["request_timeout"] == 1, closed
     assert closed["response_rate"] == 1, closed
     logged = {j.get("request_id"): j for j in _log_requests(srv)}
-    for rid, cut in (("slow-body-rate", "body_rate"), ("slow-body-deadline", "request_timeout")):
+    for rid, cut in (("slow-body-rate", "body_rate"), ("slow-small-body", "body_rate"),
+                     ("slow-body-deadline", "request_timeout")):
         j = logged.get(rid)
         assert j and j.get("end") == "timed_out" and j.get("cut") == cut and j.get("status") == 0, j
 
