@@ -121,8 +121,9 @@ const oms_cfg_def oms_cfg_table[] = {
      "SQLite: MiB of page cache of the one handle every write transaction runs on (it stays warm from one write "
      "to the next; 0: SQLite's default of 2 MiB)"},
     {"OMS_SQLITE_CHECKPOINT_PAGES", CFG_INT, "4000", 0, 1000000, false, false,
-     "SQLite: the commit that takes the write-ahead log past this many pages copies it into the database "
-     "(PASSIVE); pages written again before then are copied once (0: SQLite's default of 1,000)"},
+     "SQLite: past this many pages of write-ahead log a background thread copies it into the database "
+     "(PASSIVE; metric oms_sqlite_checkpoints_total); pages written again before then are copied once (0: "
+     "SQLite's default of 1,000)"},
     {"OMS_DB_STATEMENT_TIMEOUT_MS", CFG_INT, "5000", 0, 600000, false, false,
      "PostgreSQL statement_timeout (0: the server's own); OMS also stops waiting for an answer 1 s after it; either "
      "way the request answers 503 database_timeout"},

@@ -80,6 +80,7 @@ static atomic_size_t g_snap_bytes;
 static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
 static atomic_size_t g_diff_bytes;
 static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
+static _Atomic uint64_t g_checkpoints[2]; /* src/store/sqlite_checkpointer.c: by a committer, in the background */
 static _Atomic uint64_t g_group_batches, g_group_changes; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
@@ -324,6 +325,11 @@ void oms_metrics_group_commit(unsigned changes)
 
 void oms_metrics_wal_reset(void) { atomic_fetch_add_explicit(&g_wal_resets, 1, memory_order_relaxed); }
 
+void oms_metrics_sqlite_checkpoint(bool background)
+{
+    atomic_fetch_add_explicit(&g_checkpoints[background ? 1 : 0], 1, memory_order_relaxed);
+}
+
 static void text_snapshots(oms_mtext *b)
 {
     static const char *const paths[OMS_SNAP__COUNT] = {"commit", "read", "commit_id"};
@@ -353,6 +359,13 @@ static void text_snapshots(oms_mtext *b)
                 "SQLite: times the write-ahead log, grown past OMS_SQLITE_WAL_RESET_MB, was copied into the database "
                 "and truncated. Zero on PostgreSQL.");
     emit(b, "oms_sqlite_wal_resets_total %lu\n", atomic_load_explicit(&g_wal_resets, memory_order_relaxed));
+    emit_family(b, "oms_sqlite_checkpoints_total", "counter",
+                "SQLite: checkpoints of the write-ahead log past OMS_SQLITE_CHECKPOINT_PAGES, by the background "
+                "checkpointer or by a committer that found the log four times past it. Zero on PostgreSQL.");
+    emit(b, "oms_sqlite_checkpoints_total{by=\"background\"} %lu\n",
+         atomic_load_explicit(&g_checkpoints[1], memory_order_relaxed));
+    emit(b, "oms_sqlite_checkpoints_total{by=\"commit\"} %lu\n",
+         atomic_load_explicit(&g_checkpoints[0], memory_order_relaxed));
 }
 
 void oms_metrics_text_lock_waits(oms_mtext *b)

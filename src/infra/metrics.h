@@ -4,6 +4,7 @@
 #ifndef OMS_METRICS_H
 #define OMS_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,9 @@ void oms_metrics_diff_cache_bytes(size_t bytes);
 void oms_metrics_group_commit(unsigned changes);
 /* SQLite: the write-ahead log reset by the wal-reset task (store/db.c). */
 void oms_metrics_wal_reset(void);
+/* SQLite: a checkpoint of the write-ahead log, by the background thread or
+ * by a committer (store/sqlite_checkpointer.c). */
+void oms_metrics_sqlite_checkpoint(bool background);
 /* A request refused with 429, by rate-limit class (0 read, 1 write,
  * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
 #define OMS_METRICS_RL_CLASSES 3

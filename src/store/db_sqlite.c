@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/db_driver.h"
+#include "store/sqlite_checkpointer.h"
 #include "util/alloc.h"
 
 #define STMT_CACHE 128
@@ -21,6 +22,7 @@ typedef struct {
 
 typedef struct {
     sqlite3 *db;
+    oms_sqlite_ckpt *ckpt; /* its file's background checkpointer, or NULL */
     int busy_ms, configured_busy_ms;
     cached_stmt cache[STMT_CACHE];
 } sqlite_conn;
@@ -131,12 +133,15 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
     chmod(dsn, 0600);
     /* docs/storage.md "The WAL (SQLite)": a hot page (an index's upper
      * levels, a table's tail) written by many commits between checkpoints
-     * is copied once */
-    if (opts->checkpoint_pages > 0)
-        sqlite3_wal_autocheckpoint(db, opts->checkpoint_pages);
+     * is copied once; the copy runs on a thread of its own */
+    int pages = opts->checkpoint_pages > 0 ? opts->checkpoint_pages : 1000;
+    oms_sqlite_ckpt *ckpt = oms_sqlite_ckpt_attach(db, dsn, pages);
+    if (!ckpt)
+        sqlite3_wal_autocheckpoint(db, pages);
     sqlite3_create_function(db, "oms_unhex", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_unhex, NULL, NULL);
     sqlite_conn *c = oms_xcalloc(1, sizeof *c);
     c->db = db;
+    c->ckpt = ckpt;
     c->busy_ms = c->configured_busy_ms = busy_timeout_ms;
     *out = c;
     return OMS_OK;
@@ -183,6 +188,7 @@ static void sqlite_disconnect(void *p)
         free(c->cache[i].key);
     }
     sqlite3_close(c->db);
+    oms_sqlite_ckpt_detach(c->ckpt); /* after the close: its hook is gone */
     free(c);
 }
 
