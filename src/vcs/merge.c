@@ -5,16 +5,25 @@
 #include <string.h>
 
 #include "store/vcs_sql.h"
+#include "vcs/commit_pair_memo.h"
 #include "util/alloc.h"
 
 /* ---- merge base ---- */
 
 int oms_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], oms_error *err)
 {
+    char *known = oms_commit_pair_memo_get(OMS_MEMO_MERGE_BASE, a, b);
+    if (known) {
+        snprintf(out, 65, "%s", known);
+        free(known);
+        return OMS_OK;
+    }
     bool found = false;
     int rc = oms_store_merge_base(c, a, b, out, &found, err);
     if (rc == OMS_OK && !found)
         rc = oms_err_set(err, OMS_ECONFLICT, "the two histories share no commit");
+    if (rc == OMS_OK)
+        oms_commit_pair_memo_put(OMS_MEMO_MERGE_BASE, a, b, out);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
+#include "vcs/commit_pair_memo.h"
 #include "vcs/compat.h"
 #include "vcs/merging.h"
 
@@ -136,12 +137,29 @@ static void add_key(void *keys, const char *key)
     json_array_append_new(keys, json_string(key));
 }
 
-/* Adds the issue keys of the source commits not on the target to `keys`. */
+/* Adds the issue keys of the source commits not on the target to `keys`
+ * (remembered per pair of heads: src/vcs/commit_pair_memo.h). */
 static void add_source_keys(oms_dbconn *c, const char *source_head, const char *target_head, json_t *keys)
 {
-    oms_error e;
-    if (keys && source_head && target_head && *source_head)
-        oms_store_commits_issue_keys_between(c, source_head, target_head, add_key, keys, &e);
+    if (!keys || !source_head || !target_head || !*source_head)
+        return;
+    char *known = oms_commit_pair_memo_get(OMS_MEMO_ISSUES_AHEAD, source_head, target_head);
+    json_t *ahead = known ? json_loads(known, 0, NULL) : NULL;
+    free(known);
+    if (!json_is_array(ahead)) {
+        json_decref(ahead);
+        ahead = json_array();
+        oms_error e;
+        if (oms_store_commits_issue_keys_between(c, source_head, target_head, add_key, ahead, &e) == OMS_OK) {
+            char *text = json_dumps(ahead, JSON_COMPACT);
+            oms_commit_pair_memo_put(OMS_MEMO_ISSUES_AHEAD, source_head, target_head, text);
+            free(text);
+        } /* else what the failed walk found is added, as before, and not remembered */
+    }
+    size_t i;
+    json_t *k;
+    json_array_foreach(ahead, i, k) add_key(keys, json_string_value(k));
+    json_decref(ahead);
 }
 
 json_t *oms_proposal_issue_keys(oms_ctx *ctx, const char *id)

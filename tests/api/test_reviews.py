@@ -155,12 +155,18 @@ def test_issue_keys_inherited_from_source_commits(ctx):
     _create(srv, "rvw/s5", "E2", issue="OMS-702")
     p = _proposal(srv, "rvw/s5", "rvw/t5")
     assert p["own_issue_keys"] == [] and sorted(p["issue_keys"]) == ["OMS-701", "OMS-702"], p
+    # the keys follow the source's head: a new commit after a view counts
+    # (the heads' pair is a new one), and reading again changes nothing
+    _create(srv, "rvw/s5", "E2b", issue="OMS-703")
+    for _ in range(2):
+        v = srv.get(f"/api/v1/proposals/{p['id']}", headers=_h(srv))
+        assert v.status == 200 and sorted(v.json()["issue_keys"]) == ["OMS-701", "OMS-702", "OMS-703"], v
     assert _post(srv, p["id"], "approve", _rv(srv, "rita")).status == 200
     # no key in the merge request: the source commits' keys satisfy the rule
     r = _post(srv, p["id"], "merge", _h(srv, sub="rita", roles=("reviewer",), issue=None), {})
     assert r.status == 200, r
     c = srv.get(f"/api/v1/commits/{r.header('X-Commit')}", headers=_h(srv)).json()
-    assert {"OMS-701", "OMS-702"} <= set(c["issue_keys"]), c
+    assert {"OMS-701", "OMS-702", "OMS-703"} <= set(c["issue_keys"]), c
     # a proposal without keys anywhere still needs one
     _branch(srv, "rvw/s5b", r.header("X-Commit"))
     r = srv.request("PUT", "/api/v1/branches/rvw%2Fs5b/settings", headers=_h(srv, roles=("admin",)),
