@@ -516,9 +516,11 @@ static void monitor_answer(oms_request *req)
     oms_monitor_answer(req->status, key, req->client_addr, req->authenticated ? req->principal.sub : NULL);
 }
 
-/* A request that ended before any pipeline phase ran (a small body cut or
- * abandoned while it arrived, read with its head) has not been routed: its
- * route is matched here for the metrics and the log, nothing else. */
+/* A request that ended before any pipeline phase ran (cut or abandoned
+ * while its small body, read with its head, or its headers' end arrived)
+ * has not been routed: its route is matched here for the metrics and the
+ * log, nothing else. A request the pipeline refused before routing keeps
+ * no route. */
 static void label_route(oms_request *req)
 {
     oms_error err;
@@ -546,7 +548,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!h->queued)
         req->status = 0;
     const char *end = request_end(toe, cut);
-    if (req->started && !req->route && !h->head_done)
+    if (req->started && !req->route && h->phase == PH_BODY) /* no pipeline phase ever ran */
         label_route(req);
     if (req->started) {
         const oms_route *r = req->route;
