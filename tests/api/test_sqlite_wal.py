@@ -20,15 +20,21 @@ def _doc(i, note):
             "properties": [{"api_name": "id", "type": "string", "required": True}], "primary_key": "id"}
 
 
-def test_log_past_its_bound_is_reset_while_reads_go_on(ctx):
+def _server_with_branch(ctx, env, branch):
+    """A SQLite server started with `env` and a branch from ROOT: the
+    server, its log's path, a developer's headers."""
     if ctx.backend != "sqlite":
         raise Skip("PostgreSQL's WAL is the server's to manage")
-    srv = ctx.new_server(env={"OMS_SQLITE_WAL_RESET_MB": "1"})
-    wal = srv.db_path + "-wal"
+    srv = ctx.new_server(env=env)
     h = srv.auth("dev", ("developer",))
     h["X-Issue-ID"] = "OMS-21"
-    r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": "wal", "from": ROOT})
+    r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": branch, "from": ROOT})
     assert r.status == 201, r
+    return srv, srv.db_path + "-wal", h
+
+
+def test_log_past_its_bound_is_reset_while_reads_go_on(ctx):
+    srv, wal, h = _server_with_branch(ctx, {"OMS_SQLITE_WAL_RESET_MB": "1"}, "wal")
     stop = threading.Event()
     reads, read_errors = [0], []
 
@@ -86,14 +92,7 @@ def test_checkpoints_run_in_the_background_and_the_log_starts_over(ctx):
     checkpoint bound of 200 pages: the background thread does the copying,
     committers copy at most the last few pages, and the log keeps starting
     over at the bound (without that it would hold all ~6,000 pages, 24 MB)."""
-    if ctx.backend != "sqlite":
-        raise Skip("PostgreSQL's WAL is the server's to manage")
-    srv = ctx.new_server(env={"OMS_SQLITE_CHECKPOINT_PAGES": "200"})
-    wal = srv.db_path + "-wal"
-    h = srv.auth("dev", ("developer",))
-    h["X-Issue-ID"] = "OMS-21"
-    r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": "ckpt", "from": ROOT})
-    assert r.status == 201, r
+    srv, wal, h = _server_with_branch(ctx, {"OMS_SQLITE_CHECKPOINT_PAGES": "200"}, "ckpt")
     before = _checkpoints(srv)
     biggest = 0
     for i in range(300):
