@@ -4,8 +4,10 @@ same events are delivered, signed, to a subscribed webhook and pulled in
 order from GET /api/v1/events, filtered by what the caller may read."""
 
 import base64
+import threading
 import time
 
+import harness
 from harness import quote
 from webhook_receiver import Receiver, verify
 
@@ -254,3 +256,40 @@ def test_lock_expiry_is_an_event_once(ctx):
     assert expired[0]["branch"] == "ev/exp" and expired[0]["data"]["cause"] == "ttl"
     time.sleep(1.2)  # another reaper round records nothing more
     assert len([e for e in _feed(srv, types="lock.expired") if e["subject"] == lock["id"]]) == 1
+
+
+def test_a_stopping_instance_positions_the_events_it_committed(ctx):
+    """A graceful stop leaves no event without its position: the changes
+    still in flight at SIGTERM finish during the drain and are in the feed
+    without waiting for another instance's sequencer (docs/events.md
+    "Order")."""
+    srv = ctx.new_server()  # the sequencer's default 50 ms pace
+    if srv.backend != "pg":
+        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "feature/stop", "from": "main"}),
+        201)
+    stop = threading.Event()
+
+    def writer(w):
+        for i in range(10000):
+            if stop.is_set():
+                return
+            try:
+                srv.request("POST", "/api/v1/schemas/feature%2Fstop/shared-properties", headers=_h(srv),
+                            json_body={"api_name": f"stop_{w}_{i}", "type": "string"})
+            except OSError:
+                return  # the server has stopped listening
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    assert srv.stop() == 0  # SIGTERM while writes are in flight
+    stop.set()
+    for t in threads:
+        t.join()
+    total = int(srv.query("SELECT COUNT(*) FROM events")[0][0])
+    unpositioned = int(srv.query("SELECT COUNT(*) FROM events WHERE pos IS NULL")[0][0])
+    assert total > 10 and unpositioned == 0, (total, unpositioned)
+    order = [int(r[0]) for r in srv.query("SELECT seq FROM events ORDER BY pos")]
+    assert order == sorted(order), order  # positions follow commit (insert) order
