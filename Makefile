@@ -6,15 +6,18 @@ BUILD := build/$(if $(SANITIZE),san,rel)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
                -Isrc -I$(BUILD)/gen -I/usr/include/postgresql -MMD -MP
+# The release build allocates with jemalloc (docs/memory.md "The allocator");
+# a sanitizer build keeps the C library's, which the sanitizer replaces.
 ifeq ($(SANITIZE),)
-CFLAGS_OPT := -O2
+CFLAGS_OPT := -O2 -DOMS_JEMALLOC
 LDFLAGS_SAN :=
+LDLIBS_ALLOC := -ljemalloc
 else
 CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 LDFLAGS_SAN := -fsanitize=$(SANITIZE)
 endif
 CFLAGS += $(CFLAGS_BASE) $(CFLAGS_OPT)
-LDLIBS += -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lzstd -lyaml -lpthread -lm
+LDLIBS += $(LDLIBS_ALLOC) -lmicrohttpd -ljansson -lsqlite3 -lpq -lssl -lcrypto -lcurl -lzstd -lyaml -lpthread -lm
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS := $(shell find src -name '*.c' | sort)
@@ -79,7 +82,7 @@ fuzz: $(BUILD)/gen/migrations.c $(BUILD)/gen/web_assets.c
 	@for t in $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%); do \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc -I$(BUILD)/gen \
 	    -I/usr/include/postgresql -o build/fuzz-$$t tests/fuzz/fuzz_$$t.c $(LIB_SRCS) $(BUILD)/gen/migrations.c $(BUILD)/gen/web_assets.c \
-	    $(LDLIBS) || exit 1; \
+	    $(filter-out $(LDLIBS_ALLOC),$(LDLIBS)) || exit 1; \
 	  rm -rf build/fuzz-corpus-$$t && cp -r tests/fuzz/corpus/$$t build/fuzz-corpus-$$t; \
 	  build/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz-corpus-$$t || exit 1; \
 	done

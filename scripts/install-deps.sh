@@ -3,7 +3,7 @@
 # any is missing. Safe to run repeatedly: it does nothing when all are there.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libssl-dev
-libcurl4-openssl-dev libyaml-dev nodejs postgresql-15 postgresql-client-15 python3 python3-prometheus-client sqlite3 curl python3-cryptography faketime
+libcurl4-openssl-dev libyaml-dev libjemalloc-dev nodejs postgresql-15 postgresql-client-15 python3 python3-prometheus-client sqlite3 curl python3-cryptography faketime
 libzstd-dev dpkg-dev systemd time
 chromium tesseract-ocr tesseract-ocr-eng fonts-dejavu-core slowhttptest tmux"
 # Benchmark-only packages (`make bench`): nginx is the baseline of the GET

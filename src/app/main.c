@@ -1,6 +1,5 @@
 /* oms: subcommand dispatch. Configuration refusals exit with status 2 and
  * one clear line on stderr. */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "search/index.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/heap.h"
 #include "util/time.h"
 #include "txn/change.h"
 #include "vcs/diff_cache.h"
@@ -304,9 +304,7 @@ cleanup:
 int main(int argc, char **argv)
 {
     oms_alloc_init(); /* one allocation-failure policy, jansson included (docs/memory.md) */
-    /* glibc gives each thread its own heap arena; with many workers the
-     * memory a large request freed stays spread over all of them. */
-    mallopt(M_ARENA_MAX, 2);
+    oms_heap_configure();
     /* client commands speak the public API only: no server configuration */
     if (oms_cli_is_command(argc, argv))
         return oms_cli_main(argc, argv);

@@ -7,7 +7,6 @@
  * bytes). SIGTERM drains (docs/operations.md "Shutdown and draining"). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -36,6 +35,7 @@
 #include "ops/health.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
+#include "util/heap.h"
 #include "util/encoding.h"
 #include "util/time.h"
 #include "util/alloc.h"
@@ -595,7 +595,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     oms_arena_free(req->arena);
     *con_cls = NULL;
     if (large)
-        malloc_trim(0);
+        oms_heap_release();
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

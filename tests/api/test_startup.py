@@ -173,3 +173,18 @@ def test_snapshot_cache_size_is_a_checked_setting(ctx):
     assert _gauge(srv, "oms_snapshot_cache_limit_bytes") == 256 << 20
     small = ctx.new_server(env={"OMS_SNAPSHOT_CACHE_MB": "3"})
     assert _gauge(small, "oms_snapshot_cache_limit_bytes") == 3 << 20
+
+
+def test_release_server_allocates_with_jemalloc(ctx):
+    """The release build's allocator is jemalloc (docs/memory.md "The
+    allocator"): a link that dropped it would bring back glibc's
+    fragmentation under load without any other test noticing."""
+    srv = ctx.new_server()
+    with open(f"/proc/{srv.proc.pid}/maps") as f:
+        maps = f.read()
+    if "libasan" in maps:
+        raise harness.Skip("a sanitizer build keeps the C library's allocator, which the sanitizer replaces")
+    assert "libjemalloc" in maps, "the server does not map libjemalloc"
+    # and it serves on it
+    r = srv.get("/api/v1/branches", headers=srv.auth("dev", ("developer",)))
+    assert r.status == 200, r
