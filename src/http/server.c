@@ -811,8 +811,9 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     oms_background_start(app);
     oms_log_write(OMS_LOG_INFO, NULL, NULL,
                   "oms serving on %s (port %u, %ld handler threads, %ld event loops, %s; at most %u connections,"
-                  " %lu descriptors)",
-                  listen, srv->port, workers, loops, oms_db_backend_name(app->store->db), fit, fd_limit);
+                  " %lu descriptors; %s allocator)",
+                  listen, srv->port, workers, loops, oms_db_backend_name(app->store->db), fit, fd_limit,
+                  oms_heap_allocator());
     *out = srv;
     return OMS_OK;
 }

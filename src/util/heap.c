@@ -1,37 +1,35 @@
 #include "util/heap.h"
 
 #include <malloc.h>
+#include <stddef.h>
 
-#ifdef OMS_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#endif
+/* jemalloc's control interface, when the link brought jemalloc in (the
+ * release build, -ljemalloc). Weak: the same objects also link without it
+ * (sanitizer builds; the oms-glibc binary of the clock-skew test, which
+ * libfaketime cannot run under jemalloc), and then it is NULL. */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) __attribute__((weak));
+
+/* MALLCTL_ARENAS_ALL in jemalloc.h: every arena at once */
+#define ALL_ARENAS "4096"
 
 void oms_heap_configure(void)
 {
-#ifndef OMS_JEMALLOC
+    if (mallctl)
+        return; /* jemalloc's defaults (docs/memory.md "The allocator") */
     /* glibc gives each thread its own heap arena; with many workers the
      * memory a large request freed stays spread over all of them. */
     mallopt(M_ARENA_MAX, 2);
-#endif
 }
 
 void oms_heap_release(void)
 {
-#ifdef OMS_JEMALLOC
-    /* every arena's unused dirty pages, at once (MALLCTL_ARENAS_ALL) */
-    static const char purge_all[] = "arena.4096.purge";
-    _Static_assert(MALLCTL_ARENAS_ALL == 4096, "purge_all names MALLCTL_ARENAS_ALL");
-    mallctl(purge_all, NULL, NULL, NULL, 0);
-#else
-    malloc_trim(0);
-#endif
+    if (mallctl)
+        mallctl("arena." ALL_ARENAS ".purge", NULL, NULL, NULL, 0);
+    else
+        malloc_trim(0);
 }
 
 const char *oms_heap_allocator(void)
 {
-#ifdef OMS_JEMALLOC
-    return "jemalloc";
-#else
-    return "glibc";
-#endif
+    return mallctl ? "jemalloc" : "glibc";
 }

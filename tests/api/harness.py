@@ -122,7 +122,8 @@ def _read_response(sock):
 class Server:
     """One `oms serve` process on a fresh database."""
 
-    def __init__(self, backend, env=None, secret=None, start=True):
+    def __init__(self, backend, env=None, secret=None, start=True, binary=None):
+        self.binary = binary or OMS_BIN  # the oms executable this server runs
         self.backend = backend
         self.port = free_port()
         self.tmp = tempfile.mkdtemp(prefix="oms-api-")
@@ -189,11 +190,11 @@ class Server:
                     e.pop(k, None)
                 else:
                     e[k] = v
-        return subprocess.run([OMS_BIN, *args], env=e, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([self.binary, *args], env=e, capture_output=True, text=True, timeout=timeout)
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([OMS_BIN, "serve"], env=self.env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen([self.binary, "serve"], env=self.env, stdout=self.log, stderr=self.log)
         if not wait:
             return
         deadline = time.time() + 20

@@ -185,6 +185,7 @@ def test_release_server_allocates_with_jemalloc(ctx):
     if "libasan" in maps:
         raise harness.Skip("a sanitizer build keeps the C library's allocator, which the sanitizer replaces")
     assert "libjemalloc" in maps, "the server does not map libjemalloc"
+    assert "; jemalloc allocator)" in srv.read_log()  # and knows it (src/util/heap.c)
     # and it serves on it
     r = srv.get("/api/v1/branches", headers=srv.auth("dev", ("developer",)))
     assert r.status == 200, r
