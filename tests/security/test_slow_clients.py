@@ -833,12 +833,8 @@ def test_server_raises_its_descriptor_limit(ctx):
     with open(wrapper, "w") as f:
         f.write(f'#!/bin/sh\nulimit -n 1024 || exit 97\nexec {os.path.abspath(harness.OMS_BIN)} "$@"\n')
     os.chmod(wrapper, 0o755)
-    low = ctx.new_server(start=False)
-    saved_bin, harness.OMS_BIN = harness.OMS_BIN, wrapper
-    try:
-        low.start()
-    finally:
-        harness.OMS_BIN = saved_bin
+    low = ctx.new_server(start=False, binary=wrapper)
+    low.start()
     r = low.get("/metrics", headers=low.auth("fd-metrics", ("admin",)))
     m = re.search(r"oms_http_connections_max (\d+)", r.body)
     assert m and 256 <= int(m.group(1)) < 1024, r.body[-600:]
