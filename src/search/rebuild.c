@@ -300,6 +300,7 @@ typedef struct {
     double percent;
     const char *phase;
     bool catch_up_unpaused; /* a paused catch-up round did not shrink the backlog (catch_up()) */
+    double ns_per_resource; /* measured cost of catching up one resource (0: not yet measured) */
     int64_t last_beat_ns;
     oms_dbconn *c;
     oms_error err;
@@ -445,6 +446,24 @@ static int pending_count(builder *b, int64_t *n)
     return oms_store_search_pending_count(b->c, b->gen, n, &b->err);
 }
 
+/* What catching up one resource costs, from the rounds so far (a moving
+ * average: the machine's load changes under a long rebuild). */
+static void measure_round(builder *b, int64_t n, int64_t since_ns)
+{
+    if (n <= 0)
+        return;
+    double per = (double)(oms_mono_ns() - since_ns) / (double)n;
+    b->ns_per_resource = b->ns_per_resource > 0 ? (b->ns_per_resource + per) / 2 : per;
+}
+
+/* The time the switch window would take to catch up `left` resources: on
+ * SQLite it drains in small transactions with a rest as long as each. */
+static int64_t predicted_drain_ns(builder *b, int64_t left)
+{
+    double ns = b->ns_per_resource * (double)left;
+    return (int64_t)(oms_db_single_writer_conn(b->c) ? 2 * ns : ns);
+}
+
 
 /* Snapshot and build: every resource of the snapshot commit into the
  * shadow generation, `batch` per transaction. */
@@ -498,10 +517,15 @@ static int catch_up(builder *b)
     b->phase = "catch_up";
     b->percent = PCT_CATCH_UP;
     int rc = beat_alone(b);
-    int64_t before = INT64_MAX;
-    for (int round = 0; rc == OMS_OK && round < MAX_CATCH_UP_ROUNDS && !stopping(); round++) {
-        int64_t left = 0, n = 0;
+    int64_t before = INT64_MAX, t_start = oms_mono_ns(), left = 0;
+    int round = 0;
+    for (; rc == OMS_OK && round < MAX_CATCH_UP_ROUNDS && !stopping(); round++) {
+        int64_t n = 0;
         if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK)
+            break;
+        /* what is left drains inside a quarter of the bound: the window
+         * takes it, with room to spare for a slower machine */
+        if (b->ns_per_resource > 0 && predicted_drain_ns(b, left) <= b->s.switch_max_ms * 250000LL)
             break;
         if (left >= before) {
             if (b->catch_up_unpaused || b->s.throttle_ms == 0)
@@ -524,9 +548,15 @@ static int catch_up(builder *b)
             rc = oms_db_commit(b->c, &b->err);
         if (rc)
             oms_db_rollback(b->c);
-        else
+        else {
+            measure_round(b, n, t0);
             rc = breathe(b, t0, !b->catch_up_unpaused);
+        }
     }
+    if (rc == OMS_OK)
+        oms_log_write(OMS_LOG_INFO, NULL, NULL, "index job %s: catch-up: %d rounds in %lld ms, %lld left%s", b->job,
+                      round, (long long)((oms_mono_ns() - t_start) / 1000000), (long long)left,
+                      b->catch_up_unpaused ? " (unpaused: writes outpaced the paused rounds)" : "");
     return rc;
 }
 
@@ -588,24 +618,42 @@ fail:
     return rc;
 }
 
-/* The backlog inside the window: small transactions, on SQLite with a rest
- * as long as each (see breathe()), so that a writer waiting for the write
- * lock gets in, finds the switch lock and has its 423 at once rather than
- * waiting for the whole backlog. *drained is false when half the bound
- * passed first. */
-static int drain_window(builder *b, int64_t opened_ns, bool *drained)
+/* Resources for the window's next transaction. On SQLite small ones, with
+ * a rest as long as each (see breathe()), so that a writer waiting for the
+ * write lock gets in, finds the switch lock and has its 423 at once rather
+ * than waiting for the whole backlog. On PostgreSQL no writer waits for
+ * them (writers find the switch lock and are answered): as many as the
+ * measured rate fits into half of what is left of the window's budget,
+ * since each transaction's fixed cost (heartbeat, commit) is time the
+ * window stays open for nothing. */
+static int window_chunk(builder *b, int64_t budget_left_ns)
 {
-    int chunk = b->s.batch < SWITCH_CHUNK ? b->s.batch : SWITCH_CHUNK;
+    int small = b->s.batch < SWITCH_CHUNK ? b->s.batch : SWITCH_CHUNK;
+    if (oms_db_single_writer_conn(b->c) || b->ns_per_resource <= 0)
+        return small;
+    double fit = (double)budget_left_ns / 2 / b->ns_per_resource;
+    return fit >= b->s.batch ? b->s.batch : fit <= small ? small : (int)fit;
+}
+
+/* The backlog inside the window, in transactions of window_chunk().
+ * *drained is false when half the bound passed first. */
+static int drain_window(builder *b, int64_t opened_ns, bool *drained, int64_t *caught)
+{
+    int64_t budget_ns = b->s.switch_max_ms * 500000LL;
     *drained = false;
+    *caught = 0;
     for (int round = 0;; round++) {
-        if (round && oms_mono_ns() - opened_ns > b->s.switch_max_ms * 500000LL)
+        int64_t spent = oms_mono_ns() - opened_ns;
+        if (round && spent > budget_ns)
             return OMS_OK;
+        int chunk = window_chunk(b, budget_ns - spent);
         int64_t n = 0, t0 = oms_mono_ns();
         int rc = oms_db_begin(b->c, true, &b->err);
         if (rc == OMS_OK && (rc = catch_up_round(b, chunk, &n)) == OMS_OK) {
             b->caught_up += n;
             b->done += n;
             b->total += n;
+            *caught += n;
             rc = beat(b);
         }
         if (rc == OMS_OK)
@@ -614,6 +662,7 @@ static int drain_window(builder *b, int64_t opened_ns, bool *drained)
             oms_db_rollback(b->c);
             return rc;
         }
+        measure_round(b, n, t0);
         if (n < chunk) {
             *drained = true;
             return OMS_OK;
@@ -623,8 +672,10 @@ static int drain_window(builder *b, int64_t opened_ns, bool *drained)
     }
 }
 
-/* Closes a window that did not switch: writes resume. */
-static int defer_window(builder *b, const char *switch_id)
+/* Closes a window that did not switch: writes resume. `drained` and
+ * `left` (what the window caught up, what it left) go to the log: the
+ * operator's measure of how far the catch-up fell behind. */
+static int defer_window(builder *b, const char *switch_id, int64_t drained, int64_t open_ms)
 {
     oms_dbconn *c = b->c;
     bool released = false;
@@ -636,7 +687,13 @@ static int defer_window(builder *b, const char *switch_id)
         rc = oms_db_commit(c, &b->err);
     if (rc)
         oms_db_rollback(c);
-    oms_log_write(OMS_LOG_INFO, NULL, NULL, "index job %s: switch deferred (writes outpaced the catch-up)", b->job);
+    int64_t left = -1;
+    if (rc == OMS_OK)
+        (void)pending_count(b, &left);
+    oms_log_write(OMS_LOG_INFO, NULL, NULL,
+                  "index job %s: switch deferred (writes outpaced the catch-up): the window caught up %lld"
+                  " resources in %lld ms, %lld left",
+                  b->job, (long long)drained, (long long)open_ms, (long long)left);
     return rc;
 }
 
@@ -710,12 +767,13 @@ static int switch_over(builder *b)
         b->percent = PCT_SWITCH;
         int64_t opened = oms_mono_ns();
         bool drained = false;
+        int64_t caught = 0;
         int rc = open_window(b, switch_id);
         if (rc == OMS_OK)
-            rc = drain_window(b, opened, &drained);
+            rc = drain_window(b, opened, &drained, &caught);
         if (rc == OMS_OK && drained)
             return flip(b, switch_id);
-        if (rc || (rc = defer_window(b, switch_id)) || (rc = catch_up(b)))
+        if (rc || (rc = defer_window(b, switch_id, caught, (oms_mono_ns() - opened) / 1000000)) || (rc = catch_up(b)))
             return rc;
     }
     return oms_err_set(&b->err, OMS_EUNAVAIL,

@@ -177,7 +177,7 @@ def _wait_job(srv, job_id, pred, timeout):
 
 def test_rebuild_under_load_blocks_writes_only_in_the_switch_window(ctx):
     srv = ctx.new_server(env={"OMS_SEARCH_BATCH": "1000", "OMS_SEARCH_THROTTLE_MS": "400",
-                              "OMS_SEARCH_SWITCH_MAX_MS": str(BOUND_MS), "OMS_LOG_LEVEL": "warn"})
+                              "OMS_SEARCH_SWITCH_MAX_MS": str(BOUND_MS), "OMS_LOG_LEVEL": "info"})
     _populate(srv, BRANCH, N)
     assert _search(srv, BRANCH, "base").json()["total"] == N
     before = srv.query(f"SELECT id FROM search_generations WHERE branch = '{BRANCH}' AND state = 'active'")[0][0]
@@ -188,7 +188,9 @@ def test_rebuild_under_load_blocks_writes_only_in_the_switch_window(ctx):
     job = _wait_job(srv, r.json()["id"], lambda j: j["state"] != "running", 300 if LONG else 120)
     time.sleep(0.3)
     load.stop()
-    assert job["state"] == "succeeded", job
+    # the builder's account of its catch-up and windows, should it fail
+    story = [line[:400] for line in srv.read_log().splitlines() if "index job" in line]
+    assert job["state"] == "succeeded", (job, story)
 
     # no read or search failed, ever
     bad = [x for x in load.reads if x[1] != 200]
