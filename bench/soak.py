@@ -44,6 +44,14 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu():
+    """(steal, total) jiffies of all CPUs (/proc/stat): time the host gave
+    this machine's virtual CPUs to someone else, against all of it."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    return vals[7] if len(vals) > 7 else 0, sum(vals[:8])
+
+
 def db_bytes(srv):
     if srv.backend == "sqlite":
         return sum(os.path.getsize(srv.db_path + ext) for ext in ("", "-wal", "-shm")
@@ -79,11 +87,11 @@ def main():
               f"in {time.time() - t:.1f} s; {cfg.writers} writers, {cfg.readers} readers, {min(cfg.reviewers, 1)} reviewer, 1 locker, "
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
-        ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB)
+        ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU)
 
         def on_tick(k):
             ticks.append((time.monotonic(), rss_mb(srv.proc.pid), db_bytes(srv), sw.commit_count(srv),
-                          cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv)))
+                          cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu()))
             if k:
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
@@ -121,18 +129,20 @@ def report(backend, res, ticks, verify):
 
     print(f"\n{backend}: per {unit}: commits, database, server")
     print("| " + unit + " | commits | DB MB (WAL) | DB growth MB | bytes per commit | RSS MB | server CPU % | clients CPU % "
-          "| load avg |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| server CPU ms per commit | steal % | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for b in range(1, len(ticks)):
-        w0, _, d0, c0, s0, _, _ = ticks[b - 1]
-        w1, rss, d1, c1, s1, load, wal = ticks[b]
+        w0, _, d0, c0, s0, _, _, m0 = ticks[b - 1]
+        w1, rss, d1, c1, s1, load, wal, m1 = ticks[b]
+        steal = 100 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1)
         dt = max(w1 - w0, 1e-9)
         dc = c1 - c0
         cc = (res.client_cpu_at[b] - res.client_cpu_at[b - 1]) if b < len(res.client_cpu_at) else None
         print(f"| {b} | {dc} (total {c1}) | {d1 / 1e6:.1f}" + (f" ({wal:.1f})" if wal is not None else "") +
               f" | {(d1 - d0) / 1e6:+.1f} | "
               f"{(d1 - d0) / dc if dc else 0:.0f} | {rss:.1f} | {100 * (s1 - s0) / dt:.0f} | "
-              f"{fmt(100 * cc / dt if cc is not None else None, '.0f')} | {load:.2f} |")
+              f"{fmt(100 * cc / dt if cc is not None else None, '.0f')} | "
+              f"{fmt(1000 * (s1 - s0) / dc if dc else None, '.2f')} | {steal:.1f} | {load:.2f} |")
     if len(ticks) > 1:
         d_all, c_all = ticks[-1][2] - ticks[0][2], ticks[-1][3] - ticks[0][3]
         print(f"whole run: {c_all} commits, database {ticks[0][2] / 1e6:.1f} -> {ticks[-1][2] / 1e6:.1f} MB "

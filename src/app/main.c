@@ -115,6 +115,7 @@ static int cmd_serve(oms_config *cfg)
     int code = EXIT_REFUSED;
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("refusing to start", &err);
+    oms_heap_serve();
     if (oms_client_addr_configure(cfg, &err) || oms_ratelimit_configure(cfg, &err) ||
         oms_monitor_configure(cfg, &err))
         return refuse_start("refusing to start", &err);

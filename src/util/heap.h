@@ -10,6 +10,10 @@
 /* Once, first thing in main: the allocator's process-wide settings. */
 void oms_heap_configure(void);
 
+/* Once, when the server starts (not for client commands): jemalloc's
+ * background purging threads. */
+void oms_heap_serve(void);
+
 /* Gives memory freed by a large request back to the system now rather
  * than at the allocator's own pace. */
 void oms_heap_release(void);

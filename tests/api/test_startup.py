@@ -189,3 +189,20 @@ def test_release_server_allocates_with_jemalloc(ctx):
     # and it serves on it
     r = srv.get("/api/v1/branches", headers=srv.auth("dev", ("developer",)))
     assert r.status == 200, r
+    # with jemalloc's background purging threads (src/util/heap.c
+    # oms_heap_serve), which the operator can turn off
+    assert _threads_named(srv.proc.pid, "jemalloc_bg_thd") >= 1
+    off = ctx.new_server(env={"MALLOC_CONF": "background_thread:false"})
+    assert off.get("/api/v1/branches", headers=off.auth("dev", ("developer",))).status == 200
+    assert _threads_named(off.proc.pid, "jemalloc_bg_thd") == 0
+
+
+def _threads_named(pid, name):
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                n += f.read().strip() == name
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return n
