@@ -465,3 +465,17 @@ int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[6
             return OMS_OK;
     }
 }
+
+int oms_store_commit_graph_window(oms_dbconn *c, const char *id, int64_t window, oms_dbres **out, oms_error *err)
+{
+    /* the merge base's walk, from one commit, bounded by a generation floor */
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH RECURSIVE"
+        " lim(g) AS (SELECT generation - $2 FROM commits WHERE id = $1),"
+        " anc(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT p.parent_id FROM commit_parents p"
+        "  JOIN anc ON p.commit_id = anc.id JOIN commits k ON k.id = p.parent_id"
+        "  WHERE k.generation >= (SELECT g FROM lim))"
+        " SELECT c.id, c.generation, c.parents, c.issue_keys FROM anc JOIN commits c ON c.id = anc.id");
+    oms_dbparam p[] = {DBP_TEXT(id), DBP_INT(window)};
+    return oms_db_run(c, &q, p, 2, out, err);
+}

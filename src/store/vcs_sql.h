@@ -143,5 +143,10 @@ int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *re
 /* A lowest common ancestor of `a` and `b` (deepest by generation, then
  * smallest id): *found false when the histories share no commit. */
 int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], bool *found, oms_error *err);
+/* Commit `id` and its ancestors down to `window` generations below it, for
+ * the in-memory commit graph (src/vcs/commit_graph.c): rows (id,
+ * generation, parents as a JSON array, issue_keys as a JSON array); no row
+ * when there is no such commit. */
+int oms_store_commit_graph_window(oms_dbconn *c, const char *id, int64_t window, oms_dbres **out, oms_error *err);
 
 #endif

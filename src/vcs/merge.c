@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/vcs_sql.h"
+#include "vcs/commit_graph.h"
 #include "vcs/commit_pair_memo.h"
 #include "util/alloc.h"
 
@@ -19,7 +20,7 @@ int oms_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], om
         return OMS_OK;
     }
     bool found = false;
-    int rc = oms_store_merge_base(c, a, b, out, &found, err);
+    int rc = oms_commit_graph_merge_base(c, a, b, out, &found, err);
     if (rc == OMS_OK && !found)
         rc = oms_err_set(err, OMS_ECONFLICT, "the two histories share no commit");
     if (rc == OMS_OK)

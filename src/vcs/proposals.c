@@ -15,6 +15,7 @@
 #include "util/alloc.h"
 #include "util/encoding.h"
 #include "util/time.h"
+#include "vcs/commit_graph.h"
 #include "vcs/commit_pair_memo.h"
 #include "vcs/compat.h"
 #include "vcs/merging.h"
@@ -150,7 +151,7 @@ static void add_source_keys(oms_dbconn *c, const char *source_head, const char *
         json_decref(ahead);
         ahead = json_array();
         oms_error e;
-        if (oms_store_commits_issue_keys_between(c, source_head, target_head, add_key, ahead, &e) == OMS_OK) {
+        if (oms_commit_graph_keys_between(c, source_head, target_head, add_key, ahead, &e) == OMS_OK) {
             char *text = json_dumps(ahead, JSON_COMPACT);
             oms_commit_pair_memo_put(OMS_MEMO_ISSUES_AHEAD, source_head, target_head, text);
             free(text);
