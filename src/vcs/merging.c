@@ -236,16 +236,16 @@ int oms_vcs_merge(oms_ctx *ctx, const oms_merge_request *m, oms_merge_result *ou
             (rc = oms_snapshot_for_commit(c, out->target_head, &ts, err)))
             break;
         json_decref(out->changes);
-        out->changes = oms_snapshot_diff(ts, ss, &out->breaking);
+        out->changes = NULL;
+        out->breaking = false;
         if (strcmp(out->base, out->source_head) == 0) {
-            json_decref(out->changes);
             out->changes = json_array();
-            out->breaking = false;
             out->status = "up_to_date";
             snprintf(out->commit, sizeof out->commit, "%s", out->target_head);
             break;
         }
         if (strcmp(out->base, out->target_head) == 0) {
+            out->changes = oms_snapshot_diff(ts, ss, &out->breaking); /* what the target's head moves over */
             if (m->dry_run) {
                 out->status = "fast_forward";
                 snprintf(out->commit, sizeof out->commit, "%s", out->source_head);
@@ -254,6 +254,12 @@ int oms_vcs_merge(oms_ctx *ctx, const oms_merge_request *m, oms_merge_result *ou
             rc = fast_forward(ctx, m, out, err);
         } else if ((rc = oms_snapshot_for_commit(c, out->base, &bs, err)) == OMS_OK) {
             rc = three_way(ctx, m, bs, ss, ts, out, err);
+            /* A merge commit reports its own changes; one that could not be
+             * made reports how the two heads differ (a conflict's view).
+             * Only then: the difference of the heads grows with everything
+             * the target gained since the source forked. */
+            if (rc != OMS_OK && rc != OMS_EPRECOND && !out->changes)
+                out->changes = oms_snapshot_diff(ts, ss, &out->breaking);
         }
         oms_snapshot_unref(bs);
         oms_snapshot_unref(ss);

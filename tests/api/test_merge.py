@@ -99,6 +99,16 @@ def test_true_merge_has_two_parents(ctx):
     _create(srv, "tm/source", "shared-properties", {"api_name": "FromSource", "type": "string"})
     t = _create(srv, "tm/target", "shared-properties", {"api_name": "FromTarget", "type": "string"}).header("X-Commit")
     s = _head(srv, "tm/source")
+    # a proposal's preview of a three-way merge lists what the merge commit
+    # changes on the target: the source's addition, not the removal of the
+    # target's own (which is how the two heads differ)
+    r = srv.request("POST", "/api/v1/proposals", headers=_h(srv),
+                    json_body={"source": "tm/source", "target": "tm/target", "title": "Preview"})
+    assert r.status == 201, r
+    preview = r.json()
+    assert [c["resource"] for c in preview["changes"]] == ["shared-properties/FromSource"], preview
+    assert [c["change"] for c in preview["changes"]] == ["added"], preview
+    assert preview["merge_base"] not in (t, s) and preview["conflicts"] == [], preview
     out = _merge(srv, "tm/target", "tm/source", message="Merge it OMS-1")
     assert out["status"] == "merged"
     commit = srv.get(f"/api/v1/commits/{out['commit']}", headers=_h(srv)).json()
