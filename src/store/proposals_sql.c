@@ -1,11 +1,12 @@
 #include "store/proposals_sql.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/dialect.h"
+#include "util/alloc.h"
+#include "util/json_strings.h"
 
 int oms_store_proposal_load(oms_dbconn *c, const char *id, bool lock, oms_dbres **out, oms_error *err)
 {
@@ -171,50 +172,15 @@ int oms_store_proposal_reviewers(oms_dbconn *c, const char *proposal, oms_dbres 
     return oms_db_run(c, &q, p, 1, out, err);
 }
 
-/* qsort comparator over an array of C strings */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Gives the distinct strings of the JSON arrays in column 1 of rows 1.. of
  * `r` to `each`, sorted bytewise (the same order on both backends). */
-static int each_key_sorted(const oms_dbres *r, void (*each)(void *ctx, const char *key), void *ctx, oms_error *err)
+static void each_key_sorted(const oms_dbres *r, void (*each)(void *ctx, const char *key), void *ctx)
 {
-    size_t n = 0, cap = 0;
-    json_t **docs = calloc(r->nrows ? r->nrows : 1, sizeof *docs);
-    const char **keys = NULL;
-    int rc = docs ? OMS_OK : oms_err_set(err, OMS_ENOMEM, "out of memory");
-    for (size_t i = 1; rc == OMS_OK && i < r->nrows; i++) {
-        const char *text = oms_dbres_get(r, i, 1);
-        docs[i] = text ? json_loads(text, 0, NULL) : NULL;
-        size_t j;
-        json_t *k;
-        json_array_foreach(docs[i], j, k) {
-            if (!json_is_string(k))
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                const char **grown = realloc(keys, cap * sizeof *keys);
-                if (!grown) {
-                    rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-                    break;
-                }
-                keys = grown;
-            }
-            keys[n++] = json_string_value(k);
-        }
-    }
-    if (rc == OMS_OK && n)
-        qsort(keys, n, sizeof *keys, cmp_str);
-    for (size_t i = 0; rc == OMS_OK && i < n; i++)
-        if (i == 0 || strcmp(keys[i], keys[i - 1]) != 0)
-            each(ctx, keys[i]);
-    for (size_t i = 0; docs && i < r->nrows; i++)
-        json_decref(docs[i]);
+    const char **docs = oms_xcalloc(r->nrows ? r->nrows : 1, sizeof *docs);
+    for (size_t i = 1; i < r->nrows; i++)
+        docs[i - 1] = oms_dbres_get(r, i, 1);
+    oms_json_distinct_strings(docs, r->nrows ? r->nrows - 1 : 0, each, ctx);
     free(docs);
-    free(keys);
-    return rc;
 }
 
 int oms_store_commits_issue_keys_between(oms_dbconn *c, const char *head, const char *exclude,
@@ -257,7 +223,7 @@ int oms_store_commits_issue_keys_between(oms_dbconn *c, const char *head, const 
          * only the commits themselves */
         bool done = !oms_dbres_get(r, 0, 2) || oms_dbres_int(r, 0, 2) <= 1 || oms_dbres_int(r, 0, 3) == 0;
         if (done)
-            rc = each_key_sorted(r, each, ctx, err);
+            each_key_sorted(r, each, ctx);
         oms_dbres_free(r);
         if (done || rc)
             return rc;

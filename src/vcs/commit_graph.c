@@ -12,6 +12,7 @@
 #include "store/vcs_sql.h"
 #include "util/alloc.h"
 #include "util/encoding.h"
+#include "util/json_strings.h"
 
 #define SHARDS 16
 #define PER_SHARD 2048       /* 32,768 commits in all, about 6 MB */
@@ -448,39 +449,6 @@ done:
 
 /* ---- the commits one head has and another has not ---- */
 
-static int cmp_str(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
-
-/* The distinct strings of the JSON arrays `docs`, sorted bytewise. */
-static void each_key(char **docs, size_t ndocs, void (*each)(void *ctx, const char *key), void *ctx)
-{
-    json_t **parsed = oms_xcalloc(ndocs ? ndocs : 1, sizeof *parsed);
-    size_t n = 0, cap = 16;
-    const char **keys = oms_xmalloc(cap * sizeof *keys);
-    for (size_t i = 0; i < ndocs; i++) {
-        parsed[i] = json_loads(docs[i], 0, NULL);
-        size_t j;
-        json_t *k;
-        json_array_foreach(parsed[i], j, k) {
-            if (!json_is_string(k))
-                continue;
-            if (n == cap) {
-                cap *= 2;
-                keys = oms_xrealloc(keys, cap * sizeof *keys);
-            }
-            keys[n++] = json_string_value(k);
-        }
-    }
-    if (n)
-        qsort(keys, n, sizeof *keys, cmp_str);
-    for (size_t i = 0; i < n; i++)
-        if (i == 0 || strcmp(keys[i], keys[i - 1]) != 0)
-            each(ctx, keys[i]);
-    for (size_t i = 0; i < ndocs; i++)
-        json_decref(parsed[i]);
-    free(parsed);
-    free(keys);
-}
-
 int oms_commit_graph_keys_between(oms_dbconn *c, const char *head, const char *exclude,
                                   void (*each)(void *ctx, const char *key), void *ctx, oms_error *err)
 {
@@ -515,7 +483,7 @@ int oms_commit_graph_keys_between(oms_dbconn *c, const char *head, const char *e
         rc = paint_parents(&w, h, err);
     }
     if (rc == OMS_OK)
-        each_key(docs, ndocs, each, ctx);
+        oms_json_distinct_strings((const char *const *)docs, ndocs, each, ctx);
 done:
     free(docs);
     walk_free(&w);
