@@ -831,6 +831,11 @@ int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err)
 }
 
 bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }
+
+bool oms_db_change_token(oms_dbconn *c, unsigned char out[OMS_DB_CHANGE_TOKEN])
+{
+    return c->handle && c->db->drv->change_token && c->db->drv->change_token(c->handle, out);
+}
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c) { return c->db->backend; }
 const oms_db *oms_db_of_conn(const oms_dbconn *c) { return c->db; }
 

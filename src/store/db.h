@@ -196,6 +196,14 @@ int oms_db_savepoint(oms_dbconn *c, oms_error *err);
 int oms_db_savepoint_release(oms_dbconn *c, oms_error *err);
 int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err);
 bool oms_db_in_tx(const oms_dbconn *c);
+
+/* A token that changes whenever a transaction commits on the database,
+ * through any connection of any process: equal tokens taken before two
+ * reads mean nothing was committed in between (the second read can be
+ * skipped). On SQLite, the WAL-index header; false when the backend has
+ * none or it cannot be read now (PostgreSQL: never). */
+#define OMS_DB_CHANGE_TOKEN 48
+bool oms_db_change_token(oms_dbconn *c, unsigned char out[OMS_DB_CHANGE_TOKEN]);
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c);
 /* The database a connection belongs to. */
 const oms_db *oms_db_of_conn(const oms_dbconn *c);

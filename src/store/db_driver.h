@@ -35,6 +35,8 @@ typedef struct {
      * writer handle, db.c): give back the cache memory a bulk write left.
      * NULL: nothing to do. */
     void (*settle)(void *conn);
+    /* See oms_db_change_token. NULL: the backend has no such token. */
+    bool (*change_token)(void *conn, unsigned char out[OMS_DB_CHANGE_TOKEN]);
 } oms_db_driver;
 
 extern const oms_db_driver oms_db_sqlite_driver;

@@ -4,6 +4,8 @@
  * Prepared statements are cached per connection, keyed by the SQL text. */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +26,7 @@ typedef struct {
     sqlite3 *db;
     oms_sqlite_ckpt *ckpt; /* its file's background checkpointer, or NULL */
     int busy_ms, configured_busy_ms;
+    const volatile unsigned char *wal_index; /* for sqlite_change_token; NULL: none */
     cached_stmt cache[STMT_CACHE];
 } sqlite_conn;
 
@@ -91,6 +94,48 @@ static void sql_unhex(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_blob(ctx, out, n / 2, sqlite3_free);
 }
 
+/* The first page of the WAL index (`<file>-shm`) as this connection has
+ * it mapped, for sqlite_change_token: a database in WAL mode with normal
+ * locking, after a read of this connection mapped it; NULL otherwise (an
+ * in-memory database, another journal mode: then there is no token, and
+ * callers read the database every time).
+ *
+ * Taken through the connection's own file (SQLITE_FCNTL_FILE_POINTER and
+ * the VFS's xShmMap, which returns the mapping SQLite already holds), not
+ * by opening `-shm` ourselves: closing any descriptor of a file drops every
+ * POSIX lock the process holds on it, SQLite's included, after which
+ * another process would think itself the file's only user and reset the
+ * index under our mapping. The mapping lives as long as the connection
+ * (SQLite unmaps it when the process's last connection to the file
+ * closes), and while it lives the connection's lock keeps the file from
+ * being replaced. */
+#define WAL_INDEX_PAGE 32768
+
+static const volatile unsigned char *map_wal_index(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool wal = false, normal = false, read = false;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        wal = sqlite3_column_text(st, 0) && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA locking_mode", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        normal = sqlite3_column_text(st, 0) && strcmp((const char *)sqlite3_column_text(st, 0), "normal") == 0;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) == SQLITE_OK)
+        read = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    sqlite3_file *f = NULL;
+    if (!wal || !normal || !read || sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+        !f || !f->pMethods || f->pMethods->iVersion < 2 || !f->pMethods->xShmMap)
+        return NULL;
+    volatile void *page = NULL;
+    if (f->pMethods->xShmMap(f, 0, WAL_INDEX_PAGE, 0, &page) != SQLITE_OK)
+        return NULL;
+    return page;
+}
+
 static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, oms_error *err)
 {
     int busy_timeout_ms = opts->busy_timeout_ms;
@@ -142,6 +187,7 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
     sqlite_conn *c = oms_xcalloc(1, sizeof *c);
     c->db = db;
     c->ckpt = ckpt;
+    c->wal_index = map_wal_index(db);
     c->busy_ms = c->configured_busy_ms = busy_timeout_ms;
     *out = c;
     return OMS_OK;
@@ -170,6 +216,31 @@ static void sqlite_settle(void *p)
     sqlite3_db_status(c->db, SQLITE_DBSTATUS_CACHE_WRITE, &written, &high, 1);
     if (written > BULK_WRITE_PAGES)
         sqlite3_db_release_memory(c->db);
+}
+
+/* The WAL-index header (SQLite's "walformat" document: 48 bytes, kept
+ * twice at the start of `<file>-shm`). Every commit, by any connection of
+ * any process, rewrites it before the commit returns: the frame count
+ * grows, or the log restarted with a new salt, and the checksums change.
+ * Readers take it when both copies agree, as SQLite's own readers do (a
+ * writer updates the second copy first, the reader reads the first
+ * first); a torn or uninitialised header
+ * gives no token, and the caller reads the database. */
+static bool sqlite_change_token(void *p, unsigned char out[OMS_DB_CHANGE_TOKEN])
+{
+    sqlite_conn *c = p;
+    unsigned char first[OMS_DB_CHANGE_TOKEN], second[OMS_DB_CHANGE_TOKEN];
+    if (!c->wal_index)
+        return false;
+    for (int i = 0; i < OMS_DB_CHANGE_TOKEN; i++)
+        first[i] = c->wal_index[i];
+    atomic_thread_fence(memory_order_seq_cst); /* as SQLite's walShmBarrier */
+    for (int i = 0; i < OMS_DB_CHANGE_TOKEN; i++)
+        second[i] = c->wal_index[OMS_DB_CHANGE_TOKEN + i];
+    if (memcmp(first, second, sizeof first) != 0 || first[12] != 1 /* isInit */)
+        return false;
+    memcpy(out, first, sizeof first);
+    return true;
 }
 
 static int sqlite_state(void *p)
@@ -357,4 +428,5 @@ const oms_db_driver oms_db_sqlite_driver = {
     .state = sqlite_state,
     .deadline = sqlite_deadline,
     .settle = sqlite_settle,
+    .change_token = sqlite_change_token,
 };

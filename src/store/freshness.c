@@ -89,10 +89,57 @@ static int read_now(oms_dbconn *c, const char *branch, int64_t *version, char he
     return rc;
 }
 
+/* SQLite: the last read of each of a few branches, per thread, with the
+ * database's change token taken before it (oms_db_change_token). A
+ * request whose token, taken after its arrival, equals the remembered one
+ * is answered by that read: nothing was committed since it started, by any
+ * connection of any process, so it is what a read now would return. */
+#define MEMO_SLOTS 16
+
+typedef struct {
+    const oms_db *db;
+    char branch[128]; /* branch names are at most 100 bytes */
+    unsigned char token[OMS_DB_CHANGE_TOKEN];
+    int64_t version;
+    char head[65];
+    int issue_setting;
+} memo;
+
+static _Thread_local memo tl_memo[MEMO_SLOTS];
+
+static int read_remembered(oms_dbconn *c, const char *branch, int64_t *version, char head[65], int *issue_setting,
+                           oms_error *err)
+{
+    unsigned char token[OMS_DB_CHANGE_TOKEN];
+    const oms_db *db = oms_db_of_conn(c);
+    size_t len = strlen(branch);
+    memo *m = &tl_memo[hash(branch, db) % MEMO_SLOTS];
+    if (len >= sizeof m->branch || !oms_db_change_token(c, token))
+        return read_now(c, branch, version, head, issue_setting, err);
+    if (m->db == db && strcmp(m->branch, branch) == 0 && memcmp(m->token, token, sizeof token) == 0) {
+        *version = m->version;
+        memcpy(head, m->head, 65);
+        *issue_setting = m->issue_setting;
+        return OMS_OK;
+    }
+    int rc = read_now(c, branch, version, head, issue_setting, err);
+    if (rc == OMS_OK) {
+        m->db = db;
+        memcpy(m->branch, branch, len + 1);
+        memcpy(m->token, token, sizeof token);
+        m->version = *version;
+        memcpy(m->head, head, 65);
+        m->issue_setting = *issue_setting;
+    }
+    return rc;
+}
+
 int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
                                      int *issue_setting, oms_error *err)
 {
     atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
+    if (oms_db_backend_of_conn(c) == OMS_DB_SQLITE && !oms_db_in_tx(c))
+        return read_remembered(c, branch, version, head, issue_setting, err);
     flight *f = oms_db_backend_of_conn(c) == OMS_DB_PG && !oms_db_in_tx(c) ? find(oms_db_of_conn(c), branch) : NULL;
     if (!f)
         return read_now(c, branch, version, head, issue_setting, err);

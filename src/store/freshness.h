@@ -9,7 +9,11 @@
  * its arrival, and every request that arrived before that next read starts
  * shares it. Under load one round trip then answers many requests instead
  * of one each (docs/storage.md "Round trips"). On SQLite the read costs
- * microseconds and is made by each request. */
+ * microseconds; a thread answers a repeat read of a branch from its last
+ * one when the database's change token (oms_db_change_token: the WAL-index
+ * header, which every commit of every process rewrites before it returns)
+ * is the one taken before that read: nothing was committed since, so the
+ * answer is the one a read now would give. */
 #ifndef OMS_STORE_FRESHNESS_H
 #define OMS_STORE_FRESHNESS_H
 
