@@ -15,6 +15,7 @@
 #include "auth/jwt.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "auth/jwks.h"
 #include "auth/jws.h"
 #include "auth/swap.h"
+#include "auth/token_memo.h"
 #include "util/alloc.h"
 #include "util/encoding.h"
 
@@ -87,7 +89,10 @@ struct oms_jwt_verifier {
     char *claim_buf;
     size_t max_roles, max_role_len;
     oms_role_map *role_map;
+    uint64_t id; /* never reused: the token memo's key (token_memo.h) */
 };
+
+static _Atomic uint64_t g_verifier_ids;
 
 static const struct {
     const char *name;
@@ -427,6 +432,7 @@ int oms_jwt_verifier_new(oms_jwt_verifier **out, const oms_jwt_config *cfg, oms_
     v->algs = accepted_algs(cfg);
     v->jwks = cfg->jwks;
     v->leeway = cfg->leeway;
+    v->id = atomic_fetch_add(&g_verifier_ids, 1) + 1;
     v->fast_header = !cfg->jwks && v->algs == OMS_JWT_ALG_BIT(v->alg);
     setup_std_headers(v);
     jwt_state *st = NULL;
@@ -830,8 +836,8 @@ static inline __attribute__((always_inline)) int verify_with(const oms_jwt_verif
     return rc;
 }
 
-int oms_jwt_verify(const oms_jwt_verifier *cv, const char *token, size_t len, int64_t now,
-                   oms_jwt_claims *out, oms_arena *a, oms_error *err)
+int oms_jwt_verify_full(const oms_jwt_verifier *cv, const char *token, size_t len, int64_t now,
+                        oms_jwt_claims *out, oms_arena *a, oms_error *err)
 {
     /* Only the swap slot is written through the handle, never the handle. */
     oms_jwt_verifier *v = (oms_jwt_verifier *)cv;
@@ -861,6 +867,19 @@ int oms_jwt_verify(const oms_jwt_verifier *cv, const char *token, size_t len, in
             return rc;
         }
     }
+}
+
+int oms_jwt_verify(const oms_jwt_verifier *v, const char *token, size_t len, int64_t now, oms_jwt_claims *out,
+                   oms_arena *a, oms_error *err)
+{
+    if (token && len > 0 && len <= OMS_JWT_MAX_TOKEN &&
+        oms_token_memo_get(v->id, token, len, clamp_time(now), v->leeway, out, a))
+        return OMS_OK;
+    uint64_t generation = oms_swap_generation(); /* before the keys are taken */
+    int rc = oms_jwt_verify_full(v, token, len, now, out, a, err);
+    if (rc == OMS_OK)
+        oms_token_memo_put(v->id, generation, token, len, out);
+    return rc;
 }
 
 /* ---- minting ----------------------------------------------------------- */

@@ -103,6 +103,12 @@ json_t *oms_jwt_verifier_fingerprints(oms_jwt_verifier *v);
  * rate-limited refetch of the set (jwks.h). */
 int oms_jwt_verify(const oms_jwt_verifier *v, const char *token, size_t len, int64_t now,
                    oms_jwt_claims *out, oms_arena *a, oms_error *err);
+/* The same without the calling thread's memo of verified tokens
+ * (auth/token_memo.h), which oms_jwt_verify asks first and fills on
+ * success: every call decodes, checks the signature and parses the claims
+ * (benchmarks of the verification itself). */
+int oms_jwt_verify_full(const oms_jwt_verifier *v, const char *token, size_t len, int64_t now,
+                        oms_jwt_claims *out, oms_arena *a, oms_error *err);
 
 /* Mints an HMAC token (HS* only): header {"alg","typ":"JWT"}, claims
  * {sub, roles (at roles_claim, NULL: "roles"), iat, nbf, exp = now + ttl,

@@ -73,9 +73,14 @@ static bool held_anywhere(const void *v)
     return false;
 }
 
+static _Atomic uint64_t g_generation;
+
+uint64_t oms_swap_generation(void) { return atomic_load(&g_generation); }
+
 void *oms_swap_replace(oms_swap_ptr *p, void *next)
 {
     void *old = atomic_exchange(p, next);
+    atomic_fetch_add(&g_generation, 1); /* after the exchange: see swap.h */
     if (!old)
         return NULL;
     /* Readers hold an object for one verification (microseconds). */

@@ -18,6 +18,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
     OMS_SWAP_SLOT_VERIFIER = 0, /* the verifier's state (jwt.c) */
@@ -63,5 +64,12 @@ static inline void oms_swap_release(int slot)
  * it any more: the caller frees it. Writers of one pointer must be
  * serialised by the caller. */
 void *oms_swap_replace(oms_swap_ptr *p, void *next);
+
+/* Counts replacements, process-wide: bumped by every oms_swap_replace
+ * after the new object is in place (so a reader that sees the new count
+ * and then acquires sees the new object). What was decided with the
+ * objects of one generation may be reused while the count is unchanged
+ * (auth/token_memo.h). */
+uint64_t oms_swap_generation(void);
 
 #endif

@@ -1108,7 +1108,7 @@ static void bench_hs256(void)
         double t0 = cpu_ns();
         for (int i = 0; i < iters; i++) {
             oms_jwt_claims c;
-            bad += oms_jwt_verify(v, tok, len, NOW, &c, a, &err) != OMS_OK;
+            bad += oms_jwt_verify_full(v, tok, len, NOW, &c, a, &err) != OMS_OK;
         }
         double dt = (cpu_ns() - t0) / iters;
         best = dt < best ? dt : best;
