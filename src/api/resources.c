@@ -12,6 +12,7 @@
 #include "api/read_access.h"
 #include "http/app.h"
 #include "http/params.h"
+#include "infra/metrics.h"
 #include "store/vcs_sql.h"
 #include "util/alloc.h"
 #include "util/canonical.h"
@@ -151,6 +152,33 @@ int oms_h_resource_get(oms_request *req)
         return OMS_OK;
     oms_resp_header(req, "X-Commit", s->commit);
     return respond_entry(req, 200, e, branch);
+}
+
+/* Only a plain read of the head (no ?at=): its state is the snapshot of
+ * the head the authorization's freshness read found, if the cache has it.
+ * A resource that is not there, or anything else unusual, goes to the
+ * handler, which answers it as oms_h_resource_get would. */
+bool oms_h_resource_get_inline(oms_request *req, bool (*admit)(oms_request *req))
+{
+    const char *head = oms_req_ctx(req)->branch_head;
+    if (req->raw_query || !head[0])
+        return false;
+    oms_snapshot *s = oms_snapshot_cache_get(head);
+    if (!s)
+        return false; /* the handler loads it (and counts the miss) */
+    oms_metrics_snapshot_lookup(OMS_SNAP_READ, 1);
+    const oms_entry *e = oms_snapshot_get(s, param_kind(req), req->params[2]);
+    if (!e || oms_arena_on_cleanup(req->arena, snapshot_unref_cb, s)) {
+        oms_snapshot_unref(s);
+        return false;
+    }
+    if (!admit(req))
+        return false;
+    if (oms_not_modified(req, e->hash))
+        return true;
+    oms_resp_header(req, "X-Commit", s->commit);
+    respond_entry(req, 200, e, req->params[0]);
+    return true;
 }
 
 typedef struct {

@@ -195,6 +195,34 @@ int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdi
     return OMS_OK;
 }
 
+bool oms_acl_check_now(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out)
+{
+    oms_db *db = ctx->store->db;
+    oms_dbconn *c;
+    oms_error err;
+    int64_t version = 0;
+    if (!branch || oms_db_conn(db, &c, &err) != OMS_OK || version_and_head(ctx, c, branch, &version, &err) != OMS_OK)
+        return false;
+    oms_acl *mine = tl_set;
+    if (!(mine && oms_acl_owner(mine) == db && oms_acl_version(mine) >= version)) {
+        pthread_once(&g_once, make_key);
+        if (pthread_mutex_trylock(&g_mu) != 0)
+            return false; /* a thread is loading a new set: never wait for it here */
+        oms_acl *cur = g_cur && oms_acl_owner(g_cur) == db && oms_acl_version(g_cur) >= version ? oms_acl_ref(g_cur)
+                                                                                               : NULL;
+        pthread_mutex_unlock(&g_mu);
+        if (!cur)
+            return false; /* behind: a handler loads the new set */
+        oms_acl_unref(mine);
+        tl_set = mine = cur;
+        pthread_setspecific(g_key, cur);
+    }
+    *out = oms_acl_decide(mine, ctx->principal ? ctx->principal : &k_nobody, perm, branch);
+    if (out->denied_by)
+        out->denied_by = oms_arena_strdup(ctx->arena, out->denied_by);
+    return true;
+}
+
 int oms_acl_branch_denies(oms_ctx *ctx, oms_perm perm, bool *out, oms_error *err)
 {
     oms_acl_verdict v;

@@ -40,6 +40,14 @@ int oms_acl_authorize(oms_ctx *ctx, oms_perm perm, oms_acl_verdict *out, oms_err
  * rights on a proposal's target): reuses the request's version check. */
 int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err);
 
+/* The same decision on `branch` made without waiting, for a request the
+ * event loop may answer itself: the freshness read as oms_acl_check's
+ * (on this thread's connection), then the thread's set, or the process's
+ * when it is new enough and not being replaced. False, having decided
+ * nothing, when that is not possible (the read failed, the sets are
+ * behind or busy): the request then goes to a handler. */
+bool oms_acl_check_now(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out);
+
 /* Whether a deny policy limited to branches applies to the caller for
  * `perm` (oms_acl_denies_on_some_branch on the current set). */
 int oms_acl_branch_denies(oms_ctx *ctx, oms_perm perm, bool *out, oms_error *err);

@@ -857,9 +857,13 @@ void oms_jwks_refresh(oms_jwks *j, const char *trigger)
     pthread_mutex_unlock(&j->mu);
 }
 
+static _Thread_local bool tl_may_not_fetch;
+
+void oms_jwks_thread_may_fetch(bool may) { tl_may_not_fetch = !may; }
+
 bool oms_jwks_refetch_unknown(oms_jwks *j)
 {
-    if (!j->running)
+    if (tl_may_not_fetch || !j->running) /* before the interval is claimed: the handler may still fetch */
         return false;
     int64_t now = mono_ms();
     long long last = atomic_load(&j->last_unknown_ms);

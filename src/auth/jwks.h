@@ -116,6 +116,11 @@ oms_jwks_result oms_jwks_verify(oms_jwks *j, oms_jwt_alg alg, const char *kid, s
  * when a fetch completed, so the caller may look once more. Never call it
  * while holding a swap slot. */
 bool oms_jwks_refetch_unknown(oms_jwks *j);
+/* Whether this thread may wait for a refetch (default: yes). The event
+ * loop says no while it tries to answer a request itself: an unknown key
+ * then fails that attempt without claiming the interval, and the handler
+ * the request goes to fetches. */
+void oms_jwks_thread_may_fetch(bool may);
 
 /* The current keys as [{kid, alg, key, sha256}] (a new reference), or NULL
  * when no set is loaded. */

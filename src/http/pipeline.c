@@ -8,6 +8,7 @@
 #include "audit/audit.h"
 #include "auth/acl_store.h"
 #include "auth/authenticate.h"
+#include "auth/jwks.h"
 #include "governance/issue_check.h"
 #include "http/authenticate.h"
 #include "governance/overrides.h"
@@ -380,6 +381,69 @@ bool oms_pipeline_head(oms_request *req)
         return true;
     }
     return false;
+}
+
+/* What an attempt on the event loop may have set, cleared when it gives
+ * up, so the handler's pipeline starts from what the request carried. */
+static bool not_inline(oms_request *req)
+{
+    req->authenticated = false;
+    memset(&req->principal, 0, sizeof req->principal);
+    req->route = NULL;
+    req->ctx.branch_head[0] = '\0';
+    req->ctx.issue_setting_branch = NULL;
+    oms_jwks_thread_may_fetch(true);
+    return false;
+}
+
+static bool admit_inline(oms_request *req)
+{
+    oms_rl_decision rl = {.decided = false};
+    if (!oms_ratelimit_admit(req, &rl))
+        return false; /* a refusal takes nothing: the handler decides again, and records it */
+    oms_ratelimit_fields(req, &rl);
+    return true;
+}
+
+bool oms_pipeline_try_inline(oms_request *req)
+{
+    if (!oms_db_reads_in_process(req->app->store->db) || strcmp(req->method, "GET") != 0 ||
+        has_body(req) || req->raw_query)
+        return false;
+    oms_error err;
+    oms_err_clear(&err);
+    oms_rl_decision rl = {.decided = false};
+    oms_client_addr_resolve(req);
+    /* Step 0-3 of oms_pipeline_head, where any refusal gives up. */
+    if (oms_framing_check(req, &err) != OMS_OK || oms_ratelimit_address_throttled(req, &rl) ||
+        strlen(req->raw_target) > OMS_MAX_URI || !header_sizes_ok(req) ||
+        oms_path_parse(&req->path, req->raw_path, req->raw_path_len, req->arena, &err) != OMS_OK)
+        return not_inline(req);
+    char allow[128];
+    if (oms_routes_match(req->app->routes, req, allow, sizeof allow, &err) != OMS_ROUTE_FOUND ||
+        err.code != OMS_OK || !req->route->answer_inline)
+        return not_inline(req);
+    /* Step 4: a token this thread verified before costs a lookup; an
+     * unknown key set's refetch is left to the handler. */
+    oms_jwks_thread_may_fetch(false);
+    if (oms_authenticate(req, &err) != OMS_OK)
+        return not_inline(req);
+    oms_jwks_thread_may_fetch(true);
+    /* Step 5 without waiting: the freshness read on this thread's
+     * connection, bounded so a locked database never holds the loop. */
+    oms_ctx *ctx = oms_req_ctx(req);
+    oms_dbconn *c;
+    oms_acl_verdict v;
+    if (oms_db_conn(req->app->store->db, &c, &err) != OMS_OK)
+        return not_inline(req);
+    oms_db_deadline(c, 1);
+    if (!oms_acl_check_now(ctx, req->route->perm, ctx->branch, &v) || !v.allowed)
+        return not_inline(req);
+    /* The handler's part; the rate limit is taken once it has its answer. */
+    if (!req->route->answer_inline(req, admit_inline))
+        return not_inline(req);
+    oms_metrics_inline_answer();
+    return true;
 }
 
 void oms_pipeline_body(oms_request *req, const char *data, size_t len)

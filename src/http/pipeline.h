@@ -10,6 +10,13 @@
 /* Phase 1, once the headers are in. Returns true when the request was
  * answered already (refused) and its body must be ignored. */
 bool oms_pipeline_head(oms_request *req);
+/* On the event loop, for a request without a body: answers it there when
+ * its route allows (answer_inline) and every step can be taken without
+ * waiting and without a refusal: then true, with the response set. False,
+ * having answered and recorded nothing, otherwise: the request goes to a
+ * handler, where oms_pipeline_head starts from the beginning
+ * (docs/architecture.md "Answers on the event loop"). SQLite only. */
+bool oms_pipeline_try_inline(oms_request *req);
 /* Body bytes as they arrive. */
 void oms_pipeline_body(oms_request *req, const char *data, size_t len);
 /* Phase 2, once the body is complete: body checks and the handler. */

@@ -91,6 +91,11 @@ static int check_entry(const oms_route *r, oms_error *err)
         if (!ok)
             return oms_err_set(err, OMS_ECONFIG, "route %s %s may not be public", r->method, r->pattern);
     }
+    if (r->answer_inline && (strcmp(r->method, "GET") != 0 || r->change || r->audit_action ||
+                             r->perm == OMS_PERM_PUBLIC || r->perm == OMS_PERM_AUTHENTICATED ||
+                             !strstr(r->pattern, "{branch}")))
+        return oms_err_set(err, OMS_ECONFIG, "route %s %s may not be answered on the event loop", r->method,
+                           r->pattern);
     if (r->change && !r->audit_action)
         return oms_err_set(err, OMS_ECONFIG, "change route %s %s has no audit action", r->method,
                            r->pattern);

@@ -36,6 +36,15 @@ struct oms_route {
     /* Issue keys the change inherits (a proposal merge: the proposal's and
      * its source commits', SPEC §4); a new reference or NULL. */
     json_t *(*inherited_issue_keys)(oms_request *req);
+    /* A read the event loop may answer itself (docs/architecture.md
+     * "Answers on the event loop"): after the pipeline's checks passed
+     * without waiting, it looks for the answer in memory and, when it has
+     * one, calls admit(req) (the rate limit, the one step with an effect)
+     * and answers only if that returns true. It returns false, having
+     * answered nothing, whenever it cannot: the request then goes to a
+     * handler and the pipeline starts again there. Only on a GET route of
+     * a branch, never on a change or a public route. NULL: never. */
+    bool (*answer_inline)(oms_request *req, bool (*admit)(oms_request *req));
 };
 
 typedef struct oms_route_table oms_route_table;

@@ -428,6 +428,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->phase = PH_SENT;
         return respond(h);
     }
+    /* a read the loop can answer from memory: no hand-off, no wake-ups */
+    if (!atomic_load(&h->srv->app->draining) && oms_pipeline_try_inline(req)) {
+        h->phase = PH_SENT;
+        return respond(h);
+    }
     return hand_off(h, JOB_WHOLE);
 }
 

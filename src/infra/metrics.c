@@ -69,6 +69,7 @@ static route_stats g_routes[MAX_ROUTES];
 static route_stats g_unmatched[NMETHODS];
 static atomic_ulong g_authfail[OMS_AUTHFAIL__COUNT];
 static atomic_ulong g_denials;
+static atomic_ulong g_inline_answers;
 static atomic_ulong g_audit_writes, g_audit_failures;
 static histogram g_audit_latency;
 
@@ -121,6 +122,7 @@ void oms_metrics_auth_failure(oms_authfail reason)
 }
 
 void oms_metrics_denial(void) { atomic_fetch_add_explicit(&g_denials, 1, memory_order_relaxed); }
+void oms_metrics_inline_answer(void) { atomic_fetch_add_explicit(&g_inline_answers, 1, memory_order_relaxed); }
 
 void oms_metrics_audit_write(double seconds, int ok)
 {
@@ -283,6 +285,9 @@ void oms_metrics_text_auth_audit(oms_mtext *b)
              atomic_load_explicit(&g_authfail[r], memory_order_relaxed));
     emit_family(b, "oms_authz_denials_total", "counter", "Authorization denials.");
     emit(b, "oms_authz_denials_total %lu\n", atomic_load_explicit(&g_denials, memory_order_relaxed));
+    emit_family(b, "oms_http_inline_answers_total", "counter",
+                "Requests answered on the event loop, without a handler thread.");
+    emit(b, "oms_http_inline_answers_total %lu\n", atomic_load_explicit(&g_inline_answers, memory_order_relaxed));
     emit_family(b, "oms_audit_writes_total", "counter",
                 "Durable audit writes outside a change transaction (refusals), by outcome.");
     emit(b, "oms_audit_writes_total{outcome=\"ok\"} %lu\noms_audit_writes_total{outcome=\"failed\"} %lu\n",

@@ -32,6 +32,8 @@ typedef enum { OMS_LOCKWAIT_WRITE, OMS_LOCKWAIT_ACQUIRE, OMS_LOCKWAIT__COUNT } o
 void oms_metrics_request(long route_slot, const char *method, int status, double seconds);
 void oms_metrics_auth_failure(oms_authfail reason);
 void oms_metrics_denial(void);
+/* A request answered on the event loop (http/pipeline.h oms_pipeline_try_inline). */
+void oms_metrics_inline_answer(void);
 /* One durable audit write outside a change transaction and its latency. */
 void oms_metrics_audit_write(double seconds, int ok);
 /* The write phase of a commit (after validation and the lock check) ended

@@ -301,6 +301,7 @@ void oms_db_close(oms_db *db)
 oms_db_backend oms_db_backend_of(const oms_db *db) { return db->backend; }
 const char *oms_db_backend_name(const oms_db *db) { return db->drv->name; }
 bool oms_db_single_writer(const oms_db *db) { return db->backend == OMS_DB_SQLITE; }
+bool oms_db_reads_in_process(const oms_db *db) { return db->backend == OMS_DB_SQLITE; }
 
 int64_t oms_db_free_bytes(const oms_db *db)
 {

@@ -103,6 +103,10 @@ void oms_db_deadline(oms_dbconn *c, int ms);
 /* One write lock for the whole database (SQLite): a write that timed out
  * waiting for it means any other write would wait as long. */
 bool oms_db_single_writer(const oms_db *db);
+/* Reads are made in this process, from a file (SQLite): microseconds, no
+ * network round trip; what the event loop may wait for (http/pipeline.h
+ * oms_pipeline_try_inline). */
+bool oms_db_reads_in_process(const oms_db *db);
 /* Free bytes on the filesystem holding the database, or -1 when unknown
  * (PostgreSQL: the server's disks are not ours to see). */
 int64_t oms_db_free_bytes(const oms_db *db);

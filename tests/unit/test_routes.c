@@ -80,6 +80,37 @@ static void refuses_change_without_key_spec(void)
                  OMS_ECONFIG);
 }
 
+static bool answer_dummy(oms_request *req, bool (*admit)(oms_request *req))
+{
+    (void)req;
+    (void)admit;
+    return false;
+}
+
+/* An answer on the event loop only for a branch read with a permission:
+ * never a change, an audited or public route, or a route without {branch}. */
+static void answers_on_the_loop_only_for_branch_reads(void)
+{
+    CHECK_EQ_INT(try_one((oms_route){"GET", "/api/v1/x/{branch}", h_dummy, OMS_PERM_SCHEMA_READ, NULL, false,
+                                     .answer_inline = answer_dummy}),
+                 OMS_OK);
+    CHECK_EQ_INT(try_one((oms_route){"POST", "/api/v1/x/{branch}", h_dummy, OMS_PERM_SCHEMA_WRITE, "x.change", true,
+                                     OMS_TOUCH_BRANCH, .answer_inline = answer_dummy}),
+                 OMS_ECONFIG);
+    CHECK_EQ_INT(try_one((oms_route){"GET", "/api/v1/x/{branch}", h_dummy, OMS_PERM_SCHEMA_READ, "x.read", false,
+                                     .answer_inline = answer_dummy}),
+                 OMS_ECONFIG);
+    CHECK_EQ_INT(try_one((oms_route){"GET", "/api/v1/x", h_dummy, OMS_PERM_SCHEMA_READ, NULL, false,
+                                     .answer_inline = answer_dummy}),
+                 OMS_ECONFIG);
+    CHECK_EQ_INT(try_one((oms_route){"GET", "/api/v1/x/{branch}", h_dummy, OMS_PERM_AUTHENTICATED, NULL, false,
+                                     .answer_inline = answer_dummy}),
+                 OMS_ECONFIG);
+    CHECK_EQ_INT(try_one((oms_route){"GET", "/health", h_dummy, OMS_PERM_PUBLIC, NULL, false,
+                                     .answer_inline = answer_dummy}),
+                 OMS_ECONFIG);
+}
+
 static void refuses_duplicates_and_bad_patterns(void)
 {
     oms_route two[] = {{"GET", "/api/v1/x", h_dummy, OMS_PERM_SCHEMA_READ, NULL, false},
@@ -134,6 +165,7 @@ int main(void)
     static const t_case cases[] = {T(app_table_is_valid), T(refuses_route_without_permission),
                                    T(refuses_public_other_than_exact_list),
                                    T(refuses_change_without_audit_action), T(refuses_change_without_key_spec),
-                                   T(refuses_duplicates_and_bad_patterns), T(matching_decodes_parameters_once)};
+                                   T(answers_on_the_loop_only_for_branch_reads),
+        T(refuses_duplicates_and_bad_patterns), T(matching_decodes_parameters_once)};
     return T_RUN("routes", cases);
 }
