@@ -28,17 +28,7 @@ static _Thread_local oms_acl *tl_set;
 static void thread_exit(void *p) { oms_acl_unref(p); }
 static void make_key(void) { pthread_key_create(&g_key, thread_exit); }
 
-int oms_acl_db_version(oms_dbconn *c, int64_t *out, oms_error *err)
-{
-    oms_dbres *r = NULL;
-    int rc = oms_store_acl_version(c, &r, err);
-    if (rc == OMS_OK && r->nrows != 1)
-        rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
-    if (rc == OMS_OK)
-        *out = oms_dbres_int(r, 0, 0);
-    oms_dbres_free(r);
-    return rc;
-}
+int oms_acl_db_version(oms_dbconn *c, int64_t *out, oms_error *err) { return oms_store_acl_version(c, out, err); }
 
 int oms_acl_db_bump(oms_dbconn *c, oms_error *err)
 {
@@ -174,7 +164,7 @@ int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdi
         if (rc == OMS_OK && branch && !ctx->branch_head[0])
             rc = version_and_head(ctx, c, branch, &version, err);
         else if (rc == OMS_OK)
-            rc = oms_acl_db_version(c, &version, err);
+            rc = oms_store_fresh_acl_version(c, &version, err);
         if (rc == OMS_OK)
             rc = thread_set(c, db, version, &set, err);
         if (rc)

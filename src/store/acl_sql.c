@@ -14,10 +14,17 @@ static int changes_of(int rc, oms_dbres *r, int64_t *changed)
     return rc;
 }
 
-int oms_store_acl_version(oms_dbconn *c, oms_dbres **out, oms_error *err)
+int oms_store_acl_version(oms_dbconn *c, int64_t *out, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT version FROM acl_version WHERE id = 1");
-    return oms_db_run(c, &q, NULL, 0, out, err);
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, NULL, 0, &r, err);
+    if (rc == OMS_OK && r->nrows != 1)
+        rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
+    if (rc == OMS_OK)
+        *out = oms_dbres_int(r, 0, 0);
+    oms_dbres_free(r);
+    return rc;
 }
 
 int oms_store_acl_bump(oms_dbconn *c, int64_t *changed, oms_error *err)

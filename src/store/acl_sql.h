@@ -30,8 +30,8 @@ typedef struct {
     int64_t revision, at;
 } oms_store_acl_row;
 
-/* The ACL version: rows (version). */
-int oms_store_acl_version(oms_dbconn *c, oms_dbres **out, oms_error *err);
+/* The ACL version (its one row missing: OMS_EINTERNAL). */
+int oms_store_acl_version(oms_dbconn *c, int64_t *out, oms_error *err);
 /* Bumps it; `*changed` is the number of rows updated (1). */
 int oms_store_acl_bump(oms_dbconn *c, int64_t *changed, oms_error *err);
 /* The version and every policy in one statement (one snapshot): rows

@@ -188,3 +188,15 @@ void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests)
     *reads = atomic_load(&g_reads);
     *requests = atomic_load(&g_requests);
 }
+
+/* The version alone (a route without {branch}): on SQLite from the same
+ * memo, under a name no branch can have; elsewhere the plain read. */
+int oms_store_fresh_acl_version(oms_dbconn *c, int64_t *version, oms_error *err)
+{
+    char head[65];
+    int setting;
+    if (oms_db_backend_of_conn(c) != OMS_DB_SQLITE || oms_db_in_tx(c))
+        return oms_store_acl_version(c, version, err);
+    atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
+    return read_remembered(c, "", version, head, &setting, err);
+}

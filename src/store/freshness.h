@@ -28,6 +28,11 @@
 int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
                                      int *issue_setting, oms_error *err);
 
+/* The ACL version alone, for a request without a branch: on SQLite
+ * answered like a branch's read (the thread's last read while the change
+ * token is unchanged). */
+int oms_store_fresh_acl_version(oms_dbconn *c, int64_t *version, oms_error *err);
+
 /* Reads made and requests answered since start (tests, benchmarks). */
 void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests);
 

@@ -236,6 +236,32 @@ static void a_closed_connection_leaves_the_index_to_the_others(void)
     CHECK_EQ_STR(head, "c1");
 }
 
+/* The version alone (routes without {branch}) from the same memo. */
+static void the_version_alone_is_remembered_and_refreshed(void)
+{
+    CHECK(setup());
+    oms_error err;
+    int64_t v0 = -1, v = -1;
+    uint64_t r0, r1, r2, q;
+    CHECK_EQ_INT(oms_store_fresh_acl_version(g_c, &v0, &err), OMS_OK);
+    oms_store_fresh_counts(&r0, &q);
+    CHECK_EQ_INT(oms_store_fresh_acl_version(g_c, &v, &err), OMS_OK);
+    oms_store_fresh_counts(&r1, &q);
+    CHECK_EQ_INT(v, v0);
+    CHECK_EQ_INT(r1, r0); /* from the memo */
+    CHECK(commit_in_another_process("UPDATE acl_version SET version = version + 1 WHERE id = 1"));
+    CHECK_EQ_INT(oms_store_fresh_acl_version(g_c, &v, &err), OMS_OK);
+    oms_store_fresh_counts(&r2, &q);
+    CHECK_EQ_INT(v, v0 + 1);
+    CHECK_EQ_INT(r2, r1 + 1);
+    /* a branch's read beside it keeps its own answer */
+    char head[65];
+    uint64_t reads;
+    int64_t bv;
+    fresh(head, &bv, &reads);
+    CHECK_EQ_INT(bv, v0 + 1);
+}
+
 int main(void)
 {
     static const t_case cases[] = {
@@ -244,6 +270,7 @@ int main(void)
         T(a_commit_on_another_connection_is_seen_by_the_next_read),
         T(a_commit_after_the_log_restarted_is_seen),
         T(a_closed_connection_leaves_the_index_to_the_others),
+        T(the_version_alone_is_remembered_and_refreshed),
     };
     int rc = T_RUN("freshness", cases);
     teardown();
