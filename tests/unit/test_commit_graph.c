@@ -15,6 +15,7 @@
 #include "store/store.h"
 #include "store/vcs_sql.h"
 #include "t.h"
+#include "t_store.h"
 #include "util/encoding.h"
 #include "vcs/commit_graph.h"
 
@@ -101,30 +102,12 @@ static bool setup(void)
 {
     if (g_store)
         return true;
-    snprintf(g_dir, sizeof g_dir, "/tmp/oms-commit-graph-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (!t_store_open("commit-graph", g_dir, &g_store, &g_c))
         return false;
-    char url[128];
-    snprintf(url, sizeof url, "sqlite:%s/oms.db", g_dir);
-    oms_error err;
-    int applied = 0;
-    if (oms_store_open(&g_store, url, 5000, &err) || oms_store_migrate(g_store, &applied, &err) ||
-        oms_db_conn(g_store->db, &g_c, &err)) {
-        fprintf(stderr, "  store: %s\n", err.msg);
-        return false;
-    }
     return build_history();
 }
 
-static void teardown(void)
-{
-    if (g_store)
-        oms_store_close(g_store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "  cannot remove %s\n", g_dir);
-}
+static void teardown(void) { t_store_remove(g_dir, g_store); }
 
 static void append_key(void *ctx, const char *key)
 {

@@ -17,6 +17,7 @@
 #include "store/freshness.h"
 #include "store/store.h"
 #include "t.h"
+#include "t_store.h"
 
 static char g_dir[64];
 static char g_file[96];
@@ -38,19 +39,9 @@ static bool setup(void)
 {
     if (g_store)
         return true;
-    snprintf(g_dir, sizeof g_dir, "/tmp/oms-freshness-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (!t_store_open("freshness", g_dir, &g_store, &g_c))
         return false;
     snprintf(g_file, sizeof g_file, "%s/oms.db", g_dir);
-    char url[128];
-    snprintf(url, sizeof url, "sqlite:%s", g_file);
-    oms_error err;
-    int applied = 0;
-    if (oms_store_open(&g_store, url, 5000, &err) || oms_store_migrate(g_store, &applied, &err) ||
-        oms_db_conn(g_store->db, &g_c, &err)) {
-        fprintf(stderr, "  store: %s\n", err.msg);
-        return false;
-    }
     static const char *rows[] = {
         "INSERT INTO commits (id, tree, first_parent, parents, author, message, time_ms, issue_keys, generation)"
         " VALUES ('c1', 't', NULL, '[]', 'a', 'm', 0, '[]', 1), ('c2', 't', 'c1', '[\"c1\"]', 'a', 'm', 0, '[]', 2),"
@@ -63,15 +54,7 @@ static bool setup(void)
     return true;
 }
 
-static void teardown(void)
-{
-    if (g_store)
-        oms_store_close(g_store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "  cannot remove %s\n", g_dir);
-}
+static void teardown(void) { t_store_remove(g_dir, g_store); }
 
 /* One freshness read of "main" on this thread; *reads: database reads it
  * made (0: answered from the memo). */
