@@ -8,6 +8,7 @@
 
 #include "store/acl_sql.h"
 #include "util/alloc.h"
+#include "util/flight.h"
 
 /* One flight per (database, branch), never freed: a process knows few
  * branches; past MAX_FLIGHTS a request reads for itself. */
@@ -18,15 +19,7 @@ typedef struct flight {
     struct flight *next;
     const oms_db *db;
     char *branch;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool busy;        /* a read is in flight */
-    uint64_t started; /* reads started */
-    uint64_t done;    /* the last read finished (its number) */
-    int rc;           /* its outcome */
-    int64_t version;
-    char head[65];
-    int issue_setting;
+    oms_flight share; /* src/util/flight.h */
 } flight;
 
 static pthread_mutex_t g_slot_mu[SLOTS];
@@ -61,8 +54,6 @@ static flight *find(const oms_db *db, const char *branch)
         f = oms_xcalloc(1, sizeof *f);
         f->db = db;
         f->branch = oms_xstrdup(branch);
-        pthread_mutex_init(&f->mu, NULL);
-        pthread_cond_init(&f->cv, NULL);
         f->next = g_slots[slot];
         g_slots[slot] = f;
     }
@@ -134,6 +125,31 @@ static int read_remembered(oms_dbconn *c, const char *branch, int64_t *version, 
     return rc;
 }
 
+/* PostgreSQL: one read shared by the requests of a branch that arrive
+ * before it starts (src/util/flight.h). */
+typedef struct {
+    int64_t version;
+    int issue_setting;
+    char head[65];
+} fresh_value;
+_Static_assert(sizeof(fresh_value) <= sizeof(oms_flight_value), "a freshness read fits a flight's value");
+
+typedef struct {
+    oms_dbconn *c;
+    const char *branch;
+    oms_error *err;
+} shared_read;
+
+static int read_shared(void *arg, oms_flight_value *out)
+{
+    shared_read *sr = arg;
+    fresh_value fv = {0};
+    int rc = read_now(sr->c, sr->branch, &fv.version, fv.head, &fv.issue_setting, sr->err);
+    memset(out, 0, sizeof *out);
+    memcpy(out, &fv, sizeof fv);
+    return rc;
+}
+
 int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
                                      int *issue_setting, oms_error *err)
 {
@@ -143,44 +159,17 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
     flight *f = oms_db_backend_of_conn(c) == OMS_DB_PG && !oms_db_in_tx(c) ? find(oms_db_of_conn(c), branch) : NULL;
     if (!f)
         return read_now(c, branch, version, head, issue_setting, err);
-    pthread_mutex_lock(&f->mu);
-    /* The first read to start after this arrival: one in flight now does
-     * not count. */
-    uint64_t want = f->started + 1;
-    while (f->done < want) {
-        if (f->busy) {
-            pthread_cond_wait(&f->cv, &f->mu);
-            continue;
-        }
-        /* Nobody reads: this request leads the next read, for itself and
-         * every request waiting now or arriving until it starts. */
-        f->busy = true;
-        uint64_t mine = ++f->started;
-        pthread_mutex_unlock(&f->mu);
-        int64_t v = 0;
-        char h[65] = "";
-        int is = -1;
-        int rc = read_now(c, branch, &v, h, &is, err);
-        pthread_mutex_lock(&f->mu);
-        f->busy = false;
-        f->done = mine;
-        f->rc = rc;
-        f->version = v;
-        f->issue_setting = is;
-        memcpy(f->head, h, sizeof h);
-        pthread_cond_broadcast(&f->cv);
-        if (rc) {
-            pthread_mutex_unlock(&f->mu);
-            return rc;
-        }
+    shared_read sr = {.c = c, .branch = branch, .err = err};
+    oms_flight_value v;
+    int rc = oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
+    if (rc == OMS_OK) {
+        fresh_value fv;
+        memcpy(&fv, &v, sizeof fv);
+        *version = fv.version;
+        *issue_setting = fv.issue_setting;
+        memcpy(head, fv.head, 65);
     }
-    int rc = f->rc;
-    *version = f->version;
-    *issue_setting = f->issue_setting;
-    memcpy(head, f->head, 65);
-    pthread_mutex_unlock(&f->mu);
-    /* The leader's read failed (its connection, its deadline): read alone. */
-    return rc ? read_now(c, branch, version, head, issue_setting, err) : OMS_OK;
+    return rc;
 }
 
 void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests)
