@@ -185,14 +185,12 @@ int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdi
     return OMS_OK;
 }
 
-bool oms_acl_check_now(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out)
+/* The decision at a version read after the request arrived, without
+ * waiting: false when this thread's set is behind and another thread is
+ * loading the new one, or none is loaded yet. */
+static bool decide_at(oms_ctx *ctx, oms_db *db, oms_perm perm, const char *branch, int64_t version,
+                      oms_acl_verdict *out)
 {
-    oms_db *db = ctx->store->db;
-    oms_dbconn *c;
-    oms_error err;
-    int64_t version = 0;
-    if (!branch || oms_db_conn(db, &c, &err) != OMS_OK || version_and_head(ctx, c, branch, &version, &err) != OMS_OK)
-        return false;
     oms_acl *mine = tl_set;
     if (!(mine && oms_acl_owner(mine) == db && oms_acl_version(mine) >= version)) {
         pthread_once(&g_once, make_key);
@@ -211,6 +209,28 @@ bool oms_acl_check_now(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_
     if (out->denied_by)
         out->denied_by = oms_arena_strdup(ctx->arena, out->denied_by);
     return true;
+}
+
+bool oms_acl_check_now(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out)
+{
+    oms_db *db = ctx->store->db;
+    oms_dbconn *c;
+    oms_error err;
+    int64_t version = 0;
+    if (!branch || oms_db_conn(db, &c, &err) != OMS_OK || version_and_head(ctx, c, branch, &version, &err) != OMS_OK)
+        return false;
+    return decide_at(ctx, db, perm, branch, version, out);
+}
+
+bool oms_acl_check_read(oms_ctx *ctx, oms_perm perm, const char *branch, const oms_fresh_parked *read,
+                        oms_acl_verdict *out)
+{
+    if (!branch || read->rc != OMS_OK)
+        return false;
+    snprintf(ctx->branch_head, sizeof ctx->branch_head, "%s", read->head);
+    ctx->issue_setting = read->issue_setting;
+    ctx->issue_setting_branch = branch;
+    return decide_at(ctx, ctx->store->db, perm, branch, read->version, out);
 }
 
 int oms_acl_branch_denies(oms_ctx *ctx, oms_perm perm, bool *out, oms_error *err)

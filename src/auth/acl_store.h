@@ -17,6 +17,7 @@
 #include "auth/acl.h"
 #include "core/context.h"
 #include "store/db.h"
+#include "store/freshness.h"
 
 /* The database's ACL version. */
 int oms_acl_db_version(oms_dbconn *c, int64_t *out, oms_error *err);
@@ -47,6 +48,11 @@ int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdi
  * nothing, when that is not possible (the read failed, the sets are
  * behind or busy): the request then goes to a handler. */
 bool oms_acl_check_now(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out);
+/* The same, with the freshness read a parked request was answered with
+ * (store/freshness.h oms_store_fresh_park): it started after the request
+ * arrived. Sets the context's head and issue setting from it. */
+bool oms_acl_check_read(oms_ctx *ctx, oms_perm perm, const char *branch, const oms_fresh_parked *read,
+                        oms_acl_verdict *out);
 
 /* Whether a deny policy limited to branches applies to the caller for
  * `perm` (oms_acl_denies_on_some_branch on the current set). */

@@ -405,16 +405,16 @@ static bool admit_inline(oms_request *req)
     return true;
 }
 
-bool oms_pipeline_try_inline(oms_request *req)
+/* Steps 0-4 of oms_pipeline_head for a read the loop may answer, where any
+ * refusal gives up: false having recorded nothing. */
+static bool inline_prelude(oms_request *req)
 {
-    if (!oms_db_reads_in_process(req->app->store->db) || strcmp(req->method, "GET") != 0 ||
-        has_body(req) || req->raw_query)
+    if (strcmp(req->method, "GET") != 0 || has_body(req) || req->raw_query)
         return false;
     oms_error err;
     oms_err_clear(&err);
     oms_rl_decision rl = {.decided = false};
     oms_client_addr_resolve(req);
-    /* Step 0-3 of oms_pipeline_head, where any refusal gives up. */
     if (oms_framing_check(req, &err) != OMS_OK || oms_ratelimit_address_throttled(req, &rl) ||
         strlen(req->raw_target) > OMS_MAX_URI || !header_sizes_ok(req) ||
         oms_path_parse(&req->path, req->raw_path, req->raw_path_len, req->arena, &err) != OMS_OK)
@@ -429,22 +429,57 @@ bool oms_pipeline_try_inline(oms_request *req)
     if (oms_authenticate(req, &err) != OMS_OK)
         return not_inline(req);
     oms_jwks_thread_may_fetch(true);
-    /* Step 5 without waiting: the freshness read on this thread's
-     * connection, bounded so a locked database never holds the loop. */
-    oms_ctx *ctx = oms_req_ctx(req);
-    oms_dbconn *c;
-    oms_acl_verdict v;
-    if (oms_db_conn(req->app->store->db, &c, &err) != OMS_OK)
-        return not_inline(req);
-    oms_db_deadline(c, 1);
-    if (!oms_acl_check_now(ctx, req->route->perm, ctx->branch, &v) || !v.allowed)
-        return not_inline(req);
-    /* The handler's part; the rate limit is taken once it has its answer. */
-    if (!req->route->answer_inline(req, admit_inline))
+    return true;
+}
+
+/* Step 5's decision made, the handler's part; the rate limit is taken once
+ * it has its answer. */
+static bool inline_answer(oms_request *req, bool decided, const oms_acl_verdict *v)
+{
+    if (!decided || !v->allowed || !req->route->answer_inline(req, admit_inline))
         return not_inline(req);
     oms_metrics_inline_answer();
     return true;
 }
+
+bool oms_pipeline_try_inline(oms_request *req)
+{
+    if (!oms_db_reads_in_process(req->app->store->db) || !inline_prelude(req))
+        return false;
+    /* Step 5 without waiting: the freshness read on this thread's
+     * connection, bounded so a locked database never holds the loop. */
+    oms_ctx *ctx = oms_req_ctx(req);
+    oms_dbconn *c;
+    oms_error err;
+    oms_acl_verdict v;
+    if (oms_db_conn(req->app->store->db, &c, &err) != OMS_OK)
+        return not_inline(req);
+    oms_db_deadline(c, 1);
+    bool decided = oms_acl_check_now(ctx, req->route->perm, ctx->branch, &v);
+    return inline_answer(req, decided, &v);
+}
+
+const char *oms_pipeline_may_park(oms_request *req)
+{
+    if (oms_db_reads_in_process(req->app->store->db) || !inline_prelude(req))
+        return NULL;
+    const char *branch = oms_req_ctx(req)->branch;
+    if (!branch) {
+        not_inline(req);
+        return NULL;
+    }
+    return branch;
+}
+
+bool oms_pipeline_answer_parked(oms_request *req, const oms_fresh_parked *read)
+{
+    oms_ctx *ctx = oms_req_ctx(req);
+    oms_acl_verdict v;
+    bool decided = oms_acl_check_read(ctx, req->route->perm, ctx->branch, read, &v);
+    return inline_answer(req, decided, &v);
+}
+
+void oms_pipeline_unpark(oms_request *req) { not_inline(req); }
 
 void oms_pipeline_body(oms_request *req, const char *data, size_t len)
 {

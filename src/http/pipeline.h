@@ -6,6 +6,7 @@
 #define OMS_PIPELINE_H
 
 #include "http/request.h"
+#include "store/freshness.h"
 
 /* Phase 1, once the headers are in. Returns true when the request was
  * answered already (refused) and its body must be ignored. */
@@ -17,6 +18,17 @@ bool oms_pipeline_head(oms_request *req);
  * handler, where oms_pipeline_head starts from the beginning
  * (docs/architecture.md "Answers on the event loop"). SQLite only. */
 bool oms_pipeline_try_inline(oms_request *req);
+/* The same on PostgreSQL, where the freshness read is a round trip the
+ * loop cannot wait for: the checks before it (as try_inline's) pass, and
+ * the request may park for its branch's next read (the branch returned;
+ * NULL, having recorded nothing: hand it over). Once the read answered it,
+ * back on the loop: oms_pipeline_answer_parked answers it from memory as
+ * try_inline would (true), or gives up as try_inline does (false); a
+ * request handed over instead after parking is first reset by
+ * oms_pipeline_unpark. */
+const char *oms_pipeline_may_park(oms_request *req);
+bool oms_pipeline_answer_parked(oms_request *req, const oms_fresh_parked *read);
+void oms_pipeline_unpark(oms_request *req);
 /* Body bytes as they arrive. */
 void oms_pipeline_body(oms_request *req, const char *data, size_t len);
 /* Phase 2, once the body is complete: body checks and the handler. */

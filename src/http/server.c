@@ -86,6 +86,7 @@ typedef enum {
     PH_BODY,      /* receiving the body */
     PH_READY,     /* a response is ready: queue it at the next call */
     PH_SENT,      /* queued */
+    PH_FRESH,     /* parked for its branch's freshness read, which answered it */
 } req_phase;
 
 typedef enum {
@@ -105,6 +106,7 @@ typedef struct http_req {
     bool counted;   /* passed the door: counted in srv->active */
     bool queued;    /* a response was handed to the library */
     oms_conn *guard; /* the connection's record in the guard (conn_guard.h) */
+    oms_fresh_parked parked; /* a read parked on the loop (PostgreSQL) */
 } http_req;
 
 /* MHD calls this first, with the request target exactly as received. */
@@ -341,6 +343,51 @@ static enum MHD_Result hand_off(http_req *h, job_kind kind)
     return MHD_NO;
 }
 
+/* On the thread whose freshness read answered a parked request: the
+ * loop takes it from there (PH_FRESH). Resuming is the last touch. */
+static void parked_answered(oms_fresh_parked *p)
+{
+    http_req *h = (http_req *)(void *)((char *)p - offsetof(http_req, parked));
+    struct MHD_Connection *conn = h->r.conn;
+    h->phase = PH_FRESH;
+    MHD_resume_connection(conn);
+}
+
+/* PostgreSQL: a read the loop could answer from memory but for the
+ * freshness read, a round trip. The connection is suspended and parked on
+ * its branch's next read (store/freshness.h): no handler thread is woken
+ * for it, and the read is shared with every request parked or waiting on
+ * the branch. */
+static enum MHD_Result park(http_req *h, const char *branch)
+{
+    if (!oms_conn_away(h->guard)) { /* cut by the guard meanwhile: it closes */
+        oms_pipeline_unpark(&h->r);
+        h->phase = PH_SENT;
+        return MHD_NO;
+    }
+    h->phase = PH_AWAY;
+    h->parked.answered = parked_answered;
+    MHD_suspend_connection(h->r.conn);
+    if (!oms_store_fresh_park(h->srv->app->store->db, branch, &h->parked)) {
+        h->parked.rc = OMS_EDB; /* not parked: the loop hands it over */
+        parked_answered(&h->parked);
+    }
+    return MHD_YES;
+}
+
+/* Back on the loop with the read that answered the parked request: answered
+ * from memory, or handed over as any request (the pipeline from the start,
+ * its own freshness read included). */
+static enum MHD_Result after_park(http_req *h)
+{
+    if (!atomic_load(&h->srv->app->draining) && oms_pipeline_answer_parked(&h->r, &h->parked)) {
+        h->phase = PH_SENT;
+        return respond(h);
+    }
+    oms_pipeline_unpark(&h->r);
+    return hand_off(h, JOB_WHOLE);
+}
+
 /* The first call, once the headers are in: only cheap work here, on the
  * event loop. A request with a body has its head phase (limits, path,
  * authentication, authorization) run before the body is read; one without
@@ -411,6 +458,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     case PH_AWAY: /* never called while suspended */
         return MHD_YES;
+    case PH_FRESH:
+        return after_park(h);
     case PH_BODY:
         break;
     }
@@ -429,9 +478,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return respond(h);
     }
     /* a read the loop can answer from memory: no hand-off, no wake-ups */
-    if (!atomic_load(&h->srv->app->draining) && oms_pipeline_try_inline(req)) {
-        h->phase = PH_SENT;
-        return respond(h);
+    if (!atomic_load(&h->srv->app->draining)) {
+        if (oms_pipeline_try_inline(req)) {
+            h->phase = PH_SENT;
+            return respond(h);
+        }
+        const char *branch = oms_pipeline_may_park(req);
+        if (branch)
+            return park(h, branch);
     }
     return hand_off(h, JOB_WHOLE);
 }
@@ -860,6 +914,9 @@ bool oms_server_stop(oms_server *srv)
     long cut = atomic_load(&srv->active);
     size_t stuck = oms_dispatch_stop(srv->pool, final_until);
     if (stuck == 0) {
+        /* no handler runs: a request still parked for a freshness read is
+         * answered with an error and closes (the pool takes nothing) */
+        oms_store_fresh_release_parked();
         wait_active(srv, final_until); /* the refusals just made reach their clients */
         cut = atomic_load(&srv->active);
         MHD_stop_daemon(srv->daemon); /* no connection is suspended now */

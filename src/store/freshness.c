@@ -20,10 +20,12 @@ typedef struct flight {
     const oms_db *db;
     char *branch;
     oms_flight share; /* src/util/flight.h */
+    struct flight *all_next; /* every flight, for the parked reader */
 } flight;
 
 static pthread_mutex_t g_slot_mu[SLOTS];
 static flight *g_slots[SLOTS];
+static _Atomic(flight *) g_all; /* every flight (pushed, never removed) */
 static atomic_int g_nflights;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t g_reads, g_requests;
@@ -56,6 +58,10 @@ static flight *find(const oms_db *db, const char *branch)
         f->branch = oms_xstrdup(branch);
         f->next = g_slots[slot];
         g_slots[slot] = f;
+        flight *top = atomic_load(&g_all);
+        do
+            f->all_next = top;
+        while (!atomic_compare_exchange_weak(&g_all, &top, f));
     }
     pthread_mutex_unlock(&g_slot_mu[slot]);
     return f;
@@ -140,6 +146,20 @@ typedef struct {
     oms_error *err;
 } shared_read;
 
+static void parked_done(oms_flight_parked *base, int rc, const oms_flight_value *v)
+{
+    oms_fresh_parked *p = (oms_fresh_parked *)base;
+    p->rc = rc;
+    if (rc == OMS_OK) {
+        fresh_value fv;
+        memcpy(&fv, v, sizeof fv);
+        p->version = fv.version;
+        p->issue_setting = fv.issue_setting;
+        memcpy(p->head, fv.head, sizeof p->head);
+    }
+    p->answered(p);
+}
+
 static int read_shared(void *arg, oms_flight_value *out)
 {
     shared_read *sr = arg;
@@ -148,6 +168,122 @@ static int read_shared(void *arg, oms_flight_value *out)
     memset(out, 0, sizeof *out);
     memcpy(out, &fv, sizeof fv);
     return rc;
+}
+
+/* ---- parked requests (PostgreSQL): the reader ----
+ *
+ * An event loop cannot wait for a round trip, so a read it would answer
+ * from memory parks on the branch's flight (oms_store_fresh_park) and is
+ * answered by the next read of that branch, led by a handler thread's
+ * request or, when none is under way, by this thread, which reads for as
+ * long as any flight has parked requests. One thread for the process: a
+ * read is one short statement, and reads of a branch answer every request
+ * parked on it. */
+static pthread_mutex_t g_reader_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_reader_cv = PTHREAD_COND_INITIALIZER;
+static bool g_reader_running, g_reader_work, g_reader_stop;
+static atomic_bool g_parking_closed;
+static pthread_t g_reader;
+
+static void reader_nudge(void)
+{
+    pthread_mutex_lock(&g_reader_mu);
+    g_reader_work = true;
+    pthread_cond_signal(&g_reader_cv);
+    pthread_mutex_unlock(&g_reader_mu);
+}
+
+/* One read of each flight with parked requests; true when there was any. */
+static bool read_for_parked(void)
+{
+    bool any = false;
+    for (flight *f = atomic_load(&g_all); f; f = f->all_next) {
+        if (!oms_flight_has_parked(&f->share))
+            continue;
+        any = true;
+        oms_dbconn *c;
+        oms_error err;
+        oms_flight_value v;
+        if (oms_db_conn((oms_db *)f->db, &c, &err) == OMS_OK) {
+            shared_read sr = {.c = c, .branch = f->branch, .err = &err};
+            oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
+        } else {
+            /* no connection: a read that fails answers them (each goes to
+             * a handler thread, which reports the database's state) */
+            oms_flight_fail_parked(&f->share, OMS_EDB);
+        }
+    }
+    return any;
+}
+
+static void *reader_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_reader_mu);
+    while (!g_reader_stop) {
+        if (!g_reader_work) {
+            pthread_cond_wait(&g_reader_cv, &g_reader_mu);
+            continue;
+        }
+        g_reader_work = false;
+        pthread_mutex_unlock(&g_reader_mu);
+        while (read_for_parked())
+            ;
+        pthread_mutex_lock(&g_reader_mu);
+    }
+    pthread_mutex_unlock(&g_reader_mu);
+    return NULL;
+}
+
+/* Every parked request answered with an error (each then goes to a
+ * handler, or closes when the handlers have stopped). Only once nothing
+ * else can lead a read: a leader puts back what its read did not answer. */
+static void fail_all_parked(void)
+{
+    for (flight *f = atomic_load(&g_all); f; f = f->all_next)
+        oms_flight_fail_parked(&f->share, OMS_EDB);
+}
+
+bool oms_store_fresh_park(oms_db *db, const char *branch, oms_fresh_parked *p)
+{
+    if (oms_db_backend_of(db) != OMS_DB_PG || atomic_load(&g_parking_closed))
+        return false;
+    flight *f = find(db, branch);
+    if (!f)
+        return false;
+    pthread_mutex_lock(&g_reader_mu);
+    bool ok = g_reader_running || (g_reader_stop = false, pthread_create(&g_reader, NULL, reader_main, NULL) == 0);
+    g_reader_running = ok;
+    pthread_mutex_unlock(&g_reader_mu);
+    if (!ok)
+        return false;
+    atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
+    p->base.done = parked_done;
+    oms_flight_park(&f->share, &p->base);
+    reader_nudge();
+    return true;
+}
+
+void oms_store_fresh_release_parked(void)
+{
+    atomic_store(&g_parking_closed, true);
+    for (flight *f = atomic_load(&g_all); f; f = f->all_next)
+        oms_flight_close(&f->share, OMS_EDB);
+}
+
+void oms_store_fresh_stop_reader(void)
+{
+    pthread_mutex_lock(&g_reader_mu);
+    bool running = g_reader_running;
+    g_reader_stop = true;
+    pthread_cond_signal(&g_reader_cv);
+    pthread_mutex_unlock(&g_reader_mu);
+    if (running)
+        pthread_join(g_reader, NULL);
+    pthread_mutex_lock(&g_reader_mu);
+    g_reader_running = false;
+    pthread_mutex_unlock(&g_reader_mu);
+    fail_all_parked();
 }
 
 int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t *version, char head[65],
@@ -162,6 +298,8 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
     shared_read sr = {.c = c, .branch = branch, .err = err};
     oms_flight_value v;
     int rc = oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
+    if (oms_flight_has_parked(&f->share))
+        reader_nudge(); /* parked while this read ran: the reader reads for them */
     if (rc == OMS_OK) {
         fresh_value fv;
         memcpy(&fv, &v, sizeof fv);

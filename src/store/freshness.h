@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "store/db.h"
+#include "util/flight.h"
 
 /* *version: the ACL version; head: the branch's head ("" when there is no
  * such branch); *issue_setting: its issue_required (1, 0; -1 when NULL or
@@ -32,6 +33,35 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
  * answered like a branch's read (the thread's last read while the change
  * token is unchanged). */
 int oms_store_fresh_acl_version(oms_dbconn *c, int64_t *version, oms_error *err);
+
+/* A read the event loop would answer from memory, on PostgreSQL: instead of
+ * waiting for the freshness read it parks, and the first read of the branch
+ * to start after it parked answers it (whoever leads that read: a handler
+ * thread's request or the store's reader thread). `answered` runs on the
+ * reading thread with rc (OMS_OK and the values, or the read's error) set,
+ * and must not block; p stays untouched by the store after it returns. */
+typedef struct oms_fresh_parked {
+    oms_flight_parked base; /* first */
+    void (*answered)(struct oms_fresh_parked *p);
+    int rc;
+    int64_t version;
+    char head[65];
+    int issue_setting;
+} oms_fresh_parked;
+
+/* Parks p (p->answered set): false when this backend has no round trip to
+ * save (SQLite), or the branch has no flight (past MAX_FLIGHTS): read as
+ * before. */
+bool oms_store_fresh_park(oms_db *db, const char *branch, oms_fresh_parked *p);
+/* The server's stop, once no handler thread runs: every request parked
+ * now is answered with an error at once (it then closes: the handlers have
+ * stopped), and none parks any more (oms_store_fresh_park is false), even
+ * one a read still in flight would have kept waiting. Does not wait for
+ * that read. */
+void oms_store_fresh_release_parked(void);
+/* Stops the reader thread, waiting for a read it has in flight
+ * (oms_store_close, before the connections close). */
+void oms_store_fresh_stop_reader(void);
 
 /* Reads made and requests answered since start (tests, benchmarks). */
 void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests);

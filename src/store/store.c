@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "infra/log.h"
+#include "store/freshness.h"
 #include "store/migrations.h"
 #include "store/tree_convert.h"
 #include "util/alloc.h"
@@ -48,6 +49,7 @@ void oms_store_close(oms_store *s)
 {
     if (!s)
         return;
+    oms_store_fresh_stop_reader(); /* no request can park any more */
     oms_db_close(s->db);
     free(s);
 }

@@ -51,6 +51,64 @@ static uint64_t copy_slot(oms_flight *f, int *rc, oms_flight_value *out)
     }
 }
 
+static void push(oms_flight *f, oms_flight_parked *p)
+{
+    oms_flight_parked *top = atomic_load(&f->parked);
+    do
+        p->next = top;
+    while (!atomic_compare_exchange_weak(&f->parked, &top, p));
+}
+
+void oms_flight_fail_parked(oms_flight *f, int rc)
+{
+    oms_flight_parked *p = atomic_exchange(&f->parked, NULL);
+    while (p) {
+        oms_flight_parked *next = p->next;
+        p->done(p, rc, NULL);
+        p = next;
+    }
+}
+
+/* A parked caller goes back on the stack; on a closed flight, whoever sees
+ * the close after pushing answers what is there (the closer sets the flag
+ * before taking the stack, so between the two nothing is left behind). */
+static void put_back(oms_flight *f, oms_flight_parked *p)
+{
+    push(f, p);
+    int rc = atomic_load(&f->closed_rc);
+    if (rc)
+        oms_flight_fail_parked(f, rc);
+}
+
+void oms_flight_park(oms_flight *f, oms_flight_parked *p)
+{
+    p->want = atomic_load(&f->started) + 1;
+    put_back(f, p);
+}
+
+void oms_flight_close(oms_flight *f, int rc)
+{
+    atomic_store(&f->closed_rc, rc);
+    oms_flight_fail_parked(f, rc);
+}
+
+bool oms_flight_has_parked(oms_flight *f) { return atomic_load(&f->parked) != NULL; }
+
+/* After read `number` ended: the parked callers it answers get its outcome;
+ * those that parked after it started go back to wait for the next. */
+static void answer_parked(oms_flight *f, uint64_t number, int rc, const oms_flight_value *v)
+{
+    oms_flight_parked *p = atomic_exchange(&f->parked, NULL);
+    while (p) {
+        oms_flight_parked *next = p->next; /* done() may end p's owner */
+        if (p->want <= number)
+            p->done(p, rc, v);
+        else
+            put_back(f, p);
+        p = next;
+    }
+}
+
 int oms_flight_share(oms_flight *f, oms_flight_read_fn read, void *arg, oms_flight_value *out, bool *shared)
 {
     if (shared)
@@ -84,6 +142,8 @@ int oms_flight_share(oms_flight *f, oms_flight_read_fn read, void *arg, oms_flig
             atomic_store(&f->busy, false);
             if (atomic_load(&f->waiters) > 0)
                 futex_wake_all(&f->done_word);
+            if (atomic_load(&f->parked))
+                answer_parked(f, mine, rc, out);
             return rc;
         }
         atomic_fetch_add(&f->waiters, 1);

@@ -26,6 +26,15 @@ typedef struct {
     uint64_t w[OMS_FLIGHT_WORDS];
 } oms_flight_value;
 
+/* A caller that cannot sleep (an event loop) parks instead: `done` runs on
+ * the thread of the read that answers it, with that read's outcome (rc 0
+ * and the value, or the read's error), and must not block. */
+typedef struct oms_flight_parked {
+    struct oms_flight_parked *next;
+    uint64_t want;
+    void (*done)(struct oms_flight_parked *p, int rc, const oms_flight_value *v);
+} oms_flight_parked;
+
 /* Zero-initialised (static storage or calloc) is ready to use; never
  * destroyed while in use. */
 typedef struct {
@@ -40,6 +49,8 @@ typedef struct {
     _Atomic uint64_t number;
     _Atomic int rc;
     _Atomic uint64_t value[OMS_FLIGHT_WORDS];
+    _Atomic(oms_flight_parked *) parked; /* parked callers (a stack) */
+    _Atomic int closed_rc;               /* non-zero: closed, parking fails so */
 } oms_flight;
 
 /* The read: fills *out and returns 0, or returns non-zero (an error code of
@@ -52,5 +63,19 @@ typedef int (*oms_flight_read_fn)(void *arg, oms_flight_value *out);
  * for the read that answered; *shared (may be NULL) says whether another
  * caller's read answered. */
 int oms_flight_share(oms_flight *f, oms_flight_read_fn read, void *arg, oms_flight_value *out, bool *shared);
+
+/* Parks p (p->done set by the caller): it is answered by the first read to
+ * start after this call, whoever leads it (on a closed flight: at once,
+ * with the close's rc). Nothing here starts that read:
+ * the caller makes sure one will (oms_flight_share from a thread that may
+ * wait, while oms_flight_has_parked). */
+void oms_flight_park(oms_flight *f, oms_flight_parked *p);
+bool oms_flight_has_parked(oms_flight *f);
+/* Answers every parked caller with rc (non-zero) and no read. */
+void oms_flight_fail_parked(oms_flight *f, int rc);
+/* For good: every caller parked now or later is answered with rc
+ * (non-zero) at once, including those a read in flight would have put back
+ * to wait for the next. Does not wait for that read. */
+void oms_flight_close(oms_flight *f, int rc);
 
 #endif

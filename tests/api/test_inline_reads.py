@@ -1,14 +1,17 @@
 """Reads answered on the event loop (docs/architecture.md "Answers on the
-event loop"): on SQLite a GET of a resource whose answer is in memory is
-answered without a handler thread; everything else, and every refusal,
-goes to a handler as before. These tests hold the seams: a read answered
-while every handler is busy, a read right after a commit (never the old
-state), a denied read (refused and audited by a handler), a rate-limited
-read (each admitted read takes exactly one unit), an expired token."""
+event loop"): a GET of a resource whose answer is in memory is answered
+without a handler thread (on PostgreSQL after its branch's freshness read,
+which the request waits for parked, sharing it); everything else, and
+every refusal, goes to a handler as before. These tests hold the seams: a
+read answered while every handler is busy, a read right after a commit
+(never the old state), a denied read (refused and audited by a handler), a
+rate-limited read (each admitted read takes exactly one unit), an expired
+token, a server stopped while a read is parked."""
 
 import json
 import re
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -45,9 +48,33 @@ def _sqlite_only(srv):
         raise Skip("reads are answered on the event loop only on SQLite")
 
 
+def _pg_only(srv):
+    if srv.backend != "pg":
+        raise Skip("reads park for a shared freshness read only on PostgreSQL")
+
+
+class _PgSession:
+    """A psql session holding a transaction open (a row or table lock)."""
+
+    def __init__(self, url, statement):
+        self.p = subprocess.Popen(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.p.stdin.write(f"BEGIN;\n{statement};\n\\echo held\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        while line and "held" not in line:
+            line = self.p.stdout.readline()
+        assert "held" in line, "psql did not take the lock"
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.stdin.write("ROLLBACK;\n\\q\n")
+            self.p.stdin.flush()
+            self.p.wait(10)
+
+
 def test_a_read_is_answered_on_the_event_loop(ctx):
     srv = ctx.server
-    _sqlite_only(srv)
     _branch(srv, "inl/one")
     _create(srv, "inl/one", "InlOne")
     h = _h(srv, "reader", ("viewer",))
@@ -172,3 +199,124 @@ def test_an_expired_token_on_a_read_is_refused(ctx):
     evs = srv.audit_events("request_id = 'inl-expired-1'")
     assert len(evs) == 1 and evs[0]["action"] == "auth.failed", evs
     assert json.loads(evs[0]["detail"])  # the reason is recorded
+
+
+def test_a_parked_read_is_answered_while_every_handler_waits(ctx):
+    """PostgreSQL: one handler thread, held by a write waiting for the
+    branch row (locked by another session): a read of a resource parks for
+    its branch's freshness read, which the store's reader makes, and is
+    answered at once; the write is answered once the row is released."""
+    srv = ctx.new_server(env={"OMS_WORKERS": "1"})
+    _pg_only(srv)
+    _branch(srv, "inl/pbusy")
+    _create(srv, "inl/pbusy", "InlPBusy")
+    h = _h(srv, "reader", ("viewer",))
+    assert srv.get(_url("inl/pbusy", "InlPBusy"), headers=h).status == 200
+    before = srv.metric(INLINE)
+    lock = _PgSession(srv.database_url, "SELECT 1 FROM branches WHERE name = 'inl/pbusy' FOR UPDATE")
+    done = {}
+
+    def write():
+        done["r"] = srv.request("POST", "/api/v1/schemas/inl%2Fpbusy/shared-properties", headers=_h(srv, **ISSUE),
+                                json_body={"api_name": "InlPWaits", "type": "string"}, timeout=30)
+
+    t = threading.Thread(target=write)
+    try:
+        t.start()
+        time.sleep(0.5)  # the write holds the one handler, waiting for the row
+        assert "r" not in done
+        t0 = time.monotonic()
+        r = srv.get(_url("inl/pbusy", "InlPBusy"), headers=h, timeout=10)
+        dt = time.monotonic() - t0
+        assert r.status == 200 and dt < 1.0, (r, dt)
+        assert "r" not in done, "the write should still be waiting"
+    finally:
+        lock.release()
+        t.join(30)
+    assert done["r"].status == 201, done["r"]
+    assert srv.metric(INLINE) == before + 1  # (/metrics needs the handler)
+
+
+def test_parked_reads_share_one_freshness_read(ctx):
+    """PostgreSQL: reads that park while the branch's freshness read is held
+    up all wait for the next read, and far fewer reads than requests are
+    made; each is answered with the head committed before it was sent."""
+    srv = ctx.new_server()
+    _pg_only(srv)
+    _branch(srv, "inl/pshare")
+    _create(srv, "inl/pshare", "InlPShare")
+    h = _h(srv, "reader", ("viewer",))
+    first = srv.get(_url("inl/pshare", "InlPShare"), headers=h)
+    assert first.status == 200
+    reads0 = srv.metric("oms_db_freshness_reads_total")
+    inline0 = srv.metric(INLINE)
+    # the next freshness read blocks behind this lock: every read that
+    # arrives meanwhile parks
+    lock = _PgSession(srv.database_url, "LOCK TABLE acl_version IN ACCESS EXCLUSIVE MODE")
+    results = []
+
+    def read():
+        results.append(srv.get(_url("inl/pshare", "InlPShare"), headers=h, timeout=30))
+
+    threads = [threading.Thread(target=read) for _ in range(12)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        assert not results, "nothing is answered before the freshness read"
+    finally:
+        lock.release()
+        for t in threads:
+            t.join(30)
+    assert [r.status for r in results] == [200] * 12, results
+    assert all(r.header("X-Commit") == first.header("X-Commit") for r in results)
+    reads = srv.metric("oms_db_freshness_reads_total") - reads0
+    assert reads <= 3, reads  # the blocked read, at most one after it, and the metric reads' own
+    assert srv.metric(INLINE) - inline0 == 12
+
+
+def test_stopping_with_a_parked_read(ctx):
+    """PostgreSQL: SIGTERM while a read is parked behind a freshness read
+    that does not return before the drain ends (a table lock; the statement
+    and lock timeouts are longer than the drain and its final grace): once no handler
+    runs, the parked read is let go (its connection closes) without waiting
+    for that read, and the server stops cleanly — the HTTP library panics
+    when stopped with a suspended connection."""
+    srv = ctx.new_server(env={"OMS_DRAIN_TIMEOUT_MS": "500", "OMS_DB_STATEMENT_TIMEOUT_MS": "10000",
+                              "OMS_DB_LOCK_TIMEOUT_MS": "10000"})
+    _pg_only(srv)
+    _branch(srv, "inl/pstop")
+    _create(srv, "inl/pstop", "InlPStop")
+    h = _h(srv, "reader", ("viewer",))
+    assert srv.get(_url("inl/pstop", "InlPStop"), headers=h).status == 200
+    lock = _PgSession(srv.database_url, "LOCK TABLE acl_version IN ACCESS EXCLUSIVE MODE")
+    got, stopped = {}, {}
+
+    def read():
+        try:
+            got["r"] = srv.get(_url("inl/pstop", "InlPStop"), headers=h, timeout=30)
+        except (OSError, ConnectionError) as e:  # closed unanswered
+            got["e"] = e
+        got["t"] = time.monotonic()
+
+    def stop():
+        stopped["code"] = srv.stop()
+
+    reader, stopper = threading.Thread(target=read), threading.Thread(target=stop)
+    try:
+        reader.start()
+        time.sleep(0.5)
+        assert not got, "the read should be parked"
+        t0 = time.monotonic()
+        stopper.start()
+        reader.join(15)  # let go after the drain (0.5 s), long before the read could end
+        assert got and got["t"] - t0 < 2.0, (got, time.monotonic() - t0)
+    finally:
+        lock.release()  # the read in flight returns; the store closes
+        reader.join(30)
+        stopper.join(30)
+    assert stopped.get("code") == 0, stopped
+    log = srv.read_log()
+    assert "PANIC" not in log and "suspended connections" not in log, log[-2000:]
+    assert srv.sanitizer_report() is None, srv.sanitizer_report()
+    assert "e" in got or got["r"].status == 503, got

@@ -181,6 +181,156 @@ static void waiters_of_a_failed_read_read_alone(void)
     CHECK_EQ_INT(atomic_load(&g_reads), 4);
 }
 
+/* ---- parked callers (an event loop's requests) ---- */
+
+typedef struct {
+    oms_flight_parked base;
+    _Atomic int answered;
+    int rc;
+    uint64_t value;
+} parked_req;
+
+static void parked_done(oms_flight_parked *p, int rc, const oms_flight_value *v)
+{
+    parked_req *r = (parked_req *)p;
+    r->rc = rc;
+    r->value = rc == 0 ? v->w[0] : 0;
+    atomic_store(&r->answered, 1);
+}
+
+static void park(parked_req *r)
+{
+    memset(r, 0, sizeof *r);
+    r->base.done = parked_done;
+    oms_flight_park(&g_f, &r->base);
+}
+
+/* A caller parked before a read starts is answered by it; one parked while
+ * that read is in flight is not (it waits for the next read, and is
+ * answered with what that read saw). */
+static void parked_callers_get_the_next_read(void)
+{
+    memset(&g_f, 0, sizeof g_f);
+    atomic_store(&g_reads, 0);
+    atomic_store(&g_read_us, 50000);
+    atomic_store(&g_value, 1);
+    parked_req early, late;
+    park(&early);
+    CHECK(oms_flight_has_parked(&g_f));
+    one_call leader = {0};
+    pthread_t t;
+    pthread_create(&t, NULL, lead_one, &leader); /* read 1, which sees 1 */
+    while (atomic_load(&g_reads) == 0)
+        usleep(100);
+    atomic_store(&g_value, 2); /* committed while read 1 is in flight */
+    park(&late);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(atomic_load(&early.answered), 1);
+    CHECK_EQ_INT(early.rc, 0);
+    CHECK_EQ_INT(early.value, 1);
+    CHECK_EQ_INT(atomic_load(&late.answered), 0); /* put back for read 2 */
+    CHECK(oms_flight_has_parked(&g_f));
+    oms_flight_value v;
+    CHECK_EQ_INT(oms_flight_share(&g_f, slow_read, NULL, &v, NULL), 0); /* read 2 */
+    CHECK_EQ_INT(atomic_load(&late.answered), 1);
+    CHECK_EQ_INT(late.value, 2);
+    CHECK(!oms_flight_has_parked(&g_f));
+    atomic_store(&g_read_us, 200);
+}
+
+/* A failed read answers its parked callers with its error. */
+static void parked_callers_get_a_failed_read(void)
+{
+    memset(&g_f, 0, sizeof g_f);
+    atomic_store(&g_reads, 0);
+    atomic_store(&g_fail_read, 1);
+    parked_req r;
+    park(&r);
+    oms_flight_value v;
+    CHECK_EQ_INT(oms_flight_share(&g_f, slow_read, NULL, &v, NULL), 7);
+    CHECK_EQ_INT(atomic_load(&r.answered), 1);
+    CHECK_EQ_INT(r.rc, 7);
+    atomic_store(&g_fail_read, 0);
+}
+
+/* Closing answers what is parked at once, without waiting for the read in
+ * flight; what that read would have put back, and what parks later, is
+ * answered with the close's error too. */
+static void closing_lets_every_parked_caller_go(void)
+{
+    memset(&g_f, 0, sizeof g_f);
+    atomic_store(&g_reads, 0);
+    atomic_store(&g_read_us, 100000);
+    one_call leader = {0};
+    pthread_t t;
+    pthread_create(&t, NULL, lead_one, &leader);
+    while (atomic_load(&g_reads) == 0)
+        usleep(100);
+    parked_req during, after;
+    park(&during); /* would wait for read 2 */
+    oms_flight_close(&g_f, 9);
+    CHECK_EQ_INT(atomic_load(&during.answered), 1); /* at once: read 1 still runs */
+    CHECK_EQ_INT(during.rc, 9);
+    park(&after);
+    CHECK_EQ_INT(atomic_load(&after.answered), 1);
+    CHECK_EQ_INT(after.rc, 9);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(leader.rc, 0); /* the read itself ends normally */
+    CHECK(!oms_flight_has_parked(&g_f));
+    atomic_store(&g_read_us, 200);
+}
+
+/* Many parked callers, many leaders, concurrent: every parked caller is
+ * answered exactly once, with a read that started after it parked. */
+static _Atomic int g_stop_leaders;
+
+static void *leader_loop(void *p)
+{
+    (void)p;
+    oms_flight_value v;
+    while (!atomic_load(&g_stop_leaders))
+        oms_flight_share(&g_f, slow_read, NULL, &v, NULL);
+    return NULL;
+}
+
+static void parked_callers_under_contention(void)
+{
+    memset(&g_f, 0, sizeof g_f);
+    atomic_store(&g_read_us, 50);
+    atomic_store(&g_stop_leaders, 0);
+    enum { LEADERS = 3, PARKED = 2000 };
+    pthread_t t[LEADERS];
+    for (int i = 0; i < LEADERS; i++)
+        pthread_create(&t[i], NULL, leader_loop, NULL);
+    static parked_req reqs[PARKED];
+    static uint64_t at_park[PARKED];
+    for (int i = 0; i < PARKED; i++) {
+        at_park[i] = atomic_fetch_add(&g_value, 1) + 1;
+        park(&reqs[i]);
+        if (i % 50 == 0)
+            usleep(200);
+    }
+    /* the leaders keep reading until everything parked is answered */
+    for (int tries = 0; tries < 5000 && oms_flight_has_parked(&g_f); tries++)
+        usleep(1000);
+    atomic_store(&g_stop_leaders, 1);
+    for (int i = 0; i < LEADERS; i++)
+        pthread_join(t[i], NULL);
+    int unanswered = 0, stale = 0, errors = 0;
+    for (int i = 0; i < PARKED; i++) {
+        if (!atomic_load(&reqs[i].answered))
+            unanswered++;
+        else if (reqs[i].rc)
+            errors++;
+        else if (reqs[i].value < at_park[i])
+            stale++;
+    }
+    CHECK_EQ_INT(unanswered, 0);
+    CHECK_EQ_INT(errors, 0);
+    CHECK_EQ_INT(stale, 0);
+    atomic_store(&g_read_us, 200);
+}
+
 int main(void)
 {
     static const t_case cases[] = {
@@ -188,6 +338,10 @@ int main(void)
         T(in_flight_read_is_not_shared),
         T(a_failed_read_is_not_given_to_later_arrivals),
         T(waiters_of_a_failed_read_read_alone),
+        T(parked_callers_get_the_next_read),
+        T(parked_callers_get_a_failed_read),
+        T(closing_lets_every_parked_caller_go),
+        T(parked_callers_under_contention),
     };
     return T_RUN("flight", cases);
 }
