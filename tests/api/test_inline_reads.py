@@ -86,6 +86,34 @@ def test_a_read_is_answered_on_the_event_loop(ctx):
     assert srv.metric(INLINE) == before + 5
 
 
+def _read_while_the_one_handler_waits(srv, branch, name, release):
+    """With OMS_WORKERS=1 and the database held by the caller: a write takes
+    the one handler and waits; a read of `name` is answered at once all the
+    same; `release()` lets the write finish (201)."""
+    h = _h(srv, "reader", ("viewer",))
+    done = {}
+
+    def write():
+        done["r"] = srv.request("POST", f"/api/v1/schemas/{quote(branch)}/shared-properties",
+                                headers=_h(srv, **ISSUE), json_body={"api_name": name + "Waits", "type": "string"},
+                                timeout=30)
+
+    t = threading.Thread(target=write)
+    try:
+        t.start()
+        time.sleep(0.5)  # the write holds the one handler, waiting for the database
+        assert "r" not in done
+        t0 = time.monotonic()
+        r = srv.get(_url(branch, name), headers=h, timeout=10)
+        dt = time.monotonic() - t0
+        assert r.status == 200 and dt < 1.0, (r, dt)
+        assert "r" not in done, "the write should still be waiting"
+    finally:
+        release()
+        t.join(30)
+    assert done["r"].status == 201, done["r"]
+
+
 def test_reads_are_answered_while_every_handler_waits(ctx):
     """One handler thread, held by a write waiting for SQLite's write lock
     (held by another process): a read of a resource is still answered at
@@ -98,27 +126,12 @@ def test_reads_are_answered_while_every_handler_waits(ctx):
     assert srv.get(_url("inl/busy", "InlBusy"), headers=h).status == 200
     con = sqlite3.connect(srv.db_path, timeout=10, isolation_level=None)
     con.execute("BEGIN IMMEDIATE")
-    done = {}
 
-    def write():
-        done["r"] = srv.request("POST", "/api/v1/schemas/inl%2Fbusy/shared-properties", headers=_h(srv, **ISSUE),
-                                json_body={"api_name": "InlWaits", "type": "string"}, timeout=30)
-
-    t = threading.Thread(target=write)
-    try:
-        t.start()
-        time.sleep(0.5)  # the write holds the one handler, waiting for the lock
-        assert "r" not in done
-        t0 = time.monotonic()
-        r = srv.get(_url("inl/busy", "InlBusy"), headers=h, timeout=10)
-        dt = time.monotonic() - t0
-        assert r.status == 200 and dt < 1.0, (r, dt)
-        assert "r" not in done, "the write should still be waiting"
-    finally:
+    def release():
         con.execute("ROLLBACK")
         con.close()
-        t.join(30)
-    assert done["r"].status == 201, done["r"]
+
+    _read_while_the_one_handler_waits(srv, "inl/busy", "InlBusy", release)
 
 
 def test_a_read_after_a_commit_sees_it(ctx):
@@ -214,27 +227,8 @@ def test_a_parked_read_is_answered_while_every_handler_waits(ctx):
     assert srv.get(_url("inl/pbusy", "InlPBusy"), headers=h).status == 200
     before = srv.metric(INLINE)
     lock = _PgSession(srv.database_url, "SELECT 1 FROM branches WHERE name = 'inl/pbusy' FOR UPDATE")
-    done = {}
-
-    def write():
-        done["r"] = srv.request("POST", "/api/v1/schemas/inl%2Fpbusy/shared-properties", headers=_h(srv, **ISSUE),
-                                json_body={"api_name": "InlPWaits", "type": "string"}, timeout=30)
-
-    t = threading.Thread(target=write)
-    try:
-        t.start()
-        time.sleep(0.5)  # the write holds the one handler, waiting for the row
-        assert "r" not in done
-        t0 = time.monotonic()
-        r = srv.get(_url("inl/pbusy", "InlPBusy"), headers=h, timeout=10)
-        dt = time.monotonic() - t0
-        assert r.status == 200 and dt < 1.0, (r, dt)
-        assert "r" not in done, "the write should still be waiting"
-    finally:
-        lock.release()
-        t.join(30)
-    assert done["r"].status == 201, done["r"]
-    assert srv.metric(INLINE) == before + 1  # (/metrics needs the handler)
+    _read_while_the_one_handler_waits(srv, "inl/pbusy", "InlPBusy", lock.release)
+    assert srv.metric(INLINE) == before + 1  # (/metrics needs the handler: after the write)
 
 
 def test_parked_reads_share_one_freshness_read(ctx):
