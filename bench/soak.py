@@ -76,8 +76,10 @@ def main():
     interval = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
     cfg = sw.Config(seed_types=int(os.environ.get("SOAK_SEED_TYPES", "1000")), verify_max=500)
     env = {"OMS_LOG_LEVEL": "warn"}
-    if os.environ.get("OMS_SNAPSHOT_CACHE_MB"):  # to see what the cache holds (docs/BENCHMARKS.md)
-        env["OMS_SNAPSHOT_CACHE_MB"] = os.environ["OMS_SNAPSHOT_CACHE_MB"]
+    # cache sizes, for A/B runs of one setting (docs/BENCHMARKS.md)
+    for name in ("OMS_SNAPSHOT_CACHE_MB", "OMS_SQLITE_WRITER_CACHE_MB"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
     srv = harness.Server(backend, env=env)
     failures = []
     try:
