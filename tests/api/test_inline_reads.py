@@ -313,4 +313,6 @@ def test_stopping_with_a_parked_read(ctx):
     log = srv.read_log()
     assert "PANIC" not in log and "suspended connections" not in log, log[-2000:]
     assert srv.sanitizer_report() is None, srv.sanitizer_report()
-    assert "e" in got or got["r"].status == 503, got
+    # the handlers had stopped when it was let go: closed unanswered, as any
+    # request the stopped pool cannot take
+    assert "e" in got and "r" not in got, got
