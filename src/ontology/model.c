@@ -16,6 +16,14 @@ const char *const oms_ont_cardinalities[] = {"one_to_one", "one_to_many", "many_
 const char *const oms_ont_rule_types[] = {"create_object", "modify_object", "delete_object",
                                           "create_link",   "delete_link",   NULL};
 
+int oms_status_index(const char *s, size_t len)
+{
+    for (int i = 0; oms_ont_statuses[i]; i++)
+        if (strlen(oms_ont_statuses[i]) == len && memcmp(oms_ont_statuses[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
 /* Types a primary key may have: exact, stable identities only. */
 static const char *const PK_TYPES[] = {"string", "integer", "long", NULL};
 

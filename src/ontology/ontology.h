@@ -24,6 +24,11 @@ const char *oms_kind_noun(oms_kind k);
 /* Returns 0 and sets *out, or -1 for an unknown segment. */
 int oms_kind_parse(oms_kind *out, const char *segment);
 
+/* A resource's lifecycle status (SPEC §3: experimental, active, deprecated)
+ * as a small number: 0, 1 or 2 for the `len` bytes at `s`, -1 for anything
+ * else. */
+int oms_status_index(const char *s, size_t len);
+
 /* Validates a resource document of kind k, as a client sent it.
  * - Unknown fields are errors (typos never pass). A `meta` member is
  *   ignored (removed from `doc`), as SPEC §3 says server data is ignored on input.

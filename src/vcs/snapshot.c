@@ -57,6 +57,10 @@ oms_entry *oms_entry_new(oms_kind kind, const char *api_name, const char *hash, 
     memcpy(e->text, text, len);
     e->text[len] = '\0';
     e->len = len;
+    const char *st;
+    size_t stn;
+    e->status = (signed char)(oms_canonical_top_string(e->text, len, "status", &st, &stn) ? oms_status_index(st, stn)
+                                                                                            : -1);
     snprintf(e->commit, sizeof e->commit, "%s", commit ? commit : "");
     e->time_ms = time_ms;
     return e;

@@ -37,6 +37,11 @@ typedef struct {
     bool raw_ok;
     char *text;           /* canonical JSON of the document */
     size_t len;
+    /* The document's top-level "status" (oms_status_index), -1 when it
+     * has none: read once here, because a
+     * list filtered by status would otherwise scan every document's text
+     * (canonical JSON puts "status" after the properties). */
+    signed char status;
     char commit[65];      /* last commit on the first-parent line that changed it */
     char *author;
     int64_t time_ms;

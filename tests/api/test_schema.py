@@ -2,6 +2,7 @@
 content-addressed commits, history, diff and optimistic concurrency."""
 
 import json
+import random
 import threading
 
 from harness import quote
@@ -474,3 +475,49 @@ def test_list_filters_status_and_q(ctx):
     assert names("q=nowhere-at-all") == []
     assert names("status=active&q=inside") == ["Alpha"]
     assert names("status=deprecated&q=inside") == []
+
+
+def test_list_pages_walk_every_match_in_order(ctx):
+    """A list page holds the first `limit` matches by api name after the
+    cursor, and next_cursor is set exactly when one more exists: walking
+    the pages, with and without a filter and at several page sizes, yields
+    every match once, in order (the server keeps only a page's worth of
+    candidates while it scans)."""
+    srv = ctx.server
+    b = "feature/pages"
+    _branch(srv, b)
+    rnd = random.Random(21)
+    names = [f"T{i:02d}{c}" for i, c in zip(range(31), "qwertyuiopasdfghjklzxcvbnmqwert")]
+    rnd.shuffle(names)  # created in no particular order
+    statuses = {}
+    for i, name in enumerate(names):
+        statuses[name] = ("active", "deprecated", "experimental")[i % 3]
+        _create(srv, b, "object-types", {"api_name": name, "status": statuses[name], "primary_key": "id",
+                                         "properties": [{"api_name": "id", "type": "string", "required": True}]})
+
+    def walk(limit, query=""):
+        seen, cursor, pages = [], None, 0
+        while True:
+            url = _url(b, "object-types") + f"?limit={limit}" + query + (f"&cursor={cursor}" if cursor else "")
+            r = srv.get(url, headers=_h(srv))
+            assert r.status == 200, r
+            page = r.json()
+            items = [i["api_name"] for i in page["items"]]
+            assert len(items) <= limit
+            seen += items
+            pages += 1
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen, pages
+            assert len(items) == limit  # a page before the last is full
+
+    everything = sorted(names)
+    active = sorted(n for n in names if statuses[n] == "active")
+    for limit in (1, 2, 7, 31, 1000):
+        seen, pages = walk(limit)
+        assert seen == everything, limit
+        assert pages == -(-len(everything) // limit), limit  # no empty last page
+        seen, _ = walk(limit, "&status=active")
+        assert seen == active, limit
+    seen, _ = walk(4, "&q=T1")
+    assert seen == sorted(n for n in names if n.startswith("T1"))

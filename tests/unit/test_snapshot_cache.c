@@ -180,12 +180,34 @@ static void default_bound_is_the_tables(void)
     CHECK(found);
 }
 
+/* An entry's status is its document's top-level member, read once: a
+ * nested "status" or one inside a string does not count. */
+static void entry_status_is_the_top_level_member(void)
+{
+    static const struct {
+        const char *text;
+        int status;
+    } cases[] = {
+        {"{\"api_name\":\"A\",\"status\":\"experimental\"}", 0},
+        {"{\"api_name\":\"A\",\"properties\":[{\"status\":\"deprecated\"}],\"status\":\"active\"}", 1},
+        {"{\"api_name\":\"A\",\"description\":\"\\\"status\\\":\\\"active\\\"\",\"status\":\"deprecated\"}", 2},
+        {"{\"api_name\":\"A\",\"properties\":[{\"status\":\"active\"}]}", -1},
+        {"{\"api_name\":\"A\",\"status\":\"retired\"}", -1},
+        {"{\"api_name\":\"A\",\"status\":1}", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        oms_entry *e = oms_entry_new(OMS_KIND_OBJECT_TYPE, "A", "h", cases[i].text, strlen(cases[i].text), "", "", 0);
+        CHECK_EQ_INT(e->status, cases[i].status);
+        oms_entry_unref(e);
+    }
+}
+
 int main(void)
 {
     oms_alloc_init();
     oms_snapshot_cache_set_limit_mb(1);
     static const t_case cases[] = {T(pending_is_for_heads_only_and_dropped_on_rollback), T(stays_within_its_bytes),
                                    T(reverse_index_follows_forks), T(reverse_index_is_charged_once),
-                                   T(default_bound_is_the_tables)};
+                                   T(default_bound_is_the_tables), T(entry_status_is_the_top_level_member)};
     return T_RUN("snapshot_cache", cases);
 }
