@@ -380,5 +380,36 @@ def _psql(url, sql, tuples=False):
     return r.stdout
 
 
+class PgHeldTransaction:
+    """A psql session that runs `statement` (a row or table lock) in a
+    transaction and holds it open until release(): the database as another
+    session leaves it while a test watches what the server does."""
+
+    def __init__(self, url, statement, expect=None):
+        """`expect`: a text the statement's output must show (the row it
+        locked), else the lock is not what the test thinks it is."""
+        self.p = subprocess.Popen(["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.p.stdin.write(f"BEGIN;\n{statement};\n\\echo held\n")
+        self.p.stdin.flush()
+        out = []
+        line = self.p.stdout.readline()
+        while line and line.strip() != "held":
+            out.append(line.strip())
+            line = self.p.stdout.readline()
+        assert line.strip() == "held", f"psql did not take the lock: {out}"
+        assert expect is None or expect in out, f"the statement showed {out}, not {expect!r}"
+
+    def release(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.write("ROLLBACK;\n\\q\n")
+                self.p.stdin.close()
+                self.p.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.p.kill()
+                self.p.wait()
+
+
 def quote(s):
     return urllib.parse.quote(s, safe="")

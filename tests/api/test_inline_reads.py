@@ -11,11 +11,10 @@ token, a server stopped while a read is parked."""
 import json
 import re
 import sqlite3
-import subprocess
 import threading
 import time
 
-from harness import Skip, quote
+from harness import PgHeldTransaction, Skip, quote
 
 ISSUE = {"X-Issue-ID": "OMS-1"}
 INLINE = "oms_http_inline_answers_total"
@@ -51,26 +50,6 @@ def _sqlite_only(srv):
 def _pg_only(srv):
     if srv.backend != "pg":
         raise Skip("reads park for a shared freshness read only on PostgreSQL")
-
-
-class _PgSession:
-    """A psql session holding a transaction open (a row or table lock)."""
-
-    def __init__(self, url, statement):
-        self.p = subprocess.Popen(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.p.stdin.write(f"BEGIN;\n{statement};\n\\echo held\n")
-        self.p.stdin.flush()
-        line = self.p.stdout.readline()
-        while line and "held" not in line:
-            line = self.p.stdout.readline()
-        assert "held" in line, "psql did not take the lock"
-
-    def release(self):
-        if self.p.poll() is None:
-            self.p.stdin.write("ROLLBACK;\n\\q\n")
-            self.p.stdin.flush()
-            self.p.wait(10)
 
 
 def test_a_read_is_answered_on_the_event_loop(ctx):
@@ -226,7 +205,7 @@ def test_a_parked_read_is_answered_while_every_handler_waits(ctx):
     h = _h(srv, "reader", ("viewer",))
     assert srv.get(_url("inl/pbusy", "InlPBusy"), headers=h).status == 200
     before = srv.metric(INLINE)
-    lock = _PgSession(srv.database_url, "SELECT 1 FROM branches WHERE name = 'inl/pbusy' FOR UPDATE")
+    lock = PgHeldTransaction(srv.database_url, "SELECT 1 FROM branches WHERE name = 'inl/pbusy' FOR UPDATE")
     _read_while_the_one_handler_waits(srv, "inl/pbusy", "InlPBusy", lock.release)
     assert srv.metric(INLINE) == before + 1  # (/metrics needs the handler: after the write)
 
@@ -246,7 +225,7 @@ def test_parked_reads_share_one_freshness_read(ctx):
     inline0 = srv.metric(INLINE)
     # the next freshness read blocks behind this lock: every read that
     # arrives meanwhile parks
-    lock = _PgSession(srv.database_url, "LOCK TABLE acl_version IN ACCESS EXCLUSIVE MODE")
+    lock = PgHeldTransaction(srv.database_url, "LOCK TABLE acl_version IN ACCESS EXCLUSIVE MODE")
     results = []
 
     def read():
@@ -283,7 +262,7 @@ def test_stopping_with_a_parked_read(ctx):
     _create(srv, "inl/pstop", "InlPStop")
     h = _h(srv, "reader", ("viewer",))
     assert srv.get(_url("inl/pstop", "InlPStop"), headers=h).status == 200
-    lock = _PgSession(srv.database_url, "LOCK TABLE acl_version IN ACCESS EXCLUSIVE MODE")
+    lock = PgHeldTransaction(srv.database_url, "LOCK TABLE acl_version IN ACCESS EXCLUSIVE MODE")
     got, stopped = {}, {}
 
     def read():

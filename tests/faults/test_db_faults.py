@@ -32,7 +32,7 @@ import subprocess
 import threading
 import time
 
-from harness import Skip, quote, _psql
+from harness import PgHeldTransaction, Skip, quote, _psql
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -265,29 +265,6 @@ def test_pg_sigstop_requests_answer_within_deadline(ctx):
             pg.stop()
 
 
-class RowLock:
-    """psql holding `SELECT ... FOR UPDATE` on a branch row in an open
-    transaction until released."""
-
-    def __init__(self, url, branch):
-        self.p = subprocess.Popen(["psql", url, "-X", "-q", "-A", "-t"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.p.stdin.write(f"BEGIN; SELECT 'locked:' || name FROM branches WHERE name = '{branch}' FOR UPDATE;\n")
-        self.p.stdin.flush()
-        line = self.p.stdout.readline()
-        assert line.strip() == f"locked:{branch}", line
-
-    def release(self):
-        if self.p.poll() is None:
-            try:
-                self.p.stdin.write("ROLLBACK;\n\\q\n")
-                self.p.stdin.close()
-                self.p.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.p.kill()
-                self.p.wait()
-
-
 def _row_lock_case(ctx, **env):
     _only(ctx, "pg")
     # Writers queued behind one another on the row wait for each other's
@@ -297,7 +274,8 @@ def _row_lock_case(ctx, **env):
     e.update(env)
     srv = ctx.new_server(env=e)
     _branch(srv, "ft/held")
-    lock = RowLock(srv.database_url, "ft/held")
+    lock = PgHeldTransaction(srv.database_url, "SELECT 'locked:' || name FROM branches WHERE name = 'ft/held' FOR UPDATE",
+                             expect="locked:ft/held")
     try:
         ids = [f"rowlock-{secrets.token_hex(6)}-{i}" for i in range(3)]
 
