@@ -240,7 +240,7 @@ int oms_store_commit_history(oms_dbconn *c, const char *start, int64_t limit, om
         " SELECT $1, 0"
         " UNION ALL SELECT c.first_parent, chain.n + 1 FROM commits c JOIN chain ON c.id = chain.id"
         " WHERE c.first_parent IS NOT NULL AND chain.n < $2)"
-        " SELECT c.id, c.tree, c.parents, c.author, c.time_ms, c.issue_keys, c.message"
+        " SELECT c.id, c.tree, c.parents, c.author, c.time_ms, c.issue_keys, c.message, c.first_parent"
         " FROM chain JOIN commits c ON c.id = chain.id ORDER BY chain.n");
     oms_dbparam p[] = {DBP_TEXT(start), DBP_INT(limit)};
     return oms_db_run(c, &q, p, 2, out, err);

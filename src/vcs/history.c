@@ -9,6 +9,7 @@
 #include "util/alloc.h"
 #include "util/time.h"
 #include "vcs/commit.h"
+#include "vcs/commit_rows.h"
 #include "vcs/diff_cache.h"
 #include "vcs/refs.h"
 #include "vcs/tree_diff.h"
@@ -21,15 +22,65 @@ int oms_vcs_branch_snapshot(oms_ctx *ctx, const char *branch, oms_snapshot **out
     return rc ? rc : oms_snapshot_for_branch_head(c, branch, ctx->branch_head, out, err);
 }
 
+/* Row i of a history statement: id, tree, parents, author, time_ms,
+ * issue_keys, message (and first_parent, when the statement has it). */
+static oms_commit_row row_at(const oms_dbres *r, size_t i)
+{
+    oms_commit_row row = {.id = oms_dbres_get(r, i, 0),
+                          .tree = oms_dbres_get(r, i, 1),
+                          .parents_json = oms_dbres_get(r, i, 2),
+                          .author = oms_dbres_get(r, i, 3),
+                          .time_ms = oms_dbres_int(r, i, 4),
+                          .issue_keys_json = oms_dbres_get(r, i, 5),
+                          .message = oms_dbres_get(r, i, 6)};
+    if (r->ncols > 7)
+        row.first_parent = oms_dbres_get(r, i, 7);
+    return row;
+}
+
 json_t *oms_vcs_commit_row_json(const oms_dbres *r, size_t i)
 {
-    char t[40];
-    oms_time_rfc3339_ms(t, sizeof t, oms_dbres_int(r, i, 4));
-    json_t *parents = json_loads(oms_dbres_get(r, i, 2), 0, NULL);
-    json_t *keys = json_loads(oms_dbres_get(r, i, 5), 0, NULL);
-    return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:o}", "id", oms_dbres_get(r, i, 0), "tree", oms_dbres_get(r, i, 1),
-                     "parents", parents ? parents : json_array(), "author", oms_dbres_get(r, i, 3), "time", t,
-                     "message", oms_dbres_get(r, i, 6), "issue_keys", keys ? keys : json_array());
+    oms_commit_row row = row_at(r, i);
+    return oms_commit_row_json(&row);
+}
+
+/* The first page of first parents from `start`: `limit` items and, when a
+ * further commit exists, its id as *next. Rows come from memory
+ * (vcs/commit_rows.h) as far as they are cached, the rest in one statement
+ * (which caches them). */
+static int first_parent_page(oms_ctx *ctx, oms_dbconn *c, const char *start, size_t limit, json_t *list,
+                             const char **next, oms_error *err)
+{
+    char id[65], parent[65];
+    snprintf(id, sizeof id, "%s", start);
+    size_t got = 0; /* limit + 1 commits: the last says whether a next page exists */
+    json_t *item;
+    while (got <= limit && id[0] && (item = oms_commit_rows_item(id, parent)) != NULL) {
+        if (got < limit)
+            json_array_append_new(list, item);
+        else {
+            json_decref(item);
+            *next = oms_arena_strdup(ctx->arena, id);
+        }
+        got++;
+        memcpy(id, parent, sizeof id);
+    }
+    if (got > limit || !id[0])
+        return OMS_OK;
+    oms_dbres *r = NULL;
+    int rc = oms_store_commit_history(c, id, (int64_t)(limit - got), &r, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < r->nrows; i++, got++) {
+        oms_commit_row row = row_at(r, i);
+        oms_commit_rows_put(&row);
+        if (got < limit)
+            json_array_append_new(list, oms_commit_row_json(&row));
+        else
+            *next = oms_arena_strdup(ctx->arena, row.id);
+    }
+    oms_dbres_free(r);
+    return OMS_OK;
 }
 
 int oms_vcs_history(oms_ctx *ctx, const char *ref, const char *cursor, size_t limit, json_t **items,
@@ -57,12 +108,21 @@ int oms_vcs_history_filtered(oms_ctx *ctx, const char *ref, const char *cursor, 
     }
     /* Walk first parents from the start, one more than asked to know
      * whether a next page exists. */
+    if (!f) {
+        json_t *page = json_array();
+        if (!page)
+            return oms_err_set(err, OMS_ENOMEM, "out of memory");
+        if ((rc = first_parent_page(ctx, c, start, limit, page, next, err)) != OMS_OK) {
+            json_decref(page);
+            *next = NULL;
+            return rc;
+        }
+        *items = page;
+        return OMS_OK;
+    }
     oms_dbres *r = NULL;
-    if (f)
-        rc = oms_store_commit_history_filtered(c, start, f->resource, f->author, f->since_ms, f->until_ms,
-                                               (int64_t)limit + 1, &r, err);
-    else
-        rc = oms_store_commit_history(c, start, (int64_t)limit, &r, err);
+    rc = oms_store_commit_history_filtered(c, start, f->resource, f->author, f->since_ms, f->until_ms,
+                                           (int64_t)limit + 1, &r, err);
     if (rc)
         return rc;
     json_t *list = json_array();

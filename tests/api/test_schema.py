@@ -5,7 +5,7 @@ import json
 import random
 import threading
 
-from harness import quote
+from harness import b64url, quote
 
 DEV = ("developer",)
 # Branches start from the empty root commit: other modules share the server
@@ -521,3 +521,49 @@ def test_list_pages_walk_every_match_in_order(ctx):
         assert seen == active, limit
     seen, _ = walk(4, "&q=T1")
     assert seen == sorted(n for n in names if n.startswith("T1"))
+
+
+def test_history_pages_from_memory_match_the_database(ctx):
+    """History pages walk first parents; rows once read are answered from
+    memory (commit ids hash their content, so a row never changes): the
+    second walk of a history is the first one exactly, a branch that moved
+    shows its new commits on top, and a cursor anywhere in the walk starts
+    there."""
+    srv = ctx.server
+    b = "feature/pages-hist"
+    _branch(srv, b)
+    ids = []
+    for i in range(9):
+        r = _create(srv, b, "object-types", {"api_name": f"Hist{i}", "primary_key": "id",
+                                             "properties": [{"api_name": "id", "type": "string", "required": True}]})
+        ids.append(r.header("X-Commit"))
+
+    def walk(limit):
+        items, cursor = [], None
+        while True:
+            url = f"/api/v1/branches/{quote(b)}/commits?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            r = srv.get(url, headers=_h(srv))
+            assert r.status == 200, r
+            page = r.json()
+            assert len(page["items"]) <= limit
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
+
+    expected = list(reversed(ids)) + [ROOT]
+    first = walk(4)                     # from the database
+    assert [c["id"] for c in first] == expected
+    assert [c["parents"] for c in first[:-1]] == [[p] for p in expected[1:]] and first[-1]["parents"] == []
+    assert walk(4) == first             # from memory: the same items, field for field
+    assert walk(1) == first and walk(100) == first
+    for i in range(9, 11):              # the branch moves: new commits on top
+        r = _create(srv, b, "object-types", {"api_name": f"Hist{i}", "primary_key": "id",
+                                             "properties": [{"api_name": "id", "type": "string", "required": True}]})
+        expected.insert(0, r.header("X-Commit"))
+    assert [c["id"] for c in walk(3)] == expected
+    page = srv.get(f"/api/v1/branches/{quote(b)}/commits?limit=2&cursor={b64url(expected[5].encode())}",
+                   headers=_h(srv)).json()
+    assert [c["id"] for c in page["items"]] == expected[5:7] and page["next_cursor"] == b64url(expected[7].encode())
+    nothing = srv.get(f"/api/v1/branches/{quote(b)}/commits?cursor={b64url(b'0' * 64)}", headers=_h(srv))
+    assert nothing.status == 200 and nothing.json() == {"items": [], "next_cursor": None}
