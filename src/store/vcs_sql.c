@@ -373,14 +373,6 @@ int oms_store_commit_load(oms_dbconn *c, const char *id, oms_dbres **out, oms_er
     return oms_db_run(c, &q, p, 1, out, err);
 }
 
-int oms_store_object_insert(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err)
-{
-    static const oms_sql q =
-        OMS_SQL_BOTH("INSERT INTO objects (hash, type, content) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING");
-    oms_dbparam p[] = {DBP_TEXT(hash), DBP_TEXT(type), DBP_TEXT(content)};
-    return oms_db_run_later(c, &q, p, 3, err); /* with the next statement */
-}
-
 int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, const char *first, const char *second,
                             const char *parents_json, const char *author, const char *message, int64_t time_ms,
                             const char *issue_keys_json, const char *override_id, oms_error *err)
@@ -412,15 +404,6 @@ int oms_store_commit_issue_insert(oms_dbconn *c, const char *issue_key, const ch
         OMS_SQL_BOTH("INSERT INTO commit_issues (issue_key, commit_id) VALUES ($1, $2) ON CONFLICT DO NOTHING");
     oms_dbparam p[] = {DBP_TEXT(issue_key), DBP_TEXT(id)};
     return oms_db_run_later(c, &q, p, 2, err); /* with the next statement */
-}
-
-int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *resource, const char *change,
-                                   const char *old_hash, const char *new_hash, oms_error *err)
-{
-    static const oms_sql q = OMS_SQL_BOTH("INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
-                                          " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING");
-    oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(resource), DBP_TEXT(change), DBP_TEXT(old_hash), DBP_TEXT(new_hash)};
-    return oms_db_run_later(c, &q, p, 5, err); /* with the next statement */
 }
 
 int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], bool *found, oms_error *err)

@@ -129,8 +129,6 @@ int oms_store_commit_tree(oms_dbconn *c, const char *id, oms_dbres **out, oms_er
 /* id, tree, parents, author, message, time_ms, issue_keys, override_id,
  * generation of commit `id` (no row when absent). */
 int oms_store_commit_load(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err);
-/* Stores an object unless present. */
-int oms_store_object_insert(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err);
 /* Inserts a commit row unless present; its generation is 1 + the highest
  * of its parents' (`first`, `second`, either may be NULL). */
 int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, const char *first, const char *second,
@@ -138,8 +136,6 @@ int oms_store_commit_insert(oms_dbconn *c, const char *id, const char *tree, con
                             const char *issue_keys_json, const char *override_id, oms_error *err);
 int oms_store_commit_parent_insert(oms_dbconn *c, const char *id, int64_t idx, const char *parent, oms_error *err);
 int oms_store_commit_issue_insert(oms_dbconn *c, const char *issue_key, const char *id, oms_error *err);
-int oms_store_commit_change_insert(oms_dbconn *c, const char *id, const char *resource, const char *change,
-                                   const char *old_hash, const char *new_hash, oms_error *err);
 /* A lowest common ancestor of `a` and `b` (deepest by generation, then
  * smallest id): *found false when the histories share no commit. */
 int oms_store_merge_base(oms_dbconn *c, const char *a, const char *b, char out[65], bool *found, oms_error *err);

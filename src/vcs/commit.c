@@ -31,11 +31,6 @@ int oms_commit_id(const oms_commit_info *ci, char out[65], char **canonical)
     return rc;
 }
 
-int oms_object_store(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err)
-{
-    return oms_store_object_insert(c, hash, type, content, err);
-}
-
 int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, oms_error *err)
 {
     json_t *parents = json_array();
@@ -61,12 +56,6 @@ int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, o
         rc = oms_store_commit_issue_insert(c, json_string_value(k), id, err);
     }
     return rc;
-}
-
-int oms_commit_store_change(oms_dbconn *c, const char *commit, const char *resource, const char *change,
-                            const char *old_hash, const char *new_hash, oms_error *err)
-{
-    return oms_store_commit_change_insert(c, commit, resource, change, old_hash, new_hash, err);
 }
 
 int oms_is_commit_id(const char *s)

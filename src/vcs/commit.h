@@ -28,11 +28,6 @@ int oms_commit_id(const oms_commit_info *ci, char out[65], char **canonical);
 /* Inserts the commit, its parent edges and issue links (inside the caller's
  * transaction). */
 int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, oms_error *err);
-/* Records one changed resource of a commit. */
-int oms_commit_store_change(oms_dbconn *c, const char *commit, const char *resource, const char *change,
-                            const char *old_hash, const char *new_hash, oms_error *err);
-/* Stores an object (resource document or tree node) unless present. */
-int oms_object_store(oms_dbconn *c, const char *hash, const char *type, const char *content, oms_error *err);
 
 /* A commit as JSON for the API: {id, tree, parents, author, message, time,
  * issue_keys, override_id}. NULL when absent. */

@@ -2,8 +2,10 @@
 harness server (OMS_URL, OMS_TOKEN), build ontologies through the API, and
 read branch heads and commits. Standard library only."""
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -13,6 +15,17 @@ DEV = ("developer", "reviewer")
 # Branches start from the empty root commit: other modules share the server.
 ROOT = "f3ab1c4df08af46a9952b5215a76f927995c22be60560bd9441fc9b938e0534d"
 ISSUE = "OMS-19"
+
+
+# Every scratch folder of these tests (homes, resource files, journals) is
+# made under one folder of the run, removed when the run ends.
+_SCRATCH = tempfile.mkdtemp(prefix="oms-cli-run-")
+atexit.register(shutil.rmtree, _SCRATCH, True)
+
+
+def scratch(prefix="oms-cli-"):
+    """A new empty folder, removed with the run's scratch folder."""
+    return tempfile.mkdtemp(prefix=prefix, dir=_SCRATCH)
 
 
 def h(srv, sub="dev", roles=DEV, issue=ISSUE):
@@ -27,7 +40,7 @@ def cli_env(srv, token=None, home=None, extra=None):
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "OMS_URL": f"http://127.0.0.1:{srv.port}",
         "OMS_TOKEN": token if token is not None else srv.token("dev", DEV),
-        "HOME": home or tempfile.mkdtemp(prefix="oms-cli-home-"),
+        "HOME": home or scratch("home-"),
     }
     for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
         if k in os.environ:

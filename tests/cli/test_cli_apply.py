@@ -4,11 +4,10 @@
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cliharness import (ISSUE, ROOT, as_json, batch, branch, check_sanitizer, cli, cli_env, commit, commits,  # noqa: E402
+from cliharness import (scratch, ISSUE, ROOT, as_json, batch, branch, check_sanitizer, cli, cli_env, commit, commits,  # noqa: E402
                         create_all, export, h, head, read, sample, tree_files, write)
 from harness import OMS_BIN, quote  # noqa: E402
 
@@ -25,7 +24,7 @@ def test_export_edit_apply_gives_the_expected_commit(ctx):
     branch(srv, b)
     create_all(srv, b, sample() + [("shared-properties", {"api_name": "Fax", "type": "string"})])
     before = head(srv, b)
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     _export(srv, b, d)
     assert sorted(tree_files(d)) == sorted([
         "action-types/Hire.yaml", "function-types/Headcount.yaml", "interfaces/Named.yaml",
@@ -66,7 +65,7 @@ def test_apply_of_an_unchanged_directory_makes_no_commit(ctx):
     b = "cli/unchanged"
     branch(srv, b)
     create_all(srv, b, sample())
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     _export(srv, b, d)
     n, before = len(commits(srv, b)), head(srv, b)
     for extra in ((), ("--prune",), ("--dry-run",)):
@@ -91,7 +90,7 @@ def test_concurrent_write_between_plan_and_apply_is_refused(ctx):
     b = "cli/race"
     branch(srv, b)
     create_all(srv, b, sample())
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     _export(srv, b, d)
     write(os.path.join(d, "shared-properties", "Phone.yaml"), "api_name: Phone\ntype: string\n")
     planned = head(srv, b)
@@ -131,7 +130,7 @@ def test_invalid_files_name_the_file_and_line(ctx):
     branch(srv, b)
     create_all(srv, b, sample())
     before = head(srv, b)
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     _export(srv, b, d)
     good = read(os.path.join(d, "object-types", "Company.yaml"))
     cases = [
@@ -177,7 +176,7 @@ def test_round_trip_into_an_empty_branch_reproduces_the_hashes(ctx):
     src, dst = "cli/rt-src", "cli/rt-dst"
     branch(srv, src)
     create_all(srv, src, sample(extra=20))
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     _export(srv, src, d)
     branch(srv, dst)
     r = cli(srv, "apply", "-f", d, "--branch", dst, "-m", "round trip", "--issue", ISSUE)
@@ -191,10 +190,10 @@ def test_round_trip_into_an_empty_branch_reproduces_the_hashes(ctx):
             v = f"/api/v1/schemas/{quote(dst)}/{kind}/{doc['api_name']}"
             assert srv.get(u, headers=h(srv)).header("ETag") == srv.get(v, headers=h(srv)).header("ETag")
     # and the files of the two exports are byte for byte the same (JSON too)
-    d2 = tempfile.mkdtemp(prefix="oms-cli-")
+    d2 = scratch()
     _export(srv, dst, d2)
     assert tree_files(d) == tree_files(d2)
-    j1, j2 = tempfile.mkdtemp(prefix="oms-cli-"), tempfile.mkdtemp(prefix="oms-cli-")
+    j1, j2 = scratch(), scratch()
     _export(srv, src, j1, "--format", "json")
     _export(srv, dst, j2, "--format", "json")
     assert tree_files(j1) == tree_files(j2) and "object-types/Person.json" in tree_files(j1)
@@ -215,7 +214,7 @@ def test_dry_run_validates_only_and_flags_breaking_changes(ctx):
     b = "cli/dry"
     branch(srv, b)
     create_all(srv, b, sample())
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     _export(srv, b, d)
     before, n = head(srv, b), len(commits(srv, b))
     p = os.path.join(d, "object-types", "Person.yaml")
@@ -248,7 +247,7 @@ def test_apply_refusals_map_to_exit_codes(ctx):
     b = "cli/refused"
     branch(srv, b)
     create_all(srv, b, sample())
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     _export(srv, b, d)
     write(os.path.join(d, "shared-properties", "Phone.yaml"), "api_name: Phone\ntype: string\n")
     # a viewer may validate but not write: 403, exit 4, the missing permission named
@@ -268,5 +267,5 @@ def test_apply_refusals_map_to_exit_codes(ctx):
     r = cli(srv, "apply", "-f", d, "--branch", b, "--issue", ISSUE)
     assert r.returncode == 0, r
     # a directory without resource folders is refused before anything is asked
-    r = cli(srv, "apply", "-f", tempfile.mkdtemp(), "--branch", b, "--prune", "--issue", ISSUE)
+    r = cli(srv, "apply", "-f", scratch(), "--branch", b, "--prune", "--issue", ISSUE)
     assert r.returncode == 2 and "none of the folders" in r.stderr, r

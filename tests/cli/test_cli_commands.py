@@ -8,11 +8,10 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cliharness import (ISSUE, ROOT, as_json, branch, cli, cli_env, commit, create_all, export, h, head,  # noqa: E402
+from cliharness import (scratch, ISSUE, ROOT, as_json, branch, cli, cli_env, commit, create_all, export, h, head,  # noqa: E402
                         sample, write)
 from harness import OMS_BIN, Skip, free_port  # noqa: E402
 
@@ -71,7 +70,7 @@ def test_get_at_a_commit(ctx):
         raise Skip("the server does not answer ?at= reads yet (SPEC §4 time travel); the client sends ?at=")
     r = cli(srv, "get", "shared-properties/New", "--branch", "cli/at", "--at", c1)
     assert r.returncode == 6, r
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     r = cli(srv, "export", "--branch", "cli/at", "--at", c1, "-o", d)
     assert r.returncode == 0 and os.listdir(os.path.join(d, "shared-properties")) == ["Old.yaml"], r
 
@@ -86,7 +85,7 @@ def test_at_reads_are_checked_against_the_served_commit(ctx):
     probe = srv.get("/api/v1/schemas/cli%2Fat-check?at=" + c1, headers=h(srv))
     if probe.status == 200 and probe.json().get("commit") == c1:
         raise Skip("the server answers ?at= reads: test_get_at_a_commit covers them")
-    d = tempfile.mkdtemp(prefix="oms-cli-")
+    d = scratch()
     r = cli(srv, "export", "--branch", "cli/at-check", "--at", c1, "-o", d)
     assert r.returncode == 1 and f"asked for {c1}" in r.stderr and c2 in r.stderr, r
     assert os.listdir(d) == []  # nothing written
@@ -234,7 +233,7 @@ def test_audit_tail_and_follow(ctx):
 
 def test_credentials_file_and_token_sources(ctx):
     srv = ctx.server
-    home = tempfile.mkdtemp(prefix="oms-cli-home-")
+    home = scratch("home-")
     tok = srv.token("dev", ("developer",))
     tf = os.path.join(home, "token")
     write(tf, tok + "\n")
@@ -284,7 +283,7 @@ def test_terminal_shows_progress_and_tables_a_pipe_plain_lines(ctx):
     branch(srv, "cli/tty")
     create_all(srv, "cli/tty", sample(extra=300))
     branch(srv, "cli/tty-copy")
-    tmp = tempfile.mkdtemp(prefix="oms-cli-tty-")
+    tmp = scratch("tty-")
     d, d2 = os.path.join(tmp, "onto"), os.path.join(tmp, "onto2")
     env = cli_env(srv)
     script = os.path.join(tmp, "run.sh")
