@@ -56,7 +56,7 @@ $(BUILD)/%.o: %.c | deps
 
 $(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-sql.sh $(MIGRATIONS) > $@
+	scripts/embed-sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -64,7 +64,7 @@ $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 # The web console (web/, SPEC §14), built into the binary.
 $(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-web.sh $(WEB_FILES) > $@
+	scripts/embed-web.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	$(CC) $(CFLAGS) -c -o $@ $<
