@@ -53,8 +53,9 @@ void oms_metrics_snapshot_cache_bytes(size_t bytes);
 void oms_metrics_snapshot_cache_limit(size_t bytes);
 /* The bytes of diff text the diff cache holds (a gauge). */
 void oms_metrics_diff_cache_bytes(size_t bytes);
-/* A group commit's transaction ran `changes` writes. */
-void oms_metrics_group_commit(unsigned changes);
+/* A group commit's transaction ran `changes` writes, `carried` of them on
+ * what the write before them read (txn/group_commit.c). */
+void oms_metrics_group_commit(unsigned changes, unsigned carried);
 /* SQLite: the write-ahead log reset by the wal-reset task (store/db.c). */
 void oms_metrics_wal_reset(void);
 /* SQLite: a checkpoint of the write-ahead log, by the background thread or

@@ -233,6 +233,21 @@ int oms_lock_check_read_ahead(oms_dbconn *c, oms_ctx *ctx, const char *branch, o
     return rc;
 }
 
+bool oms_lock_reads_assume_none(const oms_ctx *ctx, const char *branch, oms_lock_reads *r)
+{
+    memset(r, 0, sizeof *r);
+    if (ctx->lock_id)
+        return false;
+    r->branch = branch;
+    r->none_live = true;
+    return true;
+}
+
+bool oms_lock_reads_found_none(const oms_lock_reads *r)
+{
+    return r->branch && (r->none_live || (r->live && r->live->nrows == 0));
+}
+
 void oms_lock_reads_free(oms_lock_reads *r)
 {
     for (size_t i = 0; i < OMS_LOCK_READS_MAX_OWN; i++)
@@ -256,9 +271,12 @@ int oms_lock_check_write_with(oms_dbconn *c, oms_ctx *ctx, oms_lock_reads *ahead
         return rc;
     /* Read ahead with the branch row (the same reads, in the same order,
      * sent earlier in this transaction): only its verdict is left. */
-    bool have = ahead && ahead->branch && ahead->live && ahead->nown == nown && strcmp(ahead->branch, branch) == 0;
+    bool have = ahead && ahead->branch && (ahead->live || ahead->none_live) && ahead->nown == nown &&
+                strcmp(ahead->branch, branch) == 0;
     for (size_t i = 0; have && i < nown; i++)
         have = ahead->own_rows[i] != NULL;
+    if (have && ahead->none_live) /* nothing live, nothing named: nothing blocks */
+        return OMS_OK;
     if (have) {
         for (size_t i = 0; i < nown; i++)
             if ((rc = judge_own_lock(ctx, own[i], ahead->own_rows[i], extra, err))) {

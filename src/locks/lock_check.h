@@ -35,12 +35,22 @@ typedef struct {
     size_t nown;
     oms_dbres *own_rows[OMS_LOCK_READS_MAX_OWN];
     oms_dbres *live;
+    bool none_live; /* not read: this transaction already found no live lock on the branch */
 } oms_lock_reads;
 
 /* Queues the reads (oms_db_read_later); the caller sends them (its next
  * statement, or oms_db_flush) and frees them with oms_lock_reads_free. */
 int oms_lock_check_read_ahead(oms_dbconn *c, oms_ctx *ctx, const char *branch, oms_lock_reads *r, oms_error *err);
 void oms_lock_reads_free(oms_lock_reads *r);
+/* Instead of the reads, inside a transaction that already holds the
+ * branch's shared advisory lock and whose reads found no live lock on the
+ * branch (a group commit's earlier change, txn/group_commit.h): no lock can
+ * have been granted since, so there is nothing to read. True when that
+ * verdict applies to this request (it names no X-Lock-ID, whose fencing
+ * needs its rows); false leaves *r empty and the caller reads. */
+bool oms_lock_reads_assume_none(const oms_ctx *ctx, const char *branch, oms_lock_reads *r);
+/* The reads found no live lock on their branch. */
+bool oms_lock_reads_found_none(const oms_lock_reads *r);
 /* oms_lock_check_write judging the reads made ahead when they are for
  * `branch` (`ahead` may be NULL: it reads them itself). */
 int oms_lock_check_write_with(oms_dbconn *c, oms_ctx *ctx, oms_lock_reads *ahead, const char *branch,

@@ -24,6 +24,7 @@
 #include "store/db.h"
 
 #define OMS_CHANGE_MAX_TOUCHED 64
+#define OMS_CHANGE_CARRY_MAX 320
 
 /* What the step reports: the audit event's resource and hashes, and the
  * resources whose locks the change must respect. */
@@ -42,6 +43,15 @@ typedef struct {
     bool locks_checked;          /* the step ran oms_lock_check_write itself (it needed its own order) */
     const char *override_id;     /* the override the event is about (default: the one the change used) */
     bool unaudited;              /* liveness only (a lock heartbeat): commit, record no event */
+    /* Group commit (txn/group_commit.h): what the change written just
+     * before this one, in the same transaction and by the same step, left
+     * for it (NULL when alone, first in a batch, or after a change that was
+     * rolled back), and what this one leaves for the next (its step's own
+     * format, opaque to this layer; ncarry 0: nothing). */
+    const void *carry_in;
+    bool carry_used; /* the step relied on carry_in (counted in /metrics) */
+    unsigned char carry[OMS_CHANGE_CARRY_MAX];
+    size_t ncarry;
 } oms_change_out;
 
 typedef int (*oms_change_fn)(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err);

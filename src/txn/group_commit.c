@@ -136,6 +136,13 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body)
     if (tx == OMS_OK)
         tx = oms_db_begin(c, true, &tx_err);
     member *late = NULL;
+    unsigned carried = 0;
+    /* What the last written member left for the next one of the same step
+     * (oms_change_out.carry): only ever from the member right before, so a
+     * rolled-back member or another kind of change in between clears it. */
+    unsigned char carry[OMS_CHANGE_CARRY_MAX];
+    size_t ncarry = 0;
+    oms_change_fn carry_step = NULL;
     for (int i = 0; i < n && tx == OMS_OK; i++) {
         member *m = batch[i];
         if (late) { /* not run: it would wait the same time again */
@@ -143,8 +150,15 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body)
             continue;
         }
         m->ctx->override.used = false;
+        m->out->carry_in = ncarry && carry_step == m->spec->step ? carry : NULL;
+        m->out->carry_used = false;
+        m->out->ncarry = 0;
         if ((tx = run_member(c, m, body, &tx_err)) != OMS_OK && m->rc == OMS_OK)
             fail(m, tx, &tx_err);
+        m->out->carry_in = NULL;
+        ncarry = m->written && m->out->ncarry <= sizeof carry ? m->out->ncarry : 0;
+        memcpy(carry, m->out->carry, ncarry);
+        carry_step = m->spec->step;
         if (timed_out(m->rc))
             late = m;
     }
@@ -156,12 +170,14 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body)
         member *m = batch[i];
         if (tx != OMS_OK && (m->written || m->rc == OMS_OK))
             fail(m, tx, &tx_err); /* nothing of the group was committed */
-        else if (m->written)
+        else if (m->written) {
             m->ctx->audited = true;
+            carried += m->out->carry_used;
+        }
     }
     if (tx == OMS_EDB)
         oms_db_conn_reset(batch[0]->ctx->store->db);
-    oms_metrics_group_commit((unsigned)n);
+    oms_metrics_group_commit((unsigned)n, carried);
     return late;
 }
 

@@ -17,6 +17,7 @@
 #include "util/alloc.h"
 #include "util/canonical.h"
 #include "util/encoding.h"
+#include "util/time.h"
 #include "store/bulk_sql.h"
 #include "vcs/commit.h"
 #include "vcs/compat.h"
@@ -463,6 +464,26 @@ static oms_commit_kind commit_kind(const oms_write *w)
     return w->audit_action && strcmp(w->audit_action, "branch.revert") == 0 ? OMS_COMMIT_REVERT : OMS_COMMIT_CHANGE;
 }
 
+/* What a write leaves for the next write of a group commit's batch
+ * (oms_change_out.carry), so that one skips the round trip that reads the
+ * branch row and the lock check's state. In the same transaction, right
+ * after a written change of the same branch, those reads would return:
+ * - the branch row as this change left it: the transaction holds its row
+ *   lock (FOR UPDATE, kept when the member's savepoint was released), so
+ *   only this change moved the head, and protection and the policy are
+ *   unchanged;
+ * - no live lock, when this transaction's reads found none: it holds the
+ *   branch's shared advisory lock, which every acquisition needs
+ *   exclusively (docs/locks.md), so none was granted since;
+ * - the database clock, as read once, advanced by the monotonic clock. */
+typedef struct {
+    char branch[104]; /* names are at most 100 bytes (oms_valid_branch_name) */
+    oms_store_write_branch b; /* head: the commit this change made; now_ms: at read_ns */
+    int64_t read_ns;
+    bool no_live_locks;
+} write_carry;
+_Static_assert(sizeof(write_carry) <= OMS_CHANGE_CARRY_MAX, "the carry fits oms_change_out");
+
 typedef struct {
     oms_write *w;
     oms_write_result *res;
@@ -535,12 +556,29 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
         goto done;
     }
-    /* The row lock first, then the lock check's reads (docs/locks.md: a
-     * writer holds the branch row when it takes the shared advisory lock). */
-    if ((rc = oms_store_branch_for_write_later(c, w->branch, &brow, err)) ||
-        (rc = oms_lock_check_read_ahead(c, ctx, w->branch, &locks, err)) || (rc = oms_db_flush(c, err)) ||
-        (rc = oms_store_branch_for_write_row(brow, w->branch, &b, err)))
-        goto done;
+    const write_carry *in = out->carry_in;
+    write_carry next = {0};
+    if (in && strcmp(in->branch, w->branch) == 0 && in->no_live_locks &&
+        oms_lock_reads_assume_none(ctx, w->branch, &locks)) {
+        /* Right after a write of this branch in this transaction: its row
+         * and the branch's shared advisory lock are held since, so the
+         * round trip would read what the change before left (see
+         * write_carry). */
+        out->carry_used = true;
+        b = in->b;
+        b.now_ms = in->b.now_ms + (oms_mono_ns() - in->read_ns) / 1000000;
+        next.read_ns = in->read_ns;
+        next.b.now_ms = in->b.now_ms;
+    } else {
+        /* The row lock first, then the lock check's reads (docs/locks.md: a
+         * writer holds the branch row when it takes the shared advisory lock). */
+        if ((rc = oms_store_branch_for_write_later(c, w->branch, &brow, err)) ||
+            (rc = oms_lock_check_read_ahead(c, ctx, w->branch, &locks, err)) || (rc = oms_db_flush(c, err)) ||
+            (rc = oms_store_branch_for_write_row(brow, w->branch, &b, err)))
+            goto done;
+        next.read_ns = oms_mono_ns();
+        next.b.now_ms = b.now_ms;
+    }
     const char *head = b.head;
     bool protect = b.protect;
     int64_t now_ms = b.now_ms;
@@ -606,6 +644,16 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
         goto done;
     snprintf(res->commit, sizeof res->commit, "%s", id);
     snprintf(s->fork->commit, sizeof s->fork->commit, "%s", id);
+    if (oms_lock_reads_found_none(&locks) && strlen(w->branch) < sizeof next.branch) {
+        snprintf(next.branch, sizeof next.branch, "%s", w->branch);
+        memcpy(next.b.head, id, sizeof next.b.head);
+        next.b.protect = b.protect;
+        memcpy(next.b.compat, b.compat, sizeof next.b.compat);
+        next.b.transitive = b.transitive;
+        next.no_live_locks = true;
+        memcpy(out->carry, &next, sizeof next);
+        out->ncarry = sizeof next;
+    }
     /* Published before COMMIT: the next writer on this branch waits for the
      * row lock, then reads this id as the head and must find its state
      * here rather than reload the branch while holding the lock. */
