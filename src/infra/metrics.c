@@ -82,7 +82,7 @@ static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
 static atomic_size_t g_diff_bytes;
 static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
 static _Atomic uint64_t g_checkpoints[2]; /* src/store/sqlite_checkpointer.c: by a committer, in the background */
-static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
+static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_reruns; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -329,6 +329,8 @@ void oms_metrics_group_commit(unsigned changes, unsigned carried)
     atomic_fetch_add_explicit(&g_group_carried, carried, memory_order_relaxed);
 }
 
+void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_reruns, 1, memory_order_relaxed); }
+
 void oms_metrics_wal_reset(void) { atomic_fetch_add_explicit(&g_wal_resets, 1, memory_order_relaxed); }
 
 void oms_metrics_sqlite_checkpoint(bool background)
@@ -365,6 +367,10 @@ static void text_snapshots(oms_mtext *b)
                 "Writes of those transactions that followed a write of their branch and reused what it read (the "
                 "branch row, no live lock): one round trip fewer each.");
     emit(b, "oms_group_commit_carried_total %lu\n", atomic_load_explicit(&g_group_carried, memory_order_relaxed));
+    emit_family(b, "oms_group_commit_reruns_total", "counter",
+                "PostgreSQL: group transactions lost to a statement that failed after it was sent ahead, and run once "
+                "more with each write's statements awaited.");
+    emit(b, "oms_group_commit_reruns_total %lu\n", atomic_load_explicit(&g_group_reruns, memory_order_relaxed));
     emit_family(b, "oms_sqlite_wal_resets_total", "counter",
                 "SQLite: times the write-ahead log, grown past OMS_SQLITE_WAL_RESET_MB, was copied into the database "
                 "and truncated. Zero on PostgreSQL.");

@@ -56,6 +56,8 @@ void oms_metrics_diff_cache_bytes(size_t bytes);
 /* A group commit's transaction ran `changes` writes, `carried` of them on
  * what the write before them read (txn/group_commit.c). */
 void oms_metrics_group_commit(unsigned changes, unsigned carried);
+/* A group transaction whose statements sent ahead failed, run again. */
+void oms_metrics_group_commit_rerun(void);
 /* SQLite: the write-ahead log reset by the wal-reset task (store/db.c). */
 void oms_metrics_wal_reset(void);
 /* SQLite: a checkpoint of the write-ahead log, by the background thread or

@@ -47,6 +47,12 @@ struct oms_dbconn {
     later_stmt *later;
     int nlater, caplater;
     bool savepoint_held; /* the member savepoint is still in `later`: never sent */
+    /* Releases sent ahead (oms_db_savepoint_release_ahead), results unread,
+     * and the first failure found among them, which dooms the transaction. */
+    int nahead;
+    bool ahead_failed;
+    int ahead_rc;
+    oms_error ahead_err;
     bool holds_writer;   /* SQLite: this connection's write transaction holds db->writer */
     void *own_handle;    /* SQLite, holding the writer: this connection's handle, while
                           * `handle` is the process's writer handle (borrow_writer_handle) */
@@ -114,6 +120,7 @@ static void forget_conn(oms_db *db, oms_dbconn *c)
 
 static void drop_handle(oms_dbconn *c)
 {
+    c->nahead = 0; /* their results went with the connection */
     if (c->handle) {
         c->db->drv->disconnect(c->handle);
         oms_metrics_db_conn(-1, 0);
@@ -468,6 +475,33 @@ static int after_failure(oms_dbconn *c)
     return st;
 }
 
+/* The results of the releases sent ahead, read before anything else goes
+ * out on the connection. Their first failure dooms the transaction (the
+ * statements after it did not run, and the server refuses every other
+ * until the rollback): each later call of the transaction answers it
+ * without sending anything, and oms_db_ahead_failure tells the group. */
+static int settle_ahead(oms_dbconn *c, oms_error *err)
+{
+    if (!c->ahead_failed && !c->nahead)
+        return OMS_OK;
+    if (!c->ahead_failed) {
+        c->nahead = 0;
+        oms_error e = {0};
+        int rc = c->handle ? c->db->drv->pipeline_drain(c->handle, &e)
+                           : oms_err_set(&e, OMS_EDB, "the database connection was lost in this transaction");
+        if (rc == OMS_OK)
+            return OMS_OK;
+        if (c->handle)
+            after_failure(c);
+        c->ahead_failed = true;
+        c->ahead_rc = rc;
+        c->ahead_err = e;
+    }
+    if (err)
+        *err = c->ahead_err;
+    return c->ahead_rc;
+}
+
 /* Worth one more try on a fresh connection: the connection was lost (not
  * silent: a stalled server would only stall again) and the statement
  * certainly did not run, or running it twice is harmless. */
@@ -505,6 +539,14 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool m
                        oms_error *err)
 {
     *state = 0;
+    int rc = settle_ahead(c, err);
+    if (rc) {
+        *failed = -1;
+        c->begin_pending = false;
+        c->savepoint_held = false;
+        forget_later(c);
+        return rc;
+    }
     int n = c->nlater + ntail;
     oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
     for (int i = 0; i < c->nlater; i++)
@@ -512,7 +554,6 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool m
     for (int i = 0; i < ntail; i++)
         s[c->nlater + i] = tail[i];
     bool begin = c->begin_pending;
-    int rc;
     for (int attempt = 0;; attempt++) {
         *failed = n;
         count_trip();
@@ -639,6 +680,8 @@ int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int n
     int rc;
     if (c->depth > 0 && !c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
+    if (c->depth > 0 && (rc = settle_ahead(c, err)) != OMS_OK)
+        return rc;
     if (c->depth > 0 && (c->begin_pending || c->nlater)) {
         oms_db_stmt last = {sql, params, nparams, out};
         int failed, st;
@@ -666,6 +709,8 @@ int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err)
     if (!c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost");
     int failed, st, rc;
+    if (c->depth > 0 && (rc = settle_ahead(c, err)) != OMS_OK)
+        return rc;
     if (c->depth > 0 && (c->begin_pending || c->nlater) && (rc = flush_later(c, NULL, 0, true, &failed, &st, err)))
         return rc;
     count_trip();
@@ -682,6 +727,8 @@ int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
     int rc = usable_idle(c, err);
     if (rc)
         return rc;
+    c->ahead_failed = false;
+    c->nahead = 0;
     if (c->db->drv->pipeline) {
         /* sent with the transaction's first statement: one round trip less */
         c->begin_pending = true;
@@ -728,6 +775,13 @@ static int commit(oms_dbconn *c, oms_error *err)
         return OMS_OK;
     }
     int rc, st;
+    if ((rc = settle_ahead(c, err)) != OMS_OK) { /* doomed: never COMMIT */
+        c->begin_pending = false;
+        forget_later(c);
+        if (c->handle)
+            c->db->drv->exec(c->handle, "ROLLBACK", NULL, 0, NULL, NULL);
+        return rc;
+    }
     if (c->nlater) {
         /* the held-back statements and COMMIT in one round trip, never
          * sent twice; COMMIT did not run when one before it failed */
@@ -774,6 +828,7 @@ static void rollback(oms_dbconn *c)
 {
     set_depth(c, 0);
     forget_later(c);
+    settle_ahead(c, NULL); /* the outcome no longer matters: it is all undone */
     if (c->begin_pending) { /* nothing was sent */
         c->begin_pending = false;
         return;
@@ -814,16 +869,53 @@ int oms_db_savepoint_release(oms_dbconn *c, oms_error *err)
     return oms_db_exec(c, "RELEASE SAVEPOINT oms_member", NULL, 0, NULL, err);
 }
 
+int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err)
+{
+    if (!c->db->drv->pipeline_send || c->depth == 0 || !c->handle || c->ahead_failed)
+        return oms_db_savepoint_release(c, err);
+    if (c->savepoint_held && c->nlater == 1) { /* nothing but the savepoint: nothing to send */
+        c->savepoint_held = false;
+        forget_later(c);
+        return OMS_OK;
+    }
+    int n = c->nlater + 1;
+    oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
+    for (int i = 0; i < c->nlater; i++)
+        s[i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
+    s[c->nlater] = (oms_db_stmt){"RELEASE SAVEPOINT oms_member", NULL, 0, NULL};
+    int rc = c->db->drv->pipeline_send(c->handle, c->begin_pending, s, n, err);
+    if (s != stack)
+        free(s);
+    if (rc == OMS_DB_NOT_AHEAD)
+        return oms_db_savepoint_release(c, err);
+    count_trip();
+    c->begin_pending = false;
+    c->savepoint_held = false;
+    forget_later(c);
+    if (rc == OMS_OK)
+        c->nahead++;
+    else
+        after_failure(c);
+    return rc;
+}
+
+int oms_db_ahead_failure(const oms_dbconn *c) { return c->ahead_failed ? c->ahead_rc : OMS_OK; }
+
 int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err)
 {
     bool held = c->savepoint_held;
     c->savepoint_held = false;
     forget_later(c);
-    if (held)
+    if (held && !c->ahead_failed)
         return OMS_OK; /* never sent: nothing of the member reached the server */
     if (!c->handle)
         return oms_err_set(err, OMS_EDB, "the database connection was lost in this transaction");
-    int rc = c->db->drv->exec(c->handle, "ROLLBACK TO SAVEPOINT oms_member", NULL, 0, NULL, err);
+    int rc = settle_ahead(c, err);
+    if (rc)
+        return rc;
+    if (held)
+        return OMS_OK;
+    rc = c->db->drv->exec(c->handle, "ROLLBACK TO SAVEPOINT oms_member", NULL, 0, NULL, err);
     if (rc == OMS_OK)
         rc = c->db->drv->exec(c->handle, "RELEASE SAVEPOINT oms_member", NULL, 0, NULL, err);
     if (rc)

@@ -199,6 +199,17 @@ void oms_db_rollback(oms_dbconn *c);
 int oms_db_savepoint(oms_dbconn *c, oms_error *err);
 int oms_db_savepoint_release(oms_dbconn *c, oms_error *err);
 int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err);
+/* The release sent ahead (PostgreSQL): the change's statements and the
+ * release go out without waiting for their results, so the next change's
+ * work overlaps the server's. The results are read before anything else is
+ * sent on the connection (the next change's first read, the COMMIT). A
+ * failure among them dooms the whole transaction: every later call of it
+ * fails with that error without sending anything, oms_db_ahead_failure
+ * returns it (until the next BEGIN), and only a rollback ends it (group commit then runs its changes again
+ * the ordinary way). Without a driver that can, the same as
+ * oms_db_savepoint_release. */
+int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err);
+int oms_db_ahead_failure(const oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
 
 /* A token that changes whenever a transaction commits on the database,

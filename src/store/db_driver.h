@@ -12,6 +12,8 @@ enum {
     OMS_DBC_STALLED = 4, /* no answer within the deadline (a server that stopped answering) */
 };
 
+#define OMS_DB_NOT_AHEAD 1 /* pipeline_send: send it the ordinary way */
+
 typedef struct {
     const char *name;
     int (*connect)(void **out, const char *dsn, const oms_db_opts *opts, oms_error *err);
@@ -31,6 +33,14 @@ typedef struct {
      * and the statements after it did not run. NULL: the backend has no
      * pipeline, and db.c runs the statements one after the other. */
     int (*pipeline)(void *conn, bool begin, const oms_db_stmt *s, int n, int *failed, oms_error *err);
+    /* A pipeline sent ahead: the statements (none reading rows) and a Sync
+     * go out now, their results are read later, in order, by
+     * pipeline_drain, before anything else is sent on the connection.
+     * OMS_DB_NOT_AHEAD when this one cannot go ahead (nothing sent: send it
+     * with pipeline). drain's error is the first failure among them; the
+     * statements after it did not run. NULL: no such mode. */
+    int (*pipeline_send)(void *conn, bool begin, const oms_db_stmt *s, int n, oms_error *err);
+    int (*pipeline_drain)(void *conn, oms_error *err);
     /* After a write transaction on the handle writes share (SQLite's
      * writer handle, db.c): give back the cache memory a bulk write left.
      * NULL: nothing to do. */

@@ -36,6 +36,8 @@
 /* How much longer than the server's statement_timeout OMS waits for an
  * answer before it gives the connection up. */
 #define CLIENT_GRACE_MS 1000
+/* Segments a connection may have sent ahead (a group commit's members). */
+#define MAX_AHEAD 128
 
 bool oms_db_pg_prepared = true;
 
@@ -55,6 +57,10 @@ typedef struct {
     int nbegin_parts;
     prepared stmts[STMT_CACHE];
     int nstmts;
+    /* Segments sent ahead (pg_pipeline_send): how many results each
+     * awaits, read in order by pg_pipeline_drain. */
+    int ahead[MAX_AHEAD];
+    int nahead;
 } pg_conn;
 
 static uint64_t fnv1a(const char *s)
@@ -515,6 +521,8 @@ static int pg_exec(void *p, const char *sql, const oms_dbparam *params, int n, o
 {
     pg_conn *pc = p;
     pc->state = 0;
+    if (pc->nahead) /* db.c drains them before anything else */
+        return oms_err_set(err, OMS_EINTERNAL, "results sent ahead were not read");
     const char *values[32];
     char ints[32][24];
     if (text_params(params, n, values, ints, err))
@@ -540,62 +548,15 @@ static void leave_pipeline(pg_conn *pc)
         pc->state = OMS_DBC_LOST | OMS_DBC_SENT;
 }
 
-/* One pipeline: names prepared first (a Parse of its own, outside the
- * pipeline, on first use), then every statement and one Sync sent
- * together, and the results read in order. */
-static int pipeline_once(pg_conn *pc, bool begin, const oms_db_stmt *s, int n, int *failed, bool *stale,
-                         oms_error *err)
+/* Reads one segment's results: the `nb` BEGIN parts, the `n` statements
+ * and the Sync. The first error is the segment's (*failed: its index, -1
+ * for the BEGIN); `s` (NULL for a segment sent ahead, which reads
+ * nothing) receives the rows of the statements that asked for them. */
+static int read_segment(pg_conn *pc, int nb, const oms_db_stmt *s, int n, const char *const *names, int64_t until,
+                        int *failed, bool *stale, oms_error *err)
 {
-    *failed = n;
-    *stale = false;
-    int64_t until = deadline_from_now(pc);
-    const char *names[64];
-    if (n > 64)
-        return oms_err_set(err, OMS_EINTERNAL, "too many statements in one pipeline");
-    for (int i = 0; i < n; i++) {
-        names[i] = NULL;
-        if (!is_plain(s[i].sql, s[i].nparams) && oms_db_pg_prepared) {
-            PGresult *bad = NULL;
-            io_outcome io;
-            names[i] = statement_name(pc, s[i].sql, s[i].nparams, until, &bad, &io);
-            if (io != SENT_OK)
-                return io_error(pc, io, err);
-            if (bad) { /* a statement that does not parse: nothing was sent */
-                int rc = map_result(pc, bad, err);
-                PQclear(bad);
-                *failed = i;
-                return rc ? rc : oms_err_set(err, OMS_EINTERNAL, "cannot prepare a statement");
-            }
-        }
-    }
-    if (!PQenterPipelineMode(pc->conn))
-        return io_error(pc, SEND_FAILED, err);
-    int nb = begin ? pc->nbegin_parts : 0;
-    for (int i = 0; i < nb; i++)
-        if (PQsendQueryParams(pc->conn, pc->begin_parts[i], 0, NULL, NULL, NULL, NULL, 0) != 1) {
-            leave_pipeline(pc);
-            return io_error(pc, SEND_FAILED, err);
-        }
-    for (int i = 0; i < n; i++) {
-        const char *values[32];
-        char ints[32][24];
-        if (text_params(s[i].params, s[i].nparams, values, ints, err)) {
-            /* nothing is flushed yet: the server saw none of it, but the
-             * queued messages make the connection unusable */
-            pc->state = OMS_DBC_LOST;
-            *failed = i;
-            return OMS_EINTERNAL;
-        }
-        if (!send_statement(pc, s[i].sql, values, s[i].nparams, names[i]))
-            return io_error(pc, SEND_FAILED, err);
-    }
-    bool timed_out = false;
-    if (PQpipelineSync(pc->conn) != 1 || !flush_all(pc, until, &timed_out)) {
-        io_outcome o = timed_out ? SEND_TIMEOUT : SEND_FAILED;
-        pc->state = OMS_DBC_LOST;
-        return io_error(pc, o, err);
-    }
     int rc = OMS_OK;
+    bool timed_out = false;
     for (int i = -nb; i < n + 1; i++) {
         /* each statement's results end with NULL; the Sync's does not */
         PGresult *r = NULL, *keep = NULL;
@@ -632,14 +593,87 @@ static int pipeline_once(pg_conn *pc, bool begin, const oms_db_stmt *s, int n, i
         }
         if (is_error(keep)) {
             const char *state = PQresultErrorField(keep, PG_DIAG_SQLSTATE);
-            *stale = i >= 0 && names[i] && state && strcmp(state, "26000") == 0;
+            *stale = i >= 0 && names && names[i] && state && strcmp(state, "26000") == 0;
             rc = map_result(pc, keep, err);
             *failed = i < 0 ? -1 : i;
-        } else if (i >= 0 && s[i].out) {
+        } else if (i >= 0 && s && s[i].out) {
             *s[i].out = to_res(keep);
         }
         PQclear(keep);
     }
+    return rc;
+}
+
+/* Sends the BEGIN parts (when `begin`), the statements and a Sync, in
+ * pipeline mode (entered when it is off), without reading anything. */
+static int send_segment(pg_conn *pc, bool begin, const oms_db_stmt *s, int n, const char *const *names,
+                        int64_t until, int *failed, oms_error *err)
+{
+    if (PQpipelineStatus(pc->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(pc->conn))
+        return io_error(pc, SEND_FAILED, err);
+    int nb = begin ? pc->nbegin_parts : 0;
+    for (int i = 0; i < nb; i++)
+        if (PQsendQueryParams(pc->conn, pc->begin_parts[i], 0, NULL, NULL, NULL, NULL, 0) != 1) {
+            leave_pipeline(pc);
+            return io_error(pc, SEND_FAILED, err);
+        }
+    for (int i = 0; i < n; i++) {
+        const char *values[32];
+        char ints[32][24];
+        if (text_params(s[i].params, s[i].nparams, values, ints, err)) {
+            /* nothing is flushed yet: the server saw none of it, but the
+             * queued messages make the connection unusable */
+            pc->state = OMS_DBC_LOST;
+            *failed = i;
+            return OMS_EINTERNAL;
+        }
+        if (!send_statement(pc, s[i].sql, values, s[i].nparams, names[i]))
+            return io_error(pc, SEND_FAILED, err);
+    }
+    bool timed_out = false;
+    if (PQpipelineSync(pc->conn) != 1 || !flush_all(pc, until, &timed_out)) {
+        io_outcome o = timed_out ? SEND_TIMEOUT : SEND_FAILED;
+        pc->state = OMS_DBC_LOST;
+        return io_error(pc, o, err);
+    }
+    return OMS_OK;
+}
+
+/* One pipeline: names prepared first (a Parse of its own, outside the
+ * pipeline, on first use), then every statement and one Sync sent
+ * together, and the results read in order. */
+static int pipeline_once(pg_conn *pc, bool begin, const oms_db_stmt *s, int n, int *failed, bool *stale,
+                         oms_error *err)
+{
+    *failed = n;
+    *stale = false;
+    int64_t until = deadline_from_now(pc);
+    const char *names[64];
+    if (n > 64)
+        return oms_err_set(err, OMS_EINTERNAL, "too many statements in one pipeline");
+    for (int i = 0; i < n; i++) {
+        names[i] = NULL;
+        if (!is_plain(s[i].sql, s[i].nparams) && oms_db_pg_prepared) {
+            PGresult *bad = NULL;
+            io_outcome io;
+            names[i] = statement_name(pc, s[i].sql, s[i].nparams, until, &bad, &io);
+            if (io != SENT_OK)
+                return io_error(pc, io, err);
+            if (bad) { /* a statement that does not parse: nothing was sent */
+                int rc = map_result(pc, bad, err);
+                PQclear(bad);
+                *failed = i;
+                return rc ? rc : oms_err_set(err, OMS_EINTERNAL, "cannot prepare a statement");
+            }
+        }
+    }
+    int rc = send_segment(pc, begin, s, n, names, until, failed, err);
+    if (rc)
+        return rc;
+    int nb = begin ? pc->nbegin_parts : 0;
+    rc = read_segment(pc, nb, s, n, names, until, failed, stale, err);
+    if (pc->state & OMS_DBC_LOST)
+        return rc;
     leave_pipeline(pc);
     if (pc->state & OMS_DBC_LOST)
         return rc ? rc : oms_err_set(err, OMS_EDB, "PostgreSQL connection lost after a pipeline");
@@ -650,6 +684,9 @@ static int pg_pipeline(void *p, bool begin, const oms_db_stmt *s, int n, int *fa
 {
     pg_conn *pc = p;
     pc->state = 0;
+    *failed = n;
+    if (pc->nahead) /* db.c drains them before anything else */
+        return oms_err_set(err, OMS_EINTERNAL, "results sent ahead were not read");
     bool stale = false;
     int rc = pipeline_once(pc, begin, s, n, failed, &stale, err);
     if (rc && stale && begin && !pc->state) {
@@ -669,6 +706,69 @@ static int pg_pipeline(void *p, bool begin, const oms_db_stmt *s, int n, int *fa
         if (!pc->state)
             rc = pipeline_once(pc, begin, s, n, failed, &stale, err);
     }
+    return rc;
+}
+
+/* ---- segments sent ahead (group commit, store/db.c) ---- */
+
+/* Sends a segment without reading its results. OMS_DB_NOT_AHEAD when it cannot
+ * go ahead (a statement not prepared on this connection yet, whose Parse
+ * waits for its answer; too many segments ahead): nothing was sent, and
+ * db.c sends it the ordinary way. */
+static int pg_pipeline_send(void *p, bool begin, const oms_db_stmt *s, int n, oms_error *err)
+{
+    pg_conn *pc = p;
+    pc->state = 0;
+    const char *names[64];
+    if (n > 64 || pc->nahead == MAX_AHEAD)
+        return OMS_DB_NOT_AHEAD;
+    for (int i = 0; i < n; i++) {
+        names[i] = NULL;
+        if (s[i].out)
+            return OMS_DB_NOT_AHEAD;
+        if (is_plain(s[i].sql, s[i].nparams) || !oms_db_pg_prepared)
+            continue;
+        uint64_t h = fnv1a(s[i].sql);
+        for (int k = 0; k < pc->nstmts && !names[i]; k++)
+            if (pc->stmts[k].hash == h && strcmp(pc->stmts[k].sql, s[i].sql) == 0)
+                names[i] = pc->stmts[k].name;
+        if (!names[i] && pc->nstmts < STMT_CACHE)
+            return OMS_DB_NOT_AHEAD; /* its Parse would wait for an answer */
+    }
+    int failed;
+    int rc = send_segment(pc, begin, s, n, names, deadline_from_now(pc), &failed, err);
+    if (rc == OMS_OK)
+        pc->ahead[pc->nahead++] = (begin ? pc->nbegin_parts : 0) + n;
+    return rc;
+}
+
+/* Reads every segment sent ahead, in order; the first error is the call's
+ * (the statements after it, in that segment and the later ones, did not
+ * run). Leaves pipeline mode. */
+static int pg_pipeline_drain(void *p, oms_error *err)
+{
+    pg_conn *pc = p;
+    pc->state = 0;
+    int64_t until = deadline_from_now(pc);
+    int rc = OMS_OK;
+    for (int k = 0; k < pc->nahead; k++) {
+        int failed;
+        bool stale;
+        oms_error seg_err;
+        int seg = read_segment(pc, 0, NULL, pc->ahead[k], NULL, until, &failed, &stale, &seg_err);
+        if (seg && !rc) {
+            rc = seg;
+            *err = seg_err;
+        }
+        if (pc->state & OMS_DBC_LOST)
+            break;
+    }
+    pc->nahead = 0;
+    if (pc->state & OMS_DBC_LOST)
+        return rc ? rc : oms_err_set(err, OMS_EDB, "PostgreSQL connection lost after a pipeline");
+    leave_pipeline(pc);
+    if (pc->state & OMS_DBC_LOST)
+        return rc ? rc : oms_err_set(err, OMS_EDB, "PostgreSQL connection lost after a pipeline");
     return rc;
 }
 
@@ -708,4 +808,6 @@ const oms_db_driver oms_db_pg_driver = {
     .state = pg_state,
     .deadline = pg_deadline,
     .pipeline = pg_pipeline,
+    .pipeline_send = pg_pipeline_send,
+    .pipeline_drain = pg_pipeline_drain,
 };

@@ -105,15 +105,17 @@ static void fail(member *m, int rc, const oms_error *why)
 }
 
 /* One change inside the group's transaction. Returns non-zero (with *lost)
- * only when the transaction itself is gone. */
-static int run_member(oms_dbconn *c, member *m, oms_group_body_fn body, oms_error *lost)
+ * only when the transaction itself is gone. `ahead`: its release is sent
+ * without waiting for the answer (oms_db_savepoint_release_ahead), so the
+ * next member's work overlaps the database's. */
+static int run_member(oms_dbconn *c, member *m, oms_group_body_fn body, bool ahead, oms_error *lost)
 {
     int rc = oms_db_savepoint(c, m->err);
     if (rc == OMS_OK)
         rc = body(c, m->ctx, m->spec, m->out, m->err);
     bool no_op = rc == OMS_OK && m->out->no_op;
     if (rc == OMS_OK && !no_op)
-        rc = oms_db_savepoint_release(c, m->err);
+        rc = ahead ? oms_db_savepoint_release_ahead(c, m->err) : oms_db_savepoint_release(c, m->err);
     m->rc = rc;
     if (rc == OMS_OK && !no_op) {
         m->written = true;
@@ -127,45 +129,78 @@ static int run_member(oms_dbconn *c, member *m, oms_group_body_fn body, oms_erro
  * server): whoever waits behind would wait for the same thing. */
 static bool timed_out(int rc) { return rc == OMS_ETIMEOUT; }
 
-/* Runs the batch; returns the member whose timeout ended it, or NULL. */
-static member *run_batch(member **batch, int n, oms_group_body_fn body)
+/* A member as before its first attempt (as run_alone resets a change it
+ * runs again). */
+static void reset_member(member *m)
 {
-    oms_dbconn *c = NULL;
-    oms_error tx_err = {0};
-    int tx = oms_db_conn(batch[0]->ctx->store->db, &c, &tx_err);
-    if (tx == OMS_OK)
-        tx = oms_db_begin(c, true, &tx_err);
-    member *late = NULL;
-    unsigned carried = 0;
+    json_decref(m->out->detail);
+    memset(m->out, 0, sizeof *m->out);
+    m->ctx->override.used = false;
+    oms_ctx_problem_extra(m->ctx, NULL);
+    m->rc = OMS_OK;
+    m->written = false;
+}
+
+/* One attempt at the batch in one transaction; *tx is its outcome, the
+ * member whose timeout ended it goes to *late. */
+static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn body, bool ahead, member **late,
+                        int *tx, oms_error *tx_err)
+{
     /* What the last written member left for the next one of the same step
      * (oms_change_out.carry): only ever from the member right before, so a
      * rolled-back member or another kind of change in between clears it. */
     unsigned char carry[OMS_CHANGE_CARRY_MAX];
     size_t ncarry = 0;
     oms_change_fn carry_step = NULL;
-    for (int i = 0; i < n && tx == OMS_OK; i++) {
+    *tx = oms_db_begin(c, true, tx_err);
+    for (int i = 0; i < n && *tx == OMS_OK; i++) {
         member *m = batch[i];
-        if (late) { /* not run: it would wait the same time again */
-            fail(m, late->rc, late->err);
+        if (*late) { /* not run: it would wait the same time again */
+            fail(m, (*late)->rc, (*late)->err);
             continue;
         }
         m->ctx->override.used = false;
         m->out->carry_in = ncarry && carry_step == m->spec->step ? carry : NULL;
         m->out->carry_used = false;
         m->out->ncarry = 0;
-        if ((tx = run_member(c, m, body, &tx_err)) != OMS_OK && m->rc == OMS_OK)
-            fail(m, tx, &tx_err);
+        if ((*tx = run_member(c, m, body, ahead, tx_err)) != OMS_OK && m->rc == OMS_OK)
+            fail(m, *tx, tx_err);
         m->out->carry_in = NULL;
         ncarry = m->written && m->out->ncarry <= sizeof carry ? m->out->ncarry : 0;
         memcpy(carry, m->out->carry, ncarry);
         carry_step = m->spec->step;
         if (timed_out(m->rc))
-            late = m;
+            *late = m;
     }
-    if (tx == OMS_OK)
-        tx = oms_db_commit(c, &tx_err);
-    else if (c)
+    if (*tx == OMS_OK)
+        *tx = oms_db_commit(c, tx_err);
+    else
         oms_db_rollback(c);
+}
+
+/* Runs the batch; returns the member whose timeout ended it, or NULL.
+ * Members' releases go ahead on PostgreSQL; when a statement sent ahead
+ * failed, the transaction was lost with everything after it, and the batch
+ * runs once more the ordinary way, each release awaited, where that failure
+ * is its member's alone. A lost connection or a timeout is the whole
+ * batch's answer, as before. */
+static member *run_batch(member **batch, int n, oms_group_body_fn body)
+{
+    oms_dbconn *c = NULL;
+    oms_error tx_err = {0};
+    member *late = NULL;
+    int tx = oms_db_conn(batch[0]->ctx->store->db, &c, &tx_err);
+    if (tx == OMS_OK) {
+        run_attempt(c, batch, n, body, true, &late, &tx, &tx_err);
+        int doomed = oms_db_ahead_failure(c);
+        if (doomed != OMS_OK && doomed != OMS_EDB && doomed != OMS_ETIMEOUT && !late) {
+            oms_metrics_group_commit_rerun();
+            for (int i = 0; i < n; i++)
+                reset_member(batch[i]);
+            run_attempt(c, batch, n, body, false, &late, &tx, &tx_err);
+        }
+    }
+    unsigned carried = 0;
     for (int i = 0; i < n; i++) {
         member *m = batch[i];
         if (tx != OMS_OK && (m->written || m->rc == OMS_OK))

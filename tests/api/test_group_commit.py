@@ -242,3 +242,110 @@ def test_a_lock_granted_while_writers_group_stops_every_later_write(ctx):
                             "AND outcome = 'success'")[0]
     assert int(count) == sum(1 for _, _, s in got if s == 201) > 0, count
     assert int(last) < int(grant[0][0]), (last, grant)
+
+
+_BOOM_PG = """
+CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.resource LIKE '%Boom%' THEN RAISE EXCEPTION 'boom'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_boom BEFORE INSERT ON commit_changes FOR EACH ROW EXECUTE FUNCTION test_boom();
+"""
+_BOOM_SQLITE = """
+CREATE TRIGGER test_boom BEFORE INSERT ON commit_changes WHEN NEW.resource LIKE '%Boom%'
+BEGIN SELECT RAISE(ABORT, 'boom'); END;
+"""
+
+
+def test_a_statement_that_fails_inside_a_group_fails_its_write_alone(ctx):
+    """A write whose statement the database refuses (here a trigger on the
+    commit's change rows, standing for any failure the checks before it
+    cannot see) fails alone, as in its own transaction: the writes grouped
+    with it commit, each with its own commit and event. On PostgreSQL a
+    group sends each write's statements ahead without awaiting them; such
+    a failure loses the group's transaction, which runs once more with each
+    write awaited (oms_group_commit_reruns_total)."""
+    srv = ctx.new_server()
+    srv.execute(_BOOM_PG if srv.backend == "pg" else _BOOM_SQLITE)
+    b = "group/boom"
+    start = _branch(srv, b)
+    reruns0 = _metric(srv, "oms_group_commit_reruns_total")
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        for i in range(8):
+            name = f"Boom{w}x{i}" if (w + i) % 7 == 3 else f"Fine{w}x{i}"
+            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"b{w}", **{"X-Request-ID": f"boom-{name}"}),
+                            json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+
+    _concurrently([lambda w=w: writer(w) for w in range(16)])
+    booms = [(n, s) for n, s, _ in got if n.startswith("Boom")]
+    fine = [(n, s, c) for n, s, c in got if n.startswith("Fine")]
+    assert booms and all(s == 500 for _, s in booms), booms[:5]
+    assert fine and all(s == 201 for _, s, _ in fine), [x for x in fine if x[1] != 201][:5]
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    assert set(_history(srv, head, start)) == {c for _, _, c in fine}
+    for name, _ in booms[:4]:
+        assert srv.get(_url(b, name=name), headers=_h(srv)).status == 404
+    rows = dict(srv.query("SELECT request_id, commit_id FROM audit_events WHERE request_id LIKE 'boom-Fine%' "
+                          "AND outcome = 'success'"))
+    assert {rows[f"boom-{n}"] for n, _, _ in fine} == {c for _, _, c in fine}
+    failed = srv.query("SELECT COUNT(*) FROM audit_events WHERE request_id LIKE 'boom-Boom%' AND outcome = 'failure'")
+    assert int(failed[0][0]) == len(booms)
+    if srv.backend == "pg":
+        assert _metric(srv, "oms_group_commit_reruns_total") > reruns0
+
+
+def test_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
+    """PostgreSQL ends the service's sessions (pg_terminate_backend) three
+    times while 16 writers keep groups running on one branch, some of them
+    with statements sent ahead and unanswered: every write is answered 201
+    or 503, every 201 is in the branch's history with its audit event, and
+    the service writes again afterwards."""
+    import time
+    import harness
+    if ctx.backend != "pg":
+        raise harness.Skip("PostgreSQL sessions")
+    srv = ctx.new_server()
+    b = "group/killed"
+    start = _branch(srv, b)
+    stop = threading.Event()
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        i = 0
+        while not stop.is_set():
+            name = f"K{w}x{i}"
+            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"k{w}", **{"X-Request-ID": f"kill-{name}"}),
+                            json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(16)]
+    for t in threads:
+        t.start()
+    for _ in range(3):
+        time.sleep(0.4)
+        harness._psql(harness.PG_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      f"WHERE datname = '{srv.dbname}' AND pid <> pg_backend_pid()")
+    time.sleep(0.4)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert {s for _, s, _ in got} <= {201, 503}, sorted({s for _, s, _ in got})
+    acked = {c for _, s, c in got if s == 201}
+    assert len(acked) > 50 and any(s == 503 for _, s, _ in got), (len(acked), len(got))
+    r = srv.request("POST", _url(b), headers=_h(srv), json_body={"api_name": "After", "type": "string"})
+    assert r.status == 201, r
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    history = set(_history(srv, head, start))
+    assert acked <= history, len(acked - history)
+    rows = dict(srv.query("SELECT request_id, commit_id FROM audit_events WHERE request_id LIKE 'kill-K%' "
+                          "AND outcome = 'success'"))
+    for name, s, c in got:
+        if s == 201:
+            assert rows.get(f"kill-{name}") == c, name
