@@ -43,7 +43,7 @@ int oms_store_audit_chain_insert(oms_dbconn *c, const oms_store_audit_link *rows
                               " json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
                               " json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each($1)",
                               "INSERT INTO audit_chain (pos, event_seq, prev_hash, hash) SELECT (x->>0)::bigint,"
-                              " (x->>1)::bigint, x->>2, x->>3 FROM json_array_elements($1::json) AS x"};
+                              " (x->>1)::bigint, x->>2, x->>3 FROM jsonb_array_elements($1::jsonb) AS x"};
     if (n == 0)
         return OMS_OK;
     json_t *a = json_array();

@@ -32,7 +32,10 @@ static int chunked(oms_dbconn *c, const oms_sql *sql, const json_t *rows, const 
 }
 
 /* The rows are a JSON array parameter: json_each on SQLite,
- * json_array_elements on PostgreSQL. */
+ * jsonb_array_elements on PostgreSQL (jsonb, not json: json re-parses an
+ * element's text for every ->> of it; jsonb parses the array once, which
+ * took a commit's tree-node insert from 74-79 to 47-53 µs in a micro-
+ * benchmark of five 576-byte nodes, docs/BENCHMARKS.md round 17). */
 
 int oms_bulk_objects(oms_dbconn *c, const json_t *rows, oms_error *err)
 {
@@ -41,7 +44,7 @@ int oms_bulk_objects(oms_dbconn *c, const json_t *rows, oms_error *err)
         " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')"
         " FROM json_each($1) WHERE true ON CONFLICT (hash) DO NOTHING",
         "INSERT INTO objects (hash, type, content)"
-        " SELECT x->>0, x->>1, x->>2 FROM json_array_elements($1::json) AS x"
+        " SELECT x->>0, x->>1, x->>2 FROM jsonb_array_elements($1::jsonb) AS x"
         " ON CONFLICT (hash) DO NOTHING"};
     return chunked(c, &q, rows, NULL, 0, err);
 }
@@ -54,7 +57,7 @@ int oms_bulk_changes(oms_dbconn *c, const char *commit, const json_t *rows, oms_
         " json_extract(value, '$[2]'), json_extract(value, '$[3]')"
         " FROM json_each($1) WHERE true ON CONFLICT DO NOTHING",
         "INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
-        " SELECT $2, x->>0, x->>1, x->>2, x->>3 FROM json_array_elements($1::json) AS x"
+        " SELECT $2, x->>0, x->>1, x->>2, x->>3 FROM jsonb_array_elements($1::jsonb) AS x"
         " ON CONFLICT DO NOTHING"};
     oms_dbparam extra[] = {DBP_TEXT(commit)};
     return chunked(c, &q, rows, extra, 1, err);
@@ -72,7 +75,7 @@ int oms_bulk_branch_upsert(oms_dbconn *c, const char *branch, const char *commit
         " SELECT $2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), $3, $4, $5"
         " FROM json_each($1) WHERE true" UPSERT_TAIL,
         "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
-        " SELECT $2, x->>0, x->>1, $3, $4, $5 FROM json_array_elements($1::json) AS x" UPSERT_TAIL};
+        " SELECT $2, x->>0, x->>1, $3, $4, $5 FROM jsonb_array_elements($1::jsonb) AS x" UPSERT_TAIL};
     oms_dbparam extra[] = {DBP_TEXT(branch), DBP_TEXT(commit), DBP_TEXT(author), DBP_INT(time_ms)};
     return chunked(c, &q, rows, extra, 4, err);
 }
@@ -81,7 +84,7 @@ int oms_bulk_branch_delete(oms_dbconn *c, const char *branch, const json_t *reso
 {
     static const oms_sql q = {
         "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT value FROM json_each($1))",
-        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT json_array_elements_text($1::json))"};
+        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT jsonb_array_elements_text($1::jsonb))"};
     oms_dbparam extra[] = {DBP_TEXT(branch)};
     return chunked(c, &q, resources, extra, 1, err);
 }

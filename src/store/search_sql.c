@@ -15,14 +15,14 @@ static const oms_sql k_insert_sql = {
     " setweight(to_tsvector('simple', x->>5), 'A') || setweight(to_tsvector('simple', x->>6), 'B') ||"
     " setweight(to_tsvector('simple', x->>7), 'C') || setweight(to_tsvector('simple', x->>8), 'D') ||"
     " ('~' || $2::bigint::text)::tsvector"
-    " FROM json_array_elements($1::json) AS x"
+    " FROM jsonb_array_elements($1::jsonb) AS x"
     " ON CONFLICT (generation, resource) DO UPDATE SET kind = excluded.kind, api_name = excluded.api_name,"
     " api_norm = excluded.api_norm, hash = excluded.hash, tsv = excluded.tsv",
 };
 
 static const oms_sql k_remove_sql = {
     "DELETE FROM search_docs WHERE generation = $2 AND resource IN (SELECT value FROM json_each($1))",
-    "DELETE FROM search_docs WHERE generation = $2 AND resource IN (SELECT json_array_elements_text($1::json))",
+    "DELETE FROM search_docs WHERE generation = $2 AND resource IN (SELECT jsonb_array_elements_text($1::jsonb))",
 };
 
 /* PostgreSQL: the whole hook in one round trip (data-modifying CTEs): the
@@ -32,18 +32,18 @@ static const oms_sql k_remove_sql = {
 static const char k_pg_on_commit[] =
     "WITH g AS (SELECT id, state FROM search_generations WHERE branch = $1 AND state IN ('active', 'building')),"
     " rm AS (DELETE FROM search_docs d USING g WHERE g.state = 'active' AND d.generation = g.id"
-    " AND d.resource IN (SELECT json_array_elements_text($2::json))),"
+    " AND d.resource IN (SELECT jsonb_array_elements_text($2::jsonb))),"
     " up AS (INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, tsv)"
     " SELECT g.id, x->>0, x->>1, x->>2, x->>3, x->>4,"
     " setweight(to_tsvector('simple', x->>5), 'A') || setweight(to_tsvector('simple', x->>6), 'B') ||"
     " setweight(to_tsvector('simple', x->>7), 'C') || setweight(to_tsvector('simple', x->>8), 'D') ||"
     " ('~' || g.id::text)::tsvector"
-    " FROM g, json_array_elements($3::json) AS x WHERE g.state = 'active'"
+    " FROM g, jsonb_array_elements($3::jsonb) AS x WHERE g.state = 'active'"
     " ON CONFLICT (generation, resource) DO UPDATE SET kind = excluded.kind, api_name = excluded.api_name,"
     " api_norm = excluded.api_norm, hash = excluded.hash, tsv = excluded.tsv),"
     " mv AS (UPDATE search_generations s SET commit_id = $4 FROM g WHERE s.id = g.id AND g.state = 'active'),"
     " pend AS (INSERT INTO search_pending (generation, resource, commit_id)"
-    " SELECT g.id, k, $4 FROM g, json_array_elements_text($5::json) AS k WHERE g.state = 'building'"
+    " SELECT g.id, k, $4 FROM g, jsonb_array_elements_text($5::jsonb) AS k WHERE g.state = 'building'"
     " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id)"
     " SELECT count(*) FROM g";
 

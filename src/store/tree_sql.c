@@ -16,7 +16,7 @@ int oms_store_tree_nodes_put(oms_dbconn *c, const json_t *rows, oms_error *err)
         " SELECT oms_unhex(json_extract(value, '$[0]')), oms_unhex(json_extract(value, '$[1]'))"
         " FROM json_each($1) WHERE true ON CONFLICT (hash) DO NOTHING",
         "INSERT INTO tree_nodes (hash, body)"
-        " SELECT decode(x->>0, 'hex'), decode(x->>1, 'hex') FROM json_array_elements($1::json) AS x"
+        " SELECT decode(x->>0, 'hex'), decode(x->>1, 'hex') FROM jsonb_array_elements($1::jsonb) AS x"
         " ON CONFLICT (hash) DO NOTHING"};
     size_t total = json_array_size(rows);
     for (size_t start = 0; start < total; start += CHUNK) {
@@ -73,7 +73,7 @@ int oms_store_tree_roots(oms_dbconn *c, const char *ids_json, oms_dbres **out, o
 {
     static const oms_sql q = {"SELECT id, hex(root) FROM trees WHERE id IN (SELECT value FROM json_each($1))",
                               "SELECT id, encode(root, 'hex') FROM trees WHERE id IN"
-                              " (SELECT json_array_elements_text($1::json))"};
+                              " (SELECT jsonb_array_elements_text($1::jsonb))"};
     oms_dbparam p[] = {DBP_TEXT(ids_json)};
     return oms_db_run(c, &q, p, 1, out, err);
 }
@@ -83,7 +83,7 @@ int oms_store_tree_nodes_in(oms_dbconn *c, const char *hashes_json, oms_dbres **
     static const oms_sql q = {"SELECT hex(hash), hex(body) FROM tree_nodes WHERE hash IN"
                               " (SELECT oms_unhex(value) FROM json_each($1))",
                               "SELECT encode(hash, 'hex'), encode(body, 'hex') FROM tree_nodes WHERE hash IN"
-                              " (SELECT decode(h, 'hex') FROM json_array_elements_text($1::json) AS h)"};
+                              " (SELECT decode(h, 'hex') FROM jsonb_array_elements_text($1::jsonb) AS h)"};
     oms_dbparam p[] = {DBP_TEXT(hashes_json)};
     return oms_db_run(c, &q, p, 1, out, err);
 }
