@@ -45,6 +45,22 @@ def _concurrently(fns):
         t.join()
 
 
+def _create_concurrently(srv, branch, prefix, writers, each):
+    """`writers` threads, each creating `each` shared properties on branch:
+    their statuses."""
+    statuses, lock = [], threading.Lock()
+
+    def writer(w):
+        for i in range(each):
+            r = srv.request("POST", _url(branch), headers=_h(srv, sub=f"{prefix.lower()}{w}"),
+                            json_body={"api_name": f"{prefix}{w}x{i}", "type": "string"})
+            with lock:
+                statuses.append(r.status)
+
+    _concurrently([lambda w=w: writer(w) for w in range(writers)])
+    return statuses
+
+
 def _history(srv, head, stop):
     """Commit ids from head back to stop (excluded), following first parents."""
     out, c = [], head
@@ -153,15 +169,7 @@ def test_group_commit_can_be_switched_off(ctx):
     srv = ctx.new_server(env={"OMS_GROUP_COMMIT": "0"})
     b = "group/off"
     _branch(srv, b)
-    statuses = []
-
-    def writer(w):
-        for i in range(5):
-            statuses.append(srv.request("POST", _url(b), headers=_h(srv, sub=f"w{w}"),
-                                        json_body={"api_name": f"Off{w}x{i}", "type": "string"}).status)
-
-    _concurrently([lambda w=w: writer(w) for w in range(8)])
-    assert statuses == [201] * 40
+    assert _create_concurrently(srv, b, "Off", writers=8, each=5) == [201] * 40
     assert _metric(srv, "oms_group_commits_total") == 0
 
 
@@ -176,15 +184,7 @@ def test_writes_after_the_first_of_a_group_reuse_its_reads(ctx):
     batches0 = _metric(srv, "oms_group_commits_total")
     writes0 = _metric(srv, "oms_group_commit_writes_total")
     carried0 = _metric(srv, "oms_group_commit_carried_total")
-    statuses = []
-
-    def writer(w):
-        for i in range(8):
-            statuses.append(srv.request("POST", _url(b), headers=_h(srv, sub=f"c{w}"),
-                                        json_body={"api_name": f"C{w}x{i}", "type": "string"}).status)
-
-    _concurrently([lambda w=w: writer(w) for w in range(16)])
-    assert statuses == [201] * 128
+    assert _create_concurrently(srv, b, "C", writers=16, each=8) == [201] * 128
     batches = _metric(srv, "oms_group_commits_total") - batches0
     grouped = _metric(srv, "oms_group_commit_writes_total") - writes0
     carried = _metric(srv, "oms_group_commit_carried_total") - carried0
