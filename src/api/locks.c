@@ -9,6 +9,7 @@
 #include "auth/acl_store.h"
 #include "http/app.h"
 #include "http/params.h"
+#include "http/pipeline.h"
 #include "http/path.h"
 #include "locks/lifecycle.h"
 #include "ontology/ontology.h"
@@ -38,13 +39,7 @@ static int acl_decide(oms_request *req, oms_perm perm, const char *branch, json_
         json_decref(extra);
         return OMS_OK;
     }
-    if (!extra)
-        extra = json_object();
-    json_object_set_new(extra, "missing_permission", json_string(oms_perm_name(perm)));
-    if (v.denied_by)
-        json_object_set_new(extra, "denied_by", json_string(v.denied_by));
-    oms_ctx_problem_extra(oms_req_ctx(req), extra);
-    return oms_err_set(err, OMS_EFORBIDDEN, "this needs the permission %s on branch %s", oms_perm_name(perm), branch);
+    return oms_acl_refusal(oms_req_ctx(req), perm, branch, &v, extra, err);
 }
 
 static int lock_admin(oms_ctx *ctx, void *arg, const char *branch, json_t *extra, oms_error *err)
@@ -138,7 +133,7 @@ static int run(oms_request *req, lock_op *op, const char *action)
     json_decref(op->chg.alert_detail);
     op->chg.alert_detail = NULL;
     if (rc)
-        return oms_resp_error(req, rc, &err);
+        return oms_resp_change_failure(req, rc, &err);
     if (op->kind == OP_ACQUIRE)
         oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/locks/%s", op->chg.lock.id));
     return oms_resp_json(req, op->kind == OP_ACQUIRE ? 201 : 200, oms_lock_json(&op->chg.lock, op->chg.now));

@@ -143,14 +143,18 @@ const oms_route oms_app_routes[] = {
     {"DELETE", "/api/v1/acl/policies/{id}", oms_h_acl_delete, OMS_PERM_ACL_WRITE, "acl.delete", true, OMS_TOUCH_NONE},
     /* locks (SPEC §7): release by a non-holder also needs lock:admin and an
      * issue reference (checked by the handler, which audits it as
-     * lock.force_release); heartbeats are liveness, audited only on failure */
+     * lock.force_release); heartbeats are liveness, audited only on failure;
+     * the changes decide their checks in their transaction (one round trip) */
     {"GET", "/api/v1/locks", oms_h_lock_list, OMS_PERM_LOCK_READ, NULL, false},
-    {"POST", "/api/v1/locks", oms_h_lock_acquire, OMS_PERM_LOCK_WRITE, "lock.acquire", false, OMS_TOUCH_NONE},
+    {"POST", "/api/v1/locks", oms_h_lock_acquire, OMS_PERM_LOCK_WRITE, "lock.acquire", false, OMS_TOUCH_NONE,
+     .authorize_in_change = true},
     {"GET", "/api/v1/locks/{id}", oms_h_lock_get, OMS_PERM_LOCK_READ, NULL, false},
-    {"DELETE", "/api/v1/locks/{id}", oms_h_lock_release, OMS_PERM_LOCK_WRITE, "lock.release", false, OMS_TOUCH_NONE},
+    {"DELETE", "/api/v1/locks/{id}", oms_h_lock_release, OMS_PERM_LOCK_WRITE, "lock.release", false, OMS_TOUCH_NONE,
+     .authorize_in_change = true},
     {"POST", "/api/v1/locks/{id}/heartbeat", oms_h_lock_heartbeat, OMS_PERM_LOCK_WRITE, "lock.heartbeat", false,
-     OMS_TOUCH_NONE},
-    {"POST", "/api/v1/locks/{id}/extend", oms_h_lock_extend, OMS_PERM_LOCK_WRITE, "lock.extend", false, OMS_TOUCH_NONE},
+     OMS_TOUCH_NONE, .authorize_in_change = true},
+    {"POST", "/api/v1/locks/{id}/extend", oms_h_lock_extend, OMS_PERM_LOCK_WRITE, "lock.extend", false, OMS_TOUCH_NONE,
+     .authorize_in_change = true},
 
     /* search and index rebuilds (SPEC §8): a search needs read access to its
      * branch (the route's {branch}); a job is read with its branch's read

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/rbac.h"
 #include "store/acl_sql.h"
 #include "store/freshness.h"
 #include "store/store.h"
@@ -153,8 +154,33 @@ static void forget_request(void *p)
 
 static const oms_principal k_nobody;
 
-int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err)
+/* Leaves the decision to the change transaction (ctx->acl_deferred) when
+ * the route allows it, the request has not read the version itself, and
+ * the thread's set of this database allows it. A refusal is never left:
+ * the caller decides it now, at a fresh version, as without deferral. */
+static bool defer(oms_ctx *ctx, oms_perm perm, const char *branch, bool route_style, oms_acl_verdict *out)
 {
+    const oms_acl *set = tl_set;
+    if (!ctx->acl_deferred.on || ctx->acl_deferred.settled || ctx->acl_deferred.n == OMS_CTX_DEFERRED_MAX ||
+        !ctx->arena || !set || oms_acl_owner(set) != ctx->store->db || atomic_load(&tl_checked.owner) == ctx)
+        return false;
+    oms_acl_verdict v = oms_acl_decide(set, ctx->principal ? ctx->principal : &k_nobody, perm, branch);
+    if (!v.allowed)
+        return false;
+    size_t i = ctx->acl_deferred.n++;
+    ctx->acl_deferred.pending[i].perm = (int)perm;
+    ctx->acl_deferred.pending[i].branch = branch ? oms_arena_strdup(ctx->arena, branch) : NULL;
+    ctx->acl_deferred.pending[i].route_style = route_style;
+    *out = v;
+    out->denied_by = NULL;
+    return true;
+}
+
+static int check(oms_ctx *ctx, oms_perm perm, const char *branch, bool route_style, oms_acl_verdict *out,
+                 oms_error *err)
+{
+    if (defer(ctx, perm, branch, route_style, out))
+        return OMS_OK;
     oms_db *db = ctx->store->db;
     const oms_acl *set = tl_set;
     if (!(set && ctx->arena && atomic_load(&tl_checked.owner) == ctx && oms_acl_owner(set) == db)) {
@@ -182,6 +208,78 @@ int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdi
     *out = oms_acl_decide(set, ctx->principal ? ctx->principal : &k_nobody, perm, branch);
     if (out->denied_by)
         out->denied_by = oms_arena_strdup(ctx->arena, out->denied_by);
+    return OMS_OK;
+}
+
+int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err)
+{
+    return check(ctx, perm, branch, false, out, err);
+}
+
+int oms_acl_check_route(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err)
+{
+    return check(ctx, perm, branch, true, out, err);
+}
+
+int oms_acl_refusal(oms_ctx *ctx, oms_perm perm, const char *branch, const oms_acl_verdict *v, json_t *extra,
+                    oms_error *err)
+{
+    if (!extra)
+        extra = json_object();
+    json_object_set_new(extra, "missing_permission", json_string(oms_perm_name(perm)));
+    if (v->denied_by)
+        json_object_set_new(extra, "denied_by", json_string(v->denied_by));
+    oms_ctx_problem_extra(ctx, extra);
+    if (!branch)
+        return oms_err_set(err, OMS_EFORBIDDEN, "this needs the permission %s", oms_perm_name(perm));
+    return oms_err_set(err, OMS_EFORBIDDEN, "this needs the permission %s on branch %s", oms_perm_name(perm), branch);
+}
+
+bool oms_acl_deferring(const oms_ctx *ctx) { return ctx->acl_deferred.n > 0 && !ctx->acl_deferred.settled; }
+
+int oms_acl_version_later(oms_dbconn *c, oms_dbres **rows, oms_error *err)
+{
+    return oms_store_acl_version_later(c, rows, err);
+}
+
+/* The version for the settle: the held-back read's row (flushed now if it
+ * has not travelled yet), or a read now when none was held back. */
+static int settle_version(oms_dbconn *c, oms_dbres **rows, int64_t *version, oms_error *err)
+{
+    if (!rows)
+        return oms_store_acl_version(c, version, err);
+    int rc = *rows ? OMS_OK : oms_db_flush(c, err);
+    if (rc == OMS_OK && (!*rows || (*rows)->nrows != 1))
+        rc = oms_err_set(err, OMS_EINTERNAL, "the acl_version row is missing");
+    if (rc == OMS_OK)
+        *version = oms_dbres_int(*rows, 0, 0);
+    return rc;
+}
+
+int oms_acl_settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, oms_error *err)
+{
+    ctx->acl_deferred.settled = true;
+    if (ctx->acl_deferred.n == 0)
+        return OMS_OK;
+    int64_t version = 0;
+    const oms_acl *set = NULL;
+    int rc = settle_version(c, rows, &version, err);
+    if (rc == OMS_OK)
+        rc = thread_set(c, ctx->store->db, version, &set, err);
+    if (rc)
+        return rc == OMS_EDB ? rc : oms_err_set(err, OMS_EUNAVAIL, "the ACL policies cannot be read");
+    for (size_t i = 0; i < ctx->acl_deferred.n; i++) {
+        oms_perm perm = (oms_perm)ctx->acl_deferred.pending[i].perm;
+        const char *branch = ctx->acl_deferred.pending[i].branch;
+        oms_acl_verdict v = oms_acl_decide(set, ctx->principal ? ctx->principal : &k_nobody, perm, branch);
+        if (v.allowed)
+            continue;
+        if (v.denied_by)
+            v.denied_by = oms_arena_strdup(ctx->arena, v.denied_by);
+        ctx->acl_deferred.denied = (int)i + 1;
+        ctx->acl_deferred.denied_by = v.denied_by;
+        return oms_acl_refusal(ctx, perm, branch, &v, NULL, err);
+    }
     return OMS_OK;
 }
 

@@ -41,6 +41,37 @@ int oms_acl_authorize(oms_ctx *ctx, oms_perm perm, oms_acl_verdict *out, oms_err
  * rights on a proposal's target): reuses the request's version check. */
 int oms_acl_check(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err);
 
+/* oms_acl_check for the route's own check (http/pipeline.c): a refusal
+ * that its change transaction's settle makes is rendered as the route's
+ * (authz.denied). */
+int oms_acl_check_route(oms_ctx *ctx, oms_perm perm, const char *branch, oms_acl_verdict *out, oms_error *err);
+
+/* Decided in the change's transaction (docs/security.md). On a route that
+ * allows it (ctx->acl_deferred.on, set by the pipeline from the route
+ * table), a check that the thread's set allows, made before the request
+ * read the version, is recorded instead of reading it: the change
+ * transaction holds back the version read to travel with its first
+ * statement (oms_acl_version_later) and, once the step has run and before
+ * anything it did counts, decides every recorded check again at that
+ * version (oms_acl_settle). A check the thread's set refuses is decided at
+ * once, as without deferral. The guarantee is unchanged: the version is
+ * read after the request arrived, and no outcome of the request is used or
+ * kept before the decision at that version. */
+bool oms_acl_deferring(const oms_ctx *ctx);
+int oms_acl_version_later(oms_dbconn *c, oms_dbres **rows, oms_error *err);
+/* `rows`: the held-back read (flushed when it has not travelled yet), or
+ * NULL to read now. OMS_OK when every recorded check allows. OMS_EFORBIDDEN
+ * when one refuses: ctx->acl_deferred.denied names it, `err` and the problem
+ * extra are oms_acl_refusal's. OMS_EDB or OMS_EUNAVAIL ("the ACL policies
+ * cannot be read") when the version or the policies cannot be read. */
+int oms_acl_settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, oms_error *err);
+
+/* A handler's refusal of `perm` (on `branch`, or without a branch): 403
+ * with the missing permission and the deny policy in the problem extra
+ * (`extra`, stolen, may be NULL, gets those members). */
+int oms_acl_refusal(oms_ctx *ctx, oms_perm perm, const char *branch, const oms_acl_verdict *v, json_t *extra,
+                    oms_error *err);
+
 /* The same decision on `branch` made without waiting, for a request the
  * event loop may answer itself: the freshness read as oms_acl_check's
  * (on this thread's connection), then the thread's set, or the process's

@@ -17,6 +17,9 @@
 #include "util/arena.h"
 #include "util/error.h"
 
+/* Decisions one request may leave to its change transaction. */
+#define OMS_CTX_DEFERRED_MAX 4
+
 struct oms_principal;
 struct oms_store;
 struct oms_config;
@@ -109,6 +112,26 @@ typedef struct oms_ctx {
     /* Members a failure adds to its problem document (the missing
      * permission, the holding locks); set with oms_ctx_problem_extra. */
     json_t *problem_extra;
+
+    /* Authorization settled in the change's transaction (auth/acl_store.h
+     * oms_acl_settle, docs/security.md "Decided in the change's
+     * transaction"): on a route that allows it (`on`), a decision that the
+     * thread's ACL set allows is recorded here instead of reading the ACL
+     * version first; the change transaction reads the version with its
+     * first statement and decides every recorded one again before its
+     * outcome counts. `denied`: 1 + the index of the one a settle refused,
+     * 0 when none was. */
+    struct {
+        bool on, settled;
+        size_t n;
+        struct {
+            int perm;           /* oms_perm */
+            const char *branch; /* NULL: no branch context */
+            bool route_style;   /* refused as the route's own check refuses (authz.denied) */
+        } pending[OMS_CTX_DEFERRED_MAX];
+        int denied;
+        const char *denied_by; /* the deny policy of that refusal, or NULL */
+    } acl_deferred;
 } oms_ctx;
 
 /* Sets the members a failure's problem document carries (stolen; replaces

@@ -197,11 +197,31 @@ static bool json_content_type(const char *ct)
  * decision for the route's permission on its {branch}, and the same for a
  * handler deciding on a branch the route does not name (a proposal's
  * target, a diff's ends). */
+/* The route-style 403 for `perm` on `branch` refused by `denied_by` (or by
+ * the roles alone), audited as authz.denied. */
+static void refuse_denied(oms_request *req, oms_perm perm, const char *branch, const char *denied_by)
+{
+    oms_metrics_denial();
+    char detail[320];
+    if (denied_by && branch)
+        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s on branch %.100s", denied_by,
+                 oms_perm_name(perm), branch);
+    else if (denied_by)
+        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s here", denied_by,
+                 oms_perm_name(perm));
+    else
+        snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(perm));
+    json_t *extra = json_pack("{s:s}", "missing_permission", oms_perm_name(perm));
+    if (denied_by)
+        json_object_set_new(extra, "denied_by", json_string(denied_by));
+    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied", extra);
+}
+
 bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch)
 {
     oms_acl_verdict v;
     oms_error err;
-    if (oms_acl_check(oms_req_ctx(req), perm, branch, &v, &err) != OMS_OK) {
+    if (oms_acl_check_route(oms_req_ctx(req), perm, branch, &v, &err) != OMS_OK) {
         if (err.code == OMS_EDB)
             oms_db_conn_reset(req->app->store->db);
         /* the database's own unavailability, when that is the cause */
@@ -211,21 +231,23 @@ bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch)
     }
     if (v.allowed)
         return true;
-    oms_metrics_denial();
-    char detail[320];
-    if (v.denied_by && branch)
-        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s on branch %.100s", v.denied_by,
-                 oms_perm_name(perm), branch);
-    else if (v.denied_by)
-        snprintf(detail, sizeof detail, "the ACL policy %s denies the permission %s here", v.denied_by,
-                 oms_perm_name(perm));
-    else
-        snprintf(detail, sizeof detail, "this request needs the permission %s", oms_perm_name(perm));
-    json_t *extra = json_pack("{s:s}", "missing_permission", oms_perm_name(perm));
-    if (v.denied_by)
-        json_object_set_new(extra, "denied_by", json_string(v.denied_by));
-    refuse(req, OMS_EFORBIDDEN, detail, "authz.denied", extra);
+    refuse_denied(req, perm, branch, v.denied_by);
     return false;
+}
+
+int oms_resp_change_failure(oms_request *req, int rc, const oms_error *err)
+{
+    oms_ctx *ctx = oms_req_ctx(req);
+    int denied = ctx->acl_deferred.denied;
+    if (rc == OMS_EFORBIDDEN && denied > 0 && ctx->acl_deferred.pending[denied - 1].route_style) {
+        oms_ctx_problem_extra(ctx, NULL);
+        refuse_denied(req, (oms_perm)ctx->acl_deferred.pending[denied - 1].perm,
+                      ctx->acl_deferred.pending[denied - 1].branch, ctx->acl_deferred.denied_by);
+        return OMS_OK;
+    }
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(req->app->store->db);
+    return oms_resp_error(req, rc, err);
 }
 
 void oms_refuse_unreadable(oms_request *req, const char *detail)
@@ -268,6 +290,7 @@ static void authorize(oms_request *req)
     const oms_route *r = req->route;
     if (r->perm == OMS_PERM_AUTHENTICATED)
         return;
+    oms_req_ctx(req)->acl_deferred.on = r->authorize_in_change;
     oms_authorize_on(req, r->perm, oms_req_ctx(req)->branch);
 }
 
@@ -548,6 +571,13 @@ void oms_pipeline_finish(oms_request *req)
 {
     derive_audit_action(req);
     run_body_and_handler(req);
+    if (oms_acl_deferring(&req->ctx) && req->status < 400) {
+        /* a success whose checks were never decided: a handler bug, and
+         * an answer that must not stand (nothing was committed: a change
+         * transaction settles before it commits) */
+        oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "the route's checks were left undecided");
+        oms_resp_problem(req, OMS_EINTERNAL, "the request's authorization was not decided", NULL);
+    }
     const char *action = req->ctx.audit_action ? req->ctx.audit_action : req->route ? req->route->audit_action : NULL;
     if (action && req->status >= 400 && !req->ctx.audited) {
         /* A change that failed because the database cannot take writes

@@ -49,6 +49,12 @@ bool oms_pipeline_governance(oms_request *req);
  * route does not name the branch it reads or changes. False when refused:
  * the 403 (or 503, failing closed) is answered and audited. */
 bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch);
+/* The answer to a change's failure on a route that decides its checks in
+ * the change transaction (authorize_in_change): a route-style refusal of
+ * the settle is answered as the route's own check answers it (403,
+ * authz.denied); anything else as oms_resp_error (resetting a broken
+ * connection). */
+int oms_resp_change_failure(oms_request *req, int rc, const oms_error *err);
 /* Answers an audited 403 for content the caller may not read (a commit on
  * no branch it may read). */
 void oms_refuse_unreadable(oms_request *req, const char *detail);

@@ -102,6 +102,9 @@ static int check_entry(const oms_route *r, oms_error *err)
     if (r->change && (r->touches == OMS_TOUCH_UNSET || r->touches > OMS_TOUCH_BODY))
         return oms_err_set(err, OMS_ECONFIG, "change route %s %s declares no key spec (touches)", r->method,
                            r->pattern);
+    if (r->authorize_in_change && !r->audit_action)
+        return oms_err_set(err, OMS_ECONFIG, "route %s %s decides in a change transaction but is no change",
+                           r->method, r->pattern);
     if (r->touches == OMS_TOUCH_RESOURCE && (!strstr(r->pattern, "/{kind}/") || !strstr(r->pattern, "/{api_name}")))
         return oms_err_set(err, OMS_ECONFIG, "route %s %s touches {kind}/{api_name} but its pattern lacks them",
                            r->method, r->pattern);

@@ -45,6 +45,12 @@ struct oms_route {
      * handler and the pipeline starts again there. Only on a GET route of
      * a branch, never on a change or a public route. NULL: never. */
     bool (*answer_inline)(oms_request *req, bool (*admit)(oms_request *req));
+    /* The route's check (and its handler's own) may be decided in its
+     * change transaction, with the ACL version read by the transaction's
+     * first statement (auth/acl_store.h oms_acl_settle): one round trip
+     * fewer. Only on a change route whose handler runs the change through
+     * oms_change_run and answers its failure with oms_resp_change_failure. */
+    bool authorize_in_change;
 };
 
 typedef struct oms_route_table oms_route_table;

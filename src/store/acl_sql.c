@@ -27,6 +27,12 @@ int oms_store_acl_version(oms_dbconn *c, int64_t *out, oms_error *err)
     return rc;
 }
 
+int oms_store_acl_version_later(oms_dbconn *c, oms_dbres **rows, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT version FROM acl_version WHERE id = 1");
+    return oms_db_run_read_later(c, &q, NULL, 0, rows, err);
+}
+
 int oms_store_acl_bump(oms_dbconn *c, int64_t *changed, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("UPDATE acl_version SET version = version + 1 WHERE id = 1");

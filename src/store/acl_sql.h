@@ -32,6 +32,9 @@ typedef struct {
 
 /* The ACL version (its one row missing: OMS_EINTERNAL). */
 int oms_store_acl_version(oms_dbconn *c, int64_t *out, oms_error *err);
+/* The same read held back (oms_db_read_later) to travel with a change
+ * transaction's first statement: one row, the version. */
+int oms_store_acl_version_later(oms_dbconn *c, oms_dbres **rows, oms_error *err);
 /* Bumps it; `*changed` is the number of rows updated (1). */
 int oms_store_acl_bump(oms_dbconn *c, int64_t *changed, oms_error *err);
 /* The version and every policy in one statement (one snapshot): rows

@@ -190,7 +190,9 @@ int oms_store_lock_liveness(oms_dbconn *c, const char *id, int64_t expires_at, i
                        DBP_TEXT(phase),
                        DBP_TEXT(message),
                        progress_updated_at ? DBP_INT(progress_updated_at) : DBP_NULL};
-    return oms_db_run(c, &q, p, 8, NULL, err);
+    /* the row is held (FOR UPDATE) and live: nobody reads the count, so
+     * the update travels with the COMMIT (or the audit event) */
+    return oms_db_run_later(c, &q, p, 8, err);
 }
 
 #define RELEASE_OWN_SQLITE                                                                                  \

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "auth/acl_store.h"
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "store/store.h"
@@ -88,6 +89,24 @@ static bool serialization_failure(int rc, const oms_error *err)
     return rc == OMS_EUNAVAIL && strstr(err->msg, "serialization failure") != NULL;
 }
 
+/* The deferred checks decided after the step, whatever it answered: a
+ * refusal replaces the step's answer (the request learns nothing the
+ * refused permission guards); when the policies cannot be read, the step's
+ * own server error stands, any other answer becomes that 503. */
+static int settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, int step_rc, oms_error *err)
+{
+    oms_error e;
+    int rc = oms_acl_settle(c, ctx, rows, &e);
+    if (rc == OMS_OK)
+        return step_rc;
+    if (rc != OMS_EFORBIDDEN && step_rc != OMS_OK && oms_err_http_status((oms_err)step_rc) >= 500)
+        return step_rc;
+    if (rc != OMS_EFORBIDDEN)
+        oms_ctx_problem_extra(ctx, NULL);
+    *err = e;
+    return rc;
+}
+
 /* The change's work inside an open transaction: the step, then the lock
  * check of what it touched, override use, audit event, after-event hook and
  * outbox. Alone it is wrapped by BEGIN and COMMIT (run_once); in a group
@@ -97,7 +116,16 @@ static int change_body(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec,
 {
     declare_key(ctx, spec);
     oms_change_outbox_fn outbox = atomic_load(&g_outbox);
-    int rc = spec->step(c, ctx, spec->arg, out, err);
+    /* Checks the request left to this transaction (auth/acl_store.h): the
+     * version read travels with the step's first statement. */
+    oms_dbres *acl_rows = NULL;
+    bool held = oms_acl_deferring(ctx);
+    int rc = held ? oms_acl_version_later(c, &acl_rows, err) : OMS_OK;
+    if (rc == OMS_OK)
+        rc = spec->step(c, ctx, spec->arg, out, err);
+    if (oms_acl_deferring(ctx))
+        rc = settle(c, ctx, held ? &acl_rows : NULL, rc, err);
+    oms_dbres_free(acl_rows);
     if (rc != OMS_OK || out->no_op)
         return rc;
     /* after the step, which may have named a more precise action */
@@ -154,6 +182,15 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
 {
     memset(out, 0, sizeof *out);
     int rc;
+    /* A group's members share statements: deferred checks are decided
+     * before a groupable change joins one. */
+    oms_dbconn *c;
+    if (spec->groupable && oms_acl_deferring(ctx) &&
+        ((rc = oms_db_conn(ctx->store->db, &c, err)) || (rc = settle(c, ctx, NULL, OMS_OK, err)))) {
+        if (rc == OMS_EDB)
+            oms_db_conn_reset(ctx->store->db);
+        return rc;
+    }
     bool grouped = spec->groupable && oms_group_commit_run(ctx, spec, out, change_body, run_alone, &rc, err);
     if (!grouped) {
         rc = run_alone(ctx, spec, out, err);
