@@ -256,18 +256,36 @@ static int settle_version(oms_dbconn *c, oms_dbres **rows, int64_t *version, oms
     return rc;
 }
 
+/* Whether the thread's set is of `db` and at least at `version` (no
+ * reload needed). */
+static bool thread_set_current(const oms_db *db, int64_t version)
+{
+    const oms_acl *mine = tl_set;
+    return mine && oms_acl_owner(mine) == db && oms_acl_version(mine) >= version;
+}
+
 int oms_acl_settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, oms_error *err)
 {
-    ctx->acl_deferred.settled = true;
-    if (ctx->acl_deferred.n == 0)
+    ctx->acl_deferred.unreadable = false;
+    if (ctx->acl_deferred.n == 0) {
+        ctx->acl_deferred.settled = true;
         return OMS_OK;
+    }
     int64_t version = 0;
     const oms_acl *set = NULL;
     int rc = settle_version(c, rows, &version, err);
+    /* A reload's statement would carry what the step held back: their
+     * failure is the step's, reported as such, not as the policies'. */
+    if (rc == OMS_OK && !thread_set_current(ctx->store->db, version) && (rc = oms_db_flush(c, err)))
+        return rc;
     if (rc == OMS_OK)
         rc = thread_set(c, ctx->store->db, version, &set, err);
-    if (rc)
+    if (rc) {
+        /* undecided: the checks stay recorded, and a retry settles again */
+        ctx->acl_deferred.unreadable = true;
         return rc == OMS_EDB ? rc : oms_err_set(err, OMS_EUNAVAIL, "the ACL policies cannot be read");
+    }
+    ctx->acl_deferred.settled = true;
     for (size_t i = 0; i < ctx->acl_deferred.n; i++) {
         oms_perm perm = (oms_perm)ctx->acl_deferred.pending[i].perm;
         const char *branch = ctx->acl_deferred.pending[i].branch;

@@ -63,7 +63,11 @@ int oms_acl_version_later(oms_dbconn *c, oms_dbres **rows, oms_error *err);
  * NULL to read now. OMS_OK when every recorded check allows. OMS_EFORBIDDEN
  * when one refuses: ctx->acl_deferred.denied names it, `err` and the problem
  * extra are oms_acl_refusal's. OMS_EDB or OMS_EUNAVAIL ("the ACL policies
- * cannot be read") when the version or the policies cannot be read. */
+ * cannot be read", ctx->acl_deferred.unreadable) when the version or the
+ * policies cannot be read: nothing is decided, the checks stay recorded
+ * (oms_acl_deferring) and the next settle decides them. When the set must
+ * be reloaded, what the transaction held back is sent first; its failure is
+ * returned as it is. */
 int oms_acl_settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, oms_error *err);
 
 /* A handler's refusal of `perm` (on `branch`, or without a branch): 403

@@ -119,8 +119,8 @@ typedef struct oms_ctx {
      * thread's ACL set allows is recorded here instead of reading the ACL
      * version first; the change transaction reads the version with its
      * first statement and decides every recorded one again before its
-     * outcome counts. `denied`: 1 + the index of the one a settle refused,
-     * 0 when none was. */
+     * outcome counts; `settled` once they all are decided. `denied`: 1 +
+     * the index of the one a settle refused, 0 when none was. */
     struct {
         bool on, settled;
         size_t n;
@@ -131,6 +131,7 @@ typedef struct oms_ctx {
         } pending[OMS_CTX_DEFERRED_MAX];
         int denied;
         const char *denied_by; /* the deny policy of that refusal, or NULL */
+        bool unreadable;       /* the last settle could not read the policies */
     } acl_deferred;
 } oms_ctx;
 

@@ -94,8 +94,14 @@ static const char *unrecorded_detail(int rc)
  * refusal cannot be recorded the answer is a 503 naming the cause: the
  * refusal itself when it already is a 503 (the database could not be read),
  * else the reason the audit store cannot write. */
+static bool settle_late(oms_request *req);
+
 static void refuse(oms_request *req, oms_err code, const char *detail, const char *action, json_t *extra)
 {
+    if (settle_late(req)) { /* a deferred check refused first */
+        json_decref(extra);
+        return;
+    }
     int status = oms_err_http_status(code);
     int rc = action ? audit_refusal(req, action, "denied", status, oms_err_problem_code(code)) : OMS_OK;
     if (rc != OMS_OK && status != oms_err_http_status((oms_err)rc)) {
@@ -235,16 +241,60 @@ bool oms_authorize_on(oms_request *req, oms_perm perm, const char *branch)
     return false;
 }
 
-int oms_resp_change_failure(oms_request *req, int rc, const oms_error *err)
+/* The answer of a settle that did not allow (auth/acl_store.h): a refusal
+ * as the check that was deferred makes it without deferral (the route's:
+ * authz.denied; a handler's: its 403, which the pipeline audits under the
+ * route's action), or the 503 of unreadable policies (authz.unavailable).
+ * False when the failure is not the settle's. */
+static bool answer_settle(oms_request *req, int rc, const oms_error *err)
 {
     oms_ctx *ctx = oms_req_ctx(req);
     int denied = ctx->acl_deferred.denied;
-    if (rc == OMS_EFORBIDDEN && denied > 0 && ctx->acl_deferred.pending[denied - 1].route_style) {
+    if (rc == OMS_EFORBIDDEN && denied > 0) {
+        if (!ctx->acl_deferred.pending[denied - 1].route_style) {
+            oms_resp_error(req, rc, err);
+            return true;
+        }
         oms_ctx_problem_extra(ctx, NULL);
         refuse_denied(req, (oms_perm)ctx->acl_deferred.pending[denied - 1].perm,
                       ctx->acl_deferred.pending[denied - 1].branch, ctx->acl_deferred.denied_by);
-        return OMS_OK;
+        return true;
     }
+    if (!ctx->acl_deferred.unreadable)
+        return false;
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(req->app->store->db);
+    oms_ctx_problem_extra(ctx, NULL);
+    refuse(req, rc == OMS_EDB ? OMS_EDB : OMS_EUNAVAIL, "the ACL policies cannot be read", "authz.unavailable", NULL);
+    return true;
+}
+
+/* Checks a route left to its change transaction that are still undecided
+ * when the request is answered another way (a refusal before the handler,
+ * a bad body, a change that failed before it could decide them): decided
+ * now, at a version read now, so that their refusal comes first, as it
+ * does without deferral. True when that answered the request. A settle
+ * that already failed to read the policies is not tried again here (its
+ * answer is on its way). */
+static bool settle_late(oms_request *req)
+{
+    oms_ctx *ctx = oms_req_ctx(req);
+    if (!oms_acl_deferring(ctx) || ctx->acl_deferred.unreadable)
+        return false;
+    oms_dbconn *c;
+    oms_error err;
+    int rc = oms_db_conn(req->app->store->db, &c, &err);
+    if (rc == OMS_OK)
+        rc = oms_acl_settle(c, ctx, NULL, &err);
+    else
+        ctx->acl_deferred.unreadable = true;
+    return rc != OMS_OK && answer_settle(req, rc, &err);
+}
+
+int oms_resp_change_failure(oms_request *req, int rc, const oms_error *err)
+{
+    if (answer_settle(req, rc, err))
+        return OMS_OK;
     if (rc == OMS_EDB)
         oms_db_conn_reset(req->app->store->db);
     return oms_resp_error(req, rc, err);
@@ -577,6 +627,8 @@ void oms_pipeline_finish(oms_request *req)
          * transaction settles before it commits) */
         oms_log_write(OMS_LOG_ERROR, req->request_id, NULL, "the route's checks were left undecided");
         oms_resp_problem(req, OMS_EINTERNAL, "the request's authorization was not decided", NULL);
+    } else {
+        settle_late(req); /* a failure that left them undecided: a refusal of theirs comes first */
     }
     const char *action = req->ctx.audit_action ? req->ctx.audit_action : req->route ? req->route->audit_action : NULL;
     if (action && req->status >= 400 && !req->ctx.audited) {

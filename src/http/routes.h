@@ -48,8 +48,10 @@ struct oms_route {
     /* The route's check (and its handler's own) may be decided in its
      * change transaction, with the ACL version read by the transaction's
      * first statement (auth/acl_store.h oms_acl_settle): one round trip
-     * fewer. Only on a change route whose handler runs the change through
-     * oms_change_run and answers its failure with oms_resp_change_failure. */
+     * fewer. Registration refuses it on a route that is not a change; the
+     * handler must run the change through oms_change_run and answer its
+     * failure with oms_resp_change_failure (a success left undecided is
+     * answered 500 by the pipeline, any other answer is decided first). */
     bool authorize_in_change;
 };
 

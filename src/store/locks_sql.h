@@ -91,7 +91,7 @@ int oms_store_locks_list(oms_dbconn *c, int64_t after, const char *branch, const
 
 /* Stores expires_at, last_heartbeat_at, deadline_at and the progress of a
  * live lock (percent NULL when !has_percent, updated_at NULL when 0); held
- * back (oms_db_exec_later) to travel with the transaction's next statement. */
+ * back (oms_db_run_later) to travel with the transaction's next statement. */
 int oms_store_lock_liveness(oms_dbconn *c, const char *id, int64_t expires_at, int64_t last_heartbeat_at,
                             int64_t deadline_at, bool has_percent, double percent, const char *phase,
                             const char *message, int64_t progress_updated_at, oms_error *err);

@@ -91,16 +91,19 @@ static bool serialization_failure(int rc, const oms_error *err)
 
 /* The deferred checks decided after the step, whatever it answered: a
  * refusal replaces the step's answer (the request learns nothing the
- * refused permission guards); when the policies cannot be read, the step's
- * own server error stands, any other answer becomes that 503. */
+ * refused permission guards). When the policies cannot be read nothing is
+ * decided: the step's own server error stands (a retry, or the pipeline
+ * before it answers, settles again), any other answer becomes that 503. */
 static int settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, int step_rc, oms_error *err)
 {
     oms_error e;
     int rc = oms_acl_settle(c, ctx, rows, &e);
     if (rc == OMS_OK)
         return step_rc;
-    if (rc != OMS_EFORBIDDEN && step_rc != OMS_OK && oms_err_http_status((oms_err)step_rc) >= 500)
+    if (rc != OMS_EFORBIDDEN && step_rc != OMS_OK && oms_err_http_status((oms_err)step_rc) >= 500) {
+        ctx->acl_deferred.unreadable = false; /* the answer is the step's; the checks stay undecided */
         return step_rc;
+    }
     if (rc != OMS_EFORBIDDEN)
         oms_ctx_problem_extra(ctx, NULL);
     *err = e;

@@ -151,3 +151,42 @@ def test_a_branch_deny_is_decided_at_the_version_the_transaction_read(ctx):
     r = srv.request("DELETE", f"/api/v1/locks/{held['id']}", headers=_h(srv, "carol"))
     assert r.status == 200 and r.json()["state"] == "force_released", r
     srv.stop()
+
+
+def test_a_refusal_left_to_the_transaction_still_comes_before_other_answers(ctx):
+    """Without deferral the route's 403 comes before the body is read: a
+    bad body, an unknown lock or an undeclared query parameter from a
+    principal the policies refuse is answered 403, not 400 or 404 (which
+    would say something about what it may not see). Each try is made with
+    the thread's set from before the deny policy (the policy is created
+    again after an allowed request reloaded the set), so the check is left
+    to a change transaction that never comes, and the pipeline decides it
+    first."""
+    srv = ctx.new_server(env={"OMS_WORKERS": "1"})
+    _setup(srv)
+    admin = _h(srv, "sec", ("admin",))
+    deny = {"subject": "user:dan", "effect": "deny", "permissions": ["lock:write"], "branches": []}
+    tries = [
+        ("authz-late-body", "POST", "/api/v1/locks", {"branch": BRANCH}),  # no reason: 400 without the policy
+        ("authz-late-unknown", "DELETE", "/api/v1/locks/lck_" + "0" * 32, None),  # 404 without it
+        ("authz-late-query", "DELETE", "/api/v1/locks/lck_" + "1" * 32 + "?force=1", None),  # undeclared: 400
+        ("authz-late-extend", "POST", "/api/v1/locks/lck_" + "2" * 32 + "/extend", {"ttl_seconds": "long"}),  # 400
+    ]
+    policy = None
+    for n, (rid, method, path, body) in enumerate(tries):
+        if policy:
+            r = srv.request("DELETE", f"/api/v1/acl/policies/{policy[0]}", headers=dict(admin, **{"If-Match": policy[1]}))
+            assert r.status == 204, r
+        # allowed: the thread's set is now one without the deny
+        r = srv.request("POST", "/api/v1/locks", headers=_h(srv, "dan"), json_body=_acquire_body(f"Warm{n}"))
+        assert r.status == 201, r
+        r = srv.request("POST", "/api/v1/acl/policies", headers=admin, json_body=deny)
+        assert r.status == 201, r
+        policy = (r.json()["id"], r.header("ETag"))
+        r = srv.request(method, path, headers=_h(srv, "dan", **{"X-Request-ID": rid}), json_body=body)
+        assert r.status == 403, (rid, r)
+        assert r.json()["denied_by"] == policy[0] and r.json()["missing_permission"] == "lock:write", (rid, r.json())
+        ev = srv.audit_events(f"request_id = '{rid}'")
+        assert [(e["action"], e["outcome"]) for e in ev] == [("authz.denied", "denied")], (rid, ev)
+    assert sorted(_holder_locks(srv, "dan").values()) == ["active"] * len(tries)
+    srv.stop()
