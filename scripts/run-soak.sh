@@ -27,6 +27,12 @@ for b in $BACKENDS; do
   esac
   echo "== soak on $b: $MINUTES min ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
   python3 bench/soak.py "$b" "$MINUTES" || status=1
+  # the throwaway server stops with its soak: its checkpoints and
+  # autovacuum of gigabytes must not run beside the next backend's minutes
+  if [ -n "$pgdir" ]; then
+    scripts/pg-throwaway.sh stop "$pgdir"
+    pgdir=""
+    unset OMS_PG_URL
+  fi
 done
-[ -n "$pgdir" ] && scripts/pg-throwaway.sh stop "$pgdir"
 exit $status
