@@ -2,9 +2,9 @@
 MINUTES minutes against a fresh server on one backend, seeded with 1,000
 object types. Prints per minute and per class the throughput, p50, p99 and
 errors; per minute the server's RSS (/proc), the database's size and its
-growth per commit, the server's and the clients' CPU, the load average and
-the machine's speed (MachineProbe: the CPU cost of a fixed unit of work);
-then the verdict. Exits 1 when the verdict fails, on any error, when an
+growth per commit, the server's and the clients' CPU, the load average, the
+machine's speed (MachineProbe: the CPU cost of a fixed unit of work) and
+the disks' reads and writes; then the verdict. Exits 1 when the verdict fails, on any error, when an
 acknowledged write does not read back as acknowledged, or when
 GET /api/v1/audit/verify is not clean at the end.
 
@@ -107,6 +107,21 @@ class MachineProbe:
         return vals[len(vals) // 2] if vals else None
 
 
+def disk_sectors():
+    """(read, written) 512-byte sectors of the machine's disks
+    (/proc/diskstats, whole devices only): a minute that reads from the
+    disk is one whose database no longer fits the page cache."""
+    rd = wr = 0
+    with open("/proc/diskstats") as f:
+        for line in f:
+            p = line.split()
+            name = p[2]
+            if name.startswith(("loop", "ram", "zram", "dm-")) or (name[-1].isdigit() and not name.startswith("nvme")):
+                continue
+            rd, wr = rd + int(p[5]), wr + int(p[9])
+    return rd, wr
+
+
 def db_bytes(srv):
     if srv.backend == "sqlite":
         return sum(os.path.getsize(srv.db_path + ext) for ext in ("", "-wal", "-shm")
@@ -144,11 +159,12 @@ def main():
               f"in {time.time() - t:.1f} s; {cfg.writers} writers, {cfg.readers} readers, {min(cfg.reviewers, 1)} reviewer, 1 locker, "
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
-        ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU)
+        ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU,
+        #               disk sectors read and written)
 
         def on_tick(k):
             ticks.append((time.monotonic(), rss_mb(srv.proc.pid), db_bytes(srv), sw.commit_count(srv),
-                          cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu()))
+                          cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu(), disk_sectors()))
             if k:
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
@@ -191,12 +207,12 @@ def report(backend, res, ticks, verify, probe):
 
     print(f"\n{backend}: per {unit}: commits, database, server")
     print("| " + unit + " | commits | DB MB (WAL) | DB growth MB | bytes per commit | RSS MB | server CPU % | clients CPU % "
-          "| server CPU ms per commit | steal % | load avg | machine probe ms (x first) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| server CPU ms per commit | steal % | load avg | machine probe ms (x first) | disk read / written MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     probe_ms = [probe.median_between(ticks[b - 1][0], ticks[b][0]) for b in range(1, len(ticks))]
     for b in range(1, len(ticks)):
-        w0, _, d0, c0, s0, _, _, m0 = ticks[b - 1]
-        w1, rss, d1, c1, s1, load, wal, m1 = ticks[b]
+        w0, _, d0, c0, s0, _, _, m0, k0 = ticks[b - 1]
+        w1, rss, d1, c1, s1, load, wal, m1, k1 = ticks[b]
         steal = 100 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1)
         dt = max(w1 - w0, 1e-9)
         dc = c1 - c0
@@ -207,7 +223,8 @@ def report(backend, res, ticks, verify, probe):
               f"{fmt(100 * cc / dt if cc is not None else None, '.0f')} | "
               f"{fmt(1000 * (s1 - s0) / dc if dc else None, '.2f')} | {steal:.1f} | {load:.2f} | "
               f"{fmt(probe_ms[b - 1], '.2f')}" + (f" ({probe_ms[b - 1] / probe_ms[0]:.2f})"
-                                                   if probe_ms[b - 1] and probe_ms[0] else "") + " |")
+                                                   if probe_ms[b - 1] and probe_ms[0] else "") +
+              f" | {(k1[0] - k0[0]) * 512 / 1e6:.0f} / {(k1[1] - k0[1]) * 512 / 1e6:.0f} |")
     if len(ticks) > 1:
         d_all, c_all = ticks[-1][2] - ticks[0][2], ticks[-1][3] - ticks[0][3]
         print(f"whole run: {c_all} commits, database {ticks[0][2] / 1e6:.1f} -> {ticks[-1][2] / 1e6:.1f} MB "
