@@ -106,7 +106,7 @@ static void every_route_appears_with_its_permission(void)
 static void a_route_without_metadata_fails_the_build(void)
 {
     static const oms_route extra = {"GET", "/api/v1/not-described", NULL, OMS_PERM_SCHEMA_READ, NULL, false, OMS_TOUCH_UNSET,
-                                     NULL, NULL, NULL};
+                                     NULL, NULL, NULL, false};
     const oms_route *rs[] = {&oms_app_routes[0], &extra};
     char why[256];
     json_t *doc = oms_openapi_build(rs, 2, why, sizeof why);
