@@ -4,9 +4,11 @@ object types. Prints per minute and per class the throughput, p50, p99 and
 errors; per minute the server's RSS (/proc), the database's size and its
 growth per commit, the server's and the clients' CPU, the load average, the
 machine's speed (MachineProbe: the CPU cost of a fixed unit of work) and
-the disks' reads and writes; then the verdict. Exits 1 when the verdict fails, on any error, when an
-acknowledged write does not read back as acknowledged, or when
-GET /api/v1/audit/verify is not clean at the end.
+the disks' reads and writes, the share of the SQLite file in the page
+cache and the disk's sync latency (SyncProbe); then the verdict. Exits 1
+when the verdict fails, on any error, when an acknowledged write does not
+read back as acknowledged, or when GET /api/v1/audit/verify is not clean at
+the end.
 
     python3 bench/soak.py sqlite|pg [MINUTES] [INTERVAL_SECONDS]
 
@@ -22,6 +24,7 @@ within it was slow because the machine was.
 """
 
 import os
+import subprocess
 import sys
 import time
 
@@ -107,6 +110,47 @@ class MachineProbe:
         return vals[len(vals) // 2] if vals else None
 
 
+class SyncProbe:
+    """The disk's durable-write latency beside the soak: every half second,
+    one 4 KiB write and fdatasync to a file of its own on the database's
+    filesystem, timed by the wall clock. A minute whose commits slow while
+    this slows too was paced by the disk (every commit waits for one such
+    sync); one where this stays flat was not."""
+    EVERY = 0.5
+
+    def __init__(self, directory):
+        import threading
+        self._path = os.path.join(directory, "sync-probe")
+        self.samples = []  # (monotonic, ms of one write + fdatasync)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600)
+        block = os.urandom(4096)
+        try:
+            while not self._stop.wait(self.EVERY):
+                t0 = time.monotonic()
+                os.pwrite(fd, block, 0)
+                os.fdatasync(fd)
+                self.samples.append((t0, 1000 * (time.monotonic() - t0)))
+        finally:
+            os.close(fd)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def quantiles_between(self, t0, t1):
+        vals = sorted(ms for t, ms in self.samples if t0 <= t < t1)
+        if not vals:
+            return None, None
+        return vals[len(vals) // 2], vals[min(len(vals) - 1, int(len(vals) * 0.9))]
+
+
 def disk_sectors():
     """(read, written) 512-byte sectors of the machine's disks
     (/proc/diskstats, whole devices only): a minute that reads from the
@@ -160,23 +204,26 @@ def main():
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
         ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU,
-        #               disk sectors read and written)
+        #               disk sectors read and written, % of the SQLite file cached)
 
         def on_tick(k):
             ticks.append((time.monotonic(), rss_mb(srv.proc.pid), db_bytes(srv), sw.commit_count(srv),
-                          cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu(), disk_sectors()))
+                          cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu(), disk_sectors(),
+                          db_cached_pct(srv)))
             if k:
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
 
-        probe = MachineProbe()
+        probe, sync = MachineProbe(), SyncProbe(srv.tmp)
         probe.start()
+        sync.start()
         try:
             res = sw.run(srv, cfg, minutes * 60, interval, on_tick)
         finally:
             probe.stop()
+            sync.stop()
         verify = sw.audit_verify(srv)
-        failures += report(backend, res, ticks, verify, probe)
+        failures += report(backend, res, ticks, verify, probe, sync)
         if srv.proc.poll() is not None:
             failures.append(f"the server exited ({srv.proc.returncode})")
     finally:
@@ -186,7 +233,21 @@ def main():
     sys.exit(1 if failures else 0)
 
 
-def report(backend, res, ticks, verify, probe):
+def db_cached_pct(srv):
+    """SQLite: the share of the database file in the page cache (fincore,
+    util-linux): below 100, the disk reads a minute shows are the
+    database's own pages read again."""
+    if srv.backend != "sqlite" or not os.path.exists(srv.db_path):
+        return None
+    try:
+        out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES,SIZE", srv.db_path],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+        return 100.0 * int(out[0]) / max(int(out[1]), 1)
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+
+
+def report(backend, res, ticks, verify, probe, sync):
     """Prints the tables; returns the failures."""
     n, unit = res.n, ("min" if res.interval == 60 else "interval")
     print(f"\n{backend}: per {unit} and class: ops/s, p50 ms, p99 ms, errors")
@@ -207,12 +268,13 @@ def report(backend, res, ticks, verify, probe):
 
     print(f"\n{backend}: per {unit}: commits, database, server")
     print("| " + unit + " | commits | DB MB (WAL) | DB growth MB | bytes per commit | RSS MB | server CPU % | clients CPU % "
-          "| server CPU ms per commit | steal % | load avg | machine probe ms (x first) | disk read / written MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| server CPU ms per commit | steal % | load avg | machine probe ms (x first) | disk read / written MB "
+          "| DB cached % | sync ms p50 / p90 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     probe_ms = [probe.median_between(ticks[b - 1][0], ticks[b][0]) for b in range(1, len(ticks))]
     for b in range(1, len(ticks)):
-        w0, _, d0, c0, s0, _, _, m0, k0 = ticks[b - 1]
-        w1, rss, d1, c1, s1, load, wal, m1, k1 = ticks[b]
+        w0, _, d0, c0, s0, _, _, m0, k0, _ = ticks[b - 1]
+        w1, rss, d1, c1, s1, load, wal, m1, k1, cached = ticks[b]
         steal = 100 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1)
         dt = max(w1 - w0, 1e-9)
         dc = c1 - c0
@@ -224,7 +286,8 @@ def report(backend, res, ticks, verify, probe):
               f"{fmt(1000 * (s1 - s0) / dc if dc else None, '.2f')} | {steal:.1f} | {load:.2f} | "
               f"{fmt(probe_ms[b - 1], '.2f')}" + (f" ({probe_ms[b - 1] / probe_ms[0]:.2f})"
                                                    if probe_ms[b - 1] and probe_ms[0] else "") +
-              f" | {(k1[0] - k0[0]) * 512 / 1e6:.0f} / {(k1[1] - k0[1]) * 512 / 1e6:.0f} |")
+              f" | {(k1[0] - k0[0]) * 512 / 1e6:.0f} / {(k1[1] - k0[1]) * 512 / 1e6:.0f} | {fmt(cached, '.1f')} | "
+              f"{fmt(sync.quantiles_between(w0, w1)[0], '.2f')} / {fmt(sync.quantiles_between(w0, w1)[1], '.2f')} |")
     if len(ticks) > 1:
         d_all, c_all = ticks[-1][2] - ticks[0][2], ticks[-1][3] - ticks[0][3]
         print(f"whole run: {c_all} commits, database {ticks[0][2] / 1e6:.1f} -> {ticks[-1][2] / 1e6:.1f} MB "

@@ -1,22 +1,20 @@
 #include "events/events.h"
 
 #include <stdlib.h>
-#include <sys/random.h>
 
 #include "store/events_sql.h"
-#include "util/encoding.h"
+#include "util/ids.h"
 #include "util/time.h"
 
 int oms_event_emit(oms_dbconn *c, const char *type, const char *subject, const char *branch, json_t *data,
                    oms_error *err)
 {
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+    char id[40] = "evt_";
+    /* time-ordered (util/ids.h): the unique index on events.id grows at its right edge */
+    if (!oms_time_ordered_id(id + 4)) {
         json_decref(data);
         return oms_err_set(err, OMS_EINTERNAL, "no randomness");
     }
-    char id[40] = "evt_";
-    oms_hex(id + 4, rnd, sizeof rnd);
     int64_t now = oms_now_ms();
     char when[40];
     oms_time_rfc3339_ms(when, sizeof when, now);

@@ -112,6 +112,9 @@ def test_query_filters_paging_and_audited_reads(ctx):
     assert [e["request_id"] for e in p1["items"]] == ["q-deny-0", "q-deny-1"] and p1["next_cursor"]
     p2 = _audit(srv, query="?actor=qvic&limit=2&order=asc&cursor=" + p1["next_cursor"])
     assert [e["request_id"] for e in p2["items"]] == ["q-deny-2"] and p2["next_cursor"] is None
+    # ids are time-ordered (docs/storage.md "Time-ordered ids"): made in later milliseconds, they sort later
+    asc = p1["items"] + p2["items"]
+    assert [e["id"] for e in asc] == sorted(e["id"] for e in asc), asc
     # filters
     assert [e["request_id"] for e in _audit(srv, query="?request_id=q-authfail")["items"]] == ["q-authfail"]
     assert all(e["action"].startswith("auth.") for e in _audit(srv, query="?action=auth.*")["items"])
