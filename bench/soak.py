@@ -259,6 +259,12 @@ def report(backend, res, ticks, verify, probe, sync):
             tp, p50, p99, err = res.stats(b, cls)
             cells.append(f"{tp:.1f}/s {fmt(p50)}/{fmt(p99)}" + (f" E{err}" if err else ""))
         print(f"| {cls} | " + " | ".join(cells) + " |")
+    for step in sw.WRITE_STEPS:  # the writes by branch: the shared develop, the writers' feature branches
+        cells = []
+        for b in range(n):
+            tp, p50, p99, _ = res.stats(b, f"write:{step}")
+            cells.append(f"{tp:.1f}/s {fmt(p50)}/{fmt(p99)}")
+        print(f"| write: {step} | " + " | ".join(cells) + " |")
     for step in sw.PROPOSAL_STEPS:  # the proposal flow step by step (feature branch create and delete included)
         cells = []
         for b in range(n):

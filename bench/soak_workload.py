@@ -62,6 +62,7 @@ import urllib.parse
 ROOT = "f3ab1c4df08af46a9952b5215a76f927995c22be60560bd9441fc9b938e0534d"  # the empty root commit
 CLASSES = ("read", "write", "diff", "proposal", "lock", "audit")
 PROPOSAL_STEPS = ("branch", "create", "list", "read", "approve", "merge", "delete")  # timed apart too
+WRITE_STEPS = ("develop", "feature")  # writes timed apart by branch too: the shared one, a writer's own
 SHARED = "develop"
 TRUNK = "main"
 FEATURE_WRITES = 20  # writes on a feature branch before its proposal
@@ -284,20 +285,20 @@ def writer(c, wid, deadline, cfg, rnd):
             if s != 200:
                 continue
             s, rh, _ = c.call("write", "PUT", _url(SHARED, kind, name), doc, {"If-Match": rh.get("etag", "")},
-                              tolerate=(412,))
+                              tolerate=(412,), step="develop")
             if s == 200:
                 ack(SHARED, kind, name, rh)
         elif x < 0.50 and not (cfg.steady and len(mine_shared) >= OWN_TARGET):  # create on the shared branch
             name = f"W{wid}N{n}"
             s, rh, _ = c.call("write", "POST", _url(SHARED, "object-types"), new_type(name, f"w{wid} n{n}"),
-                              expect=201)
+                              expect=201, step="develop")
             if s == 201:
                 ack(SHARED, "object-types", name, rh)
                 mine_shared.append((name, rh.get("etag")))
         elif x < 0.55 and len(mine_shared) > 5:  # delete one of its own (past OWN_TARGET: instead of creating)
             name, etag = mine_shared.pop(rnd.randrange(len(mine_shared)))
             s, rh, _ = c.call("write", "DELETE", _url(SHARED, "object-types", name), headers={"If-Match": etag},
-                              expect=204)
+                              expect=204, step="develop")
             if s == 204:
                 ack(SHARED, "object-types", name, rh, etag=False)
         else:  # the feature branch
@@ -308,7 +309,7 @@ def writer(c, wid, deadline, cfg, rnd):
                 s, rh, _ = c.call("read", "GET", _url(feature, "object-types", name), tolerate=(404,))
                 if s == 200:
                     s, rh, _ = c.call("write", "DELETE", _url(feature, "object-types", name),
-                                      headers={"If-Match": rh.get("etag", "")}, expect=204)
+                                      headers={"If-Match": rh.get("etag", "")}, expect=204, step="feature")
                     if s == 204:
                         landed.pop(0)
                         ack(feature, "object-types", name, rh, etag=False)
@@ -318,13 +319,13 @@ def writer(c, wid, deadline, cfg, rnd):
                 k = rnd.randrange(len(ftypes))
                 name, etag = ftypes[k]
                 s, rh, _ = c.call("write", "PUT", _url(feature, "object-types", name),
-                                  new_type(name, f"{feature} rev {n}"), {"If-Match": etag})
+                                  new_type(name, f"{feature} rev {n}"), {"If-Match": etag}, step="feature")
                 if s == 200:
                     ftypes[k] = (name, rh.get("etag"))
             else:
                 name = f"F{wid}x{fk}T{len(ftypes)}"
                 s, rh, _ = c.call("write", "POST", _url(feature, "object-types"), new_type(name, feature),
-                                  expect=201)
+                                  expect=201, step="feature")
                 if s == 201:
                     ftypes.append((name, rh.get("etag")))
             if s in (200, 201):
