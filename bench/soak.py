@@ -60,7 +60,31 @@ def machine_cpu():
     return vals[7] if len(vals) > 7 else 0, sum(vals[:8])
 
 
-class MachineProbe:
+class BackgroundSampler:
+    """A thread that appends (monotonic time, value) to `samples` until
+    stopped: the probes beside the soak."""
+
+    def __init__(self):
+        import threading
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        raise NotImplementedError
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def between(self, t0, t1):
+        return sorted(v for t, v in self.samples if t0 <= t < t1)
+
+
+class MachineProbe(BackgroundSampler):
     """The machine's speed, measured beside the soak: every PROBE_EVERY
     seconds a fixed unit of work (SHA-256 of 2 MiB, a JSON round trip of a
     resource-sized document 40 times, a pure-Python loop) and the CPU time
@@ -74,14 +98,12 @@ class MachineProbe:
     def __init__(self):
         import hashlib
         import json
-        import threading
+        super().__init__()
         self._hash, self._json = hashlib.sha256, json
         self._buf = bytes(range(256)) * 256  # 64 KiB
         self._doc = {"api_name": "Probe", "properties": [{"api_name": f"p{i}", "type": "string", "required": i % 2 == 0}
                                                           for i in range(20)], "primary_key": "p0"}
-        self.samples = []  # (monotonic, CPU ms of one unit)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        # samples: (monotonic, CPU ms of one unit)
 
     def unit(self):
         t0 = time.thread_time()
@@ -98,19 +120,12 @@ class MachineProbe:
         while not self._stop.wait(self.PROBE_EVERY):
             self.samples.append((time.monotonic(), self.unit()))
 
-    def start(self):
-        self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-
     def median_between(self, t0, t1):
-        vals = sorted(ms for t, ms in self.samples if t0 <= t < t1)
+        vals = self.between(t0, t1)
         return vals[len(vals) // 2] if vals else None
 
 
-class SyncProbe:
+class SyncProbe(BackgroundSampler):
     """The disk's durable-write latency beside the soak: every half second,
     one 4 KiB write and fdatasync to a file of its own on the database's
     filesystem, timed by the wall clock. A minute whose commits slow while
@@ -119,11 +134,8 @@ class SyncProbe:
     EVERY = 0.5
 
     def __init__(self, directory):
-        import threading
-        self._path = os.path.join(directory, "sync-probe")
-        self.samples = []  # (monotonic, ms of one write + fdatasync)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        super().__init__()
+        self._path = os.path.join(directory, "sync-probe")  # samples: (monotonic, ms of one write + fdatasync)
 
     def _loop(self):
         fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -137,15 +149,8 @@ class SyncProbe:
         finally:
             os.close(fd)
 
-    def start(self):
-        self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-
     def quantiles_between(self, t0, t1):
-        vals = sorted(ms for t, ms in self.samples if t0 <= t < t1)
+        vals = self.between(t0, t1)
         if not vals:
             return None, None
         return vals[len(vals) // 2], vals[min(len(vals) - 1, int(len(vals) * 0.9))]
