@@ -5,7 +5,8 @@ errors; per minute the server's RSS (/proc), the database's size and its
 growth per commit, the server's and the clients' CPU, the load average, the
 machine's speed (MachineProbe: the CPU cost of a fixed unit of work) and
 the disks' reads and writes, the share of the SQLite file in the page
-cache and the disk's sync latency (SyncProbe); then the verdict. Exits 1
+cache, the disk's sync latency (SyncProbe) and the memory's speed
+(MemoryProbe); then the verdict. Exits 1
 when the verdict fails, on any error, when an acknowledged write does not
 read back as acknowledged, or when GET /api/v1/audit/verify is not clean at
 the end.
@@ -125,6 +126,34 @@ class MachineProbe(BackgroundSampler):
         return vals[len(vals) // 2] if vals else None
 
 
+class MemoryProbe(BackgroundSampler):
+    """The memory's speed, beside the soak: every EVERY seconds the CPU
+    time of a copy of 64 MiB (bandwidth) and of a gather of one byte in
+    every 4,099 over 256 MiB (each a cache and TLB miss: latency). Its data
+    is far larger than the last-level cache, unlike MachineProbe's: a host
+    whose other tenants take the shared cache or the memory's bandwidth
+    makes this cost more and leaves that one flat."""
+    EVERY = 4.0
+
+    def __init__(self):
+        super().__init__()
+        self._big = bytearray(os.urandom(1 << 20)) * 256  # 256 MiB, every page touched
+
+    def unit(self):
+        t0 = time.thread_time()
+        bytes(self._big[: 64 << 20])
+        self._big[::4099]
+        return 1000 * (time.thread_time() - t0)
+
+    def _loop(self):
+        while not self._stop.wait(self.EVERY):
+            self.samples.append((time.monotonic(), self.unit()))
+
+    def median_between(self, t0, t1):
+        vals = self.between(t0, t1)
+        return vals[len(vals) // 2] if vals else None
+
+
 class SyncProbe(BackgroundSampler):
     """The disk's durable-write latency beside the soak: every half second,
     one 4 KiB write and fdatasync to a file of its own on the database's
@@ -219,16 +248,16 @@ def main():
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
 
-        probe, sync = MachineProbe(), SyncProbe(srv.tmp)
-        probe.start()
-        sync.start()
+        probe, mem, sync = MachineProbe(), MemoryProbe(), SyncProbe(srv.tmp)
+        for p in (probe, mem, sync):
+            p.start()
         try:
             res = sw.run(srv, cfg, minutes * 60, interval, on_tick)
         finally:
-            probe.stop()
-            sync.stop()
+            for p in (probe, mem, sync):
+                p.stop()
         verify = sw.audit_verify(srv)
-        failures += report(backend, res, ticks, verify, probe, sync)
+        failures += report(backend, res, ticks, verify, probe, sync, mem)
         if srv.proc.poll() is not None:
             failures.append(f"the server exited ({srv.proc.returncode})")
     finally:
@@ -252,7 +281,7 @@ def db_cached_pct(srv):
         return None
 
 
-def report(backend, res, ticks, verify, probe, sync):
+def report(backend, res, ticks, verify, probe, sync, mem):
     """Prints the tables; returns the failures."""
     n, unit = res.n, ("min" if res.interval == 60 else "interval")
     print(f"\n{backend}: per {unit} and class: ops/s, p50 ms, p99 ms, errors")
@@ -280,9 +309,10 @@ def report(backend, res, ticks, verify, probe, sync):
     print(f"\n{backend}: per {unit}: commits, database, server")
     print("| " + unit + " | commits | DB MB (WAL) | DB growth MB | bytes per commit | RSS MB | server CPU % | clients CPU % "
           "| server CPU ms per commit | steal % | load avg | machine probe ms (x first) | disk read / written MB "
-          "| DB cached % | sync ms p50 / p90 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| DB cached % | sync ms p50 / p90 | memory probe ms (x first) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     probe_ms = [probe.median_between(ticks[b - 1][0], ticks[b][0]) for b in range(1, len(ticks))]
+    mem_ms = [mem.median_between(ticks[b - 1][0], ticks[b][0]) for b in range(1, len(ticks))]
     for b in range(1, len(ticks)):
         w0, _, d0, c0, s0, _, _, m0, k0, _ = ticks[b - 1]
         w1, rss, d1, c1, s1, load, wal, m1, k1, cached = ticks[b]
@@ -298,7 +328,9 @@ def report(backend, res, ticks, verify, probe, sync):
               f"{fmt(probe_ms[b - 1], '.2f')}" + (f" ({probe_ms[b - 1] / probe_ms[0]:.2f})"
                                                    if probe_ms[b - 1] and probe_ms[0] else "") +
               f" | {(k1[0] - k0[0]) * 512 / 1e6:.0f} / {(k1[1] - k0[1]) * 512 / 1e6:.0f} | {fmt(cached, '.1f')} | "
-              f"{fmt(sync.quantiles_between(w0, w1)[0], '.2f')} / {fmt(sync.quantiles_between(w0, w1)[1], '.2f')} |")
+              f"{fmt(sync.quantiles_between(w0, w1)[0], '.2f')} / {fmt(sync.quantiles_between(w0, w1)[1], '.2f')} | "
+              f"{fmt(mem_ms[b - 1], '.1f')}" + (f" ({mem_ms[b - 1] / mem_ms[0]:.2f})" if mem_ms[b - 1] and mem_ms[0] else "")
+              + " |")
     if len(ticks) > 1:
         d_all, c_all = ticks[-1][2] - ticks[0][2], ticks[-1][3] - ticks[0][3]
         print(f"whole run: {c_all} commits, database {ticks[0][2] / 1e6:.1f} -> {ticks[-1][2] / 1e6:.1f} MB "
