@@ -165,10 +165,9 @@ int oms_h_override_create(oms_request *req)
         return OMS_OK;
     char id[OMS_OVERRIDE_ID_MAX];
     oms_error err;
-    int rc = oms_override_new_id(id, &err);
+    oms_override_new_id(id);
     override_op op = {.create = true, .req = &q, .id = id};
-    if (rc == OMS_OK)
-        rc = run(req, &op, "override.request", q.branch, &err);
+    int rc = run(req, &op, "override.request", q.branch, &err);
     if (rc)
         return oms_resp_error(req, rc, &err);
     oms_resp_header(req, "Location", oms_arena_printf(req->arena, "/api/v1/overrides/%s", id));

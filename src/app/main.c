@@ -22,6 +22,7 @@
 #include "search/cli.h"
 #include "search/index.h"
 #include "store/store.h"
+#include "util/ids.h"
 #include "util/alloc.h"
 #include "util/heap.h"
 #include "util/time.h"
@@ -309,6 +310,12 @@ int main(int argc, char **argv)
     /* client commands speak the public API only: no server configuration */
     if (oms_cli_is_command(argc, argv))
         return oms_cli_main(argc, argv);
+    /* every id and key the server makes comes from the kernel's generator
+     * (util/ids.h): without it, refuse now rather than mid-request */
+    if (!oms_random_available()) {
+        fprintf(stderr, "oms: refusing to start: the kernel gives no randomness (getrandom)\n");
+        return EXIT_REFUSED;
+    }
     oms_error err;
     oms_config *cfg = NULL;
     if (oms_config_load(&cfg, &argc, argv, environ, &err))

@@ -1,8 +1,8 @@
+#include "util/ids.h"
 #include "audit/alerts.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "events/events.h"
 #include "infra/log.h"
@@ -36,11 +36,8 @@ static void log_alert(const oms_alert_row *a)
 int oms_alert_raise(oms_dbconn *c, const oms_ctx *ctx, const char *rule, const char *severity, const char *detail,
                     oms_error *err)
 {
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
-    char id[40] = "alr_";
-    oms_hex(id + 4, rnd, sizeof rnd);
+    char id[40];
+    oms_random_id(id, "alr_");
     oms_alert_row a = {.id = id,
                        .time_ms = oms_now_ms(),
                        .rule = rule,

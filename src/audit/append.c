@@ -22,12 +22,7 @@
 static void new_event_id(char out[40])
 {
     memcpy(out, "evt_", 4);
-    if (!oms_time_ordered_id(out + 4)) { /* never reached on Linux >= 3.17 */
-        unsigned char b[16];
-        for (size_t i = 0; i < sizeof b; i++)
-            b[i] = (unsigned char)(oms_mono_ns() >> (i % 8));
-        oms_hex(out + 4, b, sizeof b);
-    }
+    oms_time_ordered_id(out + 4);
 }
 
 static int insert_one(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)

@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/ids.h"
 #include "audit/internal.h"
 #include "infra/config.h"
 #include "infra/log.h"
@@ -96,8 +96,7 @@ static int generate_key_file(const char *path, oms_error *err)
 {
     unsigned char raw[32];
     char hex[65];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-        return oms_err_set(err, OMS_EIO, "no randomness for the audit key");
+    oms_random_bytes(raw, sizeof raw);
     oms_hex(hex, raw, sizeof raw);
     OPENSSL_cleanse(raw, sizeof raw);
     /* O_EXCL: two instances starting at once never overwrite each other's

@@ -1,6 +1,7 @@
 /* Security monitoring (SPEC §10): see monitor.h, and docs/security.md
  * "Security monitoring" for why a burst alert is written by a background
  * task rather than by the request that completes the burst. */
+#include "util/ids.h"
 #include "audit/monitor.h"
 
 #include <pthread.h>
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "audit/alerts.h"
 #include "audit/audit.h"
@@ -57,8 +57,7 @@ oms_mon_table *oms_mon_table_new(size_t capacity, int64_t threshold, int64_t win
     t->threshold = threshold > 0 ? threshold : 1;
     t->window_ms = window_ms > 0 ? window_ms : 1;
     /* a keyed hash: a client cannot choose keys that share one bucket */
-    if (getrandom(&t->seed, sizeof t->seed, 0) != (ssize_t)sizeof t->seed)
-        t->seed = (uint64_t)oms_mono_ns() ^ 0x9e3779b97f4a7c15ull;
+    oms_random_bytes(&t->seed, sizeof t->seed);
     for (int i = 0; i < MON_SHARDS; i++)
         pthread_mutex_init(&t->shards[i].mu, NULL);
     return t;

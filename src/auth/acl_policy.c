@@ -2,8 +2,8 @@
  * a policy is written and when stored policies are compiled, so a row that
  * somehow does not pass is refused rather than half-applied. */
 #include <string.h>
-#include <sys/random.h>
 
+#include "util/ids.h"
 #include "auth/acl.h"
 #include "auth/acl_internal.h"
 #include "util/encoding.h"
@@ -11,12 +11,7 @@
 
 void oms_acl_new_id(char out[OMS_ACL_ID_LEN + 1])
 {
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-        for (size_t i = 0; i < sizeof b; i++) /* never reached on Linux >= 3.17 */
-            b[i] = (unsigned char)(oms_mono_ns() >> (i % 8));
-    memcpy(out, "acl_", 4);
-    oms_hex(out + 4, b, sizeof b);
+    oms_random_id(out, "acl_");
 }
 
 bool oms_acl_id_valid(const char *s)

@@ -1,12 +1,12 @@
 /* Emergency overrides (SPEC §6.4): the decisions. The API (src/api/overrides.c)
  * parses requests and renders results; the rows are in src/store/overrides_sql.c. */
+#include "util/ids.h"
 #include "governance/overrides.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "audit/alerts.h"
 #include "audit/audit.h"
@@ -338,14 +338,9 @@ const char *oms_override_justification_problem(const char *s, size_t len)
     return NULL;
 }
 
-int oms_override_new_id(char id[OMS_OVERRIDE_ID_MAX], oms_error *err)
+void oms_override_new_id(char id[OMS_OVERRIDE_ID_MAX])
 {
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
-    snprintf(id, OMS_OVERRIDE_ID_MAX, "ovr_");
-    oms_hex(id + 4, rnd, sizeof rnd);
-    return OMS_OK;
+    oms_random_id(id, "ovr_");
 }
 
 int oms_override_create_tx(oms_dbconn *c, oms_ctx *ctx, const oms_override_request *q, const char *id,

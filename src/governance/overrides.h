@@ -69,7 +69,7 @@ typedef struct {
 } oms_override_change;
 
 /* A new override id ("ovr_" + 32 hex digits). */
-int oms_override_new_id(char id[OMS_OVERRIDE_ID_MAX], oms_error *err);
+void oms_override_new_id(char id[OMS_OVERRIDE_ID_MAX]);
 /* Stores a pending override `id` requested by ctx->sub: event override.request. */
 int oms_override_create_tx(oms_dbconn *c, oms_ctx *ctx, const oms_override_request *req, const char *id,
                            oms_override_change *out, oms_error *err);

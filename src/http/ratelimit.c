@@ -16,6 +16,7 @@
  * Keys are SipHash-1-3 of the principal's `sub` or the client address under
  * a random per-process key, so nobody can aim keys at one bucket; two keys
  * whose 64-bit hashes are equal would share limits (odds ~ n^2 / 2^65). */
+#include "util/ids.h"
 #include "http/ratelimit.h"
 
 #include <ctype.h>
@@ -24,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "http/app.h"
 #include "http/client_addr.h"
@@ -336,10 +336,7 @@ int oms_rl_new(oms_rl **out, const oms_rl_config *cfg, oms_error *err)
     oms_rl *rl = oms_xcalloc(1, sizeof *rl);
     memcpy(rl->policy, cfg->policy, sizeof rl->policy);
     unsigned char seed[16];
-    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
-        free(rl);
-        return oms_err_set(err, OMS_EINTERNAL, "no randomness for the rate-limit keys");
-    }
+    oms_random_bytes(seed, sizeof seed);
     rl->k0 = load_le64(seed);
     rl->k1 = load_le64(seed + 8);
     /* buckets per shard: a power of two, at least one */

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,8 +44,7 @@
  * its right edge. */
 static void make_request_id(char out[65])
 {
-    if (!oms_time_ordered_id(out))
-        snprintf(out, 65, "%032llx", (unsigned long long)oms_mono_ns());
+    oms_time_ordered_id(out);
 }
 
 static void client_address(oms_request *req)

@@ -36,12 +36,7 @@ bool oms_lock_scope_valid(const char *scope)
 void oms_lock_new_id(char out[OMS_LOCK_ID_LEN + 1])
 {
     memcpy(out, "lck_", 4);
-    if (!oms_time_ordered_id(out + 4)) { /* never reached on Linux >= 3.17 */
-        unsigned char b[16];
-        for (size_t i = 0; i < sizeof b; i++)
-            b[i] = (unsigned char)(oms_mono_ns() >> (i % 8));
-        oms_hex(out + 4, b, sizeof b);
-    }
+    oms_time_ordered_id(out + 4); /* 80 random bits: a lock id stays unguessable */
 }
 
 bool oms_lock_id_valid(const char *s)

@@ -1,3 +1,4 @@
+#include "util/ids.h"
 #include "search/rebuild.h"
 
 #include <pthread.h>
@@ -5,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -815,12 +815,7 @@ static void *builder_main(void *p)
 
 static void new_job_id(char out[OMS_INDEX_JOB_ID_LEN + 1])
 {
-    unsigned char r[16];
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-        for (size_t i = 0; i < sizeof r; i++)
-            r[i] = (unsigned char)(oms_mono_ns() >> (i % 8));
-    memcpy(out, "idx_", 4);
-    oms_hex(out + 4, r, sizeof r);
+    oms_random_id(out, "idx_");
 }
 
 static void instance_name(char *out, size_t cap)

@@ -1,9 +1,9 @@
+#include "util/ids.h"
 #include "vcs/proposals.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "auth/principal.h"
 #include "auth/rbac.h"
@@ -22,15 +22,6 @@
 
 static void decref_cb(void *p) { json_decref(p); }
 
-static int new_id(const char *prefix, char out[40], oms_error *err)
-{
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
-    snprintf(out, 40, "%s", prefix);
-    oms_hex(out + strlen(prefix), rnd, sizeof rnd);
-    return OMS_OK;
-}
 
 static int load(oms_dbconn *c, const char *id, bool lock, oms_proposal *out, oms_error *err)
 {
@@ -358,8 +349,7 @@ int oms_proposal_create(oms_ctx *ctx, const oms_proposal_new *n, char id[40], om
         return rc;
     if (!branch_exists(c, n->source) || !branch_exists(c, n->target))
         return oms_err_set(err, OMS_ENOTFOUND, "source or target branch does not exist");
-    if ((rc = new_id("prp_", id, err)))
-        return rc;
+    oms_random_id(id, "prp_");
     create_run s = {.n = n, .id = id};
     oms_change_spec spec = {.action = "proposal.create", .branch = n->target, .step = create_step, .arg = &s};
     oms_change_out out;
@@ -408,9 +398,11 @@ static int transition_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_ou
         if (rc == OMS_OK)
             rc = oms_store_proposal_review(c, p.id, sub, t->verdict, head, s->comment, now, err);
         char cid[40];
-        if (rc == OMS_OK && s->comment && (rc = new_id("cmt_", cid, err)) == OMS_OK)
+        if (rc == OMS_OK && s->comment) {
+            oms_random_id(cid, "cmt_");
             rc = oms_store_proposal_comment_insert(c, p.id, cid, sub, s->comment, NULL, NULL, t->verdict, head, now,
                                                    err);
+        }
     }
     if (rc == OMS_OK && t->to)
         rc = oms_store_proposal_set_state(c, p.id, t->to, t->closed_reason, now, err);
@@ -459,9 +451,11 @@ static int comment_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *
     bool found = false;
     if ((rc = oms_store_branch_head_of(c, p.source, head, &found, err)) == OMS_OK && !found)
         head[0] = 0;
-    if (rc == OMS_OK && (rc = new_id("cmt_", s->cid, err)) == OMS_OK)
+    if (rc == OMS_OK) {
+        oms_random_id(s->cid, "cmt_");
         rc = oms_store_proposal_comment_insert(c, p.id, s->cid, ctx->sub ? ctx->sub : "", s->cm->body,
                                                s->cm->resource, s->cm->pointer, NULL, head, oms_now_ms(), err);
+    }
     if (rc == OMS_OK) {
         out->resource_kind = "proposals";
         out->resource_id = oms_arena_strdup(ctx->arena, p.id);

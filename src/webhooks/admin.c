@@ -1,3 +1,4 @@
+#include "util/ids.h"
 #include "webhooks/webhooks.h"
 
 #include <curl/curl.h>
@@ -5,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "store/events_sql.h"
 #include "store/store.h"
@@ -17,9 +17,8 @@
 
 void oms_webhook_new_id(char out[48], const char *prefix)
 {
-    unsigned char rnd[12] = {0};
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        memset(rnd, 0, sizeof rnd); /* never: getrandom does not fail for 12 bytes */
+    unsigned char rnd[12];
+    oms_random_bytes(rnd, sizeof rnd);
     size_t n = strlen(prefix);
     memcpy(out, prefix, n);
     oms_hex(out + n, rnd, sizeof rnd);
@@ -235,11 +234,7 @@ int oms_webhook_create(oms_ctx *ctx, const oms_webhook_input *in, json_t **out, 
     if (rc)
         return rc;
     unsigned char key[24];
-    if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key) {
-        free(s.types);
-        free(s.branches);
-        return oms_err_set(err, OMS_EINTERNAL, "no randomness");
-    }
+    oms_random_bytes(key, sizeof key);
     memcpy(s.secret, "whsec_", 6);
     EVP_EncodeBlock((unsigned char *)s.secret + 6, key, sizeof key);
     oms_change_spec spec = {.action = "webhook.create", .step = create_step, .arg = &s};

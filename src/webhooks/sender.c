@@ -1,3 +1,4 @@
+#include "util/ids.h"
 #include "webhooks/sender.h"
 
 #include <curl/curl.h>
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "events/events.h"
@@ -186,9 +186,8 @@ static int64_t backoff(int attempts)
         d *= 2;
     if (d > MAX_DELAY_MS)
         d = MAX_DELAY_MS;
-    unsigned int r = 0;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-        r = 0;
+    unsigned int r;
+    oms_random_bytes(&r, sizeof r);
     return d / 2 + (int64_t)((double)d * (r / 4294967296.0)); /* jitter: [d/2, 3d/2) */
 }
 
@@ -401,9 +400,8 @@ int oms_webhook_sender_start(struct oms_store *store, const struct oms_config *c
         g.nworkers = MAX_WORKERS;
     char host[32] = {0};
     gethostname(host, sizeof host - 1);
-    unsigned int r = 0;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-        r = (unsigned int)getpid();
+    unsigned int r;
+    oms_random_bytes(&r, sizeof r);
     snprintf(g.owner, sizeof g.owner, "%s:%d:%08x", host, (int)getpid(), r);
     oms_dbconn *c;
     int rc = oms_db_conn(store->db, &c, err);

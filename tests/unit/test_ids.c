@@ -12,7 +12,7 @@
 static void shape_is_32_lowercase_hex(void)
 {
     char id[33];
-    CHECK(oms_time_ordered_id(id));
+    oms_time_ordered_id(id);
     CHECK_EQ_INT(strlen(id), 32);
     for (int i = 0; i < 32; i++)
         CHECK(isxdigit((unsigned char)id[i]) && !isupper((unsigned char)id[i]));
@@ -22,7 +22,7 @@ static void prefix_is_the_clock_in_ms(void)
 {
     int64_t before = oms_now_ms();
     char id[33];
-    CHECK(oms_time_ordered_id(id));
+    oms_time_ordered_id(id);
     int64_t after = oms_now_ms();
     char prefix[13];
     memcpy(prefix, id, 12);
@@ -34,10 +34,10 @@ static void prefix_is_the_clock_in_ms(void)
 static void later_ids_sort_after_earlier_ones(void)
 {
     char prev[33], cur[33];
-    CHECK(oms_time_ordered_id(prev));
+    oms_time_ordered_id(prev);
     for (int i = 0; i < 5; i++) {
         usleep(2000); /* a later millisecond */
-        CHECK(oms_time_ordered_id(cur));
+        oms_time_ordered_id(cur);
         CHECK(strcmp(prev, cur) < 0);
         memcpy(prev, cur, sizeof cur);
     }
@@ -48,13 +48,45 @@ static void ids_of_one_millisecond_differ(void)
     enum { N = 2000 };
     static char ids[N][33];
     for (int i = 0; i < N; i++)
-        CHECK(oms_time_ordered_id(ids[i]));
+        oms_time_ordered_id(ids[i]);
     int same_ms = 0;
     for (int i = 1; i < N; i++) {
         same_ms += memcmp(ids[i], ids[i - 1], 12) == 0;
         CHECK(strcmp(ids[i], ids[i - 1]) != 0);
     }
     CHECK(same_ms > 0); /* the loop made several ids within one millisecond */
+}
+
+static void random_ids_carry_the_prefix_and_32_hex_digits(void)
+{
+    char a[40], b[40];
+    CHECK(oms_random_available());
+    oms_random_id(a, "acl_");
+    oms_random_id(b, "acl_");
+    CHECK_EQ_INT(strlen(a), 36);
+    CHECK(strncmp(a, "acl_", 4) == 0);
+    for (int i = 4; i < 36; i++)
+        CHECK(isxdigit((unsigned char)a[i]) && !isupper((unsigned char)a[i]));
+    CHECK(strcmp(a, b) != 0);
+}
+
+static void random_bytes_fill_the_whole_buffer(void)
+{
+    /* 256 bytes, the largest request: a buffer left zero anywhere would show
+     * as a run of zero bytes no generator gives in three tries */
+    unsigned char buf[256];
+    int full = 0;
+    for (int round = 0; round < 3; round++) {
+        memset(buf, 0, sizeof buf);
+        oms_random_bytes(buf, sizeof buf);
+        int zero_run = 0, longest = 0;
+        for (size_t i = 0; i < sizeof buf; i++) {
+            zero_run = buf[i] ? 0 : zero_run + 1;
+            longest = zero_run > longest ? zero_run : longest;
+        }
+        full += longest < 4;
+    }
+    CHECK(full == 3);
 }
 
 int main(void)
@@ -64,6 +96,8 @@ int main(void)
         T(prefix_is_the_clock_in_ms),
         T(later_ids_sort_after_earlier_ones),
         T(ids_of_one_millisecond_differ),
+        T(random_ids_carry_the_prefix_and_32_hex_digits),
+        T(random_bytes_fill_the_whole_buffer),
     };
     return T_RUN("ids", cases);
 }
