@@ -53,6 +53,40 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid):
+    """The server's CPU seconds by thread role: /proc/PID/task/*/comm names
+    (oms-handler, oms-audit, oms-checkpoint, ...; "oms" is the event loop
+    and the main thread) summed over the threads of that name."""
+    out, tick = {}, os.sysconf("SC_CLK_TCK")
+    base = f"/proc/{pid}/task"
+    for tid in os.listdir(base):
+        try:
+            with open(f"{base}/{tid}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def handler_cpu(srv):
+    """oms_http_handler_cpu_seconds_total by 'METHOD route' (/metrics)."""
+    r = srv.get("/metrics", headers=srv.auth("soak-metrics", ("service_account",)))
+    out = {}
+    if r.status != 200:
+        return out
+    for line in r.body.split("\n"):
+        if not line.startswith("oms_http_handler_cpu_seconds_total{"):
+            continue
+        labels, value = line.rsplit(" ", 1)
+        kv = dict(part.split("=", 1) for part in labels[labels.index("{") + 1:-1].split('",'))
+        key = f"{kv.get('method', '?').strip(chr(34))} {kv.get('route', '?').strip(chr(34))}"
+        out[key] = out.get(key, 0.0) + float(value)
+    return out
+
+
 def machine_cpu():
     """(steal, total) jiffies of all CPUs (/proc/stat): time the host gave
     this machine's virtual CPUs to someone else, against all of it."""
@@ -237,6 +271,7 @@ def main():
               f"in {time.time() - t:.1f} s; {cfg.writers} writers, {cfg.readers} readers, {min(cfg.reviewers, 1)} reviewer, 1 locker, "
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
+        split = []  # per boundary: (server CPU s by thread role, handler CPU s by route)
         ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU,
         #               disk sectors read and written, % of the SQLite file cached)
 
@@ -244,6 +279,7 @@ def main():
             ticks.append((time.monotonic(), rss_mb(srv.proc.pid), db_bytes(srv), sw.commit_count(srv),
                           cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu(), disk_sectors(),
                           db_cached_pct(srv)))
+            split.append((thread_cpu(srv.proc.pid), handler_cpu(srv)))
             if k:
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
@@ -258,6 +294,7 @@ def main():
                 p.stop()
         verify = sw.audit_verify(srv)
         failures += report(backend, res, ticks, verify, probe, sync, mem)
+        report_cpu_split(res, ticks, split)
         if srv.proc.poll() is not None:
             failures.append(f"the server exited ({srv.proc.returncode})")
     finally:
@@ -279,6 +316,34 @@ def db_cached_pct(srv):
         return 100.0 * int(out[0]) / max(int(out[1]), 1)
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         return None
+
+
+def report_cpu_split(res, ticks, split, top=10):
+    """Where the server's CPU went, per interval: by thread role (all of
+    it) and, of the handler threads' share, by route (the `top` routes of
+    the run), in ms of CPU per second of wall time (1000 = one core)."""
+    if len(split) < 2:
+        return
+    unit = "min" if res.interval == 60 else "interval"
+    n = len(split) - 1
+    walls = [max(ticks[b][0] - ticks[b - 1][0], 1e-9) for b in range(1, len(ticks))]
+
+    def table(title, index):
+        keys = set()
+        for sp in split:
+            keys |= set(sp[index])
+        total = {k: split[-1][index].get(k, 0.0) - split[0][index].get(k, 0.0) for k in keys}
+        rows = sorted((k for k in keys if total[k] > 0), key=lambda k: -total[k])[:top]
+        print(f"\n{title}: CPU ms per second of wall time, per {unit} (1000 = one core)")
+        print(f"| | " + " | ".join(f"{unit} {b + 1}" for b in range(n)) + " | run total s |")
+        print("|---|" + "---|" * (n + 1))
+        for k in rows:
+            cells = [1000 * (split[b][index].get(k, 0.0) - split[b - 1][index].get(k, 0.0)) / walls[b - 1]
+                     for b in range(1, n + 1)]
+            print(f"| {k} | " + " | ".join(f"{c:.0f}" for c in cells) + f" | {total[k]:.1f} |")
+
+    table("server CPU by thread", 0)
+    table("handler threads' CPU by route (inline answers excluded)", 1)
 
 
 def report(backend, res, ticks, verify, probe, sync, mem):

@@ -33,6 +33,7 @@
 #include "infra/log.h"
 #include "util/alloc.h"
 #include "util/time.h"
+#include "util/thread.h"
 
 #define MAX_BATCH 1024
 #define DEFAULT_WAIT_MS 10000
@@ -307,6 +308,7 @@ static int write_late(gc_entry **late, size_t n, const oms_audit_event **evs, om
 
 static void *writer(void *arg)
 {
+    oms_thread_name("oms-audit");
     (void)arg;
     oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     const oms_audit_event **evs = oms_xmalloc(MAX_BATCH * sizeof *evs);

@@ -24,6 +24,7 @@
 #include "infra/log.h"
 #include "util/alloc.h"
 #include "util/encoding.h"
+#include "util/thread.h"
 
 #define MAX_KEYS 64
 #define MAX_RSA_BITS 16384
@@ -791,6 +792,7 @@ static void deadline_ts(struct timespec *ts, int64_t at_ms)
 
 static void *refresher(void *p)
 {
+    oms_thread_name("oms-jwks");
     oms_jwks *j = p;
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {

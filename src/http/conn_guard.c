@@ -31,6 +31,7 @@
 #include "infra/log.h"
 #include "util/alloc.h"
 #include "util/time.h"
+#include "util/thread.h"
 
 #define NSHARDS 8
 #define SWEEP_NS 100000000LL       /* the sweep's period */
@@ -595,6 +596,7 @@ static void log_summary(oms_conn_guard *g, unsigned long *last)
 
 static void *sweep_main(void *p)
 {
+    oms_thread_name("oms-sweeper");
     oms_conn_guard *g = p;
     unsigned long last[OMS_CUT__COUNT] = {0};
     int64_t next_summary = oms_mono_ns() + SUMMARY_NS;

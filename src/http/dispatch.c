@@ -17,6 +17,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/time.h"
+#include "util/thread.h"
 
 #define LANE_LIMIT 4096         /* bounded refusals waiting in the lane */
 #define IDLE_LOOK_NS 1000000000 /* a refusal thread looks at least once a second */
@@ -82,6 +83,7 @@ static oms_job *pop_lane(oms_dispatch *d)
 
 static void *handler_main(void *p)
 {
+    oms_thread_name("oms-handler");
     oms_dispatch *d = p;
     pthread_mutex_lock(&d->mu);
     for (;;) {
@@ -113,6 +115,7 @@ static void *handler_main(void *p)
 
 static void *refuser_main(void *p)
 {
+    oms_thread_name("oms-refuser");
     oms_dispatch *d = p;
     pthread_mutex_lock(&d->mu);
     for (;;) {

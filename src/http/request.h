@@ -37,6 +37,7 @@ typedef struct oms_request {
     oms_app *app;
     struct MHD_Connection *conn;
     int64_t start_ns;
+    int64_t handler_cpu_ns;    /* CPU its handler-thread jobs used (not an inline answer's) */
 
     /* What arrived. */
     const char *method;

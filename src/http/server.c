@@ -39,6 +39,7 @@
 #include "util/ids.h"
 #include "util/time.h"
 #include "util/alloc.h"
+#include "util/thread.h"
 
 /* Time-ordered (util/ids.h): the audit log's index on request_id grows at
  * its right edge. */
@@ -296,6 +297,7 @@ static void job_run(oms_job *j)
     http_req *h = job_owner(j);
     oms_request *req = &h->r;
     struct MHD_Connection *conn = req->conn;
+    int64_t cpu0 = oms_thread_cpu_ns();
     switch (h->kind) {
     case JOB_HEAD:
         h->phase = oms_pipeline_head(req) ? PH_READY : PH_HEAD_DONE;
@@ -313,6 +315,7 @@ static void job_run(oms_job *j)
         job_refuse(j, OMS_REFUSE_DRAINING);
         return;
     }
+    req->handler_cpu_ns += oms_thread_cpu_ns() - cpu0; /* the connection is suspended: ours alone */
     MHD_resume_connection(conn);
 }
 
@@ -612,7 +615,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         const oms_route *r = req->route;
         long slot = r && r >= oms_app_routes && r < oms_app_routes + oms_app_routes_count ? (long)(r - oms_app_routes)
                                                                                              : -1;
-        oms_metrics_request(slot, req->method, req->status, ms / 1e3);
+        oms_metrics_request(slot, req->method, req->status, ms / 1e3, (double)req->handler_cpu_ns / 1e9);
         monitor_answer(req);
     }
     else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR && cut == OMS_CUT_NONE)
@@ -952,6 +955,7 @@ typedef struct {
 
 static void *watchdog(void *p)
 {
+    oms_thread_name("oms-watchdog");
     watchdog_arg *w = p;
     for (;;) {
         int64_t left = w->until_ns - oms_mono_ns();

@@ -56,6 +56,7 @@ static unsigned long histogram_count(const histogram *h)
 typedef struct {
     atomic_ulong by_class[6]; /* index status/100; 0: no status (the client went away first) */
     histogram latency;
+    atomic_ullong handler_cpu_ns; /* thread CPU of its handler-thread jobs */
 } route_stats;
 
 /* Requests no route matched, by method: a fixed set, so a client cannot
@@ -108,12 +109,15 @@ static route_stats *stats_for(long route_slot, const char *method)
     return &g_unmatched[m];
 }
 
-void oms_metrics_request(long route_slot, const char *method, int status, double seconds)
+void oms_metrics_request(long route_slot, const char *method, int status, double seconds, double handler_cpu_seconds)
 {
     route_stats *s = stats_for(route_slot, method);
     int cls = status >= 100 && status <= 599 ? status / 100 : 0;
     atomic_fetch_add_explicit(&s->by_class[cls], 1, memory_order_relaxed);
     observe(&s->latency, seconds);
+    if (handler_cpu_seconds > 0)
+        atomic_fetch_add_explicit(&s->handler_cpu_ns, (unsigned long long)(handler_cpu_seconds * 1e9),
+                                  memory_order_relaxed);
 }
 
 void oms_metrics_auth_failure(oms_authfail reason)
@@ -272,6 +276,16 @@ void oms_metrics_text_requests(oms_mtext *b, const oms_metrics_route *routes, si
             continue;
         route_labels(&l, &rs[i]); /* NUL-terminated by vsnprintf */
         emit_histogram(b, "oms_http_request_duration_seconds", oms_buf_str(&l), &rs[i].s->latency);
+    }
+    emit_family(b, "oms_http_handler_cpu_seconds_total", "counter",
+                "CPU time handler threads spent on requests, by method and route pattern (reads answered inline on "
+                "the event loop are not counted: timing them would cost the cheapest requests two system calls).");
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long ns = atomic_load_explicit(&rs[i].s->handler_cpu_ns, memory_order_relaxed);
+        if (!ns)
+            continue;
+        route_labels(&l, &rs[i]);
+        emit(b, "oms_http_handler_cpu_seconds_total{%.*s} %.6f\n", (int)l.len, oms_buf_str(&l), (double)ns / 1e9);
     }
     oms_buf_free(&l);
 }

@@ -29,7 +29,7 @@ typedef enum { OMS_LOCKWAIT_WRITE, OMS_LOCKWAIT_ACQUIRE, OMS_LOCKWAIT__COUNT } o
 /* Called once per finished request (access-log time): `route_slot` is the
  * matched route's index in the route table, -1 when no route matched (the
  * request then counts by `method`); `status` 0 when no answer was sent. */
-void oms_metrics_request(long route_slot, const char *method, int status, double seconds);
+void oms_metrics_request(long route_slot, const char *method, int status, double seconds, double handler_cpu_seconds);
 void oms_metrics_auth_failure(oms_authfail reason);
 void oms_metrics_denial(void);
 /* A request answered on the event loop (http/pipeline.h oms_pipeline_try_inline). */

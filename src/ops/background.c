@@ -9,6 +9,7 @@
 #include "store/db.h"
 #include "util/alloc.h"
 #include "util/time.h"
+#include "util/thread.h"
 
 static struct {
     pthread_t thread;
@@ -19,6 +20,7 @@ static struct {
 
 static void *loop(void *p)
 {
+    oms_thread_name("oms-tasks");
     oms_db_count_as_background(); /* /metrics oms_db_roundtrips_total{source="background"} */
     oms_app *app = p;
     int64_t *next = oms_xcalloc((size_t)oms_tasks_count + 1, sizeof *next);

@@ -20,6 +20,7 @@
 #include "infra/config.h"
 #include "store/store.h"
 #include "util/time.h"
+#include "util/thread.h"
 
 /* A result this young is answered as is. */
 #define FRESH_MS 100
@@ -47,6 +48,7 @@ static int64_t min_free_bytes(const oms_config *cfg)
 
 static void *prober(void *arg)
 {
+    oms_thread_name("oms-health");
     (void)arg;
     oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     oms_store *store = g.store;

@@ -24,6 +24,7 @@
 #include "util/encoding.h"
 #include "util/time.h"
 #include "vcs/snapshot.h"
+#include "util/thread.h"
 
 /* Percent of the whole job at each phase's start (the build is most of it). */
 #define PCT_BUILD 2.0
@@ -783,6 +784,7 @@ static int switch_over(builder *b)
 
 static void *builder_main(void *p)
 {
+    oms_thread_name("oms-index");
     builder *b = p;
     oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     int rc = oms_db_conn(b->store->db, &b->c, &b->err);

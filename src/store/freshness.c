@@ -9,6 +9,7 @@
 #include "store/acl_sql.h"
 #include "util/alloc.h"
 #include "util/flight.h"
+#include "util/thread.h"
 
 /* One flight per (database, branch), never freed: a process knows few
  * branches; past MAX_FLIGHTS a request reads for itself. */
@@ -218,6 +219,7 @@ static bool read_for_parked(void)
 
 static void *reader_main(void *arg)
 {
+    oms_thread_name("oms-freshness");
     (void)arg;
     pthread_mutex_lock(&g_reader_mu);
     while (!g_reader_stop) {

@@ -29,6 +29,7 @@
 
 #include "infra/metrics.h"
 #include "util/alloc.h"
+#include "util/thread.h"
 
 #define BEHIND_FACTOR 4
 #define TAIL_FRAMES 64
@@ -50,6 +51,7 @@ static oms_sqlite_ckpt *g_list;
 
 static void *run(void *p)
 {
+    oms_thread_name("oms-checkpoint");
     oms_sqlite_ckpt *k = p;
     sqlite3 *db = NULL;
     /* its own handle: a checkpoint never waits for a connection's owner */

@@ -22,6 +22,7 @@
 #include "util/glob.h"
 #include "util/time.h"
 #include "webhooks/webhooks.h"
+#include "util/thread.h"
 
 #define MAX_WORKERS 16
 #define RETRY_WINDOW_MS (24LL * 3600 * 1000)
@@ -329,6 +330,7 @@ static void rest(int ms)
  * the feed and the other subscriptions back. */
 static void *sequencer(void *arg)
 {
+    oms_thread_name("oms-webhook-seq");
     (void)arg;
     oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     oms_error err;
@@ -357,6 +359,7 @@ static void *sequencer(void *arg)
 
 static void *worker(void *arg)
 {
+    oms_thread_name("oms-webhook");
     (void)arg;
     oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     oms_error err;

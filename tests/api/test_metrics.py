@@ -348,6 +348,26 @@ def test_metrics_request_histogram_counts_every_request(ctx):
             assert total == x.value, (x.labels, total, x.value)
 
 
+def test_metrics_handler_cpu_by_route(ctx):
+    """A write runs on a handler thread: its route's CPU counter grows, by
+    less than the wall time the writes took (a thread cannot use more CPU
+    than the time it ran)."""
+    srv = ctx.server
+    _branch(srv, "mx/cpu")
+    route = dict(method="POST", route="/api/v1/schemas/{branch}/{kind}")
+    s0 = Scrape(srv)
+    t0 = time.monotonic()
+    for i in range(20):
+        _prop(srv, f"Cpu{i}", branch="mx/cpu")
+    wall = time.monotonic() - t0
+    s1 = _until(srv, lambda s: s.value("oms_http_handler_cpu_seconds_total", **route) >
+                s0.value("oms_http_handler_cpu_seconds_total", **route))
+    used = s1.value("oms_http_handler_cpu_seconds_total", **route) - \
+        s0.value("oms_http_handler_cpu_seconds_total", **route)
+    assert 0 < used < wall, (used, wall)
+    assert s1.types.get("oms_http_handler_cpu_seconds_total") == "counter"
+
+
 # ---- audit ----
 
 def test_metrics_audit_write_histogram(ctx):
