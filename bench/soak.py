@@ -108,6 +108,40 @@ def page_cache_events():
     return v.get("drop_pagecache", 0), v.get("workingset_refault_file", 0), v.get("pgmajfault", 0)
 
 
+def proactive_reclaim():
+    """The machine's DAMON schemes that page memory out (a VM's own agent
+    sets them up to hand idle memory back to its host): one line each,
+    or None. Under one, database pages no request touched for the
+    scheme's minimum age leave the page cache while memory is free, and
+    the next read of them goes to the disk."""
+    base = "/sys/kernel/mm/damon/admin/kdamonds"
+    lines = []
+    try:
+        for k in sorted(os.listdir(base)):
+            if not k.isdigit() or open(f"{base}/{k}/state").read().strip() != "on":
+                continue
+            for ctx in sorted(os.listdir(f"{base}/{k}/contexts")):
+                c = f"{base}/{k}/contexts/{ctx}"
+                if not ctx.isdigit():
+                    continue
+                aggr_us = int(open(f"{c}/monitoring_attrs/intervals/aggr_us").read())
+                for sc in sorted(os.listdir(f"{c}/schemes")):
+                    if not sc.isdigit():
+                        continue
+                    d = f"{c}/schemes/{sc}"
+                    action = open(f"{d}/action").read().strip()
+                    if action != "pageout":
+                        continue
+                    age = int(open(f"{d}/access_pattern/age/min").read()) * aggr_us / 1e6
+                    quota = int(open(f"{d}/quotas/bytes").read()) / 2**20
+                    every = int(open(f"{d}/quotas/reset_interval_ms").read())
+                    lines.append(f"DAMON {open(f'{c}/operations').read().strip()} pageout of memory idle >= "
+                                 f"{age:g} s, at most {quota:g} MiB per {every} ms")
+    except (OSError, ValueError):
+        pass
+    return "; ".join(lines) or None
+
+
 def machine_cpu():
     """(steal, total) jiffies of all CPUs (/proc/stat): time the host gave
     this machine's virtual CPUs to someone else, against all of it."""
@@ -295,6 +329,7 @@ def main():
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
         split = []  # per boundary: (server CPU s by thread role, handler CPU s by route)
+        print(f"soak[{backend}]: proactive reclaim on this machine: {proactive_reclaim() or 'none'}", flush=True)
         ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU,
         #               disk sectors read and written, % of the SQLite file cached)
 
