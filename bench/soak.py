@@ -37,6 +37,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "api"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import db_residency  # noqa: E402
 import harness  # noqa: E402
 import soak_workload as sw  # noqa: E402
 
@@ -329,6 +330,7 @@ def main():
               f"1 auditor (closed loop, one keep-alive connection each); {minutes:g} min in {interval:g} s intervals",
               flush=True)
         split = []  # per boundary: (server CPU s by thread role, handler CPU s by route)
+        resident = []  # per boundary: the SQLite file's pages in the page cache (db_residency)
         print(f"soak[{backend}]: proactive reclaim on this machine: {proactive_reclaim() or 'none'}", flush=True)
         ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU,
         #               disk sectors read and written, % of the SQLite file cached)
@@ -338,6 +340,8 @@ def main():
                           cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu(), disk_sectors(),
                           db_cached_pct(srv)))
             split.append((thread_cpu(srv.proc.pid),) + handler_cpu(srv) + (page_cache_events(),))
+            if srv.backend == "sqlite":
+                resident.append(db_residency.snapshot(srv.db_path))
             if k:
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
@@ -353,6 +357,8 @@ def main():
         verify = sw.audit_verify(srv)
         failures += report(backend, res, ticks, verify, probe, sync, mem, warm)
         report_cpu_split(res, ticks, split)
+        if resident:
+            db_residency.report(srv.db_path, resident, "min" if interval == 60 else "interval")
         if srv.proc.poll() is not None:
             failures.append(f"the server exited ({srv.proc.returncode})")
     finally:

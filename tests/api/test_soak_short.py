@@ -9,7 +9,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import db_residency  # noqa: E402
 import soak_workload as sw  # noqa: E402
+from harness import Skip  # noqa: E402
 
 SECONDS, INTERVAL = 30, 10
 
@@ -35,3 +37,38 @@ def test_short_soak(ctx):
     verify = sw.audit_verify(srv)
     assert verify.get("ok") is True, verify
     assert srv.proc.poll() is None, srv.read_log()[-2000:]
+
+
+def test_soak_residency_maps_pages_to_btrees(ctx):
+    """The soak's page-cache instrument (bench/db_residency.py) on a real
+    server's database: one entry per OS page of the file, every database
+    page owned by a named B-tree, and a report with the tables OMS writes."""
+    if ctx.backend != "sqlite":
+        raise Skip("the instrument reads the SQLite file; PostgreSQL's files are the server's")
+    srv = ctx.new_server(env={"OMS_LOG_LEVEL": "warn"})
+    cfg = sw.Config(seed_types=50, writers=1, readers=1)
+    sw.seed(srv, cfg)
+    first = db_residency.snapshot(srv.db_path)
+    sw.run(srv, cfg, 4, 2)
+    second = db_residency.snapshot(srv.db_path)
+    size = os.path.getsize(srv.db_path)
+    assert first is not None and second is not None
+    assert len(second) == (size + db_residency.OS_PAGE - 1) // db_residency.OS_PAGE, (len(second), size)
+    assert sum(b & 1 for b in second) > 0, "mincore reported no page of a file the server is using"
+    page_size, owner = db_residency.btree_of_pages(srv.db_path)
+    assert owner.get(1) == "sqlite_schema", owner.get(1)
+    names = set(owner.values())
+    for table in ("objects", "commits", "audit_events", "tree_nodes"):
+        assert table in names, (table, sorted(names)[:20])
+    # pages past the file's end are in the write-ahead log only, not yet checkpointed
+    file_pages = size // page_size
+    assert min(owner) == 1 and sum(1 for p in owner if p <= file_pages) >= len(owner) // 2, (len(owner), file_pages)
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        db_residency.report(srv.db_path, [first, second], "interval")
+    text = out.getvalue()
+    assert "| B-tree | MB | resident % | interval 1 |" in text, text[:500]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| B-tree")]
+    assert len(rows) == min(12, len(names)), (len(rows), len(names), text[:2000])
