@@ -59,6 +59,16 @@ set -- $(pgb adv adv.sql); pg_p50=$1 pg_p99=$2 pg_tps=$3
 echo "pgbench SELECT pg_try_advisory_xact_lock (1 client, ${PGB_SECONDS}s): p50 ${pg_p50} us, p99 ${pg_p99} us, ${pg_tps} tps"
 set -- $(pgb floor floor.sql); fl_p50=$1 fl_p99=$2 fl_tps=$3
 echo "pgbench BEGIN; advisory lock; INSERT; COMMIT (1 client, ${PGB_SECONDS}s): p50 ${fl_p50} us, p99 ${fl_p99} us, ${fl_tps} tps"
+# The machine's own hand-off cost: every lock change crosses processes and
+# threads several times (client, event loop, handler, database and back),
+# and machines differ most here (docs/BENCHMARKS.md round 21). `perf bench
+# sched pipe`: two processes passing a byte back and forth, microseconds per
+# round trip, on whichever cores the scheduler picks and on one core.
+if command -v perf >/dev/null 2>&1; then
+  wake_any=$(perf bench sched pipe -l 50000 2>/dev/null | awk '/usecs\/op/ { print $1 }')
+  wake_one=$(taskset -c 0 perf bench sched pipe -l 50000 2>/dev/null | awk '/usecs\/op/ { print $1 }')
+  echo "process hand-off round trip (perf bench sched pipe): ${wake_any:-?} us across cores, ${wake_one:-?} us on one core"
+fi
 
 run_backend() { # name database-url
   name=$1 url=$2 port=$(free_port)
