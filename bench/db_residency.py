@@ -49,6 +49,13 @@ def snapshot(path):
         os.close(fd)
 
 
+def resident_pct(snap):
+    """The share of the file in the page cache, % (None without a snapshot)."""
+    if not snap:
+        return None
+    return 100.0 * sum(b & 1 for b in snap) / len(snap)
+
+
 def btree_of_pages(path):
     """(page size, {database page number: B-tree name}), read through dbstat."""
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -31,7 +31,6 @@ within it was slow because the machine was.
 """
 
 import os
-import subprocess
 import sys
 import time
 
@@ -336,12 +335,13 @@ def main():
         #               disk sectors read and written, % of the SQLite file cached)
 
         def on_tick(k):
+            snap = db_residency.snapshot(srv.db_path) if srv.backend == "sqlite" else None
             ticks.append((time.monotonic(), rss_mb(srv.proc.pid), db_bytes(srv), sw.commit_count(srv),
                           cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu(), disk_sectors(),
-                          db_cached_pct(srv)))
+                          db_residency.resident_pct(snap)))
             split.append((thread_cpu(srv.proc.pid),) + handler_cpu(srv) + (page_cache_events(),))
             if srv.backend == "sqlite":
-                resident.append(db_residency.snapshot(srv.db_path))
+                resident.append(snap)
             if k:
                 print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
                       flush=True)
@@ -366,20 +366,6 @@ def main():
     print(f"soak[{backend}]: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)))
     print(f"soak: {0 if failures else 1} passed, {1 if failures else 0} failed")
     sys.exit(1 if failures else 0)
-
-
-def db_cached_pct(srv):
-    """SQLite: the share of the database file in the page cache (fincore,
-    util-linux): below 100, the disk reads a minute shows are the
-    database's own pages read again."""
-    if srv.backend != "sqlite" or not os.path.exists(srv.db_path):
-        return None
-    try:
-        out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES,SIZE", srv.db_path],
-                             capture_output=True, text=True, timeout=10).stdout.split()
-        return 100.0 * int(out[0]) / max(int(out[1]), 1)
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        return None
 
 
 def report_cpu_split(res, ticks, split, top=10):
