@@ -13,6 +13,7 @@
 
 #include "store/db_driver.h"
 #include "store/sqlite_checkpointer.h"
+#include "store/sqlite_pcache.h"
 #include "util/alloc.h"
 
 #define STMT_CACHE 128
@@ -140,6 +141,8 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
 {
     int busy_timeout_ms = opts->busy_timeout_ms;
     make_parent_dirs(dsn);
+    /* before SQLite initialises, at the first open (sqlite_pcache.h) */
+    oms_sqlite_pcache_install();
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(dsn, &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -11,7 +11,7 @@ import re
 import sys
 import time
 
-from harness import quote
+from harness import Skip, quote
 
 DEV = ("developer",)
 SVC = ("service_account",)
@@ -35,6 +35,7 @@ REQUIRED = {
     "oms_db_roundtrips_total": "counter",
     "oms_db_freshness_requests_total": "counter",
     "oms_db_freshness_reads_total": "counter",
+    "oms_sqlite_cache_truncations_total": "counter",
     "oms_inflight_requests": "gauge",
     "oms_events_outbox_depth": "gauge",
     "oms_webhook_deliveries_total": "counter",
@@ -409,3 +410,19 @@ def test_metrics_db_pool(ctx):
     s = _until(srv, lambda x: x.value("oms_db_pool_connections_in_use") == 0)
     assert s.value("oms_db_pool_connections_in_use") == 0, s.value("oms_db_pool_connections_in_use")
     assert s.value("oms_db_pool_connections_open") >= 1
+
+
+def test_metrics_sqlite_cache_truncations(ctx):
+    """SQLite: the server's page caches are the wrapper's (installed before
+    SQLite initialised), and a commit's end-of-transaction truncation, with
+    nothing past the database's end, is not passed to SQLite's cache
+    (docs/storage.md "SQLite's page cache")."""
+    srv = ctx.server
+    if srv.backend != "sqlite":
+        raise Skip("a SQLite page cache counter; zero on PostgreSQL")
+    _branch(srv, "mx/pcache")
+    before = Scrape(srv).value("oms_sqlite_cache_truncations_total", outcome="skipped")
+    for i in range(40):
+        _prop(srv, f"Cached{i}", branch="mx/pcache")
+    after = Scrape(srv).value("oms_sqlite_cache_truncations_total", outcome="skipped")
+    assert after >= before + 40, (before, after)
