@@ -63,8 +63,8 @@ void oms_ops_metrics_db(oms_mtext *b)
     oms_mtext_family(b, "oms_db_freshness_reads_total", "counter",
                      "Reads made for them (PostgreSQL: one read serves the requests that arrived while the one before was in flight).");
     oms_mtext_emit(b, "oms_db_freshness_reads_total %llu\n", (unsigned long long)reads);
-    uint64_t passed, skipped, renumbered;
-    oms_sqlite_pcache_counts(&passed, &skipped, &renumbered);
+    uint64_t passed, skipped;
+    oms_sqlite_pcache_counts(&passed, &skipped, NULL);
     oms_mtext_family(b, "oms_sqlite_cache_truncations_total", "counter",
                      "SQLite: page cache truncations at the end of write transactions, passed to SQLite's cache, or "
                      "skipped because no page was at or past the limit (docs/storage.md \"SQLite's page cache\").");

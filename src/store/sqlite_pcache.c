@@ -146,7 +146,10 @@ bool oms_sqlite_pcache_install(void)
 
 void oms_sqlite_pcache_counts(uint64_t *passed, uint64_t *skipped, uint64_t *renumbered)
 {
-    *passed = atomic_load(&g_passed);
-    *skipped = atomic_load(&g_skipped);
-    *renumbered = atomic_load(&g_renumbered);
+    if (passed)
+        *passed = atomic_load(&g_passed);
+    if (skipped)
+        *skipped = atomic_load(&g_skipped);
+    if (renumbered)
+        *renumbered = atomic_load(&g_renumbered);
 }

@@ -28,7 +28,8 @@ bool oms_sqlite_pcache_install(void);
 
 /* Since start (tests, /metrics): truncations passed to pcache1; those not
  * passed (no page at or past the limit); pages renumbered to the temporary
- * number (each left pcache1 a walk to make at its transaction's end). */
+ * number (each left pcache1 a walk to make at its transaction's end). Any
+ * pointer may be NULL. */
 void oms_sqlite_pcache_counts(uint64_t *passed, uint64_t *skipped, uint64_t *renumbered);
 
 #endif
