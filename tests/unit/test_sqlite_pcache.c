@@ -119,6 +119,12 @@ static bool insert_rows(sqlite3 *db, int n, bool keep)
     return ok;
 }
 
+/* One committed transaction of n new rows. */
+static bool commit_rows(sqlite3 *db, int n)
+{
+    return exec(db, "BEGIN") == SQLITE_OK && insert_rows(db, n, true) && exec(db, "COMMIT") == SQLITE_OK;
+}
+
 /* Every row as the model says, and nothing else; and SQLite's own check. */
 static bool matches_model(sqlite3 *db)
 {
@@ -213,9 +219,7 @@ static void the_walk_is_skipped_when_nothing_is_past_the_end(void)
     uint64_t passed0, skipped0, passed1, skipped1, ren0, ren1;
     oms_sqlite_pcache_counts(&passed0, &skipped0, &ren0);
     for (int i = 0; i < 300; i++) {
-        CHECK(exec(g_db, "BEGIN") == SQLITE_OK);
-        CHECK(insert_rows(g_db, 20, true));
-        CHECK(exec(g_db, "COMMIT") == SQLITE_OK);
+        CHECK(commit_rows(g_db, 20));
     }
     oms_sqlite_pcache_counts(&passed1, &skipped1, &ren1);
     /* every commit ended with a truncation that had nothing to drop, and
@@ -238,9 +242,7 @@ static void growth_rolled_back_leaves_no_page_behind(void)
         CHECK(exec(g_db, "ROLLBACK") == SQLITE_OK);
         CHECK(matches_model(g_db));
         /* the same page numbers again, with other contents */
-        CHECK(exec(g_db, "BEGIN") == SQLITE_OK);
-        CHECK(insert_rows(g_db, 1000, true));
-        CHECK(exec(g_db, "COMMIT") == SQLITE_OK);
+        CHECK(commit_rows(g_db, 1000));
         CHECK(matches_model(g_db));
     }
     oms_sqlite_pcache_counts(&passed1, &skipped1, &ren1);
@@ -283,9 +285,7 @@ static void a_vacuum_that_shrinks_the_file_then_growth(void)
     CHECK(exec(g_db, "VACUUM") == SQLITE_OK);
     CHECK(matches_model(g_db));
     for (int i = 0; i < 20; i++) {
-        CHECK(exec(g_db, "BEGIN") == SQLITE_OK);
-        CHECK(insert_rows(g_db, 100, true));
-        CHECK(exec(g_db, "COMMIT") == SQLITE_OK);
+        CHECK(commit_rows(g_db, 100));
     }
     CHECK(matches_model(g_db));
 }
@@ -297,13 +297,9 @@ static void another_connections_commits_are_read(void)
     CHECK(other != NULL);
     CHECK(matches_model(g_db)); /* this connection's cache is warm */
     for (int i = 0; i < 10 && other; i++) {
-        CHECK(exec(other, "BEGIN") == SQLITE_OK);
-        CHECK(insert_rows(other, 300, true));
-        CHECK(exec(other, "COMMIT") == SQLITE_OK);
+        CHECK(commit_rows(other, 300));
         CHECK(matches_model(g_db));
-        CHECK(exec(g_db, "BEGIN") == SQLITE_OK);
-        CHECK(insert_rows(g_db, 100, true));
-        CHECK(exec(g_db, "COMMIT") == SQLITE_OK);
+        CHECK(commit_rows(g_db, 100));
         CHECK(matches_model(other));
     }
     sqlite3_close(other);
