@@ -85,9 +85,9 @@ static void w_rekey(sqlite3_pcache *p, sqlite3_pcache_page *pg, unsigned old_key
     if (new_key == w->temp_key) {
         w->at_temp++;
         atomic_fetch_add_explicit(&g_renumbered, 1, memory_order_relaxed);
-    }
-    else if (new_key > w->max_key)
+    } else if (new_key > w->max_key) {
         w->max_key = new_key;
+    }
 }
 
 static void w_truncate(sqlite3_pcache *p, unsigned limit)
