@@ -8,7 +8,8 @@
  * database's size; while the database is under 1 GiB that size is below
  * the remembered number, and pcache1 walks every slot of its hash table to
  * find pages past the end, of which there are none. With a full 16 MiB
- * writer cache that walk is about a tenth of a one-resource commit's CPU.
+ * writer cache that walk was 5.5 % of a one-client server's samples, about
+ * 120 µs of a 2.2 ms commit (docs/BENCHMARKS.md, round 22).
  *
  * This wraps pcache1 (every call goes to it) and keeps, per cache, an upper
  * bound on the page numbers it can hold, with the renumbering's temporary
