@@ -710,6 +710,7 @@ static int parse_listen(struct sockaddr_storage *ss, const char *listen, oms_err
  * fifth of the CPU of a GET); a header block past it is refused by the
  * library itself and recorded by on_completed. */
 #define OMS_CONN_MEMORY (32 * 1024)
+#define DEFAULT_WORKERS_MAX 64
 
 static void record_lifecycle(oms_app *app, const char *action, const char *detail)
 {
@@ -757,17 +758,24 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     long cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
     long workers = oms_config_int(app->cfg, "OMS_WORKERS");
     if (workers <= 0) {
-        /* A handler thread blocks while its database answers: against
-         * PostgreSQL (another process) four per core keep the cores busy.
-         * SQLite works in-process and has one writer: without group commit
-         * more threads than cores only poll for its lock (p99 of 16
-         * writers: 500 ms at 8 threads); with it, writes queue in-process
-         * and commit in batches, which grow with the writers in flight:
-         * eight per core gave 16 writers 6-11 % more than four
-         * (docs/BENCHMARKS.md, group commit and round 5). */
+        /* A handler thread blocks while its database answers, and a write
+         * waiting for its branch's group commit blocks one too, so the
+         * threads bound a batch's size (src/txn/group_commit.c). With
+         * group commit, eight per core: 16 writers on one branch gained
+         * 6-11 % over four on SQLite (docs/BENCHMARKS.md round 5) and
+         * 7-12 % on PostgreSQL, whose batches grew from 4.2 to 8.1 writes
+         * (round 23). Without it, four per core keep PostgreSQL (another
+         * process) busy, while SQLite's one writer wants one per core
+         * (more only poll for its lock: p99 of 16 writers 500 ms at 8).
+         * At most 64 by default: each thread holds a PostgreSQL connection
+         * (docs/operations.md "Connections to PostgreSQL"), and batches
+         * stop growing long before (32 threads on two cores gave less than
+         * 16). */
         bool sqlite = oms_db_single_writer(app->store->db);
         bool group_commit = oms_config_int(app->cfg, "OMS_GROUP_COMMIT") != 0;
-        workers = sqlite && !group_commit ? cores : sqlite ? 8 * cores : 4 * cores;
+        workers = group_commit ? 8 * cores : sqlite ? cores : 4 * cores;
+        if (workers > DEFAULT_WORKERS_MAX)
+            workers = DEFAULT_WORKERS_MAX;
     }
     /* The event loops only parse, hand over and send: one per core. */
     long loops = cores;
