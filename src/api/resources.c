@@ -23,6 +23,15 @@
 
 /* ---- rendering ---- */
 
+/* Copies s to p (without its NUL): the end. Kind, hashes and the time are
+ * written as they are (never escaped: ASCII hex, names, digits). */
+static char *put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
 /* The stored document plus server data under `meta`, spliced as text so a
  * read never parses the document. */
 /* Appends s as a JSON string (quotes included) at *p; returns the new end.
@@ -64,11 +73,20 @@ static char *render_entry(oms_request *req, const oms_entry *e, const char *bran
     /* e->text is a JSON object with at least api_name: "{...}" */
     memcpy(p, e->text, e->len - 1);
     p += e->len - 1;
-    p += sprintf(p, ",\"meta\":{\"kind\":\"%s\",\"branch\":", kind);
+    p = put(p, ",\"meta\":{\"kind\":\"");
+    p = put(p, kind);
+    p = put(p, "\",\"branch\":");
     p = json_string_at(p, branch);
-    p += sprintf(p, ",\"etag\":\"%s\",\"last_commit\":\"%s\",\"author\":", e->hash, e->commit);
+    p = put(p, ",\"etag\":\"");
+    p = put(p, e->hash);
+    p = put(p, "\",\"last_commit\":\"");
+    p = put(p, e->commit);
+    p = put(p, "\",\"author\":");
     p = json_string_at(p, e->author);
-    p += sprintf(p, ",\"updated_at\":\"%s\"}}", t);
+    p = put(p, ",\"updated_at\":\"");
+    p = put(p, t);
+    p = put(p, "\"}}");
+    *p = '\0';
     *len = (size_t)(p - out);
     return out;
 }
