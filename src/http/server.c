@@ -760,20 +760,19 @@ int oms_server_start(oms_app *app, oms_server **out, oms_error *err)
     if (workers <= 0) {
         /* A handler thread blocks while its database answers, and a write
          * waiting for its branch's group commit blocks one too, so the
-         * threads bound a batch's size (src/txn/group_commit.c). With
-         * group commit, eight per core: 16 writers on one branch gained
-         * 6-11 % over four on SQLite (docs/BENCHMARKS.md round 5) and
-         * 7-12 % on PostgreSQL, whose batches grew from 4.2 to 8.1 writes
-         * (round 23). Without it, four per core keep PostgreSQL (another
-         * process) busy, while SQLite's one writer wants one per core
+         * threads bound a batch's size (src/txn/group_commit.c). SQLite
+         * with group commit: eight per core (16 writers gained 6-11 % over
+         * four: docs/BENCHMARKS.md round 5). PostgreSQL: four per core.
+         * Eight per core there grew batches on one branch from 4.2 to 8.1
+         * writes and 16 writers' commits by 7-12 %, but the mixed soak ran
+         * 5 % slower with them (round 23): more threads run everything
+         * else at once too. SQLite without group commit: one per core
          * (more only poll for its lock: p99 of 16 writers 500 ms at 8).
          * At most 64 by default: each thread holds a PostgreSQL connection
-         * (docs/operations.md "Connections to PostgreSQL"), and batches
-         * stop growing long before (32 threads on two cores gave less than
-         * 16). */
+         * (docs/operations.md "Connections to PostgreSQL"). */
         bool sqlite = oms_db_single_writer(app->store->db);
         bool group_commit = oms_config_int(app->cfg, "OMS_GROUP_COMMIT") != 0;
-        workers = group_commit ? 8 * cores : sqlite ? cores : 4 * cores;
+        workers = sqlite && !group_commit ? cores : sqlite ? 8 * cores : 4 * cores;
         if (workers > DEFAULT_WORKERS_MAX)
             workers = DEFAULT_WORKERS_MAX;
     }

@@ -82,8 +82,8 @@ const oms_cfg_def oms_cfg_table[] = {
      "then the rightmost hop not in the list; from any other peer the header is ignored"},
     {"OMS_LOG_LEVEL", CFG_STRING, "info", 0, 0, false, false, "debug, info, warn or error"},
     {"OMS_WORKERS", CFG_INT, "0", 0, 256, false, false,
-     "handler threads, which run requests that may touch the database (0: eight per core, at most 64; with "
-     "OMS_GROUP_COMMIT=0 four per core on PostgreSQL, one per core on SQLite)"},
+     "handler threads, which run requests that may touch the database (0: four per core on PostgreSQL, eight on "
+     "SQLite, one per core on SQLite with OMS_GROUP_COMMIT=0; at most 64)"},
     /* connections and slow clients (docs/security.md "Slow clients (SPEC §6.5)") */
     {"OMS_MAX_CONNECTIONS", CFG_INT, "4096", 16, 100000, false, false,
      "concurrent connections, at most; at the cap a new connection closes the oldest one that is idle or still "
