@@ -32,8 +32,6 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
-/* The stored document plus server data under `meta`, spliced as text so a
- * read never parses the document. */
 /* Appends s as a JSON string (quotes included) at *p; returns the new end.
  * The buffer was sized for the worst case (6 bytes per input byte + 2). */
 static char *json_string_at(char *p, const char *s)
