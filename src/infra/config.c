@@ -120,7 +120,7 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_SQLITE_WRITER_CACHE_MB", CFG_INT, "16", 0, 4096, false, false,
      "SQLite: MiB of page cache of the one handle every write transaction runs on (it stays warm from one write "
      "to the next; 0: SQLite's default of 2 MiB). Resident memory grows by up to this much as writes fill it "
-     "(docs/storage.md \"SQLite's page cache\")"},
+     "(docs/storage.md \"The WAL (SQLite)\")"},
     {"OMS_SQLITE_CHECKPOINT_PAGES", CFG_INT, "4000", 0, 1000000, false, false,
      "SQLite: past this many pages of write-ahead log a background thread copies it into the database "
      "(PASSIVE; metric oms_sqlite_checkpoints_total); pages written again before then are copied once (0: "
