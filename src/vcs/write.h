@@ -81,7 +81,10 @@ int oms_vcs_run_branch_create_hook(oms_dbconn *c, const char *branch, const char
                                    oms_error *err);
 int oms_vcs_run_branch_delete_hook(oms_dbconn *c, const char *branch, oms_error *err);
 
-/* JSON diff of one resource between two entries (either may be NULL). */
+/* JSON diff of one resource between two entries (either may be NULL; a new
+ * array). Remembered per pair of versions (write.c). */
 json_t *oms_entry_diff(const oms_entry *old_e, const oms_entry *new_e, bool *breaking);
+/* Entry diffs answered from memory, and computed, since the start. */
+void oms_entry_diff_memo_counts(unsigned long *hits, unsigned long *misses);
 
 #endif
