@@ -75,7 +75,7 @@ int oms_vcs_run_branch_delete_hook(oms_dbconn *c, const char *branch, oms_error 
  * 8 MiB. */
 #define FIELD_DIFF_MAX 4096
 static oms_pair_memo_slot g_field_diff_slots[2048];
-static oms_pair_memo g_field_diffs = OMS_PAIR_MEMO_INIT(g_field_diff_slots, FIELD_DIFF_MAX);
+static oms_pair_memo g_field_diffs = OMS_PAIR_MEMO_INIT(g_field_diff_slots, FIELD_DIFF_MAX + 1);
 
 static uint64_t field_diff_tag(oms_kind kind, const oms_entry *o, const oms_entry *n)
 {
@@ -111,17 +111,18 @@ json_t *oms_entry_diff(const oms_entry *old_e, const oms_entry *new_e, bool *bre
     }
     json_t *o = old_e ? json_loadb(old_e->text, old_e->len, 0, NULL) : NULL;
     json_t *n = new_e ? json_loadb(new_e->text, new_e->len, 0, NULL) : NULL;
+    /* a document that did not parse gives no diff worth remembering */
+    bool parsed = (!old_e || o) && (!new_e || n);
     json_t *d = oms_diff_documents(kind, o, n, &br);
     json_decref(o);
     json_decref(n);
     if (breaking)
         *breaking = br;
-    /* a document that did not parse gives no diff worth remembering */
-    if (keyed && d && (!old_e || o) && (!new_e || n)) {
+    if (keyed && parsed && d) {
         char buf[FIELD_DIFF_MAX + 2];
         buf[0] = br ? '1' : '0';
         size_t len = json_dumpb(d, buf + 1, sizeof buf - 1, JSON_COMPACT);
-        if (len > 0 && len <= FIELD_DIFF_MAX)
+        if (len > 0 && len <= FIELD_DIFF_MAX) /* the flag byte and the JSON */
             oms_pair_memo_put(&g_field_diffs, tag, oh, nh, buf, len + 1);
     }
     return d;
