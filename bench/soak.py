@@ -28,9 +28,16 @@ and not judged, each class's lowest throughput ratio at the first minute's
 machine speed (the ratio times the probe's cost in that minute over its
 cost in the first): a minute that fails the verdict while this stays
 within it was slow because the machine was.
+
+SOAK_KEEP_DB=PATH (SQLite): after the verdict the server is stopped and its
+database is copied to PATH, with its log (PATH-wal) and audit key
+(PATH.audit.key), for offline study of a grown database: a server started
+on the copy with that key carries on its audit chain (docs/BENCHMARKS.md
+round 25).
 """
 
 import os
+import shutil
 import sys
 import time
 
@@ -362,10 +369,24 @@ def main():
         if srv.proc.poll() is not None:
             failures.append(f"the server exited ({srv.proc.returncode})")
     finally:
+        keep_database(srv, os.environ.get("SOAK_KEEP_DB"))
         srv.destroy()
     print(f"soak[{backend}]: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)))
     print(f"soak: {0 if failures else 1} passed, {1 if failures else 0} failed")
     sys.exit(1 if failures else 0)
+
+
+def keep_database(srv, path):
+    """SOAK_KEEP_DB: the stopped server's SQLite file, log and audit key."""
+    if not path or srv.backend != "sqlite":
+        return
+    srv.stop()
+    key = os.path.join(os.path.dirname(srv.db_path), "audit.key")
+    for src, dst in ((srv.db_path, path), (srv.db_path + "-wal", path + "-wal"), (key, path + ".audit.key")):
+        if os.path.exists(src):
+            shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)
+    print(f"soak[sqlite]: database kept as {path}", flush=True)
 
 
 def report_cpu_split(res, ticks, split, top=10):
