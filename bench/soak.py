@@ -369,8 +369,10 @@ def main():
         if srv.proc.poll() is not None:
             failures.append(f"the server exited ({srv.proc.returncode})")
     finally:
-        keep_database(srv, os.environ.get("SOAK_KEEP_DB"))
-        srv.destroy()
+        try:
+            keep_database(srv, os.environ.get("SOAK_KEEP_DB"))
+        finally:
+            srv.destroy()
     print(f"soak[{backend}]: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)))
     print(f"soak: {0 if failures else 1} passed, {1 if failures else 0} failed")
     sys.exit(1 if failures else 0)
