@@ -384,6 +384,10 @@ def keep_database(srv, path):
         return
     srv.stop()
     key = os.path.join(os.path.dirname(srv.db_path), "audit.key")
+    # a log or index left at PATH by an earlier copy would be replayed onto this one
+    for stale in (path + "-wal", path + "-shm"):
+        if os.path.exists(stale):
+            os.remove(stale)
     for src, dst in ((srv.db_path, path), (srv.db_path + "-wal", path + "-wal"), (key, path + ".audit.key")):
         if os.path.exists(src):
             shutil.copyfile(src, dst)
