@@ -33,9 +33,15 @@ static void lock_event(oms_lock_change *out, int status, json_t *detail)
 
 /* ---- acquire ---- */
 
+/* Inserts tried again after a conflict that ended meanwhile (each retry
+ * needs another release or expiry to land between two statements). */
+#define ACQUIRE_RETRIES 3
+
 /* Why the guarded insert inserted nothing: OMS_ENOTFOUND or OMS_ECONFLICT;
- * OMS_EINTERNAL when the C rule finds no conflict after all (a bug in one
- * of the two rules: refuse rather than guess). */
+ * OMS_OK when the C rule finds no conflict now. The scan is a statement of
+ * its own: on PostgreSQL a release or an expiry (which take no advisory
+ * lock) may have ended the conflicting lock since the insert looked, and
+ * the insert is then tried again (oms_lock_acquire_tx). */
 static int explain_refusal(oms_dbconn *c, oms_ctx *ctx, const oms_lock *l, oms_error *err)
 {
     oms_dbres *r = NULL;
@@ -60,7 +66,7 @@ static int explain_refusal(oms_dbconn *c, oms_ctx *ctx, const oms_lock *l, oms_e
     }
     if (json_array_size(conflicts) == 0) {
         json_decref(conflicts);
-        return oms_err_set(err, OMS_EINTERNAL, "lock conflict rules disagree");
+        return OMS_OK;
     }
     oms_metrics_lock_wait(OMS_LOCKWAIT_ACQUIRE);
     oms_ctx_problem_extra(ctx, json_pack("{s:o}", "conflicts", conflicts));
@@ -115,8 +121,18 @@ int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_adm
     if (protected_branch &&
         (rc = admin(ctx, arg, l->branch, json_pack("{s:s,s:b}", "scope", l->scope, "branch_protected", 1), err)))
         return rc;
-    if (!inserted)
-        return explain_refusal(c, ctx, l, err);
+    /* A refusal the scan cannot explain means the conflict ended between
+     * the two statements: the insert is tried again, still under the
+     * branch's lock. One that stays unexplained is a bug in one of the two
+     * rules: refused rather than guessed. */
+    for (int attempt = 0; !inserted; attempt++) {
+        if ((rc = explain_refusal(c, ctx, l, err)) != OMS_OK)
+            return rc;
+        if (attempt == ACQUIRE_RETRIES)
+            return oms_err_set(err, OMS_EINTERNAL, "lock conflict rules disagree");
+        if ((rc = oms_store_lock_insert(c, &row, &inserted, &now, &token, err)) != OMS_OK)
+            return rc;
+    }
     l->fencing_token = token;
     l->acquired_at = l->last_heartbeat_at = now;
     l->expires_at = now + ttl_ms;
