@@ -83,7 +83,7 @@ static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
 static atomic_size_t g_diff_bytes;
 static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
 static _Atomic uint64_t g_checkpoints[2]; /* src/store/sqlite_checkpointer.c: by a committer, in the background */
-static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_reruns; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
+static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -336,11 +336,12 @@ void oms_metrics_snapshot_lookup(oms_snap_path path, int hit)
 void oms_metrics_snapshot_cache_bytes(size_t bytes) { atomic_store_explicit(&g_snap_bytes, bytes, memory_order_relaxed); }
 void oms_metrics_snapshot_cache_limit(size_t bytes) { atomic_store_explicit(&g_snap_limit, bytes, memory_order_relaxed); }
 void oms_metrics_diff_cache_bytes(size_t bytes) { atomic_store_explicit(&g_diff_bytes, bytes, memory_order_relaxed); }
-void oms_metrics_group_commit(unsigned changes, unsigned carried)
+void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks)
 {
     atomic_fetch_add_explicit(&g_group_batches, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_group_changes, changes, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_group_carried, carried, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_group_locks, locks, memory_order_relaxed);
 }
 
 void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_reruns, 1, memory_order_relaxed); }
@@ -373,10 +374,15 @@ static void text_snapshots(oms_mtext *b)
     emit_family(b, "oms_diff_cache_bytes", "gauge", "Bytes of diff text held by the diff cache (bounded by OMS_DIFF_CACHE_MB).");
     emit(b, "oms_diff_cache_bytes %zu\n", atomic_load_explicit(&g_diff_bytes, memory_order_relaxed));
     emit_family(b, "oms_group_commits_total", "counter",
-                "Transactions that committed several writes of one branch together (group commit).");
+                "Transactions that committed several changes together (group commit): writes of one branch; on "
+                "SQLite, whose file has one writer, any writes and lock changes.");
     emit(b, "oms_group_commits_total %lu\n", atomic_load_explicit(&g_group_batches, memory_order_relaxed));
-    emit_family(b, "oms_group_commit_writes_total", "counter", "Writes run inside those transactions.");
+    emit_family(b, "oms_group_commit_writes_total", "counter", "Changes run inside those transactions.");
     emit(b, "oms_group_commit_writes_total %lu\n", atomic_load_explicit(&g_group_changes, memory_order_relaxed));
+    emit_family(b, "oms_group_commit_lock_changes_total", "counter",
+                "Lock changes (acquire, heartbeat, extend, release) among them. SQLite only: on PostgreSQL a lock "
+                "change commits in a transaction of its own.");
+    emit(b, "oms_group_commit_lock_changes_total %lu\n", atomic_load_explicit(&g_group_locks, memory_order_relaxed));
     emit_family(b, "oms_group_commit_carried_total", "counter",
                 "Writes of those transactions that followed a write of their branch and reused what it read (the "
                 "branch row, no live lock): one round trip fewer each.");

@@ -53,9 +53,10 @@ void oms_metrics_snapshot_cache_bytes(size_t bytes);
 void oms_metrics_snapshot_cache_limit(size_t bytes);
 /* The bytes of diff text the diff cache holds (a gauge). */
 void oms_metrics_diff_cache_bytes(size_t bytes);
-/* A group commit's transaction ran `changes` writes, `carried` of them on
- * what the write before them read (txn/group_commit.c). */
-void oms_metrics_group_commit(unsigned changes, unsigned carried);
+/* A group commit's transaction ran `changes` changes, `carried` of them on
+ * what the write before them read, `locks` of them lock changes
+ * (txn/group_commit.c). */
+void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks);
 /* A group transaction whose statements sent ahead failed, run again. */
 void oms_metrics_group_commit_rerun(void);
 /* SQLite: the write-ahead log reset by the wal-reset task (store/db.c). */

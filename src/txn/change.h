@@ -70,7 +70,10 @@ typedef struct {
     /* The change may share a transaction with other changes of its branch
      * (group commit, txn/group_commit.h): its step reads the branch row
      * inside the transaction and moves the head by compare-and-swap, so it
-     * builds on whatever the change before it in the group committed. */
+     * builds on whatever the change before it in the group committed; or,
+     * on a backend with one writer, it reads everything it decides on
+     * inside the transaction (a lock change), where the group is one for
+     * all changes and needs no branch. */
     bool groupable;
 } oms_change_spec;
 

@@ -200,7 +200,7 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body)
             run_attempt(c, batch, n, body, false, &late, &tx, &tx_err);
         }
     }
-    unsigned carried = 0;
+    unsigned carried = 0, locks = 0;
     for (int i = 0; i < n; i++) {
         member *m = batch[i];
         if (tx != OMS_OK && (m->written || m->rc == OMS_OK))
@@ -208,24 +208,27 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body)
         else if (m->written) {
             m->ctx->audited = true;
             carried += m->out->carry_used;
+            /* a lock change reports its resource as "locks" (api/locks.c) */
+            locks += m->out->resource_kind && strcmp(m->out->resource_kind, "locks") == 0;
         }
     }
     if (tx == OMS_EDB)
         oms_db_conn_reset(batch[0]->ctx->store->db);
-    oms_metrics_group_commit((unsigned)n, carried);
+    oms_metrics_group_commit((unsigned)n, carried, locks);
     return late;
 }
 
 bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_group_body_fn body,
                           oms_group_solo_fn solo, int *rc, oms_error *err)
 {
-    if (!atomic_load(&g_enabled) || !spec->branch)
+    bool single = oms_db_single_writer(ctx->store->db);
+    if (!atomic_load(&g_enabled) || (!spec->branch && !single))
         return false;
     /* SQLite has one writer for the whole file: there every write queues
      * in one group, whatever its branch, instead of polling for the file's
      * lock in SQLite's busy handler (each member still reads and moves
      * its own branch's head). */
-    group *g = find(ctx->store->db, oms_db_single_writer(ctx->store->db) ? "" : spec->branch);
+    group *g = find(ctx->store->db, single ? "" : spec->branch);
     if (!g)
         return false;
     member me = {.ctx = ctx, .spec = spec, .out = out, .err = err};

@@ -349,3 +349,64 @@ def test_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
     for name, s, c in got:
         if s == 201:
             assert rows.get(f"kill-{name}") == c, name
+
+
+def test_lock_changes_join_the_writes_group_on_sqlite(ctx):
+    """SQLite has one writer: a lock change (acquire, heartbeat, release)
+    that arrives while a write transaction is in flight runs as a member of
+    the next one, in its own savepoint, and shares its COMMIT
+    (oms_group_commit_lock_changes_total); on PostgreSQL a lock change keeps
+    a transaction of its own and the counter stays 0. Either way each change
+    keeps its own answer and audit event, two acquisitions of one resource
+    never both hold it (inside one transaction the later member sees the
+    earlier one's row), and fencing tokens rise in the order of grant."""
+    srv = ctx.server
+    b = "group/locks"
+    _branch(srv, b)
+    locks0 = _metric(srv, "oms_group_commit_lock_changes_total")
+    got, held, lock = [], [], threading.Lock()
+
+    def writer(w):
+        for i in range(10):
+            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"gw{w}"),
+                            json_body={"api_name": f"GL{w}x{i}", "type": "string"})
+            with lock:
+                got.append(("write", r.status, r.body[:300]))
+
+    def locker(k):
+        for j in range(6):
+            rid = f"glk-{k}-{j}"
+            r = srv.request("POST", "/api/v1/locks", headers=_h(srv, sub=f"gk{k}", **{"X-Request-ID": rid}),
+                            json_body={"branch": b, "resource_type": "shared-properties",
+                                       "resource_id": f"Hot{k % 2}", "reason": "group race", "ttl_seconds": 60})
+            with lock:
+                got.append(("acquire", r.status, r.body[:300]))
+            if r.status != 201:
+                continue
+            lk = r.json()
+            hb = srv.request("POST", f"/api/v1/locks/{lk['id']}/heartbeat", headers=_h(srv, sub=f"gk{k}"),
+                             json_body={})
+            rel = srv.request("DELETE", f"/api/v1/locks/{lk['id']}",
+                              headers=_h(srv, sub=f"gk{k}", **{"X-Request-ID": rid + "-rel"}))
+            with lock:
+                got.append(("heartbeat", hb.status, hb.body[:300]))
+                got.append(("release", rel.status, rel.body[:300]))
+                held.append((rid, f"Hot{k % 2}", lk["fencing_token"]))
+
+    _concurrently([lambda w=w: writer(w) for w in range(6)] + [lambda k=k: locker(k) for k in range(8)])
+    want = {"write": {201}, "acquire": {201, 409}, "heartbeat": {200}, "release": {200}}
+    for kind, status, body in got:
+        assert status in want[kind], (kind, status, body)
+    assert held, "no acquisition was granted"
+    seq = dict(srv.query("SELECT request_id, seq FROM audit_events WHERE request_id LIKE 'glk-%' "
+                         "AND outcome = 'success' AND action IN ('lock.acquire', 'lock.release')"))
+    for res in ("Hot0", "Hot1"):
+        spans = sorted((int(seq[rid]), int(seq[rid + "-rel"]), token) for rid, r, token in held if r == res)
+        for (a0, r0, t0), (a1, _, t1) in zip(spans, spans[1:]):
+            assert r0 < a1, (res, spans)  # granted only after the one before was released
+            assert t0 < t1, (res, spans)  # tokens rise in the order of grant
+    grouped = _metric(srv, "oms_group_commit_lock_changes_total") - locks0
+    if srv.backend == "sqlite":
+        assert grouped > 0, "no lock change ran in a group"
+    else:
+        assert grouped == 0, grouped
