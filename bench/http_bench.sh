@@ -110,14 +110,29 @@ done
 stop_oms "$on_pid"
 stop_oms "$off_pid"
 
-pg_line=""
+# PostgreSQL twice: as the only writer of its database (it holds the
+# sole-writer lease and answers repeat reads from memory), and with the
+# lease off, as each instance of several is (a freshness read per request,
+# shared by the requests that arrive together). docs/storage.md.
+pg_line="" pg_shared_line=""
 if [ -n "${OMS_PG_URL:-}" ]; then
-  dbname="oms_httpbench_$$"
-  psql "$OMS_PG_URL" -qc "CREATE DATABASE $dbname" >/dev/null
-  start_oms "${OMS_PG_URL%/*}/$dbname"
-  pg_line="PostgreSQL $(run_wrk "$started_url" "$auth")"
-  stop_oms "$started_pid"
-  psql "$OMS_PG_URL" -qc "DROP DATABASE $dbname WITH (FORCE)" >/dev/null
+  for mode in sole shared; do
+    dbname="oms_httpbench_$$_$mode"
+    psql "$OMS_PG_URL" -qc "CREATE DATABASE $dbname" >/dev/null
+    if [ "$mode" = sole ]; then
+      start_oms "${OMS_PG_URL%/*}/$dbname"
+      for _ in $(seq 50); do
+        curl -sf -H "$auth" "${started_url%%/api/*}/metrics" | grep -q '^oms_db_sole_writer 1' && break
+        sleep 0.1
+      done
+      pg_line="PostgreSQL $(run_wrk "$started_url" "$auth")"
+    else
+      start_oms "${OMS_PG_URL%/*}/$dbname" OMS_PG_SOLE_WRITER=0
+      pg_shared_line="PG-shared $(run_wrk "$started_url" "$auth")"
+    fi
+    stop_oms "$started_pid"
+    psql "$OMS_PG_URL" -qc "DROP DATABASE $dbname WITH (FORCE)" >/dev/null
+  done
 fi
 
 # nginx serving a file of the same size as the OMS response
@@ -151,7 +166,7 @@ size=$(wc -c < "$work/body.json")
 echo "authenticated GET of one object type ($size bytes), wrk -t2 -c$CONNS -d${DURATION}s, same machine (SQLite: best of $ROUNDS):"
 printf '%-12s %10s %9s %9s %9s %8s\n' server req/s p50 p99 non-2xx "x nginx"
 nginx_rps=$(echo "$nginx_line" | awk '{print $2}')
-for line in "$nginx_line" "$sqlite_line" "$sqlite_off_line" "$pg_line"; do
+for line in "$nginx_line" "$sqlite_line" "$sqlite_off_line" "$pg_line" "$pg_shared_line"; do
   [ -n "$line" ] || continue
   echo "$line" | awk -v n="${nginx_rps:-0}" '{ printf "%-12s %10s %9s %9s %9s %8s\n", $1, $2, $3, $4, $5, (n > 0 ? sprintf("%.2f", $2 / n) : "-") }'
 done

@@ -21,6 +21,7 @@
 #include "infra/log.h"
 #include "search/cli.h"
 #include "search/index.h"
+#include "store/sole_writer.h"
 #include "store/store.h"
 #include "util/ids.h"
 #include "util/alloc.h"
@@ -160,7 +161,13 @@ static int cmd_serve(oms_config *cfg)
         code = refuse_start("refusing to start", &err);
         goto cleanup;
     }
+    /* PostgreSQL: the only writer answers repeat reads from memory */
+    oms_sole_writer *sole = NULL;
+    if (oms_config_int(cfg, "OMS_PG_SOLE_WRITER") && oms_config_int(cfg, "OMS_DB_SESSION_SETTINGS") &&
+        oms_sole_writer_start(app.store->db, &sole, &err))
+        oms_log_write(OMS_LOG_WARN, NULL, NULL, "sole-writer lease off: %s", err.msg);
     code = oms_server_run(&app, &err) ? refuse_start("serve", &err) : 0;
+    oms_sole_writer_stop(sole);
     oms_webhook_sender_stop();
 cleanup:
     oms_identity_stop();

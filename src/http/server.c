@@ -486,6 +486,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return respond(h);
         }
         const char *branch = oms_pipeline_may_park(req);
+        /* under the sole-writer lease, a repeat read needs no round trip */
+        if (branch && oms_store_fresh_remembered(h->srv->app->store->db, branch, &h->parked))
+            return after_park(h);
         if (branch)
             return park(h, branch);
     }

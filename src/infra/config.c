@@ -148,6 +148,10 @@ const oms_cfg_def oms_cfg_table[] = {
      "deadline of the /ready database check; a check that takes longer answers 503"},
     {"OMS_READY_MIN_FREE_MB", CFG_INT, "64", 0, 1048576, false, false,
      "SQLite: /ready answers 503 \"disk full\" below this much free space on the database's filesystem"},
+    {"OMS_PG_SOLE_WRITER", CFG_INT, "1", 0, 1, false, false,
+     "PostgreSQL: 1: an instance that finds no other writer of its database takes the sole-writer lease and "
+     "answers repeat reads of a branch from memory until another writer appears (docs/storage.md \"The "
+     "sole-writer lease\"); 0: it never takes it. Off behind a transaction-pooling proxy (OMS_DB_SESSION_SETTINGS=0)"},
     {"OMS_PG_PREPARED_STATEMENTS", CFG_INT, "1", 0, 1, false, false,
      "prepare statements per PostgreSQL connection (0 behind a transaction-pooling proxy that cannot)"},
     /* abuse protection (SPEC §6.5; docs/security.md "Abuse protection"), per instance */

@@ -2,6 +2,7 @@
 
 #include "store/freshness.h"
 #include "store/ops_sql.h"
+#include "store/sole_writer.h"
 #include "store/sqlite_pcache.h"
 #include "store/store.h"
 
@@ -63,6 +64,13 @@ void oms_ops_metrics_db(oms_mtext *b)
     oms_mtext_family(b, "oms_db_freshness_reads_total", "counter",
                      "Reads made for them (PostgreSQL: one read serves the requests that arrived while the one before was in flight).");
     oms_mtext_emit(b, "oms_db_freshness_reads_total %llu\n", (unsigned long long)reads);
+    oms_mtext_family(b, "oms_db_sole_writer", "gauge",
+                     "PostgreSQL: 1 while this instance holds the sole-writer lease and answers repeat reads from "
+                     "memory (docs/storage.md \"The sole-writer lease\").");
+    oms_mtext_emit(b, "oms_db_sole_writer %d\n", oms_sole_writer_held() ? 1 : 0);
+    oms_mtext_family(b, "oms_db_sole_writer_yields_total", "counter",
+                     "PostgreSQL: times this instance gave the sole-writer lease back because another writer waited.");
+    oms_mtext_emit(b, "oms_db_sole_writer_yields_total %llu\n", (unsigned long long)oms_sole_writer_yields());
     uint64_t passed, skipped;
     oms_sqlite_pcache_counts(&passed, &skipped, NULL);
     oms_mtext_family(b, "oms_sqlite_cache_truncations_total", "counter",

@@ -56,6 +56,13 @@ struct oms_dbconn {
     bool holds_writer;   /* SQLite: this connection's write transaction holds db->writer */
     void *own_handle;    /* SQLite, holding the writer: this connection's handle, while
                           * `handle` is the process's writer handle (borrow_writer_handle) */
+    /* PostgreSQL, a write transaction: oms_write_guard() goes out with its
+     * BEGIN (guard_pending), or it runs under this process's sole-writer
+     * lease without it (unguarded, counted in db->unguarded until its
+     * COMMIT or ROLLBACK ends; the lease's epoch when it began). */
+    bool guard_pending;
+    bool unguarded;
+    uint64_t unguarded_epoch;
 };
 
 static _Atomic uint64_t g_roundtrips[2]; /* requests, background */
@@ -98,6 +105,16 @@ struct oms_db {
     void *writer_handle;  /* SQLite: the handle write transactions run on (guarded by `writer`) */
     oms_dbconn **all;     /* every thread's connection, closed with the db */
     size_t nall, capall;
+    /* PostgreSQL: the sole-writer lease (store/sole_writer.c). While
+     * `lease_on`, this process's write transactions skip the guard and
+     * repeat reads may be answered from memory until `lease_valid_until`;
+     * `lease_epoch` moves at every change of `lease_on`. */
+    atomic_bool lease_on;
+    _Atomic uint64_t lease_epoch;
+    _Atomic int64_t lease_valid_until; /* monotonic ns */
+    atomic_int unguarded;              /* write transactions open without the guard */
+    atomic_bool guard_known;           /* the database has oms_write_guard() */
+    _Atomic uint64_t local_commits;    /* PostgreSQL: COMMITs and autocommit writes ended here */
 };
 
 oms_db_opts oms_db_opts_default(void)
@@ -249,6 +266,117 @@ static void conn_destroy(void *p)
     forget_later(c);
     free(c->later);
     free(c);
+}
+
+/* ---- PostgreSQL: the write guard and the sole-writer lease ----
+ *
+ * Every write transaction of a process that does not hold the lease runs
+ * oms_write_guard() first (migration 0017), sent with its BEGIN: it waits
+ * while an instance holds the lease, which that instance gives back when
+ * it sees the wait (store/sole_writer.c). The holder's own write
+ * transactions skip it, and are counted until they end, so that it gives
+ * the lease back only once none is left open. docs/storage.md "The
+ * sole-writer lease". */
+#define WRITE_GUARD_SQL "SELECT oms_write_guard()"
+
+static int after_failure(oms_dbconn *c);
+
+static int choose_guard(oms_dbconn *c, oms_error *err)
+{
+    oms_db *db = c->db;
+    /* counted first, then the lease read: oms_db_lease_drop stores the
+     * flag first, then reads the count, so one of the two sees the other */
+    atomic_fetch_add(&db->unguarded, 1);
+    if (atomic_load(&db->lease_on)) {
+        c->unguarded = true;
+        c->unguarded_epoch = atomic_load(&db->lease_epoch);
+        return OMS_OK;
+    }
+    atomic_fetch_sub(&db->unguarded, 1);
+    if (atomic_load(&db->guard_known)) {
+        c->guard_pending = true;
+        return OMS_OK;
+    }
+    /* before migration 0017 the guard does not exist yet (nor can a lease) */
+    oms_dbres *r = NULL;
+    int rc = exec_counted(c, "SELECT to_regprocedure('oms_write_guard()') IS NOT NULL", NULL, 0, &r, err);
+    if (rc) {
+        after_failure(c);
+        return rc;
+    }
+    const char *v = oms_dbres_get(r, 0, 0);
+    if (v && v[0] == 't') {
+        atomic_store(&db->guard_known, true);
+        c->guard_pending = true;
+    }
+    oms_dbres_free(r);
+    return OMS_OK;
+}
+
+/* The end of a write transaction that ran without the guard. */
+static void end_unguarded(oms_dbconn *c)
+{
+    c->guard_pending = false;
+    if (!c->unguarded)
+        return;
+    c->unguarded = false;
+    atomic_fetch_sub(&c->db->unguarded, 1);
+}
+
+bool oms_db_lease_current(oms_db *db, uint64_t *epoch)
+{
+    if (!atomic_load(&db->lease_on))
+        return false;
+    *epoch = atomic_load(&db->lease_epoch);
+    /* the epoch before the time: a lease dropped and taken again meanwhile
+     * shows a new epoch, and what was remembered under the old one is not used */
+    return oms_mono_ns() < atomic_load(&db->lease_valid_until) && atomic_load(&db->lease_on);
+}
+
+uint64_t oms_db_local_commits(oms_db *db) { return atomic_load(&db->local_commits); }
+
+void oms_db_lease_take(oms_db *db, int64_t valid_until_ns)
+{
+    atomic_store(&db->lease_valid_until, valid_until_ns);
+    atomic_fetch_add(&db->lease_epoch, 1);
+    atomic_store(&db->lease_on, true);
+}
+
+void oms_db_lease_extend(oms_db *db, int64_t valid_until_ns) { atomic_store(&db->lease_valid_until, valid_until_ns); }
+
+void oms_db_lease_drop(oms_db *db)
+{
+    atomic_store(&db->lease_on, false);
+    atomic_fetch_add(&db->lease_epoch, 1);
+    atomic_store(&db->lease_valid_until, 0);
+}
+
+int oms_db_lease_unguarded(oms_db *db) { return atomic_load(&db->unguarded); }
+
+int oms_db_raw_open(oms_db *db, void **handle, int deadline_ms, oms_error *err)
+{
+    int rc = db->drv->connect(handle, db->dsn, &db->opts, err);
+    if (rc) {
+        *handle = NULL;
+        return rc;
+    }
+    if (db->drv->deadline)
+        db->drv->deadline(*handle, deadline_ms);
+    return OMS_OK;
+}
+
+int oms_db_raw_exec(oms_db *db, void *handle, const char *sql, const oms_dbparam *params, int nparams,
+                    oms_dbres **out, oms_error *err)
+{
+    if (out)
+        *out = NULL;
+    return db->drv->exec(handle, sql, params, nparams, out, err);
+}
+
+void oms_db_raw_close(oms_db *db, void *handle)
+{
+    if (handle)
+        db->drv->disconnect(handle);
 }
 
 int oms_db_open(oms_db **out, const char *url, const oms_db_opts *opts, oms_error *err)
@@ -438,6 +566,7 @@ void oms_db_conn_reset(oms_db *db)
     forget_later(c);
     set_depth(c, 0);
     end_turn(c);
+    end_unguarded(c);
 }
 
 void oms_db_deadline(oms_dbconn *c, int ms)
@@ -519,6 +648,29 @@ static bool read_only(const char *sql)
     return strncasecmp(sql, "SELECT", 6) == 0 && isspace((unsigned char)sql[6]);
 }
 
+/* A statement that may change data: anything but a SELECT, or a WITH
+ * query none of whose parts is an INSERT, UPDATE, DELETE or MERGE. */
+static bool may_write(const char *sql)
+{
+    while (isspace((unsigned char)*sql))
+        sql++;
+    if (read_only(sql))
+        return false;
+    if (strncasecmp(sql, "WITH", 4) != 0 || !isspace((unsigned char)sql[4]))
+        return true;
+    static const char *const verbs[] = {"INSERT", "UPDATE", "DELETE", "MERGE"};
+    for (const char *p = sql; *p; p++) {
+        if (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+            continue;
+        for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++) {
+            size_t n = strlen(verbs[i]);
+            if (strncasecmp(p, verbs[i], n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_')
+                return true;
+        }
+    }
+    return false;
+}
+
 /* A held-back statement's failure as its caller asked it reported; a lost
  * connection and a transient refusal keep their own code (callers retry
  * those). */
@@ -547,17 +699,24 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool m
         forget_later(c);
         return rc;
     }
-    int n = c->nlater + ntail;
-    oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
-    for (int i = 0; i < c->nlater; i++)
-        s[i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
-    for (int i = 0; i < ntail; i++)
-        s[c->nlater + i] = tail[i];
     bool begin = c->begin_pending;
+    int g = begin && c->guard_pending; /* the guard first, right after BEGIN */
+    int n = g + c->nlater + ntail;
+    oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
+    if (g)
+        s[0] = (oms_db_stmt){WRITE_GUARD_SQL, NULL, 0, NULL};
+    for (int i = 0; i < c->nlater; i++)
+        s[g + i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
+    for (int i = 0; i < ntail; i++)
+        s[g + c->nlater + i] = tail[i];
     for (int attempt = 0;; attempt++) {
         *failed = n;
         count_trip();
         rc = c->db->drv->pipeline(c->handle, begin, s, n, failed, err);
+        /* indexes as the caller knows them: the guard failing is the
+         * transaction's start failing, like its BEGIN */
+        if (g)
+            *failed = *failed == 0 ? -1 : *failed > 0 ? *failed - 1 : *failed;
         if (rc == OMS_OK)
             break;
         int st = after_failure(c);
@@ -576,6 +735,7 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool m
     if (rc && *failed >= 0 && *failed < c->nlater)
         rc = reported_as(rc, c->later[*failed].as_code, c->later[*failed].as_msg, err);
     c->begin_pending = false;
+    c->guard_pending = false;
     c->savepoint_held = false;
     forget_later(c);
     if (s != stack)
@@ -672,6 +832,23 @@ int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err)
     return flush_later(c, s, n, true, &failed, &st, err);
 }
 
+/* PostgreSQL: a change outside a transaction runs as a write transaction
+ * of its own (BEGIN, the guard, the statement and COMMIT in one round
+ * trip), so that it is guarded, or counted under the lease, like any
+ * other. */
+static int exec_write_alone(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams,
+                            oms_dbres **out, oms_error *err)
+{
+    int rc = oms_db_begin(c, true, err);
+    if (rc)
+        return rc;
+    if ((rc = oms_db_read_later(c, sql, params, nparams, out, err)) != OMS_OK) {
+        oms_db_rollback(c);
+        return rc;
+    }
+    return oms_db_commit(c, err);
+}
+
 int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams,
                 oms_dbres **out, oms_error *err)
 {
@@ -687,6 +864,8 @@ int oms_db_exec(oms_dbconn *c, const char *sql, const oms_dbparam *params, int n
         int failed, st;
         return flush_later(c, &last, 1, true, &failed, &st, err);
     }
+    if (c->depth == 0 && c->db->backend == OMS_DB_PG && may_write(sql))
+        return exec_write_alone(c, sql, params, nparams, out, err);
     if (c->depth == 0 && (rc = usable_idle(c, err)) != OMS_OK)
         return rc;
     rc = exec_counted(c, sql, params, nparams, out, err);
@@ -730,6 +909,8 @@ int oms_db_begin(oms_dbconn *c, bool write, oms_error *err)
     c->ahead_failed = false;
     c->nahead = 0;
     if (c->db->drv->pipeline) {
+        if (write && c->db->backend == OMS_DB_PG && (rc = choose_guard(c, err)) != OMS_OK)
+            return rc;
         /* sent with the transaction's first statement: one round trip less */
         c->begin_pending = true;
         set_depth(c, 1);
@@ -819,8 +1000,24 @@ static int commit(oms_dbconn *c, oms_error *err)
  * and sleep in SQLite's busy handler. */
 int oms_db_commit(oms_dbconn *c, oms_error *err)
 {
+    /* Begun under the lease, which has ended since: the guard now, before
+     * COMMIT, so that this commit never lands under another holder's lease. */
+    if (c->unguarded && c->depth > 0 && atomic_load(&c->db->lease_epoch) != c->unguarded_epoch) {
+        int rc = queue_later(c, WRITE_GUARD_SQL, NULL, 0, 0, NULL, NULL, err);
+        if (rc) {
+            oms_db_rollback(c);
+            return rc;
+        }
+    }
+    bool sends = c->depth > 0 && (!c->begin_pending || c->nlater);
     int rc = commit(c, err);
     end_turn(c);
+    end_unguarded(c);
+    /* counted once it ended, whatever its outcome, before anyone hears of
+     * it: a read that remembers the count from before its round trip then
+     * knows it may be older than this commit (store/freshness.c) */
+    if (sends && c->db->backend == OMS_DB_PG)
+        atomic_fetch_add(&c->db->local_commits, 1);
     return rc;
 }
 
@@ -844,6 +1041,7 @@ void oms_db_rollback(oms_dbconn *c)
 {
     rollback(c);
     end_turn(c);
+    end_unguarded(c);
 }
 
 /* ---- the member savepoint (txn/group_commit.c) ---- */
@@ -878,11 +1076,14 @@ int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err)
         forget_later(c);
         return OMS_OK;
     }
-    int n = c->nlater + 1;
+    int g = c->begin_pending && c->guard_pending; /* the guard first, right after BEGIN */
+    int n = g + c->nlater + 1;
     oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
+    if (g)
+        s[0] = (oms_db_stmt){WRITE_GUARD_SQL, NULL, 0, NULL};
     for (int i = 0; i < c->nlater; i++)
-        s[i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
-    s[c->nlater] = (oms_db_stmt){"RELEASE SAVEPOINT oms_member", NULL, 0, NULL};
+        s[g + i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
+    s[g + c->nlater] = (oms_db_stmt){"RELEASE SAVEPOINT oms_member", NULL, 0, NULL};
     int rc = c->db->drv->pipeline_send(c->handle, c->begin_pending, s, n, err);
     if (s != stack)
         free(s);
@@ -890,6 +1091,7 @@ int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err)
         return oms_db_savepoint_release(c, err);
     count_trip();
     c->begin_pending = false;
+    c->guard_pending = false;
     c->savepoint_held = false;
     forget_later(c);
     if (rc == OMS_OK)

@@ -219,6 +219,34 @@ bool oms_db_in_tx(const oms_dbconn *c);
  * none or it cannot be read now (PostgreSQL: never). */
 #define OMS_DB_CHANGE_TOKEN 48
 bool oms_db_change_token(oms_dbconn *c, unsigned char out[OMS_DB_CHANGE_TOKEN]);
+
+/* PostgreSQL's sole-writer lease (store/sole_writer.c holds it; docs/
+ * storage.md "The sole-writer lease"). While this process holds it, no
+ * other process commits a write: its write transactions run
+ * oms_write_guard() first, which waits for the lease to be given back.
+ * oms_db_lease_current: the lease is held and valid now; *epoch names this
+ * holding (it moves whenever the lease is taken or dropped).
+ * oms_db_local_commits: write transactions and autocommit writes this
+ * process ended (any outcome), counted before their callers return. Under
+ * one epoch, an unchanged count means nothing was committed since. */
+bool oms_db_lease_current(oms_db *db, uint64_t *epoch);
+uint64_t oms_db_local_commits(oms_db *db);
+/* For the lease's holder: take it (valid until a monotonic time), extend
+ * it, drop it (from then on this process's write transactions are guarded
+ * again); the number of this process's write transactions still open
+ * without the guard. */
+void oms_db_lease_take(oms_db *db, int64_t valid_until_ns);
+void oms_db_lease_extend(oms_db *db, int64_t valid_until_ns);
+void oms_db_lease_drop(oms_db *db);
+int oms_db_lease_unguarded(oms_db *db);
+/* A session of its own, outside the per-thread connections: never
+ * reopened or retried behind the caller's back (a session-level lock
+ * lives and dies with it). Statements with the deadline given. */
+int oms_db_raw_open(oms_db *db, void **handle, int deadline_ms, oms_error *err);
+int oms_db_raw_exec(oms_db *db, void *handle, const char *sql, const oms_dbparam *params, int nparams,
+                    oms_dbres **out, oms_error *err);
+void oms_db_raw_close(oms_db *db, void *handle);
+
 oms_db_backend oms_db_backend_of_conn(const oms_dbconn *c);
 /* The database a connection belongs to. */
 const oms_db *oms_db_of_conn(const oms_dbconn *c);

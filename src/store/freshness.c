@@ -16,12 +16,24 @@
 #define SLOTS 256
 #define MAX_FLIGHTS 4096
 
+/* PostgreSQL under the sole-writer lease (store/sole_writer.h): the last
+ * read of the branch, with the lease's epoch and the process's commit
+ * count taken before it started, under a sequence count (odd while being
+ * written; writers take `writing` first). */
+#define MEMO_WORDS (2 + OMS_FLIGHT_WORDS)
+typedef struct {
+    atomic_flag writing;
+    _Atomic uint64_t seq;
+    _Atomic uint64_t w[MEMO_WORDS]; /* epoch, commits, the read's value */
+} lease_memo;
+
 typedef struct flight {
     struct flight *next;
     const oms_db *db;
     char *branch;
     oms_flight share; /* src/util/flight.h */
     struct flight *all_next; /* every flight, for the parked reader */
+    lease_memo memo;
 } flight;
 
 static pthread_mutex_t g_slot_mu[SLOTS];
@@ -55,6 +67,7 @@ static flight *find(const oms_db *db, const char *branch)
         f = f->next;
     if (!f && atomic_fetch_add(&g_nflights, 1) < MAX_FLIGHTS) {
         f = oms_xcalloc(1, sizeof *f);
+        atomic_flag_clear(&f->memo.writing);
         f->db = db;
         f->branch = oms_xstrdup(branch);
         f->next = g_slots[slot];
@@ -145,7 +158,61 @@ typedef struct {
     oms_dbconn *c;
     const char *branch;
     oms_error *err;
+    flight *f;
 } shared_read;
+
+/* ---- answers under the sole-writer lease (PostgreSQL) ----
+ *
+ * While this process holds the lease no other process commits, so a read
+ * of a branch stays the answer for as long as this process's own commit
+ * count (oms_db_local_commits: counted before any commit is acknowledged)
+ * and the lease's epoch are those taken before that read started. A
+ * request that finds them unchanged on arrival is answered from it: every
+ * commit acknowledged before it arrived, by anyone, is in it. */
+static void memo_store(flight *f, uint64_t epoch, uint64_t commits, const oms_flight_value *v)
+{
+    lease_memo *m = &f->memo;
+    while (atomic_flag_test_and_set_explicit(&m->writing, memory_order_acquire))
+        ;
+    /* a later read's answer is never replaced by an earlier one's */
+    uint64_t had_epoch = atomic_load_explicit(&m->w[0], memory_order_relaxed);
+    uint64_t had_commits = atomic_load_explicit(&m->w[1], memory_order_relaxed);
+    if (had_epoch != epoch || commits >= had_commits) {
+        uint64_t s = atomic_load_explicit(&m->seq, memory_order_relaxed);
+        atomic_store_explicit(&m->seq, s + 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        atomic_store_explicit(&m->w[0], epoch, memory_order_relaxed);
+        atomic_store_explicit(&m->w[1], commits, memory_order_relaxed);
+        for (int i = 0; i < OMS_FLIGHT_WORDS; i++)
+            atomic_store_explicit(&m->w[2 + i], v->w[i], memory_order_relaxed);
+        atomic_store_explicit(&m->seq, s + 2, memory_order_release);
+    }
+    atomic_flag_clear_explicit(&m->writing, memory_order_release);
+}
+
+static bool memo_lookup(flight *f, oms_db *db, oms_flight_value *out)
+{
+    uint64_t epoch;
+    if (!f || !oms_db_lease_current(db, &epoch))
+        return false;
+    uint64_t commits = oms_db_local_commits(db);
+    lease_memo *m = &f->memo;
+    for (int tries = 0; tries < 64; tries++) {
+        uint64_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
+        if (s1 & 1)
+            continue;
+        uint64_t e = atomic_load_explicit(&m->w[0], memory_order_relaxed);
+        uint64_t n = atomic_load_explicit(&m->w[1], memory_order_relaxed);
+        for (int i = 0; i < OMS_FLIGHT_WORDS; i++)
+            out->w[i] = atomic_load_explicit(&m->w[2 + i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&m->seq, memory_order_relaxed) != s1)
+            continue;
+        /* epoch 0 is never a lease's: an empty memo never matches */
+        return e == epoch && e != 0 && n == commits;
+    }
+    return false;
+}
 
 static void parked_done(oms_flight_parked *base, int rc, const oms_flight_value *v)
 {
@@ -165,10 +232,24 @@ static int read_shared(void *arg, oms_flight_value *out)
 {
     shared_read *sr = arg;
     fresh_value fv = {0};
+    oms_db *db = (oms_db *)oms_db_of_conn(sr->c);
+    uint64_t epoch = 0, commits = oms_db_local_commits(db); /* before the read: see memo_store */
+    bool lease = sr->f && oms_db_lease_current(db, &epoch);
     int rc = read_now(sr->c, sr->branch, &fv.version, fv.head, &fv.issue_setting, sr->err);
     memset(out, 0, sizeof *out);
     memcpy(out, &fv, sizeof fv);
+    if (rc == OMS_OK && lease)
+        memo_store(sr->f, epoch, commits, out);
     return rc;
+}
+
+static void value_out(const oms_flight_value *v, int64_t *version, char head[65], int *issue_setting)
+{
+    fresh_value fv;
+    memcpy(&fv, v, sizeof fv);
+    *version = fv.version;
+    *issue_setting = fv.issue_setting;
+    memcpy(head, fv.head, 65);
 }
 
 /* ---- parked requests (PostgreSQL): the reader ----
@@ -206,7 +287,7 @@ static bool read_for_parked(void)
         oms_error err;
         oms_flight_value v;
         if (oms_db_conn((oms_db *)f->db, &c, &err) == OMS_OK) {
-            shared_read sr = {.c = c, .branch = f->branch, .err = &err};
+            shared_read sr = {.c = c, .branch = f->branch, .err = &err, .f = f};
             oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
         } else {
             /* no connection: a read that fails answers them (each goes to
@@ -244,6 +325,19 @@ static void fail_all_parked(void)
 {
     for (flight *f = atomic_load(&g_all); f; f = f->all_next)
         oms_flight_fail_parked(&f->share, OMS_EDB);
+}
+
+bool oms_store_fresh_remembered(oms_db *db, const char *branch, oms_fresh_parked *p)
+{
+    if (oms_db_backend_of(db) != OMS_DB_PG)
+        return false;
+    oms_flight_value v;
+    if (!memo_lookup(find(db, branch), db, &v))
+        return false;
+    atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
+    p->rc = OMS_OK;
+    value_out(&v, &p->version, p->head, &p->issue_setting);
+    return true;
 }
 
 bool oms_store_fresh_park(oms_db *db, const char *branch, oms_fresh_parked *p)
@@ -297,18 +391,17 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
     flight *f = oms_db_backend_of_conn(c) == OMS_DB_PG && !oms_db_in_tx(c) ? find(oms_db_of_conn(c), branch) : NULL;
     if (!f)
         return read_now(c, branch, version, head, issue_setting, err);
-    shared_read sr = {.c = c, .branch = branch, .err = err};
     oms_flight_value v;
+    if (memo_lookup(f, (oms_db *)oms_db_of_conn(c), &v)) {
+        value_out(&v, version, head, issue_setting);
+        return OMS_OK;
+    }
+    shared_read sr = {.c = c, .branch = branch, .err = err, .f = f};
     int rc = oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
     if (oms_flight_has_parked(&f->share))
         reader_nudge(); /* parked while this read ran: the reader reads for them */
-    if (rc == OMS_OK) {
-        fresh_value fv;
-        memcpy(&fv, &v, sizeof fv);
-        *version = fv.version;
-        *issue_setting = fv.issue_setting;
-        memcpy(head, fv.head, 65);
-    }
+    if (rc == OMS_OK)
+        value_out(&v, version, head, issue_setting);
     return rc;
 }
 

@@ -49,6 +49,12 @@ typedef struct oms_fresh_parked {
     int issue_setting;
 } oms_fresh_parked;
 
+/* PostgreSQL, under the sole-writer lease (store/sole_writer.h): fills p
+ * (rc OMS_OK and the values) from the branch's last read when nothing was
+ * committed since it started, and returns true; false otherwise (park or
+ * read as before). Never blocks. */
+bool oms_store_fresh_remembered(oms_db *db, const char *branch, oms_fresh_parked *p);
+
 /* Parks p (p->answered set): false when this backend has no round trip to
  * save (SQLite), or the branch has no flight (past MAX_FLIGHTS): read as
  * before. */

@@ -1,0 +1,216 @@
+"""The sole-writer lease on PostgreSQL (docs/storage.md "The sole-writer
+lease"; src/store/sole_writer.h). An instance that is the only writer of
+its database holds the lease and answers repeat reads of a branch from
+memory, without the freshness read's round trip; every other writer's
+transaction waits for the lease in oms_write_guard(), so a write acknowledged
+by anyone before a GET arrives is still seen by that GET. These tests take the
+lease, then write around it in every way the lease must survive: the holder's
+own writes, a second instance, a foreign session, the holder killed, its
+lease session cut, and a clean stop."""
+
+import signal
+import threading
+import time
+
+from harness import _psql
+
+BACKENDS = ("pg",)
+DEV = ("developer",)
+LOCK_HOLDER_SQL = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock'"
+                   " AND classid = 1330467667 AND objid = 1330398465 AND objsubid = 1")
+
+
+def _h(srv, sub="dev"):
+    h = srv.auth(sub, DEV)
+    h["X-Issue-ID"] = "SOLE-21"
+    return h
+
+
+def _metric(srv, name):
+    r = srv.get("/metrics", headers=srv.auth("svc", ("service_account",)))
+    assert r.status == 200, r
+    for line in r.body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} missing from /metrics")
+
+
+def _wait_metric(srv, name, value, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _metric(srv, name) == value:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never became {value} (is {_metric(srv, name)})")
+
+
+def _sp(branch, name=None):
+    u = f"/api/v1/schemas/{branch.replace('/', '%2F')}/shared-properties"
+    return u + (f"/{name}" if name else "")
+
+
+def _second(ctx, a, **kw):
+    b = ctx.new_server(start=False, **kw)
+    b.share_database_of(a)
+    b.start()
+    return b
+
+
+def _sql(srv, sql):
+    return _psql(srv.database_url, sql, tuples=True).strip()
+
+
+def _holder(ctx):
+    a = ctx.new_server()
+    _wait_metric(a, "oms_db_sole_writer", 1)
+    return a
+
+
+def _branch_with_property(srv, branch):
+    r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": branch, "from": "main"})
+    assert r.status == 201, r
+    before = _sql(srv, f"SELECT head FROM branches WHERE name = '{branch}'")
+    r = srv.request("POST", _sp(branch), headers=_h(srv), json_body={"api_name": "Seed", "type": "string"})
+    assert r.status == 201, r
+    return before
+
+
+def test_a_lone_instance_answers_repeat_reads_from_memory(ctx):
+    a = _holder(ctx)
+    _branch_with_property(a, "sw/lone")
+    assert a.get(_sp("sw/lone", "Seed"), headers=_h(a)).status == 200
+    reads, requests = _metric(a, "oms_db_freshness_reads_total"), _metric(a, "oms_db_freshness_requests_total")
+    for _ in range(60):
+        r = a.get(_sp("sw/lone", "Seed"), headers=_h(a))
+        assert r.status == 200, r
+    # 60 reads of the branch (and the /metrics reads of the version) went
+    # to the database a handful of times at most: only a background commit
+    # (the audit chainer, a task) in between costs one
+    assert _metric(a, "oms_db_freshness_requests_total") - requests >= 60
+    assert _metric(a, "oms_db_freshness_reads_total") - reads <= 12
+
+
+def test_the_holders_own_write_is_seen_by_its_next_read(ctx):
+    a = _holder(ctx)
+    _branch_with_property(a, "sw/own")
+    for i in range(25):
+        r = a.request("POST", _sp("sw/own"), headers=_h(a), json_body={"api_name": f"P{i}", "type": "string"})
+        assert r.status == 201, r
+        r = a.get(_sp("sw/own", f"P{i}"), headers=_h(a))
+        assert r.status == 200, (i, r)
+    assert _metric(a, "oms_db_sole_writer") == 1
+
+
+def test_writes_through_another_instance_are_seen_by_the_holders_next_read(ctx):
+    a = _holder(ctx)
+    _branch_with_property(a, "sw/two")
+    b = _second(ctx, a)
+    slowest = 0.0
+    for i in range(30):
+        writer, reader = (b, a) if i % 2 == 0 else (a, b)
+        t = time.time()
+        r = writer.request("POST", _sp("sw/two"), headers=_h(writer), json_body={"api_name": f"Q{i}", "type": "string"})
+        slowest = max(slowest, time.time() - t)
+        assert r.status == 201, (i, r)
+        r = reader.get(_sp("sw/two", f"Q{i}"), headers=_h(reader))
+        assert r.status == 200, (i, r)
+    # the first writer that met the lease waited for it to be given back (a
+    # look every 50 ms), not for a lease to run out
+    assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+    assert slowest < 1.5, slowest
+
+
+def test_reads_racing_another_instances_writes_never_miss_an_acknowledged_one(ctx):
+    a = _holder(ctx)
+    _branch_with_property(a, "sw/race")
+    b = _second(ctx, a)
+    stop = threading.Event()
+    failures = []
+
+    def reader():
+        # keeps the holder's memory busy on the branch the whole time
+        while not stop.is_set():
+            r = a.get(_sp("sw/race", "Seed"), headers=_h(a))
+            if r.status != 200:
+                failures.append(("seed", r.status))
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(40):
+            r = b.request("POST", _sp("sw/race"), headers=_h(b), json_body={"api_name": f"R{i}", "type": "string"})
+            assert r.status == 201, (i, r)
+            r = a.get(_sp("sw/race", f"R{i}"), headers=_h(a))
+            if r.status != 200:
+                failures.append((f"R{i}", r.status))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+
+
+def test_a_foreign_sessions_write_waits_for_the_lease_and_is_seen(ctx):
+    a = _holder(ctx)
+    before = _branch_with_property(a, "sw/foreign")
+    assert a.get(_sp("sw/foreign", "Seed"), headers=_h(a)).status == 200
+    # a session of its own, guarded like every writer: the branch's head
+    # moved back to before the property was created
+    t = time.time()
+    _sql(a, f"BEGIN; SELECT oms_write_guard(); UPDATE branches SET head = '{before}' WHERE name = 'sw/foreign'; COMMIT")
+    waited = time.time() - t
+    r = a.get(_sp("sw/foreign", "Seed"), headers=_h(a))
+    assert r.status == 404, r
+    assert waited < 1.5, waited  # given back on sight, not run out
+    assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+
+
+def test_a_killed_holders_lease_is_waited_out_then_taken_over(ctx):
+    a = _holder(ctx)
+    a.stop(signal.SIGKILL)
+    # its row is left: a writer waits until two seconds after its last
+    # heartbeat (at most 250 ms before the kill), then goes on
+    t = time.time()
+    _sql(a, "BEGIN; SELECT oms_write_guard(); COMMIT")
+    waited = time.time() - t
+    assert 1.2 <= waited <= 5.0, waited
+    c = _second(ctx, a)
+    _wait_metric(c, "oms_db_sole_writer", 1, timeout=10)
+    assert _sql(c, "SELECT count(*) FROM oms_sole_writer") == "1"
+
+
+def test_a_holder_whose_lease_session_is_cut_reads_the_database_again(ctx):
+    a = _holder(ctx)
+    before = _branch_with_property(a, "sw/cut")
+    assert a.get(_sp("sw/cut", "Seed"), headers=_h(a)).status == 200
+    pid = _sql(a, LOCK_HOLDER_SQL)
+    assert pid, "no session holds the lease's lock"
+    _sql(a, f"SELECT pg_terminate_backend({pid})")
+    # the holder stops answering from memory at once (its next look at the
+    # session, within 50 ms), before any writer can get past its row
+    _wait_metric(a, "oms_db_sole_writer", 0, timeout=0.5)
+    _sql(a, f"BEGIN; SELECT oms_write_guard(); UPDATE branches SET head = '{before}' WHERE name = 'sw/cut'; COMMIT")
+    r = a.get(_sp("sw/cut", "Seed"), headers=_h(a))
+    assert r.status == 404, r
+
+
+def test_a_stopped_holder_gives_the_lease_back(ctx):
+    a = _holder(ctx)
+    assert a.stop() == 0
+    assert _sql(a, "SELECT count(*) FROM oms_sole_writer") == "0"
+    t = time.time()
+    _sql(a, "BEGIN; SELECT oms_write_guard(); COMMIT")
+    assert time.time() - t < 1.0
+
+
+def test_with_the_lease_off_reads_go_to_the_database(ctx):
+    a = ctx.new_server(env={"OMS_PG_SOLE_WRITER": "0"})
+    _branch_with_property(a, "sw/off")
+    time.sleep(0.3)
+    assert _metric(a, "oms_db_sole_writer") == 0
+    assert _sql(a, "SELECT count(*) FROM oms_sole_writer") == "0"
+    reads = _metric(a, "oms_db_freshness_reads_total")
+    for _ in range(10):
+        assert a.get(_sp("sw/off", "Seed"), headers=_h(a)).status == 200
+    assert _metric(a, "oms_db_freshness_reads_total") - reads >= 10
