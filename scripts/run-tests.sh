@@ -45,6 +45,10 @@ pgenv=$(scripts/pg-throwaway.sh start) || { echo "cannot start PostgreSQL"; echo
 if [ -n "$pgenv" ]; then
   eval "$pgenv"
   export OMS_PG_URL
+  # the unit tests with a PostgreSQL part (skipped above, without a server)
+  for t in "$BUILD"/tests/test_db_batch "$BUILD"/tests/test_sole_writer; do
+    OMS_UNIT_PG_ONLY=1 "$t" 2>&1 | tee -a "$log" || status=1
+  done
   python3 tests/api/run.py pg 2>&1 | tee -a "$log"
   [ "$(tail -n1 "$log" | grep -c ', 0 failed')" -eq 1 ] || status=1
   scripts/pg-throwaway.sh stop "$OMS_PG_DIR"

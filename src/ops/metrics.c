@@ -69,7 +69,7 @@ void oms_ops_metrics_db(oms_mtext *b)
                      "memory (docs/storage.md \"The sole-writer lease\").");
     oms_mtext_emit(b, "oms_db_sole_writer %d\n", oms_sole_writer_held() ? 1 : 0);
     oms_mtext_family(b, "oms_db_sole_writer_yields_total", "counter",
-                     "PostgreSQL: times this instance gave the sole-writer lease back because another writer waited.");
+                     "PostgreSQL: times this instance gave the sole-writer lease back because another writer waited or another session connected.");
     oms_mtext_emit(b, "oms_db_sole_writer_yields_total %llu\n", (unsigned long long)oms_sole_writer_yields());
     uint64_t passed, skipped;
     oms_sqlite_pcache_counts(&passed, &skipped, NULL);

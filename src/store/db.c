@@ -113,7 +113,10 @@ struct oms_db {
     _Atomic uint64_t lease_epoch;
     _Atomic int64_t lease_valid_until; /* monotonic ns */
     atomic_int unguarded;              /* write transactions open without the guard */
-    atomic_bool guard_known;           /* the database has oms_write_guard() */
+    atomic_bool lease_waits;           /* the holder still holds the lock and waits for them */
+    atomic_int guard;                  /* oms_write_guard() exists: 1, does not: -1, not known yet: 0 */
+    int *pids;                         /* PostgreSQL: the server processes of this process's sessions (under mu) */
+    size_t npids, cappids;
     _Atomic uint64_t local_commits;    /* PostgreSQL: COMMITs and autocommit writes ended here */
 };
 
@@ -135,9 +138,34 @@ static void forget_conn(oms_db *db, oms_dbconn *c)
     pthread_mutex_unlock(&db->mu);
 }
 
+/* PostgreSQL: the server process behind each session of ours, so that the
+ * sole-writer lease can tell our sessions from anyone else's. */
+static void note_backend(oms_db *db, void *handle, bool open)
+{
+    if (!db->drv->backend_pid || !handle)
+        return;
+    int pid = db->drv->backend_pid(handle);
+    pthread_mutex_lock(&db->mu);
+    if (open) {
+        if (db->npids == db->cappids) {
+            db->cappids = db->cappids ? db->cappids * 2 : 16;
+            db->pids = oms_xrealloc(db->pids, db->cappids * sizeof *db->pids);
+        }
+        db->pids[db->npids++] = pid;
+    } else {
+        for (size_t i = 0; i < db->npids; i++)
+            if (db->pids[i] == pid) {
+                db->pids[i] = db->pids[--db->npids];
+                break;
+            }
+    }
+    pthread_mutex_unlock(&db->mu);
+}
+
 static void drop_handle(oms_dbconn *c)
 {
     c->nahead = 0; /* their results went with the connection */
+    note_backend(c->db, c->handle, false);
     if (c->handle) {
         c->db->drv->disconnect(c->handle);
         oms_metrics_db_conn(-1, 0);
@@ -293,11 +321,14 @@ static int choose_guard(oms_dbconn *c, oms_error *err)
         return OMS_OK;
     }
     atomic_fetch_sub(&db->unguarded, 1);
-    if (atomic_load(&db->guard_known)) {
-        c->guard_pending = true;
+    int known = atomic_load(&db->guard);
+    if (known) {
+        c->guard_pending = known > 0;
         return OMS_OK;
     }
-    /* before migration 0017 the guard does not exist yet (nor can a lease) */
+    /* Before migration 0017 the guard does not exist (nor can a lease be
+     * taken): asked once, and again after this process migrated
+     * (oms_db_write_guard_recheck). */
     oms_dbres *r = NULL;
     int rc = exec_counted(c, "SELECT to_regprocedure('oms_write_guard()') IS NOT NULL", NULL, 0, &r, err);
     if (rc) {
@@ -305,13 +336,14 @@ static int choose_guard(oms_dbconn *c, oms_error *err)
         return rc;
     }
     const char *v = oms_dbres_get(r, 0, 0);
-    if (v && v[0] == 't') {
-        atomic_store(&db->guard_known, true);
-        c->guard_pending = true;
-    }
+    bool exists = v && v[0] == 't';
+    atomic_store(&db->guard, exists ? 1 : -1);
+    c->guard_pending = exists;
     oms_dbres_free(r);
     return OMS_OK;
 }
+
+void oms_db_write_guard_recheck(oms_db *db) { atomic_store(&db->guard, 0); }
 
 /* The end of a write transaction that ran without the guard. */
 static void end_unguarded(oms_dbconn *c)
@@ -337,6 +369,7 @@ uint64_t oms_db_local_commits(oms_db *db) { return atomic_load(&db->local_commit
 
 void oms_db_lease_take(oms_db *db, int64_t valid_until_ns)
 {
+    atomic_store(&db->lease_waits, true);
     atomic_store(&db->lease_valid_until, valid_until_ns);
     atomic_fetch_add(&db->lease_epoch, 1);
     atomic_store(&db->lease_on, true);
@@ -344,14 +377,28 @@ void oms_db_lease_take(oms_db *db, int64_t valid_until_ns)
 
 void oms_db_lease_extend(oms_db *db, int64_t valid_until_ns) { atomic_store(&db->lease_valid_until, valid_until_ns); }
 
-void oms_db_lease_drop(oms_db *db)
+void oms_db_lease_drop(oms_db *db, bool waits)
 {
+    if (!waits)
+        atomic_store(&db->lease_waits, false);
     atomic_store(&db->lease_on, false);
     atomic_fetch_add(&db->lease_epoch, 1);
     atomic_store(&db->lease_valid_until, 0);
 }
 
+void oms_db_lease_released(oms_db *db) { atomic_store(&db->lease_waits, false); }
+
 int oms_db_lease_unguarded(oms_db *db) { return atomic_load(&db->unguarded); }
+
+void oms_db_own_backends(oms_db *db, char *out, size_t cap)
+{
+    size_t len = (size_t)snprintf(out, cap, "{");
+    pthread_mutex_lock(&db->mu);
+    for (size_t i = 0; i < db->npids && len + 16 < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%d", i ? "," : "", db->pids[i]);
+    pthread_mutex_unlock(&db->mu);
+    snprintf(out + len, cap - len, "}");
+}
 
 int oms_db_raw_open(oms_db *db, void **handle, int deadline_ms, oms_error *err)
 {
@@ -429,6 +476,7 @@ void oms_db_close(oms_db *db)
     }
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->writer);
+    free(db->pids);
     free(db->dsn);
     free(db);
 }
@@ -521,6 +569,7 @@ static int reopen(oms_dbconn *c, oms_error *err)
         return rc;
     }
     oms_metrics_db_conn(1, 0);
+    note_backend(c->db, c->handle, true);
     atomic_store(&c->db->stalled_until, 0);
     if (c->deadline != -1 && c->db->drv->deadline)
         c->db->drv->deadline(c->handle, c->deadline);
@@ -1000,9 +1049,13 @@ static int commit(oms_dbconn *c, oms_error *err)
  * and sleep in SQLite's busy handler. */
 int oms_db_commit(oms_dbconn *c, oms_error *err)
 {
-    /* Begun under the lease, which has ended since: the guard now, before
-     * COMMIT, so that this commit never lands under another holder's lease. */
-    if (c->unguarded && c->depth > 0 && atomic_load(&c->db->lease_epoch) != c->unguarded_epoch) {
+    /* Begun under the lease, which has ended since without waiting for it
+     * (its session lost): the guard now, before COMMIT, so that this commit
+     * never lands under another holder's lease. A lease given back in
+     * order still holds the lock until this transaction ends: the guard
+     * would wait for that end, for ever. */
+    if (c->unguarded && c->depth > 0 && atomic_load(&c->db->lease_epoch) != c->unguarded_epoch &&
+        !atomic_load(&c->db->lease_waits)) {
         int rc = queue_later(c, WRITE_GUARD_SQL, NULL, 0, 0, NULL, NULL, err);
         if (rc) {
             oms_db_rollback(c);

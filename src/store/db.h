@@ -230,15 +230,26 @@ bool oms_db_change_token(oms_dbconn *c, unsigned char out[OMS_DB_CHANGE_TOKEN]);
  * process ended (any outcome), counted before their callers return. Under
  * one epoch, an unchanged count means nothing was committed since. */
 bool oms_db_lease_current(oms_db *db, uint64_t *epoch);
+/* After migrations: whether the database has the guard is asked again at
+ * the next write transaction (it is asked once per process otherwise). */
+void oms_db_write_guard_recheck(oms_db *db);
 uint64_t oms_db_local_commits(oms_db *db);
 /* For the lease's holder: take it (valid until a monotonic time), extend
  * it, drop it (from then on this process's write transactions are guarded
- * again); the number of this process's write transactions still open
- * without the guard. */
+ * again): `waits` when the holder keeps the lock until the transactions
+ * begun without the guard have ended (then oms_db_lease_released once it
+ * let go of the lock), false when the lock is gone already (those
+ * transactions then take the guard before their COMMIT); the number of
+ * this process's write transactions still open without the guard. */
 void oms_db_lease_take(oms_db *db, int64_t valid_until_ns);
 void oms_db_lease_extend(oms_db *db, int64_t valid_until_ns);
-void oms_db_lease_drop(oms_db *db);
+void oms_db_lease_drop(oms_db *db, bool waits);
+void oms_db_lease_released(oms_db *db);
 int oms_db_lease_unguarded(oms_db *db);
+/* PostgreSQL: the server process ids of this process's per-thread
+ * sessions, as an array literal ("{1,2}"), truncated to fit `cap` (a
+ * session left out then counts as someone else's: the cautious side). */
+void oms_db_own_backends(oms_db *db, char *out, size_t cap);
 /* A session of its own, outside the per-thread connections: never
  * reopened or retried behind the caller's back (a session-level lock
  * lives and dies with it). Statements with the deadline given. */

@@ -47,6 +47,9 @@ typedef struct {
     void (*settle)(void *conn);
     /* See oms_db_change_token. NULL: the backend has no such token. */
     bool (*change_token)(void *conn, unsigned char out[OMS_DB_CHANGE_TOKEN]);
+    /* The server process serving the connection (PostgreSQL), for
+     * oms_db_own_backends. NULL: no such thing. */
+    int (*backend_pid)(void *conn);
 } oms_db_driver;
 
 extern const oms_db_driver oms_db_sqlite_driver;

@@ -797,6 +797,8 @@ static int pg_begin(void *p, bool write, oms_error *err)
     return rc;
 }
 
+static int pg_backend_pid(void *p) { return PQbackendPID(((pg_conn *)p)->conn); }
+
 const oms_db_driver oms_db_pg_driver = {
     .name = "postgresql",
     .connect = pg_connect,
@@ -810,4 +812,5 @@ const oms_db_driver oms_db_pg_driver = {
     .pipeline = pg_pipeline,
     .pipeline_send = pg_pipeline_send,
     .pipeline_drain = pg_pipeline_drain,
+    .backend_pid = pg_backend_pid,
 };

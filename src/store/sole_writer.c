@@ -16,10 +16,17 @@
 /* The advisory lock's key (migration 0017: 0x4F4D53534F4C4501), and its
  * halves as pg_locks shows a bigint key (classid, objid; objsubid 1). */
 #define LOCK_KEY "5714315119480816897"
-#define LOCK_WAITERS_SQL                                                                                   \
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"                            \
+/* Who else is there: writers waiting for the lock, and sessions on this
+ * database that are not ours ($1: oms_db_own_backends). A session that
+ * writes without the guard (psql, a script, an older release) must at
+ * least connect first: the lease is not taken while one is connected, and
+ * is given back when one appears. */
+#define OTHERS_SQL                                                                                         \
+    "SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"                    \
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"                    \
-    " AND classid = 1330467667 AND objid = 1330398465 AND objsubid = 1"
+    " AND classid = 1330467667 AND objid = 1330398465 AND objsubid = 1),"                                  \
+    " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"                           \
+    " AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> ALL($1::int[]))"
 
 #define POLL_MS 50          /* how often the holder looks for a waiting writer */
 #define HEARTBEAT_MS 250    /* how often it renews its row */
@@ -58,8 +65,9 @@ static bool run(oms_sole_writer *s, const char *sql, const oms_dbparam *p, int n
  * (store/db.c), and other writers wait out this holder's row. */
 static void lost(oms_sole_writer *s)
 {
+    oms_db_lease_released(s->db); /* before the session goes: nothing waits any more */
     if (s->held) {
-        oms_db_lease_drop(s->db);
+        oms_db_lease_drop(s->db, false);
         atomic_store(&g_held, false);
         s->held = false;
         oms_log(OMS_LOG_WARN, "sole-writer lease: its session was lost; repeat reads go to the database");
@@ -88,12 +96,18 @@ static long long cell(oms_dbres *r)
     return x;
 }
 
-static bool writer_waits(oms_sole_writer *s, bool *waits)
+/* *others: a writer waits for the lock, or a session not ours is connected. */
+static bool others_there(oms_sole_writer *s, bool *others)
 {
+    char own[4096];
+    oms_db_own_backends(s->db, own, sizeof own);
+    oms_dbparam p[] = {DBP_TEXT(own)};
     oms_dbres *r;
-    if (!run(s, LOCK_WAITERS_SQL, NULL, 0, &r))
+    if (!run(s, OTHERS_SQL, p, 1, &r))
         return false;
-    *waits = cell(r) > 0;
+    const char *waiting = oms_dbres_get(r, 0, 0), *sessions = oms_dbres_get(r, 0, 1);
+    *others = !waiting || !sessions || strtoll(waiting, NULL, 10) > 0 || strtoll(sessions, NULL, 10) > 0;
+    oms_dbres_free(r);
     return true;
 }
 
@@ -102,9 +116,10 @@ static bool writer_waits(oms_sole_writer *s, bool *waits)
  * goes, then the lock: a writer let through finds no row and goes on. */
 static void give_back(oms_sole_writer *s, bool to_writer)
 {
-    oms_db_lease_drop(s->db);
+    oms_db_lease_drop(s->db, true);
     atomic_store(&g_held, false);
     s->held = false;
+    int open = oms_db_lease_unguarded(s->db);
     int64_t until = oms_mono_ns() + ms_ns(DRAIN_WAIT_MS);
     while (oms_db_lease_unguarded(s->db) > 0 && oms_mono_ns() < until) {
         struct timespec ts = {0, 1000000};
@@ -119,9 +134,13 @@ static void give_back(oms_sole_writer *s, bool to_writer)
     oms_dbparam p[] = {DBP_TEXT(s->holder)};
     if (run(s, "DELETE FROM oms_sole_writer WHERE holder = $1", p, 1, NULL))
         run(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")", NULL, 0, NULL);
+    oms_db_lease_released(s->db);
     if (to_writer) {
         atomic_fetch_add(&g_yields, 1);
-        oms_log(OMS_LOG_INFO, "sole-writer lease given back: another writer is waiting");
+        oms_log(OMS_LOG_INFO,
+                "sole-writer lease given back: another writer waits, or another session is connected"
+                " (%d write transaction(s) begun under it waited for)",
+                open);
     }
 }
 
@@ -140,8 +159,10 @@ static void try_take(oms_sole_writer *s)
              " AND clock_timestamp() < heartbeat + interval '2 seconds'",
              p, 1, &r))
         return;
-    if (cell(r) != 0) {
-        run(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")", NULL, 0, NULL);
+    bool others;
+    if (cell(r) != 0 || !others_there(s, &others) || others) {
+        if (s->session)
+            run(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")", NULL, 0, NULL);
         return;
     }
     int64_t t0 = oms_mono_ns();
@@ -159,7 +180,7 @@ static void try_take(oms_sole_writer *s)
     /* Write transactions of this process that began before the lease
      * carry the guard and now wait for it: give it back at once. */
     bool waits;
-    if (writer_waits(s, &waits) && waits) {
+    if (others_there(s, &waits) && waits) {
         give_back(s, true);
         s->next_try = oms_mono_ns() + ms_ns(RETRY_MS);
     }
@@ -204,7 +225,7 @@ static void step(oms_sole_writer *s)
         return;
     }
     bool waits;
-    if (!writer_waits(s, &waits))
+    if (!others_there(s, &waits))
         return;
     if (waits) {
         give_back(s, true);

@@ -1,17 +1,19 @@
 /* PostgreSQL's sole-writer lease, held by a server that is the only writer
  * of its database (docs/storage.md "The sole-writer lease").
  *
- * A server that finds no other writer takes a session advisory lock
- * exclusively, on a connection of its own, and records itself in
- * oms_sole_writer with a heartbeat. While it holds them, every other write
- * transaction, of any process, waits in oms_write_guard() (store/db.c sends
- * it with each BEGIN), so the holder knows every commit: it answers repeat
- * reads of a branch from memory while its own commit count is unchanged
- * (store/freshness.c), instead of a round trip per read.
+ * A server that finds no other writer and no other session on its database
+ * takes a session advisory lock exclusively, on a connection of its own,
+ * and records itself in oms_sole_writer with a heartbeat. While it holds
+ * them, every other write transaction, of any process, waits in
+ * oms_write_guard() (store/db.c sends it with each BEGIN), so the holder
+ * knows every commit: it answers repeat reads of a branch from memory while
+ * its own commit count is unchanged (store/freshness.c), instead of a round
+ * trip per read.
  *
- * It gives the lease back as soon as another writer waits (it looks every
- * 50 ms): drops it in memory, waits for its own write transactions begun
- * without the guard, deletes its row, unlocks. A holder that vanished
+ * It gives the lease back as soon as another writer waits or another
+ * session connects (it looks every 50 ms): drops it in memory, waits for
+ * its own write transactions begun without the guard, deletes its row,
+ * unlocks. A holder that vanished
  * without that (killed, its connection cut) leaves its row: writers then
  * wait until two seconds after its last heartbeat, by the database's clock,
  * while the holder trusts its memory for at most one second after the

@@ -318,6 +318,8 @@ int oms_store_migrate_to(oms_store *s, int target, int *applied, oms_error *err)
     } while (pending);
     if (applied)
         *applied = total;
+    /* migration 0017 may have added it, here or in another process */
+    oms_db_write_guard_recheck(s->db);
 out:
     oms_db_deadline(c, -1);
     return rc;

@@ -6,18 +6,26 @@ transaction waits for the lease in oms_write_guard(), so a write acknowledged
 by anyone before a GET arrives is still seen by that GET. These tests take the
 lease, then write around it in every way the lease must survive: the holder's
 own writes, a second instance, a foreign session, the holder killed, its
-lease session cut, and a clean stop."""
+lease session cut, and a clean stop. A session connected to the holder's
+database gives the lease back (a writer that skips the guard must connect
+first), so the tests' own SQL runs on the holder's database only where it
+plays that foreign writer; the rest goes through the server's PostgreSQL
+database."""
 
+import re
 import signal
 import threading
 import time
 
-from harness import _psql
+import harness
+from harness import _psql, quote
+from large_ontology import type_doc
 
 BACKENDS = ("pg",)
 DEV = ("developer",)
 LOCK_HOLDER_SQL = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock'"
-                   " AND classid = 1330467667 AND objid = 1330398465 AND objsubid = 1")
+                   " AND classid = 1330467667 AND objid = 1330398465 AND objsubid = 1"
+                   " AND database = (SELECT oid FROM pg_database WHERE datname = '{db}')")
 
 
 def _h(srv, sub="dev"):
@@ -57,19 +65,34 @@ def _second(ctx, a, **kw):
 
 
 def _sql(srv, sql):
+    """On the server's database: a foreign session to a holder."""
     return _psql(srv.database_url, sql, tuples=True).strip()
+
+
+def _admin_sql(sql):
+    """On another database of the same PostgreSQL: unseen by the lease."""
+    return _psql(harness.PG_URL, sql, tuples=True).strip()
 
 
 def _holder(ctx):
     a = ctx.new_server()
-    _wait_metric(a, "oms_db_sole_writer", 1)
+    try:
+        _wait_metric(a, "oms_db_sole_writer", 1, timeout=20)
+    except AssertionError as e:
+        sessions = _admin_sql("SELECT pid, backend_type, application_name, state, left(query, 80)"
+                              f" FROM pg_stat_activity WHERE datname = '{a.dbname}'")
+        locks = _admin_sql("SELECT database, mode, granted, pid FROM pg_locks WHERE locktype = 'advisory'")
+        raise AssertionError(f"{e}\nsessions:\n{sessions}\nadvisory locks:\n{locks}\nlog:\n{a.read_log()[-2000:]}")
     return a
 
 
 def _branch_with_property(srv, branch):
     r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": branch, "from": "main"})
     assert r.status == 201, r
-    before = _sql(srv, f"SELECT head FROM branches WHERE name = '{branch}'")
+    r = srv.get(f"/api/v1/branches/{branch.replace('/', '%2F')}", headers=_h(srv))
+    assert r.status == 200, r
+    before = r.header("ETag").strip('"')
+    assert len(before) == 64, before
     r = srv.request("POST", _sp(branch), headers=_h(srv), json_body={"api_name": "Seed", "type": "string"})
     assert r.status == 201, r
     return before
@@ -151,6 +174,55 @@ def test_reads_racing_another_instances_writes_never_miss_an_acknowledged_one(ct
     assert failures == []
 
 
+def _yield_during_a_long_write(ctx, n, fraction):
+    """A holder, a batch of n new types written through it, and a foreign
+    session connecting `fraction` of the way through the batch's time
+    alone. Returns (the holder, the batch's response, its time, its time
+    alone, the write transactions the holder waited for when it gave the
+    lease back)."""
+    a = _holder(ctx)
+    _branch_with_property(a, "sw/long")
+    batch = f"/api/v1/schemas/{quote('sw/long')}/changes"
+    ops = [{"op": "create", "kind": "object-types", "document": type_doc(i)} for i in range(2 * n)]
+    t = time.time()
+    r = a.request("POST", batch, headers=_h(a), json_body={"operations": ops[:n]}, timeout=60)
+    assert r.status == 200, r
+    alone = time.time() - t
+    done = {}
+
+    def write():
+        t0 = time.time()
+        done["r"] = a.request("POST", batch, headers=_h(a), json_body={"operations": ops[n:]}, timeout=60)
+        done["took"] = time.time() - t0
+
+    w = threading.Thread(target=write)
+    w.start()
+    time.sleep(alone * fraction)
+    held = harness.PgHeldTransaction(a.database_url, "SELECT 1")
+    try:
+        _wait_metric(a, "oms_db_sole_writer", 0, timeout=2.0)
+        w.join()
+    finally:
+        held.release()
+    lines = [l for l in a.read_log().splitlines() if "lease given back" in l]
+    assert lines, a.read_log()[-2000:]
+    waited = int(re.search(r"\((\d+) write transaction", lines[-1]).group(1))
+    return a, done["r"], done["took"], alone, waited
+
+
+def test_a_long_write_across_a_give_back_finishes_at_once(ctx):
+    # The holder gives the lease back in order: it keeps the lock until its
+    # write transactions begun under the lease have ended, and they commit
+    # without the guard (which would wait for that very lock). The moment a
+    # transaction is open across the give-back is held deterministically in
+    # tests/unit/test_sole_writer.c; here, a large write through the HTTP
+    # API while a session appears.
+    a, r, took, alone, _ = _yield_during_a_long_write(ctx, 3000, 0.5)
+    assert r.status == 200, r
+    assert took < alone + 3.0, (took, alone)
+    assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+
+
 def test_a_foreign_sessions_write_waits_for_the_lease_and_is_seen(ctx):
     a = _holder(ctx)
     before = _branch_with_property(a, "sw/foreign")
@@ -184,15 +256,32 @@ def test_a_holder_whose_lease_session_is_cut_reads_the_database_again(ctx):
     a = _holder(ctx)
     before = _branch_with_property(a, "sw/cut")
     assert a.get(_sp("sw/cut", "Seed"), headers=_h(a)).status == 200
-    pid = _sql(a, LOCK_HOLDER_SQL)
+    pid = _admin_sql(LOCK_HOLDER_SQL.format(db=a.dbname))
     assert pid, "no session holds the lease's lock"
-    _sql(a, f"SELECT pg_terminate_backend({pid})")
+    _admin_sql(f"SELECT pg_terminate_backend({pid})")
     # the holder stops answering from memory at once (its next look at the
     # session, within 50 ms), before any writer can get past its row
     _wait_metric(a, "oms_db_sole_writer", 0, timeout=0.5)
     _sql(a, f"BEGIN; SELECT oms_write_guard(); UPDATE branches SET head = '{before}' WHERE name = 'sw/cut'; COMMIT")
     r = a.get(_sp("sw/cut", "Seed"), headers=_h(a))
     assert r.status == 404, r
+
+
+def test_a_session_connected_to_the_database_takes_the_lease_away(ctx):
+    a = _holder(ctx)
+    _branch_with_property(a, "sw/session")
+    # connected, idle in a transaction, nothing written: it could write
+    # without the guard at any moment
+    held = harness.PgHeldTransaction(a.database_url, "SELECT 1")
+    try:
+        _wait_metric(a, "oms_db_sole_writer", 0, timeout=1.0)
+        reads = _metric(a, "oms_db_freshness_reads_total")
+        for _ in range(5):
+            assert a.get(_sp("sw/session", "Seed"), headers=_h(a)).status == 200
+        assert _metric(a, "oms_db_freshness_reads_total") - reads >= 5
+        assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+    finally:
+        held.release()
 
 
 def test_a_stopped_holder_gives_the_lease_back(ctx):
