@@ -63,6 +63,7 @@ struct oms_dbconn {
     bool guard_pending;
     bool unguarded;
     uint64_t unguarded_epoch;
+    int backend_pid; /* PostgreSQL: the server process of `handle`, as noted (0: none) */
 };
 
 static _Atomic uint64_t g_roundtrips[2]; /* requests, background */
@@ -117,6 +118,8 @@ struct oms_db {
     atomic_int guard;                  /* oms_write_guard() exists: 1, does not: -1, not known yet: 0 */
     int *pids;                         /* PostgreSQL: the server processes of this process's sessions (under mu) */
     size_t npids, cappids;
+    atomic_int connecting;             /* sessions being opened, not noted yet */
+    _Atomic uint64_t connects;         /* sessions opened (noted or failed) */
     _Atomic uint64_t local_commits;    /* PostgreSQL: COMMITs and autocommit writes ended here */
 };
 
@@ -139,12 +142,15 @@ static void forget_conn(oms_db *db, oms_dbconn *c)
 }
 
 /* PostgreSQL: the server process behind each session of ours, so that the
- * sole-writer lease can tell our sessions from anyone else's. */
-static void note_backend(oms_db *db, void *handle, bool open)
+ * sole-writer lease can tell our sessions from anyone else's. Forgotten by
+ * the id noted when it opened: a broken connection no longer tells it. */
+static void note_backend(oms_dbconn *c, bool open)
 {
-    if (!db->drv->backend_pid || !handle)
+    oms_db *db = c->db;
+    if (!db->drv->backend_pid || (open && !c->handle) || (!open && !c->backend_pid))
         return;
-    int pid = db->drv->backend_pid(handle);
+    int pid = open ? db->drv->backend_pid(c->handle) : c->backend_pid;
+    c->backend_pid = open ? pid : 0;
     pthread_mutex_lock(&db->mu);
     if (open) {
         if (db->npids == db->cappids) {
@@ -165,7 +171,7 @@ static void note_backend(oms_db *db, void *handle, bool open)
 static void drop_handle(oms_dbconn *c)
 {
     c->nahead = 0; /* their results went with the connection */
-    note_backend(c->db, c->handle, false);
+    note_backend(c, false);
     if (c->handle) {
         c->db->drv->disconnect(c->handle);
         oms_metrics_db_conn(-1, 0);
@@ -305,7 +311,8 @@ static void conn_destroy(void *p)
  * transactions skip it, and are counted until they end, so that it gives
  * the lease back only once none is left open. docs/storage.md "The
  * sole-writer lease". */
-#define WRITE_GUARD_SQL "SELECT oms_write_guard()"
+static const char k_write_guard_pg[] = "SELECT oms_write_guard()";
+static const char k_write_guard_exists_pg[] = "SELECT to_regprocedure('oms_write_guard()') IS NOT NULL";
 
 static int after_failure(oms_dbconn *c);
 
@@ -330,7 +337,7 @@ static int choose_guard(oms_dbconn *c, oms_error *err)
      * taken): asked once, and again after this process migrated
      * (oms_db_write_guard_recheck). */
     oms_dbres *r = NULL;
-    int rc = exec_counted(c, "SELECT to_regprocedure('oms_write_guard()') IS NOT NULL", NULL, 0, &r, err);
+    int rc = exec_counted(c, k_write_guard_exists_pg, NULL, 0, &r, err);
     if (rc) {
         after_failure(c);
         return rc;
@@ -389,6 +396,14 @@ void oms_db_lease_drop(oms_db *db, bool waits)
 void oms_db_lease_released(oms_db *db) { atomic_store(&db->lease_waits, false); }
 
 int oms_db_lease_unguarded(oms_db *db) { return atomic_load(&db->unguarded); }
+
+uint64_t oms_db_sessions_stamp(oms_db *db)
+{
+    if (atomic_load(&db->connecting) > 0)
+        return UINT64_MAX;
+    uint64_t n = atomic_load(&db->connects);
+    return atomic_load(&db->connecting) > 0 ? UINT64_MAX : n;
+}
 
 void oms_db_own_backends(oms_db *db, char *out, size_t cap)
 {
@@ -561,7 +576,13 @@ static int reopen(oms_dbconn *c, oms_error *err)
     int rc = stall_gate(c->db, err);
     if (rc)
         return rc;
+    /* visible to the server before it is noted here: oms_db_sessions_stamp */
+    atomic_fetch_add(&c->db->connecting, 1);
     rc = c->db->drv->connect(&c->handle, c->db->dsn, &c->db->opts, err);
+    if (rc == OMS_OK)
+        note_backend(c, true);
+    atomic_fetch_add(&c->db->connects, 1);
+    atomic_fetch_sub(&c->db->connecting, 1);
     if (rc) {
         c->handle = NULL;
         if (rc == OMS_ETIMEOUT && c->deadline == -1)
@@ -569,7 +590,6 @@ static int reopen(oms_dbconn *c, oms_error *err)
         return rc;
     }
     oms_metrics_db_conn(1, 0);
-    note_backend(c->db, c->handle, true);
     atomic_store(&c->db->stalled_until, 0);
     if (c->deadline != -1 && c->db->drv->deadline)
         c->db->drv->deadline(c->handle, c->deadline);
@@ -707,7 +727,7 @@ static bool may_write(const char *sql)
         return false;
     if (strncasecmp(sql, "WITH", 4) != 0 || !isspace((unsigned char)sql[4]))
         return true;
-    static const char *const verbs[] = {"INSERT", "UPDATE", "DELETE", "MERGE"};
+    static const char *const verbs[] = {"insert", "update", "delete", "merge"}; /* matched in any case */
     for (const char *p = sql; *p; p++) {
         if (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
             continue;
@@ -753,7 +773,7 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool m
     int n = g + c->nlater + ntail;
     oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
     if (g)
-        s[0] = (oms_db_stmt){WRITE_GUARD_SQL, NULL, 0, NULL};
+        s[0] = (oms_db_stmt){k_write_guard_pg, NULL, 0, NULL};
     for (int i = 0; i < c->nlater; i++)
         s[g + i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
     for (int i = 0; i < ntail; i++)
@@ -1056,7 +1076,7 @@ int oms_db_commit(oms_dbconn *c, oms_error *err)
      * would wait for that end, for ever. */
     if (c->unguarded && c->depth > 0 && atomic_load(&c->db->lease_epoch) != c->unguarded_epoch &&
         !atomic_load(&c->db->lease_waits)) {
-        int rc = queue_later(c, WRITE_GUARD_SQL, NULL, 0, 0, NULL, NULL, err);
+        int rc = queue_later(c, k_write_guard_pg, NULL, 0, 0, NULL, NULL, err);
         if (rc) {
             oms_db_rollback(c);
             return rc;
@@ -1133,7 +1153,7 @@ int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err)
     int n = g + c->nlater + 1;
     oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
     if (g)
-        s[0] = (oms_db_stmt){WRITE_GUARD_SQL, NULL, 0, NULL};
+        s[0] = (oms_db_stmt){k_write_guard_pg, NULL, 0, NULL};
     for (int i = 0; i < c->nlater; i++)
         s[g + i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
     s[g + c->nlater] = (oms_db_stmt){"RELEASE SAVEPOINT oms_member", NULL, 0, NULL};

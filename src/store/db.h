@@ -250,6 +250,10 @@ int oms_db_lease_unguarded(oms_db *db);
  * sessions, as an array literal ("{1,2}"), truncated to fit `cap` (a
  * session left out then counts as someone else's: the cautious side). */
 void oms_db_own_backends(oms_db *db, char *out, size_t cap);
+/* A session of ours is visible to the server a moment before it is noted:
+ * sessions seen between two equal stamps (neither UINT64_MAX, which means
+ * one is being opened) and not in oms_db_own_backends are someone else's. */
+uint64_t oms_db_sessions_stamp(oms_db *db);
 /* A session of its own, outside the per-thread connections: never
  * reopened or retried behind the caller's back (a session-level lock
  * lives and dies with it). Statements with the deadline given. */

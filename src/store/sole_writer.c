@@ -21,12 +21,23 @@
  * writes without the guard (psql, a script, an older release) must at
  * least connect first: the lease is not taken while one is connected, and
  * is given back when one appears. */
-#define OTHERS_SQL                                                                                         \
-    "SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"                    \
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"                    \
-    " AND classid = 1330467667 AND objid = 1330398465 AND objsubid = 1),"                                  \
-    " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"                           \
-    " AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> ALL($1::int[]))"
+static const char k_others_pg[] =
+    "SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND classid = 1330467667 AND objid = 1330398465 AND objsubid = 1),"
+    " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> ALL($1::int[]))";
+/* The lease's other statements (PostgreSQL only, as this file). */
+static const char k_try_lock_pg[] = "SELECT pg_try_advisory_lock(" LOCK_KEY ")";
+static const char k_unlock_pg[] = "SELECT pg_advisory_unlock(" LOCK_KEY ")";
+static const char k_young_rows_pg[] = "SELECT count(*) FROM oms_sole_writer WHERE holder <> $1"
+                                      " AND clock_timestamp() < heartbeat + interval '2 seconds'";
+static const char k_insert_row_pg[] = "INSERT INTO oms_sole_writer (holder, heartbeat) VALUES ($1, clock_timestamp())"
+                                      " ON CONFLICT (holder) DO UPDATE SET heartbeat = excluded.heartbeat";
+static const char k_delete_others_pg[] = "DELETE FROM oms_sole_writer WHERE holder <> $1";
+static const char k_delete_mine_pg[] = "DELETE FROM oms_sole_writer WHERE holder = $1";
+static const char k_heartbeat_pg[] =
+    "UPDATE oms_sole_writer SET heartbeat = clock_timestamp() WHERE holder = $1 RETURNING 1";
 
 #define POLL_MS 50          /* how often the holder looks for a waiting writer */
 #define HEARTBEAT_MS 250    /* how often it renews its row */
@@ -96,18 +107,25 @@ static long long cell(oms_dbres *r)
     return x;
 }
 
-/* *others: a writer waits for the lock, or a session not ours is connected. */
-static bool others_there(oms_sole_writer *s, bool *others)
+/* *others: a writer waits for the lock, or a session not ours is
+ * connected. A session this process was opening meanwhile may be one of
+ * the unknown ones: *unsure then, and the caller looks again next time. */
+static bool others_there(oms_sole_writer *s, bool *others, bool *unsure)
 {
     char own[4096];
+    uint64_t stamp = oms_db_sessions_stamp(s->db);
     oms_db_own_backends(s->db, own, sizeof own);
     oms_dbparam p[] = {DBP_TEXT(own)};
     oms_dbres *r;
-    if (!run(s, OTHERS_SQL, p, 1, &r))
+    if (!run(s, k_others_pg, p, 1, &r))
         return false;
     const char *waiting = oms_dbres_get(r, 0, 0), *sessions = oms_dbres_get(r, 0, 1);
-    *others = !waiting || !sessions || strtoll(waiting, NULL, 10) > 0 || strtoll(sessions, NULL, 10) > 0;
+    bool waits = !waiting || strtoll(waiting, NULL, 10) > 0;
+    bool strangers = !sessions || strtoll(sessions, NULL, 10) > 0;
     oms_dbres_free(r);
+    bool stable = stamp != UINT64_MAX && oms_db_sessions_stamp(s->db) == stamp;
+    *unsure = strangers && !waits && !stable;
+    *others = waits || (strangers && stable);
     return true;
 }
 
@@ -132,8 +150,8 @@ static void give_back(oms_sole_writer *s, bool to_writer)
         return;
     }
     oms_dbparam p[] = {DBP_TEXT(s->holder)};
-    if (run(s, "DELETE FROM oms_sole_writer WHERE holder = $1", p, 1, NULL))
-        run(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")", NULL, 0, NULL);
+    if (run(s, k_delete_mine_pg, p, 1, NULL))
+        run(s, k_unlock_pg, NULL, 0, NULL);
     oms_db_lease_released(s->db);
     if (to_writer) {
         atomic_fetch_add(&g_yields, 1);
@@ -147,30 +165,23 @@ static void give_back(oms_sole_writer *s, bool to_writer)
 static void try_take(oms_sole_writer *s)
 {
     oms_dbres *r;
-    if (!run(s, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", NULL, 0, &r))
+    if (!run(s, k_try_lock_pg, NULL, 0, &r))
         return;
     if (cell(r) != 1)
         return; /* another holder, or writers in their transactions */
     /* Another holder's row younger than the guard's wait: it lost its
      * session a moment ago and may still trust its memory. */
     oms_dbparam p[] = {DBP_TEXT(s->holder)};
-    if (!run(s,
-             "SELECT count(*) FROM oms_sole_writer WHERE holder <> $1"
-             " AND clock_timestamp() < heartbeat + interval '2 seconds'",
-             p, 1, &r))
+    if (!run(s, k_young_rows_pg, p, 1, &r))
         return;
-    bool others;
-    if (cell(r) != 0 || !others_there(s, &others) || others) {
+    bool others, unsure;
+    if (cell(r) != 0 || !others_there(s, &others, &unsure) || others || unsure) {
         if (s->session)
-            run(s, "SELECT pg_advisory_unlock(" LOCK_KEY ")", NULL, 0, NULL);
+            run(s, k_unlock_pg, NULL, 0, NULL);
         return;
     }
     int64_t t0 = oms_mono_ns();
-    if (!run(s,
-             "INSERT INTO oms_sole_writer (holder, heartbeat) VALUES ($1, clock_timestamp())"
-             " ON CONFLICT (holder) DO UPDATE SET heartbeat = excluded.heartbeat",
-             p, 1, NULL) ||
-        !run(s, "DELETE FROM oms_sole_writer WHERE holder <> $1", p, 1, NULL))
+    if (!run(s, k_insert_row_pg, p, 1, NULL) || !run(s, k_delete_others_pg, p, 1, NULL))
         return;
     oms_db_lease_take(s->db, t0 + ms_ns(LOCAL_LEASE_MS));
     atomic_store(&g_held, true);
@@ -180,8 +191,8 @@ static void try_take(oms_sole_writer *s)
     /* Write transactions of this process that began before the lease
      * carry the guard and now wait for it: give it back at once. */
     bool waits;
-    if (others_there(s, &waits) && waits) {
-        give_back(s, true);
+    if (others_there(s, &waits, &unsure) && (waits || unsure)) {
+        give_back(s, waits);
         s->next_try = oms_mono_ns() + ms_ns(RETRY_MS);
     }
 }
@@ -191,8 +202,7 @@ static void heartbeat(oms_sole_writer *s)
     int64_t t0 = oms_mono_ns();
     oms_dbparam p[] = {DBP_TEXT(s->holder)};
     oms_dbres *r;
-    if (!run(s, "UPDATE oms_sole_writer SET heartbeat = clock_timestamp() WHERE holder = $1 RETURNING 1", p, 1,
-             &r))
+    if (!run(s, k_heartbeat_pg, p, 1, &r))
         return;
     bool mine = r->nrows == 1;
     oms_dbres_free(r);
@@ -224,8 +234,8 @@ static void step(oms_sole_writer *s)
         }
         return;
     }
-    bool waits;
-    if (!others_there(s, &waits))
+    bool waits, unsure;
+    if (!others_there(s, &waits, &unsure))
         return;
     if (waits) {
         give_back(s, true);
