@@ -34,22 +34,13 @@ def _h(srv, sub="dev"):
     return h
 
 
-def _metric(srv, name):
-    r = srv.get("/metrics", headers=srv.auth("svc", ("service_account",)))
-    assert r.status == 200, r
-    for line in r.body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} missing from /metrics")
-
-
 def _wait_metric(srv, name, value, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if _metric(srv, name) == value:
+        if srv.metric(name) == value:
             return
         time.sleep(0.05)
-    raise AssertionError(f"{name} never became {value} (is {_metric(srv, name)})")
+    raise AssertionError(f"{name} never became {value} (is {srv.metric(name)})")
 
 
 def _sp(branch, name=None):
@@ -102,15 +93,15 @@ def test_a_lone_instance_answers_repeat_reads_from_memory(ctx):
     a = _holder(ctx)
     _branch_with_property(a, "sw/lone")
     assert a.get(_sp("sw/lone", "Seed"), headers=_h(a)).status == 200
-    reads, requests = _metric(a, "oms_db_freshness_reads_total"), _metric(a, "oms_db_freshness_requests_total")
+    reads, requests = a.metric("oms_db_freshness_reads_total"), a.metric("oms_db_freshness_requests_total")
     for _ in range(60):
         r = a.get(_sp("sw/lone", "Seed"), headers=_h(a))
         assert r.status == 200, r
     # 60 reads of the branch (and the /metrics reads of the version) went
     # to the database a handful of times at most: only a background commit
     # (the audit chainer, a task) in between costs one
-    assert _metric(a, "oms_db_freshness_requests_total") - requests >= 60
-    assert _metric(a, "oms_db_freshness_reads_total") - reads <= 12
+    assert a.metric("oms_db_freshness_requests_total") - requests >= 60
+    assert a.metric("oms_db_freshness_reads_total") - reads <= 12
 
 
 def test_the_holders_own_write_is_seen_by_its_next_read(ctx):
@@ -121,7 +112,7 @@ def test_the_holders_own_write_is_seen_by_its_next_read(ctx):
         assert r.status == 201, r
         r = a.get(_sp("sw/own", f"P{i}"), headers=_h(a))
         assert r.status == 200, (i, r)
-    assert _metric(a, "oms_db_sole_writer") == 1
+    assert a.metric("oms_db_sole_writer") == 1
 
 
 def test_writes_through_another_instance_are_seen_by_the_holders_next_read(ctx):
@@ -139,7 +130,7 @@ def test_writes_through_another_instance_are_seen_by_the_holders_next_read(ctx):
         assert r.status == 200, (i, r)
     # the first writer that met the lease waited for it to be given back (a
     # look every 50 ms), not for a lease to run out
-    assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+    assert a.metric("oms_db_sole_writer_yields_total") >= 1
     assert slowest < 1.5, slowest
 
 
@@ -220,7 +211,7 @@ def test_a_long_write_across_a_give_back_finishes_at_once(ctx):
     a, r, took, alone, _ = _yield_during_a_long_write(ctx, 3000, 0.5)
     assert r.status == 200, r
     assert took < alone + 3.0, (took, alone)
-    assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+    assert a.metric("oms_db_sole_writer_yields_total") >= 1
 
 
 def test_a_foreign_sessions_write_waits_for_the_lease_and_is_seen(ctx):
@@ -235,7 +226,7 @@ def test_a_foreign_sessions_write_waits_for_the_lease_and_is_seen(ctx):
     r = a.get(_sp("sw/foreign", "Seed"), headers=_h(a))
     assert r.status == 404, r
     assert waited < 1.5, waited  # given back on sight, not run out
-    assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+    assert a.metric("oms_db_sole_writer_yields_total") >= 1
 
 
 def test_a_killed_holders_lease_is_waited_out_then_taken_over(ctx):
@@ -275,11 +266,11 @@ def test_a_session_connected_to_the_database_takes_the_lease_away(ctx):
     held = harness.PgHeldTransaction(a.database_url, "SELECT 1")
     try:
         _wait_metric(a, "oms_db_sole_writer", 0, timeout=1.0)
-        reads = _metric(a, "oms_db_freshness_reads_total")
+        reads = a.metric("oms_db_freshness_reads_total")
         for _ in range(5):
             assert a.get(_sp("sw/session", "Seed"), headers=_h(a)).status == 200
-        assert _metric(a, "oms_db_freshness_reads_total") - reads >= 5
-        assert _metric(a, "oms_db_sole_writer_yields_total") >= 1
+        assert a.metric("oms_db_freshness_reads_total") - reads >= 5
+        assert a.metric("oms_db_sole_writer_yields_total") >= 1
     finally:
         held.release()
 
@@ -297,9 +288,9 @@ def test_with_the_lease_off_reads_go_to_the_database(ctx):
     a = ctx.new_server(env={"OMS_PG_SOLE_WRITER": "0"})
     _branch_with_property(a, "sw/off")
     time.sleep(0.3)
-    assert _metric(a, "oms_db_sole_writer") == 0
+    assert a.metric("oms_db_sole_writer") == 0
     assert _sql(a, "SELECT count(*) FROM oms_sole_writer") == "0"
-    reads = _metric(a, "oms_db_freshness_reads_total")
+    reads = a.metric("oms_db_freshness_reads_total")
     for _ in range(10):
         assert a.get(_sp("sw/off", "Seed"), headers=_h(a)).status == 200
-    assert _metric(a, "oms_db_freshness_reads_total") - reads >= 10
+    assert a.metric("oms_db_freshness_reads_total") - reads >= 10
