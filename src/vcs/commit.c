@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "store/vcs_sql.h"
+#include "vcs/commit_graph.h"
 #include "util/alloc.h"
 #include "util/canonical.h"
 #include "util/time.h"
@@ -45,6 +46,8 @@ int oms_commit_store(oms_dbconn *c, const oms_commit_info *ci, const char *id, o
                                            ci->nparents > 1 ? ci->parents[1] : NULL, parents_text, ci->author,
                                            ci->message, ci->time_ms, keys_text, ci->override_id, err);
     free(parents_text);
+    if (rc == OMS_OK) /* the newest commits are the ones walks start from */
+        oms_commit_graph_note(id, (const char *const *)ci->parents, ci->nparents, keys_text);
     free(keys_text);
     for (size_t i = 0; rc == OMS_OK && i < ci->nparents; i++)
         rc = oms_store_commit_parent_insert(c, id, (int64_t)i, ci->parents[i], err);

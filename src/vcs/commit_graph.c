@@ -75,7 +75,7 @@ typedef struct {
 
 static shard g_shards[SHARDS];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static atomic_ulong g_hits, g_loads;
+static atomic_ulong g_hits, g_loads, g_notes;
 
 static void init_shards(void)
 {
@@ -150,10 +150,58 @@ void oms_commit_graph_clear(void)
     }
 }
 
-void oms_commit_graph_counts(unsigned long *hits, unsigned long *loads)
+void oms_commit_graph_counts(unsigned long *hits, unsigned long *loads, unsigned long *notes)
 {
     *hits = atomic_load(&g_hits);
     *loads = atomic_load(&g_loads);
+    if (notes)
+        *notes = atomic_load(&g_notes);
+}
+
+/* A commit's generation from the cache: -1 when it is not there. */
+static int64_t cached_gen(const commit_id id)
+{
+    pthread_once(&g_once, init_shards);
+    size_t b;
+    shard *s = shard_of(id, &b);
+    pthread_mutex_lock(&s->mu);
+    gnode *g = *find_in(s, b, id);
+    int64_t gen = g ? g->gen : -1;
+    pthread_mutex_unlock(&s->mu);
+    return gen;
+}
+
+int64_t oms_commit_graph_cached_generation(const char *id)
+{
+    commit_id b;
+    return parse_id_str(id, b) ? cached_gen(b) : -1;
+}
+
+bool oms_commit_graph_note(const char *id, const char *const *parents, size_t nparents, const char *issue_keys)
+{
+    /* the stored generation is 1 + the highest of its first two parents'
+     * (oms_store_commit_insert); every commit this server makes has at most two */
+    if (nparents > 2)
+        return false;
+    gnode *n = oms_xcalloc(1, sizeof *n + nparents * sizeof(commit_id));
+    n->np = (uint32_t)nparents;
+    n->gen = 1;
+    bool ok = parse_id_str(id, n->id);
+    for (size_t k = 0; ok && k < nparents; k++) {
+        int64_t pg = parse_id_str(parents[k], n->par[k]) ? cached_gen(n->par[k]) : -1;
+        ok = pg > 0;
+        if (ok && pg + 1 > n->gen)
+            n->gen = pg + 1;
+    }
+    if (ok && issue_keys && strcmp(issue_keys, "[]") != 0)
+        n->keys = oms_xstrdup(issue_keys);
+    if (!ok) {
+        node_free(n);
+        return false;
+    }
+    cache_put(n);
+    atomic_fetch_add_explicit(&g_notes, 1, memory_order_relaxed);
+    return true;
 }
 
 /* ---- one walk ---- */

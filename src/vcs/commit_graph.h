@@ -19,6 +19,7 @@
 #define OMS_VCS_COMMIT_GRAPH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "store/db.h"
 
@@ -35,8 +36,22 @@ int oms_commit_graph_merge_base(oms_dbconn *c, const char *a, const char *b, cha
 int oms_commit_graph_keys_between(oms_dbconn *c, const char *head, const char *exclude,
                                   void (*each)(void *ctx, const char *key), void *ctx, oms_error *err);
 
-/* Commits answered from the cache, and windows loaded, since the start. */
-void oms_commit_graph_counts(unsigned long *hits, unsigned long *loads);
+/* Notes a commit this server is storing (oms_commit_store), so that walks
+ * through the newest commits, which every proposal view and merge makes,
+ * find them here rather than loading windows of them with SQL (on SQLite,
+ * random-key lookups in a file that grows; docs/merge.md). Its generation
+ * is computed from its parents' as the insert computes it, so it is noted
+ * only when every parent is cached; false when it was not noted. Noting it
+ * before its transaction commits is safe: an entry describes what the id
+ * names, and an id no stored commit reaches is never walked to. */
+bool oms_commit_graph_note(const char *id, const char *const *parents, size_t nparents, const char *issue_keys);
+
+/* The generation the cache holds for commit `id`; -1 when it holds none. */
+int64_t oms_commit_graph_cached_generation(const char *id);
+
+/* Commits answered from the cache, windows loaded, and commits noted since
+ * the start (notes may be NULL). */
+void oms_commit_graph_counts(unsigned long *hits, unsigned long *loads, unsigned long *notes);
 
 /* Drops every cached commit (tests). */
 void oms_commit_graph_clear(void);
