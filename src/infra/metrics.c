@@ -82,6 +82,7 @@ static atomic_size_t g_snap_bytes;
 static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
 static atomic_size_t g_diff_bytes;
 static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
+static _Atomic uint64_t g_seq_batches, g_seq_events; /* src/webhooks/sender.c */
 static _Atomic uint64_t g_checkpoints[2]; /* src/store/sqlite_checkpointer.c: by a committer, in the background */
 static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
@@ -348,6 +349,12 @@ void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_r
 
 void oms_metrics_wal_reset(void) { atomic_fetch_add_explicit(&g_wal_resets, 1, memory_order_relaxed); }
 
+void oms_metrics_event_sequencer_batch(uint64_t positioned)
+{
+    atomic_fetch_add_explicit(&g_seq_batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_seq_events, positioned, memory_order_relaxed);
+}
+
 void oms_metrics_sqlite_checkpoint(bool background)
 {
     atomic_fetch_add_explicit(&g_checkpoints[background ? 1 : 0], 1, memory_order_relaxed);
@@ -391,6 +398,14 @@ static void text_snapshots(oms_mtext *b)
                 "PostgreSQL: group transactions lost to a statement that failed after it was sent ahead, and run once "
                 "more with each write's statements awaited.");
     emit(b, "oms_group_commit_reruns_total %lu\n", atomic_load_explicit(&g_group_reruns, memory_order_relaxed));
+    emit_family(b, "oms_event_sequencer_batches_total", "counter",
+                "PostgreSQL: transactions of the event sequencer that gave committed events their positions (one "
+                "per round that found any, at most every 50 ms while fewer than a full batch wait). Zero on SQLite.");
+    emit(b, "oms_event_sequencer_batches_total %lu\n", atomic_load_explicit(&g_seq_batches, memory_order_relaxed));
+    emit_family(b, "oms_events_positioned_total", "counter",
+                "PostgreSQL: events given their positions by those transactions. Zero on SQLite, where an event has "
+                "its position at insert.");
+    emit(b, "oms_events_positioned_total %lu\n", atomic_load_explicit(&g_seq_events, memory_order_relaxed));
     emit_family(b, "oms_sqlite_wal_resets_total", "counter",
                 "SQLite: times the write-ahead log, grown past OMS_SQLITE_WAL_RESET_MB, was copied into the database "
                 "and truncated. Zero on PostgreSQL.");

@@ -64,6 +64,9 @@ void oms_metrics_wal_reset(void);
 /* SQLite: a checkpoint of the write-ahead log, by the background thread or
  * by a committer (store/sqlite_checkpointer.c). */
 void oms_metrics_sqlite_checkpoint(bool background);
+/* PostgreSQL: a round of the event sequencer (webhooks/sender.c) that gave
+ * `positioned` events (at least one) their positions in one transaction. */
+void oms_metrics_event_sequencer_batch(uint64_t positioned);
 /* A request refused with 429, by rate-limit class (0 read, 1 write,
  * 2 auth_failure: oms_rl_class of src/http/ratelimit.h). */
 #define OMS_METRICS_RL_CLASSES 3

@@ -14,6 +14,7 @@
 
 #include "events/events.h"
 #include "infra/config.h"
+#include "infra/metrics.h"
 #include "infra/log.h"
 #include "store/dialect.h"
 #include "store/events_sql.h"
@@ -325,6 +326,18 @@ static void rest(int ms)
     pthread_mutex_unlock(&g.mu);
 }
 
+/* Events ordered in one sequencer transaction at most. */
+#define SEQUENCER_BATCH 10000
+
+/* One sequencer round: positions for up to a batch of committed events. */
+static int order_events(oms_dbconn *c, int64_t *n, oms_error *err)
+{
+    int rc = oms_store_events_order(c, SEQUENCER_BATCH, n, err);
+    if (rc == OMS_OK && *n > 0)
+        oms_metrics_event_sequencer_batch((uint64_t)*n);
+    return rc;
+}
+
 /* PostgreSQL: gives positions to committed events (docs/events.md "Order").
  * A thread of its own, so a worker held by a hanging receiver never holds
  * the feed and the other subscriptions back. */
@@ -340,10 +353,14 @@ static void *sequencer(void *arg)
         if (oms_db_conn(g.store->db, &c, &err) == OMS_OK) {
             if (oms_db_single_writer_conn(c))
                 return NULL; /* SQLite: positions are given at insert */
-            if (oms_store_events_order(c, 10000, &n, &err) != OMS_OK)
+            if (order_events(c, &n, &err) != OMS_OK)
                 oms_db_conn_reset(g.store->db);
         }
-        if (n == 0)
+        /* Only a full batch means more are waiting now. Going round again
+         * after a partial one gave each change, under steady writes, a
+         * sequencer transaction of its own: one more durable commit per
+         * change, for events the next round would have taken together. */
+        if (n < SEQUENCER_BATCH)
             rest(g.poll_ms < 50 ? g.poll_ms : 50);
     }
     /* Requests have drained when the sender stops: a stopping instance
@@ -352,7 +369,7 @@ static void *sequencer(void *arg)
     oms_dbconn *c;
     int64_t n = 1;
     for (int pass = 0; n > 0 && pass < 8 && oms_db_conn(g.store->db, &c, &err) == OMS_OK; pass++)
-        if (oms_store_events_order(c, 10000, &n, &err) != OMS_OK)
+        if (order_events(c, &n, &err) != OMS_OK)
             break;
     return NULL;
 }
