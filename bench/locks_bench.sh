@@ -45,8 +45,8 @@ dburl="${OMS_PG_URL%/*}/$dbname"
 # (2) the floor of any durable change: a write transaction that takes the
 #     same advisory lock and inserts one row (BEGIN, lock, INSERT, COMMIT).
 #     Acquire and release are one durable audited transaction each.
-pgb() { # name script-file -> "p50 p99 tps" in us
-  (cd "$tmp" && pgbench -n -M extended -f "$2" -c 1 -j 1 -T "$PGB_SECONDS" -l --log-prefix="$1" "$dburl" \
+pgb() { # name script-file [protocol] -> "p50 p99 tps" in us
+  (cd "$tmp" && pgbench -n -M "${3:-extended}" -f "$2" -c 1 -j 1 -T "$PGB_SECONDS" -l --log-prefix="$1" "$dburl" \
     >"$1.out" 2>&1) || { cat "$tmp/$1.out" >&2; exit 1; }
   cat "$tmp/$1".[0-9]* | awk '{ print $3 }' >"$tmp/$1_us"
   echo "$(pct "$tmp/$1_us" 50) $(pct "$tmp/$1_us" 99) $(awk '/^tps/ { print int($3) }' "$tmp/$1.out")"
@@ -101,4 +101,10 @@ run_backend() { # name database-url
 }
 
 run_backend PostgreSQL "$dburl"
+# The pair's own PostgreSQL statements, as the server sends them (prepared,
+# four pipelines, two durable commits), replayed by pgbench on the database
+# the server just used: the part of the pair no HTTP work can remove.
+set -- $(pgb replay "$(cd "$(dirname "$0")" && pwd)/locks_pair_replay.sql" prepared)
+echo "PostgreSQL: the pair's own statements replayed by pgbench (bench/locks_pair_replay.sql, no server): p50 $1 us," \
+     "p99 $2 us; over HTTP the pair is $(python3 -c "print(round($p50 / $1, 2))") x its own SQL"
 run_backend SQLite "sqlite:$tmp/oms.db"
