@@ -46,7 +46,7 @@ if [ -n "$pgenv" ]; then
   eval "$pgenv"
   export OMS_PG_URL
   # the unit tests with a PostgreSQL part (skipped above, without a server)
-  for t in "$BUILD"/tests/test_db_batch "$BUILD"/tests/test_sole_writer; do
+  for t in "$BUILD"/tests/test_db_batch "$BUILD"/tests/test_sole_writer "$BUILD"/tests/test_freshness_pg; do
     OMS_UNIT_PG_ONLY=1 "$t" 2>&1 | tee -a "$log" || status=1
   done
   python3 tests/api/run.py pg 2>&1 | tee -a "$log"

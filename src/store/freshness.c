@@ -32,7 +32,11 @@ typedef struct flight {
     const oms_db *db;
     char *branch;
     oms_flight share; /* src/util/flight.h */
-    struct flight *all_next; /* every flight, for the parked reader */
+    struct flight *all_next; /* every flight (closing, failing at stop) */
+    /* On the reader's queue (or being taken from it): parked requests
+     * there wait for the reader (queue_parked). */
+    atomic_bool queued;
+    struct flight *queue_next; /* under g_reader_mu */
     lease_memo memo;
 } flight;
 
@@ -65,7 +69,10 @@ static flight *find(const oms_db *db, const char *branch)
     flight *f = g_slots[slot];
     while (f && !(f->db == db && strcmp(f->branch, branch) == 0))
         f = f->next;
-    if (!f && atomic_fetch_add(&g_nflights, 1) < MAX_FLIGHTS) {
+    /* counted only when made: a count that went on with every refusal
+     * would wrap round in a long-lived process */
+    if (!f && atomic_load(&g_nflights) < MAX_FLIGHTS) {
+        atomic_fetch_add(&g_nflights, 1);
         f = oms_xcalloc(1, sizeof *f);
         atomic_flag_clear(&f->memo.writing);
         f->db = db;
@@ -257,45 +264,76 @@ static void value_out(const oms_flight_value *v, int64_t *version, char head[65]
  * An event loop cannot wait for a round trip, so a read it would answer
  * from memory parks on the branch's flight (oms_store_fresh_park) and is
  * answered by the next read of that branch, led by a handler thread's
- * request or, when none is under way, by this thread, which reads for as
- * long as any flight has parked requests. One thread for the process: a
- * read is one short statement, and reads of a branch answer every request
- * parked on it. */
+ * request or, when none is under way, by this thread. One thread for the
+ * process: a read is one short statement, and reads of a branch answer
+ * every request parked on it.
+ *
+ * The reader takes flights from a queue of those with parked requests, not
+ * from the list of every flight: a process keeps a flight for every branch
+ * it has served (up to MAX_FLIGHTS), and a walk over all of them at every
+ * wake-up cost more the longer the process ran (round 29 of
+ * docs/BENCHMARKS.md: 27 → 105 ms of CPU a second over a 20-minute soak
+ * whose proposals made a branch each). */
 static pthread_mutex_t g_reader_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_reader_cv = PTHREAD_COND_INITIALIZER;
 static bool g_reader_running, g_reader_work, g_reader_stop;
 static atomic_bool g_parking_closed;
 static pthread_t g_reader;
+static flight *g_queue; /* flights with parked requests, under g_reader_mu */
+static _Atomic uint64_t g_reader_visits; /* flights the reader took off the queue */
 
-static void reader_nudge(void)
+/* After a request parked on f (or a read left some parked): f on the
+ * reader's queue, unless it is there already. A flight is taken off the
+ * queue before its parked requests are looked at (read_queued): with the
+ * fences, either the reader sees a request parked before this call, or
+ * this call sees the flag cleared and queues the flight again. */
+static void queue_parked(flight *f)
 {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_exchange(&f->queued, true))
+        return;
     pthread_mutex_lock(&g_reader_mu);
+    f->queue_next = g_queue;
+    g_queue = f;
     g_reader_work = true;
     pthread_cond_signal(&g_reader_cv);
     pthread_mutex_unlock(&g_reader_mu);
 }
 
-/* One read of each flight with parked requests; true when there was any. */
-static bool read_for_parked(void)
+/* One read of each queued flight that has parked requests; true when the
+ * queue held any. */
+static bool read_queued(void)
 {
-    bool any = false;
-    for (flight *f = atomic_load(&g_all); f; f = f->all_next) {
-        if (!oms_flight_has_parked(&f->share))
-            continue;
-        any = true;
-        oms_dbconn *c;
-        oms_error err;
-        oms_flight_value v;
-        if (oms_db_conn((oms_db *)f->db, &c, &err) == OMS_OK) {
-            shared_read sr = {.c = c, .branch = f->branch, .err = &err, .f = f};
-            oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
-        } else {
-            /* no connection: a read that fails answers them (each goes to
-             * a handler thread, which reports the database's state) */
-            oms_flight_fail_parked(&f->share, OMS_EDB);
+    pthread_mutex_lock(&g_reader_mu);
+    flight *f = g_queue;
+    g_queue = NULL;
+    pthread_mutex_unlock(&g_reader_mu);
+    if (!f)
+        return false;
+    while (f) {
+        flight *next = f->queue_next;
+        atomic_fetch_add_explicit(&g_reader_visits, 1, memory_order_relaxed);
+        atomic_store(&f->queued, false);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (oms_flight_has_parked(&f->share)) {
+            oms_dbconn *c;
+            oms_error err;
+            oms_flight_value v;
+            if (oms_db_conn((oms_db *)f->db, &c, &err) == OMS_OK) {
+                shared_read sr = {.c = c, .branch = f->branch, .err = &err, .f = f};
+                oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
+            } else {
+                /* no connection: a read that fails answers them (each goes
+                 * to a handler thread, which reports the database's state) */
+                oms_flight_fail_parked(&f->share, OMS_EDB);
+            }
+            /* those that parked while the read ran wait for the next */
+            if (oms_flight_has_parked(&f->share))
+                queue_parked(f);
         }
+        f = next;
     }
-    return any;
+    return true;
 }
 
 static void *reader_main(void *arg)
@@ -310,7 +348,7 @@ static void *reader_main(void *arg)
         }
         g_reader_work = false;
         pthread_mutex_unlock(&g_reader_mu);
-        while (read_for_parked())
+        while (read_queued())
             ;
         pthread_mutex_lock(&g_reader_mu);
     }
@@ -356,7 +394,7 @@ bool oms_store_fresh_park(oms_db *db, const char *branch, oms_fresh_parked *p)
     atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
     p->base.done = parked_done;
     oms_flight_park(&f->share, &p->base);
-    reader_nudge();
+    queue_parked(f);
     return true;
 }
 
@@ -378,6 +416,11 @@ void oms_store_fresh_stop_reader(void)
         pthread_join(g_reader, NULL);
     pthread_mutex_lock(&g_reader_mu);
     g_reader_running = false;
+    /* the queue emptied, so a reader started again is handed what parks
+     * from now on (a flag left set would keep a flight off the queue) */
+    for (flight *f = g_queue; f; f = f->queue_next)
+        atomic_store(&f->queued, false);
+    g_queue = NULL;
     pthread_mutex_unlock(&g_reader_mu);
     fail_all_parked();
 }
@@ -399,7 +442,7 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
     shared_read sr = {.c = c, .branch = branch, .err = err, .f = f};
     int rc = oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
     if (oms_flight_has_parked(&f->share))
-        reader_nudge(); /* parked while this read ran: the reader reads for them */
+        queue_parked(f); /* parked while this read ran: the reader reads for them */
     if (rc == OMS_OK)
         value_out(&v, version, head, issue_setting);
     return rc;
@@ -410,6 +453,8 @@ void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests)
     *reads = atomic_load(&g_reads);
     *requests = atomic_load(&g_requests);
 }
+
+uint64_t oms_store_fresh_reader_visits(void) { return atomic_load(&g_reader_visits); }
 
 /* The version alone (a route without {branch}): on SQLite from the same
  * memo, under a name no branch can have; elsewhere the plain read. */

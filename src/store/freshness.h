@@ -71,5 +71,9 @@ void oms_store_fresh_stop_reader(void);
 
 /* Reads made and requests answered since start (tests, benchmarks). */
 void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests);
+/* Flights (one per branch) the parked reader has looked at since start:
+ * one for each time it found parked requests there, never the whole list
+ * (tests). */
+uint64_t oms_store_fresh_reader_visits(void);
 
 #endif

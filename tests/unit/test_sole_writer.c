@@ -21,6 +21,7 @@
 #include "store/sole_writer.h"
 #include "store/store.h"
 #include "t.h"
+#include "t_store.h"
 #include "util/time.h"
 
 static char g_url[512];
@@ -133,37 +134,23 @@ static void commit_after_the_session_was_lost_takes_the_guard(void)
 
 int main(void)
 {
-    const char *pg = getenv("OMS_PG_URL");
-    if (!pg || !*pg) {
-        printf("sole_writer: skipped (OMS_PG_URL not set)\n");
-        return 0;
-    }
     oms_log_set_level("warn"); /* the lease's own notices are expected here */
-    /* a database of its own */
-    char name[64];
-    snprintf(name, sizeof name, "oms_unit_sole_%d", (int)getpid());
-    oms_db *admin = NULL;
+    t_pg_db pg;
+    bool skip;
     oms_error err;
-    void *h = NULL;
-    char sql[160];
-    if (oms_db_open(&admin, pg, NULL, &err) || oms_db_raw_open(admin, &h, 30000, &err)) {
-        fprintf(stderr, "cannot reach %s: %s\n", pg, err.msg);
-        return 1;
-    }
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    if (oms_db_raw_exec(admin, h, sql, NULL, 0, NULL, &err)) {
-        fprintf(stderr, "cannot create the database: %s\n", err.msg);
-        return 1;
-    }
-    const char *slash = strrchr(pg, '/');
-    snprintf(g_url, sizeof g_url, "%.*s/%s", (int)(slash - pg), pg, name);
-    int applied = 0;
     oms_dbconn *c = NULL;
-    if (oms_store_open(&g_store, g_url, 5000, &err) || oms_store_migrate(g_store, &applied, &err) ||
-        oms_db_conn(g_store->db, &c, &err) ||
+    if (!t_pg_store_open("sole", &pg, &g_store, &skip)) {
+        if (skip)
+            printf("sole_writer: skipped (OMS_PG_URL not set)\n");
+        t_pg_store_remove(&pg, g_store);
+        return skip ? 0 : 1;
+    }
+    snprintf(g_url, sizeof g_url, "%s", pg.url);
+    if (oms_db_conn(g_store->db, &c, &err) ||
         oms_db_exec(c, "CREATE TABLE sole_t (v TEXT PRIMARY KEY)", NULL, 0, NULL, &err) ||
         oms_sole_writer_start(g_store->db, &g_sole, &err)) {
         fprintf(stderr, "cannot set up: %s\n", err.msg);
+        t_pg_store_remove(&pg, g_store);
         return 1;
     }
     static const t_case cases[] = {
@@ -172,10 +159,6 @@ int main(void)
     };
     int rc = t_main("sole_writer", cases, sizeof cases / sizeof *cases);
     oms_sole_writer_stop(g_sole);
-    oms_store_close(g_store);
-    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", name);
-    oms_db_raw_exec(admin, h, sql, NULL, 0, NULL, &err);
-    oms_db_raw_close(admin, h);
-    oms_db_close(admin);
+    t_pg_store_remove(&pg, g_store);
     return rc;
 }
