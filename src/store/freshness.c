@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/acl_sql.h"
@@ -11,10 +12,20 @@
 #include "util/flight.h"
 #include "util/thread.h"
 
-/* One flight per (database, branch), never freed: a process knows few
- * branches; past MAX_FLIGHTS a request reads for itself. */
+/* One flight per (database, branch) the process serves, up to
+ * MAX_FLIGHTS. Past that, a new branch takes the flight of one not served
+ * lately (a clock over the table of flights: one found since the hand last
+ * passed is skipped once), so a long-lived process keeps shared reads,
+ * parking and the lease's memo for the branches it serves now rather than
+ * for the first MAX_FLIGHTS it ever saw (a process whose proposals make a
+ * branch each passes 4,096 within hours). A flight is taken only when idle:
+ * nobody holds it (find() counts a holder under its slot's lock, release()
+ * gives it back), nothing is parked on it and it is not on the reader's
+ * queue. A flight is never freed; when none is idle, a request reads for
+ * itself. */
 #define SLOTS 256
 #define MAX_FLIGHTS 4096
+#define CLOCK_STEPS 256 /* flights looked at for an idle one, per new branch */
 
 /* PostgreSQL under the sole-writer lease (store/sole_writer.h): the last
  * read of the branch, with the lease's epoch and the process's commit
@@ -28,11 +39,16 @@ typedef struct {
 } lease_memo;
 
 typedef struct flight {
-    struct flight *next;
+    struct flight *next; /* the slot's chain, under its lock */
+    /* db, branch and slot are set by the thread that made or took the
+     * flight (holding it: never idle meanwhile) before it is linked into
+     * its slot's chain; a holder reads them freely */
     const oms_db *db;
     char *branch;
-    oms_flight share; /* src/util/flight.h */
-    struct flight *all_next; /* every flight (closing, failing at stop) */
+    _Atomic unsigned slot;
+    atomic_int users;   /* holders: added under the slot's lock */
+    atomic_bool recent; /* found since the clock's hand last passed */
+    oms_flight share;   /* src/util/flight.h */
     /* On the reader's queue (or being taken from it): parked requests
      * there wait for the reader (queue_parked). */
     atomic_bool queued;
@@ -42,10 +58,13 @@ typedef struct flight {
 
 static pthread_mutex_t g_slot_mu[SLOTS];
 static flight *g_slots[SLOTS];
-static _Atomic(flight *) g_all; /* every flight (pushed, never removed) */
-static atomic_int g_nflights;
+static _Atomic(flight *) g_table[MAX_FLIGHTS]; /* every flight, in the order made */
+static atomic_int g_nflights;                  /* entries of g_table taken */
+static atomic_int g_limit = MAX_FLIGHTS;       /* flights made at most (tests lower it) */
+static pthread_mutex_t g_clock_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_hand; /* the clock's next entry, under g_clock_mu */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static _Atomic uint64_t g_reads, g_requests;
+static _Atomic uint64_t g_reads, g_requests, g_recycled;
 
 static void init_slots(void)
 {
@@ -61,6 +80,84 @@ static uint64_t hash(const char *s, const void *db)
     return h;
 }
 
+/* The memo answers nothing until the next read under the lease: epoch 0
+ * is never a lease's (memo_lookup). */
+static void memo_forget(lease_memo *m)
+{
+    while (atomic_flag_test_and_set_explicit(&m->writing, memory_order_acquire))
+        ;
+    uint64_t s = atomic_load_explicit(&m->seq, memory_order_relaxed);
+    atomic_store_explicit(&m->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&m->w[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&m->w[1], 0, memory_order_relaxed);
+    atomic_store_explicit(&m->seq, s + 2, memory_order_release);
+    atomic_flag_clear_explicit(&m->writing, memory_order_release);
+}
+
+/* A new flight, while fewer than the limit were made. */
+static flight *make_flight(void)
+{
+    int n = atomic_load(&g_nflights);
+    int limit = atomic_load(&g_limit);
+    while (n < limit && !atomic_compare_exchange_weak(&g_nflights, &n, n + 1))
+        ;
+    if (n >= limit)
+        return NULL;
+    flight *f = oms_xcalloc(1, sizeof *f);
+    atomic_flag_clear(&f->memo.writing);
+    atomic_store(&f->users, 1); /* the maker's: never idle to the clock before it has a branch */
+    atomic_store(&g_table[n], f);
+    return f;
+}
+
+/* An idle flight, taken out of its slot's chain, for a new branch (the
+ * caller holds `slot`'s lock); NULL when the clock finds none in its steps.
+ * Other slots' locks are only tried: the caller holds one already. */
+static flight *recycle(unsigned slot)
+{
+    flight *got = NULL;
+    pthread_mutex_lock(&g_clock_mu);
+    int n = atomic_load(&g_nflights);
+    for (int step = 0; step < CLOCK_STEPS && n > 0 && !got; step++) {
+        if (g_hand >= n)
+            g_hand = 0;
+        flight *f = atomic_load(&g_table[g_hand++]);
+        if (!f || atomic_exchange(&f->recent, false))
+            continue;
+        unsigned fs = atomic_load(&f->slot);
+        if (fs != slot && pthread_mutex_trylock(&g_slot_mu[fs]) != 0)
+            continue;
+        /* Holders are added under the slot's lock, so none can appear now.
+         * The slot is read again once the flight is seen idle: a slot read
+         * before its last holder let go may be an older one (the lock held
+         * would then not be the flight's). A request parked or queued
+         * before its holder let go is seen here too. */
+        if (atomic_load(&f->users) == 0 && atomic_load(&f->slot) == fs && !atomic_load(&f->queued) &&
+            !oms_flight_has_parked(&f->share)) {
+            for (flight **p = &g_slots[fs]; *p; p = &(*p)->next)
+                if (*p == f) {
+                    *p = f->next;
+                    break;
+                }
+            atomic_store(&f->users, 1); /* the taker's, before the clock moves on */
+            got = f;
+        }
+        if (fs != slot)
+            pthread_mutex_unlock(&g_slot_mu[fs]);
+    }
+    pthread_mutex_unlock(&g_clock_mu);
+    if (got) {
+        free(got->branch);
+        got->branch = NULL;
+        memo_forget(&got->memo); /* another branch's answer: never this one's */
+        atomic_fetch_add_explicit(&g_recycled, 1, memory_order_relaxed);
+    }
+    return got;
+}
+
+/* The branch's flight, held by the caller until release(); NULL when none
+ * can be had (the caller reads for itself). */
 static flight *find(const oms_db *db, const char *branch)
 {
     pthread_once(&g_once, init_slots);
@@ -69,23 +166,36 @@ static flight *find(const oms_db *db, const char *branch)
     flight *f = g_slots[slot];
     while (f && !(f->db == db && strcmp(f->branch, branch) == 0))
         f = f->next;
-    /* counted only when made: a count that went on with every refusal
-     * would wrap round in a long-lived process */
-    if (!f && atomic_load(&g_nflights) < MAX_FLIGHTS) {
-        atomic_fetch_add(&g_nflights, 1);
-        f = oms_xcalloc(1, sizeof *f);
-        atomic_flag_clear(&f->memo.writing);
+    if (f) {
+        atomic_fetch_add(&f->users, 1);
+    } else if ((f = make_flight()) != NULL || (f = recycle(slot)) != NULL) {
+        /* made or taken, held already: this branch's from now on */
         f->db = db;
         f->branch = oms_xstrdup(branch);
+        f->slot = slot;
         f->next = g_slots[slot];
         g_slots[slot] = f;
-        flight *top = atomic_load(&g_all);
-        do
-            f->all_next = top;
-        while (!atomic_compare_exchange_weak(&g_all, &top, f));
     }
+    if (f)
+        atomic_store_explicit(&f->recent, true, memory_order_relaxed);
     pthread_mutex_unlock(&g_slot_mu[slot]);
     return f;
+}
+
+static void release(flight *f)
+{
+    if (f)
+        atomic_fetch_sub(&f->users, 1);
+}
+
+/* The reader's hold on a flight it took off its queue (not idle while
+ * queued, so its slot is its own until this returns). */
+static void hold(flight *f)
+{
+    unsigned slot = atomic_load(&f->slot);
+    pthread_mutex_lock(&g_slot_mu[slot]);
+    atomic_fetch_add(&f->users, 1);
+    pthread_mutex_unlock(&g_slot_mu[slot]);
 }
 
 /* The read itself, on the caller's connection. */
@@ -313,6 +423,7 @@ static bool read_queued(void)
     while (f) {
         flight *next = f->queue_next;
         atomic_fetch_add_explicit(&g_reader_visits, 1, memory_order_relaxed);
+        hold(f); /* before it leaves the queue: it stays this branch's */
         atomic_store(&f->queued, false);
         atomic_thread_fence(memory_order_seq_cst);
         if (oms_flight_has_parked(&f->share)) {
@@ -331,6 +442,7 @@ static bool read_queued(void)
             if (oms_flight_has_parked(&f->share))
                 queue_parked(f);
         }
+        release(f);
         f = next;
     }
     return true;
@@ -361,8 +473,12 @@ static void *reader_main(void *arg)
  * else can lead a read: a leader puts back what its read did not answer. */
 static void fail_all_parked(void)
 {
-    for (flight *f = atomic_load(&g_all); f; f = f->all_next)
-        oms_flight_fail_parked(&f->share, OMS_EDB);
+    int n = atomic_load(&g_nflights);
+    for (int i = 0; i < n; i++) {
+        flight *f = atomic_load(&g_table[i]);
+        if (f)
+            oms_flight_fail_parked(&f->share, OMS_EDB);
+    }
 }
 
 bool oms_store_fresh_remembered(oms_db *db, const char *branch, oms_fresh_parked *p)
@@ -370,7 +486,10 @@ bool oms_store_fresh_remembered(oms_db *db, const char *branch, oms_fresh_parked
     if (oms_db_backend_of(db) != OMS_DB_PG)
         return false;
     oms_flight_value v;
-    if (!memo_lookup(find(db, branch), db, &v))
+    flight *f = find(db, branch);
+    bool hit = memo_lookup(f, db, &v);
+    release(f);
+    if (!hit)
         return false;
     atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
     p->rc = OMS_OK;
@@ -389,20 +508,25 @@ bool oms_store_fresh_park(oms_db *db, const char *branch, oms_fresh_parked *p)
     bool ok = g_reader_running || (g_reader_stop = false, pthread_create(&g_reader, NULL, reader_main, NULL) == 0);
     g_reader_running = ok;
     pthread_mutex_unlock(&g_reader_mu);
-    if (!ok)
-        return false;
-    atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
-    p->base.done = parked_done;
-    oms_flight_park(&f->share, &p->base);
-    queue_parked(f);
-    return true;
+    if (ok) {
+        atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
+        p->base.done = parked_done;
+        oms_flight_park(&f->share, &p->base);
+        queue_parked(f); /* before the hold ends: the flight stays this branch's */
+    }
+    release(f);
+    return ok;
 }
 
 void oms_store_fresh_release_parked(void)
 {
     atomic_store(&g_parking_closed, true);
-    for (flight *f = atomic_load(&g_all); f; f = f->all_next)
-        oms_flight_close(&f->share, OMS_EDB);
+    int n = atomic_load(&g_nflights);
+    for (int i = 0; i < n; i++) {
+        flight *f = atomic_load(&g_table[i]);
+        if (f)
+            oms_flight_close(&f->share, OMS_EDB);
+    }
 }
 
 void oms_store_fresh_stop_reader(void)
@@ -435,14 +559,14 @@ int oms_store_fresh_version_and_head(oms_dbconn *c, const char *branch, int64_t 
     if (!f)
         return read_now(c, branch, version, head, issue_setting, err);
     oms_flight_value v;
-    if (memo_lookup(f, (oms_db *)oms_db_of_conn(c), &v)) {
-        value_out(&v, version, head, issue_setting);
-        return OMS_OK;
+    int rc = OMS_OK;
+    if (!memo_lookup(f, (oms_db *)oms_db_of_conn(c), &v)) {
+        shared_read sr = {.c = c, .branch = branch, .err = err, .f = f};
+        rc = oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
+        if (oms_flight_has_parked(&f->share))
+            queue_parked(f); /* parked while this read ran: the reader reads for them */
     }
-    shared_read sr = {.c = c, .branch = branch, .err = err, .f = f};
-    int rc = oms_flight_share(&f->share, read_shared, &sr, &v, NULL);
-    if (oms_flight_has_parked(&f->share))
-        queue_parked(f); /* parked while this read ran: the reader reads for them */
+    release(f);
     if (rc == OMS_OK)
         value_out(&v, version, head, issue_setting);
     return rc;
@@ -455,6 +579,13 @@ void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests)
 }
 
 uint64_t oms_store_fresh_reader_visits(void) { return atomic_load(&g_reader_visits); }
+
+uint64_t oms_store_fresh_recycled(void) { return atomic_load(&g_recycled); }
+
+void oms_store_fresh_limit_flights(int n)
+{
+    atomic_store(&g_limit, n < 0 ? 0 : n > MAX_FLIGHTS ? MAX_FLIGHTS : n);
+}
 
 /* The version alone (a route without {branch}): on SQLite from the same
  * memo, under a name no branch can have; elsewhere the plain read. */

@@ -56,8 +56,8 @@ typedef struct oms_fresh_parked {
 bool oms_store_fresh_remembered(oms_db *db, const char *branch, oms_fresh_parked *p);
 
 /* Parks p (p->answered set): false when this backend has no round trip to
- * save (SQLite), or the branch has no flight (past MAX_FLIGHTS): read as
- * before. */
+ * save (SQLite), or the branch has no flight (past MAX_FLIGHTS, none idle
+ * to take over): read as before. */
 bool oms_store_fresh_park(oms_db *db, const char *branch, oms_fresh_parked *p);
 /* The server's stop, once no handler thread runs: every request parked
  * now is answered with an error at once (it then closes: the handlers have
@@ -75,5 +75,11 @@ void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests);
  * one for each time it found parked requests there, never the whole list
  * (tests). */
 uint64_t oms_store_fresh_reader_visits(void);
+/* Flights given to a new branch after their own was not served lately
+ * (past MAX_FLIGHTS), since start (tests). */
+uint64_t oms_store_fresh_recycled(void);
+/* Tests: at most n flights made from now on (never more than MAX_FLIGHTS);
+ * past that, new branches take idle ones. */
+void oms_store_fresh_limit_flights(int n);
 
 #endif
