@@ -357,9 +357,10 @@ static void *sequencer(void *arg)
                 oms_db_conn_reset(g.store->db);
         }
         /* Only a full batch means more are waiting now. Going round again
-         * after a partial one gave each change, under steady writes, a
-         * sequencer transaction of its own: one more durable commit per
-         * change, for events the next round would have taken together. */
+         * after a partial one kept it running back to back under steady
+         * writes: a durable commit every few changes (every change, with
+         * one fast client), for events the next round would have taken
+         * together. */
         if (n < SEQUENCER_BATCH)
             rest(g.poll_ms < 50 ? g.poll_ms : 50);
     }
