@@ -7,10 +7,12 @@
 #include "store/backup_sql.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/events_sql.h"
 #include "store/tree_convert.h"
 #include "util/alloc.h"
 
@@ -178,6 +180,15 @@ static bool is_binary(const char *table, const char *col)
            (strcmp(table, "trees") == 0 && strcmp(col, "root") == 0);
 }
 
+/* PostgreSQL's events waiting for their position are in a queue of their
+ * own (migration 0018): the section holds them too, without a position,
+ * and a restore's sequencer gives them one. */
+static const char k_events_pg[] = "(SELECT seq, pos, id, type, branch, time_ms, body FROM events UNION ALL"
+                                  " SELECT seq, NULL, id, type, branch, time_ms, body FROM events_pending) events";
+
+/* Where a section's rows are read from on PostgreSQL. */
+static const char *pg_source(const oms_backup_section *s) { return is(s, "events") ? k_events_pg : s->name; }
+
 /* SELECT cols FROM table [WHERE filter AND (keys) > ($1..)] ORDER BY keys LIMIT $n */
 static int plain_sql(char *sql, size_t cap, const oms_backup_section *s, bool after, bool pg)
 {
@@ -192,7 +203,7 @@ static int plain_sql(char *sql, size_t cap, const oms_backup_section *s, bool af
         else
             len += (size_t)snprintf(sql + len, cap - len, "%s%s", i ? ", " : "", col);
     }
-    len += (size_t)snprintf(sql + len, cap - len, " FROM %s WHERE %s", s->name,
+    len += (size_t)snprintf(sql + len, cap - len, " FROM %s WHERE %s", pg ? pg_source(s) : s->name,
                             is(s, "locks") ? "state <> 'active'" : "1 = 1");
     if (after) {
         len += (size_t)snprintf(sql + len, cap - len, " AND (");
@@ -216,7 +227,7 @@ static int plain_sql(char *sql, size_t cap, const oms_backup_section *s, bool af
 
 int oms_backup_sql_count(oms_dbconn *c, const oms_backup_section *s, int64_t *out, oms_error *err)
 {
-    char sql[256];
+    char sql[512];
     if (is(s, "counters")) {
         *out = 1;
         return OMS_OK;
@@ -230,7 +241,7 @@ int oms_backup_sql_count(oms_dbconn *c, const oms_backup_section *s, int64_t *ou
                  "SELECT count(*) FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_chain x"
                  " WHERE x.event_seq = e.seq)");
     else
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s", s->name,
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s", is_pg(c) ? pg_source(s) : s->name,
                  is(s, "locks") ? " WHERE state <> 'active'" : "");
     oms_dbres *r = NULL;
     int rc = oms_db_exec(c, sql, NULL, 0, &r, err);
@@ -510,12 +521,17 @@ int oms_backup_sql_convert_trees(oms_dbconn *c, oms_error *err) { return oms_tre
 
 int oms_backup_sql_finish(oms_dbconn *c, oms_error *err)
 {
-    if (!is_pg(c))
+    if (!is_pg(c)) {
         /* AUTOINCREMENT already continues after the largest seq inserted;
          * a backup without the counter still gets one */
-        return oms_db_exec(c, "INSERT INTO lock_fencing (id, value) SELECT 1, COALESCE((SELECT MAX(fencing_token)"
-                              " FROM locks), 0) WHERE NOT EXISTS (SELECT 1 FROM lock_fencing)",
-                           NULL, 0, NULL, err);
+        int rc = oms_db_exec(c, "INSERT INTO lock_fencing (id, value) SELECT 1, COALESCE((SELECT MAX(fencing_token)"
+                                " FROM locks), 0) WHERE NOT EXISTS (SELECT 1 FROM lock_fencing)",
+                             NULL, 0, NULL, err);
+        /* events of a PostgreSQL backup that were waiting for their
+         * position: SQLite has no sequencer, they get theirs now */
+        int64_t placed = 0;
+        return rc ? rc : oms_store_events_place(c, INT64_MAX, &placed, err);
+    }
     int rc = oms_db_exec(c,
                          "SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), GREATEST(MAX(seq), 1),"
                          " MAX(seq) IS NOT NULL) FROM audit_events",

@@ -10,16 +10,59 @@ int oms_store_event_insert(oms_dbconn *c, const char *id, const char *type, cons
                            const char *body, oms_error *err)
 {
     /* SQLite serialises writers: the next position is known now and is the
-     * commit order. PostgreSQL commits in any order: the sequencer gives
-     * positions to what has committed (oms_store_events_order). */
+     * commit order. PostgreSQL commits in any order: the event waits in its
+     * queue and the sequencer moves what has committed into `events` with
+     * its position (oms_store_events_order, migration 0018). */
     static const oms_sql q = {
         "INSERT INTO events (pos, id, type, branch, time_ms, body)"
         " VALUES ((SELECT COALESCE(MAX(pos), 0) + 1 FROM events), $1, $2, $3, $4, $5)",
-        "INSERT INTO events (pos, id, type, branch, time_ms, body) VALUES (NULL, $1, $2, $3, $4, $5)"};
+        "INSERT INTO events_pending (id, type, branch, time_ms, body) VALUES ($1, $2, $3, $4, $5)"};
     oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(type), DBP_TEXT(branch), DBP_INT(time_ms), DBP_TEXT(body)};
     /* nobody reads its rows and its failure fails the change: it travels
      * with the transaction's next statement or its COMMIT (PostgreSQL) */
     return oms_db_run_later(c, &q, p, 5, err);
+}
+
+/* Events in `events` without a position, given the next ones in insert
+ * order: on PostgreSQL those written by an earlier version during an
+ * upgrade (before migration 0018), and on either backend those restored
+ * from a PostgreSQL backup taken while they waited. None in the steady
+ * state: its partial index (events_unordered) is empty. */
+int oms_store_events_place(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH(
+        "WITH m AS (SELECT COALESCE(MAX(pos), 0) AS p FROM events),"
+        " u AS (SELECT seq, ROW_NUMBER() OVER (ORDER BY seq) AS rn FROM"
+        "       (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT $1) s)"
+        " UPDATE events SET pos = m.p + u.rn FROM m, u WHERE events.seq = u.seq");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(max)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *n = rc == OMS_OK && r ? r->changes : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
+/* What has committed in PostgreSQL's queue moves, in insert order, with
+ * the next positions: `events` only ever gains rows (no dead row versions
+ * for autovacuum to clear from its indexes). A queued event whose
+ * transaction is still open is not visible here and waits its turn. */
+static int move_queued(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)
+{
+    static const char k_move_pg[] =
+        "WITH m AS (SELECT COALESCE(MAX(pos), 0) AS p FROM events),"
+        " mv AS (DELETE FROM events_pending WHERE seq IN"
+        "        (SELECT seq FROM events_pending ORDER BY seq LIMIT $1)"
+        "        RETURNING seq, id, type, branch, time_ms, body)"
+        " INSERT INTO events (seq, pos, id, type, branch, time_ms, body)"
+        " SELECT mv.seq, m.p + ROW_NUMBER() OVER (ORDER BY mv.seq), mv.id, mv.type, mv.branch, mv.time_ms, mv.body"
+        " FROM mv, m";
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(max)};
+    int rc = oms_db_exec(c, k_move_pg, p, 1, &r, err);
+    *n = rc == OMS_OK && r ? r->changes : 0;
+    oms_dbres_free(r);
+    return rc;
 }
 
 int oms_store_events_order(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)
@@ -27,25 +70,19 @@ int oms_store_events_order(oms_dbconn *c, int64_t max, int64_t *n, oms_error *er
     *n = 0;
     if (oms_db_single_writer_conn(c))
         return OMS_OK;
-    static const oms_sql q = OMS_SQL_BOTH(
-        "WITH m AS (SELECT COALESCE(MAX(pos), 0) AS p FROM events),"
-        " u AS (SELECT seq, ROW_NUMBER() OVER (ORDER BY seq) AS rn FROM"
-        "       (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT $1) s)"
-        " UPDATE events SET pos = m.p + u.rn FROM m, u WHERE events.seq = u.seq");
     int rc = oms_db_begin(c, true, err);
     if (rc)
         return rc;
     /* one sequencer at a time across instances */
-    oms_dbres *r = NULL;
-    oms_dbparam p[] = {DBP_INT(max)};
+    int64_t placed = 0, moved = 0;
     if ((rc = oms_db_xact_lock(c, 0x6f6d736576656e74LL, false, err)) == OMS_OK &&
-        (rc = oms_db_run(c, &q, p, 1, &r, err)) == OMS_OK) {
-        *n = r ? r->changes : 0;
-        rc = oms_db_commit(c, err);
+        (rc = oms_store_events_place(c, max, &placed, err)) == OMS_OK &&
+        (placed >= max || (rc = move_queued(c, max - placed, &moved, err)) == OMS_OK)) {
+        if ((rc = oms_db_commit(c, err)) == OMS_OK)
+            *n = placed + moved;
     } else {
         oms_db_rollback(c);
     }
-    oms_dbres_free(r);
     return rc;
 }
 
@@ -72,10 +109,13 @@ int oms_store_event_body(oms_dbconn *c, const char *id, oms_dbres **out, oms_err
 
 int oms_store_events_depth(oms_dbconn *c, int64_t *out, oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH(
-        "SELECT (SELECT COUNT(*) FROM events WHERE pos IS NULL OR pos > (SELECT COALESCE(MIN(cursor_pos),"
-        "        (SELECT COALESCE(MAX(pos), 0) FROM events)) FROM webhooks WHERE enabled = 1))"
-        " + (SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying'))");
+#define EVENTS_DEPTH                                                                                         \
+    "SELECT (SELECT COUNT(*) FROM events WHERE pos IS NULL OR pos > (SELECT COALESCE(MIN(cursor_pos),"         \
+    "        (SELECT COALESCE(MAX(pos), 0) FROM events)) FROM webhooks WHERE enabled = 1))"                     \
+    " + (SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying'))"
+    /* PostgreSQL: and the events still waiting for their position */
+    static const oms_sql q = {EVENTS_DEPTH, EVENTS_DEPTH " + (SELECT COUNT(*) FROM events_pending)"};
+#undef EVENTS_DEPTH
     return oms_db_run_int(c, &q, NULL, 0, out, err);
 }
 

@@ -14,10 +14,15 @@
 /* Inserts one event in the caller's transaction. */
 int oms_store_event_insert(oms_dbconn *c, const char *id, const char *type, const char *branch, int64_t time_ms,
                            const char *body, oms_error *err);
-/* Gives positions to committed events that have none yet, in seq order
- * (PostgreSQL; nothing to do on SQLite, where the insert gave it). Runs its
- * own transaction. `*n`: how many were ordered. */
+/* Gives positions to committed events that have none yet, in seq order,
+ * up to `max` (PostgreSQL: those in `events` without one, then those in
+ * the queue, moved; nothing to do on SQLite, where the insert gave it).
+ * Runs its own transaction. `*n`: how many were ordered. */
 int oms_store_events_order(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err);
+/* Gives the next positions to events in `events` that have none, up to
+ * `max`, in the caller's transaction (a restore's last step; the
+ * sequencer's first). `*n`: how many. */
+int oms_store_events_place(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err);
 /* Events after position `after`, in order. Columns: pos, id, type, branch,
  * body (OMS_EVENT_COL_*). */
 int oms_store_events_page(oms_dbconn *c, int64_t after, int64_t limit, oms_dbres **out, oms_error *err);

@@ -316,6 +316,17 @@ class Server:
         else:
             _psql(self.database_url, sql)
 
+    def events_unpositioned(self):
+        """Committed events without a position yet: on PostgreSQL those in
+        the sequencer's queue and any left in `events` with an empty one
+        (docs/events.md "Order"); on SQLite none ever (given at insert)."""
+        if self.backend == "sqlite":
+            sql = "SELECT COUNT(*) FROM events WHERE pos IS NULL"
+        else:
+            sql = ("SELECT (SELECT COUNT(*) FROM events WHERE pos IS NULL)"
+                   " + (SELECT COUNT(*) FROM events_pending)")
+        return int(self.query(sql)[0][0])
+
     # Every time a lock row keeps, epoch milliseconds (docs/locks.md).
     LOCK_TIMES = ("acquired_at", "expires_at", "last_heartbeat_at", "deadline_at", "progress_updated_at", "ended_at")
 
@@ -400,10 +411,17 @@ class PgHeldTransaction:
         assert line.strip() == "held", f"psql did not take the lock: {out}"
         assert expect is None or expect in out, f"the statement showed {out}, not {expect!r}"
 
+    def commit(self):
+        """Ends the transaction with COMMIT (release() rolls it back)."""
+        self._end("COMMIT")
+
     def release(self):
+        self._end("ROLLBACK")
+
+    def _end(self, how):
         if self.p.poll() is None:
             try:
-                self.p.stdin.write("ROLLBACK;\n\\q\n")
+                self.p.stdin.write(f"{how};\n\\q\n")
                 self.p.stdin.close()
                 self.p.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):

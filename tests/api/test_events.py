@@ -40,7 +40,7 @@ def settle(srv, timeout=10.0):
     """Waits until every committed event has its position (PostgreSQL's
     sequencer orders them within OMS_WEBHOOK_POLL_MS; docs/events.md)."""
     deadline = time.time() + timeout
-    while int(srv.query("SELECT COUNT(*) FROM events WHERE pos IS NULL")[0][0]) and time.time() < deadline:
+    while srv.events_unpositioned() and time.time() < deadline:
         time.sleep(0.02)
 
 
@@ -289,7 +289,7 @@ def test_a_stopping_instance_positions_the_events_it_committed(ctx):
     for t in threads:
         t.join()
     total = int(srv.query("SELECT COUNT(*) FROM events")[0][0])
-    unpositioned = int(srv.query("SELECT COUNT(*) FROM events WHERE pos IS NULL")[0][0])
+    unpositioned = srv.events_unpositioned()
     assert total > 10 and unpositioned == 0, (total, unpositioned)
     order = [int(r[0]) for r in srv.query("SELECT seq FROM events ORDER BY pos")]
     assert order == sorted(order), order  # positions follow commit (insert) order
@@ -345,3 +345,109 @@ def test_the_sequencer_positions_steady_writes_in_batches(ctx):
     elapsed = time.time() - started
     assert written >= 100 and positioned == written, (written, positioned)
     assert batches <= elapsed / 0.05 + 2, (batches, positioned, elapsed)
+
+
+def _stat_events(srv):
+    """events' row counts from pg_stat_user_tables: (inserted, updated, deleted)."""
+    row = srv.query("SELECT n_tup_ins, n_tup_upd + n_tup_hot_upd, n_tup_del FROM pg_stat_user_tables"
+                    " WHERE relname = 'events'")[0]
+    return tuple(int(x) for x in row)
+
+
+def test_positions_leave_the_events_table_append_only(ctx):
+    """PostgreSQL: an event waits for its position in a queue of its own,
+    and the sequencer moves it into `events` with one. The table only gains
+    rows, so autovacuum finds no dead row versions to clear from its
+    indexes, however long it grows (docs/events.md "Order", migration
+    0018). Positions stay one per event, without gaps, in insert order."""
+    srv = ctx.new_server()
+    if srv.backend != "pg":
+        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/append", "from": "main"}),
+        201)
+    failures = []
+
+    def writer(w):
+        for i in range(40):
+            r = srv.request("POST", "/api/v1/schemas/ev%2Fappend/shared-properties", headers=_h(srv),
+                            json_body={"api_name": f"append_{w}_{i}", "type": "string"})
+            if r.status != 201:
+                failures.append(r)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:1]
+    settle(srv)
+    assert srv.events_unpositioned() == 0
+    total = int(srv.query("SELECT COUNT(*) FROM events")[0][0])
+    # sessions report their row counts within a second of a transaction,
+    # or within ten once idle
+    deadline = time.time() + 15
+    while _stat_events(srv)[0] < total and time.time() < deadline:
+        time.sleep(0.2)
+    assert _stat_events(srv)[0] >= total, (_stat_events(srv), total)
+    end = time.time() + 2  # the sequencer's rounds since, reported too
+    while time.time() < end:
+        ins, upd, deleted = _stat_events(srv)
+        assert upd == 0 and deleted == 0, (ins, upd, deleted)
+        time.sleep(0.2)
+    rows = srv.query("SELECT pos, seq FROM events ORDER BY pos")
+    pos = [int(p) for p, _ in rows]
+    seqs = [int(s) for _, s in rows]
+    assert total >= 160 and pos == list(range(1, total + 1)), (total, pos[:5], pos[-5:])
+    assert seqs == sorted(seqs)
+
+
+def test_a_queued_event_whose_transaction_is_open_waits_its_turn(ctx):
+    """PostgreSQL: the sequencer moves only what has committed. An event
+    whose transaction is still open stays queued while later changes'
+    events get their positions, and gets the next one when it commits:
+    never skipped by the feed, never in it twice (docs/events.md "Order")."""
+    srv = ctx.new_server()
+    if srv.backend != "pg":
+        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/late", "from": "main"}),
+        201)
+    settle(srv)
+    held = harness.PgHeldTransaction(
+        srv.database_url,
+        "INSERT INTO events_pending (id, type, branch, time_ms, body) SELECT 'evt_late', type, branch, time_ms,"
+        " replace(body, id, 'evt_late') FROM events ORDER BY pos DESC LIMIT 1")
+    try:
+        _sp(srv, "ev/late", "after_open_1")
+        _sp(srv, "ev/late", "after_open_2")
+        settle(srv)
+        assert srv.query("SELECT pos FROM events WHERE id = 'evt_late'") == []
+        before = int(srv.query("SELECT MAX(pos) FROM events")[0][0])
+        feed = _feed(srv)
+        assert sum("after_open_2" in str(e) for e in feed) >= 1, feed[-2:]
+    finally:
+        held.commit()
+    settle(srv)
+    late = srv.query("SELECT pos FROM events WHERE id = 'evt_late'")
+    assert late and int(late[0][0]) == before + 1, (late, before)
+    assert [e["id"] for e in _feed(srv)].count("evt_late") == 1
+
+
+def test_events_left_without_a_position_in_the_table_get_one(ctx):
+    """PostgreSQL: events in `events` with an empty position (written by an
+    instance of an earlier version during an upgrade, or restored from a
+    backup taken while they waited) are given the next positions and reach
+    the feed (migration 0018)."""
+    srv = ctx.new_server()
+    if srv.backend != "pg":
+        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/old", "from": "main"}),
+        201)
+    settle(srv)
+    before = int(srv.query("SELECT MAX(pos) FROM events")[0][0])
+    srv.execute("INSERT INTO events (id, type, branch, time_ms, body) SELECT 'evt_unplaced', type, branch, time_ms,"
+                " replace(body, id, 'evt_unplaced') FROM events ORDER BY pos DESC LIMIT 1")
+    _sp(srv, "ev/old", "after_unplaced")
+    settle(srv)
+    placed = srv.query("SELECT pos FROM events WHERE id = 'evt_unplaced'")
+    assert placed and int(placed[0][0]) == before + 1, (placed, before)
+    assert [e["id"] for e in _feed(srv, after=before)].count("evt_unplaced") == 1

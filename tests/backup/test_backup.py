@@ -245,6 +245,44 @@ def test_same_backend_round_trip(ctx):
     _round_trip(ctx, "sqlite", "sqlite")
 
 
+def test_events_waiting_for_their_position_travel(ctx):
+    """A PostgreSQL backup taken while an event waits in the sequencer's
+    queue (docs/events.md "Order") holds it: restored into SQLite it gets
+    the next position at once, restored into PostgreSQL the sequencer gives
+    it its own; the feed misses it in neither."""
+    if not harness.PG_URL or ctx.backend != "pg":
+        raise Skip("needs the throwaway PostgreSQL (OMS_PG_URL): runs in the pg pass")
+    src = harness.Server("pg")
+    ctx.owned.append(src)
+    _branch(src, "feature/w", "main")
+    assert _create(src, "feature/w", "Before").status == 201
+    assert src.stop() == 0  # a graceful stop positions what has committed
+    src.execute("INSERT INTO events_pending (id, type, branch, time_ms, body) SELECT 'evt_waiting', type, branch,"
+                " time_ms, replace(body, id, 'evt_waiting') FROM events ORDER BY pos DESC LIMIT 1")
+    last = int(src.query("SELECT MAX(pos) FROM events")[0][0])
+    tmp = tempfile.mkdtemp(prefix="oms-bk-")
+    path = os.path.join(tmp, "waiting.omsbak")
+    try:
+        r = run_oms(src, "backup", "-o", path)
+        assert r.returncode == 0, r.stderr
+        for backend in ("sqlite", "pg"):
+            dst = target_server(ctx, backend, audit_key(src))
+            r = run_oms(dst, "restore", path)
+            assert r.returncode == 0, r.stderr
+            dst.start()
+            deadline = time.time() + 10
+            while dst.events_unpositioned() and time.time() < deadline:
+                time.sleep(0.05)
+            placed = dst.query("SELECT pos FROM events WHERE id = 'evt_waiting'")
+            assert placed and placed[0][0] is not None and int(placed[0][0]) == last + 1, (backend, placed, last)
+            r = dst.get(f"/api/v1/events?after={last}&limit=10", headers=_h(dst, sub="root", roles=("admin",),
+                                                                              issue=None))
+            assert r.status == 200 and "evt_waiting" in [e["id"] for e in r.json()["items"]], (backend, r)
+            dst.destroy()
+    finally:
+        subprocess.run(["rm", "-rf", tmp])
+
+
 # ---- damaged files ----
 
 _FIXTURE = {}

@@ -153,7 +153,7 @@ def _probes(srv, head, pid):
         # the pull feed (SPEC §13): none of the branch's events, nor a
         # proposal's from it into a branch the developer may read
         deadline = time.time() + 10
-        while int(srv.query("SELECT COUNT(*) FROM events WHERE pos IS NULL")[0][0]) and time.time() < deadline:
+        while srv.events_unpositioned() and time.time() < deadline:
             time.sleep(0.02)
         def whole_feed(headers):
             # every page: the shared server holds the events of every
