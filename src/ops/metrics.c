@@ -64,6 +64,11 @@ void oms_ops_metrics_db(oms_mtext *b)
     oms_mtext_family(b, "oms_db_freshness_reads_total", "counter",
                      "Reads made for them (PostgreSQL: one read serves the requests that arrived while the one before was in flight).");
     oms_mtext_emit(b, "oms_db_freshness_reads_total %llu\n", (unsigned long long)reads);
+    oms_mtext_family(b, "oms_db_freshness_flights_recycled_total", "counter",
+                     "PostgreSQL: branches that took over the freshness flight of a branch not served lately, "
+                     "the process having served more branches than it keeps flights for (src/store/freshness.c).");
+    oms_mtext_emit(b, "oms_db_freshness_flights_recycled_total %llu\n",
+                   (unsigned long long)oms_store_fresh_recycled());
     oms_mtext_family(b, "oms_db_sole_writer", "gauge",
                      "PostgreSQL: 1 while this instance holds the sole-writer lease and answers repeat reads from "
                      "memory (docs/storage.md \"The sole-writer lease\").");

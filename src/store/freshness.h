@@ -76,7 +76,7 @@ void oms_store_fresh_counts(uint64_t *reads, uint64_t *requests);
  * (tests). */
 uint64_t oms_store_fresh_reader_visits(void);
 /* Flights given to a new branch after their own was not served lately
- * (past MAX_FLIGHTS), since start (tests). */
+ * (past MAX_FLIGHTS), since start (tests, /metrics). */
 uint64_t oms_store_fresh_recycled(void);
 /* Tests: at most n flights made from now on (never more than MAX_FLIGHTS);
  * past that, new branches take idle ones. */

@@ -35,6 +35,7 @@ REQUIRED = {
     "oms_db_roundtrips_total": "counter",
     "oms_db_freshness_requests_total": "counter",
     "oms_db_freshness_reads_total": "counter",
+    "oms_db_freshness_flights_recycled_total": "counter",
     "oms_sqlite_cache_truncations_total": "counter",
     "oms_inflight_requests": "gauge",
     "oms_events_outbox_depth": "gauge",
