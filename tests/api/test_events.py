@@ -58,6 +58,55 @@ def _feed(srv, sub="root", roles=ADMIN, after=0, **q):
         after = int(page["next_cursor"])
 
 
+def _in_threads(work, n):
+    """Runs work(0) .. work(n - 1) at once, each on its own thread, to the end."""
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+class _Writers:
+    """Four writers creating shared properties on `branch` until join() or
+    until the server stops answering; `acked`: the commits answered 201."""
+
+    def __init__(self, srv, branch, prefix):
+        self.stop = threading.Event()
+        self.acked = []
+
+        def write(w):
+            for i in range(100000):
+                if self.stop.is_set():
+                    return
+                try:
+                    r = srv.request("POST", f"/api/v1/schemas/{quote(branch)}/shared-properties", headers=_h(srv),
+                                    json_body={"api_name": f"{prefix}_{w}_{i}", "type": "string"})
+                except OSError:
+                    return  # the server has stopped listening
+                if r.status == 201:
+                    self.acked.append(r.header("X-Commit"))
+
+        self.threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+        for t in self.threads:
+            t.start()
+
+    def join(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def _pg_server_with_branch(ctx, branch):
+    """A new PostgreSQL server with `branch` made from main (SKIP on SQLite,
+    which gives an event its position at insert)."""
+    srv = ctx.new_server()
+    if srv.backend != "pg":
+        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
+    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": branch, "from": "main"}), 201)
+    return srv
+
+
 def _sp(srv, branch, name):
     return _ok(srv.request("POST", f"/api/v1/schemas/{quote(branch)}/shared-properties", headers=_h(srv),
                            json_body={"api_name": name, "type": "string"}), 201)
@@ -269,26 +318,10 @@ def test_a_stopping_instance_positions_the_events_it_committed(ctx):
         raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
     _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "feature/stop", "from": "main"}),
         201)
-    stop = threading.Event()
-
-    def writer(w):
-        for i in range(10000):
-            if stop.is_set():
-                return
-            try:
-                srv.request("POST", "/api/v1/schemas/feature%2Fstop/shared-properties", headers=_h(srv),
-                            json_body={"api_name": f"stop_{w}_{i}", "type": "string"})
-            except OSError:
-                return  # the server has stopped listening
-
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
+    writers = _Writers(srv, "feature/stop", "stop")
     time.sleep(0.5)
     assert srv.stop() == 0  # SIGTERM while writes are in flight
-    stop.set()
-    for t in threads:
-        t.join()
+    writers.join()
     total = int(srv.query("SELECT COUNT(*) FROM events")[0][0])
     unpositioned = srv.events_unpositioned()
     assert total > 10 and unpositioned == 0, (total, unpositioned)
@@ -330,11 +363,7 @@ def test_the_sequencer_positions_steady_writes_in_batches(ctx):
                 failures.append(r)
                 return
 
-    threads = [threading.Thread(target=pairs, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(pairs, 8)
     assert not failures, failures[:1]
     settle(srv)
     written = int(srv.query("SELECT COUNT(*) FROM events")[0][0]) - events0
@@ -361,11 +390,7 @@ def test_positions_leave_the_events_table_append_only(ctx):
     rows, so autovacuum finds no dead row versions to clear from its
     indexes, however long it grows (docs/events.md "Order", migration
     0018). Positions stay one per event, without gaps, in insert order."""
-    srv = ctx.new_server()
-    if srv.backend != "pg":
-        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
-    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/append", "from": "main"}),
-        201)
+    srv = _pg_server_with_branch(ctx, "ev/append")
     failures = []
 
     def writer(w):
@@ -375,11 +400,7 @@ def test_positions_leave_the_events_table_append_only(ctx):
             if r.status != 201:
                 failures.append(r)
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(writer, 4)
     assert not failures, failures[:1]
     settle(srv)
     assert srv.events_unpositioned() == 0
@@ -407,11 +428,7 @@ def test_a_queued_event_whose_transaction_is_open_waits_its_turn(ctx):
     whose transaction is still open stays queued while later changes'
     events get their positions, and gets the next one when it commits:
     never skipped by the feed, never in it twice (docs/events.md "Order")."""
-    srv = ctx.new_server()
-    if srv.backend != "pg":
-        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
-    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/late", "from": "main"}),
-        201)
+    srv = _pg_server_with_branch(ctx, "ev/late")
     settle(srv)
     held = harness.PgHeldTransaction(
         srv.database_url,
@@ -438,11 +455,7 @@ def test_events_left_without_a_position_in_the_table_get_one(ctx):
     instance of an earlier version during an upgrade, or restored from a
     backup taken while they waited) are given the next positions and reach
     the feed (migration 0018)."""
-    srv = ctx.new_server()
-    if srv.backend != "pg":
-        raise harness.Skip("PostgreSQL only: SQLite gives the position at insert")
-    _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/old", "from": "main"}),
-        201)
+    srv = _pg_server_with_branch(ctx, "ev/old")
     settle(srv)
     before = int(srv.query("SELECT MAX(pos) FROM events")[0][0])
     srv.execute("INSERT INTO events (id, type, branch, time_ms, body) SELECT 'evt_unplaced', type, branch, time_ms,"
@@ -462,29 +475,11 @@ def test_kill_9_under_writes_leaves_every_event_once(ctx):
     srv = ctx.new_server()
     _ok(srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "ev/kill", "from": "main"}),
         201)
-    acked = []
-    stop = threading.Event()
-
-    def writer(w):
-        for i in range(100000):
-            if stop.is_set():
-                return
-            try:
-                r = srv.request("POST", "/api/v1/schemas/ev%2Fkill/shared-properties", headers=_h(srv),
-                                json_body={"api_name": f"kill_{w}_{i}", "type": "string"})
-            except OSError:
-                return  # killed
-            if r.status == 201:
-                acked.append(r.header("X-Commit"))
-
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
+    writers = _Writers(srv, "ev/kill", "kill")
     time.sleep(0.8)
     srv.stop(signal.SIGKILL)
-    stop.set()
-    for t in threads:
-        t.join()
+    writers.join()
+    acked = writers.acked
     srv.start()
     feed = _feed(srv)
     assert srv.events_unpositioned() == 0
