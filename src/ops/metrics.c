@@ -4,6 +4,7 @@
 #include "store/ops_sql.h"
 #include "store/sole_writer.h"
 #include "store/sqlite_pcache.h"
+#include "store/sqlite_walbuf.h"
 #include "store/store.h"
 
 void oms_ops_metrics_live_locks(oms_ctx *ctx, oms_mtext *b)
@@ -83,4 +84,11 @@ void oms_ops_metrics_db(oms_mtext *b)
                      "skipped because no page was at or past the limit (docs/storage.md \"SQLite's page cache\").");
     oms_mtext_emit(b, "oms_sqlite_cache_truncations_total{outcome=\"passed\"} %llu\n", (unsigned long long)passed);
     oms_mtext_emit(b, "oms_sqlite_cache_truncations_total{outcome=\"skipped\"} %llu\n", (unsigned long long)skipped);
+    uint64_t asked, written;
+    oms_sqlite_walbuf_counts(&asked, &written);
+    oms_mtext_family(b, "oms_sqlite_wal_writes_total", "counter",
+                     "SQLite: writes to the write-ahead log, as SQLite asked for them (a frame's header, a page), "
+                     "and as made to the file, gathered (docs/storage.md \"The log's writes\").");
+    oms_mtext_emit(b, "oms_sqlite_wal_writes_total{by=\"sqlite\"} %llu\n", (unsigned long long)asked);
+    oms_mtext_emit(b, "oms_sqlite_wal_writes_total{by=\"file\"} %llu\n", (unsigned long long)written);
 }

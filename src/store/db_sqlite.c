@@ -14,6 +14,7 @@
 #include "store/db_driver.h"
 #include "store/sqlite_checkpointer.h"
 #include "store/sqlite_pcache.h"
+#include "store/sqlite_walbuf.h"
 #include "util/alloc.h"
 
 #define STMT_CACHE 128
@@ -144,8 +145,10 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
     /* before SQLite initialises, at the first open (sqlite_pcache.h) */
     oms_sqlite_pcache_install();
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(dsn, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* the log's frames in one write per commit (sqlite_walbuf.h); it
+     * relies on synchronous=FULL, set below on every connection */
+    int rc = sqlite3_open_v2(dsn, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             oms_sqlite_walbuf_vfs());
     if (rc != SQLITE_OK) {
         oms_err_set(err, OMS_EDB, "cannot open SQLite database %s: %s", dsn,
                     db ? sqlite3_errmsg(db) : "out of memory");
