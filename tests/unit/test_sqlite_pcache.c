@@ -17,6 +17,7 @@
 
 #include "store/sqlite_pcache.h"
 #include "t.h"
+#include "t_sqlite.h"
 
 #define MAX_ROWS 40000
 
@@ -62,22 +63,12 @@ static uint64_t row_hash(const char *key, const unsigned char *v, int n)
     return h;
 }
 
-static int exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fprintf(stderr, "  %s: %s\n", sql, msg ? msg : "?");
-    sqlite3_free(msg);
-    return rc;
-}
-
 static sqlite3 *open_db(void)
 {
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(g_file, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
         return NULL;
-    exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384;");
+    t_sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-16384;");
     return db;
 }
 
@@ -90,7 +81,7 @@ static bool setup(void)
         return false;
     snprintf(g_file, sizeof g_file, "%s/t.db", g_dir);
     g_db = open_db();
-    return g_db && exec(g_db, "CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
+    return g_db && t_sqlite_exec(g_db, "CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
                               "CREATE INDEX t_v ON t (v)") == SQLITE_OK;
 }
 
@@ -122,7 +113,7 @@ static bool insert_rows(sqlite3 *db, int n, bool keep)
 /* One committed transaction of n new rows. */
 static bool commit_rows(sqlite3 *db, int n)
 {
-    return exec(db, "BEGIN") == SQLITE_OK && insert_rows(db, n, true) && exec(db, "COMMIT") == SQLITE_OK;
+    return t_sqlite_exec(db, "BEGIN") == SQLITE_OK && insert_rows(db, n, true) && t_sqlite_exec(db, "COMMIT") == SQLITE_OK;
 }
 
 /* Every row as the model says, and nothing else; and SQLite's own check. */
@@ -237,9 +228,9 @@ static void growth_rolled_back_leaves_no_page_behind(void)
     uint64_t passed0, skipped0, passed1, skipped1, ren0, ren1;
     oms_sqlite_pcache_counts(&passed0, &skipped0, &ren0);
     for (int round = 0; round < 3; round++) {
-        CHECK(exec(g_db, "BEGIN") == SQLITE_OK);
+        CHECK(t_sqlite_exec(g_db, "BEGIN") == SQLITE_OK);
         CHECK(insert_rows(g_db, 3000, false)); /* hundreds of new pages, splits among them */
-        CHECK(exec(g_db, "ROLLBACK") == SQLITE_OK);
+        CHECK(t_sqlite_exec(g_db, "ROLLBACK") == SQLITE_OK);
         CHECK(matches_model(g_db));
         /* the same page numbers again, with other contents */
         CHECK(commit_rows(g_db, 1000));
@@ -253,14 +244,14 @@ static void growth_rolled_back_to_a_savepoint_leaves_no_page_behind(void)
 {
     CHECK(setup());
     for (int round = 0; round < 3; round++) {
-        CHECK(exec(g_db, "BEGIN") == SQLITE_OK);
+        CHECK(t_sqlite_exec(g_db, "BEGIN") == SQLITE_OK);
         CHECK(insert_rows(g_db, 200, true));
-        CHECK(exec(g_db, "SAVEPOINT member") == SQLITE_OK);
+        CHECK(t_sqlite_exec(g_db, "SAVEPOINT member") == SQLITE_OK);
         CHECK(insert_rows(g_db, 3000, false));
-        CHECK(exec(g_db, "ROLLBACK TO member") == SQLITE_OK);
-        CHECK(exec(g_db, "RELEASE member") == SQLITE_OK);
+        CHECK(t_sqlite_exec(g_db, "ROLLBACK TO member") == SQLITE_OK);
+        CHECK(t_sqlite_exec(g_db, "RELEASE member") == SQLITE_OK);
         CHECK(insert_rows(g_db, 500, true));
-        CHECK(exec(g_db, "COMMIT") == SQLITE_OK);
+        CHECK(t_sqlite_exec(g_db, "COMMIT") == SQLITE_OK);
         CHECK(matches_model(g_db));
     }
 }
@@ -270,7 +261,7 @@ static void a_vacuum_that_shrinks_the_file_then_growth(void)
     CHECK(setup());
     /* delete four rows in five, then VACUUM: the file gets shorter */
     sqlite3_stmt *st = NULL;
-    CHECK(exec(g_db, "BEGIN") == SQLITE_OK);
+    CHECK(t_sqlite_exec(g_db, "BEGIN") == SQLITE_OK);
     CHECK(sqlite3_prepare_v2(g_db, "DELETE FROM t WHERE k = ?", -1, &st, NULL) == SQLITE_OK);
     for (int i = 0; i < g_nmodel; i++) {
         if (!g_model[i].present || i % 5 == 0)
@@ -281,8 +272,8 @@ static void a_vacuum_that_shrinks_the_file_then_growth(void)
         g_model[i].present = 0;
     }
     sqlite3_finalize(st);
-    CHECK(exec(g_db, "COMMIT") == SQLITE_OK);
-    CHECK(exec(g_db, "VACUUM") == SQLITE_OK);
+    CHECK(t_sqlite_exec(g_db, "COMMIT") == SQLITE_OK);
+    CHECK(t_sqlite_exec(g_db, "VACUUM") == SQLITE_OK);
     CHECK(matches_model(g_db));
     for (int i = 0; i < 20; i++) {
         CHECK(commit_rows(g_db, 100));
@@ -320,12 +311,6 @@ int main(void)
     };
     int rc = T_RUN("sqlite_pcache", cases);
     sqlite3_close(g_db);
-    char path[160];
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", g_file, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(g_dir);
+    t_sqlite_remove(g_file, g_dir);
     return rc;
 }

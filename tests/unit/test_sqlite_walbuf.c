@@ -22,20 +22,11 @@
 
 #include "store/sqlite_walbuf.h"
 #include "t.h"
+#include "t_sqlite.h"
 
 static char g_dir[64];
 static char g_file[128];
 static int g_next_key = 1;  /* keys 1..g_next_key-1 are committed, each with value_of(key) */
-
-static int exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fprintf(stderr, "  %s: %s\n", sql, msg ? msg : "?");
-    sqlite3_free(msg);
-    return rc;
-}
 
 static sqlite3 *open_db(const char *vfs)
 {
@@ -45,7 +36,7 @@ static sqlite3 *open_db(const char *vfs)
         return NULL;
     }
     sqlite3_busy_timeout(db, 5000);
-    exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    t_sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     sqlite3_wal_autocheckpoint(db, 0); /* checkpoints only where a case makes one */
     return db;
 }
@@ -86,8 +77,8 @@ static bool insert_rows(sqlite3 *db, int from, int n)
 
 static bool commit_rows(sqlite3 *db, int n)
 {
-    bool ok = exec(db, "BEGIN IMMEDIATE") == SQLITE_OK && insert_rows(db, g_next_key, n) &&
-              exec(db, "COMMIT") == SQLITE_OK;
+    bool ok = t_sqlite_exec(db, "BEGIN IMMEDIATE") == SQLITE_OK && insert_rows(db, g_next_key, n) &&
+              t_sqlite_exec(db, "COMMIT") == SQLITE_OK;
     if (ok)
         g_next_key += n;
     return ok;
@@ -130,7 +121,7 @@ static bool setup(void)
         return false;
     snprintf(g_file, sizeof g_file, "%s/t.db", g_dir);
     sqlite3 *db = open_db(oms_sqlite_walbuf_vfs());
-    bool ok = db && exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL); CREATE INDEX t_v ON t (v)") ==
+    bool ok = db && t_sqlite_exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL); CREATE INDEX t_v ON t (v)") ==
                         SQLITE_OK;
     sqlite3_close(db);
     return ok;
@@ -185,19 +176,19 @@ static void large_spilling_transactions_commit_and_roll_back_whole(void)
     /* 10 pages of cache: most of a 4,000-row transaction's pages are
      * spilled to the log before its commit, and written there again when
      * touched after */
-    CHECK(exec(db, "PRAGMA cache_size=10") == SQLITE_OK);
+    CHECK(t_sqlite_exec(db, "PRAGMA cache_size=10") == SQLITE_OK);
     CHECK(commit_rows(db, 4000)); /* about 2 MB of frames: eight times the gathered bound */
     CHECK(matches_model(plain));
-    CHECK(exec(db, "BEGIN IMMEDIATE") == SQLITE_OK);
+    CHECK(t_sqlite_exec(db, "BEGIN IMMEDIATE") == SQLITE_OK);
     CHECK(insert_rows(db, g_next_key, 4000)); /* not counted: rolled back */
-    CHECK(exec(db, "ROLLBACK") == SQLITE_OK);
+    CHECK(t_sqlite_exec(db, "ROLLBACK") == SQLITE_OK);
     CHECK(matches_model(plain));
     CHECK(matches_model(db));
-    CHECK(exec(db, "BEGIN IMMEDIATE") == SQLITE_OK);
+    CHECK(t_sqlite_exec(db, "BEGIN IMMEDIATE") == SQLITE_OK);
     CHECK(insert_rows(db, g_next_key, 500));
-    CHECK(exec(db, "SAVEPOINT s") == SQLITE_OK);
+    CHECK(t_sqlite_exec(db, "SAVEPOINT s") == SQLITE_OK);
     CHECK(insert_rows(db, g_next_key + 500, 2000)); /* rolled back to the savepoint */
-    CHECK(exec(db, "ROLLBACK TO s; RELEASE s; COMMIT") == SQLITE_OK);
+    CHECK(t_sqlite_exec(db, "ROLLBACK TO s; RELEASE s; COMMIT") == SQLITE_OK);
     g_next_key += 500;
     CHECK(matches_model(plain));
     CHECK(matches_model(db));
@@ -233,7 +224,7 @@ static void without_power_safe_overwrite_every_write_goes_straight_to_the_file(v
     CHECK(sqlite3_open_v2(uri, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, oms_sqlite_walbuf_vfs()) == SQLITE_OK);
     if (!db)
         return;
-    exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    t_sqlite_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     sqlite3 *plain = open_db(NULL);
     uint64_t asked0, written0, asked1, written1;
     oms_sqlite_walbuf_counts(&asked0, &written0);
@@ -266,7 +257,7 @@ static void a_process_killed_mid_transaction_keeps_exactly_its_commits(void)
             if (write(fds[1], &n, sizeof n) != (ssize_t)sizeof n)
                 _exit(1);
         }
-        exec(db, "PRAGMA cache_size=10; BEGIN IMMEDIATE");
+        t_sqlite_exec(db, "PRAGMA cache_size=10; BEGIN IMMEDIATE");
         insert_rows(db, g_next_key, 3000); /* spilled, never committed */
         int done = -1;
         if (write(fds[1], &done, sizeof done) != (ssize_t)sizeof done)
@@ -301,12 +292,6 @@ int main(void)
         T(a_process_killed_mid_transaction_keeps_exactly_its_commits),
     };
     int rc = T_RUN("sqlite_walbuf", cases);
-    char path[160];
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", g_file, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(g_dir);
+    t_sqlite_remove(g_file, g_dir);
     return rc;
 }
