@@ -177,7 +177,7 @@ static void large_spilling_transactions_commit_and_roll_back_whole(void)
      * spilled to the log before its commit, and written there again when
      * touched after */
     CHECK(t_sqlite_exec(db, "PRAGMA cache_size=10") == SQLITE_OK);
-    CHECK(commit_rows(db, 4000)); /* about 2 MB of frames: eight times the gathered bound */
+    CHECK(commit_rows(db, 4000)); /* about 2 MB of frames: some 16 times the gathered bound */
     CHECK(matches_model(plain));
     CHECK(t_sqlite_exec(db, "BEGIN IMMEDIATE") == SQLITE_OK);
     CHECK(insert_rows(db, g_next_key, 4000)); /* not counted: rolled back */
