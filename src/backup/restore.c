@@ -146,8 +146,9 @@ int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, cons
     /* Schema 14 changed only how trees are stored: a file of version 13
      * restores with its trees converted as migration 0014 converts them.
      * Versions since 14 changed indexes only (15: the audit query
-     * indexes; 16: the search index's pending list): their files hold the
-     * same tables and restore as they are. */
+     * indexes; 16: the search index's pending list) or added tables whose
+     * absence is a valid state (19: branch_forks; without it every branch
+     * holds its own rows): their files restore as they are. */
     int latest = oms_store_latest_version(s);
     bool legacy_trees = verified->schema_version == 13 && latest >= 14;
     bool same_tables = verified->schema_version >= OMS_BACKUP_SAME_TABLES_SINCE && verified->schema_version <= latest;

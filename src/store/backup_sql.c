@@ -50,6 +50,9 @@ const oms_backup_section oms_backup_sections[] = {
           "created_at", "created_by", "updated_at", "compatibility", "transitive"),
      1, 0, 0},
     {"branch_resources", COLS("branch", "resource", "hash", "commit_id", "author", "time_ms"), 2, 0, 0},
+    /* copy-on-write branches (docs/storage.md "Forks share their base's
+     * rows"); a file of an earlier version has none: each branch its rows */
+    {"branch_forks", COLS("branch", "base"), 1, 0, 19},
     {"tags", COLS("name", "commit_id", "message", "created_at", "created_by"), 1, 0, 0},
     {"proposals",
      COLS("id", "source", "target", "title", "description", "state", "author", "issue_keys", "created_at",
@@ -575,12 +578,16 @@ int oms_backup_sql_check_refs(oms_dbconn *c, bool *ok, char *what, size_t cap, o
          "commit %s: its parent edges do not match its first parent"},
         {"SELECT b.name FROM branches b WHERE NOT EXISTS (SELECT 1 FROM commits c WHERE c.id = b.head) LIMIT 1",
          "branch %s: its head commit is missing"},
-        {"SELECT r.branch || ' ' || r.resource FROM branch_resources r WHERE NOT EXISTS (SELECT 1 FROM objects o"
-         " WHERE o.hash = r.hash AND o.type = 'resource') LIMIT 1",
+        {"SELECT r.branch || ' ' || r.resource FROM branch_resources r WHERE r.hash <> '' AND NOT EXISTS"
+         " (SELECT 1 FROM objects o WHERE o.hash = r.hash AND o.type = 'resource') LIMIT 1",
          "branch resource %s: its document is missing"},
         {"SELECT r.branch || ' ' || r.resource FROM branch_resources r WHERE NOT EXISTS (SELECT 1 FROM branches b"
          " WHERE b.name = r.branch) LIMIT 1",
          "branch resource %s: its branch is missing"},
+        {"SELECT f.branch FROM branch_forks f WHERE NOT EXISTS (SELECT 1 FROM branches b WHERE b.name = f.branch)"
+         " OR NOT EXISTS (SELECT 1 FROM branches b WHERE b.name = f.base)"
+         " OR EXISTS (SELECT 1 FROM branch_forks g WHERE g.branch = f.base) LIMIT 1",
+         "fork %s: it, its base, or its base as a base is missing"},
         {"SELECT x.commit_id FROM commit_changes x WHERE x.new_hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM objects o"
          " WHERE o.hash = x.new_hash) LIMIT 1",
          "commit %s: a changed resource's document is missing"},

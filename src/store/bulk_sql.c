@@ -75,16 +75,67 @@ int oms_bulk_branch_upsert(oms_dbconn *c, const char *branch, const char *commit
         " SELECT $2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), $3, $4, $5"
         " FROM json_each($1) WHERE true" UPSERT_TAIL,
         "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
-        " SELECT $2, x->>0, x->>1, $3, $4, $5 FROM jsonb_array_elements($1::jsonb) AS x" UPSERT_TAIL};
+        " SELECT $2, x->>0, x->>1, $3, $4, $5 FROM jsonb_array_elements($1::jsonb) AS x ORDER BY 2" UPSERT_TAIL};
     oms_dbparam extra[] = {DBP_TEXT(branch), DBP_TEXT(commit), DBP_TEXT(author), DBP_INT(time_ms)};
     return chunked(c, &q, rows, extra, 4, err);
 }
 
-int oms_bulk_branch_delete(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err)
+int oms_bulk_branch_upsert_rows(oms_dbconn *c, const char *branch, const json_t *rows, oms_error *err)
 {
     static const oms_sql q = {
-        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT value FROM json_each($1))",
-        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT jsonb_array_elements_text($1::jsonb))"};
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT $2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+        " json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each($1) WHERE true" UPSERT_TAIL,
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT $2, x->>0, x->>1, x->>2, x->>3, (x->>4)::bigint FROM jsonb_array_elements($1::jsonb) AS x"
+        " ORDER BY 2" UPSERT_TAIL};
+    oms_dbparam extra[] = {DBP_TEXT(branch)};
+    return chunked(c, &q, rows, extra, 1, err);
+}
+
+/* A fork's view must not change with its base (docs/storage.md "Forks
+ * share their base's rows"): before the base's rows of `resources` change,
+ * every fork without its own row for one gets the base's row as it is, or
+ * a tombstone (empty hash) where the base has none. A fork has no forks, so
+ * on a fork this inserts nothing. Rows in resource order on PostgreSQL, as
+ * the fork's own upserts, so that the two never wait on each other in
+ * opposite orders. */
+int oms_bulk_branch_push(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err)
+{
+    static const oms_sql q = {
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT f.branch, k.value, COALESCE(r.hash, ''), COALESCE(r.commit_id, ''), COALESCE(r.author, ''),"
+        " COALESCE(r.time_ms, 0) FROM branch_forks f CROSS JOIN json_each($1) k"
+        " LEFT JOIN branch_resources r ON r.branch = $2 AND r.resource = k.value"
+        " WHERE f.base = $2 ON CONFLICT (branch, resource) DO NOTHING",
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT f.branch, k.k, COALESCE(r.hash, ''), COALESCE(r.commit_id, ''), COALESCE(r.author, ''),"
+        " COALESCE(r.time_ms, 0) FROM branch_forks f CROSS JOIN jsonb_array_elements_text($1::jsonb) AS k(k)"
+        " LEFT JOIN branch_resources r ON r.branch = $2 AND r.resource = k.k"
+        " WHERE f.base = $2 ORDER BY 1, 2 ON CONFLICT (branch, resource) DO NOTHING"};
     oms_dbparam extra[] = {DBP_TEXT(branch)};
     return chunked(c, &q, resources, extra, 1, err);
+}
+
+/* A base drops its row; a fork keeps a tombstone instead, which hides the
+ * base's row. Which of the two the branch is, each statement reads when it
+ * runs: after the write's lock on the branch row, so a base deleted in the
+ * meantime (its forks made bases) is seen. */
+int oms_bulk_branch_delete(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err)
+{
+    static const oms_sql del = {
+        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT value FROM json_each($1))"
+        " AND NOT EXISTS (SELECT 1 FROM branch_forks WHERE branch = $2)",
+        "DELETE FROM branch_resources WHERE branch = $2 AND resource IN (SELECT jsonb_array_elements_text($1::jsonb))"
+        " AND NOT EXISTS (SELECT 1 FROM branch_forks WHERE branch = $2)"};
+    static const oms_sql tomb = {
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT $2, value, '', '', '', 0 FROM json_each($1)"
+        " WHERE EXISTS (SELECT 1 FROM branch_forks WHERE branch = $2)" UPSERT_TAIL,
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT $2, k, '', '', '', 0 FROM jsonb_array_elements_text($1::jsonb) AS k"
+        " WHERE EXISTS (SELECT 1 FROM branch_forks WHERE branch = $2) ORDER BY 2" UPSERT_TAIL};
+    oms_dbparam extra[] = {DBP_TEXT(branch)};
+    int rc = chunked(c, &del, resources, extra, 1, err);
+    return rc ? rc : chunked(c, &tomb, resources, extra, 1, err);
 }

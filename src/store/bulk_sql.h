@@ -17,7 +17,13 @@ int oms_bulk_changes(oms_dbconn *c, const char *commit, const json_t *rows, oms_
 /* rows: [[resource, hash], ...]: upserted with the commit's provenance. */
 int oms_bulk_branch_upsert(oms_dbconn *c, const char *branch, const char *commit, const char *author,
                            int64_t time_ms, const json_t *rows, oms_error *err);
-/* resources: [resource, ...] removed from the branch. */
+/* rows: [[resource, hash, commit, author, time_ms], ...]: upserted, each
+ * with its own provenance. */
+int oms_bulk_branch_upsert_rows(oms_dbconn *c, const char *branch, const json_t *rows, oms_error *err);
+/* resources: [resource, ...] about to change or go on a base branch: its
+ * forks that share them get the rows as they are (call it first). */
+int oms_bulk_branch_push(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err);
+/* resources: [resource, ...] removed from the branch (a tombstone on a fork). */
 int oms_bulk_branch_delete(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err);
 
 #endif

@@ -288,15 +288,20 @@ int oms_store_search_pending_count(oms_dbconn *c, int64_t gen, int64_t *out, oms
     return rc;
 }
 
+/* The branch's rows of `resources` as oms_store_branch_rows reads them: a
+ * fork's own, else its base's (a tombstone has no object: the join drops it). */
+#define SEARCH_VIEW(KEYS)                                                                                      \
+    "SELECT v.resource, v.hash, o.content FROM (SELECT resource, hash FROM branch_resources"                \
+    " WHERE branch = $2 AND resource IN " KEYS " UNION ALL SELECT r.resource, r.hash FROM branch_forks f"   \
+    " JOIN branch_resources r ON r.branch = f.base WHERE f.branch = $2 AND r.resource IN " KEYS             \
+    " AND NOT EXISTS (SELECT 1 FROM branch_resources m WHERE m.branch = $2 AND m.resource = r.resource)) v" \
+    " JOIN objects o ON o.hash = v.hash"
+
 int oms_store_search_branch_rows(oms_dbconn *c, const char *branch, const char *resources, oms_dbres **out,
                                  oms_error *err)
 {
-    static const oms_sql q = {"SELECT br.resource, br.hash, o.content FROM branch_resources br"
-                              " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
-                              " (SELECT value FROM json_each($1))",
-                              "SELECT br.resource, br.hash, o.content FROM branch_resources br"
-                              " JOIN objects o ON o.hash = br.hash WHERE br.branch = $2 AND br.resource IN"
-                              " (SELECT json_array_elements_text($1::json))"};
+    static const oms_sql q = {SEARCH_VIEW("(SELECT value FROM json_each($1))"),
+                              SEARCH_VIEW("(SELECT json_array_elements_text($1::json))")};
     oms_dbparam p[] = {DBP_TEXT(resources), DBP_TEXT(branch)};
     return oms_db_run(c, &q, p, 2, out, err);
 }

@@ -125,20 +125,64 @@ int oms_store_branch_insert(oms_dbconn *c, const char *name, const char *head, i
     return oms_db_run(c, &q, p, 4, NULL, err);
 }
 
-int oms_store_branch_copy_rows(oms_dbconn *c, const char *name, const char *from, oms_error *err)
+int oms_store_branch_base_of(oms_dbconn *c, const char *name, char base[256], bool *fork, oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH(
+    static const oms_sql q = OMS_SQL_BOTH("SELECT base FROM branch_forks WHERE branch = $1");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(name)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *fork = rc == OMS_OK && r->nrows > 0;
+    snprintf(base, 256, "%s", *fork ? oms_dbres_get(r, 0, 0) : "");
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_fork(oms_dbconn *c, const char *name, const char *base, const char *copy_from, oms_error *err)
+{
+    static const oms_sql fork = OMS_SQL_BOTH("INSERT INTO branch_forks (branch, base) VALUES ($1, $2)");
+    static const oms_sql copy = OMS_SQL_BOTH(
         "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
         " SELECT $1, resource, hash, commit_id, author, time_ms FROM branch_resources WHERE branch = $2");
-    oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(from)};
-    return oms_db_run(c, &q, p, 2, NULL, err);
+    oms_dbparam p[] = {DBP_TEXT(name), DBP_TEXT(base)};
+    int rc = oms_db_run(c, &fork, p, 2, NULL, err);
+    if (rc == OMS_OK && copy_from) {
+        oms_dbparam q[] = {DBP_TEXT(name), DBP_TEXT(copy_from)};
+        rc = oms_db_run(c, &copy, q, 2, NULL, err);
+    }
+    return rc;
 }
 
 int oms_store_branch_delete_rows(oms_dbconn *c, const char *name, oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM branch_resources WHERE branch = $1");
+    /* Its forks first become bases: each is locked (a write of it in flight
+     * ends first, the next waits), gets every row of this branch it does not
+     * have its own of, and drops its tombstones. */
+    static const oms_sql lock_forks = {
+        "SELECT b.name FROM branches b JOIN branch_forks f ON f.branch = b.name WHERE f.base = $1",
+        "SELECT b.name FROM branches b JOIN branch_forks f ON f.branch = b.name WHERE f.base = $1"
+        " ORDER BY b.name FOR UPDATE OF b"};
+    static const oms_sql give = {
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT f.branch, r.resource, r.hash, r.commit_id, r.author, r.time_ms FROM branch_forks f"
+        " JOIN branch_resources r ON r.branch = f.base WHERE f.base = $1 AND r.hash <> ''"
+        " ON CONFLICT (branch, resource) DO NOTHING",
+        "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+        " SELECT f.branch, r.resource, r.hash, r.commit_id, r.author, r.time_ms FROM branch_forks f"
+        " JOIN branch_resources r ON r.branch = f.base WHERE f.base = $1 AND r.hash <> ''"
+        " ORDER BY 1, 2 ON CONFLICT (branch, resource) DO NOTHING"};
+    static const oms_sql untomb = OMS_SQL_BOTH(
+        "DELETE FROM branch_resources WHERE hash = '' AND branch IN (SELECT branch FROM branch_forks WHERE base = $1)");
+    static const oms_sql unfork = OMS_SQL_BOTH("DELETE FROM branch_forks WHERE base = $1 OR branch = $1");
+    static const oms_sql rows = OMS_SQL_BOTH("DELETE FROM branch_resources WHERE branch = $1");
     oms_dbparam p[] = {DBP_TEXT(name)};
-    return oms_db_run(c, &q, p, 1, NULL, err);
+    int rc = oms_db_run(c, &lock_forks, p, 1, NULL, err);
+    if (rc == OMS_OK)
+        rc = oms_db_run(c, &give, p, 1, NULL, err);
+    if (rc == OMS_OK)
+        rc = oms_db_run(c, &untomb, p, 1, NULL, err);
+    if (rc == OMS_OK)
+        rc = oms_db_run(c, &unfork, p, 1, NULL, err);
+    return rc ? rc : oms_db_run(c, &rows, p, 1, NULL, err);
 }
 
 int oms_store_branch_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err)
@@ -339,11 +383,19 @@ int oms_store_commit_exists(oms_dbconn *c, const char *id, bool *found, oms_erro
 
 /* ---- commits and objects ---- */
 
+/* A fork's rows are its own (tombstones drop out) and its base's it has no
+ * own row for; a base's, its own. */
+#define BRANCH_VIEW(NAME)                                                                                      \
+    "SELECT resource, hash, commit_id, author, time_ms FROM branch_resources WHERE branch = " NAME            \
+    " UNION ALL SELECT r.resource, r.hash, r.commit_id, r.author, r.time_ms FROM branch_forks f"             \
+    " JOIN branch_resources r ON r.branch = f.base WHERE f.branch = " NAME " AND NOT EXISTS"                  \
+    " (SELECT 1 FROM branch_resources m WHERE m.branch = " NAME " AND m.resource = r.resource)"
+
 int oms_store_branch_rows(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH("SELECT b.head, br.resource, br.hash, br.commit_id, br.author, br.time_ms, o.content"
-                                          " FROM branches b LEFT JOIN branch_resources br ON br.branch = b.name"
-                                          " LEFT JOIN objects o ON o.hash = br.hash WHERE b.name = $1");
+    static const oms_sql q = OMS_SQL_BOTH("SELECT b.head, v.resource, v.hash, v.commit_id, v.author, v.time_ms, o.content"
+                                          " FROM branches b LEFT JOIN (" BRANCH_VIEW("$1") ") v ON v.hash <> ''"
+                                          " LEFT JOIN objects o ON o.hash = v.hash WHERE b.name = $1");
     oms_dbparam p[] = {DBP_TEXT(branch)};
     return oms_db_run(c, &q, p, 1, out, err);
 }

@@ -60,9 +60,14 @@ int oms_store_branch_head_shared(oms_dbconn *c, const char *name, char head[65],
 /* Inserts a new branch at `head` (OMS_ECONFLICT when the name is taken). */
 int oms_store_branch_insert(oms_dbconn *c, const char *name, const char *head, int64_t now_ms, const char *by,
                             oms_error *err);
-/* Copies the resource rows of branch `from` to branch `name`. */
-int oms_store_branch_copy_rows(oms_dbconn *c, const char *name, const char *from, oms_error *err);
-/* Deletes the branch's resource rows; then its own row (*deleted counts
+/* The base of branch `name` when it is a fork (*fork false: it is a base;
+ * docs/storage.md "Forks share their base's rows"). */
+int oms_store_branch_base_of(oms_dbconn *c, const char *name, char base[256], bool *fork, oms_error *err);
+/* Makes the new branch `name` a fork of base `base`, with a copy of the
+ * rows of `copy_from` (NULL: none; a fork of a fork copies the fork's). */
+int oms_store_branch_fork(oms_dbconn *c, const char *name, const char *base, const char *copy_from, oms_error *err);
+/* Deletes the branch's resource rows, its forks made bases first (each
+ * locked, given the rows it shared); then its own row (*deleted counts
  * the branch rows removed). */
 int oms_store_branch_delete_rows(oms_dbconn *c, const char *name, oms_error *err);
 int oms_store_branch_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err);

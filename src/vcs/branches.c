@@ -110,10 +110,10 @@ static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
     bool from_branch = !oms_is_commit_id(s->from);
     int rc;
     if (from_branch) {
-        /* The source's head and its rows, copied below by another
-         * statement, must be one state: share-lock the source's row, which
-         * waits for a write or a delete of it in flight and holds off the
-         * next ones until this branch exists. */
+        /* The source's head and its rows, shared below, must be one
+         * state: share-lock the source's row, which waits for a write or a
+         * delete of it in flight and holds off the next ones until this
+         * branch exists. */
         if (!oms_valid_branch_name(s->from))
             return oms_err_set(err, OMS_EINVAL, "not a branch name or commit id");
         rc = oms_store_branch_head_shared(c, s->from, s->head, err);
@@ -127,8 +127,23 @@ static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
         return oms_err_set(err, OMS_ECONFLICT, "a branch named %s already exists", s->name);
     if (rc)
         return rc;
-    rc = from_branch ? oms_store_branch_copy_rows(c, s->name, s->from, err)
-                     : oms_materialize_commit(c, s->name, s->head, err);
+    if (from_branch) {
+        /* Copy-on-write (docs/storage.md "Forks share their base's rows"):
+         * the new branch shares the rows of the source's base. Made from a
+         * fork, it takes the fork's base and a copy of the fork's own rows,
+         * and share-locks that base too: a write of the base pushes its old
+         * rows only to the forks it sees. */
+        char base[256];
+        bool fork = false;
+        char base_head[65];
+        rc = oms_store_branch_base_of(c, s->from, base, &fork, err);
+        if (rc == OMS_OK && fork)
+            rc = oms_store_branch_head_shared(c, base, base_head, err);
+        if (rc == OMS_OK)
+            rc = oms_store_branch_fork(c, s->name, fork ? base : s->from, fork ? s->from : NULL, err);
+    } else {
+        rc = oms_materialize_commit(c, s->name, s->head, err);
+    }
     if (rc == OMS_OK) /* its search index: the source's, or the commit's */
         rc = oms_vcs_run_branch_create_hook(c, s->name, from_branch ? s->from : NULL, s->head, err);
     if (rc)

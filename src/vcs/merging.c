@@ -7,6 +7,7 @@
 #include "governance/overrides.h"
 #include "locks/lock_check.h"
 #include "infra/metrics.h"
+#include "store/bulk_sql.h"
 #include "store/store.h"
 #include "store/vcs_sql.h"
 #include "txn/change.h"
@@ -42,6 +43,63 @@ typedef struct {
     oms_merge_result *out;
     bool writing; /* past the checks: the outcome counts in /metrics */
 } ff_run;
+
+typedef struct {
+    const oms_snapshot *other;
+    json_t *rows, *keys;
+} adopt_ctx;
+
+/* Source entries the target lacks or holds otherwise (content or provenance). */
+static void adopt_changed(void *p, const oms_entry *e)
+{
+    adopt_ctx *a = p;
+    const oms_entry *t = oms_snapshot_get_key(a->other, e->key);
+    if (t && strcmp(t->hash, e->hash) == 0 && strcmp(t->commit, e->commit) == 0 && t->time_ms == e->time_ms &&
+        strcmp(t->author ? t->author : "", e->author ? e->author : "") == 0)
+        return;
+    json_array_append_new(a->rows, json_pack("[s,s,s,s,I]", e->key, e->hash, e->commit, e->author ? e->author : "",
+                                             (json_int_t)e->time_ms));
+    json_array_append_new(a->keys, json_string(e->key));
+}
+
+/* Target entries the source does not have. */
+static void adopt_removed(void *p, const oms_entry *e)
+{
+    adopt_ctx *a = p;
+    if (!oms_snapshot_get_key(a->other, e->key))
+        json_array_append_new(a->keys, json_string(e->key));
+}
+
+/* The target's rows become those of the source's commit, with the
+ * provenance it has there: only the rows that differ are written (before,
+ * every row was deleted and inserted again), its forks given theirs first. */
+static int adopt_rows(oms_dbconn *c, const char *target, const char *head, const char *source_head, oms_error *err)
+{
+    oms_snapshot *before = NULL, *after = NULL;
+    int rc = oms_snapshot_for_branch_head(c, target, head, &before, err);
+    if (rc == OMS_OK)
+        rc = oms_snapshot_for_commit(c, source_head, &after, err);
+    adopt_ctx changed = {before, json_array(), json_array()}, removed = {after, NULL, json_array()};
+    if (rc == OMS_OK && (!changed.rows || !changed.keys || !removed.keys))
+        rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+    if (rc == OMS_OK) {
+        oms_snapshot_each(after, adopt_changed, &changed);
+        oms_snapshot_each(before, adopt_removed, &removed);
+        json_t *all = json_copy(changed.keys);
+        if (!all || json_array_extend(all, removed.keys))
+            rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
+        if (rc == OMS_OK && (rc = oms_bulk_branch_push(c, target, all, err)) == OMS_OK &&
+            (rc = oms_bulk_branch_upsert_rows(c, target, changed.rows, err)) == OMS_OK)
+            rc = oms_bulk_branch_delete(c, target, removed.keys, err);
+        json_decref(all);
+    }
+    json_decref(changed.rows);
+    json_decref(changed.keys);
+    json_decref(removed.keys);
+    oms_snapshot_unref(before);
+    oms_snapshot_unref(after);
+    return rc;
+}
 
 /* The fast-forward step: the target moves to the source's commit (no new
  * commit), its resource rows become the source commit's and the commit
@@ -87,8 +145,7 @@ static int fast_forward_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_
         return rc;
     if (!moved)
         return oms_err_set(err, OMS_EPRECOND, "the target moved during the merge; retry");
-    if ((rc = oms_store_branch_delete_rows(c, m->target, err)) ||
-        (rc = oms_materialize_commit(c, m->target, out->source_head, err)))
+    if ((rc = adopt_rows(c, m->target, head, out->source_head, err)))
         return rc;
     {
         /* the target's search index moves with its head: the resources the

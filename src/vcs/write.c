@@ -431,6 +431,25 @@ static char *default_message(const oms_write *w)
     return oms_xstrdup(buf);
 }
 
+/* The branch's forks keep what they share of it (oms_bulk_branch_push):
+ * the keys of its upserts ([key, hash] rows) and removals. */
+static int push_to_forks(oms_dbconn *c, const char *branch, const json_t *upserts, const json_t *removed,
+                         oms_error *err)
+{
+    json_t *keys = json_copy((json_t *)removed);
+    size_t i;
+    json_t *row;
+    json_array_foreach(upserts, i, row) {
+        if (keys && json_array_append(keys, json_array_get(row, 0)))
+            break;
+    }
+    int rc = keys && json_array_size(keys) == json_array_size(removed) + json_array_size(upserts)
+                 ? oms_bulk_branch_push(c, branch, keys, err)
+                 : oms_err_set(err, OMS_ENOMEM, "out of memory");
+    json_decref(keys);
+    return rc;
+}
+
 /* Stores the new state: objects, the commit, its change rows, the branch's
  * resource rows, the commit hook (search index), then moves the head by
  * compare-and-swap and runs the caller's in-transaction callback. */
@@ -484,6 +503,7 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
     if ((rc = oms_bulk_objects(c, objects, err)) == OMS_OK && (rc = oms_store_tree_nodes_put(c, nodes, err)) == OMS_OK &&
         (rc = oms_store_tree_put(c, fork->tree, root, err)) == OMS_OK && (rc = oms_commit_store(c, &ci, id, err)) == OMS_OK &&
         (rc = oms_bulk_changes(c, id, change_rows, err)) == OMS_OK &&
+        (rc = push_to_forks(c, w->branch, upserts, removed, err)) == OMS_OK &&
         (rc = oms_bulk_branch_upsert(c, w->branch, id, author, ci.time_ms, upserts, err)) == OMS_OK &&
         (rc = oms_bulk_branch_delete(c, w->branch, removed, err)) == OMS_OK)
         rc = oms_vcs_run_commit_hook(c, w->branch, fork, changes, id, err); /* the index moves with the commit */

@@ -429,5 +429,21 @@ class PgHeldTransaction:
                 self.p.wait()
 
 
+# What each branch holds (docs/storage.md "Forks share their base's rows"):
+# its own rows but tombstones (an empty hash), and for a fork the rows of its
+# base it has no row of its own for. Columns: branch, resource, hash,
+# commit_id, author, time_ms.
+BRANCH_VIEW = ("SELECT branch, resource, hash, commit_id, author, time_ms FROM branch_resources WHERE hash <> ''"
+               " UNION ALL SELECT f.branch, r.resource, r.hash, r.commit_id, r.author, r.time_ms FROM branch_forks f"
+               " JOIN branch_resources r ON r.branch = f.base WHERE r.hash <> '' AND NOT EXISTS"
+               " (SELECT 1 FROM branch_resources m WHERE m.branch = f.branch AND m.resource = r.resource)")
+
+
+def branch_rows(srv, branch, cols="resource, hash, commit_id"):
+    """The rows `branch` holds (BRANCH_VIEW), sorted."""
+    b = branch.replace("'", "''")
+    return sorted(srv.query(f"SELECT {cols} FROM ({BRANCH_VIEW}) v WHERE v.branch = '{b}'"))
+
+
 def quote(s):
     return urllib.parse.quote(s, safe="")

@@ -359,6 +359,33 @@ def section_rows(lines, name):
     return idx
 
 
+def without_forks(lines):
+    """The file as a version before 19 wrote it: no branch_forks section,
+    and each fork's rows in branch_resources in full, as every branch held
+    them (docs/storage.md "Forks share their base's rows")."""
+    cells = lambda i: json.loads(lines[i])  # noqa: E731
+    rows = [cells(i) for i in section_rows(lines, "branch_resources")]
+    forks = dict(cells(i) for i in section_rows(lines, "branch_forks"))
+    own = {(r[0], r[1]) for r in rows}
+    full = [r for r in rows if r[2] != ""]
+    full += [[f] + r[1:] for f, base in forks.items() for r in rows
+             if r[0] == base and r[2] != "" and (f, r[1]) not in own]
+    full.sort(key=lambda r: (r[0], r[1]))
+    out, skip, old_rows = [], False, set(section_rows(lines, "branch_resources"))
+    for i, ln in enumerate(lines):
+        if ln.startswith(b'{"section":"branch_forks"'):
+            skip = True
+        if skip:
+            skip = not ln.startswith(b'{"end"')
+            continue
+        if i in old_rows:
+            continue
+        out.append(ln)
+        if ln.startswith(b'{"section":"branch_resources"'):
+            out += [json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode() for r in full]
+    return out
+
+
 def refused(ctx, path, key, *expect, backend=None):
     """Restores `path` into a fresh target: refused naming `expect`, and
     nothing written."""
@@ -380,7 +407,7 @@ def test_schema_13_backup_restores_with_trees_converted(ctx):
     own code, every commit id and read at an old commit unchanged."""
     import tree_format
     srv, path, key, tmp = fixture(ctx)
-    lines = read_lines(path)
+    lines = without_forks(read_lines(path))
     cells = lambda i: json.loads(lines[i])  # noqa: E731
     nodes = {cells(i)[0]: bytes.fromhex(cells(i)[1]) for i in section_rows(lines, "tree_nodes")}
     legacy = {}
@@ -427,9 +454,10 @@ def test_schema_14_backup_restores_as_is(ctx):
     the same commits and audit events, and a file of a version newer than
     the binary's is still refused."""
     srv, path, key, tmp = fixture(ctx)
-    lines = read_lines(path)
+    current = read_lines(path)
+    lines = without_forks(current)
 
-    def at_version(v):
+    def at_version(v, lines=lines):
         out = []
         for i, ln in enumerate(lines):
             if i == 1 or ln.startswith(b'{"manifest"'):
@@ -446,7 +474,7 @@ def test_schema_14_backup_restores_as_is(ctx):
     assert {c for (c,) in t.query("SELECT id FROM commits")} == {c for (c,) in srv.query("SELECT id FROM commits")}
     restored = {e for (e,) in t.query("SELECT event_id FROM audit_events WHERE action <> 'backup.restore'")}
     assert restored and restored <= {e for (e,) in srv.query("SELECT event_id FROM audit_events")}
-    r = run_oms(target_server(ctx, ctx.backend, key), "restore", at_version(99))
+    r = run_oms(target_server(ctx, ctx.backend, key), "restore", at_version(99, current))
     assert r.returncode == 2 and "schema version 99" in r.stderr, (r.returncode, r.stderr)
 
 
@@ -454,7 +482,7 @@ def test_flipped_byte_in_each_section(ctx):
     srv, path, key, tmp = fixture(ctx)
     lines = read_lines(path)
     names = [json.loads(ln)["section"] for ln in lines if ln.startswith(b'{"section"')]
-    assert len(names) == 29, names
+    assert len(names) == 30, names
     checked = 0
     for name in names:
         rows = section_rows(lines, name)
@@ -479,7 +507,7 @@ def test_flipped_byte_in_each_section(ctx):
                  "audit_checkpoints": "checkpoint"}
         assert f"section {name}: SHA-256 mismatch" in err or f"section {name}, record" in err or named.get(name, "-") in err, (name, err)
         checked += 1
-    assert checked == 29, checked
+    assert checked == 30, checked
 
 
 def test_truncated(ctx):
@@ -555,7 +583,7 @@ def test_verify_without_database(ctx):
     assert r.returncode == 0 and ": OK:" in r.stdout and "signatures verified" in r.stdout, (r.stdout, r.stderr)
     r = run_oms(srv, "backup", "--verify", path, "--json", env={"OMS_AUDIT_KEY": None, "DATABASE_URL": "sqlite:/nonexistent/x.db"})
     out = json.loads(r.stdout)
-    assert r.returncode == 0 and out["ok"] and out["signatures_checked"] is False and out["sections"] == 29, out
+    assert r.returncode == 0 and out["ok"] and out["signatures_checked"] is False and out["sections"] == 30, out
     lines = read_lines(path)
     bad = list(lines)
     i = next(k for k in section_rows(lines, "branches") if b'"main"' in lines[k])

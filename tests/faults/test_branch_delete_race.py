@@ -22,7 +22,7 @@ import os
 import threading
 import time
 
-from harness import quote
+from harness import branch_rows, quote
 from test_audit_util import verify
 
 LONG = os.environ.get("OMS_FAULTS_LONG") == "1"
@@ -83,12 +83,14 @@ def _first_parent_line(srv, head):
 
 
 def _rows(srv, branch):
-    return sorted(srv.query(f"SELECT resource, hash, commit_id FROM branch_resources WHERE branch = '{branch}'"))
+    return branch_rows(srv, branch)
 
 
 def _orphans(srv):
     return srv.query("SELECT branch, resource FROM branch_resources br"
-                     " WHERE NOT EXISTS (SELECT 1 FROM branches b WHERE b.name = br.branch)")
+                     " WHERE NOT EXISTS (SELECT 1 FROM branches b WHERE b.name = br.branch)"
+                     " UNION ALL SELECT branch, base FROM branch_forks f"
+                     " WHERE NOT EXISTS (SELECT 1 FROM branches b WHERE b.name = f.branch)")
 
 
 def _served(srv, branch):
