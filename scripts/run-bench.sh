@@ -43,6 +43,9 @@ echo "== bench/tree_storage_bench.py (tree bytes and database growth per commit 
 python3 bench/tree_storage_bench.py "$OMS_BIN" "sqlite pg" 40 || status=1
 echo "== bench/cold_diff.py (a diff of 100 changes in 10,000 types, snapshot cache empty)"
 python3 bench/cold_diff.py "$OMS_BIN" "sqlite pg" || status=1
+echo "== bench/branch_bench.py (the proposal flow's branch steps at 1,000 and 10,000 types)"
+python3 bench/branch_bench.py sqlite 1000 10000 || status=1
+python3 bench/branch_bench.py pg 1000 10000 || status=1
 echo "== bench/cli_apply_bench.py (SQLite)"
 python3 bench/cli_apply_bench.py sqlite 10000 || status=1
 echo "== bench/cli_apply_bench.py (PostgreSQL)"
