@@ -196,16 +196,6 @@ int oms_store_branch_delete(oms_dbconn *c, const char *name, int64_t *deleted, o
     return rc;
 }
 
-int oms_store_branch_resource_insert(oms_dbconn *c, const char *branch, const char *resource, const char *hash,
-                                     const char *commit, const char *author, int64_t time_ms, oms_error *err)
-{
-    static const oms_sql q = OMS_SQL_BOTH("INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
-                                          " VALUES ($1, $2, $3, $4, $5, $6)");
-    oms_dbparam p[] = {DBP_TEXT(branch), DBP_TEXT(resource), DBP_TEXT(hash), DBP_TEXT(commit), DBP_TEXT(author),
-                       DBP_INT(time_ms)};
-    return oms_db_run(c, &q, p, 6, NULL, err);
-}
-
 #define Q_SETTINGS                                                                                            \
     "SELECT protected, required_approvals, breaking_change_approvals, issue_required FROM branches WHERE name = $1"
 

@@ -71,9 +71,6 @@ int oms_store_branch_fork(oms_dbconn *c, const char *name, const char *base, con
  * the branch rows removed). */
 int oms_store_branch_delete_rows(oms_dbconn *c, const char *name, oms_error *err);
 int oms_store_branch_delete(oms_dbconn *c, const char *name, int64_t *deleted, oms_error *err);
-/* One resource row of a branch. */
-int oms_store_branch_resource_insert(oms_dbconn *c, const char *branch, const char *resource, const char *hash,
-                                     const char *commit, const char *author, int64_t time_ms, oms_error *err);
 /* The branch's settings (protected, required_approvals,
  * breaking_change_approvals, issue_required), the row locked as in
  * oms_store_branch_for_write; then their update (issue_required NULL: the

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "locks/lock_check.h"
+#include "store/bulk_sql.h"
 #include "store/store.h"
 #include "store/vcs_sql.h"
 #include "txn/change.h"
@@ -70,19 +71,12 @@ int oms_resolve_ref(oms_dbconn *c, const char *ref, char out[65], oms_error *err
     return rc;
 }
 
-typedef struct {
-    oms_dbconn *c;
-    const char *branch;
-    int rc;
-    oms_error *err;
-} materialize_ctx;
-
+/* [resource, hash, commit, author, time_ms] of every entry. */
 static void materialize_entry(void *p, const oms_entry *e)
 {
-    materialize_ctx *m = p;
-    if (m->rc)
-        return;
-    m->rc = oms_store_branch_resource_insert(m->c, m->branch, e->key, e->hash, e->commit, e->author, e->time_ms, m->err);
+    json_t *rows = p;
+    json_array_append_new(rows, json_pack("[s,s,s,s,I]", e->key, e->hash, e->commit, e->author ? e->author : "",
+                                          (json_int_t)e->time_ms));
 }
 
 int oms_materialize_commit(oms_dbconn *c, const char *branch, const char *commit, oms_error *err)
@@ -91,10 +85,14 @@ int oms_materialize_commit(oms_dbconn *c, const char *branch, const char *commit
     int rc = oms_snapshot_for_commit(c, commit, &s, err);
     if (rc)
         return rc;
-    materialize_ctx m = {c, branch, OMS_OK, err};
-    oms_snapshot_each(s, materialize_entry, &m);
+    json_t *rows = json_array();
+    if (rows)
+        oms_snapshot_each(s, materialize_entry, rows);
     oms_snapshot_unref(s);
-    return m.rc;
+    /* one statement per thousand rows, not one per row */
+    rc = rows ? oms_bulk_branch_upsert_rows(c, branch, rows, err) : oms_err_set(err, OMS_ENOMEM, "out of memory");
+    json_decref(rows);
+    return rc;
 }
 
 /* ---- create ---- */
@@ -109,14 +107,39 @@ static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
     create_run *s = arg;
     bool from_branch = !oms_is_commit_id(s->from);
     int rc;
+    /* Copy-on-write (docs/storage.md "Forks share their base's rows"): made
+     * from a branch, the new branch is a fork of the source's base (the
+     * source itself when it is a base), with a copy of the source's own
+     * rows when the source is a fork. */
+    char base[256] = "";
+    bool fork = false;
     if (from_branch) {
-        /* The source's head and its rows, shared below, must be one
-         * state: share-lock the source's row, which waits for a write or a
-         * delete of it in flight and holds off the next ones until this
-         * branch exists. */
         if (!oms_valid_branch_name(s->from))
             return oms_err_set(err, OMS_EINVAL, "not a branch name or commit id");
-        rc = oms_store_branch_head_shared(c, s->from, s->head, err);
+        /* Share-locked until this branch exists, waiting for a write or a
+         * delete in flight and holding off the next ones: the source's row
+         * (its head and the rows shared are one state) and, when it is a
+         * fork, its base's first (a write of the base gives its old rows
+         * only to the forks it sees), in the order a base's deletion locks
+         * them. Read again under the locks: a fork becomes a base when its
+         * base is deleted (then the lock taken is merely idle), and a
+         * source deleted and made again as another base's fork in between
+         * starts over. */
+        char base_head[65], locked[256];
+        rc = oms_store_branch_base_of(c, s->from, base, &fork, err);
+        for (int attempt = 0; rc == OMS_OK; attempt++) {
+            snprintf(locked, sizeof locked, "%s", fork ? base : "");
+            if (fork && (rc = oms_store_branch_head_shared(c, base, base_head, err)) == OMS_ENOTFOUND)
+                rc = OMS_OK; /* deleted meanwhile: the source is a base now */
+            if (rc == OMS_OK)
+                rc = oms_store_branch_head_shared(c, s->from, s->head, err);
+            if (rc == OMS_OK)
+                rc = oms_store_branch_base_of(c, s->from, base, &fork, err);
+            if (rc || !fork || strcmp(base, locked) == 0)
+                break;
+            if (attempt == 2)
+                rc = oms_err_set(err, OMS_EUNAVAIL, "branch %s keeps changing; retry", s->from);
+        }
     } else {
         rc = oms_resolve_ref(c, s->from, s->head, err);
     }
@@ -127,23 +150,10 @@ static int create_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *o
         return oms_err_set(err, OMS_ECONFLICT, "a branch named %s already exists", s->name);
     if (rc)
         return rc;
-    if (from_branch) {
-        /* Copy-on-write (docs/storage.md "Forks share their base's rows"):
-         * the new branch shares the rows of the source's base. Made from a
-         * fork, it takes the fork's base and a copy of the fork's own rows,
-         * and share-locks that base too: a write of the base pushes its old
-         * rows only to the forks it sees. */
-        char base[256];
-        bool fork = false;
-        char base_head[65];
-        rc = oms_store_branch_base_of(c, s->from, base, &fork, err);
-        if (rc == OMS_OK && fork)
-            rc = oms_store_branch_head_shared(c, base, base_head, err);
-        if (rc == OMS_OK)
-            rc = oms_store_branch_fork(c, s->name, fork ? base : s->from, fork ? s->from : NULL, err);
-    } else {
+    if (from_branch)
+        rc = oms_store_branch_fork(c, s->name, fork ? base : s->from, fork ? s->from : NULL, err);
+    else
         rc = oms_materialize_commit(c, s->name, s->head, err);
-    }
     if (rc == OMS_OK) /* its search index: the source's, or the commit's */
         rc = oms_vcs_run_branch_create_hook(c, s->name, from_branch ? s->from : NULL, s->head, err);
     if (rc)

@@ -70,15 +70,31 @@ static void adopt_removed(void *p, const oms_entry *e)
         json_array_append_new(a->keys, json_string(e->key));
 }
 
-/* The target's rows become those of the source's commit, with the
- * provenance it has there: only the rows that differ are written (before,
- * every row was deleted and inserted again), its forks given theirs first. */
-static int adopt_rows(oms_dbconn *c, const char *target, const char *head, const char *source_head, oms_error *err)
+/* The state the target takes: the source branch's, with its provenance
+ * (the target's first-parent line becomes the source's), while its head is
+ * still `source_head`; else the commit's (provenance: the commit). */
+static int source_state(oms_dbconn *c, const char *source, const char *source_head, oms_snapshot **out,
+                        oms_error *err)
+{
+    if (!oms_is_commit_id(source) && oms_snapshot_for_branch_head(c, source, source_head, out, err) == OMS_OK) {
+        if (strcmp((*out)->commit, source_head) == 0)
+            return OMS_OK;
+        oms_snapshot_unref(*out);
+    }
+    *out = NULL;
+    return oms_snapshot_for_commit(c, source_head, out, err);
+}
+
+/* The target's rows become the source's state, with its provenance: only
+ * the rows that differ are written (before, every row was deleted and
+ * inserted again), its forks given theirs first. */
+static int adopt_rows(oms_dbconn *c, const char *target, const char *head, const char *source,
+                      const char *source_head, oms_error *err)
 {
     oms_snapshot *before = NULL, *after = NULL;
     int rc = oms_snapshot_for_branch_head(c, target, head, &before, err);
     if (rc == OMS_OK)
-        rc = oms_snapshot_for_commit(c, source_head, &after, err);
+        rc = source_state(c, source, source_head, &after, err);
     adopt_ctx changed = {before, json_array(), json_array()}, removed = {after, NULL, json_array()};
     if (rc == OMS_OK && (!changed.rows || !changed.keys || !removed.keys))
         rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
@@ -140,13 +156,16 @@ static int fast_forward_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_
             return rc;
     }
     s->writing = true;
+    /* The rows before the head: the target's state is read (a cold load
+     * reads the head with the rows, and caches the result under it) while
+     * both are still the old ones. */
+    if ((rc = adopt_rows(c, m->target, head, m->source, out->source_head, err)))
+        return rc;
     bool moved = false;
     if ((rc = oms_store_branch_move_head(c, m->target, head, out->source_head, oms_now_ms(), &moved, err)))
         return rc;
     if (!moved)
         return oms_err_set(err, OMS_EPRECOND, "the target moved during the merge; retry");
-    if ((rc = adopt_rows(c, m->target, head, out->source_head, err)))
-        return rc;
     {
         /* the target's search index moves with its head: the resources the
          * fast-forward changes, as they are at the source's commit */

@@ -186,13 +186,16 @@ def test_fast_forward_of_a_base_keeps_its_other_forks(ctx):
     _update(srv, "cow4/feature", "A", "feature")
     _remove(srv, "cow4/feature", "B")
     _create(srv, "cow4/feature", "D")
-    r = _ok(srv.request("POST", "/api/v1/branches/" + quote("cow4/base") + "/merge", headers=_h(srv),
-                        json_body={"source": "cow4/feature"})).json()
+    # through a second instance, which has never loaded the target: its
+    # state before the merge comes from the database, inside the merge
+    b = _second(ctx, srv)
+    r = _ok(b.request("POST", "/api/v1/branches/" + quote("cow4/base") + "/merge", headers=_h(b),
+                      json_body={"source": "cow4/feature"})).json()
     assert r["status"] == "fast_forward", r
     assert _head(srv, "cow4/base") == _head(srv, "cow4/feature")
-    b = _second(ctx, srv)
-    assert _same_as_its_head([srv, b], "cow4/other") == other
-    _same_as_its_head([srv, b], "cow4/base")
+    c = _second(ctx, srv)
+    assert _same_as_its_head([srv, b, c], "cow4/other") == other
+    _same_as_its_head([b, srv, c], "cow4/base")
     # the base's rows are the feature's, provenance included
     view = ("SELECT r.resource, r.hash, r.commit_id FROM branch_resources r WHERE r.branch = '{0}' AND r.hash <> ''"
             " UNION ALL SELECT r.resource, r.hash, r.commit_id FROM branch_forks f JOIN branch_resources r"
@@ -251,4 +254,64 @@ def test_forks_made_while_the_base_is_written_hold_their_head(ctx):
     assert not errors, errors[:3]
     b = _second(ctx, srv)
     for f in forks:
+        _same_as_its_head([srv, b], f)
+
+
+def test_writes_to_forks_while_their_base_is_deleted(ctx):
+    """Writers on two forks (creates, updates, removals) while their base is
+    deleted: every fork ends as a base holding exactly its head's state, with
+    no tombstone left (a removal after the hand-over deletes its row)."""
+    srv = ctx.new_server()
+    _branch(srv, "cow6/base", ROOT)
+    for i in range(6):
+        _create(srv, "cow6/base", f"R{i}")
+    forks = ("cow6/f1", "cow6/f2")
+    for f in forks:
+        _branch(srv, f, "cow6/base")
+    stop = threading.Event()
+    errors, done = [], []
+
+    def writer(f, w):
+        n = 0
+        while not stop.is_set():
+            name = f"R{(n + w) % 6}"
+            try:
+                cur = srv.get(_sp(f, name), headers=_h(srv))
+                if cur.status == 200 and n % 3 == 0:
+                    r = srv.request("DELETE", _sp(f, name), headers=_h(srv, **{"If-Match": cur.header("ETag")}))
+                    ok_status = (204, 412, 404)
+                elif cur.status == 200:
+                    r = srv.request("PUT", _sp(f, name), headers=_h(srv, **{"If-Match": cur.header("ETag")}),
+                                    json_body={"api_name": name, "type": "string", "description": f"w{w}n{n}"})
+                    ok_status = (200, 412, 404)
+                else:
+                    r = srv.request("POST", _sp(f), headers=_h(srv), json_body={"api_name": name, "type": "string"})
+                    ok_status = (201, 409)
+                if r.status not in ok_status:
+                    errors.append(r)
+                else:
+                    done.append(r.status)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+            n += 1
+
+    threads = [threading.Thread(target=writer, args=(f, w)) for f in forks for w in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        while len(done) < 40 and not errors:
+            threading.Event().wait(0.01)
+        _ok(srv.request("DELETE", "/api/v1/branches/" + quote("cow6/base"), headers=_h(srv)), 204)
+        until = len(done) + 40
+        while len(done) < until and not errors:
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    b = _second(ctx, srv)
+    for f in forks:
+        assert _base(srv, f) is None, f
+        assert srv.query(f"SELECT count(*) FROM branch_resources WHERE branch = '{f}' AND hash = ''")[0][0] in (0, "0")
         _same_as_its_head([srv, b], f)
