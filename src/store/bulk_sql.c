@@ -96,10 +96,13 @@ int oms_bulk_branch_upsert_rows(oms_dbconn *c, const char *branch, const json_t 
 /* A fork's view must not change with its base (docs/storage.md "Forks
  * share their base's rows"): before the base's rows of `resources` change,
  * every fork without its own row for one gets the base's row as it is, or
- * a tombstone (empty hash) where the base has none. A fork has no forks, so
- * on a fork this inserts nothing. Rows in resource order on PostgreSQL, as
- * the fork's own upserts, so that the two never wait on each other in
- * opposite orders. */
+ * a tombstone (empty hash) where the base has none. Called only when the
+ * branch has forks (oms_store_branch_has_forks): on PostgreSQL this
+ * statement's plan is made per call (a custom plan) and cost about 0.6 ms a
+ * commit. The base's rows are looked up by key (the lateral subquery kept
+ * apart, OFFSET 0: joined, it hashed every row of the branch). Rows in
+ * resource order on PostgreSQL, as the fork's own upserts, so that the two
+ * never wait on each other in opposite orders. */
 int oms_bulk_branch_push(oms_dbconn *c, const char *branch, const json_t *resources, oms_error *err)
 {
     static const oms_sql q = {
@@ -111,7 +114,8 @@ int oms_bulk_branch_push(oms_dbconn *c, const char *branch, const json_t *resour
         "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
         " SELECT f.branch, k.k, COALESCE(r.hash, ''), COALESCE(r.commit_id, ''), COALESCE(r.author, ''),"
         " COALESCE(r.time_ms, 0) FROM branch_forks f CROSS JOIN jsonb_array_elements_text($1::jsonb) AS k(k)"
-        " LEFT JOIN branch_resources r ON r.branch = $2 AND r.resource = k.k"
+        " LEFT JOIN LATERAL (SELECT hash, commit_id, author, time_ms FROM branch_resources"
+        " WHERE branch = $2 AND resource = k.k OFFSET 0) r ON true"
         " WHERE f.base = $2 ORDER BY 1, 2 ON CONFLICT (branch, resource) DO NOTHING"};
     oms_dbparam extra[] = {DBP_TEXT(branch)};
     return chunked(c, &q, resources, extra, 1, err);

@@ -6,18 +6,26 @@
 
 #define Q_FOR_WRITE(NOW) "SELECT head, protected, " NOW ", compatibility, transitive FROM branches WHERE name = $1"
 
-int oms_store_branch_for_write_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_error *err)
+int oms_store_branch_for_write_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_dbres **forks,
+                                     oms_error *err)
 {
     static const oms_sql q = {Q_FOR_WRITE(OMS_DB_NOW_SQLITE), Q_FOR_WRITE(OMS_DB_NOW_PG) " FOR UPDATE"};
+    /* A statement of its own, run after the row lock is granted: on
+     * PostgreSQL a subquery of the locking statement would read the
+     * snapshot taken before it waited, and miss a fork made meanwhile. A
+     * fork made later waits for this transaction (it share-locks its base). */
+    static const oms_sql f = OMS_SQL_BOTH("SELECT count(*) FROM (SELECT 1 FROM branch_forks WHERE base = $1 LIMIT 1) x");
     oms_dbparam p[] = {DBP_TEXT(branch)};
-    return oms_db_run_read_later(c, &q, p, 1, rows, err);
+    int rc = oms_db_run_read_later(c, &q, p, 1, rows, err);
+    return rc ? rc : oms_db_run_read_later(c, &f, p, 1, forks, err);
 }
 
-int oms_store_branch_for_write_row(const oms_dbres *r, const char *branch, oms_store_write_branch *out,
-                                   oms_error *err)
+int oms_store_branch_for_write_row(const oms_dbres *r, const oms_dbres *forks, const char *branch,
+                                   oms_store_write_branch *out, oms_error *err)
 {
     if (!r || r->nrows == 0)
         return oms_err_set(err, OMS_ENOTFOUND, "no branch named %s", branch);
+    out->has_forks = forks && forks->nrows > 0 && oms_dbres_int(forks, 0, 0) != 0;
     snprintf(out->head, sizeof out->head, "%s", oms_dbres_get(r, 0, 0));
     out->protect = oms_dbres_int(r, 0, 1) != 0;
     out->now_ms = oms_dbres_int(r, 0, 2);
@@ -133,6 +141,17 @@ int oms_store_branch_base_of(oms_dbconn *c, const char *name, char base[256], bo
     int rc = oms_db_run(c, &q, p, 1, &r, err);
     *fork = rc == OMS_OK && r->nrows > 0;
     snprintf(base, 256, "%s", *fork ? oms_dbres_get(r, 0, 0) : "");
+    oms_dbres_free(r);
+    return rc;
+}
+
+int oms_store_branch_has_forks(oms_dbconn *c, const char *branch, bool *out, oms_error *err)
+{
+    static const oms_sql q = OMS_SQL_BOTH("SELECT count(*) FROM (SELECT 1 FROM branch_forks WHERE base = $1 LIMIT 1) x");
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_TEXT(branch)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *out = rc == OMS_OK && r->nrows > 0 && oms_dbres_int(r, 0, 0) != 0;
     oms_dbres_free(r);
     return rc;
 }

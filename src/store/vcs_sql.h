@@ -19,14 +19,20 @@ typedef struct {
     int64_t now_ms;
     char compat[16];  /* compatibility policy: "warn", "block", "none" */
     bool transitive;  /* the policy also holds against reachable tags */
+    bool has_forks;   /* branches share its rows (docs/storage.md "Forks share their base's rows") */
 } oms_store_write_branch;
 /* Queues the read (oms_db_read_later: it travels with the next statement,
  * so the write path's lock reads go in the same round trip); `*rows` holds
  * its rows once sent, for oms_store_branch_for_write_row. */
-int oms_store_branch_for_write_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_error *err);
-/* The row read by oms_store_branch_for_write_later; OMS_ENOTFOUND without it. */
-int oms_store_branch_for_write_row(const oms_dbres *rows, const char *branch, oms_store_write_branch *out,
-                                   oms_error *err);
+int oms_store_branch_for_write_later(oms_dbconn *c, const char *branch, oms_dbres **rows, oms_dbres **forks,
+                                     oms_error *err);
+/* The row read by oms_store_branch_for_write_later (and whether the branch
+ * has forks, read after its lock); OMS_ENOTFOUND without it. */
+int oms_store_branch_for_write_row(const oms_dbres *rows, const oms_dbres *forks, const char *branch,
+                                   oms_store_write_branch *out, oms_error *err);
+/* Whether branches share the rows of `branch` (call it holding the
+ * branch's row lock). */
+int oms_store_branch_has_forks(oms_dbconn *c, const char *branch, bool *out, oms_error *err);
 /* The branch's head (and protection, may be NULL); `lock`: as above. */
 int oms_store_branch_head(oms_dbconn *c, const char *branch, bool lock, char head[65], bool *protect,
                           oms_error *err);

@@ -104,7 +104,10 @@ static int adopt_rows(oms_dbconn *c, const char *target, const char *head, const
         json_t *all = json_copy(changed.keys);
         if (!all || json_array_extend(all, removed.keys))
             rc = oms_err_set(err, OMS_ENOMEM, "out of memory");
-        if (rc == OMS_OK && (rc = oms_bulk_branch_push(c, target, all, err)) == OMS_OK &&
+        bool has_forks = false;
+        if (rc == OMS_OK)
+            rc = oms_store_branch_has_forks(c, target, &has_forks, err);
+        if (rc == OMS_OK && (!has_forks || (rc = oms_bulk_branch_push(c, target, all, err)) == OMS_OK) &&
             (rc = oms_bulk_branch_upsert_rows(c, target, changed.rows, err)) == OMS_OK)
             rc = oms_bulk_branch_delete(c, target, removed.keys, err);
         json_decref(all);

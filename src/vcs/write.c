@@ -454,7 +454,7 @@ static int push_to_forks(oms_dbconn *c, const char *branch, const json_t *upsert
  * resource rows, the commit hook (search index), then moves the head by
  * compare-and-swap and runs the caller's in-transaction callback. */
 static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, int64_t now_ms, oms_snapshot *fork,
-                   json_t *changes, char id[65], oms_error *err)
+                   json_t *changes, bool has_forks, char id[65], oms_error *err)
 {
     /* An override the change relies on is used in this transaction; the
      * commit names it (the helper's own call is then a no-op). */
@@ -503,7 +503,7 @@ static int persist(oms_dbconn *c, oms_ctx *ctx, oms_write *w, const char *head, 
     if ((rc = oms_bulk_objects(c, objects, err)) == OMS_OK && (rc = oms_store_tree_nodes_put(c, nodes, err)) == OMS_OK &&
         (rc = oms_store_tree_put(c, fork->tree, root, err)) == OMS_OK && (rc = oms_commit_store(c, &ci, id, err)) == OMS_OK &&
         (rc = oms_bulk_changes(c, id, change_rows, err)) == OMS_OK &&
-        (rc = push_to_forks(c, w->branch, upserts, removed, err)) == OMS_OK &&
+        (!has_forks || (rc = push_to_forks(c, w->branch, upserts, removed, err)) == OMS_OK) &&
         (rc = oms_bulk_branch_upsert(c, w->branch, id, author, ci.time_ms, upserts, err)) == OMS_OK &&
         (rc = oms_bulk_branch_delete(c, w->branch, removed, err)) == OMS_OK)
         rc = oms_vcs_run_commit_hook(c, w->branch, fork, changes, id, err); /* the index moves with the commit */
@@ -627,7 +627,7 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     oms_write_result *res = s->res;
     write_run_reset(s);
     json_t *touched = json_object(), *deleted = json_object();
-    oms_dbres *brow = NULL;
+    oms_dbres *brow = NULL, *bforks = NULL;
     oms_lock_reads locks = {0};
     oms_store_write_branch b;
     int rc;
@@ -651,9 +651,9 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     } else {
         /* The row lock first, then the lock check's reads (docs/locks.md: a
          * writer holds the branch row when it takes the shared advisory lock). */
-        if ((rc = oms_store_branch_for_write_later(c, w->branch, &brow, err)) ||
+        if ((rc = oms_store_branch_for_write_later(c, w->branch, &brow, &bforks, err)) ||
             (rc = oms_lock_check_read_ahead(c, ctx, w->branch, &locks, err)) || (rc = oms_db_flush(c, err)) ||
-            (rc = oms_store_branch_for_write_row(brow, w->branch, &b, err)))
+            (rc = oms_store_branch_for_write_row(brow, bforks, w->branch, &b, err)))
             goto done;
         next.read_ns = oms_mono_ns();
         next.b.now_ms = b.now_ms;
@@ -719,7 +719,7 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
     }
     s->writing = true;
     char id[65];
-    if ((rc = persist(c, ctx, w, head, now_ms, s->fork, res->changes, id, err)))
+    if ((rc = persist(c, ctx, w, head, now_ms, s->fork, res->changes, b.has_forks, id, err)))
         goto done;
     snprintf(res->commit, sizeof res->commit, "%s", id);
     snprintf(s->fork->commit, sizeof s->fork->commit, "%s", id);
@@ -729,6 +729,7 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
         next.b.protect = b.protect;
         memcpy(next.b.compat, b.compat, sizeof next.b.compat);
         next.b.transitive = b.transitive;
+        next.b.has_forks = b.has_forks; /* a fork needs a share lock on this row, held since */
         next.no_live_locks = true;
         memcpy(out->carry, &next, sizeof next);
         out->ncarry = sizeof next;
@@ -744,6 +745,7 @@ static int write_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *ou
 done:
     oms_lock_reads_free(&locks);
     oms_dbres_free(brow);
+    oms_dbres_free(bforks);
     json_decref(touched);
     json_decref(deleted);
     return rc;
