@@ -42,6 +42,15 @@ def _create(srv, branch, name, desc="v1"):
                            json_body={"api_name": name, "type": "string", "description": desc}), 201)
 
 
+def _seed(srv, branch, names, forks=()):
+    """A branch made from the root commit holding `names`, and its forks."""
+    _branch(srv, branch, ROOT)
+    for n in names:
+        _create(srv, branch, n)
+    for f in forks:
+        _branch(srv, f, branch)
+
+
 def _update(srv, branch, name, desc):
     cur = _ok(srv.get(_sp(branch, name), headers=_h(srv)))
     return _ok(srv.request("PUT", _sp(branch, name), headers=_h(srv, **{"If-Match": cur.header("ETag")}),
@@ -101,10 +110,7 @@ ROOT_BRANCH = "main"  # any branch serves ?at= of any commit
 
 def test_a_fork_stores_nothing_and_keeps_its_view(ctx):
     srv = ctx.new_server()
-    _branch(srv, "cow/base", ROOT)
-    for n in ("Keep", "Change", "Gone", "Mine"):
-        _create(srv, "cow/base", n)
-    _branch(srv, "cow/fork", "cow/base")
+    _seed(srv, "cow/base", ("Keep", "Change", "Gone", "Mine"), ["cow/fork"])
     # no copy of the base's four rows: the fork is one row in branch_forks
     assert int(_own_rows(srv, "cow/fork")) == 0 and _base(srv, "cow/fork") == "cow/base"
     before = _same_as_its_head([srv], "cow/fork")
@@ -130,10 +136,7 @@ def test_a_fork_stores_nothing_and_keeps_its_view(ctx):
 
 def test_a_fork_of_a_fork_shares_the_base(ctx):
     srv = ctx.new_server()
-    _branch(srv, "cow2/base", ROOT)
-    for n in ("A", "B", "C"):
-        _create(srv, "cow2/base", n)
-    _branch(srv, "cow2/f1", "cow2/base")
+    _seed(srv, "cow2/base", ("A", "B", "C"), ["cow2/f1"])
     _update(srv, "cow2/f1", "A", "f1")
     _remove(srv, "cow2/f1", "B")
     _branch(srv, "cow2/f2", "cow2/f1")
@@ -150,11 +153,7 @@ def test_a_fork_of_a_fork_shares_the_base(ctx):
 
 def test_deleting_a_base_hands_its_rows_to_its_forks(ctx):
     srv = ctx.new_server()
-    _branch(srv, "cow3/base", ROOT)
-    for n in ("A", "B", "C"):
-        _create(srv, "cow3/base", n)
-    _branch(srv, "cow3/f1", "cow3/base")
-    _branch(srv, "cow3/f2", "cow3/base")
+    _seed(srv, "cow3/base", ("A", "B", "C"), ["cow3/f1", "cow3/f2"])
     _remove(srv, "cow3/f1", "A")
     _update(srv, "cow3/f2", "B", "f2")
     _update(srv, "cow3/base", "C", "base")
@@ -177,11 +176,7 @@ def test_deleting_a_base_hands_its_rows_to_its_forks(ctx):
 
 def test_fast_forward_of_a_base_keeps_its_other_forks(ctx):
     srv = ctx.new_server()
-    _branch(srv, "cow4/base", ROOT)
-    for n in ("A", "B", "C"):
-        _create(srv, "cow4/base", n)
-    _branch(srv, "cow4/feature", "cow4/base")
-    _branch(srv, "cow4/other", "cow4/base")
+    _seed(srv, "cow4/base", ("A", "B", "C"), ["cow4/feature", "cow4/other"])
     other = _export(srv, "cow4/other")
     _update(srv, "cow4/feature", "A", "feature")
     _remove(srv, "cow4/feature", "B")
@@ -210,9 +205,7 @@ def test_forks_made_while_the_base_is_written_hold_their_head(ctx):
     exactly its head's tree (a fork the base's write did not see would
     follow the base)."""
     srv = ctx.new_server()
-    _branch(srv, "cow5/base", ROOT)
-    for i in range(8):
-        _create(srv, "cow5/base", f"R{i}")
+    _seed(srv, "cow5/base", [f"R{i}" for i in range(8)])
     stop = threading.Event()
     errors = []
 
@@ -262,12 +255,8 @@ def test_writes_to_forks_while_their_base_is_deleted(ctx):
     deleted: every fork ends as a base holding exactly its head's state, with
     no tombstone left (a removal after the hand-over deletes its row)."""
     srv = ctx.new_server()
-    _branch(srv, "cow6/base", ROOT)
-    for i in range(6):
-        _create(srv, "cow6/base", f"R{i}")
     forks = ("cow6/f1", "cow6/f2")
-    for f in forks:
-        _branch(srv, f, "cow6/base")
+    _seed(srv, "cow6/base", [f"R{i}" for i in range(6)], forks)
     stop = threading.Event()
     errors, done = [], []
 
