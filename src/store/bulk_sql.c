@@ -6,13 +6,47 @@
 
 #define CHUNK 1000
 
+/* SQLite, where a statement costs no round trip: each row its own
+ * statement, $1... the row's columns (strings, integers or null), then the
+ * extra parameters. Printing the rows as a JSON array and SQLite's parsing
+ * it again (json_each, json_extract) cost more than the statements
+ * (docs/BENCHMARKS.md round 33). */
+static int each_row(oms_dbconn *c, const oms_sql *row, const json_t *rows, const oms_dbparam *extra, int nextra,
+                    oms_error *err)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rows, i, r) {
+        oms_dbparam p[12];
+        int n = 0;
+        size_t k;
+        const json_t *v;
+        json_array_foreach(r, k, v) {
+            if (n == 8)
+                return oms_err_set(err, OMS_EINTERNAL, "a bulk row has more than 8 columns");
+            p[n++] = json_is_string(v)    ? DBP_TEXT(json_string_value(v))
+                     : json_is_integer(v) ? DBP_INT(json_integer_value(v))
+                                          : DBP_NULL;
+        }
+        for (int x = 0; x < nextra && x < 4; x++)
+            p[n++] = extra[x];
+        int rc = oms_db_run_later(c, row, p, n, err);
+        if (rc)
+            return rc;
+    }
+    return OMS_OK;
+}
+
 /* Runs `sql` with the rows in chunks: $1 is the chunk as JSON, then the
  * extra parameters as $2... Held back (oms_db_exec_later): inside a
  * transaction on PostgreSQL the chunks travel with the commit's next
- * statement, one round trip for all of them. */
-static int chunked(oms_dbconn *c, const oms_sql *sql, const json_t *rows, const oms_dbparam *extra, int nextra,
-                   oms_error *err)
+ * statement, one round trip for all of them. On SQLite, `row` (when given)
+ * runs once a row instead (each_row). */
+static int chunked(oms_dbconn *c, const oms_sql *sql, const oms_sql *row, const json_t *rows,
+                   const oms_dbparam *extra, int nextra, oms_error *err)
 {
+    if (row && oms_db_backend_of_conn(c) == OMS_DB_SQLITE)
+        return each_row(c, row, rows, extra, nextra, err);
     size_t total = json_array_size(rows); /* nothing to do: no round trip */
     for (size_t start = 0; start < total; start += CHUNK) {
         json_t *chunk = json_array();
@@ -46,7 +80,10 @@ int oms_bulk_objects(oms_dbconn *c, const json_t *rows, oms_error *err)
         "INSERT INTO objects (hash, type, content)"
         " SELECT x->>0, x->>1, x->>2 FROM jsonb_array_elements($1::jsonb) AS x"
         " ON CONFLICT (hash) DO NOTHING"};
-    return chunked(c, &q, rows, NULL, 0, err);
+    static const oms_sql row = {"INSERT INTO objects (hash, type, content) VALUES ($1, $2, $3)"
+                                " ON CONFLICT (hash) DO NOTHING",
+                                NULL}; /* SQLite only (each_row) */
+    return chunked(c, &q, &row, rows, NULL, 0, err);
 }
 
 int oms_bulk_changes(oms_dbconn *c, const char *commit, const json_t *rows, oms_error *err)
@@ -59,8 +96,11 @@ int oms_bulk_changes(oms_dbconn *c, const char *commit, const json_t *rows, oms_
         "INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
         " SELECT $2, x->>0, x->>1, x->>2, x->>3 FROM jsonb_array_elements($1::jsonb) AS x"
         " ON CONFLICT DO NOTHING"};
+    static const oms_sql row = {"INSERT INTO commit_changes (commit_id, resource, change, old_hash, new_hash)"
+                                " VALUES ($5, $1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                                NULL}; /* SQLite only (each_row) */
     oms_dbparam extra[] = {DBP_TEXT(commit)};
-    return chunked(c, &q, rows, extra, 1, err);
+    return chunked(c, &q, &row, rows, extra, 1, err);
 }
 
 #define UPSERT_TAIL                                                                                            \
@@ -76,8 +116,11 @@ int oms_bulk_branch_upsert(oms_dbconn *c, const char *branch, const char *commit
         " FROM json_each($1) WHERE true" UPSERT_TAIL,
         "INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
         " SELECT $2, x->>0, x->>1, $3, $4, $5 FROM jsonb_array_elements($1::jsonb) AS x ORDER BY 2" UPSERT_TAIL};
+    static const oms_sql row = {"INSERT INTO branch_resources (branch, resource, hash, commit_id, author, time_ms)"
+                                " VALUES ($3, $1, $2, $4, $5, $6)" UPSERT_TAIL,
+                                NULL}; /* SQLite only (each_row) */
     oms_dbparam extra[] = {DBP_TEXT(branch), DBP_TEXT(commit), DBP_TEXT(author), DBP_INT(time_ms)};
-    return chunked(c, &q, rows, extra, 4, err);
+    return chunked(c, &q, &row, rows, extra, 4, err);
 }
 
 int oms_bulk_branch_upsert_rows(oms_dbconn *c, const char *branch, const json_t *rows, oms_error *err)
@@ -90,7 +133,7 @@ int oms_bulk_branch_upsert_rows(oms_dbconn *c, const char *branch, const json_t 
         " SELECT $2, x->>0, x->>1, x->>2, x->>3, (x->>4)::bigint FROM jsonb_array_elements($1::jsonb) AS x"
         " ORDER BY 2" UPSERT_TAIL};
     oms_dbparam extra[] = {DBP_TEXT(branch)};
-    return chunked(c, &q, rows, extra, 1, err);
+    return chunked(c, &q, NULL, rows, extra, 1, err);
 }
 
 /* A fork's view must not change with its base (docs/storage.md "Forks
@@ -118,7 +161,7 @@ int oms_bulk_branch_push(oms_dbconn *c, const char *branch, const json_t *resour
         " WHERE branch = $2 AND resource = k.k OFFSET 0) r ON true"
         " WHERE f.base = $2 ORDER BY 1, 2 ON CONFLICT (branch, resource) DO NOTHING"};
     oms_dbparam extra[] = {DBP_TEXT(branch)};
-    return chunked(c, &q, resources, extra, 1, err);
+    return chunked(c, &q, NULL, resources, extra, 1, err);
 }
 
 /* A base drops its row; a fork keeps a tombstone instead, which hides the
@@ -140,6 +183,6 @@ int oms_bulk_branch_delete(oms_dbconn *c, const char *branch, const json_t *reso
         " SELECT $2, k, '', '', '', 0 FROM jsonb_array_elements_text($1::jsonb) AS k"
         " WHERE EXISTS (SELECT 1 FROM branch_forks WHERE branch = $2) ORDER BY 2" UPSERT_TAIL};
     oms_dbparam extra[] = {DBP_TEXT(branch)};
-    int rc = chunked(c, &del, resources, extra, 1, err);
-    return rc ? rc : chunked(c, &tomb, resources, extra, 1, err);
+    int rc = chunked(c, &del, NULL, resources, extra, 1, err);
+    return rc ? rc : chunked(c, &tomb, NULL, resources, extra, 1, err);
 }

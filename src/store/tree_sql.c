@@ -19,6 +19,25 @@ int oms_store_tree_nodes_put(oms_dbconn *c, const json_t *rows, oms_error *err)
         " SELECT decode(x->>0, 'hex'), decode(x->>1, 'hex') FROM jsonb_array_elements($1::jsonb) AS x"
         " ON CONFLICT (hash) DO NOTHING"};
     size_t total = json_array_size(rows);
+    if (oms_db_backend_of_conn(c) == OMS_DB_SQLITE) {
+        /* No round trips to save in-process: a statement a node skips
+         * printing the JSON array and SQLite's parsing it again (a commit
+         * writes about seven nodes; the batch cost 12 % of the server's CPU
+         * with 16 writers). */
+        static const oms_sql one = {"INSERT INTO tree_nodes (hash, body) VALUES (oms_unhex($1), oms_unhex($2))"
+                                    " ON CONFLICT (hash) DO NOTHING",
+                                    "INSERT INTO tree_nodes (hash, body) VALUES (decode($1, 'hex'), decode($2, 'hex'))"
+                                    " ON CONFLICT (hash) DO NOTHING"};
+        for (size_t i = 0; i < total; i++) {
+            const json_t *row = json_array_get(rows, i);
+            oms_dbparam p[] = {DBP_TEXT(json_string_value(json_array_get(row, 0))),
+                               DBP_TEXT(json_string_value(json_array_get(row, 1)))};
+            int rc = oms_db_run_later(c, &one, p, 2, err);
+            if (rc)
+                return rc;
+        }
+        return OMS_OK;
+    }
     for (size_t start = 0; start < total; start += CHUNK) {
         json_t *chunk = json_array();
         for (size_t i = start; i < total && i < start + CHUNK; i++)

@@ -41,11 +41,8 @@ void oms_canonical_map_init(oms_canonical_map *m, size_t expect_bytes)
     oms_buf_putc(&m->text, '{');
 }
 
-bool oms_canonical_map_add(oms_canonical_map *m, const char *key, const char *value)
+static void put_member(oms_canonical_map *m, const char *key, size_t klen, const char *value, size_t vlen)
 {
-    size_t klen, vlen;
-    if (!printed_as_is(key, &klen) || !printed_as_is(value, &vlen))
-        return false;
     oms_buf_reserve(&m->text, klen + vlen + 6);
     char *w = m->text.data + m->text.len;
     if (m->n++)
@@ -60,7 +57,21 @@ bool oms_canonical_map_add(oms_canonical_map *m, const char *key, const char *va
     *w++ = '"';
     *w = '\0';
     m->text.len = (size_t)(w - m->text.data);
+}
+
+bool oms_canonical_map_add(oms_canonical_map *m, const char *key, const char *value)
+{
+    size_t klen, vlen;
+    if (!printed_as_is(key, &klen) || !printed_as_is(value, &vlen))
+        return false;
+    put_member(m, key, klen, value, vlen);
     return true;
+}
+
+void oms_canonical_map_add_printable(oms_canonical_map *m, const char *key, size_t klen, const char *value,
+                                     size_t vlen)
+{
+    put_member(m, key, klen, value, vlen);
 }
 
 void oms_canonical_map_hash(oms_canonical_map *m, char out_hash[65])

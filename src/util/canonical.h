@@ -28,6 +28,10 @@ typedef struct {
 
 void oms_canonical_map_init(oms_canonical_map *m, size_t expect_bytes);
 bool oms_canonical_map_add(oms_canonical_map *m, const char *key, const char *value);
+/* The same without the scan, for strings the caller made of hex digits (a
+ * snapshot's root: 256 bucket names and hashes, on every commit). */
+void oms_canonical_map_add_printable(oms_canonical_map *m, const char *key, size_t klen, const char *value,
+                                     size_t vlen);
 /* Closes the object and hashes it; the map is reset for reuse. */
 void oms_canonical_map_hash(oms_canonical_map *m, char out_hash[65]);
 void oms_canonical_map_free(oms_canonical_map *m);

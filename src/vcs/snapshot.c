@@ -421,10 +421,12 @@ int oms_snapshot_seal(oms_snapshot *s, oms_trie_emit_fn emit, void *ctx)
             continue;
         if (!b->hash[0])
             rc = seal_bucket(b, &scratch, emit, ctx);
-        char name[3];
-        snprintf(name, sizeof name, "%02x", i);
-        if (rc == 0 && !oms_canonical_map_add(&root, name, b->hash))
-            rc = -1; /* a sealed bucket's hash is always 64 hex digits */
+        /* a sealed bucket's hash is 64 hex digits (oms_canonical_map_hash
+         * or oms_canonical_hash), its name two */
+        static const char digits[] = "0123456789abcdef";
+        const char name[2] = {digits[i >> 4], digits[i & 15]};
+        if (rc == 0)
+            oms_canonical_map_add_printable(&root, name, 2, b->hash, 64);
         memcpy(sub[i], b->node, 32);
     }
     if (rc == 0)
