@@ -91,6 +91,34 @@ static void empty_map_is_empty_object(void)
     oms_canonical_map_free(&m);
 }
 
+/* The unscanned member (a snapshot's root: bucket names and hashes in hex)
+ * gives the bytes the checked one gives, which are jansson's. */
+static void printable_members_match_checked_ones(void)
+{
+    static const char digits[] = "0123456789abcdef";
+    oms_canonical_map checked, fast;
+    oms_canonical_map_init(&checked, 0);
+    oms_canonical_map_init(&fast, 0);
+    json_t *o = json_object();
+    for (int i = 0; i < 256; i += 7) {
+        char name[3] = {digits[i >> 4], digits[i & 15], 0}, hash[65];
+        oms_sha256_hex(hash, name, 2);
+        CHECK(oms_canonical_map_add(&checked, name, hash));
+        oms_canonical_map_add_printable(&fast, name, 2, hash, 64);
+        json_object_set_new(o, name, json_string(hash));
+    }
+    char a[65], b[65], want[65];
+    CHECK_EQ_STR(fast.text.data, checked.text.data);
+    oms_canonical_map_hash(&checked, a);
+    oms_canonical_map_hash(&fast, b);
+    CHECK_EQ_INT(oms_canonical_hash(o, want, NULL), 0);
+    CHECK_EQ_STR(a, want);
+    CHECK_EQ_STR(b, want);
+    oms_canonical_map_free(&checked);
+    oms_canonical_map_free(&fast);
+    json_decref(o);
+}
+
 static void strings_jansson_escapes_are_refused(void)
 {
     const char *escaped[] = {"a\"b", "back\\slash", "tab\t", "nl\n", "\x01", "caf\xc3\xa9", "\x7f", "\xff"};
@@ -180,6 +208,7 @@ int main(void)
 {
     oms_alloc_init();
     static const t_case cases[] = {T(random_maps_hash_as_jansson_dumps_them), T(empty_map_is_empty_object),
-                                   T(strings_jansson_escapes_are_refused), T(top_string_finds_what_jansson_finds)};
+                                   T(strings_jansson_escapes_are_refused), T(printable_members_match_checked_ones),
+                                   T(top_string_finds_what_jansson_finds)};
     return T_RUN("canonical", cases);
 }
