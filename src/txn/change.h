@@ -6,8 +6,9 @@
  *   connection -> BEGIN -> change step (the module's own work: rows, commit
  *   row, head compare-and-swap) -> lock check of what the step touched ->
  *   override use (when the change relied on one) -> audit event -> outbox
- *   hook -> COMMIT, or ROLLBACK on any failure -> retry once more on a
- *   serialization failure -> reset a broken connection.
+ *   hook -> COMMIT, or ROLLBACK on any failure -> run again (twice at most)
+ *   when the database rolled it back for another (a serialization failure
+ *   or a deadlock) -> reset a broken connection.
  *
  * A step never opens or ends a transaction, never writes the audit event
  * and never renders a response: it returns OMS_OK or an error (with
