@@ -26,8 +26,7 @@ int oms_store_tree_nodes_put(oms_dbconn *c, const json_t *rows, oms_error *err)
          * with 16 writers). */
         static const oms_sql one = {"INSERT INTO tree_nodes (hash, body) VALUES (oms_unhex($1), oms_unhex($2))"
                                     " ON CONFLICT (hash) DO NOTHING",
-                                    "INSERT INTO tree_nodes (hash, body) VALUES (decode($1, 'hex'), decode($2, 'hex'))"
-                                    " ON CONFLICT (hash) DO NOTHING"};
+                                    NULL}; /* SQLite only */
         for (size_t i = 0; i < total; i++) {
             const json_t *row = json_array_get(rows, i);
             oms_dbparam p[] = {DBP_TEXT(json_string_value(json_array_get(row, 0))),
