@@ -7,7 +7,14 @@
  * Waking costs: a submit signals a handler only when one is idle, and the
  * refusal threads only when the new job is the queue's head and would
  * expire before the refusal thread's next planned look (`armed_ns`); under
- * load the queue is rarely empty, so a request costs one signal at most. */
+ * load the queue is rarely empty, so a request costs one signal at most.
+ *
+ * Idle handlers wait on a stack, each on a condition of its own, and a
+ * submit wakes the one that went idle last: under light load the same few
+ * threads (and their database sessions) do all the work, with their caches
+ * warm, instead of each request waking the thread idle longest (one shared
+ * condition wakes its waiters roughly in arrival order) and a session that
+ * has not run for as many requests as there are threads. */
 #include "http/dispatch.h"
 
 #include <pthread.h>
@@ -22,16 +29,22 @@
 #define LANE_LIMIT 4096         /* bounded refusals waiting in the lane */
 #define IDLE_LOOK_NS 1000000000 /* a refusal thread looks at least once a second */
 
+/* A handler thread waiting for work, on the idle stack. */
+typedef struct idle_handler {
+    pthread_cond_t wake;
+    bool woken; /* taken off the stack by a submit (or the stop) */
+    struct idle_handler *below;
+} idle_handler;
+
 struct oms_dispatch {
     pthread_mutex_t mu;
-    pthread_cond_t work; /* handlers: the queue has a job */
+    idle_handler *idle_top; /* handlers waiting for work, the last to go idle on top */
     pthread_cond_t lane; /* refusers: the lane has a job, or the queue a new head */
     pthread_cond_t idle; /* the stopper: a job finished */
     oms_job *qh, *qt;    /* waiting for a handler */
     size_t qlen, cap;
     oms_job *rh, *rt; /* the refusal lane */
     size_t rlen;
-    unsigned idle_handlers; /* handler threads waiting for work */
     size_t running;         /* jobs on handler threads */
     size_t refusing;        /* refusals being made */
     int64_t armed_ns;       /* a refusal thread looks again by then */
@@ -81,16 +94,36 @@ static oms_job *pop_lane(oms_dispatch *d)
     return j;
 }
 
+/* Wakes the handler that went idle last (under d->mu); false when none waits. */
+static bool wake_idle(oms_dispatch *d)
+{
+    idle_handler *h = d->idle_top;
+    if (!h)
+        return false;
+    d->idle_top = h->below;
+    h->woken = true;
+    pthread_cond_signal(&h->wake);
+    return true;
+}
+
 static void *handler_main(void *p)
 {
     oms_thread_name("oms-handler");
     oms_dispatch *d = p;
+    idle_handler self = {.woken = false};
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&self.wake, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&d->mu);
     for (;;) {
         while (!d->qh && !d->stopping) {
-            d->idle_handlers++;
-            pthread_cond_wait(&d->work, &d->mu);
-            d->idle_handlers--;
+            self.woken = false;
+            self.below = d->idle_top;
+            d->idle_top = &self;
+            while (!self.woken)
+                pthread_cond_wait(&self.wake, &d->mu);
         }
         if (!d->qh)
             break; /* stopping, nothing left */
@@ -110,6 +143,7 @@ static void *handler_main(void *p)
             pthread_cond_broadcast(&d->idle);
     }
     pthread_mutex_unlock(&d->mu);
+    pthread_cond_destroy(&self.wake);
     return NULL; /* the thread's database connection closes with its key */
 }
 
@@ -162,7 +196,6 @@ int oms_dispatch_new(oms_dispatch **out, const oms_dispatch_config *cfg)
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->work, &ca);
     pthread_cond_init(&d->lane, &ca);
     pthread_cond_init(&d->idle, &ca);
     pthread_condattr_destroy(&ca);
@@ -200,7 +233,7 @@ bool oms_dispatch_submit(oms_dispatch *d, oms_job *j, void (*accept)(void *), vo
         accept(arg);
     j->next = NULL;
     j->deadline_ns = oms_mono_ns() + d->deadline_ns;
-    bool wake_handler = false, wake_lane = false;
+    bool wake_lane = false;
     if (d->qlen >= d->cap) {
         push_lane(d, j, OMS_REFUSE_FULL);
         wake_lane = true;
@@ -211,14 +244,14 @@ bool oms_dispatch_submit(oms_dispatch *d, oms_job *j, void (*accept)(void *), vo
             d->qh = j;
         d->qt = j;
         d->qlen++;
-        wake_handler = d->idle_handlers > 0;
+        /* signalled under the lock: the handler's condition lives on its
+         * stack, and the stop may be waiting for that thread to end */
+        wake_idle(d);
         wake_lane = d->qh == j && j->deadline_ns < d->armed_ns;
     }
     pthread_mutex_unlock(&d->mu);
     /* Signalled after the unlock, so the woken thread does not block on
      * the lock at once; the state it looks for is already published. */
-    if (wake_handler)
-        pthread_cond_signal(&d->work);
     if (wake_lane)
         pthread_cond_signal(&d->lane);
     return true;
@@ -256,7 +289,8 @@ size_t oms_dispatch_stop(oms_dispatch *d, int64_t until_ns)
         d->stopping = true;
         while (d->qh)
             push_lane(d, pop_queue(d), OMS_REFUSE_DRAINING);
-        pthread_cond_broadcast(&d->work);
+        while (wake_idle(d))
+            ;
         pthread_cond_broadcast(&d->lane);
     }
     struct timespec ts;
@@ -274,12 +308,12 @@ void oms_dispatch_free(oms_dispatch *d)
         return;
     pthread_mutex_lock(&d->mu);
     d->stopping = true;
-    pthread_cond_broadcast(&d->work);
+    while (wake_idle(d))
+        ;
     pthread_cond_broadcast(&d->lane);
     pthread_mutex_unlock(&d->mu);
     for (unsigned i = 0; i < d->nthreads; i++)
         pthread_join(d->threads[i], NULL);
-    pthread_cond_destroy(&d->work);
     pthread_cond_destroy(&d->lane);
     pthread_cond_destroy(&d->idle);
     pthread_mutex_destroy(&d->mu);
