@@ -62,6 +62,7 @@ struct oms_dbconn {
      * COMMIT or ROLLBACK ends; the lease's epoch when it began). */
     bool guard_pending;
     bool unguarded;
+    bool guarded; /* counted in db->guarded until it ends */
     uint64_t unguarded_epoch;
     int backend_pid; /* PostgreSQL: the server process of `handle`, as noted (0: none) */
 };
@@ -115,6 +116,14 @@ struct oms_db {
     _Atomic int64_t lease_valid_until; /* monotonic ns */
     atomic_int unguarded;              /* write transactions open without the guard */
     atomic_bool lease_waits;           /* the holder still holds the lock and waits for them */
+    /* Taking the lease: this process's own write transactions that took
+     * the guard hold its lock shared, and one whose guard reached the
+     * server just after the take would wait for the lease to be given
+     * back. So new ones wait here (`taking`) while those open end. */
+    atomic_int guarded;                /* write transactions open with the guard */
+    atomic_bool taking;
+    pthread_mutex_t take_mu;
+    pthread_cond_t take_cv;
     atomic_int guard;                  /* oms_write_guard() exists: 1, does not: -1, not known yet: 0 */
     int *pids;                         /* PostgreSQL: the server processes of this process's sessions (under mu) */
     size_t npids, cappids;
@@ -316,19 +325,46 @@ static const char k_write_guard_exists_pg[] = "SELECT to_regprocedure('oms_write
 
 static int after_failure(oms_dbconn *c);
 
+static void wait_take(oms_db *db)
+{
+    pthread_mutex_lock(&db->take_mu);
+    while (atomic_load(&db->taking))
+        pthread_cond_wait(&db->take_cv, &db->take_mu);
+    pthread_mutex_unlock(&db->take_mu);
+}
+
+/* The guard chosen: counted while it is open, unless a take of the lease
+ * is under way (then after it, whose outcome may be the lease). Counted
+ * first, then the flag read; oms_db_lease_pause stores the flag, then
+ * reads the count: one of the two sees the other. */
+static bool count_guarded(oms_dbconn *c)
+{
+    atomic_fetch_add(&c->db->guarded, 1);
+    if (!atomic_load(&c->db->taking)) {
+        c->guarded = true;
+        return true;
+    }
+    atomic_fetch_sub(&c->db->guarded, 1);
+    wait_take(c->db);
+    return false;
+}
+
 static int choose_guard(oms_dbconn *c, oms_error *err)
 {
     oms_db *db = c->db;
-    /* counted first, then the lease read: oms_db_lease_drop stores the
-     * flag first, then reads the count, so one of the two sees the other */
-    atomic_fetch_add(&db->unguarded, 1);
-    if (atomic_load(&db->lease_on)) {
-        c->unguarded = true;
-        c->unguarded_epoch = atomic_load(&db->lease_epoch);
-        return OMS_OK;
-    }
-    atomic_fetch_sub(&db->unguarded, 1);
-    int known = atomic_load(&db->guard);
+    int known;
+    do {
+        /* counted first, then the lease read: oms_db_lease_drop stores the
+         * flag first, then reads the count, so one of the two sees the other */
+        atomic_fetch_add(&db->unguarded, 1);
+        if (atomic_load(&db->lease_on)) {
+            c->unguarded = true;
+            c->unguarded_epoch = atomic_load(&db->lease_epoch);
+            return OMS_OK;
+        }
+        atomic_fetch_sub(&db->unguarded, 1);
+        known = atomic_load(&db->guard);
+    } while (known > 0 && !count_guarded(c));
     if (known) {
         c->guard_pending = known > 0;
         return OMS_OK;
@@ -345,17 +381,20 @@ static int choose_guard(oms_dbconn *c, oms_error *err)
     const char *v = oms_dbres_get(r, 0, 0);
     bool exists = v && v[0] == 't';
     atomic_store(&db->guard, exists ? 1 : -1);
-    c->guard_pending = exists;
     oms_dbres_free(r);
-    return OMS_OK;
+    return choose_guard(c, err); /* known now */
 }
 
 void oms_db_write_guard_recheck(oms_db *db) { atomic_store(&db->guard, 0); }
 
-/* The end of a write transaction that ran without the guard. */
+/* The end of a write transaction: the counts it was in. */
 static void end_unguarded(oms_dbconn *c)
 {
     c->guard_pending = false;
+    if (c->guarded) {
+        c->guarded = false;
+        atomic_fetch_sub(&c->db->guarded, 1);
+    }
     if (!c->unguarded)
         return;
     c->unguarded = false;
@@ -394,6 +433,29 @@ void oms_db_lease_drop(oms_db *db, bool waits)
 }
 
 void oms_db_lease_released(oms_db *db) { atomic_store(&db->lease_waits, false); }
+
+bool oms_db_lease_pause(oms_db *db, int max_wait_ms)
+{
+    pthread_mutex_lock(&db->take_mu);
+    atomic_store(&db->taking, true);
+    pthread_mutex_unlock(&db->take_mu);
+    int64_t until = oms_mono_ns() + (int64_t)max_wait_ms * 1000000;
+    while (atomic_load(&db->guarded) > 0) {
+        if (oms_mono_ns() >= until)
+            return false;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+void oms_db_lease_resume(oms_db *db)
+{
+    pthread_mutex_lock(&db->take_mu);
+    atomic_store(&db->taking, false);
+    pthread_cond_broadcast(&db->take_cv);
+    pthread_mutex_unlock(&db->take_mu);
+}
 
 int oms_db_lease_unguarded(oms_db *db) { return atomic_load(&db->unguarded); }
 
@@ -466,6 +528,8 @@ int oms_db_open(oms_db **out, const char *url, const oms_db_opts *opts, oms_erro
     db->dsn = oms_xstrdup(dsn);
     db->opts = opts ? *opts : oms_db_opts_default();
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->take_mu, NULL);
+    pthread_cond_init(&db->take_cv, NULL);
     pthread_mutex_init(&db->writer, NULL);
     pthread_key_create(&db->key, conn_destroy);
     *out = db;
@@ -490,6 +554,8 @@ void oms_db_close(oms_db *db)
         oms_metrics_db_conn(-1, 0);
     }
     pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->take_mu);
+    pthread_cond_destroy(&db->take_cv);
     pthread_mutex_destroy(&db->writer);
     free(db->pids);
     free(db->dsn);

@@ -246,6 +246,13 @@ void oms_db_lease_extend(oms_db *db, int64_t valid_until_ns);
 void oms_db_lease_drop(oms_db *db, bool waits);
 void oms_db_lease_released(oms_db *db);
 int oms_db_lease_unguarded(oms_db *db);
+/* Before a take: this process's new write transactions wait (before they
+ * choose between the guard and the lease) until oms_db_lease_resume, and
+ * those open with the guard are waited for, up to `max_wait_ms`: false
+ * when some are still open (the take should not go on). Either way
+ * oms_db_lease_resume follows, after oms_db_lease_take or without it. */
+bool oms_db_lease_pause(oms_db *db, int max_wait_ms);
+void oms_db_lease_resume(oms_db *db);
 /* PostgreSQL: the server process ids of this process's per-thread
  * sessions, as an array literal ("{1,2}"), truncated to fit `cap` (a
  * session left out then counts as someone else's: the cautious side). */

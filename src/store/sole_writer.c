@@ -46,6 +46,7 @@ static const char k_heartbeat_pg[] =
 #define BACKOFF_MS 30000    /* after giving it back to another writer */
 #define STATEMENT_MS 500    /* the lease's session: a statement slower than this ends it */
 #define DRAIN_WAIT_MS 10000 /* giving back: how long to wait for write transactions begun without the guard */
+#define PAUSE_MS 10         /* taking: how long this process's writes wait for its guarded ones to end */
 
 struct oms_sole_writer {
     oms_db *db;
@@ -162,35 +163,59 @@ static void give_back(oms_sole_writer *s, bool to_writer)
     }
 }
 
-static void try_take(oms_sole_writer *s)
+/* Whether the lease looks free: no other holder's row younger than the
+ * guard's wait (it lost its session a moment ago and may still trust its
+ * memory), no writer waiting for the lock, no session that is not ours. */
+static bool looks_free(oms_sole_writer *s)
+{
+    oms_dbparam p[] = {DBP_TEXT(s->holder)};
+    oms_dbres *r;
+    bool others, unsure;
+    return run(s, k_young_rows_pg, p, 1, &r) && cell(r) == 0 && others_there(s, &others, &unsure) && !others &&
+           !unsure;
+}
+
+/* The take, while this process's writes are paused (try_take). */
+static bool take(oms_sole_writer *s)
 {
     oms_dbres *r;
-    if (!run(s, k_try_lock_pg, NULL, 0, &r))
-        return;
-    if (cell(r) != 1)
-        return; /* another holder, or writers in their transactions */
-    /* Another holder's row younger than the guard's wait: it lost its
-     * session a moment ago and may still trust its memory. */
-    oms_dbparam p[] = {DBP_TEXT(s->holder)};
-    if (!run(s, k_young_rows_pg, p, 1, &r))
-        return;
-    bool others, unsure;
-    if (cell(r) != 0 || !others_there(s, &others, &unsure) || others || unsure) {
+    if (!run(s, k_try_lock_pg, NULL, 0, &r) || cell(r) != 1)
+        return false; /* another holder, or writers in their transactions */
+    if (!looks_free(s)) {
         if (s->session)
             run(s, k_unlock_pg, NULL, 0, NULL);
-        return;
+        return false;
     }
     int64_t t0 = oms_mono_ns();
+    oms_dbparam p[] = {DBP_TEXT(s->holder)};
     if (!run(s, k_insert_row_pg, p, 1, NULL) || !run(s, k_delete_others_pg, p, 1, NULL))
-        return;
+        return false;
     oms_db_lease_take(s->db, t0 + ms_ns(LOCAL_LEASE_MS));
     atomic_store(&g_held, true);
     s->held = true;
     s->next_beat = t0 + ms_ns(HEARTBEAT_MS);
+    return true;
+}
+
+static void try_take(oms_sole_writer *s)
+{
+    /* Looked at first with nothing paused: where other instances or
+     * sessions are, this process's writes are never held up by a take. */
+    if (!looks_free(s))
+        return;
+    /* This process's own write transactions that took the guard hold its
+     * lock shared: the lock is not free while one is open, and one whose
+     * guard reached the server just after the take would wait for the
+     * lease to be given back (which it was, 30 s at a time, under a steady
+     * load). So its new write transactions wait, those open end, and the
+     * take is tried with none in flight. */
+    bool taken = oms_db_lease_pause(s->db, PAUSE_MS) && take(s);
+    oms_db_lease_resume(s->db);
+    if (!taken)
+        return;
     oms_log(OMS_LOG_INFO, "sole-writer lease taken: repeat reads are answered from memory");
-    /* Write transactions of this process that began before the lease
-     * carry the guard and now wait for it: give it back at once. */
-    bool waits;
+    /* A writer of another process that came meanwhile: give it back. */
+    bool waits, unsure;
     if (others_there(s, &waits, &unsure) && (waits || unsure)) {
         give_back(s, waits);
         s->next_try = oms_mono_ns() + ms_ns(RETRY_MS);

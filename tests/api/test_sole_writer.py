@@ -12,6 +12,7 @@ first), so the tests' own SQL runs on the holder's database only where it
 plays that foreign writer; the rest goes through the server's PostgreSQL
 database."""
 
+import json
 import re
 import signal
 import threading
@@ -294,3 +295,53 @@ def test_with_the_lease_off_reads_go_to_the_database(ctx):
     for _ in range(10):
         assert a.get(_sp("sw/off", "Seed"), headers=_h(a)).status == 200
     assert a.metric("oms_db_freshness_reads_total") - reads >= 10
+
+
+def test_a_lone_instance_takes_the_lease_under_a_steady_write_load(ctx):
+    # Writes from the start, without a pause: the lease is taken between
+    # two of them and kept, never given back to the instance's own write
+    # transactions (before, one whose guard reached the database just after
+    # the take was taken for another writer: the lease went back for 30 s,
+    # and under a steady load was rarely free again).
+    a = ctx.new_server()
+    r = a.request("POST", "/api/v1/branches", headers=_h(a), json_body={"name": "sw/load", "from": "main"})
+    assert r.status == 201, r
+    stop, failures, pairs = threading.Event(), [], [0]
+
+    def locker(i):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=10)
+        h = dict(_h(a), **{"Content-Type": "application/json"})
+        body = ('{"branch":"sw/load","scope":"resource","resource_type":"object-types",'
+                f'"resource_id":"R{i}","kind":"manual","reason":"load"}}')
+        while not stop.is_set():
+            conn.request("POST", "/api/v1/locks", body=body, headers=h)
+            resp = conn.getresponse()
+            got = resp.read()
+            if resp.status != 201:
+                failures.append((resp.status, got[:200]))
+                return
+            lock_id = json.loads(got)["id"]
+            conn.request("DELETE", f"/api/v1/locks/{lock_id}", headers=h)
+            resp = conn.getresponse()
+            got = resp.read()
+            if resp.status != 200:
+                failures.append((resp.status, got[:200]))
+                return
+            pairs[0] += 1
+
+    threads = [threading.Thread(target=locker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        _wait_metric(a, "oms_db_sole_writer", 1, timeout=15)
+        done = pairs[0]
+        time.sleep(2)
+        assert pairs[0] > done, "the writes stopped under the lease"
+        assert a.metric("oms_db_sole_writer") == 1
+        assert a.metric("oms_db_sole_writer_yields_total") == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not failures, failures

@@ -9,7 +9,10 @@
  *   - one committed after the lease's session was lost takes the guard
  *     first, and so waits out the holder's own row;
  *   - a writer of another process gets through within a fraction of a
- *     second of connecting. */
+ *     second of connecting;
+ *   - the lease is not taken while a write transaction of the process's
+ *     own has chosen the guard but not yet sent it (its guard would wait
+ *     for the lease, as another writer's), and is once it ended. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +135,30 @@ static void commit_after_the_session_was_lost_takes_the_guard(void)
     CHECK_EQ_INT(oms_db_lease_unguarded(g_store->db), 0);
 }
 
+static void take_waits_for_own_transaction_that_chose_the_guard(void)
+{
+    oms_sole_writer_stop(g_sole);
+    g_sole = NULL;
+    CHECK(wait_held(false, 1));
+    oms_error err;
+    oms_dbconn *c;
+    CHECK_EQ_INT(oms_db_conn(g_store->db, &c, &err), OMS_OK);
+    /* begun without the lease: the guard is chosen, and goes out with
+     * the first statement, which has not been sent yet */
+    CHECK_EQ_INT(oms_db_begin(c, true, &err), OMS_OK);
+    uint64_t yields = oms_sole_writer_yields();
+    CHECK_EQ_INT(oms_sole_writer_start(g_store->db, &g_sole, &err), OMS_OK);
+    usleep(1500 * 1000); /* the first attempt is at once, the next after a second */
+    CHECK(!oms_sole_writer_held());
+    double t = now_s();
+    oms_dbparam p[] = {DBP_TEXT("chose-the-guard")};
+    CHECK_EQ_INT(oms_db_exec(c, "INSERT INTO sole_t (v) VALUES ($1)", p, 1, NULL, &err), OMS_OK);
+    CHECK_EQ_INT(oms_db_commit(c, &err), OMS_OK);
+    CHECK(now_s() - t < 0.5); /* its guard found no holder to wait for */
+    CHECK(wait_held(true, 5));
+    CHECK(oms_sole_writer_yields() == yields);
+}
+
 int main(void)
 {
     oms_log_set_level("warn"); /* the lease's own notices are expected here */
@@ -156,6 +183,7 @@ int main(void)
     static const t_case cases[] = {
         T(commit_in_flight_at_give_back_is_not_held),
         T(commit_after_the_session_was_lost_takes_the_guard),
+        T(take_waits_for_own_transaction_that_chose_the_guard),
     };
     int rc = t_main("sole_writer", cases, sizeof cases / sizeof *cases);
     oms_sole_writer_stop(g_sole);
