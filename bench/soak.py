@@ -300,7 +300,9 @@ def db_bytes(srv):
     if srv.backend == "sqlite":
         return sum(os.path.getsize(srv.db_path + ext) for ext in ("", "-wal", "-shm")
                    if os.path.exists(srv.db_path + ext))
-    return int(srv.query("SELECT pg_database_size(current_database())")[0][0])
+    # asked from the maintenance database: a session on the server's own
+    # database would take its sole-writer lease away (commit_count)
+    return int(harness._psql(harness.PG_URL, f"SELECT pg_database_size('{srv.dbname}')", tuples=True).strip())
 
 
 def wal_mb(srv):
@@ -350,7 +352,11 @@ def main():
             if srv.backend == "sqlite":
                 resident.append(snap)
             if k:
-                print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB",
+                lease = ""
+                if srv.backend == "pg":  # whether the instance answered repeat reads from memory
+                    lease = (f", sole-writer lease {'held' if srv.metric('oms_db_sole_writer') else 'not held'}"
+                             f" ({srv.metric('oms_db_sole_writer_yields_total'):.0f} given back so far)")
+                print(f"  interval {k} done: {ticks[-1][3] - ticks[-2][3]} commits, RSS {ticks[-1][1]:.1f} MB{lease}",
                       flush=True)
 
         probe, mem, sync = MachineProbe(), MemoryProbe(), SyncProbe(srv.tmp)

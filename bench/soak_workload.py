@@ -576,4 +576,15 @@ def audit_verify(srv):
 
 
 def commit_count(srv):
-    return int(srv.query("SELECT count(*) FROM commits")[0][0])
+    """Commits stored so far. PostgreSQL: the server's own count of the
+    commits it wrote (/metrics), not a session on its database: a session
+    there makes the instance give its sole-writer lease back (docs/storage.md
+    "The sole-writer lease"), and the probe would change what it measures."""
+    if srv.backend == "sqlite":
+        return int(srv.query("SELECT count(*) FROM commits")[0][0])
+    r = srv.get("/metrics", headers=srv.auth("soak-metrics", ("service_account",)))
+    total = 0
+    for line in r.body.split("\n"):
+        if line.startswith("oms_commits_total{") and 'outcome="ok"' in line and 'kind="fast_forward"' not in line:
+            total += int(float(line.split()[-1]))
+    return total
