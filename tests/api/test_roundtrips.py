@@ -21,6 +21,12 @@ are measured and taken off.
     each; a heartbeat: BEGIN with the ACL version and the lock row, then
     the liveness update with COMMIT: 2.
 
+The server runs without the sole-writer lease (OMS_PG_SOLE_WRITER=0), as
+an instance of several does: a lone instance holding it answers the ACL
+version from memory while nothing was committed since its last read, one
+round trip fewer whenever no background commit (the audit chainer's) came
+in between (tests/api/test_sole_writer.py).
+
 SQLite has no round trips to save (a statement is a library call): SKIP."""
 
 from harness import Skip
@@ -60,7 +66,7 @@ class _Counter:
 def _server(ctx):
     if ctx.backend != "pg":
         raise Skip("round trips are a PostgreSQL cost")
-    srv = ctx.new_server(env={"OMS_WORKERS": "1"})
+    srv = ctx.new_server(env={"OMS_WORKERS": "1", "OMS_PG_SOLE_WRITER": "0"})
     r = srv.request("POST", "/api/v1/branches", headers=_h(srv), json_body={"name": "rt", "from": "main"})
     assert r.status == 201, r
     return srv
