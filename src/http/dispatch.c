@@ -39,6 +39,7 @@ typedef struct idle_handler {
 struct oms_dispatch {
     pthread_mutex_t mu;
     idle_handler *idle_top; /* handlers waiting for work, the last to go idle on top */
+    unsigned nidle;         /* how many */
     pthread_cond_t lane; /* refusers: the lane has a job, or the queue a new head */
     pthread_cond_t idle; /* the stopper: a job finished */
     oms_job *qh, *qt;    /* waiting for a handler */
@@ -101,6 +102,7 @@ static bool wake_idle(oms_dispatch *d)
     if (!h)
         return false;
     d->idle_top = h->below;
+    d->nidle--;
     h->woken = true;
     pthread_cond_signal(&h->wake);
     return true;
@@ -122,6 +124,7 @@ static void *handler_main(void *p)
             self.woken = false;
             self.below = d->idle_top;
             d->idle_top = &self;
+            d->nidle++;
             while (!self.woken)
                 pthread_cond_wait(&self.wake, &d->mu);
         }
@@ -280,6 +283,14 @@ void oms_dispatch_counts(oms_dispatch *d, size_t *queued, size_t *running, size_
     *running = d->running;
     *refusing = d->refusing + d->rlen;
     pthread_mutex_unlock(&d->mu);
+}
+
+unsigned oms_dispatch_idle(oms_dispatch *d)
+{
+    pthread_mutex_lock(&d->mu);
+    unsigned n = d->nidle;
+    pthread_mutex_unlock(&d->mu);
+    return n;
 }
 
 size_t oms_dispatch_stop(oms_dispatch *d, int64_t until_ns)

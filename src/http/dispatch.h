@@ -54,6 +54,9 @@ bool oms_dispatch_refuse(oms_dispatch *d, oms_job *j, oms_refusal why, bool boun
 /* Jobs queued, jobs on handler threads, and refusals pending or running. */
 void oms_dispatch_counts(oms_dispatch *d, size_t *queued, size_t *running, size_t *refusing);
 
+/* Handler threads waiting for work. */
+unsigned oms_dispatch_idle(oms_dispatch *d);
+
 /* Stops taking jobs: any still queued are refused (OMS_REFUSE_DRAINING),
  * then waits until every job is done or `until_ns` (monotonic) passes.
  * Returns the number of jobs not done (stuck on a handler thread). */

@@ -58,19 +58,16 @@ static bool wait_for(atomic_bool *flag)
     return atomic_load(flag);
 }
 
-/* Every handler back on the idle stack: none running, none queued. */
+/* Every handler started and back on the idle stack. */
 static bool wait_all_idle(oms_dispatch *d)
 {
     int64_t until = oms_mono_ns() + 5LL * 1000000000;
-    for (;;) {
-        size_t queued, running, refusing;
-        oms_dispatch_counts(d, &queued, &running, &refusing);
-        if (!queued && !running)
-            return true;
+    while (oms_dispatch_idle(d) < HANDLERS) {
         if (oms_mono_ns() >= until)
             return false;
         usleep(100);
     }
+    return true;
 }
 
 static void sequential_jobs_run_on_the_thread_that_went_idle_last(void)
@@ -79,7 +76,6 @@ static void sequential_jobs_run_on_the_thread_that_went_idle_last(void)
     CHECK(d != NULL);
     if (!d)
         return;
-    usleep(20000); /* every handler started and idle */
     pthread_t first = 0;
     int same = 0;
     for (int i = 0; i < 20; i++) {
@@ -97,6 +93,20 @@ static void sequential_jobs_run_on_the_thread_that_went_idle_last(void)
     oms_dispatch_free(d);
 }
 
+/* Jobs that wait until HANDLERS of them run at once (or 5 s pass). */
+static atomic_int g_started, g_alone;
+
+static void run_meeting_job(oms_job *j)
+{
+    atomic_fetch_add(&g_started, 1);
+    int64_t until = oms_mono_ns() + 5LL * 1000000000;
+    while (atomic_load(&g_started) < HANDLERS && oms_mono_ns() < until)
+        usleep(200);
+    if (atomic_load(&g_started) < HANDLERS)
+        atomic_fetch_add(&g_alone, 1);
+    run_job(j);
+}
+
 static void jobs_beyond_the_handlers_queue_and_all_run(void)
 {
     oms_dispatch *d = new_pool();
@@ -105,22 +115,22 @@ static void jobs_beyond_the_handlers_queue_and_all_run(void)
         return;
     enum { N = 40 };
     static test_job jobs[N];
+    atomic_store(&g_started, 0);
+    atomic_store(&g_alone, 0);
     for (int i = 0; i < N; i++) {
-        init_job(&jobs[i], 2000);
+        init_job(&jobs[i], 0);
+        if (i < HANDLERS)
+            jobs[i].job.run = run_meeting_job;
         CHECK(oms_dispatch_submit(d, &jobs[i].job, NULL, NULL));
     }
-    pthread_t seen[HANDLERS];
-    int nseen = 0;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N; i++)
         CHECK(wait_for(&jobs[i].done));
-        bool known = false;
-        for (int k = 0; k < nseen; k++)
-            known = known || pthread_equal(seen[k], jobs[i].ran_on);
-        if (!known && nseen < HANDLERS)
-            seen[nseen++] = jobs[i].ran_on;
-    }
-    /* 40 jobs of 2 ms: every handler was woken, not only the top one */
-    CHECK_EQ_INT(nseen, HANDLERS);
+    /* the first HANDLERS jobs met: every handler was woken, not only the
+     * one on top of the idle stack */
+    CHECK_EQ_INT(atomic_load(&g_alone), 0);
+    for (int i = 0; i < HANDLERS; i++)
+        for (int k = 0; k < i; k++)
+            CHECK(!pthread_equal(jobs[i].ran_on, jobs[k].ran_on));
     CHECK_EQ_INT((int)oms_dispatch_stop(d, oms_mono_ns() + 1000000000), 0);
     oms_dispatch_free(d);
 }
@@ -131,7 +141,7 @@ static void an_idle_pool_stops_at_once(void)
     CHECK(d != NULL);
     if (!d)
         return;
-    usleep(20000);
+    CHECK(wait_all_idle(d));
     int64_t t0 = oms_mono_ns();
     CHECK_EQ_INT((int)oms_dispatch_stop(d, t0 + 2000000000), 0);
     test_job t;
