@@ -12,6 +12,7 @@
 #include "http/pipeline.h"
 #include "http/path.h"
 #include "locks/lifecycle.h"
+#include "locks/one_shot.h"
 #include "ontology/ontology.h"
 #include "store/locks_sql.h"
 #include "store/store.h"
@@ -64,6 +65,20 @@ typedef struct {
     oms_lock_change chg;
 } lock_op;
 
+/* What the step reports once the operation in `chg` is made (its detail
+ * handed over). */
+static void report(lock_op *op, oms_change_out *out)
+{
+    oms_lock_change *chg = &op->chg;
+    out->resource_kind = "locks";
+    out->branch = chg->lock.branch;
+    out->resource_id = chg->lock.id;
+    out->status = chg->status;
+    out->detail = chg->detail;
+    out->unaudited = chg->unaudited;
+    chg->detail = NULL;
+}
+
 static int lock_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err)
 {
     lock_op *op = arg;
@@ -91,15 +106,41 @@ static int lock_step(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out
         chg->detail = chg->alert_detail = NULL;
         return rc;
     }
-    out->resource_kind = "locks";
-    out->branch = chg->lock.branch;
-    out->resource_id = chg->lock.id;
-    out->status = chg->status;
-    out->detail = chg->detail; /* handed over */
-    out->unaudited = chg->unaudited;
-    chg->detail = NULL;
+    report(op, out);
     return OMS_OK;
 }
+
+/* ---- the same in one round trip (PostgreSQL, locks/one_shot.h) ---- */
+
+static bool one_shot_predict(oms_ctx *ctx, void *arg, oms_change_out *out)
+{
+    lock_op *op = arg;
+    if (op->kind == OP_ACQUIRE)
+        oms_lock_acquire_predict(op->ttl_s, &op->chg);
+    else if (op->kind != OP_RELEASE || !oms_lock_release_predict(ctx, op->id, op->reason, &op->chg))
+        return false;
+    report(op, out);
+    return true;
+}
+
+static int one_shot_send(oms_dbconn *c, oms_ctx *ctx, void *arg, const oms_change_tail *tail, oms_dbres **rows,
+                         oms_error *err)
+{
+    (void)ctx;
+    lock_op *op = arg;
+    return op->kind == OP_ACQUIRE
+               ? oms_lock_acquire_send(c, &op->chg, op->ttl_s, tail->acl_version, tail->audit, tail->event, rows, err)
+               : oms_lock_release_send(c, &op->chg, tail->acl_version, tail->audit, tail->event, rows, err);
+}
+
+static bool one_shot_made(oms_ctx *ctx, void *arg, const oms_dbres *rows)
+{
+    lock_op *op = arg;
+    return op->kind == OP_ACQUIRE ? oms_lock_acquire_made(rows, op->ttl_s, &op->chg)
+                                  : oms_lock_release_made(ctx, rows, &op->chg);
+}
+
+static const oms_change_one_shot k_one_shot = {one_shot_predict, one_shot_send, one_shot_made};
 
 /* After the change's event: the security alert the change raised (a forced
  * release), stored with its alert.raised event on the same resource. */
@@ -133,7 +174,8 @@ static int run(oms_request *req, lock_op *op, const char *action)
      * flush of its own. On PostgreSQL it commits in a transaction of its
      * own, in parallel with the branch's writes, as before. */
     oms_change_spec spec = {.action = action, .step = lock_step, .arg = op, .after_event = lock_alert,
-                            .groupable = oms_db_single_writer(oms_req_ctx(req)->store->db)};
+                            .groupable = oms_db_single_writer(oms_req_ctx(req)->store->db),
+                            .one_shot = op->kind == OP_ACQUIRE || op->kind == OP_RELEASE ? &k_one_shot : NULL};
     oms_change_out out;
     oms_error err;
     int rc = oms_change_run(oms_req_ctx(req), &spec, &out, &err);

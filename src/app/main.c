@@ -157,6 +157,7 @@ static int cmd_serve(oms_config *cfg)
     oms_vcs_set_commit_hook(oms_search_on_commit, oms_search_on_branch_create, oms_search_on_branch_delete);
     /* every change writes its event to the outbox, in its transaction */
     oms_change_set_outbox(oms_change_events_outbox);
+    oms_change_set_outbox_render(oms_change_events_render);
     if (oms_webhook_sender_start(app.store, cfg, &err)) {
         code = refuse_start("refusing to start", &err);
         goto cleanup;

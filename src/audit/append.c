@@ -25,11 +25,10 @@ static void new_event_id(char out[40])
     oms_time_ordered_id(out + 4);
 }
 
-static int insert_one(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)
+void oms_audit_event_params(const oms_audit_event *ev, char id[40], oms_dbparam *p)
 {
-    char id[40];
     new_event_id(id);
-    oms_dbparam p[OMS_AUDIT_EVENT_NPARAMS] = {
+    const oms_dbparam row[OMS_AUDIT_EVENT_NPARAMS] = {
         DBP_TEXT(id), ev->time_ms ? DBP_INT(ev->time_ms) : DBP_NULL, DBP_TEXT(ev->actor_sub), DBP_TEXT(ev->actor_roles),
         DBP_TEXT(ev->client_addr), DBP_TEXT(ev->user_agent), DBP_TEXT(ev->action), DBP_TEXT(ev->outcome),
         ev->http_status ? DBP_INT(ev->http_status) : DBP_NULL, DBP_TEXT(ev->request_id), DBP_TEXT(ev->method),
@@ -37,6 +36,14 @@ static int insert_one(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)
         DBP_TEXT(ev->resource_id), DBP_TEXT(ev->issue_keys), DBP_TEXT(ev->override_id), DBP_TEXT(ev->commit_id),
         DBP_TEXT(ev->before_hash), DBP_TEXT(ev->after_hash), DBP_TEXT(ev->changed_paths), DBP_TEXT(ev->detail),
     };
+    memcpy(p, row, sizeof row);
+}
+
+static int insert_one(oms_dbconn *c, const oms_audit_event *ev, oms_error *err)
+{
+    char id[40];
+    oms_dbparam p[OMS_AUDIT_EVENT_NPARAMS];
+    oms_audit_event_params(ev, id, p);
     return oms_store_audit_event_insert(c, p, err);
 }
 

@@ -45,6 +45,13 @@ void oms_audit_from_ctx(oms_audit_event *ev, const oms_ctx *ctx);
  * links it into the hash chain after it commits (docs/audit.md "Chain").
  * It locks nothing shared, so concurrent changes commit independently. */
 int oms_audit_append(oms_dbconn *c, const oms_audit_event *ev, oms_error *err);
+/* The row oms_audit_append inserts, as statement parameters
+ * (OMS_AUDIT_EVENT_NPARAMS of them, store/audit_sql.h), with a new event id
+ * in `id`, which the parameters point into, as do they into `ev`: for a
+ * change that writes its event within its own statement (one round trip,
+ * txn/change.c). The statement must queue the chainer's row as the append
+ * does. */
+void oms_audit_event_params(const oms_audit_event *ev, char id[40], oms_dbparam *p);
 /* Appends in a transaction of its own; durable when it returns OMS_OK.
  * While the group-commit writer runs (oms_audit_start), the event joins the
  * next batch (one transaction, one fsync, for many events) and the caller

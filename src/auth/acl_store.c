@@ -301,6 +301,24 @@ int oms_acl_settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, oms_error *err
     return OMS_OK;
 }
 
+bool oms_acl_pinned_version(oms_ctx *ctx, int64_t *version)
+{
+    const oms_acl *mine = tl_set;
+    if (!mine || oms_acl_owner(mine) != ctx->store->db)
+        return false;
+    for (size_t i = 0; i < ctx->acl_deferred.n; i++) {
+        oms_acl_verdict v = oms_acl_decide(mine, ctx->principal ? ctx->principal : &k_nobody,
+                                           (oms_perm)ctx->acl_deferred.pending[i].perm,
+                                           ctx->acl_deferred.pending[i].branch);
+        if (!v.allowed)
+            return false;
+    }
+    *version = oms_acl_version(mine);
+    return true;
+}
+
+void oms_acl_settled_pinned(oms_ctx *ctx) { ctx->acl_deferred.settled = true; }
+
 /* The decision at a version read after the request arrived, without
  * waiting: false when this thread's set is behind and another thread is
  * loading the new one, or none is loaded yet. */

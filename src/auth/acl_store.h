@@ -69,6 +69,15 @@ int oms_acl_version_later(oms_dbconn *c, oms_dbres **rows, oms_error *err);
  * be reloaded, what the transaction held back is sent first; its failure is
  * returned as it is. */
 int oms_acl_settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, oms_error *err);
+/* For a change in one statement (txn/change.h, oms_change_one_shot): the
+ * version of the thread's set when it allows every recorded check, read
+ * from nothing; false when the thread has no set of this database or the
+ * set refuses one (the change then settles as usual). The statement writes
+ * only while the database's version is still that one, which decides the
+ * checks as oms_acl_settle would at it; once it wrote,
+ * oms_acl_settled_pinned. */
+bool oms_acl_pinned_version(oms_ctx *ctx, int64_t *version);
+void oms_acl_settled_pinned(oms_ctx *ctx);
 
 /* A handler's refusal of `perm` (on `branch`, or without a branch): 403
  * with the missing permission and the deny policy in the problem extra

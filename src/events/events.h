@@ -7,8 +7,10 @@
 #define OMS_EVENTS_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "store/db.h"
+#include "store/events_sql.h"
 
 /* The CloudEvents `source` of every event. */
 #define OMS_EVENT_SOURCE "/oms"
@@ -20,5 +22,22 @@
  * `data`: the event data object (stolen; NULL: {}). */
 int oms_event_emit(oms_dbconn *c, const char *type, const char *subject, const char *branch, json_t *data,
                    oms_error *err);
+
+/* The row oms_event_emit inserts, for a change that writes its event
+ * within its own statement (one round trip, txn/change.c). */
+typedef struct {
+    char id[40];
+    const char *type, *branch; /* as given to oms_event_render */
+    int64_t time_ms;
+    char *body; /* the envelope's JSON text (malloc'd: oms_event_row_free) */
+} oms_event_row;
+/* Builds the row of oms_event_emit's arguments without writing it. */
+int oms_event_render(const char *type, const char *subject, const char *branch, json_t *data, oms_event_row *row,
+                     oms_error *err);
+/* The row as statement parameters: id, type, branch, time_ms, body
+ * (pointing into `row`). */
+#define OMS_EVENT_ROW_NPARAMS OMS_STORE_EVENT_NPARAMS
+void oms_event_row_params(const oms_event_row *row, oms_dbparam *p);
+void oms_event_row_free(oms_event_row *row);
 
 #endif

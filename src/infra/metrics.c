@@ -346,6 +346,11 @@ void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks
 }
 
 void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_reruns, 1, memory_order_relaxed); }
+static _Atomic uint64_t g_one_shot_made, g_one_shot_fallback; /* src/txn/change.c */
+void oms_metrics_one_shot(bool made)
+{
+    atomic_fetch_add_explicit(made ? &g_one_shot_made : &g_one_shot_fallback, 1, memory_order_relaxed);
+}
 
 void oms_metrics_wal_reset(void) { atomic_fetch_add_explicit(&g_wal_resets, 1, memory_order_relaxed); }
 
@@ -398,6 +403,14 @@ static void text_snapshots(oms_mtext *b)
                 "PostgreSQL: group transactions lost to a statement that failed after it was sent ahead, and run once "
                 "more with each write's statements awaited.");
     emit(b, "oms_group_commit_reruns_total %lu\n", atomic_load_explicit(&g_group_reruns, memory_order_relaxed));
+    emit_family(b, "oms_one_statement_changes_total", "counter",
+                "PostgreSQL: lock acquisitions and releases offered as one statement with their audit event and "
+                "outbox row, sent with BEGIN and COMMIT in one round trip: made, or run the usual way (a condition "
+                "did not hold: a conflict, a protected branch, a newer ACL version).");
+    emit(b, "oms_one_statement_changes_total{outcome=\"made\"} %lu\n",
+         atomic_load_explicit(&g_one_shot_made, memory_order_relaxed));
+    emit(b, "oms_one_statement_changes_total{outcome=\"usual_way\"} %lu\n",
+         atomic_load_explicit(&g_one_shot_fallback, memory_order_relaxed));
     emit_family(b, "oms_event_sequencer_batches_total", "counter",
                 "PostgreSQL: transactions of the event sequencer that gave committed events their positions (one "
                 "per round that found any, at most every 50 ms while fewer than a full batch wait). Zero on SQLite.");

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "infra/metrics.h"
+#include "locks/granted.h"
 #include "store/locks_sql.h"
 #include "store/store.h"
 #include "util/time.h"
@@ -73,13 +74,54 @@ static int explain_refusal(oms_dbconn *c, oms_ctx *ctx, const oms_lock *l, oms_e
     return oms_err_set_as(err, OMS_ECONFLICT, "lock_conflict", "the lock conflicts with locks already held");
 }
 
+void oms_lock_acquire_row(const oms_lock *l, int64_t ttl_s, oms_lock_row_new *row)
+{
+    int64_t ttl_ms = ttl_s * 1000;
+    int64_t hb_ms = OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_seconds * 1000;
+    *row = (oms_lock_row_new){.id = l->id,
+                              .branch = l->branch,
+                              .scope = l->scope,
+                              .resource_type = l->resource_type,
+                              .resource_id = l->resource_id,
+                              .kind = l->kind,
+                              .holder = l->holder,
+                              .reason = l->reason,
+                              .ttl_ms = ttl_ms,
+                              .heartbeat_seconds = l->heartbeat_seconds,
+                              .deadline_ms = l->heartbeat_seconds > 0 && hb_ms < ttl_ms ? hb_ms : ttl_ms};
+}
+
+void oms_lock_granted(oms_lock *l, int64_t now, int64_t token, int64_t ttl_s)
+{
+    oms_lock_row_new row;
+    oms_lock_acquire_row(l, ttl_s, &row);
+    l->fencing_token = token;
+    l->acquired_at = l->last_heartbeat_at = now;
+    l->expires_at = now + row.ttl_ms;
+    l->deadline_at = now + row.deadline_ms;
+    oms_locks_granted_remember(l);
+}
+
+json_t *oms_lock_acquire_detail(const oms_lock *l, int64_t ttl_s)
+{
+    json_t *d = lock_detail(l);
+    json_object_set_new(d, "ttl_seconds", json_integer(ttl_s));
+    json_object_set_new(d, "heartbeat_seconds", json_integer(l->heartbeat_seconds));
+    return d;
+}
+
+json_t *oms_lock_release_detail(const oms_lock *l, const char *reason)
+{
+    json_t *d = lock_detail(l);
+    if (reason)
+        json_object_set_new(d, "reason", json_string(reason));
+    return d;
+}
+
 int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_admin_fn admin, void *arg,
                         oms_lock_change *out, oms_error *err)
 {
     oms_lock *l = &out->lock;
-    int64_t ttl_ms = ttl_s * 1000;
-    int64_t hb_ms = OMS_LOCK_MISSED_HEARTBEATS * l->heartbeat_seconds * 1000;
-    int64_t deadline_ms = l->heartbeat_seconds > 0 && hb_ms < ttl_ms ? hb_ms : ttl_ms;
     /* Conflict check and insert under one transaction-scoped lock per
      * branch: concurrent acquisitions on a branch, through any instance,
      * are serialised; the lock is released by COMMIT or ROLLBACK, never left
@@ -100,17 +142,8 @@ int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_adm
     oms_dbres *prot = NULL;
     if (strcmp(l->scope, "resource") != 0 && (rc = oms_store_branch_protected_later(c, l->branch, &prot, err)))
         return rc;
-    oms_lock_row_new row = {.id = l->id,
-                            .branch = l->branch,
-                            .scope = l->scope,
-                            .resource_type = l->resource_type,
-                            .resource_id = l->resource_id,
-                            .kind = l->kind,
-                            .holder = l->holder,
-                            .reason = l->reason,
-                            .ttl_ms = ttl_ms,
-                            .heartbeat_seconds = l->heartbeat_seconds,
-                            .deadline_ms = deadline_ms};
+    oms_lock_row_new row;
+    oms_lock_acquire_row(l, ttl_s, &row);
     bool inserted = false;
     int64_t now = 0, token = 0;
     rc = oms_store_lock_insert(c, &row, &inserted, &now, &token, err);
@@ -133,15 +166,9 @@ int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_adm
         if ((rc = oms_store_lock_insert(c, &row, &inserted, &now, &token, err)) != OMS_OK)
             return rc;
     }
-    l->fencing_token = token;
-    l->acquired_at = l->last_heartbeat_at = now;
-    l->expires_at = now + ttl_ms;
-    l->deadline_at = now + deadline_ms;
+    oms_lock_granted(l, now, token, ttl_s);
     out->now = now;
-    json_t *d = lock_detail(l);
-    json_object_set_new(d, "ttl_seconds", json_integer(ttl_s));
-    json_object_set_new(d, "heartbeat_seconds", json_integer(l->heartbeat_seconds));
-    lock_event(out, 201, d);
+    lock_event(out, 201, oms_lock_acquire_detail(l, ttl_s));
     return OMS_OK;
 }
 
@@ -371,10 +398,8 @@ int oms_lock_release_tx(oms_dbconn *c, oms_ctx *ctx, const char *id, const char 
         if ((rc = oms_store_lock_end(c, l->id, l->state, now, sub, err)))
             return rc;
     }
-    json_t *d = lock_detail(l);
-    if (reason)
-        json_object_set_new(d, "reason", json_string(reason));
-    lock_event(out, 200, d);
+    oms_locks_granted_forget(l->id);
+    lock_event(out, 200, oms_lock_release_detail(l, reason));
     if (forced) {
         out->alert_rule = "forced_lock_release";
         out->alert_severity = "warning";

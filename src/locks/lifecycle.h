@@ -48,6 +48,15 @@ void oms_lock_prepare(oms_ctx *ctx, oms_lock *l);
 int oms_lock_acquire_tx(oms_dbconn *c, oms_ctx *ctx, int64_t ttl_s, oms_lock_admin_fn admin, void *arg,
                         oms_lock_change *out, oms_error *err);
 
+/* The pieces of an acquisition that a change in one statement shares
+ * (locks/one_shot.c): the new row of a lock with a TTL of `ttl_s`; the
+ * times and token of a granted lock (and the process remembers it,
+ * locks/granted.h); the events' details of an acquisition and a release. */
+void oms_lock_acquire_row(const oms_lock *l, int64_t ttl_s, oms_lock_row_new *row);
+void oms_lock_granted(oms_lock *l, int64_t now, int64_t token, int64_t ttl_s);
+json_t *oms_lock_acquire_detail(const oms_lock *l, int64_t ttl_s);
+json_t *oms_lock_release_detail(const oms_lock *l, const char *reason);
+
 /* One lock (OMS_ENOTFOUND when there is none). */
 int oms_lock_get(oms_ctx *ctx, const char *id, oms_lock *l, int64_t *now, oms_error *err);
 

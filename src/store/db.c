@@ -28,8 +28,8 @@
  * its text and parameters copied. */
 typedef struct {
     char *sql;
-    oms_dbparam params[32];
-    char *texts[32];
+    oms_dbparam params[OMS_DB_MAX_PARAMS];
+    char *texts[OMS_DB_MAX_PARAMS];
     int nparams;
     int as_code;        /* its failure reported as this error (0: its own) */
     const char *as_msg; /* static */
@@ -885,7 +885,7 @@ static int queue_later(oms_dbconn *c, const char *sql, const oms_dbparam *params
 {
     if (out)
         *out = NULL;
-    if (c->depth == 0 || !c->db->drv->pipeline || !c->handle || nparams > 32) {
+    if (c->depth == 0 || !c->db->drv->pipeline || !c->handle || nparams > OMS_DB_MAX_PARAMS) {
         return reported_as(oms_db_exec(c, sql, params, nparams, out, err), as_code, as_msg, err);
     }
     if (c->nlater >= MAX_HELD_BACK) { /* a pipeline has room for 64 statements, a batch's included */

@@ -42,6 +42,9 @@ static inline oms_dbparam DBP_TEXT(const char *s)
 }
 static inline oms_dbparam DBP_INT(int64_t i) { return (oms_dbparam){.type = OMS_DBP_INT, .i = i}; }
 #define DBP_NULL ((oms_dbparam){.type = OMS_DBP_NULL})
+/* The most parameters one statement may take (a lock change's statement
+ * with its audit event and outbox row takes 40, store/locks_sql.c). */
+#define OMS_DB_MAX_PARAMS 48
 
 typedef struct oms_db oms_db;
 typedef struct oms_dbconn oms_dbconn;

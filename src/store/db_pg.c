@@ -485,7 +485,7 @@ static io_outcome run(pg_conn *pc, const char *sql, const char *const *values, i
 /* Parameters as text: `ints` holds the integers' digits. */
 static int text_params(const oms_dbparam *params, int n, const char **values, char (*ints)[24], oms_error *err)
 {
-    if (n > 32)
+    if (n > OMS_DB_MAX_PARAMS)
         return oms_err_set(err, OMS_EINTERNAL, "too many parameters");
     for (int i = 0; i < n; i++) {
         switch (params[i].type) {
@@ -523,8 +523,8 @@ static int pg_exec(void *p, const char *sql, const oms_dbparam *params, int n, o
     pc->state = 0;
     if (pc->nahead) /* db.c drains them before anything else */
         return oms_err_set(err, OMS_EINTERNAL, "results sent ahead were not read");
-    const char *values[32];
-    char ints[32][24];
+    const char *values[OMS_DB_MAX_PARAMS];
+    char ints[OMS_DB_MAX_PARAMS][24];
     if (text_params(params, n, values, ints, err))
         return OMS_EINTERNAL;
     PGresult *r = NULL;
@@ -618,8 +618,8 @@ static int send_segment(pg_conn *pc, bool begin, const oms_db_stmt *s, int n, co
             return io_error(pc, SEND_FAILED, err);
         }
     for (int i = 0; i < n; i++) {
-        const char *values[32];
-        char ints[32][24];
+        const char *values[OMS_DB_MAX_PARAMS];
+        char ints[OMS_DB_MAX_PARAMS][24];
         if (text_params(s[i].params, s[i].nparams, values, ints, err)) {
             /* nothing is flushed yet: the server saw none of it, but the
              * queued messages make the connection unusable */

@@ -12,6 +12,7 @@
 /* ---- events ---- */
 
 /* Inserts one event in the caller's transaction. */
+#define OMS_STORE_EVENT_NPARAMS 5 /* its row as parameters: id, type, branch, time_ms, body */
 int oms_store_event_insert(oms_dbconn *c, const char *id, const char *type, const char *branch, int64_t time_ms,
                            const char *body, oms_error *err);
 /* Gives positions to committed events that have none yet, in seq order,

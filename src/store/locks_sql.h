@@ -103,6 +103,27 @@ int oms_store_lock_release_own(oms_dbconn *c, const char *id, const char *sub, o
 int oms_store_lock_end(oms_dbconn *c, const char *id, const char *state, int64_t now, const char *by,
                        oms_error *err);
 
+/* A lock change in one statement, its audit event and outbox row with it
+ * (PostgreSQL only; store/locks_one_shot_sql.c, docs/locks.md "One round
+ * trip"). Both are held back (oms_db_read_later) to travel with COMMIT,
+ * and write only when every condition holds, each then one row in *out:
+ *   - acquire: the branch exists, is unprotected unless the scope is
+ *     `resource`, no live lock conflicts, and the ACL version is
+ *     `acl_version` (-1: not checked). The row: acquired_at, fencing
+ *     token. `token_text` is replaced in the event's detail and the outbox
+ *     body by "fencing_token":<the token>.
+ *   - release: the lock `id` is the live lock of `holder` on `branch` with
+ *     fencing token `token`, at the ACL version `acl_version` (-1: not
+ *     checked). The row: ended_at (now) in col 0, the lock from col 1.
+ * `audit`: OMS_AUDIT_EVENT_NPARAMS values (store/audit_sql.h); `event`:
+ * OMS_STORE_EVENT_NPARAMS values (store/events_sql.h), NULL for none. */
+int oms_store_lock_acquire_one_shot(oms_dbconn *c, const oms_lock_row_new *l, int64_t acl_version,
+                                    const char *token_text, const oms_dbparam *audit, const oms_dbparam *event,
+                                    oms_dbres **out, oms_error *err);
+int oms_store_lock_release_one_shot(oms_dbconn *c, const char *id, const char *holder, const char *branch,
+                                    int64_t token, int64_t acl_version, const oms_dbparam *audit,
+                                    const oms_dbparam *event, oms_dbres **out, oms_error *err);
+
 /* The reaper: is any active lock past its deadline? */
 int oms_store_locks_due(oms_dbconn *c, bool *out, oms_error *err);
 /* The reaper's turn: false when another instance is reaping (a

@@ -7,7 +7,9 @@
 #include "audit/audit.h"
 #include "auth/acl_store.h"
 #include "governance/overrides.h"
+#include "infra/metrics.h"
 #include "locks/lock_check.h"
+#include "store/audit_sql.h"
 #include "store/store.h"
 #include "txn/group_commit.h"
 
@@ -18,8 +20,10 @@
 #define MAX_RETRIES 2
 
 static _Atomic(oms_change_outbox_fn) g_outbox;
+static _Atomic(oms_change_outbox_render_fn) g_outbox_render;
 
 void oms_change_set_outbox(oms_change_outbox_fn fn) { atomic_store(&g_outbox, fn); }
+void oms_change_set_outbox_render(oms_change_outbox_render_fn fn) { atomic_store(&g_outbox_render, fn); }
 
 static const char *action_of(const oms_ctx *ctx, const oms_change_spec *spec)
 {
@@ -61,25 +65,34 @@ static int check_locks(oms_dbconn *c, oms_ctx *ctx, const oms_change_spec *spec,
     return rc;
 }
 
+/* The change's audit event; *keys and *detail (malloc'd, may be NULL) are
+ * the texts it points to, the caller frees them. */
+static void event_of(oms_ctx *ctx, const char *action, const oms_change_out *out, oms_audit_event *ev, char **keys,
+                     char **detail)
+{
+    *ev = (oms_audit_event){.action = action,
+                            .outcome = "success",
+                            .http_status = out->status ? out->status : 200,
+                            .resource_kind = out->resource_kind,
+                            .resource_branch = out->branch,
+                            .resource_id = out->resource_id,
+                            .commit_id = out->commit_id,
+                            .before_hash = out->before_hash,
+                            .after_hash = out->after_hash,
+                            .changed_paths = out->changed_paths};
+    oms_audit_from_ctx(ev, ctx);
+    *keys = ctx->issue_keys && json_array_size(ctx->issue_keys) ? json_dumps(ctx->issue_keys, JSON_COMPACT) : NULL;
+    *detail = out->detail ? json_dumps(out->detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    ev->issue_keys = *keys;
+    ev->detail = *detail;
+    ev->override_id = out->override_id ? out->override_id : ctx->override.used ? ctx->override.id : NULL;
+}
+
 static int append_event(oms_dbconn *c, oms_ctx *ctx, const char *action, const oms_change_out *out, oms_error *err)
 {
-    oms_audit_event ev = {.action = action,
-                          .outcome = "success",
-                          .http_status = out->status ? out->status : 200,
-                          .resource_kind = out->resource_kind,
-                          .resource_branch = out->branch,
-                          .resource_id = out->resource_id,
-                          .commit_id = out->commit_id,
-                          .before_hash = out->before_hash,
-                          .after_hash = out->after_hash,
-                          .changed_paths = out->changed_paths};
-    oms_audit_from_ctx(&ev, ctx);
-    char *keys = ctx->issue_keys && json_array_size(ctx->issue_keys) ? json_dumps(ctx->issue_keys, JSON_COMPACT)
-                                                                      : NULL;
-    char *detail = out->detail ? json_dumps(out->detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    ev.issue_keys = keys;
-    ev.detail = detail;
-    ev.override_id = out->override_id ? out->override_id : ctx->override.used ? ctx->override.id : NULL;
+    oms_audit_event ev;
+    char *keys, *detail;
+    event_of(ctx, action, out, &ev, &keys, &detail);
     int rc = oms_audit_append(c, &ev, err);
     free(keys);
     free(detail);
@@ -189,10 +202,79 @@ static int run_alone(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *
 
 void oms_change_group_commit(bool on) { oms_group_commit_enable(on); }
 
+/* The statement's answer when it could not be sent whole or its outcome is
+ * not known: the usual way would meet the same (a lost connection, a
+ * deadline passed), or must not run again (a COMMIT whose outcome is
+ * unknown). Any other failure rolled the transaction back: the usual way
+ * runs and reports it precisely. */
+static bool final_failure(int rc) { return rc == OMS_EDB || rc == OMS_ETIMEOUT; }
+
+/* The change in one round trip, when its step offers it
+ * (oms_change_one_shot): *made when the statement made it (committed,
+ * audited); otherwise nothing was kept, and the caller runs it the usual
+ * way unless the answer is final (final_failure). */
+static int run_one_shot(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, bool *made, oms_error *err)
+{
+    const oms_change_one_shot *os = spec->one_shot;
+    *made = false;
+    oms_change_outbox_fn outbox = atomic_load(&g_outbox);
+    oms_change_outbox_render_fn render = atomic_load(&g_outbox_render);
+    /* round trips to save, nothing checked after the step but what the
+     * statement checks (locks of what it touched, an override's use) */
+    if (!os || oms_db_reads_in_process(ctx->store->db) || spec->check_locks || ctx->override.needed ||
+        (outbox && !render))
+        return OMS_OK;
+    int64_t acl_version = -1;
+    if (!os->predict(ctx, spec->arg, out) ||
+        (oms_acl_deferring(ctx) && !oms_acl_pinned_version(ctx, &acl_version)))
+        return OMS_OK;
+    const char *action = action_of(ctx, spec);
+    if (!out->branch)
+        out->branch = spec->branch;
+    oms_event_row row = {0};
+    bool none = true;
+    oms_error ignored;
+    if (render && render(ctx, action, out, &row, &none, &ignored) != OMS_OK)
+        return OMS_OK;
+    oms_audit_event ev;
+    char *keys, *detail, event_id[40];
+    event_of(ctx, action, out, &ev, &keys, &detail);
+    oms_dbparam audit[OMS_AUDIT_EVENT_NPARAMS], event[OMS_EVENT_ROW_NPARAMS];
+    oms_audit_event_params(&ev, event_id, audit);
+    if (!none)
+        oms_event_row_params(&row, event);
+    oms_change_tail tail = {.acl_version = acl_version, .audit = audit, .event = none ? NULL : event};
+    oms_dbconn *c;
+    oms_dbres *rows = NULL;
+    int rc = oms_db_conn(ctx->store->db, &c, err);
+    if (rc == OMS_OK && (rc = oms_db_begin(c, true, err)) == OMS_OK) {
+        if ((rc = os->send(c, ctx, spec->arg, &tail, &rows, err)) == OMS_OK)
+            rc = oms_db_commit(c, err);
+        else
+            oms_db_rollback(c);
+    }
+    free(keys);
+    free(detail);
+    oms_event_row_free(&row);
+    if (rc == OMS_OK && (*made = os->made(ctx, spec->arg, rows))) {
+        ctx->audited = true;
+        if (acl_version >= 0)
+            oms_acl_settled_pinned(ctx);
+    }
+    oms_dbres_free(rows);
+    if (rc == OMS_EDB)
+        oms_db_conn_reset(ctx->store->db);
+    oms_metrics_one_shot(*made);
+    return rc != OMS_OK && final_failure(rc) ? rc : OMS_OK;
+}
+
 int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_error *err)
 {
     memset(out, 0, sizeof *out);
     int rc;
+    bool made = false;
+    if (spec->one_shot && ((rc = run_one_shot(ctx, spec, out, &made, err)) != OMS_OK || made))
+        goto done;
     /* A group's members share statements: deferred checks are decided
      * before a groupable change joins one. */
     oms_dbconn *c;
@@ -209,6 +291,7 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
         oms_ctx_problem_extra(ctx, NULL);
         rc = run_alone(ctx, spec, out, err);
     }
+done:
     json_decref(out->detail);
     out->detail = NULL;
     ctx->touch_key = ctx->touch_branch = NULL; /* this change's only */

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "core/context.h"
+#include "events/events.h"
 #include "store/db.h"
 
 #define OMS_CHANGE_MAX_TOUCHED 64
@@ -57,6 +58,33 @@ typedef struct {
 
 typedef int (*oms_change_fn)(oms_dbconn *c, oms_ctx *ctx, void *arg, oms_change_out *out, oms_error *err);
 
+/* A change in one round trip (PostgreSQL; docs/storage.md "Round trips"):
+ * a step that can make its whole change in one statement, conditioned on
+ * every check it would make, offers it with these. BEGIN, that statement
+ * (which also writes the change's audit event, its chainer queue row and
+ * its outbox row, only when it makes the change) and COMMIT then travel
+ * together. When the statement made nothing (a condition did not hold) or
+ * failed, nothing of it was kept and the change runs the usual way, where
+ * the step decides and explains. */
+typedef struct {
+    int64_t acl_version;      /* write only at this ACL version: the deferred checks (-1: none) */
+    const oms_dbparam *audit; /* the audit event's row (oms_audit_event_params) */
+    const oms_dbparam *event; /* the outbox row (oms_event_row_params); NULL: the change has none */
+} oms_change_tail;
+
+typedef struct {
+    /* Fills `out` as the step would when it succeeds, from memory only
+     * (out->detail owned by `out`); false when the change cannot go in one
+     * statement, or the spec's after_event would do something for it. */
+    bool (*predict)(oms_ctx *ctx, void *arg, oms_change_out *out);
+    /* Queues the statement (oms_db_read_later) into *rows. */
+    int (*send)(oms_dbconn *c, oms_ctx *ctx, void *arg, const oms_change_tail *tail, oms_dbres **rows,
+                oms_error *err);
+    /* After COMMIT: whether `rows` say the change was made; if so, it
+     * records the outcome where the step would. */
+    bool (*made)(oms_ctx *ctx, void *arg, const oms_dbres *rows);
+} oms_change_one_shot;
+
 typedef struct {
     const char *action;   /* audit action; NULL: ctx->audit_action, then the route's */
     const char *branch;   /* the branch the change applies to, NULL when none (ACL, alerts) */
@@ -76,6 +104,8 @@ typedef struct {
      * inside the transaction (a lock change), where the group is one for
      * all changes and needs no branch. */
     bool groupable;
+    /* Optional: the change in one round trip (oms_change_one_shot). */
+    const oms_change_one_shot *one_shot;
 } oms_change_spec;
 
 /* The outbox hook: runs inside the transaction after the audit event, for
@@ -83,6 +113,13 @@ typedef struct {
 typedef int (*oms_change_outbox_fn)(oms_dbconn *c, const oms_ctx *ctx, const char *action, const oms_change_out *out,
                                     oms_error *err);
 void oms_change_set_outbox(oms_change_outbox_fn fn);
+/* The same hook's event rendered without writing it (for a change in one
+ * statement): *none when the change has no event; an error when it cannot
+ * be rendered from memory (the change then runs the usual way). A change
+ * is offered in one statement only when both hooks are set, or neither. */
+typedef int (*oms_change_outbox_render_fn)(const oms_ctx *ctx, const char *action, const oms_change_out *out,
+                                           oms_event_row *row, bool *none, oms_error *err);
+void oms_change_set_outbox_render(oms_change_outbox_render_fn fn);
 
 /* Runs the change. On success ctx->audited is true and `out` describes the
  * change; on failure nothing was written and the caller renders the error

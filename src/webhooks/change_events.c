@@ -62,9 +62,14 @@ static void set_str(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-int oms_change_events_outbox(oms_dbconn *c, const oms_ctx *ctx, const char *action, const oms_change_out *out,
-                             oms_error *err)
+/* The event of a change: its type (NULL: none) and data object. `c`
+ * NULL: nothing may be read, and a change whose event needs the database
+ * (a proposal's source and target) gets OMS_ENOTIMPL. */
+static int build(oms_dbconn *c, const oms_ctx *ctx, const char *action, const oms_change_out *out,
+                 const char **type_out, json_t **data, oms_error *err)
 {
+    *type_out = NULL;
+    *data = NULL;
     if (out->unaudited) /* a heartbeat: liveness, not a change */
         return OMS_OK;
     const char *type = oms_event_type_of(action);
@@ -74,6 +79,9 @@ int oms_change_events_outbox(oms_dbconn *c, const oms_ctx *ctx, const char *acti
      * shared_property.delete, ...): every one is a commit */
     if (type == action && out->commit_id)
         type = "commit.created";
+    bool proposal = out->resource_kind && strcmp(out->resource_kind, "proposals") == 0 && out->resource_id;
+    if (proposal && !c)
+        return oms_err_set(err, OMS_ENOTIMPL, "a proposal's event reads the proposal");
     json_t *d = json_object();
     if (!d)
         return oms_err_set(err, OMS_ENOMEM, "out of memory");
@@ -97,7 +105,7 @@ int oms_change_events_outbox(oms_dbconn *c, const oms_ctx *ctx, const char *acti
         json_object_set(d, "detail", out->detail);
     /* a proposal's event carries its source: a reader of the target who may
      * not read the source must not see it (SPEC §6.2, api/events.c) */
-    if (out->resource_kind && strcmp(out->resource_kind, "proposals") == 0 && out->resource_id) {
+    if (proposal) {
         oms_dbres *r = NULL;
         if (oms_store_proposal_load(c, out->resource_id, false, &r, err) == OMS_OK && r->nrows) {
             set_str(d, "source", oms_dbres_get(r, 0, OMS_PR_SOURCE));
@@ -107,13 +115,42 @@ int oms_change_events_outbox(oms_dbconn *c, const oms_ctx *ctx, const char *acti
     }
     const char *override_id = out->override_id ? out->override_id : ctx->override.used ? ctx->override.id : NULL;
     set_str(d, "override_id", override_id);
-    char subject[256];
-    const char *subj = out->branch;
+    *type_out = type;
+    *data = d;
+    return OMS_OK;
+}
+
+/* What the event is about: KIND/ID, or the id, or the branch. */
+static const char *subject_of(const oms_change_out *out, char *buf, size_t cap)
+{
     if (out->resource_kind && out->resource_id) {
-        snprintf(subject, sizeof subject, "%s/%s", out->resource_kind, out->resource_id);
-        subj = subject;
-    } else if (out->resource_id) {
-        subj = out->resource_id;
+        snprintf(buf, cap, "%s/%s", out->resource_kind, out->resource_id);
+        return buf;
     }
-    return oms_event_emit(c, type, subj, out->branch, d, err);
+    return out->resource_id ? out->resource_id : out->branch;
+}
+
+int oms_change_events_outbox(oms_dbconn *c, const oms_ctx *ctx, const char *action, const oms_change_out *out,
+                             oms_error *err)
+{
+    const char *type;
+    json_t *d;
+    int rc = build(c, ctx, action, out, &type, &d, err);
+    if (rc || !type)
+        return rc;
+    char subject[256];
+    return oms_event_emit(c, type, subject_of(out, subject, sizeof subject), out->branch, d, err);
+}
+
+int oms_change_events_render(const oms_ctx *ctx, const char *action, const oms_change_out *out, oms_event_row *row,
+                             bool *none, oms_error *err)
+{
+    const char *type;
+    json_t *d;
+    *none = false;
+    int rc = build(NULL, ctx, action, out, &type, &d, err);
+    if (rc || (*none = !type))
+        return rc;
+    char subject[256];
+    return oms_event_render(type, subject_of(out, subject, sizeof subject), out->branch, d, row, err);
 }

@@ -15,11 +15,14 @@ are measured and taken off.
     lock's row is read with the branch row);
   - a change without issue keys on an exempt branch: still 3 (the branch's
     issue_required comes with the ACL version);
-  - a lock acquisition and a release: BEGIN with the ACL version and the
-    statement (the route decides its permission in the change's
-    transaction, docs/security.md), then the audit event with COMMIT: 2
-    each; a heartbeat: BEGIN with the ACL version and the lock row, then
-    the liveness update with COMMIT: 2.
+  - a lock acquisition and a holder's release: BEGIN, the one statement
+    that writes the lock with its audit event and outbox row (pinned to the
+    ACL version the route's permission was decided at, docs/locks.md "One
+    round trip") and COMMIT: 1 each, for a `resource_type` lock too; a
+    release of a lock another instance granted: the usual way, BEGIN with
+    the ACL version and the statement, then the audit event with COMMIT: 2;
+    a heartbeat: BEGIN with the ACL version and the lock row, then the
+    liveness update with COMMIT: 2.
 
 The server runs without the sole-writer lease (OMS_PG_SOLE_WRITER=0), as
 an instance of several does: a lone instance holding it answers the ACL
@@ -129,15 +132,27 @@ def test_commit_under_own_lock_takes_three_round_trips(ctx):
     assert r.json()["locks"][0]["id"] == lock_id, r
 
 
-def test_lock_acquire_and_release_take_two_round_trips_each(ctx):
+def test_lock_acquire_and_release_take_one_round_trip_each(ctx):
     srv = _server(ctx)
     _release(srv, _acquire(srv, "Warm"))
     c = _Counter(srv)
     ids = []
     acquires = [c.count(lambda i=i: ids.append(_acquire(srv, f"L{i}"))) for i in range(5)]
     releases = [c.count(lambda i=i: _release(srv, ids[i])) for i in range(5)]
-    assert acquires == [2] * 5, acquires
-    assert releases == [2] * 5, releases
+    assert acquires == [1] * 5, acquires
+    assert releases == [1] * 5, releases
+
+
+def test_release_of_a_lock_another_instance_granted_takes_two_round_trips(ctx):
+    srv = _server(ctx)
+    other = ctx.new_server(start=False, env={"OMS_WORKERS": "1", "OMS_PG_SOLE_WRITER": "0"})
+    other.share_database_of(srv)
+    other.start()
+    _release(srv, _acquire(srv, "Warm"))
+    ids = [_acquire(other, f"O{i}") for i in range(3)]
+    c = _Counter(srv)
+    releases = [c.count(lambda i=i: _release(srv, ids[i])) for i in range(3)]
+    assert releases == [2] * 3, releases
 
 
 def test_heartbeat_takes_two_round_trips(ctx):
@@ -154,7 +169,7 @@ def test_heartbeat_takes_two_round_trips(ctx):
     assert counts == [2] * 3, counts
 
 
-def test_kind_scope_lock_acquisition_reads_protection_in_the_insert_trip(ctx):
+def test_kind_scope_lock_acquisition_reads_protection_in_its_one_trip(ctx):
     srv = _server(ctx)
     _release(srv, _acquire(srv, "Warm"))
     c = _Counter(srv)
@@ -165,7 +180,7 @@ def test_kind_scope_lock_acquisition_reads_protection_in_the_insert_trip(ctx):
         assert r.status == 201, r
 
     counts = [c.count(lambda k=k: acquire_kind(k)) for k in ("object-types", "link-types", "interfaces")]
-    assert counts == [2] * 3, counts
+    assert counts == [1] * 3, counts
 
 
 def test_commit_without_issue_keys_on_an_exempt_branch_takes_three_round_trips(ctx):
