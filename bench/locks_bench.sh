@@ -102,7 +102,7 @@ run_backend() { # name database-url
 
 run_backend PostgreSQL "$dburl"
 # The pair's own PostgreSQL statements, as the server sends them (prepared,
-# four pipelines, two durable commits), replayed by pgbench on the database
+# two pipelines, one round trip and one durable commit each), replayed by pgbench on the database
 # the server just used: the part of the pair no HTTP work can remove.
 set -- $(pgb replay "$(cd "$(dirname "$0")" && pwd)/locks_pair_replay.sql" prepared)
 echo "PostgreSQL: the pair's own statements replayed by pgbench (bench/locks_pair_replay.sql, no server): p50 $1 us," \
