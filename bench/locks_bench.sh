@@ -88,6 +88,18 @@ run_backend() { # name database-url
   token=$(DATABASE_URL=$url JWT_SECRET=$secret "$OMS_BIN" token --sub bench --roles developer --ttl 1h)
   curl -fs -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     -d '{"name":"bench","from":"main"}' "http://127.0.0.1:$port/api/v1/branches"
+  case $url in postgres*)
+    # a lone instance runs under its sole-writer lease (docs/storage.md):
+    # measured once it holds it, as bench/http_bench.sh does
+    ops=$(DATABASE_URL=$url JWT_SECRET=$secret "$OMS_BIN" token --sub ops --roles service_account --ttl 1h)
+    lease=0
+    for _ in $(seq 100); do
+      curl -fs -H "Authorization: Bearer $ops" "http://127.0.0.1:$port/metrics" | grep -q '^oms_db_sole_writer 1' &&
+        { lease=1; break; }
+      sleep 0.1
+    done
+    echo "$name: sole-writer lease held before the run: $lease" ;;
+  esac
   one=$("$tmp/locks_client" "$port" "$token" bench "$ITER" "$WARM" 1)
   many=$("$tmp/locks_client" "$port" "$token" bench $((ITER / 8)) $((WARM / 8)) 16)
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""

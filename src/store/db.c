@@ -856,7 +856,11 @@ static int flush_later(oms_dbconn *c, const oms_db_stmt *tail, int ntail, bool m
             break;
         int st = after_failure(c);
         *state = st;
-        if (!(may_retry && begin && attempt == 0 && retry_safe(st, true)))
+        /* the whole transaction is in this pipeline: sent again on a fresh
+         * connection when the first one was found lost, but one that ends
+         * in COMMIT only when none of it reached the server */
+        bool commits = ntail > 0 && strcmp(tail[ntail - 1].sql, "COMMIT") == 0;
+        if (!(may_retry && begin && attempt == 0 && retry_safe(st, !commits)))
             break;
         oms_error rerr;
         if (reopen(c, &rerr) != OMS_OK)
@@ -1099,11 +1103,13 @@ static int commit(oms_dbconn *c, oms_error *err)
         return rc;
     }
     if (c->nlater) {
-        /* the held-back statements and COMMIT in one round trip, never
-         * sent twice; COMMIT did not run when one before it failed */
+        /* the held-back statements and COMMIT in one round trip, sent
+         * twice only when it is the whole transaction and none of it
+         * reached the server (flush_later); COMMIT did not run when one
+         * before it failed */
         int n = c->nlater, failed;
         oms_db_stmt commit = {"COMMIT", NULL, 0, NULL};
-        rc = flush_later(c, &commit, 1, false, &failed, &st, err);
+        rc = flush_later(c, &commit, 1, true, &failed, &st, err);
         if (rc == OMS_OK)
             return rc;
         if (failed < n) {
