@@ -14,6 +14,13 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Checkpoints as docs/operations.md "PostgreSQL's checkpoints" advises for a
+# server that takes writes: with the defaults (1 GB of WAL, 5 min) a steady
+# write load checkpoints every minute or less, and the full-page images
+# after each checkpoint bring the next one sooner (docs/BENCHMARKS.md
+# round 35).
+CHECKPOINTS="-c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_compression=lz4"
+
 case "${1:-}" in
 start)
   dir=$(mktemp -d /tmp/oms-pg.XXXXXX)
@@ -24,7 +31,7 @@ start)
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
     if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=600 -c shared_buffers=128MB" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=600 -c shared_buffers=128MB $CHECKPOINTS" \
         start >/dev/null 2>&1; then
       echo "OMS_PG_DIR=$dir"
       echo "OMS_PG_PORT=$port"
