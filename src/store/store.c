@@ -333,7 +333,11 @@ out:
  * seen by the free-space check, which is cheaper than a failed write). */
 static int write_probe(oms_store *s, oms_dbconn *c, int timeout_ms, oms_error *err)
 {
-    int rc = oms_db_begin(c, true, err);
+    /* On PostgreSQL the probe changes no row (a transaction id proves the
+     * server takes writes): begun as a read, it takes no write guard, so
+     * it never waits on the sole-writer lease (docs/storage.md), which
+     * waits in turn for writes that a locked row holds up. */
+    int rc = oms_db_begin(c, oms_db_backend_of(s->db) != OMS_DB_PG, err);
     if (rc)
         return rc;
     if (oms_db_backend_of(s->db) == OMS_DB_PG) {

@@ -193,12 +193,20 @@ def test_an_expired_token_on_a_read_is_refused(ctx):
     assert json.loads(evs[0]["detail"])  # the reason is recorded
 
 
+# The parked reads below wait for a freshness read from the database: the
+# path of an instance among several. A lone instance that holds its
+# sole-writer lease answers the freshness from memory and parks nothing,
+# and it takes the lease within its first second or two
+# (tests/api/test_sole_writer.py), so these servers run without it.
+SHARED = {"OMS_PG_SOLE_WRITER": "0"}
+
+
 def test_a_parked_read_is_answered_while_every_handler_waits(ctx):
     """PostgreSQL: one handler thread, held by a write waiting for the
     branch row (locked by another session): a read of a resource parks for
     its branch's freshness read, which the store's reader makes, and is
     answered at once; the write is answered once the row is released."""
-    srv = ctx.new_server(env={"OMS_WORKERS": "1"})
+    srv = ctx.new_server(env={"OMS_WORKERS": "1", **SHARED})
     _pg_only(srv)
     _branch(srv, "inl/pbusy")
     _create(srv, "inl/pbusy", "InlPBusy")
@@ -214,7 +222,7 @@ def test_parked_reads_share_one_freshness_read(ctx):
     """PostgreSQL: reads that park while the branch's freshness read is held
     up all wait for the next read, and far fewer reads than requests are
     made; each is answered with the head committed before it was sent."""
-    srv = ctx.new_server()
+    srv = ctx.new_server(env=SHARED)
     _pg_only(srv)
     _branch(srv, "inl/pshare")
     _create(srv, "inl/pshare", "InlPShare")
@@ -256,7 +264,7 @@ def test_stopping_with_a_parked_read(ctx):
     for that read, and the server stops cleanly — the HTTP library panics
     when stopped with a suspended connection."""
     srv = ctx.new_server(env={"OMS_DRAIN_TIMEOUT_MS": "500", "OMS_DB_STATEMENT_TIMEOUT_MS": "10000",
-                              "OMS_DB_LOCK_TIMEOUT_MS": "10000"})
+                              "OMS_DB_LOCK_TIMEOUT_MS": "10000", **SHARED})
     _pg_only(srv)
     _branch(srv, "inl/pstop")
     _create(srv, "inl/pstop", "InlPStop")
