@@ -278,7 +278,8 @@ def test_a_session_connected_to_the_database_takes_the_lease_away(ctx):
 
 def test_a_stopped_holder_gives_the_lease_back(ctx):
     a = _holder(ctx)
-    assert a.stop() == 0
+    code = a.stop()
+    assert code == 0, f"exit {code}\n{a.read_log()[-3000:]}"
     assert _sql(a, "SELECT count(*) FROM oms_sole_writer") == "0"
     t = time.time()
     _sql(a, "BEGIN; SELECT oms_write_guard(); COMMIT")
