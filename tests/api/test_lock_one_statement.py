@@ -64,9 +64,13 @@ def _audit(srv, action, lock_id):
 
 
 def _outbox(srv, lock_id, type_):
-    rows = srv.query(f"SELECT body FROM events WHERE body LIKE '%{lock_id}%'")
+    # one statement, one snapshot: the sequencer moves an event from the
+    # queue into `events` in one transaction (PostgreSQL), so two reads
+    # could each miss it
+    sql = f"SELECT body FROM events WHERE body LIKE '%{lock_id}%'"
     if srv.backend == "pg":
-        rows += srv.query(f"SELECT body FROM events_pending WHERE body LIKE '%{lock_id}%'")
+        sql += f" UNION ALL SELECT body FROM events_pending WHERE body LIKE '%{lock_id}%'"
+    rows = srv.query(sql)
     bodies = [json.loads(b) for (b,) in rows]
     mine = [b for b in bodies if b["type"] == type_]
     assert len(mine) == 1, bodies
