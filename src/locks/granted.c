@@ -3,26 +3,58 @@
 #include <pthread.h>
 #include <string.h>
 
-/* Direct-mapped: a lock's slot is a hash of its (random) id; a newer lock
- * in the same slot replaces the older one, which then releases the usual
- * way. 1,024 slots of under 600 bytes. */
-#define SLOTS 1024
+/* Set-associative, like a CPU cache: a lock's set is a hash of its
+ * (random) id, and a set holds WAYS locks. A lock remembered into a full
+ * set pushes out the set's oldest, which then releases the usual way. So
+ * a lock is lost only when WAYS newer ones land in its set before its
+ * release: with direct mapping one newer lock in the same slot was enough,
+ * which a burst of a few locks hit about once in a hundred. 256 sets of 4
+ * slots of under 600 bytes. */
+#define SETS 256
+#define WAYS 4
 
 typedef struct {
     char id[OMS_LOCK_ID_LEN + 1];
     char branch[101], scope[16], resource_type[65], resource_id[101], kind[33], holder[257];
     int64_t fencing_token;
+    uint64_t age; /* when remembered, from g_clock: the smallest is the oldest */
 } slot;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static slot g_slots[SLOTS];
+static slot g_slots[SETS][WAYS];
+static uint64_t g_clock;
 
-static slot *slot_of(const char *id)
+static slot *set_of(const char *id)
 {
     uint64_t h = 1469598103934665603ULL;
     for (const char *p = id; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return &g_slots[h % SLOTS];
+    return g_slots[h % SETS];
+}
+
+/* The way holding `id` in `set`, or NULL. */
+static slot *find(slot *set, const char *id)
+{
+    for (int w = 0; w < WAYS; w++)
+        if (strcmp(set[w].id, id) == 0)
+            return &set[w];
+    return NULL;
+}
+
+/* Where `id` goes in `set`: its own way, else an empty one, else the oldest. */
+static slot *victim(slot *set, const char *id)
+{
+    slot *s = find(set, id);
+    if (s)
+        return s;
+    slot *oldest = &set[0];
+    for (int w = 0; w < WAYS; w++) {
+        if (!set[w].id[0])
+            return &set[w];
+        if (set[w].age < oldest->age)
+            oldest = &set[w];
+    }
+    return oldest;
 }
 
 /* Copies `s` (NULL: "") when it fits. */
@@ -46,7 +78,8 @@ void oms_locks_granted_remember(const oms_lock *l)
         !put(s.holder, sizeof s.holder, l->holder))
         return;
     pthread_mutex_lock(&g_mu);
-    *slot_of(l->id) = s;
+    s.age = ++g_clock;
+    *victim(set_of(l->id), l->id) = s;
     pthread_mutex_unlock(&g_mu);
 }
 
@@ -59,9 +92,11 @@ bool oms_locks_granted_recall(const char *id, oms_arena *a, oms_lock *l)
         return false;
     slot s;
     pthread_mutex_lock(&g_mu);
-    s = *slot_of(id);
+    const slot *found = find(set_of(id), id);
+    if (found)
+        s = *found;
     pthread_mutex_unlock(&g_mu);
-    if (strcmp(s.id, id) != 0)
+    if (!found)
         return false;
     memset(l, 0, sizeof *l);
     l->id = oms_arena_strdup(a, s.id);
@@ -81,8 +116,8 @@ void oms_locks_granted_forget(const char *id)
     if (!id || strlen(id) != OMS_LOCK_ID_LEN)
         return;
     pthread_mutex_lock(&g_mu);
-    slot *s = slot_of(id);
-    if (strcmp(s->id, id) == 0)
+    slot *s = find(set_of(id), id);
+    if (s)
         s->id[0] = '\0';
     pthread_mutex_unlock(&g_mu);
 }

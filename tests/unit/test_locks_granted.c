@@ -1,7 +1,8 @@
 /* The locks a process granted, remembered for their release in one
  * statement (src/locks/granted.c): recalled as remembered, forgotten on
- * release, a newer lock in the same slot pushing the older out, and
+ * release, a lock in a full set pushing out the set's oldest, and
  * nothing kept that a lock's validated fields could not hold. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,8 +52,7 @@ static void recalled_as_remembered(void)
 }
 
 /* 5,000 locks in 1,024 slots: each recalled is exactly the one remembered
- * under its id (never another's fields), and the newest ones are all kept
- * unless they share a slot. */
+ * under its id (never another's fields), and the newest are kept. */
 static void a_newer_lock_pushes_out_an_older(void)
 {
     oms_arena *a = oms_arena_new(1 << 16);
@@ -73,7 +73,71 @@ static void a_newer_lock_pushes_out_an_older(void)
         CHECK_EQ_INT(got.fencing_token, i);
     }
     CHECK(recalled > 0 && recalled <= 1024);
-    CHECK(oms_locks_granted_recall(ids[4999], a, &(oms_lock){0})); /* the last one always */
+    /* the last four always (a set holds four) */
+    for (int i = 4996; i < 5000; i++)
+        CHECK(oms_locks_granted_recall(ids[i], a, &(oms_lock){0}));
+    oms_arena_free(a);
+}
+
+/* The table's placement (src/locks/granted.c): FNV-1a of the id, mod 256. */
+static unsigned set_index(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (unsigned)(h % 256);
+}
+
+/* Six ids in one set: four are all kept; a fifth pushes out the oldest
+ * only; a lock remembered again keeps its one way, and a forgotten one
+ * frees its way for the next. */
+static void a_full_set_gives_up_its_oldest(void)
+{
+    oms_arena *a = oms_arena_new(1 << 16);
+    char same[6][40];
+    int n = 0;
+    unsigned want = 0;
+    for (unsigned i = 0; n < 6; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "lck_%032x", 0xc0ffee00u + i);
+        if (n == 0)
+            want = set_index(id);
+        if (set_index(id) == want)
+            memcpy(same[n++], id, sizeof id);
+    }
+    for (int i = 0; i < 6; i++)
+        oms_locks_granted_forget(same[i]);
+    oms_lock got;
+    for (int i = 0; i < 4; i++) {
+        oms_lock l = mk(same[i]);
+        l.fencing_token = i;
+        oms_locks_granted_remember(&l);
+    }
+    /* whatever earlier cases left in this set is older: all four are kept */
+    for (int i = 0; i < 4; i++) {
+        CHECK(oms_locks_granted_recall(same[i], a, &got));
+        CHECK_EQ_INT(got.fencing_token, i);
+    }
+    /* the oldest, same[0], remembered again: newest now, still one way */
+    oms_lock again = mk(same[0]);
+    again.fencing_token = 100;
+    oms_locks_granted_remember(&again);
+    oms_lock fifth = mk(same[4]);
+    oms_locks_granted_remember(&fifth); /* pushes out same[1], now the oldest */
+    CHECK(!oms_locks_granted_recall(same[1], a, &got));
+    CHECK(oms_locks_granted_recall(same[0], a, &got));
+    CHECK_EQ_INT(got.fencing_token, 100);
+    CHECK(oms_locks_granted_recall(same[2], a, &got));
+    CHECK(oms_locks_granted_recall(same[3], a, &got));
+    CHECK(oms_locks_granted_recall(same[4], a, &got));
+    /* a forgotten lock's way goes to the next, pushing out no one */
+    oms_locks_granted_forget(same[3]);
+    oms_lock sixth = mk(same[5]);
+    oms_locks_granted_remember(&sixth);
+    CHECK(oms_locks_granted_recall(same[0], a, &got));
+    CHECK(oms_locks_granted_recall(same[2], a, &got));
+    CHECK(oms_locks_granted_recall(same[4], a, &got));
+    CHECK(oms_locks_granted_recall(same[5], a, &got));
     oms_arena_free(a);
 }
 
@@ -93,6 +157,7 @@ static void too_long_is_not_kept(void)
 int main(void)
 {
     static const t_case cases[] = {T(recalled_as_remembered), T(a_newer_lock_pushes_out_an_older),
+                                   T(a_full_set_gives_up_its_oldest),
                                    T(too_long_is_not_kept)};
     return T_RUN("locks_granted", cases);
 }
