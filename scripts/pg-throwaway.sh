@@ -18,8 +18,8 @@ free_port() {
 # server that takes writes: with the defaults (1 GB of WAL, 5 min) a steady
 # write load checkpoints every minute or less, and the full-page images
 # after each checkpoint bring the next one sooner (docs/BENCHMARKS.md
-# round 35).
-CHECKPOINTS="-c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_compression=lz4"
+# round 35). OMS_PG_CHECKPOINTS="" starts one with PostgreSQL's defaults.
+CHECKPOINTS=${OMS_PG_CHECKPOINTS-"-c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_compression=lz4"}
 
 case "${1:-}" in
 start)
