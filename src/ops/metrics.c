@@ -57,6 +57,14 @@ void oms_ops_metrics_db(oms_mtext *b)
                      "Round trips to the database (one per statement, or per pipeline of statements), by request workers and other threads.");
     oms_mtext_emit(b, "oms_db_roundtrips_total{source=\"requests\"} %llu\n", (unsigned long long)oms_db_roundtrips(false));
     oms_mtext_emit(b, "oms_db_roundtrips_total{source=\"background\"} %llu\n", (unsigned long long)oms_db_roundtrips(true));
+    oms_mtext_family(b, "oms_db_statement_cache_total", "counter",
+                     "Statements with parameters run through their connection's cache of prepared statements: "
+                     "found there (hit), prepared and kept (prepared), or prepared for one use because the "
+                     "connection's cache was full (uncached).");
+    static const char *const outcome[] = {"hit", "prepared", "uncached"};
+    for (int o = 0; o < 3; o++)
+        oms_mtext_emit(b, "oms_db_statement_cache_total{outcome=\"%s\"} %llu\n", outcome[o],
+                       (unsigned long long)oms_db_statements((oms_db_stmt_outcome)o));
     uint64_t reads, requests;
     oms_store_fresh_counts(&reads, &requests);
     oms_mtext_family(b, "oms_db_freshness_requests_total", "counter",

@@ -77,6 +77,18 @@ uint64_t oms_db_roundtrips(bool background)
     return atomic_load_explicit(&g_roundtrips[background], memory_order_relaxed);
 }
 
+static _Atomic uint64_t g_statements[3];
+
+void oms_db_count_statement(oms_db_stmt_outcome o)
+{
+    atomic_fetch_add_explicit(&g_statements[o], 1, memory_order_relaxed);
+}
+
+uint64_t oms_db_statements(oms_db_stmt_outcome o)
+{
+    return atomic_load_explicit(&g_statements[o], memory_order_relaxed);
+}
+
 static void count_trip(void) { atomic_fetch_add_explicit(&g_roundtrips[tl_background], 1, memory_order_relaxed); }
 
 static void forget_later(oms_dbconn *c)

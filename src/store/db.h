@@ -182,6 +182,15 @@ int oms_db_batch_run(oms_dbconn *c, const oms_db_stmt *s, int n, oms_error *err)
 uint64_t oms_db_roundtrips(bool background);
 void oms_db_count_as_background(void);
 
+/* Statements run through a connection's cache of prepared statements,
+ * since start: answered by the cache (hit), prepared and kept (prepared),
+ * or prepared for one use because the connection's cache was full
+ * (uncached: a cache too small for the statements the server runs).
+ * /metrics oms_db_statement_cache_total. */
+typedef enum { OMS_DB_STMT_HIT, OMS_DB_STMT_PREPARED, OMS_DB_STMT_UNCACHED } oms_db_stmt_outcome;
+void oms_db_count_statement(oms_db_stmt_outcome o);
+uint64_t oms_db_statements(oms_db_stmt_outcome o);
+
 /* Several statements without parameters (migrations). */
 int oms_db_exec_script(oms_dbconn *c, const char *sql, oms_error *err);
 

@@ -409,10 +409,14 @@ static const char *statement_name(pg_conn *pc, const char *sql, int n, int64_t u
     *io = SENT_OK;
     uint64_t h = fnv1a(sql);
     for (int i = 0; i < pc->nstmts; i++)
-        if (pc->stmts[i].hash == h && strcmp(pc->stmts[i].sql, sql) == 0)
+        if (pc->stmts[i].hash == h && strcmp(pc->stmts[i].sql, sql) == 0) {
+            oms_db_count_statement(OMS_DB_STMT_HIT);
             return pc->stmts[i].name;
-    if (pc->nstmts == STMT_CACHE)
+        }
+    if (pc->nstmts == STMT_CACHE) {
+        oms_db_count_statement(OMS_DB_STMT_UNCACHED);
         return NULL;
+    }
     prepared *ps = &pc->stmts[pc->nstmts];
     snprintf(ps->name, sizeof ps->name, "oms_%d", pc->nstmts);
     bool timed_out = false;
@@ -440,6 +444,7 @@ static const char *statement_name(pg_conn *pc, const char *sql, int n, int64_t u
     ps->sql = oms_xstrdup(sql);
     ps->hash = h;
     pc->nstmts++;
+    oms_db_count_statement(OMS_DB_STMT_PREPARED);
     return ps->name;
 }
 

@@ -303,6 +303,7 @@ static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, bool *te
         cached_stmt *e = &c->cache[(h + k) % STMT_CACHE];
         if (e->key && strcmp(e->key, sql) == 0) {
             *out = e->stmt;
+            oms_db_count_statement(OMS_DB_STMT_HIT);
             return OMS_OK;
         }
         if (!e->key) {
@@ -318,8 +319,10 @@ static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, bool *te
     if (slot) {
         slot->key = oms_xstrdup(sql);
         slot->stmt = *out;
+        oms_db_count_statement(OMS_DB_STMT_PREPARED);
     } else {
         *temp = true;
+        oms_db_count_statement(OMS_DB_STMT_UNCACHED);
     }
     return OMS_OK;
 }

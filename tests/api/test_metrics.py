@@ -33,6 +33,7 @@ REQUIRED = {
     "oms_db_pool_connections_open": "gauge",
     "oms_db_pool_connections_in_use": "gauge",
     "oms_db_roundtrips_total": "counter",
+    "oms_db_statement_cache_total": "counter",
     "oms_db_freshness_requests_total": "counter",
     "oms_db_freshness_reads_total": "counter",
     "oms_db_freshness_flights_recycled_total": "counter",
@@ -412,6 +413,24 @@ def test_metrics_db_pool(ctx):
     s = _until(srv, lambda x: x.value("oms_db_pool_connections_in_use") == 0)
     assert s.value("oms_db_pool_connections_in_use") == 0, s.value("oms_db_pool_connections_in_use")
     assert s.value("oms_db_pool_connections_open") >= 1
+
+
+def test_metrics_statement_cache(ctx):
+    """Statements run from their connection's cache of prepared statements:
+    the same write again and again is found there, and no statement the
+    server has run so far (this test runs after most of the suite on the
+    shared server) was prepared for one use because a cache was full."""
+    srv = ctx.server
+    _branch(srv, "mx/stmts")
+    _prop(srv, "Stmt0", branch="mx/stmts")
+    s0 = Scrape(srv)
+    for i in range(1, 21):
+        _prop(srv, f"Stmt{i}", branch="mx/stmts")
+    s1 = Scrape(srv)
+    hits = s1.value("oms_db_statement_cache_total", outcome="hit") - s0.value("oms_db_statement_cache_total", outcome="hit")
+    assert hits >= 20 * 3, hits  # every commit runs several statements with parameters
+    assert s1.value("oms_db_statement_cache_total", outcome="prepared") >= 1
+    assert s1.value("oms_db_statement_cache_total", outcome="uncached") == 0
 
 
 def test_metrics_sqlite_cache_truncations(ctx):
