@@ -95,8 +95,14 @@ def main():
                     failed += 1
                     print(f"FAIL {full}")
                     traceback.print_exc()
+                    # the test's own servers first: the shared one's log
+                    # rarely says why a test's own server misbehaved
+                    for s in ctx.owned:
+                        if s is not ctx._server and os.path.exists(s.log_path):
+                            print(f"---- log tail of the test's own server (port {s.port}) ----\n"
+                                  + s.read_log()[-3000:])
                     if ctx._server is not None:
-                        print("---- server log tail ----\n" + ctx._server.read_log()[-1500:])
+                        print("---- shared server log tail ----\n" + ctx._server.read_log()[-1500:])
                 # a test's own servers end with it: their database
                 # connections would otherwise pile up until the run ends
                 for rep in ctx.close(keep_shared=True):

@@ -145,4 +145,11 @@ def test_deadlock_victim_write_runs_again(ctx):
     while time.monotonic() < end and after == before:
         time.sleep(0.1)
         after = int(_scalar(srv, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"))
-    assert after == before + 1, (before, after)
+    # One deadlock, or two: when the victim's transaction ends, psql's
+    # waiting FOR UPDATE and the victim's retry race for the row (a locker
+    # that sees the aborted transaction's mark takes the row without
+    # queueing behind psql); a retry that wins it then waits for psql's
+    # advisory lock while psql waits for the row, and is the victim again.
+    # Its second retry is the write answered above, so the outcome is the
+    # same (a write runs again up to twice, src/txn/change.c).
+    assert before + 1 <= after <= before + 2, (before, after)
