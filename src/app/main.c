@@ -1,5 +1,7 @@
 /* oms: subcommand dispatch. Configuration refusals exit with status 2 and
  * one clear line on stderr. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,23 @@ static int cmd_serve(oms_config *cfg)
     oms_error err;
     oms_app app = {.cfg = cfg, .route_query = route_query};
     int code = EXIT_REFUSED;
+    /* SIGTERM, SIGINT and SIGHUP are taken by the main thread's sigwait
+     * once the server runs (src/http/server.c). They are blocked here,
+     * before any thread starts, so that every thread inherits the mask.
+     * Before, the threads started while the server was being set up (the
+     * audit writer, the checkpointer, the webhook sender, the sole-writer
+     * lease...) did not block them: a SIGTERM that arrived while the main
+     * thread was still starting the server (its listener already up) went
+     * to one of them with the default action, and the process ended at
+     * once: no drain, no server.stop event, no lease given back. Now a
+     * signal during start-up waits for the server and stops it the usual
+     * way (docs/operations.md "Shutdown and draining"). */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     if (oms_config_validate_serve(cfg, &err))
         return refuse_start("refusing to start", &err);
     oms_heap_serve();

@@ -2,7 +2,9 @@
 never echoing the secret; migrations and readiness."""
 
 import os
+import signal
 import subprocess
+import time
 
 import harness
 
@@ -127,6 +129,40 @@ def test_drain_on_sigterm(ctx):
     assert "server.start" in actions and actions[-1] == "server.stop", actions
 
 
+def _blocks_sigterm(pid):
+    """Whether the process's main thread blocks SIGTERM (/proc: SigBlk)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigBlk:"):
+                return int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)) != 0
+    return False
+
+
+def test_sigterm_during_start_up_stops_the_server_the_usual_way(ctx):
+    """A SIGTERM sent while `oms serve` is still starting (as soon as it
+    blocks the signal, before it opens the database) waits for the server,
+    which then drains and stops: exit 0, server.start then server.stop.
+    Before, threads started during set-up did not block it, and a SIGTERM
+    in the moment between the listener coming up and the main thread
+    waiting for signals ended the process on the spot (a CI run caught a
+    server with server.start and no server.stop)."""
+    for attempt in range(3):
+        srv = ctx.new_server(start=False)
+        srv.start(wait=False)
+        deadline = time.time() + 10
+        while time.time() < deadline and srv.proc.poll() is None and not _blocks_sigterm(srv.proc.pid):
+            time.sleep(0.0005)
+        assert srv.proc.poll() is None, srv.read_log()[-2000:]
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            code = srv.proc.wait(timeout=30)
+        finally:
+            srv.stop()
+        assert code == 0, (attempt, code, srv.read_log()[-2000:])
+        actions = [e["action"] for e in srv.audit_events()]
+        assert "server.start" in actions and actions[-1] == "server.stop", (attempt, actions)
+
+
 def test_postgresql_without_prepared_statements(ctx):
     """Behind a transaction-pooling proxy that cannot keep prepared
     statements, every statement goes unnamed; everything still works."""
@@ -185,7 +221,12 @@ def test_release_server_allocates_with_jemalloc(ctx):
     if "libasan" in maps:
         raise harness.Skip("a sanitizer build keeps the C library's allocator, which the sanitizer replaces")
     assert "libjemalloc" in maps, "the server does not map libjemalloc"
-    assert "; jemalloc allocator)" in srv.read_log()  # and knows it (src/util/heap.c)
+    # and knows it (src/util/heap.c): said in the "serving" line, which is
+    # written a moment after the listener answers /health
+    deadline = time.time() + 5
+    while "; jemalloc allocator)" not in srv.read_log() and time.time() < deadline:
+        time.sleep(0.02)
+    assert "; jemalloc allocator)" in srv.read_log(), srv.read_log()[-2000:]
     # and it serves on it
     r = srv.get("/api/v1/branches", headers=srv.auth("dev", ("developer",)))
     assert r.status == 200, r
