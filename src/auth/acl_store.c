@@ -1,11 +1,14 @@
 /* The process's shared ACL set and its refresh (see acl_store.h).
  *
- * Sharing: the newest set is published in g_cur under g_mu, holding one
- * reference. Each worker thread also keeps a reference to the set it last
- * used (tl_set), so the common case, "my set is as new as the database",
- * touches no shared cache line at all: no lock, no atomic. A thread takes
- * g_mu only when the database is ahead of its set; the first such thread
- * reloads, the others pick the published set up. Old sets are freed when
+ * Sharing: the newest set is published in g_cur under g_pub_mu, holding
+ * one reference. Each worker thread also keeps a reference to the set it
+ * last used (tl_set), so the common case, "my set is as new as the
+ * database", touches no shared cache line at all: no lock, no atomic. A
+ * thread looks at g_cur only when the database is ahead of its set (or a
+ * newer set may be published); when g_cur is behind too, the first thread
+ * to take g_load_mu reloads from the database, the others pick the
+ * published set up. g_pub_mu is never held across a database read, so
+ * taking it never waits for a load. Old sets are freed when
  * the last thread holding them moves on (or exits: a thread-key destructor
  * drops its reference). */
 #include "auth/acl_store.h"
@@ -20,8 +23,9 @@
 #include "store/freshness.h"
 #include "store/store.h"
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static oms_acl *g_cur; /* guarded by g_mu; owns one reference */
+static pthread_mutex_t g_load_mu = PTHREAD_MUTEX_INITIALIZER; /* one load from the database at a time */
+static pthread_mutex_t g_pub_mu = PTHREAD_MUTEX_INITIALIZER;  /* guards g_cur only */
+static oms_acl *g_cur; /* guarded by g_pub_mu; owns one reference */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key; /* the thread's reference, released when it exits */
 static _Thread_local oms_acl *tl_set;
@@ -82,6 +86,26 @@ cleanup:
     return rc;
 }
 
+/* A reference to the published set when it is of `owner` and at least
+ * `version`; NULL otherwise. */
+static oms_acl *published_at_least(const void *owner, int64_t version)
+{
+    pthread_mutex_lock(&g_pub_mu);
+    oms_acl *cur = g_cur && oms_acl_owner(g_cur) == owner && oms_acl_version(g_cur) >= version ? oms_acl_ref(g_cur)
+                                                                                             : NULL;
+    pthread_mutex_unlock(&g_pub_mu);
+    return cur;
+}
+
+/* `set` (a reference the caller gives up) becomes the thread's. */
+static void keep_for_thread(oms_acl *set)
+{
+    pthread_once(&g_once, make_key);
+    oms_acl_unref(tl_set);
+    tl_set = set;
+    pthread_setspecific(g_key, set);
+}
+
 /* The calling thread's set, at least as new as `version`; borrowed until
  * the thread's next call. */
 static int thread_set(oms_dbconn *c, const void *owner, int64_t version, const oms_acl **out, oms_error *err)
@@ -91,23 +115,25 @@ static int thread_set(oms_dbconn *c, const void *owner, int64_t version, const o
         *out = mine;
         return OMS_OK;
     }
-    pthread_once(&g_once, make_key);
-    pthread_mutex_lock(&g_mu);
-    if (!g_cur || oms_acl_owner(g_cur) != owner || oms_acl_version(g_cur) < version) {
-        oms_acl *fresh = NULL;
-        int rc = oms_acl_db_load(c, owner, &fresh, err);
-        if (rc) {
-            pthread_mutex_unlock(&g_mu);
-            return rc;
+    oms_acl *cur = published_at_least(owner, version);
+    if (!cur) {
+        pthread_mutex_lock(&g_load_mu);
+        if (!(cur = published_at_least(owner, version))) { /* no other thread loaded it meanwhile */
+            oms_acl *fresh = NULL;
+            int rc = oms_acl_db_load(c, owner, &fresh, err);
+            if (rc) {
+                pthread_mutex_unlock(&g_load_mu);
+                return rc;
+            }
+            pthread_mutex_lock(&g_pub_mu);
+            oms_acl_unref(g_cur);
+            g_cur = fresh;
+            cur = oms_acl_ref(fresh);
+            pthread_mutex_unlock(&g_pub_mu);
         }
-        oms_acl_unref(g_cur);
-        g_cur = fresh;
+        pthread_mutex_unlock(&g_load_mu);
     }
-    oms_acl *cur = oms_acl_ref(g_cur);
-    pthread_mutex_unlock(&g_mu);
-    oms_acl_unref(mine);
-    tl_set = cur;
-    pthread_setspecific(g_key, cur);
+    keep_for_thread(cur);
     *out = cur;
     return OMS_OK;
 }
@@ -301,9 +327,26 @@ int oms_acl_settle(oms_dbconn *c, oms_ctx *ctx, oms_dbres **rows, oms_error *err
     return OMS_OK;
 }
 
+/* The published set in place of the thread's when it is of `db` and at
+ * least `version` (never waiting for a load); NULL when it is not (the
+ * thread's set stays). */
+static const oms_acl *adopt_shared(const oms_db *db, int64_t version)
+{
+    oms_acl *cur = published_at_least(db, version);
+    if (cur)
+        keep_for_thread(cur);
+    return cur;
+}
+
 bool oms_acl_pinned_version(oms_ctx *ctx, int64_t *version)
 {
-    const oms_acl *mine = tl_set;
+    /* A newer set another thread loaded: a statement pinned to this
+     * thread's older one would be refused by the version it checks, and
+     * the change would take the usual way for nothing. */
+    const oms_acl *mine = tl_set, *shared = adopt_shared(
+        ctx->store->db, mine && oms_acl_owner(mine) == ctx->store->db ? oms_acl_version(mine) + 1 : 0);
+    if (shared)
+        mine = shared;
     if (!mine || oms_acl_owner(mine) != ctx->store->db)
         return false;
     for (size_t i = 0; i < ctx->acl_deferred.n; i++) {
@@ -320,25 +363,15 @@ bool oms_acl_pinned_version(oms_ctx *ctx, int64_t *version)
 void oms_acl_settled_pinned(oms_ctx *ctx) { ctx->acl_deferred.settled = true; }
 
 /* The decision at a version read after the request arrived, without
- * waiting: false when this thread's set is behind and another thread is
- * loading the new one, or none is loaded yet. */
+ * waiting for a load: false when neither this thread's set nor the
+ * published one is at that version yet (a handler loads it). */
 static bool decide_at(oms_ctx *ctx, oms_db *db, oms_perm perm, const char *branch, int64_t version,
                       oms_acl_verdict *out)
 {
-    oms_acl *mine = tl_set;
-    if (!(mine && oms_acl_owner(mine) == db && oms_acl_version(mine) >= version)) {
-        pthread_once(&g_once, make_key);
-        if (pthread_mutex_trylock(&g_mu) != 0)
-            return false; /* a thread is loading a new set: never wait for it here */
-        oms_acl *cur = g_cur && oms_acl_owner(g_cur) == db && oms_acl_version(g_cur) >= version ? oms_acl_ref(g_cur)
-                                                                                               : NULL;
-        pthread_mutex_unlock(&g_mu);
-        if (!cur)
-            return false; /* behind: a handler loads the new set */
-        oms_acl_unref(mine);
-        tl_set = mine = cur;
-        pthread_setspecific(g_key, cur);
-    }
+    const oms_acl *mine = tl_set;
+    if (!(mine && oms_acl_owner(mine) == db && oms_acl_version(mine) >= version) &&
+        !(mine = adopt_shared(db, version)))
+        return false; /* behind: a handler loads the new set */
     *out = oms_acl_decide(mine, ctx->principal ? ctx->principal : &k_nobody, perm, branch);
     if (out->denied_by)
         out->denied_by = oms_arena_strdup(ctx->arena, out->denied_by);

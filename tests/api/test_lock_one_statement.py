@@ -132,6 +132,47 @@ def test_acquire_and_release_record_the_token_the_response_gives(ctx):
         assert after.get("made", 0) - before.get("made", 0) == 4, (before, after)
 
 
+def test_a_policy_set_another_thread_loaded_serves_every_thread(ctx):
+    """After a policy write, the first change that reads the new ACL
+    version loads the new set; a handler thread still holding the old one
+    pins its statement to the shared new set, instead of a version the
+    statement would refuse (the change would then take the usual way)."""
+    if ctx.backend != "pg":
+        raise Skip("one-statement lock changes are PostgreSQL's")
+    srv = ctx.new_server(env={"OMS_WORKERS": "8"})
+    _branch(srv, "os/v")
+    # every handler thread reads the current set
+    pool = [threading.Thread(target=lambda i=i: _acquire(srv, "os/v", sub=f"w{i}", resource_id=f"W{i}"))
+            for i in range(32)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    r = srv.request("POST", "/api/v1/acl/policies", headers=_h(srv, "root", ADMIN),
+                    json_body={"subject": "user:nobody", "effect": "deny", "permissions": ["lock:write"],
+                               "branches": ["os/v"]})
+    assert r.status == 201, r
+    _branch(srv, "os/v2")  # a change that reads the new version
+    before = _made(srv)
+    statuses = []
+
+    def pairs(c):
+        for i in range(4):
+            r = _acquire(srv, "os/v", resource_id=f"P{c}x{i}")
+            d = srv.request("DELETE", f"/api/v1/locks/{r.json()['id']}", headers=_h(srv)) if r.status == 201 else r
+            statuses.append((r.status, d.status))
+
+    clients = [threading.Thread(target=pairs, args=(c,)) for c in range(4)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    assert statuses == [(201, 200)] * 16, statuses
+    after = _made(srv)
+    assert after.get("made", 0) - before.get("made", 0) == 32, (before, after)
+    assert after.get("usual_way", 0) == before.get("usual_way", 0), (before, after)
+
+
 def test_refusals_are_the_usual_ones_and_keep_nothing(ctx):
     srv = ctx.server
     _branch(srv, "os/r")
