@@ -325,7 +325,7 @@ def main():
     cfg = sw.Config(seed_types=int(os.environ.get("SOAK_SEED_TYPES", "1000")), verify_max=500)
     env = {"OMS_LOG_LEVEL": "warn"}
     # cache sizes, for A/B runs of one setting (docs/BENCHMARKS.md)
-    for name in ("OMS_SNAPSHOT_CACHE_MB", "OMS_SQLITE_WRITER_CACHE_MB"):
+    for name in ("OMS_SNAPSHOT_CACHE_MB", "OMS_SQLITE_WRITER_CACHE_MB", "OMS_SQLITE_MMAP_MB"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     srv = harness.Server(backend, env=env)

@@ -21,6 +21,13 @@ free_port() {
 # round 35). OMS_PG_CHECKPOINTS="" starts one with PostgreSQL's defaults.
 CHECKPOINTS=${OMS_PG_CHECKPOINTS-"-c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_compression=lz4"}
 
+# Shared buffers large enough for the soak's working set (docs/operations.md
+# "PostgreSQL's memory"): 128 MB, PostgreSQL's default, left the hot
+# indexes to the kernel's page cache, which a host's proactive reclaim of
+# unmapped file pages empties (docs/BENCHMARKS.md round 37). Shared buffers
+# are mapped memory, taken only as pages are used.
+SHARED_BUFFERS=${OMS_PG_SHARED_BUFFERS:-2GB}
+
 case "${1:-}" in
 start)
   dir=$(mktemp -d /tmp/oms-pg.XXXXXX)
@@ -31,7 +38,7 @@ start)
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
     if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=600 -c shared_buffers=128MB $CHECKPOINTS" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=600 -c shared_buffers=$SHARED_BUFFERS $CHECKPOINTS" \
         start >/dev/null 2>&1; then
       echo "OMS_PG_DIR=$dir"
       echo "OMS_PG_PORT=$port"

@@ -94,6 +94,7 @@ static int open_store(oms_store **out, const oms_config *cfg, oms_error *err)
         .busy_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_BUSY_TIMEOUT_MS"),
         .writer_cache_mb = (int)oms_config_int(cfg, "OMS_SQLITE_WRITER_CACHE_MB"),
         .checkpoint_pages = (int)oms_config_int(cfg, "OMS_SQLITE_CHECKPOINT_PAGES"),
+        .mmap_mb = (int)oms_config_int(cfg, "OMS_SQLITE_MMAP_MB"),
         .statement_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_STATEMENT_TIMEOUT_MS"),
         .lock_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_LOCK_TIMEOUT_MS"),
         .idle_tx_timeout_ms = (int)oms_config_int(cfg, "OMS_DB_IDLE_TX_TIMEOUT_MS"),

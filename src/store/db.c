@@ -146,7 +146,7 @@ struct oms_db {
 
 oms_db_opts oms_db_opts_default(void)
 {
-    return (oms_db_opts){.busy_timeout_ms = 5000, .writer_cache_mb = 16, .checkpoint_pages = 4000,
+    return (oms_db_opts){.busy_timeout_ms = 5000, .writer_cache_mb = 16, .checkpoint_pages = 4000, .mmap_mb = 0,
                          .connect_timeout_s = 10, .keepalives_idle_s = 30, .keepalives_interval_s = 10,
                          .keepalives_count = 3, .session_settings = true};
 }

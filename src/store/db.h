@@ -66,6 +66,7 @@ typedef struct {
     int busy_timeout_ms;       /* SQLite: wait for the write lock */
     int writer_cache_mb;       /* SQLite: page cache of the handle write transactions run on (0: SQLite's) */
     int checkpoint_pages;      /* SQLite: the commit past this many pages of log checkpoints it (0: SQLite's 1,000) */
+    int mmap_mb;               /* SQLite: MiB of the database file read through a memory map (0: read calls) */
     int statement_timeout_ms;  /* PostgreSQL statement_timeout, and OMS's own wait for an answer (+1 s) */
     int lock_timeout_ms;       /* PostgreSQL lock_timeout (row, table and advisory locks) */
     int idle_tx_timeout_ms;    /* PostgreSQL idle_in_transaction_session_timeout */
