@@ -185,9 +185,8 @@ static int sqlite_connect(void **out, const char *dsn, const oms_db_opts *opts, 
     if (opts->mmap_mb > 0) {
         /* docs/storage.md "Reading the file through a memory map"; SQLite
          * caps the size at its build's limit (2 GiB less 64 KiB here) */
-        char q[64];
-        snprintf(q, sizeof q, "PRAGMA mmap_size=%lld", (long long)opts->mmap_mb << 20);
-        sqlite3_exec(db, q, NULL, NULL, NULL);
+        sqlite3_int64 bytes = (sqlite3_int64)opts->mmap_mb << 20;
+        sqlite3_file_control(db, "main", SQLITE_FCNTL_MMAP_SIZE, &bytes);
     }
     /* docs/storage.md "The WAL (SQLite)": a hot page (an index's upper
      * levels, a table's tail) written by many commits between checkpoints
