@@ -8,7 +8,9 @@
  * newer set may be published); when g_cur is behind too, the first thread
  * to take g_load_mu reloads from the database, the others pick the
  * published set up. g_pub_mu is never held across a database read, so
- * taking it never waits for a load. Old sets are freed when
+ * taking it never waits for a load, and it is taken only when
+ * g_pub_version (read-mostly: written when a set is published) says a
+ * newer set is there. Old sets are freed when
  * the last thread holding them moves on (or exits: a thread-key destructor
  * drops its reference). */
 #include "auth/acl_store.h"
@@ -26,6 +28,11 @@
 static pthread_mutex_t g_load_mu = PTHREAD_MUTEX_INITIALIZER; /* one load from the database at a time */
 static pthread_mutex_t g_pub_mu = PTHREAD_MUTEX_INITIALIZER;  /* guards g_cur only */
 static oms_acl *g_cur; /* guarded by g_pub_mu; owns one reference */
+/* g_cur's version, written with it under g_pub_mu and read without: a
+ * thread asking whether a newer set is published (every one-statement lock
+ * change does) reads a line written only when a set is published, and
+ * takes g_pub_mu only when the answer is yes. */
+static _Atomic int64_t g_pub_version = INT64_MIN;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key; /* the thread's reference, released when it exits */
 static _Thread_local oms_acl *tl_set;
@@ -90,6 +97,8 @@ cleanup:
  * `version`; NULL otherwise. */
 static oms_acl *published_at_least(const void *owner, int64_t version)
 {
+    if (atomic_load_explicit(&g_pub_version, memory_order_relaxed) < version)
+        return NULL;
     pthread_mutex_lock(&g_pub_mu);
     oms_acl *cur = g_cur && oms_acl_owner(g_cur) == owner && oms_acl_version(g_cur) >= version ? oms_acl_ref(g_cur)
                                                                                              : NULL;
@@ -128,6 +137,7 @@ static int thread_set(oms_dbconn *c, const void *owner, int64_t version, const o
             pthread_mutex_lock(&g_pub_mu);
             oms_acl_unref(g_cur);
             g_cur = fresh;
+            atomic_store_explicit(&g_pub_version, oms_acl_version(fresh), memory_order_relaxed);
             cur = oms_acl_ref(fresh);
             pthread_mutex_unlock(&g_pub_mu);
         }

@@ -988,8 +988,10 @@ static void *watchdog(void *p)
 
 int oms_server_run(oms_app *app, oms_error *err)
 {
-    /* Signals are taken synchronously by this thread; workers, started
-     * after the mask is set, never see them. */
+    /* Signals are taken synchronously by this thread. `oms serve` blocks
+     * them before any thread starts (src/app/main.c), so no thread takes
+     * one; the mask is set again here because sigwait needs it, whoever
+     * calls this. */
     static watchdog_arg w;
     sigemptyset(&w.set);
     sigaddset(&w.set, SIGTERM);
