@@ -14,6 +14,7 @@
 #include "audit/audit.h"
 #include "infra/log.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 #include "util/time.h"
 
 /* ---- the window counters ---- */
@@ -78,11 +79,7 @@ uint64_t oms_mon_table_evictions(const oms_mon_table *t) { return t ? atomic_loa
 /* FNV-1a over the seed and the key, then a final mix. */
 static uint64_t key_hash(uint64_t seed, const char *k, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 0x100000001b3ull;
-    }
+    uint64_t h = oms_fnv1a_bytes_from(OMS_FNV1A_BASIS ^ seed, k, n);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;

@@ -15,6 +15,7 @@
 
 #include "auth/acl_internal.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 
 typedef struct {
     char id[OMS_ACL_ID_LEN + 1];
@@ -52,14 +53,7 @@ oms_acl *oms_acl_new(int64_t version, const void *owner)
     return a;
 }
 
-/* FNV-1a. */
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t name_hash(const char *s) { return oms_fnv1a_str(s); }
 
 static void policy_free(policy *p)
 {

@@ -8,6 +8,7 @@
 
 #include "auth/swap.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 
 /* Direct-mapped: a token's slot is its hash's; a collision replaces the
  * older entry (the cost is one full verification). A handler thread serves
@@ -76,13 +77,7 @@ static memo *this_thread(void)
     return tl_memo;
 }
 
-static uint64_t hash_of(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
+static uint64_t hash_of(const char *s, size_t n) { return oms_fnv1a_bytes_from(OMS_FNV1A_BASIS, s, n); }
 
 static char **copy_strings(const char *const *v, size_t n)
 {

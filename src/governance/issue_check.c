@@ -13,6 +13,7 @@
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/glob.h"
+#include "util/hash.h"
 #include "util/time.h"
 
 static struct {
@@ -37,10 +38,7 @@ static pthread_mutex_t g_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t slot_of(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (size_t)(h % CACHE_SLOTS);
+    return (size_t)(oms_fnv1a_str(key) % CACHE_SLOTS);
 }
 
 static int cache_lookup(const char *key, bool *exists)

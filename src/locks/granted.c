@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 /* Set-associative, like a CPU cache: a lock's set is a hash of its
  * (random) id, and a set holds WAYS locks. A lock remembered into a full
  * set pushes out the set's oldest, which then releases the usual way. So
@@ -26,10 +28,7 @@ static uint64_t g_clock;
 
 static slot *set_of(const char *id)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return g_slots[h % SETS];
+    return g_slots[oms_fnv1a_str(id) % SETS];
 }
 
 /* The way holding `id` in `set`, or NULL. */

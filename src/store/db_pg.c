@@ -30,6 +30,7 @@
 #include "infra/log.h"
 #include "store/db_driver.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 #include "util/time.h"
 
 #define STMT_CACHE 256
@@ -63,13 +64,6 @@ typedef struct {
     int nahead;
 } pg_conn;
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 static void forget_statements(pg_conn *pc)
 {
@@ -407,7 +401,7 @@ static const char *statement_name(pg_conn *pc, const char *sql, int n, int64_t u
                                   io_outcome *io)
 {
     *io = SENT_OK;
-    uint64_t h = fnv1a(sql);
+    uint64_t h = oms_fnv1a_str(sql);
     for (int i = 0; i < pc->nstmts; i++)
         if (pc->stmts[i].hash == h && strcmp(pc->stmts[i].sql, sql) == 0) {
             oms_db_count_statement(OMS_DB_STMT_HIT);
@@ -733,7 +727,7 @@ static int pg_pipeline_send(void *p, bool begin, const oms_db_stmt *s, int n, om
             return OMS_DB_NOT_AHEAD;
         if (is_plain(s[i].sql, s[i].nparams) || !oms_db_pg_prepared)
             continue;
-        uint64_t h = fnv1a(s[i].sql);
+        uint64_t h = oms_fnv1a_str(s[i].sql);
         for (int k = 0; k < pc->nstmts && !names[i]; k++)
             if (pc->stmts[k].hash == h && strcmp(pc->stmts[k].sql, s[i].sql) == 0)
                 names[i] = pc->stmts[k].name;

@@ -16,6 +16,7 @@
 #include "store/sqlite_pcache.h"
 #include "store/sqlite_walbuf.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 
 #define STMT_CACHE 128
 
@@ -290,20 +291,13 @@ static char *convert_placeholders(const char *sql)
     return out;
 }
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 /* Cached by the statement's text. *temp is set when the cache is full and
  * the statement must be finalized after use. */
 static int prepare(sqlite_conn *c, const char *sql, sqlite3_stmt **out, bool *temp, oms_error *err)
 {
     *temp = false;
-    size_t h = (size_t)(fnv1a(sql) % STMT_CACHE);
+    size_t h = (size_t)(oms_fnv1a_str(sql) % STMT_CACHE);
     cached_stmt *slot = NULL;
     for (size_t k = 0; k < STMT_CACHE; k++) {
         cached_stmt *e = &c->cache[(h + k) % STMT_CACHE];

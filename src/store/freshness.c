@@ -10,6 +10,7 @@
 #include "store/acl_sql.h"
 #include "util/alloc.h"
 #include "util/flight.h"
+#include "util/hash.h"
 #include "util/thread.h"
 
 /* One flight per (database, branch) the process serves, up to
@@ -74,10 +75,7 @@ static void init_slots(void)
 
 static uint64_t hash(const char *s, const void *db)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)db;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return oms_fnv1a_str_from(OMS_FNV1A_BASIS ^ (uint64_t)(uintptr_t)db, s);
 }
 
 /* The memo answers nothing until the next read under the lease: epoch 0

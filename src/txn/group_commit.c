@@ -30,6 +30,7 @@
 #include "infra/metrics.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 
 #define SLOTS 256
 #define MAX_GROUPS 4096 /* past this many branches, writers run alone */
@@ -67,10 +68,7 @@ void oms_group_commit_enable(bool on) { atomic_store(&g_enabled, on); }
 
 static unsigned slot_of(const oms_db *db, const char *branch)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)db;
-    for (const char *p = branch; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (unsigned)(h % SLOTS);
+    return (unsigned)(oms_fnv1a_str_from(OMS_FNV1A_BASIS ^ (uint64_t)(uintptr_t)db, branch) % SLOTS);
 }
 
 /* The branch's group, made on first use and kept (a process writes few

@@ -5,15 +5,12 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/hash.h"
 
 static size_t slot_of(const oms_pair_memo *m, uint64_t tag, const char *a, const char *b)
 {
-    uint64_t h = 1469598103934665603ULL ^ tag;
-    for (const char *p = a; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ '|') * 1099511628211ULL;
-    for (const char *p = b; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t h = oms_fnv1a_str_from(OMS_FNV1A_BASIS ^ tag, a);
+    h = oms_fnv1a_str_from(oms_fnv1a_bytes_from(h, "|", 1), b);
     return (size_t)(h % m->nslots);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/hash.h"
 #include "util/time.h"
 
 #define SHARDS 16
@@ -41,13 +42,7 @@ static void init_shards(void)
         pthread_mutex_init(&g_shards[i].mu, NULL);
 }
 
-static uint64_t hash_of(const char *id)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
-}
+static uint64_t hash_of(const char *id) { return oms_fnv1a_str(id); }
 
 static shard *shard_of(uint64_t h) { return &g_shards[h % SHARDS]; }
 static int bucket_of(uint64_t h) { return (int)((h / SHARDS) % BUCKETS); }

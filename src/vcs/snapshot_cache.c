@@ -25,6 +25,7 @@
 
 #include "infra/metrics.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 #include "vcs/snapshot.h"
 #include "vcs/snapshot_cache.h"
 
@@ -57,10 +58,7 @@ void oms_snapshot_cache_set_limit_mb(size_t mb)
 
 static size_t hash_of(const char *commit)
 {
-    size_t h = 1469598103934665603ULL;
-    for (const char *p = commit; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h % HASH_SLOTS;
+    return (size_t)(oms_fnv1a_str(commit) % HASH_SLOTS);
 }
 
 /* ---- byte accounting (under the mutex) ---- */

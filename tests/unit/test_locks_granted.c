@@ -8,6 +8,7 @@
 
 #include "locks/granted.h"
 #include "t.h"
+#include "util/hash.h"
 
 static oms_lock mk(const char *id)
 {
@@ -80,13 +81,7 @@ static void a_newer_lock_pushes_out_an_older(void)
 }
 
 /* The table's placement (src/locks/granted.c): FNV-1a of the id, mod 256. */
-static unsigned set_index(const char *id)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (unsigned)(h % 256);
-}
+static unsigned set_index(const char *id) { return (unsigned)(oms_fnv1a_str(id) % 256); }
 
 /* Six ids in one set: four are all kept; a fifth pushes out the oldest
  * only; a lock remembered again keeps its one way, and a forgotten one

@@ -18,6 +18,7 @@
 #include "store/sqlite_pcache.h"
 #include "t.h"
 #include "t_sqlite.h"
+#include "util/hash.h"
 
 #define MAX_ROWS 40000
 
@@ -55,12 +56,7 @@ static void value_of(uint32_t seed, unsigned char out[200])
 
 static uint64_t row_hash(const char *key, const unsigned char *v, int n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    for (int i = 0; i < n; i++)
-        h = (h ^ v[i]) * 1099511628211ULL;
-    return h;
+    return oms_fnv1a_bytes_from(oms_fnv1a_str(key), v, (size_t)n);
 }
 
 static sqlite3 *open_db(void)
