@@ -117,11 +117,15 @@ int oms_store_audit_unchained_page(oms_dbconn *c, int64_t limit, oms_dbres **out
 {
     /* Only committed events are visible; an event that commits after this
      * read is chained by a later round. The join leaves out a queue row
-     * whose event is gone (evidence for verify, see docs/audit.md); NOT
-     * EXISTS a stale one whose event is chained. */
+     * whose event is gone (evidence for verify, see docs/audit.md); the
+     * chain lookup a stale one whose event is chained. That lookup is a
+     * scalar subquery, one probe of the chain's event_seq index per queue
+     * row: written as NOT EXISTS, PostgreSQL planned it as an anti join
+     * and, with statistics that put the queue at thousands of rows, hashed
+     * the whole chain (every event ever chained) on every round. */
     static const oms_sql q = OMS_SQL_BOTH("SELECT " OMS_AUDIT_EVENT_COLS " FROM audit_unchained q"
                                           " JOIN audit_events e ON e.seq = q.seq"
-                                          " WHERE NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = q.seq)"
+                                          " WHERE (SELECT x.pos FROM audit_chain x WHERE x.event_seq = q.seq) IS NULL"
                                           " ORDER BY q.seq LIMIT $1");
     oms_dbparam p[] = {DBP_INT(limit)};
     return oms_db_run(c, &q, p, 1, out, err);
@@ -129,8 +133,9 @@ int oms_store_audit_unchained_page(oms_dbconn *c, int64_t limit, oms_dbres **out
 
 int oms_store_audit_unchained_prune(oms_dbconn *c, oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM audit_unchained WHERE EXISTS (SELECT 1 FROM audit_chain x"
-                                          " WHERE x.event_seq = audit_unchained.seq)");
+    /* a probe per queue row, as in the page above */
+    static const oms_sql q = OMS_SQL_BOTH("DELETE FROM audit_unchained WHERE (SELECT x.pos FROM audit_chain x"
+                                          " WHERE x.event_seq = audit_unchained.seq) IS NOT NULL");
     return oms_db_run(c, &q, NULL, 0, NULL, err);
 }
 
@@ -167,10 +172,13 @@ int oms_store_audit_seal_state(oms_dbconn *c, bool *queued, int64_t *chain_end, 
                                int64_t *sealed, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH(
-        /* nested, so that the (short) queue drives the search: as a join,
-         * SQLite walked every audit event, 4 times a second */
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_unchained q WHERE EXISTS"
-        " (SELECT 1 FROM audit_events e WHERE e.seq = q.seq))"
+        /* the (short) queue drives the search, a probe of the events'
+         * key per queue row: as a join, SQLite walked every audit event 4
+         * times a second; as nested EXISTS, PostgreSQL made it a semi join
+         * and, with statistics that put the queue above the events, read
+         * the events from the oldest until one was queued (the newest) */
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM audit_unchained q WHERE"
+        " (SELECT e.seq FROM audit_events e WHERE e.seq = q.seq) IS NOT NULL)"
         " THEN 1 ELSE 0 END, (SELECT COALESCE(MAX(pos), 0) FROM audit_chain),"
         " (SELECT legacy_upto FROM audit_chain_head WHERE id = 1),"
         " (SELECT COALESCE(MAX(upto_seq), 0) FROM audit_checkpoints)");
