@@ -3,9 +3,11 @@
 
 /* FNV-1a, 64 bits: the hash of the process's in-memory tables (statement
  * caches, memos, lock and freshness slots). Never stored: a table keyed by
- * it may change its hash with any build. Keys that are ours or bounded
- * (names, ids, SQL text), so no attacker picks collisions; a table that
- * holds keys a client chooses mixes in a per-process seed (src/audit/monitor.c).
+ * it may change its hash with any build. Unseeded, so anyone can find
+ * colliding keys: a table keyed by what a client sends is a direct-mapped
+ * memo (a collision costs a miss) or bounded in entries, and one whose
+ * chains a client could lengthen mixes in a per-process seed
+ * (src/audit/monitor.c).
  *
  * Inline: the statement caches hash every statement's text on every call. */
 #include <stddef.h>
