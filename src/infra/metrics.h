@@ -59,6 +59,8 @@ void oms_metrics_diff_cache_bytes(size_t bytes);
 void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks);
 /* A group transaction whose statements sent ahead failed, run again. */
 void oms_metrics_group_commit_rerun(void);
+/* A group transaction passed its branch's queue on before its COMMIT. */
+void oms_metrics_group_commit_handoff(void);
 /* A change offered in one statement (txn/change.c): `made` when the
  * statement made it, else it ran the usual way. */
 void oms_metrics_one_shot(bool made);

@@ -139,10 +139,50 @@ static void reset_member(member *m)
     m->written = false;
 }
 
+/* The queue passes to its first waiter, who leads the next batch; the
+ * group stays busy. Without a waiter the group is free. */
+static void promote_next(group *g)
+{
+    if (!g->head) {
+        g->tail = NULL;
+        g->busy = false;
+        return;
+    }
+    member *next = g->head;
+    g->head = next->next;
+    if (!g->head)
+        g->tail = NULL;
+    next->next = NULL;
+    next->lead = true;
+}
+
+/* Before its COMMIT, a batch hands the queue on (PostgreSQL): the next
+ * leader's first statement takes the branch row's lock, which it gets the
+ * moment this COMMIT ends, inside the database, instead of after this
+ * thread has heard of the COMMIT, woken the next leader and that one has
+ * sent its first round trip. It finds this batch's last state in the
+ * snapshot cache, published before COMMIT for the next writer. Whether the
+ * batch committed changes nothing for the next one: it reads the head
+ * under the row lock as always. */
+typedef struct {
+    group *g;    /* NULL: no hand-off (SQLite: one writer at a time) */
+    bool done;
+} handoff;
+
+static void hand_off(handoff *h)
+{
+    pthread_mutex_lock(&h->g->mu);
+    promote_next(h->g);
+    h->done = true;
+    oms_metrics_group_commit_handoff();
+    pthread_cond_broadcast(&h->g->cv);
+    pthread_mutex_unlock(&h->g->mu);
+}
+
 /* One attempt at the batch in one transaction; *tx is its outcome, the
  * member whose timeout ended it goes to *late. */
 static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn body, bool ahead, member **late,
-                        int *tx, oms_error *tx_err)
+                        int *tx, oms_error *tx_err, handoff *h)
 {
     /* What the last written member left for the next one of the same step
      * (oms_change_out.carry): only ever from the member right before, so a
@@ -170,6 +210,8 @@ static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn 
         if (timed_out(m->rc))
             *late = m;
     }
+    if (*tx == OMS_OK && h && h->g && !h->done && !*late)
+        hand_off(h);
     if (*tx == OMS_OK)
         *tx = oms_db_commit(c, tx_err);
     else
@@ -182,20 +224,20 @@ static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn 
  * runs once more the ordinary way, each release awaited, where that failure
  * is its member's alone. A lost connection or a timeout is the whole
  * batch's answer, as before. */
-static member *run_batch(member **batch, int n, oms_group_body_fn body)
+static member *run_batch(member **batch, int n, oms_group_body_fn body, handoff *h)
 {
     oms_dbconn *c = NULL;
     oms_error tx_err = {0};
     member *late = NULL;
     int tx = oms_db_conn(batch[0]->ctx->store->db, &c, &tx_err);
     if (tx == OMS_OK) {
-        run_attempt(c, batch, n, body, true, &late, &tx, &tx_err);
+        run_attempt(c, batch, n, body, true, &late, &tx, &tx_err, h);
         int doomed = oms_db_ahead_failure(c);
         if (doomed != OMS_OK && doomed != OMS_EDB && doomed != OMS_ETIMEOUT && !late) {
             oms_metrics_group_commit_rerun();
             for (int i = 0; i < n; i++)
                 reset_member(batch[i]);
-            run_attempt(c, batch, n, body, false, &late, &tx, &tx_err);
+            run_attempt(c, batch, n, body, false, &late, &tx, &tx_err, h);
         }
     }
     unsigned carried = 0, locks = 0;
@@ -262,40 +304,34 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
     pthread_mutex_unlock(&g->mu);
 
     member *late = NULL;
+    handoff h = {.g = single ? NULL : g};
     if (n == 1) {
         me.rc = solo(ctx, spec, out, err); /* alone: the usual transaction, no savepoint */
         late = timed_out(me.rc) ? &me : NULL;
     } else {
-        late = run_batch(batch, n, body);
+        late = run_batch(batch, n, body, &h);
     }
 
-    /* answer the batch, hand the queue to its first waiter */
+    /* answer the batch; hand the queue to its first waiter unless the
+     * batch did before its COMMIT */
     pthread_mutex_lock(&g->mu);
     for (int i = 1; i < n; i++)
         batch[i]->done = true;
     /* The database kept this batch waiting past its deadline: the writes
      * queued behind it would wait for the same row or server, one
      * deadline after another. They get the same answer now (503
-     * database_timeout, nothing written), each within its own deadline. */
-    while (late && g->head) {
+     * database_timeout, nothing written), each within its own deadline.
+     * (A COMMIT that times out after the hand-off leaves them to the next
+     * leader, who waits for the row within its own deadline.) */
+    while (late && !h.done && g->head) {
         member *m = g->head;
         g->head = m->next;
         m->next = NULL;
         fail(m, late->rc, late->err);
         m->done = true;
     }
-    if (!g->head)
-        g->tail = NULL;
-    if (g->head) {
-        member *next = g->head;
-        g->head = next->next;
-        if (!g->head)
-            g->tail = NULL;
-        next->next = NULL;
-        next->lead = true;
-    } else {
-        g->busy = false;
-    }
+    if (!h.done)
+        promote_next(g);
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
     *rc = me.rc;

@@ -410,3 +410,77 @@ def test_lock_changes_join_the_writes_group_on_sqlite(ctx):
         assert grouped > 0, "no lock change ran in a group"
     else:
         assert grouped == 0, grouped
+
+
+_SLOW_COMMIT_PG = """
+CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(2.5); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON commits DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.author = 'slowpoke') EXECUTE FUNCTION test_slow_commit();
+"""
+
+
+def test_the_next_batch_waits_for_the_branch_row_while_a_batch_commits(ctx):
+    """PostgreSQL (docs/storage.md "Group commit", the hand-off): a batch
+    passes its branch's queue on before its COMMIT, so a write that comes
+    while the COMMIT runs is already waiting for the branch row inside the
+    database, not in the process. Here a deferred trigger makes one write's
+    COMMIT take 2.5 s: a batch of two forms behind a row held by another
+    session; while its COMMIT sleeps, a later write's session waits on the
+    branch row's lock. Every write commits, each on the one before."""
+    import time
+    import harness
+    srv = ctx.new_server()
+    if srv.backend != "pg":
+        raise harness.Skip("the hand-off is PostgreSQL's: SQLite's file has one writer at a time")
+    srv.execute(_SLOW_COMMIT_PG)
+    b = "group/handoff"
+    start = _branch(srv, b)
+    handoffs0 = _metric(srv, "oms_group_commit_handoffs_total")
+    got, lock = {}, threading.Lock()
+
+    def write(sub, name):
+        r = srv.request("POST", _url(b), headers=_h(srv, sub=sub), json_body={"api_name": name, "type": "string"},
+                        timeout=30)
+        with lock:
+            got[name] = (r.status, r.header("X-Commit"))
+
+    def waits_for_row():
+        return srv.query("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                         " AND wait_event_type = 'Lock' AND query LIKE '%FROM branches WHERE name%FOR UPDATE%'")[0][0] != "0"
+
+    def until(cond, secs):
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            if cond():
+                return True
+            time.sleep(0.02)
+        return False
+
+    held = harness.PgHeldTransaction(srv.database_url, f"SELECT name FROM branches WHERE name = '{b}' FOR UPDATE",
+                                     expect=b)
+    threads = [threading.Thread(target=write, args=("first", "HandA"))]
+    threads[0].start()
+    try:
+        assert until(waits_for_row, 10), "the first write never waited for the held row"
+        for sub, name in (("slowpoke", "HandB"), ("second", "HandC")):
+            threads.append(threading.Thread(target=write, args=(sub, name)))
+            threads[-1].start()
+        time.sleep(0.5)  # both queue behind the first write's transaction
+    finally:
+        held.commit()
+    assert until(lambda: "HandA" in got, 10), "the first write was not answered"
+    assert not until(lambda: "HandB" in got, 0.3)  # the batch of B and C is in its slow COMMIT
+    threads.append(threading.Thread(target=write, args=("third", "HandD")))
+    threads[-1].start()
+    sleeping = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'"
+    assert until(lambda: srv.query(sleeping)[0][0] != "0" and waits_for_row(), 1.8), \
+        "no write waited for the branch row while the batch committed"
+    for t in threads:
+        t.join()
+    assert {n: s for n, (s, _) in got.items()} == {"HandA": 201, "HandB": 201, "HandC": 201, "HandD": 201}
+    assert _metric(srv, "oms_group_commit_handoffs_total") > handoffs0
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    history = _history(srv, head, start)
+    assert set(history) == {c for _, c in got.values()}
+    assert history[0] == got["HandD"][1] and history[-1] == got["HandA"][1]
