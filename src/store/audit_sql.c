@@ -122,11 +122,18 @@ int oms_store_audit_unchained_page(oms_dbconn *c, int64_t limit, oms_dbres **out
      * scalar subquery, one probe of the chain's event_seq index per queue
      * row: written as NOT EXISTS, PostgreSQL planned it as an anti join
      * and, with statistics that put the queue at thousands of rows, hashed
-     * the whole chain (every event ever chained) on every round. */
-    static const oms_sql q = OMS_SQL_BOTH("SELECT " OMS_AUDIT_EVENT_COLS " FROM audit_unchained q"
-                                          " JOIN audit_events e ON e.seq = q.seq"
-                                          " WHERE (SELECT x.pos FROM audit_chain x WHERE x.event_seq = q.seq) IS NULL"
-                                          " ORDER BY q.seq LIMIT $1");
+     * the whole chain (every event ever chained) on every round. The
+     * events' side is likewise a probe per queue row on PostgreSQL (a
+     * lateral subquery that OFFSET 0 keeps from becoming a join): as a
+     * join, with the same statistics, it read every audit event (23 ms at
+     * 5,439 events, growing with the table) and probed the queue for each. */
+#define UNCHAINED_PAGE(EVENTS)                                                                              \
+    "SELECT " OMS_AUDIT_EVENT_COLS " FROM audit_unchained q " EVENTS                                        \
+    " WHERE (SELECT x.pos FROM audit_chain x WHERE x.event_seq = q.seq) IS NULL ORDER BY q.seq LIMIT $1"
+    static const oms_sql q = {
+        UNCHAINED_PAGE("JOIN audit_events e ON e.seq = q.seq"),
+        UNCHAINED_PAGE("CROSS JOIN LATERAL (SELECT * FROM audit_events e WHERE e.seq = q.seq OFFSET 0) e")};
+#undef UNCHAINED_PAGE
     oms_dbparam p[] = {DBP_INT(limit)};
     return oms_db_run(c, &q, p, 1, out, err);
 }
