@@ -141,10 +141,13 @@ static bool main_is_remembered_under_the_lease(oms_dbconn *c)
 static bool forgotten_under_the_lease(const char *branch)
 {
     for (int tries = 0; tries < 50; tries++) {
-        uint64_t before, after;
+        uint64_t before = 0, after = 0;
         int64_t until = oms_mono_ns() + 10 * (int64_t)1000000000;
-        while (!oms_db_lease_current(g_store->db, &before) && oms_mono_ns() < until)
+        bool current = false;
+        while (!(current = oms_db_lease_current(g_store->db, &before)) && oms_mono_ns() < until)
             usleep(5000);
+        if (!current)
+            return false; /* no lease within 10 s: nothing can be shown */
         oms_fresh_parked p;
         bool remembered = oms_store_fresh_remembered(g_store->db, branch, &p);
         if (remembered)
