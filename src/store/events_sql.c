@@ -75,6 +75,10 @@ static int move_queued(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)
     return rc;
 }
 
+/* The round's planner settings (PostgreSQL: SQLite has no queue) */
+static const char k_no_seqscan_pg[] = "SET LOCAL enable_seqscan = off";
+static const char k_no_bitmapscan_pg[] = "SET LOCAL enable_bitmapscan = off";
+
 int oms_store_events_order(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)
 {
     *n = 0;
@@ -86,8 +90,8 @@ int oms_store_events_order(oms_dbconn *c, int64_t max, int64_t *n, oms_error *er
     /* one sequencer at a time across instances; the queue by its key
      * (move_queued), whatever the planner makes of its dead rows */
     int64_t placed = 0, moved = 0;
-    if ((rc = oms_db_exec_later(c, "SET LOCAL enable_seqscan = off", NULL, 0, err)) == OMS_OK &&
-        (rc = oms_db_exec_later(c, "SET LOCAL enable_bitmapscan = off", NULL, 0, err)) == OMS_OK &&
+    if ((rc = oms_db_exec_later(c, k_no_seqscan_pg, NULL, 0, err)) == OMS_OK &&
+        (rc = oms_db_exec_later(c, k_no_bitmapscan_pg, NULL, 0, err)) == OMS_OK &&
         (rc = oms_db_xact_lock(c, 0x6f6d736576656e74LL, false, err)) == OMS_OK &&
         (rc = oms_store_events_place(c, max, &placed, err)) == OMS_OK &&
         (placed >= max || (rc = move_queued(c, max - placed, &moved, err)) == OMS_OK)) {
