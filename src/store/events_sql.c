@@ -55,8 +55,8 @@ int oms_store_events_place(oms_dbconn *c, int64_t max, int64_t *n, oms_error *er
  * moved, about ten a page with their bodies, and the planner, sizing the
  * table by those pages, read it whole on every round: as a hash semi join
  * (246 pages for none to move), or with a batch of 10,000 as a sequential
- * scan and a sort. The key's scan steps over dead entries marked on its
- * first pass: a few index pages. */
+ * scan and a sort. The key's scan steps over dead entries once they are
+ * marked (usually on its first pass): a few index pages. */
 static int move_queued(oms_dbconn *c, int64_t max, int64_t *n, oms_error *err)
 {
     static const char k_move_pg[] =
