@@ -377,11 +377,18 @@ def test_the_sequencer_positions_steady_writes_in_batches(ctx):
     assert batches <= elapsed / 0.05 + 2, (batches, positioned, elapsed)
 
 
-def _stat_events(srv):
-    """events' row counts from pg_stat_user_tables: (inserted, updated, deleted)."""
-    row = srv.query("SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables"
-                    " WHERE relname = 'events'")[0]
+def _table_stats(srv, table):
+    """A table as PostgreSQL counts it (pg_stat_user_tables): sequential
+    scans, index scans, rows inserted, updated, deleted. A session reports
+    its counters within a second of a transaction."""
+    row = srv.query("SELECT seq_scan, COALESCE(idx_scan, 0), n_tup_ins, n_tup_upd, n_tup_del"
+                    f" FROM pg_stat_user_tables WHERE relname = '{table}'")[0]
     return tuple(int(x) for x in row)
+
+
+def _stat_events(srv):
+    """events' row counts: (inserted, updated, deleted)."""
+    return _table_stats(srv, "events")[2:]
 
 
 def test_positions_leave_the_events_table_append_only(ctx):
@@ -423,15 +430,6 @@ def test_positions_leave_the_events_table_append_only(ctx):
     assert seqs == sorted(seqs)
 
 
-def _queue_stats(srv):
-    """events_pending as PostgreSQL counts it: (sequential scans, index
-    scans, rows deleted, heap pages read)."""
-    row = srv.query("SELECT t.seq_scan, COALESCE(t.idx_scan, 0), t.n_tup_del, io.heap_blks_hit + io.heap_blks_read"
-                    " FROM pg_stat_user_tables t JOIN pg_statio_user_tables io USING (relid)"
-                    " WHERE t.relname = 'events_pending'")[0]
-    return tuple(int(x) for x in row)
-
-
 def _moved_and_reported(srv, top, n, del0):
     """Waits until `n` events past position `top` are in the feed and the
     sequencer's deletions of them are counted (a session reports all its
@@ -441,9 +439,9 @@ def _moved_and_reported(srv, top, n, del0):
         assert time.time() < deadline, "the events were not positioned within 10 s"
         time.sleep(0.05)
     deadline = time.time() + 15
-    while _queue_stats(srv)[2] < del0 + n and time.time() < deadline:
+    while _table_stats(srv, "events_pending")[4] < del0 + n and time.time() < deadline:
         time.sleep(0.2)
-    assert _queue_stats(srv)[2] >= del0 + n, (del0, _queue_stats(srv))
+    assert _table_stats(srv, "events_pending")[4] >= del0 + n, (del0, _table_stats(srv, "events_pending"))
 
 
 def test_the_sequencer_reads_a_bloated_queue_by_its_key(ctx):
@@ -468,15 +466,15 @@ def test_the_sequencer_reads_a_bloated_queue_by_its_key(ctx):
     # one event first: the round that meets the dead entries first visits
     # their rows once and marks them dead in the index
     top = int(srv.query("SELECT COALESCE(MAX(pos), 0) FROM events")[0][0])
-    del0 = _queue_stats(srv)[2]
+    del0 = _table_stats(srv, "events_pending")[4]
     _sp(srv, "ev/bloat", "bloat_first")
     _moved_and_reported(srv, top, 1, del0)
-    seq0, idx0, del0, _ = _queue_stats(srv)
+    seq0, idx0, _, _, del0 = _table_stats(srv, "events_pending")
     top = int(srv.query("SELECT COALESCE(MAX(pos), 0) FROM events")[0][0])
     for i in range(20):
         _sp(srv, "ev/bloat", f"bloat_{i}")
     _moved_and_reported(srv, top, 20, del0)
-    seq1, idx1, _, _ = _queue_stats(srv)
+    seq1, idx1, _, _, _ = _table_stats(srv, "events_pending")
     assert seq1 == seq0, f"the sequencer scanned the queue {seq1 - seq0} time(s) (index reads: {idx1 - idx0})"
     assert idx1 > idx0, (idx0, idx1)
 
