@@ -221,8 +221,9 @@ int oms_store_lock_end(oms_dbconn *c, const char *id, const char *state, int64_t
 }
 
 #define REAP_BATCH "500"
-/* in deadline order, the order of the partial index of active locks (in id
- * order SQLite walked the primary key over every lock ever taken) */
+/* Every active lock through the partial index of active locks (by branch:
+ * the only one, migration 0020), sorted by deadline; in id order SQLite
+ * walked the primary key over every lock ever taken. */
 #define PROBE(NOW) "SELECT 1 FROM locks WHERE state = 'active' AND deadline_at <= " NOW " LIMIT 1"
 #define REAP(NOW, LOCKING)                                                                                 \
     "UPDATE locks SET state = 'expired', ended_at = deadline_at, ended_by = 'oms' WHERE id IN"              \
