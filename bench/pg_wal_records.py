@@ -24,6 +24,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,8 +57,9 @@ def relations(srv):
 def account(srv, start, end, ops, what):
     """Prints the records between two LSNs, per operation."""
     names = relations(srv)
-    dump = subprocess.run([waldump_bin(), "-p", os.path.join(os.environ["OMS_PG_DIR"], "data", "pg_wal"),
-                           "-s", start, "-e", end], capture_output=True, text=True).stdout
+    run = subprocess.run([waldump_bin(), "-p", os.path.join(os.environ["OMS_PG_DIR"], "data", "pg_wal"),
+                          "-s", start, "-e", end], capture_output=True, text=True)
+    dump = run.stdout
     kinds, by_rel = collections.Counter(), collections.Counter()
     total_bytes = total = 0
     for line in dump.splitlines():
@@ -71,6 +73,12 @@ def account(srv, start, end, ops, what):
         by_rel[name] += size
         total += 1
         total_bytes += size
+    if run.returncode != 0:
+        # a wrong OMS_PG_DIR or an unreadable range: say so rather than print zeros
+        problem = run.stderr.strip() or f"exit status {run.returncode}"
+        if total == 0:
+            raise SystemExit(f"pg_waldump read no records: {problem}")
+        print(f"pg_waldump stopped early ({problem}); the counts cover what it read", file=sys.stderr)
     print(f"\n{what}: {ops} operations; {total / ops:.1f} WAL records and {total_bytes / ops:.0f} bytes per operation")
     print("| records per operation | record | relation |\n|---|---|---|")
     for (kind, name), n in sorted(kinds.items(), key=lambda kv: -kv[1]):
@@ -127,7 +135,7 @@ def main():
         account(srv, a, lsn(srv), commits, "single-resource commit at 100 types, one client")
     finally:
         srv.destroy()
-        subprocess.run(["rm", "-rf", tmp])
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
