@@ -585,42 +585,54 @@ AUDIT_EVENT_COLS = ("e.seq, e.event_id, e.time_ms, e.actor_sub, e.actor_roles, e
 
 
 def audit_filter_sql(f):
-    """Mirror of oms_store_audit_filter_sql (src/store/audit_sql.c)."""
-    sql = "SELECT " + AUDIT_EVENT_COLS + ", c.prev_hash, c.hash FROM audit_events e LEFT JOIN audit_chain c" \
-          " ON c.event_seq = e.seq"
-    n = 0
+    """Mirror of oms_store_audit_filter_sql (src/store/audit_sql.c), SQLite's text: the chained
+    events through audit_facets, merged with the queued ones."""
+    facet_cols = {"actor_sub", "action", "resource_branch", "request_id", "time_ms"}
 
-    def term(s):
-        nonlocal sql
-        sql += (" AND " if " WHERE " in sql else " WHERE ") + s
+    def terms(fc, key):
+        out, n = [], 0
 
-    def text(col, key):
-        nonlocal n
-        if f.get(key):
+        def col(name):
+            return (fc if name in facet_cols else "e.") + name
+
+        def add(text):
+            nonlocal n
             n += 1
-            term("%s = $%d" % (col, n))
+            out.append(text % n)
 
-    text("actor_sub", "actor")
-    if f.get("action_prefix"):
-        n += 1
-        k = len(f["action_prefix"]) - 1
-        term("substr(action, 1, %d) = substr($%d, 1, %d)" % (k, n, k))
-    else:
-        text("action", "action")
-    for col, key in (("resource_kind", "kind"), ("resource_id", "id"), ("resource_branch", "branch"),
-                     ("outcome", "outcome"), ("request_id", "request"), ("commit_id", "commit")):
-        text(col, key)
-    if f.get("from"):
-        n += 1
-        term("time_ms >= $%d" % n)
-    if f.get("to"):
-        n += 1
-        term("time_ms < $%d" % n)
-    if f.get("cursor"):
-        n += 1
-        term("seq %s $%d" % (">" if f.get("asc") else "<", n))
-    n += 1
-    sql += " ORDER BY seq %s LIMIT $%d" % ("ASC" if f.get("asc") else "DESC", n)
+        if f.get("actor"):
+            add(col("actor_sub") + " = $%d")
+        if f.get("action_prefix"):
+            k = len(f["action_prefix"]) - 1
+            add("substr(%s, 1, %d) = substr($%%d, 1, %d)" % (col("action"), k, k))
+        elif f.get("action"):
+            add(col("action") + " = $%d")
+        for name, key_ in (("resource_kind", "kind"), ("resource_id", "id"), ("resource_branch", "branch"),
+                           ("outcome", "outcome"), ("request_id", "request"), ("commit_id", "commit")):
+            if f.get(key_):
+                add(col(name) + " = $%d")
+        if f.get("from"):
+            add(col("time_ms") + " >= $%d")
+        if f.get("to"):
+            add(col("time_ms") + " < $%d")
+        if f.get("cursor"):
+            add(key + (" > $%d" if f.get("asc") else " < $%d"))
+        return out, n
+
+    first, n = terms("f.", "f.seq")
+    second, _ = terms("e.", "q.seq")
+    after_seq = AUDIT_EVENT_COLS[len("e.seq"):]
+    d = "ASC" if f.get("asc") else "DESC"
+    sql = "SELECT * FROM (SELECT f.seq" + after_seq + ", c.prev_hash, c.hash FROM audit_facets f CROSS JOIN" \
+          " audit_events e ON e.seq = f.seq LEFT JOIN audit_chain c ON c.event_seq = e.seq"
+    if first:
+        sql += " WHERE " + " AND ".join(first)
+    sql += " ORDER BY f.seq %s LIMIT $%d) a" % (d, n + 1)
+    sql += " UNION ALL SELECT * FROM (SELECT q.seq" + after_seq + ", CAST(NULL AS TEXT), CAST(NULL AS TEXT)" \
+           " FROM audit_unchained q CROSS JOIN audit_events e ON e.seq = q.seq WHERE (SELECT x.seq FROM" \
+           " audit_facets x WHERE x.seq = q.seq) IS NULL"
+    sql += "".join(" AND " + t for t in second)
+    sql += " ORDER BY q.seq %s LIMIT $%d) b ORDER BY 1 %s LIMIT $%d" % (d, n + 1, d, n + 1)
     return sql
 
 
@@ -813,6 +825,8 @@ def fill(db, scale, nmig):
     chained = nev - S(1000)
     x("INSERT INTO audit_chain VALUES (?,?,?,?)", [(k, k, sha("h", k - 1), sha("h", k)) for k in range(1, chained + 1)])
     x("INSERT INTO audit_unchained VALUES (?)", [(k,) for k in range(chained + 1, nev + 1)])
+    x("INSERT INTO audit_facets SELECT seq, time_ms, actor_sub, action, resource_branch, request_id"
+      " FROM audit_events WHERE seq <= ?", [(chained,)])
     x("INSERT INTO audit_checkpoints VALUES (?,?,?,?,?,?,?,?,?,?,?)",
       [(k, "seal", (k - 1) * 100 + 1, k * 100, sha("h", k * 100), 100, t0 + k, "oms", None, "p", "h")
        for k in range(1, chained // 100 + 1)])

@@ -35,6 +35,23 @@ int oms_store_audit_event_insert(oms_dbconn *c, const oms_dbparam *p, oms_error 
     return rc;
 }
 
+/* The queried columns of the events just chained at positions from..upto,
+ * in the chainer's transaction (migration 0021, docs/audit.md "Queries").
+ * A facet already there (none should be) is left as it is rather than
+ * failing the round: the chain matters more than an index of it. */
+static int audit_facets_insert(oms_dbconn *c, int64_t from, int64_t upto, oms_error *err)
+{
+#define FACETS_OF_CHAIN(VERB, TAIL)                                                                      \
+    VERB " INTO audit_facets (" OMS_AUDIT_FACET_COLS ") SELECT e.seq, e.time_ms, e.actor_sub, e.action," \
+         " e.resource_branch, e.request_id FROM audit_chain x JOIN audit_events e ON e.seq = x.event_seq"  \
+         " WHERE x.pos >= $1 AND x.pos <= $2" TAIL
+    static const oms_sql q = {FACETS_OF_CHAIN("INSERT OR IGNORE", ""),
+                              FACETS_OF_CHAIN("INSERT", " ON CONFLICT (seq) DO NOTHING")};
+#undef FACETS_OF_CHAIN
+    oms_dbparam p[] = {DBP_INT(from), DBP_INT(upto)};
+    return oms_db_run(c, &q, p, 2, NULL, err);
+}
+
 /* One statement for the rows: they travel as one JSON array parameter of
  * [pos, event_seq, prev_hash, hash] arrays (as in src/store/bulk_sql.c). */
 int oms_store_audit_chain_insert(oms_dbconn *c, const oms_store_audit_link *rows, size_t n, oms_error *err)
@@ -58,7 +75,7 @@ int oms_store_audit_chain_insert(oms_dbconn *c, const oms_store_audit_link *rows
     oms_dbparam p[] = {DBP_TEXT(text)};
     int rc = oms_db_run(c, &q, p, 1, NULL, err);
     free(text);
-    return rc;
+    return rc ? rc : audit_facets_insert(c, rows[0].pos, rows[n - 1].pos, err);
 }
 
 int oms_store_audit_seal_lock(oms_dbconn *c, oms_error *err)
@@ -295,11 +312,14 @@ int oms_store_audit_archive_legacy_end(oms_dbconn *c, int64_t before_ms, int64_t
 
 int oms_store_audit_archive_delete(oms_dbconn *c, int64_t upto, int64_t legacy_upto, oms_error *err)
 {
-    static const oms_sql events = OMS_SQL_BOTH("DELETE FROM audit_events WHERE seq IN (SELECT event_seq"
-                                               " FROM audit_chain WHERE pos <= $1) OR (seq <= $1 AND seq <= $2)");
+#define ARCHIVED "seq IN (SELECT event_seq FROM audit_chain WHERE pos <= $1) OR (seq <= $1 AND seq <= $2)"
+    static const oms_sql facets = OMS_SQL_BOTH("DELETE FROM audit_facets WHERE " ARCHIVED);
+    static const oms_sql events = OMS_SQL_BOTH("DELETE FROM audit_events WHERE " ARCHIVED);
+#undef ARCHIVED
     static const oms_sql chain = OMS_SQL_BOTH("DELETE FROM audit_chain WHERE pos <= $1");
     oms_dbparam p[] = {DBP_INT(upto), DBP_INT(legacy_upto)};
-    int rc = oms_db_run(c, &events, p, 2, NULL, err);
+    int rc = oms_db_run(c, &facets, p, 2, NULL, err);
+    rc = rc ? rc : oms_db_run(c, &events, p, 2, NULL, err);
     return rc ? rc : oms_db_run(c, &chain, p, 1, NULL, err);
 }
 
@@ -313,69 +333,114 @@ int oms_store_audit_archive_records(oms_dbconn *c, int64_t from, int64_t upto, o
 
 /* ---- reads ---- */
 
-static void add_term(oms_store_audit_query *q, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add_term(oms_store_audit_query *q, size_t *len, const char *fmt, ...)
+static void put(oms_store_audit_query *q, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put(oms_store_audit_query *q, size_t *len, const char *fmt, ...)
 {
-    *len += (size_t)snprintf(q->sql + *len, sizeof q->sql - *len, "%s", strstr(q->sql, " WHERE ") ? " AND " : " WHERE ");
     va_list ap;
     va_start(ap, fmt);
-    *len += (size_t)vsnprintf(q->sql + *len, sizeof q->sql - *len, fmt, ap);
+    if (*len < sizeof q->sql)
+        *len += (size_t)vsnprintf(q->sql + *len, sizeof q->sql - *len, fmt, ap);
     va_end(ap);
 }
 
-static void text_term(oms_store_audit_query *q, size_t *len, const char *col, const char *v)
+/* One arm's WHERE terms, in a fixed order so that both arms number the
+ * parameters alike; `bind` (the first arm) also adds the parameters. `fc`
+ * qualifies the columns audit_facets holds ("f." in the facets arm, "e."
+ * in the queue's); `key` is the arm's seq. */
+static void arm_terms(oms_store_audit_query *q, size_t *len, const oms_store_audit_filter *f, const char *fc,
+                      const char *key, bool first_is_where, bool bind)
 {
-    if (!v)
-        return;
-    q->p[q->n++] = DBP_TEXT(v);
-    add_term(q, len, "%s = $%d", col, q->n);
-}
-
-/* The same text on both backends. */
-void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_filter *f, int64_t limit)
-{
-    memset(q, 0, sizeof *q);
-    size_t len = (size_t)snprintf(q->sql, sizeof q->sql, "SELECT " OMS_AUDIT_COLS " FROM " OMS_AUDIT_FROM);
-    text_term(q, &len, "actor_sub", f->actor);
+    int k = 0;
+    bool where = first_is_where;
+#define TERM(V, ...)                                                                                     \
+    do {                                                                                                 \
+        put(q, len, "%s", where ? " WHERE " : " AND ");                                                \
+        where = false;                                                                                   \
+        put(q, len, __VA_ARGS__);                                                                        \
+        if (bind)                                                                                        \
+            q->p[q->n++] = (V);                                                                          \
+    } while (0)
+    if (f->actor)
+        TERM(DBP_TEXT(f->actor), "%sactor_sub = $%d", fc, ++k);
     if (f->action && f->action_prefix) {
         /* "auth.*" -> the first 5 characters are "auth." (no LIKE: '_' is a wildcard there) */
         size_t n = strlen(f->action) - 1;
-        q->p[q->n++] = DBP_TEXT(f->action);
-        add_term(q, &len, "substr(action, 1, %zu) = substr($%d, 1, %zu)", n, q->n, n);
-    } else {
-        text_term(q, &len, "action", f->action);
+        TERM(DBP_TEXT(f->action), "substr(%saction, 1, %zu) = substr($%d, 1, %zu)", fc, n, ++k, n);
+    } else if (f->action) {
+        TERM(DBP_TEXT(f->action), "%saction = $%d", fc, ++k);
     }
-    text_term(q, &len, "resource_kind", f->resource_kind);
-    text_term(q, &len, "resource_id", f->resource_id);
-    text_term(q, &len, "resource_branch", f->branch);
-    text_term(q, &len, "outcome", f->outcome);
-    text_term(q, &len, "request_id", f->request_id);
-    text_term(q, &len, "commit_id", f->commit_id);
-    if (f->has_from) {
-        q->p[q->n++] = DBP_INT(f->from_ms);
-        add_term(q, &len, "time_ms >= $%d", q->n);
-    }
-    if (f->has_to) {
-        q->p[q->n++] = DBP_INT(f->to_ms);
-        add_term(q, &len, "time_ms < $%d", q->n);
-    }
-    if (f->has_cursor) {
-        q->p[q->n++] = DBP_INT(f->cursor_seq);
-        add_term(q, &len, "seq %s $%d", f->asc ? ">" : "<", q->n);
-    }
-    if (f->upto_seq > 0) {
-        q->p[q->n++] = DBP_INT(f->upto_seq);
-        add_term(q, &len, "seq <= $%d", q->n);
-    }
+    if (f->resource_kind)
+        TERM(DBP_TEXT(f->resource_kind), "e.resource_kind = $%d", ++k);
+    if (f->resource_id)
+        TERM(DBP_TEXT(f->resource_id), "e.resource_id = $%d", ++k);
+    if (f->branch)
+        TERM(DBP_TEXT(f->branch), "%sresource_branch = $%d", fc, ++k);
+    if (f->outcome)
+        TERM(DBP_TEXT(f->outcome), "e.outcome = $%d", ++k);
+    if (f->request_id)
+        TERM(DBP_TEXT(f->request_id), "%srequest_id = $%d", fc, ++k);
+    if (f->commit_id)
+        TERM(DBP_TEXT(f->commit_id), "e.commit_id = $%d", ++k);
+    if (f->has_from)
+        TERM(DBP_INT(f->from_ms), "%stime_ms >= $%d", fc, ++k);
+    if (f->has_to)
+        TERM(DBP_INT(f->to_ms), "%stime_ms < $%d", fc, ++k);
+    if (f->has_cursor)
+        TERM(DBP_INT(f->cursor_seq), "%s %s $%d", key, f->asc ? ">" : "<", ++k);
+    if (f->upto_seq > 0)
+        TERM(DBP_INT(f->upto_seq), "%s <= $%d", key, ++k);
+#undef TERM
+}
+
+/* Two arms, merged in seq order (docs/audit.md "Queries"): the chained
+ * events through the indexes of audit_facets, and the events still queued
+ * for the chainer (never more than a few rounds' worth), whose columns are
+ * read from the events themselves. The queue arm leaves out an event with
+ * facets: the chainer removes the queue row in the transaction that writes
+ * them, so this only guards against listing one twice. Its probes are
+ * scalar subqueries and, on PostgreSQL, a lateral subquery that OFFSET 0
+ * keeps from becoming a join, for the reason given at
+ * oms_store_audit_unchained_page: with statistics that put the queue at
+ * thousands of rows, a join read every event. */
+void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_filter *f, int64_t limit, bool pg)
+{
+    memset(q, 0, sizeof *q);
+    size_t len = 0;
+    /* Each arm returns its driving table's seq, in that order, at most the
+     * limit: the facets' indexes end in seq, so each backend walks one and
+     * stops at the limit, and the outer sort sees at most twice the limit.
+     * (Without the arms' own ORDER BY and LIMIT, PostgreSQL planned a join
+     * arm for its whole result and sorted it: it merges ordered arms of a
+     * UNION ALL only when they are single tables.) Each arm then reads
+     * its event by key, one probe a row, as the events' own indexes did:
+     * SQLite's CROSS JOIN keeps the join order as written, and PostgreSQL's
+     * lateral subquery with OFFSET 0 stays a probe (as a join it was merged
+     * with a scan of every event from the newest down to the cursor). */
+    const char *dir = f->asc ? "ASC" : "DESC";
+    int lim = 0;
+    put(q, &len,
+        "SELECT * FROM (SELECT f.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ ", c.prev_hash, c.hash FROM audit_facets f"
+        " %s LEFT JOIN audit_chain c ON c.event_seq = e.seq",
+        pg ? "CROSS JOIN LATERAL (SELECT * FROM audit_events e WHERE e.seq = f.seq OFFSET 0) e"
+           : "CROSS JOIN audit_events e ON e.seq = f.seq");
+    arm_terms(q, &len, f, "f.", "f.seq", true, true);
+    lim = q->n + 1;
+    put(q, &len, " ORDER BY f.seq %s LIMIT $%d) a UNION ALL SELECT * FROM (SELECT q.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ
+        ", CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM audit_unchained q %s"
+        " WHERE (SELECT x.seq FROM audit_facets x WHERE x.seq = q.seq) IS NULL",
+        dir, lim,
+        pg ? "CROSS JOIN LATERAL (SELECT * FROM audit_events e WHERE e.seq = q.seq OFFSET 0) e"
+           : "CROSS JOIN audit_events e ON e.seq = q.seq");
+    arm_terms(q, &len, f, "e.", "q.seq", false, false);
     q->p[q->n++] = DBP_INT(limit);
-    snprintf(q->sql + len, sizeof q->sql - len, " ORDER BY seq %s LIMIT $%d", f->asc ? "ASC" : "DESC", q->n);
+    put(q, &len, " ORDER BY q.seq %s LIMIT $%d) b ORDER BY 1 %s LIMIT $%d", dir, lim, dir, lim);
 }
 
 int oms_store_audit_events_page(oms_dbconn *c, const oms_store_audit_filter *f, int64_t limit, oms_dbres **out,
                                 oms_error *err)
 {
     oms_store_audit_query q;
-    oms_store_audit_filter_sql(&q, f, limit);
+    oms_store_audit_filter_sql(&q, f, limit, oms_db_backend_of_conn(c) == OMS_DB_PG);
     return oms_db_exec(c, q.sql, q.p, q.n, out, err);
 }
 
@@ -403,7 +468,12 @@ int oms_store_audit_max_seq(oms_dbconn *c, int64_t *out, oms_error *err)
     " 'function_type.update', 'function_type.delete', 'interface.create', 'interface.update', 'interface.delete'," \
     " 'shared_property.create', 'shared_property.update', 'shared_property.delete')"
 #define IS_CHANGE "(action IN " CHANGE_ACTIONS " OR substr(action, 1, 4) = 'acl.')"
-#define PERIOD "time_ms >= $1 AND time_ms < $2"
+/* The period's events: the chained ones through audit_facets' time index,
+ * with the (short) queue of those not chained yet (docs/audit.md
+ * "Queries"); the outer terms then read the events themselves. */
+#define PERIOD                                                                                                 \
+    "seq IN (SELECT f.seq FROM audit_facets f WHERE f.time_ms >= $1 AND f.time_ms < $2 UNION ALL SELECT q.seq" \
+    " FROM audit_unchained q) AND time_ms >= $1 AND time_ms < $2"
 
 int oms_store_audit_report(oms_dbconn *c, oms_store_audit_report_read which, int64_t from_ms, int64_t to_ms,
                            oms_dbres **out, oms_error *err)
@@ -451,9 +521,13 @@ int oms_store_audit_branch_rules(oms_dbconn *c, oms_dbres **out, oms_error *err)
 int oms_store_audit_approvers(oms_dbconn *c, const char *proposal, int64_t until_ms, oms_dbres **out,
                               oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH("SELECT DISTINCT actor_sub FROM audit_events WHERE action ="
-                                          " 'proposal.approve' AND outcome = 'success' AND resource_id = $1"
-                                          " AND time_ms <= $2 ORDER BY actor_sub");
+    /* chained approvals through audit_facets' action index, and the queue of
+     * those not chained yet, as PERIOD above */
+    static const oms_sql q = OMS_SQL_BOTH("SELECT DISTINCT actor_sub FROM audit_events WHERE seq IN (SELECT f.seq"
+                                          " FROM audit_facets f WHERE f.action = 'proposal.approve' UNION ALL"
+                                          " SELECT q.seq FROM audit_unchained q) AND action = 'proposal.approve'"
+                                          " AND outcome = 'success' AND resource_id = $1 AND time_ms <= $2"
+                                          " ORDER BY actor_sub");
     oms_dbparam p[] = {DBP_TEXT(proposal), DBP_INT(until_ms)};
     return oms_db_run(c, &q, p, 2, out, err);
 }

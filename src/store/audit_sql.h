@@ -14,8 +14,10 @@
 
 /* An event's columns in hashing order (seq .. detail), from audit_events
  * aliased `e`. */
-#define OMS_AUDIT_EVENT_COLS                                                                              \
-    "e.seq, e.event_id, e.time_ms, e.actor_sub, e.actor_roles, e.client_addr, e.user_agent, e.action,"   \
+#define OMS_AUDIT_EVENT_COLS "e.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ
+/* The same without the first (audit filters read seq from the arm's driving table). */
+#define OMS_AUDIT_EVENT_COLS_AFTER_SEQ                                                                    \
+    "e.event_id, e.time_ms, e.actor_sub, e.actor_roles, e.client_addr, e.user_agent, e.action,"   \
     " e.outcome, e.http_status, e.request_id, e.method, e.route, e.resource_kind, e.resource_branch,"    \
     " e.resource_id, e.issue_keys, e.override_id, e.commit_id, e.before_hash, e.after_hash,"             \
     " e.changed_paths, e.detail"
@@ -26,6 +28,9 @@
  * link lives in audit_chain. */
 #define OMS_AUDIT_COLS OMS_AUDIT_EVENT_COLS ", c.prev_hash, c.hash"
 #define OMS_AUDIT_FROM "audit_events e LEFT JOIN audit_chain c ON c.event_seq = e.seq"
+/* The columns of audit_facets (migration 0021): an event's seq and the
+ * columns filtered reads find events by, copied when it is chained. */
+#define OMS_AUDIT_FACET_COLS "seq, time_ms, actor_sub, action, resource_branch, request_id"
 
 /* The columns of a checkpoint row, in the order the reads return them.
  * from_seq and upto_seq are chain positions (their names predate version 8,
@@ -64,7 +69,8 @@ typedef struct {
     const char *prev_hash, *hash;
 } oms_store_audit_link;
 
-/* Inserts `n` chain rows in one statement (nothing when n is 0). */
+/* Inserts `n` chain rows in one statement, and the facets of their events
+ * (nothing when n is 0). */
 int oms_store_audit_chain_insert(oms_dbconn *c, const oms_store_audit_link *rows, size_t n, oms_error *err);
 
 /* ---- the chain (src/audit/chain.c, chainer.c) ---- */
@@ -130,8 +136,8 @@ int oms_store_audit_archive_chain_end(oms_dbconn *c, int64_t before_ms, int64_t 
 /* The same among legacy positions (event seqs). */
 int oms_store_audit_archive_legacy_end(oms_dbconn *c, int64_t before_ms, int64_t after, int64_t upto, int64_t *out,
                                        oms_error *err);
-/* Deletes the events and chain rows up to position `upto` (legacy events
- * up to min(upto, legacy_upto)). */
+/* Deletes the events, their facets and chain rows up to position `upto`
+ * (legacy events up to min(upto, legacy_upto)). */
 int oms_store_audit_archive_delete(oms_dbconn *c, int64_t upto, int64_t legacy_upto, oms_error *err);
 /* The archive records of exactly (from, upto], by id
  * (OMS_AUDIT_CHECKPOINT_COLS). */
@@ -154,14 +160,15 @@ typedef struct {
 
 /* A filter's statement: every value a parameter, never SQL text. */
 typedef struct {
-    char sql[2048];
+    char sql[4096];
     oms_dbparam p[24];
     int n;
 } oms_store_audit_query;
 
-/* SELECT OMS_AUDIT_COLS FROM OMS_AUDIT_FROM WHERE <filter> ORDER BY seq
- * LIMIT n. */
-void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_filter *f, int64_t limit);
+/* The events a filter selects, OMS_AUDIT_COLS in seq order, at most n: the
+ * chained ones found through audit_facets, then merged with the queued ones
+ * (`pg`: the PostgreSQL text). */
+void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_filter *f, int64_t limit, bool pg);
 /* Up to `limit` events the filter selects (OMS_AUDIT_COLS). */
 int oms_store_audit_events_page(oms_dbconn *c, const oms_store_audit_filter *f, int64_t limit, oms_dbres **out,
                                 oms_error *err);

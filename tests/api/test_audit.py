@@ -142,6 +142,83 @@ def test_query_filters_paging_and_audited_reads(ctx):
     assert any(e["resource"]["id"] == ev["id"] for e in reads)
 
 
+SEAL_LOCK_KEY = 5714731494797968716  # OMS_AUDIT_SEAL_LOCK_KEY (src/store/audit_sql.h)
+
+
+def _held_seal_lock(srv):
+    """PostgreSQL: a psql session holding the sealer's advisory lock, so the
+    chainer's rounds skip (their try-lock fails) until it is closed."""
+    p = subprocess.Popen(["psql", srv.database_url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    p.stdin.write(f"SELECT pg_advisory_lock({SEAL_LOCK_KEY});\n\\echo HELD\n")
+    p.stdin.flush()
+    for line in p.stdout:
+        if line.strip() == "HELD":
+            return p
+    raise AssertionError("psql could not take the sealer's lock")
+
+
+def test_filters_merge_chained_and_queued_events(ctx):
+    """A filtered read finds the chained events through audit_facets and the
+    newer ones, still queued for the chainer, through its queue (docs/audit.md
+    "Queries"): each listed once, newest first, paged across the two; once
+    chained, the same list with their links."""
+    srv = ctx.new_server()
+    made = []
+    for i in range(3):
+        _deny(srv, "arms", f"arms-old-{i}")
+        made.append(f"arms-old-{i}")
+    wait_sealed(srv)
+    hold = _held_seal_lock(srv) if srv.backend == "pg" else None
+    try:
+        # SQLite's chainer cannot be held off without holding every writer:
+        # a round whose events were chained during the reads is made again
+        for attempt in range(20):
+            new = [f"arms-new-{attempt}-{i}" for i in range(3)]
+            for rid in new:
+                _deny(srv, "arms", rid)
+            made += new
+            queued_sql = ("SELECT count(*) FROM audit_unchained q JOIN audit_events e ON e.seq = q.seq"
+                          " WHERE e.request_id IN (%s)" % ", ".join(sql_literal(r) for r in new))
+            before = int(srv.query(queued_sql)[0][0])
+            whole = _audit(srv, query="?actor=arms&limit=1000")["items"]
+            paged, cursor = [], ""
+            while True:
+                page = _audit(srv, query="?actor=arms&limit=2" + ("&cursor=" + cursor if cursor else ""))
+                paged += page["items"]
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+            oldest_first = _audit(srv, query="?actor=arms&limit=1000&order=asc")["items"]
+            after = int(srv.query(queued_sql)[0][0])
+            assert before == 3 or hold is None, before
+            want = list(reversed(made))
+            assert [e["request_id"] for e in whole] == want, (attempt, [e["request_id"] for e in whole])
+            assert [e["request_id"] for e in paged] == want
+            assert [e["request_id"] for e in oldest_first] == made
+            chained = {e["request_id"]: e["hash"] is not None for e in whole}
+            assert all(chained[r] for r in made[:3])  # sealed before
+            if after == 3:
+                assert not any(chained[r] for r in new)  # read from the queue
+                break
+        else:
+            raise AssertionError("the chainer chained every round's events during its reads")
+    finally:
+        if hold:
+            hold.stdin.close()
+            hold.wait(timeout=10)
+    wait_sealed(srv)
+    whole = _audit(srv, query="?actor=arms&limit=1000")["items"]
+    assert [e["request_id"] for e in whole] == list(reversed(made))
+    assert all(len(e["hash"]) == 64 for e in whole)
+    # the facets hold what was chained: one row an event, the queue none of them
+    n_facets, n_queued = srv.query(
+        "SELECT (SELECT count(*) FROM audit_facets f JOIN audit_events e ON e.seq = f.seq"
+        " WHERE e.actor_sub = 'arms'), (SELECT count(*) FROM audit_unchained q JOIN audit_events e"
+        " ON e.seq = q.seq WHERE e.actor_sub = 'arms')")[0]
+    assert (int(n_facets), int(n_queued)) == (len(made), 0)
+
+
 def test_export_streams_jsonl_and_csv(ctx):
     srv = ctx.server
     for i in range(2):
