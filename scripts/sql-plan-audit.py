@@ -357,7 +357,7 @@ def header_macros(store_dir):
 
 SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT|ROLLBACK|"
                        r"SAVEPOINT|RELEASE|SET|VACUUM|ANALYZE|REPLACE|VALUES|EXPLAIN)\b")
-PRINTF = {"snprintf", "sprintf", "vsnprintf", "vsprintf", "printf", "fprintf", "add_term", "oms_err_set",
+PRINTF = {"snprintf", "sprintf", "vsnprintf", "vsprintf", "printf", "fprintf", "sql_put", "oms_err_set",
           "asprintf"}
 CONVERSION = re.compile(r"%(?!%)[-+ #0-9.*]*(?:hh|h|ll|l|z|j|t|L)?[diouxXeEfgGcspn]")
 NOT_SQL_CALLS = {"strcmp", "strncmp", "strcasecmp", "strncasecmp", "strstr", "memcmp"}

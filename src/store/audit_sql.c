@@ -38,16 +38,15 @@ int oms_store_audit_event_insert(oms_dbconn *c, const oms_dbparam *p, oms_error 
 /* The queried columns of the events just chained at positions from..upto,
  * in the chainer's transaction (migration 0021, docs/audit.md "Queries").
  * A facet already there (none should be) is left as it is rather than
- * failing the round: the chain matters more than an index of it. */
+ * failing the round: the chain matters more than an index of it. Only the
+ * chainer writes facets, under the sealer's lock, so a probe is enough:
+ * ON CONFLICT cost PostgreSQL a confirmation record per row. */
 static int audit_facets_insert(oms_dbconn *c, int64_t from, int64_t upto, oms_error *err)
 {
-#define FACETS_OF_CHAIN(VERB, TAIL)                                                                      \
-    VERB " INTO audit_facets (" OMS_AUDIT_FACET_COLS ") SELECT e.seq, e.time_ms, e.actor_sub, e.action," \
-         " e.resource_branch, e.request_id FROM audit_chain x JOIN audit_events e ON e.seq = x.event_seq"  \
-         " WHERE x.pos >= $1 AND x.pos <= $2" TAIL
-    static const oms_sql q = {FACETS_OF_CHAIN("INSERT OR IGNORE", ""),
-                              FACETS_OF_CHAIN("INSERT", " ON CONFLICT (seq) DO NOTHING")};
-#undef FACETS_OF_CHAIN
+    static const oms_sql q = OMS_SQL_BOTH(
+        "INSERT INTO audit_facets (" OMS_AUDIT_FACET_COLS ") SELECT e.seq, e.time_ms, e.actor_sub, e.action,"
+        " e.resource_branch, e.request_id FROM audit_chain x JOIN audit_events e ON e.seq = x.event_seq"
+        " WHERE x.pos >= $1 AND x.pos <= $2 AND (SELECT y.seq FROM audit_facets y WHERE y.seq = e.seq) IS NULL");
     oms_dbparam p[] = {DBP_INT(from), DBP_INT(upto)};
     return oms_db_run(c, &q, p, 2, NULL, err);
 }
@@ -333,8 +332,8 @@ int oms_store_audit_archive_records(oms_dbconn *c, int64_t from, int64_t upto, o
 
 /* ---- reads ---- */
 
-static void put(oms_store_audit_query *q, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void put(oms_store_audit_query *q, size_t *len, const char *fmt, ...)
+static void sql_put(oms_store_audit_query *q, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sql_put(oms_store_audit_query *q, size_t *len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -352,13 +351,13 @@ static void arm_terms(oms_store_audit_query *q, size_t *len, const oms_store_aud
 {
     int k = 0;
     bool where = first_is_where;
-#define TERM(V, ...)                                                                                     \
-    do {                                                                                                 \
-        put(q, len, "%s", where ? " WHERE " : " AND ");                                                \
-        where = false;                                                                                   \
-        put(q, len, __VA_ARGS__);                                                                        \
-        if (bind)                                                                                        \
-            q->p[q->n++] = (V);                                                                          \
+#define TERM(V, ...)                                                                                 \
+    do {                                                                                             \
+        sql_put(q, len, "%s", where ? " WHERE " : " AND ");                                          \
+        where = false;                                                                               \
+        sql_put(q, len, __VA_ARGS__);                                                                \
+        if (bind)                                                                                    \
+            q->p[q->n++] = (V);                                                                      \
     } while (0)
     if (f->actor)
         TERM(DBP_TEXT(f->actor), "%sactor_sub = $%d", fc, ++k);
@@ -418,14 +417,14 @@ void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_
      * with a scan of every event from the newest down to the cursor). */
     const char *dir = f->asc ? "ASC" : "DESC";
     int lim = 0;
-    put(q, &len,
+    sql_put(q, &len,
         "SELECT * FROM (SELECT f.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ ", c.prev_hash, c.hash FROM audit_facets f"
         " %s LEFT JOIN audit_chain c ON c.event_seq = e.seq",
         pg ? "CROSS JOIN LATERAL (SELECT * FROM audit_events e WHERE e.seq = f.seq OFFSET 0) e"
            : "CROSS JOIN audit_events e ON e.seq = f.seq");
     arm_terms(q, &len, f, "f.", "f.seq", true, true);
     lim = q->n + 1;
-    put(q, &len, " ORDER BY f.seq %s LIMIT $%d) a UNION ALL SELECT * FROM (SELECT q.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ
+    sql_put(q, &len, " ORDER BY f.seq %s LIMIT $%d) a UNION ALL SELECT * FROM (SELECT q.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ
         ", CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM audit_unchained q %s"
         " WHERE (SELECT x.seq FROM audit_facets x WHERE x.seq = q.seq) IS NULL",
         dir, lim,
@@ -433,7 +432,7 @@ void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_
            : "CROSS JOIN audit_events e ON e.seq = q.seq");
     arm_terms(q, &len, f, "e.", "q.seq", false, false);
     q->p[q->n++] = DBP_INT(limit);
-    put(q, &len, " ORDER BY q.seq %s LIMIT $%d) b ORDER BY 1 %s LIMIT $%d", dir, lim, dir, lim);
+    sql_put(q, &len, " ORDER BY q.seq %s LIMIT $%d) b ORDER BY 1 %s LIMIT $%d", dir, lim, dir, lim);
 }
 
 int oms_store_audit_events_page(oms_dbconn *c, const oms_store_audit_filter *f, int64_t limit, oms_dbres **out,
