@@ -191,6 +191,29 @@ int oms_store_audit_unchained_gone(oms_dbconn *c, int64_t *seq, oms_error *err)
     return oms_db_run_int(c, &q, NULL, 0, seq, err);
 }
 
+int oms_store_audit_facets_check(oms_dbconn *c, int64_t legacy_upto, int64_t *differs, int64_t *orphan,
+                                 oms_error *err)
+{
+#define DIFFERS(COL) " OR f." COL " IS DISTINCT FROM e." COL
+    static const oms_sql q = OMS_SQL_BOTH(
+        "SELECT (SELECT MIN(e.seq) FROM audit_events e LEFT JOIN audit_facets f ON f.seq = e.seq"
+        " WHERE (e.seq <= $1 OR EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = e.seq))"
+        " AND (f.seq IS NULL" DIFFERS("time_ms") DIFFERS("actor_sub") DIFFERS("action") DIFFERS("resource_branch")
+            DIFFERS("request_id") ")),"
+        " (SELECT MIN(f.seq) FROM audit_facets f WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.seq = f.seq)"
+        " OR (f.seq > $1 AND NOT EXISTS (SELECT 1 FROM audit_chain x WHERE x.event_seq = f.seq)))");
+#undef DIFFERS
+    oms_dbres *r = NULL;
+    oms_dbparam p[] = {DBP_INT(legacy_upto)};
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    if (rc == OMS_OK) {
+        *differs = oms_dbres_get(r, 0, 0) ? oms_dbres_int(r, 0, 0) : 0;
+        *orphan = oms_dbres_get(r, 0, 1) ? oms_dbres_int(r, 0, 1) : 0;
+    }
+    oms_dbres_free(r);
+    return rc;
+}
+
 int oms_store_audit_seal_state(oms_dbconn *c, bool *queued, int64_t *chain_end, int64_t *legacy_upto,
                                int64_t *sealed, oms_error *err)
 {
@@ -393,37 +416,35 @@ static void arm_terms(oms_store_audit_query *q, size_t *len, const oms_store_aud
 
 /* Two arms, merged in seq order (docs/audit.md "Queries"): the chained
  * events through the indexes of audit_facets, and the events still queued
- * for the chainer (never more than a few rounds' worth), whose columns are
- * read from the events themselves. The queue arm leaves out an event with
- * facets: the chainer removes the queue row in the transaction that writes
- * them, so this only guards against listing one twice. Its probes are
- * scalar subqueries and, on PostgreSQL, a lateral subquery that OFFSET 0
- * keeps from becoming a join, for the reason given at
- * oms_store_audit_unchained_page: with statistics that put the queue at
- * thousands of rows, a join read every event. */
+ * for the chainer (never more than a few rounds' worth), filtered on the
+ * events' own columns. The queue arm leaves out an event with facets: the
+ * chainer removes the queue row in the transaction that writes them, so
+ * this only guards against listing one twice.
+ *
+ * Each arm returns its driving table's seq, in that order, at most the
+ * limit: the facets' indexes end in seq, so each backend walks one and
+ * stops at the limit, and the outer sort sees at most twice the limit.
+ * (Without the arms' own ORDER BY and LIMIT, PostgreSQL planned a join arm
+ * for its whole result and sorted it: it merges ordered arms of a UNION ALL
+ * only when they are single tables.) Each arm then reads its event by key,
+ * one probe a row, as the events' own indexes did: SQLite's CROSS JOIN
+ * keeps the join order as written, and on PostgreSQL a lateral subquery
+ * that OFFSET 0 keeps from becoming a join (as a join, the facets arm was
+ * merged with a scan of every event from the newest down to the cursor;
+ * the queue arm, with statistics that put the queue at thousands of rows,
+ * would read every event: see oms_store_audit_unchained_page). */
 void oms_store_audit_filter_sql(oms_store_audit_query *q, const oms_store_audit_filter *f, int64_t limit, bool pg)
 {
     memset(q, 0, sizeof *q);
     size_t len = 0;
-    /* Each arm returns its driving table's seq, in that order, at most the
-     * limit: the facets' indexes end in seq, so each backend walks one and
-     * stops at the limit, and the outer sort sees at most twice the limit.
-     * (Without the arms' own ORDER BY and LIMIT, PostgreSQL planned a join
-     * arm for its whole result and sorted it: it merges ordered arms of a
-     * UNION ALL only when they are single tables.) Each arm then reads
-     * its event by key, one probe a row, as the events' own indexes did:
-     * SQLite's CROSS JOIN keeps the join order as written, and PostgreSQL's
-     * lateral subquery with OFFSET 0 stays a probe (as a join it was merged
-     * with a scan of every event from the newest down to the cursor). */
     const char *dir = f->asc ? "ASC" : "DESC";
-    int lim = 0;
     sql_put(q, &len,
         "SELECT * FROM (SELECT f.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ ", c.prev_hash, c.hash FROM audit_facets f"
         " %s LEFT JOIN audit_chain c ON c.event_seq = e.seq",
         pg ? "CROSS JOIN LATERAL (SELECT * FROM audit_events e WHERE e.seq = f.seq OFFSET 0) e"
            : "CROSS JOIN audit_events e ON e.seq = f.seq");
     arm_terms(q, &len, f, "f.", "f.seq", true, true);
-    lim = q->n + 1;
+    int lim = q->n + 1; /* the limit's parameter, after the filter's */
     sql_put(q, &len, " ORDER BY f.seq %s LIMIT $%d) a UNION ALL SELECT * FROM (SELECT q.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ
         ", CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM audit_unchained q %s"
         " WHERE (SELECT x.seq FROM audit_facets x WHERE x.seq = q.seq) IS NULL",

@@ -98,6 +98,12 @@ int oms_store_audit_unchained_check(oms_dbconn *c, int64_t legacy_upto, int64_t 
                                     int64_t *pending, int64_t *overdue, oms_error *err);
 /* The lowest queued seq whose event is gone and not chained (0: none). */
 int oms_store_audit_unchained_gone(oms_dbconn *c, int64_t *seq, oms_error *err);
+/* Verification of audit_facets (one snapshot): `differs` the lowest seq of
+ * an event chained (or legacy, seq <= legacy_upto) whose facets row is
+ * missing or holds other values; `orphan` the lowest seq of a facets row
+ * whose event is gone or not chained (0: none). */
+int oms_store_audit_facets_check(oms_dbconn *c, int64_t legacy_upto, int64_t *differs, int64_t *orphan,
+                                 oms_error *err);
 /* What a sealing round would find: a queued event that exists, the last
  * chain position, legacy_upto, and the furthest sealed position. */
 int oms_store_audit_seal_state(oms_dbconn *c, bool *queued, int64_t *chain_end, int64_t *legacy_upto,

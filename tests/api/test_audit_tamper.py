@@ -1,7 +1,8 @@
 """Tampering with the audit log directly in the database (SPEC §9): an
 attacker with database access drops the protective triggers, then edits,
 deletes, reorders or inserts events, edits, removes or reorders chain rows,
-rewrites the chain consistently, or forges, edits or removes checkpoints.
+rewrites the chain consistently, forges, edits or removes checkpoints, or
+edits the facets filtered reads find events by.
 `oms audit verify` (and the API) names the first bad sequence number, or the
 bad checkpoint, each time. Events the chainer has not reached yet are
 pending, not tampering. Each case runs on its own copy of one sealed log."""
@@ -135,6 +136,28 @@ def test_pending_events_are_not_tampering(ctx):
     assert code == 0 and v["ok"] and v["pending"] == 1 and v["pending_overdue"] == 1, v
     v = _bad(_case(srv, lambda c: late(0) + f" DELETE FROM audit_events WHERE seq = {n + 1};"), n + 1)
     assert "deleted before it was chained" in v["reason"], v
+
+
+def test_tampered_facets_are_found(ctx):
+    """audit_facets, what filtered reads find chained events by (docs/audit.md
+    "Queries"), is derived from the chain: a row removed, edited or added
+    behind the service's back would hide an event from every filtered read,
+    or list one under a false actor, while the chain itself verified."""
+    srv, evs = _log(ctx)
+    n = evs[-1]["seq"]
+    # an event hidden from filtered reads
+    v = _bad(_case(srv, lambda c: f"DELETE FROM audit_facets WHERE seq = {K};"), K)
+    assert "audit_facets" in v["reason"], v
+    # listed under another actor, or at another time
+    _bad(_case(srv, lambda c: f"UPDATE audit_facets SET actor_sub = 'mallory' WHERE seq = {K};"), K)
+    _bad(_case(srv, lambda c: f"UPDATE audit_facets SET time_ms = time_ms - 86400000 WHERE seq = {K};"), K)
+    _bad(_case(srv, lambda c: f"UPDATE audit_facets SET request_id = NULL WHERE seq = {K};"), K)
+    # a row for an event that is not there, or not chained yet
+    row = evs[K - 1]
+    v = _bad(_case(srv, lambda c: "INSERT INTO audit_facets (seq, time_ms, actor_sub, action, resource_branch,"
+                                  f" request_id) VALUES ({n + 5}, {row['time_ms']}, 'ghost', 'authz.denied',"
+                                  " 'main', NULL);"), n + 5)
+    assert "gone or not chained" in v["reason"], v
 
 
 def test_consistent_rewrite_is_caught_by_the_signed_checkpoint(ctx):
