@@ -17,7 +17,7 @@
 #define OMS_AUDIT_EVENT_COLS "e.seq, " OMS_AUDIT_EVENT_COLS_AFTER_SEQ
 /* The same without the first (audit filters read seq from the arm's driving table). */
 #define OMS_AUDIT_EVENT_COLS_AFTER_SEQ                                                                    \
-    "e.event_id, e.time_ms, e.actor_sub, e.actor_roles, e.client_addr, e.user_agent, e.action,"   \
+    "e.event_id, e.time_ms, e.actor_sub, e.actor_roles, e.client_addr, e.user_agent, e.action,"          \
     " e.outcome, e.http_status, e.request_id, e.method, e.route, e.resource_kind, e.resource_branch,"    \
     " e.resource_id, e.issue_keys, e.override_id, e.commit_id, e.before_hash, e.after_hash,"             \
     " e.changed_paths, e.detail"
