@@ -6,7 +6,8 @@ growth per commit, the server's and the clients' CPU, the load average, the
 machine's speed (MachineProbe: the CPU cost of a fixed unit of work) and
 the disks' reads and writes, the share of the SQLite file in the page
 cache, the disk's sync latency (SyncProbe) and the memory's speed
-(MemoryProbe); then the verdict. Exits 1
+(MemoryProbe); on PostgreSQL, what the database did beside the server
+(bench/pg_background.py: its CPU, WAL, checkpoints, autovacuum); then the verdict. Exits 1
 when the verdict fails, on any error, when an acknowledged write does not
 read back as acknowledged, or when GET /api/v1/audit/verify is not clean at
 the end.
@@ -45,6 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import db_residency  # noqa: E402
 import harness  # noqa: E402
+import pg_background  # noqa: E402
 import soak_workload as sw  # noqa: E402
 
 VERDICT_CLASSES = ("write", "read", "diff", "lock", "audit")
@@ -343,12 +345,19 @@ def main():
         ticks = []  # per boundary: (wall, rss MB, db bytes, commits, server CPU s, load average, WAL MB, machine CPU,
         #               disk sectors read and written, % of the SQLite file cached)
 
+        # PostgreSQL's own upkeep beside the server (bench/pg_background.py)
+        pg = pg_background.PgBackground(harness.PG_URL, srv.dbname, lambda sql: harness._psql(
+            harness.PG_URL, sql, tuples=True)) if srv.backend == "pg" else None
+        pg_ticks = []
+
         def on_tick(k):
             snap = db_residency.snapshot(srv.db_path) if srv.backend == "sqlite" else None
             ticks.append((time.monotonic(), rss_mb(srv.proc.pid), db_bytes(srv), sw.commit_count(srv),
                           cpu_s(srv.proc.pid), os.getloadavg()[0], wal_mb(srv), machine_cpu(), disk_sectors(),
                           db_residency.resident_pct(snap)))
             split.append((thread_cpu(srv.proc.pid),) + handler_cpu(srv) + (page_cache_events(),))
+            if pg:
+                pg_ticks.append(pg.tick())
             if srv.backend == "sqlite":
                 resident.append(snap)
             if k:
@@ -360,16 +369,21 @@ def main():
                       flush=True)
 
         probe, mem, sync = MachineProbe(), MemoryProbe(), SyncProbe(srv.tmp)
-        for p in (probe, mem, sync):
+        probes = [probe, mem, sync]
+        if pg:
+            probes.append(pg)
+        for p in probes:
             p.start()
         try:
             res = sw.run(srv, cfg, minutes * 60 + warm * interval, interval, on_tick)
         finally:
-            for p in (probe, mem, sync):
+            for p in probes:
                 p.stop()
         verify = sw.audit_verify(srv)
         failures += report(backend, res, ticks, verify, probe, sync, mem, warm)
         report_cpu_split(res, ticks, split)
+        if pg:
+            pg_background.report(backend, ticks, pg, pg_ticks, "min" if interval == 60 else "interval")
         if resident:
             db_residency.report(srv.db_path, resident, "min" if interval == 60 else "interval")
         if srv.proc.poll() is not None:
