@@ -57,7 +57,7 @@ static int usage(void)
             "                             mint a token signed with the configured secret\n"
             "  config check               print the effective configuration (secrets redacted)\n"
             "  routes                     the route table as JSON lines (method, pattern, permission)\n"
-            "  audit verify|export|archive|seal|report\n"
+            "  audit verify|export|archive|seal|report|rebuild-facets\n"
             "                             the audit log (`oms audit` for details)\n"
             "  backup -o FILE | --verify FILE\n"
             "                             a verified snapshot of the database (docs/backup.md)\n"

@@ -178,6 +178,15 @@ json_t *oms_compliance_report(oms_store *s, const char *exempt_globs, int64_t fr
 char *oms_compliance_report_csv(const json_t *report);
 char *oms_compliance_report_html(const json_t *report);
 
+/* ---- facets (facets.c) ---- */
+
+/* `oms audit rebuild-facets` (facets.c): audit_facets written again from
+ * the events in one transaction under the sealer's lock, with the
+ * command's own event; *summary: the rows written and what verification's
+ * step 5 would have found before (the first differing and orphan seq, 0:
+ * none). */
+int oms_audit_facets_rebuild(oms_store *s, const char *os_user, json_t **summary, oms_error *err);
+
 /* ---- archive (archive.c) ---- */
 
 /* Moves the sealed chain positions whose events are older than `before_ms`

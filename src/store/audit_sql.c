@@ -214,6 +214,23 @@ int oms_store_audit_facets_check(oms_dbconn *c, int64_t legacy_upto, int64_t *di
     return rc;
 }
 
+int oms_store_audit_facets_rebuild(oms_dbconn *c, int64_t *rows, oms_error *err)
+{
+    int rc = oms_db_exec(c, "DELETE FROM audit_facets", NULL, 0, NULL, err);
+    oms_dbres *r = NULL;
+    if (rc == OMS_OK)
+        rc = oms_db_exec(c,
+                         "INSERT INTO audit_facets (" OMS_AUDIT_FACET_COLS ") SELECT e.seq, e.time_ms, e.actor_sub,"
+                         " e.action, e.resource_branch, e.request_id FROM audit_events e WHERE e.seq <= COALESCE("
+                         "(SELECT legacy_upto FROM audit_chain_head WHERE id = 1), 0) OR EXISTS (SELECT 1"
+                         " FROM audit_chain x WHERE x.event_seq = e.seq)",
+                         NULL, 0, &r, err);
+    if (rc == OMS_OK && rows)
+        *rows = r->changes;
+    oms_dbres_free(r);
+    return rc;
+}
+
 int oms_store_audit_seal_state(oms_dbconn *c, bool *queued, int64_t *chain_end, int64_t *legacy_upto,
                                int64_t *sealed, oms_error *err)
 {

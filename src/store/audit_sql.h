@@ -104,6 +104,12 @@ int oms_store_audit_unchained_gone(oms_dbconn *c, int64_t *seq, oms_error *err);
  * whose event is gone or not chained (0: none). */
 int oms_store_audit_facets_check(oms_dbconn *c, int64_t legacy_upto, int64_t *differs, int64_t *orphan,
                                  oms_error *err);
+/* Every facets row written again from the events, by migration 0021's
+ * rule (each event before the chain or chained gets its own, nothing
+ * else), in the caller's transaction: a restore, whose file holds no
+ * facets, and `oms audit rebuild-facets` after verification found rows
+ * missing, edited or added. `rows` (may be NULL): the rows written. */
+int oms_store_audit_facets_rebuild(oms_dbconn *c, int64_t *rows, oms_error *err);
 /* What a sealing round would find: a queued event that exists, the last
  * chain position, legacy_upto, and the furthest sealed position. */
 int oms_store_audit_seal_state(oms_dbconn *c, bool *queued, int64_t *chain_end, int64_t *legacy_upto,

@@ -523,21 +523,10 @@ int oms_backup_sql_insert(oms_dbconn *c, const oms_backup_section *s, const char
 
 int oms_backup_sql_convert_trees(oms_dbconn *c, oms_error *err) { return oms_tree_conv_all(c, err); }
 
-/* The audit log's facets are derived, not backed up (migration 0021): every
- * event before the chain or chained gets its own again. */
-static int rebuild_audit_facets(oms_dbconn *c, oms_error *err)
-{
-    return oms_db_exec(c,
-                       "INSERT INTO audit_facets (" OMS_AUDIT_FACET_COLS ") SELECT e.seq, e.time_ms, e.actor_sub,"
-                       " e.action, e.resource_branch, e.request_id FROM audit_events e WHERE e.seq <= COALESCE("
-                       "(SELECT legacy_upto FROM audit_chain_head WHERE id = 1), 0) OR EXISTS (SELECT 1"
-                       " FROM audit_chain x WHERE x.event_seq = e.seq)",
-                       NULL, 0, NULL, err);
-}
-
 int oms_backup_sql_finish(oms_dbconn *c, oms_error *err)
 {
-    int frc = rebuild_audit_facets(c, err);
+    /* the audit log's facets are derived, not backed up (migration 0021) */
+    int frc = oms_store_audit_facets_rebuild(c, NULL, err);
     if (frc)
         return frc;
     if (!is_pg(c)) {

@@ -15,8 +15,8 @@ import time
 
 import harness
 from harness import quote
-from test_audit_util import (COLS, GENESIS, Clone, chain, drop_protection, event_hash, execute, rows, sql_literal, verify,
-                             wait_sealed)
+from test_audit_util import (COLS, GENESIS, Clone, chain, drop_protection, event_hash, execute, held_seal_lock, rows,
+                             sql_literal, verify, wait_sealed)
 
 AUD = ("auditor",)
 
@@ -142,22 +142,6 @@ def test_query_filters_paging_and_audited_reads(ctx):
     assert any(e["resource"]["id"] == ev["id"] for e in reads)
 
 
-SEAL_LOCK_KEY = 5714731494797968716  # OMS_AUDIT_SEAL_LOCK_KEY (src/store/audit_sql.h)
-
-
-def _held_seal_lock(srv):
-    """PostgreSQL: a psql session holding the sealer's advisory lock, so the
-    chainer's rounds skip (their try-lock fails) until it is closed."""
-    p = subprocess.Popen(["psql", srv.database_url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    p.stdin.write(f"SELECT pg_advisory_lock({SEAL_LOCK_KEY});\n\\echo HELD\n")
-    p.stdin.flush()
-    for line in p.stdout:
-        if line.strip() == "HELD":
-            return p
-    raise AssertionError("psql could not take the sealer's lock")
-
-
 def test_filters_merge_chained_and_queued_events(ctx):
     """A filtered read finds the chained events through audit_facets and the
     newer ones, still queued for the chainer, through its queue (docs/audit.md
@@ -169,7 +153,7 @@ def test_filters_merge_chained_and_queued_events(ctx):
         _deny(srv, "arms", f"arms-old-{i}")
         made.append(f"arms-old-{i}")
     wait_sealed(srv)
-    hold = _held_seal_lock(srv) if srv.backend == "pg" else None
+    hold = held_seal_lock(srv) if srv.backend == "pg" else None
     try:
         # SQLite's chainer cannot be held off without holding every writer:
         # a round whose events were chained during the reads is made again

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import sqlite3
+import subprocess
 import time
 
 import harness
@@ -185,3 +186,20 @@ def wait_sealed(srv, timeout=5):
             return int(last)
         time.sleep(0.05)
     raise AssertionError("events were not chained and sealed within the time limit")
+
+
+SEAL_LOCK_KEY = 5714731494797968716  # OMS_AUDIT_SEAL_LOCK_KEY (src/store/audit_sql.h)
+
+
+def held_seal_lock(srv):
+    """PostgreSQL: a psql session holding the sealer's advisory lock, so the
+    chainer's rounds skip (their try-lock fails) and whatever takes the lock
+    waits, until it is closed (stdin.close())."""
+    p = subprocess.Popen(["psql", srv.database_url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    p.stdin.write(f"SELECT pg_advisory_lock({SEAL_LOCK_KEY});\n\\echo HELD\n")
+    p.stdin.flush()
+    for line in p.stdout:
+        if line.strip() == "HELD":
+            return p
+    raise AssertionError("psql could not take the sealer's lock")
