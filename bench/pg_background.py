@@ -18,18 +18,28 @@ import time
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_cpu(pid):
-    """utime + stime + cutime + cstime of a process, in seconds (the
-    children's part counts processes it has reaped: an autovacuum worker
-    that exited is in its postmaster's), or None when it is gone."""
+def _proc_stat(pid):
+    """(ppid, own CPU s, reaped children's CPU s) of a process, or None when
+    it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
-        return None, None
-    # fields[0] is the state (field 3 of proc(5)); ppid is field 4
-    ppid = int(fields[1])
-    return ppid, sum(int(v) for v in fields[11:15]) / TICK
+        return None
+    # fields[0] is the state (field 3 of proc(5)): ppid is field 4, utime to cstime 14-17
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK, (int(fields[13]) + int(fields[14])) / TICK
+
+
+def _title(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# the columns of the CPU split, in order
+KINDS = ("backends", "autovacuum", "checkpointer + bgwriter", "walwriter", "other")
 
 
 class PgBackground:
@@ -52,21 +62,43 @@ class PgBackground:
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def cpu_s(self):
+        """PostgreSQL's CPU seconds so far by kind of process (KINDS), from
+        the process titles: the soak database's backends; autovacuum, whose
+        workers come and go (an exited worker's time is in its postmaster's
+        reaped children, with the few short sessions that also ended, the
+        probes' included); the checkpointer and background writer; the WAL
+        writer; the rest (the postmaster, launchers, other sessions)."""
         if self._postmaster is None:
             return None
-        _, total = _proc_cpu(self._postmaster)
-        if total is None:
+        pm = _proc_stat(self._postmaster)
+        if pm is None:
             return None
+        cpu = dict.fromkeys(KINDS, 0.0)
+        cpu["other"] += pm[1]
+        cpu["autovacuum"] += pm[2]
         for name in os.listdir("/proc"):
-            if name.isdigit():
-                ppid, cpu = _proc_cpu(int(name))
-                if ppid == self._postmaster and cpu is not None:
-                    total += cpu
-        return total
+            if not name.isdigit():
+                continue
+            st = _proc_stat(int(name))
+            if st is None or st[0] != self._postmaster:
+                continue
+            title = _title(int(name))
+            if "autovacuum worker" in title:
+                kind = "autovacuum"
+            elif "checkpointer" in title or "background writer" in title:
+                kind = "checkpointer + bgwriter"
+            elif "walwriter" in title:
+                kind = "walwriter"
+            elif f" {self._db} " in title:
+                kind = "backends"
+            else:
+                kind = "other"
+            cpu[kind] += st[1] + st[2]
+        return cpu
 
     def tick(self):
-        """(CPU s, WAL bytes, checkpoints, buffers written by checkpoints,
-        buffers written by backends themselves)."""
+        """(CPU s by kind, WAL bytes, checkpoints, buffers written by
+        checkpoints, buffers written by backends themselves)."""
         row = self._query("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, checkpoints_timed + checkpoints_req,"
                           " buffers_checkpoint, buffers_backend FROM pg_stat_bgwriter").strip().split("\x1f")
         return (self.cpu_s(),) + tuple(int(float(v)) for v in row)
@@ -114,21 +146,23 @@ class PgBackground:
 
 def report(backend, ticks, pg, pg_ticks, unit):
     """The table: per interval PostgreSQL's CPU (% of one core, ms per
-    commit), WAL written, checkpoints and their buffers, buffers the
-    backends wrote themselves (shared buffers full of dirty pages), and the
+    commit, and that split by kind of process), WAL written, checkpoints and
+    their buffers, buffers the backends wrote themselves, and the
     autovacuum workers' seconds in the soak's database with their tables."""
     print(f"\n{backend}: per {unit}: PostgreSQL beside the server (bench/pg_background.py)")
-    print(f"| {unit} | PostgreSQL CPU % | its CPU ms per commit | WAL MB | checkpoints | buffers written by "
-          "checkpoints / by backends | autovacuum s | autovacuum, by table |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {unit} | PostgreSQL CPU % | its CPU ms per commit | of which " + " / ".join(KINDS) +
+          " | WAL MB | checkpoints | buffers written by checkpoints / by backends | autovacuum s | autovacuum, by table |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for b in range(1, min(len(ticks), len(pg_ticks))):
         w0, c0 = ticks[b - 1][0], ticks[b - 1][3]
         w1, c1 = ticks[b][0], ticks[b][3]
         cpu0, wal0, ck0, bc0, bb0 = pg_ticks[b - 1]
         cpu1, wal1, ck1, bc1, bb1 = pg_ticks[b]
         dt, dc = max(w1 - w0, 1e-9), c1 - c0
-        cpu = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+        split = {k: cpu1[k] - cpu0[k] for k in KINDS} if cpu0 and cpu1 else None
+        cpu = sum(split.values()) if split else None
         busy, tables = pg.vacuum_between(w0, w1)
         print(f"| {b} | {'-' if cpu is None else f'{100 * cpu / dt:.0f}'} | "
-              f"{'-' if cpu is None or not dc else f'{1000 * cpu / dc:.2f}'} | {(wal1 - wal0) / 1e6:.0f} | "
-              f"{ck1 - ck0} | {bc1 - bc0} / {bb1 - bb0} | {busy} | {tables or '-'} |")
+              f"{'-' if cpu is None or not dc else f'{1000 * cpu / dc:.2f}'} | "
+              + ("-" if not split or not dc else " / ".join(f"{1000 * split[k] / dc:.2f}" for k in KINDS)) +
+              f" | {(wal1 - wal0) / 1e6:.0f} | {ck1 - ck0} | {bc1 - bc0} / {bb1 - bb0} | {busy} | {tables or '-'} |")
