@@ -146,7 +146,8 @@ int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, cons
     /* Schema 14 changed only how trees are stored: a file of version 13
      * restores with its trees converted as migration 0014 converts them.
      * Versions since 14 changed indexes only (15: the audit query
-     * indexes; 16: the search index's pending list) or added tables whose
+     * indexes; 16: the search index's pending list; 22: two indexes no
+     * statement read) or added tables whose
      * absence is a valid state (19: branch_forks; without it every branch
      * holds its own rows): their files restore as they are. */
     int latest = oms_store_latest_version(s);

@@ -132,6 +132,16 @@ def _schema(srv):
     return out
 
 
+def _indexes(srv):
+    """{index name: its definition} of every index made by a migration (not
+    the ones SQLite makes for a table's keys)."""
+    if srv.backend == "sqlite":
+        rows = srv.query("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+    else:
+        rows = srv.query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")
+    return {name: " ".join(sql.split()) for name, sql in rows}
+
+
 def _fk_order(srv, schema):
     """Tables with referenced tables first (PostgreSQL checks foreign keys
     on insert)."""
@@ -260,6 +270,9 @@ def test_upgrade_from_every_earlier_version(ctx):
     held = _populate(src)
     src.stop()
     src_rows = {t: (cols, _rows(src, t, cols)) for t, cols in _schema(src).items()}
+    fresh_indexes = _indexes(src)
+    # the hot paths' indexes that no statement reads are gone (0022)
+    assert "commit_parents_parent" not in fresh_indexes and "locks_holder" not in fresh_indexes
     # Before version 19 every branch held all its rows: a fork is copied
     # with the rows it holds (docs/storage.md "Forks share their base's rows")
     bcols = src_rows["branch_resources"][0]
@@ -315,6 +328,10 @@ def test_upgrade_from_every_earlier_version(ctx):
         if main_created:
             created = found[-1][0][0]
             assert int(created) > 0, (v, created)
+        # ... with the indexes of a fresh database: what a migration drops
+        # is gone, what it makes is there, as it makes it
+        upgraded = _indexes(dst)
+        assert upgraded == fresh_indexes, (v, sorted(set(upgraded.items()) ^ set(fresh_indexes.items())))
 
         # ... and served.
         auth = _h(dst)
