@@ -131,8 +131,8 @@ int oms_store_event_body(oms_dbconn *c, const char *id, oms_dbres **out, oms_err
  * cursor are the difference of two positions, read from the index's ends,
  * not counted. A COUNT(*) with `pos IS NULL OR pos > cursor` read every
  * event of the retention period on each scrape of /metrics (on
- * PostgreSQL 0.17 s at minute 5 of the 20-minute soak and 0.44 s at minute
- * 12, docs/BENCHMARKS.md round 44). */
+ * PostgreSQL 0.17 s a call in minutes 4-5 of the 20-minute soak and 0.44 s
+ * in minutes 11-12, docs/BENCHMARKS.md round 44). */
 int oms_store_events_depth(oms_dbconn *c, int64_t *out, oms_error *err)
 {
 #define EVENTS_DEPTH                                                                                           \
@@ -165,8 +165,8 @@ int oms_store_events_depth(oms_dbconn *c, int64_t *out, oms_error *err)
  * from the position index's ends and one walk from the oldest event to the
  * first young one, so a sweep with nothing to delete reads a few index
  * pages; the delete then reads the range by that index. Before, with no
- * index on time, every sweep read every event (on PostgreSQL 0.26 s at
- * minute 5 of the 20-minute soak and 0.52 s at minute 12). An event
+ * index on time, every sweep read every event (on PostgreSQL 0.26 s in
+ * minutes 4-5 of the 20-minute soak and 0.52 s in minutes 11-12). An event
  * positioned after a younger one (its transaction committed later) waits
  * for that one: seconds past the retention age. */
 int oms_store_events_expire(oms_dbconn *c, int64_t before_ms, int64_t *n, oms_error *err)
