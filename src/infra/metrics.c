@@ -84,7 +84,7 @@ static atomic_size_t g_diff_bytes;
 static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
 static _Atomic uint64_t g_seq_batches, g_seq_events; /* src/webhooks/sender.c */
 static _Atomic uint64_t g_checkpoints[2]; /* src/store/sqlite_checkpointer.c: by a committer, in the background */
-static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns, g_group_handoffs; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
+static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns, g_group_handoffs, g_group_content_beside, g_group_content_lost; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -347,6 +347,10 @@ void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks
 
 void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_reruns, 1, memory_order_relaxed); }
 void oms_metrics_group_commit_handoff(void) { atomic_fetch_add_explicit(&g_group_handoffs, 1, memory_order_relaxed); }
+void oms_metrics_group_commit_content(bool lost)
+{
+    atomic_fetch_add_explicit(lost ? &g_group_content_lost : &g_group_content_beside, 1, memory_order_relaxed);
+}
 static _Atomic uint64_t g_one_shot_made, g_one_shot_fallback; /* src/txn/change.c */
 void oms_metrics_one_shot(bool made)
 {
@@ -408,6 +412,14 @@ static void text_snapshots(oms_mtext *b)
                 "PostgreSQL: group transactions that passed their branch's queue to the next leader before their "
                 "COMMIT, whose first statement then waits for the branch row inside the database.");
     emit(b, "oms_group_commit_handoffs_total %lu\n", atomic_load_explicit(&g_group_handoffs, memory_order_relaxed));
+    emit_family(b, "oms_group_commit_content_total", "counter",
+                "PostgreSQL: group transactions whose content rows (objects, trees, tree nodes) went on a waiting "
+                "member's connection beside them: committed (outcome=\"beside\"), or lost with that connection, "
+                "the batch then run once more without it (outcome=\"lost\").");
+    emit(b, "oms_group_commit_content_total{outcome=\"beside\"} %lu\n",
+         atomic_load_explicit(&g_group_content_beside, memory_order_relaxed));
+    emit(b, "oms_group_commit_content_total{outcome=\"lost\"} %lu\n",
+         atomic_load_explicit(&g_group_content_lost, memory_order_relaxed));
     emit_family(b, "oms_one_statement_changes_total", "counter",
                 "PostgreSQL: lock acquisitions and releases offered as one statement with their audit event and "
                 "outbox row, sent with BEGIN and COMMIT in one round trip: made, or run the usual way (a condition "

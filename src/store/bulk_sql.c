@@ -42,8 +42,10 @@ static int each_row(oms_dbconn *c, const oms_sql *row, const json_t *rows, const
  * transaction on PostgreSQL the chunks travel with the commit's next
  * statement, one round trip for all of them. On SQLite, `row` (when given)
  * runs once a row instead (each_row). */
-static int chunked(oms_dbconn *c, const oms_sql *sql, const oms_sql *row, const json_t *rows,
-                   const oms_dbparam *extra, int nextra, oms_error *err)
+typedef int (*run_fn)(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err);
+
+static int chunked_by(run_fn run, oms_dbconn *c, const oms_sql *sql, const oms_sql *row, const json_t *rows,
+                      const oms_dbparam *extra, int nextra, oms_error *err)
 {
     if (row && oms_db_backend_of_conn(c) == OMS_DB_SQLITE)
         return each_row(c, row, rows, extra, nextra, err);
@@ -57,12 +59,18 @@ static int chunked(oms_dbconn *c, const oms_sql *sql, const oms_sql *row, const 
         oms_dbparam p[8] = {DBP_TEXT(text)};
         for (int i = 0; i < nextra && i < 7; i++)
             p[i + 1] = extra[i];
-        int rc = text ? oms_db_run_later(c, sql, p, nextra + 1, err) : oms_err_set(err, OMS_ENOMEM, "out of memory");
+        int rc = text ? run(c, sql, p, nextra + 1, err) : oms_err_set(err, OMS_ENOMEM, "out of memory");
         free(text);
         if (rc)
             return rc;
     }
     return OMS_OK;
+}
+
+static int chunked(oms_dbconn *c, const oms_sql *sql, const oms_sql *row, const json_t *rows,
+                   const oms_dbparam *extra, int nextra, oms_error *err)
+{
+    return chunked_by(oms_db_run_later, c, sql, row, rows, extra, nextra, err);
 }
 
 /* The rows are a JSON array parameter: json_each on SQLite,
@@ -83,7 +91,7 @@ int oms_bulk_objects(oms_dbconn *c, const json_t *rows, oms_error *err)
     static const oms_sql row = {"INSERT INTO objects (hash, type, content) VALUES ($1, $2, $3)"
                                 " ON CONFLICT (hash) DO NOTHING",
                                 NULL}; /* SQLite only (each_row) */
-    return chunked(c, &q, &row, rows, NULL, 0, err);
+    return chunked_by(oms_db_run_content, c, &q, &row, rows, NULL, 0, err); /* content rows (store/db.h) */
 }
 
 int oms_bulk_changes(oms_dbconn *c, const char *commit, const json_t *rows, oms_error *err)

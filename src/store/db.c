@@ -65,6 +65,12 @@ struct oms_dbconn {
     bool guarded; /* counted in db->guarded until it ends */
     uint64_t unguarded_epoch;
     int backend_pid; /* PostgreSQL: the server process of `handle`, as noted (0: none) */
+    /* Group commit's leader: the member's connection that takes the
+     * batch's content rows (oms_db_content_attach), and its first failure. */
+    struct oms_dbconn *content;
+    bool content_failed;
+    int content_rc;
+    oms_error content_err;
 };
 
 static _Atomic uint64_t g_roundtrips[2]; /* requests, background */
@@ -1153,6 +1159,14 @@ static int commit(oms_dbconn *c, oms_error *err)
  * and sleep in SQLite's busy handler. */
 int oms_db_commit(oms_dbconn *c, oms_error *err)
 {
+    /* the content its commits name first: stored, or nothing is committed */
+    if (c->content && c->depth > 0) {
+        int rc = oms_db_content_settle(c, err);
+        if (rc) {
+            oms_db_rollback(c);
+            return rc;
+        }
+    }
     /* Begun under the lease, which has ended since without waiting for it
      * (its session lost): the guard now, before COMMIT, so that this commit
      * never lands under another holder's lease. A lease given back in
@@ -1196,6 +1210,8 @@ static void rollback(oms_dbconn *c)
 
 void oms_db_rollback(oms_dbconn *c)
 {
+    if (c->content && c->content->depth > 0) /* content no commit will name */
+        oms_db_rollback(c->content);
     rollback(c);
     end_turn(c);
     end_unguarded(c);
@@ -1224,28 +1240,25 @@ int oms_db_savepoint_release(oms_dbconn *c, oms_error *err)
     return oms_db_exec(c, "RELEASE SAVEPOINT oms_member", NULL, 0, NULL, err);
 }
 
-int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err)
+/* What is held back (and the pending BEGIN, with the guard), then `tail`
+ * when given, as one segment sent ahead: its results are read by
+ * settle_ahead. OMS_DB_NOT_AHEAD (nothing sent) when the driver cannot. */
+static int send_ahead(oms_dbconn *c, const char *tail, oms_error *err)
 {
-    if (!c->db->drv->pipeline_send || c->depth == 0 || !c->handle || c->ahead_failed)
-        return oms_db_savepoint_release(c, err);
-    if (c->savepoint_held && c->nlater == 1) { /* nothing but the savepoint: nothing to send */
-        c->savepoint_held = false;
-        forget_later(c);
-        return OMS_OK;
-    }
     int g = c->begin_pending && c->guard_pending; /* the guard first, right after BEGIN */
-    int n = g + c->nlater + 1;
+    int n = g + c->nlater + (tail != NULL);
     oms_db_stmt stack[16], *s = n <= 16 ? stack : oms_xcalloc((size_t)n, sizeof *s);
     if (g)
         s[0] = (oms_db_stmt){k_write_guard_pg, NULL, 0, NULL};
     for (int i = 0; i < c->nlater; i++)
         s[g + i] = (oms_db_stmt){c->later[i].sql, c->later[i].params, c->later[i].nparams, c->later[i].out};
-    s[g + c->nlater] = (oms_db_stmt){"RELEASE SAVEPOINT oms_member", NULL, 0, NULL};
+    if (tail)
+        s[g + c->nlater] = (oms_db_stmt){tail, NULL, 0, NULL};
     int rc = c->db->drv->pipeline_send(c->handle, c->begin_pending, s, n, err);
     if (s != stack)
         free(s);
     if (rc == OMS_DB_NOT_AHEAD)
-        return oms_db_savepoint_release(c, err);
+        return rc;
     count_trip();
     c->begin_pending = false;
     c->guard_pending = false;
@@ -1256,6 +1269,22 @@ int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err)
     else
         after_failure(c);
     return rc;
+}
+
+static void content_send(oms_dbconn *c);
+
+int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err)
+{
+    if (!c->db->drv->pipeline_send || c->depth == 0 || !c->handle || c->ahead_failed)
+        return oms_db_savepoint_release(c, err);
+    if (c->savepoint_held && c->nlater == 1) { /* nothing but the savepoint: nothing to send */
+        c->savepoint_held = false;
+        forget_later(c);
+        return OMS_OK;
+    }
+    content_send(c); /* the member's content first: the two servers work side by side */
+    int rc = send_ahead(c, "RELEASE SAVEPOINT oms_member", err);
+    return rc == OMS_DB_NOT_AHEAD ? oms_db_savepoint_release(c, err) : rc;
 }
 
 int oms_db_ahead_failure(const oms_dbconn *c) { return c->ahead_failed ? c->ahead_rc : OMS_OK; }
@@ -1283,6 +1312,99 @@ int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err)
 }
 
 bool oms_db_in_tx(const oms_dbconn *c) { return c->depth > 0; }
+
+/* ---- the content connection (group commit; db.h) ---- */
+
+bool oms_db_content_attach(oms_dbconn *c, oms_dbconn *side)
+{
+    if (!side || side == c || side->db != c->db || c->content || c->db->backend != OMS_DB_PG ||
+        !c->db->drv->pipeline_send || side->depth > 0 || !side->handle || side->nlater || side->nahead)
+        return false;
+    c->content = side;
+    c->content_failed = false;
+    return true;
+}
+
+/* Its first failure is kept; what it held is gone with its transaction. */
+static void content_fail(oms_dbconn *c, int rc, const oms_error *why)
+{
+    if (!c->content_failed) {
+        c->content_failed = true;
+        c->content_rc = rc ? rc : OMS_EDB;
+        c->content_err = *why;
+        if (!c->content_err.msg[0])
+            oms_err_set(&c->content_err, c->content_rc, "the content connection failed");
+    }
+    if (c->content->depth > 0)
+        oms_db_rollback(c->content);
+}
+
+/* Off the leader's path: anything the content connection cannot take now
+ * fails it, and the batch runs again without it. */
+static bool content_usable(oms_dbconn *c) { return c->content && !c->content_failed && c->depth > 0; }
+
+int oms_db_exec_content(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err)
+{
+    if (!content_usable(c))
+        return oms_db_exec_later(c, sql, params, nparams, err);
+    oms_dbconn *s = c->content;
+    oms_error e = {0};
+    int rc = OMS_OK;
+    /* Its commit record precedes the batch's in the log, which the
+     * batch's COMMIT flushes: a flush of its own would only add one. */
+    if (s->depth == 0 && (rc = oms_db_begin(s, true, &e)) == OMS_OK)
+        rc = queue_later(s, "SET LOCAL synchronous_commit = off", NULL, 0, 0, NULL, NULL, &e);
+    if (rc == OMS_OK)
+        rc = queue_later(s, sql, params, nparams, 0, NULL, NULL, &e);
+    if (rc == OMS_OK)
+        return OMS_OK;
+    content_fail(c, rc, &e);
+    return oms_db_exec_later(c, sql, params, nparams, err);
+}
+
+/* The content held back goes out ahead, its results read at the next
+ * settle (or by the next statement on that connection). */
+static void content_send(oms_dbconn *c)
+{
+    if (!content_usable(c) || c->content->depth == 0 || !(c->content->nlater || c->content->begin_pending))
+        return;
+    oms_dbconn *s = c->content;
+    oms_error e = {0};
+    int rc = s->ahead_failed ? s->ahead_rc : send_ahead(s, NULL, &e);
+    if (rc == OMS_DB_NOT_AHEAD) /* not prepared there yet, or too much unread: sent the ordinary way */
+        rc = oms_db_flush(s, &e);
+    if (rc)
+        content_fail(c, rc, &e);
+}
+
+int oms_db_content_settle(oms_dbconn *c, oms_error *err)
+{
+    if (!c->content)
+        return OMS_OK;
+    if (!c->content_failed && c->content->depth > 0) {
+        oms_error e = {0};
+        int rc = oms_db_commit(c->content, &e);
+        if (rc)
+            content_fail(c, rc, &e);
+    }
+    if (!c->content_failed)
+        return OMS_OK;
+    if (err)
+        *err = c->content_err;
+    return c->content_rc;
+}
+
+bool oms_db_content_failed(const oms_dbconn *c) { return c->content && c->content_failed; }
+
+void oms_db_content_detach(oms_dbconn *c)
+{
+    if (!c->content)
+        return;
+    if (c->content->depth > 0)
+        oms_db_rollback(c->content);
+    c->content = NULL;
+    c->content_failed = false;
+}
 
 bool oms_db_change_token(oms_dbconn *c, unsigned char out[OMS_DB_CHANGE_TOKEN])
 {

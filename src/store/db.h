@@ -223,6 +223,32 @@ int oms_db_savepoint_rollback(oms_dbconn *c, oms_error *err);
  * oms_db_savepoint_release. */
 int oms_db_savepoint_release_ahead(oms_dbconn *c, oms_error *err);
 int oms_db_ahead_failure(const oms_dbconn *c);
+
+/* The content connection (PostgreSQL, group commit; docs/storage.md
+ * "Content rows beside the batch"). A batch's leader borrows the idle
+ * connection of one of its waiting members; the content-addressed rows the
+ * batch writes (objects, tree nodes, trees: named by the hash of what they
+ * hold, never updated, referenced by no foreign key) then go there, in a
+ * transaction of their own sent ahead beside the batch's, so that the
+ * connection holding the branch row runs only the rest.
+ * - attach: false (nothing changes) when the backend cannot, or `side` is
+ *   not an idle connection of the same database other than `c`.
+ * - exec_content: the statement on the content connection when one is
+ *   attached to `c` inside its transaction and has not failed, else as
+ *   oms_db_exec_later on `c`.
+ * - settle: the content transaction committed (with synchronous_commit
+ *   off: `c`'s COMMIT, which comes after it in the log, flushes it), so
+ *   that `c` reads its rows; called before `c` reads content and by
+ *   oms_db_commit before COMMIT. A failure of the content connection is
+ *   kept (oms_db_content_failed) and returned by every later settle;
+ *   oms_db_commit then rolls `c` back instead of committing: none of its
+ *   commits may name content that is not stored.
+ * - detach: rolls back what was not settled, forgets the failure. */
+bool oms_db_content_attach(oms_dbconn *c, oms_dbconn *side);
+int oms_db_exec_content(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err);
+int oms_db_content_settle(oms_dbconn *c, oms_error *err);
+bool oms_db_content_failed(const oms_dbconn *c);
+void oms_db_content_detach(oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
 
 /* A token that changes whenever a transaction commits on the database,

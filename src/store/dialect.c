@@ -27,6 +27,18 @@ int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params,
     return oms_db_exec_later(c, oms_sql_for(c, q), params, nparams, err);
 }
 
+int oms_db_run_content(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err)
+{
+    return oms_db_exec_content(c, oms_sql_for(c, q), params, nparams, err);
+}
+
+int oms_db_run_content_read(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
+                            oms_error *err)
+{
+    int rc = oms_db_content_settle(c, err);
+    return rc ? rc : oms_db_run(c, q, params, nparams, out, err);
+}
+
 int oms_db_run_read_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
                           oms_error *err)
 {

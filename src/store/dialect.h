@@ -44,6 +44,13 @@ int oms_db_run_int(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, i
                    oms_error *err);
 /* oms_db_exec_later with the text of `q` (a write whose rows nobody reads). */
 int oms_db_run_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err);
+/* oms_db_exec_content with the text of `q` (content-addressed inserts). */
+int oms_db_run_content(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_error *err);
+/* oms_db_run of a read of content rows (objects, trees, tree nodes): the
+ * content connection's rows settled first, so that this transaction sees
+ * the ones it wrote. */
+int oms_db_run_content_read(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
+                            oms_error *err);
 /* oms_db_read_later with the text of `q` (a read sent with the next statement). */
 int oms_db_run_read_later(oms_dbconn *c, const oms_sql *q, const oms_dbparam *params, int nparams, oms_dbres **out,
                           oms_error *err);

@@ -303,7 +303,7 @@ int oms_store_search_branch_rows(oms_dbconn *c, const char *branch, const char *
     static const oms_sql q = {SEARCH_VIEW("(SELECT value FROM json_each($1))"),
                               SEARCH_VIEW("(SELECT json_array_elements_text($1::json))")};
     oms_dbparam p[] = {DBP_TEXT(resources), DBP_TEXT(branch)};
-    return oms_db_run(c, &q, p, 2, out, err);
+    return oms_db_run_content_read(c, &q, p, 2, out, err);
 }
 
 /* ---- generations ---- */

@@ -250,5 +250,5 @@ bool oms_store_search_tsquery(const oms_dbconn *c) { return oms_db_fts(c) == OMS
 int oms_store_search_query(oms_dbconn *c, const oms_dbparam params[9], oms_dbres **out, oms_error *err)
 {
     static const oms_sql q = {k_sqlite_sql, k_pg_sql};
-    return oms_db_run(c, &q, params, 9, out, err);
+    return oms_db_run_content_read(c, &q, params, 9, out, err);
 }

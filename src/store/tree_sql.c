@@ -46,7 +46,7 @@ int oms_store_tree_nodes_put(oms_dbconn *c, const json_t *rows, oms_error *err)
         if (!text)
             return oms_err_set(err, OMS_ENOMEM, "out of memory");
         oms_dbparam p[] = {DBP_TEXT(text)};
-        int rc = oms_db_run_later(c, &q, p, 1, err);
+        int rc = oms_db_run_content(c, &q, p, 1, err);
         free(text);
         if (rc)
             return rc;
@@ -60,7 +60,7 @@ int oms_store_tree_put(oms_dbconn *c, const char *id, const char *root_hex, oms_
         "INSERT INTO trees (id, root) VALUES ($1, oms_unhex($2)) ON CONFLICT (id) DO NOTHING",
         "INSERT INTO trees (id, root) VALUES ($1, decode($2, 'hex')) ON CONFLICT (id) DO NOTHING"};
     oms_dbparam p[] = {DBP_TEXT(id), DBP_TEXT(root_hex)};
-    return oms_db_run_later(c, &q, p, 2, err);
+    return oms_db_run_content(c, &q, p, 2, err);
 }
 
 /* Children of an interior node (second byte 1) sit at byte 3 + 32 i. A
@@ -84,7 +84,7 @@ int oms_store_tree_nodes_all(oms_dbconn *c, const char *id, oms_dbres **out, oms
         "   WHERE get_byte(n.body, 1) = 1 AND 3 + 32 * (k.i + 1) <= length(n.body))"
         " SELECT encode(hash, 'hex'), encode(body, 'hex'), depth FROM n"};
     oms_dbparam p[] = {DBP_TEXT(id)};
-    return oms_db_run(c, &q, p, 1, out, err);
+    return oms_db_run_content_read(c, &q, p, 1, out, err);
 }
 
 int oms_store_tree_roots(oms_dbconn *c, const char *ids_json, oms_dbres **out, oms_error *err)
@@ -93,7 +93,7 @@ int oms_store_tree_roots(oms_dbconn *c, const char *ids_json, oms_dbres **out, o
                               "SELECT id, encode(root, 'hex') FROM trees WHERE id IN"
                               " (SELECT jsonb_array_elements_text($1::jsonb))"};
     oms_dbparam p[] = {DBP_TEXT(ids_json)};
-    return oms_db_run(c, &q, p, 1, out, err);
+    return oms_db_run_content_read(c, &q, p, 1, out, err);
 }
 
 int oms_store_tree_nodes_in(oms_dbconn *c, const char *hashes_json, oms_dbres **out, oms_error *err)
@@ -103,7 +103,7 @@ int oms_store_tree_nodes_in(oms_dbconn *c, const char *hashes_json, oms_dbres **
                               "SELECT encode(hash, 'hex'), encode(body, 'hex') FROM tree_nodes WHERE hash IN"
                               " (SELECT decode(h, 'hex') FROM jsonb_array_elements_text($1::jsonb) AS h)"};
     oms_dbparam p[] = {DBP_TEXT(hashes_json)};
-    return oms_db_run(c, &q, p, 1, out, err);
+    return oms_db_run_content_read(c, &q, p, 1, out, err);
 }
 
 int oms_store_trees_unconverted(oms_dbconn *c, int64_t limit, oms_dbres **out, oms_error *err)
@@ -111,7 +111,7 @@ int oms_store_trees_unconverted(oms_dbconn *c, int64_t limit, oms_dbres **out, o
     static const oms_sql q = OMS_SQL_BOTH("SELECT DISTINCT c.tree FROM commits c"
                                           " WHERE NOT EXISTS (SELECT 1 FROM trees t WHERE t.id = c.tree) LIMIT $1");
     oms_dbparam p[] = {DBP_INT(limit)};
-    return oms_db_run(c, &q, p, 1, out, err);
+    return oms_db_run_content_read(c, &q, p, 1, out, err);
 }
 
 int oms_store_legacy_trees_delete(oms_dbconn *c, oms_error *err)

@@ -270,7 +270,7 @@ int oms_store_object_content(oms_dbconn *c, const char *hash, oms_dbres **out, o
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT content FROM objects WHERE hash = $1");
     oms_dbparam p[] = {DBP_TEXT(hash)};
-    int rc = oms_db_run(c, &q, p, 1, out, err);
+    int rc = oms_db_run_content_read(c, &q, p, 1, out, err);
     if (rc == OMS_OK && (*out)->nrows == 0) {
         oms_dbres_free(*out);
         *out = NULL;
@@ -406,7 +406,7 @@ int oms_store_branch_rows(oms_dbconn *c, const char *branch, oms_dbres **out, om
                                           " FROM branches b LEFT JOIN (" BRANCH_VIEW("$1") ") v ON v.hash <> ''"
                                           " LEFT JOIN objects o ON o.hash = v.hash WHERE b.name = $1");
     oms_dbparam p[] = {DBP_TEXT(branch)};
-    return oms_db_run(c, &q, p, 1, out, err);
+    return oms_db_run_content_read(c, &q, p, 1, out, err);
 }
 
 int oms_store_objects_in(oms_dbconn *c, const char *hashes_json, oms_dbres **out, oms_error *err)
@@ -415,7 +415,7 @@ int oms_store_objects_in(oms_dbconn *c, const char *hashes_json, oms_dbres **out
                               "SELECT hash, content FROM objects WHERE hash IN"
                               " (SELECT json_array_elements_text($1::json))"};
     oms_dbparam p[] = {DBP_TEXT(hashes_json)};
-    return oms_db_run(c, &q, p, 1, out, err);
+    return oms_db_run_content_read(c, &q, p, 1, out, err);
 }
 
 int oms_store_commit_tree(oms_dbconn *c, const char *id, oms_dbres **out, oms_error *err)

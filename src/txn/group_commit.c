@@ -41,6 +41,7 @@ typedef struct member {
     const oms_change_spec *spec;
     oms_change_out *out;
     oms_error *err;
+    oms_dbconn *conn; /* its thread's connection, idle while it waits (PostgreSQL; may be NULL) */
     int rc;
     bool written; /* released its savepoint: committed with the group */
     bool done;    /* answered by a leader */
@@ -231,9 +232,23 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body, handoff 
     member *late = NULL;
     int tx = oms_db_conn(batch[0]->ctx->store->db, &c, &tx_err);
     if (tx == OMS_OK) {
+        /* The second member's idle connection takes the batch's content
+         * rows (store/db.h): the first's, the leader's, holds the branch. */
+        bool beside = oms_db_content_attach(c, batch[1]->conn);
         run_attempt(c, batch, n, body, true, &late, &tx, &tx_err, h);
         int doomed = oms_db_ahead_failure(c);
-        if (doomed != OMS_OK && doomed != OMS_EDB && doomed != OMS_ETIMEOUT && !late) {
+        /* the content connection failed: nothing was committed, and the
+         * batch runs again without it, where a failure is the batch's own */
+        bool content_lost = oms_db_content_failed(c);
+        oms_db_content_detach(c);
+        if (beside)
+            oms_metrics_group_commit_content(content_lost);
+        if (content_lost && !late && tx != OMS_OK) {
+            oms_metrics_group_commit_rerun();
+            for (int i = 0; i < n; i++)
+                reset_member(batch[i]);
+            run_attempt(c, batch, n, body, false, &late, &tx, &tx_err, h);
+        } else if (doomed != OMS_OK && doomed != OMS_EDB && doomed != OMS_ETIMEOUT && !late) {
             oms_metrics_group_commit_rerun();
             for (int i = 0; i < n; i++)
                 reset_member(batch[i]);
@@ -272,6 +287,9 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
     if (!g)
         return false;
     member me = {.ctx = ctx, .spec = spec, .out = out, .err = err};
+    oms_error ignored;
+    if (!single && oms_db_conn(ctx->store->db, &me.conn, &ignored) != OMS_OK)
+        me.conn = NULL;
     pthread_mutex_lock(&g->mu);
     if (g->busy) {
         if (g->tail)

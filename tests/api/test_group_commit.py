@@ -484,3 +484,115 @@ def test_the_next_batch_waits_for_the_branch_row_while_a_batch_commits(ctx):
     history = _history(srv, head, start)
     assert set(history) == {c for _, c in got.values()}
     assert history[0] == got["HandD"][1] and history[-1] == got["HandA"][1]
+
+
+# ---- content rows beside the batch (PostgreSQL; docs/storage.md "Content rows beside the batch") ----
+
+_CONTENT_GAPS = (
+    # a commit whose tree is not stored
+    "SELECT count(*) FROM commits c WHERE NOT EXISTS (SELECT 1 FROM trees t WHERE t.id = c.tree)",
+    # a tree whose root node is not stored
+    "SELECT count(*) FROM trees t WHERE NOT EXISTS (SELECT 1 FROM tree_nodes n WHERE n.hash = t.root)",
+    # an interior node naming a child that is not stored
+    "SELECT count(*) FROM tree_nodes n CROSS JOIN generate_series(0, 3) AS k(i)"
+    " WHERE get_byte(n.body, 1) = 1 AND 3 + 32 * (k.i + 1) <= length(n.body)"
+    " AND NOT EXISTS (SELECT 1 FROM tree_nodes x WHERE x.hash = substring(n.body from 4 + 32 * k.i for 32))",
+    # a branch's resource whose document is not stored
+    "SELECT count(*) FROM branch_resources r WHERE r.hash <> ''"
+    " AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.hash = r.hash)",
+)
+
+
+def _content_complete(srv):
+    for q in _CONTENT_GAPS:
+        assert int(srv.query(q)[0][0]) == 0, q
+
+
+def _read_back_after_restart(srv, branch, acked):
+    """A restarted server (nothing cached) reads each acknowledged write at
+    its own commit: its content was stored with it."""
+    srv.stop()
+    srv.start()
+    for name, commit in acked:
+        r = srv.get(_url(branch, name=name) + f"?at={commit}", headers=_h(srv))
+        assert r.status == 200 and r.json()["api_name"] == name, (name, r)
+
+
+def test_a_batch_writes_its_content_beside_it_and_every_commit_names_stored_content(ctx):
+    """On PostgreSQL a batch's objects, trees and tree nodes go on a waiting
+    member's connection in a transaction of their own, settled before the
+    batch's COMMIT: every commit names stored content, which a restarted
+    server reads back."""
+    import harness
+    if ctx.backend != "pg":
+        raise harness.Skip("PostgreSQL: SQLite has one writer, whose transaction writes everything")
+    srv = ctx.new_server()
+    b = "group/content"
+    _branch(srv, b)
+    beside0 = _metric(srv, 'oms_group_commit_content_total{outcome="beside"}')
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        for i in range(8):
+            name = f"C{w}x{i}"
+            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"c{w}"), json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+
+    _concurrently([lambda w=w: writer(w) for w in range(16)])
+    assert [s for _, s, _ in got] == [201] * 128, sorted({s for _, s, _ in got})
+    assert _metric(srv, 'oms_group_commit_content_total{outcome="beside"}') > beside0
+    assert _metric(srv, 'oms_group_commit_content_total{outcome="lost"}') == 0
+    _content_complete(srv)
+    _read_back_after_restart(srv, b, [(n, c) for n, _, c in got])
+
+
+def test_content_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
+    """PostgreSQL ends the sessions that hold a batch's content transaction
+    while 16 writers keep groups running: the batch runs again without it,
+    every write is answered 201 or 503, every 201 is in the history, and no
+    commit names content that is not stored."""
+    import time
+    import harness
+    if ctx.backend != "pg":
+        raise harness.Skip("PostgreSQL sessions")
+    srv = ctx.new_server()
+    b = "group/content-killed"
+    start = _branch(srv, b)
+    stop = threading.Event()
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        i = 0
+        while not stop.is_set():
+            name = f"Q{w}x{i}"
+            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"q{w}"), json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(16)]
+    for t in threads:
+        t.start()
+    lost, deadline = 0, time.time() + 20
+    while lost < 3 and time.time() < deadline:
+        harness._psql(harness.PG_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      f"WHERE datname = '{srv.dbname}' AND state <> 'idle'"
+                                      " AND (query LIKE 'INSERT INTO tree_nodes%' OR query LIKE 'INSERT INTO trees%'"
+                                      " OR query LIKE 'INSERT INTO objects%' OR query LIKE 'SET LOCAL synchronous_commit%')")
+        time.sleep(0.02)
+        lost = _metric(srv, 'oms_group_commit_content_total{outcome="lost"}')
+    stop.set()
+    for t in threads:
+        t.join()
+    assert lost >= 3, lost
+    assert {s for _, s, _ in got} <= {201, 503}, sorted({s for _, s, _ in got})
+    acked = [(n, c) for n, s, c in got if s == 201]
+    assert len(acked) > 50, len(got)
+    r = srv.request("POST", _url(b), headers=_h(srv), json_body={"api_name": "After", "type": "string"})
+    assert r.status == 201, r
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    history = set(_history(srv, head, start))
+    assert {c for _, c in acked} <= history
+    _content_complete(srv)
+    _read_back_after_restart(srv, b, acked[::7])
