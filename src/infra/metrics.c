@@ -405,8 +405,8 @@ static void text_snapshots(oms_mtext *b)
                 "branch row, no live lock): one round trip fewer each.");
     emit(b, "oms_group_commit_carried_total %lu\n", atomic_load_explicit(&g_group_carried, memory_order_relaxed));
     emit_family(b, "oms_group_commit_reruns_total", "counter",
-                "PostgreSQL: group transactions lost to a statement that failed after it was sent ahead, and run once "
-                "more with each write's statements awaited.");
+                "PostgreSQL: group transactions lost to a statement that failed after it was sent ahead, or to their "
+                "content connection, and run once more with each write's statements awaited.");
     emit(b, "oms_group_commit_reruns_total %lu\n", atomic_load_explicit(&g_group_reruns, memory_order_relaxed));
     emit_family(b, "oms_group_commit_handoffs_total", "counter",
                 "PostgreSQL: group transactions that passed their branch's queue to the next leader before their "
