@@ -547,6 +547,44 @@ def test_a_batch_writes_its_content_beside_it_and_every_commit_names_stored_cont
     _read_back_after_restart(srv, b, [(n, c) for n, _, c in got])
 
 
+def test_reads_of_content_inside_a_batch_see_what_the_batch_wrote_beside_it(ctx):
+    """A branch whose compatibility policy is transitive reads tree nodes and
+    documents (its tags' trees) in every write of a batch: each such read
+    first commits the content sent beside so far, and the batch goes on
+    with a new content transaction. Every write still commits, with its
+    content stored."""
+    import harness
+    if ctx.backend != "pg":
+        raise harness.Skip("PostgreSQL: SQLite has one writer, whose transaction writes everything")
+    srv = ctx.new_server()
+    b = "group/content-reads"
+    _branch(srv, b)
+    r = srv.request("POST", _url(b), headers=_h(srv), json_body={"api_name": "Released", "type": "string"})
+    assert r.status == 201, r
+    r = srv.request("POST", "/api/v1/tags", headers=_h(srv),
+                    json_body={"name": "content-reads-v1", "commit": r.header("X-Commit"), "message": "release"})
+    assert r.status == 201, r
+    r = srv.request("PUT", f"/api/v1/branches/{quote(b)}/settings", headers=srv.auth("admin", ("admin",)),
+                    json_body={"compatibility": "block", "transitive": True})
+    assert r.status == 200, r
+    beside0 = _metric(srv, 'oms_group_commit_content_total{outcome="beside"}')
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        for i in range(6):
+            name = f"R{w}x{i}"
+            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"r{w}"), json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+
+    _concurrently([lambda w=w: writer(w) for w in range(16)])
+    assert [s for _, s, _ in got] == [201] * 96, sorted({s for _, s, _ in got})
+    assert _metric(srv, 'oms_group_commit_content_total{outcome="beside"}') > beside0
+    assert _metric(srv, 'oms_group_commit_content_total{outcome="lost"}') == 0
+    _content_complete(srv)
+    _read_back_after_restart(srv, b, [(n, c) for n, _, c in got])
+
+
 def test_content_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
     """PostgreSQL ends the sessions that hold a batch's content transaction
     while 16 writers keep groups running: the batch runs again without it,
