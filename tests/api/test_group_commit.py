@@ -299,6 +299,29 @@ def test_a_statement_that_fails_inside_a_group_fails_its_write_alone(ctx):
         assert _metric(srv, "oms_group_commit_reruns_total") > reruns0
 
 
+def _writers_until(srv, branch, prefix, stop, rid):
+    """16 writers creating shared properties on branch until `stop` is set,
+    each request with the id rid + its name: the started threads and the
+    list they fill with (name, status, commit)."""
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        i = 0
+        while not stop.is_set():
+            name = f"{prefix}{w}x{i}"
+            r = srv.request("POST", _url(branch),
+                            headers=_h(srv, sub=f"{prefix.lower()}{w}", **{"X-Request-ID": f"{rid}{name}"}),
+                            json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(16)]
+    for t in threads:
+        t.start()
+    return threads, got
+
+
 def test_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
     """PostgreSQL ends the service's sessions (pg_terminate_backend) three
     times while 16 writers keep groups running on one branch, some of them
@@ -313,21 +336,7 @@ def test_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
     b = "group/killed"
     start = _branch(srv, b)
     stop = threading.Event()
-    got, lock = [], threading.Lock()
-
-    def writer(w):
-        i = 0
-        while not stop.is_set():
-            name = f"K{w}x{i}"
-            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"k{w}", **{"X-Request-ID": f"kill-{name}"}),
-                            json_body={"api_name": name, "type": "string"})
-            with lock:
-                got.append((name, r.status, r.header("X-Commit")))
-            i += 1
-
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(16)]
-    for t in threads:
-        t.start()
+    threads, got = _writers_until(srv, b, "K", stop, "kill-")
     for _ in range(3):
         time.sleep(0.4)
         harness._psql(harness.PG_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -518,6 +527,29 @@ def _read_back_after_restart(srv, branch, acked):
         assert r.status == 200 and r.json()["api_name"] == name, (name, r)
 
 
+def _writers_beside(srv, branch, prefix, each):
+    """16 writers, `each` shared properties each, on branch: every write
+    201, some batch's content beside it and none lost, every commit's
+    content stored and read back by a restarted server."""
+    beside0 = _metric(srv, 'oms_group_commit_content_total{outcome="beside"}')
+    got, lock = [], threading.Lock()
+
+    def writer(w):
+        for i in range(each):
+            name = f"{prefix}{w}x{i}"
+            r = srv.request("POST", _url(branch), headers=_h(srv, sub=f"{prefix.lower()}{w}"),
+                            json_body={"api_name": name, "type": "string"})
+            with lock:
+                got.append((name, r.status, r.header("X-Commit")))
+
+    _concurrently([lambda w=w: writer(w) for w in range(16)])
+    assert [s for _, s, _ in got] == [201] * (16 * each), sorted({s for _, s, _ in got})
+    assert _metric(srv, 'oms_group_commit_content_total{outcome="beside"}') > beside0
+    assert _metric(srv, 'oms_group_commit_content_total{outcome="lost"}') == 0
+    _content_complete(srv)
+    _read_back_after_restart(srv, branch, [(n, c) for n, _, c in got])
+
+
 def test_a_batch_writes_its_content_beside_it_and_every_commit_names_stored_content(ctx):
     """On PostgreSQL a batch's objects, trees and tree nodes go on a waiting
     member's connection in a transaction of their own, settled before the
@@ -529,22 +561,7 @@ def test_a_batch_writes_its_content_beside_it_and_every_commit_names_stored_cont
     srv = ctx.new_server()
     b = "group/content"
     _branch(srv, b)
-    beside0 = _metric(srv, 'oms_group_commit_content_total{outcome="beside"}')
-    got, lock = [], threading.Lock()
-
-    def writer(w):
-        for i in range(8):
-            name = f"C{w}x{i}"
-            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"c{w}"), json_body={"api_name": name, "type": "string"})
-            with lock:
-                got.append((name, r.status, r.header("X-Commit")))
-
-    _concurrently([lambda w=w: writer(w) for w in range(16)])
-    assert [s for _, s, _ in got] == [201] * 128, sorted({s for _, s, _ in got})
-    assert _metric(srv, 'oms_group_commit_content_total{outcome="beside"}') > beside0
-    assert _metric(srv, 'oms_group_commit_content_total{outcome="lost"}') == 0
-    _content_complete(srv)
-    _read_back_after_restart(srv, b, [(n, c) for n, _, c in got])
+    _writers_beside(srv, b, "C", 8)
 
 
 def test_reads_of_content_inside_a_batch_see_what_the_batch_wrote_beside_it(ctx):
@@ -567,22 +584,7 @@ def test_reads_of_content_inside_a_batch_see_what_the_batch_wrote_beside_it(ctx)
     r = srv.request("PUT", f"/api/v1/branches/{quote(b)}/settings", headers=srv.auth("admin", ("admin",)),
                     json_body={"compatibility": "block", "transitive": True})
     assert r.status == 200, r
-    beside0 = _metric(srv, 'oms_group_commit_content_total{outcome="beside"}')
-    got, lock = [], threading.Lock()
-
-    def writer(w):
-        for i in range(6):
-            name = f"R{w}x{i}"
-            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"r{w}"), json_body={"api_name": name, "type": "string"})
-            with lock:
-                got.append((name, r.status, r.header("X-Commit")))
-
-    _concurrently([lambda w=w: writer(w) for w in range(16)])
-    assert [s for _, s, _ in got] == [201] * 96, sorted({s for _, s, _ in got})
-    assert _metric(srv, 'oms_group_commit_content_total{outcome="beside"}') > beside0
-    assert _metric(srv, 'oms_group_commit_content_total{outcome="lost"}') == 0
-    _content_complete(srv)
-    _read_back_after_restart(srv, b, [(n, c) for n, _, c in got])
+    _writers_beside(srv, b, "R", 6)
 
 
 def test_content_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
@@ -598,20 +600,7 @@ def test_content_connections_killed_under_groups_lose_no_acknowledged_write(ctx)
     b = "group/content-killed"
     start = _branch(srv, b)
     stop = threading.Event()
-    got, lock = [], threading.Lock()
-
-    def writer(w):
-        i = 0
-        while not stop.is_set():
-            name = f"Q{w}x{i}"
-            r = srv.request("POST", _url(b), headers=_h(srv, sub=f"q{w}"), json_body={"api_name": name, "type": "string"})
-            with lock:
-                got.append((name, r.status, r.header("X-Commit")))
-            i += 1
-
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(16)]
-    for t in threads:
-        t.start()
+    threads, got = _writers_until(srv, b, "Q", stop, "content-kill-")
     lost, deadline = 0, time.time() + 20
     while lost < 3 and time.time() < deadline:
         harness._psql(harness.PG_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
