@@ -415,7 +415,7 @@ static void text_snapshots(oms_mtext *b)
     emit_family(b, "oms_group_commit_content_total", "counter",
                 "PostgreSQL: group transactions whose content rows (objects, trees, tree nodes) went on a waiting "
                 "member's connection beside them: committed (outcome=\"beside\"), or lost with that connection, "
-                "the batch then run once more without it (outcome=\"lost\").");
+                "the batch then run once more without it unless its own connection failed too (outcome=\"lost\").");
     emit(b, "oms_group_commit_content_total{outcome=\"beside\"} %lu\n",
          atomic_load_explicit(&g_group_content_beside, memory_order_relaxed));
     emit(b, "oms_group_commit_content_total{outcome=\"lost\"} %lu\n",

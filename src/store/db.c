@@ -68,6 +68,7 @@ struct oms_dbconn {
     /* Group commit's leader: the member's connection that takes the
      * batch's content rows (oms_db_content_attach), and its first failure. */
     struct oms_dbconn *content;
+    bool content_used; /* a content transaction was begun on it */
     bool content_failed;
     int content_rc;
     oms_error content_err;
@@ -1321,7 +1322,7 @@ bool oms_db_content_attach(oms_dbconn *c, oms_dbconn *side)
         !c->db->drv->pipeline_send || side->depth > 0 || !side->handle || side->nlater || side->nahead)
         return false;
     c->content = side;
-    c->content_failed = false;
+    c->content_used = c->content_failed = false;
     return true;
 }
 
@@ -1340,8 +1341,36 @@ static void content_fail(oms_dbconn *c, int rc, const oms_error *why)
 }
 
 /* Off the leader's path: anything the content connection cannot take now
- * fails it, and the batch runs again without it. */
-static bool content_usable(oms_dbconn *c) { return c->content && !c->content_failed && c->depth > 0; }
+ * fails it, and the batch runs again without it. A transaction begun
+ * under the sole-writer lease keeps its content on its own connection once
+ * the lease changed: a new content transaction would take the guard, whose
+ * lock the lease's holder keeps until this transaction ends. */
+static bool content_usable(oms_dbconn *c)
+{
+    return c->content && !c->content_failed && c->depth > 0 &&
+           (!c->unguarded ||
+            (atomic_load(&c->db->lease_on) && atomic_load(&c->db->lease_epoch) == c->unguarded_epoch));
+}
+
+/* Its commit record precedes the batch's in the log, which the batch's
+ * COMMIT flushes: a flush of its own would only add one. Its lock waits
+ * are short: they are on another transaction storing the same content,
+ * and a wait that closes a cycle through a leader (which PostgreSQL's
+ * deadlock detector cannot see) ends there, the batch then run without
+ * it. */
+#define CONTENT_LOCK_TIMEOUT_MS 1000
+static int content_begin(oms_dbconn *s, oms_error *err)
+{
+    int configured = s->db->opts.lock_timeout_ms;
+    char ms[24];
+    snprintf(ms, sizeof ms, "%d",
+             configured > 0 && configured < CONTENT_LOCK_TIMEOUT_MS ? configured : CONTENT_LOCK_TIMEOUT_MS);
+    oms_dbparam p[] = {{.type = OMS_DBP_TEXT, .s = ms}};
+    int rc = oms_db_begin(s, true, err);
+    return rc ? rc
+              : queue_later(s, "SELECT set_config('synchronous_commit', 'off', true), set_config('lock_timeout', $1, true)",
+                            p, 1, 0, NULL, NULL, err);
+}
 
 int oms_db_exec_content(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err)
 {
@@ -1350,10 +1379,10 @@ int oms_db_exec_content(oms_dbconn *c, const char *sql, const oms_dbparam *param
     oms_dbconn *s = c->content;
     oms_error e = {0};
     int rc = OMS_OK;
-    /* Its commit record precedes the batch's in the log, which the
-     * batch's COMMIT flushes: a flush of its own would only add one. */
-    if (s->depth == 0 && (rc = oms_db_begin(s, true, &e)) == OMS_OK)
-        rc = queue_later(s, "SET LOCAL synchronous_commit = off", NULL, 0, 0, NULL, NULL, &e);
+    if (s->depth == 0) {
+        rc = content_begin(s, &e);
+        c->content_used = true;
+    }
     if (rc == OMS_OK)
         rc = queue_later(s, sql, params, nparams, 0, NULL, NULL, &e);
     if (rc == OMS_OK)
@@ -1395,6 +1424,7 @@ int oms_db_content_settle(oms_dbconn *c, oms_error *err)
 }
 
 bool oms_db_content_failed(const oms_dbconn *c) { return c->content && c->content_failed; }
+bool oms_db_content_used(const oms_dbconn *c) { return c->content && c->content_used; }
 
 void oms_db_content_detach(oms_dbconn *c)
 {
@@ -1403,7 +1433,7 @@ void oms_db_content_detach(oms_dbconn *c)
     if (c->content->depth > 0)
         oms_db_rollback(c->content);
     c->content = NULL;
-    c->content_failed = false;
+    c->content_used = c->content_failed = false;
 }
 
 bool oms_db_change_token(oms_dbconn *c, unsigned char out[OMS_DB_CHANGE_TOKEN])

@@ -234,8 +234,9 @@ int oms_db_ahead_failure(const oms_dbconn *c);
  * - attach: false (nothing changes) when the backend cannot, or `side` is
  *   not an idle connection of the same database other than `c`.
  * - exec_content: the statement on the content connection when one is
- *   attached to `c` inside its transaction and has not failed, else as
- *   oms_db_exec_later on `c`.
+ *   attached to `c` inside its transaction and has not failed (and the
+ *   sole-writer lease `c` began under still holds), else as
+ *   oms_db_exec_later on `c`. Its lock waits end within a second.
  * - settle: the content transaction committed (with synchronous_commit
  *   off: `c`'s COMMIT, which comes after it in the log, flushes it), so
  *   that `c` reads its rows; called before `c` reads content and by
@@ -248,6 +249,7 @@ bool oms_db_content_attach(oms_dbconn *c, oms_dbconn *side);
 int oms_db_exec_content(oms_dbconn *c, const char *sql, const oms_dbparam *params, int nparams, oms_error *err);
 int oms_db_content_settle(oms_dbconn *c, oms_error *err);
 bool oms_db_content_failed(const oms_dbconn *c);
+bool oms_db_content_used(const oms_dbconn *c); /* a content transaction was begun since attach */
 void oms_db_content_detach(oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
 

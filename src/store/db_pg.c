@@ -53,7 +53,7 @@ typedef struct {
     int state;           /* what the last call did to the connection (OMS_DBC_*) */
     int wait_ms;         /* bound on waiting for one answer; 0: none */
     int configured_wait_ms;
-    char begin_sql[272]; /* BEGIN, with SET LOCAL of the timeouts when there are no session settings */
+    char begin_sql[320]; /* BEGIN, with SET LOCAL of the timeouts when there are no session settings */
     char begin_parts[4][80]; /* the same, one statement each (a pipeline sends one per message) */
     int nbegin_parts;
     prepared stmts[STMT_CACHE];
@@ -224,6 +224,8 @@ static int simple(pg_conn *pc, const char *sql, PGresult **out, oms_error *err)
 
 static void fmt_int(char *buf, size_t cap, int v) { snprintf(buf, cap, "%d", v); }
 
+static const char k_begin[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
 static int pg_connect(void **out, const char *dsn, const oms_db_opts *o, oms_error *err)
 {
     /* Our parameters first, the URL last: what the URL says wins. */
@@ -304,7 +306,10 @@ static int pg_connect(void **out, const char *dsn, const oms_db_opts *o, oms_err
     char set[320], timeouts[256] = "";
     const char *names[] = {"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"};
     int values[] = {o->statement_timeout_ms, o->lock_timeout_ms, o->idle_tx_timeout_ms};
-    snprintf(pc->begin_parts[0], sizeof pc->begin_parts[0], "BEGIN");
+    /* Read committed whatever the server's default: a statement sees what
+     * committed before it (the branch row after a hand-off, a group
+     * commit's content settled beside it; docs/storage.md). */
+    snprintf(pc->begin_parts[0], sizeof pc->begin_parts[0], "%s", k_begin);
     pc->nbegin_parts = 1;
     for (size_t i = 0, len = 0; i < 3 && len < sizeof timeouts; i++)
         if (values[i] > 0) {
@@ -316,10 +321,10 @@ static int pg_connect(void **out, const char *dsn, const oms_db_opts *o, oms_err
         }
     if (o->session_settings) {
         snprintf(set, sizeof set, "SET client_min_messages = warning%s", timeouts);
-        snprintf(pc->begin_sql, sizeof pc->begin_sql, "BEGIN");
+        snprintf(pc->begin_sql, sizeof pc->begin_sql, "%s", k_begin);
     } else {
         snprintf(set, sizeof set, "SET client_min_messages = warning");
-        snprintf(pc->begin_sql, sizeof pc->begin_sql, "BEGIN%s", timeouts);
+        snprintf(pc->begin_sql, sizeof pc->begin_sql, "%s%s", k_begin, timeouts);
     }
     PGresult *r = NULL;
     int rc = simple(pc, set, &r, err);

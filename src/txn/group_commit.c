@@ -208,7 +208,9 @@ static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn 
         ncarry = m->written && m->out->ncarry <= sizeof carry ? m->out->ncarry : 0;
         memcpy(carry, m->out->carry, ncarry);
         carry_step = m->spec->step;
-        if (timed_out(m->rc))
+        /* a content connection out of time is not the database keeping
+         * this batch waiting: the batch runs again without it (run_batch) */
+        if (timed_out(m->rc) && !oms_db_content_failed(c))
             *late = m;
     }
     if (*tx == OMS_OK && h && h->g && !h->done && !*late)
@@ -234,16 +236,18 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body, handoff 
     if (tx == OMS_OK) {
         /* The second member's idle connection takes the batch's content
          * rows (store/db.h): the first's, the leader's, holds the branch. */
-        bool beside = oms_db_content_attach(c, batch[1]->conn);
+        oms_db_content_attach(c, batch[1]->conn);
         run_attempt(c, batch, n, body, true, &late, &tx, &tx_err, h);
         int doomed = oms_db_ahead_failure(c);
         /* the content connection failed: nothing was committed, and the
-         * batch runs again without it, where a failure is the batch's own */
+         * batch runs again without it, where a failure is the batch's own
+         * (unless the batch's own connection was lost or out of time too:
+         * that is the batch's answer, as below) */
         bool content_lost = oms_db_content_failed(c);
-        oms_db_content_detach(c);
-        if (beside)
+        if (oms_db_content_used(c))
             oms_metrics_group_commit_content(content_lost);
-        if (content_lost && !late && tx != OMS_OK) {
+        oms_db_content_detach(c);
+        if (content_lost && !late && tx != OMS_OK && doomed != OMS_EDB && doomed != OMS_ETIMEOUT) {
             oms_metrics_group_commit_rerun();
             for (int i = 0; i < n; i++)
                 reset_member(batch[i]);

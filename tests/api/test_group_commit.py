@@ -569,11 +569,15 @@ def test_reads_of_content_inside_a_batch_see_what_the_batch_wrote_beside_it(ctx)
     documents (its tags' trees) in every write of a batch: each such read
     first commits the content sent beside so far, and the batch goes on
     with a new content transaction. Every write still commits, with its
-    content stored."""
+    content stored, on a database whose default isolation is repeatable
+    read (the server's transactions ask for read committed)."""
     import harness
     if ctx.backend != "pg":
         raise harness.Skip("PostgreSQL: SQLite has one writer, whose transaction writes everything")
     srv = ctx.new_server()
+    harness._psql(harness.PG_URL, f"ALTER DATABASE {srv.dbname} SET default_transaction_isolation = 'repeatable read'")
+    srv.stop()
+    srv.start()
     b = "group/content-reads"
     _branch(srv, b)
     r = srv.request("POST", _url(b), headers=_h(srv), json_body={"api_name": "Released", "type": "string"})
@@ -606,7 +610,7 @@ def test_content_connections_killed_under_groups_lose_no_acknowledged_write(ctx)
         harness._psql(harness.PG_URL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                       f"WHERE datname = '{srv.dbname}' AND state <> 'idle'"
                                       " AND (query LIKE 'INSERT INTO tree_nodes%' OR query LIKE 'INSERT INTO trees%'"
-                                      " OR query LIKE 'INSERT INTO objects%' OR query LIKE 'SET LOCAL synchronous_commit%')")
+                                      " OR query LIKE 'INSERT INTO objects%' OR query LIKE 'SELECT set_config(''synchronous_commit''%')")
         time.sleep(0.02)
         lost = _metric(srv, 'oms_group_commit_content_total{outcome="lost"}')
     stop.set()
