@@ -84,7 +84,7 @@ static atomic_size_t g_diff_bytes;
 static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
 static _Atomic uint64_t g_seq_batches, g_seq_events; /* src/webhooks/sender.c */
 static _Atomic uint64_t g_checkpoints[2]; /* src/store/sqlite_checkpointer.c: by a committer, in the background */
-static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns, g_group_handoffs, g_group_content_beside, g_group_content_lost; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
+static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns, g_group_handoffs, g_group_joined, g_group_content_beside, g_group_content_lost; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -347,6 +347,10 @@ void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks
 
 void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_reruns, 1, memory_order_relaxed); }
 void oms_metrics_group_commit_handoff(void) { atomic_fetch_add_explicit(&g_group_handoffs, 1, memory_order_relaxed); }
+void oms_metrics_group_commit_joined(unsigned writes)
+{
+    atomic_fetch_add_explicit(&g_group_joined, writes, memory_order_relaxed);
+}
 void oms_metrics_group_commit_content(bool lost)
 {
     atomic_fetch_add_explicit(lost ? &g_group_content_lost : &g_group_content_beside, 1, memory_order_relaxed);
@@ -412,6 +416,10 @@ static void text_snapshots(oms_mtext *b)
                 "PostgreSQL: group transactions that passed their branch's queue to the next leader before their "
                 "COMMIT, whose first statement then waits for the branch row inside the database.");
     emit(b, "oms_group_commit_handoffs_total %lu\n", atomic_load_explicit(&g_group_handoffs, memory_order_relaxed));
+    emit_family(b, "oms_group_commit_joined_total", "counter",
+                "Writes that joined a group transaction already running: they queued while it ran and were taken "
+                "after its last write instead of waiting for the next transaction.");
+    emit(b, "oms_group_commit_joined_total %lu\n", atomic_load_explicit(&g_group_joined, memory_order_relaxed));
     emit_family(b, "oms_group_commit_content_total", "counter",
                 "PostgreSQL: group transactions whose content rows (objects, trees, tree nodes) went on a waiting "
                 "member's connection beside them: committed (outcome=\"beside\"), or lost with that connection, "

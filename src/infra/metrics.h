@@ -61,6 +61,9 @@ void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks
 void oms_metrics_group_commit_rerun(void);
 /* A group transaction passed its branch's queue on before its COMMIT. */
 void oms_metrics_group_commit_handoff(void);
+/* Writes taken into a group transaction after it began (they queued while
+ * it ran). */
+void oms_metrics_group_commit_joined(unsigned writes);
 /* A batch's content connection (store/db.h): its rows committed beside
  * the batch, or lost with it (the batch then ran again without it). */
 void oms_metrics_group_commit_content(bool lost);

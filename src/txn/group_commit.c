@@ -7,9 +7,11 @@
  * ends, the first of them becomes the leader and runs every queued change
  * in one transaction, each inside its own savepoint: each change reads the
  * head the previous one moved, makes its own commit and its own audit
- * event, and a change that fails rolls back to its savepoint alone. One
- * COMMIT (one WAL flush, one row lock) then acknowledges them all; nobody
- * is answered before it. A lone writer runs as before, without savepoints.
+ * event, and a change that fails rolls back to its savepoint alone.
+ * Writers that queue while it runs join it after its last change
+ * (join_queued). One COMMIT (one WAL flush, one row lock) then
+ * acknowledges them all; nobody is answered before it. A lone writer on a
+ * quiet branch runs as before, without savepoints.
  *
  * The members' threads wait on a condition variable holding nothing (their
  * connections idle, outside any transaction); the leader runs each change
@@ -57,6 +59,11 @@ typedef struct group {
     pthread_cond_t cv;
     bool busy; /* a leader is running a batch */
     member *head, *tail;
+    /* The transaction that began last had company: writers queued behind
+     * it, or it ran more than one. A writer that then finds the group free
+     * runs as a batch the writers arriving meanwhile can join; on a quiet
+     * branch it runs alone, without savepoints. */
+    bool company;
 } group;
 
 static pthread_mutex_t g_slot_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -170,6 +177,36 @@ typedef struct {
     bool done;
 } handoff;
 
+/* Writers queued while a batch runs join it at its end, until none is
+ * waiting (or MAX_BATCH): a batch that held only those queued when its
+ * leader started left the writers answered by the batch before, whose
+ * next writes arrive a moment later, to a batch of their own behind it,
+ * and every other batch on the branch's row was a batch of one or two
+ * (docs/storage.md "Writers join the batch that runs"). */
+typedef struct {
+    group *g;        /* NULL: the batch is closed */
+    member **batch;  /* room for MAX_BATCH */
+    int *n;
+} joiner;
+
+static int join_queued(joiner *j)
+{
+    if (!j->g || *j->n >= MAX_BATCH)
+        return 0;
+    int before = *j->n;
+    pthread_mutex_lock(&j->g->mu);
+    while (j->g->head && *j->n < MAX_BATCH) {
+        member *m = j->g->head;
+        j->g->head = m->next;
+        m->next = NULL;
+        j->batch[(*j->n)++] = m;
+    }
+    if (!j->g->head)
+        j->g->tail = NULL;
+    pthread_mutex_unlock(&j->g->mu);
+    return *j->n - before;
+}
+
 static void hand_off(handoff *h)
 {
     pthread_mutex_lock(&h->g->mu);
@@ -182,8 +219,8 @@ static void hand_off(handoff *h)
 
 /* One attempt at the batch in one transaction; *tx is its outcome, the
  * member whose timeout ended it goes to *late. */
-static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn body, bool ahead, member **late,
-                        int *tx, oms_error *tx_err, handoff *h)
+static void run_attempt(oms_dbconn *c, member **batch, int *n, joiner *j, oms_group_body_fn body, bool ahead,
+                        member **late, int *tx, oms_error *tx_err, handoff *h)
 {
     /* What the last written member left for the next one of the same step
      * (oms_change_out.carry): only ever from the member right before, so a
@@ -192,7 +229,18 @@ static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn 
     size_t ncarry = 0;
     oms_change_fn carry_step = NULL;
     *tx = oms_db_begin(c, true, tx_err);
-    for (int i = 0; i < n && *tx == OMS_OK; i++) {
+    for (int i = 0; *tx == OMS_OK; i++) {
+        if (i == *n) {
+            int joined = *late ? 0 : join_queued(j);
+            if (!joined)
+                break;
+            oms_metrics_group_commit_joined((unsigned)joined);
+        }
+        /* The second member's idle connection takes the batch's content
+         * rows (store/db.h): the first's, the leader's, holds the branch.
+         * Not in a rerun, which runs without it. */
+        if (j->g && *n > 1 && !oms_db_content_attached(c))
+            oms_db_content_attach(c, batch[1]->conn);
         member *m = batch[i];
         if (*late) { /* not run: it would wait the same time again */
             fail(m, (*late)->rc, (*late)->err);
@@ -227,17 +275,17 @@ static void run_attempt(oms_dbconn *c, member **batch, int n, oms_group_body_fn 
  * runs once more the ordinary way, each release awaited, where that failure
  * is its member's alone. A lost connection or a timeout is the whole
  * batch's answer, as before. */
-static member *run_batch(member **batch, int n, oms_group_body_fn body, handoff *h)
+static member *run_batch(group *g, member **batch, int *np, oms_group_body_fn body, handoff *h)
 {
     oms_dbconn *c = NULL;
     oms_error tx_err = {0};
     member *late = NULL;
+    joiner open = {.g = g, .batch = batch, .n = np}, closed = {0};
     int tx = oms_db_conn(batch[0]->ctx->store->db, &c, &tx_err);
+    int n = *np;
     if (tx == OMS_OK) {
-        /* The second member's idle connection takes the batch's content
-         * rows (store/db.h): the first's, the leader's, holds the branch. */
-        oms_db_content_attach(c, batch[1]->conn);
-        run_attempt(c, batch, n, body, true, &late, &tx, &tx_err, h);
+        run_attempt(c, batch, np, &open, body, true, &late, &tx, &tx_err, h);
+        n = *np; /* the batch as it closed: a rerun runs the same members */
         int doomed = oms_db_ahead_failure(c);
         /* the content connection failed: nothing was committed, and the
          * batch runs again without it, where a failure is the batch's own
@@ -251,12 +299,12 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body, handoff 
             oms_metrics_group_commit_rerun();
             for (int i = 0; i < n; i++)
                 reset_member(batch[i]);
-            run_attempt(c, batch, n, body, false, &late, &tx, &tx_err, h);
+            run_attempt(c, batch, np, &closed, body, false, &late, &tx, &tx_err, h);
         } else if (doomed != OMS_OK && doomed != OMS_EDB && doomed != OMS_ETIMEOUT && !late) {
             oms_metrics_group_commit_rerun();
             for (int i = 0; i < n; i++)
                 reset_member(batch[i]);
-            run_attempt(c, batch, n, body, false, &late, &tx, &tx_err, h);
+            run_attempt(c, batch, np, &closed, body, false, &late, &tx, &tx_err, h);
         }
     }
     unsigned carried = 0, locks = 0;
@@ -273,7 +321,8 @@ static member *run_batch(member **batch, int n, oms_group_body_fn body, handoff 
     }
     if (tx == OMS_EDB)
         oms_db_conn_reset(batch[0]->ctx->store->db);
-    oms_metrics_group_commit((unsigned)n, carried, locks);
+    if (n > 1) /* a batch nobody joined is counted as the write alone it was */
+        oms_metrics_group_commit((unsigned)n, carried, locks);
     return late;
 }
 
@@ -295,7 +344,9 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
     if (!single && oms_db_conn(ctx->store->db, &me.conn, &ignored) != OMS_OK)
         me.conn = NULL;
     pthread_mutex_lock(&g->mu);
+    bool company = true; /* a writer promoted from the queue had */
     if (g->busy) {
+        g->company = true;
         if (g->tail)
             g->tail->next = &me;
         else
@@ -310,33 +361,32 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
         }
     } else {
         g->busy = true;
+        company = g->company;
     }
+    g->company = false; /* until a writer queues behind this transaction */
+    pthread_mutex_unlock(&g->mu);
     /* the leader: itself and whoever waits, in arrival order */
     member *batch[MAX_BATCH];
     int n = 0;
     batch[n++] = &me;
-    while (g->head && n < MAX_BATCH) {
-        member *m = g->head;
-        g->head = m->next;
-        m->next = NULL;
-        batch[n++] = m;
-    }
-    if (!g->head)
-        g->tail = NULL;
-    pthread_mutex_unlock(&g->mu);
+    joiner start = {.g = g, .batch = batch, .n = &n};
+    join_queued(&start);
 
     member *late = NULL;
     handoff h = {.g = single ? NULL : g};
-    if (n == 1) {
-        me.rc = solo(ctx, spec, out, err); /* alone: the usual transaction, no savepoint */
+    if (n == 1 && !company) {
+        /* alone on a quiet branch: the usual transaction, no savepoint */
+        me.rc = solo(ctx, spec, out, err);
         late = timed_out(me.rc) ? &me : NULL;
     } else {
-        late = run_batch(batch, n, body, &h);
+        late = run_batch(g, batch, &n, body, &h);
     }
 
     /* answer the batch; hand the queue to its first waiter unless the
      * batch did before its COMMIT */
     pthread_mutex_lock(&g->mu);
+    if (n > 1)
+        g->company = true;
     for (int i = 1; i < n; i++)
         batch[i]->done = true;
     /* The database kept this batch waiting past its deadline: the writes

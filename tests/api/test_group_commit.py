@@ -495,6 +495,101 @@ def test_the_next_batch_waits_for_the_branch_row_while_a_batch_commits(ctx):
     assert history[0] == got["HandD"][1] and history[-1] == got["HandA"][1]
 
 
+class _HeldWriter:
+    """The branch's writer held by another session of the database: on
+    PostgreSQL the branch row (`FOR UPDATE`), on SQLite the file's write
+    lock (`BEGIN IMMEDIATE`). A write of the server waits for it inside
+    its transaction."""
+
+    def __init__(self, srv, branch):
+        import harness
+        self.srv = srv
+        if srv.backend == "pg":
+            self.held = harness.PgHeldTransaction(
+                srv.database_url, f"SELECT name FROM branches WHERE name = '{branch}' FOR UPDATE", expect=branch)
+        else:
+            import sqlite3
+            self.held = sqlite3.connect(srv.db_path, timeout=10, isolation_level=None)
+            self.held.execute("BEGIN IMMEDIATE")
+
+    def waiting(self, secs=10):
+        """Until one of the server's sessions waits for the row (PostgreSQL),
+        or a moment (SQLite, whose busy wait is not visible)."""
+        import time
+        if self.srv.backend != "pg":
+            time.sleep(0.3)
+            return True
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            if self.srv.query("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                              " AND wait_event_type = 'Lock'"
+                              " AND query LIKE '%FROM branches WHERE name%FOR UPDATE%'")[0][0] != "0":
+                return True
+            time.sleep(0.02)
+        return False
+
+    def release(self):
+        if self.srv.backend == "pg":
+            self.held.commit()
+        else:
+            self.held.execute("ROLLBACK")
+            self.held.close()
+
+
+def test_writers_that_queue_while_a_batch_waits_join_it(ctx):
+    """docs/storage.md "Writers join the batch that runs": a write that
+    finds its branch's group free, after transactions that had company,
+    runs as a batch that writers queued meanwhile join after its last write,
+    instead of waiting for a transaction of their own behind it. Here the
+    branch's writer is held by another session twice: first two writes
+    queue behind a third (company), then one write's batch waits for the
+    held writer while three more queue; once released, the four commit in
+    one transaction (one group transaction of four writes), each on the one
+    before, and the metric counts the three that joined."""
+    import time
+    srv = ctx.new_server(env={"OMS_DB_BUSY_TIMEOUT_MS": "20000", "OMS_DB_LOCK_TIMEOUT_MS": "20000"})
+    b = "group/join"
+    start = _branch(srv, b)
+    got, lock = {}, threading.Lock()
+
+    def write(name):
+        r = srv.request("POST", _url(b), headers=_h(srv, sub=name.lower()),
+                        json_body={"api_name": name, "type": "string"}, timeout=60)
+        with lock:
+            got[name] = (r.status, r.header("X-Commit"))
+
+    def burst(first, rest):
+        held = _HeldWriter(srv, b)
+        threads = [threading.Thread(target=write, args=(first,))]
+        threads[0].start()
+        try:
+            assert held.waiting(), f"{first} never waited for the held writer"
+            for name in rest:
+                threads.append(threading.Thread(target=write, args=(name,)))
+                threads[-1].start()
+            time.sleep(0.5)  # they queue behind the first write's transaction
+        finally:
+            held.release()
+        for t in threads:
+            t.join()
+
+    burst("JoinA", ("JoinB", "JoinC"))
+    joined0 = _metric(srv, "oms_group_commit_joined_total")
+    batches0 = _metric(srv, "oms_group_commits_total")
+    writes0 = _metric(srv, "oms_group_commit_writes_total")
+    burst("JoinD", ("JoinE", "JoinF", "JoinG"))
+    assert {n: s for n, (s, _) in got.items()} == {f"Join{x}": 201 for x in "ABCDEFG"}, got
+    assert _metric(srv, "oms_group_commit_joined_total") - joined0 == 3
+    assert _metric(srv, "oms_group_commits_total") - batches0 == 1
+    assert _metric(srv, "oms_group_commit_writes_total") - writes0 == 4
+    later = [got[f"Join{x}"][1] for x in "DEFG"]
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    history = _history(srv, head, start)
+    assert set(history) == {c for _, c in got.values()}
+    assert history[0] != got["JoinD"][1] and set(history[:4]) == set(later)
+    assert history[3] == got["JoinD"][1]  # the batch's first write, the others on it in the order they joined
+
+
 # ---- content rows beside the batch (PostgreSQL; docs/storage.md "Content rows beside the batch") ----
 
 _CONTENT_GAPS = (
