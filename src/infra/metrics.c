@@ -347,6 +347,12 @@ void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks
 
 void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_reruns, 1, memory_order_relaxed); }
 void oms_metrics_group_commit_handoff(void) { atomic_fetch_add_explicit(&g_group_handoffs, 1, memory_order_relaxed); }
+static _Atomic int64_t g_group_queued;
+void oms_metrics_group_commit_queued(int delta)
+{
+    atomic_fetch_add_explicit(&g_group_queued, delta, memory_order_relaxed);
+}
+
 void oms_metrics_group_commit_joined(unsigned writes)
 {
     atomic_fetch_add_explicit(&g_group_joined, writes, memory_order_relaxed);
@@ -413,13 +419,17 @@ static void text_snapshots(oms_mtext *b)
                 "content connection, and run once more with each write's statements awaited.");
     emit(b, "oms_group_commit_reruns_total %lu\n", atomic_load_explicit(&g_group_reruns, memory_order_relaxed));
     emit_family(b, "oms_group_commit_handoffs_total", "counter",
-                "PostgreSQL: group transactions that passed their branch's queue to the next leader before their "
-                "COMMIT, whose first statement then waits for the branch row inside the database.");
+                "PostgreSQL: group transactions of more than one change that passed their branch's queue to the "
+                "next leader before their COMMIT, whose first statement then waits for the branch row inside the "
+                "database.");
     emit(b, "oms_group_commit_handoffs_total %lu\n", atomic_load_explicit(&g_group_handoffs, memory_order_relaxed));
     emit_family(b, "oms_group_commit_joined_total", "counter",
                 "Writes that joined a group transaction already running: they queued while it ran and were taken "
                 "after its last write instead of waiting for the next transaction.");
     emit(b, "oms_group_commit_joined_total %lu\n", atomic_load_explicit(&g_group_joined, memory_order_relaxed));
+    emit_family(b, "oms_group_commit_queued", "gauge",
+                "Writes waiting now in group-commit queues for a transaction of their branch to take them.");
+    emit(b, "oms_group_commit_queued %lld\n", (long long)atomic_load_explicit(&g_group_queued, memory_order_relaxed));
     emit_family(b, "oms_group_commit_content_total", "counter",
                 "PostgreSQL: group transactions whose content rows (objects, trees, tree nodes) went on a waiting "
                 "member's connection beside them: committed (outcome=\"beside\"), or lost with that connection, "

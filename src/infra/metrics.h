@@ -64,6 +64,8 @@ void oms_metrics_group_commit_handoff(void);
 /* Writes taken into a group transaction after it began (they queued while
  * it ran). */
 void oms_metrics_group_commit_joined(unsigned writes);
+/* Writes entering (+1) or leaving (-n) a group's queue. */
+void oms_metrics_group_commit_queued(int delta);
 /* A batch's content connection (store/db.h): its rows committed beside
  * the batch, or lost with it (the batch then ran again without it). */
 void oms_metrics_group_commit_content(bool lost);

@@ -1425,7 +1425,6 @@ int oms_db_content_settle(oms_dbconn *c, oms_error *err)
 
 bool oms_db_content_failed(const oms_dbconn *c) { return c->content && c->content_failed; }
 bool oms_db_content_used(const oms_dbconn *c) { return c->content && c->content_used; }
-bool oms_db_content_attached(const oms_dbconn *c) { return c->content != NULL; }
 
 void oms_db_content_detach(oms_dbconn *c)
 {

@@ -250,7 +250,6 @@ int oms_db_exec_content(oms_dbconn *c, const char *sql, const oms_dbparam *param
 int oms_db_content_settle(oms_dbconn *c, oms_error *err);
 bool oms_db_content_failed(const oms_dbconn *c);
 bool oms_db_content_used(const oms_dbconn *c); /* a content transaction was begun since attach */
-bool oms_db_content_attached(const oms_dbconn *c);
 void oms_db_content_detach(oms_dbconn *c);
 bool oms_db_in_tx(const oms_dbconn *c);
 

@@ -162,6 +162,7 @@ static void promote_next(group *g)
         g->tail = NULL;
     next->next = NULL;
     next->lead = true;
+    oms_metrics_group_commit_queued(-1);
 }
 
 /* Before its COMMIT, a batch hands the queue on (PostgreSQL): the next
@@ -203,16 +204,22 @@ static int join_queued(joiner *j)
     }
     if (!j->g->head)
         j->g->tail = NULL;
+    /* said now, not after COMMIT: on PostgreSQL a writer can find the
+     * group free (hand_off) while this batch commits */
+    if (*j->n > 1)
+        j->g->company = true;
     pthread_mutex_unlock(&j->g->mu);
+    oms_metrics_group_commit_queued(before - *j->n);
     return *j->n - before;
 }
 
-static void hand_off(handoff *h)
+static void hand_off(handoff *h, int n)
 {
     pthread_mutex_lock(&h->g->mu);
     promote_next(h->g);
     h->done = true;
-    oms_metrics_group_commit_handoff();
+    if (n > 1) /* as oms_group_commits_total counts */
+        oms_metrics_group_commit_handoff();
     pthread_cond_broadcast(&h->g->cv);
     pthread_mutex_unlock(&h->g->mu);
 }
@@ -231,15 +238,18 @@ static void run_attempt(oms_dbconn *c, member **batch, int *n, joiner *j, oms_gr
     *tx = oms_db_begin(c, true, tx_err);
     for (int i = 0; *tx == OMS_OK; i++) {
         if (i == *n) {
-            int joined = *late ? 0 : join_queued(j);
+            /* none joins a batch already lost (it would only run again) */
+            bool lost = *late || oms_db_content_failed(c) || oms_db_ahead_failure(c) != OMS_OK;
+            int joined = lost ? 0 : join_queued(j);
             if (!joined)
                 break;
             oms_metrics_group_commit_joined((unsigned)joined);
         }
         /* The second member's idle connection takes the batch's content
          * rows (store/db.h): the first's, the leader's, holds the branch.
-         * Not in a rerun, which runs without it. */
-        if (j->g && *n > 1 && !oms_db_content_attached(c))
+         * In a batch begun alone, from the first joined member on (attach
+         * refuses once attached); not in a rerun, which runs without it. */
+        if (j->g && *n > 1)
             oms_db_content_attach(c, batch[1]->conn);
         member *m = batch[i];
         if (*late) { /* not run: it would wait the same time again */
@@ -262,7 +272,7 @@ static void run_attempt(oms_dbconn *c, member **batch, int *n, joiner *j, oms_gr
             *late = m;
     }
     if (*tx == OMS_OK && h && h->g && !h->done && !*late)
-        hand_off(h);
+        hand_off(h, *n);
     if (*tx == OMS_OK)
         *tx = oms_db_commit(c, tx_err);
     else
@@ -321,6 +331,11 @@ static member *run_batch(group *g, member **batch, int *np, oms_group_body_fn bo
     }
     if (tx == OMS_EDB)
         oms_db_conn_reset(batch[0]->ctx->store->db);
+    /* Out of time before any member was (SQLite waits for the file at
+     * BEGIN): the writers queued behind would wait the same, as behind a
+     * write alone (oms_group_commit_run). batch[0] holds the answer. */
+    if (!late && timed_out(tx))
+        late = batch[0];
     if (n > 1) /* a batch nobody joined is counted as the write alone it was */
         oms_metrics_group_commit((unsigned)n, carried, locks);
     return late;
@@ -352,6 +367,7 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
         else
             g->head = &me;
         g->tail = &me;
+        oms_metrics_group_commit_queued(1);
         while (!me.done && !me.lead)
             pthread_cond_wait(&g->cv, &g->mu);
         if (me.done) {
@@ -385,8 +401,6 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
     /* answer the batch; hand the queue to its first waiter unless the
      * batch did before its COMMIT */
     pthread_mutex_lock(&g->mu);
-    if (n > 1)
-        g->company = true;
     for (int i = 1; i < n; i++)
         batch[i]->done = true;
     /* The database kept this batch waiting past its deadline: the writes
@@ -401,6 +415,7 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
         m->next = NULL;
         fail(m, late->rc, late->err);
         m->done = true;
+        oms_metrics_group_commit_queued(-1);
     }
     if (!h.done)
         promote_next(g);

@@ -514,10 +514,10 @@ class _HeldWriter:
 
     def waiting(self, secs=10):
         """Until one of the server's sessions waits for the row (PostgreSQL),
-        or a moment (SQLite, whose busy wait is not visible)."""
+        or a second (SQLite, whose busy wait is not visible)."""
         import time
         if self.srv.backend != "pg":
-            time.sleep(0.3)
+            time.sleep(1.0)
             return True
         end = time.monotonic() + secs
         while time.monotonic() < end:
@@ -536,6 +536,37 @@ class _HeldWriter:
             self.held.close()
 
 
+def _queued(srv, n, secs=15):
+    """Until n writes wait in the server's group-commit queues."""
+    import time
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        if _metric(srv, "oms_group_commit_queued") == n:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _burst(srv, branch, first, rest):
+    """`first` (a call that writes to branch) waits for the branch's writer,
+    held by another session; the calls of `rest` queue behind it one after
+    the other, in that order; then the writer is released. Returns when
+    every call returned."""
+    held = _HeldWriter(srv, branch)
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    try:
+        assert held.waiting(), "the first write never waited for the held writer"
+        for k, fn in enumerate(rest, 1):
+            threads.append(threading.Thread(target=fn))
+            threads[-1].start()
+            assert _queued(srv, k), f"write {k} did not queue behind the first"
+    finally:
+        held.release()
+    for t in threads:
+        t.join()
+
+
 def test_writers_that_queue_while_a_batch_waits_join_it(ctx):
     """docs/storage.md "Writers join the batch that runs": a write that
     finds its branch's group free, after transactions that had company,
@@ -546,7 +577,6 @@ def test_writers_that_queue_while_a_batch_waits_join_it(ctx):
     held writer while three more queue; once released, the four commit in
     one transaction (one group transaction of four writes), each on the one
     before, and the metric counts the three that joined."""
-    import time
     srv = ctx.new_server(env={"OMS_DB_BUSY_TIMEOUT_MS": "20000", "OMS_DB_LOCK_TIMEOUT_MS": "20000"})
     b = "group/join"
     start = _branch(srv, b)
@@ -559,19 +589,7 @@ def test_writers_that_queue_while_a_batch_waits_join_it(ctx):
             got[name] = (r.status, r.header("X-Commit"))
 
     def burst(first, rest):
-        held = _HeldWriter(srv, b)
-        threads = [threading.Thread(target=write, args=(first,))]
-        threads[0].start()
-        try:
-            assert held.waiting(), f"{first} never waited for the held writer"
-            for name in rest:
-                threads.append(threading.Thread(target=write, args=(name,)))
-                threads[-1].start()
-            time.sleep(0.5)  # they queue behind the first write's transaction
-        finally:
-            held.release()
-        for t in threads:
-            t.join()
+        _burst(srv, b, lambda: write(first), [lambda n=n: write(n) for n in rest])
 
     burst("JoinA", ("JoinB", "JoinC"))
     joined0 = _metric(srv, "oms_group_commit_joined_total")
@@ -582,6 +600,7 @@ def test_writers_that_queue_while_a_batch_waits_join_it(ctx):
     assert _metric(srv, "oms_group_commit_joined_total") - joined0 == 3
     assert _metric(srv, "oms_group_commits_total") - batches0 == 1
     assert _metric(srv, "oms_group_commit_writes_total") - writes0 == 4
+    assert _metric(srv, "oms_group_commit_queued") == 0
     later = [got[f"Join{x}"][1] for x in "DEFG"]
     head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
     history = _history(srv, head, start)
@@ -685,6 +704,55 @@ def test_reads_of_content_inside_a_batch_see_what_the_batch_wrote_beside_it(ctx)
     assert r.status == 200, r
     _writers_beside(srv, b, "R", 6)
 
+
+
+def test_a_joined_write_storing_the_first_writes_content_again_runs_the_batch_again(ctx):
+    """PostgreSQL (docs/storage.md "Content rows beside the batch", Waits):
+    in a batch begun alone and joined later, the first write's content is
+    in the batch's own transaction, the joined writes' beside it. A joined
+    write that stores that content again (a resource set back to what the
+    first write made of it) waits on the batch itself until the content
+    transaction's lock timeout; the batch then runs again without it, and
+    every write is answered as it would have been."""
+    import harness
+    if ctx.backend != "pg":
+        raise harness.Skip("PostgreSQL: SQLite has one writer, whose transaction writes everything")
+    srv = ctx.new_server(env={"OMS_DB_LOCK_TIMEOUT_MS": "20000"})
+    b = "group/content-again"
+    start = _branch(srv, b)
+    doc = {"api_name": "Toggle", "type": "string", "description": "first"}
+    r = srv.request("POST", _url(b), headers=_h(srv), json_body=doc)
+    assert r.status == 201, r
+    got, lock = {}, threading.Lock()
+
+    def put(tag, description):  # a replace without If-Match: a batch of changes
+        r = srv.request("POST", f"/api/v1/schemas/{quote(b)}/changes", headers=_h(srv, sub=tag), timeout=60,
+                        json_body={"operations": [{"op": "replace", "kind": "shared-properties", "api_name": "Toggle",
+                                                   "document": dict(doc, description=description)}]})
+        with lock:
+            got[tag] = (r.status, r.header("X-Commit") or (r.json() or {}).get("commit"))
+
+    def post(tag):
+        r = srv.request("POST", _url(b), headers=_h(srv, sub=tag), json_body={"api_name": tag, "type": "string"},
+                        timeout=60)
+        with lock:
+            got[tag] = (r.status, r.header("X-Commit"))
+
+    _burst(srv, b, lambda: post("againa"), [lambda: post("againb"), lambda: post("againc")])  # company
+    reruns0 = _metric(srv, "oms_group_commit_reruns_total")
+    lost0 = _metric(srv, 'oms_group_commit_content_total{outcome="lost"}')
+    # D makes a new document and tree; E sets it back; F makes D's again
+    _burst(srv, b, lambda: put("againd", "second"), [lambda: put("againe", "first"), lambda: put("againf", "second")])
+    assert {t: s for t, (s, _) in got.items()} == {"againa": 201, "againb": 201, "againc": 201,
+                                                   "againd": 200, "againe": 200, "againf": 200}, got
+    assert _metric(srv, "oms_group_commit_reruns_total") - reruns0 == 1
+    assert _metric(srv, 'oms_group_commit_content_total{outcome="lost"}') - lost0 == 1
+    head = srv.get(f"/api/v1/branches/{quote(b)}", headers=_h(srv)).json()["head"]
+    history = _history(srv, head, start)
+    assert history[:3] == [got["againf"][1], got["againe"][1], got["againd"][1]]
+    r = srv.get(_url(b, name="Toggle"), headers=_h(srv))
+    assert r.status == 200 and r.json()["description"] == "second", r
+    _content_complete(srv)
 
 def test_content_connections_killed_under_groups_lose_no_acknowledged_write(ctx):
     """PostgreSQL ends the sessions that hold a batch's content transaction
