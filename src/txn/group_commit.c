@@ -331,11 +331,13 @@ static member *run_batch(group *g, member **batch, int *np, oms_group_body_fn bo
     }
     if (tx == OMS_EDB)
         oms_db_conn_reset(batch[0]->ctx->store->db);
-    /* Out of time before any member was (SQLite waits for the file at
-     * BEGIN): the writers queued behind would wait the same, as behind a
-     * write alone (oms_group_commit_run). batch[0] holds the answer. */
-    if (!late && timed_out(tx))
-        late = batch[0];
+    /* The transaction out of time, not a member (SQLite waits for the
+     * file at BEGIN): the writers queued behind would wait the same, as
+     * behind a write alone (oms_group_commit_run). The answer is that of a
+     * member failed with it above, not of one refused on its own. */
+    for (int i = 0; i < n && !late && timed_out(tx); i++)
+        if (batch[i]->rc == tx)
+            late = batch[i];
     if (n > 1) /* a batch nobody joined is counted as the write alone it was */
         oms_metrics_group_commit((unsigned)n, carried, locks);
     return late;
