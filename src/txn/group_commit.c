@@ -247,9 +247,12 @@ static void run_attempt(oms_dbconn *c, member **batch, int *n, joiner *j, oms_gr
         }
         /* The second member's idle connection takes the batch's content
          * rows (store/db.h): the first's, the leader's, holds the branch.
-         * In a batch begun alone, from the first joined member on (attach
-         * refuses once attached); not in a rerun, which runs without it. */
-        if (j->g && *n > 1)
+         * Only from the first member on: a batch begun alone keeps its
+         * content on its own connection after others join, since theirs
+         * would name nodes its first write holds uncommitted (committed
+         * beside at the settle even if the batch is then lost, naming
+         * nodes never stored) or wait on them. Not in a rerun. */
+        if (i == 0 && j->g && *n > 1)
             oms_db_content_attach(c, batch[1]->conn);
         member *m = batch[i];
         if (*late) { /* not run: it would wait the same time again */
