@@ -844,13 +844,13 @@ def fill(db, scale, nmig):
     gens, docs_rows, g = [], [], 0
     for b in branches[:11]:
         g += 1
-        gens.append((g, b, "active", None, head, t0, t0, None))
+        gens.append((g, b, "active", None, head, t0, t0, None, 0))
     for _ in range(20):
         g += 1
-        gens.append((g, "main", "retired", "idx_%d" % g, head, t0, t0, t0))
+        gens.append((g, "main", "retired", "idx_%d" % g, head, t0, t0, t0, 0))
     g += 1
-    gens.append((g, "main", "building", "idx_b", head, t0, None, None))
-    x("INSERT INTO search_generations VALUES (?,?,?,?,?,?,?,?)", gens)
+    gens.append((g, "main", "building", "idx_b", head, t0, None, None, 1))
+    x("INSERT INTO search_generations VALUES (?,?,?,?,?,?,?,?,?)", gens)
     for gid, b, state, *_ in gens[:11] + gens[11:13]:
         for r in (resources if b == "main" else resources[:100]):
             kind, name = r.split("/")

@@ -149,7 +149,9 @@ int oms_restore_run(oms_store *s, const char *path, bool force, bool quiet, cons
      * indexes; 16: the search index's pending list; 22: two indexes no
      * statement read) or added tables whose
      * absence is a valid state (19: branch_forks; without it every branch
-     * holds its own rows): their files restore as they are. */
+     * holds its own rows) or a column of a table backups do not hold (23:
+     * search_generations.follows; search is rebuilt on restore): their
+     * files restore as they are. */
     int latest = oms_store_latest_version(s);
     bool legacy_trees = verified->schema_version == 13 && latest >= 14;
     bool same_tables = verified->schema_version >= OMS_BACKUP_SAME_TABLES_SINCE && verified->schema_version <= latest;

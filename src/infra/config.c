@@ -200,9 +200,9 @@ const oms_cfg_def oms_cfg_table[] = {
     {"OMS_SEARCH_JOB_HEARTBEAT_SECONDS", CFG_INT, "10", 1, 3600, false, false,
      "heartbeat interval of a rebuild job's lock; after three missed heartbeats the job is failed"},
     {"OMS_SEARCH_BATCH", CFG_INT, "500", 10, 10000, false, false,
-     "resources a rebuild indexes per transaction (also the backlog left for the switch)"},
+     "resources a rebuild indexes per build transaction (also the most a catch-up round takes)"},
     {"OMS_SEARCH_THROTTLE_MS", CFG_INT, "0", 0, 10000, false, false,
-     "pause between a rebuild's batches, to bound its load on the database"},
+     "pause between a rebuild's build batches, to bound its load on the database"},
     /* memory (docs/storage.md "In-memory snapshots") */
     {"OMS_SNAPSHOT_CACHE_MB", CFG_INT, "256", 1, 65536, false, false,
      "MiB of branch and commit snapshots kept in memory (an LRU by bytes): writers and reads of a cached head "

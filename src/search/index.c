@@ -149,15 +149,18 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
     bool upsert = oms_store_search_upsert_replaces(c);
     for (size_t row = 0; row < r->nrows && rc == OMS_OK; row++) {
         int64_t gen = oms_dbres_int(r, row, 0);
-        if (strcmp(oms_dbres_get(r, row, 1), "active") == 0) {
-            if ((rc = oms_search_remove(c, gen, upsert ? removed : keys, err)) == OMS_OK &&
-                (rc = oms_search_put_entries(c, gen, put, nput, err)) == OMS_OK) {
-                rc = oms_store_search_generation_commit(c, gen, commit, err);
-            }
-        } else {
-            /* a rebuild in the shadow: it catches up with these */
+        bool active = strcmp(oms_dbres_get(r, row, 1), "active") == 0;
+        if (!active && oms_dbres_int(r, row, 2) == 0) {
+            /* a rebuild building in the shadow: it catches up with these */
             rc = oms_search_pending_add(c, gen, keys, commit, err);
+            continue;
         }
+        /* the active generation, or a shadow that follows the commits
+         * (its pending rows of these resources are done with) */
+        if ((rc = oms_search_remove(c, gen, upsert ? removed : keys, err)) == OMS_OK &&
+            (rc = oms_search_put_entries(c, gen, put, nput, err)) == OMS_OK)
+            rc = active ? oms_store_search_generation_commit(c, gen, commit, err)
+                        : oms_search_pending_forget(c, gen, keys, err);
     }
     oms_dbres_free(r);
     json_decref(keys);

@@ -31,17 +31,20 @@
 #define PCT_CATCH_UP 90.0
 #define PCT_SWITCH 97.0
 #define PCT_SWITCHED 99.0
-/* Rounds of catch-up before the switch is taken anyway: a writer faster
- * than the builder cannot hold the switch off for ever (the final catch-up
- * then runs under the switch lock, whatever is left). */
-#define MAX_CATCH_UP_ROUNDS 200
 /* Retired generations stay readable this long (a search that read the
  * generation id just before the switch still finds its documents). */
 #define DROP_GRACE_MS 5000
 #define DROP_BATCH 1000
-/* Resources per transaction of the catch-up inside the switch window. */
+/* Resources of a catch-up round before its rate is measured; also the
+ * backlog small enough to leave to the switch window. */
 #define SWITCH_CHUNK 100
-/* Rest of the builder between two SQLite transactions (see breathe()). */
+/* A catch-up round holds the branch row, so commits wait for it: it takes
+ * as many resources as the measured rate fits into this, at least
+ * ROUND_MIN (see round_chunk()). */
+#define ROUND_TARGET_MS 25
+#define ROUND_MIN 16
+/* Rest of the builder after a transaction that held what writers wait for
+ * (see rest()). */
 #define BREATH_MIN_US 2000
 #define BREATH_MAX_US 200000
 
@@ -51,6 +54,16 @@ int oms_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, 
                            oms_error *err)
 {
     return oms_store_search_pending_add(c, gen, resources, commit, err);
+}
+
+int oms_search_pending_forget(oms_dbconn *c, int64_t gen, const json_t *resources, oms_error *err)
+{
+    char *text = json_dumps(resources, JSON_COMPACT);
+    if (!text)
+        return oms_err_set(err, OMS_ENOMEM, "out of memory");
+    int rc = oms_store_search_pending_forget(c, gen, text, err);
+    free(text);
+    return rc;
 }
 
 /* ---- settings ---- */
@@ -300,7 +313,6 @@ typedef struct {
     int64_t done, total, caught_up;
     double percent;
     const char *phase;
-    bool catch_up_unpaused; /* a paused catch-up round did not shrink the backlog (catch_up()) */
     double ns_per_resource; /* measured cost of catching up one resource (0: not yet measured) */
     int64_t last_beat_ns;
     oms_dbconn *c;
@@ -369,24 +381,33 @@ static int pause_ms(builder *b, int64_t ms)
     return OMS_OK;
 }
 
-/* Between two batches of the builder. On PostgreSQL its transactions lock
- * nothing a writer waits for: only the configured pause (if `paused`). On
- * SQLite every transaction holds the single write lock, and a waiting
- * writer retries after growing sleeps (up to 100 ms): against back-to-back
- * batches it would hardly ever find the lock free. So the builder rests as long as its
- * batch held the lock (at most half the time is its), and checkpoints the
- * write-ahead log it grew (PASSIVE: it waits for nobody), so that the
- * automatic checkpoint does not fall on a writer's commit. */
-static int breathe(builder *b, int64_t since_ns, bool paused)
+/* After a transaction that held what writers wait for (SQLite's single
+ * write lock; the branch row of a catch-up round): a rest as long as it
+ * held it (at most half the time is the builder's). A waiting SQLite
+ * writer retries after growing sleeps (up to 100 ms) and would hardly ever
+ * find the lock free between back-to-back transactions. On SQLite the
+ * write-ahead log the builder grew is checkpointed first (PASSIVE: it
+ * waits for nobody), so that the automatic checkpoint does not fall on a
+ * writer's commit. */
+static void rest(builder *b, int64_t since_ns)
 {
     if (oms_db_single_writer_conn(b->c)) {
         oms_error e;
         if (oms_store_search_checkpoint_wal(b->c, &e) != OMS_OK)
             oms_log_write(OMS_LOG_DEBUG, NULL, NULL, "index job %s: checkpoint: %s", b->job, e.msg);
-        int64_t held_us = (oms_mono_ns() - since_ns) / 1000;
-        usleep((useconds_t)(held_us < BREATH_MIN_US ? BREATH_MIN_US : held_us > BREATH_MAX_US ? BREATH_MAX_US : held_us));
     }
-    return paused && b->s.throttle_ms ? pause_ms(b, b->s.throttle_ms) : OMS_OK;
+    int64_t held_us = (oms_mono_ns() - since_ns) / 1000;
+    usleep((useconds_t)(held_us < BREATH_MIN_US ? BREATH_MIN_US : held_us > BREATH_MAX_US ? BREATH_MAX_US : held_us));
+}
+
+/* Between two batches of the build. On PostgreSQL its transactions lock
+ * nothing a writer waits for: only the configured pause. On SQLite every
+ * transaction holds the single write lock: a rest (rest()) first. */
+static int breathe(builder *b, int64_t since_ns)
+{
+    if (oms_db_single_writer_conn(b->c))
+        rest(b, since_ns);
+    return b->s.throttle_ms ? pause_ms(b, b->s.throttle_ms) : OMS_OK;
 }
 
 static int kind_and_name(const char *key, oms_kind *kind, const char **name)
@@ -401,10 +422,26 @@ static int kind_and_name(const char *key, oms_kind *kind, const char **name)
     return oms_kind_parse(kind, seg);
 }
 
-/* One round of catch-up inside the caller's transaction: up to `limit`
- * pending resources (0: all) are re-indexed from the branch's current rows
- * and their pending rows removed, unless a newer commit touched them
- * meanwhile (then they stay for the next round). *n gets how many. */
+/* One round of catch-up inside the caller's transaction, which holds the
+ * branch row (hold_branch()): up to `limit` pending resources (0: all) are
+ * re-indexed from the branch's current rows and their pending rows
+ * removed, unless they name another commit than the one read (then they
+ * stay for the next round). *n gets how many.
+ *
+ * The branch row keeps every commit out of the round: once the shadow
+ * follows the commits, a commit writes its resources into it too, and one
+ * committing between this round's read of a resource and its write would
+ * have its newer document overwritten by the older one read. */
+static int hold_branch(builder *b)
+{
+    oms_dbres *r = NULL;
+    int rc = oms_store_search_branch_for_update(b->c, b->branch, &r, &b->err);
+    if (rc == OMS_OK && r->nrows == 0)
+        rc = oms_err_set(&b->err, OMS_ENOTFOUND, "the branch was deleted");
+    oms_dbres_free(r);
+    return rc;
+}
+
 static int catch_up_round(builder *b, int limit, int64_t *n)
 {
     oms_dbconn *c = b->c;
@@ -457,14 +494,44 @@ static void measure_round(builder *b, int64_t n, int64_t since_ns)
     b->ns_per_resource = b->ns_per_resource > 0 ? (b->ns_per_resource + per) / 2 : per;
 }
 
-/* The time the switch window would take to catch up `left` resources: on
- * SQLite it drains in small transactions with a rest as long as each. */
-static int64_t predicted_drain_ns(builder *b, int64_t left)
+/* Resources for the next round: it holds the branch row (commits wait),
+ * so as many as the measured rate fits into ROUND_TARGET_MS, at least
+ * ROUND_MIN, at most the batch; SWITCH_CHUNK before any measurement. */
+static int round_chunk(builder *b)
 {
-    double ns = b->ns_per_resource * (double)left;
-    return (int64_t)(oms_db_single_writer_conn(b->c) ? 2 * ns : ns);
+    int chunk = SWITCH_CHUNK;
+    if (b->ns_per_resource > 0) {
+        double fit = ROUND_TARGET_MS * 1e6 / b->ns_per_resource;
+        chunk = fit < ROUND_MIN ? ROUND_MIN : fit > b->s.batch ? b->s.batch : (int)fit;
+    }
+    return chunk < b->s.batch ? chunk : b->s.batch;
 }
 
+/* One round of up to `chunk` in its own transaction, holding the branch
+ * row: *n resources caught up; *held_ns, how long the row was held. */
+static int round_alone(builder *b, int chunk, int64_t *n, int64_t *held_ns)
+{
+    *n = 0;
+    int rc = oms_db_begin(b->c, true, &b->err);
+    if (rc == OMS_OK)
+        rc = hold_branch(b);
+    int64_t t0 = oms_mono_ns();
+    if (rc == OMS_OK && (rc = catch_up_round(b, chunk, n)) == OMS_OK) {
+        b->caught_up += *n;
+        b->done += *n;
+        b->total += *n;
+        rc = beat(b);
+    }
+    if (rc == OMS_OK)
+        rc = oms_db_commit(b->c, &b->err);
+    if (rc) {
+        oms_db_rollback(b->c);
+        return rc;
+    }
+    *held_ns = oms_mono_ns() - t0;
+    measure_round(b, *n, t0);
+    return OMS_OK;
+}
 
 /* Snapshot and build: every resource of the snapshot commit into the
  * shadow generation, `batch` per transaction. */
@@ -494,25 +561,37 @@ static int build(builder *b)
             oms_db_rollback(b->c);
             break;
         }
-        rc = breathe(b, t0, true);
+        rc = breathe(b, t0);
     }
     free(v);
     oms_snapshot_unref(s);
     return rc;
 }
 
-/* Catch-up until what is left fits in one transaction of the switch, or
- * stops shrinking (writes arrive as fast as they are caught up: the switch
- * then takes what is left, or defers), or the rounds run out.
- *
- * The configured pause bounds the builder's load, but with it the backlog
- * settles where the writes that arrive during a round and its pause equal
- * the round: measured under a sanitizer build, about 1,000 resources,
- * more than the switch window drains in half its bound. So once a paused
- * round fails to shrink the backlog, the rounds that follow go without the
- * pause (SQLite's rest for waiting writers stays), in this catch-up and
- * those after a deferred switch; only a backlog that does not shrink even
- * then ends the catch-up early. */
+/* Once built, the shadow follows the commits: each commit indexes its
+ * resources into it and removes their pending rows (docs/search.md
+ * "Following the commits"). The pending rows left are those of commits
+ * made during the build: a backlog that only shrinks. */
+static int follow_commits(builder *b)
+{
+    int rc = oms_db_begin(b->c, true, &b->err);
+    int64_t changed = 0;
+    if (rc == OMS_OK && (rc = oms_store_search_follow(b->c, b->gen, &changed, &b->err)) == OMS_OK && changed != 1)
+        rc = oms_err_set(&b->err, OMS_ECONFLICT, "the shadow generation is gone");
+    if (rc == OMS_OK && (rc = beat(b)) == OMS_OK)
+        rc = oms_db_commit(b->c, &b->err);
+    if (rc)
+        oms_db_rollback(b->c);
+    return rc;
+}
+
+/* Catch-up with the commits made during the build, in rounds of
+ * round_chunk() that hold the branch row, each followed by a rest as long
+ * (commits get at least half the time), until what is left fits one round
+ * of the switch (SWITCH_CHUNK) or stops shrinking (it cannot, but for
+ * commits that began before the shadow followed). The backlog only
+ * shrinks, so the loop ends; every resource caught up here is one the
+ * window, which refuses writes, need not. */
 static int catch_up(builder *b)
 {
     b->phase = "catch_up";
@@ -520,44 +599,21 @@ static int catch_up(builder *b)
     int rc = beat_alone(b);
     int64_t before = INT64_MAX, t_start = oms_mono_ns(), left = 0;
     int round = 0;
-    for (; rc == OMS_OK && round < MAX_CATCH_UP_ROUNDS && !stopping(); round++) {
-        int64_t n = 0;
-        if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK)
+    for (; rc == OMS_OK && !stopping(); round++) {
+        int64_t n = 0, held = 0;
+        if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK || left >= before)
             break;
-        /* what is left drains inside a quarter of the bound: the window
-         * takes it, with room to spare for a slower machine */
-        if (b->ns_per_resource > 0 && predicted_drain_ns(b, left) <= b->s.switch_max_ms * 250000LL)
-            break;
-        if (left >= before) {
-            if (b->catch_up_unpaused || b->s.throttle_ms == 0)
-                break;
-            b->catch_up_unpaused = true;
-        }
         before = left;
-        int64_t t0 = oms_mono_ns();
-        if ((rc = oms_db_begin(b->c, true, &b->err)))
-            break;
-        if ((rc = catch_up_round(b, b->s.batch, &n)) == OMS_OK) {
-            b->caught_up += n;
-            b->done += n;
-            b->total += n;
-            double f = (double)b->caught_up / (double)(b->caught_up + left);
+        if ((rc = round_alone(b, round_chunk(b), &n, &held)) == OMS_OK) {
+            int64_t whole = b->caught_up + left - n;
+            double f = whole > 0 ? (double)b->caught_up / (double)whole : 1.0;
             b->percent = PCT_CATCH_UP + (PCT_SWITCH - PCT_CATCH_UP) * f;
-            rc = beat(b);
-        }
-        if (rc == OMS_OK)
-            rc = oms_db_commit(b->c, &b->err);
-        if (rc)
-            oms_db_rollback(b->c);
-        else {
-            measure_round(b, n, t0);
-            rc = breathe(b, t0, !b->catch_up_unpaused);
+            rest(b, oms_mono_ns() - held);
         }
     }
     if (rc == OMS_OK)
-        oms_log_write(OMS_LOG_INFO, NULL, NULL, "index job %s: catch-up: %d rounds in %lld ms, %lld left%s", b->job,
-                      round, (long long)((oms_mono_ns() - t_start) / 1000000), (long long)left,
-                      b->catch_up_unpaused ? " (unpaused: writes outpaced the paused rounds)" : "");
+        oms_log_write(OMS_LOG_INFO, NULL, NULL, "index job %s: catch-up: %d rounds in %lld ms, %lld left", b->job,
+                      round, (long long)((oms_mono_ns() - t_start) / 1000000), (long long)left);
     return rc;
 }
 
@@ -619,24 +675,8 @@ fail:
     return rc;
 }
 
-/* Resources for the window's next transaction. On SQLite small ones, with
- * a rest as long as each (see breathe()), so that a writer waiting for the
- * write lock gets in, finds the switch lock and has its 423 at once rather
- * than waiting for the whole backlog. On PostgreSQL no writer waits for
- * them (writers find the switch lock and are answered): as many as the
- * measured rate fits into half of what is left of the window's budget,
- * since each transaction's fixed cost (heartbeat, commit) is time the
- * window stays open for nothing. */
-static int window_chunk(builder *b, int64_t budget_left_ns)
-{
-    int small = b->s.batch < SWITCH_CHUNK ? b->s.batch : SWITCH_CHUNK;
-    if (oms_db_single_writer_conn(b->c) || b->ns_per_resource <= 0)
-        return small;
-    double fit = (double)budget_left_ns / 2 / b->ns_per_resource;
-    return fit >= b->s.batch ? b->s.batch : fit <= small ? small : (int)fit;
-}
-
-/* The backlog inside the window, in transactions of window_chunk().
+/* The backlog inside the window, in rounds of round_chunk() (they hold the
+ * branch row: a writer meets the switch lock, and its 423, after one).
  * *drained is false when half the bound passed first. */
 static int drain_window(builder *b, int64_t opened_ns, bool *drained, int64_t *caught)
 {
@@ -644,32 +684,20 @@ static int drain_window(builder *b, int64_t opened_ns, bool *drained, int64_t *c
     *drained = false;
     *caught = 0;
     for (int round = 0;; round++) {
-        int64_t spent = oms_mono_ns() - opened_ns;
-        if (round && spent > budget_ns)
+        if (round && oms_mono_ns() - opened_ns > budget_ns)
             return OMS_OK;
-        int chunk = window_chunk(b, budget_ns - spent);
-        int64_t n = 0, t0 = oms_mono_ns();
-        int rc = oms_db_begin(b->c, true, &b->err);
-        if (rc == OMS_OK && (rc = catch_up_round(b, chunk, &n)) == OMS_OK) {
-            b->caught_up += n;
-            b->done += n;
-            b->total += n;
-            *caught += n;
-            rc = beat(b);
-        }
-        if (rc == OMS_OK)
-            rc = oms_db_commit(b->c, &b->err);
-        if (rc) {
-            oms_db_rollback(b->c);
+        int chunk = round_chunk(b);
+        int64_t n = 0, held = 0;
+        int rc = round_alone(b, chunk, &n, &held);
+        if (rc)
             return rc;
-        }
-        measure_round(b, n, t0);
+        *caught += n;
         if (n < chunk) {
             *drained = true;
             return OMS_OK;
         }
         if (oms_db_single_writer_conn(b->c)) /* a writer queued for SQLite's lock gets in, and its 423 */
-            usleep((useconds_t)((oms_mono_ns() - t0) / 1000 > BREATH_MIN_US ? (oms_mono_ns() - t0) / 1000 : BREATH_MIN_US));
+            usleep((useconds_t)(held / 1000 > BREATH_MIN_US ? held / 1000 : BREATH_MIN_US));
     }
 }
 
@@ -789,7 +817,8 @@ static void *builder_main(void *p)
     oms_db_count_as_background(); /* not a request's round trips (/metrics) */
     int rc = oms_db_conn(b->store->db, &b->c, &b->err);
     b->last_beat_ns = oms_mono_ns();
-    if (rc == OMS_OK && (rc = build(b)) == OMS_OK && !stopping() && (rc = catch_up(b)) == OMS_OK && !stopping())
+    if (rc == OMS_OK && (rc = build(b)) == OMS_OK && !stopping() && (rc = follow_commits(b)) == OMS_OK &&
+        (rc = catch_up(b)) == OMS_OK && !stopping())
         rc = switch_over(b);
     if (rc == OMS_OK && stopping())
         oms_err_set(&b->err, OMS_EUNAVAIL, "the instance stopped during the rebuild; start it again");

@@ -241,6 +241,27 @@ int oms_store_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resou
     return rc;
 }
 
+int oms_store_search_pending_forget(oms_dbconn *c, int64_t gen, const char *resources, oms_error *err)
+{
+    static const oms_sql q = {
+        "DELETE FROM search_pending WHERE generation = $2 AND resource IN (SELECT value FROM json_each($1))",
+        "DELETE FROM search_pending WHERE generation = $2 AND resource IN (SELECT json_array_elements_text($1::json))"};
+    oms_dbparam p[] = {DBP_TEXT(resources), DBP_INT(gen)};
+    return oms_db_run(c, &q, p, 2, NULL, err);
+}
+
+int oms_store_search_follow(oms_dbconn *c, int64_t gen, int64_t *changed, oms_error *err)
+{
+    static const oms_sql q =
+        OMS_SQL_BOTH("UPDATE search_generations SET follows = 1 WHERE id = $1 AND state = 'building'");
+    oms_dbparam p[] = {DBP_INT(gen)};
+    oms_dbres *r = NULL;
+    int rc = oms_db_run(c, &q, p, 1, &r, err);
+    *changed = rc == OMS_OK ? r->changes : 0;
+    oms_dbres_free(r);
+    return rc;
+}
+
 int oms_store_search_pending_page(oms_dbconn *c, int64_t gen, int64_t limit, oms_dbres **out, oms_error *err)
 {
     static const oms_sql q = OMS_SQL_BOTH("SELECT resource, commit_id FROM search_pending WHERE generation = $1"

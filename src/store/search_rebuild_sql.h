@@ -97,6 +97,12 @@ int oms_store_index_branch_locks(oms_dbconn *c, const char *branch, oms_dbres **
  * generation `gen` at `commit`. */
 int oms_store_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, const char *commit,
                                  oms_error *err);
+/* Removes the pending rows of `resources` (JSON array text of KIND/NAME):
+ * a commit indexed them itself into a generation that follows. */
+int oms_store_search_pending_forget(oms_dbconn *c, int64_t gen, const char *resources, oms_error *err);
+/* Marks a building generation as following the commits (its build is
+ * done); *changed 0 when it is no longer building. */
+int oms_store_search_follow(oms_dbconn *c, int64_t gen, int64_t *changed, oms_error *err);
 /* Up to `limit` pending rows of a generation by resource: rows (resource,
  * commit_id). */
 int oms_store_search_pending_page(oms_dbconn *c, int64_t gen, int64_t limit, oms_dbres **out, oms_error *err);

@@ -26,25 +26,31 @@ static const oms_sql k_remove_sql = {
 };
 
 /* PostgreSQL: the whole hook in one round trip (data-modifying CTEs): the
- * branch's generations, then for the active one the removed documents
- * deleted, the others upserted, its commit moved; for a building one the
- * pending rows. A branch without a generation costs one cheap statement. */
+ * branch's generations, then for the active one, and for a building one
+ * that follows the commits, the removed documents deleted, the others
+ * upserted; the active one's commit moved; for a building one the pending
+ * rows: added while it is built, removed once it follows (the resources
+ * are indexed here; docs/search.md "Following the commits"). A branch
+ * without a generation costs one cheap statement. */
 static const char k_pg_on_commit[] =
-    "WITH g AS (SELECT id, state FROM search_generations WHERE branch = $1 AND state IN ('active', 'building')),"
-    " rm AS (DELETE FROM search_docs d USING g WHERE g.state = 'active' AND d.generation = g.id"
+    "WITH g AS (SELECT id, state, state = 'active' OR follows = 1 AS live FROM search_generations"
+    " WHERE branch = $1 AND state IN ('active', 'building')),"
+    " rm AS (DELETE FROM search_docs d USING g WHERE g.live AND d.generation = g.id"
     " AND d.resource IN (SELECT jsonb_array_elements_text($2::jsonb))),"
     " up AS (INSERT INTO search_docs (generation, resource, kind, api_name, api_norm, hash, tsv)"
     " SELECT g.id, x->>0, x->>1, x->>2, x->>3, x->>4,"
     " setweight(to_tsvector('simple', x->>5), 'A') || setweight(to_tsvector('simple', x->>6), 'B') ||"
     " setweight(to_tsvector('simple', x->>7), 'C') || setweight(to_tsvector('simple', x->>8), 'D') ||"
     " ('~' || g.id::text)::tsvector"
-    " FROM g, jsonb_array_elements($3::jsonb) AS x WHERE g.state = 'active'"
+    " FROM g, jsonb_array_elements($3::jsonb) AS x WHERE g.live"
     " ON CONFLICT (generation, resource) DO UPDATE SET kind = excluded.kind, api_name = excluded.api_name,"
     " api_norm = excluded.api_norm, hash = excluded.hash, tsv = excluded.tsv),"
     " mv AS (UPDATE search_generations s SET commit_id = $4 FROM g WHERE s.id = g.id AND g.state = 'active'),"
     " pend AS (INSERT INTO search_pending (generation, resource, commit_id)"
     " SELECT g.id, k, $4 FROM g, jsonb_array_elements_text($5::jsonb) AS k WHERE g.state = 'building'"
-    " ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id)"
+    " AND NOT g.live ON CONFLICT (generation, resource) DO UPDATE SET commit_id = excluded.commit_id),"
+    " unpend AS (DELETE FROM search_pending p USING g WHERE g.state = 'building' AND g.live"
+    " AND p.generation = g.id AND p.resource IN (SELECT jsonb_array_elements_text($5::jsonb)))"
     " SELECT count(*) FROM g";
 
 /* Both dialects: m, the generation's documents that match every term (the
@@ -136,7 +142,7 @@ int oms_store_search_commit_hook(oms_dbconn *c, const char *branch, const char *
 
 int oms_store_search_live_generations(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err)
 {
-    static const oms_sql q = OMS_SQL_BOTH("SELECT id, state FROM search_generations WHERE branch = $1"
+    static const oms_sql q = OMS_SQL_BOTH("SELECT id, state, follows FROM search_generations WHERE branch = $1"
                                           " AND state IN ('active', 'building')");
     oms_dbparam p[] = {DBP_TEXT(branch)};
     return oms_db_run(c, &q, p, 1, out, err);

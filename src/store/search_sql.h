@@ -23,13 +23,15 @@ int oms_store_search_remove_docs(oms_dbconn *c, int64_t gen, const char *resourc
 
 /* The commit hook in one round trip, when the backend can
  * (oms_store_search_commit_hook_one_trip): the removed documents deleted
- * and the upserted ones written in the active generation, its commit
- * moved; pending rows for a building one. JSON array texts. */
+ * and the upserted ones written in the active generation (its commit
+ * moved) and in a building one that follows the commits; for a building
+ * one that does not yet, pending rows. JSON array texts. */
 bool oms_store_search_commit_hook_one_trip(const oms_dbconn *c);
 int oms_store_search_commit_hook(oms_dbconn *c, const char *branch, const char *removed, const char *upserted,
                                  const char *commit, const char *keys, oms_error *err);
 
-/* The live generations of a branch: rows (id, state), active or building. */
+/* The live generations of a branch: rows (id, state, follows), active or
+ * building (follows: 1 once a building one follows the commits). */
 int oms_store_search_live_generations(oms_dbconn *c, const char *branch, oms_dbres **out, oms_error *err);
 /* Moves a generation's commit. */
 int oms_store_search_generation_commit(oms_dbconn *c, int64_t gen, const char *commit, oms_error *err);
