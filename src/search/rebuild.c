@@ -69,7 +69,7 @@ int oms_search_pending_forget(oms_dbconn *c, int64_t gen, const json_t *resource
 /* ---- settings ---- */
 
 typedef struct {
-    int64_t switch_max_ms, heartbeat_s;
+    int64_t switch_max_ms, heartbeat_s, lock_timeout_ms;
     int batch, throttle_ms;
 } settings;
 
@@ -77,6 +77,7 @@ static settings settings_of(const oms_config *cfg)
 {
     return (settings){.switch_max_ms = oms_config_int(cfg, "OMS_SEARCH_SWITCH_MAX_MS"),
                       .heartbeat_s = oms_config_int(cfg, "OMS_SEARCH_JOB_HEARTBEAT_SECONDS"),
+                      .lock_timeout_ms = oms_config_int(cfg, "OMS_DB_LOCK_TIMEOUT_MS"),
                       .batch = (int)oms_config_int(cfg, "OMS_SEARCH_BATCH"),
                       .throttle_ms = (int)oms_config_int(cfg, "OMS_SEARCH_THROTTLE_MS")};
 }
@@ -389,14 +390,14 @@ static int pause_ms(builder *b, int64_t ms)
  * write-ahead log the builder grew is checkpointed first (PASSIVE: it
  * waits for nobody), so that the automatic checkpoint does not fall on a
  * writer's commit. */
-static void rest(builder *b, int64_t since_ns)
+static void rest(builder *b, int64_t held_ns)
 {
     if (oms_db_single_writer_conn(b->c)) {
         oms_error e;
         if (oms_store_search_checkpoint_wal(b->c, &e) != OMS_OK)
             oms_log_write(OMS_LOG_DEBUG, NULL, NULL, "index job %s: checkpoint: %s", b->job, e.msg);
     }
-    int64_t held_us = (oms_mono_ns() - since_ns) / 1000;
+    int64_t held_us = held_ns / 1000;
     usleep((useconds_t)(held_us < BREATH_MIN_US ? BREATH_MIN_US : held_us > BREATH_MAX_US ? BREATH_MAX_US : held_us));
 }
 
@@ -406,7 +407,7 @@ static void rest(builder *b, int64_t since_ns)
 static int breathe(builder *b, int64_t since_ns)
 {
     if (oms_db_single_writer_conn(b->c))
-        rest(b, since_ns);
+        rest(b, oms_mono_ns() - since_ns);
     return b->s.throttle_ms ? pause_ms(b, b->s.throttle_ms) : OMS_OK;
 }
 
@@ -432,10 +433,18 @@ static int kind_and_name(const char *key, oms_kind *kind, const char **name)
  * follows the commits, a commit writes its resources into it too, and one
  * committing between this round's read of a resource and its write would
  * have its newer document overwritten by the older one read. */
+/* Takes the branch row, waiting at most half a heartbeat of the job's lock
+ * (or the configured lock timeout, if shorter): round_alone() heartbeats
+ * and tries again, so a long batch of commits cannot make the lock lapse. */
 static int hold_branch(builder *b)
 {
+    int64_t wait_ms = b->s.heartbeat_s * 500;
+    if (b->s.lock_timeout_ms > 0 && b->s.lock_timeout_ms < wait_ms)
+        wait_ms = b->s.lock_timeout_ms;
     oms_dbres *r = NULL;
-    int rc = oms_store_search_branch_for_update(b->c, b->branch, &r, &b->err);
+    int rc = oms_store_search_row_wait_ms(b->c, wait_ms, &b->err);
+    if (rc == OMS_OK)
+        rc = oms_store_search_branch_for_update(b->c, b->branch, &r, &b->err);
     if (rc == OMS_OK && r->nrows == 0)
         rc = oms_err_set(&b->err, OMS_ENOTFOUND, "the branch was deleted");
     oms_dbres_free(r);
@@ -507,6 +516,11 @@ static int round_chunk(builder *b)
     return chunk < b->s.batch ? chunk : b->s.batch;
 }
 
+/* Rounds that found the branch row (or SQLite's write lock) held past
+ * hold_branch()'s wait by a long batch of commits: tried again after a
+ * heartbeat and a rest, this many times in a row before the job fails. */
+#define ROUND_LOCK_RETRIES 5
+
 /* One round of up to `chunk` in its own transaction, holding the branch
  * row: *n resources caught up; *held_ns, how long the row was held. */
 static int round_alone(builder *b, int chunk, int64_t *n, int64_t *held_ns)
@@ -515,6 +529,18 @@ static int round_alone(builder *b, int chunk, int64_t *n, int64_t *held_ns)
     int rc = oms_db_begin(b->c, true, &b->err);
     if (rc == OMS_OK)
         rc = hold_branch(b);
+    for (int retry = 0; rc == OMS_ETIMEOUT && retry < ROUND_LOCK_RETRIES; retry++) {
+        oms_db_rollback(b->c);
+        if (stopping())
+            return oms_err_set(&b->err, OMS_EUNAVAIL, "the instance stopped during the rebuild; start it again");
+        oms_log_write(OMS_LOG_INFO, NULL, NULL, "index job %s: a catch-up round could not begin (%s); trying again",
+                      b->job, b->err.msg);
+        if ((rc = beat_alone(b)))
+            return rc;
+        usleep(BREATH_MAX_US);
+        if ((rc = oms_db_begin(b->c, true, &b->err)) == OMS_OK)
+            rc = hold_branch(b);
+    }
     int64_t t0 = oms_mono_ns();
     if (rc == OMS_OK && (rc = catch_up_round(b, chunk, n)) == OMS_OK) {
         b->caught_up += *n;
@@ -608,7 +634,7 @@ static int catch_up(builder *b)
             int64_t whole = b->caught_up + left - n;
             double f = whole > 0 ? (double)b->caught_up / (double)whole : 1.0;
             b->percent = PCT_CATCH_UP + (PCT_SWITCH - PCT_CATCH_UP) * f;
-            rest(b, oms_mono_ns() - held);
+            rest(b, held);
         }
     }
     if (rc == OMS_OK)
@@ -622,17 +648,17 @@ static int catch_up(builder *b)
  * OMS_SEARCH_SWITCH_MAX_MS, taken on PostgreSQL under the branch's exclusive
  * advisory lock (which waits for writes that passed their lock check: they
  * commit first, and their pending rows with them). From then on a write to
- * the branch is answered 423 at once, with that progress, instead of
- * queueing behind the switch. What is left to catch up (about a batch at
- * most: catch_up() saw to it) is done in short transactions that hold
- * nothing writers wait on. Then, in one transaction that holds the branch
- * row (so nothing slips in, not even a write an emergency override lets
+ * the branch is answered 423, with that progress, instead of queueing
+ * behind the switch (once the round it waited for ends). What is left to
+ * catch up (a round's worth at most: catch_up() saw to it) is done in the
+ * catch-up's rounds. Then, in one transaction that holds the branch row
+ * (so nothing slips in, not even a write an emergency override lets
  * through the lock), the last pending resources are caught up, the shadow
  * becomes the active generation, the old one is retired, the window closes
  * (the switch lock is released) and the job succeeds.
  *
- * Should the backlog not be done within half the bound (writes faster than
- * the catch-up), the window closes again without a switch, the builder
+ * Should the backlog not be done within half the bound (a machine too slow
+ * for what was left), the window closes again without a switch, the builder
  * catches up some more and tries again; after SWITCH_ATTEMPTS the job fails
  * rather than hold writes longer. The job's switch.started_at/ended_at are
  * those of the window that switched (ended_at: the release, or the lock's

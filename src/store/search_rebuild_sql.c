@@ -250,6 +250,16 @@ int oms_store_search_pending_forget(oms_dbconn *c, int64_t gen, const char *reso
     return oms_db_run(c, &q, p, 2, NULL, err);
 }
 
+int oms_store_search_row_wait_ms(oms_dbconn *c, int64_t ms, oms_error *err)
+{
+    if (!oms_db_row_locking(c))
+        return OMS_OK; /* SQLite: the write lock, taken at BEGIN */
+    char v[32];
+    snprintf(v, sizeof v, "%lldms", (long long)ms);
+    oms_dbparam p[] = {DBP_TEXT(v)};
+    return oms_db_exec_later(c, "SELECT set_config('lock_timeout', $1, true)", p, 1, err);
+}
+
 int oms_store_search_follow(oms_dbconn *c, int64_t gen, int64_t *changed, oms_error *err)
 {
     static const oms_sql q =

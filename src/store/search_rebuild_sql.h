@@ -100,6 +100,9 @@ int oms_store_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resou
 /* Removes the pending rows of `resources` (JSON array text of KIND/NAME):
  * a commit indexed them itself into a generation that follows. */
 int oms_store_search_pending_forget(oms_dbconn *c, int64_t gen, const char *resources, oms_error *err);
+/* PostgreSQL: the longest the transaction's next lock waits (a row the
+ * builder takes as commits do) is `ms`. */
+int oms_store_search_row_wait_ms(oms_dbconn *c, int64_t ms, oms_error *err);
 /* Marks a building generation as following the commits (its build is
  * done); *changed 0 when it is no longer building. */
 int oms_store_search_follow(oms_dbconn *c, int64_t gen, int64_t *changed, oms_error *err);
