@@ -223,6 +223,21 @@ CREATE TRIGGER test_slow_window BEFORE UPDATE ON index_jobs FOR EACH ROW EXECUTE
 """
 
 
+def _rebuild_under(srv, branch, load):
+    """A rebuild of `branch` under `load`, to its end. The updaters stop
+    when the switch begins (their last documents are then the shadow's,
+    checked at the end); the load 0.3 s after the job. The job, and the
+    builder's account of its catch-up and windows (for a failure)."""
+    r = srv.request("POST", f"/api/v1/branches/{quote(branch)}/index/rebuild", headers=_admin(srv))
+    assert r.status == 202, r
+    _wait_job(srv, r.json()["id"], lambda j: j["state"] != "running" or j["phase"] == "switch", 300 if LONG else 120)
+    load.updating.clear()
+    job = _wait_job(srv, r.json()["id"], lambda j: j["state"] != "running", 300 if LONG else 120)
+    time.sleep(0.3)
+    load.stop()
+    return job, [line[:400] for line in srv.read_log().splitlines() if "index job" in line]
+
+
 def _generation_matches_branch(srv, branch, gen, skip=()):
     """The generation holds exactly the branch's resources at their hashes
     (but for the resources in `skip`)."""
@@ -242,17 +257,7 @@ def test_rebuild_under_load_blocks_writes_only_in_the_switch_window(ctx):
     before = srv.query(f"SELECT id FROM search_generations WHERE branch = '{BRANCH}' AND state = 'active'")[0][0]
     load = Load(srv, BRANCH).start()
     time.sleep(0.3)
-    r = srv.request("POST", f"/api/v1/branches/{quote(BRANCH)}/index/rebuild", headers=_admin(srv))
-    assert r.status == 202, r
-    # the updaters rewrite snapshot resources until the switch begins, so
-    # that their last documents are the shadow's (checked at the end)
-    _wait_job(srv, r.json()["id"], lambda j: j["state"] != "running" or j["phase"] == "switch", 300 if LONG else 120)
-    load.updating.clear()
-    job = _wait_job(srv, r.json()["id"], lambda j: j["state"] != "running", 300 if LONG else 120)
-    time.sleep(0.3)
-    load.stop()
-    # the builder's account of its catch-up and windows, should it fail
-    story = [line[:400] for line in srv.read_log().splitlines() if "index job" in line]
+    job, story = _rebuild_under(srv, BRANCH, load)
     assert job["state"] == "succeeded", (job, story)
 
     # no read or search failed, ever
@@ -371,14 +376,7 @@ def test_writes_faster_than_the_catch_up_do_not_hold_off_the_switch(ctx):
     srv.execute(_SLOW_CATCH_UP_PG)
     load = Load(srv, branch).start()
     time.sleep(0.3)
-    r = srv.request("POST", f"/api/v1/branches/{quote(branch)}/index/rebuild", headers=_admin(srv))
-    assert r.status == 202, r
-    _wait_job(srv, r.json()["id"], lambda j: j["state"] != "running" or j["phase"] == "switch", 300 if LONG else 120)
-    load.updating.clear()
-    job = _wait_job(srv, r.json()["id"], lambda j: j["state"] != "running", 300 if LONG else 120)
-    time.sleep(0.3)
-    load.stop()
-    story = [line[:300] for line in srv.read_log().splitlines() if "index job" in line]
+    job, story = _rebuild_under(srv, branch, load)
     assert job["state"] == "succeeded", (job, story)
     follow_at, finished_at = (float(x) for x in srv.query(
         "SELECT extract(epoch FROM (SELECT at FROM test_follow_log)),"
