@@ -423,16 +423,6 @@ static int kind_and_name(const char *key, oms_kind *kind, const char **name)
     return oms_kind_parse(kind, seg);
 }
 
-/* One round of catch-up inside the caller's transaction, which holds the
- * branch row (hold_branch()): up to `limit` pending resources (0: all) are
- * re-indexed from the branch's current rows and their pending rows
- * removed, unless they name another commit than the one read (then they
- * stay for the next round). *n gets how many.
- *
- * The branch row keeps every commit out of the round: once the shadow
- * follows the commits, a commit writes its resources into it too, and one
- * committing between this round's read of a resource and its write would
- * have its newer document overwritten by the older one read. */
 /* Takes the branch row, waiting at most half a heartbeat of the job's lock
  * (or the configured lock timeout, if shorter): round_alone() heartbeats
  * and tries again, so a long batch of commits cannot make the lock lapse. */
@@ -451,6 +441,16 @@ static int hold_branch(builder *b)
     return rc;
 }
 
+/* One round of catch-up inside the caller's transaction, which holds the
+ * branch row (hold_branch()): up to `limit` pending resources (0: all) are
+ * re-indexed from the branch's current rows and their pending rows
+ * removed, unless they name another commit than the one read (then they
+ * stay for the next round). *n gets how many.
+ *
+ * The branch row keeps every commit out of the round: once the shadow
+ * follows the commits, a commit writes its resources into it too, and one
+ * committing between this round's read of a resource and its write would
+ * have its newer document overwritten by the older one read. */
 static int catch_up_round(builder *b, int limit, int64_t *n)
 {
     oms_dbconn *c = b->c;
@@ -596,7 +596,7 @@ static int build(builder *b)
 
 /* Once built, the shadow follows the commits: each commit indexes its
  * resources into it and removes their pending rows (docs/search.md
- * "Following the commits"). The pending rows left are those of commits
+ * "Follow the commits"). The pending rows left are those of commits
  * made during the build: a backlog that only shrinks. */
 static int follow_commits(builder *b)
 {
@@ -613,7 +613,7 @@ static int follow_commits(builder *b)
 
 /* Catch-up with the commits made during the build, in rounds of
  * round_chunk() that hold the branch row, each followed by a rest as long
- * (commits get at least half the time), until what is left fits one round
+ * (2 to 200 ms: commits get about half the time at least), until what is left fits one round
  * of the switch (SWITCH_CHUNK) or stops shrinking (it cannot, but for
  * commits that began before the shadow followed). The backlog only
  * shrinks, so the loop ends; every resource caught up here is one the

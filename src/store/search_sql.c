@@ -30,7 +30,7 @@ static const oms_sql k_remove_sql = {
  * that follows the commits, the removed documents deleted, the others
  * upserted; the active one's commit moved; for a building one the pending
  * rows: added while it is built, removed once it follows (the resources
- * are indexed here; docs/search.md "Following the commits"). A branch
+ * are indexed here; docs/search.md "Follow the commits"). A branch
  * without a generation costs one cheap statement. */
 static const char k_pg_on_commit[] =
     "WITH g AS (SELECT id, state, state = 'active' OR follows = 1 AS live FROM search_generations"

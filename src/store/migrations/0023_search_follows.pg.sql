@@ -1,5 +1,5 @@
 -- A building generation whose build is done follows the commits
--- (docs/search.md "Following the commits"): from then on every commit
+-- (docs/search.md "Follow the commits"): from then on every commit
 -- indexes its resources into it, as into the active one, and removes their
 -- pending rows, so the backlog the builder catches up with only shrinks,
 -- however fast the branch is written. Before, a branch written faster than
