@@ -6,6 +6,7 @@
 
 #include "search/rebuild.h"
 #include "search/terms.h"
+#include "store/search_rebuild_sql.h"
 #include "store/search_sql.h"
 #include "util/alloc.h"
 
@@ -156,11 +157,12 @@ int oms_search_on_commit(oms_dbconn *c, const char *branch, const oms_snapshot *
             continue;
         }
         /* the active generation, or a shadow that follows the commits
-         * (its pending rows of these resources are done with) */
+         * (its pending rows of these resources are done with: this
+         * commit indexed them into it itself) */
         if ((rc = oms_search_remove(c, gen, upsert ? removed : keys, err)) == OMS_OK &&
             (rc = oms_search_put_entries(c, gen, put, nput, err)) == OMS_OK)
             rc = active ? oms_store_search_generation_commit(c, gen, commit, err)
-                        : oms_search_pending_forget(c, gen, keys, err);
+                        : exec_json(c, oms_store_search_pending_forget, keys, gen, err);
     }
     oms_dbres_free(r);
     json_decref(keys);

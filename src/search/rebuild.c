@@ -56,16 +56,6 @@ int oms_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, 
     return oms_store_search_pending_add(c, gen, resources, commit, err);
 }
 
-int oms_search_pending_forget(oms_dbconn *c, int64_t gen, const json_t *resources, oms_error *err)
-{
-    char *text = json_dumps(resources, JSON_COMPACT);
-    if (!text)
-        return oms_err_set(err, OMS_ENOMEM, "out of memory");
-    int rc = oms_store_search_pending_forget(c, gen, text, err);
-    free(text);
-    return rc;
-}
-
 /* ---- settings ---- */
 
 typedef struct {

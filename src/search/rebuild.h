@@ -31,10 +31,6 @@
  * while generation `gen` is being built. Inside the commit's transaction. */
 int oms_search_pending_add(oms_dbconn *c, int64_t gen, const json_t *resources, const char *commit,
                            oms_error *err);
-/* Removes the pending rows of `resources` from generation `gen`, which
- * follows the commits: the commit indexed them into it itself. */
-int oms_search_pending_forget(oms_dbconn *c, int64_t gen, const json_t *resources, oms_error *err);
-
 /* The branch was deleted (inside that transaction): its running job, if
  * any, fails and its locks are released. */
 int oms_index_jobs_branch_deleted(oms_dbconn *c, const char *branch, oms_error *err);
