@@ -80,11 +80,12 @@ static atomic_ulong g_lock_waits[OMS_LOCKWAIT__COUNT];
 static atomic_ulong g_snap_lookups[OMS_SNAP__COUNT][2];
 static atomic_size_t g_snap_bytes;
 static atomic_size_t g_snap_limit; /* set at start (src/app/main.c) */
-static atomic_size_t g_diff_bytes;
+static atomic_size_t g_diff_bytes; /* the diff cache (src/vcs/diff_cache.c) */
 static _Atomic uint64_t g_wal_resets; /* src/store/db.c */
 static _Atomic uint64_t g_seq_batches, g_seq_events; /* src/webhooks/sender.c */
 static _Atomic uint64_t g_checkpoints[2]; /* src/store/sqlite_checkpointer.c: by a committer, in the background */
-static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns, g_group_handoffs, g_group_joined, g_group_content_beside, g_group_content_lost; /* src/txn/group_commit.c */   /* the diff cache (src/vcs/diff_cache.c) */
+static _Atomic uint64_t g_group_batches, g_group_changes, g_group_carried, g_group_locks, g_group_reruns, g_group_handoffs, g_group_joined, g_group_content_beside, g_group_content_lost; /* src/txn/group_commit.c */
+static _Atomic int64_t g_group_queued; /* writes waiting in group commit queues now (a gauge) */
 static atomic_ulong g_ratelimited[OMS_METRICS_RL_CLASSES];
 static histogram g_search_latency;
 
@@ -347,7 +348,6 @@ void oms_metrics_group_commit(unsigned changes, unsigned carried, unsigned locks
 
 void oms_metrics_group_commit_rerun(void) { atomic_fetch_add_explicit(&g_group_reruns, 1, memory_order_relaxed); }
 void oms_metrics_group_commit_handoff(void) { atomic_fetch_add_explicit(&g_group_handoffs, 1, memory_order_relaxed); }
-static _Atomic int64_t g_group_queued;
 void oms_metrics_group_commit_queued(int delta)
 {
     atomic_fetch_add_explicit(&g_group_queued, delta, memory_order_relaxed);

@@ -209,7 +209,8 @@ static int join_queued(joiner *j)
     if (*j->n > 1)
         j->g->company = true;
     pthread_mutex_unlock(&j->g->mu);
-    oms_metrics_group_commit_queued(before - *j->n);
+    if (*j->n > before)
+        oms_metrics_group_commit_queued(before - *j->n);
     return *j->n - before;
 }
 
