@@ -122,6 +122,10 @@ def one_run(binary, backend, n, secs):
         token = h["Authorization"].split()[1]
         client(srv.port, token, 1, 1, "one")  # warm: the branch's state is cached
         one = client(srv.port, token, secs, 1, "one")
+        # warm: the connections of the threads that only 16 writers use
+        # opened, their backends' caches filled, their statements prepared
+        # (a fresh server's first second, not its steady state)
+        client(srv.port, token, 1, 16, "one")
         many = client(srv.port, token, secs, 16, "one")
         a = head(srv, h, "one")
         batch(srv, h, "one", [{"op": "replace", "kind": "object-types", "api_name": f"Type{i:05d}",
