@@ -284,10 +284,14 @@ int oms_change_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *ou
             oms_db_conn_reset(ctx->store->db);
         return rc;
     }
-    bool grouped = spec->groupable && oms_group_commit_run(ctx, spec, out, change_body, run_alone, &rc, err);
+    bool alone = false;
+    bool grouped =
+        spec->groupable && oms_group_commit_run(ctx, spec, out, change_body, run_alone, &rc, &alone, err);
     if (!grouped) {
         rc = run_alone(ctx, spec, out, err);
-    } else if (rolled_back_for_another(rc, err)) { /* the group's transaction lost a race: alone, once more */
+    } else if (!alone && rolled_back_for_another(rc, err)) {
+        /* the group's transaction lost a race: alone, once more (a change
+         * the group ran alone has had its own retries) */
         oms_ctx_problem_extra(ctx, NULL);
         rc = run_alone(ctx, spec, out, err);
     }

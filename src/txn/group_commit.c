@@ -348,8 +348,9 @@ static member *run_batch(group *g, member **batch, int *np, oms_group_body_fn bo
 }
 
 bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_out *out, oms_group_body_fn body,
-                          oms_group_solo_fn solo, int *rc, oms_error *err)
+                          oms_group_solo_fn solo, int *rc, bool *alone, oms_error *err)
 {
+    *alone = false;
     bool single = oms_db_single_writer(ctx->store->db);
     if (!atomic_load(&g_enabled) || (!spec->branch && !single))
         return false;
@@ -399,6 +400,7 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
     if (n == 1 && !company) {
         /* alone on a quiet branch: the usual transaction, no savepoint */
         me.rc = solo(ctx, spec, out, err);
+        *alone = true;
         late = timed_out(me.rc) ? &me : NULL;
     } else {
         late = run_batch(g, batch, &n, body, &h);

@@ -153,3 +153,38 @@ def test_deadlock_victim_write_runs_again(ctx):
     # Its second retry is the write answered above, so the outcome is the
     # same (a write runs again up to twice, src/txn/change.c).
     assert before + 1 <= after <= before + 2, (before, after)
+
+
+def test_a_write_rolled_back_every_time_is_tried_three_times(ctx):
+    """A write the database rolls back for another transaction every time
+    (a serialization failure, 40001, raised by a trigger) is tried three
+    times in all (src/txn/change.c, MAX_RETRIES), then answered 503. On a
+    quiet branch the group runs it alone with those retries; running it
+    alone once more after them tried it six times."""
+    if ctx.backend != "pg":
+        raise Skip("SQLite takes its write lock up front: nothing rolls a write back for another")
+    srv = ctx.new_server()
+    h = srv.auth("dl", ("developer",))
+    h["X-Issue-ID"] = "DL-2"
+    r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": "doomed", "from": "main"})
+    assert r.status == 201, r
+    r = srv.request("POST", "/api/v1/schemas/doomed/shared-properties", headers=h,
+                    json_body={"api_name": "Warm", "type": "string"})
+    assert r.status == 201, r
+    # nextval is not rolled back with the transaction: it counts attempts
+    srv.execute("CREATE SEQUENCE doomed_attempts;"
+                "CREATE FUNCTION doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " PERFORM nextval('doomed_attempts');"
+                " RAISE EXCEPTION 'rolled back for another' USING ERRCODE = '40001'; END $$;"
+                "CREATE TRIGGER doomed BEFORE INSERT ON commit_changes FOR EACH ROW"
+                " WHEN (NEW.resource = 'shared-properties/Doomed') EXECUTE FUNCTION doomed()")
+    r = srv.request("POST", "/api/v1/schemas/doomed/shared-properties", headers=h,
+                    json_body={"api_name": "Doomed", "type": "string"}, timeout=30)
+    assert r.status == 503, r
+    attempts = int(_scalar(srv, "SELECT last_value FROM doomed_attempts"))
+    assert attempts == 3, attempts
+    assert srv.get("/api/v1/schemas/doomed/shared-properties/Doomed", headers=h).status == 404
+    # the branch writes on: only that write was refused
+    r = srv.request("POST", "/api/v1/schemas/doomed/shared-properties", headers=h,
+                    json_body={"api_name": "After", "type": "string"})
+    assert r.status == 201, r
