@@ -48,6 +48,10 @@ typedef struct member {
     bool written; /* released its savepoint: committed with the group */
     bool done;    /* answered by a leader */
     bool lead;    /* promoted: leads the next batch */
+    /* Its own wake-up, under the group's mutex: a batch's end wakes its
+     * members and a hand-off the one promoted, not every waiter (a queued
+     * writer woken for nothing costs a switch and a turn for a core). */
+    pthread_cond_t wake;
     struct member *next;
 } member;
 
@@ -56,7 +60,6 @@ typedef struct group {
     const oms_db *db;
     char *branch;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     bool busy; /* a leader is running a batch */
     member *head, *tail;
     /* The transaction that began last had company: writers queued behind
@@ -93,7 +96,6 @@ static group *find(const oms_db *db, const char *branch)
         g->db = db;
         g->branch = oms_xstrdup(branch);
         pthread_mutex_init(&g->mu, NULL);
-        pthread_cond_init(&g->cv, NULL);
         g->next = g_slots[s];
         g_slots[s] = g;
         g_ngroups++;
@@ -162,6 +164,7 @@ static void promote_next(group *g)
         g->tail = NULL;
     next->next = NULL;
     next->lead = true;
+    pthread_cond_signal(&next->wake);
     oms_metrics_group_commit_queued(-1);
 }
 
@@ -221,7 +224,6 @@ static void hand_off(handoff *h, int n)
     h->done = true;
     if (n > 1) /* as oms_group_commits_total counts */
         oms_metrics_group_commit_handoff();
-    pthread_cond_broadcast(&h->g->cv);
     pthread_mutex_unlock(&h->g->mu);
 }
 
@@ -362,6 +364,7 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
     if (!g)
         return false;
     member me = {.ctx = ctx, .spec = spec, .out = out, .err = err};
+    pthread_cond_init(&me.wake, NULL);
     oms_error ignored;
     if (!single && oms_db_conn(ctx->store->db, &me.conn, &ignored) != OMS_OK)
         me.conn = NULL;
@@ -376,9 +379,10 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
         g->tail = &me;
         oms_metrics_group_commit_queued(1);
         while (!me.done && !me.lead)
-            pthread_cond_wait(&g->cv, &g->mu);
+            pthread_cond_wait(&me.wake, &g->mu);
         if (me.done) {
             pthread_mutex_unlock(&g->mu);
+            pthread_cond_destroy(&me.wake);
             *rc = me.rc;
             return true;
         }
@@ -409,8 +413,10 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
     /* answer the batch; hand the queue to its first waiter unless the
      * batch did before its COMMIT */
     pthread_mutex_lock(&g->mu);
-    for (int i = 1; i < n; i++)
+    for (int i = 1; i < n; i++) {
         batch[i]->done = true;
+        pthread_cond_signal(&batch[i]->wake);
+    }
     /* The database kept this batch waiting past its deadline: the writes
      * queued behind it would wait for the same row or server, one
      * deadline after another. They get the same answer now (503
@@ -423,12 +429,13 @@ bool oms_group_commit_run(oms_ctx *ctx, const oms_change_spec *spec, oms_change_
         m->next = NULL;
         fail(m, late->rc, late->err);
         m->done = true;
+        pthread_cond_signal(&m->wake);
         oms_metrics_group_commit_queued(-1);
     }
     if (!h.done)
         promote_next(g);
-    pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&me.wake);
     *rc = me.rc;
     return true;
 }

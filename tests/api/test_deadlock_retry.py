@@ -72,6 +72,19 @@ def _scalar(srv, sql):
     return srv.query(sql)[0][0]
 
 
+def _warm_branch(srv, branch, issue):
+    """A developer's headers and a branch with one commit: its state
+    cached, so the next commit goes straight to its transaction."""
+    h = srv.auth("dl", ("developer",))
+    h["X-Issue-ID"] = issue
+    r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": branch, "from": "main"})
+    assert r.status == 201, r
+    r = srv.request("POST", f"/api/v1/schemas/{branch}/shared-properties", headers=h,
+                    json_body={"api_name": "Warm", "type": "string"})
+    assert r.status == 201, r
+    return h
+
+
 def test_deadlock_victim_write_runs_again(ctx):
     if ctx.backend != "pg":
         raise Skip("SQLite takes its write lock up front: no deadlock")
@@ -84,15 +97,7 @@ def test_deadlock_victim_write_runs_again(ctx):
     srv.execute(f"ALTER DATABASE {srv.dbname} SET deadlock_timeout = '3s'")
     srv.stop()
     srv.start()  # its connections take the setting
-    h = srv.auth("dl", ("developer",))
-    h["X-Issue-ID"] = "DL-1"
-    r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": "dl", "from": "main"})
-    assert r.status == 201, r
-    # warm: the branch's state cached, so the commit below goes straight to
-    # its transaction
-    r = srv.request("POST", "/api/v1/schemas/dl/shared-properties", headers=h,
-                    json_body={"api_name": "Warm", "type": "string"})
-    assert r.status == 201, r
+    h = _warm_branch(srv, "dl", "DL-1")
     before = int(_scalar(srv, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"))
 
     s = _Session(srv.database_url)
@@ -164,13 +169,7 @@ def test_a_write_rolled_back_every_time_is_tried_three_times(ctx):
     if ctx.backend != "pg":
         raise Skip("SQLite takes its write lock up front: nothing rolls a write back for another")
     srv = ctx.new_server()
-    h = srv.auth("dl", ("developer",))
-    h["X-Issue-ID"] = "DL-2"
-    r = srv.request("POST", "/api/v1/branches", headers=h, json_body={"name": "doomed", "from": "main"})
-    assert r.status == 201, r
-    r = srv.request("POST", "/api/v1/schemas/doomed/shared-properties", headers=h,
-                    json_body={"api_name": "Warm", "type": "string"})
-    assert r.status == 201, r
+    h = _warm_branch(srv, "doomed", "DL-2")
     # nextval is not rolled back with the transaction: it counts attempts
     srv.execute("CREATE SEQUENCE doomed_attempts;"
                 "CREATE FUNCTION doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
