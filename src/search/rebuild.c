@@ -604,10 +604,15 @@ static int follow_commits(builder *b)
 /* Catch-up with the commits made during the build, in rounds of
  * round_chunk() that hold the branch row, each followed by a rest as long
  * (2 to 200 ms: commits get about half the time at least), until what is left fits one round
- * of the switch (SWITCH_CHUNK) or stops shrinking (it cannot, but for
- * commits that began before the shadow followed). The backlog only
- * shrinks, so the loop ends; every resource caught up here is one the
- * window, which refuses writes, need not. */
+ * of the switch (SWITCH_CHUNK) or stops shrinking. Only commits that read
+ * the generations before the shadow followed can add to it, and they hold
+ * the branch row, so all of them have ended once a round held it: the
+ * count before the first round may miss some (a batch of a hundred
+ * resources committing just after it made the first round look like no
+ * progress, and the window caught up the whole backlog), so shrinking is
+ * judged from the count after it. The backlog only shrinks, so the loop
+ * ends; every resource caught up here is one the window, which refuses
+ * writes, need not. */
 static int catch_up(builder *b)
 {
     b->phase = "catch_up";
@@ -619,7 +624,7 @@ static int catch_up(builder *b)
         int64_t n = 0, held = 0;
         if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK || left >= before)
             break;
-        before = left;
+        before = round == 0 ? INT64_MAX : left;
         if ((rc = round_alone(b, round_chunk(b), &n, &held)) == OMS_OK) {
             int64_t whole = b->caught_up + left - n;
             double f = whole > 0 ? (double)b->caught_up / (double)whole : 1.0;

@@ -11,7 +11,9 @@
    first round is made to last 0.4 s, so that writes surely meet it.
 2. Writes faster than the catch-up (PostgreSQL: its rounds made to sleep):
    the shadow follows the commits once built, the writes add nothing to
-   its backlog, and the job switches.
+   its backlog, and the job switches. A commit that read the generations
+   before the shadow followed and ends after the catch-up counted its
+   backlog does not stop the catch-up.
 3. The instance building the index is killed (SIGKILL) mid-build: the
    other instance keeps serving the active generation unchanged; the job is
    marked failed once its lock's heartbeats stop (a 1 s heartbeat here); a
@@ -398,6 +400,84 @@ def test_writes_faster_than_the_catch_up_do_not_hold_off_the_switch(ctx):
     _generation_matches_branch(srv, branch, job["generation"], skip=late)
     print(f"  {len(acked)} writes acknowledged, {len(after_follow)} of them made while the shadow followed;"
           f" the catch-up took {finished_at - follow_at:.2f} s; {job['caught_up']} caught up by the builder")
+
+
+# A commit that read the generations before the shadow followed, held in
+# flight (by its own pending rows) until 0.3 s after the shadow follows:
+# it commits after the catch-up's first count, before its first round.
+_STALE_COMMIT_PG = """
+CREATE TABLE test_follow_log (at timestamptz DEFAULT clock_timestamp());
+CREATE TABLE test_stale_log (at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION test_log_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.follows = 1 AND OLD.follows = 0 THEN INSERT INTO test_follow_log DEFAULT VALUES; END IF; RETURN NEW; END $$;
+CREATE TRIGGER test_log_follow AFTER UPDATE ON search_generations FOR EACH ROW EXECUTE FUNCTION test_log_follow();
+CREATE FUNCTION test_hold_stale() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.resource = 'shared-properties/StaleN0' THEN
+    FOR i IN 1..3000 LOOP
+      EXIT WHEN EXISTS (SELECT 1 FROM test_follow_log);
+      PERFORM pg_sleep(0.01);
+    END LOOP;
+    PERFORM pg_sleep(0.3);
+    INSERT INTO test_stale_log DEFAULT VALUES;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER test_hold_stale AFTER INSERT ON search_pending FOR EACH ROW EXECUTE FUNCTION test_hold_stale();
+"""
+
+
+def test_a_commit_ending_after_the_first_count_does_not_stop_the_catch_up(ctx):
+    """Commits that read the generations before the shadow followed add
+    pending rows after it: one of 150 resources, held until the catch-up
+    has counted its backlog (200), commits before the first round (100)
+    ends. The catch-up goes on (before, it took the count after that
+    round, 250, for no progress, stopped, and left the whole backlog to
+    the switch window, which refuses writes); it leaves the window one
+    round's worth at most, and the new generation holds the branch."""
+    if ctx.backend != "pg":
+        raise harness.Skip("holding a commit across the follow needs pg_sleep in a trigger (PostgreSQL)")
+    srv = ctx.new_server(env={"OMS_SEARCH_BATCH": "100", "OMS_SEARCH_THROTTLE_MS": "250",
+                              "OMS_SEARCH_SWITCH_MAX_MS": str(BOUND_MS), "OMS_LOG_LEVEL": "info"})
+    branch = "rebuild/stale"
+    _populate(srv, branch, 1000)
+    srv.execute(_STALE_COMMIT_PG)
+    h = _h(srv, "bulk")
+
+    def bulk(prefix, n):
+        names = [f"{prefix}N{i}" for i in range(n)]
+        ops = [{"op": "create", "kind": "shared-properties", "api_name": x,
+                "document": {"api_name": x, "type": "string", "description": "written during"}} for x in names]
+        return srv.request("POST", f"/api/v1/schemas/{quote(branch)}/changes", headers=h,
+                           json_body={"message": "OMS-13 bulk", "operations": ops}, timeout=60)
+
+    r = srv.request("POST", f"/api/v1/branches/{quote(branch)}/index/rebuild", headers=_admin(srv))
+    assert r.status == 202, r
+    job_id = r.json()["id"]
+    mid = _wait_job(srv, job_id, lambda j: j["phase"] == "build" and j["done"] >= 100, 60)
+    assert mid["state"] == "running" and mid["done"] <= 300, mid  # the build has rounds to go
+    for k in range(2):
+        assert bulk(f"Early{k}", 100).status == 200
+    stale = {}
+    t = threading.Thread(target=lambda: stale.setdefault("r", bulk("Stale", 150)))
+    t.start()
+    job = _wait_job(srv, job_id, lambda j: j["state"] != "running", 120)
+    t.join(60)
+    assert stale["r"].status == 200, stale["r"]
+    assert job["state"] == "succeeded", job
+    # the stale commit was made as intended: held across the follow
+    follow_at, stale_at = srv.query("SELECT extract(epoch FROM (SELECT at FROM test_follow_log)),"
+                                    " extract(epoch FROM (SELECT at FROM test_stale_log))")[0]
+    assert float(stale_at) > float(follow_at) + 0.25, (follow_at, stale_at)
+    rounds = [line for line in srv.read_log().splitlines() if f"index job {job_id}: catch-up:" in line]
+    assert rounds, srv.read_log()[-2000:]
+    first = json.loads(rounds[0])["msg"]
+    n_rounds, left = int(first.split("catch-up: ")[1].split(" rounds")[0]), int(first.split(", ")[-1].split(" left")[0])
+    assert n_rounds >= 2 and left <= 100, first
+    got = sorted(_all_matches(srv, branch, "during"))
+    assert len(got) == 350, len(got)
+    _generation_matches_branch(srv, branch, job["generation"])
+    print(f"  {first}")
 
 
 def test_killed_builder_fails_its_job_and_a_new_rebuild_completes(ctx):
