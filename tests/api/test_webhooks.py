@@ -175,7 +175,10 @@ def test_a_hanging_receiver_slows_neither_writes_nor_other_subscribers(ctx):
         assert hang.wait_for(lambda x: x.httpd is not None)
         hung = _median_write_ms(srv, "wh/hang", "Hung")
         print(f"  write median: {base:.2f} ms without, {hung:.2f} ms with a hanging subscriber")
-        assert hung <= 2 * base + 50, (base, hung)
+        # a write that waited for the hanging receiver would take its 20 s
+        # timeout: the margin is for the machine's own swings between the two
+        # medians (a sanitizer build, another job), not for the coupling
+        assert hung <= 3 * base + 250, (base, hung)
         # the other subscriber keeps getting events while the hanging one holds its worker
         n = len(ok.delivered())
         _sp(srv, "wh/hang", "WhileHung")
