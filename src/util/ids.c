@@ -43,12 +43,33 @@ void oms_random_bytes(void *buf, size_t n)
     }
 }
 
+/* Ids draw their random bytes from a per-thread pool filled by one
+ * getrandom call for about twenty ids: a request makes three or four (its
+ * own, its audit event's, its event's, a lock's), and on the virtual
+ * machines this runs on a system call costs microseconds. Only ids: keys
+ * and secrets take theirs from oms_random_bytes, never kept in memory.
+ * The process never forks, so no two processes share a pool. */
+#define ID_POOL 256
+static _Thread_local unsigned char t_pool[ID_POOL];
+static _Thread_local size_t t_pool_used = ID_POOL;
+
+static void id_bytes(unsigned char *b, size_t n)
+{
+    if (t_pool_used + n > ID_POOL) {
+        oms_random_bytes(t_pool, ID_POOL);
+        t_pool_used = 0;
+    }
+    memcpy(b, t_pool + t_pool_used, n);
+    memset(t_pool + t_pool_used, 0, n); /* each byte serves one id */
+    t_pool_used += n;
+}
+
 void oms_random_id(char *out, const char *prefix)
 {
     unsigned char b[16];
     size_t n = strlen(prefix);
     memcpy(out, prefix, n);
-    oms_random_bytes(b, sizeof b);
+    id_bytes(b, sizeof b);
     oms_hex(out + n, b, sizeof b);
 }
 
@@ -58,6 +79,6 @@ void oms_time_ordered_id(char out[33])
     uint64_t ms = (uint64_t)oms_now_ms();
     for (int i = 0; i < 6; i++)
         b[i] = (unsigned char)(ms >> (8 * (5 - i)));
-    oms_random_bytes(b + 6, sizeof b - 6);
+    id_bytes(b + 6, sizeof b - 6);
     oms_hex(out, b, sizeof b);
 }

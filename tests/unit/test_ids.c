@@ -3,6 +3,8 @@
  * millisecond sorts after every id made before it, and whose other 20 are
  * random, so that two ids of one millisecond still differ. */
 #include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "t.h"
@@ -89,6 +91,50 @@ static void random_bytes_fill_the_whole_buffer(void)
     CHECK(full == 3);
 }
 
+/* Ids take their random bytes from a per-thread pool refilled every
+ * couple of hundred bytes: across many refills and threads no two ids
+ * repeat, and none carries a zeroed stretch (a byte served twice, or a
+ * pool used before it was filled, would show as either). */
+enum { THREADS = 4, PER_THREAD = 5000 };
+static char g_many[THREADS * PER_THREAD][37];
+
+static void *make_ids(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        if (i % 2)
+            oms_random_id(g_many[t * PER_THREAD + i], "acl_");
+        else {
+            memcpy(g_many[t * PER_THREAD + i], "acl_", 4);
+            oms_time_ordered_id(g_many[t * PER_THREAD + i] + 4);
+        }
+    }
+    return NULL;
+}
+
+static int by_text(const void *a, const void *b) { return strcmp(a, b); }
+
+static void ids_from_the_pool_never_repeat(void)
+{
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++)
+        CHECK(pthread_create(&th[t], NULL, make_ids, (void *)(intptr_t)t) == 0);
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    int zeroed = 0;
+    for (int i = 0; i < THREADS * PER_THREAD; i++) {
+        /* the random part: 32 hex digits, or the last 20 of a time-ordered id */
+        const char *r = g_many[i] + ((i % PER_THREAD) % 2 ? 4 : 16);
+        zeroed += strstr(r, "00000000") != NULL;
+    }
+    CHECK_EQ_INT(zeroed, 0);
+    qsort(g_many, THREADS * PER_THREAD, sizeof g_many[0], by_text);
+    int repeats = 0;
+    for (int i = 1; i < THREADS * PER_THREAD; i++)
+        repeats += strcmp(g_many[i], g_many[i - 1]) == 0;
+    CHECK_EQ_INT(repeats, 0);
+}
+
 int main(void)
 {
     static const t_case cases[] = {
@@ -98,6 +144,7 @@ int main(void)
         T(ids_of_one_millisecond_differ),
         T(random_ids_carry_the_prefix_and_32_hex_digits),
         T(random_bytes_fill_the_whole_buffer),
+        T(ids_from_the_pool_never_repeat),
     };
     return T_RUN("ids", cases);
 }
