@@ -609,10 +609,10 @@ static int follow_commits(builder *b)
  * the branch row, so all of them have ended once a round held it: the
  * count before the first round may miss some (a batch of a hundred
  * resources committing just after it made the first round look like no
- * progress, and the window caught up the whole backlog), so shrinking is
- * judged from the count after it. The backlog only shrinks, so the loop
- * ends; every resource caught up here is one the window, which refuses
- * writes, need not. */
+ * progress, and the window caught up the whole backlog), so the first
+ * round always runs and both ends are judged from the counts after it.
+ * The backlog only shrinks, so the loop ends; every resource caught up
+ * here is one the window, which refuses writes, need not. */
 static int catch_up(builder *b)
 {
     b->phase = "catch_up";
@@ -622,13 +622,16 @@ static int catch_up(builder *b)
     int round = 0;
     for (; rc == OMS_OK && !stopping(); round++) {
         int64_t n = 0, held = 0;
-        if ((rc = pending_count(b, &left)) || left <= SWITCH_CHUNK || left >= before)
+        /* the first count may be short: one round always runs (it may
+         * find nothing) and the counts after it are judged */
+        if ((rc = pending_count(b, &left)) || (round > 0 && (left <= SWITCH_CHUNK || left >= before)))
             break;
         before = round == 0 ? INT64_MAX : left;
         if ((rc = round_alone(b, round_chunk(b), &n, &held)) == OMS_OK) {
             int64_t whole = b->caught_up + left - n;
             double f = whole > 0 ? (double)b->caught_up / (double)whole : 1.0;
-            b->percent = PCT_CATCH_UP + (PCT_SWITCH - PCT_CATCH_UP) * f;
+            /* the first round may take rows its count had not seen */
+            b->percent = PCT_CATCH_UP + (PCT_SWITCH - PCT_CATCH_UP) * (f < 1.0 ? f : 1.0);
             rest(b, held);
         }
     }

@@ -392,16 +392,19 @@ def test_writes_faster_than_the_catch_up_do_not_hold_off_the_switch(ctx):
     # one added after the follow belongs to a write sent before it (a
     # quarter of a second for the follow's own transaction to commit after
     # its trigger read the clock), however long that write then took
-    sent = {}
-    for names, _, t_sent, *_ in load.writes:
+    sent = {}  # resource: (sent, answered) of each write of it
+    for names, _, t_sent, t_recv, *_ in load.writes:
         for n in names:
-            sent.setdefault(f"shared-properties/{n}", []).append(t_sent)
-    for res, _, _, t_sent in load.updated:
-        sent.setdefault(res, []).append(t_sent)
+            sent.setdefault(f"shared-properties/{n}", []).append((t_sent, t_recv))
+    for res, _, t_recv, t_sent in load.updated:
+        sent.setdefault(res, []).append((t_sent, t_recv))
     after = srv.query("SELECT resource, extract(epoch FROM at) FROM test_pending_log"
                       " WHERE at > (SELECT at FROM test_follow_log)")
+    # the write that made the row: sent before the follow, still unanswered
+    # when the row was written (a twentieth of a second for the two clocks'
+    # reading)
     late = [(res, float(at) - follow_at) for res, at in after
-            if not any(t <= follow_at + 0.25 for t in sent.get(res, []))]
+            if not any(t0 <= follow_at + 0.25 and t1 >= float(at) - 0.05 for t0, t1 in sent.get(res, []))]
     assert not late, late[:5]
     got = sorted(_all_matches(srv, branch, "during"))
     want = sorted(f"shared-properties/{n}" for w in acked for n in w[0])
@@ -417,19 +420,20 @@ def test_writes_faster_than_the_catch_up_do_not_hold_off_the_switch(ctx):
 # it commits after the catch-up's first count, before its first round.
 _STALE_COMMIT_PG = """
 CREATE TABLE test_follow_log (at timestamptz DEFAULT clock_timestamp());
-CREATE TABLE test_stale_log (at timestamptz DEFAULT clock_timestamp());
+CREATE TABLE test_stale_log (what text, at timestamptz DEFAULT clock_timestamp());
 CREATE FUNCTION test_log_follow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN IF NEW.follows = 1 AND OLD.follows = 0 THEN INSERT INTO test_follow_log DEFAULT VALUES; END IF; RETURN NEW; END $$;
 CREATE TRIGGER test_log_follow AFTER UPDATE ON search_generations FOR EACH ROW EXECUTE FUNCTION test_log_follow();
 CREATE FUNCTION test_hold_stale() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.resource = 'shared-properties/StaleN0' THEN
+    INSERT INTO test_stale_log (what) VALUES ('entered');
     FOR i IN 1..3000 LOOP
       EXIT WHEN EXISTS (SELECT 1 FROM test_follow_log);
       PERFORM pg_sleep(0.01);
     END LOOP;
     PERFORM pg_sleep(0.3);
-    INSERT INTO test_stale_log DEFAULT VALUES;
+    INSERT INTO test_stale_log (what) VALUES ('left');
   END IF;
   RETURN NEW;
 END $$;
@@ -447,8 +451,11 @@ def test_a_commit_ending_after_the_first_count_does_not_stop_the_catch_up(ctx):
     round's worth at most, and the new generation holds the branch."""
     if ctx.backend != "pg":
         raise harness.Skip("holding a commit across the follow needs pg_sleep in a trigger (PostgreSQL)")
+    # the held commit's statement waits seconds on a slow machine: the
+    # statement timeout must not end it
     srv = ctx.new_server(env={"OMS_SEARCH_BATCH": "100", "OMS_SEARCH_THROTTLE_MS": "250",
-                              "OMS_SEARCH_SWITCH_MAX_MS": str(BOUND_MS), "OMS_LOG_LEVEL": "info"})
+                              "OMS_SEARCH_SWITCH_MAX_MS": str(BOUND_MS), "OMS_LOG_LEVEL": "info",
+                              "OMS_DB_STATEMENT_TIMEOUT_MS": "60000", "OMS_DB_LOCK_TIMEOUT_MS": "60000"})
     branch = "rebuild/stale"
     _populate(srv, branch, 1000)
     srv.execute(_STALE_COMMIT_PG)
@@ -475,10 +482,15 @@ def test_a_commit_ending_after_the_first_count_does_not_stop_the_catch_up(ctx):
     t.join(60)
     assert stale["r"].status == 200, stale["r"]
     assert job["state"] == "succeeded", job
-    # the stale commit was made as intended: held across the follow
-    follow_at, stale_at = srv.query("SELECT extract(epoch FROM (SELECT at FROM test_follow_log)),"
-                                    " extract(epoch FROM (SELECT at FROM test_stale_log))")[0]
-    assert float(stale_at) > float(follow_at) + 0.25, (follow_at, stale_at)
+    # the stale commit was made as intended: it read the generations before
+    # the follow and was held past it
+    follow_at, entered, left_at = srv.query(
+        "SELECT extract(epoch FROM (SELECT at FROM test_follow_log)),"
+        " extract(epoch FROM (SELECT at FROM test_stale_log WHERE what = 'entered')),"
+        " extract(epoch FROM (SELECT at FROM test_stale_log WHERE what = 'left'))")[0]
+    assert entered and left_at, ("the held commit did not add its pending rows during the build",
+                                 follow_at, entered, left_at)
+    assert float(entered) < float(follow_at) < float(left_at) - 0.25, (follow_at, entered, left_at)
     rounds = [line for line in srv.read_log().splitlines() if f"index job {job_id}: catch-up:" in line]
     assert rounds, srv.read_log()[-2000:]
     first = json.loads(rounds[0])["msg"]

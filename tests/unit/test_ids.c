@@ -117,15 +117,19 @@ static int by_text(const void *a, const void *b) { return strcmp(a, b); }
 static void ids_from_the_pool_never_repeat(void)
 {
     pthread_t th[THREADS];
+    int started = 0;
     for (int t = 0; t < THREADS; t++)
-        CHECK(pthread_create(&th[t], NULL, make_ids, (void *)(intptr_t)t) == 0);
+        started += pthread_create(&th[t], NULL, make_ids, (void *)(intptr_t)t) == 0;
+    CHECK_EQ_INT(started, THREADS);
+    if (started != THREADS)
+        return;
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
     int zeroed = 0;
     for (int i = 0; i < THREADS * PER_THREAD; i++) {
         /* the random part: 32 hex digits, or the last 20 of a time-ordered id */
         const char *r = g_many[i] + ((i % PER_THREAD) % 2 ? 4 : 16);
-        zeroed += strstr(r, "00000000") != NULL;
+        zeroed += strstr(r, "0000000000000000") != NULL; /* 8 zero bytes: never by chance */
     }
     CHECK_EQ_INT(zeroed, 0);
     qsort(g_many, THREADS * PER_THREAD, sizeof g_many[0], by_text);
