@@ -106,8 +106,11 @@ def test_checkpoints_run_in_the_background_and_the_log_starts_over(ctx):
     # a committer copies the tail once per round of the log, never the bulk
     assert by_commit <= background, (before, after)
     # 200 pages of 4 KiB plus frame headers, and the commits that arrive
-    # while the thread copies (about 320 pages here): short of the 800 at
-    # which committers would checkpoint themselves, far from the 6,000 written
-    assert biggest < 3 * 200 * 4120, f"the log grew to {biggest} bytes: it did not start over at its bound"
+    # while the thread copies (about 320 pages here; a slow moment of a CI
+    # machine let it reach 877 once, past the 800 at which a committer
+    # checkpoints itself): the bound the design keeps is those 800 and the
+    # few commits that arrive while that committer copies, far from the
+    # 6,000 pages written, which a log that never started over would hold
+    assert biggest < 5 * 200 * 4120, f"the log grew to {biggest} bytes: it did not start over at its bound"
     r = srv.get("/api/v1/schemas/ckpt/object-types/Wal0299", headers=h)
     assert r.status == 200 and r.json()["description"].startswith("ckpt"), r
